@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: MIT
+# ssf: pam_ssf.so, ssf-sessiond, ssfctl. Non-recursive GNU make.
+#
+#   make            build everything into build/
+#   make check      install build/test dependencies, build, run every test
+#   make demo       install dependencies, build, run the seed scenario against the local transmitter
+#   make install DESTDIR=…
+#   make asan       build and run the unit tests and fuzz corpora with ASan+UBSan
+
+CC ?= gcc
+PKG_CONFIG ?= pkg-config
+PYTHON ?= /usr/bin/python3
+B ?= build
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+prefix ?= /usr
+sbindir ?= $(prefix)/sbin
+bindir ?= $(prefix)/bin
+mandir ?= $(prefix)/share/man
+multiarch := $(shell $(CC) -print-multiarch 2>/dev/null)
+libdir ?= /lib/$(multiarch)
+pamdir ?= $(libdir)/security
+sysconfdir ?= /etc
+unitdir ?= /lib/systemd/system
+sysusersdir ?= /usr/lib/sysusers.d
+tmpfilesdir ?= /usr/lib/tmpfiles.d
+polkitrulesdir ?= /usr/share/polkit-1/rules.d
+
+VERSION := 0.1.0
+
+cc-option = $(shell $(CC) -Werror $(1) -c -x c /dev/null -o /dev/null 2>/dev/null && echo $(1))
+
+WARN  = -Wall -Wextra -Wformat=2 -Werror=format-security -Wshadow -Wpointer-arith
+WARN += -Wcast-qual -Wwrite-strings -Wstrict-prototypes -Wmissing-prototypes -Wmissing-declarations
+WARN += -Wold-style-definition -Wredundant-decls -Wnested-externs -Wundef -Winit-self -Wdate-time
+WARN += -Wimplicit-fallthrough -Wmisleading-indentation -Wnull-dereference -Wvla
+WARN += -Werror=implicit-function-declaration -Werror=incompatible-pointer-types -Werror=int-conversion -Werror=return-type
+WARN += -Wno-unused-parameter -Wno-missing-field-initializers
+WARN += $(call cc-option,-Wlogical-op)
+HARDEN  = -fno-common -fno-strict-aliasing -fstack-protector-strong -fvisibility=hidden
+HARDEN += $(call cc-option,-ftrivial-auto-var-init=zero) $(call cc-option,-fzero-call-used-regs=used)
+HARDEN += $(call cc-option,-fstack-clash-protection) $(call cc-option,-fcf-protection=full)
+WERROR ?= -Werror
+OPT ?= -O2
+SAN ?=
+FORTIFY ?= -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2
+
+CPPFLAGS += -D_GNU_SOURCE $(FORTIFY) -DSSF_VERSION=\"$(VERSION)\" -Icommon
+CFLAGS ?=
+CFLAGS += -std=gnu11 $(OPT) -g -pipe -fPIC $(WARN) $(HARDEN) $(WERROR) $(SAN)
+LDFLAGS += -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN)
+
+DEP_PKGS = libcurl jansson libcrypto libssl libsystemd sqlite3 inih
+DEP_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEP_PKGS) 2>/dev/null)
+DEP_LIBS = $(shell $(PKG_CONFIG) --libs $(DEP_PKGS) 2>/dev/null) -lpthread
+CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+COMMON_SRC := $(sort $(wildcard common/*.c))
+PAM_CORE_SRC := $(filter-out pam_ssf/pam_ssf.c,$(sort $(wildcard pam_ssf/*.c)))
+DAEMON_CORE_SRC := $(filter-out ssf-sessiond/main.c ssf-sessiond/ssfctl.c,$(sort $(wildcard ssf-sessiond/*.c)))
+UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+
+LIBCOMMON := $(B)/libssfcommon.a
+LIBPAMCORE := $(B)/libpamssf-core.a
+LIBDAEMON := $(B)/libsessiond-core.a
+PAM_MODULE := $(B)/pam_ssf.so
+DAEMON := $(B)/ssf-sessiond
+SSFCTL := $(B)/ssfctl
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+HELPER_BINS := $(patsubst tests/helpers/%.c,$(B)/helpers/%,$(HELPER_SRC))
+
+all: $(PAM_MODULE) $(DAEMON) $(SSFCTL)
+tests: all $(UNIT_BINS) $(FUZZ_BINS) $(HELPER_BINS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEP_CFLAGS) -Ipam_ssf -Issf-sessiond -MMD -MP -c $< -o $@
+
+# The PAM module and common/ must not see the daemon's libraries' headers.
+$(B)/common/%.o: common/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+$(B)/pam_ssf/%.o: pam_ssf/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Ipam_ssf -MMD -MP -c $< -o $@
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+$(LIBPAMCORE): $(call obj,$(PAM_CORE_SRC))
+$(LIBDAEMON): $(call obj,$(DAEMON_CORE_SRC))
+$(LIBCOMMON) $(LIBPAMCORE) $(LIBDAEMON):
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(PAM_MODULE): $(B)/pam_ssf/pam_ssf.o $(LIBPAMCORE) $(LIBCOMMON) pam_ssf/pam_ssf.sym
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -shared -Wl,-z,defs -Wl,--version-script=pam_ssf/pam_ssf.sym $(LDFLAGS) \
+		-o $@ $(B)/pam_ssf/pam_ssf.o $(LIBPAMCORE) $(LIBCOMMON) -lpam
+
+$(DAEMON): $(B)/ssf-sessiond/main.o $(LIBDAEMON) $(LIBCOMMON)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(SSFCTL): $(B)/ssf-sessiond/ssfctl.o $(LIBDAEMON) $(LIBCOMMON)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+# Unit tests (cmocka): each links every core library.
+$(B)/tests/%: $(B)/tests/unit/%.o $(LIBDAEMON) $(LIBPAMCORE) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(CMOCKA_LIBS) -lpam
+
+# Fuzz targets: LLVMFuzzerTestOneInput + standalone.c, which replays a corpus directory (make
+# check). `make fuzz` builds them with clang's libFuzzer instead.
+$(B)/fuzz/%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/standalone.o $(LIBDAEMON) $(LIBPAMCORE) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lpam
+$(B)/tests/fuzz/standalone.o: tests/fuzz/standalone.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
+
+# Small C helpers the integration tests use (e.g. a PAM harness).
+$(B)/helpers/%: $(B)/tests/helpers/%.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpam -lpam_misc $(shell $(PKG_CONFIG) --libs libpamtest 2>/dev/null)
+
+# ---------------------------------------------------------------------------------------------
+deps:
+	$(Q)scripts/install-deps.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory tests
+	$(Q)scripts/run-checks.sh $(B)
+
+check-unit: tests
+	$(Q)scripts/run-checks.sh $(B) unit
+
+check-integration: tests
+	$(Q)scripts/run-checks.sh $(B) integration
+
+check-e2e: tests
+	$(Q)scripts/run-checks.sh $(B) e2e
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) tests/demo.py --build $(B)
+
+asan:
+	$(Q)$(MAKE) --no-print-directory B=build-asan OPT=-O1 FORTIFY=-U_FORTIFY_SOURCE \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" tests
+	$(Q)scripts/run-checks.sh build-asan unit
+
+fuzz:
+	$(Q)$(MAKE) --no-print-directory B=build-fuzz CC=clang OPT=-O1 FORTIFY=-U_FORTIFY_SOURCE WERROR= \
+		SAN="-fsanitize=fuzzer-no-link,address,undefined" $(patsubst $(B)/%,build-fuzz/%,$(call obj,$(FUZZ_SRC)))
+
+install: all
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(bindir) $(DESTDIR)$(pamdir)
+	install -m 0755 $(DAEMON) $(DESTDIR)$(sbindir)/ssf-sessiond
+	install -m 0755 $(SSFCTL) $(DESTDIR)$(bindir)/ssfctl
+	install -m 0644 $(PAM_MODULE) $(DESTDIR)$(pamdir)/pam_ssf.so
+	install -d $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8
+	for m in man/*.5; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(mandir)/man5/ || true; done
+	for m in man/*.8; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(mandir)/man8/ || true; done
+	install -d -m 0755 $(DESTDIR)$(sysconfdir)/ssf
+	install -d -m 0755 $(DESTDIR)$(sysconfdir)/ssf/ssf-sessiond.conf.d
+	install -d -m 0755 $(DESTDIR)$(sysconfdir)/ssf/hooks.d
+	[ -e $(DESTDIR)$(sysconfdir)/ssf/ssf-sessiond.conf ] || \
+		install -m 0644 conf/ssf-sessiond.conf $(DESTDIR)$(sysconfdir)/ssf/ssf-sessiond.conf
+	for h in conf/hooks.d/*; do [ -e "$$h" ] && install -m 0755 "$$h" $(DESTDIR)$(sysconfdir)/ssf/hooks.d/ || true; done
+	install -d $(DESTDIR)$(unitdir)
+	for u in conf/ssf-sessiond.service conf/ssf-sessiond.socket; do [ -e "$$u" ] && install -m 0644 "$$u" $(DESTDIR)$(unitdir)/ || true; done
+	[ ! -e conf/ssf-sessiond.sysusers ] || { install -d $(DESTDIR)$(sysusersdir); install -m 0644 conf/ssf-sessiond.sysusers $(DESTDIR)$(sysusersdir)/ssf-sessiond.conf; }
+	[ ! -e conf/ssf-sessiond.tmpfiles ] || { install -d $(DESTDIR)$(tmpfilesdir); install -m 0644 conf/ssf-sessiond.tmpfiles $(DESTDIR)$(tmpfilesdir)/ssf-sessiond.conf; }
+	[ ! -e conf/ssf-sessiond.polkit.rules ] || { install -d $(DESTDIR)$(polkitrulesdir); install -m 0644 conf/ssf-sessiond.polkit.rules $(DESTDIR)$(polkitrulesdir)/50-ssf-sessiond.rules; }
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+.PHONY: all tests deps check check-unit check-integration check-e2e demo asan fuzz install clean
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* ssf-sessiond.conf: INI (libinih) main file plus ssf-sessiond.conf.d/ *.conf drop-ins in
+ * lexical order, parsed through one static table of { section, key, parser, offset }. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "level.h"
+
+#define SSF_DEFAULT_CONFIG "/etc/ssf/ssf-sessiond.conf"
+
+typedef enum AuthMode { AUTH_BEARER, AUTH_OAUTH2, AUTH_NONE } AuthMode;
+typedef enum DeliveryMode { DELIVERY_POLL, DELIVERY_PUSH } DeliveryMode;
+typedef enum SubjectMap {
+        SUBJECT_MAP_EMAIL_LOCALPART,
+        SUBJECT_MAP_EMAIL,
+        SUBJECT_MAP_ISS_SUB,
+        SUBJECT_MAP_OPAQUE,
+        SUBJECT_MAP_FILE,
+} SubjectMap;
+typedef enum RuleAction { ACTION_NONE, ACTION_LOGOUT, ACTION_WORKFLOW } RuleAction;
+typedef enum SessionScope {
+        SESSIONS_ALL,
+        SESSIONS_REMOTE,
+        SESSIONS_LOCAL,
+        SESSIONS_GRAPHICAL,
+} SessionScope;
+
+/* One [rule NAME] section. Pattern lists are NULL-terminated strv; "*" matches anything;
+ * groups entries may start with '!' (exclude). levels holds a bit per RiskLevel (1u << l). */
+typedef struct Rule {
+        char *name;
+        char **groups;
+        char **detections;
+        unsigned levels;
+        RuleAction action;
+        SessionScope sessions;
+        bool reset;
+        char *workflow;
+        char *file; /* where it was defined, for messages */
+        unsigned line;
+} Rule;
+
+/* [detections]: detection name -> level overrides. */
+typedef struct DetectionLevel {
+        char *detection;
+        RiskLevel level;
+} DetectionLevel;
+
+typedef struct Config {
+        /* [transmitter] */
+        char *issuer;
+        char *config_url;
+        char *audience;
+        AuthMode auth;
+        char *token_file;
+        char *oauth2_token_url, *oauth2_client_id, *oauth2_client_secret_file, *oauth2_scope;
+        char *ca_file;
+        DeliveryMode delivery;
+        char *push_listen, *push_url, *push_cert, *push_key;
+        char *stream_id;
+        char **events;            /* short names, or NULL for "all" */
+        unsigned poll_max_events; /* 1..1000 */
+        uint64_t poll_wait_usec;  /* 0 = returnImmediately */
+        uint64_t verify_interval_usec;
+
+        /* [subjects] */
+        SubjectMap map;
+        char **domains;
+        char *map_file;
+        char *device_id;
+
+        /* [risk] */
+        uint64_t ttl_usec;
+        uint64_t max_clock_skew_usec;
+
+        /* [detections] */
+        DetectionLevel *detection_levels;
+        size_t n_detection_levels;
+
+        /* rules, in file order */
+        Rule *rules;
+        size_t n_rules;
+
+        /* [hooks] */
+        char *hooks_dir;
+        uint64_t hooks_timeout_usec;
+        char *hooks_user;
+
+        /* [daemon] */
+        char *state_dir;
+        char *socket_path;
+        char *snapshot_path;
+} Config;
+
+/* Loads path and its ".d" drop-in directory (path + ".d/ *.conf"). With check_perms, files must
+ * be regular, root-owned, not group/world-writable, and secret files (token_file,
+ * oauth2_client_secret_file) not group/world-readable. Every error is reported through log_error() as "FILE:LINE: message", and all errors of the
+ * file are reported before failing. Returns 0 and a new Config, or -EINVAL (bad config) /
+ * -errno. */
+int config_load(const char *path, bool check_perms, Config **ret);
+Config *config_free(Config *c);
+
+/* Parses a duration such as "30s", "5m", "24h", "7d", "250ms", or a bare number of seconds.
+ * Returns 0 or -EINVAL / -ERANGE. */
+int config_parse_duration(const char *s, uint64_t *ret_usec);
+
+/* The configured level of a detection: [detections] override, else the built-in default of
+ * PRODUCT.md. Returns _RISK_INVALID for level-carrying detections without an override
+ * (risk-level-change, user-risk-change, device-risk-change) and for unknown names. */
+RiskLevel config_detection_level(const Config *c, const char *detection);
+
+const char *rule_action_to_string(RuleAction a);
+const char *session_scope_to_string(SessionScope s);

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <systemd/sd-journal.h>
+
+#include "log.h"
+
+static int max_level = LOG_INFO;
+static bool to_journal = false;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const level_names[] = {
+        [LOG_EMERG] = "emerg",   [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit",
+        [LOG_ERR] = "err",       [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+        [LOG_INFO] = "info",     [LOG_DEBUG] = "debug",
+};
+
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+void log_setup(bool foreground) {
+        const char *e = getenv("SSF_LOG_LEVEL");
+        int l;
+
+        to_journal = !foreground || stderr_is_journal();
+        if (e && (l = log_level_from_string(e)) >= 0)
+                max_level = l;
+}
+
+void log_set_max_level(int level) {
+        max_level = level;
+}
+
+int log_get_max_level(void) {
+        return max_level;
+}
+
+int log_level_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        if (strcasecmp(s, "error") == 0)
+                return LOG_ERR;
+        if (strcasecmp(s, "warn") == 0)
+                return LOG_WARNING;
+        for (size_t i = 0; i < ARRAY_SIZE(level_names); i++)
+                if (strcasecmp(s, level_names[i]) == 0)
+                        return (int) i;
+        return -EINVAL;
+}
+
+int log_internal(int level, int error, const char *file, int line, const char *func,
+                 const char *format, ...) {
+        char buf[2048];
+        va_list ap;
+        int saved = errno;
+
+        if (level > max_level)
+                return -abs(error);
+
+        errno = abs(error);
+        va_start(ap, format);
+        (void) vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+
+        if (to_journal) {
+                char cfile[256], cline[32];
+                (void) snprintf(cfile, sizeof(cfile), "CODE_FILE=%s", file);
+                (void) snprintf(cline, sizeof(cline), "CODE_LINE=%d", line);
+                (void) sd_journal_send_with_location(cfile, cline, func, "MESSAGE=%s", buf,
+                                                     "PRIORITY=%i", level,
+                                                     "SYSLOG_IDENTIFIER=ssf-sessiond",
+                                                     error ? "ERRNO=%i" : NULL, abs(error), NULL);
+        } else {
+                pthread_mutex_lock(&log_lock);
+                fprintf(stderr, "ssf-sessiond: %s: %s\n", level_names[level & 7], buf);
+                pthread_mutex_unlock(&log_lock);
+        }
+        errno = saved;
+        return -abs(error);
+}
+
+void log_struct_internal(int level, const char *message_id, const char *message, ...) {
+        struct iovec iov[24];
+        size_t n = 0;
+        va_list ap;
+        const char *f;
+        char mbuf[2048], prio[32], mid[64];
+
+        if (level > max_level)
+                return;
+
+        if (!to_journal) {
+                /* Plain text: the message, then the fields in brackets. */
+                char line[4096];
+                size_t off = 0;
+                off += (size_t) snprintf(line + off, sizeof(line) - off, "%s", message);
+                va_start(ap, message);
+                while ((f = va_arg(ap, const char *)) && off < sizeof(line))
+                        off += (size_t) snprintf(line + off, sizeof(line) - off, " [%s]", f);
+                va_end(ap);
+                pthread_mutex_lock(&log_lock);
+                fprintf(stderr, "ssf-sessiond: %s: %s\n", level_names[level & 7], line);
+                pthread_mutex_unlock(&log_lock);
+                return;
+        }
+
+        (void) snprintf(mbuf, sizeof(mbuf), "MESSAGE=%s", message);
+        (void) snprintf(prio, sizeof(prio), "PRIORITY=%i", level);
+        (void) snprintf(mid, sizeof(mid), "MESSAGE_ID=%s", message_id);
+        iov[n++] = (struct iovec){ mbuf, strlen(mbuf) };
+        iov[n++] = (struct iovec){ prio, strlen(prio) };
+        iov[n++] = (struct iovec){ mid, strlen(mid) };
+        iov[n++] = (struct iovec){ (void *) "SYSLOG_IDENTIFIER=ssf-sessiond",
+                                   strlen("SYSLOG_IDENTIFIER=ssf-sessiond") };
+        va_start(ap, message);
+        while ((f = va_arg(ap, const char *)) && n < ARRAY_SIZE(iov))
+                iov[n++] = (struct iovec){ (void *) f, strlen(f) };
+        va_end(ap);
+        (void) sd_journal_sendv(iov, (int) n);
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Entity risk policy: ordered rules, first match wins. Pure. */
+
+#include "config.h"
+#include "level.h"
+#include "strv.h"
+
+/* Returns the first rule of c matching: the user's groups (primary and supplementary, from the
+ * group database; "!pattern" excludes, fnmatch globs), the detection name, and the new level.
+ * NULL when no rule matches. user_groups may be passed (NULL-terminated) to avoid the lookup;
+ * when NULL the groups of user are looked up. */
+const Rule *policy_match(const Config *c, const char *user, char *const *user_groups,
+                         const char *detection, RiskLevel new_level);
+
+/* The groups of user, NULL-terminated strv (owned), or NULL on error. */
+char **policy_user_groups(const char *user);

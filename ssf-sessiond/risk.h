@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* CAEP/RISC/Okta event -> detection: which detection a validated SET raises or clears, and at
+ * what level (PRODUCT.md "Detections"). Pure. */
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "level.h"
+#include "set.h"
+
+typedef enum DetectionEffect {
+        DETECTION_RAISE,  /* set (user, detection) to level */
+        DETECTION_CLEAR,  /* the event reports good standing: delete (user, clears) */
+        DETECTION_RECORD, /* level none: history only (session-established, opt-in, …) */
+        DETECTION_IGNORE, /* not a subject event we act on (unknown URI; ack and log) */
+} DetectionEffect;
+
+typedef struct Detection {
+        char name[64];        /* short name, e.g. "device-compliance-change" */
+        DetectionEffect effect;
+        RiskLevel level;      /* for RAISE */
+        bool carries_level;   /* risk-level-change, user-risk-change, device-risk-change:
+                                 replaces the stored level up or down */
+        char clears[64];      /* for CLEAR: the detection it opposes */
+        char reason[256];     /* reason_admin (en or first), risk_reason, or "" */
+} Detection;
+
+/* Classifies set. Levels come from config_detection_level() (overrides, then defaults) or from
+ * the carried level (CAEP LOW/MEDIUM/HIGH, Okta lowercase incl. "secure"/"none"). Returns 0,
+ * or -EBADMSG when the event's required members are missing or invalid (e.g. a
+ * device-compliance-change without current_status; the SET is then reported invalid_request). */
+int risk_classify(const SsfSet *set, const Config *c, Detection *ret);

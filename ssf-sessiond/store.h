@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Durable state in SQLite (state_dir/state.db, WAL, synchronous=FULL, mode 0600): received
+ * jtis (replay cache), per-user detections, the risk history, pending actions, and key/value
+ * facts (stream id, push secret). One Store is used by one thread at a time (the Manager's
+ * lock). All functions return 0 or -errno (-ENOENT: no such row; -EIO: SQLite error, logged at
+ * debug with sqlite3_errmsg). Times are epoch seconds. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "level.h"
+
+typedef struct Store Store;
+
+typedef struct StoreDetection {
+        char *user;
+        char *detection;
+        RiskLevel level;
+        uint64_t since;      /* first seen */
+        uint64_t updated;    /* last renewed */
+        uint64_t expires;    /* 0: never */
+        uint64_t event_time; /* time of the event that set it (for ordering) */
+        char *jti;
+        char *reason;
+} StoreDetection;
+
+typedef struct StoreUser {
+        char *user;
+        RiskLevel level;
+        uint64_t updated;
+        uint64_t until;      /* when the current level lapses unless renewed (0: never) */
+} StoreUser;
+
+typedef struct HistoryEntry {
+        int64_t id;
+        uint64_t time;
+        char *user;          /* may be NULL (e.g. unmapped subject, stream event) */
+        char *jti;
+        char *event;         /* event short name, or "reset", "set-risk", … */
+        char *detection;
+        RiskLevel level_before, level_after;
+        char *rule;
+        char *action;        /* "logout", "workflow", "none", "received", … */
+        char *result;        /* "ok", "failed: …", "pending", "unmapped", … */
+        int64_t duration_ms; /* -1 when not applicable */
+} HistoryEntry;
+
+typedef enum ActionState { ACTION_STATE_PENDING, ACTION_STATE_DONE } ActionState;
+
+/* A durable action: enqueued in the same transaction as the risk change, run after commit,
+ * marked done when finished; pending ones run again after a restart. */
+typedef struct PendingAction {
+        int64_t id;
+        uint64_t created;
+        char *user;
+        char *rule;
+        char *action;        /* "logout" | "workflow" */
+        char *sessions;      /* "all" | "remote" | "local" | "graphical" */
+        bool reset;
+        char *workflow;
+        char *jti, *event_uri, *detection, *issuer, *reason;
+        RiskLevel level_before, level_after;
+        char *claims_json;   /* the SET's claims, for hook stdin */
+        int64_t history_id;  /* the history row this action updates when done */
+} PendingAction;
+
+int store_open(const char *path, Store **ret);
+Store *store_free(Store *s);
+
+int store_begin(Store *s);
+int store_commit(Store *s);
+int store_rollback(Store *s);
+
+/* Records a received jti. Returns 0 when new, -EALREADY when seen before. */
+int store_jti_insert(Store *s, const char *jti, const char *iss, const char *event_uri,
+                     uint64_t iat, uint64_t now);
+/* Drops replay-cache rows received before cutoff. */
+int store_jti_prune(Store *s, uint64_t cutoff);
+
+int store_detection_get(Store *s, const char *user, const char *detection, StoreDetection *ret);
+/* Insert or replace (user, detection). */
+int store_detection_put(Store *s, const StoreDetection *d);
+int store_detection_delete(Store *s, const char *user, const char *detection);
+/* Deletes every detection of user. */
+int store_user_reset(Store *s, const char *user);
+/* Active (not expired at now) detections of user, highest level first. */
+int store_detections_list(Store *s, const char *user, uint64_t now, StoreDetection **ret,
+                          size_t *ret_n);
+/* Highest active level of user (none when there is no active detection) and when it lapses. */
+int store_user_level(Store *s, const char *user, uint64_t now, RiskLevel *ret_level,
+                     uint64_t *ret_until);
+/* Users with an active level above none. */
+int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n);
+/* Deletes detections that expired before now; returns the number deleted. */
+int store_detections_expire(Store *s, uint64_t now);
+
+int store_history_add(Store *s, const HistoryEntry *h, int64_t *ret_id);
+int store_history_update_result(Store *s, int64_t id, const char *result, int64_t duration_ms);
+/* Newest first; user NULL for all users. */
+int store_history_list(Store *s, const char *user, size_t limit, HistoryEntry **ret,
+                       size_t *ret_n);
+
+int store_action_add(Store *s, const PendingAction *a, int64_t *ret_id);
+int store_action_list_pending(Store *s, PendingAction **ret, size_t *ret_n);
+int store_action_finish(Store *s, int64_t id, const char *result);
+
+/* Returns -ENOENT when key is not set; *ret is a new string. */
+int store_kv_get(Store *s, const char *key, char **ret);
+int store_kv_set(Store *s, const char *key, const char *value);
+
+/* Counts for status/metrics. */
+int store_count(Store *s, const char *table, uint64_t *ret);
+
+void store_detection_done(StoreDetection *d);
+void store_detections_free(StoreDetection *d, size_t n);
+void store_users_free(StoreUser *u, size_t n);
+void history_entry_done(HistoryEntry *h);
+void history_entries_free(HistoryEntry *h, size_t n);
+void pending_action_done(PendingAction *a);
+void pending_actions_free(PendingAction *a, size_t n);

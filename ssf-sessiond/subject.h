@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Subject identifier (RFC 9493 + SSF §3) -> local Unix users, per [subjects]. */
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "config.h"
+
+typedef struct SubjectMatch {
+        char **users;      /* NULL-terminated, owned; empty when nothing maps */
+        bool host_wide;    /* device-only subject naming this host (device_id): every local
+                              user (uid >= 1000 from the passwd database) is in users */
+        char *description; /* "email alice@example.com", for logs/history (owned) */
+} SubjectMatch;
+
+/* Resolves subject (may be NULL: nothing maps). map_file lines "VALUE LOCAL-USER" win over
+ * map; email-localpart/email only map addresses of [subjects] domains (case-insensitive); a
+ * mapped name must exist in the passwd database (getpwnam_r), else it is dropped. Supports
+ * email, iss_sub, opaque, uri/url/did, phone_number, aliases (each in turn), complex (user
+ * member; device-only -> device_id rule) and complex subjects without "format" (Okta). Returns
+ * 0, or -EBADMSG for a malformed subject. */
+int subject_resolve(const Config *c, json_t *subject, SubjectMatch *ret);
+void subject_match_done(SubjectMatch *m);
