@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A bounded HTTPS client over libcurl (easy interface; one HttpClient per thread): https only
+ * (also for redirects, which are not followed), TLS >= 1.2 with full certificate verification,
+ * an optional extra CA file, connect and total timeouts, a response size cap, CURLOPT_NOSIGNAL,
+ * no proxy from the environment unless configured. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_MAX_BODY_DEFAULT (1024u * 1024u)
+
+typedef struct HttpClient HttpClient;
+
+typedef struct HttpResponse {
+        long status;          /* HTTP status code */
+        char *body;           /* NUL-terminated, owned; NULL when empty */
+        size_t body_len;
+        char *content_type;   /* owned; NULL when absent */
+        char *www_authenticate;
+} HttpResponse;
+
+/* ca_file may be NULL (system trust store). Returns 0 or -errno. */
+int http_client_new(const char *ca_file, HttpClient **ret);
+HttpClient *http_client_free(HttpClient *c);
+
+/* Performs method on url (must be https://). authorization is the whole header value
+ * ("Bearer …") or NULL; body is sent as application/json when not NULL. Waits at most
+ * timeout_usec in total; a body larger than max_body aborts with -EFBIG. Returns 0 when a
+ * response arrived (whatever its status: see ret->status), -EINVAL for a non-https URL,
+ * -ETIMEDOUT, -ECONNREFUSED / -EHOSTUNREACH / -EPROTO (TLS or protocol failure), -EFBIG. The
+ * request can be aborted from another thread with http_client_abort(). */
+int http_request(HttpClient *c, const char *method, const char *url, const char *authorization,
+                 const char *body, uint64_t timeout_usec, size_t max_body, HttpResponse *ret);
+/* Makes a running or the next http_request() of c return -ECANCELED soon (thread-safe). */
+void http_client_abort(HttpClient *c);
+void http_response_done(HttpResponse *r);
