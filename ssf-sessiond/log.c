@@ -128,11 +128,11 @@ void log_struct_internal(int level, const char *message_id, const char *message,
         iov[n++] = (struct iovec){ mbuf, strlen(mbuf) };
         iov[n++] = (struct iovec){ prio, strlen(prio) };
         iov[n++] = (struct iovec){ mid, strlen(mid) };
-        iov[n++] = (struct iovec){ (void *) "SYSLOG_IDENTIFIER=ssf-sessiond",
+        iov[n++] = (struct iovec){ UNCONST("SYSLOG_IDENTIFIER=ssf-sessiond"),
                                    strlen("SYSLOG_IDENTIFIER=ssf-sessiond") };
         va_start(ap, message);
         while ((f = va_arg(ap, const char *)) && n < ARRAY_SIZE(iov))
-                iov[n++] = (struct iovec){ (void *) f, strlen(f) };
+                iov[n++] = (struct iovec){ UNCONST(f), strlen(f) };
         va_end(ap);
         (void) sd_journal_sendv(iov, (int) n);
 }

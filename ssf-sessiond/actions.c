@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <systemd/sd-bus.h>
+
+#include "actions.h"
+#include "engine.h"
+#include "hooks.h"
+#include "log.h"
+#include "logind.h"
+#include "macro.h"
+
+#define F(buf, ...) (void) snprintf(buf, sizeof(buf), __VA_ARGS__)
+
+static uint64_t mono_msec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static int lookup_uid(const char *user, uid_t *ret) {
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        int r;
+
+        r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+        if (r != 0)
+                return -r;
+        if (!res)
+                return -ESRCH;
+        *ret = pw.pw_uid;
+        return 0;
+}
+
+static SessionScope scope_from_string(const char *s) {
+        if (streq_ptr(s, "remote"))
+                return SESSIONS_REMOTE;
+        if (streq_ptr(s, "local"))
+                return SESSIONS_LOCAL;
+        if (streq_ptr(s, "graphical"))
+                return SESSIONS_GRAPHICAL;
+        return SESSIONS_ALL;
+}
+
+static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t size) {
+        LogoutResult lr = {};
+        uid_t uid;
+        int r;
+
+        r = lookup_uid(a->user, &uid);
+        if (r < 0) {
+                snprintf(result, size, "failed: no local user '%s'", a->user);
+                return r;
+        }
+        if (!*bus) {
+                r = logind_open(bus);
+                if (r < 0) {
+                        snprintf(result, size, "failed: cannot connect to the system bus: %s",
+                                 strerror(-r));
+                        return r;
+                }
+        }
+        r = logind_logout_user(*bus, uid, scope_from_string(a->sessions), &lr);
+        if (r < 0) {
+                snprintf(result, size, "failed: %s", lr.summary[0] ? lr.summary : strerror(-r));
+                /* A broken connection is reopened next time. */
+                *bus = sd_bus_flush_close_unref(*bus);
+                return r;
+        }
+        snprintf(result, size, "ok: %s", lr.summary);
+        return 0;
+}
+
+static int run_workflow(Manager *m, const PendingAction *a, char *result, size_t size) {
+        ConfigHandle *h = manager_config_ref(m);
+        const Config *c = h->config;
+        HookResult hr = {};
+        HookFacts f = {
+                .user = a->user,
+                .uid = (uid_t) -1,
+                .risk_level = risk_level_to_string(a->level_after),
+                .previous_risk_level = risk_level_to_string(a->level_before),
+                .detection = a->detection,
+                .event_type = a->event_uri,
+                .jti = a->jti,
+                .issuer = a->issuer,
+                .rule = a->rule,
+                .reason = a->reason,
+                .claims_json = a->claims_json,
+        };
+        int r;
+
+        (void) lookup_uid(a->user, &f.uid);
+        r = hooks_check(c->hooks_dir, a->workflow);
+        if (r < 0) {
+                snprintf(result, size, "failed: hook '%s/%s' is unsafe or missing: %s",
+                         c->hooks_dir, strempty(a->workflow), strerror(-r));
+                goto out;
+        }
+        r = hooks_run(c->hooks_dir, a->workflow, c->hooks_user, c->hooks_timeout_usec, &f, &hr);
+        if (r < 0) {
+                snprintf(result, size, "failed: cannot run hook '%s': %s", a->workflow,
+                         strerror(-r));
+                goto out;
+        }
+        if (hr.exit_status != 0 || hr.timed_out) {
+                snprintf(result, size, "failed: %s", hr.summary);
+                r = -EIO;
+        } else
+                snprintf(result, size, "ok: %s", hr.summary);
+out:
+        manager_config_unref(m, h);
+        return r;
+}
+
+static void log_action(const PendingAction *a, const char *result, int r) {
+        char msg[2048], f_user[300], f_rule[300], f_action[64], f_jti[300], f_result[1600];
+
+        F(msg, "Rule %s: %s for '%s' %s", a->rule, a->action, a->user, result);
+        F(f_user, "SSF_USER=%s", a->user);
+        F(f_rule, "SSF_RULE=%s", a->rule);
+        F(f_action, "SSF_ACTION=%s", a->action);
+        F(f_jti, "SSF_JTI=%s", strempty(a->jti));
+        F(f_result, "SSF_RESULT=%s", result);
+        log_struct(r < 0 ? LOG_ERR : LOG_NOTICE, SSF_MESSAGE_ACTION, msg, f_user, f_rule,
+                   f_action, f_jti, f_result, NULL);
+}
+
+static void run_one(Manager *m, sd_bus **bus, const PendingAction *a) {
+        char result[1500];
+        uint64_t start = mono_msec();
+        int r;
+
+        if (streq_ptr(a->action, "logout"))
+                r = run_logout(bus, a, result, sizeof(result));
+        else if (streq_ptr(a->action, "workflow"))
+                r = run_workflow(m, a, result, sizeof(result));
+        else {
+                snprintf(result, sizeof(result), "failed: unknown action '%s'", strempty(a->action));
+                r = -EINVAL;
+        }
+        log_action(a, result, r);
+
+        pthread_mutex_lock(&m->lock);
+        if (store_begin(m->store) >= 0 &&
+            store_action_finish(m->store, a->id, result) >= 0 &&
+            store_history_update_result(m->store, a->history_id, result,
+                                        (int64_t) (mono_msec() - start)) >= 0)
+                (void) store_commit(m->store);
+        else
+                (void) store_rollback(m->store);
+        if (r < 0)
+                m->counters.actions_failed++;
+        else if (streq(a->action, "logout"))
+                m->counters.actions_logout++;
+        else
+                m->counters.actions_workflow++;
+        pthread_mutex_unlock(&m->lock);
+
+        /* reset = yes: her risk is cleared once the logout succeeded. */
+        if (r >= 0 && a->reset && streq(a->action, "logout")) {
+                char why[400];
+                F(why, "after logout by rule %s", a->rule);
+                (void) engine_reset_user(m, a->user, why, NULL);
+        }
+}
+
+void *actions_thread(void *userdata) {
+        Manager *m = userdata;
+        sd_bus *bus = NULL;
+
+        while (!m->stopping) {
+                PendingAction *list = NULL;
+                size_t n = 0;
+                int r;
+
+                pthread_mutex_lock(&m->lock);
+                while (!m->actions_kick && !m->stopping) {
+                        struct timespec ts;
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        ts.tv_sec += 30; /* also retries leftovers now and then */
+                        if (pthread_cond_timedwait(&m->action_cond, &m->lock, &ts) == ETIMEDOUT)
+                                break;
+                }
+                m->actions_kick = false;
+                r = m->stopping ? -ECANCELED : store_action_list_pending(m->store, &list, &n);
+                pthread_mutex_unlock(&m->lock);
+                if (r < 0)
+                        continue;
+
+                for (size_t i = 0; i < n && !m->stopping; i++)
+                        run_one(m, &bus, &list[i]);
+                pending_actions_free(list, n);
+        }
+        sd_bus_flush_close_unref(bus);
+        return NULL;
+}

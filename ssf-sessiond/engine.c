@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "engine.h"
+#include "log.h"
+#include "macro.h"
+#include "policy.h"
+#include "risk.h"
+#include "strv.h"
+#include "subject.h"
+
+#define F(buf, ...) (void) snprintf(buf, sizeof(buf), __VA_ARGS__)
+
+static const char *level_str(RiskLevel l) {
+        const char *s = risk_level_to_string(l);
+        return s ? s : "none";
+}
+
+/* Verification and stream-updated events concern the stream, not a user (SSF §8.1.4-5). */
+static int ingest_stream_event(Manager *m, const SsfSet *set, SetError *err) {
+        const char *short_name = set_event_short_name(set->event_uri);
+        const char *id = json_string_value(json_object_get(set->subject, "id"));
+        HistoryEntry h = {
+                .time = now_sec(),
+                .jti = UNCONST(set->jti),
+                .event = UNCONST(short_name),
+                .action = UNCONST("none"),
+                .duration_ms = -1,
+        };
+        char result[256];
+
+        if (m->stream.stream_id && id && !streq(id, m->stream.stream_id)) {
+                err->err = "invalid_request";
+                F(err->description, "%s event for stream '%s', expected '%s'", short_name, id,
+                  m->stream.stream_id);
+                return -EBADMSG;
+        }
+
+        if (streq(set->event_uri, SSF_EVENT_VERIFICATION)) {
+                const char *state = json_string_value(json_object_get(set->event, "state"));
+
+                if (state) {
+                        if (!m->stream.verify_state || !streq(state, m->stream.verify_state)) {
+                                err->err = "invalid_state";
+                                F(err->description, "unexpected verification state");
+                                return -EBADMSG;
+                        }
+                        m->stream.verify_received = true;
+                        free(m->stream.verify_result);
+                        m->stream.verify_result = strdup("received");
+                        F(result, "ok: verification with the requested state");
+                } else
+                        F(result, "ok: unsolicited verification");
+                manager_wake(m);
+        } else {
+                const char *status = json_string_value(json_object_get(set->event, "status"));
+                const char *reason = json_string_value(json_object_get(set->event, "reason"));
+
+                if (!status || (!streq(status, "enabled") && !streq(status, "paused") &&
+                                !streq(status, "disabled"))) {
+                        err->err = "invalid_request";
+                        F(err->description, "stream-updated without a valid status");
+                        return -EBADMSG;
+                }
+                free(m->stream.status);
+                m->stream.status = strdup(status);
+                F(result, "stream %s%s%s", status, reason ? ": " : "", reason ? reason : "");
+                if (!streq(status, "enabled"))
+                        log_warning("Transmitter reports the stream %s%s%s: events may be held "
+                                    "or lost", status, reason ? ": " : "", strempty(reason));
+                else
+                        log_notice("Transmitter reports the stream enabled again");
+        }
+        h.result = result;
+        return store_history_add(m->store, &h, NULL);
+}
+
+/* Applies det to user. Returns 1 when the stored state changed, 0 when the event was stale
+ * or changed nothing. */
+static int apply_detection(Store *s, const Config *c, const SsfSet *set, const Detection *det,
+                           const char *user, uint64_t now, const char **ret_note) {
+        StoreDetection cur = {}, nd = {};
+        const char *name = det->effect == DETECTION_CLEAR ? det->clears : det->name;
+        bool have;
+        int r;
+
+        *ret_note = NULL;
+        r = store_detection_get(s, user, name, &cur);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        have = r >= 0;
+
+        /* Out-of-order delivery: an event older than what set the stored state loses. */
+        if (have && cur.event_time > set->event_time &&
+            (det->carries_level || det->effect == DETECTION_CLEAR)) {
+                store_detection_done(&cur);
+                *ret_note = "stale: older than the recorded event";
+                return 0;
+        }
+
+        if (det->effect == DETECTION_CLEAR) {
+                store_detection_done(&cur);
+                if (!have) {
+                        *ret_note = "nothing to clear";
+                        return 0;
+                }
+                r = store_detection_delete(s, user, name);
+                return r < 0 ? r : 1;
+        }
+
+        if (det->level == RISK_NONE) {
+                /* A carried "none" (or a detection configured to none) removes it. */
+                store_detection_done(&cur);
+                if (!have)
+                        return 0;
+                r = store_detection_delete(s, user, name);
+                return r < 0 ? r : 1;
+        }
+
+        nd.user = UNCONST(user);
+        nd.detection = UNCONST(name);
+        /* Renewal keeps the higher of the two levels unless the event carries its level. */
+        nd.level = (have && !det->carries_level) ? MAX(cur.level, det->level) : det->level;
+        nd.since = have ? cur.since : now;
+        nd.updated = now;
+        nd.expires = c->ttl_usec ? now + c->ttl_usec / 1000000u : 0;
+        nd.event_time = set->event_time;
+        nd.jti = UNCONST(set->jti);
+        nd.reason = UNCONST(det->reason);
+        r = store_detection_put(s, &nd);
+        store_detection_done(&cur);
+        return r < 0 ? r : 1;
+}
+
+static void log_risk(const char *user, const SsfSet *set, const char *detection,
+                     RiskLevel before, RiskLevel after, const Rule *rule, const char *result) {
+        char msg[512], f_user[300], f_jti[300], f_event[200], f_det[100], f_lvl[64], f_prev[64],
+                f_rule[300], f_action[64], f_iss[512], f_result[300];
+        const char *action = rule ? rule_action_to_string(rule->action) : "none";
+
+        F(msg, "Risk of '%s' %s → %s after %s (rule %s: %s)", user, level_str(before),
+          level_str(after), detection, rule ? rule->name : "none", action);
+        F(f_user, "SSF_USER=%s", user);
+        F(f_jti, "SSF_JTI=%s", set->jti);
+        F(f_event, "SSF_EVENT=%s", set->event_uri);
+        F(f_det, "SSF_DETECTION=%s", detection);
+        F(f_lvl, "SSF_LEVEL=%s", level_str(after));
+        F(f_prev, "SSF_PREVIOUS_LEVEL=%s", level_str(before));
+        F(f_rule, "SSF_RULE=%s", rule ? rule->name : "");
+        F(f_action, "SSF_ACTION=%s", action);
+        F(f_iss, "SSF_ISS=%s", set->iss);
+        F(f_result, "SSF_RESULT=%s", result);
+        log_struct(after > before ? LOG_NOTICE : LOG_INFO, SSF_MESSAGE_RISK_CHANGED, msg, f_user,
+                   f_jti, f_event, f_det, f_lvl, f_prev, f_rule, f_action, f_iss, f_result,
+                   NULL);
+}
+
+static int ingest_user(Manager *m, const Config *c, const SsfSet *set, const Detection *det,
+                       const char *user, uint64_t now) {
+        RiskLevel before, after;
+        const Rule *rule = NULL;
+        const char *note = NULL;
+        char result[256];
+        HistoryEntry h = {};
+        int64_t hid;
+        int r, changed;
+
+        r = store_user_level(m->store, user, now, &before, NULL);
+        if (r < 0)
+                return r;
+        changed = 0;
+        if (det->effect == DETECTION_RAISE || det->effect == DETECTION_CLEAR) {
+                changed = apply_detection(m->store, c, set, det, user, now, &note);
+                if (changed < 0)
+                        return changed;
+        }
+        r = store_user_level(m->store, user, now, &after, NULL);
+        if (r < 0)
+                return r;
+
+        /* The policy acts on risk signals: events that raise or set a level. */
+        if (det->effect == DETECTION_RAISE && changed > 0)
+                rule = policy_match(c, user, NULL, det->name, after);
+
+        if (note)
+                F(result, "%s", note);
+        else if (!rule || rule->action == ACTION_NONE)
+                F(result, "recorded");
+        else
+                F(result, "pending");
+
+        h.time = now;
+        h.user = UNCONST(user);
+        h.jti = UNCONST(set->jti);
+        h.event = UNCONST(set_event_short_name(set->event_uri));
+        h.detection = UNCONST(det->effect == DETECTION_CLEAR ? det->clears : det->name);
+        h.level_before = before;
+        h.level_after = after;
+        h.rule = rule ? rule->name : NULL;
+        h.action = UNCONST(rule ? rule_action_to_string(rule->action) : "none");
+        h.result = result;
+        h.duration_ms = -1;
+        r = store_history_add(m->store, &h, &hid);
+        if (r < 0)
+                return r;
+
+        if (rule && rule->action != ACTION_NONE) {
+                _cleanup_free_ char *claims = json_dumps(set->claims, JSON_COMPACT);
+                PendingAction a = {
+                        .created = now,
+                        .user = UNCONST(user),
+                        .rule = rule->name,
+                        .action = UNCONST(rule_action_to_string(rule->action)),
+                        .sessions = UNCONST(session_scope_to_string(rule->sessions)),
+                        .reset = rule->reset,
+                        .workflow = rule->workflow,
+                        .jti = UNCONST(set->jti),
+                        .event_uri = UNCONST(set->event_uri),
+                        .detection = h.detection,
+                        .issuer = UNCONST(set->iss),
+                        .reason = UNCONST(det->reason),
+                        .level_before = before,
+                        .level_after = after,
+                        .claims_json = claims,
+                        .history_id = hid,
+                };
+
+                r = store_action_add(m->store, &a, NULL);
+                if (r < 0)
+                        return r;
+        }
+        log_risk(user, set, h.detection, before, after, rule, result);
+        return 0;
+}
+
+int engine_ingest(Manager *m, const SsfSet *set, SetError *err) {
+        _cleanup_(subject_match_done) SubjectMatch match = {};
+        ConfigHandle *h;
+        const Config *c;
+        Detection det = {};
+        uint64_t now = now_sec();
+        char f_jti[300], f_event[200], f_iss[512], msg[600];
+        int r;
+
+        F(f_jti, "SSF_JTI=%s", set->jti);
+        F(f_event, "SSF_EVENT=%s", set->event_uri);
+        F(f_iss, "SSF_ISS=%s", set->iss);
+        F(msg, "Received %s (jti %s) from '%s'", set_event_short_name(set->event_uri), set->jti,
+          set->iss);
+        log_struct(LOG_INFO, SSF_MESSAGE_SET_RECEIVED, msg, f_jti, f_event, f_iss, NULL);
+
+        h = manager_config_ref(m);
+        c = h->config;
+
+        bool stream_event = streq(set->event_uri, SSF_EVENT_VERIFICATION) ||
+                            streq(set->event_uri, SSF_EVENT_STREAM_UPDATED);
+        if (!stream_event) {
+                r = risk_classify(set, c, &det);
+                if (r < 0) {
+                        err->err = "invalid_request";
+                        F(err->description, "the %s event payload is invalid",
+                          set_event_short_name(set->event_uri));
+                        goto out_unref;
+                }
+                if (det.effect != DETECTION_IGNORE) {
+                        r = subject_resolve(c, set->subject, &match);
+                        if (r < 0) {
+                                err->err = "invalid_request";
+                                F(err->description, "the subject identifier is invalid");
+                                goto out_unref;
+                        }
+                }
+        }
+
+        pthread_mutex_lock(&m->lock);
+        r = store_begin(m->store);
+        if (r < 0)
+                goto out_unlock;
+        r = store_jti_insert(m->store, set->jti, set->iss, set->event_uri, set->iat, now);
+        if (r == -EALREADY) {
+                m->counters.sets_duplicate++;
+                log_info("SET '%s' was received before, acknowledging it again", set->jti);
+                goto out_rollback;
+        }
+        if (r < 0)
+                goto out_rollback;
+
+        if (stream_event)
+                r = ingest_stream_event(m, set, err);
+        else if (det.effect == DETECTION_IGNORE) {
+                HistoryEntry hh = {
+                        .time = now, .jti = UNCONST(set->jti),
+                        .event = UNCONST(set_event_short_name(set->event_uri)),
+                        .action = UNCONST("none"), .result = UNCONST("ignored: not a risk signal"),
+                        .duration_ms = -1,
+                };
+                r = store_history_add(m->store, &hh, NULL);
+        } else if (strv_length(match.users) == 0) {
+                char res[512];
+                HistoryEntry hh = {
+                        .time = now, .jti = UNCONST(set->jti),
+                        .event = UNCONST(set_event_short_name(set->event_uri)),
+                        .detection = det.name, .action = UNCONST("none"), .result = res,
+                        .duration_ms = -1,
+                };
+
+                F(res, "unmapped: %s", match.description ? match.description : "no subject");
+                m->counters.subjects_unmapped++;
+                log_info("SET '%s' names no local user (%s), recorded only", set->jti,
+                         match.description ? match.description : "no subject");
+                r = store_history_add(m->store, &hh, NULL);
+        } else {
+                r = 0;
+                for (char **u = match.users; *u && r >= 0; u++)
+                        r = ingest_user(m, c, set, &det, *u, now);
+        }
+        if (r < 0)
+                goto out_rollback;
+
+        r = store_commit(m->store);
+        if (r < 0)
+                goto out_rollback;
+        (void) manager_write_snapshot_locked(m, c);
+        manager_kick_actions_locked(m);
+        pthread_mutex_unlock(&m->lock);
+        manager_config_unref(m, h);
+        return 0;
+
+out_rollback:
+        (void) store_rollback(m->store);
+out_unlock:
+        pthread_mutex_unlock(&m->lock);
+out_unref:
+        manager_config_unref(m, h);
+        return r;
+}
+
+static int admin_change(Manager *m, const char *user, bool reset, RiskLevel level,
+                        const char *reason, RiskLevel *ret_before) {
+        ConfigHandle *h = manager_config_ref(m);
+        uint64_t now = now_sec();
+        RiskLevel before, after;
+        char result[300];
+        int r;
+
+        pthread_mutex_lock(&m->lock);
+        r = store_begin(m->store);
+        if (r < 0)
+                goto out;
+        r = store_user_level(m->store, user, now, &before, NULL);
+        if (r >= 0)
+                r = store_user_reset(m->store, user);
+        if (r >= 0 && !reset && level > RISK_NONE) {
+                StoreDetection d = {
+                        .user = UNCONST(user),
+                        .detection = UNCONST("manual"),
+                        .level = level,
+                        .since = now,
+                        .updated = now,
+                        .expires = h->config->ttl_usec ? now + h->config->ttl_usec / 1000000u : 0,
+                        .event_time = now,
+                        .reason = UNCONST(reason),
+                };
+                r = store_detection_put(m->store, &d);
+        }
+        if (r >= 0)
+                r = store_user_level(m->store, user, now, &after, NULL);
+        if (r >= 0) {
+                HistoryEntry e = {
+                        .time = now,
+                        .user = UNCONST(user),
+                        .event = UNCONST(reset ? "reset" : "set-risk"),
+                        .detection = UNCONST(reset ? NULL : "manual"),
+                        .level_before = before,
+                        .level_after = after,
+                        .action = UNCONST(reset ? "reset" : "set-risk"),
+                        .result = result,
+                        .duration_ms = -1,
+                };
+                F(result, "ok%s%s", reason ? ": " : "", reason ? reason : "");
+                r = store_history_add(m->store, &e, NULL);
+        }
+        if (r >= 0)
+                r = store_commit(m->store);
+        if (r < 0) {
+                (void) store_rollback(m->store);
+                goto out;
+        }
+        (void) manager_write_snapshot_locked(m, h->config);
+        {
+                char msg[400], f_user[300], f_lvl[64], f_prev[64], f_action[64];
+                F(msg, "Risk of '%s' %s → %s by %s", user, level_str(before), level_str(after),
+                  reset ? "ssfctl reset" : "ssfctl set-risk");
+                F(f_user, "SSF_USER=%s", user);
+                F(f_lvl, "SSF_LEVEL=%s", level_str(after));
+                F(f_prev, "SSF_PREVIOUS_LEVEL=%s", level_str(before));
+                F(f_action, "SSF_ACTION=%s", reset ? "reset" : "set-risk");
+                log_struct(LOG_NOTICE, SSF_MESSAGE_RISK_CHANGED, msg, f_user, f_lvl, f_prev,
+                           f_action, NULL);
+        }
+        if (ret_before)
+                *ret_before = before;
+out:
+        pthread_mutex_unlock(&m->lock);
+        manager_config_unref(m, h);
+        return r;
+}
+
+int engine_reset_user(Manager *m, const char *user, const char *why, RiskLevel *ret_before) {
+        return admin_change(m, user, true, RISK_NONE, why, ret_before);
+}
+
+int engine_set_risk(Manager *m, const char *user, RiskLevel level, const char *reason,
+                    RiskLevel *ret_before) {
+        return admin_change(m, user, false, level, reason, ret_before);
+}

@@ -1,0 +1,775 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <systemd/sd-daemon.h>
+
+#include "engine.h"
+#include "http.h"
+#include "ipc.h"
+#include "log.h"
+#include "macro.h"
+#include "ssf-ipc.h"
+
+
+typedef struct IpcClient IpcClient;
+
+struct IpcServer {
+        Manager *m;
+        int fd;
+        bool activated;
+        char *path;
+        sd_event_source *source;
+        IpcClient *clients;
+        unsigned n_clients;
+};
+
+struct IpcClient {
+        IpcServer *server;
+        IpcClient *next, *prev;
+        int fd;
+        struct ucred cred;
+        sd_event_source *io, *timer;
+        bool waiting_verify;
+        char *verify_state;
+};
+
+static void client_free(IpcClient *c) {
+        if (!c)
+                return;
+        if (c->prev)
+                c->prev->next = c->next;
+        else if (c->server->clients == c)
+                c->server->clients = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        c->server->n_clients--;
+        sd_event_source_disable_unref(c->io);
+        sd_event_source_disable_unref(c->timer);
+        safe_close(c->fd);
+        free(c->verify_state);
+        free(c);
+}
+
+static void reply(IpcClient *c, const SsfIpcMsg *msg) {
+        int r = ssf_ipc_send(c->fd, msg, ssf_now_usec() + 1000000u);
+        if (r < 0)
+                log_debug_errno(r, "Cannot answer IPC client pid " PID_FMT ": %m", c->cred.pid);
+}
+
+static void reply_error(IpcClient *c, uint16_t type, int error, const char *message) {
+        SsfIpcMsg msg = {
+                .type = type,
+                .has_status = 1,
+                .status = -abs(error),
+                .message = UNCONST(message),
+        };
+        if (type == SSF_IPC_PAM_REPLY) {
+                msg.has_level = 1;
+                msg.level = RISK_NONE;
+        }
+        reply(c, &msg);
+}
+
+static int user_uid(const char *user, uid_t *ret) {
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+
+        if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+                return -ESRCH;
+        *ret = pw.pw_uid;
+        return 0;
+}
+
+/* Root may ask about anyone; others only about themselves. */
+static bool may_ask_about(const IpcClient *c, const char *user) {
+        uid_t uid;
+
+        if (c->cred.uid == 0)
+                return true;
+        return user_uid(user, &uid) >= 0 && uid == c->cred.uid;
+}
+
+static bool valid_user_name(const char *u) {
+        if (isempty(u) || strlen(u) > SSF_IPC_MAX_USER || u[0] == '-')
+                return false;
+        for (const char *p = u; *p; p++)
+                if (*p <= ' ' || *p == ':' || *p == '/' || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+static const char *lvl(RiskLevel l) {
+        const char *s = risk_level_to_string(l);
+        return s ? s : "none";
+}
+
+static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
+        Manager *m = c->server->m;
+        StoreDetection *d = NULL;
+        size_t n = 0;
+        RiskLevel level = RISK_NONE;
+        char message[SSF_IPC_MAX_MESSAGE];
+        SsfIpcMsg a = { .type = SSF_IPC_PAM_REPLY, .has_status = 1, .has_level = 1 };
+        int r;
+
+        if (!valid_user_name(q->user)) {
+                reply_error(c, SSF_IPC_PAM_REPLY, EINVAL, "invalid user name");
+                return;
+        }
+        if (!may_ask_about(c, q->user)) {
+                reply_error(c, SSF_IPC_PAM_REPLY, EPERM, "may only ask about oneself");
+                return;
+        }
+        pthread_mutex_lock(&m->lock);
+        m->counters.pam_queries++;
+        r = store_detections_list(m->store, q->user, now_sec(), &d, &n);
+        pthread_mutex_unlock(&m->lock);
+        if (r < 0) {
+                reply_error(c, SSF_IPC_PAM_REPLY, -r, "state unavailable");
+                return;
+        }
+        if (n > 0)
+                level = d[0].level; /* highest first */
+        a.status = 0;
+        a.level = (uint8_t) level;
+        if (level > RISK_NONE) {
+                a.detection = d[0].detection;
+                (void) snprintf(message, sizeof(message),
+                                "Access denied: your account's security risk is %s (%s). Contact "
+                                "your administrator.",
+                                lvl(level), d[0].detection);
+                a.message = message;
+        }
+        log_debug("PAM query from pid " PID_FMT " for '%s' (service '%s'): %s", c->cred.pid,
+                  q->user, strempty(q->service), lvl(level));
+        reply(c, &a);
+        store_detections_free(d, n);
+}
+
+/* ---- ssfctl verbs ------------------------------------------------------------------------- */
+
+static json_t *jtime(uint64_t t) {
+        char buf[64];
+        return t ? json_string(format_rfc3339(t, buf, sizeof(buf))) : json_null();
+}
+
+static json_t *jstr(const char *s) {
+        return s ? json_string(s) : json_null();
+}
+
+static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err) {
+        Manager *m = c->server->m;
+        const char *user = json_string_value(json_object_get(args, "user"));
+        StoreDetection *d = NULL;
+        size_t n = 0;
+        json_t *arr;
+        int r;
+
+        if (!valid_user_name(user)) {
+                *err = "missing or invalid user";
+                return -EINVAL;
+        }
+        if (!may_ask_about(c, user)) {
+                *err = "permission denied: only root may ask about other users";
+                return -EPERM;
+        }
+        pthread_mutex_lock(&m->lock);
+        r = store_detections_list(m->store, user, now_sec(), &d, &n);
+        pthread_mutex_unlock(&m->lock);
+        if (r < 0)
+                return r;
+        arr = json_array();
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}",
+                                                     "detection", d[i].detection,
+                                                     "level", lvl(d[i].level),
+                                                     "since", jtime(d[i].since),
+                                                     "expires", jtime(d[i].expires),
+                                                     "jti", jstr(d[i].jti),
+                                                     "reason", jstr(d[i].reason)));
+        *ret = json_pack("{s:s, s:s, s:o}", "user", user, "level",
+                         lvl(n > 0 ? d[0].level : RISK_NONE), "detections", arr);
+        store_detections_free(d, n);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static json_t *history_json(const HistoryEntry *h) {
+        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
+                         "time", jtime(h->time),
+                         "user", jstr(h->user),
+                         "jti", jstr(h->jti),
+                         "event", jstr(h->event),
+                         "detection", jstr(h->detection),
+                         "level_before", lvl(h->level_before),
+                         "level_after", lvl(h->level_after),
+                         "rule", jstr(h->rule),
+                         "action", jstr(h->action),
+                         "result", jstr(h->result),
+                         "duration_ms", h->duration_ms >= 0 ? json_integer(h->duration_ms)
+                                                            : json_null());
+}
+
+static int verb_history(IpcClient *c, json_t *args, json_t **ret, const char **err) {
+        Manager *m = c->server->m;
+        const char *user = json_string_value(json_object_get(args, "user"));
+        json_t *lim = json_object_get(args, "limit");
+        HistoryEntry *h = NULL;
+        size_t n = 0, limit = 20;
+        json_t *arr;
+        int r;
+
+        if (lim) {
+                if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+                    json_integer_value(lim) > 10000) {
+                        *err = "limit must be an integer from 1 to 10000";
+                        return -EINVAL;
+                }
+                limit = (size_t) json_integer_value(lim);
+        }
+        if (user && !valid_user_name(user)) {
+                *err = "invalid user";
+                return -EINVAL;
+        }
+        if (c->cred.uid != 0 && (!user || !may_ask_about(c, user))) {
+                *err = "permission denied: only root may read other users' history";
+                return -EPERM;
+        }
+        pthread_mutex_lock(&m->lock);
+        r = store_history_list(m->store, user, limit, &h, &n);
+        pthread_mutex_unlock(&m->lock);
+        if (r < 0)
+                return r;
+        arr = json_array();
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, history_json(&h[i]));
+        history_entries_free(h, n);
+        *ret = json_pack("{s:o}", "entries", arr);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int verb_users(IpcClient *c, json_t **ret) {
+        Manager *m = c->server->m;
+        StoreUser *u = NULL;
+        size_t n = 0;
+        json_t *arr;
+        int r;
+
+        pthread_mutex_lock(&m->lock);
+        r = store_users_list(m->store, now_sec(), &u, &n);
+        pthread_mutex_unlock(&m->lock);
+        if (r < 0)
+                return r;
+        arr = json_array();
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "user", u[i].user,
+                                                     "level", lvl(u[i].level), "updated",
+                                                     jtime(u[i].updated)));
+        store_users_free(u, n);
+        *ret = json_pack("{s:o}", "users", arr);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int verb_reset_or_set(IpcClient *c, json_t *args, bool reset, json_t **ret,
+                             const char **err) {
+        Manager *m = c->server->m;
+        const char *user = json_string_value(json_object_get(args, "user"));
+        const char *level_s = json_string_value(json_object_get(args, "level"));
+        const char *reason = json_string_value(json_object_get(args, "reason"));
+        RiskLevel level = RISK_NONE, before, after = RISK_NONE;
+        char why[300];
+        int r;
+
+        if (!valid_user_name(user)) {
+                *err = "missing or invalid user";
+                return -EINVAL;
+        }
+        if (!reset) {
+                level = risk_level_from_string(level_s);
+                if (level < 0) {
+                        *err = "level must be none, low, medium or high";
+                        return -EINVAL;
+                }
+        }
+        if (reason && strlen(reason) > 200) {
+                *err = "reason is longer than 200 characters";
+                return -EINVAL;
+        }
+        (void) snprintf(why, sizeof(why), "by uid %u%s%s", (unsigned) c->cred.uid,
+                        reason ? ": " : "", reason ? reason : "");
+        r = reset ? engine_reset_user(m, user, why, &before)
+                  : engine_set_risk(m, user, level, why, &before);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&m->lock);
+        (void) store_user_level(m->store, user, now_sec(), &after, NULL);
+        pthread_mutex_unlock(&m->lock);
+        *ret = json_pack("{s:s, s:s, s:s}", "user", user, "level_before", lvl(before),
+                         "level_after", lvl(after));
+        return *ret ? 0 : -ENOMEM;
+}
+
+static json_t *counters_json(const Counters *k) {
+        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                         "sets_received", (json_int_t) k->sets_received,
+                         "sets_acknowledged", (json_int_t) k->sets_acknowledged,
+                         "sets_rejected", (json_int_t) k->sets_rejected,
+                         "sets_duplicate", (json_int_t) k->sets_duplicate,
+                         "subjects_unmapped", (json_int_t) k->subjects_unmapped,
+                         "actions_logout", (json_int_t) k->actions_logout,
+                         "actions_workflow", (json_int_t) k->actions_workflow,
+                         "actions_failed", (json_int_t) k->actions_failed,
+                         "polls", (json_int_t) k->polls,
+                         "poll_errors", (json_int_t) k->poll_errors,
+                         "pam_queries", (json_int_t) k->pam_queries);
+}
+
+static json_t *parse_or_null(const char *text) {
+        json_t *j = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+        return j ? j : json_null();
+}
+
+static int verb_status(IpcClient *c, json_t **ret) {
+        Manager *m = c->server->m;
+        StreamFacts *s = &m->stream;
+        json_t *stream;
+
+        pthread_mutex_lock(&m->lock);
+        stream = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                           "stream_id", jstr(s->stream_id),
+                           "issuer", jstr(s->issuer),
+                           "status", jstr(s->status),
+                           "delivery", jstr(s->delivery),
+                           "endpoint_url", jstr(s->endpoint_url),
+                           "audience", jstr(s->audience),
+                           "events_delivered", parse_or_null(s->events_delivered_json),
+                           "last_poll", jtime(s->last_poll),
+                           "last_error", jstr(s->last_error));
+        *ret = json_pack("{s:o, s:o, s:s, s:o}", "stream", stream, "counters",
+                         counters_json(&m->counters), "version", SSF_VERSION, "started",
+                         jtime(m->started));
+        pthread_mutex_unlock(&m->lock);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int verb_stream(IpcClient *c, json_t **ret, const char **err) {
+        Manager *m = c->server->m;
+        json_t *j;
+
+        pthread_mutex_lock(&m->lock);
+        j = m->stream.config_json ? json_loads(m->stream.config_json, 0, NULL) : NULL;
+        if (j)
+                json_object_set_new(j, "status", jstr(m->stream.status));
+        pthread_mutex_unlock(&m->lock);
+        if (!j) {
+                *err = "no stream yet: the transmitter has not been reached";
+                return -ENOENT;
+        }
+        *ret = j;
+        return 0;
+}
+
+static int verb_metrics(IpcClient *c, json_t **ret) {
+        Manager *m = c->server->m;
+        StoreUser *u = NULL;
+        size_t n = 0;
+        unsigned per_level[_RISK_MAX] = {};
+        Counters k;
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f;
+        bool up;
+
+        pthread_mutex_lock(&m->lock);
+        k = m->counters;
+        up = streq_ptr(m->stream.status, "enabled") && !m->stream.last_error;
+        if (store_users_list(m->store, now_sec(), &u, &n) >= 0) {
+                for (size_t i = 0; i < n; i++)
+                        if (u[i].level >= 0 && u[i].level < _RISK_MAX)
+                                per_level[u[i].level]++;
+                store_users_free(u, n);
+        }
+        pthread_mutex_unlock(&m->lock);
+
+        f = open_memstream(&text, &size);
+        if (!f)
+                return -ENOMEM;
+#define COUNTER(name, help, v)                                                               \
+        fprintf(f, "# HELP ssf_" name " " help "\n# TYPE ssf_" name " counter\nssf_" name " %llu\n", \
+                (unsigned long long) (v))
+        COUNTER("sets_received_total", "Security event tokens received.", k.sets_received);
+        COUNTER("sets_acknowledged_total", "SETs acknowledged to the transmitter.",
+                k.sets_acknowledged);
+        COUNTER("sets_rejected_total", "SETs reported invalid in setErrs.", k.sets_rejected);
+        COUNTER("sets_duplicate_total", "SETs received again (replayed jti).", k.sets_duplicate);
+        COUNTER("subjects_unmapped_total", "SETs whose subject maps to no local user.",
+                k.subjects_unmapped);
+        COUNTER("actions_logout_total", "Logout actions that succeeded.", k.actions_logout);
+        COUNTER("actions_workflow_total", "Workflow hooks that succeeded.", k.actions_workflow);
+        COUNTER("actions_failed_total", "Actions that failed.", k.actions_failed);
+        COUNTER("polls_total", "Poll requests sent.", k.polls);
+        COUNTER("poll_errors_total", "Poll requests that failed.", k.poll_errors);
+        COUNTER("pam_queries_total", "Risk queries answered for pam_ssf.", k.pam_queries);
+#undef COUNTER
+        fprintf(f, "# HELP ssf_users_at_risk Users whose risk level is above none.\n"
+                   "# TYPE ssf_users_at_risk gauge\n");
+        for (int l = RISK_LOW; l < _RISK_MAX; l++)
+                fprintf(f, "ssf_users_at_risk{level=\"%s\"} %u\n", lvl((RiskLevel) l),
+                        per_level[l]);
+        fprintf(f, "# HELP ssf_stream_up Whether the stream is enabled and the last poll "
+                   "succeeded.\n# TYPE ssf_stream_up gauge\nssf_stream_up %d\n", up ? 1 : 0);
+        if (fclose(f) != 0) {
+                free(text);
+                return -ENOMEM;
+        }
+        *ret = json_pack("{s:s}", "text", text);
+        free(text);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static void client_reply_body(IpcClient *c, json_t *body) {
+        _cleanup_free_ char *text = NULL;
+        json_t *entries = json_object_get(body, "entries");
+        SsfIpcMsg a = { .type = SSF_IPC_CTL_REPLY, .has_status = 1 };
+
+        /* Keep the reply within one frame: drop the oldest history entries. */
+        for (;;) {
+                free(text);
+                text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                if (!text || strlen(text) <= SSF_IPC_MAX_JSON - 64 || json_array_size(entries) == 0)
+                        break;
+                json_array_remove(entries, json_array_size(entries) - 1);
+                json_object_set_new(body, "truncated", json_true());
+        }
+        if (!text || strlen(text) > SSF_IPC_MAX_JSON) {
+                reply_error(c, SSF_IPC_CTL_REPLY, E2BIG, "reply too large");
+                return;
+        }
+        a.body = text;
+        reply(c, &a);
+}
+
+static int verb_verify(IpcClient *c, json_t *args, const char **err) {
+        Manager *m = c->server->m;
+        json_t *t = json_object_get(args, "timeout_ms");
+        uint64_t timeout = 30000;
+        uint8_t rnd[16];
+        char state[33];
+        int fd, r;
+
+        if (t) {
+                if (!json_is_integer(t) || json_integer_value(t) < 100 ||
+                    json_integer_value(t) > 120000) {
+                        *err = "timeout_ms must be from 100 to 120000";
+                        return -EINVAL;
+                }
+                timeout = (uint64_t) json_integer_value(t);
+        }
+        fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = (int) read(fd, rnd, sizeof(rnd));
+        safe_close(fd);
+        if (r != (int) sizeof(rnd))
+                return -EIO;
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                (void) snprintf(state + 2 * i, 3, "%02x", rnd[i]);
+
+        pthread_mutex_lock(&m->lock);
+        if (!m->stream.stream_id) {
+                pthread_mutex_unlock(&m->lock);
+                *err = "no stream yet: the transmitter has not been reached";
+                return -ENOENT;
+        }
+        free(m->stream.verify_state);
+        free(m->stream.verify_result);
+        m->stream.verify_state = strdup(state);
+        m->stream.verify_result = NULL;
+        m->stream.verify_received = false;
+        if (m->poll_http)
+                http_client_abort(m->poll_http); /* end the long poll so it asks now */
+        pthread_mutex_unlock(&m->lock);
+
+        c->verify_state = strdup(state);
+        c->waiting_verify = true;
+        (void) sd_event_source_set_time_relative(c->timer, timeout * 1000u);
+        (void) sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+        return 1; /* answered later */
+}
+
+static void answer_verify(IpcClient *c, bool timed_out) {
+        Manager *m = c->server->m;
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        bool received, done;
+        char result[256];
+
+        pthread_mutex_lock(&m->lock);
+        received = m->stream.verify_received && streq_ptr(m->stream.verify_state, c->verify_state);
+        done = received || (m->stream.verify_result && !streq(m->stream.verify_result, "requested"));
+        (void) snprintf(result, sizeof(result), "%s",
+                        received ? "received" : m->stream.verify_result ? m->stream.verify_result
+                                                                       : "not requested yet");
+        pthread_mutex_unlock(&m->lock);
+        if (!done && !timed_out)
+                return;
+        if (!done)
+                (void) snprintf(result, sizeof(result), "timed out waiting for the verification "
+                                                        "event");
+        body = json_pack("{s:s, s:b, s:b, s:s}", "state", c->verify_state, "requested", 1,
+                         "received", received, "result", result);
+        c->waiting_verify = false;
+        if (body)
+                client_reply_body(c, body);
+        client_free(c);
+}
+
+static void handle_ctl(IpcClient *c, const SsfIpcMsg *q) {
+        _cleanup_(json_decrefp) json_t *args = NULL, *body = NULL;
+        const char *verb = q->verb, *err = NULL;
+        bool admin = c->cred.uid == 0;
+        int r;
+
+        if (q->args) {
+                args = json_loads(q->args, JSON_REJECT_DUPLICATES, NULL);
+                if (!json_is_object(args)) {
+                        reply_error(c, SSF_IPC_CTL_REPLY, EINVAL, "ARGS is not a JSON object");
+                        return;
+                }
+        } else
+                args = json_object();
+
+        if (streq(verb, "risk"))
+                r = verb_risk(c, args, &body, &err);
+        else if (streq(verb, "history"))
+                r = verb_history(c, args, &body, &err);
+        else if (!admin && (streq(verb, "status") || streq(verb, "users") ||
+                            streq(verb, "reset") || streq(verb, "set-risk") ||
+                            streq(verb, "verify") || streq(verb, "stream") ||
+                            streq(verb, "metrics"))) {
+                r = -EPERM;
+                err = "permission denied: only root may use this command";
+        } else if (streq(verb, "status"))
+                r = verb_status(c, &body);
+        else if (streq(verb, "users"))
+                r = verb_users(c, &body);
+        else if (streq(verb, "reset"))
+                r = verb_reset_or_set(c, args, true, &body, &err);
+        else if (streq(verb, "set-risk"))
+                r = verb_reset_or_set(c, args, false, &body, &err);
+        else if (streq(verb, "stream"))
+                r = verb_stream(c, &body, &err);
+        else if (streq(verb, "metrics"))
+                r = verb_metrics(c, &body);
+        else if (streq(verb, "verify")) {
+                r = verb_verify(c, args, &err);
+                if (r > 0)
+                        return;
+        } else {
+                r = -EOPNOTSUPP;
+                err = "unknown command";
+        }
+        if (r < 0) {
+                reply_error(c, SSF_IPC_CTL_REPLY, -r, err ? err : strerror(-r));
+                return;
+        }
+        client_reply_body(c, body);
+}
+
+static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        IpcClient *c = userdata;
+        SsfIpcMsg q = {};
+        int r;
+
+        if (c->waiting_verify) {
+                /* The client went away while waiting. */
+                if (revents & (EPOLLHUP | EPOLLERR))
+                        client_free(c);
+                return 0;
+        }
+        r = ssf_ipc_recv(fd, &q, ssf_now_usec() + 100000u);
+        if (r == -EAGAIN || r == -ETIMEDOUT)
+                return 0;
+        if (r < 0) {
+                log_debug_errno(r, "Dropping IPC client pid " PID_FMT ": %m", c->cred.pid);
+                client_free(c);
+                return 0;
+        }
+        if (q.type == SSF_IPC_PAM_QUERY)
+                handle_pam(c, &q);
+        else if (q.type == SSF_IPC_CTL_REQUEST) {
+                handle_ctl(c, &q);
+                if (c->waiting_verify) {
+                        (void) sd_event_source_set_io_events(s, EPOLLHUP | EPOLLERR);
+                        ssf_ipc_msg_done(&q);
+                        return 0;
+                }
+        } else
+                log_debug("Unexpected IPC message type %u", q.type);
+        ssf_ipc_msg_done(&q);
+        client_free(c);
+        return 0;
+}
+
+static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        IpcClient *c = userdata;
+
+        if (c->waiting_verify)
+                answer_verify(c, true);
+        else
+                client_free(c);
+        return 0;
+}
+
+void ipc_server_dispatch_waiting(IpcServer *s) {
+        IpcClient *c, *next;
+
+        if (!s)
+                return;
+        for (c = s->clients; c; c = next) {
+                next = c->next;
+                if (c->waiting_verify)
+                        answer_verify(c, false);
+        }
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        IpcServer *srv = userdata;
+        _cleanup_close_ int cfd = -EBADF;
+        socklen_t len = sizeof(struct ucred);
+        IpcClient *c;
+        int r;
+
+        cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (cfd < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        log_debug_errno(errno, "accept: %m");
+                return 0;
+        }
+        if (srv->n_clients >= IPC_MAX_CLIENTS) {
+                log_warning("Too many IPC clients, refusing one");
+                return 0;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return 0;
+        c->server = srv;
+        c->fd = TAKE_FD(cfd);
+        if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
+                safe_close(c->fd);
+                free(c);
+                return 0;
+        }
+        c->next = srv->clients;
+        if (srv->clients)
+                srv->clients->prev = c;
+        srv->clients = c;
+        srv->n_clients++;
+        r = sd_event_add_io(sd_event_source_get_event(s), &c->io, c->fd, EPOLLIN, on_client_io, c);
+        if (r >= 0)
+                r = sd_event_add_time_relative(sd_event_source_get_event(s), &c->timer,
+                                               CLOCK_MONOTONIC, IPC_CLIENT_TIMEOUT_USEC, 0,
+                                               on_client_timeout, c);
+        if (r < 0)
+                client_free(c);
+        return 0;
+}
+
+static int listen_on(const char *path, int *ret) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_free_ char *dir = NULL;
+        char *slash;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = 0;
+                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+        }
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        (void) unlink(path);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        if (chmod(path, 0666) < 0)
+                return -errno;
+        if (listen(fd, 64) < 0)
+                return -errno;
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+int ipc_server_new(Manager *m, const char *path, IpcServer **ret) {
+        IpcServer *s;
+        int n, r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->m = m;
+        s->fd = -EBADF;
+
+        n = sd_listen_fds(true);
+        if (n > 1) {
+                log_error("Received %d sockets from socket activation, expected one", n);
+                free(s);
+                return -EINVAL;
+        }
+        if (n == 1) {
+                if (sd_is_socket(SD_LISTEN_FDS_START, AF_UNIX, SOCK_SEQPACKET, 1) <= 0) {
+                        log_error("The activated socket is not a listening AF_UNIX "
+                                  "SOCK_SEQPACKET socket");
+                        free(s);
+                        return -EINVAL;
+                }
+                s->fd = SD_LISTEN_FDS_START;
+                s->activated = true;
+                (void) fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
+                log_info("Listening on the activated socket");
+        } else {
+                r = listen_on(path, &s->fd);
+                if (r < 0) {
+                        free(s);
+                        return log_error_errno(r, "Cannot listen on '%s': %m", path);
+                }
+                s->path = strdup(path);
+                log_info("Listening on '%s'", path);
+        }
+        r = sd_event_add_io(m->event, &s->source, s->fd, EPOLLIN, on_accept, s);
+        if (r < 0) {
+                ipc_server_free(s);
+                return log_error_errno(r, "Cannot watch the IPC socket: %m");
+        }
+        *ret = s;
+        return 0;
+}
+
+IpcServer *ipc_server_free(IpcServer *s) {
+        if (!s)
+                return NULL;
+        while (s->clients)
+                client_free(s->clients);
+        sd_event_source_disable_unref(s->source);
+        safe_close(s->fd);
+        if (s->path)
+                (void) unlink(s->path);
+        free(s->path);
+        free(s);
+        return NULL;
+}

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "hooks.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+
+static const char *arg_config = SSF_DEFAULT_CONFIG;
+static bool arg_foreground = false;
+static bool arg_check = false;
+
+static void help(void) {
+        printf("Usage: ssf-sessiond [OPTIONS]\n\n"
+               "Receives OpenID Shared Signals Framework security events, keeps each local\n"
+               "user's risk level, and enforces the entity risk policy.\n\n"
+               "  -c --config PATH     configuration file (default " SSF_DEFAULT_CONFIG ")\n"
+               "  -f --foreground      log to standard error instead of the journal\n"
+               "     --check-config    validate the configuration and exit\n"
+               "  -l --log-level LEVEL debug, info, notice, warning, err\n"
+               "     --version         print the version and exit\n"
+               "  -h --help            show this help\n");
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_CHECK = 0x100, ARG_VERSION };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "foreground", no_argument, NULL, 'f' },
+                { "check-config", no_argument, NULL, ARG_CHECK },
+                { "log-level", required_argument, NULL, 'l' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        int c, l;
+
+        while ((c = getopt_long(argc, argv, "c:fl:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case 'f':
+                        arg_foreground = true;
+                        break;
+                case ARG_CHECK:
+                        arg_check = true;
+                        break;
+                case 'l':
+                        l = log_level_from_string(optarg);
+                        if (l < 0) {
+                                fprintf(stderr, "ssf-sessiond: unknown log level '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        log_set_max_level(l);
+                        break;
+                case ARG_VERSION:
+                        printf("ssf-sessiond " SSF_VERSION "\n");
+                        return 0;
+                case 'h':
+                        help();
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "ssf-sessiond: unexpected argument '%s'\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+/* --check-config: everything the daemon would refuse at start, without network or state. */
+static int check_config(const Config *c) {
+        int errors = 0;
+
+        for (size_t i = 0; i < c->n_rules; i++) {
+                const Rule *r = &c->rules[i];
+                int k;
+
+                if (r->action != ACTION_WORKFLOW)
+                        continue;
+                k = hooks_check(c->hooks_dir, r->workflow);
+                if (k < 0) {
+                        log_error("%s:%u: [rule %s] hook '%s/%s' is missing or unsafe: %s",
+                                  strempty(r->file), r->line, r->name, c->hooks_dir,
+                                  strempty(r->workflow), strerror(-k));
+                        errors++;
+                }
+        }
+        if (c->delivery == DELIVERY_PUSH) {
+                log_error("%s: delivery = push is not supported by this version", arg_config);
+                errors++;
+        }
+        if (c->auth == AUTH_OAUTH2) {
+                log_error("%s: auth = oauth2 is not supported by this version", arg_config);
+                errors++;
+        }
+        return errors ? -EINVAL : 0;
+}
+
+int main(int argc, char *argv[]) {
+        Config *config = NULL;
+        Manager *m = NULL;
+        int r;
+
+        log_setup(true);
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        log_setup(arg_foreground || arg_check);
+        umask(0077);
+
+        r = config_load(arg_config, true, &config);
+        if (r >= 0)
+                r = check_config(config);
+        if (arg_check) {
+                if (r < 0) {
+                        fprintf(stderr, "%s: configuration is invalid\n", arg_config);
+                        config_free(config);
+                        return 1;
+                }
+                printf("%s: configuration is valid\n", arg_config);
+                config_free(config);
+                return 0;
+        }
+        if (r < 0) {
+                log_error("Refusing to start with an invalid configuration '%s'", arg_config);
+                config_free(config);
+                return 1;
+        }
+
+        r = manager_new(arg_config, config, &m);
+        if (r < 0)
+                return 1;
+        r = manager_run(m);
+        manager_free(m);
+        return r < 0 ? 1 : 0;
+}

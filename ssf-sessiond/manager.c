@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "actions.h"
+#include "http.h"
+#include "ipc.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "poll.h"
+#include "snapshot.h"
+
+#define EXPIRY_INTERVAL_USEC (60u * 1000000u)
+#define STOP_GRACE_USEC (4u * 1000000u)
+
+uint64_t now_sec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec;
+}
+
+const char *format_rfc3339(uint64_t t, char *buf, size_t size) {
+        struct tm tm;
+        time_t tt = (time_t) t;
+
+        if (t == 0 || !gmtime_r(&tt, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                buf[0] = 0;
+        return buf;
+}
+
+static ConfigHandle *config_handle_new(Config *c) {
+        ConfigHandle *h = calloc(1, sizeof(*h));
+        if (!h)
+                return NULL;
+        h->config = c;
+        h->n_ref = 1;
+        return h;
+}
+
+ConfigHandle *manager_config_ref(Manager *m) {
+        ConfigHandle *h;
+
+        pthread_mutex_lock(&m->lock);
+        h = m->config;
+        h->n_ref++;
+        pthread_mutex_unlock(&m->lock);
+        return h;
+}
+
+static void config_handle_unref_locked(ConfigHandle *h) {
+        if (h && --h->n_ref == 0) {
+                config_free(h->config);
+                free(h);
+        }
+}
+
+void manager_config_unref(Manager *m, ConfigHandle *h) {
+        pthread_mutex_lock(&m->lock);
+        config_handle_unref_locked(h);
+        pthread_mutex_unlock(&m->lock);
+}
+
+void manager_kick_actions_locked(Manager *m) {
+        m->actions_kick = true;
+        pthread_cond_broadcast(&m->action_cond);
+}
+
+void manager_wake(Manager *m) {
+        uint64_t one = 1;
+        if (m->wake_fd >= 0)
+                (void) !write(m->wake_fd, &one, sizeof(one));
+}
+
+bool manager_wait_stop(Manager *m, uint64_t usec) {
+        struct timespec ts;
+        bool stop;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t) (usec / 1000000u);
+        ts.tv_nsec += (long) (usec % 1000000u) * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&m->lock);
+        while (!m->stopping && !m->restream)
+                if (pthread_cond_timedwait(&m->action_cond, &m->lock, &ts) == ETIMEDOUT)
+                        break;
+        stop = m->stopping;
+        pthread_mutex_unlock(&m->lock);
+        return stop;
+}
+
+int manager_write_snapshot_locked(Manager *m, const Config *c) {
+        StoreUser *users = NULL;
+        SsfSnapshotEntry *e = NULL;
+        size_t n = 0;
+        int r;
+
+        r = store_users_list(m->store, now_sec(), &users, &n);
+        if (r < 0)
+                return log_warning_errno(r, "Cannot list users for the PAM snapshot: %m");
+        e = calloc(MAX(n, (size_t) 1), sizeof(*e));
+        if (!e) {
+                store_users_free(users, n);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++)
+                e[i] = (SsfSnapshotEntry){ users[i].user, users[i].level, users[i].until };
+        r = ssf_snapshot_write(c->snapshot_path, e, n);
+        if (r < 0)
+                log_warning_errno(r, "Cannot write the PAM snapshot '%s': %m", c->snapshot_path);
+        free(e);
+        store_users_free(users, n);
+        return r;
+}
+
+static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        uint64_t v;
+
+        (void) !read(fd, &v, sizeof(v));
+        ipc_server_dispatch_waiting(m->ipc);
+        return 0;
+}
+
+static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        ConfigHandle *h = manager_config_ref(m);
+        int n;
+
+        pthread_mutex_lock(&m->lock);
+        n = store_detections_expire(m->store, now_sec());
+        if (n > 0) {
+                log_info("%d detection(s) expired", n);
+                (void) manager_write_snapshot_locked(m, h->config);
+        }
+        (void) store_jti_prune(m->store, now_sec() - 30u * 24u * 3600u);
+        pthread_mutex_unlock(&m->lock);
+        manager_config_unref(m, h);
+        (void) sd_event_source_set_time(s, usec + EXPIRY_INTERVAL_USEC);
+        return 0;
+}
+
+static bool transmitter_changed(const Config *a, const Config *b) {
+        return !streq_ptr(a->issuer, b->issuer) || !streq_ptr(a->config_url, b->config_url) ||
+               !streq_ptr(a->audience, b->audience) || a->auth != b->auth ||
+               !streq_ptr(a->token_file, b->token_file) || !streq_ptr(a->ca_file, b->ca_file) ||
+               !streq_ptr(a->stream_id, b->stream_id) || a->delivery != b->delivery;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        Config *c = NULL;
+        ConfigHandle *h, *old;
+        bool restream;
+        int r;
+
+        (void) sd_notify(false, "RELOADING=1");
+        log_info("Reloading configuration from '%s'", m->config_path);
+        r = config_load(m->config_path, true, &c);
+        if (r < 0) {
+                log_error("New configuration is invalid, keeping the running one");
+                (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, running configuration kept");
+                return 0;
+        }
+        h = config_handle_new(c);
+        if (!h) {
+                config_free(c);
+                return 0;
+        }
+        pthread_mutex_lock(&m->lock);
+        old = m->config;
+        restream = transmitter_changed(old->config, c);
+        if (!streq_ptr(old->config->socket_path, c->socket_path) ||
+            !streq_ptr(old->config->state_dir, c->state_dir))
+                log_warning("socket and state_dir changes take effect after a restart");
+        m->config = h;
+        config_handle_unref_locked(old);
+        (void) manager_write_snapshot_locked(m, c);
+        if (restream) {
+                m->restream = 1;
+                pthread_cond_broadcast(&m->action_cond);
+                if (m->poll_http)
+                        http_client_abort(m->poll_http);
+        }
+        pthread_mutex_unlock(&m->lock);
+        log_info("Configuration reloaded%s", restream ? "; reconnecting to the transmitter" : "");
+        (void) sd_notify(false, "READY=1\nSTATUS=Running");
+        return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        log_info("Received %s, stopping", strsignal((int) si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1");
+        pthread_mutex_lock(&m->lock);
+        m->stopping = 1;
+        pthread_cond_broadcast(&m->action_cond);
+        if (m->poll_http)
+                http_client_abort(m->poll_http);
+        pthread_mutex_unlock(&m->lock);
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+int manager_new(const char *config_path, Config *config, Manager **ret) {
+        _cleanup_free_ char *db = NULL;
+        Manager *m;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        pthread_mutex_init(&m->lock, NULL);
+        pthread_cond_init(&m->action_cond, NULL);
+        m->wake_fd = -EBADF;
+        m->started = now_sec();
+        m->actions_kick = true; /* run what a previous instance left pending */
+        m->config_path = strdup(config_path);
+        m->config = config_handle_new(config);
+        if (!m->config_path || !m->config) {
+                if (!m->config)
+                        config_free(config);
+                manager_free(m);
+                return -ENOMEM;
+        }
+
+        if (mkdir(config->state_dir, 0700) < 0 && errno != EEXIST) {
+                r = log_error_errno(errno, "Cannot create state directory '%s': %m",
+                                    config->state_dir);
+                goto fail;
+        }
+        if (asprintf(&db, "%s/state.db", config->state_dir) < 0) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = store_open(db, &m->store);
+        if (r < 0) {
+                log_error_errno(r, "Cannot open the state database '%s': %m", db);
+                goto fail;
+        }
+        m->stream.status = strdup("starting");
+        *ret = m;
+        return 0;
+fail:
+        manager_free(m);
+        return r;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m || m->threads_alive)
+                return NULL; /* the process exits: the running thread still uses m */
+        ipc_server_free(m->ipc);
+        sd_event_source_unref(m->wake_source);
+        safe_close(m->wake_fd);
+        sd_event_unref(m->event);
+        store_free(m->store);
+        if (m->config)
+                config_handle_unref_locked(m->config);
+        free(m->config_path);
+        free(m->stream.stream_id);
+        free(m->stream.issuer);
+        free(m->stream.status);
+        free(m->stream.endpoint_url);
+        free(m->stream.audience);
+        free(m->stream.delivery);
+        free(m->stream.config_json);
+        free(m->stream.events_delivered_json);
+        free(m->stream.verification_endpoint);
+        free(m->stream.last_error);
+        free(m->stream.verify_state);
+        free(m->stream.verify_result);
+        pthread_cond_destroy(&m->action_cond);
+        pthread_mutex_destroy(&m->lock);
+        free(m);
+        return NULL;
+}
+
+static void join_threads(Manager *m) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += STOP_GRACE_USEC / 1000000u;
+        if (m->poll_thread_started && pthread_timedjoin_np(m->poll_thread, NULL, &ts) != 0) {
+                m->threads_alive = true;
+                log_warning("Poll thread did not stop in time");
+        }
+        if (m->action_thread_started && pthread_timedjoin_np(m->action_thread, NULL, &ts) != 0) {
+                m->threads_alive = true;
+                log_warning("An action is still running at shutdown; it stays pending and runs "
+                            "again at the next start");
+        }
+}
+
+int manager_run(Manager *m) {
+        ConfigHandle *h;
+        sigset_t ss;
+        uint64_t now;
+        int r;
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop: %m");
+
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGPIPE);
+        /* Block before creating threads so they inherit the mask. */
+        pthread_sigmask(SIG_BLOCK, &ss, NULL);
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_sigterm, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch signals: %m");
+
+        m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (m->wake_fd < 0)
+                return log_error_errno(errno, "eventfd: %m");
+        r = sd_event_add_io(m->event, &m->wake_source, m->wake_fd, EPOLLIN, on_wake, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch the wake-up fd: %m");
+
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        r = sd_event_add_time(m->event, NULL, CLOCK_MONOTONIC, now + EXPIRY_INTERVAL_USEC,
+                              1000000u, on_expiry, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot add the expiry timer: %m");
+        (void) sd_event_set_watchdog(m->event, true);
+
+        h = manager_config_ref(m);
+        r = ipc_server_new(m, h->config->socket_path, &m->ipc);
+        if (r >= 0) {
+                pthread_mutex_lock(&m->lock);
+                (void) store_detections_expire(m->store, now_sec());
+                (void) manager_write_snapshot_locked(m, h->config);
+                pthread_mutex_unlock(&m->lock);
+        }
+        manager_config_unref(m, h);
+        if (r < 0)
+                return r;
+
+        r = pthread_create(&m->action_thread, NULL, actions_thread, m);
+        if (r != 0)
+                return log_error_errno(r, "Cannot start the action thread: %m");
+        m->action_thread_started = true;
+        r = pthread_create(&m->poll_thread, NULL, poll_thread, m);
+        if (r != 0) {
+                m->stopping = 1;
+                join_threads(m);
+                return log_error_errno(r, "Cannot start the poll thread: %m");
+        }
+        m->poll_thread_started = true;
+
+        (void) sd_notify(false, "READY=1\nSTATUS=Running");
+        log_info("ssf-sessiond " SSF_VERSION " running");
+        r = sd_event_loop(m->event);
+
+        pthread_mutex_lock(&m->lock);
+        m->stopping = 1;
+        pthread_cond_broadcast(&m->action_cond);
+        pthread_mutex_unlock(&m->lock);
+        join_threads(m);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        log_info("Stopped");
+        return 0;
+}

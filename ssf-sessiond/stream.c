@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "macro.h"
+#include "set.h"
+#include "stream.h"
+
+#define METADATA_MAX (256u * 1024u)
+#define STREAM_MAX (256u * 1024u)
+#define TOKEN_MAX (16u * 1024u)
+#define MGMT_TIMEOUT_USEC (15u * 1000000u)
+
+
+static const char *const event_names[] = {
+        /* CAEP 1.0 */
+        "session-revoked", "token-claims-change", "credential-change", "assurance-level-change",
+        "device-compliance-change", "session-established", "session-presented",
+        "risk-level-change",
+        /* RISC 1.0 */
+        "account-disabled", "account-enabled", "account-purged",
+        "account-credential-change-required", "credential-compromise", "identifier-changed",
+        "identifier-recycled", "recovery-activated", "recovery-information-changed", "opt-in",
+        "opt-out-initiated", "opt-out-cancelled", "opt-out-effective", "sessions-revoked",
+        /* Okta */
+        "user-risk-change", "device-risk-change",
+};
+
+const char *stream_event_uri(const char *name) {
+        static char uris[ARRAY_SIZE(event_names)][128];
+        static const char *const risc[] = {
+                "account-disabled", "account-enabled", "account-purged",
+                "account-credential-change-required", "credential-compromise",
+                "identifier-changed", "identifier-recycled", "recovery-activated",
+                "recovery-information-changed", "opt-in", "opt-out-initiated",
+                "opt-out-cancelled", "opt-out-effective", "sessions-revoked",
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(event_names); i++) {
+                const char *prefix = CAEP_EVENT_PREFIX;
+
+                if (!streq(event_names[i], name))
+                        continue;
+                for (size_t j = 0; j < ARRAY_SIZE(risc); j++)
+                        if (streq(risc[j], name))
+                                prefix = RISC_EVENT_PREFIX;
+                if (streq(name, "user-risk-change") || streq(name, "device-risk-change"))
+                        prefix = OKTA_EVENT_PREFIX;
+                /* Written once per index with the same value: benign across threads. */
+                (void) snprintf(uris[i], sizeof(uris[i]), "%s%s", prefix, name);
+                return uris[i];
+        }
+        return NULL;
+}
+
+void transmitter_done(Transmitter *t) {
+        if (!t)
+                return;
+        free(t->issuer);
+        free(t->jwks_uri);
+        free(t->configuration_endpoint);
+        free(t->status_endpoint);
+        free(t->verification_endpoint);
+        json_decref(t->metadata);
+        jwks_free(t->jwks);
+        erase_and_free(t->authorization);
+        free(t->stream_id);
+        free(t->endpoint_url);
+        free(t->audience);
+        json_decref(t->stream);
+        memset(t, 0, sizeof(*t));
+}
+
+static int read_secret(const char *path, char **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_erase_free_ char *buf = NULL;
+        struct stat st;
+        ssize_t n;
+        size_t len;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to open token file '%s': %m", path);
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(errno, "Failed to stat '%s': %m", path);
+        if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) {
+                log_error("Token file '%s' must be a regular file owned by root and not "
+                          "accessible to group or others, refusing", path);
+                return -EPERM;
+        }
+        if ((size_t) st.st_size > TOKEN_MAX) {
+                log_error("Token file '%s' is larger than %u bytes, refusing", path, TOKEN_MAX);
+                return -EFBIG;
+        }
+        buf = calloc(1, TOKEN_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = read(fd, buf, TOKEN_MAX);
+        if (n < 0)
+                return log_error_errno(errno, "Failed to read '%s': %m", path);
+        len = (size_t) n;
+        while (len > 0 && strchr(" \t\r\n", buf[len - 1]))
+                buf[--len] = 0;
+        if (len == 0 || strpbrk(buf, " \t\r\n")) {
+                log_error("Token file '%s' must hold one token on one line, refusing", path);
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int stream_load_authorization(const Config *c, char **ret) {
+        _cleanup_erase_free_ char *token = NULL;
+        char *h;
+        int r;
+
+        if (c->auth == AUTH_NONE) {
+                *ret = NULL;
+                return 0;
+        }
+        if (c->auth != AUTH_BEARER) {
+                log_error("auth = oauth2 is not supported by this version, use auth = bearer");
+                return -EOPNOTSUPP;
+        }
+        r = read_secret(c->token_file, &token);
+        if (r < 0)
+                return r;
+        if (!token)
+                return -EINVAL;
+        if (asprintf(&h, "Bearer %s", token) < 0)
+                return -ENOMEM;
+        *ret = h;
+        return 0;
+}
+
+static int is_https(const char *url) {
+        return url && startswith(url, "https://") && strlen(url) > strlen("https://");
+}
+
+int stream_discovery_url(const Config *c, char **ret) {
+        const char *rest, *slash;
+        _cleanup_free_ char *issuer = NULL;
+        size_t l;
+        char *u;
+
+        if (c->config_url) {
+                u = strdup(c->config_url);
+                if (!u)
+                        return -ENOMEM;
+                *ret = u;
+                return 0;
+        }
+        if (!is_https(c->issuer))
+                return -EINVAL;
+        issuer = strdup(c->issuer);
+        if (!issuer)
+                return -ENOMEM;
+        l = strlen(issuer);
+        if (l > strlen("https://") + 1 && issuer[l - 1] == '/')
+                issuer[l - 1] = 0;
+        rest = issuer + strlen("https://");
+        slash = strchr(rest, '/');
+        if (!slash) {
+                if (asprintf(&u, "%s/.well-known/ssf-configuration", issuer) < 0)
+                        return -ENOMEM;
+        } else if (asprintf(&u, "%.*s/.well-known/ssf-configuration%s",
+                            (int) (slash - issuer), issuer, slash) < 0)
+                return -ENOMEM;
+        *ret = u;
+        return 0;
+}
+
+/* Parses a JSON response body: object (or array when want_array). */
+static int parse_body(const HttpResponse *resp, bool want_array, json_t **ret) {
+        json_error_t e;
+        json_t *j;
+
+        if (!resp->body || resp->body_len == 0)
+                return -EBADMSG;
+        j = json_loadb(resp->body, resp->body_len, JSON_REJECT_DUPLICATES, &e);
+        if (!j) {
+                log_debug("Invalid JSON: %s at line %d", e.text, e.line);
+                return -EBADMSG;
+        }
+        if (want_array ? !json_is_array(j) : !json_is_object(j)) {
+                json_decref(j);
+                return -EBADMSG;
+        }
+        *ret = j;
+        return 0;
+}
+
+static int dup_https_member(json_t *o, const char *key, bool required, char **ret) {
+        json_t *v = json_object_get(o, key); /* borrowed */
+        const char *s;
+
+        if (!v || json_is_null(v)) {
+                if (required) {
+                        log_error("Transmitter metadata lacks '%s'", key);
+                        return -EBADMSG;
+                }
+                *ret = NULL;
+                return 0;
+        }
+        s = json_string_value(v);
+        if (!s || !is_https(s)) {
+                log_error("Transmitter metadata member '%s' is not an https URL, refusing", key);
+                return -EBADMSG;
+        }
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int stream_discover(HttpClient *http, const Config *c, Transmitter *t) {
+        _cleanup_free_ char *url = NULL;
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_(json_decrefp) json_t *md = NULL;
+        const char *iss;
+        int r;
+
+        r = stream_discovery_url(c, &url);
+        if (r < 0)
+                return log_error_errno(r, "Cannot build the discovery URL from issuer '%s'",
+                                       strempty(c->issuer));
+        r = http_request(http, "GET", url, NULL, NULL, MGMT_TIMEOUT_USEC, METADATA_MAX, &resp);
+        if (r < 0)
+                return log_error_errno(r, "Failed to fetch transmitter metadata from '%s': %m",
+                                       url);
+        if (resp.status != 200) {
+                log_error("Transmitter metadata '%s' answered HTTP %ld", url, resp.status);
+                return -EPROTO;
+        }
+        r = parse_body(&resp, false, &md);
+        if (r < 0)
+                return log_error_errno(r, "Transmitter metadata from '%s' is not a JSON object",
+                                       url);
+        iss = json_string_value(json_object_get(md, "issuer"));
+        if (!iss || !is_https(iss)) {
+                log_error("Transmitter metadata from '%s' has no https issuer", url);
+                return -EBADMSG;
+        }
+        /* SSF §7.2.4: the issuer must be identical to the one we used. */
+        if (c->issuer && !streq(iss, c->issuer)) {
+                log_error("Transmitter metadata issuer '%s' differs from the configured issuer "
+                          "'%s', refusing", iss, c->issuer);
+                return -EPROTO;
+        }
+
+        free(t->issuer);
+        t->issuer = strdup(iss);
+        if (!t->issuer)
+                return -ENOMEM;
+        free(t->jwks_uri);
+        free(t->configuration_endpoint);
+        free(t->status_endpoint);
+        free(t->verification_endpoint);
+        t->jwks_uri = t->configuration_endpoint = t->status_endpoint = NULL;
+        t->verification_endpoint = NULL;
+        r = dup_https_member(md, "jwks_uri", true, &t->jwks_uri);
+        if (r < 0)
+                return r;
+        r = dup_https_member(md, "configuration_endpoint", false, &t->configuration_endpoint);
+        if (r < 0)
+                return r;
+        r = dup_https_member(md, "status_endpoint", false, &t->status_endpoint);
+        if (r < 0)
+                return r;
+        r = dup_https_member(md, "verification_endpoint", false, &t->verification_endpoint);
+        if (r < 0)
+                return r;
+        json_decref(t->metadata);
+        t->metadata = TAKE_PTR(md);
+        log_info("Discovered transmitter '%s' (jwks '%s')", t->issuer, t->jwks_uri);
+        return 0;
+}
+
+int stream_fetch_jwks(HttpClient *http, Transmitter *t) {
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        Jwks *j = NULL;
+        struct timespec ts;
+        int r;
+
+        r = http_request(http, "GET", t->jwks_uri, NULL, NULL, MGMT_TIMEOUT_USEC, JWKS_MAX_SIZE,
+                         &resp);
+        if (r < 0)
+                return log_error_errno(r, "Failed to fetch JWKS from '%s': %m", t->jwks_uri);
+        if (resp.status != 200) {
+                log_error("JWKS '%s' answered HTTP %ld", t->jwks_uri, resp.status);
+                return -EPROTO;
+        }
+        r = jwks_parse(resp.body ? resp.body : "", resp.body_len, &j);
+        if (r < 0)
+                return log_error_errno(r, "JWKS from '%s' is unusable: %m", t->jwks_uri);
+        jwks_free(t->jwks);
+        t->jwks = j;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        t->jwks_fetched_usec = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+        log_info("Loaded %zu signing key(s) from '%s'", jwks_count(j), t->jwks_uri);
+        return 0;
+}
+
+static bool delivery_is_poll(json_t *stream) {
+        const char *m = json_string_value(json_object_get(json_object_get(stream, "delivery"),
+                                                          "method"));
+        return m && (streq(m, SSF_DELIVERY_POLL) ||
+                     streq(m, "https://schemas.openid.net/secevent/risc/delivery-method/poll") ||
+                     streq(m, "https://schemas.openid.net/secevent/sse/delivery-method/poll"));
+}
+
+static bool aud_contains(json_t *aud, const char *want) {
+        size_t i;
+        json_t *v;
+
+        if (json_is_string(aud))
+                return streq(json_string_value(aud), want);
+        json_array_foreach(aud, i, v)
+                if (json_is_string(v) && streq(json_string_value(v), want))
+                        return true;
+        return false;
+}
+
+/* Validates a stream configuration object and takes what we need from it. */
+static int adopt_stream(const Config *c, Transmitter *t, json_t *s) {
+        const char *id, *iss, *url;
+        json_t *aud;
+
+        id = json_string_value(json_object_get(s, "stream_id"));
+        iss = json_string_value(json_object_get(s, "iss"));
+        url = json_string_value(json_object_get(json_object_get(s, "delivery"), "endpoint_url"));
+        aud = json_object_get(s, "aud");
+        if (isempty(id) || strlen(id) > 256) {
+                log_error("Stream configuration has no usable stream_id");
+                return -EBADMSG;
+        }
+        if (!iss || !streq(iss, t->issuer)) {
+                log_error("Stream '%s' has iss '%s', expected '%s', refusing", id, strempty(iss),
+                          t->issuer);
+                return -EPROTO;
+        }
+        if (!delivery_is_poll(s)) {
+                log_error("Stream '%s' does not use poll delivery (%s)", id,
+                          SSF_DELIVERY_POLL);
+                return -EPROTO;
+        }
+        if (!is_https(url)) {
+                log_error("Stream '%s' has no https poll endpoint_url, refusing", id);
+                return -EPROTO;
+        }
+        if (c->audience) {
+                if (aud && !aud_contains(aud, c->audience)) {
+                        log_error("Stream '%s' aud does not contain the configured audience "
+                                  "'%s', refusing", id, c->audience);
+                        return -EPROTO;
+                }
+                free(t->audience);
+                t->audience = strdup(c->audience);
+        } else {
+                const char *a = json_is_string(aud) ? json_string_value(aud)
+                                                    : json_string_value(json_array_get(aud, 0));
+                if (!a) {
+                        log_error("Stream '%s' has no aud and no audience is configured", id);
+                        return -EPROTO;
+                }
+                free(t->audience);
+                t->audience = strdup(a);
+        }
+        free(t->stream_id);
+        free(t->endpoint_url);
+        t->stream_id = strdup(id);
+        t->endpoint_url = strdup(url);
+        if (!t->stream_id || !t->endpoint_url || !t->audience)
+                return -ENOMEM;
+        t->min_verification_interval =
+                (uint64_t) json_integer_value(json_object_get(s, "min_verification_interval"));
+        json_decref(t->stream);
+        t->stream = json_incref(s); /* new reference kept in t */
+        return 0;
+}
+
+static int mgmt_call(HttpClient *http, const Transmitter *t, const char *method, const char *url,
+                     json_t *body, HttpResponse *resp) {
+        _cleanup_free_ char *text = NULL;
+
+        if (body) {
+                text = json_dumps(body, JSON_COMPACT);
+                if (!text)
+                        return -ENOMEM;
+        }
+        return http_request(http, method, url, t->authorization, text, MGMT_TIMEOUT_USEC,
+                            STREAM_MAX, resp);
+}
+
+static int stream_get(HttpClient *http, const Transmitter *t, const char *id, json_t **ret) {
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_free_ char *url = NULL;
+        const char *esc;
+        int r;
+
+        /* stream ids are unreserved characters (SSF §8.1.1); refuse anything else. */
+        for (const char *p = id; *p; p++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~",
+                            *p))
+                        return -EINVAL;
+        esc = strchr(t->configuration_endpoint, '?') ? "&" : "?";
+        if (asprintf(&url, "%s%sstream_id=%s", t->configuration_endpoint, esc, id) < 0)
+                return -ENOMEM;
+        r = mgmt_call(http, t, "GET", url, NULL, &resp);
+        if (r < 0)
+                return r;
+        if (resp.status == 404)
+                return -ENOENT;
+        if (resp.status == 401 || resp.status == 403)
+                return -EACCES;
+        if (resp.status != 200)
+                return -EPROTO;
+        return parse_body(&resp, false, ret);
+}
+
+static int remember_stream(Manager *m, const char *id) {
+        int r;
+
+        pthread_mutex_lock(&m->lock);
+        r = store_kv_set(m->store, "stream_id", id);
+        pthread_mutex_unlock(&m->lock);
+        return r;
+}
+
+int stream_ensure(HttpClient *http, Manager *m, const Config *c, Transmitter *t) {
+        _cleanup_free_ char *remembered = NULL;
+        _cleanup_(json_decrefp) json_t *s = NULL, *req = NULL, *events = NULL;
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        const char *want;
+        char host[256] = "", desc[320];
+        int r;
+
+        if (!t->configuration_endpoint) {
+                log_error("Transmitter '%s' publishes no configuration_endpoint; set stream_id "
+                          "is not enough without it", t->issuer);
+                return -EPROTO;
+        }
+
+        pthread_mutex_lock(&m->lock);
+        r = store_kv_get(m->store, "stream_id", &remembered);
+        pthread_mutex_unlock(&m->lock);
+        if (r < 0 && r != -ENOENT)
+                return r;
+
+        want = c->stream_id ? c->stream_id : remembered;
+        if (want) {
+                r = stream_get(http, t, want, &s);
+                if (r == -ENOENT && !c->stream_id) {
+                        log_warning("Remembered stream '%s' no longer exists, creating a new one",
+                                    want);
+                } else if (r < 0)
+                        return log_error_errno(r, "Failed to read stream '%s': %m", want);
+                else {
+                        r = adopt_stream(c, t, s);
+                        if (r < 0)
+                                return r;
+                        log_info("Using stream '%s' (poll endpoint '%s')", t->stream_id,
+                                 t->endpoint_url);
+                        return remember_stream(m, t->stream_id);
+                }
+        }
+
+        /* Create a poll stream asking for the configured events. */
+        events = json_array();
+        if (!events)
+                return -ENOMEM;
+        if (c->events) {
+                for (char **e = c->events; *e; e++) {
+                        const char *uri = stream_event_uri(*e);
+                        if (uri)
+                                json_array_append_new(events, json_string(uri));
+                }
+        } else
+                for (size_t i = 0; i < ARRAY_SIZE(event_names); i++)
+                        json_array_append_new(events, json_string(stream_event_uri(event_names[i])));
+        (void) gethostname(host, sizeof(host) - 1);
+        (void) snprintf(desc, sizeof(desc), "ssf-sessiond on %s", host);
+        req = json_pack("{s:{s:s}, s:O, s:s}", "delivery", "method", SSF_DELIVERY_POLL,
+                        "events_requested", events, "description", desc);
+        if (!req)
+                return -ENOMEM;
+        r = mgmt_call(http, t, "POST", t->configuration_endpoint, req, &resp);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create a stream at '%s': %m",
+                                       t->configuration_endpoint);
+        if (resp.status == 409) {
+                /* One stream per receiver and it exists: list and reuse a poll stream. */
+                _cleanup_(http_response_done) HttpResponse list = {};
+                _cleanup_(json_decrefp) json_t *arr = NULL;
+                size_t i;
+                json_t *v;
+
+                r = mgmt_call(http, t, "GET", t->configuration_endpoint, NULL, &list);
+                if (r < 0 || list.status != 200 || parse_body(&list, true, &arr) < 0) {
+                        log_error("Transmitter refused a new stream (409) and its streams cannot "
+                                  "be listed");
+                        return -EPROTO;
+                }
+                json_array_foreach(arr, i, v)
+                        if (delivery_is_poll(v) && adopt_stream(c, t, v) >= 0) {
+                                log_info("Reusing existing stream '%s'", t->stream_id);
+                                return remember_stream(m, t->stream_id);
+                        }
+                log_error("Transmitter has a stream for us but none with poll delivery");
+                return -EPROTO;
+        }
+        if (resp.status == 401 || resp.status == 403) {
+                log_error("Transmitter refused our credentials (HTTP %ld) creating a stream",
+                          resp.status);
+                return -EACCES;
+        }
+        if (resp.status != 201 && resp.status != 200) {
+                log_error("Creating a stream at '%s' answered HTTP %ld",
+                          t->configuration_endpoint, resp.status);
+                return -EPROTO;
+        }
+        r = parse_body(&resp, false, &s);
+        if (r < 0)
+                return log_error_errno(r, "Stream creation answer is not a JSON object");
+        r = adopt_stream(c, t, s);
+        if (r < 0)
+                return r;
+        log_info("Created stream '%s' (poll endpoint '%s')", t->stream_id, t->endpoint_url);
+        return remember_stream(m, t->stream_id);
+}
+
+int stream_request_verification(HttpClient *http, const Transmitter *t, const char *state) {
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_(json_decrefp) json_t *req = NULL;
+        int r;
+
+        if (!t->verification_endpoint)
+                return -EOPNOTSUPP;
+        req = json_pack("{s:s, s:s}", "stream_id", t->stream_id, "state", state);
+        if (!req)
+                return -ENOMEM;
+        r = mgmt_call(http, t, "POST", t->verification_endpoint, req, &resp);
+        if (r < 0)
+                return r;
+        if (resp.status == 429)
+                return -EBUSY;
+        if (resp.status != 204 && resp.status != 200 && resp.status != 202)
+                return -EPROTO;
+        return 0;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The SSF side of the receiver: transmitter discovery (SSF §7.2), its JWKS, and the stream
+ * (SSF §8.1: create or reuse a poll stream, read it, request verification). Used by the poll
+ * thread only. */
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "http.h"
+#include "jwks.h"
+#include "manager.h"
+
+#define SSF_DELIVERY_POLL "urn:ietf:rfc:8936"
+#define SSF_DELIVERY_PUSH "urn:ietf:rfc:8935"
+
+typedef struct Transmitter {
+        char *issuer;
+        char *jwks_uri;
+        char *configuration_endpoint;
+        char *status_endpoint;
+        char *verification_endpoint;
+        json_t *metadata;
+
+        Jwks *jwks;
+        uint64_t jwks_fetched_usec; /* CLOCK_MONOTONIC */
+
+        char *authorization;        /* "Bearer …" (secret) */
+
+        char *stream_id;
+        char *endpoint_url;         /* poll endpoint, used verbatim */
+        char *audience;             /* the aud SETs must carry */
+        json_t *stream;             /* stream configuration as returned */
+        uint64_t min_verification_interval;
+} Transmitter;
+
+void transmitter_done(Transmitter *t);
+
+/* Loads the Authorization header value from config (auth = bearer: token_file; none: NULL). */
+int stream_load_authorization(const Config *c, char **ret);
+
+/* Builds the discovery URL (issuer with "/.well-known/ssf-configuration" inserted between host
+ * and path, trailing '/' removed), or returns config_url. */
+int stream_discovery_url(const Config *c, char **ret);
+
+/* GET the metadata and validate it (issuer identical, https endpoints). */
+int stream_discover(HttpClient *http, const Config *c, Transmitter *t);
+/* GET jwks_uri and replace t->jwks. */
+int stream_fetch_jwks(HttpClient *http, Transmitter *t);
+/* Reuses the configured or remembered stream, or an existing poll stream, or creates one;
+ * validates iss/delivery/aud; remembers the stream id in the store. */
+int stream_ensure(HttpClient *http, Manager *m, const Config *c, Transmitter *t);
+/* POST verification_endpoint {stream_id, state}. */
+int stream_request_verification(HttpClient *http, const Transmitter *t, const char *state);
+
+/* Event short name -> full URI (CAEP, RISC, Okta), NULL when unknown. */
+const char *stream_event_uri(const char *short_name);
