@@ -63,7 +63,8 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz-*.c))
 HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 
-obj = $(patsubst %.c,$(B)/%.o,$(1))
+O := $(B)/obj
+obj = $(patsubst %.c,$(O)/%.o,$(1))
 
 LIBCOMMON := $(B)/libssfcommon.a
 LIBPAMCORE := $(B)/libpamssf-core.a
@@ -78,17 +79,17 @@ HELPER_BINS := $(patsubst tests/helpers/%.c,$(B)/helpers/%,$(HELPER_SRC))
 all: $(PAM_MODULE) $(DAEMON) $(SSFCTL)
 tests: all $(UNIT_BINS) $(FUZZ_BINS) $(HELPER_BINS)
 
-$(B)/%.o: %.c
+$(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEP_CFLAGS) -Ipam_ssf -Issf-sessiond -MMD -MP -c $< -o $@
 
 # The PAM module and common/ must not see the daemon's libraries' headers.
-$(B)/common/%.o: common/%.c
+$(O)/common/%.o: common/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
-$(B)/pam_ssf/%.o: pam_ssf/%.c
+$(O)/pam_ssf/%.o: pam_ssf/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Ipam_ssf -MMD -MP -c $< -o $@
@@ -100,37 +101,37 @@ $(LIBCOMMON) $(LIBPAMCORE) $(LIBDAEMON):
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(PAM_MODULE): $(B)/pam_ssf/pam_ssf.o $(LIBPAMCORE) $(LIBCOMMON) pam_ssf/pam_ssf.sym
+$(PAM_MODULE): $(O)/pam_ssf/pam_ssf.o $(LIBPAMCORE) $(LIBCOMMON) pam_ssf/pam_ssf.sym
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -shared -Wl,-z,defs -Wl,--version-script=pam_ssf/pam_ssf.sym $(LDFLAGS) \
-		-o $@ $(B)/pam_ssf/pam_ssf.o $(LIBPAMCORE) $(LIBCOMMON) -lpam
+		-o $@ $(O)/pam_ssf/pam_ssf.o $(LIBPAMCORE) $(LIBCOMMON) -lpam
 
-$(DAEMON): $(B)/ssf-sessiond/main.o $(LIBDAEMON) $(LIBCOMMON)
+$(DAEMON): $(O)/ssf-sessiond/main.o $(LIBDAEMON) $(LIBCOMMON)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
-$(SSFCTL): $(B)/ssf-sessiond/ssfctl.o $(LIBDAEMON) $(LIBCOMMON)
+$(SSFCTL): $(O)/ssf-sessiond/ssfctl.o $(LIBDAEMON) $(LIBCOMMON)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 # Unit tests (cmocka): each links every core library.
-$(B)/tests/%: $(B)/tests/unit/%.o $(LIBDAEMON) $(LIBPAMCORE) $(LIBCOMMON)
+$(B)/tests/%: $(O)/tests/unit/%.o $(LIBDAEMON) $(LIBPAMCORE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(CMOCKA_LIBS) -lpam
 
 # Fuzz targets: LLVMFuzzerTestOneInput + standalone.c, which replays a corpus directory (make
 # check). `make fuzz` builds them with clang's libFuzzer instead.
-$(B)/fuzz/%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/standalone.o $(LIBDAEMON) $(LIBPAMCORE) $(LIBCOMMON)
+$(B)/fuzz/%: $(O)/tests/fuzz/%.o $(O)/tests/fuzz/standalone.o $(LIBDAEMON) $(LIBPAMCORE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lpam
-$(B)/tests/fuzz/standalone.o: tests/fuzz/standalone.c
+$(O)/tests/fuzz/standalone.o: tests/fuzz/standalone.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
 
 # Small C helpers the integration tests use (e.g. a PAM harness).
-$(B)/helpers/%: $(B)/tests/helpers/%.o $(LIBCOMMON)
+$(B)/helpers/%: $(O)/tests/helpers/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpam -lpam_misc $(shell $(PKG_CONFIG) --libs libpamtest 2>/dev/null)
@@ -163,7 +164,7 @@ asan:
 
 fuzz:
 	$(Q)$(MAKE) --no-print-directory B=build-fuzz CC=clang OPT=-O1 FORTIFY=-U_FORTIFY_SOURCE WERROR= \
-		SAN="-fsanitize=fuzzer-no-link,address,undefined" $(patsubst $(B)/%,build-fuzz/%,$(call obj,$(FUZZ_SRC)))
+		SAN="-fsanitize=fuzzer-no-link,address,undefined" $(patsubst $(O)/%,build-fuzz/obj/%,$(call obj,$(FUZZ_SRC)))
 
 install: all
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(bindir) $(DESTDIR)$(pamdir)
