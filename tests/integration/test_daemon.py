@@ -1,0 +1,148 @@
+# SPDX-License-Identifier: MIT
+"""ssf-sessiond behaviour beyond the seed scenario: replay, unmapped subjects, level-carrying
+events, out-of-order delivery, restarts, reload, shutdown, --check-config."""
+
+import signal
+
+from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
+from support import wait_for
+
+RULES = """
+[rule logout-high]
+levels = high
+action = logout
+"""
+
+
+def pam_account(tmp_path, d, user):
+    return run_pam(tmp_path, [f"account required {{module}} socket={d.socket} "
+                              f"snapshot={d.snapshot}"], user).code
+
+
+def test_replayed_jti_is_acknowledged_once_applied(daemon_factory, transmitter, logind, users):
+    d = daemon_factory(rules=RULES)
+    logind.add_session("c1", users.uid("alice"), "alice")
+    out = transmitter.send_event_full("session-revoked", email="alice@example.com")
+    transmitter.wait_acked(out["jti"])
+    logind.wait_terminated("c1")
+    logind.add_session("c2", users.uid("alice"), "alice")
+    # The same SET again (a redelivery): acknowledged, not applied twice.
+    transmitter.reset()
+    transmitter.send_raw(out["jti"], out["token"])
+    transmitter.wait_acked(out["jti"])
+    wait_for(lambda: d.ctl("status")["counters"]["sets_duplicate"] >= 1, 20,
+             "the duplicate to be counted")
+    assert "c2" not in logind.terminated()
+    assert len(d.ctl("history", "alice")["entries"]) == 1
+
+
+def test_unmapped_subject_acknowledged_and_recorded(daemon_factory, transmitter, logind, users):
+    d = daemon_factory(rules=RULES)
+    j1 = transmitter.send_event("session-revoked", email="mallory@other.example")
+    j2 = transmitter.send_event("session-revoked", email="nosuchuser@example.com")
+    transmitter.wait_acked(j1)
+    transmitter.wait_acked(j2)
+    st = d.ctl("status")
+    assert st["counters"]["subjects_unmapped"] == 2
+    results = [e["result"] for e in d.ctl("history")["entries"]]
+    assert all(r.startswith("unmapped") for r in results), results
+    assert d.ctl("users")["users"] == []
+
+
+def test_risk_level_change_carries_level_up_and_down(daemon_factory, transmitter, users,
+                                                     tmp_path):
+    d = daemon_factory(rules="[rule record]\naction = none\n")
+    j = transmitter.send_event("risk-level-change", email="bob@example.com",
+                               payload={"principal": "USER", "current_level": "HIGH"})
+    transmitter.wait_acked(j)
+    assert d.ctl("risk", "bob")["level"] == "high"
+    assert pam_account(tmp_path, d, "bob") == PAM_PERM_DENIED
+    j = transmitter.send_event("risk-level-change", email="bob@example.com",
+                               payload={"principal": "USER", "current_level": "LOW"})
+    transmitter.wait_acked(j)
+    assert d.ctl("risk", "bob")["level"] == "low"
+    assert pam_account(tmp_path, d, "bob") == PAM_SUCCESS
+    # An older event (event_timestamp in the past) does not override the newer one.
+    j = transmitter.send_event("risk-level-change", email="bob@example.com",
+                               payload={"principal": "USER", "current_level": "HIGH",
+                                        "event_timestamp": 1000000000})
+    transmitter.wait_acked(j)
+    assert d.ctl("risk", "bob")["level"] == "low"
+    assert d.ctl("history", "bob")["entries"][0]["result"].startswith("stale")
+
+
+def test_compliant_again_clears_the_detection(daemon_factory, transmitter, users):
+    d = daemon_factory(rules="[rule record]\naction = none\n")
+    j = transmitter.send_event("device-compliance-change", email="bob@example.com")
+    transmitter.wait_acked(j)
+    assert d.ctl("risk", "bob")["level"] == "high"
+    j = transmitter.send_event("device-compliance-change", email="bob@example.com",
+                               payload={"previous_status": "not-compliant",
+                                        "current_status": "compliant"})
+    transmitter.wait_acked(j)
+    assert d.ctl("risk", "bob")["level"] == "none"
+
+
+def test_invalid_claims_reported_in_seterrs(daemon_factory, transmitter, users):
+    d = daemon_factory(rules=RULES)
+    cases = {
+        "aud": ({"claims": {"aud": "https://someone-else.example/ssf"}}, "invalid_audience"),
+        "iss": ({"claims": {"iss": "https://evil.example"}}, "invalid_issuer"),
+        "exp": ({"claims": {"exp": 4102444800}}, "invalid_request"),
+        "typ": ({"tamper": "typ"}, "invalid_request"),
+        "none": ({"tamper": "alg-none"}, None),
+        "kid": ({"tamper": "kid-unknown"}, "invalid_key"),
+    }
+    for name, (kw, want) in cases.items():
+        jti = transmitter.send_event("session-revoked", email="alice@example.com", **kw)
+        err = transmitter.wait_set_err(jti)
+        if want:
+            assert err["err"] == want, (name, err)
+    assert d.ctl("risk", "alice")["level"] == "none"
+    assert d.ctl("status")["counters"]["sets_rejected"] == len(cases)
+
+
+def test_state_and_stream_survive_restart(daemon_factory, transmitter, users, tmp_path):
+    d = daemon_factory(rules="[rule record]\naction = none\n")
+    j = transmitter.send_event("credential-compromise", email="alice@example.com",
+                               payload={"credential_type": "password"})
+    transmitter.wait_acked(j)
+    stream_id = d.ctl("status")["stream"]["stream_id"]
+    assert d.stop() == 0
+    # Daemon down: PAM falls back to the snapshot and still refuses alice.
+    assert pam_account(tmp_path, d, "alice") == PAM_PERM_DENIED
+    assert pam_account(tmp_path, d, "bob") != PAM_PERM_DENIED
+    d.start()
+    assert d.ctl("risk", "alice")["level"] == "high"
+    wait_for(lambda: d.ctl("status")["stream"]["stream_id"] == stream_id, 20,
+             "the daemon to reuse its stream")
+    assert len(transmitter.streams()) == 1
+
+
+def test_sighup_with_bad_config_keeps_running(daemon_factory, transmitter, users):
+    d = daemon_factory(rules=RULES)
+    good = d.config_text
+    d.write_config(good + "\n[rule broken]\nlevels = high\n")  # no action
+    d.signal(signal.SIGHUP)
+    wait_for(lambda: "keeping the running one" in d.log(), 20, "the reload to be refused")
+    assert d.running()
+    j = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(j)
+    assert d.ctl("risk", "bob")["level"] == "high"
+
+
+def test_sigterm_exits_zero(daemon_factory, transmitter, users):
+    d = daemon_factory(rules=RULES)
+    transmitter.wait_polls(1)
+    assert d.stop(timeout=5) == 0
+
+
+def test_check_config_names_file_and_line(daemon_factory, transmitter, users):
+    d = daemon_factory(rules=RULES, start=False)
+    cp = d.check_config()
+    assert cp.returncode == 0, cp.stderr
+    d.write_config(d.config_text + "\n[rule bad]\nlevels = high\naction = explode\n")
+    cp = d.check_config()
+    assert cp.returncode == 1
+    lines = d.config_text.count("\n")
+    assert f"{d.config_path}:{lines}" in cp.stderr, cp.stderr
