@@ -99,3 +99,8 @@ static inline const char *strempty(const char *s) {
 static inline int isempty(const char *s) {
         return !s || !*s;
 }
+
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
-#include "poll.h"
+#include "poller.h"
 #include "snapshot.h"
 
 #define EXPIRY_INTERVAL_USEC (60u * 1000000u)

@@ -11,7 +11,7 @@
 #include "http.h"
 #include "log.h"
 #include "macro.h"
-#include "poll.h"
+#include "poller.h"
 #include "set.h"
 #include "stream.h"
 
