@@ -76,15 +76,16 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-/* --check-config: everything the daemon would refuse at start, without network or state. */
-static int check_config(const Config *c) {
+/* What config_load() cannot know: unsupported modes, and (for --check-config only; at start
+ * the config loader warns and the rule's result says why it failed) missing or unsafe hooks. */
+static int check_config(const Config *c, bool hooks) {
         int errors = 0;
 
         for (size_t i = 0; i < c->n_rules; i++) {
                 const Rule *r = &c->rules[i];
                 int k;
 
-                if (r->action != ACTION_WORKFLOW)
+                if (!hooks || r->action != ACTION_WORKFLOW)
                         continue;
                 k = hooks_check(c->hooks_dir, r->workflow);
                 if (k < 0) {
@@ -119,7 +120,7 @@ int main(int argc, char *argv[]) {
 
         r = config_load(arg_config, true, &config);
         if (r >= 0)
-                r = check_config(config);
+                r = check_config(config, arg_check);
         if (arg_check) {
                 if (r < 0) {
                         fprintf(stderr, "%s: configuration is invalid\n", arg_config);
