@@ -5,9 +5,11 @@
  * lexical order, parsed through one static table of { section, key, parser, offset }. */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "level.h"
+#include "macro.h"
 
 #define SSF_DEFAULT_CONFIG "/etc/ssf/ssf-sessiond.conf"
 
@@ -102,6 +104,14 @@ typedef struct Config {
  * -errno. */
 int config_load(const char *path, bool check_perms, Config **ret);
 Config *config_free(Config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free)
+
+/* Parses one configuration held in memory (no drop-ins, no permission checks), e.g. for the
+ * fuzzer and tests. name is used in messages. Same return values as config_load(). */
+int config_load_buffer(const char *name, const char *data, size_t size, Config **ret);
+
+/* Whether name is a detection of PRODUCT.md's vocabulary (the event URI's last segment). */
+bool config_detection_is_known(const char *name);
 
 /* Parses a duration such as "30s", "5m", "24h", "7d", "250ms", or a bare number of seconds.
  * Returns 0 or -EINVAL / -ERANGE. */

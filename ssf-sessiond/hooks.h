@@ -1,9 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Workflow hooks: <hooks dir>/NAME run with posix_spawn (no shell), a minimal environment
- * (PATH=/usr/sbin:/usr/bin:/sbin:/bin plus SSF_* facts), stdin a JSON object, stdout+stderr
- * captured (first lines kept), killed after the timeout, as the configured user. */
+/* Workflow hooks: <hooks dir>/NAME run without a shell (fork + execve of the path, argv[0] the
+ * path), as the configured user, in its own session and process group, with working directory
+ * "/", every fd but 0-2 closed and signal dispositions/mask reset.
+ *
+ * Environment, exactly (nothing inherited from the daemon):
+ *   PATH=/usr/sbin:/usr/bin:/sbin:/bin
+ *   SSF_USER SSF_UID SSF_RISK_LEVEL SSF_PREVIOUS_RISK_LEVEL SSF_DETECTION SSF_EVENT_TYPE
+ *   SSF_JTI SSF_ISSUER SSF_RULE SSF_REASON
+ * A NULL fact is an empty value (SSF_UID is empty when uid is (uid_t) -1).
+ *
+ * Standard input: one JSON object on one line, then EOF. Keys are the lowercase names of the
+ * variables without the prefix: "user", "uid" (number, or null), "risk_level",
+ * "previous_risk_level", "detection", "event_type", "jti", "issuer", "rule", "reason" (strings,
+ * "" when NULL), plus "claims": the SET's claims object (null when claims_json is NULL, not
+ * JSON, or over 1 MiB). A hook need not read it.
+ *
+ * Standard output and error: one pipe; the first 1023 bytes are kept (control bytes other
+ * than newline/tab and invalid UTF-8 replaced by '?'), the rest is read and discarded. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,18 +38,27 @@ typedef struct HookResult {
         int timed_out;
         int64_t duration_ms;
         char output[1024];    /* first lines of stdout/stderr */
-        char summary[1280];   /* "exit 0 in 12 ms: <first line>" */
+        char summary[1280];   /* "exit 0 in 12 ms: <first line>", "killed by signal 9 in 5 ms",
+                               * "timed out, killed by signal TERM in 30002 ms: <first line>",
+                               * "could not be run: <strerror>" */
 } HookResult;
 
 /* Checks that dir/name is a regular executable file owned by root and not group/world-writable,
- * in a directory that is not group/world-writable, and that name has no '/' and does not start
- * with '.'. Returns 0 or -errno (-EPERM for unsafe ownership/modes). */
+ * not a symlink, in an absolute directory owned by root and not group/world-writable, and that
+ * name is a safe name: [A-Za-z0-9._@+-], at most 128 characters, not starting with '.'.
+ * Returns 0, -EINVAL (bad name or directory), -ENOENT, or -EPERM (unsafe: symlink, not a
+ * regular file, not executable, ownership or modes). */
 int hooks_check(const char *dir, const char *name);
 
-/* Runs the hook and waits for it (at most timeout_usec, then SIGTERM, 1 s later SIGKILL).
- * run_as: user name to run as (setuid/setgid/initgroups done in the child via posix_spawn's
- * attributes is not possible, so the child is spawned through a small fork+exec path that
- * drops privileges before exec; when already running as run_as nothing is dropped). Returns 0
- * when the hook ran (whatever its exit status; see *ret), or -errno when it could not be run. */
+/* Checks the hook (hooks_check()), runs it and waits for it: at most timeout_usec (0 means the
+ * default, 30 s), then SIGTERM to its process group, 1 s later SIGKILL; it is always reaped.
+ * run_as: user name to run as (NULL or "" = root); the child sets the supplementary groups
+ * (computed with getgrouplist() before fork()), gid and uid before execve(); when already
+ * running as run_as nothing is dropped. Blocks the calling thread (meant for the daemon's
+ * action thread); SIGPIPE is blocked in that thread meanwhile and never delivered to the daemon.
+ * Returns 0 when the hook ran (whatever its exit status; see *ret), or -errno when it could not
+ * be run (hooks_check() errors, -ESRCH unknown user, -EPERM not root and run_as is another user,
+ * execve() errors such as -ENOENT for a missing interpreter); then ret->exit_status is -1 and
+ * ret->summary says why. */
 int hooks_run(const char *dir, const char *name, const char *run_as, uint64_t timeout_usec,
               const HookFacts *facts, HookResult *ret);

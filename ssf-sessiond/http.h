@@ -4,7 +4,11 @@
 /* A bounded HTTPS client over libcurl (easy interface; one HttpClient per thread): https only
  * (also for redirects, which are not followed), TLS >= 1.2 with full certificate verification,
  * an optional extra CA file, connect and total timeouts, a response size cap, CURLOPT_NOSIGNAL,
- * no proxy from the environment unless configured. */
+ * no response decompression. Proxies are never used: http_proxy/https_proxy/all_proxy in the
+ * environment are ignored (CURLOPT_PROXY ""). The trust store is ca_file when given (the
+ * SSL_CERT_FILE/CURL_CA_BUNDLE environment variables never override it), else libcurl's default.
+ * Requests send "Accept: application/json" and "User-Agent: ssf-sessiond/<version>"; the
+ * Authorization value is never logged and is wiped from memory after the request. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,10 +31,14 @@ HttpClient *http_client_free(HttpClient *c);
 
 /* Performs method on url (must be https://). authorization is the whole header value
  * ("Bearer …") or NULL; body is sent as application/json when not NULL. Waits at most
- * timeout_usec in total; a body larger than max_body aborts with -EFBIG. Returns 0 when a
- * response arrived (whatever its status: see ret->status), -EINVAL for a non-https URL,
- * -ETIMEDOUT, -ECONNREFUSED / -EHOSTUNREACH / -EPROTO (TLS or protocol failure), -EFBIG. The
- * request can be aborted from another thread with http_client_abort(). */
+ * timeout_usec in total (must be > 0; connecting takes at most min(10 s, timeout)); a body
+ * larger than max_body (0: HTTP_MAX_BODY_DEFAULT) aborts with -EFBIG. Returns 0 when a
+ * response arrived (whatever its status: see ret->status), -EINVAL for a non-https URL or bad
+ * arguments (method not upper-case letters, CR/LF in authorization, zero timeout), -ETIMEDOUT,
+ * -ECONNREFUSED / -EHOSTUNREACH (also name resolution) / -ECONNRESET / -EPROTO (TLS or protocol
+ * failure, untrusted certificate, unreadable ca_file), -EFBIG, -ECANCELED, -ENOMEM. *ret is
+ * written only on success. The request can be aborted from another thread with
+ * http_client_abort(). */
 int http_request(HttpClient *c, const char *method, const char *url, const char *authorization,
                  const char *body, uint64_t timeout_usec, size_t max_body, HttpResponse *ret);
 /* Makes a running or the next http_request() of c return -ECANCELED soon (thread-safe). */

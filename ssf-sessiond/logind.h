@@ -3,7 +3,14 @@
 
 /* systemd-logind client on the system bus (DBUS_SYSTEM_BUS_ADDRESS honoured): list a user's
  * sessions (ListSessions + per-session properties: logind 252 has no ListSessionsEx) and
- * terminate those in scope. */
+ * terminate those in scope. Every method call is bounded by LOGIND_CALL_TIMEOUT_USEC. Functions
+ * log at debug level only; callers log the result.
+ *
+ * Which sessions count: every session logind lists for the uid, of any class (user, background
+ * such as cron, ...) except the display manager's "greeter" and "lock-screen" classes, which are
+ * not logins of the user. A property logind does not provide (or that has an unexpected type)
+ * stays unknown: NULL strings, remote = -1. An unknown Remote matches neither "remote" nor
+ * "local", an unknown Type does not match "graphical"; "all" matches it. */
 
 #include <stddef.h>
 #include <sys/types.h>
@@ -11,6 +18,8 @@
 #include <systemd/sd-bus.h>
 
 #include "config.h"
+
+#define LOGIND_CALL_TIMEOUT_USEC (5ULL * 1000000ULL)
 
 typedef struct LogindSession {
         char *id;        /* "3" */
@@ -20,15 +29,18 @@ typedef struct LogindSession {
         char *type;      /* "tty", "x11", "wayland", "mir", "unspecified" */
         char *service;   /* PAM service: "sshd", "su-l", … */
         char *remote_host;
-        int remote;      /* Remote property */
+        int remote;      /* Remote property: 1, 0, or -1 when unknown */
         char *tty;
+        char *class;     /* "user", "greeter", "lock-screen", "background", … (NULL: unknown) */
 } LogindSession;
 
 typedef struct LogoutResult {
         unsigned matched;    /* sessions of the user in scope */
         unsigned terminated; /* TerminateSession calls that succeeded */
         unsigned failed;
-        char summary[512];   /* "terminated 2 of 2 sessions (3 sshd, 4 su-l)" */
+        char summary[512];   /* "terminated 2 of 2 sessions: 3 (sshd from 10.0.0.1), 5 (su-l on pts/1)",
+                              * "no remote sessions to terminate", with "; failed: …" when some
+                              * TerminateSession calls failed */
 } LogoutResult;
 
 /* Opens a connection to the system bus. Returns 0 or -errno. */

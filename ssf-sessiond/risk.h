@@ -22,7 +22,11 @@ typedef struct Detection {
         DetectionEffect effect;
         RiskLevel level;      /* for RAISE */
         bool carries_level;   /* risk-level-change, user-risk-change, device-risk-change:
-                                 replaces the stored level up or down */
+                                 replaces the stored level up or down. Okta's "secure" and
+                                 "none" give effect RAISE with level RISK_NONE: the stored
+                                 level of this detection becomes none (the caller may delete
+                                 the detection). [detections] overrides do not apply to these
+                                 events: the carried level is the point of them. */
         char clears[64];      /* for CLEAR: the detection it opposes */
         char reason[256];     /* reason_admin (en or first), risk_reason, or "" */
 } Detection;

@@ -111,7 +111,8 @@ int store_action_finish(Store *s, int64_t id, const char *result);
 int store_kv_get(Store *s, const char *key, char **ret);
 int store_kv_set(Store *s, const char *key, const char *value);
 
-/* Counts for status/metrics. */
+/* Counts for status/metrics. table is one of "jti", "detections", "history", "actions",
+ * "pending_actions", "kv", "users" (distinct users with detections); else -EINVAL. */
 int store_count(Store *s, const char *table, uint64_t *ret);
 
 void store_detection_done(StoreDetection *d);

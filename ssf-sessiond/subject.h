@@ -21,6 +21,8 @@ typedef struct SubjectMatch {
  * mapped name must exist in the passwd database (getpwnam_r), else it is dropped. Supports
  * email, iss_sub, opaque, uri/url/did, phone_number, aliases (each in turn), complex (user
  * member; device-only -> device_id rule) and complex subjects without "format" (Okta). Returns
- * 0, or -EBADMSG for a malformed subject. */
+ * 0, or -EBADMSG for a malformed subject, or another -errno when map_file cannot be used
+ * (-ENOENT, -EPERM: not root-owned or group/world-writable, -ELOOP: a symlink, -EFBIG: over
+ * 1 MiB; nothing is decided then: the caller logs it and should not treat the SET as applied). */
 int subject_resolve(const Config *c, json_t *subject, SubjectMatch *ret);
 void subject_match_done(SubjectMatch *m);

@@ -1,0 +1,1776 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ssf-sessiond.conf: a hand-written INI line parser (the packaged libinih reports no line
+ * numbers and truncates lines at 200 bytes), driven by one static table of
+ * { section, key, parser, offset, min, max }.
+ *
+ * Syntax: "[section]" or "[rule NAME]" headers; "key = value" lines; whole-line comments start
+ * with ';' or '#'; an inline comment starts with ';' or '#' preceded by whitespace (or right
+ * after '='); a value may be enclosed in double quotes. Names are case-sensitive.
+ *
+ * The main file is read first, then PATH.d/ *.conf in lexical (strcmp) order. A later file
+ * overrides the keys it sets; [detections] entries override per detection; a [rule NAME] of a
+ * drop-in replaces the rule of that name in place (all its keys: it is defined anew), or is
+ * appended after the rules read so far when the name is new. A key given twice in one file
+ * (within one section, or one rule) is an error.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+#include "strv.h"
+
+#define CONFIG_FILE_MAX (1024U * 1024U)
+#define CONFIG_LINE_MAX 4096U
+#define CONFIG_LIST_MAX 256U
+#define CONFIG_ITEM_MAX 255U
+#define CONFIG_URL_MAX 2048U
+#define CONFIG_RULES_MAX 1000U
+#define CONFIG_DROPINS_MAX 1000U
+#define RULE_NAME_MAX 64U
+
+#define USEC_PER_MSEC UINT64_C(1000)
+#define USEC_PER_SEC UINT64_C(1000000)
+#define USEC_PER_MINUTE (60 * USEC_PER_SEC)
+#define USEC_PER_HOUR (60 * USEC_PER_MINUTE)
+#define USEC_PER_DAY (24 * USEC_PER_HOUR)
+#define USEC_PER_WEEK (7 * USEC_PER_DAY)
+
+#define USEC_PER_YEAR (365 * USEC_PER_DAY)
+
+#define ALL_LEVELS ((1u << _RISK_MAX) - 1)
+
+/* The detection vocabulary (PRODUCT.md "Detections") and the default level of each.
+ * _RISK_INVALID: the event carries its level. */
+static const struct {
+        const char *name;
+        RiskLevel level;
+} detection_defaults[] = {
+        /* CAEP 1.0 */
+        { "session-revoked", RISK_HIGH },
+        { "token-claims-change", RISK_MEDIUM },
+        { "credential-change", RISK_MEDIUM },
+        { "assurance-level-change", RISK_MEDIUM },
+        { "device-compliance-change", RISK_HIGH },
+        { "session-established", RISK_NONE },
+        { "session-presented", RISK_NONE },
+        { "risk-level-change", _RISK_INVALID },
+        /* RISC 1.0 */
+        { "account-disabled", RISK_HIGH },
+        { "account-enabled", RISK_NONE },
+        { "account-purged", RISK_HIGH },
+        { "account-credential-change-required", RISK_MEDIUM },
+        { "credential-compromise", RISK_HIGH },
+        { "identifier-changed", RISK_MEDIUM },
+        { "identifier-recycled", RISK_HIGH },
+        { "recovery-activated", RISK_MEDIUM },
+        { "recovery-information-changed", RISK_MEDIUM },
+        { "opt-in", RISK_NONE },
+        { "opt-out", RISK_NONE },
+        { "opt-out-initiated", RISK_NONE },
+        { "opt-out-cancelled", RISK_NONE },
+        { "opt-out-effective", RISK_NONE },
+        { "sessions-revoked", RISK_HIGH },
+        /* Okta */
+        { "user-risk-change", _RISK_INVALID },
+        { "device-risk-change", _RISK_INVALID },
+};
+
+static ssize_t detection_index(const char *name) {
+        if (!name)
+                return -1;
+        for (size_t i = 0; i < ARRAY_SIZE(detection_defaults); i++)
+                if (streq(detection_defaults[i].name, name))
+                        return (ssize_t) i;
+        return -1;
+}
+
+bool config_detection_is_known(const char *name) {
+        return detection_index(name) >= 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct Loc {
+        const char *file; /* points into ParseState.files; NULL: not set */
+        unsigned line;
+} Loc;
+
+typedef enum SectionKind {
+        SECTION_NONE,
+        SECTION_TRANSMITTER,
+        SECTION_SUBJECTS,
+        SECTION_RISK,
+        SECTION_DETECTIONS,
+        SECTION_RULE,
+        SECTION_HOOKS,
+        SECTION_DAEMON,
+        SECTION_BAD, /* an invalid header was reported; ignore its keys */
+        _SECTION_MAX,
+} SectionKind;
+
+static const char *const section_names[_SECTION_MAX] = {
+        [SECTION_TRANSMITTER] = "transmitter",
+        [SECTION_SUBJECTS] = "subjects",
+        [SECTION_RISK] = "risk",
+        [SECTION_DETECTIONS] = "detections",
+        [SECTION_RULE] = "rule",
+        [SECTION_HOOKS] = "hooks",
+        [SECTION_DAEMON] = "daemon",
+};
+
+typedef struct ParseState ParseState;
+typedef struct ConfigItem ConfigItem;
+
+/* Parsers store the parsed value at data. They report a bad value themselves and return
+ * -EINVAL, or -ENOMEM. */
+typedef int (*ConfigParser)(ParseState *s, const ConfigItem *item, const char *value, void *data);
+
+struct ConfigItem {
+        SectionKind section;
+        const char *key;
+        ConfigParser parse;
+        size_t offset;
+        uint64_t min, max;
+};
+
+static int parse_string(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_path(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_path_required(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_https_url(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_auth(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_delivery(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_listen(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_events(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_unsigned(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_duration(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_map(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_domains(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_user(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_groups(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_detections(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_levels(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_action(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_sessions(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_bool(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_workflow(ParseState *s, const ConfigItem *item, const char *value, void *data);
+
+#define C(f) offsetof(Config, f)
+#define R(f) offsetof(Rule, f)
+
+/* Every key of ssf-sessiond.conf. tests/check-man-keys.sh reads this table: keep one entry per
+ * line, in this form. */
+static const ConfigItem config_items[] = {
+        { SECTION_TRANSMITTER, "issuer", parse_https_url, C(issuer), 0, 0 },
+        { SECTION_TRANSMITTER, "config_url", parse_https_url, C(config_url), 0, 0 },
+        { SECTION_TRANSMITTER, "audience", parse_string, C(audience), 0, 0 },
+        { SECTION_TRANSMITTER, "auth", parse_auth, C(auth), 0, 0 },
+        { SECTION_TRANSMITTER, "token_file", parse_path, C(token_file), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_token_url", parse_https_url, C(oauth2_token_url), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_client_id", parse_string, C(oauth2_client_id), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_client_secret_file", parse_path, C(oauth2_client_secret_file), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_scope", parse_string, C(oauth2_scope), 0, 0 },
+        { SECTION_TRANSMITTER, "ca_file", parse_path, C(ca_file), 0, 0 },
+        { SECTION_TRANSMITTER, "delivery", parse_delivery, C(delivery), 0, 0 },
+        { SECTION_TRANSMITTER, "push_listen", parse_listen, C(push_listen), 0, 0 },
+        { SECTION_TRANSMITTER, "push_url", parse_https_url, C(push_url), 0, 0 },
+        { SECTION_TRANSMITTER, "push_cert", parse_path, C(push_cert), 0, 0 },
+        { SECTION_TRANSMITTER, "push_key", parse_path, C(push_key), 0, 0 },
+        { SECTION_TRANSMITTER, "stream_id", parse_string, C(stream_id), 0, 0 },
+        { SECTION_TRANSMITTER, "events", parse_events, C(events), 0, 0 },
+        { SECTION_TRANSMITTER, "poll_max_events", parse_unsigned, C(poll_max_events), 1, 1000 },
+        { SECTION_TRANSMITTER, "poll_wait", parse_duration, C(poll_wait_usec), 0, USEC_PER_HOUR },
+        { SECTION_TRANSMITTER, "verify_interval", parse_duration, C(verify_interval_usec), 0, USEC_PER_YEAR },
+        { SECTION_SUBJECTS, "map", parse_map, C(map), 0, 0 },
+        { SECTION_SUBJECTS, "domains", parse_domains, C(domains), 0, 0 },
+        { SECTION_SUBJECTS, "map_file", parse_path, C(map_file), 0, 0 },
+        { SECTION_SUBJECTS, "device_id", parse_string, C(device_id), 0, 0 },
+        { SECTION_RISK, "ttl", parse_duration, C(ttl_usec), 0, 3650 * USEC_PER_DAY },
+        { SECTION_RISK, "max_clock_skew", parse_duration, C(max_clock_skew_usec), 0, USEC_PER_DAY },
+        { SECTION_RULE, "groups", parse_groups, R(groups), 0, 0 },
+        { SECTION_RULE, "detections", parse_detections, R(detections), 0, 0 },
+        { SECTION_RULE, "levels", parse_levels, R(levels), 0, 0 },
+        { SECTION_RULE, "action", parse_action, R(action), 0, 0 },
+        { SECTION_RULE, "sessions", parse_sessions, R(sessions), 0, 0 },
+        { SECTION_RULE, "reset", parse_bool, R(reset), 0, 0 },
+        { SECTION_RULE, "workflow", parse_workflow, R(workflow), 0, 0 },
+        { SECTION_HOOKS, "dir", parse_path_required, C(hooks_dir), 0, 0 },
+        { SECTION_HOOKS, "timeout", parse_duration, C(hooks_timeout_usec), USEC_PER_SEC, USEC_PER_HOUR },
+        { SECTION_HOOKS, "user", parse_user, C(hooks_user), 0, 0 },
+        { SECTION_DAEMON, "state_dir", parse_path_required, C(state_dir), 0, 0 },
+        { SECTION_DAEMON, "socket", parse_path_required, C(socket_path), 0, 0 },
+        { SECTION_DAEMON, "snapshot", parse_path_required, C(snapshot_path), 0, 0 },
+};
+
+#undef C
+#undef R
+
+#define N_ITEMS ARRAY_SIZE(config_items)
+
+typedef struct RuleMeta {
+        Loc section;
+        Loc keys[N_ITEMS];
+        bool bad[N_ITEMS]; /* an invalid value was reported: skip dependent checks */
+} RuleMeta;
+
+struct ParseState {
+        Config *config;
+        bool check_perms;
+        unsigned n_errors;
+
+        char **files;          /* names of the files read; Loc.file points into it */
+        Loc keys[N_ITEMS];     /* where each non-rule key was last set */
+        bool bad[N_ITEMS];     /* an invalid value was reported for the key */
+        Loc sections[_SECTION_MAX]; /* first header of each section kind */
+        Loc main_file;         /* line 0 of the main file */
+        RuleMeta *rule_meta;   /* parallel to config->rules */
+        Loc *detection_locs;   /* parallel to config->detection_levels */
+
+        /* the file being parsed */
+        const char *file;
+        unsigned line;
+        SectionKind section;
+        size_t rule;           /* index of the current rule when section == SECTION_RULE */
+};
+
+static Loc current_loc(const ParseState *s) {
+        return (Loc){ s->file, s->line };
+}
+
+_printf_(3, 4) static int config_error(ParseState *s, const Loc *loc, const char *format, ...) {
+        char buf[1024];
+        va_list ap;
+
+        va_start(ap, format);
+        (void) vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+
+        if (loc && loc->file && loc->line > 0)
+                log_error("%s:%u: %s", loc->file, loc->line, buf);
+        else if (loc && loc->file)
+                log_error("%s: %s", loc->file, buf);
+        else
+                log_error("%s", buf);
+        s->n_errors++;
+        return -EINVAL;
+}
+
+_printf_(3, 4) static void config_warning(ParseState *s, const Loc *loc, const char *format, ...) {
+        char buf[1024];
+        va_list ap;
+
+        va_start(ap, format);
+        (void) vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+
+        if (loc && loc->file && loc->line > 0)
+                log_warning("%s:%u: %s", loc->file, loc->line, buf);
+        else
+                log_warning("%s: %s", loc && loc->file ? loc->file : "config", buf);
+}
+
+/* The error location for a check about the setting of item idx: where it was set, else the
+ * first header of its section, else the main file. */
+static Loc key_loc(const ParseState *s, size_t idx) {
+        if (s->keys[idx].file)
+                return s->keys[idx];
+        if (s->sections[config_items[idx].section].file)
+                return s->sections[config_items[idx].section];
+        return s->main_file;
+}
+
+static ssize_t item_index(SectionKind section, const char *key) {
+        for (size_t i = 0; i < N_ITEMS; i++)
+                if (config_items[i].section == section && streq(config_items[i].key, key))
+                        return (ssize_t) i;
+        return -1;
+}
+
+static bool has_control(const char *v) {
+        for (const unsigned char *p = (const unsigned char *) v; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return true;
+        return false;
+}
+
+/* ---- value parsers ------------------------------------------------------------------------ */
+
+static int set_string(char **field, const char *value) {
+        char *n = NULL;
+
+        if (!isempty(value)) {
+                n = strdup(value);
+                if (!n)
+                        return -ENOMEM;
+        }
+        free(*field);
+        *field = n;
+        return 0;
+}
+
+static int parse_string(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        Loc l = current_loc(s);
+
+        if (strlen(value) > CONFIG_URL_MAX)
+                return config_error(s, &l, "Value of '%s' is too long", item->key);
+        if (has_control(value))
+                return config_error(s, &l, "Value of '%s' contains control characters", item->key);
+        return set_string(data, value);
+}
+
+static int check_path(ParseState *s, const ConfigItem *item, const char *value) {
+        Loc l = current_loc(s);
+
+        if (value[0] != '/')
+                return config_error(s, &l, "'%s' must be an absolute path: '%s'", item->key, value);
+        if (strlen(value) >= PATH_MAX)
+                return config_error(s, &l, "'%s': path too long", item->key);
+        if (has_control(value))
+                return config_error(s, &l, "'%s': path contains control characters", item->key);
+        return 0;
+}
+
+static int parse_path(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        if (!isempty(value) && check_path(s, item, value) < 0)
+                return -EINVAL;
+        return set_string(data, value);
+}
+
+static int parse_path_required(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        Loc l = current_loc(s);
+
+        if (isempty(value))
+                return config_error(s, &l, "'%s' must not be empty", item->key);
+        return parse_path(s, item, value, data);
+}
+
+static bool url_is_https(const char *v) {
+        const char *host = startswith(v, "https://");
+
+        if (!host || strlen(v) > CONFIG_URL_MAX)
+                return false;
+        if (*host == '\0' || *host == '/' || *host == '?' || *host == '#' || *host == ':')
+                return false;
+        for (const unsigned char *p = (const unsigned char *) v; *p; p++)
+                if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '<' || *p == '>')
+                        return false;
+        return true;
+}
+
+static int parse_https_url(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        Loc l = current_loc(s);
+
+        if (!isempty(value) && !url_is_https(value))
+                return config_error(s, &l, "'%s' must be an https:// URL: '%s'", item->key, value);
+        return set_string(data, value);
+}
+
+static int lookup_name(const char *const *names, size_t n, const char *value) {
+        for (size_t i = 0; i < n; i++)
+                if (names[i] && streq(names[i], value))
+                        return (int) i;
+        return -1;
+}
+
+static const char *const auth_names[] = {
+        [AUTH_BEARER] = "bearer",
+        [AUTH_OAUTH2] = "oauth2",
+        [AUTH_NONE] = "none",
+};
+
+static const char *const delivery_names[] = {
+        [DELIVERY_POLL] = "poll",
+        [DELIVERY_PUSH] = "push",
+};
+
+static const char *const map_names[] = {
+        [SUBJECT_MAP_EMAIL_LOCALPART] = "email-localpart",
+        [SUBJECT_MAP_EMAIL] = "email",
+        [SUBJECT_MAP_ISS_SUB] = "iss_sub",
+        [SUBJECT_MAP_OPAQUE] = "opaque",
+        [SUBJECT_MAP_FILE] = "file",
+};
+
+static const char *const action_names[] = {
+        [ACTION_NONE] = "none",
+        [ACTION_LOGOUT] = "logout",
+        [ACTION_WORKFLOW] = "workflow",
+};
+
+static const char *const sessions_names[] = {
+        [SESSIONS_ALL] = "all",
+        [SESSIONS_REMOTE] = "remote",
+        [SESSIONS_LOCAL] = "local",
+        [SESSIONS_GRAPHICAL] = "graphical",
+};
+
+const char *rule_action_to_string(RuleAction a) {
+        if ((unsigned) a >= ARRAY_SIZE(action_names))
+                return NULL;
+        return action_names[a];
+}
+
+const char *session_scope_to_string(SessionScope sc) {
+        if ((unsigned) sc >= ARRAY_SIZE(sessions_names))
+                return NULL;
+        return sessions_names[sc];
+}
+
+static int parse_enum(ParseState *s, const ConfigItem *item, const char *value, void *data,
+                      const char *const *names, size_t n, const char *expected) {
+        Loc l = current_loc(s);
+        int v = lookup_name(names, n, value);
+
+        if (v < 0)
+                return config_error(s, &l, "Invalid value for '%s': '%s' (expected %s)", item->key,
+                                    value, expected);
+        *(int *) data = v;
+        return 0;
+}
+
+static int parse_auth(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        return parse_enum(s, item, value, data, auth_names, ARRAY_SIZE(auth_names),
+                          "bearer, oauth2 or none");
+}
+
+static int parse_delivery(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        return parse_enum(s, item, value, data, delivery_names, ARRAY_SIZE(delivery_names),
+                          "poll or push");
+}
+
+static int parse_map(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        return parse_enum(s, item, value, data, map_names, ARRAY_SIZE(map_names),
+                          "email-localpart, email, iss_sub, opaque or file");
+}
+
+static int parse_action(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        return parse_enum(s, item, value, data, action_names, ARRAY_SIZE(action_names),
+                          "logout, workflow or none");
+}
+
+static int parse_sessions(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        return parse_enum(s, item, value, data, sessions_names, ARRAY_SIZE(sessions_names),
+                          "all, remote, local or graphical");
+}
+
+static int parse_bool_value(const char *v) {
+        static const char *const yes[] = { "yes", "true", "1", "on" };
+        static const char *const no[] = { "no", "false", "0", "off" };
+
+        for (size_t i = 0; i < ARRAY_SIZE(yes); i++)
+                if (strcasecmp(v, yes[i]) == 0)
+                        return 1;
+        for (size_t i = 0; i < ARRAY_SIZE(no); i++)
+                if (strcasecmp(v, no[i]) == 0)
+                        return 0;
+        return -EINVAL;
+}
+
+static int parse_bool(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        Loc l = current_loc(s);
+        int b = parse_bool_value(value);
+
+        if (b < 0)
+                return config_error(s, &l, "Invalid boolean for '%s': '%s' (expected yes or no)",
+                                    item->key, value);
+        *(bool *) data = b;
+        return 0;
+}
+
+static int parse_u64(const char *v, uint64_t *ret) {
+        unsigned long long u;
+        char *end;
+
+        if (!isdigit((unsigned char) v[0]))
+                return -EINVAL;
+        errno = 0;
+        u = strtoull(v, &end, 10);
+        if (errno == ERANGE)
+                return -ERANGE;
+        if (*end != '\0')
+                return -EINVAL;
+        *ret = u;
+        return 0;
+}
+
+static int parse_unsigned(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        Loc l = current_loc(s);
+        uint64_t u;
+
+        if (parse_u64(value, &u) < 0)
+                return config_error(s, &l, "Invalid number for '%s': '%s'", item->key, value);
+        if (u < item->min || u > item->max)
+                return config_error(s, &l, "'%s' must be between %" PRIu64 " and %" PRIu64 ": '%s'",
+                                    item->key, item->min, item->max, value);
+        *(unsigned *) data = (unsigned) u;
+        return 0;
+}
+
+int config_parse_duration(const char *str, uint64_t *ret_usec) {
+        static const struct {
+                const char *suffix;
+                uint64_t usec;
+        } units[] = {
+                { "us", 1 },
+                { "usec", 1 },
+                { "ms", USEC_PER_MSEC },
+                { "msec", USEC_PER_MSEC },
+                { "s", USEC_PER_SEC },
+                { "sec", USEC_PER_SEC },
+                { "second", USEC_PER_SEC },
+                { "seconds", USEC_PER_SEC },
+                { "m", USEC_PER_MINUTE },
+                { "min", USEC_PER_MINUTE },
+                { "minute", USEC_PER_MINUTE },
+                { "minutes", USEC_PER_MINUTE },
+                { "h", USEC_PER_HOUR },
+                { "hr", USEC_PER_HOUR },
+                { "hour", USEC_PER_HOUR },
+                { "hours", USEC_PER_HOUR },
+                { "d", USEC_PER_DAY },
+                { "day", USEC_PER_DAY },
+                { "days", USEC_PER_DAY },
+                { "w", USEC_PER_WEEK },
+                { "week", USEC_PER_WEEK },
+                { "weeks", USEC_PER_WEEK },
+        };
+        const char *p = str;
+        uint64_t total = 0;
+        unsigned n = 0;
+
+        if (!str)
+                return -EINVAL;
+
+        for (;;) {
+                unsigned long long v;
+                uint64_t mult = 0, part;
+                char unit[16];
+                size_t ul = 0;
+                char *end;
+
+                while (*p == ' ' || *p == '\t')
+                        p++;
+                if (*p == '\0')
+                        break;
+                if (!isdigit((unsigned char) *p))
+                        return -EINVAL;
+                errno = 0;
+                v = strtoull(p, &end, 10);
+                if (errno == ERANGE)
+                        return -ERANGE;
+                p = end;
+                while (isalpha((unsigned char) *p)) {
+                        if (ul >= sizeof(unit) - 1)
+                                return -EINVAL;
+                        unit[ul++] = *p++;
+                }
+                unit[ul] = '\0';
+
+                if (ul == 0) {
+                        /* A bare number is seconds, and only allowed alone. */
+                        while (*p == ' ' || *p == '\t')
+                                p++;
+                        if (n > 0 || *p != '\0')
+                                return -EINVAL;
+                        mult = USEC_PER_SEC;
+                } else
+                        for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+                                if (streq(units[i].suffix, unit)) {
+                                        mult = units[i].usec;
+                                        break;
+                                }
+                if (mult == 0)
+                        return -EINVAL;
+                if (__builtin_mul_overflow((uint64_t) v, mult, &part) ||
+                    __builtin_add_overflow(total, part, &total))
+                        return -ERANGE;
+                n++;
+        }
+        if (n == 0)
+                return -EINVAL;
+
+        *ret_usec = total;
+        return 0;
+}
+
+static int parse_duration(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        Loc l = current_loc(s);
+        uint64_t u;
+        int r;
+
+        r = config_parse_duration(value, &u);
+        if (r < 0)
+                return config_error(s, &l, "Invalid duration for '%s': '%s' (e.g. 30s, 5m, 24h, 7d)",
+                                    item->key, value);
+        if (u < item->min || u > item->max)
+                return config_error(s, &l, "'%s' is out of range (%" PRIu64 "s..%" PRIu64 "s): '%s'",
+                                    item->key, item->min / USEC_PER_SEC, item->max / USEC_PER_SEC, value);
+        *(uint64_t *) data = u;
+        return 0;
+}
+
+static int parse_listen(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        Loc l = current_loc(s);
+        _cleanup_free_ char *host = NULL;
+        const char *colon, *port;
+        unsigned char addr[16];
+        uint64_t p;
+
+        if (isempty(value))
+                return set_string(data, NULL);
+
+        if (value[0] == '[') {
+                const char *close = strchr(value, ']');
+                if (!close || close[1] != ':')
+                        goto bad;
+                host = strndup(value + 1, (size_t) (close - value - 1));
+                if (!host)
+                        return -ENOMEM;
+                if (inet_pton(AF_INET6, host, addr) != 1)
+                        goto bad;
+                port = close + 2;
+        } else {
+                colon = strrchr(value, ':');
+                if (!colon || colon == value)
+                        goto bad;
+                host = strndup(value, (size_t) (colon - value));
+                if (!host)
+                        return -ENOMEM;
+                if (inet_pton(AF_INET, host, addr) != 1) {
+                        if (strlen(host) > 253)
+                                goto bad;
+                        for (const char *c = host; *c; c++)
+                                if (!isalnum((unsigned char) *c) && *c != '-' && *c != '.')
+                                        goto bad;
+                }
+                port = colon + 1;
+        }
+        if (parse_u64(port, &p) < 0 || p < 1 || p > 65535)
+                goto bad;
+        return set_string(data, value);
+
+bad:
+        return config_error(s, &l, "Invalid '%s': '%s' (expected ADDRESS:PORT, [IPv6]:PORT)",
+                            item->key, value);
+}
+
+/* Splits a comma- and/or whitespace-separated list. Empty items are skipped. */
+static int split_list(ParseState *s, const ConfigItem *item, const char *value, char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        Loc loc = current_loc(s);
+        size_t n = 0;
+        int r;
+
+        l = calloc(1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+
+        for (const char *p = value; *p;) {
+                size_t len;
+
+                p += strspn(p, ", \t");
+                if (*p == '\0')
+                        break;
+                len = strcspn(p, ", \t");
+                if (len > CONFIG_ITEM_MAX)
+                        return config_error(s, &loc, "An item of '%s' is too long", item->key);
+                if (++n > CONFIG_LIST_MAX)
+                        return config_error(s, &loc, "Too many items in '%s' (at most %u)", item->key,
+                                            CONFIG_LIST_MAX);
+                r = strv_consume(&l, strndup(p, len));
+                if (r < 0)
+                        return r;
+                p += len;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+static int parse_events(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        _cleanup_strv_free_ char **l = NULL;
+        Loc loc = current_loc(s);
+        char ***field = data;
+        int r;
+
+        r = split_list(s, item, value, &l);
+        if (r < 0)
+                return r;
+        if (!l[0])
+                return config_error(s, &loc, "'%s' must not be empty (use 'all')", item->key);
+        if (strv_contains(l, "all")) {
+                if (l[1])
+                        return config_error(s, &loc, "'%s': 'all' cannot be combined with names",
+                                            item->key);
+                *field = strv_free(*field);
+                return 0;
+        }
+        for (char **e = l; *e; e++)
+                if (!config_detection_is_known(*e))
+                        return config_error(s, &loc, "'%s': unknown event '%s'", item->key, *e);
+        strv_free(*field);
+        *field = TAKE_PTR(l);
+        return 0;
+}
+
+static bool domain_valid(const char *d) {
+        size_t n = strlen(d);
+
+        if (n == 0 || n > 253 || d[0] == '.' || d[0] == '-' || d[n - 1] == '.')
+                return false;
+        for (const char *c = d; *c; c++)
+                if (!isalnum((unsigned char) *c) && *c != '-' && *c != '.')
+                        return false;
+        return !strstr(d, "..");
+}
+
+static int parse_domains(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        _cleanup_strv_free_ char **l = NULL;
+        Loc loc = current_loc(s);
+        char ***field = data;
+        int r;
+
+        r = split_list(s, item, value, &l);
+        if (r < 0)
+                return r;
+        for (char **d = l; *d; d++) {
+                if (!domain_valid(*d))
+                        return config_error(s, &loc, "'%s': invalid domain '%s'", item->key, *d);
+                for (char *c = *d; *c; c++)
+                        *c = (char) tolower((unsigned char) *c);
+        }
+        strv_free(*field);
+        *field = l[0] ? TAKE_PTR(l) : NULL;
+        return 0;
+}
+
+static bool user_name_valid(const char *u) {
+        size_t n = strlen(u);
+
+        if (n == 0 || n > 32 || u[0] == '-' || isdigit((unsigned char) u[0]))
+                return false;
+        for (const char *c = u; *c; c++)
+                if (!isalnum((unsigned char) *c) && *c != '_' && *c != '-' && *c != '.' &&
+                    !(*c == '$' && c[1] == '\0'))
+                        return false;
+        return true;
+}
+
+static int parse_user(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        Loc l = current_loc(s);
+
+        if (!user_name_valid(value))
+                return config_error(s, &l, "Invalid user name for '%s': '%s'", item->key, value);
+        return set_string(data, value);
+}
+
+static int parse_groups(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        _cleanup_strv_free_ char **l = NULL;
+        Loc loc = current_loc(s);
+        char ***field = data;
+        int r;
+
+        r = split_list(s, item, value, &l);
+        if (r < 0)
+                return r;
+        if (!l[0])
+                return config_error(s, &loc, "'%s' must not be empty (use '*')", item->key);
+        for (char **g = l; *g; g++) {
+                const char *p = *g[0] == '!' ? *g + 1 : *g;
+                if (*p == '\0' || strchr(p, '!') || has_control(p))
+                        return config_error(s, &loc, "'%s': invalid group pattern '%s'", item->key, *g);
+        }
+        strv_free(*field);
+        *field = TAKE_PTR(l);
+        return 0;
+}
+
+static int parse_detections(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        _cleanup_strv_free_ char **l = NULL;
+        Loc loc = current_loc(s);
+        char ***field = data;
+        int r;
+
+        r = split_list(s, item, value, &l);
+        if (r < 0)
+                return r;
+        if (!l[0])
+                return config_error(s, &loc, "'%s' must not be empty (use '*')", item->key);
+        for (char **d = l; *d; d++)
+                if (!streq(*d, "*") && !config_detection_is_known(*d))
+                        return config_error(s, &loc, "'%s': unknown detection '%s'", item->key, *d);
+        strv_free(*field);
+        *field = TAKE_PTR(l);
+        return 0;
+}
+
+static int parse_levels(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        _cleanup_strv_free_ char **l = NULL;
+        Loc loc = current_loc(s);
+        unsigned bits = 0;
+        int r;
+
+        r = split_list(s, item, value, &l);
+        if (r < 0)
+                return r;
+        if (!l[0])
+                return config_error(s, &loc, "'%s' must not be empty (use '*')", item->key);
+        for (char **e = l; *e; e++) {
+                RiskLevel lv;
+
+                if (streq(*e, "*")) {
+                        bits = ALL_LEVELS;
+                        continue;
+                }
+                lv = risk_level_from_string(*e);
+                if (lv < 0 || strcasecmp(*e, "secure") == 0)
+                        return config_error(s, &loc,
+                                            "'%s': invalid level '%s' "
+                                            "(expected none, low, medium, high or *)",
+                                            item->key, *e);
+                bits |= 1u << lv;
+        }
+        *(unsigned *) data = bits;
+        return 0;
+}
+
+static bool workflow_name_valid(const char *w) {
+        size_t n = strlen(w);
+
+        if (n == 0 || n > CONFIG_ITEM_MAX || w[0] == '.' || w[0] == '-')
+                return false;
+        for (const char *c = w; *c; c++)
+                if (!isalnum((unsigned char) *c) && !strchr("._-+@", *c))
+                        return false;
+        return true;
+}
+
+static int parse_workflow(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        Loc l = current_loc(s);
+
+        if (!workflow_name_valid(value))
+                return config_error(s, &l,
+                                    "Invalid workflow name '%s' (a file name in the hooks directory: "
+                                    "letters, digits, '._-+@', not starting with '.' or '-')",
+                                    value);
+        return set_string(data, value);
+}
+
+/* ---- sections and lines ------------------------------------------------------------------- */
+
+static void rule_done(Rule *r) {
+        free(r->name);
+        strv_free(r->groups);
+        strv_free(r->detections);
+        free(r->workflow);
+        free(r->file);
+        *r = (Rule){};
+}
+
+static int rule_init(Rule *r, const char *name, const Loc *loc) {
+        *r = (Rule){
+                .levels = ALL_LEVELS,
+                .action = ACTION_NONE,
+                .sessions = SESSIONS_ALL,
+                .line = loc->line,
+        };
+        r->name = strdup(name);
+        r->file = strdup(loc->file);
+        if (!r->name || !r->file) {
+                rule_done(r);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static bool rule_name_valid(const char *n) {
+        size_t len = strlen(n);
+
+        if (len == 0 || len > RULE_NAME_MAX)
+                return false;
+        for (const char *c = n; *c; c++)
+                if (!isalnum((unsigned char) *c) && !strchr("._-:@", *c))
+                        return false;
+        return true;
+}
+
+static int start_rule(ParseState *s, const char *name) {
+        Config *c = s->config;
+        Loc l = current_loc(s);
+        size_t i;
+        int r;
+
+        if (!rule_name_valid(name)) {
+                s->section = SECTION_BAD;
+                return config_error(s, &l, "Invalid rule name '%s' (letters, digits, '._-:@', at most %u)",
+                                    name, RULE_NAME_MAX);
+        }
+
+        for (i = 0; i < c->n_rules; i++)
+                if (streq(c->rules[i].name, name))
+                        break;
+
+        if (i < c->n_rules) {
+                if (s->rule_meta[i].section.file == s->file) {
+                        /* Same file: keep filling it; repeated keys are reported as duplicates. */
+                        s->section = SECTION_RULE;
+                        s->rule = i;
+                        return config_error(s, &l,
+                                            "Rule '%s' is defined twice in this file (first at line %u)",
+                                            name, s->rule_meta[i].section.line);
+                }
+                /* A later file redefines the rule in place. */
+                rule_done(&c->rules[i]);
+                r = rule_init(&c->rules[i], name, &l);
+                if (r < 0)
+                        return r;
+        } else {
+                Rule *nr;
+                RuleMeta *nm;
+
+                if (c->n_rules >= CONFIG_RULES_MAX) {
+                        s->section = SECTION_BAD;
+                        return config_error(s, &l, "Too many rules (at most %u)", CONFIG_RULES_MAX);
+                }
+                nr = reallocarray(c->rules, c->n_rules + 1, sizeof(Rule));
+                if (!nr)
+                        return -ENOMEM;
+                c->rules = nr;
+                nm = reallocarray(s->rule_meta, c->n_rules + 1, sizeof(RuleMeta));
+                if (!nm)
+                        return -ENOMEM;
+                s->rule_meta = nm;
+                r = rule_init(&c->rules[i], name, &l);
+                if (r < 0)
+                        return r;
+                c->n_rules++;
+        }
+        s->rule_meta[i] = (RuleMeta){ .section = l };
+        s->section = SECTION_RULE;
+        s->rule = i;
+        return 0;
+}
+
+static int parse_section(ParseState *s, const char *name) {
+        Loc l = current_loc(s);
+        const char *rn;
+
+        rn = startswith(name, "rule");
+        if (rn && (*rn == ' ' || *rn == '\t' || *rn == '\0')) {
+                rn += strspn(rn, " \t");
+                if (*rn == '\0') {
+                        s->section = SECTION_BAD;
+                        return config_error(s, &l, "Rule section without a name: use [rule NAME]");
+                }
+                if (!s->sections[SECTION_RULE].file)
+                        s->sections[SECTION_RULE] = l;
+                return start_rule(s, rn);
+        }
+
+        for (int k = 0; k < _SECTION_MAX; k++)
+                if (section_names[k] && k != SECTION_RULE && streq(section_names[k], name)) {
+                        s->section = (SectionKind) k;
+                        if (!s->sections[k].file)
+                                s->sections[k] = l;
+                        return 0;
+                }
+
+        s->section = SECTION_BAD;
+        return config_error(s, &l, "Unknown section [%s]", name);
+}
+
+static int parse_detection_level(ParseState *s, const char *key, const char *value) {
+        Config *c = s->config;
+        Loc l = current_loc(s);
+        DetectionLevel *nd;
+        Loc *nl;
+        RiskLevel lv;
+        size_t i;
+
+        if (!config_detection_is_known(key))
+                return config_error(s, &l, "Unknown detection '%s' in [detections]", key);
+        lv = risk_level_from_string(value);
+        if (lv < 0 || strcasecmp(value, "secure") == 0)
+                return config_error(s, &l,
+                                    "Invalid level for '%s': '%s' (expected none, low, medium or high)",
+                                    key, value);
+
+        for (i = 0; i < c->n_detection_levels; i++)
+                if (streq(c->detection_levels[i].detection, key))
+                        break;
+        if (i < c->n_detection_levels) {
+                if (s->detection_locs[i].file == s->file)
+                        return config_error(s, &l, "Duplicate key '%s' in [detections] (first at line %u)",
+                                            key, s->detection_locs[i].line);
+                c->detection_levels[i].level = lv;
+                s->detection_locs[i] = l;
+                return 0;
+        }
+
+        nd = reallocarray(c->detection_levels, c->n_detection_levels + 1, sizeof(DetectionLevel));
+        if (!nd)
+                return -ENOMEM;
+        c->detection_levels = nd;
+        nl = reallocarray(s->detection_locs, c->n_detection_levels + 1, sizeof(Loc));
+        if (!nl)
+                return -ENOMEM;
+        s->detection_locs = nl;
+        nd[i].detection = strdup(key);
+        if (!nd[i].detection)
+                return -ENOMEM;
+        nd[i].level = lv;
+        nl[i] = l;
+        c->n_detection_levels++;
+        return 0;
+}
+
+static int parse_assignment(ParseState *s, const char *key, const char *value) {
+        Loc l = current_loc(s);
+        Loc *seen;
+        bool *bad;
+        ssize_t idx;
+        void *base;
+        int r;
+
+        switch (s->section) {
+        case SECTION_BAD:
+                return 0; /* already reported */
+        case SECTION_NONE:
+                return config_error(s, &l, "'%s' is outside of any section", key);
+        case SECTION_DETECTIONS:
+                return parse_detection_level(s, key, value);
+        default:
+                break;
+        }
+
+        idx = item_index(s->section, key);
+        if (idx < 0)
+                return config_error(s, &l, "Unknown key '%s' in [%s]", key, section_names[s->section]);
+
+        if (s->section == SECTION_RULE) {
+                seen = &s->rule_meta[s->rule].keys[idx];
+                bad = &s->rule_meta[s->rule].bad[idx];
+                base = &s->config->rules[s->rule];
+        } else {
+                seen = &s->keys[idx];
+                bad = &s->bad[idx];
+                base = s->config;
+        }
+        if (seen->file == s->file)
+                return config_error(s, &l, "Duplicate key '%s' (first at line %u)", key, seen->line);
+
+        r = config_items[idx].parse(s, &config_items[idx], value,
+                                    (uint8_t *) base + config_items[idx].offset);
+        if (r == -EINVAL)
+                *bad = true;
+        if (r < 0)
+                return r;
+        *seen = l;
+        *bad = false;
+        return 0;
+}
+
+static char *strip(char *p, char *end) {
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+        *end = '\0';
+        return p;
+}
+
+/* Cuts an inline comment: ';' or '#' at the start or preceded by whitespace. Honours a
+ * double-quoted value. Returns the value or NULL on a quoting error. */
+static char *value_unquote(char *v, bool *ret_bad) {
+        v += strspn(v, " \t");
+        *ret_bad = false;
+
+        if (*v == '"') {
+                char *close = strchr(v + 1, '"');
+                char *rest;
+                if (!close) {
+                        *ret_bad = true;
+                        return NULL;
+                }
+                rest = close + 1;
+                rest += strspn(rest, " \t");
+                if (*rest != '\0' && *rest != ';' && *rest != '#') {
+                        *ret_bad = true;
+                        return NULL;
+                }
+                *close = '\0';
+                return v + 1;
+        }
+
+        for (char *p = v; *p; p++)
+                if ((*p == ';' || *p == '#') && (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+                        *p = '\0';
+                        break;
+                }
+        return strip(v, v + strlen(v));
+}
+
+static bool key_valid(const char *k) {
+        if (*k == '\0')
+                return false;
+        for (const char *c = k; *c; c++)
+                if (!isalnum((unsigned char) *c) && *c != '_' && *c != '-')
+                        return false;
+        return true;
+}
+
+static int parse_line(ParseState *s, char *line) {
+        Loc l = current_loc(s);
+        char *p = line + strspn(line, " \t");
+        char *eq, *key, *value;
+        bool bad;
+
+        if (*p == '\0' || *p == ';' || *p == '#')
+                return 0;
+
+        if (*p == '[') {
+                char *close = strchr(p, ']'), *rest;
+                if (!close) {
+                        s->section = SECTION_BAD;
+                        return config_error(s, &l, "Section header without ']'");
+                }
+                rest = close + 1 + strspn(close + 1, " \t");
+                if (*rest != '\0' && *rest != ';' && *rest != '#') {
+                        s->section = SECTION_BAD;
+                        return config_error(s, &l, "Unexpected text after the section header");
+                }
+                p++;
+                p += strspn(p, " \t");
+                return parse_section(s, strip(p, close));
+        }
+
+        eq = strchr(p, '=');
+        if (!eq)
+                return config_error(s, &l, "Expected 'key = value' or '[section]'");
+        key = strip(p, eq);
+        if (!key_valid(key))
+                return config_error(s, &l, "Invalid key name '%s'", key);
+        value = value_unquote(eq + 1, &bad);
+        if (bad)
+                return config_error(s, &l, "Unbalanced quotes in the value of '%s'", key);
+        return parse_assignment(s, key, value);
+}
+
+static int parse_text(ParseState *s, const char *name, char *text, size_t size) {
+        char *p = text, *end = text + size;
+        int r;
+
+        r = strv_extend(&s->files, name);
+        if (r < 0)
+                return r;
+        s->file = s->files[strv_length(s->files) - 1];
+        s->line = 0;
+        s->section = SECTION_NONE;
+
+        if (size >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+                p += 3;
+
+        while (p < end) {
+                char *nl = memchr(p, '\n', (size_t) (end - p));
+                char *le = nl ? nl : end;
+                size_t len;
+                Loc l;
+
+                s->line++;
+                l = current_loc(s);
+                if (le > p && le[-1] == '\r')
+                        le--;
+                len = (size_t) (le - p);
+
+                if (len > CONFIG_LINE_MAX)
+                        (void) config_error(s, &l, "Line too long (at most %u bytes)", CONFIG_LINE_MAX);
+                else if (memchr(p, '\0', len))
+                        (void) config_error(s, &l, "Line contains a NUL byte");
+                else {
+                        bool ctl = false;
+                        for (size_t i = 0; i < len; i++)
+                                if (((unsigned char) p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
+                                        ctl = true;
+                        if (ctl)
+                                (void) config_error(s, &l, "Line contains control characters");
+                        else {
+                                *le = '\0';
+                                r = parse_line(s, p);
+                                if (r == -ENOMEM)
+                                        return r;
+                        }
+                }
+                if (!nl)
+                        break;
+                p = nl + 1;
+        }
+        return 0;
+}
+
+/* ---- files -------------------------------------------------------------------------------- */
+
+static int read_fd(int fd, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, alloc = 0;
+
+        for (;;) {
+                ssize_t k;
+
+                if (n >= alloc) {
+                        size_t na = alloc ? alloc * 2 : 4096;
+                        char *nb;
+                        if (na > CONFIG_FILE_MAX + 1)
+                                na = CONFIG_FILE_MAX + 1;
+                        if (na <= n)
+                                return -EFBIG;
+                        nb = realloc(buf, na + 1);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                        alloc = na;
+                }
+                k = read(fd, buf + n, alloc - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > CONFIG_FILE_MAX)
+                        return -EFBIG;
+        }
+        if (!buf) {
+                buf = malloc(1);
+                if (!buf)
+                        return -ENOMEM;
+        }
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
+}
+
+static void report_open_error(ParseState *s, const Loc *l, const char *what, const char *path, int r) {
+        if (r == -ELOOP)
+                (void) config_error(s, l, "%s '%s' is a symbolic link, refusing", what, path);
+        else if (r == -ENOENT)
+                (void) config_error(s, l, "%s '%s' does not exist", what, path);
+        else
+                (void) config_error(s, l, "Cannot open %s '%s': %s", what, path, strerror(-r));
+}
+
+/* Checks an open file or directory: type, root-owned, not group/world-writable, and for
+ * secrets not group/world-readable. Reports and returns -EINVAL. */
+static int check_stat(ParseState *s, const Loc *l, const char *what, const char *path,
+                      const struct stat *st, bool dir, bool secret, bool exec) {
+        if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))
+                return config_error(s, l, "%s '%s' is not a %s", what, path,
+                                    dir ? "directory" : "regular file");
+        if (!s->check_perms)
+                return 0;
+        if (st->st_uid != 0)
+                return config_error(s, l, "%s '%s' is not owned by root (uid %u), refusing", what, path,
+                                    (unsigned) st->st_uid);
+        if (st->st_mode & (S_IWGRP | S_IWOTH))
+                return config_error(s, l, "%s '%s' is writable by group or others (mode %04o), refusing",
+                                    what, path, (unsigned) (st->st_mode & 07777));
+        if (secret && (st->st_mode & (S_IRGRP | S_IROTH)))
+                return config_error(s, l, "%s '%s' is readable by group or others (mode %04o), refusing",
+                                    what, path, (unsigned) (st->st_mode & 07777));
+        if (exec && !(st->st_mode & S_IXUSR))
+                return config_error(s, l, "%s '%s' is not executable", what, path);
+        return 0;
+}
+
+static int open_flags(const ParseState *s) {
+        return O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (s->check_perms ? O_NOFOLLOW : 0);
+}
+
+static int load_file_at(ParseState *s, int dirfd, const char *name, const char *display) {
+        _cleanup_free_ char *text = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        Loc l = { display, 0 };
+        struct stat st;
+        size_t size = 0;
+        int r;
+
+        fd = openat(dirfd, name, open_flags(s));
+        if (fd < 0) {
+                r = -errno;
+                if (r == -ENOENT && dirfd == AT_FDCWD) {
+                        log_error("%s: configuration file does not exist", display);
+                        s->n_errors++;
+                        return -ENOENT;
+                }
+                report_open_error(s, &l, "Configuration file", display, r);
+                return 0;
+        }
+        if (fstat(fd, &st) < 0) {
+                (void) config_error(s, &l, "Cannot stat: %s", strerror(errno));
+                return 0;
+        }
+        if (check_stat(s, &l, "Configuration file", display, &st, false, false, false) < 0)
+                return 0;
+
+        r = read_fd(fd, &text, &size);
+        if (r == -EFBIG) {
+                (void) config_error(s, &l, "File too large (at most %u bytes)", CONFIG_FILE_MAX);
+                return 0;
+        }
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                (void) config_error(s, &l, "Cannot read: %s", strerror(-r));
+                return 0;
+        }
+        return parse_text(s, display, text, size);
+}
+
+static int dropin_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int load_dropins(ParseState *s, const char *path) {
+        _cleanup_strv_free_ char **names = NULL;
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        DIR *d;
+        struct stat st;
+        struct dirent *de;
+        size_t n = 0;
+        Loc l;
+        int r;
+
+        if (asprintf(&dir, "%s.d", path) < 0)
+                return -ENOMEM;
+        l = (Loc){ dir, 0 };
+
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (s->check_perms ? O_NOFOLLOW : 0));
+        if (dfd < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                report_open_error(s, &l, "Drop-in directory", dir, -errno);
+                return 0;
+        }
+        if (fstat(dfd, &st) < 0) {
+                (void) config_error(s, &l, "Cannot stat: %s", strerror(errno));
+                return 0;
+        }
+        if (check_stat(s, &l, "Drop-in directory", dir, &st, true, false, false) < 0)
+                return 0;
+
+        {
+                int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+                if (dup_fd < 0)
+                        return -errno;
+                d = fdopendir(dup_fd);
+                if (!d) {
+                        r = -errno;
+                        (void) close(dup_fd);
+                        return r;
+                }
+        }
+
+        names = calloc(1, sizeof(char *));
+        if (!names) {
+                closedir(d);
+                return -ENOMEM;
+        }
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                if (de->d_name[0] == '.' || len < 6 || !streq(de->d_name + len - 5, ".conf"))
+                        continue;
+                if (++n > CONFIG_DROPINS_MAX) {
+                        (void) config_error(s, &l, "Too many drop-ins (at most %u)", CONFIG_DROPINS_MAX);
+                        break;
+                }
+                r = strv_extend(&names, de->d_name);
+                if (r < 0) {
+                        closedir(d);
+                        return r;
+                }
+        }
+        closedir(d);
+
+        qsort(names, strv_length(names), sizeof(char *), dropin_cmp);
+        for (char **nm = names; *nm; nm++) {
+                _cleanup_free_ char *display = NULL;
+
+                if (asprintf(&display, "%s/%s", dir, *nm) < 0)
+                        return -ENOMEM;
+                r = load_file_at(s, dfd, *nm, display);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- validation --------------------------------------------------------------------------- */
+
+static void check_file_perms(ParseState *s, size_t idx, const char *path, bool secret) {
+        _cleanup_close_ int fd = -EBADF;
+        Loc l = key_loc(s, idx);
+        struct stat st;
+
+        if (!path || !s->check_perms || s->bad[idx])
+                return;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+        if (fd < 0) {
+                if (errno == ENOENT)
+                        (void) config_error(s, &l, "%s '%s' does not exist", config_items[idx].key, path);
+                else if (errno == ELOOP)
+                        (void) config_error(s, &l, "%s '%s' is a symbolic link, refusing",
+                                            config_items[idx].key, path);
+                else
+                        (void) config_error(s, &l, "Cannot open %s '%s': %s", config_items[idx].key, path,
+                                            strerror(errno));
+                return;
+        }
+        if (fstat(fd, &st) < 0) {
+                (void) config_error(s, &l, "Cannot stat '%s': %s", path, strerror(errno));
+                return;
+        }
+        (void) check_stat(s, &l, config_items[idx].key, path, &st, false, secret, false);
+}
+
+static size_t idx_of(SectionKind section, const char *key) {
+        ssize_t i = item_index(section, key);
+
+        return i < 0 ? 0 : (size_t) i;
+}
+
+#define IDX(section, key) idx_of(section, key)
+
+static void check_hooks(ParseState *s) {
+        Config *c = s->config;
+        _cleanup_close_ int dfd = -EBADF;
+        size_t dir_idx = IDX(SECTION_HOOKS, "dir");
+        Loc dl = key_loc(s, dir_idx);
+        bool any_workflow = false;
+        struct stat st;
+
+        for (size_t i = 0; i < c->n_rules; i++)
+                if (c->rules[i].action == ACTION_WORKFLOW)
+                        any_workflow = true;
+
+        if (s->check_perms) {
+                struct passwd pw, *res = NULL;
+                char buf[4096];
+                size_t ui = IDX(SECTION_HOOKS, "user");
+                Loc ul = key_loc(s, ui);
+                int r = getpwnam_r(c->hooks_user, &pw, buf, sizeof(buf), &res);
+                if (r != 0 || !res)
+                        (void) config_error(s, &ul, "Hook user '%s' does not exist", c->hooks_user);
+        }
+
+        if (!s->check_perms)
+                return;
+
+        dfd = open(c->hooks_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dfd < 0) {
+                if (errno == ENOENT) {
+                        if (any_workflow)
+                                config_warning(s, &dl,
+                                               "Hooks directory '%s' does not exist; workflow rules will fail",
+                                               c->hooks_dir);
+                        return;
+                }
+                report_open_error(s, &dl, "Hooks directory", c->hooks_dir, -errno);
+                return;
+        }
+        if (fstat(dfd, &st) < 0 ||
+            check_stat(s, &dl, "Hooks directory", c->hooks_dir, &st, true, false, false) < 0)
+                return;
+
+        for (size_t i = 0; i < c->n_rules; i++) {
+                const Rule *rule = &c->rules[i];
+                size_t wi = IDX(SECTION_RULE, "workflow");
+                Loc wl = s->rule_meta[i].keys[wi].file ? s->rule_meta[i].keys[wi] : s->rule_meta[i].section;
+                _cleanup_close_ int fd = -EBADF;
+                _cleanup_free_ char *display = NULL;
+
+                if (rule->action != ACTION_WORKFLOW || !rule->workflow)
+                        continue;
+                if (asprintf(&display, "%s/%s", c->hooks_dir, rule->workflow) < 0)
+                        return;
+                fd = openat(dfd, rule->workflow, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+                if (fd < 0) {
+                        if (errno == ENOENT)
+                                config_warning(s, &wl,
+                                               "Workflow hook '%s' does not exist; rule '%s' will fail "
+                                               "when it matches",
+                                               display, rule->name);
+                        else
+                                report_open_error(s, &wl, "Workflow hook", display, -errno);
+                        continue;
+                }
+                if (fstat(fd, &st) < 0)
+                        continue;
+                (void) check_stat(s, &wl, "Workflow hook", display, &st, false, false, true);
+        }
+}
+
+static bool key_bad(const ParseState *s, SectionKind section, const char *key) {
+        return s->bad[IDX(section, key)];
+}
+
+/* "needs" checks: report a missing key unless the key or the one requiring it had a bad value
+ * (already reported). */
+static void require(ParseState *s, const char *need_key, const char *have, const char *because_key,
+                    const char *because) {
+        Loc l;
+
+        if (have || key_bad(s, SECTION_TRANSMITTER, need_key) ||
+            key_bad(s, SECTION_TRANSMITTER, because_key))
+                return;
+        l = key_loc(s, IDX(SECTION_TRANSMITTER, because_key));
+        (void) config_error(s, &l, "%s needs '%s'", because, need_key);
+}
+
+static void validate(ParseState *s) {
+        Config *c = s->config;
+        Loc tl = s->sections[SECTION_TRANSMITTER].file ? s->sections[SECTION_TRANSMITTER] : s->main_file;
+
+        if (!c->issuer && !c->config_url && !key_bad(s, SECTION_TRANSMITTER, "issuer") &&
+            !key_bad(s, SECTION_TRANSMITTER, "config_url"))
+                (void) config_error(s, &tl, "[transmitter] needs 'issuer' or 'config_url'");
+
+        switch (c->auth) {
+        case AUTH_BEARER:
+                require(s, "token_file", c->token_file, "auth", "auth = bearer");
+                if (!key_bad(s, SECTION_TRANSMITTER, "auth"))
+                        check_file_perms(s, IDX(SECTION_TRANSMITTER, "token_file"), c->token_file, true);
+                break;
+        case AUTH_OAUTH2:
+                require(s, "oauth2_token_url", c->oauth2_token_url, "auth", "auth = oauth2");
+                require(s, "oauth2_client_id", c->oauth2_client_id, "auth", "auth = oauth2");
+                require(s, "oauth2_client_secret_file", c->oauth2_client_secret_file, "auth",
+                        "auth = oauth2");
+                check_file_perms(s, IDX(SECTION_TRANSMITTER, "oauth2_client_secret_file"),
+                                 c->oauth2_client_secret_file, true);
+                break;
+        case AUTH_NONE:
+                break;
+        }
+
+        if (c->delivery == DELIVERY_PUSH) {
+                require(s, "push_listen", c->push_listen, "delivery", "delivery = push");
+                require(s, "push_url", c->push_url, "delivery", "delivery = push");
+                require(s, "push_cert", c->push_cert, "delivery", "delivery = push");
+                require(s, "push_key", c->push_key, "delivery", "delivery = push");
+                check_file_perms(s, IDX(SECTION_TRANSMITTER, "push_cert"), c->push_cert, false);
+                check_file_perms(s, IDX(SECTION_TRANSMITTER, "push_key"), c->push_key, true);
+        }
+        check_file_perms(s, IDX(SECTION_TRANSMITTER, "ca_file"), c->ca_file, false);
+
+        if (c->map == SUBJECT_MAP_FILE && !c->map_file && !key_bad(s, SECTION_SUBJECTS, "map_file")) {
+                Loc ml = key_loc(s, IDX(SECTION_SUBJECTS, "map"));
+                (void) config_error(s, &ml, "map = file needs 'map_file'");
+        }
+        check_file_perms(s, IDX(SECTION_SUBJECTS, "map_file"), c->map_file, false);
+
+        for (size_t i = 0; i < c->n_rules; i++) {
+                const Rule *r = &c->rules[i];
+                const RuleMeta *m = &s->rule_meta[i];
+                size_t ai = IDX(SECTION_RULE, "action"), wi = IDX(SECTION_RULE, "workflow");
+                const Loc *wl = &m->keys[wi];
+                const Loc *sl = &m->keys[IDX(SECTION_RULE, "sessions")];
+                const Loc *rl = &m->keys[IDX(SECTION_RULE, "reset")];
+
+                if (m->bad[ai])
+                        continue;
+                if (!m->keys[ai].file) {
+                        (void) config_error(s, &m->section, "Rule '%s' has no 'action'", r->name);
+                        continue;
+                }
+                if (r->action == ACTION_WORKFLOW && !r->workflow && !m->bad[wi])
+                        (void) config_error(s, &m->keys[ai],
+                                            "Rule '%s': action = workflow needs 'workflow = NAME'", r->name);
+                if (r->action != ACTION_WORKFLOW && wl->file)
+                        (void) config_error(s, wl,
+                                            "Rule '%s': 'workflow' is only valid with action = workflow",
+                                            r->name);
+                if (r->action != ACTION_LOGOUT && sl->file)
+                        (void) config_error(s, sl,
+                                            "Rule '%s': 'sessions' is only valid with action = logout",
+                                            r->name);
+                if (r->action == ACTION_NONE && rl->file && r->reset)
+                        (void) config_error(s, rl,
+                                            "Rule '%s': 'reset = yes' is not valid with action = none",
+                                            r->name);
+        }
+
+        check_hooks(s);
+}
+
+/* ---- entry points ------------------------------------------------------------------------- */
+
+static int config_new_defaults(Config **ret) {
+        _cleanup_(config_freep) Config *c = NULL;
+
+        c = calloc(1, sizeof(Config));
+        if (!c)
+                return -ENOMEM;
+        *c = (Config){
+                .auth = AUTH_BEARER,
+                .delivery = DELIVERY_POLL,
+                .poll_max_events = 64,
+                .poll_wait_usec = 30 * USEC_PER_SEC,
+                .verify_interval_usec = USEC_PER_HOUR,
+                .map = SUBJECT_MAP_EMAIL_LOCALPART,
+                .ttl_usec = 24 * USEC_PER_HOUR,
+                .max_clock_skew_usec = 5 * USEC_PER_MINUTE,
+                .hooks_timeout_usec = 30 * USEC_PER_SEC,
+        };
+        c->oauth2_scope = strdup("ssf.read ssf.manage");
+        c->hooks_dir = strdup("/etc/ssf/hooks.d");
+        c->hooks_user = strdup("root");
+        c->state_dir = strdup("/var/lib/ssf-sessiond");
+        c->socket_path = strdup("/run/ssf-sessiond/socket");
+        c->snapshot_path = strdup("/var/lib/ssf-sessiond/pam-snapshot");
+        if (!c->oauth2_scope || !c->hooks_dir || !c->hooks_user || !c->state_dir || !c->socket_path ||
+            !c->snapshot_path)
+                return -ENOMEM;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static void parse_state_done(ParseState *s) {
+        config_free(s->config);
+        strv_free(s->files);
+        free(s->rule_meta);
+        free(s->detection_locs);
+}
+
+static int finish(ParseState *s, int r, Config **ret) {
+        if (r >= 0)
+                validate(s);
+        if (r >= 0 && s->n_errors > 0)
+                r = -EINVAL;
+        if (r >= 0)
+                *ret = TAKE_PTR(s->config);
+        parse_state_done(s);
+        return r;
+}
+
+int config_load(const char *path, bool check_perms, Config **ret) {
+        ParseState s = { .check_perms = check_perms };
+        int r;
+
+        if (!path)
+                path = SSF_DEFAULT_CONFIG;
+        if (!ret)
+                return -EINVAL;
+
+        r = config_new_defaults(&s.config);
+        if (r < 0)
+                return r;
+        r = strv_extend(&s.files, path);
+        if (r < 0) {
+                parse_state_done(&s);
+                return r;
+        }
+        s.main_file = (Loc){ s.files[0], 0 };
+
+        r = load_file_at(&s, AT_FDCWD, path, s.files[0]);
+        if (r >= 0)
+                r = load_dropins(&s, path);
+        return finish(&s, r, ret);
+}
+
+int config_load_buffer(const char *name, const char *data, size_t size, Config **ret) {
+        _cleanup_free_ char *text = NULL;
+        ParseState s = {};
+        int r;
+
+        if (!name || (!data && size > 0) || !ret)
+                return -EINVAL;
+        if (size > CONFIG_FILE_MAX) {
+                log_error("%s: File too large (at most %u bytes)", name, CONFIG_FILE_MAX);
+                return -EINVAL;
+        }
+        text = malloc(size + 1);
+        if (!text)
+                return -ENOMEM;
+        if (size > 0)
+                memcpy(text, data, size);
+        text[size] = '\0';
+
+        r = config_new_defaults(&s.config);
+        if (r < 0)
+                return r;
+        r = strv_extend(&s.files, name);
+        if (r < 0) {
+                parse_state_done(&s);
+                return r;
+        }
+        s.main_file = (Loc){ s.files[0], 0 };
+        r = parse_text(&s, name, text, size);
+        return finish(&s, r, ret);
+}
+
+Config *config_free(Config *c) {
+        if (!c)
+                return NULL;
+        free(c->issuer);
+        free(c->config_url);
+        free(c->audience);
+        free(c->token_file);
+        free(c->oauth2_token_url);
+        free(c->oauth2_client_id);
+        free(c->oauth2_client_secret_file);
+        free(c->oauth2_scope);
+        free(c->ca_file);
+        free(c->push_listen);
+        free(c->push_url);
+        free(c->push_cert);
+        free(c->push_key);
+        free(c->stream_id);
+        strv_free(c->events);
+        strv_free(c->domains);
+        free(c->map_file);
+        free(c->device_id);
+        for (size_t i = 0; i < c->n_detection_levels; i++)
+                free(c->detection_levels[i].detection);
+        free(c->detection_levels);
+        for (size_t i = 0; i < c->n_rules; i++)
+                rule_done(&c->rules[i]);
+        free(c->rules);
+        free(c->hooks_dir);
+        free(c->hooks_user);
+        free(c->state_dir);
+        free(c->socket_path);
+        free(c->snapshot_path);
+        free(c);
+        return NULL;
+}
+
+RiskLevel config_detection_level(const Config *c, const char *detection) {
+        ssize_t i;
+
+        if (!detection)
+                return _RISK_INVALID;
+        if (c)
+                for (size_t j = 0; j < c->n_detection_levels; j++)
+                        if (streq(c->detection_levels[j].detection, detection))
+                                return c->detection_levels[j].level;
+        i = detection_index(detection);
+        if (i < 0)
+                return _RISK_INVALID;
+        return detection_defaults[i].level;
+}

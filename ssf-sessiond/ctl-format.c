@@ -1,0 +1,813 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ctl-format.h"
+#include "level.h"
+#include "macro.h"
+#include "ssf-ipc.h"
+
+static const char *const verb_names[_CTL_VERB_MAX] = {
+        [CTL_VERB_STATUS] = "status",
+        [CTL_VERB_RISK] = "risk",
+        [CTL_VERB_HISTORY] = "history",
+        [CTL_VERB_USERS] = "users",
+        [CTL_VERB_RESET] = "reset",
+        [CTL_VERB_SET_RISK] = "set-risk",
+        [CTL_VERB_VERIFY] = "verify",
+        [CTL_VERB_STREAM] = "stream",
+        [CTL_VERB_METRICS] = "metrics",
+};
+
+const char *ctl_verb_to_string(CtlVerb v) {
+        if (v < 0 || v >= _CTL_VERB_MAX)
+                return NULL;
+        return verb_names[v];
+}
+
+CtlVerb ctl_verb_from_string(const char *s) {
+        if (!s)
+                return _CTL_VERB_INVALID;
+        for (int i = 0; i < _CTL_VERB_MAX; i++)
+                if (streq(s, verb_names[i]))
+                        return (CtlVerb) i;
+        return _CTL_VERB_INVALID;
+}
+
+const char *ctl_usage(void) {
+        return "Usage: ssfctl [--json] [--socket PATH] COMMAND [ARGS]\n"
+               "\n"
+               "Commands:\n"
+               "  status                      stream status and counters\n"
+               "  risk USER                   a user's risk level and active detections\n"
+               "  history [USER] [-n N]       risk history, newest first (default 20 entries)\n"
+               "  users                       users with a risk level above none\n"
+               "  reset USER                  clear a user's risk\n"
+               "  set-risk USER LEVEL [--reason TEXT]\n"
+               "                              set a user's risk (none, low, medium, high)\n"
+               "  verify                      ask the transmitter for a verification event and wait for it\n"
+               "  stream                      stream configuration and status\n"
+               "  metrics                     metrics in the Prometheus text format\n"
+               "\n"
+               "Options:\n"
+               "  --json                      print the daemon's reply as JSON\n"
+               "  --socket PATH               daemon socket (default " SSF_IPC_DEFAULT_SOCKET ")\n"
+               "  -h, --help                  show this help\n"
+               "  --version                   show the version\n";
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Argument parsing */
+
+_printf_(2, 3) static int usage_error(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+
+        if (ret_error) {
+                char *s = NULL;
+                int n;
+
+                va_start(ap, fmt);
+                n = vasprintf(&s, fmt, ap);
+                va_end(ap);
+                if (n < 0)
+                        return -ENOMEM;
+                *ret_error = s;
+        }
+        return -EINVAL;
+}
+
+/* Only digits, no sign, no blanks, no overflow, within [min, max]. */
+static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret) {
+        unsigned long v;
+        char *end = NULL;
+
+        if (isempty(s) || s[0] < '0' || s[0] > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || !end || *end != 0)
+                return -EINVAL;
+        if (v < min || v > max)
+                return -ERANGE;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static bool has_control_chars(const char *s) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return true;
+        return false;
+}
+
+static int check_user(const char *user, char **ret_error) {
+        if (isempty(user))
+                return usage_error(ret_error, "empty user name");
+        if (strlen(user) >= SSF_IPC_MAX_USER || has_control_chars(user))
+                return usage_error(ret_error, "invalid user name");
+        return 0;
+}
+
+/* "--name VALUE" or "--name=VALUE"; advances *i past the value. Returns 1 if argv[*i] is this
+ * option, 0 if not, -EINVAL if its value is missing. */
+static int option_value(int argc, char *const *argv, int *i, const char *name, const char **ret) {
+        const char *a = argv[*i], *v;
+
+        v = startswith(a, name);
+        if (!v)
+                return 0;
+        if (*v == '=') {
+                *ret = v + 1;
+                return 1;
+        }
+        if (*v != 0)
+                return 0;
+        if (*i + 1 >= argc)
+                return -EINVAL;
+        *ret = argv[++*i];
+        return 1;
+}
+
+int ctl_parse_args(int argc, char *const *argv, CtlArgs *ret, char **ret_error) {
+        CtlArgs a = {
+                .action = CTL_ACTION_RUN,
+                .socket = SSF_IPC_DEFAULT_SOCKET,
+                .verb = _CTL_VERB_INVALID,
+                .limit = CTL_HISTORY_LIMIT_DEFAULT,
+        };
+        const char *positional[4];
+        const char *limit_arg = NULL, *reason = NULL, *v;
+        size_t n_positional = 0;
+        bool options_done = false;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        if (ret_error)
+                *ret_error = NULL;
+
+        for (int i = 1; i < argc; i++) {
+                const char *arg = argv[i];
+
+                if (!arg)
+                        break;
+
+                if (options_done || arg[0] != '-' || streq(arg, "-")) {
+                        if (n_positional >= ARRAY_SIZE(positional))
+                                return usage_error(ret_error, "too many arguments");
+                        positional[n_positional++] = arg;
+                        continue;
+                }
+
+                if (streq(arg, "--")) {
+                        options_done = true;
+                        continue;
+                }
+                if (streq(arg, "-h") || streq(arg, "--help")) {
+                        *ret = (CtlArgs) { .action = CTL_ACTION_HELP };
+                        return 0;
+                }
+                if (streq(arg, "--version")) {
+                        *ret = (CtlArgs) { .action = CTL_ACTION_VERSION };
+                        return 0;
+                }
+                if (streq(arg, "--json")) {
+                        a.json = true;
+                        continue;
+                }
+
+                r = option_value(argc, argv, &i, "--socket", &v);
+                if (r < 0)
+                        return usage_error(ret_error, "option --socket needs a PATH");
+                if (r > 0) {
+                        if (isempty(v))
+                                return usage_error(ret_error, "option --socket needs a PATH");
+                        a.socket = v;
+                        continue;
+                }
+
+                r = option_value(argc, argv, &i, "--reason", &v);
+                if (r < 0)
+                        return usage_error(ret_error, "option --reason needs a TEXT");
+                if (r > 0) {
+                        reason = v;
+                        continue;
+                }
+
+                if (streq(arg, "-n")) {
+                        if (i + 1 >= argc)
+                                return usage_error(ret_error, "option -n needs a number");
+                        limit_arg = argv[++i];
+                        continue;
+                }
+                if (startswith(arg, "-n")) {
+                        limit_arg = arg + 2;
+                        continue;
+                }
+
+                return usage_error(ret_error, "unknown option '%s'", arg);
+        }
+
+        if (n_positional == 0)
+                return usage_error(ret_error, "missing COMMAND");
+
+        a.verb = ctl_verb_from_string(positional[0]);
+        if (a.verb < 0)
+                return usage_error(ret_error, "unknown command '%s'", positional[0]);
+
+        if (limit_arg && a.verb != CTL_VERB_HISTORY)
+                return usage_error(ret_error, "option -n is only valid with history");
+        if (reason && a.verb != CTL_VERB_SET_RISK)
+                return usage_error(ret_error, "option --reason is only valid with set-risk");
+
+        switch (a.verb) {
+        case CTL_VERB_RISK:
+        case CTL_VERB_RESET:
+                if (n_positional < 2)
+                        return usage_error(ret_error, "%s needs a USER", positional[0]);
+                if (n_positional > 2)
+                        return usage_error(ret_error, "too many arguments for %s", positional[0]);
+                a.user = positional[1];
+                break;
+
+        case CTL_VERB_HISTORY:
+                if (n_positional > 2)
+                        return usage_error(ret_error, "too many arguments for %s", positional[0]);
+                if (n_positional == 2)
+                        a.user = positional[1];
+                if (limit_arg) {
+                        r = parse_unsigned(limit_arg, 1, CTL_HISTORY_LIMIT_MAX, &a.limit);
+                        if (r < 0)
+                                return usage_error(ret_error,
+                                                   "-n needs a whole number from 1 to %u, not '%s'",
+                                                   CTL_HISTORY_LIMIT_MAX, limit_arg);
+                }
+                break;
+
+        case CTL_VERB_SET_RISK: {
+                RiskLevel l;
+
+                if (n_positional < 3)
+                        return usage_error(ret_error, "set-risk needs a USER and a LEVEL");
+                if (n_positional > 3)
+                        return usage_error(ret_error, "too many arguments for %s", positional[0]);
+                a.user = positional[1];
+                l = risk_level_from_string(positional[2]);
+                if (l < 0)
+                        return usage_error(ret_error, "invalid risk level '%s' (none, low, medium, high)",
+                                           positional[2]);
+                a.level = risk_level_to_string(l);
+                if (reason) {
+                        if (strlen(reason) > CTL_REASON_MAX)
+                                return usage_error(ret_error, "--reason is longer than %u bytes",
+                                                   CTL_REASON_MAX);
+                        if (has_control_chars(reason))
+                                return usage_error(ret_error,
+                                                   "--reason must not contain control characters");
+                }
+                a.reason = reason;
+                break;
+        }
+
+        default:
+                if (n_positional > 1)
+                        return usage_error(ret_error, "too many arguments for %s", positional[0]);
+        }
+
+        if (a.user) {
+                r = check_user(a.user, ret_error);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = a;
+        return 0;
+}
+
+int ctl_build_request(const CtlArgs *a, char **ret_args) {
+        json_auto_t *o = NULL;
+        char *s;
+        int r = 0;
+
+        if (!a || !ret_args || a->verb < 0 || a->verb >= _CTL_VERB_MAX)
+                return -EINVAL;
+
+        o = json_object();
+        if (!o)
+                return -ENOMEM;
+
+        switch (a->verb) {
+        case CTL_VERB_RISK:
+        case CTL_VERB_RESET:
+                r = json_object_set_new(o, "user", json_string(a->user));
+                break;
+        case CTL_VERB_HISTORY:
+                if (a->user)
+                        r = json_object_set_new(o, "user", json_string(a->user));
+                if (r == 0)
+                        r = json_object_set_new(o, "limit", json_integer(a->limit));
+                break;
+        case CTL_VERB_SET_RISK:
+                r = json_object_set_new(o, "user", json_string(a->user));
+                if (r == 0)
+                        r = json_object_set_new(o, "level", json_string(a->level));
+                if (r == 0)
+                        r = json_object_set_new(o, "reason",
+                                                a->reason ? json_string(a->reason) : json_null());
+                break;
+        case CTL_VERB_VERIFY:
+                r = json_object_set_new(o, "timeout_ms", json_integer(CTL_VERIFY_TIMEOUT_MS));
+                break;
+        default:
+                break;
+        }
+        if (r < 0)
+                return -ENOMEM;
+
+        s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!s)
+                return -ENOMEM;
+        *ret_args = s;
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reply formatting */
+
+/* Writes s with terminal control characters (C0 except those in keep, DEL, and the C1 range
+ * U+0080..U+009F in UTF-8) replaced by '?', so that data from the network cannot drive the
+ * terminal. */
+static void put_clean(FILE *f, const char *s, const char *keep) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+                        fputc('?', f);
+                        p++;
+                } else if ((*p < 0x20 && !(keep && strchr(keep, *p))) || *p == 0x7f)
+                        fputc('?', f);
+                else
+                        fputc(*p, f);
+        }
+}
+
+/* Columns taken by a UTF-8 string (one per code point; good enough for names and times). */
+static size_t utf8_width(const char *s) {
+        size_t w = 0;
+
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if ((*p & 0xc0) != 0x80)
+                        w++;
+        return w;
+}
+
+static void put_padded(FILE *f, const char *s, size_t width) {
+        put_clean(f, s, NULL);
+        for (size_t w = utf8_width(s); w < width; w++)
+                fputc(' ', f);
+}
+
+/* The last path segment of an event type URI ("…/caep/event-type/session-revoked"). */
+static const char *short_event_name(const char *uri) {
+        const char *slash;
+
+        if (!uri)
+                return NULL;
+        slash = strrchr(uri, '/');
+        return slash && slash[1] ? slash + 1 : uri;
+}
+
+/* A scalar as text, in a newly allocated string; "-" for null or absent. Arrays become their
+ * elements joined with ", "; objects their compact JSON. Returns NULL on OOM. */
+static char *value_text(json_t *v, bool shorten_uris) {
+        char *s = NULL;
+
+        if (!v || json_is_null(v))
+                return strdup("-");
+        switch (json_typeof(v)) {
+        case JSON_STRING:
+                return strdup(shorten_uris ? short_event_name(json_string_value(v)) : json_string_value(v));
+        case JSON_INTEGER:
+                if (asprintf(&s, "%" JSON_INTEGER_FORMAT, json_integer_value(v)) < 0)
+                        return NULL;
+                return s;
+        case JSON_REAL:
+                if (asprintf(&s, "%g", json_real_value(v)) < 0)
+                        return NULL;
+                return s;
+        case JSON_TRUE:
+                return strdup("yes");
+        case JSON_FALSE:
+                return strdup("no");
+        case JSON_ARRAY: {
+                size_t len = 0, i;
+                json_t *e;
+                FILE *f;
+
+                f = open_memstream(&s, &len);
+                if (!f)
+                        return NULL;
+                json_array_foreach(v, i, e) {
+                        _cleanup_free_ char *t = value_text(e, shorten_uris);
+
+                        if (!t) {
+                                fclose(f);
+                                free(s);
+                                return NULL;
+                        }
+                        fprintf(f, "%s%s", i > 0 ? ", " : "", t);
+                }
+                if (fclose(f) != 0) {
+                        free(s);
+                        return NULL;
+                }
+                return s;
+        }
+        default:
+                return json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        }
+}
+
+static const char *string_or_dash(json_t *o, const char *key) {
+        const char *s = json_string_value(json_object_get(o, key));
+        return s ?: "-";
+}
+
+static void put_key_value(FILE *f, const char *prefix, const char *key, json_t *v, bool shorten) {
+        _cleanup_free_ char *t = value_text(v, shorten);
+
+        if (prefix) {
+                put_clean(f, prefix, NULL);
+                fputc('.', f);
+        }
+        put_clean(f, key, NULL);
+        fputs(": ", f);
+        put_clean(f, t ?: "?", NULL);
+        fputc('\n', f);
+}
+
+/* "key: value" lines for the members of o; nested objects are flattened to "outer.inner". */
+static void put_object_lines(FILE *f, const char *prefix, json_t *o) {
+        const char *key;
+        json_t *v;
+
+        json_object_foreach(o, key, v) {
+                if (json_is_object(v)) {
+                        _cleanup_free_ char *p = NULL;
+
+                        if (asprintf(&p, "%s%s%s", strempty(prefix), prefix ? "." : "", key) < 0)
+                                continue;
+                        put_object_lines(f, p, v);
+                } else
+                        put_key_value(f, prefix, key, v, false);
+        }
+}
+
+static int format_status(FILE *f, json_t *body) {
+        json_t *stream = json_object_get(body, "stream"), *counters = json_object_get(body, "counters");
+        const char *key;
+        json_t *v;
+
+        if (!json_is_object(stream) || !json_is_object(counters))
+                return -EBADMSG;
+
+        /* Top-level scalars (version, started, …), then the stream, then the counters. */
+        json_object_foreach(body, key, v)
+                if (!json_is_object(v))
+                        put_key_value(f, NULL, key, v, false);
+        json_object_foreach(stream, key, v) {
+                if (json_is_object(v))
+                        put_object_lines(f, key, v);
+                else
+                        put_key_value(f, NULL, key, v, streq(key, "events_delivered"));
+        }
+        json_object_foreach(counters, key, v)
+                put_key_value(f, NULL, key, v, false);
+        /* Any other sections a newer daemon adds. */
+        json_object_foreach(body, key, v)
+                if (json_is_object(v) && !streq(key, "stream") && !streq(key, "counters"))
+                        put_object_lines(f, key, v);
+        return 0;
+}
+
+static int format_risk(FILE *f, json_t *body) {
+        json_t *detections = json_object_get(body, "detections"), *d;
+        const char *user = json_string_value(json_object_get(body, "user"));
+        const char *level = json_string_value(json_object_get(body, "level"));
+        size_t i, wd = 0, wl = 0;
+
+        if (!user || !level)
+                return -EBADMSG;
+        if (detections && !json_is_array(detections) && !json_is_null(detections))
+                return -EBADMSG;
+
+        put_clean(f, user, NULL);
+        fputs(": ", f);
+        put_clean(f, level, NULL);
+        fputc('\n', f);
+
+        json_array_foreach(detections, i, d) {
+                if (!json_is_object(d))
+                        return -EBADMSG;
+                wd = MAX(wd, utf8_width(string_or_dash(d, "detection")));
+                wl = MAX(wl, utf8_width(string_or_dash(d, "level")));
+        }
+        json_array_foreach(detections, i, d) {
+                const char *reason = json_string_value(json_object_get(d, "reason"));
+
+                fputs("  ", f);
+                put_padded(f, string_or_dash(d, "detection"), wd);
+                fputs("  ", f);
+                put_padded(f, string_or_dash(d, "level"), wl);
+                fputs("  since ", f);
+                put_clean(f, string_or_dash(d, "since"), NULL);
+                fputs("  expires ", f);
+                put_clean(f, string_or_dash(d, "expires"), NULL);
+                fputs("  jti ", f);
+                put_clean(f, string_or_dash(d, "jti"), NULL);
+                if (!isempty(reason)) {
+                        fputs("  reason ", f);
+                        put_clean(f, reason, NULL);
+                }
+                fputc('\n', f);
+        }
+        return 0;
+}
+
+/* A table: a header row and rows of cells, columns separated by two spaces, the last one not
+ * padded. cells holds n_rows * n_cols strings. */
+static void put_table(FILE *f, const char *const *header, char **cells, size_t n_rows, size_t n_cols) {
+        size_t width[16] = {};
+
+        assert(n_cols <= ARRAY_SIZE(width));
+        for (size_t c = 0; c < n_cols; c++) {
+                width[c] = utf8_width(header[c]);
+                for (size_t r = 0; r < n_rows; r++)
+                        width[c] = MAX(width[c], utf8_width(cells[r * n_cols + c]));
+        }
+        for (size_t r = 0; r <= n_rows; r++) {
+                for (size_t c = 0; c < n_cols; c++) {
+                        const char *s = r == 0 ? header[c] : cells[(r - 1) * n_cols + c];
+
+                        if (c + 1 < n_cols) {
+                                put_padded(f, s, width[c]);
+                                fputs("  ", f);
+                        } else
+                                put_clean(f, s, NULL);
+                }
+                fputc('\n', f);
+        }
+}
+
+static void free_cells(char **cells, size_t n) {
+        if (!cells)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(cells[i]);
+        free(cells);
+}
+
+static char *level_change_text(json_t *o) {
+        char *s = NULL;
+
+        if (asprintf(&s, "%s→%s", string_or_dash(o, "level_before"), string_or_dash(o, "level_after")) < 0)
+                return NULL;
+        return s;
+}
+
+static int format_history(FILE *f, json_t *body) {
+        static const char *const header[] = {
+                "TIME", "USER", "EVENT", "DETECTION", "LEVEL", "RULE", "ACTION", "RESULT",
+        };
+        const size_t n_cols = ARRAY_SIZE(header);
+        json_t *entries = json_object_get(body, "entries"), *e;
+        size_t n, i;
+        char **cells;
+
+        if (!json_is_array(entries))
+                return -EBADMSG;
+        n = json_array_size(entries);
+        if (n == 0) {
+                fputs("No history.\n", f);
+                return 0;
+        }
+
+        cells = calloc(n * n_cols, sizeof(char *));
+        if (!cells)
+                return -ENOMEM;
+        json_array_foreach(entries, i, e) {
+                char **row = cells + i * n_cols;
+
+                if (!json_is_object(e)) {
+                        free_cells(cells, n * n_cols);
+                        return -EBADMSG;
+                }
+                row[0] = value_text(json_object_get(e, "time"), false);
+                row[1] = value_text(json_object_get(e, "user"), false);
+                row[2] = value_text(json_object_get(e, "event"), true);
+                row[3] = value_text(json_object_get(e, "detection"), false);
+                row[4] = level_change_text(e);
+                row[5] = value_text(json_object_get(e, "rule"), false);
+                row[6] = value_text(json_object_get(e, "action"), false);
+                row[7] = value_text(json_object_get(e, "result"), false);
+                for (size_t c = 0; c < n_cols; c++)
+                        if (!row[c]) {
+                                free_cells(cells, n * n_cols);
+                                return -ENOMEM;
+                        }
+        }
+        put_table(f, header, cells, n, n_cols);
+        free_cells(cells, n * n_cols);
+        return 0;
+}
+
+static int format_users(FILE *f, json_t *body) {
+        static const char *const header[] = { "USER", "LEVEL", "UPDATED" };
+        const size_t n_cols = ARRAY_SIZE(header);
+        json_t *users = json_object_get(body, "users"), *u;
+        size_t n, i;
+        char **cells;
+
+        if (!json_is_array(users))
+                return -EBADMSG;
+        n = json_array_size(users);
+        if (n == 0) {
+                fputs("No users with a risk level above none.\n", f);
+                return 0;
+        }
+
+        cells = calloc(n * n_cols, sizeof(char *));
+        if (!cells)
+                return -ENOMEM;
+        json_array_foreach(users, i, u) {
+                char **row = cells + i * n_cols;
+
+                if (!json_is_object(u)) {
+                        free_cells(cells, n * n_cols);
+                        return -EBADMSG;
+                }
+                row[0] = value_text(json_object_get(u, "user"), false);
+                row[1] = value_text(json_object_get(u, "level"), false);
+                row[2] = value_text(json_object_get(u, "updated"), false);
+                for (size_t c = 0; c < n_cols; c++)
+                        if (!row[c]) {
+                                free_cells(cells, n * n_cols);
+                                return -ENOMEM;
+                        }
+        }
+        put_table(f, header, cells, n, n_cols);
+        free_cells(cells, n * n_cols);
+        return 0;
+}
+
+/* reset, set-risk: "alice: high → none". */
+static int format_change(FILE *f, json_t *body) {
+        const char *user = json_string_value(json_object_get(body, "user"));
+
+        if (!user)
+                return -EBADMSG;
+        put_clean(f, user, NULL);
+        fputs(": ", f);
+        put_clean(f, string_or_dash(body, "level_before"), NULL);
+        fputs(" → ", f);
+        put_clean(f, string_or_dash(body, "level_after"), NULL);
+        fputc('\n', f);
+        return 0;
+}
+
+static int format_verify(FILE *f, json_t *body) {
+        json_t *received = json_object_get(body, "received");
+
+        if (!json_is_boolean(received))
+                return -EBADMSG;
+        put_object_lines(f, NULL, body);
+        return json_is_true(received) ? 0 : 1;
+}
+
+static int format_stream(FILE *f, json_t *body) {
+        put_object_lines(f, NULL, body);
+        return 0;
+}
+
+static int format_metrics(FILE *f, json_t *body) {
+        const char *text = json_string_value(json_object_get(body, "text"));
+        size_t l;
+
+        if (!text)
+                return -EBADMSG;
+        put_clean(f, text, "\n\t");
+        l = strlen(text);
+        if (l == 0 || text[l - 1] != '\n')
+                fputc('\n', f);
+        return 0;
+}
+
+int ctl_format_reply(CtlVerb verb, bool json, const char *body, char **ret_text) {
+        json_auto_t *j = NULL;
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f;
+        int r;
+
+        if (!ret_text || verb < 0 || verb >= _CTL_VERB_MAX)
+                return -EINVAL;
+        if (!body)
+                return -EBADMSG;
+
+        j = json_loadb(body, strnlen(body, SSF_IPC_MAX_JSON + 1), JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(j))
+                return -EBADMSG;
+
+        if (json && verb != CTL_VERB_METRICS) {
+                char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+                if (!s)
+                        return -ENOMEM;
+                text = NULL;
+                if (asprintf(&text, "%s\n", s) < 0) {
+                        free(s);
+                        return -ENOMEM;
+                }
+                free(s);
+                /* verify's outcome still decides the exit status. */
+                r = verb == CTL_VERB_VERIFY && !json_is_true(json_object_get(j, "received")) ? 1 : 0;
+                *ret_text = text;
+                return r;
+        }
+
+        f = open_memstream(&text, &len);
+        if (!f)
+                return -ENOMEM;
+
+        switch (verb) {
+        case CTL_VERB_STATUS:
+                r = format_status(f, j);
+                break;
+        case CTL_VERB_RISK:
+                r = format_risk(f, j);
+                break;
+        case CTL_VERB_HISTORY:
+                r = format_history(f, j);
+                break;
+        case CTL_VERB_USERS:
+                r = format_users(f, j);
+                break;
+        case CTL_VERB_RESET:
+        case CTL_VERB_SET_RISK:
+                r = format_change(f, j);
+                break;
+        case CTL_VERB_VERIFY:
+                r = format_verify(f, j);
+                break;
+        case CTL_VERB_STREAM:
+                r = format_stream(f, j);
+                break;
+        case CTL_VERB_METRICS:
+                r = format_metrics(f, j);
+                break;
+        default:
+                r = -EINVAL;
+        }
+
+        if (fclose(f) != 0 && r >= 0)
+                r = -ENOMEM;
+        if (r < 0) {
+                free(text);
+                return r;
+        }
+        *ret_text = text;
+        return r;
+}
+
+char *ctl_format_error(int status, const char *message) {
+        char *s = NULL, *clean = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        if (isempty(message)) {
+                if (status == -EPERM || status == -EACCES)
+                        message = "permission denied";
+                else
+                        message = strerror(status < 0 ? -status : EIO);
+        }
+
+        f = open_memstream(&clean, &len);
+        if (!f)
+                return NULL;
+        put_clean(f, message, NULL);
+        if (fclose(f) != 0) {
+                free(clean);
+                return NULL;
+        }
+        if (asprintf(&s, "ssfctl: %s", clean) < 0)
+                s = NULL;
+        free(clean);
+        return s;
+}

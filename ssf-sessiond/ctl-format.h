@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The pure half of ssfctl: command-line parsing into CtlArgs, the CTL_REQUEST each command
+ * sends, and the text printed for the daemon's CTL_REPLY. No I/O here, so all of it is
+ * unit-tested. */
+
+#include <errno.h>
+#include <stdbool.h>
+
+#define CTL_HISTORY_LIMIT_DEFAULT 20u
+#define CTL_HISTORY_LIMIT_MAX 10000u
+#define CTL_REASON_MAX 1024u
+/* How long the daemon waits for a verification event, and how long ssfctl waits for the
+ * daemon's reply to `verify` (a little longer, so the daemon's answer arrives first). */
+#define CTL_VERIFY_TIMEOUT_MS 30000u
+#define CTL_VERIFY_DEADLINE_USEC (35u * 1000u * 1000u)
+#define CTL_DEADLINE_USEC (10u * 1000u * 1000u)
+
+typedef enum CtlVerb {
+        CTL_VERB_STATUS,
+        CTL_VERB_RISK,
+        CTL_VERB_HISTORY,
+        CTL_VERB_USERS,
+        CTL_VERB_RESET,
+        CTL_VERB_SET_RISK,
+        CTL_VERB_VERIFY,
+        CTL_VERB_STREAM,
+        CTL_VERB_METRICS,
+        _CTL_VERB_MAX,
+        _CTL_VERB_INVALID = -EINVAL,
+} CtlVerb;
+
+typedef enum CtlAction {
+        CTL_ACTION_RUN,     /* contact the daemon with verb */
+        CTL_ACTION_HELP,    /* print ctl_usage() to stdout, exit 0 */
+        CTL_ACTION_VERSION, /* print the version, exit 0 */
+} CtlAction;
+
+/* Strings are borrowed from argv (level points to a static canonical name). */
+typedef struct CtlArgs {
+        CtlAction action;
+        bool json;
+        const char *socket; /* SSF_IPC_DEFAULT_SOCKET unless --socket */
+        CtlVerb verb;
+        const char *user;   /* risk, reset, set-risk; optional for history */
+        const char *level;  /* set-risk: "none", "low", "medium" or "high" */
+        const char *reason; /* set-risk --reason, or NULL */
+        unsigned limit;     /* history -n, CTL_HISTORY_LIMIT_DEFAULT if not given */
+} CtlArgs;
+
+/* The wire name of a verb ("set-risk"), or NULL. */
+const char *ctl_verb_to_string(CtlVerb v);
+CtlVerb ctl_verb_from_string(const char *s);
+
+/* The usage text (ends with a newline). */
+const char *ctl_usage(void);
+
+/* Parses `ssfctl [--json] [--socket PATH] COMMAND …` (options may also follow the command).
+ * Returns 0 and fills *ret; -EINVAL for a usage error (exit 2) with a one-line explanation in
+ * *ret_error when ret_error is not NULL (caller frees); -ENOMEM. Never touches the daemon. */
+int ctl_parse_args(int argc, char *const *argv, CtlArgs *ret, char **ret_error);
+
+/* The ARGS JSON object text of the CTL_REQUEST for a (action RUN). Returns 0 or -ENOMEM. */
+int ctl_build_request(const CtlArgs *a, char **ret_args);
+
+/* Turns a successful CTL_REPLY BODY into what ssfctl prints on stdout (newline-terminated):
+ * with json, the body pretty-printed; without, text for people (metrics: the exposition text in
+ * both modes). Strings from the daemon are printed with terminal control characters replaced.
+ * Returns 0, or 1 when the reply reports that the command did not succeed (verify: no
+ * verification event received) but *ret_text is still to be printed; -EBADMSG when body is
+ * missing, not JSON, or lacks what the verb needs; -ENOMEM. */
+int ctl_format_reply(CtlVerb verb, bool json, const char *body, char **ret_text);
+
+/* "ssfctl: <message>" for a failed CTL_REPLY (status < 0), without a newline: the message, or
+ * for -EPERM without one "permission denied", else strerror(-status). Returns NULL on OOM. */
+char *ctl_format_error(int status, const char *message);

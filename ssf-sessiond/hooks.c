@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sys/poll.h> /* not <poll.h>: ssf-sessiond/poll.h shadows it */
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "hooks.h"
+#include "log.h"
+#include "macro.h"
+
+#define HOOK_PATH_ENV "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+#define HOOK_DEFAULT_TIMEOUT_USEC (30ULL * 1000000ULL)
+#define HOOK_KILL_GRACE_USEC (1ULL * 1000000ULL)
+#define HOOK_NAME_MAX 128
+#define HOOK_CLAIMS_MAX (1024U * 1024U)
+#define HOOK_GROUPS_MAX 65536
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+static int hook_name_is_valid(const char *name) {
+        if (isempty(name) || name[0] == '.' || strlen(name) > HOOK_NAME_MAX)
+                return 0;
+        for (const char *p = name; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      *p == '-' || *p == '_' || *p == '.' || *p == '@' || *p == '+'))
+                        return 0;
+        return 1;
+}
+
+int hooks_check(const char *dir, const char *name) {
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        struct stat st;
+
+        if (isempty(dir) || dir[0] != '/')
+                return -EINVAL;
+        if (!hook_name_is_valid(name))
+                return -EINVAL;
+
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        if (fstat(dfd, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return -EPERM;
+
+        /* O_PATH|O_NOFOLLOW opens a symlink itself, so that fstat() sees it and we refuse it. */
+        fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EPERM;
+        if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return -EPERM;
+        if (!(st.st_mode & S_IXUSR))
+                return -EPERM;
+        return 0;
+}
+
+/* ---- preparing the child's world before fork() ---- */
+
+typedef struct HookExec {
+        char *path;
+        char *argv[2];
+        char *envp[12];
+        bool drop;
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups;
+        size_t n_groups;
+        char *input;
+        size_t input_size;
+} HookExec;
+
+static void hook_exec_done(HookExec *e) {
+        free(e->path);
+        for (size_t i = 0; i < ARRAY_SIZE(e->envp); i++)
+                free(e->envp[i]);
+        free(e->groups);
+        free(e->input);
+}
+
+static int resolve_user(const char *run_as, HookExec *e) {
+        _cleanup_free_ char *buf = NULL;
+        struct passwd pw, *result = NULL;
+        long bufsize;
+        int ngroups, r;
+
+        if (isempty(run_as))
+                run_as = "root";
+
+        bufsize = sysconf(_SC_GETPW_R_SIZE_MAX);
+        if (bufsize < 4096)
+                bufsize = 4096;
+        for (;;) {
+                buf = malloc((size_t) bufsize);
+                if (!buf)
+                        return -ENOMEM;
+                r = getpwnam_r(run_as, &pw, buf, (size_t) bufsize, &result);
+                if (r != ERANGE)
+                        break;
+                if (bufsize > 1024 * 1024)
+                        return -ERANGE;
+                bufsize *= 2;
+                free(buf);
+                buf = NULL;
+        }
+        if (r > 0)
+                return -r;
+        if (!result)
+                return -ESRCH;
+
+        e->uid = pw.pw_uid;
+        e->gid = pw.pw_gid;
+        if (geteuid() == pw.pw_uid) {
+                /* Already that user: nothing to drop. */
+                e->drop = false;
+                return 0;
+        }
+        if (geteuid() != 0)
+                return -EPERM;
+        e->drop = true;
+
+        /* initgroups() is not async-signal-safe: compute the supplementary groups here, apply
+         * them with setgroups() in the child. */
+        ngroups = 32;
+        for (;;) {
+                int n = ngroups;
+                gid_t *g = reallocarray(e->groups, (size_t) n, sizeof(gid_t));
+
+                if (!g)
+                        return -ENOMEM;
+                e->groups = g;
+                if (getgrouplist(pw.pw_name, pw.pw_gid, e->groups, &n) >= 0) {
+                        e->n_groups = (size_t) n;
+                        return 0;
+                }
+                if (n <= ngroups) /* should not happen; be safe */
+                        n = ngroups * 2;
+                if (n > HOOK_GROUPS_MAX)
+                        return -E2BIG;
+                ngroups = n;
+        }
+}
+
+static int build_env(const HookFacts *f, HookExec *e) {
+        char uid[32] = "";
+        size_t i = 0;
+
+        if (f->uid != (uid_t) -1)
+                snprintf(uid, sizeof(uid), "%" PRIu32, (uint32_t) f->uid);
+
+#define ENV(name, value)                                                      \
+        do {                                                                  \
+                if (asprintf(&e->envp[i], "%s=%s", name, strempty(value)) < 0) { \
+                        e->envp[i] = NULL;                                    \
+                        return -ENOMEM;                                       \
+                }                                                             \
+                i++;                                                          \
+        } while (0)
+
+        e->envp[i] = strdup(HOOK_PATH_ENV);
+        if (!e->envp[i++])
+                return -ENOMEM;
+        ENV("SSF_USER", f->user);
+        ENV("SSF_UID", uid);
+        ENV("SSF_RISK_LEVEL", f->risk_level);
+        ENV("SSF_PREVIOUS_RISK_LEVEL", f->previous_risk_level);
+        ENV("SSF_DETECTION", f->detection);
+        ENV("SSF_EVENT_TYPE", f->event_type);
+        ENV("SSF_JTI", f->jti);
+        ENV("SSF_ISSUER", f->issuer);
+        ENV("SSF_RULE", f->rule);
+        ENV("SSF_REASON", f->reason);
+#undef ENV
+        e->envp[i] = NULL;
+        return 0;
+}
+
+static int json_set_string(json_t *o, const char *key, const char *value) {
+        json_t *v = json_string(strempty(value));
+
+        /* Not UTF-8: pass the bytes on anyway rather than dropping the fact. */
+        if (!v)
+                v = json_stringn_nocheck(strempty(value), strlen(strempty(value)));
+        if (!v || json_object_set_new(o, key, v) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int build_input(const HookFacts *f, HookExec *e) {
+        _cleanup_(json_decrefp) json_t *o = NULL;
+        json_t *claims = NULL;
+        char *s;
+        int r;
+
+        o = json_object();
+        if (!o)
+                return -ENOMEM;
+        if ((r = json_set_string(o, "user", f->user)) < 0 ||
+            (r = json_set_string(o, "risk_level", f->risk_level)) < 0 ||
+            (r = json_set_string(o, "previous_risk_level", f->previous_risk_level)) < 0 ||
+            (r = json_set_string(o, "detection", f->detection)) < 0 ||
+            (r = json_set_string(o, "event_type", f->event_type)) < 0 ||
+            (r = json_set_string(o, "jti", f->jti)) < 0 ||
+            (r = json_set_string(o, "issuer", f->issuer)) < 0 ||
+            (r = json_set_string(o, "rule", f->rule)) < 0 ||
+            (r = json_set_string(o, "reason", f->reason)) < 0)
+                return r;
+        if (json_object_set_new(o, "uid", f->uid == (uid_t) -1 ? json_null()
+                                                               : json_integer((json_int_t) f->uid)) < 0)
+                return -ENOMEM;
+
+        /* new reference, or NULL when missing, too big or not JSON: then "claims": null */
+        if (f->claims_json && strlen(f->claims_json) <= HOOK_CLAIMS_MAX)
+                claims = json_loads(f->claims_json, JSON_REJECT_DUPLICATES, NULL);
+        if (json_object_set_new(o, "claims", claims ?: json_null()) < 0)
+                return -ENOMEM;
+
+        s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!s)
+                return -ENOMEM;
+        e->input_size = strlen(s) + 1;
+        s[e->input_size - 1] = '\n'; /* one JSON object, newline-terminated */
+        e->input = s;
+        return 0;
+}
+
+/* ---- the child, between fork() and execve(): async-signal-safe calls only ---- */
+
+__attribute__((noreturn)) static void child_fail(int errfd, int error) {
+        int v = error;
+
+        (void) !write(errfd, &v, sizeof(v));
+        _exit(127);
+}
+
+__attribute__((noreturn)) static void hook_child(const HookExec *e, int in_fd, int out_fd, int errfd) {
+        struct sigaction sa = { .sa_handler = SIG_DFL };
+        sigset_t none;
+
+        /* The daemon may ignore or block signals (SIGPIPE, SIGTERM…): the hook starts clean. */
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        (void) sigaction(sig, &sa, NULL);
+        sigemptyset(&none);
+        if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+                child_fail(errfd, errno);
+
+        /* Own session and process group, so that the timeout can kill everything it started. */
+        if (setsid() < 0)
+                child_fail(errfd, errno);
+
+        if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+            dup2(out_fd, STDERR_FILENO) < 0)
+                child_fail(errfd, errno);
+
+        /* Close everything else on exec; errfd (O_CLOEXEC) stays open until then. */
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                for (int fd = 3; fd < 65536; fd++)
+                        if (fd != errfd)
+                                (void) close(fd);
+
+        if (e->drop) {
+                if (setgroups(e->n_groups, e->groups) < 0)
+                        child_fail(errfd, errno);
+                if (setresgid(e->gid, e->gid, e->gid) < 0)
+                        child_fail(errfd, errno);
+                if (setresuid(e->uid, e->uid, e->uid) < 0)
+                        child_fail(errfd, errno);
+                /* Paranoia: there must be no way back. */
+                if (e->uid != 0 && setuid(0) == 0)
+                        child_fail(errfd, EPERM);
+        }
+
+        if (chdir("/") < 0)
+                child_fail(errfd, errno);
+        (void) umask(0022);
+
+        execve(e->path, e->argv, e->envp);
+        child_fail(errfd, errno);
+}
+
+/* ---- the parent ---- */
+
+static int fd_move_above_stdio(int fd) {
+        int nfd;
+
+        if (fd < 0 || fd > STDERR_FILENO)
+                return fd;
+        nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        (void) close(fd);
+        return nfd < 0 ? -errno : nfd;
+}
+
+static int make_pipe(int fds[2], int flags) {
+        if (pipe2(fds, O_CLOEXEC | flags) < 0)
+                return -errno;
+        fds[0] = fd_move_above_stdio(fds[0]);
+        fds[1] = fd_move_above_stdio(fds[1]);
+        if (fds[0] < 0 || fds[1] < 0) {
+                int r = fds[0] < 0 ? fds[0] : fds[1];
+                fds[0] = safe_close(fds[0]);
+                fds[1] = safe_close(fds[1]);
+                return r;
+        }
+        return 0;
+}
+
+static void set_nonblock(int fd) {
+        int fl = fcntl(fd, F_GETFL);
+
+        if (fl >= 0)
+                (void) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Keeps output printable and valid UTF-8 for the journal and the history: invalid bytes and
+ * control characters other than newline and tab become '?'. */
+static void sanitize_output(char *s, size_t n) {
+        size_t i = 0;
+
+        while (i < n) {
+                unsigned char c = (unsigned char) s[i];
+                size_t len = 0;
+
+                if (c < 0x80) {
+                        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+                                s[i] = '?';
+                        i++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf)
+                        len = 2;
+                else if (c >= 0xe0 && c <= 0xef)
+                        len = 3;
+                else if (c >= 0xf0 && c <= 0xf4)
+                        len = 4;
+                if (len == 0 || i + len > n) {
+                        s[i++] = '?';
+                        continue;
+                }
+                bool ok = true;
+                for (size_t k = 1; k < len; k++)
+                        if (((unsigned char) s[i + k] & 0xc0) != 0x80)
+                                ok = false;
+                /* Overlong 3/4-byte forms, surrogates, > U+10FFFF. */
+                if (ok && c == 0xe0 && (unsigned char) s[i + 1] < 0xa0)
+                        ok = false;
+                if (ok && c == 0xed && (unsigned char) s[i + 1] >= 0xa0)
+                        ok = false;
+                if (ok && c == 0xf0 && (unsigned char) s[i + 1] < 0x90)
+                        ok = false;
+                if (ok && c == 0xf4 && (unsigned char) s[i + 1] >= 0x90)
+                        ok = false;
+                if (!ok) {
+                        s[i++] = '?';
+                        continue;
+                }
+                i += len;
+        }
+}
+
+static void format_summary(HookResult *r, int wstatus) {
+        char first[256] = "";
+        const char *nl;
+        size_t l;
+        int sig;
+
+        /* First non-empty line of the output. */
+        for (const char *p = r->output; *p; p = nl + 1) {
+                nl = strchr(p, '\n');
+                l = nl ? (size_t) (nl - p) : strlen(p);
+                if (l > 0) {
+                        l = MIN(l, sizeof(first) - 1);
+                        memcpy(first, p, l);
+                        first[l] = 0;
+                        break;
+                }
+                if (!nl)
+                        break;
+        }
+
+        sig = wstatus != -1 && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
+        if (r->timed_out)
+                l = (size_t) snprintf(r->summary, sizeof(r->summary),
+                                      "timed out, killed by signal %s in %" PRIi64 " ms",
+                                      sig == SIGKILL ? "KILL" : "TERM", r->duration_ms);
+        else if (sig > 0)
+                l = (size_t) snprintf(r->summary, sizeof(r->summary),
+                                      "killed by signal %d in %" PRIi64 " ms", sig, r->duration_ms);
+        else
+                l = (size_t) snprintf(r->summary, sizeof(r->summary), "exit %d in %" PRIi64 " ms",
+                                      r->exit_status, r->duration_ms);
+        if (first[0] && l < sizeof(r->summary))
+                snprintf(r->summary + l, sizeof(r->summary) - l, ": %s", first);
+}
+
+static int status_to_exit(int status) {
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        if (WIFSIGNALED(status))
+                return 128 + WTERMSIG(status);
+        return -1;
+}
+
+/* Feeds stdin, collects output and waits for the child until the deadline; then SIGTERM to the
+ * process group, SIGKILL after the grace period. Always reaps. */
+static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, const HookExec *e,
+                     uint64_t timeout_usec, HookResult *res) {
+        uint64_t start = now_usec(), deadline, kill_deadline = 0;
+        size_t written = 0, kept = 0;
+        bool exited = false, term_sent = false, kill_sent = false, out_eof = false;
+        int status = 0;
+
+        deadline = timeout_usec > UINT64_MAX - start ? UINT64_MAX : start + timeout_usec;
+        if (in_fd >= 0)
+                set_nonblock(in_fd);
+        set_nonblock(out_fd);
+
+        for (;;) {
+                struct pollfd p[3];
+                int n = 0, i_in = -1, i_out = -1, i_pid = -1, timeout_ms;
+                uint64_t now = now_usec(), until;
+
+                if (exited && (out_eof || out_fd < 0))
+                        break;
+
+                if (!exited && now >= deadline && !term_sent) {
+                        res->timed_out = 1;
+                        (void) kill(-pid, SIGTERM);
+                        (void) kill(pid, SIGTERM);
+                        term_sent = true;
+                        kill_deadline = now + HOOK_KILL_GRACE_USEC;
+                }
+                if (!exited && term_sent && !kill_sent && now >= kill_deadline) {
+                        (void) kill(-pid, SIGKILL);
+                        (void) kill(pid, SIGKILL);
+                        kill_sent = true;
+                }
+
+                if (in_fd >= 0 && !exited) {
+                        i_in = n;
+                        p[n++] = (struct pollfd) { .fd = in_fd, .events = POLLOUT };
+                }
+                if (!out_eof) {
+                        i_out = n;
+                        p[n++] = (struct pollfd) { .fd = out_fd, .events = POLLIN };
+                }
+                if (pidfd >= 0 && !exited) {
+                        i_pid = n;
+                        p[n++] = (struct pollfd) { .fd = pidfd, .events = POLLIN };
+                }
+
+                if (exited)
+                        /* The hook is gone but something it started still holds the output
+                         * pipe: take what is there and stop. */
+                        timeout_ms = 0;
+                else {
+                        until = kill_sent ? now + 100000 : term_sent ? kill_deadline : deadline;
+                        timeout_ms = until > now ? (int) MIN((until - now + 999) / 1000, (uint64_t) INT_MAX)
+                                                 : 0;
+                        if (pidfd < 0)
+                                timeout_ms = MIN(timeout_ms, 20); /* no pidfd: poll waitpid() */
+                }
+
+                if (poll(p, (nfds_t) n, timeout_ms) < 0 && errno != EINTR)
+                        break; /* cannot happen with valid fds; fall through to kill+reap */
+
+                if (i_in >= 0 && (p[i_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
+                        ssize_t k = write(in_fd, e->input + written, e->input_size - written);
+
+                        if (k > 0)
+                                written += (size_t) k;
+                        if ((k < 0 && errno != EAGAIN && errno != EINTR) || written >= e->input_size ||
+                            (p[i_in].revents & (POLLERR | POLLHUP)))
+                                in_fd = safe_close(in_fd); /* done, or the hook stopped reading */
+                }
+
+                if (i_out >= 0 && (p[i_out].revents & (POLLIN | POLLERR | POLLHUP))) {
+                        /* Drain what is there now; keep the first bytes, discard the rest. */
+                        for (int rounds = 0; rounds < 64; rounds++) {
+                                char buf[16384];
+                                ssize_t k = read(out_fd, buf, sizeof(buf));
+
+                                if (k == 0) {
+                                        out_eof = true;
+                                        break;
+                                }
+                                if (k < 0) {
+                                        if (errno != EAGAIN && errno != EINTR)
+                                                out_eof = true;
+                                        break;
+                                }
+                                if (kept < sizeof(res->output) - 1) {
+                                        size_t c = MIN((size_t) k, sizeof(res->output) - 1 - kept);
+                                        memcpy(res->output + kept, buf, c);
+                                        kept += c;
+                                }
+                        }
+                }
+
+                if (exited) {
+                        out_eof = true;
+                        continue;
+                }
+
+                if (i_pid < 0 || (p[i_pid].revents & POLLIN)) {
+                        siginfo_t si = {};
+
+                        /* Exited? Look without reaping, so that the process group id stays ours
+                         * while we may still signal it. */
+                        if (waitid(P_PID, (id_t) pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                            si.si_pid == pid)
+                                exited = true;
+                }
+        }
+
+        if (!exited && !kill_sent) {
+                /* Only reached if poll() failed: don't leave it running. */
+                res->timed_out = 1;
+                (void) kill(-pid, SIGKILL);
+        }
+        /* After a timeout, take down whatever else is left in its process group too. */
+        if (res->timed_out)
+                (void) kill(-pid, SIGKILL);
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR) {
+                        status = -1;
+                        break;
+                }
+
+        res->exit_status = status == -1 ? -1 : status_to_exit(status);
+        res->duration_ms = (int64_t) ((now_usec() - start) / 1000);
+        res->output[kept] = 0;
+        sanitize_output(res->output, kept);
+        safe_close(in_fd);
+        return status;
+}
+
+int hooks_run(const char *dir, const char *name, const char *run_as, uint64_t timeout_usec,
+              const HookFacts *facts, HookResult *ret) {
+        _cleanup_(hook_exec_done) HookExec e = {};
+        _cleanup_close_ int pidfd = -EBADF;
+        int in[2] = { -EBADF, -EBADF }, out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF };
+        HookResult res = { .exit_status = -1 };
+        sigset_t pipe_set, old_set;
+        bool pipe_was_pending;
+        int r, child_errno = 0, wstatus;
+        ssize_t k;
+        pid_t pid;
+
+        if (!facts || !ret)
+                return -EINVAL;
+        *ret = res;
+
+        r = hooks_check(dir, name);
+        if (r < 0)
+                goto fail;
+
+        if (asprintf(&e.path, "%s/%s", dir, name) < 0) {
+                e.path = NULL;
+                r = -ENOMEM;
+                goto fail;
+        }
+        e.argv[0] = e.path;
+        e.argv[1] = NULL;
+        if ((r = build_env(facts, &e)) < 0 || (r = build_input(facts, &e)) < 0 ||
+            (r = resolve_user(run_as, &e)) < 0)
+                goto fail;
+
+        if (timeout_usec == 0)
+                timeout_usec = HOOK_DEFAULT_TIMEOUT_USEC;
+
+        if ((r = make_pipe(in, 0)) < 0 || (r = make_pipe(out, 0)) < 0 || (r = make_pipe(err, 0)) < 0)
+                goto fail;
+
+        /* The hook may close stdin without reading it: keep SIGPIPE away from this thread while
+         * we write, and swallow the one the write may raise before restoring the mask. The mask
+         * is inherited by the child, which resets it. */
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        (void) pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+        {
+                sigset_t pending;
+                sigemptyset(&pending);
+                (void) sigpending(&pending);
+                pipe_was_pending = sigismember(&pending, SIGPIPE) == 1;
+        }
+
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                (void) pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+                goto fail;
+        }
+        if (pid == 0) {
+                /* Child: keep only our ends. */
+                (void) close(in[1]);
+                (void) close(out[0]);
+                (void) close(err[0]);
+                hook_child(&e, in[0], out[1], err[1]);
+        }
+
+        in[0] = safe_close(in[0]);
+        out[1] = safe_close(out[1]);
+        err[1] = safe_close(err[1]);
+
+        /* Did setup or execve() fail? EOF (close-on-exec) means the hook is running. */
+        do
+                k = read(err[0], &child_errno, sizeof(child_errno));
+        while (k < 0 && errno == EINTR);
+        err[0] = safe_close(err[0]);
+
+        if (k == (ssize_t) sizeof(child_errno)) {
+                int status;
+
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                        ;
+                in[1] = safe_close(in[1]);
+                out[0] = safe_close(out[0]);
+                (void) pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+                res.exit_status = -1;
+                snprintf(res.summary, sizeof(res.summary), "could not be run: %s",
+                         strerror(child_errno > 0 ? child_errno : EIO));
+                *ret = res;
+                return child_errno > 0 ? -child_errno : -EIO;
+        }
+
+        pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0)
+                pidfd = -EBADF;
+
+        wstatus = supervise(pid, pidfd, in[1], out[0], &e, timeout_usec, &res);
+        in[1] = -EBADF; /* closed by supervise() */
+        out[0] = safe_close(out[0]);
+
+        if (!pipe_was_pending) {
+                const struct timespec zero = {};
+                while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+                        ;
+        }
+        (void) pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+
+        format_summary(&res, wstatus);
+        *ret = res;
+        return 0;
+
+fail:
+        for (size_t i = 0; i < 2; i++) {
+                safe_close(in[i]);
+                safe_close(out[i]);
+                safe_close(err[i]);
+        }
+        snprintf(res.summary, sizeof(res.summary), "could not be run: %s", strerror(-r));
+        *ret = res;
+        return r;
+}

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A validated SET -> the detection it raises, clears or merely records (PRODUCT.md
+ * "Detections"). Pure: reads the event payload and the [detections] levels, nothing else.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "level.h"
+#include "log.h"
+#include "macro.h"
+#include "risk.h"
+#include "set.h"
+
+/* Copies s into dst (size > 0), replacing control characters with spaces and never cutting a
+ * UTF-8 sequence in half. The text comes from the network and ends up in logs and hook
+ * environments. */
+static void copy_text(char *dst, size_t size, const char *s) {
+        size_t o = 0;
+
+        for (size_t i = 0; s && s[i];) {
+                unsigned char c = (unsigned char) s[i];
+                size_t n = 1;
+
+                if (c >= 0xf0)
+                        n = 4;
+                else if (c >= 0xe0)
+                        n = 3;
+                else if (c >= 0xc0)
+                        n = 2;
+                if (o + n >= size)
+                        break;
+                if (n == 1) {
+                        dst[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char) c;
+                        i++;
+                        continue;
+                }
+                for (size_t k = 0; k < n; k++) {
+                        if (!s[i + k]) { /* truncated sequence (jansson validated UTF-8) */
+                                dst[o] = 0;
+                                return;
+                        }
+                        dst[o++] = s[i + k];
+                }
+                i += n;
+        }
+        dst[o] = 0;
+}
+
+/* reason_admin.en, else its first string value, else risk_reason, else reason. */
+static void pick_reason(json_t *event, char *dst, size_t size) {
+        json_t *ra = json_object_get(event, "reason_admin"), *v;
+        const char *key;
+
+        dst[0] = 0;
+        if (json_is_object(ra)) {
+                v = json_object_get(ra, "en");
+                if (json_is_string(v)) {
+                        copy_text(dst, size, json_string_value(v));
+                        return;
+                }
+                json_object_foreach(ra, key, v)
+                        if (json_is_string(v)) {
+                                copy_text(dst, size, json_string_value(v));
+                                return;
+                        }
+        }
+        v = json_object_get(event, "risk_reason");
+        if (json_is_string(v)) {
+                copy_text(dst, size, json_string_value(v));
+                return;
+        }
+        v = json_object_get(event, "reason");
+        if (json_is_string(v))
+                copy_text(dst, size, json_string_value(v));
+}
+
+static const char *get_string(json_t *event, const char *name) {
+        json_t *v = json_object_get(event, name);
+        return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
+}
+
+static bool is_known_detection(const char *uri, const char **ret_name) {
+        const char *rest;
+
+        if ((rest = startswith(uri, CAEP_EVENT_PREFIX)) || (rest = startswith(uri, RISC_EVENT_PREFIX)) ||
+            (rest = startswith(uri, OKTA_EVENT_PREFIX))) {
+                *ret_name = rest;
+                return true;
+        }
+        return false;
+}
+
+/* The configured level: raise at it, or record only when it is none. */
+static void raise_configured(const Config *c, Detection *d) {
+        RiskLevel l = config_detection_level(c, d->name);
+
+        if (l < 0 || l == RISK_NONE) {
+                d->effect = DETECTION_RECORD;
+                d->level = RISK_NONE;
+        } else {
+                d->effect = DETECTION_RAISE;
+                d->level = l;
+        }
+}
+
+int risk_classify(const SsfSet *set, const Config *c, Detection *ret) {
+        Detection d = {};
+        const char *name = NULL, *s;
+        json_t *ev;
+
+        if (!set || !set->event_uri || !ret)
+                return -EINVAL;
+        ev = set->event;
+        if (!json_is_object(ev))
+                return -EBADMSG;
+
+        copy_text(d.name, sizeof d.name, set_event_short_name(set->event_uri));
+        pick_reason(ev, d.reason, sizeof d.reason);
+
+        /* Stream events (verification, stream-updated) are the manager's; unknown types are
+         * acknowledged and ignored (SETs are not commands). */
+        if (!is_known_detection(set->event_uri, &name) || config_detection_level(c, name) == _RISK_INVALID) {
+                bool carrying = streq_ptr(name, "risk-level-change") || streq_ptr(name, "user-risk-change") ||
+                                streq_ptr(name, "device-risk-change");
+                if (!carrying) {
+                        d.effect = DETECTION_IGNORE;
+                        d.level = RISK_NONE;
+                        *ret = d;
+                        return 0;
+                }
+        }
+
+        if (streq(name, "device-compliance-change")) {
+                s = get_string(ev, "current_status");
+                if (!s)
+                        return -EBADMSG;
+                if (strcasecmp(s, "compliant") == 0) {
+                        d.effect = DETECTION_CLEAR;
+                        d.level = RISK_NONE;
+                        copy_text(d.clears, sizeof d.clears, "device-compliance-change");
+                } else if (strcasecmp(s, "not-compliant") == 0)
+                        raise_configured(c, &d);
+                else
+                        return -EBADMSG;
+
+        } else if (streq(name, "account-enabled")) {
+                d.effect = DETECTION_CLEAR;
+                d.level = RISK_NONE;
+                copy_text(d.clears, sizeof d.clears, "account-disabled");
+
+        } else if (streq(name, "assurance-level-change")) {
+                s = get_string(ev, "change_direction");
+                if (s && strcasecmp(s, "decrease") == 0)
+                        raise_configured(c, &d);
+                else {
+                        d.effect = DETECTION_RECORD;
+                        d.level = RISK_NONE;
+                }
+
+        } else if (streq(name, "credential-change")) {
+                if (!get_string(ev, "credential_type") || !get_string(ev, "change_type"))
+                        return -EBADMSG;
+                raise_configured(c, &d);
+
+        } else if (streq(name, "risk-level-change")) {
+                /* CAEP: LOW, MEDIUM, HIGH (accepted in any case). */
+                RiskLevel l;
+
+                s = get_string(ev, "current_level");
+                if (!s)
+                        return -EBADMSG;
+                l = risk_level_from_string(s);
+                if (l < RISK_LOW)
+                        return -EBADMSG;
+                d.effect = DETECTION_RAISE;
+                d.level = l;
+                d.carries_level = true;
+
+        } else if (streq(name, "user-risk-change") || streq(name, "device-risk-change")) {
+                /* Okta: low, medium, high, secure, none; secure and none carry level none. */
+                RiskLevel l;
+
+                s = get_string(ev, "current_level");
+                if (!s)
+                        return -EBADMSG;
+                l = risk_level_from_string(s);
+                if (l < 0)
+                        return -EBADMSG;
+                d.effect = DETECTION_RAISE;
+                d.level = l;
+                d.carries_level = true;
+
+        } else
+                /* Everything else at its configured level. session-established/-presented,
+                 * opt-in and opt-out* default to none and are then only recorded; an override
+                 * in [detections] may make them raise. */
+                raise_configured(c, &d);
+
+        log_debug("risk: %s -> %s %s", d.name,
+                  d.effect == DETECTION_RAISE   ? "raise"
+                  : d.effect == DETECTION_CLEAR ? "clear"
+                  : d.effect == DETECTION_RECORD ? "record"
+                                                 : "ignore",
+                  strempty(risk_level_to_string(d.level)));
+        *ret = d;
+        return 0;
+}

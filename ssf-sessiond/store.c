@@ -1,0 +1,1065 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The durable state in SQLite. Every value is bound to a prepared statement; the only SQL
+ * text built at run time comes from the allow-list of store_count(). The schema version is
+ * PRAGMA user_version; migrate() brings an older database up to SCHEMA_VERSION.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "macro.h"
+#include "store.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 5000
+#define STORE_LIST_MAX 100000U /* a bound on rows returned by one list call */
+
+enum {
+        STMT_BEGIN,
+        STMT_COMMIT,
+        STMT_ROLLBACK,
+        STMT_JTI_INSERT,
+        STMT_JTI_PRUNE,
+        STMT_DET_GET,
+        STMT_DET_PUT,
+        STMT_DET_DELETE,
+        STMT_USER_RESET,
+        STMT_DET_LIST,
+        STMT_USER_LEVEL,
+        STMT_USERS_LIST,
+        STMT_DET_EXPIRE,
+        STMT_HIST_ADD,
+        STMT_HIST_UPDATE,
+        STMT_HIST_LIST_ALL,
+        STMT_HIST_LIST_USER,
+        STMT_ACTION_ADD,
+        STMT_ACTION_PENDING,
+        STMT_ACTION_FINISH,
+        STMT_KV_GET,
+        STMT_KV_SET,
+        _STMT_MAX,
+};
+
+#define DET_COLUMNS "user, detection, level, since, updated, expires, event_time, jti, reason"
+#define HIST_COLUMNS \
+        "id, time, user, jti, event, detection, level_before, level_after, rule, action, result, duration_ms"
+#define ACTION_COLUMNS                                                                              \
+        "id, created, user, rule, action, sessions, reset, workflow, jti, event_uri, detection, issuer, " \
+        "reason, level_before, level_after, claims_json, history_id"
+
+static const char *const stmt_sql[_STMT_MAX] = {
+        [STMT_BEGIN] = "BEGIN IMMEDIATE",
+        [STMT_COMMIT] = "COMMIT",
+        [STMT_ROLLBACK] = "ROLLBACK",
+        [STMT_JTI_INSERT] = "INSERT OR IGNORE INTO jti (iss, jti, event_uri, iat, received) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5)",
+        [STMT_JTI_PRUNE] = "DELETE FROM jti WHERE received < ?1",
+        [STMT_DET_GET] = "SELECT " DET_COLUMNS " FROM detections WHERE user = ?1 AND detection = ?2",
+        [STMT_DET_PUT] = "INSERT OR REPLACE INTO detections (" DET_COLUMNS ") "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        [STMT_DET_DELETE] = "DELETE FROM detections WHERE user = ?1 AND detection = ?2",
+        [STMT_USER_RESET] = "DELETE FROM detections WHERE user = ?1",
+        [STMT_DET_LIST] = "SELECT " DET_COLUMNS " FROM detections WHERE user = ?1 "
+                          "AND (expires = 0 OR expires > ?2) ORDER BY level DESC, updated DESC, detection",
+        [STMT_USER_LEVEL] = "SELECT level, expires, updated FROM detections WHERE user = ?1 "
+                            "AND (expires = 0 OR expires > ?2)",
+        [STMT_USERS_LIST] = "SELECT DISTINCT user FROM detections WHERE level > 0 "
+                            "AND (expires = 0 OR expires > ?1) ORDER BY user",
+        [STMT_DET_EXPIRE] = "DELETE FROM detections WHERE expires != 0 AND expires <= ?1",
+        [STMT_HIST_ADD] = "INSERT INTO history (time, user, jti, event, detection, level_before, "
+                          "level_after, rule, action, result, duration_ms) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        [STMT_HIST_UPDATE] = "UPDATE history SET result = ?2, duration_ms = ?3 WHERE id = ?1",
+        [STMT_HIST_LIST_ALL] = "SELECT " HIST_COLUMNS " FROM history ORDER BY id DESC LIMIT ?1",
+        [STMT_HIST_LIST_USER] = "SELECT " HIST_COLUMNS " FROM history WHERE user = ?2 "
+                                "ORDER BY id DESC LIMIT ?1",
+        [STMT_ACTION_ADD] = "INSERT INTO actions (created, state, user, rule, action, sessions, reset, "
+                            "workflow, jti, event_uri, detection, issuer, reason, level_before, "
+                            "level_after, claims_json, history_id) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, "
+                            "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        [STMT_ACTION_PENDING] = "SELECT " ACTION_COLUMNS " FROM actions WHERE state = 0 ORDER BY id",
+        [STMT_ACTION_FINISH] = "UPDATE actions SET state = 1, result = ?2 WHERE id = ?1",
+        [STMT_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
+        [STMT_KV_SET] = "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
+};
+
+/* Schema steps: schema[v] migrates version v to v + 1. */
+static const char *const schema[SCHEMA_VERSION] = {
+        "CREATE TABLE jti ("
+        "  iss TEXT NOT NULL,"
+        "  jti TEXT NOT NULL,"
+        "  event_uri TEXT,"
+        "  iat INTEGER NOT NULL DEFAULT 0,"
+        "  received INTEGER NOT NULL,"
+        "  PRIMARY KEY (iss, jti));"
+        "CREATE INDEX jti_received ON jti (received);"
+        "CREATE TABLE detections ("
+        "  user TEXT NOT NULL,"
+        "  detection TEXT NOT NULL,"
+        "  level INTEGER NOT NULL,"
+        "  since INTEGER NOT NULL,"
+        "  updated INTEGER NOT NULL,"
+        "  expires INTEGER NOT NULL,"
+        "  event_time INTEGER NOT NULL,"
+        "  jti TEXT,"
+        "  reason TEXT,"
+        "  PRIMARY KEY (user, detection));"
+        "CREATE TABLE history ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  time INTEGER NOT NULL,"
+        "  user TEXT,"
+        "  jti TEXT,"
+        "  event TEXT,"
+        "  detection TEXT,"
+        "  level_before INTEGER NOT NULL,"
+        "  level_after INTEGER NOT NULL,"
+        "  rule TEXT,"
+        "  action TEXT,"
+        "  result TEXT,"
+        "  duration_ms INTEGER NOT NULL DEFAULT -1);"
+        "CREATE INDEX history_user ON history (user, id);"
+        "CREATE TABLE actions ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  created INTEGER NOT NULL,"
+        "  state INTEGER NOT NULL,"
+        "  user TEXT NOT NULL,"
+        "  rule TEXT,"
+        "  action TEXT NOT NULL,"
+        "  sessions TEXT,"
+        "  reset INTEGER NOT NULL,"
+        "  workflow TEXT,"
+        "  jti TEXT,"
+        "  event_uri TEXT,"
+        "  detection TEXT,"
+        "  issuer TEXT,"
+        "  reason TEXT,"
+        "  level_before INTEGER NOT NULL,"
+        "  level_after INTEGER NOT NULL,"
+        "  claims_json TEXT,"
+        "  history_id INTEGER NOT NULL,"
+        "  result TEXT);"
+        "CREATE INDEX actions_state ON actions (state, id);"
+        "CREATE TABLE kv ("
+        "  key TEXT PRIMARY KEY,"
+        "  value TEXT NOT NULL);",
+};
+
+struct Store {
+        sqlite3 *db;
+        sqlite3_stmt *stmt[_STMT_MAX];
+};
+
+static int sql_error(Store *s, const char *what) {
+        log_debug("SQLite: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : "no database");
+        return -EIO;
+}
+
+static int map_rc(Store *s, int rc, const char *what) {
+        switch (rc) {
+        case SQLITE_OK:
+        case SQLITE_DONE:
+        case SQLITE_ROW:
+                return 0;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                (void) sql_error(s, what);
+                return -EBUSY;
+        case SQLITE_FULL:
+                (void) sql_error(s, what);
+                return -ENOSPC;
+        case SQLITE_READONLY:
+                (void) sql_error(s, what);
+                return -EROFS;
+        case SQLITE_TOOBIG:
+                (void) sql_error(s, what);
+                return -E2BIG;
+        default:
+                return sql_error(s, what);
+        }
+}
+
+/* Returns the statement, reset and with its bindings cleared. */
+static sqlite3_stmt *stmt_get(Store *s, int id) {
+        sqlite3_stmt *st = s->stmt[id];
+
+        (void) sqlite3_reset(st);
+        (void) sqlite3_clear_bindings(st);
+        return st;
+}
+
+static int64_t u64_to_sql(uint64_t v) {
+        return v > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) v;
+}
+
+static uint64_t col_u64(sqlite3_stmt *st, int col) {
+        sqlite3_int64 v = sqlite3_column_int64(st, col);
+        return v < 0 ? 0 : (uint64_t) v;
+}
+
+static RiskLevel col_level(sqlite3_stmt *st, int col) {
+        sqlite3_int64 v = sqlite3_column_int64(st, col);
+        return v < 0 || v >= _RISK_MAX ? RISK_NONE : (RiskLevel) v;
+}
+
+/* A copy of a text column, NULL for SQL NULL. Returns 0 or -ENOMEM. */
+static int col_str(sqlite3_stmt *st, int col, char **ret) {
+        const unsigned char *t;
+
+        if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+                *ret = NULL;
+                return 0;
+        }
+        t = sqlite3_column_text(st, col);
+        if (!t)
+                return -ENOMEM;
+        *ret = strdup((const char *) t);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v) {
+        return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+}
+
+static int bind_u64(sqlite3_stmt *st, int i, uint64_t v) {
+        return sqlite3_bind_int64(st, i, u64_to_sql(v));
+}
+
+static int bind_i64(sqlite3_stmt *st, int i, int64_t v) {
+        return sqlite3_bind_int64(st, i, v);
+}
+
+/* Runs a statement that returns no rows. */
+static int step_done(Store *s, sqlite3_stmt *st, const char *what) {
+        int rc = sqlite3_step(st);
+        int r = rc == SQLITE_DONE ? 0 : map_rc(s, rc == SQLITE_ROW ? SQLITE_ERROR : rc, what);
+
+        (void) sqlite3_reset(st);
+        return r;
+}
+
+static bool level_valid(RiskLevel l) {
+        return l >= 0 && l < _RISK_MAX;
+}
+
+/* ---- open / close ------------------------------------------------------------------------- */
+
+static int exec(Store *s, const char *sql, const char *what) {
+        return map_rc(s, sqlite3_exec(s->db, sql, NULL, NULL, NULL), what);
+}
+
+static int pragma_int(Store *s, const char *sql, int *ret) {
+        sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return map_rc(s, rc, sql);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *ret = sqlite3_column_int(st, 0);
+                r = 0;
+        } else
+                r = map_rc(s, rc == SQLITE_DONE ? SQLITE_ERROR : rc, sql);
+        (void) sqlite3_finalize(st);
+        return r;
+}
+
+static int migrate(Store *s) {
+        int version = 0, r;
+
+        r = pragma_int(s, "PRAGMA user_version", &version);
+        if (r < 0)
+                return r;
+        if (version > SCHEMA_VERSION) {
+                log_error("State database has schema version %d, newer than this version supports (%d)",
+                          version, SCHEMA_VERSION);
+                return -EPROTONOSUPPORT;
+        }
+        if (version == SCHEMA_VERSION)
+                return 0;
+
+        r = exec(s, "BEGIN IMMEDIATE", "begin migration");
+        if (r < 0)
+                return r;
+        for (int v = version; v < SCHEMA_VERSION; v++) {
+                r = exec(s, schema[v], "migrate schema");
+                if (r < 0)
+                        goto fail;
+        }
+        {
+                char sql[64];
+                (void) snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+                r = exec(s, sql, "set user_version");
+                if (r < 0)
+                        goto fail;
+        }
+        r = exec(s, "COMMIT", "commit migration");
+        if (r < 0)
+                goto fail;
+        return 0;
+fail:
+        (void) exec(s, "ROLLBACK", "rollback migration");
+        return r;
+}
+
+int store_open(const char *path, Store **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        Store *s;
+        struct stat st;
+        int rc, r;
+
+        if (!path || !ret)
+                return -EINVAL;
+
+        /* Create the file with mode 0600 ourselves, so SQLite never creates it with the umask. */
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot open state database '%s': %m", path);
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode)) {
+                log_error("State database '%s' is not a regular file", path);
+                return -EINVAL;
+        }
+        if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
+                return log_error_errno(errno, "Cannot set the mode of '%s': %m", path);
+
+        s = calloc(1, sizeof(Store));
+        if (!s)
+                return -ENOMEM;
+
+        rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
+        if (rc != SQLITE_OK) {
+                log_error("Cannot open state database '%s': %s", path,
+                          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+                store_free(s);
+                return -EIO;
+        }
+        (void) sqlite3_extended_result_codes(s->db, 0);
+        (void) sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+        (void) sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+        (void) sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+
+        r = exec(s, "PRAGMA journal_mode = WAL", "journal_mode");
+        if (r >= 0)
+                r = exec(s, "PRAGMA synchronous = FULL", "synchronous");
+        if (r >= 0)
+                r = exec(s, "PRAGMA foreign_keys = ON", "foreign_keys");
+        if (r >= 0)
+                r = migrate(s);
+        if (r < 0) {
+                if (r != -EPROTONOSUPPORT)
+                        log_error("Cannot initialise state database '%s': %s", path, sqlite3_errmsg(s->db));
+                store_free(s);
+                return r;
+        }
+
+        for (int i = 0; i < _STMT_MAX; i++) {
+                rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &s->stmt[i], NULL);
+                if (rc != SQLITE_OK) {
+                        log_error("Cannot prepare statement %d: %s", i, sqlite3_errmsg(s->db));
+                        store_free(s);
+                        return -EIO;
+                }
+        }
+
+        /* The WAL and shared-memory files inherit the database's mode; keep them private too. */
+        for (size_t i = 0; i < 2; i++) {
+                char p[PATH_MAX];
+                if ((size_t) snprintf(p, sizeof(p), "%s%s", path, i == 0 ? "-wal" : "-shm") < sizeof(p))
+                        (void) chmod(p, 0600);
+        }
+
+        *ret = s;
+        return 0;
+}
+
+Store *store_free(Store *s) {
+        if (!s)
+                return NULL;
+        for (int i = 0; i < _STMT_MAX; i++)
+                (void) sqlite3_finalize(s->stmt[i]);
+        if (s->db)
+                (void) sqlite3_close_v2(s->db);
+        free(s);
+        return NULL;
+}
+
+int store_begin(Store *s) {
+        return step_done(s, stmt_get(s, STMT_BEGIN), "begin");
+}
+
+int store_commit(Store *s) {
+        return step_done(s, stmt_get(s, STMT_COMMIT), "commit");
+}
+
+int store_rollback(Store *s) {
+        if (sqlite3_get_autocommit(s->db))
+                return 0; /* nothing open (SQLite may have rolled back already) */
+        return step_done(s, stmt_get(s, STMT_ROLLBACK), "rollback");
+}
+
+/* ---- replay cache ------------------------------------------------------------------------- */
+
+int store_jti_insert(Store *s, const char *jti, const char *iss, const char *event_uri,
+                     uint64_t iat, uint64_t now) {
+        sqlite3_stmt *st;
+        int r;
+
+        if (!s || isempty(jti))
+                return -EINVAL;
+        st = stmt_get(s, STMT_JTI_INSERT);
+        (void) bind_text(st, 1, strempty(iss));
+        (void) bind_text(st, 2, jti);
+        (void) bind_text(st, 3, event_uri);
+        (void) bind_u64(st, 4, iat);
+        (void) bind_u64(st, 5, now);
+        r = step_done(s, st, "jti insert");
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) == 0 ? -EALREADY : 0;
+}
+
+int store_jti_prune(Store *s, uint64_t cutoff) {
+        sqlite3_stmt *st = stmt_get(s, STMT_JTI_PRUNE);
+        int r;
+
+        (void) bind_u64(st, 1, cutoff);
+        r = step_done(s, st, "jti prune");
+        return r < 0 ? r : sqlite3_changes(s->db);
+}
+
+/* ---- detections --------------------------------------------------------------------------- */
+
+void store_detection_done(StoreDetection *d) {
+        if (!d)
+                return;
+        free(d->user);
+        free(d->detection);
+        free(d->jti);
+        free(d->reason);
+        *d = (StoreDetection){};
+}
+
+void store_detections_free(StoreDetection *d, size_t n) {
+        if (!d)
+                return;
+        for (size_t i = 0; i < n; i++)
+                store_detection_done(&d[i]);
+        free(d);
+}
+
+static int read_detection(sqlite3_stmt *st, StoreDetection *ret) {
+        StoreDetection d = {
+                .level = col_level(st, 2),
+                .since = col_u64(st, 3),
+                .updated = col_u64(st, 4),
+                .expires = col_u64(st, 5),
+                .event_time = col_u64(st, 6),
+        };
+
+        if (col_str(st, 0, &d.user) < 0 || col_str(st, 1, &d.detection) < 0 ||
+            col_str(st, 7, &d.jti) < 0 || col_str(st, 8, &d.reason) < 0) {
+                store_detection_done(&d);
+                return -ENOMEM;
+        }
+        *ret = d;
+        return 0;
+}
+
+int store_detection_get(Store *s, const char *user, const char *detection, StoreDetection *ret) {
+        sqlite3_stmt *st;
+        int rc, r;
+
+        if (!s || !user || !detection || !ret)
+                return -EINVAL;
+        st = stmt_get(s, STMT_DET_GET);
+        (void) bind_text(st, 1, user);
+        (void) bind_text(st, 2, detection);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                r = read_detection(st, ret);
+        else if (rc == SQLITE_DONE)
+                r = -ENOENT;
+        else
+                r = map_rc(s, rc, "detection get");
+        (void) sqlite3_reset(st);
+        return r;
+}
+
+int store_detection_put(Store *s, const StoreDetection *d) {
+        sqlite3_stmt *st;
+
+        if (!s || !d || isempty(d->user) || isempty(d->detection) || !level_valid(d->level))
+                return -EINVAL;
+        st = stmt_get(s, STMT_DET_PUT);
+        (void) bind_text(st, 1, d->user);
+        (void) bind_text(st, 2, d->detection);
+        (void) bind_i64(st, 3, d->level);
+        (void) bind_u64(st, 4, d->since);
+        (void) bind_u64(st, 5, d->updated);
+        (void) bind_u64(st, 6, d->expires);
+        (void) bind_u64(st, 7, d->event_time);
+        (void) bind_text(st, 8, d->jti);
+        (void) bind_text(st, 9, d->reason);
+        return step_done(s, st, "detection put");
+}
+
+int store_detection_delete(Store *s, const char *user, const char *detection) {
+        sqlite3_stmt *st;
+        int r;
+
+        if (!s || !user || !detection)
+                return -EINVAL;
+        st = stmt_get(s, STMT_DET_DELETE);
+        (void) bind_text(st, 1, user);
+        (void) bind_text(st, 2, detection);
+        r = step_done(s, st, "detection delete");
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) == 0 ? -ENOENT : 0;
+}
+
+int store_user_reset(Store *s, const char *user) {
+        sqlite3_stmt *st;
+
+        if (!s || !user)
+                return -EINVAL;
+        st = stmt_get(s, STMT_USER_RESET);
+        (void) bind_text(st, 1, user);
+        return step_done(s, st, "user reset");
+}
+
+int store_detections_list(Store *s, const char *user, uint64_t now, StoreDetection **ret,
+                          size_t *ret_n) {
+        StoreDetection *list = NULL;
+        size_t n = 0, alloc = 0;
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        if (!s || !user || !ret || !ret_n)
+                return -EINVAL;
+        st = stmt_get(s, STMT_DET_LIST);
+        (void) bind_text(st, 1, user);
+        (void) bind_u64(st, 2, now);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n >= STORE_LIST_MAX)
+                        break;
+                if (n == alloc) {
+                        size_t na = alloc ? alloc * 2 : 8;
+                        StoreDetection *nl = reallocarray(list, na, sizeof(StoreDetection));
+                        if (!nl) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        list = nl;
+                        alloc = na;
+                }
+                r = read_detection(st, &list[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+                r = map_rc(s, rc, "detections list");
+        (void) sqlite3_reset(st);
+        if (r < 0) {
+                store_detections_free(list, n);
+                return r;
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+int store_user_level(Store *s, const char *user, uint64_t now, RiskLevel *ret_level,
+                     uint64_t *ret_until) {
+        RiskLevel top = RISK_NONE;
+        uint64_t until = 0;
+        bool forever = false, any = false;
+        sqlite3_stmt *st;
+        int rc, r;
+
+        if (!s || !user)
+                return -EINVAL;
+        st = stmt_get(s, STMT_USER_LEVEL);
+        (void) bind_text(st, 1, user);
+        (void) bind_u64(st, 2, now);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                RiskLevel l = col_level(st, 0);
+                uint64_t e = col_u64(st, 1);
+
+                if (!any || l > top) {
+                        top = l;
+                        until = 0;
+                        forever = false;
+                        any = true;
+                }
+                if (l == top) {
+                        if (e == 0)
+                                forever = true;
+                        else if (e > until)
+                                until = e;
+                }
+        }
+        r = rc == SQLITE_DONE ? 0 : map_rc(s, rc, "user level");
+        (void) sqlite3_reset(st);
+        if (r < 0)
+                return r;
+
+        if (ret_level)
+                *ret_level = top;
+        if (ret_until)
+                *ret_until = forever ? 0 : until;
+        return 0;
+}
+
+void store_users_free(StoreUser *u, size_t n) {
+        if (!u)
+                return;
+        for (size_t i = 0; i < n; i++)
+                free(u[i].user);
+        free(u);
+}
+
+/* The max "updated" among the active detections of user at its top level. */
+static int user_updated(Store *s, const char *user, uint64_t now, RiskLevel level, uint64_t *ret) {
+        sqlite3_stmt *st = stmt_get(s, STMT_USER_LEVEL);
+        uint64_t updated = 0;
+        int rc, r;
+
+        (void) bind_text(st, 1, user);
+        (void) bind_u64(st, 2, now);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                if (col_level(st, 0) == level && col_u64(st, 2) > updated)
+                        updated = col_u64(st, 2);
+        r = rc == SQLITE_DONE ? 0 : map_rc(s, rc, "user updated");
+        (void) sqlite3_reset(st);
+        if (r >= 0)
+                *ret = updated;
+        return r;
+}
+
+int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
+        char **names = NULL;
+        StoreUser *list = NULL;
+        size_t n = 0, alloc = 0;
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        if (!s || !ret || !ret_n)
+                return -EINVAL;
+
+        /* First the names (the per-user queries below reuse statements). */
+        st = stmt_get(s, STMT_USERS_LIST);
+        (void) bind_u64(st, 1, now);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n >= STORE_LIST_MAX)
+                        break;
+                if (n == alloc) {
+                        size_t na = alloc ? alloc * 2 : 8;
+                        char **nn = reallocarray(names, na, sizeof(char *));
+                        if (!nn) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        names = nn;
+                        alloc = na;
+                }
+                r = col_str(st, 0, &names[n]);
+                if (r < 0)
+                        break;
+                if (!names[n])
+                        continue;
+                n++;
+        }
+        if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+                r = map_rc(s, rc, "users list");
+        (void) sqlite3_reset(st);
+
+        if (r >= 0 && n > 0) {
+                list = calloc(n, sizeof(StoreUser));
+                if (!list)
+                        r = -ENOMEM;
+        }
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                list[i].user = TAKE_PTR(names[i]);
+                r = store_user_level(s, list[i].user, now, &list[i].level, &list[i].until);
+                if (r >= 0)
+                        r = user_updated(s, list[i].user, now, list[i].level, &list[i].updated);
+        }
+
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        if (r < 0) {
+                store_users_free(list, list ? n : 0);
+                return r;
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+int store_detections_expire(Store *s, uint64_t now) {
+        sqlite3_stmt *st;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        st = stmt_get(s, STMT_DET_EXPIRE);
+        (void) bind_u64(st, 1, now);
+        r = step_done(s, st, "detections expire");
+        return r < 0 ? r : sqlite3_changes(s->db);
+}
+
+/* ---- history ------------------------------------------------------------------------------ */
+
+void history_entry_done(HistoryEntry *h) {
+        if (!h)
+                return;
+        free(h->user);
+        free(h->jti);
+        free(h->event);
+        free(h->detection);
+        free(h->rule);
+        free(h->action);
+        free(h->result);
+        *h = (HistoryEntry){};
+}
+
+void history_entries_free(HistoryEntry *h, size_t n) {
+        if (!h)
+                return;
+        for (size_t i = 0; i < n; i++)
+                history_entry_done(&h[i]);
+        free(h);
+}
+
+int store_history_add(Store *s, const HistoryEntry *h, int64_t *ret_id) {
+        sqlite3_stmt *st;
+        int r;
+
+        if (!s || !h)
+                return -EINVAL;
+        st = stmt_get(s, STMT_HIST_ADD);
+        (void) bind_u64(st, 1, h->time);
+        (void) bind_text(st, 2, h->user);
+        (void) bind_text(st, 3, h->jti);
+        (void) bind_text(st, 4, h->event);
+        (void) bind_text(st, 5, h->detection);
+        (void) bind_i64(st, 6, level_valid(h->level_before) ? h->level_before : RISK_NONE);
+        (void) bind_i64(st, 7, level_valid(h->level_after) ? h->level_after : RISK_NONE);
+        (void) bind_text(st, 8, h->rule);
+        (void) bind_text(st, 9, h->action);
+        (void) bind_text(st, 10, h->result);
+        (void) bind_i64(st, 11, h->duration_ms);
+        r = step_done(s, st, "history add");
+        if (r < 0)
+                return r;
+        if (ret_id)
+                *ret_id = sqlite3_last_insert_rowid(s->db);
+        return 0;
+}
+
+int store_history_update_result(Store *s, int64_t id, const char *result, int64_t duration_ms) {
+        sqlite3_stmt *st;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        st = stmt_get(s, STMT_HIST_UPDATE);
+        (void) bind_i64(st, 1, id);
+        (void) bind_text(st, 2, result);
+        (void) bind_i64(st, 3, duration_ms);
+        r = step_done(s, st, "history update");
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) == 0 ? -ENOENT : 0;
+}
+
+static int read_history(sqlite3_stmt *st, HistoryEntry *ret) {
+        HistoryEntry h = {
+                .id = sqlite3_column_int64(st, 0),
+                .time = col_u64(st, 1),
+                .level_before = col_level(st, 6),
+                .level_after = col_level(st, 7),
+                .duration_ms = sqlite3_column_int64(st, 11),
+        };
+
+        if (col_str(st, 2, &h.user) < 0 || col_str(st, 3, &h.jti) < 0 || col_str(st, 4, &h.event) < 0 ||
+            col_str(st, 5, &h.detection) < 0 || col_str(st, 8, &h.rule) < 0 ||
+            col_str(st, 9, &h.action) < 0 || col_str(st, 10, &h.result) < 0) {
+                history_entry_done(&h);
+                return -ENOMEM;
+        }
+        *ret = h;
+        return 0;
+}
+
+int store_history_list(Store *s, const char *user, size_t limit, HistoryEntry **ret,
+                       size_t *ret_n) {
+        HistoryEntry *list = NULL;
+        size_t n = 0, alloc = 0;
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        if (!s || !ret || !ret_n)
+                return -EINVAL;
+        if (limit == 0 || limit > STORE_LIST_MAX)
+                limit = STORE_LIST_MAX;
+        st = stmt_get(s, user ? STMT_HIST_LIST_USER : STMT_HIST_LIST_ALL);
+        (void) bind_i64(st, 1, (int64_t) limit);
+        if (user)
+                (void) bind_text(st, 2, user);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == alloc) {
+                        size_t na = alloc ? alloc * 2 : 16;
+                        HistoryEntry *nl = reallocarray(list, na, sizeof(HistoryEntry));
+                        if (!nl) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        list = nl;
+                        alloc = na;
+                }
+                r = read_history(st, &list[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+                r = map_rc(s, rc, "history list");
+        (void) sqlite3_reset(st);
+        if (r < 0) {
+                history_entries_free(list, n);
+                return r;
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+/* ---- pending actions ---------------------------------------------------------------------- */
+
+void pending_action_done(PendingAction *a) {
+        if (!a)
+                return;
+        free(a->user);
+        free(a->rule);
+        free(a->action);
+        free(a->sessions);
+        free(a->workflow);
+        free(a->jti);
+        free(a->event_uri);
+        free(a->detection);
+        free(a->issuer);
+        free(a->reason);
+        free(a->claims_json);
+        *a = (PendingAction){};
+}
+
+void pending_actions_free(PendingAction *a, size_t n) {
+        if (!a)
+                return;
+        for (size_t i = 0; i < n; i++)
+                pending_action_done(&a[i]);
+        free(a);
+}
+
+int store_action_add(Store *s, const PendingAction *a, int64_t *ret_id) {
+        sqlite3_stmt *st;
+        int r;
+
+        if (!s || !a || isempty(a->user) || isempty(a->action))
+                return -EINVAL;
+        st = stmt_get(s, STMT_ACTION_ADD);
+        (void) bind_u64(st, 1, a->created);
+        (void) bind_text(st, 2, a->user);
+        (void) bind_text(st, 3, a->rule);
+        (void) bind_text(st, 4, a->action);
+        (void) bind_text(st, 5, a->sessions);
+        (void) bind_i64(st, 6, a->reset ? 1 : 0);
+        (void) bind_text(st, 7, a->workflow);
+        (void) bind_text(st, 8, a->jti);
+        (void) bind_text(st, 9, a->event_uri);
+        (void) bind_text(st, 10, a->detection);
+        (void) bind_text(st, 11, a->issuer);
+        (void) bind_text(st, 12, a->reason);
+        (void) bind_i64(st, 13, level_valid(a->level_before) ? a->level_before : RISK_NONE);
+        (void) bind_i64(st, 14, level_valid(a->level_after) ? a->level_after : RISK_NONE);
+        (void) bind_text(st, 15, a->claims_json);
+        (void) bind_i64(st, 16, a->history_id);
+        r = step_done(s, st, "action add");
+        if (r < 0)
+                return r;
+        if (ret_id)
+                *ret_id = sqlite3_last_insert_rowid(s->db);
+        return 0;
+}
+
+static int read_action(sqlite3_stmt *st, PendingAction *ret) {
+        PendingAction a = {
+                .id = sqlite3_column_int64(st, 0),
+                .created = col_u64(st, 1),
+                .reset = sqlite3_column_int64(st, 6) != 0,
+                .level_before = col_level(st, 13),
+                .level_after = col_level(st, 14),
+                .history_id = sqlite3_column_int64(st, 16),
+        };
+        static const int cols[] = { 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 15 };
+        char **fields[] = { &a.user, &a.rule, &a.action, &a.sessions, &a.workflow, &a.jti, &a.event_uri,
+                            &a.detection, &a.issuer, &a.reason, &a.claims_json };
+
+        for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
+                if (col_str(st, cols[i], fields[i]) < 0) {
+                        pending_action_done(&a);
+                        return -ENOMEM;
+                }
+        *ret = a;
+        return 0;
+}
+
+int store_action_list_pending(Store *s, PendingAction **ret, size_t *ret_n) {
+        PendingAction *list = NULL;
+        size_t n = 0, alloc = 0;
+        sqlite3_stmt *st;
+        int rc, r = 0;
+
+        if (!s || !ret || !ret_n)
+                return -EINVAL;
+        st = stmt_get(s, STMT_ACTION_PENDING);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n >= STORE_LIST_MAX)
+                        break;
+                if (n == alloc) {
+                        size_t na = alloc ? alloc * 2 : 8;
+                        PendingAction *nl = reallocarray(list, na, sizeof(PendingAction));
+                        if (!nl) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        list = nl;
+                        alloc = na;
+                }
+                r = read_action(st, &list[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+                r = map_rc(s, rc, "actions list");
+        (void) sqlite3_reset(st);
+        if (r < 0) {
+                pending_actions_free(list, n);
+                return r;
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+int store_action_finish(Store *s, int64_t id, const char *result) {
+        sqlite3_stmt *st;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        st = stmt_get(s, STMT_ACTION_FINISH);
+        (void) bind_i64(st, 1, id);
+        (void) bind_text(st, 2, result);
+        r = step_done(s, st, "action finish");
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) == 0 ? -ENOENT : 0;
+}
+
+/* ---- key/value ---------------------------------------------------------------------------- */
+
+int store_kv_get(Store *s, const char *key, char **ret) {
+        sqlite3_stmt *st;
+        int rc, r;
+
+        if (!s || !key || !ret)
+                return -EINVAL;
+        st = stmt_get(s, STMT_KV_GET);
+        (void) bind_text(st, 1, key);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                char *v = NULL;
+                r = col_str(st, 0, &v);
+                if (r >= 0 && !v)
+                        r = -ENOENT;
+                if (r >= 0)
+                        *ret = v;
+        } else if (rc == SQLITE_DONE)
+                r = -ENOENT;
+        else
+                r = map_rc(s, rc, "kv get");
+        (void) sqlite3_reset(st);
+        return r;
+}
+
+int store_kv_set(Store *s, const char *key, const char *value) {
+        sqlite3_stmt *st;
+
+        if (!s || !key || !value)
+                return -EINVAL;
+        st = stmt_get(s, STMT_KV_SET);
+        (void) bind_text(st, 1, key);
+        (void) bind_text(st, 2, value);
+        return step_done(s, st, "kv set");
+}
+
+/* ---- counts ------------------------------------------------------------------------------- */
+
+int store_count(Store *s, const char *table, uint64_t *ret) {
+        /* The allow-list: the only SQL text chosen by an argument. */
+        static const struct {
+                const char *name;
+                const char *sql;
+        } counts[] = {
+                { "jti", "SELECT COUNT(*) FROM jti" },
+                { "detections", "SELECT COUNT(*) FROM detections" },
+                { "history", "SELECT COUNT(*) FROM history" },
+                { "actions", "SELECT COUNT(*) FROM actions" },
+                { "pending_actions", "SELECT COUNT(*) FROM actions WHERE state = 0" },
+                { "kv", "SELECT COUNT(*) FROM kv" },
+                { "users", "SELECT COUNT(DISTINCT user) FROM detections" },
+        };
+        sqlite3_stmt *st = NULL;
+        const char *sql = NULL;
+        int rc, r;
+
+        if (!s || !table || !ret)
+                return -EINVAL;
+        for (size_t i = 0; i < ARRAY_SIZE(counts); i++)
+                if (streq(counts[i].name, table))
+                        sql = counts[i].sql;
+        if (!sql)
+                return -EINVAL;
+
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return map_rc(s, rc, "count");
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *ret = col_u64(st, 0);
+                r = 0;
+        } else
+                r = map_rc(s, rc == SQLITE_DONE ? SQLITE_ERROR : rc, "count");
+        (void) sqlite3_finalize(st);
+        return r;
+}

@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subject identifiers (RFC 9493, SSF §3) -> local Unix users, per [subjects] (PRODUCT.md
+ * "Subjects"): map_file lines first, then the configured map; only names the passwd database
+ * knows are kept.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+#include "strv.h"
+#include "subject.h"
+
+#define MAP_FILE_MAX (1024u * 1024u)
+#define SUBJECT_MAX_DEPTH 3     /* complex -> aliases -> simple */
+#define SUBJECT_MAX_ALIASES 32u
+#define USER_NAME_MAX 256u
+#define HOST_WIDE_MAX_USERS 65536u
+#define DESCRIPTION_MAX 512u
+
+typedef struct Resolver {
+        const Config *c;
+        char **users;
+        bool host_wide;
+        char *map;          /* map_file contents, loaded on first use (NUL-terminated) */
+        bool map_loaded;
+        char desc[DESCRIPTION_MAX];
+} Resolver;
+
+/* A name useradd/systemd would accept, plus '@' for fully qualified names (SSSD, winbind)
+ * when allow_at. Never "", ".", "..", a leading '-', all digits, or anything with '/' or
+ * whitespace. */
+static bool valid_user_name(const char *s, bool allow_at) {
+        size_t n = 0;
+        bool digits_only = true;
+
+        if (isempty(s) || s[0] == '-' || streq(s, ".") || streq(s, ".."))
+                return false;
+        for (const char *p = s; *p; p++, n++) {
+                char ch = *p;
+                bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                          ch == '_' || ch == '.' || ch == '-' || (allow_at && ch == '@') ||
+                          (ch == '$' && p[1] == 0 && p != s);
+                if (!ok)
+                        return false;
+                if (ch < '0' || ch > '9')
+                        digits_only = false;
+        }
+        return n <= USER_NAME_MAX && !digits_only;
+}
+
+/* Whether the passwd database knows name. Returns 1, 0, or -errno. */
+static int user_exists(const char *name) {
+        long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
+        size_t bufsize = sz > 0 ? (size_t) sz : 4096;
+
+        for (unsigned tries = 0; tries < 8; tries++) {
+                _cleanup_free_ char *buf = malloc(bufsize);
+                struct passwd pw, *res = NULL;
+                int r;
+
+                if (!buf)
+                        return -ENOMEM;
+                r = getpwnam_r(name, &pw, buf, bufsize, &res);
+                if (r == ERANGE) {
+                        bufsize *= 2;
+                        continue;
+                }
+                if (r != 0 && r != ENOENT && r != ESRCH)
+                        return -r;
+                return res ? 1 : 0;
+        }
+        return -ERANGE;
+}
+
+static int add_user(Resolver *r, const char *name, bool allow_at) {
+        int k;
+
+        if (!valid_user_name(name, allow_at)) {
+                log_debug("subject: '%s' is not a valid user name, dropped", name);
+                return 0;
+        }
+        if (strv_contains(r->users, name))
+                return 0;
+        k = user_exists(name);
+        if (k < 0)
+                return k;
+        if (k == 0) {
+                log_debug("subject: no local user '%s', dropped", name);
+                return 0;
+        }
+        return strv_extend(&r->users, name);
+}
+
+static void describe(Resolver *r, const char *format, const char *value) {
+        size_t o = strlen(r->desc);
+
+        if (o > 0 && o + 2 < sizeof r->desc) {
+                memcpy(r->desc + o, ", ", 3);
+                o += 2;
+        }
+        if (value)
+                (void) snprintf(r->desc + o, sizeof r->desc - o, "%s %s", format, value);
+        else
+                (void) snprintf(r->desc + o, sizeof r->desc - o, "%s", format);
+        /* Network text goes to logs: no control characters. */
+        for (char *p = r->desc + o; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
+}
+
+/* Reads map_file with the rules for root-owned configuration: regular, not a symlink,
+ * root-owned, not group/world-writable, at most MAP_FILE_MAX bytes. */
+static int map_file_read(const char *path, char **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t len = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return -EPERM;
+        if (st.st_size > (off_t) MAP_FILE_MAX)
+                return -EFBIG;
+
+        buf = malloc(MAP_FILE_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, buf + len, MAP_FILE_MAX + 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > MAP_FILE_MAX)
+                        return -EFBIG; /* grew while we read it */
+        }
+        buf[len] = 0;
+        if (memchr(buf, 0, len))
+                return -EBADMSG;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+static bool email_equal(const char *a, const char *b) {
+        const char *at_a = strrchr(a, '@'), *at_b = strrchr(b, '@');
+
+        if (!at_a || !at_b)
+                return streq(a, b);
+        /* Local part as is, domain case-insensitively. */
+        return at_a - a == at_b - b && strncmp(a, b, (size_t) (at_a - a)) == 0 &&
+               strcasecmp(at_a, at_b) == 0;
+}
+
+/* Looks value up in map_file. Returns 1 when at least one line names it (its users, if they
+ * exist, are added), 0 when none does, or -errno. */
+static int map_file_lookup(Resolver *r, const char *value, bool is_email) {
+        bool matched = false;
+        char *line, *save = NULL;
+        int k;
+
+        if (!r->c->map_file)
+                return 0;
+        if (!r->map_loaded) {
+                k = map_file_read(r->c->map_file, &r->map);
+                if (k < 0)
+                        return log_debug_errno(k, "subject: cannot use map_file %s: %m", r->c->map_file);
+                r->map_loaded = true;
+        }
+
+        _cleanup_free_ char *copy = strdup(r->map);
+        if (!copy)
+                return -ENOMEM;
+        for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *key, *user, *extra, *p = NULL;
+
+                key = strtok_r(line, " \t\r", &p);
+                if (!key || key[0] == '#')
+                        continue;
+                user = strtok_r(NULL, " \t\r", &p);
+                extra = strtok_r(NULL, " \t\r", &p);
+                if (!user || (extra && extra[0] != '#'))
+                        continue; /* malformed line: config checking reports those */
+                if (!(is_email ? email_equal(key, value) : streq(key, value)))
+                        continue;
+                matched = true;
+                k = add_user(r, user, true);
+                if (k < 0)
+                        return k;
+        }
+        return matched;
+}
+
+static bool domain_allowed(const Config *c, const char *domain) {
+        if (strv_length(c->domains) == 0)
+                return true; /* no list: every domain */
+        for (char **d = c->domains; *d; d++)
+                if (strcasecmp(*d, domain) == 0)
+                        return true;
+        return false;
+}
+
+/* A member that must be a non-empty string. */
+static const char *required(json_t *s, const char *name) {
+        json_t *v = json_object_get(s, name);
+        return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
+}
+
+static int resolve(Resolver *r, json_t *s, unsigned depth);
+
+static int resolve_email(Resolver *r, const char *email, bool lookup) {
+        const char *at = strrchr(email, '@');
+        int k;
+
+        k = lookup ? map_file_lookup(r, email, true) : 0;
+        if (k != 0)
+                return k < 0 ? k : 0;
+
+        if (r->c->map != SUBJECT_MAP_EMAIL_LOCALPART && r->c->map != SUBJECT_MAP_EMAIL)
+                return 0;
+        if (!at || at == email || !at[1])
+                return 0; /* not an address we can map */
+        if (!domain_allowed(r->c, at + 1)) {
+                log_debug("subject: domain of %s is not in [subjects] domains", email);
+                return 0;
+        }
+        if (r->c->map == SUBJECT_MAP_EMAIL)
+                return add_user(r, email, true);
+
+        _cleanup_free_ char *local = strndup(email, (size_t) (at - email));
+        if (!local)
+                return -ENOMEM;
+        return add_user(r, local, false);
+}
+
+static int resolve_simple(Resolver *r, json_t *s, const char *format) {
+        const char *v;
+        int k;
+
+        if (streq(format, "email")) {
+                v = required(s, "email");
+                if (!v)
+                        return -EBADMSG;
+                describe(r, format, v);
+                return resolve_email(r, v, true);
+        }
+        if (streq(format, "account")) {
+                v = required(s, "uri");
+                if (!v)
+                        return -EBADMSG;
+                describe(r, format, v);
+                k = map_file_lookup(r, v, false);
+                if (k != 0)
+                        return k < 0 ? k : 0;
+                /* acct:user@host is an address too (RFC 7565). */
+                if (strncasecmp(v, "acct:", 5) == 0)
+                        return resolve_email(r, v + 5, false);
+                return 0;
+        }
+        if (streq(format, "iss_sub")) {
+                if (!required(s, "iss"))
+                        return -EBADMSG;
+                v = required(s, "sub");
+                if (!v)
+                        return -EBADMSG;
+                describe(r, format, v);
+                k = map_file_lookup(r, v, false);
+                if (k != 0)
+                        return k < 0 ? k : 0;
+                return r->c->map == SUBJECT_MAP_ISS_SUB ? add_user(r, v, false) : 0;
+        }
+        if (streq(format, "opaque")) {
+                v = required(s, "id");
+                if (!v)
+                        return -EBADMSG;
+                describe(r, format, v);
+                k = map_file_lookup(r, v, false);
+                if (k != 0)
+                        return k < 0 ? k : 0;
+                return r->c->map == SUBJECT_MAP_OPAQUE ? add_user(r, v, false) : 0;
+        }
+
+        /* Formats only map_file can map. */
+        const char *member = streq(format, "uri")            ? "uri"
+                             : streq(format, "did")          ? "url"
+                             : streq(format, "phone_number") ? "phone_number"
+                                                             : NULL;
+        if (member) {
+                v = required(s, member);
+                if (!v)
+                        return -EBADMSG;
+                describe(r, format, v);
+                k = map_file_lookup(r, v, false);
+                return k < 0 ? k : 0;
+        }
+
+        /* jwt_id, saml_assertion_id, ip-addresses, proprietary formats: nothing to map. */
+        describe(r, format, NULL);
+        return 0;
+}
+
+static int add_all_local_users(Resolver *r) {
+        long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
+        size_t bufsize = sz > 0 ? (size_t) sz : 4096;
+        _cleanup_free_ char *buf = NULL;
+        struct passwd pw, *res;
+        unsigned n = 0;
+        int k = 0;
+
+        bufsize = MAX(bufsize, (size_t) 16384);
+        buf = malloc(bufsize);
+        if (!buf)
+                return -ENOMEM;
+
+        setpwent();
+        while (getpwent_r(&pw, buf, bufsize, &res) == 0 && res) {
+                if (pw.pw_uid < 1000 || pw.pw_uid == 65534 || pw.pw_uid == (uid_t) -1)
+                        continue; /* system accounts and nobody */
+                if (++n > HOST_WIDE_MAX_USERS)
+                        break;
+                if (!valid_user_name(pw.pw_name, true) || strv_contains(r->users, pw.pw_name))
+                        continue;
+                k = strv_extend(&r->users, pw.pw_name);
+                if (k < 0)
+                        break;
+        }
+        endpwent();
+        return k;
+}
+
+static const char *const complex_members[] = {
+        "user", "device", "session", "application", "tenant", "org_unit", "group",
+};
+
+static bool looks_complex(json_t *s) {
+        for (size_t i = 0; i < ARRAY_SIZE(complex_members); i++)
+                if (json_is_object(json_object_get(s, complex_members[i])))
+                        return true;
+        return false;
+}
+
+static int resolve_complex(Resolver *r, json_t *s, unsigned depth) {
+        json_t *user = json_object_get(s, "user"), *device = json_object_get(s, "device");
+
+        if (user) {
+                /* The user it names, whatever device it also names. */
+                if (!json_is_object(user))
+                        return -EBADMSG;
+                return resolve(r, user, depth + 1);
+        }
+        if (device) {
+                const char *id = NULL;
+
+                if (!json_is_object(device))
+                        return -EBADMSG;
+                /* The device's identifier: id (opaque), sub (iss_sub), uri/url. */
+                static const char *const members[] = { "id", "sub", "uri", "url" };
+                for (size_t i = 0; i < ARRAY_SIZE(members) && !id; i++)
+                        id = required(device, members[i]);
+                describe(r, "device", id);
+                if (id && r->c->device_id && streq(id, r->c->device_id)) {
+                        r->host_wide = true;
+                        return add_all_local_users(r);
+                }
+                return 0;
+        }
+        describe(r, "complex", "(no user or device)");
+        return 0;
+}
+
+static int resolve(Resolver *r, json_t *s, unsigned depth) {
+        const char *format;
+        json_t *f;
+
+        if (!json_is_object(s) || depth > SUBJECT_MAX_DEPTH)
+                return -EBADMSG;
+
+        f = json_object_get(s, "format");
+        if (!f)
+                f = json_object_get(s, "subject_type"); /* Google RISC */
+        if (f && !json_is_string(f))
+                return -EBADMSG;
+        format = json_string_value(f);
+        if (!format) {
+                /* Okta sends complex subjects without "format". */
+                if (looks_complex(s))
+                        return resolve_complex(r, s, depth);
+                return -EBADMSG;
+        }
+        if (streq(format, "iss-sub"))
+                format = "iss_sub";
+        else if (streq(format, "phone"))
+                format = "phone_number";
+
+        if (streq(format, "complex"))
+                return resolve_complex(r, s, depth);
+
+        if (streq(format, "aliases")) {
+                json_t *ids = json_object_get(s, "identifiers"), *e;
+                size_t i;
+
+                if (!json_is_array(ids) || json_array_size(ids) == 0 ||
+                    json_array_size(ids) > SUBJECT_MAX_ALIASES)
+                        return -EBADMSG;
+                /* Each alias in turn; the first that maps decides. */
+                json_array_foreach(ids, i, e) {
+                        const char *ef;
+                        int k;
+
+                        if (!json_is_object(e))
+                                return -EBADMSG;
+                        ef = json_string_value(json_object_get(e, "format"));
+                        if (ef && (streq(ef, "aliases") || streq(ef, "complex")))
+                                return -EBADMSG; /* no nesting (RFC 9493 §3.2.8) */
+                        k = resolve(r, e, depth + 1);
+                        if (k < 0)
+                                return k;
+                        if (r->users && r->users[0])
+                                break;
+                }
+                return 0;
+        }
+
+        return resolve_simple(r, s, format);
+}
+
+int subject_resolve(const Config *c, json_t *subject, SubjectMatch *ret) {
+        Resolver r = { .c = c };
+        int k;
+
+        if (!c || !ret)
+                return -EINVAL;
+
+        if (subject)
+                k = resolve(&r, subject, 0);
+        else {
+                describe(&r, "none", NULL);
+                k = 0;
+        }
+        free(r.map);
+        if (k < 0) {
+                strv_free(r.users);
+                return k;
+        }
+        if (!r.users) {
+                r.users = calloc(1, sizeof(char *));
+                if (!r.users)
+                        return -ENOMEM;
+        }
+        char *desc = strdup(r.desc);
+        if (!desc) {
+                strv_free(r.users);
+                return -ENOMEM;
+        }
+        *ret = (SubjectMatch) {
+                .users = r.users,
+                .host_wide = r.host_wide,
+                .description = desc,
+        };
+        return 0;
+}
+
+void subject_match_done(SubjectMatch *m) {
+        if (!m)
+                return;
+        m->users = strv_free(m->users);
+        free(m->description);
+        m->description = NULL;
+        m->host_wide = false;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* SET claims validation (the input as a payload) and the full pipeline (the input as a
+ * token), then detection classification of whatever validates. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "jwks.h"
+#include "risk.h"
+#include "set.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char jwks_json[] =
+        "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}";
+
+static void check(SsfSet *s) {
+        Config c = {};
+        Detection d;
+
+        if (!s->jti || !*s->jti || !s->iss || !s->event_uri || !json_is_object(s->event))
+                abort();
+        if (s->event_time > s->iat)
+                abort();
+        if (risk_classify(s, &c, &d) == 0 && (d.level < 0 || d.level >= _RISK_MAX))
+                abort();
+        ssf_set_free(s);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        static Jwks *keys;
+        const SetExpect expect = {
+                .issuer = "https://tr.example.test",
+                .audience = "https://host1.example.test/ssf",
+                .now_sec = 1700000010,
+                .max_skew_sec = 300,
+        };
+        SsfSet *s = NULL;
+        SetError err = {};
+        int r;
+
+        if (!keys && jwks_parse(jwks_json, strlen(jwks_json), &keys) < 0)
+                abort();
+
+        r = set_validate_claims((const char *) data, size, &expect, &s, &err);
+        if (r == 0)
+                check(s);
+        else if ((r == -EBADMSG || r == -EPROTO) && (!err.err || strlen(err.description) >= sizeof err.description))
+                abort();
+        s = NULL;
+        if (set_verify((const char *) data, size, keys, &expect, NULL, &s, &err) == 0)
+                check(s);
+        return 0;
+}

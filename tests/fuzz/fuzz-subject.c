@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* Subject identifier -> local users (no map_file: the input is the subject JSON). */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "subject.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        static char *domains[] = { (char *) (uintptr_t) "example.com", NULL };
+        static const SubjectMap maps[] = { SUBJECT_MAP_EMAIL_LOCALPART, SUBJECT_MAP_EMAIL, SUBJECT_MAP_ISS_SUB,
+                                           SUBJECT_MAP_OPAQUE };
+        json_t *j;
+
+        if (size > 64 * 1024)
+                return 0;
+        j = json_loadb((const char *) data, size, JSON_REJECT_DUPLICATES, NULL);
+        if (!j)
+                return 0;
+        for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
+                Config c = { .map = maps[i], .domains = domains, .device_id = (char *) (uintptr_t) "host-1" };
+                SubjectMatch m = {};
+
+                if (subject_resolve(&c, j, &m) == 0) {
+                        if (!m.users || !m.description)
+                                abort();
+                        subject_match_done(&m);
+                }
+        }
+        json_decref(j);
+        return 0;
+}

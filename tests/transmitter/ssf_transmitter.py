@@ -1,0 +1,1215 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""A local OpenID Shared Signals Framework transmitter for tests and the demo.
+
+It serves SSF discovery, a JWKS, the stream management API (SSF 1.0 section 8),
+poll delivery (RFC 8936) and push delivery (RFC 8935) over HTTPS with a private CA,
+and a bearer-protected control API under /control/ that tests use to emit Security
+Event Tokens (signed with jwcrypto, an implementation independent of the C verifier),
+to tamper with them, to rotate keys and to inspect acknowledgements.
+
+Usable in-process (class Transmitter, start()/stop()) or as a command:
+
+    ssf_transmitter.py --listen 127.0.0.1:0 --state-dir DIR [--issuer-path /tenant1]
+                       [--alg RS256|PS256|ES256|EdDSA] [--token TOKEN] [--audience AUD]
+                       [--long-poll-max 10] [--redelivery-delay 2] [--push-ca FILE]
+
+Once listening it writes DIR/ready.json: {"issuer", "port", "ca_file", "token_file",
+"control_url", "origin", "audience", "pid"}.
+"""
+
+import argparse
+import base64
+import datetime
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+import signal
+import ssl
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from jwcrypto import jwk, jws
+
+CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
+RISC = "https://schemas.openid.net/secevent/risc/event-type/"
+OKTA = "https://schemas.okta.com/secevent/okta/event-type/"
+SSF = "https://schemas.openid.net/secevent/ssf/event-type/"
+
+CAEP_EVENTS = ["session-revoked", "token-claims-change", "credential-change",
+               "assurance-level-change", "device-compliance-change", "session-established",
+               "session-presented", "risk-level-change"]
+RISC_EVENTS = ["account-disabled", "account-enabled", "account-purged",
+               "account-credential-change-required", "credential-compromise",
+               "identifier-changed", "identifier-recycled", "recovery-activated",
+               "recovery-information-changed", "opt-in", "opt-out-initiated",
+               "opt-out-cancelled", "opt-out-effective", "sessions-revoked"]
+OKTA_EVENTS = ["user-risk-change", "device-risk-change"]
+SSF_EVENTS = ["verification", "stream-updated"]
+
+EVENT_URIS = {}
+for _n in CAEP_EVENTS:
+    EVENT_URIS[_n] = CAEP + _n
+for _n in RISC_EVENTS:
+    EVENT_URIS[_n] = RISC + _n
+for _n in OKTA_EVENTS:
+    EVENT_URIS[_n] = OKTA + _n
+for _n in SSF_EVENTS:
+    EVENT_URIS[_n] = SSF + _n
+# PRODUCT.md lists "opt-out" as one detection name; RISC splits it in three.
+EVENT_URIS["opt-out"] = RISC + "opt-out-effective"
+
+SUPPORTED_EVENTS = ([CAEP + n for n in CAEP_EVENTS] + [RISC + n for n in RISC_EVENTS]
+                    + [OKTA + n for n in OKTA_EVENTS])
+
+POLL = "urn:ietf:rfc:8936"
+PUSH = "urn:ietf:rfc:8935"
+
+# Event members added when the caller does not give them (payload members win; a
+# payload member set to null removes the default).
+EVENT_DEFAULTS = {
+    "device-compliance-change": {"previous_status": "compliant", "current_status": "not-compliant"},
+    "credential-change": {"credential_type": "password", "change_type": "update"},
+    "risk-level-change": {"principal": "USER", "current_level": "HIGH"},
+    "credential-compromise": {"credential_type": "password"},
+    "assurance-level-change": {"namespace": "NIST-AAL", "current_level": "nist-aal1",
+                               "previous_level": "nist-aal2", "change_direction": "decrease"},
+    "token-claims-change": {"claims": {"trusted_network": False}},
+    "user-risk-change": {"current_level": "high", "previous_level": "low"},
+    "device-risk-change": {"current_level": "high", "previous_level": "low"},
+    "session-revoked": {"reason_admin": {"en": "Session revoked by policy"}},
+}
+
+TAMPER_MODES = ("signature", "payload", "alg-none", "kid-unknown", "typ", "wrong-key",
+                "alg-hs256")
+SIGN_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
+MAX_BODY = 1 << 20
+LONG_POLL_CAP = 30.0
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def event_uri(name):
+    """Short name (PRODUCT.md) or full URI -> URI."""
+    if "://" in name or name.startswith("urn:"):
+        return name
+    try:
+        return EVENT_URIS[name]
+    except KeyError:
+        raise ValueError(f"unknown event name {name!r}") from None
+
+
+def short_name(uri):
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+class RequestError(Exception):
+    def __init__(self, status, err, description, headers=None):
+        super().__init__(description)
+        self.status = status
+        self.err = err
+        self.description = description
+        self.headers = headers or {}
+
+
+# ----------------------------------------------------------------------------- keys and TLS
+
+def generate_signing_key(alg, kid=None):
+    kid = kid or f"{alg.lower()}-{secrets.token_hex(6)}"
+    if alg in ("RS256", "PS256"):
+        key = jwk.JWK.generate(kty="RSA", size=2048, kid=kid)
+    elif alg == "ES256":
+        key = jwk.JWK.generate(kty="EC", crv="P-256", kid=kid)
+    elif alg == "EdDSA":
+        key = jwk.JWK.generate(kty="OKP", crv="Ed25519", kid=kid)
+    else:
+        raise ValueError(f"unsupported signing alg {alg!r}")
+    return {"kid": kid, "alg": alg, "key": key}
+
+
+def public_jwk(entry):
+    pub = json.loads(entry["key"].export_public())
+    pub["kid"] = entry["kid"]
+    pub["alg"] = entry["alg"]
+    pub["use"] = "sig"
+    return pub
+
+
+def make_tls_files(state_dir, hosts=("localhost",), ips=("127.0.0.1", "::1")):
+    """Private CA + server certificate. Returns (ca_file, cert_file, key_file)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start = now - datetime.timedelta(hours=1)
+    end = now + datetime.timedelta(days=2)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ssf test transmitter CA")])
+    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(start).not_valid_after(end)
+               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                            key_encipherment=False, data_encipherment=False,
+                                            key_agreement=False, key_cert_sign=True,
+                                            crl_sign=True, encipher_only=False,
+                                            decipher_only=False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                              critical=False)
+               .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    san = [x509.DNSName(h) for h in hosts] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.SubjectAlternativeName(san), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_file = os.path.join(state_dir, "ca.pem")
+    cert_file = os.path.join(state_dir, "server-cert.pem")
+    key_file = os.path.join(state_dir, "server-key.pem")
+    with open(ca_file, "wb") as f:
+        f.write(ca_cert.public_bytes(serialization.Encoding.PEM))
+    os.chmod(ca_file, 0o644)
+    with open(cert_file, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return ca_file, cert_file, key_file
+
+
+def verify_set(token, jwks, require_typ=True):
+    """Oracle check with jwcrypto: verify `token` against a JWKS (dict or JSON text).
+
+    Returns (header, claims). Raises on any failure (bad signature, unknown kid,
+    alg none, alg not matching the key's, typ not secevent+jwt)."""
+    if isinstance(jwks, str):
+        jwks = json.loads(jwks)
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a JWS compact serialisation")
+    header = json.loads(b64url_decode(parts[0]))
+    alg = header.get("alg")
+    if alg not in SIGN_ALGS:
+        raise ValueError(f"alg {alg!r} not allowed")
+    candidates = [k for k in jwks.get("keys", []) if k.get("kid") == header.get("kid")]
+    if not candidates:
+        raise ValueError(f"kid {header.get('kid')!r} not in JWKS")
+    key_json = candidates[0]
+    if key_json.get("alg") and key_json["alg"] != alg:
+        raise ValueError("header alg does not match the key's alg")
+    obj = jws.JWS()
+    obj.deserialize(token)
+    obj.verify(jwk.JWK(**key_json), alg=alg)
+    if require_typ and str(header.get("typ", "")).lower() not in ("secevent+jwt",
+                                                                   "application/secevent+jwt"):
+        raise ValueError(f"typ {header.get('typ')!r} is not secevent+jwt")
+    return header, json.loads(obj.payload)
+
+
+# ----------------------------------------------------------------------------- state
+
+class Stream:
+    def __init__(self, stream_id, config):
+        self.id = stream_id
+        self.config = config
+        self.status = "enabled"
+        self.reason = None
+        self.queue = {}          # jti -> entry (dict), insertion order = delivery order
+        self.subjects = []
+        self.last_verification = 0.0
+
+
+class Transmitter:
+    def __init__(self, listen="127.0.0.1:0", state_dir=None, issuer_path="", alg="RS256",
+                 token=None, audience="https://host1.example.com/ssf", long_poll_max=10.0,
+                 redelivery_delay=2.0, push_ca=None, min_verification_interval=0,
+                 quiet=False):
+        if state_dir is None:
+            raise ValueError("state_dir is required")
+        host, _, port = listen.rpartition(":")
+        self.listen_host = host.strip("[]") or "127.0.0.1"
+        self.listen_port = int(port)
+        self.state_dir = os.path.abspath(state_dir)
+        self.issuer_path = issuer_path.rstrip("/")
+        if self.issuer_path and not self.issuer_path.startswith("/"):
+            self.issuer_path = "/" + self.issuer_path
+        self.audience = audience
+        self.long_poll_max = min(float(long_poll_max), LONG_POLL_CAP)
+        self.redelivery_delay = float(redelivery_delay)
+        self.push_ca = push_ca
+        self.min_verification_interval = int(min_verification_interval)
+        self.quiet = quiet
+        self.given_token = token
+        self.default_alg = alg
+        self.lock = threading.RLock()
+        self.cond = threading.Condition(self.lock)
+        self.keys = []               # published keys (dicts from generate_signing_key)
+        self.signing_kid = None
+        self.streams = {}
+        self.httpd = None
+        self.thread = None
+        self.push_thread = None
+        self.stopping = False
+        self.issuer_override = None  # control: make discovery/stream lie about the issuer
+        self.fail_requests = []      # control: [{"path_prefix", "status", "count"}]
+        self._reset_records()
+
+    # -- records ---------------------------------------------------------------------------
+    def _reset_records(self):
+        self.acked = []
+        self.acked_set = set()
+        self.set_errs = {}
+        self.violations = []
+        self.polls = 0
+        self.last_poll_body = None
+        self.deliveries = {}
+        self.push_results = []
+        self.counters = {}
+        self.sent = []
+
+    def count(self, name):
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self):
+        os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
+        self.ca_file, cert_file, key_file = make_tls_files(self.state_dir)
+        self.token_file = os.path.join(self.state_dir, "token")
+        self.token = self.given_token or secrets.token_urlsafe(32)
+        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.token + "\n")
+        os.chmod(self.token_file, 0o600)
+        entry = generate_signing_key(self.default_alg)
+        self.keys.append(entry)
+        self.signing_kid = entry["kid"]
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(cert_file, key_file)
+        server_class = _Server6 if ":" in self.listen_host else _Server
+        self.httpd = server_class((self.listen_host, self.listen_port), _Handler)
+        self.httpd.transmitter = self
+        self.httpd.ssl_context = ctx
+        self.port = self.httpd.server_address[1]
+        hostpart = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+        self.origin = f"https://{hostpart}:{self.port}"
+        self.issuer = self.origin + self.issuer_path
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="ssf-http",
+                                       kwargs={"poll_interval": 0.2}, daemon=True)
+        self.thread.start()
+        self.push_thread = threading.Thread(target=self._push_loop, name="ssf-push", daemon=True)
+        self.push_thread.start()
+        ready = {"issuer": self.issuer, "port": self.port, "ca_file": self.ca_file,
+                 "token_file": self.token_file, "control_url": self.origin + "/control",
+                 "origin": self.origin, "audience": self.audience, "pid": os.getpid()}
+        tmp = os.path.join(self.state_dir, "ready.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(ready, f)
+        os.rename(tmp, os.path.join(self.state_dir, "ready.json"))
+        return self
+
+    def stop(self):
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+        if self.push_thread is not None:
+            self.push_thread.join(timeout=5)
+
+    def log(self, msg):
+        if not self.quiet:
+            sys.stderr.write(f"ssf-transmitter: {msg}\n")
+            sys.stderr.flush()
+
+    # -- metadata --------------------------------------------------------------------------
+    def current_issuer(self):
+        return self.issuer_override or self.issuer
+
+    def metadata(self):
+        o = self.origin
+        return {
+            "spec_version": "1_0",
+            "issuer": self.current_issuer(),
+            "jwks_uri": o + "/ssf/jwks.json",
+            "delivery_methods_supported": [POLL, PUSH],
+            "configuration_endpoint": o + "/ssf/stream",
+            "status_endpoint": o + "/ssf/status",
+            "add_subject_endpoint": o + "/ssf/subjects:add",
+            "remove_subject_endpoint": o + "/ssf/subjects:remove",
+            "verification_endpoint": o + "/ssf/verify",
+            "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6749"}],
+            "default_subjects": "ALL",
+        }
+
+    def jwks(self):
+        with self.lock:
+            return {"keys": [public_jwk(k) for k in self.keys]}
+
+    # -- keys ------------------------------------------------------------------------------
+    def key_for_alg(self, alg):
+        """Published key used for alg: the signing key if it fits, else a published key
+        with that alg, else a new one (published)."""
+        with self.lock:
+            for k in self.keys:
+                if k["kid"] == self.signing_kid and k["alg"] == alg:
+                    return k
+            for k in reversed(self.keys):
+                if k["alg"] == alg:
+                    return k
+            entry = generate_signing_key(alg)
+            self.keys.append(entry)
+            return entry
+
+    def rotate_key(self, alg=None, keep_old=True):
+        alg = alg or self.signing_entry()["alg"]
+        if alg not in SIGN_ALGS:
+            raise RequestError(400, "invalid_request", f"unsupported alg {alg!r}")
+        entry = generate_signing_key(alg)
+        with self.lock:
+            old = [k["kid"] for k in self.keys]
+            if not keep_old:
+                self.keys = []
+            self.keys.append(entry)
+            self.signing_kid = entry["kid"]
+        return {"kid": entry["kid"], "alg": alg, "previous_kids": old,
+                "published_kids": [k["kid"] for k in self.keys]}
+
+    def signing_entry(self):
+        with self.lock:
+            for k in self.keys:
+                if k["kid"] == self.signing_kid:
+                    return k
+            return self.keys[-1]
+
+    # -- SET construction ------------------------------------------------------------------
+    def build_set(self, event, email=None, subject=None, payload=None, claims=None,
+                  tamper=None, sign_alg=None, header=None, stream=None):
+        uri = event_uri(event)
+        name = short_name(uri)
+        if subject is None and email is not None:
+            subject = {"format": "email", "email": email}
+        body = {}
+        if not uri.startswith(SSF):
+            body["event_timestamp"] = int(time.time())
+            body["initiating_entity"] = "policy"
+        if uri.startswith(CAEP) or uri.startswith(RISC) or uri.startswith(OKTA):
+            body.update(json.loads(json.dumps(EVENT_DEFAULTS.get(name, {}))))
+        for k, v in (payload or {}).items():
+            if v is None:
+                body.pop(k, None)
+            else:
+                body[k] = v
+        now = int(time.time())
+        aud = stream.config["aud"] if stream is not None else self.audience
+        set_claims = {"iss": self.current_issuer(), "aud": aud, "iat": now,
+                      "jti": secrets.token_hex(16), "txn": secrets.token_hex(8)}
+        if subject is not None:
+            set_claims["sub_id"] = subject
+        set_claims["events"] = {uri: body}
+        for k, v in (claims or {}).items():
+            if v is None:
+                set_claims.pop(k, None)
+            else:
+                set_claims[k] = v
+        token = self.sign(set_claims, tamper=tamper, sign_alg=sign_alg, header=header)
+        return set_claims.get("jti"), token, set_claims
+
+    def sign(self, set_claims, tamper=None, sign_alg=None, header=None):
+        if tamper is not None and tamper not in TAMPER_MODES:
+            raise RequestError(400, "invalid_request", f"unknown tamper mode {tamper!r}")
+        if sign_alg is not None and sign_alg not in SIGN_ALGS:
+            raise RequestError(400, "invalid_request", f"unsupported sign_alg {sign_alg!r}")
+        entry = self.key_for_alg(sign_alg) if sign_alg else self.signing_entry()
+        alg = entry["alg"]
+        hdr = {"typ": "secevent+jwt", "alg": alg, "kid": entry["kid"]}
+        if tamper == "typ":
+            hdr["typ"] = "JWT"
+        if tamper == "kid-unknown":
+            entry = generate_signing_key(alg)
+            hdr["kid"] = "unknown-" + secrets.token_hex(6)
+        if tamper == "wrong-key":
+            # correct kid, but signed by an unpublished key
+            entry = generate_signing_key(alg, kid=entry["kid"])
+        for k, v in (header or {}).items():
+            if v is None:
+                hdr.pop(k, None)
+            else:
+                hdr[k] = v
+        payload = json.dumps(set_claims, separators=(",", ":")).encode()
+        if tamper == "alg-none":
+            hdr["alg"] = "none"
+            return (b64url(json.dumps(hdr, separators=(",", ":")).encode()) + "."
+                    + b64url(payload) + ".")
+        if tamper == "alg-hs256":
+            # Algorithm confusion: HMAC keyed with the published public key (PEM).
+            secret = entry["key"].export_to_pem(private_key=False, password=None)
+            hdr["alg"] = "HS256"
+            signing_input = (b64url(json.dumps(hdr, separators=(",", ":")).encode()) + "."
+                             + b64url(payload))
+            mac = hmac.new(secret, signing_input.encode(), "sha256").digest()
+            return signing_input + "." + b64url(mac)
+        obj = jws.JWS(payload)
+        obj.add_signature(entry["key"], None, json.dumps(hdr, separators=(",", ":")))
+        token = obj.serialize(compact=True)
+        if tamper == "signature":
+            h, p, s = token.split(".")
+            sig = bytearray(b64url_decode(s))
+            sig[len(sig) // 2] ^= 0x01
+            token = f"{h}.{p}.{b64url(bytes(sig))}"
+        elif tamper == "payload":
+            h, p, s = token.split(".")
+            changed = dict(set_claims)
+            changed["iat"] = int(changed.get("iat", 0) or 0) + 1
+            token = f"{h}.{b64url(json.dumps(changed, separators=(',', ':')).encode())}.{s}"
+        return token
+
+    # -- queueing --------------------------------------------------------------------------
+    def enqueue(self, jti, token, uri=None, stream_id=None, force=False):
+        """Queue a SET on one stream (stream_id) or on every stream that delivers `uri`.
+        Returns the stream ids it was queued on."""
+        with self.cond:
+            if stream_id is not None:
+                if stream_id not in self.streams:
+                    raise RequestError(404, "not_found", f"no stream {stream_id}")
+                targets = [self.streams[stream_id]]
+            else:
+                targets = []
+                for st in self.streams.values():
+                    if (force or uri is None or uri.startswith(SSF)
+                            or uri in st.config.get("events_delivered", [])):
+                        targets.append(st)
+            queued = []
+            for st in targets:
+                if st.status == "disabled":
+                    continue
+                st.queue[jti] = {"jti": jti, "token": token, "state": "pending",
+                                 "not_before": 0.0, "attempts": 0}
+                queued.append(st.id)
+            self.sent.append(jti)
+            self.cond.notify_all()
+            return queued
+
+    def pending_jtis(self):
+        with self.lock:
+            out = []
+            for st in self.streams.values():
+                for jti, e in st.queue.items():
+                    if e["state"] == "pending" and jti not in out:
+                        out.append(jti)
+            return out
+
+    def record_ack(self, jti):
+        if jti in self.set_errs:
+            self.violations.append({"jti": jti, "problem": "acknowledged after a setErr"})
+        if jti not in self.acked_set:
+            self.acked_set.add(jti)
+            self.acked.append(jti)
+        else:
+            self.count("duplicate_acks")
+        for st in self.streams.values():
+            e = st.queue.get(jti)
+            if e is not None:
+                e["state"] = "acked"
+
+    def record_set_err(self, jti, err):
+        if jti in self.acked_set:
+            self.violations.append({"jti": jti, "problem": "setErr after an acknowledgement"})
+        self.set_errs[jti] = err
+        for st in self.streams.values():
+            e = st.queue.get(jti)
+            if e is not None:
+                e["state"] = "error"
+
+    # -- streams ---------------------------------------------------------------------------
+    def _stream(self, stream_id):
+        if not isinstance(stream_id, str) or not stream_id:
+            raise RequestError(400, "invalid_request", "stream_id is required")
+        st = self.streams.get(stream_id)
+        if st is None:
+            raise RequestError(404, "not_found", f"no stream {stream_id}")
+        return st
+
+    def _apply_delivery(self, stream_id, delivery):
+        if delivery is None:
+            delivery = {"method": POLL}
+        if not isinstance(delivery, dict) or not isinstance(delivery.get("method"), str):
+            raise RequestError(400, "invalid_request", "delivery must be an object with a method")
+        method = delivery["method"]
+        if method == POLL:
+            out = {"method": POLL, "endpoint_url": f"{self.origin}/ssf/poll/{stream_id}"}
+            given = delivery.get("endpoint_url")
+            if given is not None and given != out["endpoint_url"]:
+                raise RequestError(400, "invalid_request",
+                                   "endpoint_url of a poll stream is set by the transmitter")
+            return out
+        if method == PUSH:
+            url = delivery.get("endpoint_url")
+            if not isinstance(url, str) or not url.startswith("https://"):
+                raise RequestError(400, "invalid_request", "push delivery needs an https endpoint_url")
+            out = {"method": PUSH, "endpoint_url": url}
+            if "authorization_header" in delivery:
+                if not isinstance(delivery["authorization_header"], str):
+                    raise RequestError(400, "invalid_request", "authorization_header must be a string")
+                out["authorization_header"] = delivery["authorization_header"]
+            return out
+        raise RequestError(400, "invalid_request", f"unsupported delivery method {method!r}")
+
+    def _events_requested(self, body):
+        req = body.get("events_requested")
+        if req is None:
+            return None
+        if not isinstance(req, list) or not all(isinstance(u, str) for u in req):
+            raise RequestError(400, "invalid_request", "events_requested must be an array of strings")
+        return req
+
+    def _config(self, stream_id, body, old=None):
+        req = self._events_requested(body)
+        cfg = {"stream_id": stream_id, "iss": self.current_issuer(), "aud": self.audience,
+               "events_supported": list(SUPPORTED_EVENTS)}
+        if req is not None:
+            cfg["events_requested"] = req
+            cfg["events_delivered"] = [u for u in SUPPORTED_EVENTS if u in req]
+        else:
+            cfg["events_delivered"] = list(SUPPORTED_EVENTS)
+        cfg["delivery"] = self._apply_delivery(stream_id, body.get("delivery"))
+        cfg["min_verification_interval"] = self.min_verification_interval
+        if "description" in body:
+            if not isinstance(body["description"], str):
+                raise RequestError(400, "invalid_request", "description must be a string")
+            cfg["description"] = body["description"]
+        if old is not None:
+            cfg["aud"] = old["aud"]
+        return cfg
+
+    def _check_transmitter_props(self, body, cfg):
+        for k in ("iss", "aud", "events_supported", "min_verification_interval"):
+            if k in body and body[k] != cfg.get(k):
+                raise RequestError(400, "invalid_request", f"{k} cannot be changed by the receiver")
+
+    def create_stream(self, body):
+        with self.cond:
+            sid = secrets.token_hex(12)
+            cfg = self._config(sid, body)
+            self.streams[sid] = Stream(sid, cfg)
+            self.log(f"stream {sid} created ({cfg['delivery']['method']})")
+            self.cond.notify_all()
+            return cfg
+
+    def update_stream(self, body, replace):
+        with self.cond:
+            st = self._stream(body.get("stream_id"))
+            self._check_transmitter_props(body, st.config)
+            if replace:
+                merged = {k: body[k] for k in ("events_requested", "delivery", "description")
+                          if k in body}
+                if "delivery" not in merged:
+                    merged["delivery"] = st.config["delivery"]
+            else:
+                merged = {k: st.config[k] for k in ("events_requested", "delivery", "description")
+                          if k in st.config}
+                for k in ("events_requested", "delivery", "description"):
+                    if k in body:
+                        merged[k] = body[k]
+            st.config = self._config(st.id, merged, old=st.config)
+            self.cond.notify_all()
+            return st.config
+
+    # -- verification ------------------------------------------------------------------------
+    def verification(self, body):
+        with self.cond:
+            st = self._stream(body.get("stream_id"))
+            state = body.get("state")
+            if state is not None and not isinstance(state, str):
+                raise RequestError(400, "invalid_request", "state must be a string")
+            now = time.time()
+            if (self.min_verification_interval
+                    and now - st.last_verification < self.min_verification_interval):
+                raise RequestError(429, "too_many_requests", "verification requested too often")
+            st.last_verification = now
+            payload = {"state": state} if state is not None else {}
+            jti, token, _ = self.build_set("verification", subject={"format": "opaque", "id": st.id},
+                                           payload=payload, stream=st)
+            self.enqueue(jti, token, uri=SSF + "verification", stream_id=st.id)
+            self.log(f"verification {jti} queued on {st.id}")
+            return jti
+
+    # -- poll -------------------------------------------------------------------------------
+    def poll(self, stream_id, body):
+        if not isinstance(body, dict):
+            raise RequestError(400, "invalid_request", "poll body must be a JSON object")
+        ack = body.get("ack", [])
+        errs = body.get("setErrs", {})
+        max_events = body.get("maxEvents")
+        ret_imm = body.get("returnImmediately", False)
+        if not isinstance(ack, list) or not all(isinstance(j, str) for j in ack):
+            raise RequestError(400, "invalid_request", "ack must be an array of strings")
+        if not isinstance(errs, dict) or not all(
+                isinstance(v, dict) and isinstance(v.get("err"), str) for v in errs.values()):
+            raise RequestError(400, "invalid_request",
+                               "setErrs must map jti to objects with a string err")
+        if max_events is not None and (isinstance(max_events, bool) or not isinstance(max_events, int)
+                                       or max_events < 0):
+            raise RequestError(400, "invalid_request", "maxEvents must be a non-negative integer")
+        if not isinstance(ret_imm, bool):
+            raise RequestError(400, "invalid_request", "returnImmediately must be a boolean")
+        with self.cond:
+            st = self._stream(stream_id)
+            self.polls += 1
+            self.last_poll_body = body
+            both = set(ack) & set(errs)
+            for jti in sorted(both):
+                self.violations.append({"jti": jti, "problem": "both acknowledged and in setErrs"})
+            for jti in ack:
+                self.record_ack(jti)
+            for jti, err in errs.items():
+                self.record_set_err(jti, err)
+            if ack or errs:
+                self.cond.notify_all()
+            if max_events == 0:
+                return {"sets": {}, "moreAvailable": bool(self._deliverable(st, time.time()))}
+            deadline = time.monotonic() + (0 if ret_imm else self.long_poll_max)
+            while True:
+                if self.stopping:
+                    return {"sets": {}}
+                if st.id not in self.streams:
+                    raise RequestError(404, "not_found", f"no stream {st.id}")
+                if st.config["delivery"]["method"] != POLL:
+                    raise RequestError(400, "invalid_request", "stream is not a poll stream")
+                now = time.time()
+                ready = self._deliverable(st, now) if st.status == "enabled" else []
+                if ready:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return {"sets": {}, "moreAvailable": False}
+                wait = remaining
+                nxt = self._next_redelivery(st)
+                if nxt is not None and st.status == "enabled":
+                    wait = max(0.01, min(wait, nxt - now))
+                self.cond.wait(wait)
+            chosen = ready if max_events is None else ready[:max_events]
+            sets = {}
+            for e in chosen:
+                sets[e["jti"]] = e["token"]
+                e["attempts"] += 1
+                e["not_before"] = now + self.redelivery_delay
+                self.deliveries[e["jti"]] = self.deliveries.get(e["jti"], 0) + 1
+            return {"sets": sets, "moreAvailable": len(ready) > len(chosen)}
+
+    @staticmethod
+    def _deliverable(st, now):
+        return [e for e in st.queue.values() if e["state"] == "pending" and e["not_before"] <= now]
+
+    @staticmethod
+    def _next_redelivery(st):
+        times = [e["not_before"] for e in st.queue.values() if e["state"] == "pending"]
+        return min(times) if times else None
+
+    # -- push -------------------------------------------------------------------------------
+    def _push_context(self):
+        ctx = ssl.create_default_context(cafile=self.push_ca) if self.push_ca else \
+            ssl.create_default_context()
+        return ctx
+
+    def _push_loop(self):
+        while True:
+            with self.cond:
+                if self.stopping:
+                    return
+                work = []
+                now = time.time()
+                wait = 1.0
+                for st in self.streams.values():
+                    d = st.config["delivery"]
+                    if d["method"] != PUSH or st.status != "enabled":
+                        continue
+                    for e in st.queue.values():
+                        if e["state"] != "pending":
+                            continue
+                        if e["not_before"] <= now:
+                            e["not_before"] = now + self.redelivery_delay
+                            work.append((st.id, dict(d), e["jti"], e["token"]))
+                        else:
+                            wait = min(wait, e["not_before"] - now)
+                if not work:
+                    self.cond.wait(max(0.01, wait))
+                    continue
+            for sid, d, jti, token in work:
+                self._push_one(sid, d, jti, token)
+
+    def _push_one(self, sid, delivery, jti, token):
+        headers = {"Content-Type": "application/secevent+jwt", "Accept": "application/json"}
+        if delivery.get("authorization_header"):
+            headers["Authorization"] = delivery["authorization_header"]
+        req = urllib.request.Request(delivery["endpoint_url"], data=token.encode(), method="POST",
+                                     headers=headers)
+        status, body, error = None, None, None
+        try:
+            with urllib.request.urlopen(req, timeout=10, context=self._push_context()) as r:
+                status, body = r.status, r.read(MAX_BODY)
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read(MAX_BODY)
+        except Exception as e:  # connection refused, TLS failure, timeout
+            error = f"{type(e).__name__}: {e}"
+        with self.cond:
+            self.deliveries[jti] = self.deliveries.get(jti, 0) + 1
+            result = {"jti": jti, "stream_id": sid, "status": status, "error": error}
+            self.push_results.append(result)
+            st = self.streams.get(sid)
+            e = st.queue.get(jti) if st else None
+            if status == 202:
+                self.record_ack(jti)
+            elif status == 400:
+                try:
+                    err = json.loads(body)
+                    if not isinstance(err, dict) or not isinstance(err.get("err"), str):
+                        raise ValueError
+                except ValueError:
+                    err = {"err": "malformed_error_response",
+                           "description": (body or b"")[:200].decode("utf-8", "replace")}
+                self.record_set_err(jti, err)
+            elif e is not None:
+                e["attempts"] += 1
+            self.log(f"push {jti} to {delivery['endpoint_url']}: {status or error}")
+            self.cond.notify_all()
+
+    # -- control ------------------------------------------------------------------------------
+    def control_acks(self):
+        with self.lock:
+            return {"acked": list(self.acked), "set_errs": dict(self.set_errs),
+                    "pending": self.pending_jtis(), "polls": self.polls,
+                    "last_poll_body": self.last_poll_body, "violations": list(self.violations),
+                    "deliveries": dict(self.deliveries), "push_results": list(self.push_results),
+                    "counters": dict(self.counters), "sent": list(self.sent)}
+
+    def control_streams(self):
+        with self.lock:
+            out = []
+            for st in self.streams.values():
+                c = dict(st.config)
+                c["status"] = st.status
+                if st.reason:
+                    c["reason"] = st.reason
+                c["subjects"] = list(st.subjects)
+                c["queue"] = [{"jti": e["jti"], "state": e["state"], "attempts": e["attempts"]}
+                              for e in st.queue.values()]
+                out.append(c)
+            return out
+
+    def control_reset(self, body):
+        with self.cond:
+            self._reset_records()
+            if body.get("streams"):
+                self.streams = {}
+            else:
+                for st in self.streams.values():
+                    st.queue = {}
+            self.issuer_override = None
+            self.fail_requests = []
+            self.cond.notify_all()
+
+    def control_config(self, body):
+        with self.cond:
+            if "redelivery_delay" in body:
+                self.redelivery_delay = float(body["redelivery_delay"])
+            if "long_poll_max" in body:
+                self.long_poll_max = min(float(body["long_poll_max"]), LONG_POLL_CAP)
+            if "min_verification_interval" in body:
+                self.min_verification_interval = int(body["min_verification_interval"])
+            if "issuer_override" in body:
+                self.issuer_override = body["issuer_override"]
+            if "push_ca" in body:
+                self.push_ca = body["push_ca"]
+            if "fail" in body:
+                f = body["fail"]
+                if f is None:
+                    self.fail_requests = []
+                else:
+                    self.fail_requests.append({"path_prefix": f.get("path_prefix", "/ssf/"),
+                                               "status": int(f.get("status", 503)),
+                                               "count": int(f.get("count", 1))})
+            self.cond.notify_all()
+            return {"redelivery_delay": self.redelivery_delay, "long_poll_max": self.long_poll_max,
+                    "min_verification_interval": self.min_verification_interval,
+                    "issuer_override": self.issuer_override, "fail": self.fail_requests}
+
+    def control_stream_status(self, body):
+        """Transmitter-initiated status change: sends stream-updated, then changes status."""
+        with self.cond:
+            sids = [body["stream_id"]] if body.get("stream_id") else list(self.streams)
+            status = body.get("status")
+            if status not in ("enabled", "paused", "disabled"):
+                raise RequestError(400, "invalid_request", "status must be enabled|paused|disabled")
+            out = []
+            for sid in sids:
+                st = self._stream(sid)
+                payload = {"status": status}
+                if body.get("reason"):
+                    payload["reason"] = body["reason"]
+                jti, token, _ = self.build_set("stream-updated", subject={"format": "opaque", "id": sid},
+                                               payload=payload, stream=st)
+                if status == "enabled":
+                    st.status, st.reason = status, body.get("reason")
+                    self.enqueue(jti, token, stream_id=sid)
+                else:
+                    self.enqueue(jti, token, stream_id=sid)
+                    st.status, st.reason = status, body.get("reason")
+                out.append({"stream_id": sid, "jti": jti})
+            self.cond.notify_all()
+            return out
+
+    def should_fail(self, path):
+        with self.lock:
+            for f in self.fail_requests:
+                if f["count"] > 0 and path.startswith(f["path_prefix"]):
+                    f["count"] -= 1
+                    return f["status"]
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+
+class _Server6(_Server):
+    import socket as _socket
+    address_family = _socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ssf-test-transmitter/1"
+    timeout = 60
+
+    def setup(self):
+        super().setup()
+        try:
+            self.request.do_handshake()
+        except (ssl.SSLError, OSError) as e:
+            self.server.transmitter.log(f"TLS handshake failed: {e}")
+            self.close_connection = True
+            raise
+
+    def handle(self):
+        try:
+            super().handle()
+        except (ssl.SSLError, ConnectionError, TimeoutError):
+            self.close_connection = True
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def log_request(self, code="-", size="-"):
+        t = self.server.transmitter
+        t.log(f"{self.command} {self.path} {code}")
+
+    # -- helpers -------------------------------------------------------------------------------
+    def send_json(self, status, obj, headers=None):
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_empty(self, status, headers=None):
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+
+    def read_body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            raise RequestError(411, "invalid_request", "chunked bodies are not supported")
+        n = self.headers.get("Content-Length")
+        if n is None:
+            return b""
+        try:
+            n = int(n)
+        except ValueError:
+            raise RequestError(400, "invalid_request", "bad Content-Length") from None
+        if n < 0 or n > MAX_BODY:
+            self.close_connection = True
+            raise RequestError(413, "invalid_request", "body too large")
+        return self.rfile.read(n)
+
+    def json_body(self, required=True):
+        raw = self.read_body()
+        if not raw:
+            if required:
+                raise RequestError(400, "invalid_request", "a JSON body is required")
+            return {}
+        try:
+            obj = json.loads(raw)
+        except ValueError as e:
+            raise RequestError(400, "invalid_request", f"body is not JSON: {e}") from None
+        if not isinstance(obj, dict):
+            raise RequestError(400, "invalid_request", "body must be a JSON object")
+        return obj
+
+    def check_auth(self):
+        t = self.server.transmitter
+        got = self.headers.get("Authorization")
+        if got is None:
+            raise RequestError(401, "authentication_failed", "bearer token required",
+                               {"WWW-Authenticate": 'Bearer realm="ssf"'})
+        scheme, _, cred = got.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(cred.strip().encode(),
+                                                                 t.token.encode()):
+            raise RequestError(401, "authentication_failed", "invalid bearer token",
+                               {"WWW-Authenticate": 'Bearer realm="ssf", error="invalid_token"'})
+
+    def query(self):
+        q = urllib.parse.urlsplit(self.path).query
+        return {k: v[-1] for k, v in urllib.parse.parse_qs(q, keep_blank_values=True).items()}
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_PATCH(self):
+        self.dispatch("PATCH")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def do_DELETE(self):
+        self.dispatch("DELETE")
+
+    def dispatch(self, method):
+        t = self.server.transmitter
+        path = urllib.parse.urlsplit(self.path).path
+        try:
+            with t.lock:
+                t.count(f"{method} {path.split('/poll/')[0] + '/poll' if '/poll/' in path else path}")
+            if not path.startswith("/control/"):
+                forced = t.should_fail(path)
+                if forced:
+                    self.read_body()
+                    raise RequestError(forced, "forced_failure", "failure injected by the test")
+            self.route(t, method, path)
+        except RequestError as e:
+            if e.status in (401, 411, 413):
+                self.close_connection = True
+            self.send_json(e.status, {"err": e.err, "description": e.description}, e.headers)
+        except (ssl.SSLError, ConnectionError, BrokenPipeError):
+            self.close_connection = True
+        except Exception as e:  # a bug here must be visible, not a hang
+            t.log(f"internal error on {method} {path}: {type(e).__name__}: {e}")
+            self.close_connection = True
+            try:
+                self.send_json(500, {"err": "internal_error", "description": str(e)})
+            except OSError:
+                pass
+
+    def route(self, t, method, path):
+        wk = "/.well-known/ssf-configuration"
+        if method == "GET" and path == wk + t.issuer_path:
+            return self.send_json(200, t.metadata())
+        if method == "GET" and path == "/ssf/jwks.json":
+            return self.send_json(200, t.jwks())
+        if path.startswith(wk):
+            raise RequestError(404, "not_found", "no such issuer")
+        if not path.startswith(("/ssf/", "/control/")):
+            raise RequestError(404, "not_found", f"no route for {method} {path}")
+        self.check_auth()
+        if path == "/ssf/stream":
+            return self.stream_api(t, method)
+        if path == "/ssf/status":
+            if method == "GET":
+                with t.lock:
+                    st = t._stream(self.query().get("stream_id"))
+                    out = {"stream_id": st.id, "status": st.status}
+                    if st.reason:
+                        out["reason"] = st.reason
+                return self.send_json(200, out)
+            if method == "POST":
+                body = self.json_body()
+                status = body.get("status")
+                if status not in ("enabled", "paused", "disabled"):
+                    raise RequestError(400, "invalid_request", "status must be enabled|paused|disabled")
+                with t.cond:
+                    st = t._stream(body.get("stream_id"))
+                    st.status = status
+                    st.reason = body.get("reason")
+                    if status == "disabled":
+                        st.queue = {}
+                    t.cond.notify_all()
+                    out = {"stream_id": st.id, "status": st.status}
+                    if st.reason:
+                        out["reason"] = st.reason
+                return self.send_json(200, out)
+        if path in ("/ssf/subjects:add", "/ssf/subjects:remove") and method == "POST":
+            body = self.json_body()
+            subj = body.get("subject")
+            if not isinstance(subj, dict) or not isinstance(subj.get("format"), str):
+                raise RequestError(400, "invalid_request", "subject must be an object with a format")
+            with t.lock:
+                st = t._stream(body.get("stream_id"))
+                if path.endswith(":add"):
+                    if subj not in st.subjects:
+                        st.subjects.append(subj)
+                    return self.send_empty(200)
+                if subj in st.subjects:
+                    st.subjects.remove(subj)
+                return self.send_empty(204)
+        if path == "/ssf/verify" and method == "POST":
+            t.verification(self.json_body())
+            return self.send_empty(204)
+        if path.startswith("/ssf/poll/") and method == "POST":
+            sid = path[len("/ssf/poll/"):]
+            body = self.json_body(required=False)
+            return self.send_json(200, t.poll(sid, body))
+        if path.startswith("/control/"):
+            return self.control(t, method, path)
+        raise RequestError(404 if method in ("GET", "POST") else 405, "not_found",
+                           f"no route for {method} {path}")
+
+    def stream_api(self, t, method):
+        if method == "POST":
+            return self.send_json(201, t.create_stream(self.json_body(required=False)))
+        if method == "GET":
+            sid = self.query().get("stream_id")
+            with t.lock:
+                if sid is None:
+                    return self.send_json(200, [s.config for s in t.streams.values()])
+                return self.send_json(200, t._stream(sid).config)
+        if method in ("PATCH", "PUT"):
+            return self.send_json(200, t.update_stream(self.json_body(), replace=(method == "PUT")))
+        if method == "DELETE":
+            sid = self.query().get("stream_id")
+            with t.cond:
+                t._stream(sid)
+                del t.streams[sid]
+                t.cond.notify_all()
+            return self.send_empty(204)
+        raise RequestError(405, "invalid_request", f"{method} not allowed")
+
+    def control(self, t, method, path):
+        if path == "/control/events" and method == "POST":
+            b = self.json_body()
+            if not isinstance(b.get("event"), str):
+                raise RequestError(400, "invalid_request", "event is required")
+            for k in ("subject", "payload", "claims", "header"):
+                if b.get(k) is not None and not isinstance(b[k], dict):
+                    raise RequestError(400, "invalid_request", f"{k} must be an object")
+            try:
+                uri = event_uri(b["event"])
+            except ValueError as e:
+                raise RequestError(400, "invalid_request", str(e)) from None
+            with t.cond:
+                if not t.streams and not b.get("allow_no_stream"):
+                    raise RequestError(409, "no_stream", "no stream exists yet")
+                sid = b.get("stream_id")
+                st = t._stream(sid) if sid else None
+                if st is None and t.streams:
+                    st = next(iter(t.streams.values()))
+                jti, token, claims = t.build_set(
+                    b["event"], email=b.get("email"), subject=b.get("subject"),
+                    payload=b.get("payload"), claims=b.get("claims"), tamper=b.get("tamper"),
+                    sign_alg=b.get("sign_alg"), header=b.get("header"), stream=st)
+                if not isinstance(jti, str) or not jti:
+                    # no usable jti in the SET (a test of the receiver's checks): queue it
+                    # under a key of our own, which the receiver cannot know
+                    jti = "no-jti-" + secrets.token_hex(8)
+                queued = t.enqueue(jti, token, uri=uri, stream_id=sid, force=bool(b.get("force")))
+            t.log(f"event {short_name(uri)} jti={jti} queued on {queued}")
+            return self.send_json(200, {"jti": jti, "token": token, "claims": claims,
+                                        "streams": queued})
+        if path == "/control/raw" and method == "POST":
+            b = self.json_body()
+            if not isinstance(b.get("jti"), str) or not isinstance(b.get("token"), str):
+                raise RequestError(400, "invalid_request", "jti and token (strings) are required")
+            queued = t.enqueue(b["jti"], b["token"], stream_id=b.get("stream_id"))
+            return self.send_json(200, {"jti": b["jti"], "streams": queued})
+        if path == "/control/acks" and method == "GET":
+            return self.send_json(200, t.control_acks())
+        if path == "/control/reset" and method == "POST":
+            t.control_reset(self.json_body(required=False))
+            return self.send_json(200, {})
+        if path == "/control/streams" and method == "GET":
+            return self.send_json(200, t.control_streams())
+        if path == "/control/rotate-key" and method == "POST":
+            b = self.json_body(required=False)
+            return self.send_json(200, t.rotate_key(b.get("alg"), keep_old=b.get("keep_old", True)))
+        if path == "/control/config" and method == "POST":
+            return self.send_json(200, t.control_config(self.json_body()))
+        if path == "/control/stream-status" and method == "POST":
+            return self.send_json(200, {"updates": t.control_stream_status(self.json_body())})
+        if path == "/control/jwks" and method == "GET":
+            return self.send_json(200, t.jwks())
+        raise RequestError(404, "not_found", f"no control route {method} {path}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="local SSF transmitter for tests and the demo")
+    p.add_argument("--listen", default="127.0.0.1:0")
+    p.add_argument("--state-dir", required=True)
+    p.add_argument("--issuer-path", default="")
+    p.add_argument("--alg", default="RS256", choices=SIGN_ALGS)
+    p.add_argument("--token")
+    p.add_argument("--audience", default="https://host1.example.com/ssf")
+    p.add_argument("--long-poll-max", type=float, default=10.0)
+    p.add_argument("--redelivery-delay", type=float, default=2.0)
+    p.add_argument("--push-ca", help="CA file to verify push receivers (default: system store)")
+    p.add_argument("--min-verification-interval", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="do not log requests")
+    a = p.parse_args(argv)
+    t = Transmitter(listen=a.listen, state_dir=a.state_dir, issuer_path=a.issuer_path, alg=a.alg,
+                    token=a.token, audience=a.audience, long_poll_max=a.long_poll_max,
+                    redelivery_delay=a.redelivery_delay, push_ca=a.push_ca,
+                    min_verification_interval=a.min_verification_interval, quiet=a.quiet)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    t.start()
+    t.log(f"listening, issuer {t.issuer}")
+    while not done.wait(1.0):
+        pass
+    t.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

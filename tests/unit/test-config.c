@@ -1,0 +1,883 @@
+/* SPDX-License-Identifier: MIT */
+/* config.c: every key, the defaults, durations, drop-ins, each validation error with its
+ * FILE:LINE (log.c's stderr output is captured), and the permission checks (as root). */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+#include "strv.h"
+
+#define USEC_PER_SEC UINT64_C(1000000)
+
+static char tmpdir[128];
+static int saved_stderr = -1;
+static char capture_path[192];
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+static void pathf(char *buf, size_t size, const char *name) {
+        int n = snprintf(buf, size, "%s/%s", tmpdir, name);
+        assert_true(n > 0 && (size_t) n < size);
+}
+
+static void write_file(const char *name, mode_t mode, const char *text) {
+        char path[256];
+        int fd;
+
+        pathf(path, sizeof(path), name);
+        (void) unlink(path);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        assert_int_equal(fchmod(fd, mode), 0);
+        assert_int_equal(close(fd), 0);
+}
+
+static void capture_begin(void) {
+        int fd;
+
+        fflush(stderr);
+        snprintf(capture_path, sizeof(capture_path), "%s/stderr.txt", tmpdir);
+        fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        saved_stderr = dup(STDERR_FILENO);
+        assert_true(saved_stderr >= 0);
+        assert_true(dup2(fd, STDERR_FILENO) >= 0);
+        close(fd);
+}
+
+/* Returns what was written to stderr since capture_begin(). */
+static char *capture_end(void) {
+        char *buf = calloc(1, 65536);
+        FILE *f;
+
+        fflush(stderr);
+        assert_true(dup2(saved_stderr, STDERR_FILENO) >= 0);
+        close(saved_stderr);
+        saved_stderr = -1;
+        assert_non_null(buf);
+        f = fopen(capture_path, "re");
+        assert_non_null(f);
+        buf[fread(buf, 1, 65535, f)] = '\0';
+        fclose(f);
+        return buf;
+}
+
+static size_t count_lines(const char *s, const char *needle) {
+        size_t n = 0;
+        for (const char *p = s; (p = strstr(p, needle)); p++)
+                n++;
+        return n;
+}
+
+/* Loads text from a file NAME in the temp dir without permission checks; returns r and the
+ * captured stderr. */
+static int load_text(const char *name, const char *text, Config **ret, char **ret_err) {
+        char path[256];
+        int r;
+
+        write_file(name, 0644, text);
+        pathf(path, sizeof(path), name);
+        capture_begin();
+        r = config_load(path, false, ret);
+        *ret_err = capture_end();
+        return r;
+}
+
+static const char *minimal = "[transmitter]\nissuer = https://idp.example.com\nauth = none\n";
+
+/* ---- tests ------------------------------------------------------------------------------- */
+
+static void test_defaults(void **state) {
+        Config *c = NULL;
+
+        assert_int_equal(config_load_buffer("mem", minimal, strlen(minimal), &c), 0);
+        assert_non_null(c);
+        assert_string_equal(c->issuer, "https://idp.example.com");
+        assert_null(c->config_url);
+        assert_int_equal(c->auth, AUTH_NONE);
+        assert_int_equal(c->delivery, DELIVERY_POLL);
+        assert_int_equal(c->poll_max_events, 64);
+        assert_true(c->poll_wait_usec == 30 * USEC_PER_SEC);
+        assert_true(c->verify_interval_usec == 3600 * USEC_PER_SEC);
+        assert_int_equal(c->map, SUBJECT_MAP_EMAIL_LOCALPART);
+        assert_null(c->events);
+        assert_null(c->domains);
+        assert_true(c->ttl_usec == 24 * 3600 * USEC_PER_SEC);
+        assert_true(c->max_clock_skew_usec == 300 * USEC_PER_SEC);
+        assert_string_equal(c->hooks_dir, "/etc/ssf/hooks.d");
+        assert_true(c->hooks_timeout_usec == 30 * USEC_PER_SEC);
+        assert_string_equal(c->hooks_user, "root");
+        assert_string_equal(c->state_dir, "/var/lib/ssf-sessiond");
+        assert_string_equal(c->socket_path, "/run/ssf-sessiond/socket");
+        assert_string_equal(c->snapshot_path, "/var/lib/ssf-sessiond/pam-snapshot");
+        assert_string_equal(c->oauth2_scope, "ssf.read ssf.manage");
+        assert_int_equal(c->n_rules, 0);
+        assert_int_equal(c->n_detection_levels, 0);
+        config_free(c);
+
+        /* auth defaults to bearer, which needs a token file. */
+        {
+                const char *t = "[transmitter]\nissuer = https://idp.example.com\ntoken_file = /etc/ssf/token\n";
+                assert_int_equal(config_load_buffer("mem", t, strlen(t), &c), 0);
+                assert_int_equal(c->auth, AUTH_BEARER);
+                config_free(c);
+        }
+}
+
+static const char *full =
+        "# every key\n"
+        "[transmitter]\n"
+        "issuer = https://idp.example.com/tenant\n"
+        "config_url = https://idp.example.com/.well-known/ssf-configuration/tenant\n"
+        "audience = https://host1.example.com/ssf\n"
+        "auth = oauth2\n"
+        "token_file = /etc/ssf/token\n"
+        "oauth2_token_url = https://idp.example.com/oauth2/token\n"
+        "oauth2_client_id = host1\n"
+        "oauth2_client_secret_file = /etc/ssf/client-secret\n"
+        "oauth2_scope = \"ssf.read\"\n"
+        "ca_file = /etc/ssf/ca.pem\n"
+        "delivery = push\n"
+        "push_listen = [::1]:8443\n"
+        "push_url = https://host1.example.com:8443/ssf/events\n"
+        "push_cert = /etc/ssf/push-cert.pem\n"
+        "push_key = /etc/ssf/push-key.pem\n"
+        "stream_id = f67e39a0a4d34d56b3aa1bc4cff0069f\n"
+        "events = session-revoked, credential-change device-compliance-change\n"
+        "poll_max_events = 1000\n"
+        "poll_wait = 0\n"
+        "verify_interval = 2h\n"
+        "[subjects]\n"
+        "map = file\n"
+        "domains = Example.COM, example.org\n"
+        "map_file = /etc/ssf/users.map\n"
+        "device_id = host1.example.com\n"
+        "[risk]\n"
+        "ttl = 7d\n"
+        "max_clock_skew = 250ms\n"
+        "[detections]\n"
+        "session-revoked = medium\n"
+        "user-risk-change = low\n"
+        "[rule r1]\n"
+        "groups = wheel, !ops*, staff\n"
+        "detections = session-revoked credential-change\n"
+        "levels = medium,high\n"
+        "action = logout\n"
+        "sessions = remote\n"
+        "reset = yes\n"
+        "[rule r2]\n"
+        "action = workflow\n"
+        "workflow = notify-admin\n"
+        "reset = on\n"
+        "[rule r3]\n"
+        "action = none\n"
+        "levels = *\n"
+        "[hooks]\n"
+        "dir = /srv/hooks\n"
+        "timeout = 5m\n"
+        "user = nobody\n"
+        "[daemon]\n"
+        "state_dir = /srv/state\n"
+        "socket = /run/x/socket\n"
+        "snapshot = /srv/state/snap\n";
+
+static void test_every_key(void **state) {
+        Config *c = NULL;
+
+        assert_int_equal(config_load_buffer("full", full, strlen(full), &c), 0);
+        assert_string_equal(c->issuer, "https://idp.example.com/tenant");
+        assert_string_equal(c->config_url, "https://idp.example.com/.well-known/ssf-configuration/tenant");
+        assert_string_equal(c->audience, "https://host1.example.com/ssf");
+        assert_int_equal(c->auth, AUTH_OAUTH2);
+        assert_string_equal(c->token_file, "/etc/ssf/token");
+        assert_string_equal(c->oauth2_token_url, "https://idp.example.com/oauth2/token");
+        assert_string_equal(c->oauth2_client_id, "host1");
+        assert_string_equal(c->oauth2_client_secret_file, "/etc/ssf/client-secret");
+        assert_string_equal(c->oauth2_scope, "ssf.read");
+        assert_string_equal(c->ca_file, "/etc/ssf/ca.pem");
+        assert_int_equal(c->delivery, DELIVERY_PUSH);
+        assert_string_equal(c->push_listen, "[::1]:8443");
+        assert_string_equal(c->push_url, "https://host1.example.com:8443/ssf/events");
+        assert_string_equal(c->push_cert, "/etc/ssf/push-cert.pem");
+        assert_string_equal(c->push_key, "/etc/ssf/push-key.pem");
+        assert_string_equal(c->stream_id, "f67e39a0a4d34d56b3aa1bc4cff0069f");
+        assert_int_equal(strv_length(c->events), 3);
+        assert_string_equal(c->events[0], "session-revoked");
+        assert_string_equal(c->events[2], "device-compliance-change");
+        assert_int_equal(c->poll_max_events, 1000);
+        assert_true(c->poll_wait_usec == 0);
+        assert_true(c->verify_interval_usec == 7200 * USEC_PER_SEC);
+        assert_int_equal(c->map, SUBJECT_MAP_FILE);
+        assert_int_equal(strv_length(c->domains), 2);
+        assert_string_equal(c->domains[0], "example.com");
+        assert_string_equal(c->map_file, "/etc/ssf/users.map");
+        assert_string_equal(c->device_id, "host1.example.com");
+        assert_true(c->ttl_usec == 7 * 86400 * USEC_PER_SEC);
+        assert_true(c->max_clock_skew_usec == 250000);
+        assert_int_equal(c->n_detection_levels, 2);
+        assert_int_equal(config_detection_level(c, "session-revoked"), RISK_MEDIUM);
+        assert_int_equal(config_detection_level(c, "user-risk-change"), RISK_LOW);
+
+        assert_int_equal(c->n_rules, 3);
+        assert_string_equal(c->rules[0].name, "r1");
+        assert_string_equal(c->rules[0].file, "full");
+        assert_int_equal(c->rules[0].line, 34);
+        assert_int_equal(strv_length(c->rules[0].groups), 3);
+        assert_string_equal(c->rules[0].groups[1], "!ops*");
+        assert_int_equal(strv_length(c->rules[0].detections), 2);
+        assert_int_equal(c->rules[0].levels, (1u << RISK_MEDIUM) | (1u << RISK_HIGH));
+        assert_int_equal(c->rules[0].action, ACTION_LOGOUT);
+        assert_int_equal(c->rules[0].sessions, SESSIONS_REMOTE);
+        assert_true(c->rules[0].reset);
+        assert_null(c->rules[0].workflow);
+        assert_string_equal(c->rules[1].name, "r2");
+        assert_int_equal(c->rules[1].action, ACTION_WORKFLOW);
+        assert_string_equal(c->rules[1].workflow, "notify-admin");
+        assert_true(c->rules[1].reset);
+        assert_null(c->rules[1].groups); /* omitted: '*' */
+        assert_int_equal(c->rules[1].levels, 0xfu);
+        assert_int_equal(c->rules[1].sessions, SESSIONS_ALL);
+        assert_int_equal(c->rules[2].action, ACTION_NONE);
+        assert_int_equal(c->rules[2].levels, 0xfu);
+        assert_false(c->rules[2].reset);
+
+        assert_string_equal(c->hooks_dir, "/srv/hooks");
+        assert_true(c->hooks_timeout_usec == 300 * USEC_PER_SEC);
+        assert_string_equal(c->hooks_user, "nobody");
+        assert_string_equal(c->state_dir, "/srv/state");
+        assert_string_equal(c->socket_path, "/run/x/socket");
+        assert_string_equal(c->snapshot_path, "/srv/state/snap");
+        config_free(c);
+}
+
+static void test_product_example(void **state) {
+        Config *c = NULL;
+        char path[512];
+        const char *slash = strrchr(__FILE__, '/');
+
+        /* tests/unit/test-config.c -> tests/data/config/product-example.conf */
+        assert_non_null(slash);
+        snprintf(path, sizeof(path), "%.*s/../data/config/product-example.conf", (int) (slash - __FILE__),
+                 __FILE__);
+        assert_int_equal(config_load(path, false, &c), 0);
+        assert_string_equal(c->issuer, "https://idp.example.com");
+        assert_null(c->config_url);
+        assert_string_equal(c->audience, "https://host1.example.com/ssf");
+        assert_int_equal(c->auth, AUTH_BEARER);
+        assert_string_equal(c->token_file, "/etc/ssf/token");
+        assert_string_equal(c->ca_file, "/etc/ssf/transmitter-ca.pem");
+        assert_int_equal(c->delivery, DELIVERY_POLL);
+        assert_null(c->stream_id);
+        assert_null(c->events);
+        assert_int_equal(c->poll_max_events, 64);
+        assert_true(c->poll_wait_usec == 30 * USEC_PER_SEC);
+        assert_int_equal(c->map, SUBJECT_MAP_EMAIL_LOCALPART);
+        assert_string_equal(c->domains[0], "example.com");
+        assert_string_equal(c->map_file, "/etc/ssf/users.map");
+        assert_int_equal(c->n_detection_levels, 0);
+        assert_int_equal(c->n_rules, 2);
+        assert_string_equal(c->rules[0].name, "logout-high");
+        assert_int_equal(c->rules[0].levels, 1u << RISK_HIGH);
+        assert_int_equal(c->rules[0].action, ACTION_LOGOUT);
+        assert_int_equal(c->rules[0].sessions, SESSIONS_ALL);
+        assert_false(c->rules[0].reset);
+        assert_string_equal(c->rules[1].name, "notify-medium");
+        assert_int_equal(c->rules[1].levels, 1u << RISK_MEDIUM);
+        assert_int_equal(c->rules[1].action, ACTION_WORKFLOW);
+        assert_string_equal(c->rules[1].workflow, "notify-admin");
+        assert_string_equal(c->hooks_dir, "/etc/ssf/hooks.d");
+        assert_string_equal(c->hooks_user, "root");
+        config_free(c);
+}
+
+/* The annotated example installed to /etc/ssf parses and says what PRODUCT.md says. */
+static void test_installed_example(void **state) {
+        Config *c = NULL;
+        char path[512];
+        const char *slash = strrchr(__FILE__, '/');
+
+        assert_non_null(slash);
+        snprintf(path, sizeof(path), "%.*s/../../conf/ssf-sessiond.conf", (int) (slash - __FILE__), __FILE__);
+        assert_int_equal(config_load(path, false, &c), 0);
+        assert_string_equal(c->issuer, "https://idp.example.com");
+        assert_int_equal(c->auth, AUTH_BEARER);
+        assert_int_equal(c->n_rules, 2);
+        assert_string_equal(c->rules[0].name, "logout-high");
+        assert_int_equal(c->rules[0].action, ACTION_LOGOUT);
+        assert_string_equal(c->rules[1].workflow, "notify-admin");
+        assert_true(c->ttl_usec == 24 * 3600 * USEC_PER_SEC);
+        config_free(c);
+}
+
+static void test_durations(void **state) {
+        static const struct {
+                const char *s;
+                uint64_t usec;
+        } ok[] = {
+                { "30s", 30 * USEC_PER_SEC },
+                { "5m", 300 * USEC_PER_SEC },
+                { "24h", 86400 * USEC_PER_SEC },
+                { "7d", 7 * 86400 * USEC_PER_SEC },
+                { "250ms", 250000 },
+                { "45", 45 * USEC_PER_SEC },
+                { "0", 0 },
+                { "1h 30m", 5400 * USEC_PER_SEC },
+                { "2w", 14 * 86400 * USEC_PER_SEC },
+                { "10us", 10 },
+        };
+        static const char *const bad[] = {
+                "", " ", "s", "-5s", "5x", "1.5h", "5 s", "30 5m", "h5", "99999999999999999999s",
+                "18446744073709551615d", "5s5", "+5",
+        };
+        uint64_t u;
+
+        for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+                u = UINT64_MAX;
+                assert_int_equal(config_parse_duration(ok[i].s, &u), 0);
+                assert_true(u == ok[i].usec);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                u = 4242;
+                assert_true(config_parse_duration(bad[i], &u) < 0);
+                assert_true(u == 4242); /* untouched on failure */
+        }
+        assert_int_equal(config_parse_duration("18446744073709551615d", &u), -ERANGE);
+        assert_int_equal(config_parse_duration(NULL, &u), -EINVAL);
+}
+
+/* Each case: a config (after the minimal transmitter block unless it starts with '!') and the
+ * line number and text the error message must have. */
+static const struct {
+        const char *text;
+        unsigned line;
+        const char *message;
+} errors[] = {
+        { "[transmitter]\nissuer = https://x\nauth = none\nbogus = 1\n", 4, "Unknown key 'bogus'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[nope]\n", 4, "Unknown section [nope]" },
+        { "issuer = https://x\n", 1, "outside of any section" },
+        { "[transmitter]\nissuer = http://x\nauth = none\n", 2, "must be an https:// URL" },
+        { "[transmitter]\nconfig_url = ftp://x/\nauth = none\n", 2, "must be an https:// URL" },
+        { "[transmitter]\nauth = none\n", 1, "needs 'issuer' or 'config_url'" },
+        { "[transmitter]\nissuer = https://x\n\nauth = bearer\n", 4, "needs 'token_file'" },
+        { "[transmitter]\nissuer = https://x\nauth = oauth2\n", 3, "needs 'oauth2_token_url'" },
+        { "[transmitter]\nissuer = https://x\nauth = oauth2\n", 3, "needs 'oauth2_client_id'" },
+        { "[transmitter]\nissuer = https://x\nauth = oauth2\n", 3, "needs 'oauth2_client_secret_file'" },
+        { "[transmitter]\nissuer = https://x\nauth = kerberos\n", 3, "Invalid value for 'auth'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\ndelivery = push\n", 4, "needs 'push_listen'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\ndelivery = push\n", 4, "needs 'push_url'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\ndelivery = push\n", 4, "needs 'push_cert'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\ndelivery = push\n", 4, "needs 'push_key'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\npush_listen = nope\n", 4, "Invalid 'push_listen'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\npush_listen = 1.2.3.4:99999\n", 4,
+          "Invalid 'push_listen'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\npoll_max_events = 0\n", 4, "between 1 and 1000" },
+        { "[transmitter]\nissuer = https://x\nauth = none\npoll_max_events = 1001\n", 4, "between 1 and 1000" },
+        { "[transmitter]\nissuer = https://x\nauth = none\npoll_max_events = ten\n", 4, "Invalid number" },
+        { "[transmitter]\nissuer = https://x\nauth = none\npoll_wait = soon\n", 4, "Invalid duration" },
+        { "[transmitter]\nissuer = https://x\nauth = none\npoll_wait = 2h\n", 4, "out of range" },
+        { "[transmitter]\nissuer = https://x\nauth = none\nevents = all, session-revoked\n", 4,
+          "cannot be combined" },
+        { "[transmitter]\nissuer = https://x\nauth = none\nevents = session-revoked, nope\n", 4,
+          "unknown event 'nope'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\ntoken_file = relative/path\n", 4, "absolute path" },
+        { "[transmitter]\nissuer = https://x\nauth = none\nissuer = https://y\n", 4, "Duplicate key 'issuer'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[subjects]\nmap = file\n", 5, "needs 'map_file'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[subjects]\nmap = ldap\n", 5, "Invalid value for 'map'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[subjects]\ndomains = a..b\n", 5, "invalid domain" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[risk]\nttl = forever\n", 5, "Invalid duration" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[detections]\nnope = high\n", 5, "Unknown detection 'nope'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[detections]\nopt-in = severe\n", 5, "Invalid level" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[detections]\nopt-in = low\nopt-in = high\n", 6,
+          "Duplicate key 'opt-in'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\nlevels = high\n", 4, "has no 'action'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = workflow\n", 5, "needs 'workflow = NAME'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = workflow\nworkflow = ../x\n", 6,
+          "Invalid workflow name" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = workflow\nworkflow = .hidden\n", 6,
+          "Invalid workflow name" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = none\nworkflow = x\n", 6,
+          "only valid with action = workflow" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = workflow\nworkflow = x\nsessions = all\n",
+          7, "only valid with action = logout" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = none\nreset = yes\n", 6,
+          "not valid with action = none" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = reboot\n", 5, "Invalid value for 'action'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = logout\nsessions = some\n", 6,
+          "Invalid value for 'sessions'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = logout\nreset = maybe\n", 6,
+          "Invalid boolean" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = logout\nlevels = severe\n", 6,
+          "invalid level 'severe'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = logout\ndetections = x-y\n", 6,
+          "unknown detection 'x-y'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = logout\ngroups = !\n", 6,
+          "invalid group pattern" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = logout\naction = none\n", 6,
+          "Duplicate key 'action'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = logout\n[rule a]\n", 6,
+          "defined twice" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule]\naction = logout\n", 4, "without a name" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[rule a/b]\naction = logout\n", 4, "Invalid rule name" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[hooks]\ntimeout = 0\n", 5, "out of range" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[hooks]\nuser = -x\n", 5, "Invalid user name" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[hooks]\ndir =\n", 5, "must not be empty" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[daemon]\nstate_dir = var/lib\n", 5, "absolute path" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[daemon\n", 4, "without ']'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\n[daemon] x\n", 4, "after the section header" },
+        { "[transmitter]\nissuer = https://x\nauth = none\njust words\n", 4, "Expected 'key = value'" },
+        { "[transmitter]\nissuer = https://x\nauth = none\naudience = \"unbalanced\n", 4, "Unbalanced quotes" },
+        { "[transmitter]\nissuer = https://x\nauth = none\nke y = 1\n", 4, "Invalid key name" },
+        { "[transmitter]\nissuer = https://x\nauth = none\naudience = a\x01\n", 4, "control characters" },
+};
+
+static void test_errors(void **state) {
+        for (size_t i = 0; i < ARRAY_SIZE(errors); i++) {
+                _cleanup_free_ char *err = NULL;
+                char path[256], want[512];
+                Config *c = NULL;
+                int r;
+
+                r = load_text("err.conf", errors[i].text, &c, &err);
+                pathf(path, sizeof(path), "err.conf");
+                snprintf(want, sizeof(want), "%s:%u: ", path, errors[i].line);
+                if (r != -EINVAL || !strstr(err, want) || !strstr(err, errors[i].message)) {
+                        print_error("case %zu: r=%d, wanted '%s' ... '%s', got:\n%s\n", i, r, want,
+                                    errors[i].message, err);
+                        fail();
+                }
+                /* The message and its location are on the same line. */
+                {
+                        const char *at = strstr(err, errors[i].message);
+                        const char *bol = at;
+                        while (bol > err && bol[-1] != '\n')
+                                bol--;
+                        assert_non_null(strstr(bol, want));
+                        assert_true(strstr(bol, want) < at);
+                }
+                assert_null(c);
+        }
+}
+
+static void test_all_errors_reported(void **state) {
+        _cleanup_free_ char *err = NULL;
+        char path[256], want[512];
+        Config *c = NULL;
+
+        assert_int_equal(load_text("many.conf",
+                                   "[transmitter]\n"         /* 1 */
+                                   "issuer = https://x\n"    /* 2 */
+                                   "auth = none\n"           /* 3 */
+                                   "what = 1\n"              /* 4 */
+                                   "[risk]\n"                /* 5 */
+                                   "ttl = 1y\n"              /* 6 */
+                                   "[rule r]\n"              /* 7 */
+                                   "levels = high\n"         /* 8 */
+                                   "[hooks]\n"               /* 9 */
+                                   "timeout = 0\n",          /* 10 */
+                                   &c, &err),
+                         -EINVAL);
+        assert_null(c);
+        pathf(path, sizeof(path), "many.conf");
+        for (unsigned l = 4; l <= 10; l += 2) {
+                snprintf(want, sizeof(want), "%s:%u: ", path, l == 8 ? 7 : l);
+                assert_non_null(strstr(err, want));
+        }
+        assert_int_equal(count_lines(err, "ssf-sessiond: err: "), 4);
+}
+
+static void test_syntax(void **state) {
+        _cleanup_free_ char *err = NULL;
+        Config *c = NULL;
+
+        assert_int_equal(load_text("syn.conf",
+                                   "\xef\xbb\xbf; a comment\r\n"
+                                   "# another\n"
+                                   "  [transmitter]   ; inline after a header\n"
+                                   "issuer=https://idp.example.com/a#frag   # inline\n"
+                                   "auth = none;not-a-comment\n"
+                                   "audience = \"https://h/ssf ; quoted\"  ; comment\n"
+                                   "stream_id =        ; empty\n"
+                                   "\t\n"
+                                   "oauth2_scope = a b\n",
+                                   &c, &err),
+                         -EINVAL);
+        /* "none;not-a-comment" is the value (';' not preceded by whitespace): invalid. */
+        assert_non_null(strstr(err, ":5: Invalid value for 'auth': 'none;not-a-comment'"));
+
+        free(err);
+        err = NULL;
+        assert_int_equal(load_text("syn.conf",
+                                   "\xef\xbb\xbf; a comment\r\n"
+                                   "# another\n"
+                                   "  [transmitter]   ; inline after a header\n"
+                                   "issuer=https://idp.example.com/a#frag   # inline\n"
+                                   "auth = none ;a comment\n"
+                                   "audience = \"https://h/ssf ; quoted\"  ; comment\n"
+                                   "stream_id =        ; empty\n"
+                                   "\t\n"
+                                   "oauth2_scope = a b\n",
+                                   &c, &err),
+                         0);
+        assert_string_equal(c->issuer, "https://idp.example.com/a#frag");
+        assert_int_equal(c->auth, AUTH_NONE);
+        assert_string_equal(c->audience, "https://h/ssf ; quoted");
+        assert_null(c->stream_id);
+        assert_string_equal(c->oauth2_scope, "a b");
+        config_free(c);
+}
+
+static void test_dropins(void **state) {
+        _cleanup_free_ char *err = NULL;
+        char path[256], dir[256];
+        Config *c = NULL;
+
+        pathf(dir, sizeof(dir), "main.conf.d");
+        assert_int_equal(mkdir(dir, 0755), 0);
+        write_file("main.conf",
+                   0644,
+                   "[transmitter]\nissuer = https://idp.example.com\nauth = none\npoll_wait = 10s\n"
+                   "[detections]\nopt-in = low\n"
+                   "[rule first]\nlevels = high\naction = logout\n"
+                   "[rule second]\nlevels = medium\naction = workflow\nworkflow = notify-admin\n");
+        /* Lexical order: 10-a before 20-b; 20-b overrides 10-a. */
+        write_file("main.conf.d/20-b.conf", 0644,
+                   "[transmitter]\npoll_wait = 2s\n[rule first]\naction = none\n[rule third]\naction = none\n");
+        write_file("main.conf.d/10-a.conf", 0644,
+                   "[transmitter]\npoll_wait = 1s\npoll_max_events = 7\n[detections]\nopt-in = high\n");
+        write_file("main.conf.d/30-c.txt", 0644, "this is not read\n");
+        write_file("main.conf.d/.hidden.conf", 0644, "this is not read either\n");
+
+        pathf(path, sizeof(path), "main.conf");
+        capture_begin();
+        assert_int_equal(config_load(path, false, &c), 0);
+        err = capture_end();
+        assert_true(c->poll_wait_usec == 2 * USEC_PER_SEC);
+        assert_int_equal(c->poll_max_events, 7);
+        assert_int_equal(config_detection_level(c, "opt-in"), RISK_HIGH);
+        assert_int_equal(c->n_detection_levels, 1);
+        assert_int_equal(c->n_rules, 3);
+        /* Redefined in place: a new rule with only the drop-in's keys. */
+        assert_string_equal(c->rules[0].name, "first");
+        assert_int_equal(c->rules[0].action, ACTION_NONE);
+        assert_int_equal(c->rules[0].levels, 0xfu);
+        assert_non_null(strstr(c->rules[0].file, "main.conf.d/20-b.conf"));
+        assert_int_equal(c->rules[0].line, 3);
+        assert_string_equal(c->rules[1].name, "second");
+        assert_string_equal(c->rules[2].name, "third");
+        config_free(c);
+        c = NULL;
+
+        /* An error in a drop-in is reported with the drop-in's name and line. */
+        write_file("main.conf.d/40-bad.conf", 0644, "[transmitter]\n\nverify_interval = sometimes\n");
+        free(err);
+        capture_begin();
+        assert_int_equal(config_load(path, false, &c), -EINVAL);
+        err = capture_end();
+        assert_non_null(strstr(err, "main.conf.d/40-bad.conf:3: Invalid duration"));
+        assert_null(c);
+        pathf(path, sizeof(path), "main.conf.d/40-bad.conf");
+        assert_int_equal(unlink(path), 0);
+}
+
+static void test_missing_file(void **state) {
+        _cleanup_free_ char *err = NULL;
+        char path[256];
+        Config *c = NULL;
+
+        pathf(path, sizeof(path), "does-not-exist.conf");
+        capture_begin();
+        assert_int_equal(config_load(path, false, &c), -ENOENT);
+        err = capture_end();
+        assert_non_null(strstr(err, "does not exist"));
+        assert_null(c);
+}
+
+static void test_detection_levels(void **state) {
+        assert_int_equal(config_detection_level(NULL, "session-revoked"), RISK_HIGH);
+        assert_int_equal(config_detection_level(NULL, "sessions-revoked"), RISK_HIGH);
+        assert_int_equal(config_detection_level(NULL, "device-compliance-change"), RISK_HIGH);
+        assert_int_equal(config_detection_level(NULL, "account-disabled"), RISK_HIGH);
+        assert_int_equal(config_detection_level(NULL, "account-purged"), RISK_HIGH);
+        assert_int_equal(config_detection_level(NULL, "credential-compromise"), RISK_HIGH);
+        assert_int_equal(config_detection_level(NULL, "identifier-recycled"), RISK_HIGH);
+        assert_int_equal(config_detection_level(NULL, "credential-change"), RISK_MEDIUM);
+        assert_int_equal(config_detection_level(NULL, "account-credential-change-required"), RISK_MEDIUM);
+        assert_int_equal(config_detection_level(NULL, "assurance-level-change"), RISK_MEDIUM);
+        assert_int_equal(config_detection_level(NULL, "token-claims-change"), RISK_MEDIUM);
+        assert_int_equal(config_detection_level(NULL, "identifier-changed"), RISK_MEDIUM);
+        assert_int_equal(config_detection_level(NULL, "recovery-activated"), RISK_MEDIUM);
+        assert_int_equal(config_detection_level(NULL, "recovery-information-changed"), RISK_MEDIUM);
+        assert_int_equal(config_detection_level(NULL, "session-established"), RISK_NONE);
+        assert_int_equal(config_detection_level(NULL, "session-presented"), RISK_NONE);
+        assert_int_equal(config_detection_level(NULL, "opt-in"), RISK_NONE);
+        assert_int_equal(config_detection_level(NULL, "opt-out"), RISK_NONE);
+        assert_int_equal(config_detection_level(NULL, "risk-level-change"), _RISK_INVALID);
+        assert_int_equal(config_detection_level(NULL, "user-risk-change"), _RISK_INVALID);
+        assert_int_equal(config_detection_level(NULL, "device-risk-change"), _RISK_INVALID);
+        assert_int_equal(config_detection_level(NULL, "no-such-thing"), _RISK_INVALID);
+        assert_int_equal(config_detection_level(NULL, NULL), _RISK_INVALID);
+        assert_true(config_detection_is_known("account-enabled"));
+        assert_false(config_detection_is_known("verification"));
+
+        {
+                const char *t = "[transmitter]\nissuer = https://x\nauth = none\n"
+                                "[detections]\nrisk-level-change = medium\ncredential-change = none\n";
+                Config *c = NULL;
+                assert_int_equal(config_load_buffer("mem", t, strlen(t), &c), 0);
+                assert_int_equal(config_detection_level(c, "risk-level-change"), RISK_MEDIUM);
+                assert_int_equal(config_detection_level(c, "credential-change"), RISK_NONE);
+                assert_int_equal(config_detection_level(c, "session-revoked"), RISK_HIGH);
+                config_free(c);
+        }
+}
+
+static void test_to_string(void **state) {
+        assert_string_equal(rule_action_to_string(ACTION_LOGOUT), "logout");
+        assert_string_equal(rule_action_to_string(ACTION_WORKFLOW), "workflow");
+        assert_string_equal(rule_action_to_string(ACTION_NONE), "none");
+        assert_null(rule_action_to_string((RuleAction) 42));
+        assert_string_equal(session_scope_to_string(SESSIONS_ALL), "all");
+        assert_string_equal(session_scope_to_string(SESSIONS_REMOTE), "remote");
+        assert_string_equal(session_scope_to_string(SESSIONS_LOCAL), "local");
+        assert_string_equal(session_scope_to_string(SESSIONS_GRAPHICAL), "graphical");
+        assert_null(session_scope_to_string((SessionScope) -1));
+}
+
+static void test_limits(void **state) {
+        _cleanup_free_ char *big = NULL, *err = NULL;
+        Config *c = NULL;
+        size_t n = 8192;
+
+        /* A line over the limit is an error, not a silent truncation. */
+        big = malloc(n + 64);
+        assert_non_null(big);
+        strcpy(big, "[transmitter]\nissuer = https://x\nauth = none\naudience = ");
+        memset(big + strlen(big), 'a', n);
+        big[strlen("[transmitter]\nissuer = https://x\nauth = none\naudience = ") + n] = '\0';
+        assert_int_equal(load_text("long.conf", big, &c, &err), -EINVAL);
+        assert_non_null(strstr(err, ":4: Line too long"));
+
+        /* A NUL byte in memory input. */
+        assert_int_equal(config_load_buffer("mem", "[risk]\nttl\0 = 1s\n", 17, &c), -EINVAL);
+        assert_null(c);
+}
+
+/* ---- permissions (root only) ------------------------------------------------------------ */
+
+static bool need_root(void) {
+        if (geteuid() == 0)
+                return true;
+        print_message("not root: skipping permission test\n");
+        return false;
+}
+
+static int load_perms(const char *name, char **ret_err) {
+        char path[256];
+        Config *c = NULL;
+        int r;
+
+        pathf(path, sizeof(path), name);
+        capture_begin();
+        r = config_load(path, true, &c);
+        *ret_err = capture_end();
+        config_free(c);
+        return r;
+}
+
+static void perms_config(const char *token, const char *extra) {
+        char text[2048], hooks[256];
+
+        pathf(hooks, sizeof(hooks), "hooks");
+        (void) mkdir(hooks, 0755);
+        snprintf(text, sizeof(text),
+                 "[transmitter]\nissuer = https://idp.example.com\ntoken_file = %s/%s\n%s"
+                 "[hooks]\ndir = %s\n",
+                 tmpdir, token, extra, hooks);
+        write_file("p.conf", 0644, text);
+}
+
+static void test_perms(void **state) {
+        char *err = NULL;
+        char path[256], link[256];
+
+        if (!need_root())
+                skip();
+
+        write_file("token", 0600, "secret\n");
+        perms_config("token", "");
+        assert_int_equal(load_perms("p.conf", &err), 0);
+        free(err);
+
+        /* Group-writable config. */
+        pathf(path, sizeof(path), "p.conf");
+        assert_int_equal(chmod(path, 0664), 0);
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "writable by group or others"));
+        free(err);
+        assert_int_equal(chmod(path, 0644), 0);
+
+        /* Not owned by root. */
+        assert_int_equal(chown(path, 65534, 65534), 0);
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "not owned by root"));
+        free(err);
+        assert_int_equal(chown(path, 0, 0), 0);
+
+        /* A symlink to a good file. */
+        pathf(link, sizeof(link), "link.conf");
+        (void) unlink(link);
+        assert_int_equal(symlink(path, link), 0);
+        assert_int_equal(load_perms("link.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "symbolic link"));
+        free(err);
+
+        /* Token readable by others; then missing; then not root-owned. */
+        write_file("token", 0644, "secret\n");
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "p.conf:3: token_file"));
+        assert_non_null(strstr(err, "readable by group or others"));
+        free(err);
+        write_file("token", 0600, "secret\n");
+        perms_config("no-token", "");
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "does not exist"));
+        free(err);
+        perms_config("token", "");
+        pathf(path, sizeof(path), "token");
+        assert_int_equal(chown(path, 65534, 0), 0);
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "not owned by root"));
+        free(err);
+        assert_int_equal(chown(path, 0, 0), 0);
+
+        /* A group-writable drop-in directory, then a world-writable drop-in. */
+        pathf(path, sizeof(path), "p.conf.d");
+        assert_int_equal(mkdir(path, 0775), 0);
+        assert_int_equal(chmod(path, 0775), 0);
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "Drop-in directory"));
+        free(err);
+        assert_int_equal(chmod(path, 0755), 0);
+        write_file("p.conf.d/50-x.conf", 0646, "[risk]\nttl = 1h\n");
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "50-x.conf"));
+        free(err);
+        write_file("p.conf.d/50-x.conf", 0644, "[risk]\nttl = 1h\n");
+        assert_int_equal(load_perms("p.conf", &err), 0);
+        free(err);
+
+        /* map_file world-writable; oauth2 secret group-readable; a group-writable hooks dir. */
+        write_file("users.map", 0666, "a b\n");
+        {
+                char extra[512];
+                snprintf(extra, sizeof(extra), "[subjects]\nmap_file = %s/users.map\n[transmitter]\n", tmpdir);
+                perms_config("token", extra);
+        }
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "map_file"));
+        free(err);
+
+        write_file("secret", 0640, "s\n");
+        {
+                char extra[512];
+                snprintf(extra, sizeof(extra),
+                         "auth = oauth2\noauth2_token_url = https://idp/t\noauth2_client_id = c\n"
+                         "oauth2_client_secret_file = %s/secret\n",
+                         tmpdir);
+                perms_config("token", extra);
+        }
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "oauth2_client_secret_file"));
+        free(err);
+
+        perms_config("token", "");
+        pathf(path, sizeof(path), "hooks");
+        assert_int_equal(chmod(path, 0777), 0);
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "Hooks directory"));
+        free(err);
+        assert_int_equal(chmod(path, 0755), 0);
+
+        /* A workflow hook that is group-writable is refused; a missing one is only a warning. */
+        {
+                char extra[256];
+                snprintf(extra, sizeof(extra), "[rule w]\naction = workflow\nworkflow = notify\n[transmitter]\n");
+                perms_config("token", extra);
+        }
+        assert_int_equal(load_perms("p.conf", &err), 0);
+        assert_non_null(strstr(err, "warning"));
+        free(err);
+        write_file("hooks/notify", 0775, "#!/bin/sh\n");
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "Workflow hook"));
+        free(err);
+        write_file("hooks/notify", 0755, "#!/bin/sh\n");
+        assert_int_equal(load_perms("p.conf", &err), 0);
+        free(err);
+
+        /* The same bad token passes without check_perms. */
+        write_file("token", 0644, "secret\n");
+        {
+                Config *c = NULL;
+                pathf(path, sizeof(path), "p.conf");
+                assert_int_equal(config_load(path, false, &c), 0);
+                config_free(c);
+        }
+}
+
+static int group_setup(void **state) {
+        const char *t = getenv("TMPDIR");
+
+        if (isempty(t) || strlen(t) > 60)
+                t = "/tmp";
+        snprintf(tmpdir, sizeof(tmpdir), "%s/ssf-test-config-XXXXXX", t);
+        if (!mkdtemp(tmpdir))
+                return -1;
+        unsetenv("JOURNAL_STREAM");
+        unsetenv("SSF_LOG_LEVEL");
+        log_setup(true);
+        log_set_max_level(LOG_INFO);
+        return 0;
+}
+
+static int group_teardown(void **state) {
+        char cmd[256];
+
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_every_key),
+                cmocka_unit_test(test_product_example),
+                cmocka_unit_test(test_installed_example),
+                cmocka_unit_test(test_durations),
+                cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_all_errors_reported),
+                cmocka_unit_test(test_syntax),
+                cmocka_unit_test(test_dropins),
+                cmocka_unit_test(test_missing_file),
+                cmocka_unit_test(test_detection_levels),
+                cmocka_unit_test(test_to_string),
+                cmocka_unit_test(test_limits),
+                cmocka_unit_test(test_perms),
+        };
+
+        return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
+}

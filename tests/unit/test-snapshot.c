@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/* The PAM snapshot (common/snapshot.c): line parser, lookup with its file trust checks, and the
+ * atomic writer. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "level.h"
+#include "macro.h"
+#include "snapshot.h"
+
+#define NOW UINT64_C(1700000000)
+
+static int parse(const char *line, SsfSnapshotEntry *e, char *buf) {
+        return ssf_snapshot_parse_line(line, strlen(line), buf, e);
+}
+
+static void test_parse_entries(void **state) {
+        char buf[SSF_SNAPSHOT_MAX_LINE + 1];
+        SsfSnapshotEntry e;
+
+        assert_int_equal(parse("alice high 0", &e, buf), 1);
+        assert_string_equal(e.user, "alice");
+        assert_int_equal(e.level, RISK_HIGH);
+        assert_int_equal(e.until, 0);
+
+        assert_int_equal(parse("  bob\tmedium   1700000123  ", &e, buf), 1);
+        assert_string_equal(e.user, "bob");
+        assert_int_equal(e.level, RISK_MEDIUM);
+        assert_int_equal(e.until, 1700000123);
+
+        assert_int_equal(parse("carol low 18446744073709551615", &e, buf), 1);
+        assert_int_equal(e.until, UINT64_MAX);
+        assert_int_equal(parse("dave none 7", &e, buf), 1);
+        assert_int_equal(e.level, RISK_NONE);
+        assert_int_equal(parse("user.name@example.com high 1", &e, buf), 1);
+        assert_string_equal(e.user, "user.name@example.com");
+
+        /* The line need not be NUL-terminated: only len bytes count. */
+        assert_int_equal(ssf_snapshot_parse_line("erin high 5XXXX", 11, buf, &e), 1);
+        assert_string_equal(e.user, "erin");
+        assert_int_equal(e.until, 5);
+}
+
+static void test_parse_comments_and_blanks(void **state) {
+        char buf[SSF_SNAPSHOT_MAX_LINE + 1];
+        SsfSnapshotEntry e;
+
+        assert_int_equal(parse("", &e, buf), 0);
+        assert_int_equal(parse("   \t ", &e, buf), 0);
+        assert_int_equal(parse("# ssf-sessiond pam-snapshot v1", &e, buf), 0);
+        assert_int_equal(parse("   # alice high 0", &e, buf), 0);
+        assert_int_equal(ssf_snapshot_parse_line(NULL, 0, buf, &e), 0);
+}
+
+static void test_parse_malformed(void **state) {
+        static const char *const bad[] = {
+                "alice",
+                "alice high",
+                "alice high 0 extra",
+                "alice HIGH 0",
+                "alice secure 0",
+                "alice critical 0",
+                "alice high -1",
+                "alice high +1",
+                "alice high 0x10",
+                "alice high 1e3",
+                "alice high 18446744073709551616",
+                "alice high 99999999999999999999999",
+                "alice high 0\r",
+                ("ali\x01" "ce high 0"),
+                "alice\x7f high 0",
+                "alice\vhigh 0",
+        };
+        char buf[SSF_SNAPSHOT_MAX_LINE + 1];
+        SsfSnapshotEntry e = { .user = "untouched" };
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                assert_int_equal(parse(bad[i], &e, buf), -EBADMSG);
+                assert_string_equal(e.user, "untouched");
+        }
+
+        /* Embedded NUL. */
+        assert_int_equal(ssf_snapshot_parse_line("alice\0high 0", 12, buf, &e), -EBADMSG);
+
+        /* Line length: MAX_LINE is fine, one more is not. A user name over 256 bytes is not. */
+        char *line = malloc(SSF_SNAPSHOT_MAX_LINE + 2);
+        char *big = malloc(SSF_SNAPSHOT_MAX_LINE + 2);
+        assert_non_null(line);
+        assert_non_null(big);
+        memset(line, ' ', SSF_SNAPSHOT_MAX_LINE + 1);
+        memcpy(line, "alice high 0", 12);
+        assert_int_equal(ssf_snapshot_parse_line(line, SSF_SNAPSHOT_MAX_LINE, big, &e), 1);
+        assert_int_equal(ssf_snapshot_parse_line(line, SSF_SNAPSHOT_MAX_LINE + 1, big, &e), -EBADMSG);
+
+        memset(line, 'u', 257);
+        strcpy(line + 257, " high 0");
+        assert_int_equal(parse(line, &e, big), -EBADMSG);
+        line[256] = 0;
+        strcat(line, " high 0");
+        assert_int_equal(parse(line, &e, big), 1);
+        free(line);
+        free(big);
+
+        assert_int_equal(ssf_snapshot_parse_line("a", 1, NULL, &e), -EINVAL);
+        assert_int_equal(ssf_snapshot_parse_line("a", 1, buf, NULL), -EINVAL);
+}
+
+/* ---- lookup ---- */
+
+typedef struct Dir {
+        char path[64];
+        char file[128];
+} Dir;
+
+static int dir_setup(void **state) {
+        Dir *d = calloc(1, sizeof(Dir));
+        const char *tmp = getenv("TMPDIR");
+
+        if (!d)
+                return -1;
+        snprintf(d->path, sizeof(d->path), "%s/test-snapshot-XXXXXX", isempty(tmp) ? "/tmp" : tmp);
+        if (!mkdtemp(d->path))
+                return -1;
+        snprintf(d->file, sizeof(d->file), "%s/pam-snapshot", d->path);
+        *state = d;
+        return 0;
+}
+
+static int dir_teardown(void **state) {
+        Dir *d = *state;
+        DIR *dir = opendir(d->path);
+        struct dirent *de;
+
+        while (dir && (de = readdir(dir)))
+                if (de->d_name[0] != '.') {
+                        char p[sizeof(d->path) + 258];
+                        snprintf(p, sizeof(p), "%s/%s", d->path, de->d_name);
+                        unlink(p);
+                }
+        if (dir)
+                closedir(dir);
+        rmdir(d->path);
+        free(d);
+        return 0;
+}
+
+static void write_raw(const char *path, const char *content, mode_t mode) {
+        int fd;
+
+        unlink(path);
+        fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+        assert_int_equal(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+static int lookup(const char *path, const char *user, RiskLevel *l) {
+        return ssf_snapshot_lookup(path, user, NOW, (uid_t) -1, l);
+}
+
+static void test_lookup(void **state) {
+        Dir *d = *state;
+        RiskLevel l = _RISK_INVALID;
+
+        write_raw(d->file,
+                  SSF_SNAPSHOT_HEADER "\n"
+                  "alice high 0\n"
+                  "# a comment\n"
+                  "\n"
+                  "bob medium 1700000100\n"
+                  "carol high 1699999999\n"
+                  "dave low 1700000000\n"
+                  "erin low 0\n"
+                  "erin high 0\n"
+                  "frank none 0\n"
+                  "gina medium 0",
+                  0600);
+
+        assert_int_equal(lookup(d->file, "alice", &l), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(lookup(d->file, "bob", &l), 0); /* until in the future */
+        assert_int_equal(l, RISK_MEDIUM);
+        assert_int_equal(lookup(d->file, "carol", &l), 0); /* lapsed */
+        assert_int_equal(l, RISK_NONE);
+        assert_int_equal(lookup(d->file, "dave", &l), 0); /* lapses exactly now */
+        assert_int_equal(l, RISK_NONE);
+        assert_int_equal(lookup(d->file, "erin", &l), 0); /* listed twice: the higher wins */
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(lookup(d->file, "frank", &l), 0);
+        assert_int_equal(l, RISK_NONE);
+        assert_int_equal(lookup(d->file, "gina", &l), 0); /* last line without newline */
+        assert_int_equal(l, RISK_MEDIUM);
+
+        l = _RISK_INVALID;
+        assert_int_equal(lookup(d->file, "mallory", &l), -ENOENT);
+        assert_int_equal(lookup(d->file, "alic", &l), -ENOENT);
+        assert_int_equal(lookup(d->file, "alice ", &l), -ENOENT);
+        assert_int_equal(l, _RISK_INVALID);
+
+        /* World-readable is fine; the file holds no secret. */
+        assert_int_equal(chmod(d->file, 0644), 0);
+        assert_int_equal(lookup(d->file, "alice", &l), 0);
+
+        assert_int_equal(lookup(d->file, "", &l), -EINVAL);
+        assert_int_equal(lookup("", "alice", &l), -EINVAL);
+        assert_int_equal(lookup(d->file, "alice", NULL), -EINVAL);
+}
+
+static void test_lookup_malformed(void **state) {
+        Dir *d = *state;
+        RiskLevel l;
+
+        write_raw(d->file, "", 0600);
+        assert_int_equal(lookup(d->file, "alice", &l), -EBADMSG);
+
+        write_raw(d->file, "alice high 0\n", 0600); /* no header */
+        assert_int_equal(lookup(d->file, "alice", &l), -EBADMSG);
+
+        write_raw(d->file, "# ssf-sessiond pam-snapshot v2\nalice high 0\n", 0600);
+        assert_int_equal(lookup(d->file, "alice", &l), -EBADMSG);
+
+        /* A bad line anywhere, even after the user's entry, makes the file unusable. */
+        write_raw(d->file, SSF_SNAPSHOT_HEADER "\nalice high 0\nbob severe 0\n", 0600);
+        assert_int_equal(lookup(d->file, "alice", &l), -EBADMSG);
+
+        /* An overlong line. */
+        char *big = malloc(SSF_SNAPSHOT_MAX_LINE * 3);
+        assert_non_null(big);
+        strcpy(big, SSF_SNAPSHOT_HEADER "\n");
+        size_t o = strlen(big);
+        memset(big + o, 'x', SSF_SNAPSHOT_MAX_LINE + 1);
+        strcpy(big + o + SSF_SNAPSHOT_MAX_LINE + 1, " high 0\nalice high 0\n");
+        write_raw(d->file, big, 0600);
+        assert_int_equal(lookup(d->file, "alice", &l), -EBADMSG);
+        free(big);
+
+        /* Larger than the maximum size. */
+        write_raw(d->file, SSF_SNAPSHOT_HEADER "\n", 0600);
+        assert_int_equal(truncate(d->file, SSF_SNAPSHOT_MAX_SIZE + 1), 0);
+        assert_int_equal(lookup(d->file, "alice", &l), -EFBIG);
+}
+
+static void test_lookup_untrusted_file(void **state) {
+        Dir *d = *state;
+        char link[160], fifo[160];
+        RiskLevel l;
+
+        write_raw(d->file, SSF_SNAPSHOT_HEADER "\nalice high 0\n", 0600);
+        assert_int_equal(lookup(d->file, "alice", &l), 0);
+
+        /* Group- or world-writable. */
+        assert_int_equal(chmod(d->file, 0620), 0);
+        assert_int_equal(lookup(d->file, "alice", &l), -EPERM);
+        assert_int_equal(chmod(d->file, 0602), 0);
+        assert_int_equal(lookup(d->file, "alice", &l), -EPERM);
+        assert_int_equal(chmod(d->file, 0600), 0);
+
+        /* A symlink, even to a good file. */
+        snprintf(link, sizeof(link), "%s/link", d->path);
+        assert_int_equal(symlink(d->file, link), 0);
+        assert_int_equal(lookup(link, "alice", &l), -ELOOP);
+
+        /* Not a regular file: a directory, a FIFO (which must not block us). */
+        assert_int_equal(lookup(d->path, "alice", &l), -EBADFD);
+        snprintf(fifo, sizeof(fifo), "%s/fifo", d->path);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        assert_int_equal(lookup(fifo, "alice", &l), -EBADFD);
+
+        assert_int_equal(lookup("/nonexistent/pam-snapshot", "alice", &l), -ENOENT);
+
+        /* Not owned by root (or the given owner). */
+        if (geteuid() == 0) {
+                assert_int_equal(chown(d->file, 65534, 65534), 0);
+                assert_int_equal(lookup(d->file, "alice", &l), -EPERM);
+                assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, 65534, &l), 0);
+                assert_int_equal(l, RISK_HIGH);
+                assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, 1000, &l), -EPERM);
+        } else {
+                /* Our own file is not root's. */
+                assert_int_equal(lookup(d->file, "alice", &l), -EPERM);
+                assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, geteuid(), &l), 0);
+        }
+}
+
+/* ---- write ---- */
+
+static void test_write(void **state) {
+        Dir *d = *state;
+        const SsfSnapshotEntry e[] = {
+                { "alice", RISK_HIGH, 0 },
+                { "bob", RISK_MEDIUM, NOW + 60 },
+                { "carol", RISK_LOW, NOW - 60 },
+        };
+        uid_t owner = geteuid() == 0 ? (uid_t) -1 : geteuid();
+        char content[512];
+        struct stat st;
+        RiskLevel l;
+        ssize_t n;
+        int fd;
+
+        /* Replaces an existing file, whatever its mode was. */
+        write_raw(d->file, "old\n", 0644);
+        assert_int_equal(ssf_snapshot_write(d->file, e, ARRAY_SIZE(e)), 0);
+
+        assert_int_equal(lstat(d->file, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0600);
+
+        fd = open(d->file, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        n = read(fd, content, sizeof(content) - 1);
+        close(fd);
+        assert_true(n > 0);
+        content[n] = 0;
+        assert_string_equal(content, SSF_SNAPSHOT_HEADER "\n"
+                                     "alice high 0\n"
+                                     "bob medium 1700000060\n"
+                                     "carol low 1699999940\n");
+
+        assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, owner, &l), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "bob", NOW, owner, &l), 0);
+        assert_int_equal(l, RISK_MEDIUM);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "carol", NOW, owner, &l), 0);
+        assert_int_equal(l, RISK_NONE);
+
+        /* Empty snapshot: header only, nobody listed. */
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, 0), 0);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, owner, &l), -ENOENT);
+
+        /* Invalid entries are refused and leave the old file (and no temporary file) behind. */
+        const SsfSnapshotEntry bad1[] = { { "al ice", RISK_HIGH, 0 } };
+        const SsfSnapshotEntry bad2[] = { { "alice", _RISK_MAX, 0 } };
+        const SsfSnapshotEntry bad3[] = { { "", RISK_HIGH, 0 } };
+        const SsfSnapshotEntry bad4[] = { { NULL, RISK_HIGH, 0 } };
+        const SsfSnapshotEntry bad5[] = { { "a\nb", RISK_HIGH, 0 } };
+        assert_int_equal(ssf_snapshot_write(d->file, e, ARRAY_SIZE(e)), 0);
+        assert_int_equal(ssf_snapshot_write(d->file, bad1, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_write(d->file, bad2, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_write(d->file, bad3, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_write(d->file, bad4, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_write(d->file, bad5, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, owner, &l), 0);
+        assert_int_equal(l, RISK_HIGH);
+
+        DIR *dir = opendir(d->path);
+        struct dirent *de;
+        int files = 0;
+        assert_non_null(dir);
+        while ((de = readdir(dir)))
+                if (de->d_name[0] != '.')
+                        files++;
+        closedir(dir);
+        assert_int_equal(files, 1);
+
+        /* A directory that does not exist. */
+        assert_true(ssf_snapshot_write("/nonexistent/dir/pam-snapshot", e, 1) < 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_parse_entries),
+                cmocka_unit_test(test_parse_comments_and_blanks),
+                cmocka_unit_test(test_parse_malformed),
+                cmocka_unit_test_setup_teardown(test_lookup, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_lookup_malformed, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_lookup_untrusted_file, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_write, dir_setup, dir_teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

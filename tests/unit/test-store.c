@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: MIT */
+/* store.c against a real SQLite database in a temporary directory. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "log.h"
+#include "macro.h"
+#include "store.h"
+
+/* String constants into the structs' char * members (never freed by the store). */
+#define S(x) ((char *) (uintptr_t) (x))
+
+typedef struct Fixture {
+        char dir[128];
+        char db[192];
+        Store *s;
+} Fixture;
+
+static int setup(void **state) {
+        Fixture *f = calloc(1, sizeof(Fixture));
+        const char *t = getenv("TMPDIR");
+
+        if (!f)
+                return -1;
+        if (isempty(t) || strlen(t) > 60)
+                t = "/tmp";
+        snprintf(f->dir, sizeof(f->dir), "%s/ssf-test-store-XXXXXX", t);
+        if (!mkdtemp(f->dir)) {
+                free(f);
+                return -1;
+        }
+        snprintf(f->db, sizeof(f->db), "%s/state.db", f->dir);
+        if (store_open(f->db, &f->s) < 0) {
+                free(f);
+                return -1;
+        }
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fixture *f = *state;
+        char cmd[256];
+
+        store_free(f->s);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+        free(f);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+static void put(Store *s, const char *user, const char *det, RiskLevel level, uint64_t expires) {
+        StoreDetection d = {
+                .user = S(user),
+                .detection = S(det),
+                .level = level,
+                .since = 100,
+                .updated = 200,
+                .expires = expires,
+                .event_time = 150,
+                .jti = S("jti-1"),
+                .reason = S("because"),
+        };
+        assert_int_equal(store_detection_put(s, &d), 0);
+}
+
+static void test_open_mode(void **state) {
+        Fixture *f = *state;
+        struct stat st;
+        Store *s2 = NULL;
+
+        assert_int_equal(stat(f->db, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        /* A second handle to the same database opens (schema already present). */
+        assert_int_equal(store_open(f->db, &s2), 0);
+        store_free(s2);
+        assert_null(store_free(NULL));
+        assert_true(store_open(f->dir, &s2) < 0); /* a directory */
+}
+
+static void test_jti_replay(void **state) {
+        Fixture *f = *state;
+        uint64_t n = 0;
+
+        assert_int_equal(store_jti_insert(f->s, "j1", "https://iss", "uri", 10, 1000), 0);
+        assert_int_equal(store_jti_insert(f->s, "j1", "https://iss", "uri", 10, 1001), -EALREADY);
+        /* Another issuer's jti with the same value is not a replay. */
+        assert_int_equal(store_jti_insert(f->s, "j1", "https://other", "uri", 10, 1002), 0);
+        assert_int_equal(store_jti_insert(f->s, "j2", "https://iss", NULL, 10, 2000), 0);
+        assert_int_equal(store_jti_insert(f->s, "", "https://iss", NULL, 10, 2000), -EINVAL);
+        assert_int_equal(store_count(f->s, "jti", &n), 0);
+        assert_true(n == 3);
+        /* Prune rows received before 1500: the two first. */
+        assert_int_equal(store_jti_prune(f->s, 1500), 2);
+        assert_int_equal(store_count(f->s, "jti", &n), 0);
+        assert_true(n == 1);
+        assert_int_equal(store_jti_insert(f->s, "j1", "https://iss", "uri", 10, 3000), 0);
+}
+
+static void test_detection_roundtrip(void **state) {
+        Fixture *f = *state;
+        StoreDetection d = {};
+
+        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), -ENOENT);
+        put(f->s, "alice", "session-revoked", RISK_HIGH, 5000);
+        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), 0);
+        assert_string_equal(d.user, "alice");
+        assert_string_equal(d.detection, "session-revoked");
+        assert_int_equal(d.level, RISK_HIGH);
+        assert_true(d.since == 100 && d.updated == 200 && d.expires == 5000 && d.event_time == 150);
+        assert_string_equal(d.jti, "jti-1");
+        assert_string_equal(d.reason, "because");
+        store_detection_done(&d);
+
+        /* Replace: the same key, new values; NULL strings stay NULL. */
+        {
+                StoreDetection n = { .user = S("alice"), .detection = S("session-revoked"),
+                                     .level = RISK_LOW, .since = 1, .updated = 2, .expires = 0 };
+                assert_int_equal(store_detection_put(f->s, &n), 0);
+        }
+        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), 0);
+        assert_int_equal(d.level, RISK_LOW);
+        assert_true(d.expires == 0);
+        assert_null(d.jti);
+        assert_null(d.reason);
+        store_detection_done(&d);
+
+        {
+                StoreDetection bad = { .user = S("alice"), .detection = S("x"), .level = _RISK_MAX };
+                assert_int_equal(store_detection_put(f->s, &bad), -EINVAL);
+        }
+
+        assert_int_equal(store_detection_delete(f->s, "alice", "session-revoked"), 0);
+        assert_int_equal(store_detection_delete(f->s, "alice", "session-revoked"), -ENOENT);
+        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), -ENOENT);
+}
+
+static void test_levels_and_expiry(void **state) {
+        Fixture *f = *state;
+        StoreDetection *list = NULL;
+        RiskLevel l = _RISK_INVALID;
+        uint64_t until = 4242;
+        size_t n = 0;
+
+        /* Unknown user: none, until 0. */
+        assert_int_equal(store_user_level(f->s, "nobody", 1000, &l, &until), 0);
+        assert_int_equal(l, RISK_NONE);
+        assert_true(until == 0);
+
+        put(f->s, "bob", "credential-change", RISK_MEDIUM, 0);     /* never expires */
+        put(f->s, "bob", "session-revoked", RISK_HIGH, 2000);
+        put(f->s, "bob", "account-disabled", RISK_HIGH, 3000);
+        put(f->s, "bob", "opt-in", RISK_LOW, 1500);
+
+        assert_int_equal(store_user_level(f->s, "bob", 1000, &l, &until), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_true(until == 3000); /* the latest expiry at the top level */
+
+        /* Only the top level counts for until; at now=2500 one high remains. */
+        assert_int_equal(store_user_level(f->s, "bob", 2500, &l, &until), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_true(until == 3000);
+
+        /* expires == now is expired. Then the never-expiring medium is the top: until 0. */
+        assert_int_equal(store_user_level(f->s, "bob", 3000, &l, &until), 0);
+        assert_int_equal(l, RISK_MEDIUM);
+        assert_true(until == 0);
+        assert_int_equal(store_user_level(f->s, "bob", 3000, &l, NULL), 0);
+
+        /* A second high without expiry makes until 0 while high. */
+        put(f->s, "bob", "credential-compromise", RISK_HIGH, 0);
+        assert_int_equal(store_user_level(f->s, "bob", 1000, &l, &until), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_true(until == 0);
+        assert_int_equal(store_detection_delete(f->s, "bob", "credential-compromise"), 0);
+
+        /* Active detections, highest first. */
+        assert_int_equal(store_detections_list(f->s, "bob", 1000, &list, &n), 0);
+        assert_int_equal(n, 4);
+        assert_int_equal(list[0].level, RISK_HIGH);
+        assert_int_equal(list[1].level, RISK_HIGH);
+        assert_int_equal(list[2].level, RISK_MEDIUM);
+        assert_int_equal(list[3].level, RISK_LOW);
+        store_detections_free(list, n);
+        assert_int_equal(store_detections_list(f->s, "bob", 2000, &list, &n), 0);
+        assert_int_equal(n, 2);
+        store_detections_free(list, n);
+
+        /* Expire: rows with expires <= now and != 0. */
+        assert_int_equal(store_detections_expire(f->s, 2000), 2);
+        assert_int_equal(store_detections_expire(f->s, 2000), 0);
+        assert_int_equal(store_detections_list(f->s, "bob", 0, &list, &n), 0);
+        assert_int_equal(n, 2);
+        store_detections_free(list, n);
+
+        assert_int_equal(store_user_reset(f->s, "bob"), 0);
+        assert_int_equal(store_user_level(f->s, "bob", 0, &l, &until), 0);
+        assert_int_equal(l, RISK_NONE);
+}
+
+static void test_users_list(void **state) {
+        Fixture *f = *state;
+        StoreUser *u = NULL;
+        size_t n = 99;
+
+        assert_int_equal(store_users_list(f->s, 1000, &u, &n), 0);
+        assert_int_equal(n, 0);
+        store_users_free(u, n);
+
+        put(f->s, "carol", "session-revoked", RISK_HIGH, 5000);
+        put(f->s, "carol", "credential-change", RISK_MEDIUM, 0);
+        put(f->s, "alice", "credential-change", RISK_MEDIUM, 1500);
+        put(f->s, "dave", "opt-in", RISK_NONE, 0);        /* level none: not listed */
+        put(f->s, "erin", "session-revoked", RISK_HIGH, 500); /* expired at 1000 */
+
+        assert_int_equal(store_users_list(f->s, 1000, &u, &n), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(u[0].user, "alice");
+        assert_int_equal(u[0].level, RISK_MEDIUM);
+        assert_true(u[0].until == 1500);
+        assert_true(u[0].updated == 200);
+        assert_string_equal(u[1].user, "carol");
+        assert_int_equal(u[1].level, RISK_HIGH);
+        assert_true(u[1].until == 5000);
+        store_users_free(u, n);
+        store_users_free(NULL, 0);
+}
+
+static void test_history(void **state) {
+        Fixture *f = *state;
+        HistoryEntry *h = NULL;
+        int64_t ids[5];
+        size_t n = 0;
+
+        for (int i = 0; i < 5; i++) {
+                HistoryEntry e = {
+                        .time = 1000 + (uint64_t) i,
+                        .user = S((i % 2 ? "alice" : "bob")),
+                        .jti = S("j"),
+                        .event = S("session-revoked"),
+                        .detection = S("session-revoked"),
+                        .level_before = RISK_NONE,
+                        .level_after = RISK_HIGH,
+                        .rule = i == 0 ? NULL : S("logout-high"),
+                        .action = S("logout"),
+                        .result = S("pending"),
+                        .duration_ms = -1,
+                };
+                assert_int_equal(store_history_add(f->s, &e, &ids[i]), 0);
+                if (i > 0)
+                        assert_true(ids[i] > ids[i - 1]);
+        }
+        {
+                HistoryEntry e = { .time = 2000, .event = S("stream-updated"), .duration_ms = -1 };
+                assert_int_equal(store_history_add(f->s, &e, NULL), 0); /* user NULL */
+        }
+
+        assert_int_equal(store_history_update_result(f->s, ids[1], "ok", 42), 0);
+        assert_int_equal(store_history_update_result(f->s, 999999, "ok", 1), -ENOENT);
+
+        /* All users, newest first, limited. */
+        assert_int_equal(store_history_list(f->s, NULL, 3, &h, &n), 0);
+        assert_int_equal(n, 3);
+        assert_null(h[0].user);
+        assert_string_equal(h[0].event, "stream-updated");
+        assert_true(h[1].id == ids[4]);
+        assert_true(h[2].id == ids[3]);
+        history_entries_free(h, n);
+
+        /* One user. */
+        assert_int_equal(store_history_list(f->s, "alice", 10, &h, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(h[0].id == ids[3]);
+        assert_true(h[1].id == ids[1]);
+        assert_string_equal(h[1].result, "ok");
+        assert_true(h[1].duration_ms == 42);
+        assert_true(h[1].time == 1001);
+        assert_int_equal(h[1].level_after, RISK_HIGH);
+        assert_string_equal(h[1].rule, "logout-high");
+        history_entries_free(h, n);
+
+        assert_int_equal(store_history_list(f->s, "bob", 10, &h, &n), 0);
+        assert_int_equal(n, 3);
+        assert_null(h[2].rule);
+        assert_true(h[2].duration_ms == -1);
+        history_entries_free(h, n);
+
+        assert_int_equal(store_history_list(f->s, "nobody", 10, &h, &n), 0);
+        assert_int_equal(n, 0);
+        history_entries_free(h, n);
+}
+
+static void test_actions(void **state) {
+        Fixture *f = *state;
+        PendingAction *a = NULL;
+        int64_t id1 = 0, id2 = 0;
+        uint64_t count = 0;
+        size_t n = 0;
+
+        PendingAction p = {
+                .created = 1234,
+                .user = S("alice"),
+                .rule = S("logout-high"),
+                .action = S("logout"),
+                .sessions = S("remote"),
+                .reset = true,
+                .jti = S("j1"),
+                .event_uri = S("https://schemas.openid.net/secevent/caep/event-type/session-revoked"),
+                .detection = S("session-revoked"),
+                .issuer = S("https://idp"),
+                .reason = S("r"),
+                .level_before = RISK_LOW,
+                .level_after = RISK_HIGH,
+                .claims_json = S("{\"a\":1}"),
+                .history_id = 77,
+        };
+        assert_int_equal(store_action_add(f->s, &p, &id1), 0);
+        p.action = S("workflow");
+        p.workflow = S("notify-admin");
+        p.sessions = NULL;
+        p.reset = false;
+        assert_int_equal(store_action_add(f->s, &p, &id2), 0);
+        p.user = NULL;
+        assert_int_equal(store_action_add(f->s, &p, NULL), -EINVAL);
+
+        assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(a[0].id == id1);
+        assert_true(a[0].created == 1234);
+        assert_string_equal(a[0].user, "alice");
+        assert_string_equal(a[0].rule, "logout-high");
+        assert_string_equal(a[0].action, "logout");
+        assert_string_equal(a[0].sessions, "remote");
+        assert_true(a[0].reset);
+        assert_null(a[0].workflow);
+        assert_string_equal(a[0].jti, "j1");
+        assert_string_equal(a[0].detection, "session-revoked");
+        assert_string_equal(a[0].issuer, "https://idp");
+        assert_string_equal(a[0].reason, "r");
+        assert_int_equal(a[0].level_before, RISK_LOW);
+        assert_int_equal(a[0].level_after, RISK_HIGH);
+        assert_string_equal(a[0].claims_json, "{\"a\":1}");
+        assert_true(a[0].history_id == 77);
+        assert_string_equal(a[1].workflow, "notify-admin");
+        assert_null(a[1].sessions);
+        assert_false(a[1].reset);
+        pending_actions_free(a, n);
+
+        assert_int_equal(store_count(f->s, "pending_actions", &count), 0);
+        assert_true(count == 2);
+        assert_int_equal(store_action_finish(f->s, id1, "ok"), 0);
+        assert_int_equal(store_action_finish(f->s, 424242, "ok"), -ENOENT);
+        assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
+        assert_int_equal(n, 1);
+        assert_true(a[0].id == id2);
+        pending_actions_free(a, n);
+        assert_int_equal(store_count(f->s, "actions", &count), 0);
+        assert_true(count == 2);
+        assert_int_equal(store_count(f->s, "pending_actions", &count), 0);
+        assert_true(count == 1);
+}
+
+static void test_kv_and_count(void **state) {
+        Fixture *f = *state;
+        char *v = NULL;
+        uint64_t n = 0;
+
+        assert_int_equal(store_kv_get(f->s, "stream_id", &v), -ENOENT);
+        assert_int_equal(store_kv_set(f->s, "stream_id", "abc"), 0);
+        assert_int_equal(store_kv_get(f->s, "stream_id", &v), 0);
+        assert_string_equal(v, "abc");
+        free(v);
+        assert_int_equal(store_kv_set(f->s, "stream_id", "x'); DROP TABLE kv; --"), 0);
+        assert_int_equal(store_kv_get(f->s, "stream_id", &v), 0);
+        assert_string_equal(v, "x'); DROP TABLE kv; --");
+        free(v);
+
+        assert_int_equal(store_count(f->s, "kv", &n), 0);
+        assert_true(n == 1);
+        assert_int_equal(store_count(f->s, "history", &n), 0);
+        assert_true(n == 0);
+        assert_int_equal(store_count(f->s, "detections", &n), 0);
+        assert_int_equal(store_count(f->s, "users", &n), 0);
+        assert_int_equal(store_count(f->s, "sqlite_master", &n), -EINVAL);
+        assert_int_equal(store_count(f->s, "kv; DROP TABLE kv", &n), -EINVAL);
+}
+
+static void test_transactions(void **state) {
+        Fixture *f = *state;
+        StoreDetection d = {};
+        char *v = NULL;
+
+        assert_int_equal(store_begin(f->s), 0);
+        put(f->s, "alice", "session-revoked", RISK_HIGH, 0);
+        assert_int_equal(store_kv_set(f->s, "k", "v"), 0);
+        assert_int_equal(store_rollback(f->s), 0);
+        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), -ENOENT);
+        assert_int_equal(store_kv_get(f->s, "k", &v), -ENOENT);
+
+        assert_int_equal(store_begin(f->s), 0);
+        put(f->s, "alice", "session-revoked", RISK_HIGH, 0);
+        assert_int_equal(store_commit(f->s), 0);
+        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), 0);
+        store_detection_done(&d);
+
+        /* Nothing open: rollback is harmless, commit is an error. */
+        assert_int_equal(store_rollback(f->s), 0);
+        assert_true(store_commit(f->s) < 0);
+}
+
+static void test_reopen(void **state) {
+        Fixture *f = *state;
+        HistoryEntry *h = NULL;
+        RiskLevel l;
+        size_t n = 0;
+        char *v = NULL;
+
+        put(f->s, "alice", "session-revoked", RISK_HIGH, 0);
+        assert_int_equal(store_kv_set(f->s, "stream_id", "s1"), 0);
+        assert_int_equal(store_jti_insert(f->s, "j", "i", NULL, 0, 1), 0);
+        {
+                HistoryEntry e = { .time = 1, .user = S("alice"), .event = S("reset"),
+                                   .duration_ms = -1 };
+                assert_int_equal(store_history_add(f->s, &e, NULL), 0);
+        }
+        f->s = store_free(f->s);
+
+        assert_int_equal(store_open(f->db, &f->s), 0);
+        assert_int_equal(store_user_level(f->s, "alice", 10, &l, NULL), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(store_kv_get(f->s, "stream_id", &v), 0);
+        assert_string_equal(v, "s1");
+        free(v);
+        assert_int_equal(store_jti_insert(f->s, "j", "i", NULL, 0, 2), -EALREADY);
+        assert_int_equal(store_history_list(f->s, "alice", 0, &h, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(h[0].event, "reset");
+        history_entries_free(h, n);
+}
+
+static void test_newer_schema_refused(void **state) {
+        Fixture *f = *state;
+        sqlite3 *db = NULL;
+        Store *s2 = NULL;
+
+        f->s = store_free(f->s);
+        assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        assert_int_equal(store_open(f->db, &s2), -EPROTONOSUPPORT);
+        assert_null(s2);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_open_mode, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_jti_replay, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_detection_roundtrip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_levels_and_expiry, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_users_list, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_kv_and_count, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        };
+
+        log_setup(true);
+        return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/* Subject -> local users. Uses accounts every Debian system has (root, daemon, nobody). */
+#include <fcntl.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "macro.h"
+#include "strv.h"
+#include "subject.h"
+
+static char tmpdir[4096];
+static char map_path[sizeof tmpdir + 32];
+static char *domains[] = { (char *) (uintptr_t) "Example.COM", (char *) (uintptr_t) "corp.example", NULL };
+
+static int setup(void **state) {
+        const char *t = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/test-subject-XXXXXX", t ? t : "/tmp");
+        if (!mkdtemp(tmpdir))
+                return -1;
+        snprintf(map_path, sizeof map_path, "%s/users.map", tmpdir);
+        return 0;
+}
+
+static int teardown(void **state) {
+        char link[sizeof tmpdir + 32];
+        snprintf(link, sizeof link, "%s/link.map", tmpdir);
+        (void) unlink(link);
+        (void) unlink(map_path);
+        (void) rmdir(tmpdir);
+        return 0;
+}
+
+static Config config(SubjectMap map) {
+        return (Config) { .map = map, .domains = domains };
+}
+
+static json_t *js(const char *text) {
+        json_error_t e;
+        json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &e);
+        if (!j)
+                fail_msg("bad test JSON %s: %s", text, e.text);
+        return j;
+}
+
+/* Resolves and returns the users joined by ',' ("" when none), or "ERR<n>". */
+static char *resolve_str(const Config *c, const char *subject, bool *ret_host_wide, char **ret_desc) {
+        _cleanup_(json_decrefp) json_t *s = subject ? js(subject) : NULL;
+        SubjectMatch m = {};
+        char *out = NULL;
+        int r;
+
+        r = subject_resolve(c, s, &m);
+        if (r < 0) {
+                assert_true(asprintf(&out, "ERR%d", -r) > 0);
+                return out;
+        }
+        assert_non_null(m.users);
+        assert_non_null(m.description);
+        size_t len = 1;
+        for (char **u = m.users; *u; u++)
+                len += strlen(*u) + 1;
+        out = calloc(1, len);
+        assert_non_null(out);
+        for (char **u = m.users; *u; u++) {
+                if (u != m.users)
+                        strcat(out, ",");
+                strcat(out, *u);
+        }
+        if (ret_host_wide)
+                *ret_host_wide = m.host_wide;
+        if (ret_desc)
+                *ret_desc = strdup(m.description);
+        subject_match_done(&m);
+        assert_null(m.users);
+        assert_null(m.description);
+        return out;
+}
+
+/* "ERR<errno>", as resolve_str() reports failures. */
+static const char *errstr(int e) {
+        static char buf[4][16];
+        static unsigned i;
+        char *b = buf[i++ % 4];
+        snprintf(b, sizeof buf[0], "ERR%d", e);
+        return b;
+}
+#define ERR(e) errstr(e)
+
+#define check(c, subject, expected)                                                              \
+        do {                                                                                     \
+                _cleanup_free_ char *_got = resolve_str(c, subject, NULL, NULL);                 \
+                if (!streq(_got, expected))                                                      \
+                        fail_msg("%s: got \"%s\", expected \"%s\"", subject, _got, expected);    \
+        } while (0)
+
+static void test_email_localpart(void **state) {
+        Config c = config(SUBJECT_MAP_EMAIL_LOCALPART);
+
+        check(&c, "{\"format\":\"email\",\"email\":\"daemon@example.com\"}", "daemon");
+        check(&c, "{\"format\":\"email\",\"email\":\"daemon@EXAMPLE.com\"}", "daemon");
+        check(&c, "{\"format\":\"email\",\"email\":\"root@corp.example\"}", "root");
+        check(&c, "{\"format\":\"email\",\"email\":\"daemon@other.example\"}", "");
+        check(&c, "{\"format\":\"email\",\"email\":\"daemon@example.com.evil\"}", "");
+        /* The local part is kept as is; a name that does not exist is dropped. */
+        check(&c, "{\"format\":\"email\",\"email\":\"DAEMON@example.com\"}", "");
+        check(&c, "{\"format\":\"email\",\"email\":\"no-such-user-4711@example.com\"}", "");
+        /* Not valid Unix user names. */
+        check(&c, "{\"format\":\"email\",\"email\":\"-daemon@example.com\"}", "");
+        check(&c, "{\"format\":\"email\",\"email\":\"../root@example.com\"}", "");
+        check(&c, "{\"format\":\"email\",\"email\":\"ro ot@example.com\"}", "");
+        check(&c, "{\"format\":\"email\",\"email\":\"0@example.com\"}", "");
+        check(&c, "{\"format\":\"email\",\"email\":\"@example.com\"}", "");
+        check(&c, "{\"format\":\"email\",\"email\":\"daemon\"}", "");
+        /* With no domains configured, every domain maps. */
+        c.domains = NULL;
+        check(&c, "{\"format\":\"email\",\"email\":\"daemon@other.example\"}", "daemon");
+        /* acct: URIs are addresses too. */
+        c = config(SUBJECT_MAP_EMAIL_LOCALPART);
+        check(&c, "{\"format\":\"account\",\"uri\":\"acct:daemon@example.com\"}", "daemon");
+        check(&c, "{\"format\":\"account\",\"uri\":\"acct:daemon@nope.example\"}", "");
+        /* Other formats do not map through email-localpart. */
+        check(&c, "{\"format\":\"iss_sub\",\"iss\":\"https://idp\",\"sub\":\"root\"}", "");
+        check(&c, "{\"format\":\"opaque\",\"id\":\"root\"}", "");
+}
+
+static void test_email_full(void **state) {
+        Config c = config(SUBJECT_MAP_EMAIL);
+
+        /* The whole address is the user name (fully qualified names, SSSD); none exists here. */
+        check(&c, "{\"format\":\"email\",\"email\":\"daemon@example.com\"}", "");
+        check(&c, "{\"format\":\"email\",\"email\":\"root@other.example\"}", "");
+}
+
+static void test_iss_sub_and_opaque(void **state) {
+        Config c = config(SUBJECT_MAP_ISS_SUB);
+
+        check(&c, "{\"format\":\"iss_sub\",\"iss\":\"https://idp\",\"sub\":\"root\"}", "root");
+        check(&c, "{\"format\":\"iss-sub\",\"iss\":\"https://idp\",\"sub\":\"root\"}", "root");
+        check(&c, "{\"subject_type\":\"iss-sub\",\"iss\":\"https://idp\",\"sub\":\"daemon\"}", "daemon");
+        check(&c, "{\"format\":\"iss_sub\",\"iss\":\"https://idp\",\"sub\":\"00u1okta\"}", "");
+        check(&c, "{\"format\":\"iss_sub\",\"sub\":\"root\"}", ERR(EBADMSG));
+        check(&c, "{\"format\":\"iss_sub\",\"iss\":\"https://idp\",\"sub\":\"\"}", ERR(EBADMSG));
+        check(&c, "{\"format\":\"email\",\"email\":\"daemon@example.com\"}", "");
+
+        c = config(SUBJECT_MAP_OPAQUE);
+        check(&c, "{\"format\":\"opaque\",\"id\":\"nobody\"}", "nobody");
+        check(&c, "{\"format\":\"opaque\",\"id\":42}", ERR(EBADMSG));
+
+        c = config(SUBJECT_MAP_FILE); /* without map_file nothing maps */
+        check(&c, "{\"format\":\"opaque\",\"id\":\"nobody\"}", "");
+}
+
+static void test_other_formats(void **state) {
+        Config c = config(SUBJECT_MAP_EMAIL_LOCALPART);
+
+        check(&c, "{\"format\":\"phone_number\",\"phone_number\":\"+12065550100\"}", "");
+        check(&c, "{\"format\":\"phone\",\"phone_number\":\"+12065550100\"}", "");
+        check(&c, "{\"format\":\"uri\",\"uri\":\"urn:uuid:4e851e98\"}", "");
+        check(&c, "{\"format\":\"did\",\"url\":\"did:example:123\"}", "");
+        check(&c, "{\"format\":\"jwt_id\",\"iss\":\"https://idp\",\"jti\":\"x\"}", "");
+        check(&c, "{\"format\":\"ip-addresses\",\"ip-addresses\":[\"10.0.0.1\"]}", "");
+        check(&c, "{\"format\":\"catalog_item\",\"catalog_id\":\"c0384\"}", "");
+        check(&c, NULL, "");
+        /* Malformed. */
+        check(&c, "{\"format\":\"uri\"}", ERR(EBADMSG));
+        check(&c, "{\"format\":\"did\",\"uri\":\"did:x\"}", ERR(EBADMSG));
+        check(&c, "{\"format\":\"email\"}", ERR(EBADMSG));
+        check(&c, "{\"format\":7,\"email\":\"daemon@example.com\"}", ERR(EBADMSG));
+        check(&c, "{\"email\":\"daemon@example.com\"}", ERR(EBADMSG));
+        check(&c, "[\"email\",\"daemon@example.com\"]", ERR(EBADMSG));
+}
+
+static void test_aliases(void **state) {
+        Config c = config(SUBJECT_MAP_EMAIL_LOCALPART);
+
+        check(&c,
+              "{\"format\":\"aliases\",\"identifiers\":[{\"format\":\"phone_number\",\"phone_number\":\"+1\"},"
+              "{\"format\":\"email\",\"email\":\"daemon@example.com\"}]}",
+              "daemon");
+        /* The first alias that maps decides. */
+        check(&c,
+              "{\"format\":\"aliases\",\"identifiers\":[{\"format\":\"email\",\"email\":\"root@example.com\"},"
+              "{\"format\":\"email\",\"email\":\"daemon@example.com\"}]}",
+              "root");
+        check(&c, "{\"format\":\"aliases\",\"identifiers\":[]}", ERR(EBADMSG));
+        check(&c, "{\"format\":\"aliases\",\"identifiers\":{}}", ERR(EBADMSG));
+        check(&c, "{\"format\":\"aliases\",\"identifiers\":[\"daemon@example.com\"]}", ERR(EBADMSG));
+        check(&c,
+              "{\"format\":\"aliases\",\"identifiers\":[{\"format\":\"aliases\",\"identifiers\":"
+              "[{\"format\":\"email\",\"email\":\"daemon@example.com\"}]}]}",
+              ERR(EBADMSG));
+}
+
+static void test_complex(void **state) {
+        Config c = config(SUBJECT_MAP_EMAIL_LOCALPART);
+        _cleanup_free_ char *desc = NULL;
+        bool host_wide = true;
+
+        c.device_id = (char *) (uintptr_t) "host-1";
+        /* A user member applies to that user whatever device it names. */
+        _cleanup_free_ char *got = resolve_str(
+                &c,
+                "{\"format\":\"complex\",\"user\":{\"format\":\"email\",\"email\":\"daemon@example.com\"},"
+                "\"device\":{\"format\":\"opaque\",\"id\":\"host-1\"},\"tenant\":{\"format\":\"opaque\",\"id\":\"t\"}}",
+                &host_wide, &desc);
+        assert_string_equal(got, "daemon");
+        assert_false(host_wide);
+        assert_non_null(strstr(desc, "email daemon@example.com"));
+
+        /* Okta: complex without "format". */
+        check(&c, "{\"user\":{\"format\":\"email\",\"email\":\"root@example.com\"}}", "root");
+        check(&c, "{\"format\":\"complex\",\"user\":\"root\"}", ERR(EBADMSG));
+        check(&c, "{\"format\":\"complex\",\"session\":{\"format\":\"opaque\",\"id\":\"s\"}}", "");
+}
+
+/* Every account the host-wide rule should pick, computed from the passwd database. */
+static char *expected_local_users(void) {
+        char *out = strdup("");
+        struct passwd *pw;
+
+        assert_non_null(out);
+        setpwent();
+        while ((pw = getpwent())) {
+                if (pw->pw_uid < 1000 || pw->pw_uid == 65534)
+                        continue;
+                char *n = NULL;
+                assert_true(asprintf(&n, "%s%s%s", out, *out ? "," : "", pw->pw_name) > 0);
+                free(out);
+                out = n;
+        }
+        endpwent();
+        return out;
+}
+
+static void test_device_only(void **state) {
+        Config c = config(SUBJECT_MAP_EMAIL_LOCALPART);
+        _cleanup_free_ char *expected = expected_local_users();
+        bool host_wide = false;
+        static const char *const devices[] = {
+                "{\"format\":\"complex\",\"device\":{\"format\":\"opaque\",\"id\":\"host-1\"}}",
+                "{\"format\":\"complex\",\"device\":{\"format\":\"iss_sub\",\"iss\":\"https://idp\",\"sub\":\"host-1\"}}",
+                "{\"device\":{\"format\":\"uri\",\"uri\":\"host-1\"}}",
+        };
+
+        c.device_id = (char *) (uintptr_t) "host-1";
+        for (size_t i = 0; i < ARRAY_SIZE(devices); i++) {
+                _cleanup_free_ char *got = resolve_str(&c, devices[i], &host_wide, NULL);
+                assert_true(host_wide);
+                assert_string_equal(got, expected);
+        }
+
+        /* Another device, or no device_id configured: recorded, nobody affected. */
+        _cleanup_free_ char *other = resolve_str(
+                &c, "{\"format\":\"complex\",\"device\":{\"format\":\"opaque\",\"id\":\"host-2\"}}", &host_wide, NULL);
+        assert_string_equal(other, "");
+        assert_false(host_wide);
+        c.device_id = NULL;
+        _cleanup_free_ char *none = resolve_str(&c, devices[0], &host_wide, NULL);
+        assert_string_equal(none, "");
+        assert_false(host_wide);
+}
+
+static void write_map(const char *text, mode_t mode) {
+        FILE *f = fopen(map_path, "we");
+        assert_non_null(f);
+        fputs(text, f);
+        fclose(f);
+        assert_int_equal(chmod(map_path, mode), 0);
+}
+
+static void test_map_file(void **state) {
+        Config c = config(SUBJECT_MAP_EMAIL_LOCALPART);
+
+        if (geteuid() != 0)
+                skip(); /* the file must be root-owned */
+        c.map_file = map_path;
+        write_map("# comment\n"
+                  "\n"
+                  "daemon@example.com   root\n"
+                  "  00u1okta\tnobody   # Okta user id\n"
+                  "+12065550100 daemon\n"
+                  "urn:uuid:4e851e98 daemon\n"
+                  "urn:uuid:4e851e98 nobody\n"
+                  "did:example:123 no-such-user-4711\n"
+                  "only-one-field\n"
+                  "too many fields here\n"
+                  "Mixed@Corp.Example daemon\n",
+                  0644);
+
+        /* The file wins over map. */
+        check(&c, "{\"format\":\"email\",\"email\":\"daemon@example.com\"}", "root");
+        /* Domain compared case-insensitively, local part exactly. */
+        check(&c, "{\"format\":\"email\",\"email\":\"daemon@EXAMPLE.COM\"}", "root");
+        check(&c, "{\"format\":\"email\",\"email\":\"Mixed@corp.example\"}", "daemon");
+        check(&c, "{\"format\":\"email\",\"email\":\"mixed@corp.example\"}", "");
+        /* Not in the file: map applies. */
+        check(&c, "{\"format\":\"email\",\"email\":\"nobody@example.com\"}", "nobody");
+        check(&c, "{\"format\":\"iss_sub\",\"iss\":\"https://idp\",\"sub\":\"00u1okta\"}", "nobody");
+        check(&c, "{\"user\":{\"format\":\"iss_sub\",\"iss\":\"https://idp\",\"sub\":\"00u1okta\"}}", "nobody");
+        check(&c, "{\"format\":\"phone_number\",\"phone_number\":\"+12065550100\"}", "daemon");
+        check(&c, "{\"format\":\"uri\",\"uri\":\"urn:uuid:4e851e98\"}", "daemon,nobody");
+        /* Listed, but the local user does not exist: dropped, and map is not consulted. */
+        check(&c, "{\"format\":\"did\",\"url\":\"did:example:123\"}", "");
+        check(&c, "{\"format\":\"opaque\",\"id\":\"too\"}", "");
+        check(&c,
+              "{\"format\":\"aliases\",\"identifiers\":[{\"format\":\"opaque\",\"id\":\"x\"},"
+              "{\"format\":\"iss_sub\",\"iss\":\"https://idp\",\"sub\":\"00u1okta\"}]}",
+              "nobody");
+
+        /* map = file: only the file. */
+        c.map = SUBJECT_MAP_FILE;
+        check(&c, "{\"format\":\"email\",\"email\":\"nobody@example.com\"}", "");
+        check(&c, "{\"format\":\"email\",\"email\":\"daemon@example.com\"}", "root");
+}
+
+static void test_map_file_safety(void **state) {
+        Config c = config(SUBJECT_MAP_EMAIL_LOCALPART);
+        char link[sizeof tmpdir + 32];
+        const char *subject = "{\"format\":\"email\",\"email\":\"daemon@example.com\"}";
+
+        if (geteuid() != 0)
+                skip();
+        c.map_file = map_path;
+
+        write_map("daemon@example.com root\n", 0664);
+        check(&c, subject, ERR(EPERM)); /* EPERM: group-writable */
+        write_map("daemon@example.com root\n", 0646);
+        check(&c, subject, ERR(EPERM)); /* world-writable */
+        write_map("daemon@example.com root\n", 0644);
+        assert_int_equal(chown(map_path, 65534, 0), 0);
+        check(&c, subject, ERR(EPERM)); /* not root-owned */
+        assert_int_equal(chown(map_path, 0, 0), 0);
+        check(&c, subject, "root");
+
+        snprintf(link, sizeof link, "%s/link.map", tmpdir);
+        assert_int_equal(symlink(map_path, link), 0);
+        c.map_file = link;
+        check(&c, subject, ERR(ELOOP)); /* ELOOP: O_NOFOLLOW */
+        c.map_file = tmpdir;
+        check(&c, subject, ERR(EBADFD)); /* EBADFD: not a regular file */
+
+        c.map_file = map_path;
+        FILE *f = fopen(map_path, "we");
+        assert_non_null(f);
+        for (unsigned i = 0; i < 40000; i++)
+                fprintf(f, "user%05u@example.com root\n", i);
+        fclose(f);
+        check(&c, subject, ERR(EFBIG)); /* EFBIG: over 1 MiB */
+
+        assert_int_equal(unlink(map_path), 0);
+        check(&c, subject, ERR(ENOENT)); /* ENOENT */
+        /* Subjects that never consult the file are unaffected. */
+        check(&c, "{\"format\":\"jwt_id\",\"iss\":\"https://idp\",\"jti\":\"x\"}", "");
+}
+
+static void test_description(void **state) {
+        Config c = config(SUBJECT_MAP_EMAIL_LOCALPART);
+        _cleanup_free_ char *desc = NULL;
+        _cleanup_free_ char *got = resolve_str(&c, "{\"format\":\"opaque\",\"id\":\"a\\nb\\u0001c\"}", NULL, &desc);
+
+        assert_string_equal(got, "");
+        assert_string_equal(desc, "opaque a?b?c");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_email_localpart),
+                cmocka_unit_test(test_email_full),
+                cmocka_unit_test(test_iss_sub_and_opaque),
+                cmocka_unit_test(test_other_formats),
+                cmocka_unit_test(test_aliases),
+                cmocka_unit_test(test_complex),
+                cmocka_unit_test(test_device_only),
+                cmocka_unit_test(test_map_file),
+                cmocka_unit_test(test_map_file_safety),
+                cmocka_unit_test(test_description),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
