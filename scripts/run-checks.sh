@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs the test suites against the build directory $1. $2 selects one suite
-# (unit | fuzz | exports | integration | e2e); default: all of them.
+# (unit | fuzz | static | integration | e2e); default: all of them.
 set -u
 B=${1:-build}
 only=${2:-all}
@@ -46,10 +46,18 @@ if want fuzz; then
         done
 fi
 
-if want exports; then
+if want static; then
         echo "== pam_ssf.so exports and links"
         tests/check-exports.sh "$B/pam_ssf.so"
         record "exports" $?
+        echo "== manual pages"
+        tests/check-man.sh
+        record "man-lint" $?
+        tests/check-man-keys.sh
+        record "man-keys" $?
+        echo "== systemd units"
+        tests/check-units.sh
+        record "units" $?
 fi
 
 if want integration; then
