@@ -232,6 +232,7 @@ typedef struct RuleMeta {
 struct ParseState {
         Config *config;
         bool check_perms;
+        bool warn_only;        /* report problems as warnings (workflow hooks) */
         unsigned n_errors;
 
         char **files;          /* names of the files read; Loc.file points into it */
@@ -261,6 +262,10 @@ _printf_(3, 4) static int config_error(ParseState *s, const Loc *loc, const char
         (void) vsnprintf(buf, sizeof(buf), format, ap);
         va_end(ap);
 
+        if (s->warn_only) {
+                log_warning("%s:%u: %s", loc && loc->file ? loc->file : "config", loc ? loc->line : 0, buf);
+                return -EINVAL;
+        }
         if (loc && loc->file && loc->line > 0)
                 log_error("%s:%u: %s", loc->file, loc->line, buf);
         else if (loc && loc->file)
@@ -1509,19 +1514,27 @@ static void check_hooks(ParseState *s) {
                 if (asprintf(&display, "%s/%s", c->hooks_dir, rule->workflow) < 0)
                         return;
                 fd = openat(dfd, rule->workflow, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+                /* A missing or unsafe hook fails its rule when it matches (hooks.c checks again
+                 * before running it, and --check-config refuses it); it does not stop the
+                 * daemon from enforcing everything else. */
                 if (fd < 0) {
                         if (errno == ENOENT)
                                 config_warning(s, &wl,
                                                "Workflow hook '%s' does not exist; rule '%s' will fail "
                                                "when it matches",
                                                display, rule->name);
-                        else
+                        else {
+                                s->warn_only = true;
                                 report_open_error(s, &wl, "Workflow hook", display, -errno);
+                                s->warn_only = false;
+                        }
                         continue;
                 }
                 if (fstat(fd, &st) < 0)
                         continue;
+                s->warn_only = true;
                 (void) check_stat(s, &wl, "Workflow hook", display, &st, false, false, true);
+                s->warn_only = false;
         }
 }
 

@@ -127,7 +127,8 @@ int risk_classify(const SsfSet *set, const Config *c, Detection *ret) {
         /* Stream events (verification, stream-updated) are the manager's; unknown types are
          * acknowledged and ignored (SETs are not commands). */
         if (!is_known_detection(set->event_uri, &name) || config_detection_level(c, name) == _RISK_INVALID) {
-                bool carrying = streq_ptr(name, "risk-level-change") || streq_ptr(name, "user-risk-change") ||
+                bool carrying = streq_ptr(name, "risk-level-change") ||
+                                streq_ptr(name, "user-risk-change") ||
                                 streq_ptr(name, "device-risk-change");
                 if (!carrying) {
                         d.effect = DETECTION_IGNORE;

@@ -304,7 +304,8 @@ int set_validate_claims(const char *payload, size_t len, const SetExpect *expect
         if (v && !aud_well_formed(v))
                 return fail_invalid(err, "aud is neither a string nor an array of strings");
         if (expect->audience && (!v || !aud_contains(v, expect->audience)))
-                return fail(err, "invalid_audience", -EPROTO, "aud does not contain this receiver's audience");
+                return fail(err, "invalid_audience", -EPROTO,
+                            "aud does not contain this receiver's audience");
 
         v = json_object_get(s->claims, "iat");
         if (!v)
@@ -413,7 +414,8 @@ int set_verify(const char *token, size_t len, const Jwks *keys, const SetExpect 
         case -ENOMEM:
                 return r;
         case -ENOKEY:
-                return fail(err, "invalid_key", -ENOKEY, "no key in the transmitter's JWKS for kid and alg %s",
+                return fail(err, "invalid_key", -ENOKEY,
+                            "no key in the transmitter's JWKS for kid and alg %s",
                             jws_alg_to_string(jws->alg));
         default:
                 return fail(err, "invalid_key", -EKEYREJECTED, "signature does not verify");

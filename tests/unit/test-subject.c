@@ -25,7 +25,7 @@ static char *domains[] = { (char *) (uintptr_t) "Example.COM", (char *) (uintptr
 
 static int setup(void **state) {
         const char *t = getenv("TMPDIR");
-        snprintf(tmpdir, sizeof tmpdir, "%s/test-subject-XXXXXX", t ? t : "/tmp");
+        snprintf(tmpdir, sizeof tmpdir, "%s/test-subject-XXXXXX", t ? t : P_tmpdir);
         if (!mkdtemp(tmpdir))
                 return -1;
         snprintf(map_path, sizeof map_path, "%s/users.map", tmpdir);
