@@ -268,9 +268,16 @@ int engine_ingest(Manager *m, const SsfSet *set, SetError *err) {
                 }
                 if (det.effect != DETECTION_IGNORE) {
                         r = subject_resolve(c, set->subject, &match);
-                        if (r < 0) {
+                        if (r == -EBADMSG) {
                                 err->err = "invalid_request";
                                 F(err->description, "the subject identifier is invalid");
+                                goto out_unref;
+                        }
+                        if (r < 0) {
+                                /* A local problem (map_file unusable): neither acknowledge nor
+                                 * report; the transmitter delivers the SET again. */
+                                log_error_errno(r, "Cannot map the subject of SET '%s': %m",
+                                                set->jti);
                                 goto out_unref;
                         }
                 }

@@ -19,6 +19,8 @@ import json
 import os
 import sys
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from jwcrypto import jwk
 from jwcrypto.common import base64url_decode, base64url_encode
 from jwcrypto.jws import JWSCore
@@ -214,6 +216,25 @@ def main():
         "set-no-subject": sign(rsa, rs, claims(sub_id=None)),
         "set-txn-number": sign(rsa, rs, claims(txn=8675309)),
     }
+    # Signed with python3-cryptography directly, for what jwcrypto does not produce: PSS with
+    # a salt longer than the hash (RFC 7518 §3.5 requires salt = hash length), and the RFC 9864
+    # fully-specified "Ed25519" alg name.
+    def raw_sign(header, signer):
+        hb = base64url_encode(json.dumps(header, separators=(",", ":")))
+        pb = base64url_encode(json.dumps(claims(), separators=(",", ":")))
+        return "%s.%s.%s" % (hb, pb, base64url_encode(signer(("%s.%s" % (hb, pb)).encode())))
+
+    rsa_priv = rsa.get_op_key("sign")
+    tokens["set-ps256-salt-max"] = raw_sign(dict(h, alg="PS256", kid="rsa1"), lambda m: rsa_priv.sign(
+        m, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.MAX_LENGTH),
+        hashes.SHA256()))
+    tokens["set-ps256-mgf1-sha1"] = raw_sign(dict(h, alg="PS256", kid="rsa1"), lambda m: rsa_priv.sign(
+        m, padding.PSS(mgf=padding.MGF1(hashes.SHA1()), salt_length=32), hashes.SHA256()))
+    tokens["set-ok-ps256-raw"] = raw_sign(dict(h, alg="PS256", kid="rsa1"), lambda m: rsa_priv.sign(
+        m, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256()))
+    ed_priv = ed.get_op_key("sign")
+    tokens["set-ok-ed25519-alg"] = raw_sign(dict(h, alg="Ed25519", kid="ed1"), ed_priv.sign)
+
     # Built by hand: an unsecured JWS (alg none) and a compact token with five parts (JWE-like).
     none_hdr = base64url_encode(json.dumps({"typ": "secevent+jwt", "alg": "none"}))
     payload = base64url_encode(json.dumps(claims()))

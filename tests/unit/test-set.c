@@ -123,6 +123,7 @@ static void test_ok_algorithms(void **state) {
                 "set-ok-rs256", "set-ok-ps256", "set-ok-ps256-pinned", "set-ok-es256", "set-ok-es384",
                 "set-ok-eddsa", "set-ok-typ-application", "set-ok-typ-upper", "set-ok-aud-array",
                 "set-ok-iat-within-skew", "set-ok-ignored-headers", "set-ok-no-kid-single",
+                "set-ok-ps256-raw", "set-ok-ed25519-alg",
         };
         for (size_t i = 0; i < ARRAY_SIZE(names); i++)
                 ssf_set_free(ok(names[i]));
@@ -167,6 +168,9 @@ static void test_header_failures(void **state) {
         bad("set-alg-pinned-mismatch", -ENOKEY, "invalid_key");
         bad("set-no-kid-ambiguous", -ENOKEY, "invalid_key");
         bad("set-weak-rsa", -ENOKEY, "invalid_key");
+        /* PSS must use salt length = hash length and MGF1 with the same hash. */
+        bad("set-ps256-salt-max", -EKEYREJECTED, "invalid_key");
+        bad("set-ps256-mgf1-sha1", -EKEYREJECTED, "invalid_key");
 }
 
 static void test_claim_failures(void **state) {
