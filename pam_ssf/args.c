@@ -101,10 +101,7 @@ int pam_ssf_args_parse(int argc, const char **argv, PamSsfArgs *ret, const char 
                 return -EINVAL;
 
         for (int i = 0; i < argc; i++) {
-                if (!argv[i]) {
-                        r = -EINVAL;
-                } else
-                        r = parse_one(argv[i], &a);
+                r = argv[i] ? parse_one(argv[i], &a) : -EINVAL;
                 if (r < 0) {
                         if (ret_bad)
                                 *ret_bad = argv[i];
