@@ -192,3 +192,9 @@ clean:
 .PHONY: all tests deps check check-unit check-integration check-e2e demo asan fuzz install clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Benchmarks (bench/README.md): ratios against baselines measured in the same run.
+bench: tests
+	$(Q)B=$(B) CC=$(CC) bench/run.sh
+
+.PHONY: bench

@@ -132,10 +132,16 @@ static int ssf_once(const char *path, const char *user) {
 
 typedef int (*OpFn)(const char *path, const char *user);
 
-static double run_ns(OpFn fn, const char *path, const char *user, unsigned n) {
-        uint64_t a = bench_now_ns();
+/* Runs n ops; when lat is not NULL, appends each op's latency (ns) to it. */
+static double run_ns(OpFn fn, const char *path, const char *user, unsigned n, double *lat) {
+        uint64_t a = bench_now_ns(), prev = a;
         for (unsigned i = 0; i < n; i++) {
                 int r = fn(path, user);
+                if (lat) {
+                        uint64_t now = bench_now_ns();
+                        lat[i] = (double) (now - prev);
+                        prev = now;
+                }
                 if (r < 0) {
                         fprintf(stderr, "bench-ipc: query for '%s' on %s failed: %s\n", user, path,
                                 strerror(-r));
@@ -159,6 +165,7 @@ int main(int argc, char **argv) {
         int n_rows;
         double t[2 + MAX_USERS][BENCH_MAX_ROUNDS], ratio[2 + MAX_USERS][BENCH_MAX_ROUNDS];
         unsigned n;
+        double *lat[2 + MAX_USERS];
         SsfIpcMsg q = { .type = SSF_IPC_PAM_QUERY, .user = (char *) "bob", .service = (char *) "sshd" };
         int k;
 
@@ -197,30 +204,36 @@ int main(int argc, char **argv) {
         start_echo();
 
         /* Warm up every path, then size a round from the slowest row. */
-        double slowest = run_ns(raw_once, echo_path, "bob", 200);
-        double e = run_ns(ssf_once, echo_path, "bob", 200);
+        double slowest = run_ns(raw_once, echo_path, "bob", 200, NULL);
+        double e = run_ns(ssf_once, echo_path, "bob", 200, NULL);
         if (e > slowest)
                 slowest = e;
         for (int u = 0; u < n_users; u++) {
-                e = run_ns(ssf_once, daemon_socket, users[u], 100);
+                e = run_ns(ssf_once, daemon_socket, users[u], 100, NULL);
                 if (e > slowest)
                         slowest = e;
         }
         n = (unsigned) (round_ms * 1e6 / slowest);
         if (n < 20)
                 n = 20;
+        for (int i = 0; i < n_rows; i++) {
+                lat[i] = calloc((size_t) n * (size_t) rounds, sizeof(double));
+                if (!lat[i])
+                        die("calloc", ENOMEM);
+        }
 
         for (int r = 0; r < rounds; r++) {
-                t[0][r] = run_ns(raw_once, echo_path, "bob", n);
-                t[1][r] = run_ns(ssf_once, echo_path, "bob", n);
+                size_t off = (size_t) r * n;
+                t[0][r] = run_ns(raw_once, echo_path, "bob", n, lat[0] + off);
+                t[1][r] = run_ns(ssf_once, echo_path, "bob", n, lat[1] + off);
                 for (int u = 0; u < n_users; u++)
-                        t[2 + u][r] = run_ns(ssf_once, daemon_socket, users[u], n);
+                        t[2 + u][r] = run_ns(ssf_once, daemon_socket, users[u], n, lat[2 + u] + off);
                 for (int i = 0; i < n_rows; i++)
                         ratio[i][r] = t[i][r] / t[0][r];
         }
 
         printf("PAM query round trips (µs/query, median of %d rounds of %u queries per row)\n", rounds, n);
-        printf("%-22s %10s %8s\n", "", "µs/query", "ratio");
+        printf("%-26s %10s %8s %10s %10s\n", "", "µs/query", "ratio", "p99 µs", "max µs");
         for (int i = 0; i < n_rows; i++) {
                 char label[64];
                 if (i == 0)
@@ -229,8 +242,12 @@ int main(int argc, char **argv) {
                         snprintf(label, sizeof label, "ssf client→echo");
                 else
                         snprintf(label, sizeof label, "ssf client→daemon %s", users[i - 2]);
-                printf("%-22s %10.1f %8.2f\n", label, bench_median(t[i], rounds) / 1e3,
-                       bench_median(ratio[i], rounds));
+                size_t total = (size_t) n * (size_t) rounds;
+                qsort(lat[i], total, sizeof(double), bench_cmp_double);
+                printf("%-26s %10.1f %8.2f %10.1f %10.1f\n", label, bench_median(t[i], rounds) / 1e3,
+                       bench_median(ratio[i], rounds), lat[i][total * 99 / 100] / 1e3,
+                       lat[i][total - 1] / 1e3);
+                free(lat[i]);
         }
         stop_echo();
         return 0;

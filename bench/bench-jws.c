@@ -31,12 +31,12 @@
 
 #include <valgrind/callgrind.h>
 
+#include "bench-util.h"
 #include "jwks.h"
 #include "jws.h"
 #include "set.h"
 
 #define IAT 1700000000u
-#define MAX_ROUNDS 64
 
 typedef struct Case {
         const char *label;  /* RS256 … */
@@ -228,16 +228,6 @@ static double run_ns(OpFn fn, const Case *c, unsigned n, int want) {
         return ((double) (b.tv_sec - a.tv_sec) * 1e9 + (double) (b.tv_nsec - a.tv_nsec)) / n;
 }
 
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-        qsort(v, (size_t) n, sizeof(double), cmp_double);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void wallclock(int rounds, double round_ms) {
         printf("SET verification (µs/op, median of %d paired rounds of ~%.0f ms per side)\n",
                rounds, round_ms);
@@ -245,8 +235,8 @@ static void wallclock(int rounds, double round_ms) {
                "ratio", "jws_parse", "jws_verify", "claims");
         for (size_t k = 0; k < N_CASES; k++) {
                 Case *c = &cases[k];
-                double t_set[MAX_ROUNDS], t_base[MAX_ROUNDS], ratio[MAX_ROUNDS], t_parse[MAX_ROUNDS],
-                       t_ver[MAX_ROUNDS], t_claims[MAX_ROUNDS];
+                double t_set[BENCH_MAX_ROUNDS], t_base[BENCH_MAX_ROUNDS], ratio[BENCH_MAX_ROUNDS], t_parse[BENCH_MAX_ROUNDS],
+                       t_ver[BENCH_MAX_ROUNDS], t_claims[BENCH_MAX_ROUNDS];
                 unsigned n;
                 double est;
 
@@ -273,9 +263,9 @@ static void wallclock(int rounds, double round_ms) {
                         t_claims[r] = run_ns(claims_once, c, n, 0);
                 }
                 printf("%-6s %11.1f %11.1f %7.3f | %10.2f %10.1f %10.2f\n", c->label,
-                       median(t_set, rounds) / 1e3, median(t_base, rounds) / 1e3,
-                       median(ratio, rounds), median(t_parse, rounds) / 1e3,
-                       median(t_ver, rounds) / 1e3, median(t_claims, rounds) / 1e3);
+                       bench_median(t_set, rounds) / 1e3, bench_median(t_base, rounds) / 1e3,
+                       bench_median(ratio, rounds), bench_median(t_parse, rounds) / 1e3,
+                       bench_median(t_ver, rounds) / 1e3, bench_median(t_claims, rounds) / 1e3);
                 fflush(stdout);
         }
 }
@@ -339,7 +329,7 @@ int main(int argc, char **argv) {
                         return 2;
                 }
         }
-        if (rounds < 1 || rounds > MAX_ROUNDS || round_ms <= 0)
+        if (rounds < 1 || rounds > BENCH_MAX_ROUNDS || round_ms <= 0)
                 die("bad --rounds or --round-ms");
 
         jwks_text = read_file(dir, "jwks.json", &jwks_len);

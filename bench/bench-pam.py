@@ -16,6 +16,12 @@ runs, against that daemon:
 
 Prints tables; exits non-zero when a benchmark cannot run. Nothing outside a temporary
 directory is touched.
+
+Everything (this script, hence the stack and the benchmark programs) is pinned to one CPU
+unless --no-pin: on a small VM a wake-up of a process on another, idle vCPU costs tens of
+microseconds and lands on the client/server pairs at random, which made unpinned round trips
+bimodal (7 or 55 µs for the same echo exchange). Pinned, the figures are the CPU cost of the
+exchange, comparable between the rows.
 """
 
 import argparse
@@ -55,7 +61,12 @@ def main():
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
     ap.add_argument("--bench-bin", required=True, help="directory with bench-ipc and bench-pam")
     ap.add_argument("--quick", action="store_true", help="fewer rounds (smoke test)")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin everything to one CPU")
     args = ap.parse_args()
+    if not args.no_pin:
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        print(f"(pinned to CPU {cpu}: daemon, clients and baselines share it)")
     build = os.path.abspath(args.build)
     os.environ["SSF_BUILD"] = build
     rounds, round_ms, spawns = ("3", "60", 8) if args.quick else ("7", "150", 30)
@@ -108,8 +119,13 @@ def main():
         harness = str(pam_support.harness_path())
         t_permit, t_ssf, ratios = [], [], []
         for i in range(spawns + 2):
-            a = harness_round(harness, penv, "bench-permit", "bob", pam_support.PAM_SUCCESS)
-            b = harness_round(harness, penv, "bench-ssf", "bob", pam_support.PAM_SUCCESS)
+            # Alternate which side goes first, so neither always runs on a warmer cache.
+            if i % 2:
+                b = harness_round(harness, penv, "bench-ssf", "bob", pam_support.PAM_SUCCESS)
+                a = harness_round(harness, penv, "bench-permit", "bob", pam_support.PAM_SUCCESS)
+            else:
+                a = harness_round(harness, penv, "bench-permit", "bob", pam_support.PAM_SUCCESS)
+                b = harness_round(harness, penv, "bench-ssf", "bob", pam_support.PAM_SUCCESS)
             if i >= 2:  # the first two are warm-up
                 t_permit.append(a)
                 t_ssf.append(b)

@@ -1,0 +1,89 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Runs every benchmark and prints ratios against baselines measured in the same run.
+#
+#   make bench                  (builds `tests` first, then runs this with B=build)
+#   B=build bench/run.sh [--quick]
+#
+# Writes only under $B/bench/ and a temporary directory; exits non-zero only when a benchmark
+# cannot be built or run. Set BENCH_CALLGRIND=0 to skip the instruction counts.
+set -eu
+
+cd "$(dirname "$0")/.."
+B=${B:-build}
+CC=${CC:-gcc}
+PKG_CONFIG=${PKG_CONFIG:-pkg-config}
+PYTHON=${PYTHON:-/usr/bin/python3}
+QUICK=
+[ "${1:-}" = "--quick" ] && QUICK=1
+
+for f in "$B/libsessiond-core.a" "$B/libssfcommon.a" "$B/ssf-sessiond" "$B/pam_ssf.so" \
+         "$B/helpers/pam-harness"; do
+        [ -e "$f" ] || { echo "bench: $f is missing; run 'make B=$B tests' first" >&2; exit 1; }
+done
+
+OUT="$B/bench"
+mkdir -p "$OUT"
+CFLAGS_BENCH="-std=gnu11 -O2 -g -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror \
+ -Icommon -Issf-sessiond -Ibench"
+DEP_LIBS="$($PKG_CONFIG --libs libcurl jansson libcrypto libssl libsystemd sqlite3 inih) -lpthread"
+
+echo "  CC      bench/bench-jws.c bench/bench-ipc.c bench/bench-pam.c"
+# shellcheck disable=SC2086
+$CC $CFLAGS_BENCH $($PKG_CONFIG --cflags jansson libcrypto) bench/bench-jws.c -o "$OUT/bench-jws" \
+        "$B/libsessiond-core.a" "$B/libssfcommon.a" $DEP_LIBS
+# shellcheck disable=SC2086
+$CC $CFLAGS_BENCH bench/bench-ipc.c -o "$OUT/bench-ipc" "$B/libssfcommon.a" -lpthread
+# shellcheck disable=SC2086
+$CC $CFLAGS_BENCH bench/bench-pam.c -o "$OUT/bench-pam" -lpam
+
+if [ -n "$QUICK" ]; then
+        ROUNDS=3 ROUND_MS=60 CG_N=5
+else
+        ROUNDS=9 ROUND_MS=150 CG_N=20
+fi
+
+section() { printf '\n== %s\n' "$1"; }
+
+section "1. SET verification: set_verify() vs bare EVP_DigestVerify (wall clock)"
+"$OUT/bench-jws" --data tests/data/jose --rounds "$ROUNDS" --round-ms "$ROUND_MS"
+
+if [ "${BENCH_CALLGRIND:-1}" != 0 ] && command -v valgrind >/dev/null 2>&1; then
+        section "1b. SET verification: instructions per op (valgrind --tool=callgrind, $CG_N ops per case)"
+        CG=$(mktemp -d /tmp/ssf-bench-cg.XXXXXX)
+        trap 'rm -rf "$CG"' EXIT INT TERM
+        valgrind --tool=callgrind --callgrind-out-file="$CG/cg" \
+                "$OUT/bench-jws" --data tests/data/jose --callgrind "$CG_N" >"$CG/log" 2>&1 ||
+                { cat "$CG/log" >&2; exit 1; }
+        "$PYTHON" - "$CG" "$CG_N" <<'EOF'
+import glob, os, re, sys
+d, n = sys.argv[1], int(sys.argv[2])
+ir = {}
+for path in glob.glob(os.path.join(d, "cg.*")):
+    text = open(path, encoding="utf-8", errors="replace").read()
+    m = re.search(r"^desc: Trigger: Client Request: (\S+)", text, re.M)
+    t = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+    if m and t:
+        ir[m.group(1)] = int(t.group(1)) / n
+algs = [a for a in ("RS256", "PS256", "ES256", "EdDSA") if f"{a}-set" in ir]
+if not algs:
+    sys.exit("bench: no callgrind dumps found")
+print(f"{'alg':6s} {'set_verify':>11s} {'EVP floor':>11s} {'ratio':>7s} | "
+      f"{'jws_parse':>10s} {'jws_verify':>10s} {'claims':>10s}   (thousands of instructions/op)")
+for a in algs:
+    s, b = ir[f"{a}-set"], ir[f"{a}-base"]
+    print(f"{a:6s} {s / 1e3:11.1f} {b / 1e3:11.1f} {s / b:7.3f} | {ir[a + '-parse'] / 1e3:10.1f} "
+          f"{ir[a + '-jws_verify'] / 1e3:10.1f} {ir[a + '-claims'] / 1e3:10.1f}")
+EOF
+fi
+
+if "$PYTHON" -c 'import jwcrypto, cryptography' 2>/dev/null; then
+        section "1c. Reference: python3-jwcrypto vs pyca/cryptography verify (same tokens, same keys)"
+        "$PYTHON" bench/bench-jwcrypto.py --data tests/data/jose --rounds "$ROUNDS" --round-ms "$ROUND_MS"
+fi
+
+section "2. Login cost: pam_ssf.so and the daemon's PAM_QUERY vs baselines"
+"$PYTHON" bench/bench-pam.py --build "$B" --bench-bin "$OUT" ${QUICK:+--quick}
+
+echo
+echo "bench: done (ratios are against baselines measured in this run; absolute times vary by machine)"
