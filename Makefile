@@ -185,6 +185,8 @@ install: all
 	[ ! -e conf/ssf-sessiond.sysusers ] || { install -d $(DESTDIR)$(sysusersdir); install -m 0644 conf/ssf-sessiond.sysusers $(DESTDIR)$(sysusersdir)/ssf-sessiond.conf; }
 	[ ! -e conf/ssf-sessiond.tmpfiles ] || { install -d $(DESTDIR)$(tmpfilesdir); install -m 0644 conf/ssf-sessiond.tmpfiles $(DESTDIR)$(tmpfilesdir)/ssf-sessiond.conf; }
 	[ ! -e conf/ssf-sessiond.polkit.rules ] || { install -d $(DESTDIR)$(polkitrulesdir); install -m 0644 conf/ssf-sessiond.polkit.rules $(DESTDIR)$(polkitrulesdir)/50-ssf-sessiond.rules; }
+	install -d $(DESTDIR)$(prefix)/share/doc/ssf
+	install -m 0644 conf/pam.d/ssf.example $(DESTDIR)$(prefix)/share/doc/ssf/pam.d-ssf.example
 
 clean:
 	rm -rf build build-asan build-fuzz

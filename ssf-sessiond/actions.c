@@ -181,7 +181,7 @@ void *actions_thread(void *userdata) {
                 pthread_mutex_lock(&m->lock);
                 while (!m->actions_kick && !m->stopping) {
                         struct timespec ts;
-                        clock_gettime(CLOCK_REALTIME, &ts);
+                        clock_gettime(CLOCK_MONOTONIC, &ts); /* the clock of action_cond */
                         ts.tv_sec += 30; /* also retries leftovers now and then */
                         if (pthread_cond_timedwait(&m->action_cond, &m->lock, &ts) == ETIMEDOUT)
                                 break;

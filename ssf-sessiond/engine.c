@@ -9,9 +9,9 @@
 #include "log.h"
 #include "macro.h"
 #include "policy.h"
+#include "ingest.h"
 #include "risk.h"
 #include "strv.h"
-#include "subject.h"
 
 #define F(buf, ...) (void) snprintf(buf, sizeof(buf), __VA_ARGS__)
 
@@ -21,9 +21,8 @@ static const char *level_str(RiskLevel l) {
 }
 
 /* Verification and stream-updated events concern the stream, not a user (SSF §8.1.4-5). */
-static int ingest_stream_event(Manager *m, const SsfSet *set, SetError *err) {
+static int ingest_stream_event(Manager *m, const IngestRequest *set, SetError *err) {
         const char *short_name = set_event_short_name(set->event_uri);
-        const char *id = json_string_value(json_object_get(set->subject, "id"));
         HistoryEntry h = {
                 .time = now_sec(),
                 .jti = UNCONST(set->jti),
@@ -33,18 +32,16 @@ static int ingest_stream_event(Manager *m, const SsfSet *set, SetError *err) {
         };
         char result[256];
 
-        if (m->stream.stream_id && id && !streq(id, m->stream.stream_id)) {
+        if (m->stream.stream_id && set->stream_id && !streq(set->stream_id, m->stream.stream_id)) {
                 err->err = "invalid_request";
-                F(err->description, "%s event for stream '%s', expected '%s'", short_name, id,
-                  m->stream.stream_id);
+                F(err->description, "%s event for stream '%s', expected '%s'", short_name,
+                  set->stream_id, m->stream.stream_id);
                 return -EBADMSG;
         }
 
-        if (streq(set->event_uri, SSF_EVENT_VERIFICATION)) {
-                const char *state = json_string_value(json_object_get(set->event, "state"));
-
-                if (state) {
-                        if (!m->stream.verify_state || !streq(state, m->stream.verify_state)) {
+        if (set->kind == INGEST_VERIFICATION) {
+                if (set->state) {
+                        if (!m->stream.verify_state || !streq(set->state, m->stream.verify_state)) {
                                 err->err = "invalid_state";
                                 F(err->description, "unexpected verification state");
                                 return -EBADMSG;
@@ -57,15 +54,8 @@ static int ingest_stream_event(Manager *m, const SsfSet *set, SetError *err) {
                         F(result, "ok: unsolicited verification");
                 manager_wake(m);
         } else {
-                const char *status = json_string_value(json_object_get(set->event, "status"));
-                const char *reason = json_string_value(json_object_get(set->event, "reason"));
+                const char *status = set->status, *reason = set->reason;
 
-                if (!status || (!streq(status, "enabled") && !streq(status, "paused") &&
-                                !streq(status, "disabled"))) {
-                        err->err = "invalid_request";
-                        F(err->description, "stream-updated without a valid status");
-                        return -EBADMSG;
-                }
                 free(m->stream.status);
                 m->stream.status = strdup(status);
                 F(result, "stream %s%s%s", status, reason ? ": " : "", reason ? reason : "");
@@ -81,7 +71,7 @@ static int ingest_stream_event(Manager *m, const SsfSet *set, SetError *err) {
 
 /* Applies det to user. Returns 1 when the stored state changed, 0 when the event was stale
  * or changed nothing. */
-static int apply_detection(Store *s, const Config *c, const SsfSet *set, const Detection *det,
+static int apply_detection(Store *s, const Config *c, const IngestRequest *set, const Detection *det,
                            const char *user, uint64_t now, const char **ret_note) {
         StoreDetection cur = {}, nd = {};
         const char *name = det->effect == DETECTION_CLEAR ? det->clears : det->name;
@@ -136,7 +126,7 @@ static int apply_detection(Store *s, const Config *c, const SsfSet *set, const D
         return r < 0 ? r : 1;
 }
 
-static void log_risk(const char *user, const SsfSet *set, const char *detection,
+static void log_risk(const char *user, const IngestRequest *set, const char *detection,
                      RiskLevel before, RiskLevel after, const Rule *rule, const char *result) {
         char msg[512], f_user[300], f_jti[300], f_event[200], f_det[100], f_lvl[64], f_prev[64],
                 f_rule[300], f_action[64], f_iss[512], f_result[300];
@@ -159,7 +149,7 @@ static void log_risk(const char *user, const SsfSet *set, const char *detection,
                    NULL);
 }
 
-static int ingest_user(Manager *m, const Config *c, const SsfSet *set, const Detection *det,
+static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, const Detection *det,
                        const char *user, uint64_t now) {
         RiskLevel before, after;
         const Rule *rule = NULL;
@@ -209,7 +199,6 @@ static int ingest_user(Manager *m, const Config *c, const SsfSet *set, const Det
                 return r;
 
         if (rule && rule->action != ACTION_NONE) {
-                _cleanup_free_ char *claims = json_dumps(set->claims, JSON_COMPACT);
                 PendingAction a = {
                         .created = now,
                         .user = UNCONST(user),
@@ -225,7 +214,7 @@ static int ingest_user(Manager *m, const Config *c, const SsfSet *set, const Det
                         .reason = UNCONST(det->reason),
                         .level_before = before,
                         .level_after = after,
-                        .claims_json = claims,
+                        .claims_json = set->claims_json,
                         .history_id = hid,
                 };
 
@@ -237,11 +226,10 @@ static int ingest_user(Manager *m, const Config *c, const SsfSet *set, const Det
         return 0;
 }
 
-int engine_ingest(Manager *m, const SsfSet *set, SetError *err) {
-        _cleanup_(subject_match_done) SubjectMatch match = {};
+int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
         ConfigHandle *h;
         const Config *c;
-        Detection det = {};
+        const Detection *det = &set->detection;
         uint64_t now = now_sec();
         char f_jti[300], f_event[200], f_iss[512], msg[600];
         int r;
@@ -256,32 +244,7 @@ int engine_ingest(Manager *m, const SsfSet *set, SetError *err) {
         h = manager_config_ref(m);
         c = h->config;
 
-        bool stream_event = streq(set->event_uri, SSF_EVENT_VERIFICATION) ||
-                            streq(set->event_uri, SSF_EVENT_STREAM_UPDATED);
-        if (!stream_event) {
-                r = risk_classify(set, c, &det);
-                if (r < 0) {
-                        err->err = "invalid_request";
-                        F(err->description, "the %s event payload is invalid",
-                          set_event_short_name(set->event_uri));
-                        goto out_unref;
-                }
-                if (det.effect != DETECTION_IGNORE) {
-                        r = subject_resolve(c, set->subject, &match);
-                        if (r == -EBADMSG) {
-                                err->err = "invalid_request";
-                                F(err->description, "the subject identifier is invalid");
-                                goto out_unref;
-                        }
-                        if (r < 0) {
-                                /* A local problem (map_file unusable): neither acknowledge nor
-                                 * report; the transmitter delivers the SET again. */
-                                log_error_errno(r, "Cannot map the subject of SET '%s': %m",
-                                                set->jti);
-                                goto out_unref;
-                        }
-                }
-        }
+        bool stream_event = set->kind != INGEST_SUBJECT;
 
         pthread_mutex_lock(&m->lock);
         r = store_begin(m->store);
@@ -298,7 +261,7 @@ int engine_ingest(Manager *m, const SsfSet *set, SetError *err) {
 
         if (stream_event)
                 r = ingest_stream_event(m, set, err);
-        else if (det.effect == DETECTION_IGNORE) {
+        else if (det->effect == DETECTION_IGNORE) {
                 HistoryEntry hh = {
                         .time = now, .jti = UNCONST(set->jti),
                         .event = UNCONST(set_event_short_name(set->event_uri)),
@@ -306,24 +269,24 @@ int engine_ingest(Manager *m, const SsfSet *set, SetError *err) {
                         .duration_ms = -1,
                 };
                 r = store_history_add(m->store, &hh, NULL);
-        } else if (strv_length(match.users) == 0) {
+        } else if (strv_length(set->users) == 0) {
                 char res[512];
                 HistoryEntry hh = {
                         .time = now, .jti = UNCONST(set->jti),
                         .event = UNCONST(set_event_short_name(set->event_uri)),
-                        .detection = det.name, .action = UNCONST("none"), .result = res,
+                        .detection = UNCONST(det->name), .action = UNCONST("none"), .result = res,
                         .duration_ms = -1,
                 };
 
-                F(res, "unmapped: %s", match.description ? match.description : "no subject");
+                F(res, "unmapped: %s", set->subject_desc ? set->subject_desc : "no subject");
                 m->counters.subjects_unmapped++;
                 log_info("SET '%s' names no local user (%s), recorded only", set->jti,
-                         match.description ? match.description : "no subject");
+                         set->subject_desc ? set->subject_desc : "no subject");
                 r = store_history_add(m->store, &hh, NULL);
         } else {
                 r = 0;
-                for (char **u = match.users; *u && r >= 0; u++)
-                        r = ingest_user(m, c, set, &det, *u, now);
+                for (char **u = set->users; *u && r >= 0; u++)
+                        r = ingest_user(m, c, set, det, *u, now);
         }
         if (r < 0)
                 goto out_rollback;
@@ -341,7 +304,6 @@ out_rollback:
         (void) store_rollback(m->store);
 out_unlock:
         pthread_mutex_unlock(&m->lock);
-out_unref:
         manager_config_unref(m, h);
         return r;
 }

@@ -5,14 +5,15 @@
  * entity risk policy, history, and the pending actions — all in one SQLite transaction, so a
  * SET is acknowledged only once all of this is committed. */
 
+#include "ingest.h"
 #include "manager.h"
-#include "set.h"
 
-/* Returns 0 when the SET was committed (acknowledge it), -EALREADY for a replayed jti
- * (acknowledge it, nothing changed), -EBADMSG / -EPROTO with *err filled when the SET must be
- * reported in setErrs, or another -errno for a local failure (neither acknowledge nor report:
- * the transmitter redelivers it). Takes m->lock. */
-int engine_ingest(Manager *m, const SsfSet *set, SetError *err);
+/* Applies what the network worker extracted from one verified SET. Returns 0 when it was
+ * committed (acknowledge it), -EALREADY for a replayed jti (acknowledge it, nothing changed),
+ * -EBADMSG with *err filled when the SET must be reported in setErrs, or another -errno for a
+ * local failure (neither acknowledge nor report: the transmitter redelivers it). Takes
+ * m->lock. */
+int engine_apply(Manager *m, const IngestRequest *set, SetError *err);
 
 /* Admin operations (ssfctl reset / set-risk), recorded in the history. Take m->lock. */
 int engine_reset_user(Manager *m, const char *user, const char *why, RiskLevel *ret_before);

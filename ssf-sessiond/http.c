@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,6 +28,8 @@ struct HttpClient {
         CURLM *multi;
         CURL *easy;
         char *ca_file;
+        char *ca_blob;   /* the CA file's contents, read when the client is made */
+        size_t ca_blob_len;
         atomic_bool abort;
 };
 
@@ -196,6 +200,56 @@ static int http_xferinfo_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
         return atomic_load(&t->client->abort) ? 1 : 0;
 }
 
+#define HTTP_CA_FILE_MAX (1024u * 1024u)
+
+static int read_ca_file(const char *path, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        buf = malloc(HTTP_CA_FILE_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, buf + len, HTTP_CA_FILE_MAX + 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > HTTP_CA_FILE_MAX)
+                        return -EFBIG;
+        }
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+int http_client_clone(const HttpClient *c, HttpClient **ret) {
+        _cleanup_(http_client_freep) HttpClient *n = NULL;
+        int r;
+
+        r = http_client_new(NULL, &n);
+        if (r < 0)
+                return r;
+        if (c->ca_file) {
+                n->ca_file = strdup(c->ca_file);
+                n->ca_blob = malloc(MAX(c->ca_blob_len, (size_t) 1));
+                if (!n->ca_file || !n->ca_blob)
+                        return -ENOMEM;
+                memcpy(n->ca_blob, c->ca_blob, c->ca_blob_len);
+                n->ca_blob_len = c->ca_blob_len;
+        }
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
 int http_client_new(const char *ca_file, HttpClient **ret) {
         _cleanup_(http_client_freep) HttpClient *c = NULL;
 
@@ -212,9 +266,15 @@ int http_client_new(const char *ca_file, HttpClient **ret) {
         atomic_init(&c->abort, false);
 
         if (ca_file) {
+                int r;
+
                 c->ca_file = strdup(ca_file);
                 if (!c->ca_file)
                         return -ENOMEM;
+                /* Read now: the network worker makes its clients before it drops privileges. */
+                r = read_ca_file(ca_file, &c->ca_blob, &c->ca_blob_len);
+                if (r < 0)
+                        return r;
         }
 
         c->multi = curl_multi_init();
@@ -236,6 +296,7 @@ HttpClient *http_client_free(HttpClient *c) {
         if (c->multi)
                 curl_multi_cleanup(c->multi);
         free(c->ca_file);
+        free(c->ca_blob);
         free(c);
         return NULL;
 }
@@ -295,8 +356,14 @@ static int http_setup(HttpClient *c, HttpTransfer *t, const char *method, const 
         SETOPT(h, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
         SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
         SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (c->ca_file)
-                SETOPT(h, CURLOPT_CAINFO, c->ca_file);
+        if (c->ca_blob) {
+                struct curl_blob blob = {
+                        .data = c->ca_blob,
+                        .len = c->ca_blob_len,
+                        .flags = CURL_BLOB_COPY,
+                };
+                SETOPT(h, CURLOPT_CAINFO_BLOB, &blob);
+        }
         /* Never pick up http_proxy/https_proxy/all_proxy from the environment. */
         SETOPT(h, CURLOPT_PROXY, "");
         SETOPT(h, CURLOPT_NOSIGNAL, 1L);
@@ -382,6 +449,12 @@ static CURLcode http_perform(HttpClient *c) {
 
 int http_request(HttpClient *c, const char *method, const char *url, const char *authorization,
                  const char *body, uint64_t timeout_usec, size_t max_body, HttpResponse *ret) {
+        return http_request_full(c, method, url, authorization, body, NULL, timeout_usec, max_body, ret);
+}
+
+int http_request_full(HttpClient *c, const char *method, const char *url, const char *authorization,
+                      const char *body, const char *content_type, uint64_t timeout_usec,
+                      size_t max_body, HttpResponse *ret) {
         _cleanup_(curl_slist_free_erasep) struct curl_slist *headers = NULL;
         _cleanup_(http_transfer_done) HttpTransfer t = {};
         char errbuf[CURL_ERROR_SIZE] = "";
@@ -398,6 +471,8 @@ int http_request(HttpClient *c, const char *method, const char *url, const char 
         if (timeout_usec == 0)
                 return -EINVAL;
         if (authorization && !http_header_value_safe(authorization))
+                return -EINVAL;
+        if (content_type && (isempty(content_type) || !http_header_value_safe(content_type)))
                 return -EINVAL;
 
         /* An abort requested while no request ran applies to this one. */
@@ -419,7 +494,11 @@ int http_request(HttpClient *c, const char *method, const char *url, const char 
                         return -ENOMEM;
                 headers = l;
                 if (body) {
-                        l = curl_slist_append(headers, "Content-Type: application/json");
+                        _cleanup_free_ char *h = NULL;
+
+                        if (asprintf(&h, "Content-Type: %s", content_type ?: "application/json") < 0)
+                                return -ENOMEM;
+                        l = curl_slist_append(headers, h);
                         if (!l)
                                 return -ENOMEM;
                         headers = l;
@@ -434,7 +513,7 @@ int http_request(HttpClient *c, const char *method, const char *url, const char 
                                 return -ENOMEM;
                         headers = l;
                 }
-                /* No "Expect: 100-continue" round trip for our small JSON bodies. */
+                /* No "Expect: 100-continue" round trip for our small bodies. */
                 l = curl_slist_append(headers, "Expect:");
                 if (!l)
                         return -ENOMEM;

@@ -25,8 +25,11 @@ typedef struct HttpResponse {
         char *www_authenticate;
 } HttpResponse;
 
-/* ca_file may be NULL (system trust store). Returns 0 or -errno. */
+/* ca_file may be NULL (system trust store); it is read at once, so that a client made before
+ * a privilege drop keeps trusting it. Returns 0 or -errno. */
 int http_client_new(const char *ca_file, HttpClient **ret);
+/* A new client with the same trust anchors as c. */
+int http_client_clone(const HttpClient *c, HttpClient **ret);
 HttpClient *http_client_free(HttpClient *c);
 
 /* Performs method on url (must be https://). authorization is the whole header value
@@ -41,6 +44,12 @@ HttpClient *http_client_free(HttpClient *c);
  * http_client_abort(). */
 int http_request(HttpClient *c, const char *method, const char *url, const char *authorization,
                  const char *body, uint64_t timeout_usec, size_t max_body, HttpResponse *ret);
+/* Like http_request(), but body is sent with the given Content-Type value (e.g.
+ * "application/x-www-form-urlencoded"; NULL: application/json). content_type must be non-empty
+ * and free of CR/LF (-EINVAL otherwise); it is ignored when body is NULL. */
+int http_request_full(HttpClient *c, const char *method, const char *url, const char *authorization,
+                      const char *body, const char *content_type, uint64_t timeout_usec,
+                      size_t max_body, HttpResponse *ret);
 /* Makes a running or the next http_request() of c return -ECANCELED soon (thread-safe). */
 void http_client_abort(HttpClient *c);
 void http_response_done(HttpResponse *r);

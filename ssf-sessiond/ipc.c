@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
+#include "broker.h"
 #include "engine.h"
 #include "http.h"
 #include "ipc.h"
@@ -20,6 +21,9 @@
 #include "macro.h"
 #include "ssf-ipc.h"
 
+/* Connections one unprivileged uid may hold at once; all of them together get at most half
+ * of IPC_MAX_CLIENTS. */
+#define IPC_MAX_CLIENTS_PER_UID 16u
 
 typedef struct IpcClient IpcClient;
 
@@ -495,11 +499,18 @@ static int verb_verify(IpcClient *c, json_t *args, const char **err) {
         m->stream.verify_state = strdup(state);
         m->stream.verify_result = NULL;
         m->stream.verify_received = false;
-        if (m->poll_http)
-                http_client_abort(m->poll_http); /* end the long poll so it asks now */
         pthread_mutex_unlock(&m->lock);
+        r = broker_request_verify(m, state);
+        if (r < 0) {
+                *err = "the network worker is not running";
+                return r;
+        }
 
         c->verify_state = strdup(state);
+        if (!c->verify_state)
+                return -ENOMEM;
+        /* Those still waiting for an older state get their answer now. */
+        ipc_server_dispatch_waiting(c->server);
         c->waiting_verify = true;
         (void) sd_event_source_set_time_relative(c->timer, timeout * 1000u);
         (void) sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
@@ -509,15 +520,18 @@ static int verb_verify(IpcClient *c, json_t *args, const char **err) {
 static void answer_verify(IpcClient *c, bool timed_out) {
         Manager *m = c->server->m;
         _cleanup_(json_decrefp) json_t *body = NULL;
-        bool received, done;
+        bool mine, received, done;
         char result[256];
 
         pthread_mutex_lock(&m->lock);
-        received = m->stream.verify_received && streq_ptr(m->stream.verify_state, c->verify_state);
-        done = received || (m->stream.verify_result && !streq(m->stream.verify_result, "requested"));
+        mine = streq_ptr(m->stream.verify_state, c->verify_state);
+        received = mine && m->stream.verify_received;
+        done = !mine || received ||
+               (m->stream.verify_result && !streq(m->stream.verify_result, "requested"));
         (void) snprintf(result, sizeof(result), "%s",
-                        received ? "received" : m->stream.verify_result ? m->stream.verify_result
-                                                                       : "not requested yet");
+                        !mine ? "superseded by a newer verification request"
+                        : received ? "received"
+                        : m->stream.verify_result ? m->stream.verify_result : "not requested yet");
         pthread_mutex_unlock(&m->lock);
         if (!done && !timed_out)
                 return;
@@ -641,6 +655,15 @@ void ipc_server_dispatch_waiting(IpcServer *s) {
         }
 }
 
+static unsigned clients_of_uid(const IpcServer *s, uid_t uid) {
+        unsigned n = 0;
+
+        for (const IpcClient *c = s->clients; c; c = c->next)
+                if (c->cred.uid == uid)
+                        n++;
+        return n;
+}
+
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         IpcServer *srv = userdata;
         _cleanup_close_ int cfd = -EBADF;
@@ -664,6 +687,16 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         c->server = srv;
         c->fd = TAKE_FD(cfd);
         if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
+                safe_close(c->fd);
+                free(c);
+                return 0;
+        }
+        /* The socket is open to everyone: unprivileged users holding idle connections must not
+         * use up the slots that logins (root) need. */
+        if (c->cred.uid != 0 && (srv->n_clients >= IPC_MAX_CLIENTS / 2 ||
+                                 clients_of_uid(srv, c->cred.uid) >= IPC_MAX_CLIENTS_PER_UID)) {
+                log_warning("Too many IPC clients of uid %u, refusing one",
+                            (unsigned) c->cred.uid);
                 safe_close(c->fd);
                 free(c);
                 return 0;

@@ -53,6 +53,10 @@ int log_get_max_level(void) {
         return max_level;
 }
 
+const char *log_level_to_string(int level) {
+        return level_names[level & 7];
+}
+
 int log_level_from_string(const char *s) {
         if (!s)
                 return -EINVAL;

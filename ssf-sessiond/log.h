@@ -22,6 +22,7 @@ void log_set_max_level(int level);
 int log_get_max_level(void);
 /* "debug", "info", "notice", "warning", "err"/"error", "crit"…; returns -EINVAL if unknown. */
 int log_level_from_string(const char *s);
+const char *log_level_to_string(int level);
 
 /* Logs at level; when error != 0, "%m" expands to strerror(abs(error)). Returns -abs(error). */
 int log_internal(int level, int error, const char *file, int line, const char *func,

@@ -11,10 +11,12 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "worker.h"
 
 static const char *arg_config = SSF_DEFAULT_CONFIG;
 static bool arg_foreground = false;
 static bool arg_check = false;
+static bool arg_worker = false;
 
 static void help(void) {
         printf("Usage: ssf-sessiond [OPTIONS]\n\n"
@@ -29,7 +31,7 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_CHECK = 0x100, ARG_VERSION };
+        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_WORKER };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "foreground", no_argument, NULL, 'f' },
@@ -37,6 +39,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "log-level", required_argument, NULL, 'l' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "help", no_argument, NULL, 'h' },
+                { "network-worker", no_argument, NULL, ARG_WORKER }, /* internal */
                 {}
         };
         int c, l;
@@ -59,6 +62,9 @@ static int parse_argv(int argc, char *argv[]) {
                                 return -EINVAL;
                         }
                         log_set_max_level(l);
+                        break;
+                case ARG_WORKER:
+                        arg_worker = true;
                         break;
                 case ARG_VERSION:
                         printf("ssf-sessiond " SSF_VERSION "\n");
@@ -99,10 +105,6 @@ static int check_config(const Config *c, bool hooks) {
                 log_error("%s: delivery = push is not supported by this version", arg_config);
                 errors++;
         }
-        if (c->auth == AUTH_OAUTH2) {
-                log_error("%s: auth = oauth2 is not supported by this version", arg_config);
-                errors++;
-        }
         return errors ? -EINVAL : 0;
 }
 
@@ -117,6 +119,8 @@ int main(int argc, char *argv[]) {
                 return r < 0 ? 2 : 0;
         log_setup(arg_foreground || arg_check);
         umask(0077);
+        if (arg_worker)
+                return worker_main(arg_config);
 
         r = config_load(arg_config, true, &config);
         if (r >= 0)
@@ -140,6 +144,7 @@ int main(int argc, char *argv[]) {
         r = manager_new(arg_config, config, &m);
         if (r < 0)
                 return 1;
+        m->foreground = arg_foreground;
         r = manager_run(m);
         manager_free(m);
         return r < 0 ? 1 : 0;

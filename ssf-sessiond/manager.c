@@ -10,12 +10,11 @@
 #include <systemd/sd-daemon.h>
 
 #include "actions.h"
-#include "http.h"
+#include "broker.h"
 #include "ipc.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
-#include "poller.h"
 #include "snapshot.h"
 
 #define EXPIRY_INTERVAL_USEC (60u * 1000000u)
@@ -79,26 +78,6 @@ void manager_wake(Manager *m) {
                 (void) !write(m->wake_fd, &one, sizeof(one));
 }
 
-bool manager_wait_stop(Manager *m, uint64_t usec) {
-        struct timespec ts;
-        bool stop;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t) (usec / 1000000u);
-        ts.tv_nsec += (long) (usec % 1000000u) * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&m->lock);
-        while (!m->stopping && !m->restream)
-                if (pthread_cond_timedwait(&m->action_cond, &m->lock, &ts) == ETIMEDOUT)
-                        break;
-        stop = m->stopping;
-        pthread_mutex_unlock(&m->lock);
-        return stop;
-}
-
 int manager_write_snapshot_locked(Manager *m, const Config *c) {
         StoreUser *users = NULL;
         SsfSnapshotEntry *e = NULL;
@@ -150,18 +129,10 @@ static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static bool transmitter_changed(const Config *a, const Config *b) {
-        return !streq_ptr(a->issuer, b->issuer) || !streq_ptr(a->config_url, b->config_url) ||
-               !streq_ptr(a->audience, b->audience) || a->auth != b->auth ||
-               !streq_ptr(a->token_file, b->token_file) || !streq_ptr(a->ca_file, b->ca_file) ||
-               !streq_ptr(a->stream_id, b->stream_id) || a->delivery != b->delivery;
-}
-
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         Config *c = NULL;
         ConfigHandle *h, *old;
-        bool restream;
         int r;
 
         (void) sd_notify(false, "RELOADING=1");
@@ -175,45 +146,37 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         h = config_handle_new(c);
         if (!h) {
                 config_free(c);
+                log_error("Out of memory, keeping the running configuration");
+                (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, running configuration kept");
                 return 0;
         }
         pthread_mutex_lock(&m->lock);
         old = m->config;
-        restream = transmitter_changed(old->config, c);
         if (!streq_ptr(old->config->socket_path, c->socket_path) ||
             !streq_ptr(old->config->state_dir, c->state_dir))
                 log_warning("socket and state_dir changes take effect after a restart");
         m->config = h;
         config_handle_unref_locked(old);
         (void) manager_write_snapshot_locked(m, c);
-        if (restream) {
-                m->restream = 1;
-                pthread_cond_broadcast(&m->action_cond);
-                if (m->poll_http)
-                        http_client_abort(m->poll_http);
-        }
         pthread_mutex_unlock(&m->lock);
-        log_info("Configuration reloaded%s", restream ? "; reconnecting to the transmitter" : "");
+        /* The worker classifies events and maps subjects with the configuration too: start a
+         * new one (the old one flushes its acknowledgements first). */
+        if (broker_restart(m) < 0)
+                log_error("Cannot restart the network worker after the reload");
+        log_info("Configuration reloaded");
         (void) sd_notify(false, "READY=1\nSTATUS=Running");
         return 0;
 }
 
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Manager *m = userdata;
-
         log_info("Received %s, stopping", strsignal((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1");
-        pthread_mutex_lock(&m->lock);
-        m->stopping = 1;
-        pthread_cond_broadcast(&m->action_cond);
-        if (m->poll_http)
-                http_client_abort(m->poll_http);
-        pthread_mutex_unlock(&m->lock);
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
 int manager_new(const char *config_path, Config *config, Manager **ret) {
         _cleanup_free_ char *db = NULL;
+        pthread_condattr_t ca;
         Manager *m;
         int r;
 
@@ -221,7 +184,12 @@ int manager_new(const char *config_path, Config *config, Manager **ret) {
         if (!m)
                 return -ENOMEM;
         pthread_mutex_init(&m->lock, NULL);
-        pthread_cond_init(&m->action_cond, NULL);
+        /* Waits are measured on CLOCK_MONOTONIC: a wall clock stepped back must not stall
+         * the poll and action threads. */
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&m->action_cond, &ca);
+        pthread_condattr_destroy(&ca);
         m->wake_fd = -EBADF;
         m->started = now_sec();
         m->actions_kick = true; /* run what a previous instance left pending */
@@ -259,6 +227,7 @@ fail:
 Manager *manager_free(Manager *m) {
         if (!m || m->threads_alive)
                 return NULL; /* the process exits: the running thread still uses m */
+        broker_free(m);
         ipc_server_free(m->ipc);
         sd_event_source_unref(m->wake_source);
         safe_close(m->wake_fd);
@@ -285,15 +254,12 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-static void join_threads(Manager *m) {
-        struct timespec ts;
+/* Waits for the action thread until STOP_GRACE_USEC after started (CLOCK_REALTIME, the clock
+ * of pthread_timedjoin_np()). */
+static void join_threads(Manager *m, const struct timespec *started) {
+        struct timespec ts = *started;
 
-        clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += STOP_GRACE_USEC / 1000000u;
-        if (m->poll_thread_started && pthread_timedjoin_np(m->poll_thread, NULL, &ts) != 0) {
-                m->threads_alive = true;
-                log_warning("Poll thread did not stop in time");
-        }
         if (m->action_thread_started && pthread_timedjoin_np(m->action_thread, NULL, &ts) != 0) {
                 m->threads_alive = true;
                 log_warning("An action is still running at shutdown; it stays pending and runs "
@@ -302,6 +268,7 @@ static void join_threads(Manager *m) {
 }
 
 int manager_run(Manager *m) {
+        struct timespec stop_started;
         ConfigHandle *h;
         sigset_t ss;
         uint64_t now;
@@ -356,23 +323,31 @@ int manager_run(Manager *m) {
         if (r != 0)
                 return log_error_errno(r, "Cannot start the action thread: %m");
         m->action_thread_started = true;
-        r = pthread_create(&m->poll_thread, NULL, poll_thread, m);
-        if (r != 0) {
+        r = broker_start(m);
+        if (r < 0) {
+                pthread_mutex_lock(&m->lock);
                 m->stopping = 1;
-                join_threads(m);
-                return log_error_errno(r, "Cannot start the poll thread: %m");
+                pthread_cond_broadcast(&m->action_cond);
+                pthread_mutex_unlock(&m->lock);
+                clock_gettime(CLOCK_REALTIME, &stop_started);
+                join_threads(m, &stop_started);
+                return log_error_errno(r, "Cannot start the network worker: %m");
         }
-        m->poll_thread_started = true;
 
         (void) sd_notify(false, "READY=1\nSTATUS=Running");
         log_info("ssf-sessiond " SSF_VERSION " running");
         r = sd_event_loop(m->event);
 
+        /* One budget for the whole shutdown (SIGTERM must end within 5 s): the action thread
+         * learns at once, and waits for it count from here. */
+        clock_gettime(CLOCK_REALTIME, &stop_started);
         pthread_mutex_lock(&m->lock);
         m->stopping = 1;
         pthread_cond_broadcast(&m->action_cond);
         pthread_mutex_unlock(&m->lock);
-        join_threads(m);
+        /* The worker flushes its acknowledgements; what it still sends is committed. */
+        broker_stop(m, STOP_GRACE_USEC - 1000000u);
+        join_threads(m, &stop_started);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         log_info("Stopped");

@@ -6,11 +6,12 @@
  *
  *   main thread   sd-event loop: the IPC socket (PAM and ssfctl), signals (SIGTERM, SIGINT,
  *                 SIGHUP), the expiry timer, the watchdog, wake-ups from the other threads.
- *   poll thread   talks to the transmitter (discovery, JWKS, stream, RFC 8936 poll), verifies
- *                 SETs and hands each valid one to engine_ingest(); acknowledges only what
- *                 was committed (poll.c).
+ *   (worker)      a separate, unprivileged process talks to the transmitter (discovery,
+ *                 JWKS, stream, RFC 8936 poll), verifies SETs, and hands what it extracted
+ *                 to the main loop over a channel (broker.c, worker.c, poller.c); the main
+ *                 loop commits it (engine_apply) before the worker acknowledges it.
  *   action thread runs the durable pending actions (logout through logind, workflow hooks)
- *                 that engine_ingest() enqueued (actions.c).
+ *                 that engine_apply() enqueued (actions.c).
  *
  * The store, the counters and the stream facts are guarded by Manager.lock; the config is an
  * immutable, reference-counted ConfigHandle swapped on reload.
@@ -67,6 +68,7 @@ typedef struct StreamFacts {
 typedef struct Manager Manager;
 
 typedef struct IpcServer IpcServer;
+typedef struct Broker Broker;
 
 struct Manager {
         pthread_mutex_t lock;
@@ -84,12 +86,13 @@ struct Manager {
         int wake_fd;                /* eventfd: other threads wake the main loop */
         sd_event_source *wake_source;
 
-        pthread_t poll_thread, action_thread;
-        bool poll_thread_started, action_thread_started;
+        Broker *broker;             /* the unprivileged network worker (broker.c) */
+        bool foreground;
+
+        pthread_t action_thread;
+        bool action_thread_started;
         bool threads_alive;         /* a thread did not stop in time: never free */
-        struct HttpClient *poll_http; /* owned by the poll thread; abort from others */
         volatile int stopping;      /* set once on SIGTERM */
-        volatile int restream;      /* transmitter settings changed: set up again */
         bool actions_kick;          /* guarded by lock */
 };
 
@@ -108,9 +111,6 @@ int manager_write_snapshot_locked(Manager *m, const Config *c);
 void manager_kick_actions_locked(Manager *m);
 /* Wakes the main loop (thread-safe), e.g. so it answers a waiting `ssfctl verify`. */
 void manager_wake(Manager *m);
-
-/* Sleeps up to usec or until stopping; returns true when stopping. Poll/action threads. */
-bool manager_wait_stop(Manager *m, uint64_t usec);
 
 uint64_t now_sec(void);
 /* RFC 3339 UTC ("2026-11-28T15:00:00Z") into buf (at least 32 bytes); "" for 0. */

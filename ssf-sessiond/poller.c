@@ -7,8 +7,9 @@
 
 #include <jansson.h>
 
-#include "engine.h"
 #include "http.h"
+#include "ingest.h"
+#include "link.h"
 #include "log.h"
 #include "macro.h"
 #include "poller.h"
@@ -31,75 +32,105 @@ static uint64_t mono_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
+static uint64_t wall_sec(void) {
+        return (uint64_t) time(NULL);
+}
+
 typedef struct Poller {
-        Manager *m;
+        Link *link;
+        const Config *c;
         HttpClient *http;
         Transmitter t;
+        const char *authorization;
+        OAuth2Client *oauth2; /* auth = oauth2 */
+        bool auth_retried;    /* a 401 made us fetch a new token; the next one backs off */
         bool ready;
-        json_t *acks;  /* array of jti */
-        json_t *errs;  /* object jti -> {err, description} */
+        json_t *acks;     /* array of jti */
+        json_t *errs;     /* object jti -> {err, description} */
+        json_t *counters; /* increments not yet sent to the daemon */
         uint64_t backoff;
 } Poller;
 
-static void facts_set(char **field, const char *value) {
-        free(*field);
-        *field = value ? strdup(value) : NULL;
+static void count(Poller *p, const char *name, uint64_t n) {
+        json_t *v = json_object_get(p->counters, name);
+        json_object_set_new(p->counters, name,
+                            json_integer((v ? json_integer_value(v) : 0) + (json_int_t) n));
 }
 
-static void publish_stream(Poller *p, const char *status, const char *error) {
-        Manager *m = p->m;
-        _cleanup_free_ char *cfg = NULL, *ev = NULL;
+static json_t *jstr(const char *s) {
+        return s ? json_string(s) : json_null();
+}
 
-        if (p->t.stream) {
-                cfg = json_dumps(p->t.stream, JSON_COMPACT);
-                ev = json_dumps(json_object_get(p->t.stream, "events_delivered"),
-                                JSON_COMPACT | JSON_ENCODE_ANY);
+/* Sends the stream facts (when status is not NULL) and the counter increments. */
+static void publish(Poller *p, const char *status, const char *error, bool polled) {
+        json_t *stream = NULL;
+
+        if (status || error || polled) {
+                stream = json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}",
+                                   "stream_id", jstr(p->t.stream_id),
+                                   "issuer", jstr(p->t.issuer),
+                                   "endpoint_url", jstr(p->t.endpoint_url),
+                                   "audience", jstr(p->t.audience),
+                                   "verification_endpoint", jstr(p->t.verification_endpoint),
+                                   "delivery", "urn:ietf:rfc:8936",
+                                   "status", jstr(status),
+                                   "last_error", jstr(error));
+                if (stream && p->t.stream)
+                        json_object_set(stream, "config", p->t.stream);
+                if (stream && polled)
+                        json_object_set_new(stream, "last_poll", json_integer((json_int_t) wall_sec()));
         }
-        pthread_mutex_lock(&m->lock);
-        facts_set(&m->stream.stream_id, p->t.stream_id);
-        facts_set(&m->stream.issuer, p->t.issuer);
-        facts_set(&m->stream.endpoint_url, p->t.endpoint_url);
-        facts_set(&m->stream.audience, p->t.audience);
-        facts_set(&m->stream.delivery, "urn:ietf:rfc:8936");
-        facts_set(&m->stream.verification_endpoint, p->t.verification_endpoint);
-        if (cfg) {
-                free(m->stream.config_json);
-                m->stream.config_json = TAKE_PTR(cfg);
-        }
-        if (ev) {
-                free(m->stream.events_delivered_json);
-                m->stream.events_delivered_json = TAKE_PTR(ev);
-        }
-        if (status)
-                facts_set(&m->stream.status, status);
-        facts_set(&m->stream.last_error, error);
-        pthread_mutex_unlock(&m->lock);
+        link_facts(p->link, stream, json_object_size(p->counters) ? p->counters : NULL);
+        json_object_clear(p->counters);
+        json_decref(stream);
+}
+
+/* auth = oauth2: a new access token when none is cached or it is about to expire. */
+static int poller_refresh_token(Poller *p) {
+        char *a = NULL;
+        int r;
+
+        if (!p->oauth2 || !oauth2_client_needs_refresh(p->oauth2))
+                return 0;
+        r = oauth2_client_authorization(p->oauth2, p->http, &a);
+        if (r < 0)
+                return r;
+        erase_and_free(p->t.authorization);
+        p->t.authorization = a;
+        return 0;
 }
 
 static int poller_setup(Poller *p) {
-        ConfigHandle *h = manager_config_ref(p->m);
-        const Config *c = h->config;
-        int r;
+        int r = 0;
 
         transmitter_done(&p->t);
         p->ready = false;
 
-        r = stream_load_authorization(c, &p->t.authorization);
+        if (p->authorization) {
+                p->t.authorization = strdup(p->authorization);
+                if (!p->t.authorization)
+                        return -ENOMEM;
+        }
+        if (p->oauth2)
+                r = oauth2_client_authorization(p->oauth2, p->http, &p->t.authorization);
         if (r >= 0)
-                r = stream_discover(p->http, c, &p->t);
+                r = stream_discover(p->http, p->c, &p->t);
         if (r >= 0)
                 r = stream_fetch_jwks(p->http, &p->t);
         if (r >= 0)
-                r = stream_ensure(p->http, p->m, c, &p->t);
-        manager_config_unref(p->m, h);
+                r = stream_ensure(p->http, p->link, p->c, &p->t);
+        if (r == -EACCES && p->oauth2)
+                oauth2_client_invalidate(p->oauth2); /* refused: a new token next time */
         if (r < 0) {
                 char e[256];
+                if (r == -ECANCELED)
+                        return r;
                 (void) snprintf(e, sizeof(e), "stream setup failed: %s", strerror(-r));
-                publish_stream(p, "error", e);
+                publish(p, "error", e, false);
                 return r;
         }
         p->ready = true;
-        publish_stream(p, "enabled", NULL);
+        publish(p, "enabled", NULL, false);
         {
                 char f_iss[512], f_stream[300], msg[600];
 
@@ -112,27 +143,21 @@ static int poller_setup(Poller *p) {
         return 0;
 }
 
-/* Verifies one delivered SET and applies it. Adds its jti to acks or errs. */
+/* Verifies one delivered SET, has the daemon apply it, and adds its jti to acks or errs. */
 static void poller_handle(Poller *p, const char *jti, json_t *value) {
-        Manager *m = p->m;
         _cleanup_(ssf_set_freep) SsfSet *set = NULL;
+        IngestRequest req = {};
         SetError err = {};
-        SetExpect expect = {};
+        SetExpect expect = {
+                .issuer = p->t.issuer,
+                .audience = p->t.audience,
+                .now_sec = wall_sec(),
+                .max_skew_sec = p->c->max_clock_skew_usec / 1000000u,
+        };
         const char *token = json_string_value(value);
-        ConfigHandle *h;
         int r;
 
-        h = manager_config_ref(m);
-        expect.issuer = p->t.issuer;
-        expect.audience = p->t.audience;
-        expect.now_sec = now_sec();
-        expect.max_skew_sec = h->config->max_clock_skew_usec / 1000000u;
-        manager_config_unref(m, h);
-
-        pthread_mutex_lock(&m->lock);
-        m->counters.sets_received++;
-        pthread_mutex_unlock(&m->lock);
-
+        count(p, "sets_received", 1);
         if (!token) {
                 err.err = "invalid_request";
                 (void) snprintf(err.description, sizeof(err.description),
@@ -152,7 +177,11 @@ static void poller_handle(Poller *p, const char *jti, json_t *value) {
         }
         if (r >= 0) {
                 memset(&err, 0, sizeof(err));
-                r = engine_ingest(m, set, &err);
+                r = ingest_prepare(p->c, set, &req, &err);
+        }
+        if (r >= 0) {
+                r = link_ingest(p->link, &req, &err);
+                ingest_request_done(&req);
         }
 
         if (r >= 0 || r == -EALREADY) {
@@ -171,9 +200,7 @@ static void poller_handle(Poller *p, const char *jti, json_t *value) {
                 json_object_set_new(p->errs, jti,
                                     json_pack("{s:s, s:s}", "err", err.err, "description",
                                               err.description));
-                pthread_mutex_lock(&m->lock);
-                m->counters.sets_rejected++;
-                pthread_mutex_unlock(&m->lock);
+                count(p, "sets_rejected", 1);
                 return;
         }
         /* Local failure: neither ack nor report; the transmitter delivers it again. */
@@ -181,32 +208,25 @@ static void poller_handle(Poller *p, const char *jti, json_t *value) {
 }
 
 static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
-        Manager *m = p->m;
         _cleanup_(json_decrefp) json_t *req = NULL, *resp_json = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
         _cleanup_free_ char *body = NULL;
         json_error_t jerr;
-        ConfigHandle *h;
-        unsigned max_events;
-        uint64_t wait, timeout;
+        uint64_t wait = p->c->poll_wait_usec, timeout;
         size_t n_acks, n_errs;
         json_t *sets, *more;
         const char *jti;
         json_t *v;
         int r;
 
-        h = manager_config_ref(m);
-        max_events = h->config->poll_max_events;
-        wait = h->config->poll_wait_usec;
-        manager_config_unref(m, h);
         if (wait == 0)
                 immediately = true;
         timeout = immediately ? POLL_MARGIN_USEC + 5000000u : wait + POLL_MARGIN_USEC;
 
         n_acks = json_array_size(p->acks);
         n_errs = json_object_size(p->errs);
-        req = json_pack("{s:I, s:b}", "maxEvents", (json_int_t) max_events, "returnImmediately",
-                        immediately);
+        req = json_pack("{s:I, s:b}", "maxEvents", (json_int_t) p->c->poll_max_events,
+                        "returnImmediately", immediately);
         if (!req)
                 return -ENOMEM;
         if (n_acks)
@@ -219,12 +239,10 @@ static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
 
         r = http_request(p->http, "POST", p->t.endpoint_url, p->t.authorization, body, timeout,
                          POLL_RESPONSE_MAX, &resp);
-        pthread_mutex_lock(&m->lock);
-        m->counters.polls++;
-        m->stream.last_poll = now_sec();
-        pthread_mutex_unlock(&m->lock);
-        if (r == -ECANCELED && !m->stopping) {
-                /* Interrupted on purpose (verification request, reload): poll again. */
+        count(p, "polls", 1);
+        if (r == -ECANCELED) {
+                /* Interrupted on purpose (ssfctl verify, stop): poll again unless stopping;
+                 * the acknowledgements go with the next request. */
                 *ret_more = true;
                 return 0;
         }
@@ -251,10 +269,7 @@ static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
         }
 
         /* The transmitter has our acks and errors now. */
-        pthread_mutex_lock(&m->lock);
-        m->counters.sets_acknowledged += n_acks;
-        m->stream.last_ok = now_sec();
-        pthread_mutex_unlock(&m->lock);
+        count(p, "sets_acknowledged", n_acks);
         if (n_acks)
                 log_debug("Acknowledged %zu SET(s)", n_acks);
         json_array_clear(p->acks);
@@ -273,7 +288,7 @@ static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
         }
         more = json_object_get(resp_json, "moreAvailable");
         json_object_foreach(sets, jti, v) {
-                if (p->m->stopping)
+                if (link_stopping(p->link))
                         break;
                 if (json_array_size(p->acks) + json_object_size(p->errs) >= MAX_PENDING)
                         break;
@@ -283,23 +298,19 @@ static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
         return 0;
 }
 
-/* On shutdown: tell the transmitter what we committed (acknowledge-only request). */
+/* On shutdown: tell the transmitter what was committed (acknowledge-only request). */
 static void poller_flush(Poller *p) {
         _cleanup_(json_decrefp) json_t *req = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_(http_client_freep) HttpClient *http = NULL;
         _cleanup_free_ char *body = NULL;
         size_t n = json_array_size(p->acks);
         int r;
 
-        _cleanup_(http_client_freep) HttpClient *http = NULL;
-        ConfigHandle *h;
-
         if (!p->ready || (n == 0 && json_object_size(p->errs) == 0))
                 return;
         /* A fresh client: the polling one was aborted by the stop request. */
-        h = manager_config_ref(p->m);
-        r = http_client_new(h->config->ca_file, &http);
-        manager_config_unref(p->m, h);
+        r = http_client_clone(p->http, &http);
         if (r < 0)
                 return;
         req = json_pack("{s:i, s:b, s:O, s:O}", "maxEvents", 0, "returnImmediately", 1, "ack",
@@ -315,117 +326,121 @@ static void poller_flush(Poller *p) {
                             "duplicates", n);
         else {
                 log_info("Flushed %zu acknowledgement(s)", n);
-                pthread_mutex_lock(&p->m->lock);
-                p->m->counters.sets_acknowledged += n;
-                pthread_mutex_unlock(&p->m->lock);
+                count(p, "sets_acknowledged", n);
         }
 }
 
 static void poller_maybe_verify(Poller *p) {
-        Manager *m = p->m;
-        _cleanup_free_ char *state = NULL;
+        _cleanup_free_ char *state = link_take_verify(p->link);
+        char buf[160];
         int r;
 
-        pthread_mutex_lock(&m->lock);
-        if (m->stream.verify_state && !m->stream.verify_received && !m->stream.verify_result)
-                state = strdup(m->stream.verify_state);
-        pthread_mutex_unlock(&m->lock);
         if (!state)
                 return;
         r = stream_request_verification(p->http, &p->t, state);
-        pthread_mutex_lock(&m->lock);
-        if (r < 0) {
-                char buf[128];
-                (void) snprintf(buf, sizeof(buf), "verification request failed: %s",
-                                r == -EBUSY ? "rate limited (429)" : strerror(-r));
-                facts_set(&m->stream.verify_result, buf);
-        } else
-                facts_set(&m->stream.verify_result, "requested");
-        pthread_mutex_unlock(&m->lock);
+        if (r == -ECANCELED && !link_stopping(p->link))
+                /* The abort meant for the long poll hit this request instead. */
+                r = stream_request_verification(p->http, &p->t, state);
         if (r < 0)
-                manager_wake(m);
+                (void) snprintf(buf, sizeof(buf), "verification request failed: %s",
+                                r == -EBUSY ? "rate limited (429)"
+                                : r == -EOPNOTSUPP ? "the transmitter has no verification_endpoint"
+                                                   : strerror(-r));
+        else
+                (void) snprintf(buf, sizeof(buf), "requested");
+        link_verify_result(p->link, state, buf);
 }
 
-void *poll_thread(void *userdata) {
-        Poller p = { .m = userdata, .backoff = BACKOFF_MIN_USEC };
-        Manager *m = p.m;
+int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Client *oauth2) {
+        Poller p = {
+                .link = link,
+                .c = link_config(link),
+                .http = http,
+                .authorization = authorization,
+                .oauth2 = oauth2,
+                .backoff = BACKOFF_MIN_USEC,
+        };
         bool more = false;
         int r;
 
         p.acks = json_array();
         p.errs = json_object();
-        if (!p.acks || !p.errs)
-                goto out;
-
-        {
-                ConfigHandle *h = manager_config_ref(m);
-                r = http_client_new(h->config->ca_file, &p.http);
-                manager_config_unref(m, h);
-        }
-        if (r < 0) {
-                log_error_errno(r, "Cannot create the HTTPS client: %m");
+        p.counters = json_object();
+        if (!p.acks || !p.errs || !p.counters) {
+                r = -ENOMEM;
                 goto out;
         }
-        pthread_mutex_lock(&m->lock);
-        m->poll_http = p.http;
-        pthread_mutex_unlock(&m->lock);
+        link_set_http(link, p.http);
 
-        while (!m->stopping) {
+        while (!link_stopping(link)) {
                 uint64_t started;
 
-                if (m->restream) {
-                        m->restream = 0;
-                        p.ready = false;
-                }
                 if (!p.ready) {
                         r = poller_setup(&p);
+                        if (r == -ECANCELED && !link_stopping(link))
+                                continue; /* `ssfctl verify` interrupted it */
                         if (r < 0) {
                                 log_warning("Transmitter not usable, retrying in %" PRIu64 " s",
                                             p.backoff / 1000000u);
-                                if (manager_wait_stop(m, p.backoff))
+                                if (link_wait_stop(link, p.backoff))
                                         break;
                                 p.backoff = MIN(p.backoff * 2, (uint64_t) BACKOFF_MAX_USEC);
                                 continue;
                         }
                 }
 
+                r = poller_refresh_token(&p);
+                if (r == -ECANCELED)
+                        continue; /* interrupted (stop, `ssfctl verify`) */
+                /* Other failures are logged; the current token is used while it lasts. */
+
                 poller_maybe_verify(&p);
 
                 started = mono_usec();
                 r = poller_poll(&p, more, &more);
-                if (m->stopping)
+                if (link_stopping(link))
                         break;
                 if (r < 0) {
                         char e[160];
 
-                        pthread_mutex_lock(&m->lock);
-                        m->counters.poll_errors++;
-                        pthread_mutex_unlock(&m->lock);
+                        count(&p, "poll_errors", 1);
                         (void) snprintf(e, sizeof(e), "poll failed: %s", strerror(-r));
-                        publish_stream(&p, NULL, e);
+                        publish(&p, NULL, e, true);
+                        if (r == -EACCES && p.oauth2) {
+                                /* The access token expired or was revoked early: fetch a new
+                                 * one and poll again at once, once; then back off. */
+                                oauth2_client_invalidate(p.oauth2);
+                                if (!p.auth_retried) {
+                                        p.auth_retried = true;
+                                        if (poller_refresh_token(&p) >= 0)
+                                                continue;
+                                }
+                        }
                         if (r == -ENOENT || r == -EACCES)
-                                p.ready = false; /* stream gone or token changed: set up again */
+                                p.ready = false; /* stream gone or credentials refused: again */
                         more = false;
-                        if (manager_wait_stop(m, p.backoff))
+                        if (link_wait_stop(link, p.backoff))
                                 break;
                         p.backoff = MIN(p.backoff * 2, (uint64_t) BACKOFF_MAX_USEC);
                         continue;
                 }
                 p.backoff = BACKOFF_MIN_USEC;
+                p.auth_retried = false;
+                publish(&p, "enabled", NULL, true);
                 /* A transmitter that ignores long polling must not make us spin. */
                 if (!more && mono_usec() - started < 1000000u &&
-                    manager_wait_stop(m, 1000000u - (mono_usec() - started)))
+                    link_wait_stop(link, 1000000u - (mono_usec() - started)))
                         break;
         }
-
+        r = 0;
         poller_flush(&p);
+        publish(&p, NULL, NULL, false);
 out:
-        pthread_mutex_lock(&m->lock);
-        m->poll_http = NULL;
-        pthread_mutex_unlock(&m->lock);
+        link_set_http(link, NULL);
         http_client_free(p.http);
         transmitter_done(&p.t);
         json_decref(p.acks);
         json_decref(p.errs);
-        return NULL;
+        json_decref(p.counters);
+        return r;
 }

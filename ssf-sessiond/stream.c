@@ -1,22 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
 #include "log.h"
 #include "macro.h"
+#include "secret.h"
 #include "set.h"
+#include "link.h"
 #include "stream.h"
 
 #define METADATA_MAX (256u * 1024u)
 #define STREAM_MAX (256u * 1024u)
-#define TOKEN_MAX (16u * 1024u)
 #define MGMT_TIMEOUT_USEC (15u * 1000000u)
 
 
@@ -79,62 +77,19 @@ void transmitter_done(Transmitter *t) {
         memset(t, 0, sizeof(*t));
 }
 
-static int read_secret(const char *path, char **ret) {
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_erase_free_ char *buf = NULL;
-        struct stat st;
-        ssize_t n;
-        size_t len;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0)
-                return log_error_errno(errno, "Failed to open token file '%s': %m", path);
-        if (fstat(fd, &st) < 0)
-                return log_error_errno(errno, "Failed to stat '%s': %m", path);
-        if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077)) {
-                log_error("Token file '%s' must be a regular file owned by root and not "
-                          "accessible to group or others, refusing", path);
-                return -EPERM;
-        }
-        if ((size_t) st.st_size > TOKEN_MAX) {
-                log_error("Token file '%s' is larger than %u bytes, refusing", path, TOKEN_MAX);
-                return -EFBIG;
-        }
-        buf = calloc(1, TOKEN_MAX + 1);
-        if (!buf)
-                return -ENOMEM;
-        n = read(fd, buf, TOKEN_MAX);
-        if (n < 0)
-                return log_error_errno(errno, "Failed to read '%s': %m", path);
-        len = (size_t) n;
-        while (len > 0 && strchr(" \t\r\n", buf[len - 1]))
-                buf[--len] = 0;
-        if (len == 0 || strpbrk(buf, " \t\r\n")) {
-                log_error("Token file '%s' must hold one token on one line, refusing", path);
-                return -EINVAL;
-        }
-        *ret = TAKE_PTR(buf);
-        return 0;
-}
-
 int stream_load_authorization(const Config *c, char **ret) {
         _cleanup_erase_free_ char *token = NULL;
         char *h;
         int r;
 
-        if (c->auth == AUTH_NONE) {
+        if (c->auth != AUTH_BEARER) {
+                /* none; oauth2: the header comes from oauth2_client_authorization(). */
                 *ret = NULL;
                 return 0;
         }
-        if (c->auth != AUTH_BEARER) {
-                log_error("auth = oauth2 is not supported by this version, use auth = bearer");
-                return -EOPNOTSUPP;
-        }
-        r = read_secret(c->token_file, &token);
+        r = secret_read_file(c->token_file, "token file", &token);
         if (r < 0)
                 return r;
-        if (!token)
-                return -EINVAL;
         if (asprintf(&h, "Bearer %s", token) < 0)
                 return -ENOMEM;
         *ret = h;
@@ -424,16 +379,11 @@ static int stream_get(HttpClient *http, const Transmitter *t, const char *id, js
         return parse_body(&resp, false, ret);
 }
 
-static int remember_stream(Manager *m, const char *id) {
-        int r;
-
-        pthread_mutex_lock(&m->lock);
-        r = store_kv_set(m->store, "stream_id", id);
-        pthread_mutex_unlock(&m->lock);
-        return r;
+static int remember_stream(Link *m, const char *id) {
+        return link_kv_set(m, "stream_id", id);
 }
 
-int stream_ensure(HttpClient *http, Manager *m, const Config *c, Transmitter *t) {
+int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t) {
         _cleanup_free_ char *remembered = NULL;
         _cleanup_(json_decrefp) json_t *s = NULL, *req = NULL, *events = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
@@ -447,9 +397,7 @@ int stream_ensure(HttpClient *http, Manager *m, const Config *c, Transmitter *t)
                 return -EPROTO;
         }
 
-        pthread_mutex_lock(&m->lock);
-        r = store_kv_get(m->store, "stream_id", &remembered);
-        pthread_mutex_unlock(&m->lock);
+        r = link_kv_get(m, "stream_id", &remembered);
         if (r < 0 && r != -ENOENT)
                 return r;
 

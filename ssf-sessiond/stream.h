@@ -12,7 +12,6 @@
 #include "config.h"
 #include "http.h"
 #include "jwks.h"
-#include "manager.h"
 
 #define SSF_DELIVERY_POLL "urn:ietf:rfc:8936"
 #define SSF_DELIVERY_PUSH "urn:ietf:rfc:8935"
@@ -39,7 +38,8 @@ typedef struct Transmitter {
 
 void transmitter_done(Transmitter *t);
 
-/* Loads the Authorization header value from config (auth = bearer: token_file; none: NULL). */
+/* Loads the Authorization header value from config (auth = bearer: token_file; none and
+ * oauth2: NULL, see oauth2.h for the latter). */
 int stream_load_authorization(const Config *c, char **ret);
 
 /* Builds the discovery URL (issuer with "/.well-known/ssf-configuration" inserted between host
@@ -51,8 +51,9 @@ int stream_discover(HttpClient *http, const Config *c, Transmitter *t);
 /* GET jwks_uri and replace t->jwks. */
 int stream_fetch_jwks(HttpClient *http, Transmitter *t);
 /* Reuses the configured or remembered stream, or an existing poll stream, or creates one;
- * validates iss/delivery/aud; remembers the stream id in the store. */
-int stream_ensure(HttpClient *http, Manager *m, const Config *c, Transmitter *t);
+ * validates iss/delivery/aud; remembers the stream id through the daemon (link). */
+typedef struct Link Link;
+int stream_ensure(HttpClient *http, Link *link, const Config *c, Transmitter *t);
 /* POST verification_endpoint {stream_id, state}. */
 int stream_request_verification(HttpClient *http, const Transmitter *t, const char *state);
 

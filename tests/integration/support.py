@@ -126,6 +126,12 @@ class TransmitterProcess:
         self.audience = info["audience"]
         with open(self.token_file) as f:
             self.token = f.read().strip()
+        # The OAuth 2.0 token endpoint (client credentials, client_secret_basic).
+        with open(os.path.join(self.state_dir, "oauth2.json")) as f:
+            self.oauth2 = json.load(f)
+        self.oauth2_token_url = self.oauth2["token_url"]
+        self.oauth2_client_id = self.oauth2["client_id"]
+        self.oauth2_client_secret_file = self.oauth2["client_secret_file"]
         return self
 
     def stop(self):
@@ -227,6 +233,20 @@ class TransmitterProcess:
 
     def configure(self, **kw):
         return self.control("POST", "config", kw)
+
+    def oauth2_state(self):
+        """The token endpoint's records: requests, issued tokens, counters, settings."""
+        return self.control("GET", "oauth2")
+
+    def oauth2_opts(self, secret_file=None, **extra):
+        """transmitter_opts for a daemon with auth = oauth2 against this transmitter
+        (token_file dropped)."""
+        opts = {"auth": "oauth2", "token_file": None,
+                "oauth2_token_url": self.oauth2_token_url,
+                "oauth2_client_id": self.oauth2_client_id,
+                "oauth2_client_secret_file": secret_file or self.oauth2_client_secret_file}
+        opts.update(extra)
+        return opts
 
     def set_stream_status(self, status, reason=None, stream_id=None):
         body = {"status": status}

@@ -8,14 +8,24 @@ and a bearer-protected control API under /control/ that tests use to emit Securi
 Event Tokens (signed with jwcrypto, an implementation independent of the C verifier),
 to tamper with them, to rotate keys and to inspect acknowledgements.
 
+It is also an OAuth 2.0 authorization server for the client credentials grant
+(RFC 6749 section 4.4): POST /oauth2/token with HTTP Basic client authentication
+(client_secret_basic) issues short-lived random access tokens, which every protected
+endpoint accepts alongside the static bearer token. Tokens live `expires_in` seconds
+(default 3600); /control/config can shorten their real lifetime (oauth2_token_lifetime)
+without changing the advertised expires_in, to make a receiver meet a 401.
+
 Usable in-process (class Transmitter, start()/stop()) or as a command:
 
     ssf_transmitter.py --listen 127.0.0.1:0 --state-dir DIR [--issuer-path /tenant1]
                        [--alg RS256|PS256|ES256|EdDSA] [--token TOKEN] [--audience AUD]
                        [--long-poll-max 10] [--redelivery-delay 2] [--push-ca FILE]
+                       [--oauth2-client-id ID] [--oauth2-client-secret SECRET]
+                       [--oauth2-expires-in SECONDS]
 
 Once listening it writes DIR/ready.json: {"issuer", "port", "ca_file", "token_file",
-"control_url", "origin", "audience", "pid"}.
+"control_url", "origin", "audience", "pid"}, and DIR/oauth2.json: {"token_url",
+"client_id", "client_secret_file"} (the secret file is mode 0600).
 """
 
 import argparse
@@ -90,6 +100,8 @@ EVENT_DEFAULTS = {
 TAMPER_MODES = ("signature", "payload", "alg-none", "kid-unknown", "typ", "wrong-key",
                 "alg-hs256")
 SIGN_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
+OAUTH2_SCOPES = ("ssf.read", "ssf.manage")
+OAUTH2_FORM = "application/x-www-form-urlencoded"
 MAX_BODY = 1 << 20
 LONG_POLL_CAP = 30.0
 
@@ -123,6 +135,10 @@ class RequestError(Exception):
         self.err = err
         self.description = description
         self.headers = headers or {}
+
+
+class OAuthError(RequestError):
+    """A token endpoint error: sent as {"error", "error_description"} (RFC 6749 5.2)."""
 
 
 # ----------------------------------------------------------------------------- keys and TLS
@@ -247,7 +263,8 @@ class Transmitter:
     def __init__(self, listen="127.0.0.1:0", state_dir=None, issuer_path="", alg="RS256",
                  token=None, audience="https://host1.example.com/ssf", long_poll_max=10.0,
                  redelivery_delay=2.0, push_ca=None, min_verification_interval=0,
-                 quiet=False):
+                 quiet=False, oauth2_client_id="ssf-test-client", oauth2_client_secret=None,
+                 oauth2_expires_in=3600):
         if state_dir is None:
             raise ValueError("state_dir is required")
         host, _, port = listen.rpartition(":")
@@ -264,6 +281,14 @@ class Transmitter:
         self.min_verification_interval = int(min_verification_interval)
         self.quiet = quiet
         self.given_token = token
+        self.oauth2_client_id = oauth2_client_id
+        # Characters that need form-encoding in client_secret_basic, but no blanks (a
+        # secret file holds one line).
+        self.oauth2_client_secret = oauth2_client_secret or secrets.token_urlsafe(24) + ":+/%&="
+        self.oauth2_expires_in = oauth2_expires_in  # advertised; None: not sent
+        self.oauth2_token_lifetime = None  # real lifetime; None: expires_in (or forever)
+        self.oauth2_token_type = "Bearer"
+        self.oauth2_tokens = {}            # access token -> monotonic expiry (None: never)
         self.default_alg = alg
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
@@ -290,6 +315,7 @@ class Transmitter:
         self.push_results = []
         self.counters = {}
         self.sent = []
+        self.oauth2_requests = []
 
     def count(self, name):
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -304,6 +330,11 @@ class Transmitter:
         with os.fdopen(fd, "w") as f:
             f.write(self.token + "\n")
         os.chmod(self.token_file, 0o600)
+        self.oauth2_secret_file = os.path.join(self.state_dir, "oauth2-client-secret")
+        fd = os.open(self.oauth2_secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.oauth2_client_secret + "\n")
+        os.chmod(self.oauth2_secret_file, 0o600)
         entry = generate_signing_key(self.default_alg)
         self.keys.append(entry)
         self.signing_kid = entry["kid"]
@@ -327,6 +358,12 @@ class Transmitter:
         ready = {"issuer": self.issuer, "port": self.port, "ca_file": self.ca_file,
                  "token_file": self.token_file, "control_url": self.origin + "/control",
                  "origin": self.origin, "audience": self.audience, "pid": os.getpid()}
+        oauth2 = {"token_url": self.origin + "/oauth2/token", "client_id": self.oauth2_client_id,
+                  "client_secret_file": self.oauth2_secret_file}
+        tmp = os.path.join(self.state_dir, "oauth2.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(oauth2, f)
+        os.rename(tmp, os.path.join(self.state_dir, "oauth2.json"))
         tmp = os.path.join(self.state_dir, "ready.json.tmp")
         with open(tmp, "w") as f:
             json.dump(ready, f)
@@ -800,6 +837,106 @@ class Transmitter:
             self.log(f"push {jti} to {delivery['endpoint_url']}: {status or error}")
             self.cond.notify_all()
 
+    # -- OAuth 2.0 ----------------------------------------------------------------------------
+    def issue_token(self, headers, raw):
+        """The token endpoint (RFC 6749 4.4 with client_secret_basic, 2.3.1). Returns the
+        response object or raises OAuthError."""
+        record = {"content_type": headers.get("Content-Type"), "client_id": None,
+                  "grant_type": None, "scope": None, "error": None}
+        with self.lock:
+            self.count("oauth2_token_requests")
+            self.oauth2_requests.append(record)
+        try:
+            return self._issue_token(headers, raw, record)
+        except OAuthError as e:
+            with self.lock:
+                record["error"] = e.err
+                self.count("oauth2_token_errors")
+            raise
+
+    def _issue_token(self, headers, raw, record):
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != OAUTH2_FORM:
+            raise OAuthError(400, "invalid_request", f"Content-Type must be {OAUTH2_FORM}")
+        try:
+            pairs = urllib.parse.parse_qsl(raw.decode("ascii"), keep_blank_values=True,
+                                           strict_parsing=bool(raw))
+        except (UnicodeDecodeError, ValueError):
+            raise OAuthError(400, "invalid_request", "malformed form body") from None
+        form = {}
+        for k, v in pairs:
+            if k in form:
+                raise OAuthError(400, "invalid_request", f"parameter {k} given twice")
+            form[k] = v
+        if "client_secret" in form or "client_id" in form:
+            raise OAuthError(400, "invalid_request",
+                             "client credentials go in the Authorization header (Basic)")
+        basic = {"WWW-Authenticate": 'Basic realm="ssf-oauth2"'}
+        scheme, _, cred = (headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "basic":
+            raise OAuthError(401, "invalid_client", "HTTP Basic client authentication required",
+                             basic)
+        try:
+            user, sep, pw = base64.b64decode(cred.strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise OAuthError(401, "invalid_client", "malformed Basic credentials", basic) from None
+        client_id, secret = urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(pw)
+        record["client_id"] = client_id
+        if not sep or not (hmac.compare_digest(client_id.encode(), self.oauth2_client_id.encode())
+                           and hmac.compare_digest(secret.encode(),
+                                                   self.oauth2_client_secret.encode())):
+            raise OAuthError(401, "invalid_client", "Client authentication failed", basic)
+        grant = form.get("grant_type")
+        record["grant_type"] = grant
+        if grant is None:
+            raise OAuthError(400, "invalid_request", "grant_type is required")
+        if grant != "client_credentials":
+            raise OAuthError(400, "unsupported_grant_type", f"grant_type {grant} is not supported")
+        scope = form.get("scope")
+        record["scope"] = scope
+        if scope is not None:
+            unknown = [x for x in scope.split(" ") if x not in OAUTH2_SCOPES]
+            if unknown or not scope:
+                raise OAuthError(400, "invalid_scope", f"unknown scope {' '.join(unknown)!r}")
+        token = secrets.token_urlsafe(32)
+        with self.lock:
+            lifetime = (self.oauth2_token_lifetime if self.oauth2_token_lifetime is not None
+                        else self.oauth2_expires_in)
+            self.oauth2_tokens[token] = (time.monotonic() + float(lifetime)
+                                         if lifetime is not None else None)
+            self.count("oauth2_tokens_issued")
+            out = {"access_token": token, "token_type": self.oauth2_token_type,
+                   "scope": scope or " ".join(OAUTH2_SCOPES)}
+            if self.oauth2_expires_in is not None:
+                out["expires_in"] = self.oauth2_expires_in
+        return out
+
+    def check_access_token(self, token):
+        """"ok", "expired" or None (not one of ours)."""
+        with self.lock:
+            if token not in self.oauth2_tokens:
+                return None
+            expiry = self.oauth2_tokens[token]
+            if expiry is not None and time.monotonic() >= expiry:
+                self.count("oauth2_token_rejected")
+                return "expired"
+            self.count("oauth2_token_accepted")
+            return "ok"
+
+    def control_oauth2(self):
+        with self.lock:
+            now = time.monotonic()
+            return {"token_url": self.origin + "/oauth2/token", "client_id": self.oauth2_client_id,
+                    "client_secret_file": self.oauth2_secret_file,
+                    "expires_in": self.oauth2_expires_in,
+                    "token_lifetime": self.oauth2_token_lifetime,
+                    "token_type": self.oauth2_token_type,
+                    "requests": list(self.oauth2_requests),
+                    "issued": list(self.oauth2_tokens),
+                    "active": sum(1 for e in self.oauth2_tokens.values() if e is None or e > now),
+                    "counters": {k: v for k, v in self.counters.items()
+                                 if k.startswith("oauth2_")}}
+
     # -- control ------------------------------------------------------------------------------
     def control_acks(self):
         with self.lock:
@@ -847,6 +984,18 @@ class Transmitter:
                 self.issuer_override = body["issuer_override"]
             if "push_ca" in body:
                 self.push_ca = body["push_ca"]
+            if "oauth2_expires_in" in body:
+                v = body["oauth2_expires_in"]
+                self.oauth2_expires_in = None if v is None else int(v)
+            if "oauth2_token_lifetime" in body:
+                v = body["oauth2_token_lifetime"]
+                self.oauth2_token_lifetime = None if v is None else float(v)
+            if "oauth2_token_type" in body:
+                self.oauth2_token_type = str(body["oauth2_token_type"])
+            if "oauth2_client_secret" in body:
+                self.oauth2_client_secret = str(body["oauth2_client_secret"])
+            if body.get("oauth2_revoke"):
+                self.oauth2_tokens = {}
             if "fail" in body:
                 f = body["fail"]
                 if f is None:
@@ -858,7 +1007,10 @@ class Transmitter:
             self.cond.notify_all()
             return {"redelivery_delay": self.redelivery_delay, "long_poll_max": self.long_poll_max,
                     "min_verification_interval": self.min_verification_interval,
-                    "issuer_override": self.issuer_override, "fail": self.fail_requests}
+                    "issuer_override": self.issuer_override, "fail": self.fail_requests,
+                    "oauth2_expires_in": self.oauth2_expires_in,
+                    "oauth2_token_lifetime": self.oauth2_token_lifetime,
+                    "oauth2_token_type": self.oauth2_token_type}
 
     def control_stream_status(self, body):
         """Transmitter-initiated status change: sends stream-updated, then changes status."""
@@ -992,10 +1144,20 @@ class _Handler(BaseHTTPRequestHandler):
             raise RequestError(401, "authentication_failed", "bearer token required",
                                {"WWW-Authenticate": 'Bearer realm="ssf"'})
         scheme, _, cred = got.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(cred.strip().encode(),
-                                                                 t.token.encode()):
-            raise RequestError(401, "authentication_failed", "invalid bearer token",
-                               {"WWW-Authenticate": 'Bearer realm="ssf", error="invalid_token"'})
+        cred = cred.strip()
+        if scheme.lower() == "bearer":
+            if hmac.compare_digest(cred.encode(), t.token.encode()):
+                return
+            # An OAuth 2.0 access token from /oauth2/token is as good, while it lasts.
+            state = t.check_access_token(cred)
+            if state == "ok":
+                return
+            if state == "expired":
+                raise RequestError(401, "authentication_failed", "the access token expired",
+                                   {"WWW-Authenticate": 'Bearer realm="ssf", error="invalid_token", '
+                                                        'error_description="The access token expired"'})
+        raise RequestError(401, "authentication_failed", "invalid bearer token",
+                           {"WWW-Authenticate": 'Bearer realm="ssf", error="invalid_token"'})
 
     def query(self):
         q = urllib.parse.urlsplit(self.path).query
@@ -1029,6 +1191,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self.read_body()
                     raise RequestError(forced, "forced_failure", "failure injected by the test")
             self.route(t, method, path)
+        except OAuthError as e:
+            self.close_connection = True
+            self.send_json(e.status, {"error": e.err, "error_description": e.description},
+                           dict(e.headers, Pragma="no-cache"))
         except RequestError as e:
             if e.status in (401, 411, 413):
                 self.close_connection = True
@@ -1051,6 +1217,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self.send_json(200, t.jwks())
         if path.startswith(wk):
             raise RequestError(404, "not_found", "no such issuer")
+        if path == "/oauth2/token":
+            if method != "POST":
+                raise OAuthError(405, "invalid_request", "use POST")
+            raw = self.read_body()
+            return self.send_json(200, t.issue_token(self.headers, raw), {"Pragma": "no-cache"})
         if not path.startswith(("/ssf/", "/control/")):
             raise RequestError(404, "not_found", f"no route for {method} {path}")
         self.check_auth()
@@ -1177,6 +1348,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self.send_json(200, t.control_config(self.json_body()))
         if path == "/control/stream-status" and method == "POST":
             return self.send_json(200, {"updates": t.control_stream_status(self.json_body())})
+        if path == "/control/oauth2" and method == "GET":
+            return self.send_json(200, t.control_oauth2())
         if path == "/control/jwks" and method == "GET":
             return self.send_json(200, t.jwks())
         raise RequestError(404, "not_found", f"no control route {method} {path}")
@@ -1195,11 +1368,17 @@ def main(argv=None):
     p.add_argument("--push-ca", help="CA file to verify push receivers (default: system store)")
     p.add_argument("--min-verification-interval", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="do not log requests")
+    p.add_argument("--oauth2-client-id", default="ssf-test-client")
+    p.add_argument("--oauth2-client-secret", help="default: random (see DIR/oauth2.json)")
+    p.add_argument("--oauth2-expires-in", type=int, default=3600)
     a = p.parse_args(argv)
     t = Transmitter(listen=a.listen, state_dir=a.state_dir, issuer_path=a.issuer_path, alg=a.alg,
                     token=a.token, audience=a.audience, long_poll_max=a.long_poll_max,
                     redelivery_delay=a.redelivery_delay, push_ca=a.push_ca,
-                    min_verification_interval=a.min_verification_interval, quiet=a.quiet)
+                    min_verification_interval=a.min_verification_interval, quiet=a.quiet,
+                    oauth2_client_id=a.oauth2_client_id,
+                    oauth2_client_secret=a.oauth2_client_secret,
+                    oauth2_expires_in=a.oauth2_expires_in)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

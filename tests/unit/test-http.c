@@ -322,6 +322,45 @@ static void test_post_echo(void **state) {
         http_client_free(c);
 }
 
+static void test_post_form(void **state) {
+        HttpClient *c = trusting_client();
+        _cleanup_free_ char *u = url("localhost", "/echo");
+        HttpResponse r = {};
+        json_t *j;
+
+        assert_int_equal(http_request_full(c, "POST", u, "Basic YTpi", "grant_type=client_credentials&scope=a+b",
+                                           "application/x-www-form-urlencoded", 10 * USEC_PER_SEC, 0, &r),
+                         0);
+        assert_int_equal(r.status, 200);
+        j = json_loads(r.body, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "method")), "POST");
+        assert_string_equal(json_string_value(json_object_get(j, "authorization")), "Basic YTpi");
+        assert_string_equal(json_string_value(json_object_get(j, "content_type")),
+                            "application/x-www-form-urlencoded");
+        assert_string_equal(json_string_value(json_object_get(j, "body")),
+                            "grant_type=client_credentials&scope=a+b");
+        json_decref(j);
+        http_response_done(&r);
+
+        /* No content type: JSON, as with http_request(). */
+        assert_int_equal(http_request_full(c, "POST", u, NULL, "{}", NULL, 10 * USEC_PER_SEC, 0, &r), 0);
+        j = json_loads(r.body, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "content_type")), "application/json");
+        json_decref(j);
+        http_response_done(&r);
+
+        /* A content type that would inject a header, or an empty one, is refused. */
+        assert_int_equal(http_request_full(c, "POST", u, NULL, "x=1", "text/plain\r\nX-Injected: 1",
+                                           10 * USEC_PER_SEC, 0, &r),
+                         -EINVAL);
+        assert_int_equal(http_request_full(c, "POST", u, NULL, "x=1", "", 10 * USEC_PER_SEC, 0, &r), -EINVAL);
+        assert_null(r.body);
+
+        http_client_free(c);
+}
+
 static void test_body_cap(void **state) {
         HttpClient *c = trusting_client();
         _cleanup_free_ char *big = url("localhost", "/big");
@@ -399,10 +438,11 @@ static void test_untrusted_certificate(void **state) {
         unsetenv("SSL_CERT_FILE");
         unsetenv("CURL_CA_BUNDLE");
 
-        /* A ca_file that does not exist is an error, not a fallback. */
-        assert_int_equal(http_client_new("/nonexistent/ca.pem", &c), 0);
-        assert_int_equal(http_request(c, "GET", u, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), -EPROTO);
-        http_client_free(c);
+        /* A ca_file that does not exist is an error, not a fallback: it is read when the client
+         * is made. */
+        c = NULL;
+        assert_int_equal(http_client_new("/nonexistent/ca.pem", &c), -ENOENT);
+        assert_null(c);
 }
 
 static void test_connection_refused(void **state) {
@@ -501,6 +541,7 @@ int main(void) {
                 cmocka_unit_test(test_ip_address_host),
                 cmocka_unit_test(test_status_codes),
                 cmocka_unit_test(test_post_echo),
+                cmocka_unit_test(test_post_form),
                 cmocka_unit_test(test_body_cap),
                 cmocka_unit_test(test_bad_arguments),
                 cmocka_unit_test(test_untrusted_certificate),

@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "engine.h"
+#include "ingest.h"
+#include "link.h"
+#include "log.h"
+#include "macro.h"
+
+#define RESTART_MIN_USEC (1u * 1000000u)
+#define RESTART_MAX_USEC (60u * 1000000u)
+#define LINK_BUFFER (1024 * 1024)
+
+typedef struct Worker Worker;
+
+struct Worker {
+        Broker *broker;
+        Worker *next;
+        pid_t pid;
+        int fd;
+        sd_event_source *io, *kill_timer;
+        bool retiring; /* asked to stop; served until it exits */
+};
+
+struct Broker {
+        Manager *m;
+        Worker *workers;  /* the current one first, then retiring ones */
+        sd_event_source *restart_timer;
+        uint64_t backoff;
+        bool stopping;
+};
+
+static Worker *current(Broker *b) {
+        return b->workers && !b->workers->retiring ? b->workers : NULL;
+}
+
+/* Closes the channel, reaps the process (killing it first when asked) and frees w. */
+static void worker_free(Worker *w, bool kill_it) {
+        Broker *b = w->broker;
+        int status;
+
+        for (Worker **p = &b->workers; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        break;
+                }
+        w->io = sd_event_source_disable_unref(w->io);
+        w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
+        w->fd = safe_close(w->fd);
+        if (w->pid > 0) {
+                if (kill_it)
+                        (void) kill(w->pid, SIGKILL);
+                if (waitpid(w->pid, &status, 0) == w->pid) {
+                        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                                log_debug("Network worker " PID_FMT " exited", w->pid);
+                        else if (WIFEXITED(status))
+                                log_warning("Network worker " PID_FMT " exited with status %d",
+                                            w->pid, WEXITSTATUS(status));
+                        else if (WIFSIGNALED(status) && !(kill_it && WTERMSIG(status) == SIGKILL))
+                                log_warning("Network worker " PID_FMT " was killed by signal %d",
+                                            w->pid, WTERMSIG(status));
+                }
+        }
+        free(w);
+}
+
+static int send_stop(Worker *w) {
+        json_t *msg = json_pack("{s:s}", "type", "stop");
+        int r;
+
+        if (!msg)
+                return -ENOMEM;
+        r = link_send(w->fd, msg);
+        json_decref(msg);
+        return r;
+}
+
+static int reply(Worker *w, json_t *id, int status, const SetError *err, const char *value) {
+        json_t *msg = json_pack("{s:s, s:O, s:i}", "type", "reply", "id", id, "status", status);
+        int r;
+
+        if (!msg)
+                return -ENOMEM;
+        if (err && err->err) {
+                json_object_set_new(msg, "err", json_string(err->err));
+                json_object_set_new(msg, "description", json_string(err->description));
+        }
+        if (value)
+                json_object_set_new(msg, "value", json_string(value));
+        r = link_send(w->fd, msg);
+        json_decref(msg);
+        return r;
+}
+
+static bool text_ok(const char *s, size_t max) {
+        if (!s || strlen(s) > max)
+                return false;
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+/* Only these facts may be kept for the worker. */
+static bool kv_key_ok(const char *key) {
+        return streq_ptr(key, "stream_id");
+}
+
+static void set_fact(char **field, json_t *v, size_t max) {
+        const char *s = json_string_value(v);
+
+        if (json_is_null(v)) {
+                *field = mfree(*field);
+                return;
+        }
+        if (!text_ok(s, max))
+                return;
+        free(*field);
+        *field = strdup(s);
+}
+
+static void handle_facts(Broker *b, json_t *msg) {
+        Manager *m = b->m;
+        json_t *stream = json_object_get(msg, "stream");
+        json_t *counters = json_object_get(msg, "counters");
+        static const struct {
+                const char *name;
+                size_t offset;
+        } known[] = {
+                { "sets_received", offsetof(Counters, sets_received) },
+                { "sets_acknowledged", offsetof(Counters, sets_acknowledged) },
+                { "sets_rejected", offsetof(Counters, sets_rejected) },
+                { "polls", offsetof(Counters, polls) },
+                { "poll_errors", offsetof(Counters, poll_errors) },
+        };
+
+        pthread_mutex_lock(&m->lock);
+        if (json_is_object(counters))
+                for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
+                        json_t *v = json_object_get(counters, known[i].name);
+                        if (json_is_integer(v) && json_integer_value(v) > 0 &&
+                            json_integer_value(v) < 1000000)
+                                *(uint64_t *) ((uint8_t *) &m->counters + known[i].offset) +=
+                                        (uint64_t) json_integer_value(v);
+                }
+        if (json_is_object(stream)) {
+                const char *status = json_string_value(json_object_get(stream, "status"));
+                json_t *cfg = json_object_get(stream, "config");
+                json_t *lp = json_object_get(stream, "last_poll");
+
+                set_fact(&m->stream.stream_id, json_object_get(stream, "stream_id"), 256);
+                set_fact(&m->stream.issuer, json_object_get(stream, "issuer"), 2048);
+                set_fact(&m->stream.endpoint_url, json_object_get(stream, "endpoint_url"), 2048);
+                set_fact(&m->stream.audience, json_object_get(stream, "audience"), 2048);
+                set_fact(&m->stream.delivery, json_object_get(stream, "delivery"), 256);
+                set_fact(&m->stream.verification_endpoint,
+                         json_object_get(stream, "verification_endpoint"), 2048);
+                if (json_object_get(stream, "last_error"))
+                        set_fact(&m->stream.last_error, json_object_get(stream, "last_error"), 512);
+                if (json_is_integer(lp) && json_integer_value(lp) > 0)
+                        m->stream.last_poll = (uint64_t) json_integer_value(lp);
+                /* The worker knows whether the transmitter answers; stream-updated events
+                 * (applied by the engine) know whether it is paused or disabled. */
+                if (streq_ptr(status, "error"))
+                        set_fact(&m->stream.status, json_object_get(stream, "status"), 32);
+                else if (streq_ptr(status, "enabled") &&
+                         (!m->stream.status || streq(m->stream.status, "starting") ||
+                          streq(m->stream.status, "error")))
+                        set_fact(&m->stream.status, json_object_get(stream, "status"), 32);
+                if (json_is_object(cfg)) {
+                        char *text = json_dumps(cfg, JSON_COMPACT);
+                        if (text && strlen(text) <= 64u * 1024u) {
+                                free(m->stream.config_json);
+                                m->stream.config_json = text;
+                                free(m->stream.events_delivered_json);
+                                m->stream.events_delivered_json =
+                                        json_dumps(json_object_get(cfg, "events_delivered"),
+                                                   JSON_COMPACT | JSON_ENCODE_ANY);
+                        } else
+                                free(text);
+                }
+        }
+        pthread_mutex_unlock(&m->lock);
+}
+
+static void handle(Worker *w, json_t *msg) {
+        Broker *b = w->broker;
+        Manager *m = b->m;
+        const char *type = json_string_value(json_object_get(msg, "type"));
+        json_t *id = json_object_get(msg, "id");
+        int r;
+
+        if (streq(type, "facts")) {
+                handle_facts(b, msg);
+                return;
+        }
+        if (streq(type, "verify-result")) {
+                const char *state = json_string_value(json_object_get(msg, "state"));
+                const char *result = json_string_value(json_object_get(msg, "result"));
+
+                pthread_mutex_lock(&m->lock);
+                if (state && m->stream.verify_state && streq(state, m->stream.verify_state) &&
+                    !m->stream.verify_received && text_ok(result, 256)) {
+                        free(m->stream.verify_result);
+                        m->stream.verify_result = strdup(result);
+                }
+                pthread_mutex_unlock(&m->lock);
+                manager_wake(m);
+                return;
+        }
+        if (!json_is_integer(id)) {
+                log_warning("Network worker sent a '%s' message without id, ignoring",
+                            strempty(type));
+                return;
+        }
+        if (streq(type, "ingest")) {
+                IngestRequest req = {};
+                SetError err = {};
+
+                r = ingest_from_json(json_object_get(msg, "request"), &req);
+                if (r < 0) {
+                        log_error("Network worker sent a malformed ingest request, ignoring it");
+                        (void) reply(w, id, r, NULL, NULL);
+                        return;
+                }
+                r = engine_apply(m, &req, &err);
+                ingest_request_done(&req);
+                (void) reply(w, id, r, &err, NULL);
+        } else if (streq(type, "kv-get")) {
+                const char *key = json_string_value(json_object_get(msg, "key"));
+                _cleanup_free_ char *value = NULL;
+
+                if (!kv_key_ok(key)) {
+                        (void) reply(w, id, -EPERM, NULL, NULL);
+                        return;
+                }
+                pthread_mutex_lock(&m->lock);
+                r = store_kv_get(m->store, key, &value);
+                pthread_mutex_unlock(&m->lock);
+                (void) reply(w, id, r == -ENOENT ? 0 : r, NULL, value);
+        } else if (streq(type, "kv-set")) {
+                const char *key = json_string_value(json_object_get(msg, "key"));
+                const char *value = json_string_value(json_object_get(msg, "value"));
+
+                if (!kv_key_ok(key) || !text_ok(value, 256)) {
+                        (void) reply(w, id, -EPERM, NULL, NULL);
+                        return;
+                }
+                pthread_mutex_lock(&m->lock);
+                r = store_kv_set(m->store, key, value);
+                pthread_mutex_unlock(&m->lock);
+                (void) reply(w, id, r, NULL, NULL);
+        } else
+                (void) reply(w, id, -EOPNOTSUPP, NULL, NULL);
+}
+
+static int broker_spawn(Broker *b);
+
+static int on_restart(sd_event_source *s, uint64_t usec, void *userdata) {
+        Broker *b = userdata;
+
+        b->restart_timer = sd_event_source_disable_unref(b->restart_timer);
+        if (!b->stopping && !current(b) && broker_spawn(b) < 0)
+                log_error("Cannot start the network worker");
+        return 0;
+}
+
+static void schedule_restart(Broker *b) {
+        if (b->stopping || b->restart_timer)
+                return;
+        log_warning("Restarting the network worker in %llu s",
+                    (unsigned long long) (b->backoff / 1000000u));
+        (void) sd_event_add_time_relative(b->m->event, &b->restart_timer, CLOCK_MONOTONIC,
+                                          b->backoff, 0, on_restart, b);
+        b->backoff = MIN(b->backoff * 2, (uint64_t) RESTART_MAX_USEC);
+}
+
+static void worker_gone(Worker *w, int error) {
+        Broker *b = w->broker;
+        bool was_current = !w->retiring;
+
+        if (error < 0 && error != -ECONNRESET)
+                log_error_errno(error, "Bad message from the network worker, stopping it: %m");
+        worker_free(w, error != -ECONNRESET);
+        if (!was_current)
+                return;
+        pthread_mutex_lock(&b->m->lock);
+        free(b->m->stream.status);
+        b->m->stream.status = strdup("error");
+        pthread_mutex_unlock(&b->m->lock);
+        schedule_restart(b);
+}
+
+static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Worker *w = userdata;
+
+        for (unsigned i = 0; i < 64; i++) {
+                json_t *msg = NULL;
+                int r = link_recv(fd, &msg);
+
+                if (r == -EAGAIN)
+                        return 0;
+                if (r < 0) {
+                        worker_gone(w, r);
+                        return 0;
+                }
+                handle(w, msg);
+                json_decref(msg);
+        }
+        return 0;
+}
+
+static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        log_warning("Network worker " PID_FMT " did not stop in time, killing it", w->pid);
+        worker_free(w, true);
+        return 0;
+}
+
+/* Asks w to stop; it flushes its acknowledgements, and its last requests are still served. */
+static void worker_retire(Worker *w, uint64_t timeout_usec) {
+        w->retiring = true;
+        if (send_stop(w) < 0) {
+                worker_free(w, true);
+                return;
+        }
+        (void) sd_event_add_time_relative(w->broker->m->event, &w->kill_timer, CLOCK_MONOTONIC,
+                                          timeout_usec, 0, on_kill_timer, w);
+}
+
+static int broker_spawn(Broker *b) {
+        Manager *m = b->m;
+        char level[16], *argv[8];
+        int sv[2], buf = LINK_BUFFER, r;
+        char **envp = NULL;
+        size_t n = 0;
+        Worker *w;
+        pid_t pid;
+
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->broker = b;
+        w->fd = -EBADF;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+                free(w);
+                return log_error_errno(errno, "socketpair: %m");
+        }
+        for (int i = 0; i < 2; i++) {
+                (void) setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+                (void) setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+        }
+        /* The worker's end blocks; ours is non-blocking on the event loop. */
+        (void) fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) & ~O_NONBLOCK);
+
+        /* Everything the child needs is prepared before fork(): between fork and exec only
+         * async-signal-safe calls. */
+        (void) snprintf(level, sizeof(level), "%s", log_level_to_string(log_get_max_level()));
+        argv[0] = UNCONST("ssf-sessiond");
+        argv[1] = UNCONST("--network-worker");
+        argv[2] = UNCONST("--config");
+        argv[3] = m->config_path;
+        argv[4] = UNCONST("--log-level");
+        argv[5] = level;
+        argv[6] = UNCONST(m->foreground ? "--foreground" : NULL);
+        argv[7] = NULL;
+        for (char **e = environ; e && *e; e++)
+                n++;
+        envp = calloc(n + 1, sizeof(char *));
+        if (!envp) {
+                safe_close(sv[0]);
+                safe_close(sv[1]);
+                free(w);
+                return -ENOMEM;
+        }
+        n = 0;
+        for (char **e = environ; e && *e; e++)
+                if (!startswith(*e, "NOTIFY_SOCKET=") && !startswith(*e, "LISTEN_") &&
+                    !startswith(*e, "WATCHDOG_"))
+                        envp[n++] = *e;
+
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                free(envp);
+                safe_close(sv[0]);
+                safe_close(sv[1]);
+                free(w);
+                return log_error_errno(r, "fork: %m");
+        }
+        if (pid == 0) {
+                sigset_t ss;
+
+                sigemptyset(&ss);
+                (void) sigprocmask(SIG_SETMASK, &ss, NULL);
+                if (dup2(sv[1], LINK_FD) < 0)
+                        _exit(127);
+                (void) close_range(LINK_FD + 1, ~0U, 0);
+                execve("/proc/self/exe", argv, envp);
+                _exit(127);
+        }
+        free(envp);
+        safe_close(sv[1]);
+        w->fd = sv[0];
+        w->pid = pid;
+        w->next = b->workers;
+        b->workers = w;
+        r = sd_event_add_io(m->event, &w->io, w->fd, EPOLLIN, on_worker_io, w);
+        if (r < 0) {
+                worker_free(w, true);
+                return log_error_errno(r, "Cannot watch the worker channel: %m");
+        }
+        log_debug("Started network worker " PID_FMT, pid);
+        return 0;
+}
+
+int broker_start(Manager *m) {
+        Broker *b;
+
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        b->m = m;
+        b->backoff = RESTART_MIN_USEC;
+        m->broker = b;
+        return broker_spawn(b);
+}
+
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+void broker_stop(Manager *m, uint64_t timeout_usec) {
+        Broker *b = m->broker;
+        uint64_t end = mono_usec() + timeout_usec;
+
+        if (!b)
+                return;
+        b->stopping = true;
+        b->restart_timer = sd_event_source_disable_unref(b->restart_timer);
+        for (Worker *w = b->workers; w; w = w->next)
+                if (!w->retiring) {
+                        w->retiring = true;
+                        (void) send_stop(w);
+                }
+        /* The event loop is over: serve the workers' last requests (commits of SETs in
+         * flight) here until they exit. */
+        while (b->workers) {
+                struct pollfd p[16];
+                Worker *ws[16];
+                nfds_t n = 0;
+                uint64_t now = mono_usec();
+
+                if (now >= end)
+                        break;
+                for (Worker *w = b->workers; w && n < ARRAY_SIZE(p); w = w->next) {
+                        p[n] = (struct pollfd){ .fd = w->fd, .events = POLLIN };
+                        ws[n++] = w;
+                }
+                if (poll(p, n, (int) ((end - now) / 1000u) + 1) <= 0)
+                        continue;
+                for (nfds_t i = 0; i < n; i++) {
+                        json_t *in = NULL;
+                        int r;
+
+                        if (!p[i].revents)
+                                continue;
+                        r = link_recv(ws[i]->fd, &in);
+                        if (r == -EAGAIN)
+                                continue;
+                        if (r < 0) {
+                                worker_free(ws[i], r != -ECONNRESET);
+                                continue;
+                        }
+                        handle(ws[i], in);
+                        json_decref(in);
+                }
+        }
+        while (b->workers) {
+                log_warning("Network worker " PID_FMT " did not stop in time, killing it",
+                            b->workers->pid);
+                worker_free(b->workers, true);
+        }
+}
+
+int broker_restart(Manager *m) {
+        Broker *b = m->broker;
+        Worker *w;
+
+        if (!b)
+                return -ENOENT;
+        w = current(b);
+        if (w)
+                worker_retire(w, 5000000u);
+        b->restart_timer = sd_event_source_disable_unref(b->restart_timer);
+        b->backoff = RESTART_MIN_USEC;
+        return broker_spawn(b);
+}
+
+int broker_request_verify(Manager *m, const char *state) {
+        Broker *b = m->broker;
+        Worker *w = b ? current(b) : NULL;
+        json_t *msg;
+        int r;
+
+        if (!w)
+                return -ENOTCONN;
+        msg = json_pack("{s:s, s:s}", "type", "verify", "state", state);
+        if (!msg)
+                return -ENOMEM;
+        r = link_send(w->fd, msg);
+        json_decref(msg);
+        return r;
+}
+
+void broker_free(Manager *m) {
+        Broker *b = m->broker;
+
+        if (!b)
+                return;
+        b->restart_timer = sd_event_source_disable_unref(b->restart_timer);
+        while (b->workers)
+                worker_free(b->workers, true);
+        free(b);
+        m->broker = NULL;
+}

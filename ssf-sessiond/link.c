@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "link.h"
+#include "log.h"
+#include "macro.h"
+
+#define REPLY_TIMEOUT_SEC 60
+
+int link_send(int fd, json_t *msg) {
+        _cleanup_free_ char *text = json_dumps(msg, JSON_COMPACT);
+        size_t len;
+
+        if (!text)
+                return -ENOMEM;
+        len = strlen(text);
+        if (len > LINK_MAX_FRAME)
+                return -EMSGSIZE;
+        for (;;) {
+                ssize_t n = send(fd, text, len, MSG_NOSIGNAL);
+                if (n >= 0)
+                        return (size_t) n == len ? 0 : -EIO;
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN) {
+                        struct pollfd p = { .fd = fd, .events = POLLOUT };
+                        if (poll(&p, 1, 5000) <= 0)
+                                return -ETIMEDOUT;
+                        continue;
+                }
+                return -errno;
+        }
+}
+
+int link_recv(int fd, json_t **ret) {
+        _cleanup_free_ char *buf = malloc(LINK_MAX_FRAME + 1);
+        json_error_t e;
+        ssize_t n;
+        json_t *j;
+
+        if (!buf)
+                return -ENOMEM;
+        n = recv(fd, buf, LINK_MAX_FRAME + 1, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+        if (n == 0)
+                return -ECONNRESET;
+        if ((size_t) n > LINK_MAX_FRAME)
+                return -EMSGSIZE;
+        j = json_loadb(buf, (size_t) n, JSON_REJECT_DUPLICATES, &e);
+        if (!json_is_object(j) || !json_is_string(json_object_get(j, "type"))) {
+                json_decref(j);
+                return -EBADMSG;
+        }
+        *ret = j;
+        return 0;
+}
+
+/* ---- worker side ------------------------------------------------------------------------- */
+
+struct Link {
+        int fd;
+        Config *config;
+        pthread_t reader;
+        bool reader_started;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool stopping;
+        bool dead;     /* the channel is closed: no reply will come */
+        int sig_fd;
+        HttpClient *http;
+        char *verify_state;
+        /* one outstanding request at a time (the poll loop is sequential) */
+        pthread_mutex_t request_lock;
+        int64_t next_id, waiting_id;
+        json_t *reply;
+};
+
+const Config *link_config(Link *l) {
+        return l->config;
+}
+
+static void link_stop_locked(Link *l) {
+        l->stopping = true;
+        if (l->http)
+                http_client_abort(l->http);
+        pthread_cond_broadcast(&l->cond);
+}
+
+static void *reader_thread(void *userdata) {
+        Link *l = userdata;
+
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = l->fd, .events = POLLIN },
+                        { .fd = l->sig_fd, .events = POLLIN },
+                };
+                json_t *msg = NULL;
+                const char *type;
+                int r;
+
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (p[1].revents & POLLIN) {
+                        struct signalfd_siginfo si;
+                        (void) !read(l->sig_fd, &si, sizeof(si));
+                        log_debug("Network worker received signal %u, stopping", si.ssi_signo);
+                        pthread_mutex_lock(&l->lock);
+                        link_stop_locked(l);
+                        pthread_mutex_unlock(&l->lock);
+                        continue;
+                }
+                if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                        continue;
+                r = link_recv(l->fd, &msg);
+                if (r == -EAGAIN)
+                        continue;
+                if (r < 0) {
+                        /* The daemon is gone (or spoke nonsense): stop. */
+                        if (r != -ECONNRESET)
+                                log_error_errno(r, "Bad message from the daemon: %m");
+                        break;
+                }
+                type = json_string_value(json_object_get(msg, "type"));
+                pthread_mutex_lock(&l->lock);
+                if (streq(type, "reply")) {
+                        json_t *id = json_object_get(msg, "id");
+                        if (json_is_integer(id) && json_integer_value(id) == l->waiting_id &&
+                            !l->reply) {
+                                l->reply = json_incref(msg); /* new reference, taken by waiter */
+                                pthread_cond_broadcast(&l->cond);
+                        }
+                } else if (streq(type, "verify")) {
+                        const char *state = json_string_value(json_object_get(msg, "state"));
+                        if (state && strlen(state) <= 256) {
+                                free(l->verify_state);
+                                l->verify_state = strdup(state);
+                                if (l->http)
+                                        http_client_abort(l->http); /* ask now, not after the long poll */
+                        }
+                } else if (streq(type, "stop"))
+                        link_stop_locked(l);
+                pthread_mutex_unlock(&l->lock);
+                json_decref(msg);
+        }
+        pthread_mutex_lock(&l->lock);
+        l->dead = true;
+        link_stop_locked(l);
+        pthread_mutex_unlock(&l->lock);
+        return NULL;
+}
+
+int link_new(int fd, Config *config, Link **ret) {
+        Link *l;
+        sigset_t ss;
+        int r;
+
+        l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        l->fd = fd;
+        l->config = config;
+        l->sig_fd = -EBADF;
+        pthread_mutex_init(&l->lock, NULL);
+        pthread_mutex_init(&l->request_lock, NULL);
+        pthread_cond_init(&l->cond, NULL);
+
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &ss, NULL);
+        sigdelset(&ss, SIGPIPE);
+        l->sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (l->sig_fd < 0) {
+                r = -errno;
+                link_free(l);
+                return r;
+        }
+        r = pthread_create(&l->reader, NULL, reader_thread, l);
+        if (r != 0) {
+                link_free(l);
+                return -r;
+        }
+        l->reader_started = true;
+        *ret = l;
+        return 0;
+}
+
+Link *link_free(Link *l) {
+        if (!l)
+                return NULL;
+        if (l->reader_started) {
+                /* The reader blocks in poll(): shutting the socket down wakes it. */
+                (void) shutdown(l->fd, SHUT_RDWR);
+                pthread_join(l->reader, NULL);
+        }
+        safe_close(l->fd);
+        safe_close(l->sig_fd);
+        json_decref(l->reply);
+        free(l->verify_state);
+        config_free(l->config);
+        pthread_cond_destroy(&l->cond);
+        pthread_mutex_destroy(&l->request_lock);
+        pthread_mutex_destroy(&l->lock);
+        free(l);
+        return NULL;
+}
+
+/* Sends msg (adding an id) and waits for the daemon's reply. */
+static int link_call(Link *l, json_t *msg, json_t **ret) {
+        struct timespec ts;
+        int64_t id;
+        int r;
+
+        pthread_mutex_lock(&l->request_lock);
+        pthread_mutex_lock(&l->lock);
+        id = ++l->next_id;
+        l->waiting_id = id;
+        json_decref(l->reply);
+        l->reply = NULL;
+        pthread_mutex_unlock(&l->lock);
+
+        json_object_set_new(msg, "id", json_integer(id));
+        r = link_send(l->fd, msg);
+        if (r < 0)
+                goto out;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += REPLY_TIMEOUT_SEC;
+        pthread_mutex_lock(&l->lock);
+        /* Even when stopping, wait for the answer to a request already sent: the daemon
+         * answers it (the commit decides whether we may acknowledge). */
+        while (!l->reply && r == 0) {
+                if (l->dead)
+                        r = -ECONNRESET;
+                else if (pthread_cond_timedwait(&l->cond, &l->lock, &ts) == ETIMEDOUT)
+                        r = -ETIMEDOUT;
+        }
+        if (l->reply) {
+                *ret = l->reply;
+                l->reply = NULL;
+                r = 0;
+        }
+        l->waiting_id = 0;
+        pthread_mutex_unlock(&l->lock);
+out:
+        pthread_mutex_unlock(&l->request_lock);
+        return r;
+}
+
+static int reply_status(json_t *reply) {
+        json_t *s = json_object_get(reply, "status");
+        if (!json_is_integer(s) || json_integer_value(s) > 0 || json_integer_value(s) < -4095)
+                return -EBADMSG;
+        return (int) json_integer_value(s);
+}
+
+int link_ingest(Link *l, const IngestRequest *req, SetError *err) {
+        json_t *msg, *reply = NULL, *body;
+        int r;
+
+        body = ingest_to_json(req);
+        if (!body)
+                return -ENOMEM;
+        msg = json_pack("{s:s, s:o}", "type", "ingest", "request", body);
+        if (!msg)
+                return -ENOMEM;
+        r = link_call(l, msg, &reply);
+        json_decref(msg);
+        if (r < 0)
+                return r;
+        r = reply_status(reply);
+        if (r < 0) {
+                const char *e = json_string_value(json_object_get(reply, "err"));
+                const char *d = json_string_value(json_object_get(reply, "description"));
+                static const char *const codes[] = { "invalid_request", "invalid_key",
+                                                     "invalid_issuer", "invalid_audience",
+                                                     "authentication_failed", "access_denied",
+                                                     "invalid_state" };
+                for (size_t i = 0; e && i < ARRAY_SIZE(codes); i++)
+                        if (streq(e, codes[i])) {
+                                err->err = codes[i];
+                                (void) snprintf(err->description, sizeof(err->description), "%s",
+                                                strempty(d));
+                        }
+        }
+        json_decref(reply);
+        return r;
+}
+
+int link_kv_get(Link *l, const char *key, char **ret) {
+        json_t *msg, *reply = NULL;
+        const char *v;
+        int r;
+
+        msg = json_pack("{s:s, s:s}", "type", "kv-get", "key", key);
+        if (!msg)
+                return -ENOMEM;
+        r = link_call(l, msg, &reply);
+        json_decref(msg);
+        if (r < 0)
+                return r;
+        r = reply_status(reply);
+        if (r >= 0) {
+                v = json_string_value(json_object_get(reply, "value"));
+                if (!v)
+                        r = -ENOENT;
+                else if (!(*ret = strdup(v)))
+                        r = -ENOMEM;
+        }
+        json_decref(reply);
+        return r;
+}
+
+int link_kv_set(Link *l, const char *key, const char *value) {
+        json_t *msg, *reply = NULL;
+        int r;
+
+        msg = json_pack("{s:s, s:s, s:s}", "type", "kv-set", "key", key, "value", value);
+        if (!msg)
+                return -ENOMEM;
+        r = link_call(l, msg, &reply);
+        json_decref(msg);
+        if (r < 0)
+                return r;
+        r = reply_status(reply);
+        json_decref(reply);
+        return r;
+}
+
+void link_facts(Link *l, json_t *stream, json_t *counters) {
+        json_t *msg = json_pack("{s:s}", "type", "facts");
+
+        if (!msg)
+                return;
+        if (stream)
+                json_object_set(msg, "stream", stream);
+        if (counters)
+                json_object_set(msg, "counters", counters);
+        (void) link_send(l->fd, msg);
+        json_decref(msg);
+}
+
+void link_verify_result(Link *l, const char *state, const char *result) {
+        json_t *msg = json_pack("{s:s, s:s, s:s}", "type", "verify-result", "state", state,
+                                "result", result);
+        if (msg)
+                (void) link_send(l->fd, msg);
+        json_decref(msg);
+}
+
+char *link_take_verify(Link *l) {
+        char *s;
+
+        pthread_mutex_lock(&l->lock);
+        s = TAKE_PTR(l->verify_state);
+        pthread_mutex_unlock(&l->lock);
+        return s;
+}
+
+void link_set_http(Link *l, HttpClient *http) {
+        pthread_mutex_lock(&l->lock);
+        l->http = http;
+        if (http && l->stopping)
+                http_client_abort(http);
+        pthread_mutex_unlock(&l->lock);
+}
+
+bool link_stopping(Link *l) {
+        bool s;
+
+        pthread_mutex_lock(&l->lock);
+        s = l->stopping;
+        pthread_mutex_unlock(&l->lock);
+        return s;
+}
+
+bool link_wait_stop(Link *l, uint64_t usec) {
+        struct timespec ts;
+        bool s;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t) (usec / 1000000u);
+        ts.tv_nsec += (long) (usec % 1000000u) * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&l->lock);
+        while (!l->stopping && !l->verify_state)
+                if (pthread_cond_timedwait(&l->cond, &l->lock, &ts) == ETIMEDOUT)
+                        break;
+        s = l->stopping;
+        pthread_mutex_unlock(&l->lock);
+        return s;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The channel between the privileged daemon and its unprivileged network worker
+ * (privilege separation, as OpenSSH does it): an AF_UNIX SOCK_SEQPACKET socketpair carrying
+ * one JSON object per datagram, at most LINK_MAX_FRAME bytes, parsed strictly on both sides.
+ *
+ *   worker → daemon   {"type":"ingest","id":N,"request":{…}}   → {"type":"reply","id":N,…}
+ *                     {"type":"kv-get","id":N,"key":K}          → {"type":"reply","id":N,"value":V}
+ *                     {"type":"kv-set","id":N,"key":K,"value":V}→ {"type":"reply","id":N}
+ *                     {"type":"facts", "stream":{…}, "counters":{name: increment}}
+ *                     {"type":"verify-result","state":S,"result":R}
+ *   daemon → worker   {"type":"verify","state":S}  ·  {"type":"stop"}
+ *
+ * A reply carries "status": 0 or a negative errno, and for ingest "err"/"description" when
+ * the SET is to be reported in setErrs.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+#include "set.h"
+
+#define LINK_MAX_FRAME (256u * 1024u)
+#define LINK_FD 3 /* the worker's end, as passed by the daemon */
+
+/* Framing (both sides). send: 0 or -errno. recv: 0 with a new object, -EAGAIN when nothing is
+ * there (non-blocking fds), -ECONNRESET at EOF, -EBADMSG/-EMSGSIZE for a bad datagram. */
+int link_send(int fd, json_t *msg);
+int link_recv(int fd, json_t **ret);
+
+/* ---- the worker's side --------------------------------------------------------------------- */
+
+typedef struct Link Link; /* also forward-declared in stream.h */
+
+/* Takes fd (the channel) and config (owned). Starts the reader thread. */
+int link_new(int fd, Config *config, Link **ret);
+Link *link_free(Link *l);
+const Config *link_config(Link *l);
+
+/* Requests answered by the daemon (blocking, bounded). */
+int link_ingest(Link *l, const IngestRequest *req, SetError *err);
+int link_kv_get(Link *l, const char *key, char **ret);
+int link_kv_set(Link *l, const char *key, const char *value);
+
+/* Notifications. stream may be NULL; counters is a JSON object of increments. */
+void link_facts(Link *l, json_t *stream, json_t *counters);
+void link_verify_result(Link *l, const char *state, const char *result);
+
+/* The verification state the daemon asked for (new string), or NULL. */
+char *link_take_verify(Link *l);
+/* The HTTP client a stop or verify request should interrupt (may be NULL). */
+void link_set_http(Link *l, HttpClient *http);
+bool link_stopping(Link *l);
+/* Sleeps up to usec or until stop; returns true when stopping. */
+bool link_wait_stop(Link *l, uint64_t usec);

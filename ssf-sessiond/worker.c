@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "link.h"
+#include "log.h"
+#include "macro.h"
+#include "oauth2.h"
+#include "poller.h"
+#include "stream.h"
+#include "worker.h"
+
+static int drop_privileges(void) {
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        uid_t uid;
+        gid_t gid;
+
+        if (geteuid() != 0)
+                return 0; /* already unprivileged (development runs) */
+
+        if (getpwnam_r(SSF_WORKER_USER, &pw, buf, sizeof(buf), &res) == 0 && res) {
+                uid = pw.pw_uid;
+                gid = pw.pw_gid;
+        } else if (getpwnam_r("nobody", &pw, buf, sizeof(buf), &res) == 0 && res) {
+                log_warning("User '%s' does not exist (systemd-sysusers creates it), running the "
+                            "network worker as 'nobody'", SSF_WORKER_USER);
+                uid = pw.pw_uid;
+                gid = pw.pw_gid;
+        } else {
+                log_error("Neither '%s' nor 'nobody' exists: refusing to talk to the network "
+                          "as root", SSF_WORKER_USER);
+                return -ESRCH;
+        }
+        if (uid == 0 || gid == 0) {
+                log_error("The network worker user must not be root");
+                return -EPERM;
+        }
+        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                return log_error_errno(errno, "Cannot drop privileges to uid %u: %m",
+                                       (unsigned) uid);
+        if (setuid(0) == 0 || seteuid(0) == 0) {
+                log_error("Privileges could be regained after dropping them, refusing to run");
+                return -EPERM;
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return log_error_errno(errno, "PR_SET_NO_NEW_PRIVS: %m");
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        log_debug("Network worker running as uid %u gid %u", (unsigned) uid, (unsigned) gid);
+        return 0;
+}
+
+int worker_main(const char *config_path) {
+        _cleanup_erase_free_ char *authorization = NULL;
+        _cleanup_(oauth2_client_freep) OAuth2Client *oauth2 = NULL;
+        HttpClient *http = NULL;
+        Config *config = NULL;
+        Link *link = NULL;
+        int type = 0, r;
+        socklen_t len = sizeof(type);
+
+        if (getsockopt(LINK_FD, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET) {
+                log_error("--network-worker is started by ssf-sessiond itself, with its channel "
+                          "on fd %d", LINK_FD);
+                return 2;
+        }
+        (void) fcntl(LINK_FD, F_SETFD, FD_CLOEXEC);
+        if (chdir("/") < 0)
+                return log_error_errno(errno, "chdir: %m"), 1;
+
+        /* Everything that needs root happens before the drop. */
+        r = config_load(config_path, false, &config);
+        if (r < 0)
+                return 1;
+        r = stream_load_authorization(config, &authorization);
+        if (r >= 0 && config->auth == AUTH_OAUTH2)
+                r = oauth2_client_new(config, &oauth2); /* reads the client secret */
+        if (r >= 0) {
+                r = http_client_new(config->ca_file, &http); /* reads ca_file */
+                if (r < 0)
+                        log_error_errno(r, "Cannot create the HTTPS client: %m");
+        }
+        if (r < 0) {
+                config_free(config);
+                return 1;
+        }
+        r = drop_privileges();
+        if (r < 0) {
+                http_client_free(http);
+                config_free(config);
+                return 1;
+        }
+
+        r = link_new(LINK_FD, config, &link); /* takes config */
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up the channel to the daemon: %m");
+                http_client_free(http);
+                config_free(config);
+                return 1;
+        }
+        r = poller_run(link, http, authorization, oauth2); /* takes http */
+        link_free(link);
+        return r < 0 ? 1 : 0;
+}

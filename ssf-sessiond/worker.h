@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The network worker: a separate process, started by the daemon as
+ * "ssf-sessiond --network-worker" with the channel on fd 3 (link.h). It reads the
+ * configuration and the transmitter credentials while still root, then drops to the
+ * unprivileged SSF_WORKER_USER (or "nobody" when that user does not exist) with no
+ * supplementary groups and no_new_privs, and only then talks to the network: discovery, JWKS,
+ * stream, polling, JWS and SET parsing, event classification and subject mapping all happen
+ * unprivileged. The daemon receives validated IngestRequests and applies them.
+ */
+
+#define SSF_WORKER_USER "ssf-sessiond"
+
+/* The worker process's main(). Returns the exit status. */
+int worker_main(const char *config_path);

@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: MIT
+"""Fixtures of the end-to-end tests: a Debian 12 root booted with systemd-nspawn (real
+systemd, journald, logind, dbus, sshd), the build installed into it with `make install
+DESTDIR=`, users with ssh keys, sshd's PAM stack using pam_ssf.so, and the local transmitter
+in the container's network namespace.
+
+Every test gets a fresh container (--volatile=overlay: the cached root is never changed);
+teardown always stops sessions, the transmitter and the container, also after a failure.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from container import Container, wait_for  # noqa: E402
+from e2e_support import (HOOK_DROPIN, RECORD_HOOK, SSHD_DROPIN, TOP,  # noqa: E402
+                         ContainerTransmitter, Sessions, daemon_config, ssfctl)
+
+@pytest.fixture(scope="session")
+def build_dir():
+    b = os.environ.get("SSF_BUILD")
+    if not b:
+        pytest.fail("SSF_BUILD (absolute build directory) is not set; run tests/e2e/run.sh")
+    b = os.path.abspath(b)
+    missing = [n for n in ("ssf-sessiond", "ssfctl", "pam_ssf.so")
+               if not os.path.isfile(os.path.join(b, n))]
+    if missing:
+        pytest.fail(f"build directory {b} lacks {', '.join(missing)}: run make first")
+    return b
+
+
+@pytest.fixture(scope="session")
+def e2e_root():
+    root = os.environ.get("SSF_E2E_ROOT")
+    if not root:
+        r = subprocess.run([os.path.join(HERE, "build-root.sh")], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            pytest.fail(f"building the container root failed:\n{r.stderr}")
+        root = r.stdout.strip().splitlines()[-1]
+    if not os.path.isfile(os.path.join(root, ".ssf-e2e-root")):
+        pytest.fail(f"{root} is not a complete end-to-end root")
+    return root
+
+
+@pytest.fixture(scope="session")
+def stage(build_dir, tmp_path_factory):
+    """`make install DESTDIR=<stage>` of the build under test, once per run."""
+    d = str(tmp_path_factory.mktemp("destdir"))
+    r = subprocess.run(["make", "--no-print-directory", "-C", TOP, "install", f"B={build_dir}",
+                        f"DESTDIR={d}"], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"make install DESTDIR={d} failed:\n{r.stdout}\n{r.stderr}")
+    return d
+
+
+class System:
+    """One booted container with the product installed, and what a test does with it."""
+
+    def __init__(self, container, sessions, workdir):
+        self.c = container
+        self.s = sessions
+        self.workdir = workdir
+        self.transmitter = None
+
+    # -- set-up ----------------------------------------------------------------------------
+    def start_transmitter(self):
+        t = ContainerTransmitter(self.c, os.path.join(self.workdir, "transmitter"),
+                                 log_path=os.path.join(self.workdir, "transmitter.log"),
+                                 long_poll_max=5, redelivery_delay=2)
+        self.transmitter = t
+        t.start()
+        return t
+
+    def pam_sshd(self, args=""):
+        """sshd's account stack: pam_ssf.so after Debian's common-account."""
+        text = self.c.read_file("/etc/pam.d/sshd")
+        lines = [ln for ln in text.splitlines() if "pam_ssf.so" not in ln]
+        i = next(n for n, ln in enumerate(lines) if ln.startswith("@include common-account"))
+        lines.insert(i + 1, f"account    required     pam_ssf.so {args}".rstrip())
+        self.c.write_file("/etc/pam.d/sshd", "\n".join(lines) + "\n")
+
+    def configure_daemon(self, rules, poll_wait="5s"):
+        t = self.transmitter
+        with open(t.ca_file) as f:
+            self.c.write_file("/etc/ssf/transmitter-ca.pem", f.read(), mode=0o644)
+        self.c.write_file("/etc/ssf/token", t.token + "\n", mode=0o600)
+        self.c.write_file("/etc/ssf/ssf-sessiond.conf", daemon_config(t, rules, poll_wait),
+                          mode=0o644)
+        self.c.write_file("/etc/ssf/hooks.d/e2e-record", RECORD_HOOK, mode=0o755)
+        self.c.run("mkdir -p /var/lib/ssf-e2e && chmod 0700 /var/lib/ssf-e2e")
+        self.c.write_file("/etc/systemd/system/ssf-sessiond.service.d/e2e-hooks.conf",
+                          HOOK_DROPIN)
+        r = self.c.run(["ssf-sessiond", "--check-config", "--config",
+                        "/etc/ssf/ssf-sessiond.conf"], check=False)
+        assert r.returncode == 0, f"--check-config refused the test config:\n{r.stdout}{r.stderr}"
+
+    def enable_and_start(self):
+        """As an admin would: enable the socket and the service, start the socket; the
+        first client activates the service."""
+        self.c.systemctl("daemon-reload")
+        self.c.systemctl("enable", "--now", "ssf-sessiond.socket")
+        self.c.systemctl("enable", "ssf-sessiond.service")
+        self.c.systemctl("start", "ssf-sessiond.service")
+        self.wait_active()
+        self.transmitter.wait_stream(timeout=30)
+        self.transmitter.wait_polls(1, timeout=30)  # the daemon is receiving
+
+    def wait_active(self, timeout=30):
+        def active():
+            r = self.c.systemctl("is-active", "ssf-sessiond.service", check=False)
+            state = r.stdout.strip()
+            if state == "failed":
+                raise AssertionError("ssf-sessiond.service failed:\n" + self.daemon_log())
+            return state == "active"
+        wait_for("ssf-sessiond.service to be active", active, timeout)
+
+    # -- observation -------------------------------------------------------------------------
+    def daemon_log(self, n=80):
+        return self.c.run(["journalctl", "--no-pager", "-o", "short-monotonic", "-n", str(n),
+                           "-u", "ssf-sessiond.service", "-u", "ssf-sessiond.socket"],
+                          check=False).stdout
+
+    def history(self, user=None, n=200):
+        args = ["history"] + ([user] if user else []) + ["-n", str(n)]
+        return ssfctl(self.c, *args)["entries"]
+
+    def risk(self, user):
+        return ssfctl(self.c, "risk", user)
+
+    def main_pid(self):
+        return self.c.systemctl("show", "-p", "MainPID", "--value", "ssf-sessiond.service"
+                                ).stdout.strip()
+
+
+@pytest.fixture
+def system(e2e_root, stage, tmp_path, request):
+    """A booted container with the product installed, users alice and bob (ssh keys and
+    passwords), sshd's PAM stack with pam_ssf.so, and the transmitter in its network
+    namespace. The daemon is not configured yet (configure_daemon, enable_and_start)."""
+    workdir = str(tmp_path)
+    c = Container(e2e_root, workdir)
+    t0 = time.monotonic()
+    c.start()
+    s = Sessions(c, workdir)
+    sysm = System(c, s, workdir)
+    try:
+        c.install_tree(stage)
+        # What a package's maintainer scripts would do after installing the files.
+        c.run(["systemd-sysusers"])
+        for u in ("alice", "bob"):
+            s.add_user(u, password=f"e2e-{u}-pw")
+        c.write_file("/etc/ssh/sshd_config.d/ssf-e2e.conf", SSHD_DROPIN)
+        c.systemctl("reload-or-restart", "ssh.service")
+        sysm.pam_sshd()
+        sysm.start_transmitter()
+        print(f"container {c.name} ready in {time.monotonic() - t0:.1f}s (leader {c.leader})")
+        yield sysm
+    finally:
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed and c.leader:
+            try:
+                print("---- ssf-sessiond journal ----\n" + sysm.daemon_log(200))
+                print("---- logind sessions ----\n"
+                      + c.run(["loginctl", "list-sessions"], check=False).stdout)
+                if sysm.transmitter:
+                    print("---- transmitter log (tail) ----\n" + sysm.transmitter.log()[-4000:])
+            except Exception as e:  # diagnostics must never hide the failure
+                print(f"(collecting diagnostics failed: {e})")
+        s.close()
+        if sysm.transmitter:
+            sysm.transmitter.stop()
+        c.stop()
+        s.close()
+
+
+def pytest_configure(config):
+    # SIGTERM (a CI timeout, make being stopped) unwinds like Ctrl-C, so that the fixtures'
+    # teardown still stops every container.
+    def on_term(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_term)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
