@@ -2,6 +2,7 @@
 """ssf-sessiond behaviour beyond the seed scenario: replay, unmapped subjects, level-carrying
 events, out-of-order delivery, restarts, reload, shutdown, --check-config."""
 
+import os
 import signal
 
 from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
@@ -149,3 +150,59 @@ def test_check_config_names_file_and_line(daemon_factory, transmitter, users):
     assert cp.returncode == 1
     lines = d.config_text.count("\n")
     assert f"{d.config_path}:{lines}" in cp.stderr, cp.stderr
+
+
+def _children(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().split(b"\0")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append((int(entry), [c.decode() for c in cmdline if c]))
+    return out
+
+
+def _ids(pid):
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return (fields["Uid"].split(), fields["Gid"].split(), fields["Groups"].split(),
+            fields["NoNewPrivs"].strip())
+
+
+def test_network_bytes_are_parsed_unprivileged(daemon_factory, transmitter, users):
+    """PRODUCT.md least privilege: the process that talks HTTP and parses JSON/JWS is not
+    root, has no supplementary groups and cannot regain privileges; the daemon is root."""
+    d = daemon_factory(rules=RULES)
+    transmitter.wait_polls(1)
+    workers = [(pid, argv) for pid, argv in _children(d.proc.pid) if "--network-worker" in argv]
+    assert len(workers) == 1, _children(d.proc.pid)
+    uid, gid, groups, nnp = _ids(workers[0][0])
+    assert set(uid) == {str(users.uid("ssf-sessiond"))}, uid
+    assert "0" not in gid and groups == [], (gid, groups)
+    assert nnp == "1"
+    assert _ids(d.proc.pid)[0][0] == "0"
+    # And it still works end to end.
+    j = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(j)
+    assert d.ctl("risk", "bob")["level"] == "high"
+
+
+def test_killed_worker_is_restarted(daemon_factory, transmitter, users, tmp_path):
+    d = daemon_factory(rules=RULES)
+    transmitter.wait_polls(1)
+    (pid, _), = [c for c in _children(d.proc.pid) if "--network-worker" in c[1]]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: [c for c in _children(d.proc.pid) if "--network-worker" in c[1]
+                      and c[0] != pid], 20, "a new network worker")
+    # PAM answered meanwhile and events flow again.
+    assert pam_account(tmp_path, d, "bob") == PAM_SUCCESS
+    j = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(j, timeout=30)
+    assert d.ctl("risk", "bob")["level"] == "high"
