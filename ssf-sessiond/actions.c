@@ -101,13 +101,17 @@ static int run_workflow(Manager *m, const PendingAction *a, char *result, size_t
                          c->hooks_dir, strempty(a->workflow), strerror(-r));
                 goto out;
         }
-        r = hooks_run(c->hooks_dir, a->workflow, c->hooks_user, c->hooks_timeout_usec, &f, &hr);
+        r = hooks_run_cancellable(c->hooks_dir, a->workflow, c->hooks_user, c->hooks_timeout_usec,
+                                  m->cancel_fd, &f, &hr);
         if (r < 0) {
                 snprintf(result, size, "failed: cannot run hook '%s': %s", a->workflow,
                          strerror(-r));
                 goto out;
         }
-        if (hr.exit_status != 0 || hr.timed_out) {
+        if (hr.cancelled) {
+                snprintf(result, size, "interrupted by shutdown: %s", hr.summary);
+                r = -ECANCELED;
+        } else if (hr.exit_status != 0 || hr.timed_out) {
                 snprintf(result, size, "failed: %s", hr.summary);
                 r = -EIO;
         } else
@@ -144,6 +148,8 @@ static void run_one(Manager *m, sd_bus **bus, const PendingAction *a) {
                 r = -EINVAL;
         }
         log_action(a, result, r);
+        if (r == -ECANCELED)
+                return; /* stays pending: it runs again, whole, at the next start */
 
         pthread_mutex_lock(&m->lock);
         if (store_begin(m->store) >= 0 &&

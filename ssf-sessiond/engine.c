@@ -150,6 +150,7 @@ static void log_risk(const char *user, const IngestRequest *set, const char *det
 }
 
 static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, const Detection *det,
+                       char *const *groups,
                        const char *user, uint64_t now) {
         RiskLevel before, after;
         const Rule *rule = NULL;
@@ -174,7 +175,7 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
 
         /* The policy acts on risk signals: events that raise or set a level. */
         if (det->effect == DETECTION_RAISE && changed > 0)
-                rule = policy_match(c, user, NULL, det->name, after);
+                rule = policy_match(c, user, groups, det->name, after);
 
         if (note)
                 F(result, "%s", note);
@@ -226,7 +227,24 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
         return 0;
 }
 
+static bool rules_need_groups(const Config *c) {
+        for (size_t i = 0; i < c->n_rules; i++)
+                for (char **g = c->rules[i].groups; g && *g; g++)
+                        if (!streq(*g, "*"))
+                                return true;
+        return false;
+}
+
+static void free_groups(char ***groups) {
+        if (!groups)
+                return;
+        for (char ***g = groups; *g; g++)
+                strv_free(*g);
+        free(groups);
+}
+
 int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
+        char ***groups = NULL;
         ConfigHandle *h;
         const Config *c;
         const Detection *det = &set->detection;
@@ -245,6 +263,27 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
         c = h->config;
 
         bool stream_event = set->kind != INGEST_SUBJECT;
+
+        /* Group lookups may go to LDAP or sssd: never while holding the lock PAM waits on. */
+        if (!stream_event && det->effect == DETECTION_RAISE && rules_need_groups(c)) {
+                size_t n = strv_length(set->users);
+
+                groups = calloc(n + 1, sizeof(char **));
+                if (!groups) {
+                        manager_config_unref(m, h);
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < n; i++) {
+                        groups[i] = policy_user_groups(set->users[i]);
+                        if (!groups[i])
+                                groups[i] = calloc(1, sizeof(char *)); /* unknown: no groups */
+                        if (!groups[i]) {
+                                free_groups(groups);
+                                manager_config_unref(m, h);
+                                return -ENOMEM;
+                        }
+                }
+        }
 
         pthread_mutex_lock(&m->lock);
         r = store_begin(m->store);
@@ -286,7 +325,8 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
         } else {
                 r = 0;
                 for (char **u = set->users; *u && r >= 0; u++)
-                        r = ingest_user(m, c, set, det, *u, now);
+                        r = ingest_user(m, c, set, det, groups ? groups[u - set->users] : NULL,
+                                        *u, now);
         }
         if (r < 0)
                 goto out_rollback;
@@ -298,6 +338,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
         manager_kick_actions_locked(m);
         pthread_mutex_unlock(&m->lock);
         manager_config_unref(m, h);
+        free_groups(groups);
         return 0;
 
 out_rollback:
@@ -305,6 +346,7 @@ out_rollback:
 out_unlock:
         pthread_mutex_unlock(&m->lock);
         manager_config_unref(m, h);
+        free_groups(groups);
         return r;
 }
 

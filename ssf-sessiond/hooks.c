@@ -431,8 +431,8 @@ static int status_to_exit(int status) {
 
 /* Feeds stdin, collects output and waits for the child until the deadline; then SIGTERM to the
  * process group, SIGKILL after the grace period. Always reaps. */
-static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, const HookExec *e,
-                     uint64_t timeout_usec, HookResult *res) {
+static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, int cancel_fd,
+                     const HookExec *e, uint64_t timeout_usec, HookResult *res) {
         uint64_t start = now_usec(), deadline, kill_deadline = 0;
         size_t written = 0, kept = 0;
         bool exited = false, term_sent = false, kill_sent = false, out_eof = false;
@@ -444,15 +444,16 @@ static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, const HookExec
         set_nonblock(out_fd);
 
         for (;;) {
-                struct pollfd p[3];
-                int n = 0, i_in = -1, i_out = -1, i_pid = -1, timeout_ms;
+                struct pollfd p[4];
+                int n = 0, i_in = -1, i_out = -1, i_pid = -1, i_cancel = -1, timeout_ms;
                 uint64_t now = now_usec(), until;
 
                 if (exited && (out_eof || out_fd < 0))
                         break;
 
-                if (!exited && now >= deadline && !term_sent) {
-                        res->timed_out = 1;
+                if (!exited && (now >= deadline || res->cancelled) && !term_sent) {
+                        if (!res->cancelled)
+                                res->timed_out = 1;
                         (void) kill(-pid, SIGTERM);
                         (void) kill(pid, SIGTERM);
                         term_sent = true;
@@ -476,6 +477,10 @@ static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, const HookExec
                         i_pid = n;
                         p[n++] = (struct pollfd) { .fd = pidfd, .events = POLLIN };
                 }
+                if (cancel_fd >= 0 && !exited && !res->cancelled) {
+                        i_cancel = n;
+                        p[n++] = (struct pollfd) { .fd = cancel_fd, .events = POLLIN };
+                }
 
                 if (exited)
                         /* The hook is gone but something it started still holds the output
@@ -491,6 +496,11 @@ static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, const HookExec
 
                 if (poll(p, (nfds_t) n, timeout_ms) < 0 && errno != EINTR)
                         break; /* cannot happen with valid fds; fall through to kill+reap */
+
+                if (i_cancel >= 0 && (p[i_cancel].revents & POLLIN)) {
+                        res->cancelled = 1; /* stopped like a timeout, on the next round */
+                        continue;
+                }
 
                 if (i_in >= 0 && (p[i_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
                         ssize_t k = write(in_fd, e->input + written, e->input_size - written);
@@ -547,7 +557,7 @@ static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, const HookExec
                 (void) kill(-pid, SIGKILL);
         }
         /* After a timeout, take down whatever else is left in its process group too. */
-        if (res->timed_out)
+        if (res->timed_out || res->cancelled)
                 (void) kill(-pid, SIGKILL);
 
         while (waitpid(pid, &status, 0) < 0)
@@ -566,6 +576,12 @@ static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, const HookExec
 
 int hooks_run(const char *dir, const char *name, const char *run_as, uint64_t timeout_usec,
               const HookFacts *facts, HookResult *ret) {
+        return hooks_run_cancellable(dir, name, run_as, timeout_usec, -EBADF, facts, ret);
+}
+
+int hooks_run_cancellable(const char *dir, const char *name, const char *run_as,
+                          uint64_t timeout_usec, int cancel_fd, const HookFacts *facts,
+                          HookResult *ret) {
         _cleanup_(hook_exec_done) HookExec e = {};
         _cleanup_close_ int pidfd = -EBADF;
         int in[2] = { -EBADF, -EBADF }, out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF };
@@ -657,7 +673,7 @@ int hooks_run(const char *dir, const char *name, const char *run_as, uint64_t ti
         if (pidfd < 0)
                 pidfd = -EBADF;
 
-        wstatus = supervise(pid, pidfd, in[1], out[0], &e, timeout_usec, &res);
+        wstatus = supervise(pid, pidfd, in[1], out[0], cancel_fd, &e, timeout_usec, &res);
         in[1] = -EBADF; /* closed by supervise() */
         out[0] = safe_close(out[0]);
 

@@ -36,6 +36,7 @@ typedef struct HookFacts {
 typedef struct HookResult {
         int exit_status;      /* exit code, or 128+signal, or -1 when it could not run */
         int timed_out;
+        int cancelled;        /* stopped because cancel_fd became readable (shutdown) */
         int64_t duration_ms;
         char output[1024];    /* first lines of stdout/stderr */
         char summary[1280];   /* "exit 0 in 12 ms: <first line>", "killed by signal 9 in 5 ms",
@@ -62,3 +63,9 @@ int hooks_check(const char *dir, const char *name);
  * ret->summary says why. */
 int hooks_run(const char *dir, const char *name, const char *run_as, uint64_t timeout_usec,
               const HookFacts *facts, HookResult *ret);
+
+/* The same, and stops the hook (SIGTERM, then SIGKILL, as on timeout) as soon as cancel_fd
+ * becomes readable, setting ret->cancelled. cancel_fd may be negative. */
+int hooks_run_cancellable(const char *dir, const char *name, const char *run_as,
+                          uint64_t timeout_usec, int cancel_fd, const HookFacts *facts,
+                          HookResult *ret);

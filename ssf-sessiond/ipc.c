@@ -442,7 +442,11 @@ static int verb_metrics(IpcClient *c, json_t **ret) {
 
 static void client_reply_body(IpcClient *c, json_t *body) {
         _cleanup_free_ char *text = NULL;
+        /* The lists that can grow: history entries (newest first) and users. */
         json_t *entries = json_object_get(body, "entries");
+
+        if (!entries)
+                entries = json_object_get(body, "users");
         SsfIpcMsg a = { .type = SSF_IPC_CTL_REPLY, .has_status = 1 };
 
         /* Keep the reply within one frame: drop the oldest history entries. */

@@ -191,6 +191,11 @@ int manager_new(const char *config_path, Config *config, Manager **ret) {
         pthread_cond_init(&m->action_cond, &ca);
         pthread_condattr_destroy(&ca);
         m->wake_fd = -EBADF;
+        m->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (m->cancel_fd < 0) {
+                r = -errno;
+                goto fail;
+        }
         m->started = now_sec();
         m->actions_kick = true; /* run what a previous instance left pending */
         m->config_path = strdup(config_path);
@@ -231,6 +236,7 @@ Manager *manager_free(Manager *m) {
         ipc_server_free(m->ipc);
         sd_event_source_unref(m->wake_source);
         safe_close(m->wake_fd);
+        safe_close(m->cancel_fd);
         sd_event_unref(m->event);
         store_free(m->store);
         if (m->config)
@@ -345,6 +351,9 @@ int manager_run(Manager *m) {
         m->stopping = 1;
         pthread_cond_broadcast(&m->action_cond);
         pthread_mutex_unlock(&m->lock);
+        /* A running hook is stopped; its action stays pending for the next start. */
+        if (m->cancel_fd >= 0)
+                (void) !write(m->cancel_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
         /* The worker flushes its acknowledgements; what it still sends is committed. */
         broker_stop(m, STOP_GRACE_USEC - 1000000u);
         join_threads(m, &stop_started);

@@ -84,6 +84,7 @@ struct Manager {
         sd_event *event;
         IpcServer *ipc;
         int wake_fd;                /* eventfd: other threads wake the main loop */
+        int cancel_fd;              /* eventfd: readable once stopping (ends a running hook) */
         sd_event_source *wake_source;
 
         Broker *broker;             /* the unprivileged network worker (broker.c) */

@@ -186,6 +186,8 @@ int stream_discover(HttpClient *http, const Config *c, Transmitter *t) {
                 return log_error_errno(r, "Cannot build the discovery URL from issuer '%s'",
                                        strempty(c->issuer));
         r = http_request(http, "GET", url, NULL, NULL, MGMT_TIMEOUT_USEC, METADATA_MAX, &resp);
+        if (r == -ECANCELED)
+                return r; /* asked to stop */
         if (r < 0)
                 return log_error_errno(r, "Failed to fetch transmitter metadata from '%s': %m",
                                        url);
@@ -245,6 +247,8 @@ int stream_fetch_jwks(HttpClient *http, Transmitter *t) {
 
         r = http_request(http, "GET", t->jwks_uri, NULL, NULL, MGMT_TIMEOUT_USEC, JWKS_MAX_SIZE,
                          &resp);
+        if (r == -ECANCELED)
+                return r;
         if (r < 0)
                 return log_error_errno(r, "Failed to fetch JWKS from '%s': %m", t->jwks_uri);
         if (resp.status != 200) {
@@ -404,6 +408,8 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t) {
         want = c->stream_id ? c->stream_id : remembered;
         if (want) {
                 r = stream_get(http, t, want, &s);
+                if (r == -ECANCELED)
+                        return r;
                 if (r == -ENOENT && !c->stream_id) {
                         log_warning("Remembered stream '%s' no longer exists, creating a new one",
                                     want);
@@ -439,6 +445,8 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t) {
         if (!req)
                 return -ENOMEM;
         r = mgmt_call(http, t, "POST", t->configuration_endpoint, req, &resp);
+        if (r == -ECANCELED)
+                return r;
         if (r < 0)
                 return log_error_errno(r, "Failed to create a stream at '%s': %m",
                                        t->configuration_endpoint);

@@ -134,10 +134,9 @@ def test_idle_client_does_not_block_and_is_dropped(daemon_factory, sockdir):
     idle = connect(d.socket, timeout=15)
     # The daemon answers others meanwhile...
     assert pam_answer(d.socket, "alice") == (0, 0, "")
-    # ...and hangs up on the silent one after its timeout.
-    t0 = time.monotonic()
+    # ...and hangs up on the silent one after its timeout (the socket's own 15 s timeout
+    # would raise instead).
     assert idle.recv(100) == b""
-    assert time.monotonic() - t0 < 12
     idle.close()
     assert d.stop(timeout=5) == 0
 
@@ -272,27 +271,41 @@ def test_sigterm_during_long_poll_exits_quickly(daemon_factory, transmitter):
     d = daemon_factory(rules=RULES, transmitter_opts={"poll_wait": "60s"})
     transmitter.wait_polls(1)
     time.sleep(0.5)  # inside the long poll
-    t0 = time.monotonic()
+    # d.stop() fails unless the daemon exits 0 within 5 s of SIGTERM.
     assert d.stop(timeout=5) == 0
-    assert time.monotonic() - t0 < 5
 
 
 def test_sigterm_while_a_hook_runs_exits_zero(daemon_factory, transmitter, users, tmp_path):
     marker = tmp_path / "hook-started"
+    pidfile = tmp_path / "hook-pid"
+    runs = tmp_path / "hook-runs"
     d = daemon_factory(rules=f"""
 [rule notify-medium]
 levels = medium
 action = workflow
 workflow = slow
 """, section_opts={"hooks": {"timeout": "60s"}})
-    d.add_hook("slow", f"#!/bin/sh\ntouch {marker}\nexec sleep 30\n")
+    d.add_hook("slow", f"#!/bin/sh\necho $$ > {pidfile}\ntouch {marker}\nexec sleep 30\n")
     jti = transmitter.send_event("credential-change", email="alice@example.com",
                                  payload={"credential_type": "password", "change_type": "update"})
     transmitter.wait_acked(jti)
     wait_for(marker.exists, 20, "the hook to start")
-    t0 = time.monotonic()
+    pid = int(pidfile.read_text())
+    # d.stop() fails unless the daemon exits 0 within 5 s of SIGTERM.
     assert d.stop(timeout=5) == 0
-    assert time.monotonic() - t0 < 5
+    # The hook did not outlive the daemon...
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, f"hook process {pid} to be gone")
+    # ...and its interrupted action runs again, once and whole, at the next start.
+    d.add_hook("slow", f"#!/bin/sh\necho run >> {runs}\n")
+    d.start()
+    wait_for(runs.exists, 20, "the pending workflow to run after the restart")
+
+    def done():
+        e = d.ctl("history", "alice")["entries"]
+        return e and e[0]["result"] != "pending" and e
+    e = wait_for(done, 20, "the workflow result")[0]
+    assert e["result"].startswith("ok"), e
+    assert runs.read_text() == "run\n"
 
 
 def test_reload_storm_keeps_answering(daemon_factory, transmitter, sockdir):
@@ -316,8 +329,6 @@ def test_reload_storm_keeps_answering(daemon_factory, transmitter, sockdir):
     assert d.stop(timeout=5) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="broker_stop() kills the network worker that already "
-                   "closed its link instead of waiting for it to exit")
 def test_reload_lets_the_worker_exit_by_itself(daemon_factory, transmitter):
     d = daemon_factory(rules=RULES)
     transmitter.wait_polls(1)
