@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "level.h"
 #include "macro.h"
 #include "snapshot.h"
@@ -128,29 +129,6 @@ int ssf_snapshot_parse_line(const char *line, size_t len, char *linebuf, SsfSnap
         return 1;
 }
 
-/* Opens path as a trusted file: no symlink, regular, owned by root or owner_uid, not
- * group/world-writable, not larger than the maximum. Returns the fd or -errno. */
-static int open_trusted(const char *path, uid_t owner_uid) {
-        _cleanup_close_ int fd = -EBADF;
-        struct stat st;
-
-        /* O_NONBLOCK so that a FIFO planted in the path cannot block us. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        if (st.st_uid != 0 && (owner_uid == (uid_t) -1 || st.st_uid != owner_uid))
-                return -EPERM;
-        if (st.st_mode & (S_IWGRP | S_IWOTH))
-                return -EPERM;
-        if ((uint64_t) st.st_size > SSF_SNAPSHOT_MAX_SIZE)
-                return -EFBIG;
-        return TAKE_FD(fd);
-}
-
 typedef struct LookupState {
         const char *user;
         uint64_t now_sec;
@@ -199,17 +177,18 @@ int ssf_snapshot_lookup(const char *path, const char *user, uint64_t now_sec, ui
         if (isempty(path) || isempty(user) || !ret_level)
                 return -EINVAL;
 
-        fd = open_trusted(path, owner_uid);
+        /* A trusted file: no symlink, regular, owned by root or owner_uid, not group/world-writable,
+         * not larger than the maximum. O_NONBLOCK so that a FIFO planted in the path cannot block
+         * us. */
+        fd = open_checked(path, FILE_NOFOLLOW | FILE_NONBLOCK | FILE_REGULAR | FILE_OWNER | FILE_NO_WRITE,
+                          owner_uid, SSF_SNAPSHOT_MAX_SIZE);
         if (fd < 0)
                 return fd;
 
         for (;;) {
-                ssize_t n = read(fd, chunk, sizeof(chunk));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
+                ssize_t n = read_eintr(fd, chunk, sizeof(chunk));
+                if (n < 0)
+                        return (int) n;
                 if (n == 0)
                         break;
                 total += (size_t) n;

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "strv.h"
@@ -1227,49 +1228,6 @@ static int parse_text(ParseState *s, const char *name, char *text, size_t size) 
 
 /* ---- files -------------------------------------------------------------------------------- */
 
-static int read_fd(int fd, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
-        size_t n = 0, alloc = 0;
-
-        for (;;) {
-                ssize_t k;
-
-                if (n >= alloc) {
-                        size_t na = alloc ? alloc * 2 : 4096;
-                        char *nb;
-                        if (na > CONFIG_FILE_MAX + 1)
-                                na = CONFIG_FILE_MAX + 1;
-                        if (na <= n)
-                                return -EFBIG;
-                        nb = realloc(buf, na + 1);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                        alloc = na;
-                }
-                k = read(fd, buf + n, alloc - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > CONFIG_FILE_MAX)
-                        return -EFBIG;
-        }
-        if (!buf) {
-                buf = malloc(1);
-                if (!buf)
-                        return -ENOMEM;
-        }
-        buf[n] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_size = n;
-        return 0;
-}
-
 static void report_open_error(ParseState *s, const Loc *l, const char *what, const char *path, int r) {
         if (r == -ELOOP)
                 (void) config_error(s, l, "%s '%s' is a symbolic link, refusing", what, path);
@@ -1332,7 +1290,7 @@ static int load_file_at(ParseState *s, int dirfd, const char *name, const char *
         if (check_stat(s, &l, "Configuration file", display, &st, false, false, false) < 0)
                 return 0;
 
-        r = read_fd(fd, &text, &size);
+        r = read_full_fd(fd, CONFIG_FILE_MAX, &text, &size);
         if (r == -EFBIG) {
                 (void) config_error(s, &l, "File too large (at most %u bytes)", CONFIG_FILE_MAX);
                 return 0;

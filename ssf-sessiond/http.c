@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <unistd.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "fileio.h"
 #include "http.h"
 #include "log.h"
 #include "macro.h"
@@ -202,35 +202,6 @@ static int http_xferinfo_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 
 #define HTTP_CA_FILE_MAX (1024u * 1024u)
 
-static int read_ca_file(const char *path, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        buf = malloc(HTTP_CA_FILE_MAX + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, buf + len, HTTP_CA_FILE_MAX + 1 - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > HTTP_CA_FILE_MAX)
-                        return -EFBIG;
-        }
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
-}
-
 int http_client_clone(const HttpClient *c, HttpClient **ret) {
         _cleanup_(http_client_freep) HttpClient *n = NULL;
         int r;
@@ -272,7 +243,7 @@ int http_client_new(const char *ca_file, HttpClient **ret) {
                 if (!c->ca_file)
                         return -ENOMEM;
                 /* Read now: the network worker makes its clients before it drops privileges. */
-                r = read_ca_file(ca_file, &c->ca_blob, &c->ca_blob_len);
+                r = read_full_file(ca_file, 0, (uid_t) -1, HTTP_CA_FILE_MAX, &c->ca_blob, &c->ca_blob_len);
                 if (r < 0)
                         return r;
         }

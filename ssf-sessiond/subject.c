@@ -5,19 +5,18 @@
  * knows are kept.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "config.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "strv.h"
@@ -122,42 +121,16 @@ static void describe(Resolver *r, const char *format, const char *value) {
 }
 
 /* Reads map_file with the rules for root-owned configuration: regular, not a symlink,
- * root-owned, not group/world-writable, at most MAP_FILE_MAX bytes. */
+ * root-owned, not group/world-writable, at most MAP_FILE_MAX bytes, no NUL byte. */
 static int map_file_read(const char *path, char **ret) {
-        _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t len = 0;
+        size_t len;
+        int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
-                return -EPERM;
-        if (st.st_size > (off_t) MAP_FILE_MAX)
-                return -EFBIG;
-
-        buf = malloc(MAP_FILE_MAX + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, buf + len, MAP_FILE_MAX + 1 - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > MAP_FILE_MAX)
-                        return -EFBIG; /* grew while we read it */
-        }
-        buf[len] = 0;
+        r = read_full_file(path, FILE_NOFOLLOW | FILE_NONBLOCK | FILE_REGULAR | FILE_OWNER | FILE_NO_WRITE,
+                           (uid_t) -1, MAP_FILE_MAX, &buf, &len);
+        if (r < 0)
+                return r;
         if (memchr(buf, 0, len))
                 return -EBADMSG;
         *ret = TAKE_PTR(buf);

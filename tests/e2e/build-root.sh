@@ -122,8 +122,8 @@ mv "$tmp.log" "$tmp/.ssf-e2e-debootstrap.log"
 mv -T "$tmp" "$root"
 log "built $root in $(($(date +%s) - start)) s ($(du -sh "$root" | cut -f1))"
 
-# Older roots of this cache (other package lists) are not used any more.
-for old in "$CACHE/$SUITE"-*; do
-        [ "$old" = "$root" ] || [ ! -d "$old" ] || rm -rf --one-file-system "$old"
-done
+# Roots of other package lists are not used by this checkout; remove those built more than a
+# day ago (a run of another checkout may still be booting a recent one).
+find "$CACHE" -mindepth 1 -maxdepth 1 -type d -name "$SUITE-*" ! -path "$root" -mtime +0 \
+        -exec rm -rf --one-file-system {} + 2>/dev/null || true
 echo "$root"

@@ -15,44 +15,11 @@
 #include "jwks.h"
 #include "jws.h"
 #include "macro.h"
-
-static char *read_data(const char *name, size_t *ret_len) {
-        char path[8192], exe[2048];
-        const char *env = getenv("SSF_TEST_DATA");
-        ssize_t n;
-        FILE *f = NULL;
-
-        if (env) {
-                snprintf(path, sizeof path, "%s/jose/%s", env, name);
-                f = fopen(path, "re");
-        }
-        if (!f) {
-                snprintf(path, sizeof path, "tests/data/jose/%s", name);
-                f = fopen(path, "re");
-        }
-        if (!f && (n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {
-                exe[n] = 0;
-                char *slash = strrchr(exe, '/');
-                if (slash)
-                        *slash = 0;
-                snprintf(path, sizeof path, "%s/../../tests/data/jose/%s", exe, name);
-                f = fopen(path, "re");
-        }
-        if (!f)
-                fail_msg("cannot open test data %s", name);
-
-        char *buf = malloc(1024 * 1024);
-        assert_non_null(buf);
-        size_t len = fread(buf, 1, 1024 * 1024 - 1, f);
-        fclose(f);
-        buf[len] = 0;
-        *ret_len = len;
-        return buf;
-}
+#include "tests.h"
 
 static int parse_file(const char *name, Jwks **ret) {
         size_t len;
-        _cleanup_free_ char *json = read_data(name, &len);
+        _cleanup_free_ char *json = test_data_read("jose", name, &len);
         return jwks_parse(json, len, ret);
 }
 

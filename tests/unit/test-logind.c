@@ -39,12 +39,24 @@ static int have_bus(void) {
         return 0;
 }
 
+/* The test bus, or skips the test when there is none. */
 static sd_bus *open_bus(void) {
         sd_bus *bus = NULL;
 
+        if (!have_bus())
+                skip();
         assert_int_equal(logind_open(&bus), 0);
         assert_non_null(bus);
         return bus;
+}
+
+/* Logs uid out of the sessions in scope: logind_logout_user() must return rc with these counts. */
+static void logout(sd_bus *bus, uid_t uid, SessionScope scope, int rc, unsigned matched, unsigned terminated,
+                   unsigned failed, LogoutResult *res) {
+        assert_int_equal(logind_logout_user(bus, uid, scope, res), rc);
+        assert_int_equal(res->matched, matched);
+        assert_int_equal(res->terminated, terminated);
+        assert_int_equal(res->failed, failed);
 }
 
 static const LogindSession *find_session(const LogindSession *s, size_t n, const char *id) {
@@ -141,8 +153,6 @@ static void test_list(void **state) {
         const LogindSession *a, *b;
         size_t n = 0;
 
-        if (!have_bus())
-                skip();
         bus = open_bus();
 
         assert_int_equal(logind_list_user_sessions(bus, 2001, &s, &n), 0);
@@ -188,8 +198,6 @@ static void test_missing_properties(void **state) {
         LogoutResult res;
         size_t n = 0;
 
-        if (!have_bus())
-                skip();
         bus = open_bus();
 
         assert_int_equal(logind_list_user_sessions(bus, 2003, &s, &n), 0);
@@ -209,10 +217,7 @@ static void test_missing_properties(void **state) {
         assert_int_equal(logind_logout_user(bus, 2003, SESSIONS_LOCAL, &res), 0);
         assert_int_equal(res.matched, 0);
 
-        assert_int_equal(logind_logout_user(bus, 2003, SESSIONS_ALL, &res), 0);
-        assert_int_equal(res.matched, 1);
-        assert_int_equal(res.terminated, 1);
-        assert_int_equal(res.failed, 0);
+        logout(bus, 2003, SESSIONS_ALL, 0, 1, 1, 0, &res);
         assert_non_null(strstr(res.summary, "9 (unknown service)"));
 }
 
@@ -221,14 +226,9 @@ static void test_logout_all(void **state) {
         LogoutResult res;
         char ids[128];
 
-        if (!have_bus())
-                skip();
         bus = open_bus();
 
-        assert_int_equal(logind_logout_user(bus, 2001, SESSIONS_ALL, &res), 0);
-        assert_int_equal(res.matched, 2);
-        assert_int_equal(res.terminated, 2);
-        assert_int_equal(res.failed, 0);
+        logout(bus, 2001, SESSIONS_ALL, 0, 2, 2, 0, &res);
         print_message("summary: %s\n", res.summary);
         assert_non_null(strstr(res.summary, "terminated 2 of 2 sessions: "));
         assert_non_null(strstr(res.summary, "3 (sshd from 10.0.0.1)"));
@@ -245,14 +245,9 @@ static void test_logout_remote(void **state) {
         LogoutResult res;
         char ids[128];
 
-        if (!have_bus())
-                skip();
         bus = open_bus();
 
-        assert_int_equal(logind_logout_user(bus, 2001, SESSIONS_REMOTE, &res), 0);
-        assert_int_equal(res.matched, 1);
-        assert_int_equal(res.terminated, 1);
-        assert_int_equal(res.failed, 0);
+        logout(bus, 2001, SESSIONS_REMOTE, 0, 1, 1, 0, &res);
         assert_non_null(strstr(res.summary, "terminated 1 of 1 session: 3 (sshd from 10.0.0.1)"));
         assert_null(strstr(res.summary, "su-l"));
 
@@ -265,13 +260,9 @@ static void test_logout_local(void **state) {
         LogoutResult res;
         char ids[128];
 
-        if (!have_bus())
-                skip();
         bus = open_bus();
 
-        assert_int_equal(logind_logout_user(bus, 2001, SESSIONS_LOCAL, &res), 0);
-        assert_int_equal(res.matched, 1);
-        assert_int_equal(res.terminated, 1);
+        logout(bus, 2001, SESSIONS_LOCAL, 0, 1, 1, 0, &res);
         assert_non_null(strstr(res.summary, "5 (su-l on pts/1)"));
         assert_null(strstr(res.summary, "sshd"));
 
@@ -284,14 +275,9 @@ static void test_logout_graphical(void **state) {
         LogoutResult res;
         char ids[128];
 
-        if (!have_bus())
-                skip();
         bus = open_bus();
 
-        assert_int_equal(logind_logout_user(bus, 2001, SESSIONS_GRAPHICAL, &res), 0);
-        assert_int_equal(res.matched, 0);
-        assert_int_equal(res.terminated, 0);
-        assert_int_equal(res.failed, 0);
+        logout(bus, 2001, SESSIONS_GRAPHICAL, 0, 0, 0, 0, &res);
         assert_string_equal(res.summary, "no graphical sessions to terminate");
 
         session_ids(bus, 2001, ids, sizeof(ids));
@@ -302,14 +288,9 @@ static void test_logout_nobody(void **state) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         LogoutResult res;
 
-        if (!have_bus())
-                skip();
         bus = open_bus();
 
-        assert_int_equal(logind_logout_user(bus, 2005, SESSIONS_ALL, &res), 0);
-        assert_int_equal(res.matched, 0);
-        assert_int_equal(res.terminated, 0);
-        assert_int_equal(res.failed, 0);
+        logout(bus, 2005, SESSIONS_ALL, 0, 0, 0, 0, &res);
         assert_string_equal(res.summary, "no sessions to terminate");
 }
 
@@ -318,14 +299,9 @@ static void test_logout_partial_failure(void **state) {
         LogoutResult res;
         char ids[128];
 
-        if (!have_bus())
-                skip();
         bus = open_bus();
 
-        assert_int_equal(logind_logout_user(bus, 2004, SESSIONS_ALL, &res), -EIO);
-        assert_int_equal(res.matched, 2);
-        assert_int_equal(res.terminated, 1);
-        assert_int_equal(res.failed, 1);
+        logout(bus, 2004, SESSIONS_ALL, -EIO, 2, 1, 1, &res);
         print_message("summary: %s\n", res.summary);
         assert_non_null(strstr(res.summary, "terminated 1 of 2 sessions: 11 (sshd"));
         assert_non_null(strstr(res.summary, "; failed: 12 (su-l"));
@@ -338,14 +314,9 @@ static void test_logout_already_gone(void **state) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         LogoutResult res;
 
-        if (!have_bus())
-                skip();
         bus = open_bus();
 
-        assert_int_equal(logind_logout_user(bus, 2006, SESSIONS_ALL, &res), 0);
-        assert_int_equal(res.matched, 1);
-        assert_int_equal(res.terminated, 1);
-        assert_int_equal(res.failed, 0);
+        logout(bus, 2006, SESSIONS_ALL, 0, 1, 1, 0, &res);
         assert_non_null(strstr(res.summary, "terminated 1 of 1 session: 14 (sshd"));
 }
 

@@ -17,48 +17,15 @@
 #include "macro.h"
 #include "risk.h"
 #include "set.h"
+#include "tests.h"
 
 #define IAT 1700000000u
-
-static char *read_data(const char *name, size_t *ret_len) {
-        char path[8192], exe[2048];
-        const char *env = getenv("SSF_TEST_DATA");
-        ssize_t n;
-        FILE *f = NULL;
-
-        if (env) {
-                snprintf(path, sizeof path, "%s/jose/%s", env, name);
-                f = fopen(path, "re");
-        }
-        if (!f) {
-                snprintf(path, sizeof path, "tests/data/jose/%s", name);
-                f = fopen(path, "re");
-        }
-        if (!f && (n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {
-                exe[n] = 0;
-                char *slash = strrchr(exe, '/');
-                if (slash)
-                        *slash = 0;
-                snprintf(path, sizeof path, "%s/../../tests/data/jose/%s", exe, name);
-                f = fopen(path, "re");
-        }
-        if (!f)
-                fail_msg("cannot open test data %s", name);
-
-        char *buf = malloc(1024 * 1024);
-        assert_non_null(buf);
-        size_t len = fread(buf, 1, 1024 * 1024 - 1, f);
-        fclose(f);
-        buf[len] = 0;
-        *ret_len = len;
-        return buf;
-}
 
 static Jwks *keys;
 
 static int setup(void **state) {
         size_t len;
-        _cleanup_free_ char *json = read_data("jwks.json", &len);
+        _cleanup_free_ char *json = test_data_read("jose", "jwks.json", &len);
         return jwks_parse(json, len, &keys) == 0 ? 0 : -1;
 }
 
@@ -81,7 +48,7 @@ static int classify_with(const char *fixture, const Config *c, Detection *d) {
         int r;
 
         assert_true(asprintf(&file, "risk-%s.jwt", fixture) > 0);
-        tok = read_data(file, &len);
+        tok = test_data_read("jose", file, &len);
         r = set_verify(tok, len, keys, &expect, NULL, &s, &err);
         if (r < 0)
                 fail_msg("%s: set_verify %d: %s", fixture, r, err.description);

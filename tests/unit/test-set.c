@@ -16,6 +16,7 @@
 #include "jwks.h"
 #include "macro.h"
 #include "set.h"
+#include "tests.h"
 
 #define ISS "https://tr.example.test"
 #define AUD "https://host1.example.test/ssf"
@@ -23,47 +24,11 @@
 #define CAEP CAEP_EVENT_PREFIX
 #define RISC RISC_EVENT_PREFIX
 
-/* Reads tests/data/jose/NAME from the source tree: the working directory (make check runs from
- * the top), $SSF_TEST_DATA, or relative to the test binary (B/tests/test-x). */
-static char *read_data(const char *name, size_t *ret_len) {
-        char path[8192], exe[2048];
-        const char *env = getenv("SSF_TEST_DATA");
-        ssize_t n;
-        FILE *f = NULL;
-
-        if (env) {
-                snprintf(path, sizeof path, "%s/jose/%s", env, name);
-                f = fopen(path, "re");
-        }
-        if (!f) {
-                snprintf(path, sizeof path, "tests/data/jose/%s", name);
-                f = fopen(path, "re");
-        }
-        if (!f && (n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {
-                exe[n] = 0;
-                char *slash = strrchr(exe, '/');
-                if (slash)
-                        *slash = 0;
-                snprintf(path, sizeof path, "%s/../../tests/data/jose/%s", exe, name);
-                f = fopen(path, "re");
-        }
-        if (!f)
-                fail_msg("cannot open test data %s", name);
-
-        char *buf = malloc(1024 * 1024);
-        assert_non_null(buf);
-        size_t len = fread(buf, 1, 1024 * 1024 - 1, f);
-        fclose(f);
-        buf[len] = 0;
-        *ret_len = len;
-        return buf;
-}
-
 static Jwks *keys;
 
 static int setup(void **state) {
         size_t len;
-        _cleanup_free_ char *json = read_data("jwks.json", &len);
+        _cleanup_free_ char *json = test_data_read("jose", "jwks.json", &len);
         return jwks_parse(json, len, &keys) == 0 ? 0 : -1;
 }
 
@@ -86,7 +51,7 @@ static int verify_full(const char *name, const SetExpect *e, const char *jti, Ss
         int r;
 
         assert_true(asprintf(&file, "%s.jwt", name) > 0);
-        tok = read_data(file, &len);
+        tok = test_data_read("jose", file, &len);
         memset(err, 0, sizeof *err);
         r = set_verify(tok, len, keys, e, jti, ret, err);
         if (r < 0) {
@@ -225,7 +190,7 @@ static void test_skew_and_audience_options(void **state) {
 
 static void test_tampered(void **state) {
         size_t len;
-        _cleanup_free_ char *tok = read_data("set-ok-rs256.jwt", &len);
+        _cleanup_free_ char *tok = test_data_read("jose", "set-ok-rs256.jwt", &len);
         SsfSet *s = NULL;
         SetError err;
         char *p = strchr(tok, '.') + 5;
