@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "killas.h"
 #include "engine.h"
 #include "ingest.h"
 #include "link.h"
 #include "log.h"
+#include "worker.h"
 #include "macro.h"
 
 #define RESTART_MIN_USEC (1u * 1000000u)
@@ -27,6 +29,7 @@ struct Worker {
         Broker *broker;
         Worker *next;
         pid_t pid;
+        uid_t uid;       /* the user it runs as once it dropped privileges */
         int fd;
         sd_event_source *io, *kill_timer;
         bool retiring; /* asked to stop; served until it exits */
@@ -59,7 +62,7 @@ static void worker_free(Worker *w, bool kill_it) {
         w->fd = safe_close(w->fd);
         if (w->pid > 0) {
                 if (kill_it)
-                        (void) kill(w->pid, SIGKILL);
+                        (void) kill_as(w->uid, w->pid, SIGKILL);
                 if (waitpid(w->pid, &status, 0) == w->pid) {
                         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                                 log_debug("Network worker " PID_FMT " exited", w->pid);
@@ -353,6 +356,13 @@ static int broker_spawn(Broker *b) {
                 return -ENOMEM;
         w->broker = b;
         w->fd = -EBADF;
+        {
+                gid_t gid;
+                bool fallback;
+
+                if (geteuid() != 0 || worker_user(&w->uid, &gid, &fallback) < 0)
+                        w->uid = geteuid();
+        }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
                 free(w);
                 return log_error_errno(errno, "socketpair: %m");

@@ -582,41 +582,33 @@ static char *level_change_text(json_t *o) {
         return s;
 }
 
-static int format_history(FILE *f, json_t *body) {
-        static const char *const header[] = {
-                "TIME", "USER", "EVENT", "DETECTION", "LEVEL", "RULE", "ACTION", "RESULT",
-        };
-        const size_t n_cols = ARRAY_SIZE(header);
-        json_t *entries = json_object_get(body, "entries"), *e;
+/* Prints the array rows as a table under header, one row per object, whose n_cols cells fill()
+ * makes (NULL where out of memory); empty is printed instead when there are none. */
+static int format_table(FILE *f, json_t *rows, const char *const *header, size_t n_cols, const char *empty,
+                        void (*fill)(json_t *o, char **row)) {
+        json_t *e;
         size_t n, i;
         char **cells;
 
-        if (!json_is_array(entries))
+        if (!json_is_array(rows))
                 return -EBADMSG;
-        n = json_array_size(entries);
+        n = json_array_size(rows);
         if (n == 0) {
-                fputs("No history.\n", f);
+                fputs(empty, f);
                 return 0;
         }
 
         cells = calloc(n * n_cols, sizeof(char *));
         if (!cells)
                 return -ENOMEM;
-        json_array_foreach(entries, i, e) {
+        json_array_foreach(rows, i, e) {
                 char **row = cells + i * n_cols;
 
                 if (!json_is_object(e)) {
                         free_cells(cells, n * n_cols);
                         return -EBADMSG;
                 }
-                row[0] = value_text(json_object_get(e, "time"), false);
-                row[1] = value_text(json_object_get(e, "user"), false);
-                row[2] = value_text(json_object_get(e, "event"), true);
-                row[3] = value_text(json_object_get(e, "detection"), false);
-                row[4] = level_change_text(e);
-                row[5] = value_text(json_object_get(e, "rule"), false);
-                row[6] = value_text(json_object_get(e, "action"), false);
-                row[7] = value_text(json_object_get(e, "result"), false);
+                fill(e, row);
                 for (size_t c = 0; c < n_cols; c++)
                         if (!row[c]) {
                                 free_cells(cells, n * n_cols);
@@ -628,43 +620,37 @@ static int format_history(FILE *f, json_t *body) {
         return 0;
 }
 
+static void history_row(json_t *e, char **row) {
+        row[0] = value_text(json_object_get(e, "time"), false);
+        row[1] = value_text(json_object_get(e, "user"), false);
+        row[2] = value_text(json_object_get(e, "event"), true);
+        row[3] = value_text(json_object_get(e, "detection"), false);
+        row[4] = level_change_text(e);
+        row[5] = value_text(json_object_get(e, "rule"), false);
+        row[6] = value_text(json_object_get(e, "action"), false);
+        row[7] = value_text(json_object_get(e, "result"), false);
+}
+
+static int format_history(FILE *f, json_t *body) {
+        static const char *const header[] = {
+                "TIME", "USER", "EVENT", "DETECTION", "LEVEL", "RULE", "ACTION", "RESULT",
+        };
+
+        return format_table(f, json_object_get(body, "entries"), header, ARRAY_SIZE(header), "No history.\n",
+                            history_row);
+}
+
+static void users_row(json_t *u, char **row) {
+        row[0] = value_text(json_object_get(u, "user"), false);
+        row[1] = value_text(json_object_get(u, "level"), false);
+        row[2] = value_text(json_object_get(u, "updated"), false);
+}
+
 static int format_users(FILE *f, json_t *body) {
         static const char *const header[] = { "USER", "LEVEL", "UPDATED" };
-        const size_t n_cols = ARRAY_SIZE(header);
-        json_t *users = json_object_get(body, "users"), *u;
-        size_t n, i;
-        char **cells;
 
-        if (!json_is_array(users))
-                return -EBADMSG;
-        n = json_array_size(users);
-        if (n == 0) {
-                fputs("No users with a risk level above none.\n", f);
-                return 0;
-        }
-
-        cells = calloc(n * n_cols, sizeof(char *));
-        if (!cells)
-                return -ENOMEM;
-        json_array_foreach(users, i, u) {
-                char **row = cells + i * n_cols;
-
-                if (!json_is_object(u)) {
-                        free_cells(cells, n * n_cols);
-                        return -EBADMSG;
-                }
-                row[0] = value_text(json_object_get(u, "user"), false);
-                row[1] = value_text(json_object_get(u, "level"), false);
-                row[2] = value_text(json_object_get(u, "updated"), false);
-                for (size_t c = 0; c < n_cols; c++)
-                        if (!row[c]) {
-                                free_cells(cells, n * n_cols);
-                                return -ENOMEM;
-                        }
-        }
-        put_table(f, header, cells, n, n_cols);
-        free_cells(cells, n * n_cols);
-        return 0;
+        return format_table(f, json_object_get(body, "users"), header, ARRAY_SIZE(header),
+                            "No users with a risk level above none.\n", users_row);
 }
 
 /* reset, set-risk: "alice: high → none". */

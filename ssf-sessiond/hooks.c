@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "hooks.h"
+#include "killas.h"
 #include "log.h"
 #include "macro.h"
 
@@ -454,14 +455,14 @@ static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, int cancel_fd,
                 if (!exited && (now >= deadline || res->cancelled) && !term_sent) {
                         if (!res->cancelled)
                                 res->timed_out = 1;
-                        (void) kill(-pid, SIGTERM);
-                        (void) kill(pid, SIGTERM);
+                        (void) kill_as(e->uid, -pid, SIGTERM);
+                        (void) kill_as(e->uid, pid, SIGTERM);
                         term_sent = true;
                         kill_deadline = now + HOOK_KILL_GRACE_USEC;
                 }
                 if (!exited && term_sent && !kill_sent && now >= kill_deadline) {
-                        (void) kill(-pid, SIGKILL);
-                        (void) kill(pid, SIGKILL);
+                        (void) kill_as(e->uid, -pid, SIGKILL);
+                        (void) kill_as(e->uid, pid, SIGKILL);
                         kill_sent = true;
                 }
 
@@ -554,11 +555,11 @@ static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, int cancel_fd,
         if (!exited && !kill_sent) {
                 /* Only reached if poll() failed: don't leave it running. */
                 res->timed_out = 1;
-                (void) kill(-pid, SIGKILL);
+                (void) kill_as(e->uid, -pid, SIGKILL);
         }
         /* After a timeout, take down whatever else is left in its process group too. */
         if (res->timed_out || res->cancelled)
-                (void) kill(-pid, SIGKILL);
+                (void) kill_as(e->uid, -pid, SIGKILL);
 
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR) {

@@ -268,22 +268,31 @@ static int reply_status(json_t *reply) {
         return (int) json_integer_value(s);
 }
 
-int link_ingest(Link *l, const IngestRequest *req, SetError *err) {
-        json_t *msg, *reply = NULL, *body;
+/* Sends msg (taking it; NULL: it could not be made) and waits for the reply. Returns the reply's
+ * status with *ret_reply (to be unreferenced), or -errno without it. */
+static int link_request(Link *l, json_t *msg, json_t **ret_reply) {
+        json_t *reply = NULL;
         int r;
 
-        body = ingest_to_json(req);
-        if (!body)
-                return -ENOMEM;
-        msg = json_pack("{s:s, s:o}", "type", "ingest", "request", body);
         if (!msg)
                 return -ENOMEM;
         r = link_call(l, msg, &reply);
         json_decref(msg);
         if (r < 0)
                 return r;
-        r = reply_status(reply);
-        if (r < 0) {
+        *ret_reply = reply;
+        return reply_status(reply);
+}
+
+int link_ingest(Link *l, const IngestRequest *req, SetError *err) {
+        json_t *reply = NULL, *body;
+        int r;
+
+        body = ingest_to_json(req);
+        if (!body)
+                return -ENOMEM;
+        r = link_request(l, json_pack("{s:s, s:o}", "type", "ingest", "request", body), &reply);
+        if (r < 0 && reply) {
                 const char *e = json_string_value(json_object_get(reply, "err"));
                 const char *d = json_string_value(json_object_get(reply, "description"));
                 static const char *const codes[] = { "invalid_request", "invalid_key",
@@ -302,18 +311,11 @@ int link_ingest(Link *l, const IngestRequest *req, SetError *err) {
 }
 
 int link_kv_get(Link *l, const char *key, char **ret) {
-        json_t *msg, *reply = NULL;
+        json_t *reply = NULL;
         const char *v;
         int r;
 
-        msg = json_pack("{s:s, s:s}", "type", "kv-get", "key", key);
-        if (!msg)
-                return -ENOMEM;
-        r = link_call(l, msg, &reply);
-        json_decref(msg);
-        if (r < 0)
-                return r;
-        r = reply_status(reply);
+        r = link_request(l, json_pack("{s:s, s:s}", "type", "kv-get", "key", key), &reply);
         if (r >= 0) {
                 v = json_string_value(json_object_get(reply, "value"));
                 if (!v)
@@ -326,17 +328,11 @@ int link_kv_get(Link *l, const char *key, char **ret) {
 }
 
 int link_kv_set(Link *l, const char *key, const char *value) {
-        json_t *msg, *reply = NULL;
+        json_t *reply = NULL;
         int r;
 
-        msg = json_pack("{s:s, s:s, s:s}", "type", "kv-set", "key", key, "value", value);
-        if (!msg)
-                return -ENOMEM;
-        r = link_call(l, msg, &reply);
-        json_decref(msg);
-        if (r < 0)
-                return r;
-        r = reply_status(reply);
+        r = link_request(l, json_pack("{s:s, s:s, s:s}", "type", "kv-set", "key", key, "value", value),
+                         &reply);
         json_decref(reply);
         return r;
 }

@@ -17,28 +17,37 @@
 #include "stream.h"
 #include "worker.h"
 
-static int drop_privileges(void) {
+int worker_user(uid_t *ret_uid, gid_t *ret_gid, bool *ret_fallback) {
         struct passwd pw, *res = NULL;
         char buf[4096];
+
+        if (getpwnam_r(SSF_WORKER_USER, &pw, buf, sizeof(buf), &res) == 0 && res)
+                *ret_fallback = false;
+        else if (getpwnam_r("nobody", &pw, buf, sizeof(buf), &res) == 0 && res)
+                *ret_fallback = true;
+        else
+                return -ESRCH;
+        *ret_uid = pw.pw_uid;
+        *ret_gid = pw.pw_gid;
+        return 0;
+}
+
+static int drop_privileges(void) {
+        bool fallback;
         uid_t uid;
         gid_t gid;
 
         if (geteuid() != 0)
                 return 0; /* already unprivileged (development runs) */
 
-        if (getpwnam_r(SSF_WORKER_USER, &pw, buf, sizeof(buf), &res) == 0 && res) {
-                uid = pw.pw_uid;
-                gid = pw.pw_gid;
-        } else if (getpwnam_r("nobody", &pw, buf, sizeof(buf), &res) == 0 && res) {
-                log_warning("User '%s' does not exist (systemd-sysusers creates it), running the "
-                            "network worker as 'nobody'", SSF_WORKER_USER);
-                uid = pw.pw_uid;
-                gid = pw.pw_gid;
-        } else {
+        if (worker_user(&uid, &gid, &fallback) < 0) {
                 log_error("Neither '%s' nor 'nobody' exists: refusing to talk to the network "
                           "as root", SSF_WORKER_USER);
                 return -ESRCH;
         }
+        if (fallback)
+                log_warning("User '%s' does not exist (systemd-sysusers creates it), running the "
+                            "network worker as 'nobody'", SSF_WORKER_USER);
         if (uid == 0 || gid == 0) {
                 log_error("The network worker user must not be root");
                 return -EPERM;

@@ -206,3 +206,27 @@ def test_killed_worker_is_restarted(daemon_factory, transmitter, users, tmp_path
     j = transmitter.send_event("session-revoked", email="bob@example.com")
     transmitter.wait_acked(j, timeout=30)
     assert d.ctl("risk", "bob")["level"] == "high"
+
+
+def test_hung_worker_is_killed_without_cap_kill(daemon_factory, transmitter, users, tmp_path):
+    """The unit grants no CAP_KILL; the daemon must still be able to kill a worker that hangs
+    (here: stopped) when it replaces it."""
+    d = daemon_factory(rules=RULES, start=False)
+    wrapper = tmp_path / "no-cap-kill"
+    wrapper.write_text(f"#!/bin/sh\nexec setpriv --bounding-set -kill -- {d.binary} \"$@\"\n")
+    wrapper.chmod(0o755)
+    d.binary = str(wrapper)
+    d.start()
+    with open(f"/proc/{d.proc.pid}/status") as f:
+        capbnd = int(next(l for l in f if l.startswith("CapBnd:")).split()[1], 16)
+    assert not capbnd & (1 << 5), "CAP_KILL should be dropped for this test"
+    transmitter.wait_polls(1)
+    (old, _), = [c for c in _children(d.proc.pid) if "--network-worker" in c[1]]
+    os.kill(old, signal.SIGSTOP)  # hangs: it will not read its stop request
+    d.signal(signal.SIGHUP)       # replaced: the old one gets a few seconds, then SIGKILL
+    wait_for(lambda: not os.path.exists(f"/proc/{old}"), 20, f"the hung worker {old} to be killed")
+    assert "did not stop in time" in d.log()
+    j = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(j, timeout=30)
+    assert d.ctl("risk", "bob")["level"] == "high"
+    assert d.stop(timeout=5) == 0
