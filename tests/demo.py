@@ -117,6 +117,19 @@ def main():
         st = d.ctl("status")
         say(f"It discovered the transmitter and created poll stream "
             f"{st['stream']['stream_id'] or tx.streams()[0]['stream_id']}.")
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if b"--network-worker" not in f.read():
+                        continue
+                with open(f"/proc/{pid}/status") as f:
+                    st_lines = dict(line.split(":", 1) for line in f if ":" in line)
+            except OSError:
+                continue
+            if st_lines.get("PPid", "").strip() == str(d.proc.pid):
+                say(f"Privilege separation: the daemon (pid {d.proc.pid}) runs as root; its "
+                    f"network worker (pid {pid}), which does all HTTPS, JSON and JWS parsing, "
+                    f"runs as uid {st_lines['Uid'].split()[0]} with no groups.")
 
         step(4, "The device manager reports alice's device non-compliant")
         out = tx.send_event_full("device-compliance-change", email="alice@example.com",
