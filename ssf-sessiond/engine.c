@@ -40,16 +40,24 @@ static int ingest_stream_event(Manager *m, const IngestRequest *set, SetError *e
         }
 
         if (set->kind == INGEST_VERIFICATION) {
-                if (set->state) {
-                        if (!m->stream.verify_state || !streq(set->state, m->stream.verify_state)) {
-                                err->err = "invalid_state";
-                                F(err->description, "unexpected verification state");
-                                return -EBADMSG;
-                        }
+                bool earlier = false;
+
+                for (size_t i = 0; set->state && i < ARRAY_SIZE(m->stream.recent_states); i++)
+                        if (streq(set->state, m->stream.recent_states[i]))
+                                earlier = true;
+                if (set->state && m->stream.verify_state && streq(set->state, m->stream.verify_state)) {
                         m->stream.verify_received = true;
+                        m->stream.last_verified = now_sec();
                         free(m->stream.verify_result);
                         m->stream.verify_result = strdup("received");
                         F(result, "ok: verification with the requested state");
+                } else if (earlier)
+                        F(result, "ok: verification for an earlier request");
+                else if (set->state) {
+                        /* SSF §8.1.4.2: a state we never asked for. */
+                        err->err = "invalid_state";
+                        F(err->description, "unexpected verification state");
+                        return -EBADMSG;
                 } else
                         F(result, "ok: unsolicited verification");
                 manager_wake(m);

@@ -348,7 +348,7 @@ static int verb_status(IpcClient *c, json_t **ret) {
         json_t *stream;
 
         pthread_mutex_lock(&m->lock);
-        stream = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        stream = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
                            "stream_id", jstr(s->stream_id),
                            "issuer", jstr(s->issuer),
                            "status", jstr(s->status),
@@ -357,7 +357,11 @@ static int verb_status(IpcClient *c, json_t **ret) {
                            "audience", jstr(s->audience),
                            "events_delivered", parse_or_null(s->events_delivered_json),
                            "last_poll", jtime(s->last_poll),
-                           "last_error", jstr(s->last_error));
+                           "last_error", jstr(s->last_error),
+                           "last_verified", jtime(s->last_verified),
+                           "verification", jstr(s->verify_received ? "received"
+                                                : s->verify_result ? s->verify_result
+                                                : s->verify_state ? "requested" : NULL));
         *ret = json_pack("{s:o, s:o, s:s, s:o}", "stream", stream, "counters",
                          counters_json(&m->counters), "version", SSF_VERSION, "started",
                          jtime(m->started));
@@ -470,9 +474,8 @@ static int verb_verify(IpcClient *c, json_t *args, const char **err) {
         Manager *m = c->server->m;
         json_t *t = json_object_get(args, "timeout_ms");
         uint64_t timeout = 30000;
-        uint8_t rnd[16];
         char state[33];
-        int fd, r;
+        int r;
 
         if (t) {
                 if (!json_is_integer(t) || json_integer_value(t) < 100 ||
@@ -482,29 +485,11 @@ static int verb_verify(IpcClient *c, json_t *args, const char **err) {
                 }
                 timeout = (uint64_t) json_integer_value(t);
         }
-        fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = (int) read(fd, rnd, sizeof(rnd));
-        safe_close(fd);
-        if (r != (int) sizeof(rnd))
-                return -EIO;
-        for (size_t i = 0; i < sizeof(rnd); i++)
-                (void) snprintf(state + 2 * i, 3, "%02x", rnd[i]);
-
-        pthread_mutex_lock(&m->lock);
-        if (!m->stream.stream_id) {
-                pthread_mutex_unlock(&m->lock);
+        r = manager_request_verification(m, state);
+        if (r == -ENOENT) {
                 *err = "no stream yet: the transmitter has not been reached";
-                return -ENOENT;
+                return r;
         }
-        free(m->stream.verify_state);
-        free(m->stream.verify_result);
-        m->stream.verify_state = strdup(state);
-        m->stream.verify_result = NULL;
-        m->stream.verify_received = false;
-        pthread_mutex_unlock(&m->lock);
-        r = broker_request_verify(m, state);
         if (r < 0) {
                 *err = "the network worker is not running";
                 return r;

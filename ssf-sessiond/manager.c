@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <systemd/sd-daemon.h>
 
 #include "actions.h"
@@ -18,6 +20,8 @@
 #include "snapshot.h"
 
 #define EXPIRY_INTERVAL_USEC (60u * 1000000u)
+#define VERIFY_CHECK_USEC (1u * 1000000u)
+#define VERIFY_GRACE_SEC 300u
 #define STOP_GRACE_USEC (4u * 1000000u)
 
 uint64_t now_sec(void) {
@@ -111,6 +115,86 @@ static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         return 0;
 }
 
+int manager_request_verification(Manager *m, char state[static 33]) {
+        uint8_t rnd[16];
+        int fd, r;
+
+        fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = (int) read(fd, rnd, sizeof(rnd));
+        safe_close(fd);
+        if (r != (int) sizeof(rnd))
+                return -EIO;
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                (void) snprintf(state + 2 * i, 3, "%02x", rnd[i]);
+
+        pthread_mutex_lock(&m->lock);
+        if (!m->stream.stream_id) {
+                pthread_mutex_unlock(&m->lock);
+                return -ENOENT;
+        }
+        if (m->stream.verify_state) {
+                memmove(m->stream.recent_states[1], m->stream.recent_states[0],
+                        sizeof(m->stream.recent_states) - sizeof(m->stream.recent_states[0]));
+                (void) snprintf(m->stream.recent_states[0], sizeof(m->stream.recent_states[0]),
+                                "%s", m->stream.verify_state);
+        }
+        free(m->stream.verify_state);
+        free(m->stream.verify_result);
+        m->stream.verify_state = strdup(state);
+        m->stream.verify_result = NULL;
+        m->stream.verify_received = false;
+        m->stream.verify_requested = now_sec();
+        m->stream.verify_warned = false;
+        pthread_mutex_unlock(&m->lock);
+        return broker_request_verify(m, state);
+}
+
+/* [transmitter] verify_interval: ask the transmitter for a verification event now and then
+ * (never more often than its min_verification_interval) and say so when none arrives. */
+static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        ConfigHandle *h = manager_config_ref(m);
+        uint64_t interval = h->config->verify_interval_usec / 1000000u, now = now_sec(), min = 0;
+        bool due, overdue = false;
+        char state[33];
+
+        manager_config_unref(m, h);
+        (void) sd_event_source_set_time(s, usec + VERIFY_CHECK_USEC);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        if (interval == 0)
+                return 0;
+
+        pthread_mutex_lock(&m->lock);
+        if (m->stream.config_json && now >= m->stream.verify_requested + interval) {
+                json_t *cfg = json_loads(m->stream.config_json, 0, NULL);
+                json_t *v = json_object_get(cfg, "min_verification_interval");
+                if (json_is_integer(v) && json_integer_value(v) > 0)
+                        min = (uint64_t) json_integer_value(v);
+                json_decref(cfg);
+        }
+        interval = MAX(interval, min);
+        /* Not while the previous request may still be answered. */
+        due = m->stream.stream_id && now >= m->stream.verify_requested + interval &&
+              (!m->stream.verify_state || m->stream.verify_received ||
+               now >= m->stream.verify_requested + VERIFY_GRACE_SEC);
+        if (m->stream.verify_state && !m->stream.verify_received && !m->stream.verify_warned &&
+            m->stream.verify_requested && now >= m->stream.verify_requested + VERIFY_GRACE_SEC) {
+                m->stream.verify_warned = true;
+                overdue = true;
+        }
+        pthread_mutex_unlock(&m->lock);
+
+        if (overdue)
+                log_struct(LOG_WARNING, SSF_MESSAGE_STREAM,
+                           "No verification event arrived for the last verification request: "
+                           "events may not be flowing", "SSF_VERIFICATION=missing", NULL);
+        if (due && manager_request_verification(m, state) >= 0)
+                log_debug("Requested stream verification");
+        return 0;
+}
+
 static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         ConfigHandle *h = manager_config_ref(m);
@@ -126,6 +210,7 @@ static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         pthread_mutex_unlock(&m->lock);
         manager_config_unref(m, h);
         (void) sd_event_source_set_time(s, usec + EXPIRY_INTERVAL_USEC);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
 }
 
@@ -311,6 +396,10 @@ int manager_run(Manager *m) {
                               1000000u, on_expiry, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot add the expiry timer: %m");
+        r = sd_event_add_time(m->event, NULL, CLOCK_MONOTONIC, now + VERIFY_CHECK_USEC, 1000000u,
+                              on_verify_timer, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot add the verification timer: %m");
         (void) sd_event_set_watchdog(m->event, true);
 
         h = manager_config_ref(m);

@@ -63,6 +63,10 @@ typedef struct StreamFacts {
         char *verify_state;  /* state we asked for, until it arrives */
         bool verify_received;
         char *verify_result;
+        uint64_t verify_requested; /* when the last verification was asked for */
+        char recent_states[4][33]; /* earlier states we asked for: late arrivals are fine */
+        uint64_t last_verified;    /* when the last requested verification event arrived */
+        bool verify_warned;
 } StreamFacts;
 
 typedef struct Manager Manager;
@@ -108,6 +112,10 @@ void manager_config_unref(Manager *m, ConfigHandle *h);
 
 /* Rewrites the PAM snapshot from the store. Call with lock held. */
 int manager_write_snapshot_locked(Manager *m, const Config *c);
+/* Asks the transmitter (through the worker) for a verification event with a new random state,
+ * written to state. -ENOENT when no stream is known yet. */
+int manager_request_verification(Manager *m, char state[static 33]);
+
 /* Wakes the action thread (call with lock held). */
 void manager_kick_actions_locked(Manager *m);
 /* Wakes the main loop (thread-safe), e.g. so it answers a waiting `ssfctl verify`. */

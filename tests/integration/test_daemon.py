@@ -230,3 +230,29 @@ def test_hung_worker_is_killed_without_cap_kill(daemon_factory, transmitter, use
     transmitter.wait_acked(j, timeout=30)
     assert d.ctl("risk", "bob")["level"] == "high"
     assert d.stop(timeout=5) == 0
+
+
+def test_periodic_stream_verification(daemon_factory, transmitter, users):
+    """[transmitter] verify_interval: the daemon asks for verification events by itself and
+    records when the last one arrived."""
+    d = daemon_factory(rules=RULES, transmitter_opts={"verify_interval": "2s"})
+
+    def verified():
+        st = d.ctl("status")["stream"]
+        return st["last_verified"] and st
+    first = wait_for(verified, 30, "a verification event requested by the daemon")["last_verified"]
+    assert first
+    wait_for(lambda: d.ctl("status")["stream"]["last_verified"] != first, 30,
+             "a second verification a few seconds later")
+    assert d.ctl("status")["counters"]["sets_rejected"] == 0
+
+
+def test_ssfctl_verify_round_trip(daemon_factory, transmitter, users):
+    d = daemon_factory(rules=RULES)
+    wait_for(lambda: d.ctl("status")["stream"]["stream_id"], 20, "the stream")
+    out = d.ctl("verify", timeout=60)
+    assert out["received"] is True, out
+    assert out["result"] == "received"
+    # It is recorded as a stream event, not about anyone.
+    events = [e["event"] for e in d.ctl("history")["entries"]]
+    assert "verification" in events
