@@ -631,7 +631,7 @@ def test_daemon_config_text(transmitter, tmp_path):
 # A stand-in for ssf-sessiond/ssfctl, to test the Daemon helper's own logic (config and
 # file modes, environment, waiting for the socket, stop, early exit) without the real
 # daemon. It only reads the [daemon] socket key of the config it is given.
-STUB_DAEMON = r'''#!/usr/bin/python3
+FAKE_DAEMON = r'''#!/usr/bin/python3
 import json, os, signal, socket, sys
 args = sys.argv[1:]
 cfg = args[args.index("--config") + 1]
@@ -642,35 +642,35 @@ for line in open(cfg):
     k, _, v = line.partition("=")
     if k.strip() == "socket":
         sock_path = v.strip()
-if os.environ.get("STUB_FAIL"):
-    print("stub: failing as asked", file=sys.stderr)
+if os.environ.get("FAKE_FAIL"):
+    print("fake: failing as asked", file=sys.stderr)
     sys.exit(3)
-with open(os.path.join(os.path.dirname(cfg), "stub-env.json"), "w") as f:
+with open(os.path.join(os.path.dirname(cfg), "fake-env.json"), "w") as f:
     json.dump({"env": dict(os.environ), "args": args,
                "config_mode": os.stat(cfg).st_mode & 0o777}, f)
 s = socket.socket(socket.AF_UNIX)
 s.bind(sock_path)
 s.listen(1)
 signal.signal(signal.SIGTERM, lambda *a: (os.unlink(sock_path), sys.exit(0)))
-print("stub: up", file=sys.stderr, flush=True)
+print("fake: up", file=sys.stderr, flush=True)
 while True:
     signal.pause()
 '''
 
-STUB_CTL = r'''#!/usr/bin/python3
+FAKE_CTL = r'''#!/usr/bin/python3
 import json, sys
 args = sys.argv[1:]
 if args[-1] == "fail":
-    print("stub: usage", file=sys.stderr)
+    print("fake: usage", file=sys.stderr)
     sys.exit(2)
 print(json.dumps({"args": args}))
 '''
 
 
-def test_daemon_helper_with_stub_binaries(transmitter, users, system_bus, tmp_path):
-    build = tmp_path / "stub-build"
+def test_daemon_helper_with_fake_binaries(transmitter, users, system_bus, tmp_path):
+    build = tmp_path / "fake-build"
     build.mkdir()
-    for name, text in (("ssf-sessiond", STUB_DAEMON), ("ssfctl", STUB_CTL)):
+    for name, text in (("ssf-sessiond", FAKE_DAEMON), ("ssfctl", FAKE_CTL)):
         (build / name).write_text(text)
         (build / name).chmod(0o755)
     env = {**system_bus.env(), **users.env()}
@@ -681,7 +681,7 @@ def test_daemon_helper_with_stub_binaries(transmitter, users, system_bus, tmp_pa
     d.start(timeout=20)
     try:
         assert os.path.exists(d.socket)
-        with open(os.path.join(d.dir, "stub-env.json")) as f:
+        with open(os.path.join(d.dir, "fake-env.json")) as f:
             seen = json.load(f)
         assert seen["config_mode"] == 0o644
         assert seen["args"] == ["--config", d.config_path, "--foreground", "--log-level", "debug"]
@@ -695,13 +695,13 @@ def test_daemon_helper_with_stub_binaries(transmitter, users, system_bus, tmp_pa
         assert rc == 2 and parsed is None and "usage" in err
         with pytest.raises(AssertionError):
             d.ctl("fail")
-        assert "stub: up" in d.log()
+        assert "fake: up" in d.log()
     finally:
         assert d.stop() == 0
     assert not d.running()
 
     failing = support.Daemon(str(build), str(tmp_path / "d2"), transmitter,
-                             env={**env, "STUB_FAIL": "1"})
+                             env={**env, "FAKE_FAIL": "1"})
     with pytest.raises(AssertionError) as e:
         failing.start(timeout=20)
     assert "exited with 3" in str(e.value) and "failing as asked" in str(e.value)
