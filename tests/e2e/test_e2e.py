@@ -116,6 +116,14 @@ def test_install_layout_and_units(system):
     # State and runtime directories as the unit declares them.
     assert c.run("stat -c '%a %U' /var/lib/ssf-sessiond").stdout.strip() == "700 root"
     assert ssfctl(c, "risk", "bob")["level"] == "none"
+    # Privilege separation under the real unit: the daemon is root, its network worker runs
+    # as the sysusers-created user, inside the service's cgroup.
+    main = c.systemctl("show", "-p", "MainPID", "--value", "ssf-sessiond.service").stdout.strip()
+    ps = c.run(["ps", "-o", "pid=,ppid=,user:20=,args=", "--ppid", main], check=False).stdout
+    workers = [ln.split(None, 3) for ln in ps.splitlines() if "--network-worker" in ln]
+    assert len(workers) == 1, ps
+    assert workers[0][2] == "ssf-sessiond", workers
+    assert c.run(["ps", "-o", "user=", "-p", main]).stdout.strip() == "root"
 
 
 def test_universal_logout_keeps_risk(system):
