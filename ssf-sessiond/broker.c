@@ -116,7 +116,7 @@ static bool text_ok(const char *s, size_t max) {
 
 /* Only these facts may be kept for the worker. */
 static bool kv_key_ok(const char *key) {
-        return streq_ptr(key, "stream_id");
+        return streq_ptr(key, "stream_id") || streq_ptr(key, "push_secret");
 }
 
 static void set_fact(char **field, json_t *v, size_t max) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +83,24 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-/* What config_load() cannot know: unsupported modes, and (for --check-config only; at start
+static int check_readable_file(const char *path) {
+        struct stat st;
+        int fd, r = 0;
+
+        if (!path)
+                return -ENOENT;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                r = -errno;
+        else if (!S_ISREG(st.st_mode))
+                r = -EISDIR;
+        safe_close(fd);
+        return r;
+}
+
+/* What config_load() cannot know: unreadable push files, and (for --check-config only; at start
  * the config loader warns and the rule's result says why it failed) missing or unsafe hooks. */
 static int check_config(const Config *c, bool hooks) {
         int errors = 0;
@@ -102,8 +120,19 @@ static int check_config(const Config *c, bool hooks) {
                 }
         }
         if (c->delivery == DELIVERY_PUSH) {
-                log_error("%s: delivery = push is not supported by this version", arg_config);
-                errors++;
+                const char *const files[][2] = {
+                        { "push_cert", c->push_cert },
+                        { "push_key", c->push_key },
+                };
+
+                for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+                        int k = check_readable_file(files[i][1]);
+                        if (k < 0) {
+                                log_error("%s: %s '%s' is not a readable file: %s", arg_config,
+                                          files[i][0], strempty(files[i][1]), strerror(-k));
+                                errors++;
+                        }
+                }
         }
         return errors ? -EINVAL : 0;
 }

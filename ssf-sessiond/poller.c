@@ -8,11 +8,11 @@
 #include <jansson.h>
 
 #include "http.h"
-#include "ingest.h"
 #include "link.h"
 #include "log.h"
 #include "macro.h"
 #include "poller.h"
+#include "receive.h"
 #include "set.h"
 #include "stream.h"
 
@@ -20,10 +20,8 @@
 #define POLL_MARGIN_USEC (10u * 1000000u)
 #define BACKOFF_MIN_USEC (1u * 1000000u)
 #define BACKOFF_MAX_USEC (60u * 1000000u)
-#define JWKS_REFRESH_MIN_USEC (30u * 1000000u)
 #define MAX_PENDING 4096u
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(SsfSet *, ssf_set_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(HttpClient *, http_client_free);
 
 static uint64_t mono_usec(void) {
@@ -118,7 +116,7 @@ static int poller_setup(Poller *p) {
         if (r >= 0)
                 r = stream_fetch_jwks(p->http, &p->t);
         if (r >= 0)
-                r = stream_ensure(p->http, p->link, p->c, &p->t);
+                r = stream_ensure(p->http, p->link, p->c, &p->t, NULL);
         if (r == -EACCES && p->oauth2)
                 oauth2_client_invalidate(p->oauth2); /* refused: a new token next time */
         if (r < 0) {
@@ -145,15 +143,7 @@ static int poller_setup(Poller *p) {
 
 /* Verifies one delivered SET, has the daemon apply it, and adds its jti to acks or errs. */
 static void poller_handle(Poller *p, const char *jti, json_t *value) {
-        _cleanup_(ssf_set_freep) SsfSet *set = NULL;
-        IngestRequest req = {};
         SetError err = {};
-        SetExpect expect = {
-                .issuer = p->t.issuer,
-                .audience = p->t.audience,
-                .now_sec = wall_sec(),
-                .max_skew_sec = p->c->max_clock_skew_usec / 1000000u,
-        };
         const char *token = json_string_value(value);
         int r;
 
@@ -162,49 +152,23 @@ static void poller_handle(Poller *p, const char *jti, json_t *value) {
                 err.err = "invalid_request";
                 (void) snprintf(err.description, sizeof(err.description),
                                 "the SET is not a JSON string");
+                receive_log_rejected(jti, &err);
                 r = -EBADMSG;
-        } else {
-                r = set_verify(token, strlen(token), p->t.jwks, &expect, jti, &set, &err);
-                if (r == -ENOKEY && mono_usec() - p->t.jwks_fetched_usec > JWKS_REFRESH_MIN_USEC) {
-                        /* Maybe the transmitter rotated its keys: refresh once and retry. */
-                        log_info("No key for SET '%s', refreshing the JWKS", jti);
-                        if (stream_fetch_jwks(p->http, &p->t) >= 0) {
-                                memset(&err, 0, sizeof(err));
-                                r = set_verify(token, strlen(token), p->t.jwks, &expect, jti,
-                                               &set, &err);
-                        }
-                }
-        }
-        if (r >= 0) {
-                memset(&err, 0, sizeof(err));
-                r = ingest_prepare(p->c, set, &req, &err);
-        }
-        if (r >= 0) {
-                r = link_ingest(p->link, &req, &err);
-                ingest_request_done(&req);
-        }
+        } else
+                r = receive_set(p->link, p->http, &p->t, token, strlen(token), jti, &err);
 
         if (r >= 0 || r == -EALREADY) {
                 json_array_append_new(p->acks, json_string(jti));
                 return;
         }
         if (err.err) {
-                char field_jti[300], field_err[64], field_desc[300];
-
-                (void) snprintf(field_jti, sizeof(field_jti), "SSF_JTI=%s", jti);
-                (void) snprintf(field_err, sizeof(field_err), "SSF_ERROR=%s", err.err);
-                (void) snprintf(field_desc, sizeof(field_desc), "SSF_REASON=%s", err.description);
-                log_struct(LOG_WARNING, SSF_MESSAGE_SET_REJECTED,
-                           "Rejected a security event token", field_jti, field_err, field_desc,
-                           NULL);
                 json_object_set_new(p->errs, jti,
                                     json_pack("{s:s, s:s}", "err", err.err, "description",
                                               err.description));
                 count(p, "sets_rejected", 1);
-                return;
         }
-        /* Local failure: neither ack nor report; the transmitter delivers it again. */
-        log_error_errno(r, "Could not record SET '%s', it will be delivered again: %m", jti);
+        /* Otherwise a local failure: neither ack nor report; the transmitter delivers it
+         * again. */
 }
 
 static int poller_poll(Poller *p, bool immediately, bool *ret_more) {

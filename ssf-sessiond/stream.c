@@ -274,6 +274,50 @@ static bool delivery_is_poll(json_t *stream) {
                      streq(m, "https://schemas.openid.net/secevent/sse/delivery-method/poll"));
 }
 
+static bool delivery_is_push(json_t *stream) {
+        const char *m = json_string_value(json_object_get(json_object_get(stream, "delivery"),
+                                                          "method"));
+        return m && (streq(m, SSF_DELIVERY_PUSH) ||
+                     streq(m, "https://schemas.openid.net/secevent/risc/delivery-method/push") ||
+                     streq(m, "https://schemas.openid.net/secevent/sse/delivery-method/push"));
+}
+
+/* Whether stream delivers the way c asks: poll, or push to our push_url. */
+static bool delivery_usable(const Config *c, json_t *stream) {
+        const char *url;
+
+        if (c->delivery != DELIVERY_PUSH)
+                return delivery_is_poll(stream);
+        url = json_string_value(json_object_get(json_object_get(stream, "delivery"),
+                                                "endpoint_url"));
+        return delivery_is_push(stream) && streq_ptr(url, c->push_url);
+}
+
+/* Whether stream certainly carries our delivery: usable, and for push the transmitter shows
+ * the authorization_header we registered (one that does not show it is updated, since we
+ * cannot know which secret it holds). */
+static bool delivery_current(const Config *c, json_t *stream, const char *push_authorization) {
+        const char *h;
+
+        if (!delivery_usable(c, stream))
+                return false;
+        if (c->delivery != DELIVERY_PUSH)
+                return true;
+        h = json_string_value(json_object_get(json_object_get(stream, "delivery"),
+                                              "authorization_header"));
+        return push_authorization && streq_ptr(h, push_authorization);
+}
+
+/* The delivery object we ask for. The push one carries the secret: never log it. */
+static json_t *delivery_wanted(const Config *c, const char *push_authorization) {
+        if (c->delivery != DELIVERY_PUSH)
+                return json_pack("{s:s}", "method", SSF_DELIVERY_POLL);
+        if (!push_authorization)
+                return NULL;
+        return json_pack("{s:s, s:s, s:s}", "method", SSF_DELIVERY_PUSH, "endpoint_url",
+                         c->push_url, "authorization_header", push_authorization);
+}
+
 static bool aud_contains(json_t *aud, const char *want) {
         size_t i;
         json_t *v;
@@ -304,13 +348,17 @@ static int adopt_stream(const Config *c, Transmitter *t, json_t *s) {
                           t->issuer);
                 return -EPROTO;
         }
-        if (!delivery_is_poll(s)) {
-                log_error("Stream '%s' does not use poll delivery (%s)", id,
-                          SSF_DELIVERY_POLL);
+        if (!delivery_usable(c, s)) {
+                if (c->delivery == DELIVERY_PUSH)
+                        log_error("Stream '%s' does not use push delivery (%s) to '%s'", id,
+                                  SSF_DELIVERY_PUSH, c->push_url);
+                else
+                        log_error("Stream '%s' does not use poll delivery (%s)", id,
+                                  SSF_DELIVERY_POLL);
                 return -EPROTO;
         }
         if (!is_https(url)) {
-                log_error("Stream '%s' has no https poll endpoint_url, refusing", id);
+                log_error("Stream '%s' has no https endpoint_url, refusing", id);
                 return -EPROTO;
         }
         if (c->audience) {
@@ -387,12 +435,65 @@ static int remember_stream(Link *m, const char *id) {
         return link_kv_set(m, "stream_id", id);
 }
 
-int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t) {
+/* Makes the existing stream *s deliver the way we want (SSF §8.1.1.3 PATCH with stream_id and
+ * delivery), replacing *s with the updated configuration. */
+static int update_delivery(HttpClient *http, const Config *c, const Transmitter *t,
+                           const char *push_authorization, json_t **s) {
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_(json_decrefp) json_t *req = NULL, *updated = NULL;
+        const char *id = json_string_value(json_object_get(*s, "stream_id"));
+        json_t *delivery;
+        int r;
+
+        if (isempty(id))
+                return -EBADMSG;
+        delivery = delivery_wanted(c, push_authorization);
+        if (!delivery)
+                return -ENOMEM;
+        req = json_pack("{s:s, s:o}", "stream_id", id, "delivery", delivery);
+        if (!req)
+                return -ENOMEM;
+        r = mgmt_call(http, t, "PATCH", t->configuration_endpoint, req, &resp);
+        if (r == -ECANCELED)
+                return r;
+        if (r < 0)
+                return log_error_errno(r, "Failed to update stream '%s': %m", id);
+        if (resp.status == 401 || resp.status == 403) {
+                log_error("Transmitter refused our credentials (HTTP %ld) updating stream '%s'",
+                          resp.status, id);
+                return -EACCES;
+        }
+        if (resp.status == 202) /* accepted, not yet processed: read it back */
+                r = stream_get(http, t, id, &updated);
+        else if (resp.status == 200)
+                r = parse_body(&resp, false, &updated);
+        else {
+                log_error("Updating the delivery of stream '%s' answered HTTP %ld", id,
+                          resp.status);
+                return resp.status == 404 ? -ENOENT : -EPROTO;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Cannot read stream '%s' after updating it: %m", id);
+        if (!delivery_usable(c, updated)) {
+                log_error("Stream '%s' still does not deliver as configured after the update", id);
+                return -EPROTO;
+        }
+        log_info("Updated the delivery of stream '%s' (%s)", id,
+                 c->delivery == DELIVERY_PUSH ? SSF_DELIVERY_PUSH : SSF_DELIVERY_POLL);
+        json_decref(*s);
+        *s = TAKE_PTR(updated);
+        return 0;
+}
+
+int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t,
+                  const char *push_authorization) {
         _cleanup_free_ char *remembered = NULL;
         _cleanup_(json_decrefp) json_t *s = NULL, *req = NULL, *events = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
-        const char *want;
+        const bool push = c->delivery == DELIVERY_PUSH;
+        const char *want, *how = push ? "push" : "poll";
         char host[256] = "", desc[320];
+        json_t *delivery;
         int r;
 
         if (!t->configuration_endpoint) {
@@ -400,6 +501,8 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t) {
                           "is not enough without it", t->issuer);
                 return -EPROTO;
         }
+        if (push && !push_authorization)
+                return -EINVAL;
 
         r = link_kv_get(m, "stream_id", &remembered);
         if (r < 0 && r != -ENOENT)
@@ -416,16 +519,29 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t) {
                 } else if (r < 0)
                         return log_error_errno(r, "Failed to read stream '%s': %m", want);
                 else {
-                        r = adopt_stream(c, t, s);
-                        if (r < 0)
-                                return r;
-                        log_info("Using stream '%s' (poll endpoint '%s')", t->stream_id,
-                                 t->endpoint_url);
-                        return remember_stream(m, t->stream_id);
+                        /* A push stream must carry our endpoint and secret. */
+                        if (push && !delivery_current(c, s, push_authorization)) {
+                                r = update_delivery(http, c, t, push_authorization, &s);
+                                if (r < 0 && (c->stream_id || (r != -EPROTO && r != -ENOENT)))
+                                        return r;
+                        } else
+                                r = 0;
+                        if (r >= 0) {
+                                r = adopt_stream(c, t, s);
+                                if (r < 0)
+                                        return r;
+                                log_info("Using stream '%s' (%s endpoint '%s')", t->stream_id,
+                                         how, t->endpoint_url);
+                                return remember_stream(m, t->stream_id);
+                        }
+                        log_warning("Stream '%s' cannot be switched to push delivery, creating a "
+                                    "new one", want);
+                        json_decref(s);
+                        s = NULL;
                 }
         }
 
-        /* Create a poll stream asking for the configured events. */
+        /* Create a stream asking for the configured events. */
         events = json_array();
         if (!events)
                 return -ENOMEM;
@@ -440,8 +556,11 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t) {
                         json_array_append_new(events, json_string(stream_event_uri(event_names[i])));
         (void) gethostname(host, sizeof(host) - 1);
         (void) snprintf(desc, sizeof(desc), "ssf-sessiond on %s", host);
-        req = json_pack("{s:{s:s}, s:O, s:s}", "delivery", "method", SSF_DELIVERY_POLL,
-                        "events_requested", events, "description", desc);
+        delivery = delivery_wanted(c, push_authorization);
+        if (!delivery)
+                return -ENOMEM;
+        req = json_pack("{s:o, s:O, s:s}", "delivery", delivery, "events_requested", events,
+                        "description", desc);
         if (!req)
                 return -ENOMEM;
         r = mgmt_call(http, t, "POST", t->configuration_endpoint, req, &resp);
@@ -451,7 +570,8 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t) {
                 return log_error_errno(r, "Failed to create a stream at '%s': %m",
                                        t->configuration_endpoint);
         if (resp.status == 409) {
-                /* One stream per receiver and it exists: list and reuse a poll stream. */
+                /* One stream per receiver and it exists: list and reuse one that delivers the
+                 * way we want (push: after registering our endpoint and secret on it). */
                 _cleanup_(http_response_done) HttpResponse list = {};
                 _cleanup_(json_decrefp) json_t *arr = NULL;
                 size_t i;
@@ -463,12 +583,22 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t) {
                                   "be listed");
                         return -EPROTO;
                 }
-                json_array_foreach(arr, i, v)
-                        if (delivery_is_poll(v) && adopt_stream(c, t, v) >= 0) {
+                json_array_foreach(arr, i, v) {
+                        json_t *cand = json_incref(v);
+
+                        if (push && !delivery_current(c, cand, push_authorization) &&
+                            update_delivery(http, c, t, push_authorization, &cand) < 0) {
+                                json_decref(cand);
+                                continue;
+                        }
+                        r = delivery_usable(c, cand) ? adopt_stream(c, t, cand) : -EPROTO;
+                        json_decref(cand);
+                        if (r >= 0) {
                                 log_info("Reusing existing stream '%s'", t->stream_id);
                                 return remember_stream(m, t->stream_id);
                         }
-                log_error("Transmitter has a stream for us but none with poll delivery");
+                }
+                log_error("Transmitter has a stream for us but none with %s delivery", how);
                 return -EPROTO;
         }
         if (resp.status == 401 || resp.status == 403) {
@@ -487,7 +617,7 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t) {
         r = adopt_stream(c, t, s);
         if (r < 0)
                 return r;
-        log_info("Created stream '%s' (poll endpoint '%s')", t->stream_id, t->endpoint_url);
+        log_info("Created stream '%s' (%s endpoint '%s')", t->stream_id, how, t->endpoint_url);
         return remember_stream(m, t->stream_id);
 }
 

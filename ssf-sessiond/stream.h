@@ -2,8 +2,8 @@
 #pragma once
 
 /* The SSF side of the receiver: transmitter discovery (SSF §7.2), its JWKS, and the stream
- * (SSF §8.1: create or reuse a poll stream, read it, request verification). Used by the poll
- * thread only. */
+ * (SSF §8.1: create, reuse or update a poll or push stream, read it, request verification).
+ * Used by the network worker only. */
 
 #include <stdint.h>
 
@@ -30,7 +30,7 @@ typedef struct Transmitter {
         char *authorization;        /* "Bearer …" (secret) */
 
         char *stream_id;
-        char *endpoint_url;         /* poll endpoint, used verbatim */
+        char *endpoint_url;         /* poll endpoint (used verbatim) or our push_url */
         char *audience;             /* the aud SETs must carry */
         json_t *stream;             /* stream configuration as returned */
         uint64_t min_verification_interval;
@@ -50,10 +50,15 @@ int stream_discovery_url(const Config *c, char **ret);
 int stream_discover(HttpClient *http, const Config *c, Transmitter *t);
 /* GET jwks_uri and replace t->jwks. */
 int stream_fetch_jwks(HttpClient *http, Transmitter *t);
-/* Reuses the configured or remembered stream, or an existing poll stream, or creates one;
- * validates iss/delivery/aud; remembers the stream id through the daemon (link). */
+/* Reuses the configured or remembered stream, or an existing stream with the configured
+ * delivery, or creates one; validates iss/delivery/aud; remembers the stream id through the
+ * daemon (link). delivery = poll: push_authorization is NULL. delivery = push: it is the
+ * "Bearer …" value the transmitter must send (secret, never logged); a reused stream that
+ * does not show push delivery to push_url with exactly this value is updated (PATCH), and
+ * one that cannot be is replaced by a new stream (unless stream_id is configured). */
 typedef struct Link Link;
-int stream_ensure(HttpClient *http, Link *link, const Config *c, Transmitter *t);
+int stream_ensure(HttpClient *http, Link *link, const Config *c, Transmitter *t,
+                  const char *push_authorization);
 /* POST verification_endpoint {stream_id, state}. */
 int stream_request_verification(HttpClient *http, const Transmitter *t, const char *state);
 

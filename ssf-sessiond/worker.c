@@ -14,6 +14,7 @@
 #include "macro.h"
 #include "oauth2.h"
 #include "poller.h"
+#include "push.h"
 #include "stream.h"
 #include "worker.h"
 
@@ -70,6 +71,7 @@ int worker_main(const char *config_path) {
         _cleanup_erase_free_ char *authorization = NULL;
         _cleanup_(oauth2_client_freep) OAuth2Client *oauth2 = NULL;
         HttpClient *http = NULL;
+        PushServer *push = NULL;
         Config *config = NULL;
         Link *link = NULL;
         int type = 0, r;
@@ -96,12 +98,20 @@ int worker_main(const char *config_path) {
                 if (r < 0)
                         log_error_errno(r, "Cannot create the HTTPS client: %m");
         }
+        if (r >= 0 && config->delivery == DELIVERY_PUSH) {
+                /* reads push_cert and push_key, binds push_listen (ports < 1024 work) */
+                r = push_server_new(config, &push);
+                if (r < 0)
+                        log_error_errno(r, "Cannot set up the push listener: %m");
+        }
         if (r < 0) {
+                http_client_free(http);
                 config_free(config);
                 return 1;
         }
         r = drop_privileges();
         if (r < 0) {
+                push_server_free(push);
                 http_client_free(http);
                 config_free(config);
                 return 1;
@@ -110,11 +120,15 @@ int worker_main(const char *config_path) {
         r = link_new(LINK_FD, config, &link); /* takes config */
         if (r < 0) {
                 log_error_errno(r, "Cannot set up the channel to the daemon: %m");
+                push_server_free(push);
                 http_client_free(http);
                 config_free(config);
                 return 1;
         }
-        r = poller_run(link, http, authorization, oauth2); /* takes http */
+        if (push)
+                r = push_run(link, http, authorization, oauth2, push); /* takes http, push */
+        else
+                r = poller_run(link, http, authorization, oauth2); /* takes http */
         link_free(link);
         return r < 0 ? 1 : 0;
 }

@@ -1,0 +1,1003 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include "jws.h"
+#include "log.h"
+#include "macro.h"
+#include "push.h"
+#include "receive.h"
+#include "stream.h"
+
+#define PUSH_MAX_CONNECTIONS 32u
+#define PUSH_IO_TIMEOUT_USEC (10u * 1000000u)  /* handshake + request, and the response */
+#define PUSH_LINGER_USEC (2u * 1000000u)       /* reading what the client still sends */
+#define PUSH_LINGER_MAX (256u * 1024u)
+#define PUSH_BIND_RETRIES 50u
+#define PUSH_BIND_RETRY_USEC 100000u                /* 5 s in all */
+#define PUSH_TICK_MSEC 250                     /* how soon a stop or verify request is seen */
+#define BACKOFF_MIN_USEC (1u * 1000000u)
+#define BACKOFF_MAX_USEC (60u * 1000000u)
+
+/* ---- the pure part: HTTP/1.1 request heads and responses ---------------------------------- */
+
+static bool is_tchar(unsigned char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               (c != 0 && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool is_ws(char c) {
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static bool name_is(const char *name, size_t len, const char *want) {
+        return len == strlen(want) && strncasecmp(name, want, len) == 0;
+}
+
+static int bad(unsigned *ret_status, unsigned status) {
+        *ret_status = status;
+        return -EBADMSG;
+}
+
+int push_parse_head(const char *buf, size_t len, PushRequest *ret, unsigned *ret_status) {
+        PushRequest req = {};
+        size_t scan = MIN(len, (size_t) PUSH_MAX_HEAD), end = 0, i, p, sp;
+        unsigned n_host = 0;
+
+        /* Find the empty line; refuse bare CR, bare LF and NUL as soon as they are seen. */
+        for (i = 0; i < scan; i++) {
+                unsigned char ch = (unsigned char) buf[i];
+
+                if (ch == 0)
+                        return bad(ret_status, 400);
+                if (ch == '\n' && (i == 0 || buf[i - 1] != '\r'))
+                        return bad(ret_status, 400);
+                if (ch == '\r' && i + 1 < scan && buf[i + 1] != '\n')
+                        return bad(ret_status, 400);
+                if (ch == '\n' && i >= 3 && buf[i - 2] == '\n') {
+                        end = i + 1;
+                        break;
+                }
+        }
+        if (end == 0)
+                return len >= PUSH_MAX_HEAD ? bad(ret_status, 431) : -EAGAIN;
+
+        /* Request line: method SP target SP version CRLF */
+        for (p = 0; p < end && buf[p] >= 'A' && buf[p] <= 'Z'; p++)
+                ;
+        if (p == 0 || buf[p] != ' ')
+                return bad(ret_status, 400);
+        if (p >= sizeof(req.method))
+                return bad(ret_status, 400);
+        memcpy(req.method, buf, p);
+        req.method[p] = 0;
+        sp = ++p;
+        for (; p < end && buf[p] != ' ' && buf[p] != '\r'; p++)
+                if ((unsigned char) buf[p] < 0x21 || (unsigned char) buf[p] > 0x7e)
+                        return bad(ret_status, 400);
+        if (p == sp || buf[p] != ' ' || buf[sp] != '/')
+                return bad(ret_status, 400);
+        if (p - sp > PUSH_MAX_TARGET)
+                return bad(ret_status, 414);
+        req.target = buf + sp;
+        req.target_len = p - sp;
+        p++;
+        if (end - p < 10 || memcmp(buf + p, "HTTP/", 5) != 0)
+                return bad(ret_status, 400);
+        if (memcmp(buf + p, "HTTP/1.1\r\n", 10) != 0) {
+                /* HTTP/x.y with other digits: a version we do not speak. */
+                if (end - p >= 10 && buf[p + 5] >= '0' && buf[p + 5] <= '9' && buf[p + 6] == '.' &&
+                    buf[p + 7] >= '0' && buf[p + 7] <= '9' && buf[p + 8] == '\r')
+                        return bad(ret_status, 505);
+                return bad(ret_status, 400);
+        }
+        p += 10;
+
+        /* Header fields until the empty line. */
+        while (p < end - 2) {
+                size_t name = p, name_len, value, value_end, eol;
+
+                if (buf[p] == ' ' || buf[p] == '\t')
+                        return bad(ret_status, 400); /* obs-fold */
+                for (; p < end && is_tchar((unsigned char) buf[p]); p++)
+                        ;
+                name_len = p - name;
+                if (name_len == 0 || buf[p] != ':')
+                        return bad(ret_status, 400);
+                p++;
+                for (eol = p; buf[eol] != '\r'; eol++) {
+                        unsigned char ch = (unsigned char) buf[eol];
+                        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+                                return bad(ret_status, 400);
+                }
+                value = p;
+                while (value < eol && (buf[value] == ' ' || buf[value] == '\t'))
+                        value++;
+                value_end = eol;
+                while (value_end > value && (buf[value_end - 1] == ' ' || buf[value_end - 1] == '\t'))
+                        value_end--;
+                p = eol + 2;
+                if (++req.n_headers > PUSH_MAX_HEADERS)
+                        return bad(ret_status, 431);
+
+                if (name_is(buf + name, name_len, "host"))
+                        n_host++;
+                else if (name_is(buf + name, name_len, "content-length")) {
+                        uint64_t v = 0;
+
+                        if (req.has_content_length || value == value_end)
+                                return bad(ret_status, 400);
+                        for (size_t k = value; k < value_end; k++) {
+                                if (buf[k] < '0' || buf[k] > '9')
+                                        return bad(ret_status, 400);
+                                if (v <= UINT64_MAX / 100)
+                                        v = v * 10 + (uint64_t) (buf[k] - '0');
+                                /* else: already far beyond any limit; keep it saturated */
+                        }
+                        req.has_content_length = true;
+                        req.content_length = v;
+                } else if (name_is(buf + name, name_len, "transfer-encoding"))
+                        req.has_transfer_encoding = true;
+                else if (name_is(buf + name, name_len, "authorization")) {
+                        if (req.authorization)
+                                return bad(ret_status, 400);
+                        req.authorization = buf + value;
+                        req.authorization_len = value_end - value;
+                } else if (name_is(buf + name, name_len, "content-type")) {
+                        if (req.content_type)
+                                return bad(ret_status, 400);
+                        req.content_type = buf + value;
+                        req.content_type_len = value_end - value;
+                }
+        }
+        if (n_host != 1)
+                return bad(ret_status, 400);
+        req.head_len = end;
+        *ret = req;
+        return 0;
+}
+
+unsigned push_check_head(const PushRequest *req, const char *path) {
+        if (req->target_len != strlen(path) || memcmp(req->target, path, req->target_len) != 0)
+                return 404;
+        if (!streq(req->method, "POST"))
+                return 405;
+        if (req->has_transfer_encoding)
+                return 400;
+        if (!req->has_content_length)
+                return 411;
+        if (req->content_length > PUSH_MAX_BODY)
+                return 413;
+        return 0;
+}
+
+bool push_authorized(const PushRequest *req, const char *expected) {
+        const char *sp = expected ? strchr(expected, ' ') : NULL;
+        const char *a = req->authorization, *cred;
+        size_t scheme_len, n, cred_len;
+
+        if (!sp || !a)
+                return false;
+        scheme_len = (size_t) (sp - expected);
+        n = req->authorization_len;
+        if (n <= scheme_len || strncasecmp(a, expected, scheme_len) != 0 || a[scheme_len] != ' ')
+                return false;
+        cred = a + scheme_len;
+        cred_len = n - scheme_len;
+        while (cred_len > 0 && *cred == ' ') {
+                cred++;
+                cred_len--;
+        }
+        sp++;
+        if (cred_len != strlen(sp)) {
+                (void) CRYPTO_memcmp(sp, sp, strlen(sp)); /* same work either way */
+                return false;
+        }
+        return CRYPTO_memcmp(cred, sp, cred_len) == 0;
+}
+
+int push_url_target(const char *url, char **ret) {
+        const char *rest = url ? startswith(url, "https://") : NULL;
+        size_t n;
+        char *t;
+
+        if (!rest || !*rest)
+                return -EINVAL;
+        rest += strcspn(rest, "/?#");
+        n = strcspn(rest, "#");
+        if (n > PUSH_MAX_TARGET)
+                return -EINVAL;
+        if (asprintf(&t, "%s%.*s", *rest == '/' ? "" : "/", (int) n, rest) < 0)
+                return -ENOMEM;
+        *ret = t;
+        return 0;
+}
+
+static const char *reason_phrase(unsigned status) {
+        switch (status) {
+        case 202: return "Accepted";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 411: return "Length Required";
+        case 413: return "Content Too Large";
+        case 414: return "URI Too Long";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 503: return "Service Unavailable";
+        case 505: return "HTTP Version Not Supported";
+        default: return NULL;
+        }
+}
+
+int push_format_response(unsigned status, const char *extra_headers, const char *body,
+                         char **ret, size_t *ret_len) {
+        const char *reason = reason_phrase(status);
+        size_t n = extra_headers ? strlen(extra_headers) : 0;
+        char *s;
+        int l;
+
+        if (!reason)
+                return -EINVAL;
+        /* extra_headers: whole lines, each ending in CRLF, no empty line, no stray CR/LF. */
+        if (n > 0 && (n < 2 || !streq(extra_headers + n - 2, "\r\n")))
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                if (extra_headers[i] == '\r' &&
+                    (extra_headers[i + 1] != '\n' || i == 0 || extra_headers[i - 1] == '\n'))
+                        return -EINVAL;
+                if (extra_headers[i] == '\n' && (i == 0 || extra_headers[i - 1] != '\r'))
+                        return -EINVAL;
+        }
+        l = asprintf(&s,
+                     "HTTP/1.1 %u %s\r\n"
+                     "%s"
+                     "Content-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\n"
+                     "Connection: close\r\n"
+                     "%s"
+                     "\r\n"
+                     "%s",
+                     status, reason, body ? "Content-Type: application/json\r\n" : "",
+                     body ? strlen(body) : 0, strempty(extra_headers), strempty(body));
+        if (l < 0)
+                return -ENOMEM;
+        *ret = s;
+        *ret_len = (size_t) l;
+        return 0;
+}
+
+char *push_error_body(const SetError *err) {
+        json_t *j = json_pack("{s:s, s:s}", "err", err->err ? err->err : "invalid_request",
+                              "description", err->description);
+        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+        json_decref(j);
+        return s;
+}
+
+/* ---- the listener ------------------------------------------------------------------------- */
+
+struct PushServer {
+        int fd;
+        SSL_CTX *ctx;
+        char *path;   /* origin-form of push_url */
+        char *listen;
+};
+
+static int log_ssl_error(const char *what) {
+        char buf[256] = "unknown error";
+        unsigned long e = ERR_get_error();
+
+        if (e)
+                ERR_error_string_n(e, buf, sizeof(buf));
+        ERR_clear_error();
+        log_error("%s: %s", what, buf);
+        return -EPROTO;
+}
+
+PushServer *push_server_free(PushServer *s) {
+        if (!s)
+                return NULL;
+        safe_close(s->fd);
+        SSL_CTX_free(s->ctx);
+        free(s->path);
+        free(s->listen);
+        free(s);
+        return NULL;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(PushServer *, push_server_free);
+
+static int push_listen_socket(const char *listen_on, int *ret) {
+        _cleanup_free_ char *host = NULL;
+        struct addrinfo hints = {
+                .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+                .ai_socktype = SOCK_STREAM,
+        }, *ai = NULL;
+        const char *port;
+        int fd, r, one = 1;
+
+        if (listen_on[0] == '[') {
+                const char *close = strchr(listen_on, ']');
+                if (!close || close[1] != ':')
+                        return -EINVAL;
+                host = strndup(listen_on + 1, (size_t) (close - listen_on - 1));
+                port = close + 2;
+                hints.ai_family = AF_INET6;
+        } else {
+                const char *colon = strrchr(listen_on, ':');
+                if (!colon)
+                        return -EINVAL;
+                host = strndup(listen_on, (size_t) (colon - listen_on));
+                port = colon + 1;
+        }
+        if (!host)
+                return -ENOMEM;
+        r = getaddrinfo(host, port, &hints, &ai);
+        if (r != 0 || !ai) {
+                log_error("Cannot resolve push_listen '%s': %s", listen_on, gai_strerror(r));
+                return -EADDRNOTAVAIL;
+        }
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                r = -errno;
+                freeaddrinfo(ai);
+                return r;
+        }
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ai->ai_family == AF_INET6)
+                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        /* After SIGHUP the old worker may still hold the port for a moment while it stops. */
+        for (unsigned i = 0;; i++) {
+                r = bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ? -errno : 0;
+                if (r != -EADDRINUSE || i >= PUSH_BIND_RETRIES)
+                        break;
+                (void) usleep(PUSH_BIND_RETRY_USEC);
+        }
+        if (r >= 0 && listen(fd, 64) < 0)
+                r = -errno;
+        if (r < 0) {
+                freeaddrinfo(ai);
+                safe_close(fd);
+                return log_error_errno(r, "Cannot listen on push_listen '%s': %m", listen_on);
+        }
+        freeaddrinfo(ai);
+        *ret = fd;
+        return 0;
+}
+
+int push_server_new(const Config *c, PushServer **ret) {
+        _cleanup_(push_server_freep) PushServer *s = NULL;
+        int r;
+
+        if (!c->push_listen || !c->push_url || !c->push_cert || !c->push_key)
+                return -EINVAL;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->fd = -EBADF;
+        s->listen = strdup(c->push_listen);
+        if (!s->listen)
+                return -ENOMEM;
+        r = push_url_target(c->push_url, &s->path);
+        if (r < 0)
+                return log_error_errno(r, "Cannot use push_url '%s': %m", c->push_url);
+
+        ERR_clear_error();
+        s->ctx = SSL_CTX_new(TLS_server_method());
+        if (!s->ctx)
+                return log_ssl_error("Cannot create the TLS server context");
+        if (SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION) != 1 ||
+            SSL_CTX_set_cipher_list(s->ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL") != 1)
+                return log_ssl_error("Cannot configure TLS");
+        SSL_CTX_set_options(s->ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                    SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
+        SSL_CTX_set_session_cache_mode(s->ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_mode(s->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+        /* Read now, as root: the files may be readable by root only. */
+        if (SSL_CTX_use_certificate_chain_file(s->ctx, c->push_cert) != 1) {
+                log_ssl_error("Cannot load push_cert");
+                return log_error_errno(EINVAL, "push_cert '%s' is not a usable PEM certificate "
+                                       "chain", c->push_cert);
+        }
+        if (SSL_CTX_use_PrivateKey_file(s->ctx, c->push_key, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(s->ctx) != 1) {
+                log_ssl_error("Cannot load push_key");
+                return log_error_errno(EINVAL, "push_key '%s' is not the PEM private key of "
+                                       "push_cert", c->push_key);
+        }
+        r = push_listen_socket(c->push_listen, &s->fd);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+/* ---- connections -------------------------------------------------------------------------- */
+
+typedef enum ConnState {
+        CONN_HANDSHAKE,
+        CONN_READ,
+        CONN_WRITE,
+        CONN_LINGER,
+        CONN_DONE,
+} ConnState;
+
+typedef struct Conn {
+        int fd;
+        SSL *ssl;
+        ConnState state;
+        short events;
+        uint64_t deadline;
+        char peer[INET6_ADDRSTRLEN + 8];
+        char *buf;
+        size_t len, alloc;
+        bool have_head;
+        PushRequest req;
+        char *out;
+        size_t out_len, out_off, drained;
+} Conn;
+
+typedef struct Push {
+        Link *link;
+        const Config *c;
+        HttpClient *http;
+        PushServer *server;
+        Transmitter t;
+        const char *authorization;
+        OAuth2Client *oauth2;
+        char *push_authorization; /* "Bearer <secret>": never logged */
+        bool ready;
+        uint64_t backoff;
+        json_t *counters;
+        Conn *conns[PUSH_MAX_CONNECTIONS];
+        unsigned n_conns;
+} Push;
+
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static void count(Push *p, const char *name, uint64_t n) {
+        json_t *v = json_object_get(p->counters, name);
+        json_object_set_new(p->counters, name,
+                            json_integer((v ? json_integer_value(v) : 0) + (json_int_t) n));
+}
+
+static json_t *jstr(const char *s) {
+        return s ? json_string(s) : json_null();
+}
+
+/* Sends the stream facts (when status or error is not NULL) and the counter increments. The
+ * stream configuration goes without the authorization_header (our secret). */
+static void publish(Push *p, const char *status, const char *error) {
+        json_t *stream = NULL;
+
+        if (status || error) {
+                stream = json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}",
+                                   "stream_id", jstr(p->t.stream_id),
+                                   "issuer", jstr(p->t.issuer),
+                                   "endpoint_url", jstr(p->c->push_url),
+                                   "audience", jstr(p->t.audience),
+                                   "verification_endpoint", jstr(p->t.verification_endpoint),
+                                   "delivery", SSF_DELIVERY_PUSH,
+                                   "status", jstr(status),
+                                   "last_error", jstr(error));
+                if (stream && p->t.stream) {
+                        json_t *cfg = json_deep_copy(p->t.stream);
+                        (void) json_object_del(json_object_get(cfg, "delivery"),
+                                               "authorization_header");
+                        if (cfg)
+                                json_object_set_new(stream, "config", cfg);
+                }
+        }
+        if (stream || json_object_size(p->counters))
+                link_facts(p->link, stream, json_object_size(p->counters) ? p->counters : NULL);
+        json_object_clear(p->counters);
+        json_decref(stream);
+}
+
+static void conn_free(Conn *c) {
+        if (!c)
+                return;
+        SSL_free(c->ssl);
+        safe_close(c->fd);
+        free(c->buf);
+        free(c->out);
+        free(c);
+}
+
+static int conn_ssl_wait(Conn *c, int r) {
+        int e = SSL_get_error(c->ssl, r);
+
+        ERR_clear_error();
+        if (e == SSL_ERROR_WANT_READ) {
+                c->events = POLLIN;
+                return 0;
+        }
+        if (e == SSL_ERROR_WANT_WRITE) {
+                c->events = POLLOUT;
+                return 0;
+        }
+        return -ECONNRESET;
+}
+
+/* Queues the response; extra: header lines or NULL; body: JSON or NULL. */
+static void conn_respond(Push *p, Conn *c, unsigned status, const char *extra, const char *body) {
+        int r;
+
+        log_debug("Push request from %s: HTTP %u", c->peer, status);
+        r = push_format_response(status, extra, body, &c->out, &c->out_len);
+        if (r < 0) {
+                c->state = CONN_DONE;
+                return;
+        }
+        c->out_off = 0;
+        c->state = CONN_WRITE;
+        c->events = POLLOUT;
+        c->deadline = mono_usec() + PUSH_IO_TIMEOUT_USEC;
+}
+
+static void conn_respond_invalid(Push *p, Conn *c, unsigned status, const char *description) {
+        SetError e = { .err = "invalid_request" };
+        _cleanup_free_ char *body = NULL;
+
+        (void) snprintf(e.description, sizeof(e.description), "%s", description);
+        body = push_error_body(&e);
+        conn_respond(p, c, status, NULL, body);
+}
+
+/* The whole request is in: verify the SET and answer. */
+static void conn_handle(Push *p, Conn *c) {
+        _cleanup_free_ char *body = NULL;
+        SetError err = {};
+        char *token = c->buf + c->req.head_len;
+        size_t n = (size_t) c->req.content_length, ct_len = c->req.content_type_len;
+        const char *semi;
+        int r;
+
+        token[n] = 0;
+        /* Tolerate whitespace around the compact SET (a trailing newline, say). */
+        while (n > 0 && is_ws(token[n - 1]))
+                token[--n] = 0;
+        while (n > 0 && is_ws(*token)) {
+                token++;
+                n--;
+        }
+        semi = c->req.content_type ? memchr(c->req.content_type, ';', ct_len) : NULL;
+        if (semi)
+                ct_len = (size_t) (semi - c->req.content_type);
+        while (ct_len > 0 && is_ws(c->req.content_type[ct_len - 1]))
+                ct_len--;
+        if (!c->req.content_type ||
+            !name_is(c->req.content_type, ct_len, "application/secevent+jwt"))
+                log_debug("Push request from %s without Content-Type application/secevent+jwt, "
+                          "accepting it anyway", c->peer);
+
+        count(p, "sets_received", 1);
+        r = receive_set(p->link, p->http, &p->t, token, n, NULL, &err);
+        if (r >= 0 || r == -EALREADY) {
+                count(p, "sets_acknowledged", 1);
+                conn_respond(p, c, 202, NULL, NULL);
+        } else if (err.err) {
+                count(p, "sets_rejected", 1);
+                body = push_error_body(&err);
+                conn_respond(p, c, 400, NULL, body);
+        } else
+                /* Not committed: the transmitter is to deliver it again. */
+                conn_respond(p, c, 503, "Retry-After: 5\r\n", NULL);
+        publish(p, NULL, NULL);
+}
+
+/* Reads what is there; answers as soon as the head or the whole request allows. */
+static void conn_read(Push *p, Conn *c) {
+        for (;;) {
+                size_t target = c->have_head ? c->req.head_len + (size_t) c->req.content_length
+                                             : PUSH_MAX_HEAD;
+                unsigned status = 0;
+                int n, r;
+
+                if (c->len >= target)
+                        break;
+                if (c->alloc < target + 1) {
+                        char *b = realloc(c->buf, target + 1);
+                        if (!b) {
+                                c->state = CONN_DONE;
+                                return;
+                        }
+                        c->buf = b;
+                        c->alloc = target + 1;
+                }
+                ERR_clear_error();
+                n = SSL_read(c->ssl, c->buf + c->len, (int) (target - c->len));
+                if (n <= 0) {
+                        if (conn_ssl_wait(c, n) < 0)
+                                c->state = CONN_DONE; /* closed or broken before a request */
+                        return;
+                }
+                c->len += (size_t) n;
+                if (c->have_head)
+                        continue;
+
+                r = push_parse_head(c->buf, c->len, &c->req, &status);
+                if (r == -EAGAIN)
+                        continue;
+                if (r < 0) {
+                        conn_respond_invalid(p, c, status, "malformed HTTP request");
+                        return;
+                }
+                c->have_head = true;
+                status = push_check_head(&c->req, p->server->path);
+                if (status == 405)
+                        conn_respond(p, c, 405, "Allow: POST\r\n", NULL);
+                else if (status == 400)
+                        conn_respond_invalid(p, c, 400, "Transfer-Encoding is not supported");
+                else if (status != 0)
+                        conn_respond(p, c, status, NULL, NULL);
+                else if (!push_authorized(&c->req, p->push_authorization)) {
+                        log_warning("Push request from %s without the stream's authorization, "
+                                    "refused", c->peer);
+                        conn_respond(p, c, 401, "WWW-Authenticate: Bearer\r\n", NULL);
+                }
+                if (c->state != CONN_READ)
+                        return;
+        }
+        conn_handle(p, c);
+}
+
+static void conn_write(Conn *c) {
+        while (c->out_off < c->out_len) {
+                int n;
+
+                ERR_clear_error();
+                n = SSL_write(c->ssl, c->out + c->out_off, (int) (c->out_len - c->out_off));
+                if (n <= 0) {
+                        if (conn_ssl_wait(c, n) < 0)
+                                c->state = CONN_DONE;
+                        return;
+                }
+                c->out_off += (size_t) n;
+        }
+        /* Done: close_notify, then read what the client still sends for a moment, so that
+         * closing does not reset the connection before it has read our answer. */
+        ERR_clear_error();
+        (void) SSL_shutdown(c->ssl);
+        ERR_clear_error();
+        (void) shutdown(c->fd, SHUT_WR);
+        c->state = CONN_LINGER;
+        c->events = POLLIN;
+        c->deadline = mono_usec() + PUSH_LINGER_USEC;
+}
+
+static void conn_linger(Conn *c) {
+        char buf[4096];
+
+        for (;;) {
+                ssize_t n = read(c->fd, buf, sizeof(buf));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n <= 0 || (c->drained += (size_t) n) > PUSH_LINGER_MAX) {
+                        c->state = CONN_DONE;
+                        return;
+                }
+        }
+}
+
+static void conn_step(Push *p, Conn *c) {
+        int r;
+
+        if (c->state == CONN_HANDSHAKE) {
+                ERR_clear_error();
+                r = SSL_accept(c->ssl);
+                if (r != 1) {
+                        if (conn_ssl_wait(c, r) < 0) {
+                                log_debug("TLS handshake with %s failed", c->peer);
+                                c->state = CONN_DONE;
+                        }
+                        return;
+                }
+                c->state = CONN_READ;
+        }
+        if (c->state == CONN_READ)
+                conn_read(p, c);
+        if (c->state == CONN_WRITE)
+                conn_write(c);
+        if (c->state == CONN_LINGER)
+                conn_linger(c);
+}
+
+static void push_accept(Push *p) {
+        while (p->n_conns < PUSH_MAX_CONNECTIONS) {
+                struct sockaddr_storage sa;
+                socklen_t salen = sizeof(sa);
+                char addr[INET6_ADDRSTRLEN] = "?";
+                Conn *c;
+                int fd;
+
+                fd = accept4(p->server->fd, (struct sockaddr *) &sa, &salen,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        if (errno != EAGAIN)
+                                log_warning_errno(errno, "accept() on the push listener: %m");
+                        return;
+                }
+                c = calloc(1, sizeof(*c));
+                if (c)
+                        c->ssl = SSL_new(p->server->ctx);
+                if (!c || !c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+                        ERR_clear_error();
+                        if (c)
+                                SSL_free(c->ssl);
+                        free(c);
+                        safe_close(fd);
+                        return;
+                }
+                SSL_set_accept_state(c->ssl);
+                c->fd = fd;
+                c->state = CONN_HANDSHAKE;
+                c->events = POLLIN;
+                c->deadline = mono_usec() + PUSH_IO_TIMEOUT_USEC;
+                if (sa.ss_family == AF_INET)
+                        (void) inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, addr,
+                                         sizeof(addr));
+                else if (sa.ss_family == AF_INET6)
+                        (void) inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, addr,
+                                         sizeof(addr));
+                (void) snprintf(c->peer, sizeof(c->peer), "%s", addr);
+                p->conns[p->n_conns++] = c;
+                conn_step(p, c); /* the ClientHello is often there already */
+        }
+}
+
+/* One round: waits up to PUSH_TICK_MSEC for the listener and the connections, serves them. */
+static void push_serve(Push *p) {
+        struct pollfd pfd[PUSH_MAX_CONNECTIONS + 1];
+        Conn *polled[PUSH_MAX_CONNECTIONS];
+        unsigned n = 0, k = 0, i;
+        uint64_t now = mono_usec();
+        int timeout = PUSH_TICK_MSEC, listener = -1;
+
+        if (p->n_conns < PUSH_MAX_CONNECTIONS) {
+                listener = (int) n;
+                pfd[n++] = (struct pollfd) { .fd = p->server->fd, .events = POLLIN };
+        }
+        for (i = 0; i < p->n_conns; i++) {
+                Conn *c = p->conns[i];
+                uint64_t left = c->deadline > now ? c->deadline - now : 0;
+
+                timeout = MIN(timeout, (int) ((left + 999) / 1000));
+                polled[k++] = c;
+                pfd[n++] = (struct pollfd) { .fd = c->fd, .events = c->events };
+        }
+        if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
+                log_warning_errno(errno, "poll() on the push listener: %m");
+                (void) link_wait_stop(p->link, 100000u);
+                return;
+        }
+        for (i = 0; i < k; i++)
+                if (pfd[i + (listener >= 0 ? 1 : 0)].revents)
+                        conn_step(p, polled[i]);
+        if (listener >= 0 && (pfd[listener].revents & POLLIN))
+                push_accept(p);
+
+        /* Drop what is done or late (a late client learns nothing; it may retry). */
+        now = mono_usec();
+        for (i = 0; i < p->n_conns;) {
+                Conn *c = p->conns[i];
+
+                if (c->state != CONN_DONE && now >= c->deadline) {
+                        if (c->state != CONN_LINGER)
+                                log_debug("Push connection from %s timed out", c->peer);
+                        c->state = CONN_DONE;
+                }
+                if (c->state == CONN_DONE) {
+                        conn_free(c);
+                        p->conns[i] = p->conns[--p->n_conns];
+                } else
+                        i++;
+        }
+}
+
+/* ---- the stream and the main loop --------------------------------------------------------- */
+
+/* The bearer secret: the one the daemon keeps, or a new one (32 random bytes, base64url). */
+static int push_load_secret(Push *p) {
+        _cleanup_erase_free_ char *secret = NULL;
+        uint8_t raw[PUSH_SECRET_BYTES];
+        bool fresh = false;
+        int r;
+
+        r = link_kv_get(p->link, "push_secret", &secret);
+        if (r < 0 && r != -ENOENT)
+                return log_error_errno(r, "Cannot read the push secret from the daemon: %m");
+        if (secret && strlen(secret) != (PUSH_SECRET_BYTES * 4 + 2) / 3)
+                secret = erase_and_free(secret); /* not one of ours: make a new one */
+        if (!secret) {
+                if (RAND_bytes(raw, sizeof(raw)) != 1) {
+                        ERR_clear_error();
+                        return -EIO;
+                }
+                r = base64url_encode(raw, sizeof(raw), &secret);
+                explicit_bzero(raw, sizeof(raw));
+                if (r < 0)
+                        return r;
+                r = link_kv_set(p->link, "push_secret", secret);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot keep the push secret: %m");
+                fresh = true;
+        }
+        p->push_authorization = erase_and_free(p->push_authorization);
+        if (asprintf(&p->push_authorization, "Bearer %s", secret) < 0) {
+                p->push_authorization = NULL;
+                return -ENOMEM;
+        }
+        if (fresh)
+                log_info("Generated a new push authorization secret");
+        return 0;
+}
+
+static int push_setup(Push *p) {
+        int r = 0;
+
+        transmitter_done(&p->t);
+        p->ready = false;
+
+        if (p->authorization) {
+                p->t.authorization = strdup(p->authorization);
+                if (!p->t.authorization)
+                        return -ENOMEM;
+        }
+        if (p->oauth2)
+                r = oauth2_client_authorization(p->oauth2, p->http, &p->t.authorization);
+        if (r >= 0 && !p->push_authorization)
+                r = push_load_secret(p);
+        if (r >= 0)
+                r = stream_discover(p->http, p->c, &p->t);
+        if (r >= 0)
+                r = stream_fetch_jwks(p->http, &p->t);
+        if (r >= 0)
+                r = stream_ensure(p->http, p->link, p->c, &p->t, p->push_authorization);
+        if (r == -EACCES && p->oauth2)
+                oauth2_client_invalidate(p->oauth2);
+        if (r < 0) {
+                char e[256];
+                if (r == -ECANCELED)
+                        return r;
+                (void) snprintf(e, sizeof(e), "stream setup failed: %s", strerror(-r));
+                publish(p, "error", e);
+                return r;
+        }
+        p->ready = true;
+        publish(p, "enabled", NULL);
+        {
+                char f_iss[512], f_stream[300], msg[1400];
+
+                (void) snprintf(f_iss, sizeof(f_iss), "SSF_ISS=%s", p->t.issuer);
+                (void) snprintf(f_stream, sizeof(f_stream), "SSF_STREAM=%s", p->t.stream_id);
+                (void) snprintf(msg, sizeof(msg), "Receiving security events from '%s' by push "
+                                "to '%s' (listening on %s), stream '%s'", p->t.issuer,
+                                p->c->push_url, p->server->listen, p->t.stream_id);
+                log_struct(LOG_INFO, SSF_MESSAGE_STREAM, msg, f_iss, f_stream, NULL);
+        }
+        return 0;
+}
+
+/* auth = oauth2: a new access token when none is cached or it is about to expire. */
+static int push_refresh_token(Push *p) {
+        char *a = NULL;
+        int r;
+
+        if (!p->oauth2 || !oauth2_client_needs_refresh(p->oauth2))
+                return 0;
+        r = oauth2_client_authorization(p->oauth2, p->http, &a);
+        if (r < 0)
+                return r;
+        erase_and_free(p->t.authorization);
+        p->t.authorization = a;
+        return 0;
+}
+
+/* `ssfctl verify`: ask the transmitter; the verification SET arrives by push. */
+static void push_maybe_verify(Push *p) {
+        _cleanup_free_ char *state = link_take_verify(p->link);
+        char buf[160];
+        int r;
+
+        if (!state)
+                return;
+        /* The daemon's request also aborted the HTTP client (meant for a long poll): the first
+         * call may come back cancelled. */
+        r = push_refresh_token(p);
+        if (r == -ECANCELED && !link_stopping(p->link))
+                (void) push_refresh_token(p);
+        r = stream_request_verification(p->http, &p->t, state);
+        if (r == -ECANCELED && !link_stopping(p->link))
+                r = stream_request_verification(p->http, &p->t, state);
+        if (r < 0)
+                (void) snprintf(buf, sizeof(buf), "verification request failed: %s",
+                                r == -EBUSY ? "rate limited (429)"
+                                : r == -EOPNOTSUPP ? "the transmitter has no verification_endpoint"
+                                                   : strerror(-r));
+        else
+                (void) snprintf(buf, sizeof(buf), "requested");
+        link_verify_result(p->link, state, buf);
+}
+
+int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Client *oauth2,
+             PushServer *server) {
+        Push p = {
+                .link = link,
+                .c = link_config(link),
+                .http = http,
+                .server = server,
+                .authorization = authorization,
+                .oauth2 = oauth2,
+                .backoff = BACKOFF_MIN_USEC,
+        };
+        int r = 0;
+
+        p.counters = json_object();
+        if (!p.counters) {
+                r = -ENOMEM;
+                goto out;
+        }
+        link_set_http(link, p.http);
+
+        while (!link_stopping(link)) {
+                if (!p.ready) {
+                        r = push_setup(&p);
+                        if (r == -ECANCELED && !link_stopping(link))
+                                continue; /* `ssfctl verify` interrupted it */
+                        if (r < 0) {
+                                log_warning("Transmitter not usable, retrying in %" PRIu64 " s",
+                                            p.backoff / 1000000u);
+                                if (link_wait_stop(link, p.backoff))
+                                        break;
+                                p.backoff = MIN(p.backoff * 2, (uint64_t) BACKOFF_MAX_USEC);
+                                continue;
+                        }
+                        p.backoff = BACKOFF_MIN_USEC;
+                }
+                push_maybe_verify(&p);
+                push_serve(&p);
+        }
+        r = 0;
+        publish(&p, NULL, NULL);
+out:
+        for (unsigned i = 0; i < p.n_conns; i++)
+                conn_free(p.conns[i]);
+        link_set_http(link, NULL);
+        http_client_free(p.http);
+        push_server_free(p.server);
+        transmitter_done(&p.t);
+        erase_and_free(p.push_authorization);
+        json_decref(p.counters);
+        return r;
+}

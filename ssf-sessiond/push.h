@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * RFC 8935 push delivery, in the unprivileged network worker: a small HTTPS server (OpenSSL,
+ * TLS >= 1.2) on push_listen that accepts one SET per POST to the path of push_url, checks the
+ * bearer secret registered as the stream's authorization_header (constant time), verifies the
+ * SET as the poller does (receive.c) and answers 202 (committed or duplicate), 400 with
+ * {"err","description"} (the SET is invalid), or 503 (not committed: deliver it again).
+ *
+ * HTTP is parsed strictly and boundedly, by the pure functions below (fuzzed):
+ *   - request line "METHOD SP origin-form SP HTTP/1.1 CRLF": method of A-Z (at most 15),
+ *     target of visible ASCII starting with '/' (at most PUSH_MAX_TARGET), version exactly
+ *     HTTP/1.1 (505 otherwise);
+ *   - lines end in CRLF; a bare LF or CR anywhere in the head is 400 (RFC 9112 §2.2 lets a
+ *     server accept bare LF; we do not, to leave no room for framing disagreements);
+ *   - header fields "name: value": name of token characters directly followed by ':', value
+ *     of visible ASCII, SP, HTAB and obs-text, surrounding whitespace trimmed; obs-fold
+ *     (continuation lines) is 400;
+ *   - the head (request line, fields and the empty line) at most PUSH_MAX_HEAD bytes and at
+ *     most PUSH_MAX_HEADERS fields, else 431;
+ *   - exactly one Host (400 otherwise); at most one Content-Length, Authorization and
+ *     Content-Type (a repeated one is 400, even with the same value); Content-Length only
+ *     digits (400), required (411) and at most PUSH_MAX_BODY (413); any Transfer-Encoding is
+ *     400 (no chunked bodies);
+ *   - Expect and Connection are ignored: the body is read without "100 Continue" and every
+ *     response carries "Connection: close" (one request per connection).
+ * Then only POST (405 with Allow: POST) to exactly the path (and query) of push_url (404).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "http.h"
+#include "link.h"
+#include "oauth2.h"
+#include "set.h"
+
+#define PUSH_MAX_HEAD (8u * 1024u)
+#define PUSH_MAX_HEADERS 64u
+#define PUSH_MAX_BODY (64u * 1024u)
+#define PUSH_MAX_TARGET 2048u
+#define PUSH_SECRET_BYTES 32u
+
+/* A parsed request head. Pointers point into the parsed buffer (not NUL-terminated: use the
+ * lengths); NULL when the field is absent. */
+typedef struct PushRequest {
+        char method[16];
+        const char *target;
+        size_t target_len;
+        size_t head_len;            /* bytes up to and including the empty line */
+        bool has_content_length;
+        uint64_t content_length;
+        bool has_transfer_encoding;
+        const char *authorization;
+        size_t authorization_len;
+        const char *content_type;
+        size_t content_type_len;
+        unsigned n_headers;
+} PushRequest;
+
+/* Parses the request head at the start of buf (len bytes; what follows the head is the body
+ * and is not looked at). Returns 0 with *ret filled, -EAGAIN when the head is not complete yet
+ * (fewer than PUSH_MAX_HEAD bytes and no empty line), or -EBADMSG with *ret_status the HTTP
+ * status to answer (400, 431, 505). *ret is written only on success. */
+int push_parse_head(const char *buf, size_t len, PushRequest *ret, unsigned *ret_status);
+
+/* What a complete head gets before its body is read: 0 (go on), 404 (target is not path),
+ * 405 (not POST), 400 (Transfer-Encoding), 411 (no Content-Length), 413 (too large). path is
+ * the origin-form of push_url (push_url_target()). */
+unsigned push_check_head(const PushRequest *req, const char *path);
+
+/* Whether the Authorization field equals expected ("Bearer <secret>"; the scheme name is
+ * compared case-insensitively, the rest in constant time). */
+bool push_authorized(const PushRequest *req, const char *expected);
+
+/* The origin-form request target of an https URL: path (default "/") and query, without the
+ * fragment. Returns 0 or -EINVAL / -ENOMEM. */
+int push_url_target(const char *url, char **ret);
+
+/* A complete response: status line, Content-Type (application/json when body is not NULL),
+ * Content-Length, Cache-Control: no-store, Connection: close, extra_headers (whole lines with
+ * CRLF, or NULL), the empty line and body. Returns 0 with a new string in *ret (length in
+ * *ret_len), or -ENOMEM / -EINVAL (unknown status, CR/LF misuse in extra_headers). */
+int push_format_response(unsigned status, const char *extra_headers, const char *body,
+                         char **ret, size_t *ret_len);
+/* The RFC 8935 §2.3 error body {"err":…,"description":…}, new string or NULL. */
+char *push_error_body(const SetError *err);
+
+/* The listener (made as root: it reads push_cert and push_key and binds push_listen, so that
+ * ports below 1024 work and the files may be root-only). */
+typedef struct PushServer PushServer;
+int push_server_new(const Config *c, PushServer **ret);
+PushServer *push_server_free(PushServer *s);
+
+/* Runs until the link says stop: sets the stream up with push delivery (discovery, JWKS,
+ * the bearer secret kept by the daemon as "push_secret", stream.c), serves the listener,
+ * answers `ssfctl verify` requests. Takes http and server (freed on return); authorization
+ * and oauth2 as for poller_run(). */
+int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Client *oauth2,
+             PushServer *server);

@@ -1,0 +1,307 @@
+# SPDX-License-Identifier: MIT
+"""RFC 8935 push delivery: the daemon registers a push stream with a bearer secret, the
+transmitter POSTs each SET to the daemon's HTTPS listener (in the unprivileged worker), and
+the seed scenario works as it does over poll. Invalid SETs get 400 with an RFC 8935 error;
+requests without the secret get 401; oversized or malformed requests are refused early."""
+
+import http.client
+import json
+import os
+import socket
+import ssl
+
+from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
+from ssf_transmitter import make_tls_files
+from support import wait_for
+
+PUSH = "urn:ietf:rfc:8935"
+PATH = "/ssf/events"
+
+RULES = """
+[rule logout-high]
+levels = high
+action = logout
+sessions = all
+reset = no
+"""
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Push:
+    """A daemon with delivery = push on 127.0.0.1:<port>, and a client for its listener."""
+
+    def __init__(self, daemon_factory, transmitter, tmp_path, rules=RULES):
+        tls = tmp_path / "push-tls"
+        tls.mkdir()
+        self.ca, cert, key = make_tls_files(str(tls), hosts=("localhost",), ips=("127.0.0.1",))
+        os.chmod(key, 0o600)
+        self.key = key
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}{PATH}"
+        transmitter.configure(push_ca=self.ca)
+        self.transmitter = transmitter
+        self.daemon = daemon_factory(rules=rules, transmitter_opts={
+            "delivery": "push", "push_listen": f"127.0.0.1:{self.port}", "push_url": self.url,
+            "push_cert": cert, "push_key": key, "poll_wait": None})
+        self.stream = wait_for(self._push_stream, 20, "a push stream on the transmitter")
+
+    def _push_stream(self):
+        for s in self.transmitter.streams():
+            if s["delivery"].get("method") == PUSH:
+                return s
+        return None
+
+    def context(self):
+        return ssl.create_default_context(cafile=self.ca)
+
+    def post(self, body, authorization=None, headers=None, method="POST", path=PATH):
+        """One request with http.client; returns (status, headers, body bytes)."""
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context(),
+                                           timeout=20)
+        try:
+            h = {"Content-Type": "application/secevent+jwt"}
+            if authorization is not None:
+                h["Authorization"] = authorization
+            h.update(headers or {})
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            conn.close()
+
+
+def pam_account(tmp_path, daemon, user):
+    line = f"account required {{module}} socket={daemon.socket} snapshot={daemon.snapshot}"
+    return run_pam(tmp_path, [line], user)
+
+
+def listener_pids(port):
+    """Pids of processes holding the TCP socket listening on 127.0.0.1:port."""
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.split(":")[1], 16) == port:
+                inodes.add(inode)
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                target = os.readlink(f"/proc/{entry}/fd/{fd}")
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    pids.add(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+def test_push_stream_and_seed_scenario(daemon_factory, transmitter, logind, users, tmp_path):
+    p = Push(daemon_factory, transmitter, tmp_path)
+    d = p.daemon
+    delivery = p.stream["delivery"]
+    assert delivery["endpoint_url"] == p.url
+    auth = delivery.get("authorization_header", "")
+    assert auth.startswith("Bearer ") and len(auth) > len("Bearer ") + 40, delivery
+
+    alice, bob = users.uid("alice"), users.uid("bob")
+    logind.add_session("c1", alice, "alice", remote=True, service="sshd")
+    logind.add_session("c2", alice, "alice", remote=False, service="su-l")
+    logind.add_session("c3", bob, "bob", remote=True, service="sshd")
+    jti = transmitter.send_event("device-compliance-change", email="alice@example.com",
+                                 payload={"previous_status": "compliant",
+                                          "current_status": "not-compliant"})
+    transmitter.wait_acked(jti)
+    results = [r for r in transmitter.acks()["push_results"] if r["jti"] == jti]
+    assert results and results[-1]["status"] == 202, results
+
+    logind.wait_terminated("c1")
+    logind.wait_terminated("c2")
+    assert sorted(logind.terminated()) == ["c1", "c2"]
+    assert [s[0] for s in logind.sessions()] == ["c3"]
+    risk = d.ctl("risk", "alice")
+    assert risk["level"] == "high"
+    assert risk["detections"][0]["jti"] == jti
+    assert pam_account(tmp_path, d, "alice").code == PAM_PERM_DENIED
+    assert pam_account(tmp_path, d, "bob").code == PAM_SUCCESS
+
+    # The daemon reports the push stream, and the secret appears neither there nor in its log.
+    secret = auth[len("Bearer "):]
+    st = d.ctl("stream")
+    assert secret not in json.dumps(st)
+    assert PUSH in json.dumps(st)
+    assert secret not in d.log()
+
+    # `ssfctl verify`: requested at the verification endpoint, the SET arrives by push.
+    out = d.ctl("verify", check=False)
+    assert out[0] == 0, out
+
+    # A restart keeps the stream and the secret.
+    d.stop()
+    d.start()
+    wait_for(lambda: "Using stream" in d.log(), 20, "the restarted daemon to reuse the stream")
+    streams = [s for s in transmitter.streams() if s["delivery"].get("method") == PUSH]
+    assert len(streams) == 1 and streams[0]["delivery"]["authorization_header"] == auth
+    j2 = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(j2)
+    assert d.ctl("risk", "bob")["level"] == "high"
+
+
+def test_push_tampered_set_gets_400_invalid_key(daemon_factory, transmitter, logind, users,
+                                                 tmp_path):
+    p = Push(daemon_factory, transmitter, tmp_path)
+    logind.add_session("c1", users.uid("alice"), "alice")
+    bad = transmitter.send_event("device-compliance-change", email="alice@example.com",
+                                 tamper="signature")
+    err = transmitter.wait_set_err(bad)
+    assert err["err"] == "invalid_key", err
+    assert isinstance(err.get("description"), str)
+    assert [r["status"] for r in transmitter.acks()["push_results"] if r["jti"] == bad] == [400]
+    assert p.daemon.ctl("risk", "alice")["level"] == "none"
+    assert logind.terminated() == []
+    assert p.daemon.ctl("history", "alice")["entries"] == []
+    # The stream still works.
+    good = transmitter.send_event("session-revoked", email="alice@example.com")
+    transmitter.wait_acked(good)
+    assert p.daemon.ctl("risk", "alice")["level"] == "high"
+
+
+def test_push_requires_the_secret(daemon_factory, transmitter, logind, users, tmp_path):
+    p = Push(daemon_factory, transmitter, tmp_path)
+    auth = p.stream["delivery"]["authorization_header"]
+    # Hold deliveries so that we hold a valid, undelivered SET.
+    transmitter.set_stream_status("paused")
+    out = transmitter.send_event_full("session-revoked", email="carol@example.com")
+    token = out["token"].encode()
+
+    for header in (None, "Bearer wrong", "Bearer " + auth[len("Bearer "):-1] + "x",
+                   "Basic " + auth[len("Bearer "):], auth + "x"):
+        status, headers, body = p.post(token, authorization=header)
+        assert status == 401, (header, status, body)
+        assert headers.get("WWW-Authenticate", "").startswith("Bearer"), headers
+    assert p.daemon.ctl("risk", "carol")["level"] == "none"
+    assert p.daemon.ctl("history", "carol")["entries"] == []
+
+    # With the secret (any case of the scheme name) it is accepted: 202, empty body.
+    status, headers, body = p.post(token, authorization="bearer " + auth[len("Bearer "):],
+                                   headers={"Content-Type": "application/jwt"})
+    assert (status, body) == (202, b""), (status, body)
+    assert headers.get("Connection") == "close"
+    assert p.daemon.ctl("risk", "carol")["level"] == "high"
+    # Again: a duplicate, still 202, applied once.
+    assert p.post(token, authorization=auth)[0] == 202
+    assert len(p.daemon.ctl("history", "carol")["entries"]) == 1
+    transmitter.set_stream_status("enabled")
+    transmitter.wait_acked(out["jti"])
+
+
+def test_push_refuses_bad_requests(daemon_factory, transmitter, users, tmp_path):
+    p = Push(daemon_factory, transmitter, tmp_path)
+    auth = p.stream["delivery"]["authorization_header"]
+
+    # Oversized: refused from the head, before any body is read.
+    conn = http.client.HTTPSConnection("127.0.0.1", p.port, context=p.context(), timeout=20)
+    conn.putrequest("POST", PATH)
+    conn.putheader("Content-Type", "application/secevent+jwt")
+    conn.putheader("Authorization", auth)
+    conn.putheader("Content-Length", str(64 * 1024 + 1))
+    conn.endheaders()
+    r = conn.getresponse()
+    assert r.status == 413
+    conn.close()
+
+    status, _, body = p.post(b"x" * (64 * 1024 + 1), authorization=auth)
+    assert status == 413, (status, body)
+    assert p.post(b"", authorization=auth, method="GET")[0] == 405
+    assert p.post(b"x", authorization=auth, path="/elsewhere")[0] == 404
+    status, _, body = p.post(b"not a jwt", authorization=auth)
+    assert status == 400
+    assert json.loads(body)["err"] == "invalid_request", body
+
+    # Chunked (no Content-Length) is refused.
+    conn = http.client.HTTPSConnection("127.0.0.1", p.port, context=p.context(), timeout=20)
+    conn.request("POST", PATH, body=iter([b"abc"]), headers={"Authorization": auth},
+                 encode_chunked=True)
+    assert conn.getresponse().status == 400
+    conn.close()
+
+    # A client that never finishes its request is dropped; others are still served.
+    raw = socket.create_connection(("127.0.0.1", p.port))
+    try:
+        tls = p.context().wrap_socket(raw, server_hostname="127.0.0.1")
+        tls.sendall(b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n")
+        assert p.post(b"x", authorization=auth, path="/elsewhere")[0] == 404
+    finally:
+        raw.close()
+
+
+def test_push_listener_runs_unprivileged(daemon_factory, transmitter, users, tmp_path):
+    p = Push(daemon_factory, transmitter, tmp_path)
+    pids = wait_for(lambda: listener_pids(p.port), 10, "the push listener's process")
+    assert p.daemon.proc.pid not in pids
+    for pid in pids:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            assert b"--network-worker" in f.read()
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        assert set(fields["Uid"].split()) == {str(users.uid("ssf-sessiond"))}, fields["Uid"]
+        assert "0" not in fields["Gid"].split() and fields["Groups"].split() == []
+        assert fields["NoNewPrivs"].strip() == "1"
+
+
+def test_push_check_config_and_reload(daemon_factory, transmitter, users, tmp_path):
+    p = Push(daemon_factory, transmitter, tmp_path)
+    d = p.daemon
+    assert d.check_config().returncode == 0
+    wait_for(lambda: "Receiving security events from" in d.log(), 20, "the push stream set up")
+    # SIGHUP: a new worker takes the listener over and events still flow.
+    d.signal(1)
+    wait_for(lambda: d.log().count("Receiving security events from") >= 2, 30,
+             "the new worker to serve the push stream")
+    j = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(j)
+    assert d.ctl("risk", "bob")["level"] == "high"
+    # --check-config: the push files must be readable.
+    missing = str(tmp_path / "no-such-key.pem")
+    d.write_config(d.config_text.replace(f"push_key = {p.key}", f"push_key = {missing}"))
+    cp = d.check_config()
+    assert cp.returncode != 0
+    assert "push_key" in cp.stdout + cp.stderr, cp
+
+
+def test_poll_stream_is_switched_to_push(daemon_factory, transmitter, users, tmp_path):
+    """A remembered poll stream is updated (PATCH) to push delivery with our secret."""
+    d = daemon_factory(rules=RULES)
+    (poll_stream,) = transmitter.wait_stream()
+    wait_for(lambda: "Created stream" in d.log(), 20, "the poll stream to be remembered")
+    d.stop()
+    tls = tmp_path / "push-tls"
+    tls.mkdir()
+    ca, cert, key = make_tls_files(str(tls), hosts=("localhost",), ips=("127.0.0.1",))
+    port = free_port()
+    url = f"https://127.0.0.1:{port}{PATH}"
+    transmitter.configure(push_ca=ca)
+    d.write_config(d.config_text.replace(
+        "delivery = poll",
+        f"delivery = push\npush_listen = 127.0.0.1:{port}\npush_url = {url}\n"
+        f"push_cert = {cert}\npush_key = {key}"))
+    d.start()
+
+    def switched():
+        (s,) = transmitter.streams()
+        return s["delivery"].get("method") == PUSH and s
+    s = wait_for(switched, 20, "the stream to be switched to push")
+    assert s["stream_id"] == poll_stream["stream_id"]
+    assert s["delivery"]["endpoint_url"] == url
+    assert s["delivery"]["authorization_header"].startswith("Bearer ")
+    j = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(j)
+    assert d.ctl("risk", "bob")["level"] == "high"
