@@ -162,9 +162,20 @@ asan:
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" tests
 	$(Q)scripts/run-checks.sh build-asan unit
 
+# libFuzzer binaries (clang, ASan+UBSan) in build-fuzz/libfuzzer/; run one with its corpus, e.g.
+#   build-fuzz/libfuzzer/fuzz-set -max_total_time=60 tests/fuzz/corpus/set
+FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined
 fuzz:
 	$(Q)$(MAKE) --no-print-directory B=build-fuzz CC=clang OPT=-O1 FORTIFY=-U_FORTIFY_SOURCE WERROR= \
-		SAN="-fsanitize=fuzzer-no-link,address,undefined" $(patsubst $(O)/%,build-fuzz/obj/%,$(call obj,$(FUZZ_SRC)))
+		SAN="$(FUZZ_SAN)" build-fuzz/libsessiond-core.a build-fuzz/libpamssf-core.a build-fuzz/libssfcommon.a \
+		$(patsubst $(O)/%,build-fuzz/obj/%,$(call obj,$(FUZZ_SRC)))
+	$(Q)mkdir -p build-fuzz/libfuzzer
+	$(Q)for f in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC)); do \
+		echo "  LD      build-fuzz/libfuzzer/$$f"; \
+		clang -fsanitize=fuzzer,address,undefined -o build-fuzz/libfuzzer/$$f build-fuzz/obj/tests/fuzz/$$f.o \
+			build-fuzz/libsessiond-core.a build-fuzz/libpamssf-core.a build-fuzz/libssfcommon.a \
+			$(DEP_LIBS) -lpam || exit 1; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(bindir) $(DESTDIR)$(pamdir)
