@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -9,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -23,6 +21,7 @@
 #include "macro.h"
 #include "push.h"
 #include "receive.h"
+#include "ssf-ipc.h"
 #include "stream.h"
 
 #define PUSH_MAX_CONNECTIONS 32u
@@ -32,8 +31,6 @@
 #define PUSH_BIND_RETRIES 50u
 #define PUSH_BIND_RETRY_USEC 100000u                /* 5 s in all */
 #define PUSH_TICK_MSEC 250                     /* how soon a stop or verify request is seen */
-#define BACKOFF_MIN_USEC (1u * 1000000u)
-#define BACKOFF_MAX_USEC (60u * 1000000u)
 
 /* ---- the pure part: HTTP/1.1 request heads and responses ---------------------------------- */
 
@@ -300,7 +297,6 @@ struct PushServer {
         int fd;
         SSL_CTX *ctx;
         char *path;   /* origin-form of push_url */
-        char *listen;
 };
 
 static int log_ssl_error(const char *what) {
@@ -320,7 +316,6 @@ PushServer *push_server_free(PushServer *s) {
         safe_close(s->fd);
         SSL_CTX_free(s->ctx);
         free(s->path);
-        free(s->listen);
         free(s);
         return NULL;
 }
@@ -395,9 +390,6 @@ int push_server_new(const Config *c, PushServer **ret) {
         if (!s)
                 return -ENOMEM;
         s->fd = -EBADF;
-        s->listen = strdup(c->push_listen);
-        if (!s->listen)
-                return -ENOMEM;
         r = push_url_target(c->push_url, &s->path);
         if (r < 0)
                 return log_error_errno(r, "Cannot use push_url '%s': %m", c->push_url);
@@ -459,65 +451,12 @@ typedef struct Conn {
 } Conn;
 
 typedef struct Push {
-        Link *link;
-        const Config *c;
-        HttpClient *http;
+        Receiver rx;
         PushServer *server;
-        Transmitter t;
-        const char *authorization;
-        OAuth2Client *oauth2;
         char *push_authorization; /* "Bearer <secret>": never logged */
-        bool ready;
-        uint64_t backoff;
-        json_t *counters;
         Conn *conns[PUSH_MAX_CONNECTIONS];
         unsigned n_conns;
 } Push;
-
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
-static void count(Push *p, const char *name, uint64_t n) {
-        json_t *v = json_object_get(p->counters, name);
-        json_object_set_new(p->counters, name,
-                            json_integer((v ? json_integer_value(v) : 0) + (json_int_t) n));
-}
-
-static json_t *jstr(const char *s) {
-        return s ? json_string(s) : json_null();
-}
-
-/* Sends the stream facts (when status or error is not NULL) and the counter increments. The
- * stream configuration goes without the authorization_header (our secret). */
-static void publish(Push *p, const char *status, const char *error) {
-        json_t *stream = NULL;
-
-        if (status || error) {
-                stream = json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}",
-                                   "stream_id", jstr(p->t.stream_id),
-                                   "issuer", jstr(p->t.issuer),
-                                   "endpoint_url", jstr(p->c->push_url),
-                                   "audience", jstr(p->t.audience),
-                                   "verification_endpoint", jstr(p->t.verification_endpoint),
-                                   "delivery", SSF_DELIVERY_PUSH,
-                                   "status", jstr(status),
-                                   "last_error", jstr(error));
-                if (stream && p->t.stream) {
-                        json_t *cfg = json_deep_copy(p->t.stream);
-                        (void) json_object_del(json_object_get(cfg, "delivery"),
-                                               "authorization_header");
-                        if (cfg)
-                                json_object_set_new(stream, "config", cfg);
-                }
-        }
-        if (stream || json_object_size(p->counters))
-                link_facts(p->link, stream, json_object_size(p->counters) ? p->counters : NULL);
-        json_object_clear(p->counters);
-        json_decref(stream);
-}
 
 static void conn_free(Conn *c) {
         if (!c)
@@ -557,7 +496,7 @@ static void conn_respond(Push *p, Conn *c, unsigned status, const char *extra, c
         c->out_off = 0;
         c->state = CONN_WRITE;
         c->events = POLLOUT;
-        c->deadline = mono_usec() + PUSH_IO_TIMEOUT_USEC;
+        c->deadline = ssf_now_usec() + PUSH_IO_TIMEOUT_USEC;
 }
 
 static void conn_respond_invalid(Push *p, Conn *c, unsigned status, const char *description) {
@@ -596,19 +535,19 @@ static void conn_handle(Push *p, Conn *c) {
                 log_debug("Push request from %s without Content-Type application/secevent+jwt, "
                           "accepting it anyway", c->peer);
 
-        count(p, "sets_received", 1);
-        r = receive_set(p->link, p->http, &p->t, token, n, NULL, &err);
+        receiver_count(&p->rx, "sets_received", 1);
+        r = receive_set(p->rx.link, p->rx.http, &p->rx.t, token, n, NULL, &err);
         if (r >= 0 || r == -EALREADY) {
-                count(p, "sets_acknowledged", 1);
+                receiver_count(&p->rx, "sets_acknowledged", 1);
                 conn_respond(p, c, 202, NULL, NULL);
         } else if (err.err) {
-                count(p, "sets_rejected", 1);
+                receiver_count(&p->rx, "sets_rejected", 1);
                 body = push_error_body(&err);
                 conn_respond(p, c, 400, NULL, body);
         } else
                 /* Not committed: the transmitter is to deliver it again. */
                 conn_respond(p, c, 503, "Retry-After: 5\r\n", NULL);
-        publish(p, NULL, NULL);
+        receiver_publish(&p->rx, NULL, NULL, false);
 }
 
 /* Reads what is there; answers as soon as the head or the whole request allows. */
@@ -688,7 +627,7 @@ static void conn_write(Conn *c) {
         (void) shutdown(c->fd, SHUT_WR);
         c->state = CONN_LINGER;
         c->events = POLLIN;
-        c->deadline = mono_usec() + PUSH_LINGER_USEC;
+        c->deadline = ssf_now_usec() + PUSH_LINGER_USEC;
 }
 
 static void conn_linger(Conn *c) {
@@ -763,7 +702,7 @@ static void push_accept(Push *p) {
                 c->fd = fd;
                 c->state = CONN_HANDSHAKE;
                 c->events = POLLIN;
-                c->deadline = mono_usec() + PUSH_IO_TIMEOUT_USEC;
+                c->deadline = ssf_now_usec() + PUSH_IO_TIMEOUT_USEC;
                 if (sa.ss_family == AF_INET)
                         (void) inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, addr,
                                          sizeof(addr));
@@ -781,7 +720,7 @@ static void push_serve(Push *p) {
         struct pollfd pfd[PUSH_MAX_CONNECTIONS + 1];
         Conn *polled[PUSH_MAX_CONNECTIONS];
         unsigned n = 0, k = 0, i;
-        uint64_t now = mono_usec();
+        uint64_t now = ssf_now_usec();
         int timeout = PUSH_TICK_MSEC, listener = -1;
 
         if (p->n_conns < PUSH_MAX_CONNECTIONS) {
@@ -798,7 +737,7 @@ static void push_serve(Push *p) {
         }
         if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
                 log_warning_errno(errno, "poll() on the push listener: %m");
-                (void) link_wait_stop(p->link, 100000u);
+                (void) link_wait_stop(p->rx.link, 100000u);
                 return;
         }
         for (i = 0; i < k; i++)
@@ -808,7 +747,7 @@ static void push_serve(Push *p) {
                 push_accept(p);
 
         /* Drop what is done or late (a late client learns nothing; it may retry). */
-        now = mono_usec();
+        now = ssf_now_usec();
         for (i = 0; i < p->n_conns;) {
                 Conn *c = p->conns[i];
 
@@ -834,7 +773,7 @@ static int push_load_secret(Push *p) {
         bool fresh = false;
         int r;
 
-        r = link_kv_get(p->link, "push_secret", &secret);
+        r = link_kv_get(p->rx.link, "push_secret", &secret);
         if (r < 0 && r != -ENOENT)
                 return log_error_errno(r, "Cannot read the push secret from the daemon: %m");
         if (secret && strlen(secret) != (PUSH_SECRET_BYTES * 4 + 2) / 3)
@@ -848,7 +787,7 @@ static int push_load_secret(Push *p) {
                 explicit_bzero(raw, sizeof(raw));
                 if (r < 0)
                         return r;
-                r = link_kv_set(p->link, "push_secret", secret);
+                r = link_kv_set(p->rx.link, "push_secret", secret);
                 if (r < 0)
                         return log_error_errno(r, "Cannot keep the push secret: %m");
                 fresh = true;
@@ -863,141 +802,51 @@ static int push_load_secret(Push *p) {
         return 0;
 }
 
+/* Sets the stream up with push delivery: as the poller does, with the secret (loaded once) for
+ * the stream's authorization_header. */
 static int push_setup(Push *p) {
-        int r = 0;
+        int r;
 
-        transmitter_done(&p->t);
-        p->ready = false;
-
-        if (p->authorization) {
-                p->t.authorization = strdup(p->authorization);
-                if (!p->t.authorization)
-                        return -ENOMEM;
-        }
-        if (p->oauth2)
-                r = oauth2_client_authorization(p->oauth2, p->http, &p->t.authorization);
+        r = receiver_setup_begin(&p->rx);
+        if (r < 0)
+                return r;
+        r = receiver_setup_token(&p->rx);
         if (r >= 0 && !p->push_authorization)
                 r = push_load_secret(p);
-        if (r >= 0)
-                r = stream_discover(p->http, p->c, &p->t);
-        if (r >= 0)
-                r = stream_fetch_jwks(p->http, &p->t);
-        if (r >= 0)
-                r = stream_ensure(p->http, p->link, p->c, &p->t, p->push_authorization);
-        if (r == -EACCES && p->oauth2)
-                oauth2_client_invalidate(p->oauth2);
-        if (r < 0) {
-                char e[256];
-                if (r == -ECANCELED)
-                        return r;
-                (void) snprintf(e, sizeof(e), "stream setup failed: %s", strerror(-r));
-                publish(p, "error", e);
-                return r;
-        }
-        p->ready = true;
-        publish(p, "enabled", NULL);
-        {
-                char f_iss[512], f_stream[300], msg[1400];
-
-                (void) snprintf(f_iss, sizeof(f_iss), "SSF_ISS=%s", p->t.issuer);
-                (void) snprintf(f_stream, sizeof(f_stream), "SSF_STREAM=%s", p->t.stream_id);
-                (void) snprintf(msg, sizeof(msg), "Receiving security events from '%s' by push "
-                                "to '%s' (listening on %s), stream '%s'", p->t.issuer,
-                                p->c->push_url, p->server->listen, p->t.stream_id);
-                log_struct(LOG_INFO, SSF_MESSAGE_STREAM, msg, f_iss, f_stream, NULL);
-        }
-        return 0;
-}
-
-/* auth = oauth2: a new access token when none is cached or it is about to expire. */
-static int push_refresh_token(Push *p) {
-        char *a = NULL;
-        int r;
-
-        if (!p->oauth2 || !oauth2_client_needs_refresh(p->oauth2))
-                return 0;
-        r = oauth2_client_authorization(p->oauth2, p->http, &a);
-        if (r < 0)
-                return r;
-        erase_and_free(p->t.authorization);
-        p->t.authorization = a;
-        return 0;
-}
-
-/* `ssfctl verify`: ask the transmitter; the verification SET arrives by push. */
-static void push_maybe_verify(Push *p) {
-        _cleanup_free_ char *state = link_take_verify(p->link);
-        char buf[160];
-        int r;
-
-        if (!state)
-                return;
-        /* The daemon's request also aborted the HTTP client (meant for a long poll): the first
-         * call may come back cancelled. */
-        r = push_refresh_token(p);
-        if (r == -ECANCELED && !link_stopping(p->link))
-                (void) push_refresh_token(p);
-        r = stream_request_verification(p->http, &p->t, state);
-        if (r == -ECANCELED && !link_stopping(p->link))
-                r = stream_request_verification(p->http, &p->t, state);
-        if (r < 0)
-                (void) snprintf(buf, sizeof(buf), "verification request failed: %s",
-                                r == -EBUSY ? "rate limited (429)"
-                                : r == -EOPNOTSUPP ? "the transmitter has no verification_endpoint"
-                                                   : strerror(-r));
-        else
-                (void) snprintf(buf, sizeof(buf), "requested");
-        link_verify_result(p->link, state, buf);
+        return receiver_setup_finish(&p->rx, r, p->push_authorization);
 }
 
 int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Client *oauth2,
              PushServer *server) {
         Push p = {
-                .link = link,
-                .c = link_config(link),
-                .http = http,
                 .server = server,
-                .authorization = authorization,
-                .oauth2 = oauth2,
-                .backoff = BACKOFF_MIN_USEC,
         };
-        int r = 0;
+        int r;
 
-        p.counters = json_object();
-        if (!p.counters) {
-                r = -ENOMEM;
+        r = receiver_init(&p.rx, link, http, authorization, oauth2, true);
+        if (r < 0)
                 goto out;
-        }
-        link_set_http(link, p.http);
 
         while (!link_stopping(link)) {
-                if (!p.ready) {
+                if (!p.rx.ready) {
                         r = push_setup(&p);
-                        if (r == -ECANCELED && !link_stopping(link))
-                                continue; /* `ssfctl verify` interrupted it */
                         if (r < 0) {
-                                log_warning("Transmitter not usable, retrying in %" PRIu64 " s",
-                                            p.backoff / 1000000u);
-                                if (link_wait_stop(link, p.backoff))
+                                if (receiver_setup_failed(&p.rx, r))
                                         break;
-                                p.backoff = MIN(p.backoff * 2, (uint64_t) BACKOFF_MAX_USEC);
                                 continue;
                         }
-                        p.backoff = BACKOFF_MIN_USEC;
+                        p.rx.backoff = RECEIVER_BACKOFF_MIN_USEC;
                 }
-                push_maybe_verify(&p);
+                receiver_maybe_verify(&p.rx); /* the verification SET arrives by push */
                 push_serve(&p);
         }
         r = 0;
-        publish(&p, NULL, NULL);
+        receiver_publish(&p.rx, NULL, NULL, false);
 out:
         for (unsigned i = 0; i < p.n_conns; i++)
                 conn_free(p.conns[i]);
-        link_set_http(link, NULL);
-        http_client_free(p.http);
+        receiver_done(&p.rx);
         push_server_free(p.server);
-        transmitter_done(&p.t);
         erase_and_free(p.push_authorization);
-        json_decref(p.counters);
         return r;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -8,16 +9,194 @@
 #include "log.h"
 #include "macro.h"
 #include "receive.h"
+#include "ssf-ipc.h"
 
 #define JWKS_REFRESH_MIN_USEC (30u * 1000000u)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(SsfSet *, ssf_set_free);
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+/* ---- the Receiver ------------------------------------------------------------------------- */
+
+int receiver_init(Receiver *rx, Link *link, HttpClient *http, const char *authorization,
+                  OAuth2Client *oauth2, bool push) {
+        *rx = (Receiver) {
+                .link = link,
+                .c = link_config(link),
+                .http = http,
+                .authorization = authorization,
+                .oauth2 = oauth2,
+                .push = push,
+                .backoff = RECEIVER_BACKOFF_MIN_USEC,
+        };
+        rx->counters = json_object();
+        if (!rx->counters)
+                return -ENOMEM;
+        link_set_http(link, rx->http);
+        return 0;
 }
+
+void receiver_done(Receiver *rx) {
+        link_set_http(rx->link, NULL);
+        rx->http = http_client_free(rx->http);
+        transmitter_done(&rx->t);
+        json_decref(rx->counters);
+        rx->counters = NULL;
+}
+
+void receiver_count(Receiver *rx, const char *name, uint64_t n) {
+        json_t *v = json_object_get(rx->counters, name);
+        json_object_set_new(rx->counters, name,
+                            json_integer((v ? json_integer_value(v) : 0) + (json_int_t) n));
+}
+
+static json_t *jstr(const char *s) {
+        return s ? json_string(s) : json_null();
+}
+
+void receiver_publish(Receiver *rx, const char *status, const char *error, bool polled) {
+        json_t *stream = NULL;
+
+        if (status || error || polled) {
+                stream = json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}",
+                                   "stream_id", jstr(rx->t.stream_id),
+                                   "issuer", jstr(rx->t.issuer),
+                                   "endpoint_url", jstr(rx->push ? rx->c->push_url
+                                                                 : rx->t.endpoint_url),
+                                   "audience", jstr(rx->t.audience),
+                                   "verification_endpoint", jstr(rx->t.verification_endpoint),
+                                   "delivery", rx->push ? SSF_DELIVERY_PUSH : SSF_DELIVERY_POLL,
+                                   "status", jstr(status),
+                                   "last_error", jstr(error));
+                if (stream && rx->t.stream && rx->push) {
+                        json_t *cfg = json_deep_copy(rx->t.stream);
+                        (void) json_object_del(json_object_get(cfg, "delivery"),
+                                               "authorization_header");
+                        if (cfg)
+                                json_object_set_new(stream, "config", cfg);
+                } else if (stream && rx->t.stream)
+                        json_object_set(stream, "config", rx->t.stream);
+                if (stream && polled)
+                        json_object_set_new(stream, "last_poll", json_integer((json_int_t) time(NULL)));
+        }
+        if (!rx->push || stream || json_object_size(rx->counters))
+                link_facts(rx->link, stream, json_object_size(rx->counters) ? rx->counters : NULL);
+        json_object_clear(rx->counters);
+        json_decref(stream);
+}
+
+int receiver_refresh_token(Receiver *rx) {
+        char *a = NULL;
+        int r;
+
+        if (!rx->oauth2 || !oauth2_client_needs_refresh(rx->oauth2))
+                return 0;
+        r = oauth2_client_authorization(rx->oauth2, rx->http, &a);
+        if (r < 0)
+                return r;
+        erase_and_free(rx->t.authorization);
+        rx->t.authorization = a;
+        return 0;
+}
+
+int receiver_setup_begin(Receiver *rx) {
+        transmitter_done(&rx->t);
+        rx->ready = false;
+
+        if (rx->authorization) {
+                rx->t.authorization = strdup(rx->authorization);
+                if (!rx->t.authorization)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int receiver_setup_token(Receiver *rx) {
+        if (!rx->oauth2)
+                return 0;
+        return oauth2_client_authorization(rx->oauth2, rx->http, &rx->t.authorization);
+}
+
+/* The structured "Receiving security events…" record. */
+static void receiver_log_receiving(const Receiver *rx) {
+        char f_iss[512], f_stream[300], msg[1400];
+
+        (void) snprintf(f_iss, sizeof(f_iss), "SSF_ISS=%s", rx->t.issuer);
+        (void) snprintf(f_stream, sizeof(f_stream), "SSF_STREAM=%s", rx->t.stream_id);
+        if (rx->push)
+                (void) snprintf(msg, sizeof(msg), "Receiving security events from '%s' by push "
+                                "to '%s' (listening on %s), stream '%s'", rx->t.issuer,
+                                rx->c->push_url, rx->c->push_listen, rx->t.stream_id);
+        else
+                (void) snprintf(msg, 600, "Receiving security events from '%s' by polling "
+                                "stream '%s'", rx->t.issuer, rx->t.stream_id);
+        log_struct(LOG_INFO, SSF_MESSAGE_STREAM, msg, f_iss, f_stream, NULL);
+}
+
+int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization) {
+        if (r >= 0)
+                r = stream_discover(rx->http, rx->c, &rx->t);
+        if (r >= 0)
+                r = stream_fetch_jwks(rx->http, &rx->t);
+        if (r >= 0)
+                r = stream_ensure(rx->http, rx->link, rx->c, &rx->t, push_authorization);
+        if (r == -EACCES && rx->oauth2)
+                oauth2_client_invalidate(rx->oauth2); /* refused: a new token next time */
+        if (r < 0) {
+                char e[256];
+                if (r == -ECANCELED)
+                        return r;
+                (void) snprintf(e, sizeof(e), "stream setup failed: %s", strerror(-r));
+                receiver_publish(rx, "error", e, false);
+                return r;
+        }
+        rx->ready = true;
+        receiver_publish(rx, "enabled", NULL, false);
+        receiver_log_receiving(rx);
+        return 0;
+}
+
+bool receiver_setup_failed(Receiver *rx, int r) {
+        if (r == -ECANCELED && !link_stopping(rx->link))
+                return false;
+        log_warning("Transmitter not usable, retrying in %" PRIu64 " s", rx->backoff / 1000000u);
+        return receiver_back_off(rx);
+}
+
+bool receiver_back_off(Receiver *rx) {
+        if (link_wait_stop(rx->link, rx->backoff))
+                return true;
+        rx->backoff = MIN(rx->backoff * 2, (uint64_t) RECEIVER_BACKOFF_MAX_USEC);
+        return false;
+}
+
+void receiver_maybe_verify(Receiver *rx) {
+        _cleanup_free_ char *state = link_take_verify(rx->link);
+        char buf[160];
+        int r;
+
+        if (!state)
+                return;
+        /* The daemon's request also aborted the HTTP client (meant for a long poll): the first
+         * call may come back cancelled. */
+        if (rx->push) {
+                r = receiver_refresh_token(rx);
+                if (r == -ECANCELED && !link_stopping(rx->link))
+                        (void) receiver_refresh_token(rx);
+        }
+        r = stream_request_verification(rx->http, &rx->t, state);
+        if (r == -ECANCELED && !link_stopping(rx->link))
+                r = stream_request_verification(rx->http, &rx->t, state);
+        if (r < 0)
+                (void) snprintf(buf, sizeof(buf), "verification request failed: %s",
+                                r == -EBUSY ? "rate limited (429)"
+                                : r == -EOPNOTSUPP ? "the transmitter has no verification_endpoint"
+                                                   : strerror(-r));
+        else
+                (void) snprintf(buf, sizeof(buf), "requested");
+        link_verify_result(rx->link, state, buf);
+}
+
+/* ---- one delivered SET -------------------------------------------------------------------- */
 
 void receive_log_rejected(const char *jti, const SetError *err) {
         char field_jti[300], field_err[64], field_desc[300];
@@ -48,7 +227,7 @@ int receive_set(Link *link, HttpClient *http, Transmitter *t, const char *token,
 
         memset(err, 0, sizeof(*err));
         r = set_verify(token, len, t->jwks, &expect, delivered_jti, &set, err);
-        if (r == -ENOKEY && mono_usec() - t->jwks_fetched_usec > JWKS_REFRESH_MIN_USEC) {
+        if (r == -ENOKEY && ssf_now_usec() - t->jwks_fetched_usec > JWKS_REFRESH_MIN_USEC) {
                 /* Maybe the transmitter rotated its keys: refresh once and retry. */
                 log_info("No key for SET '%s', refreshing the JWKS",
                          delivered_jti ? delivered_jti : "(pushed)");

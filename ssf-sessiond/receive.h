@@ -1,16 +1,82 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* One delivered SET, whichever way it came (poll, RFC 8936, or push, RFC 8935): verified
- * against the transmitter's keys (set.c), classified and mapped (ingest.c), and handed to the
- * daemon to commit (link.c). Shared by poller.c and push.c; runs in the network worker. */
+/* What poll delivery (RFC 8936, poller.c) and push delivery (RFC 8935, push.c) share, in the
+ * network worker: the Receiver (the transmitter and its stream set up, facts and counters for
+ * the daemon, `ssfctl verify`), and one delivered SET, whichever way it came: verified against
+ * the transmitter's keys (set.c), classified and mapped (ingest.c), and handed to the daemon to
+ * commit (link.c). */
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include <jansson.h>
+
+#include "config.h"
 #include "http.h"
 #include "link.h"
+#include "oauth2.h"
 #include "set.h"
 #include "stream.h"
+
+#define RECEIVER_BACKOFF_MIN_USEC (1u * 1000000u)
+#define RECEIVER_BACKOFF_MAX_USEC (60u * 1000000u)
+
+/* Embedded in Poller and Push. */
+typedef struct Receiver {
+        Link *link;
+        const Config *c;
+        HttpClient *http;           /* owned */
+        Transmitter t;
+        const char *authorization;  /* the configured Authorization value (secret), or NULL */
+        OAuth2Client *oauth2;       /* auth = oauth2, else NULL */
+        bool push;                  /* delivery = push, else poll */
+        bool ready;                 /* the stream is set up */
+        uint64_t backoff;           /* the next wait after a failure */
+        json_t *counters;           /* increments not yet sent to the daemon */
+} Receiver;
+
+/* Fills *rx, takes http (freed by receiver_done(), which is to be called even when this
+ * fails) and makes it the client a stop or verify request interrupts. Returns 0 or -ENOMEM. */
+int receiver_init(Receiver *rx, Link *link, HttpClient *http, const char *authorization,
+                  OAuth2Client *oauth2, bool push);
+void receiver_done(Receiver *rx);
+
+/* Adds n to the counter name (sent with the next receiver_publish()). */
+void receiver_count(Receiver *rx, const char *name, uint64_t n);
+/* Sends the stream facts (when status or error is not NULL, or polled: then with last_poll
+ * now) and the counter increments. Push: the stream configuration goes without its
+ * authorization_header (our secret), and nothing is sent when there is nothing to send. */
+void receiver_publish(Receiver *rx, const char *status, const char *error, bool polled);
+
+/* auth = oauth2: a new access token when none is cached or it is about to expire. */
+int receiver_refresh_token(Receiver *rx);
+
+/* Setting the stream up (again), in three steps; push.c loads its secret between the second
+ * and the third. receiver_setup_begin() forgets the transmitter (not ready) and copies the
+ * configured Authorization value: 0, or -ENOMEM (to be returned as is).
+ * receiver_setup_token(): auth = oauth2, an access token; else 0.
+ * receiver_setup_finish(): when r (the result so far) is not negative, discovers the
+ * transmitter, fetches its JWKS and reuses or creates the stream (push_authorization: NULL for
+ * poll, see stream_ensure()); then publishes the stream "enabled", makes rx ready and logs
+ * "Receiving security events…", or publishes the failure (not -ECANCELED). Returns 0 or the
+ * first failure. */
+int receiver_setup_begin(Receiver *rx);
+int receiver_setup_token(Receiver *rx);
+int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization);
+/* After a failed setup (r < 0): returns false at once for -ECANCELED when not stopping
+ * (`ssfctl verify` interrupted it: set up again); else logs that the transmitter is not
+ * usable and backs off (receiver_back_off(): true when stopping). */
+bool receiver_setup_failed(Receiver *rx, int r);
+/* Waits rx->backoff or until stop (then returns true), and doubles rx->backoff up to
+ * RECEIVER_BACKOFF_MAX_USEC. */
+bool receiver_back_off(Receiver *rx);
+
+/* `ssfctl verify`: when the daemon asked for it, asks the transmitter for a verification SET
+ * and tells the daemon the outcome. Push: first a new access token when due (nothing else
+ * refreshes it there). */
+void receiver_maybe_verify(Receiver *rx);
 
 /* Verifies token (len bytes) against t: issuer, audience, the JWKS (refreshed once through
  * http when no key matches and the last fetch is older than 30 s), then has the daemon commit
