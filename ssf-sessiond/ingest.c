@@ -35,7 +35,8 @@ static int dup_opt(const char *s, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int ingest_prepare(const Config *c, const SsfSet *set, IngestRequest *ret, SetError *err) {
+int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, IngestRequest *ret,
+                   SetError *err) {
         IngestRequest r = {};
         int k;
 
@@ -93,7 +94,7 @@ int ingest_prepare(const Config *c, const SsfSet *set, IngestRequest *ret, SetEr
         if (r.detection.effect != DETECTION_IGNORE) {
                 SubjectMatch m = {};
 
-                k = subject_resolve(c, set->subject, &m);
+                k = subject_resolve_critical(c, set->subject, critical, &m);
                 if (k == -EBADMSG) {
                         err->err = "invalid_request";
                         (void) snprintf(err->description, sizeof(err->description),
@@ -107,6 +108,9 @@ int ingest_prepare(const Config *c, const SsfSet *set, IngestRequest *ret, SetEr
                         ingest_request_done(&r);
                         return k;
                 }
+                if (m.discarded)
+                        log_warning("SET '%s' is discarded, not applied: %s (SSF 1.0 §3.6)",
+                                    set->jti, m.description);
                 r.users = TAKE_PTR(m.users);
                 r.host_wide = m.host_wide;
                 r.subject_desc = TAKE_PTR(m.description);

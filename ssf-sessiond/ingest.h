@@ -43,10 +43,14 @@ typedef struct IngestRequest {
         char *claims_json;     /* the SET's claims (compact JSON text), for hooks */
 } IngestRequest;
 
-/* Worker side: classifies set and maps its subject per c. Returns 0, or a negative errno with
- * *err filled when the SET is at fault (invalid_request), or without it for a local failure
- * (then the SET is neither acknowledged nor reported). */
-int ingest_prepare(const Config *c, const SsfSet *set, IngestRequest *ret, SetError *err);
+/* Worker side: classifies set and maps its subject per c. critical is the transmitter's
+ * critical_subject_members (NULL: none): a subject with a critical member this receiver does
+ * not interpret is discarded (SSF §3.6) -- a subject record with no users whose subject_desc
+ * says why, so the SET is acknowledged and recorded but applies to nobody. Returns 0, or a
+ * negative errno with *err filled when the SET is at fault (invalid_request), or without it
+ * for a local failure (then the SET is neither acknowledged nor reported). */
+int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, IngestRequest *ret,
+                   SetError *err);
 
 /* Serialisation for the worker channel. ingest_from_json validates every member (types,
  * lengths, enums, user names) and returns -EBADMSG for anything unexpected. */

@@ -238,7 +238,7 @@ int receive_set(Link *link, HttpClient *http, Transmitter *t, const char *token,
         }
         if (r >= 0) {
                 memset(err, 0, sizeof(*err));
-                r = ingest_prepare(c, set, &req, err);
+                r = ingest_prepare(c, t->critical_subject_members, set, &req, err);
         }
         if (r >= 0) {
                 r = link_ingest(link, &req, err);

@@ -12,8 +12,11 @@
 #include "set.h"
 #include "link.h"
 #include "stream.h"
+#include "strv.h"
 
 #define METADATA_MAX (256u * 1024u)
+#define CRITICAL_MEMBERS_MAX 32u     /* critical_subject_members entries */
+#define CRITICAL_MEMBER_NAME_MAX 64u /* bytes per member name */
 #define STREAM_MAX (256u * 1024u)
 #define MGMT_TIMEOUT_USEC (15u * 1000000u)
 
@@ -68,6 +71,7 @@ void transmitter_done(Transmitter *t) {
         free(t->status_endpoint);
         free(t->verification_endpoint);
         json_decref(t->metadata);
+        strv_free(t->critical_subject_members);
         jwks_free(t->jwks);
         erase_and_free(t->authorization);
         free(t->stream_id);
@@ -174,6 +178,43 @@ static int dup_https_member(json_t *o, const char *key, bool required, char **re
         return *ret ? 0 : -ENOMEM;
 }
 
+/* critical_subject_members (SSF §7.1): an array of at most CRITICAL_MEMBERS_MAX member names,
+ * each 1..CRITICAL_MEMBER_NAME_MAX printable ASCII bytes without blanks. Absent, empty or
+ * invalid: *ret = NULL (invalid is logged: the transmitter's critical members are unknown). */
+static int parse_critical_members(json_t *md, char ***ret) {
+        json_t *a = json_object_get(md, "critical_subject_members"), *e;
+        _cleanup_strv_free_ char **l = NULL;
+        size_t i;
+        int r;
+
+        *ret = NULL;
+        if (!a || json_is_null(a))
+                return 0;
+        if (!json_is_array(a) || json_array_size(a) > CRITICAL_MEMBERS_MAX)
+                goto invalid;
+        json_array_foreach(a, i, e) {
+                const char *s = json_string_value(e);
+                size_t n = json_is_string(e) ? json_string_length(e) : 0;
+
+                if (!s || n == 0 || n > CRITICAL_MEMBER_NAME_MAX || strlen(s) != n)
+                        goto invalid;
+                for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                        if (*p <= 0x20 || *p >= 0x7f)
+                                goto invalid;
+                if (strv_contains(l, s))
+                        continue;
+                r = strv_extend(&l, s);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+invalid:
+        log_warning("Transmitter metadata member 'critical_subject_members' is not an array of at "
+                    "most %u member names, ignoring it", CRITICAL_MEMBERS_MAX);
+        return 0;
+}
+
 int stream_discover(HttpClient *http, const Config *c, Transmitter *t) {
         _cleanup_free_ char *url = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
@@ -233,9 +274,15 @@ int stream_discover(HttpClient *http, const Config *c, Transmitter *t) {
         r = dup_https_member(md, "verification_endpoint", false, &t->verification_endpoint);
         if (r < 0)
                 return r;
+        t->critical_subject_members = strv_free(t->critical_subject_members);
+        r = parse_critical_members(md, &t->critical_subject_members);
+        if (r < 0)
+                return r;
         json_decref(t->metadata);
         t->metadata = TAKE_PTR(md);
         log_info("Discovered transmitter '%s' (jwks '%s')", t->issuer, t->jwks_uri);
+        for (char **m = t->critical_subject_members; m && *m; m++)
+                log_info("Transmitter marks complex-subject member '%s' critical", *m);
         return 0;
 }
 

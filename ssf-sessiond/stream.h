@@ -23,6 +23,7 @@ typedef struct Transmitter {
         char *status_endpoint;
         char *verification_endpoint;
         json_t *metadata;
+        char **critical_subject_members; /* SSF §7.1, NULL when absent or invalid */
 
         Jwks *jwks;
         uint64_t jwks_fetched_usec; /* CLOCK_MONOTONIC */

@@ -31,8 +31,10 @@
 
 typedef struct Resolver {
         const Config *c;
+        char *const *critical; /* the transmitter's critical_subject_members, or NULL */
         char **users;
         bool host_wide;
+        bool discarded;
         char *map;          /* map_file contents, loaded on first use (NUL-terminated) */
         bool map_loaded;
         char desc[DESCRIPTION_MAX];
@@ -334,8 +336,42 @@ static bool looks_complex(json_t *s) {
         return false;
 }
 
+/* Whether this receiver interprets complex-subject member name (SSF §3.6). */
+static bool member_interpreted(const Resolver *r, const char *name) {
+        if (streq(name, "user"))
+                return true;
+        /* Without device_id there is nothing to compare a device with. */
+        return streq(name, "device") && r->c->device_id;
+}
+
+/* Returns true (and describes why) when s has a critical member we do not interpret. */
+static bool critical_member_unknown(Resolver *r, json_t *s) {
+        const char *key;
+        json_t *v;
+
+        if (!r->critical)
+                return false;
+        json_object_foreach(s, key, v) {
+                if (streq(key, "format") || !strv_contains(r->critical, key) ||
+                    member_interpreted(r, key))
+                        continue;
+                r->desc[0] = 0;
+                (void) snprintf(r->desc, sizeof r->desc,
+                                "discarded: critical subject member '%s' not understood", key);
+                for (char *p = r->desc; *p; p++)
+                        if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                                *p = '?';
+                r->discarded = true;
+                return true;
+        }
+        return false;
+}
+
 static int resolve_complex(Resolver *r, json_t *s, unsigned depth) {
         json_t *user = json_object_get(s, "user"), *device = json_object_get(s, "device");
+
+        if (critical_member_unknown(r, s))
+                return 0; /* SSF §3.6: the event is discarded, nothing is mapped */
 
         if (user) {
                 /* The user it names, whatever device it also names. */
@@ -420,7 +456,12 @@ static int resolve(Resolver *r, json_t *s, unsigned depth) {
 }
 
 int subject_resolve(const Config *c, json_t *subject, SubjectMatch *ret) {
-        Resolver r = { .c = c };
+        return subject_resolve_critical(c, subject, NULL, ret);
+}
+
+int subject_resolve_critical(const Config *c, json_t *subject, char *const *critical,
+                             SubjectMatch *ret) {
+        Resolver r = { .c = c, .critical = critical };
         int k;
 
         if (!c || !ret)
@@ -437,6 +478,8 @@ int subject_resolve(const Config *c, json_t *subject, SubjectMatch *ret) {
                 strv_free(r.users);
                 return k;
         }
+        if (r.discarded)
+                r.users = strv_free(r.users); /* nothing applies, not even what came first */
         if (!r.users) {
                 r.users = calloc(1, sizeof(char *));
                 if (!r.users)
@@ -449,8 +492,9 @@ int subject_resolve(const Config *c, json_t *subject, SubjectMatch *ret) {
         }
         *ret = (SubjectMatch) {
                 .users = r.users,
-                .host_wide = r.host_wide,
+                .host_wide = r.host_wide && !r.discarded,
                 .description = desc,
+                .discarded = r.discarded,
         };
         return 0;
 }
@@ -462,4 +506,5 @@ void subject_match_done(SubjectMatch *m) {
         free(m->description);
         m->description = NULL;
         m->host_wide = false;
+        m->discarded = false;
 }

@@ -14,6 +14,9 @@ typedef struct SubjectMatch {
         bool host_wide;    /* device-only subject naming this host (device_id): every local
                               user (uid >= 1000 from the passwd database) is in users */
         char *description; /* "email alice@example.com", for logs/history (owned) */
+        bool discarded;    /* a complex subject carries a critical member this receiver does
+                              not interpret (SSF §3.6): users is empty and description says
+                              which; the event must be discarded (acknowledged, not applied) */
 } SubjectMatch;
 
 /* Resolves subject (may be NULL: nothing maps). map_file lines "VALUE LOCAL-USER" win over
@@ -25,4 +28,10 @@ typedef struct SubjectMatch {
  * (-ENOENT, -EPERM: not root-owned or group/world-writable, -ELOOP: a symlink, -EFBIG: over
  * 1 MiB; nothing is decided then: the caller logs it and should not treat the SET as applied). */
 int subject_resolve(const Config *c, json_t *subject, SubjectMatch *ret);
+/* The same, honouring the transmitter's critical_subject_members (NULL: none). A complex
+ * subject with a member named there that is not interpreted is discarded (ret->discarded)
+ * before anything is mapped. Interpreted members: "user" always; "device" only with
+ * [subjects] device_id (without it this host cannot tell whether the device is itself). */
+int subject_resolve_critical(const Config *c, json_t *subject, char *const *critical,
+                             SubjectMatch *ret);
 void subject_match_done(SubjectMatch *m);

@@ -13,6 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static char *domains[] = { (char *) (uintptr_t) "example.com", NULL };
+        static char *critical[] = { (char *) (uintptr_t) "user", (char *) (uintptr_t) "device",
+                                    (char *) (uintptr_t) "tenant", NULL };
         static const SubjectMap maps[] = { SUBJECT_MAP_EMAIL_LOCALPART, SUBJECT_MAP_EMAIL, SUBJECT_MAP_ISS_SUB,
                                            SUBJECT_MAP_OPAQUE };
         json_t *j;
@@ -27,7 +29,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 SubjectMatch m = {};
 
                 if (subject_resolve(&c, j, &m) == 0) {
-                        if (!m.users || !m.description)
+                        if (!m.users || !m.description || m.discarded)
+                                abort();
+                        subject_match_done(&m);
+                }
+                /* The same with critical members (SSF §3.6); a device_id-less config too. */
+                if (i % 2)
+                        c.device_id = NULL;
+                if (subject_resolve_critical(&c, j, critical, &m) == 0) {
+                        if (!m.users || !m.description || (m.discarded && (m.users[0] || m.host_wide)))
                                 abort();
                         subject_match_done(&m);
                 }

@@ -22,6 +22,7 @@ Usable in-process (class Transmitter, start()/stop()) or as a command:
                        [--long-poll-max 10] [--redelivery-delay 2] [--push-ca FILE]
                        [--oauth2-client-id ID] [--oauth2-client-secret SECRET]
                        [--oauth2-expires-in SECONDS]
+                       [--critical-subject-members user,tenant]
 
 Once listening it writes DIR/ready.json: {"issuer", "port", "ca_file", "token_file",
 "control_url", "origin", "audience", "pid"}, and DIR/oauth2.json: {"token_url",
@@ -264,7 +265,7 @@ class Transmitter:
                  token=None, audience="https://host1.example.com/ssf", long_poll_max=10.0,
                  redelivery_delay=2.0, push_ca=None, min_verification_interval=0,
                  quiet=False, oauth2_client_id="ssf-test-client", oauth2_client_secret=None,
-                 oauth2_expires_in=3600):
+                 oauth2_expires_in=3600, critical_subject_members=None):
         if state_dir is None:
             raise ValueError("state_dir is required")
         host, _, port = listen.rpartition(":")
@@ -288,6 +289,9 @@ class Transmitter:
         self.oauth2_expires_in = oauth2_expires_in  # advertised; None: not sent
         self.oauth2_token_lifetime = None  # real lifetime; None: expires_in (or forever)
         self.oauth2_token_type = "Bearer"
+        # metadata critical_subject_members (SSF 7.1): None or [] omits it; /control/config
+        # may set any JSON value, to test receivers with invalid metadata.
+        self.critical_subject_members = critical_subject_members
         self.oauth2_tokens = {}            # access token -> monotonic expiry (None: never)
         self.default_alg = alg
         self.lock = threading.RLock()
@@ -403,7 +407,8 @@ class Transmitter:
             "verification_endpoint": o + "/ssf/verify",
             "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6749"}],
             "default_subjects": "ALL",
-        }
+        } | ({"critical_subject_members": self.critical_subject_members}
+             if self.critical_subject_members not in (None, []) else {})
 
     def jwks(self):
         with self.lock:
@@ -994,6 +999,8 @@ class Transmitter:
                 self.oauth2_token_type = str(body["oauth2_token_type"])
             if "oauth2_client_secret" in body:
                 self.oauth2_client_secret = str(body["oauth2_client_secret"])
+            if "critical_subject_members" in body:
+                self.critical_subject_members = body["critical_subject_members"]
             if body.get("oauth2_revoke"):
                 self.oauth2_tokens = {}
             if "fail" in body:
@@ -1010,7 +1017,8 @@ class Transmitter:
                     "issuer_override": self.issuer_override, "fail": self.fail_requests,
                     "oauth2_expires_in": self.oauth2_expires_in,
                     "oauth2_token_lifetime": self.oauth2_token_lifetime,
-                    "oauth2_token_type": self.oauth2_token_type}
+                    "oauth2_token_type": self.oauth2_token_type,
+                    "critical_subject_members": self.critical_subject_members}
 
     def control_stream_status(self, body):
         """Transmitter-initiated status change: sends stream-updated, then changes status."""
@@ -1371,6 +1379,8 @@ def main(argv=None):
     p.add_argument("--oauth2-client-id", default="ssf-test-client")
     p.add_argument("--oauth2-client-secret", help="default: random (see DIR/oauth2.json)")
     p.add_argument("--oauth2-expires-in", type=int, default=3600)
+    p.add_argument("--critical-subject-members", default="",
+                   help="comma-separated member names for the metadata (default: none)")
     a = p.parse_args(argv)
     t = Transmitter(listen=a.listen, state_dir=a.state_dir, issuer_path=a.issuer_path, alg=a.alg,
                     token=a.token, audience=a.audience, long_poll_max=a.long_poll_max,
@@ -1378,7 +1388,9 @@ def main(argv=None):
                     min_verification_interval=a.min_verification_interval, quiet=a.quiet,
                     oauth2_client_id=a.oauth2_client_id,
                     oauth2_client_secret=a.oauth2_client_secret,
-                    oauth2_expires_in=a.oauth2_expires_in)
+                    oauth2_expires_in=a.oauth2_expires_in,
+                    critical_subject_members=[m for m in a.critical_subject_members.split(",")
+                                              if m] or None)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Subject -> local users. Uses accounts every Debian system has (root, daemon, nobody). */
+#include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <setjmp.h>
@@ -373,6 +374,80 @@ static void test_description(void **state) {
         assert_string_equal(desc, "opaque a?b?c");
 }
 
+/* Resolves with critical members; returns the users joined by ',' or "DISCARDED: <desc>". */
+static char *resolve_critical(const Config *c, const char *subject, char *const *critical,
+                              bool *ret_host_wide) {
+        _cleanup_(json_decrefp) json_t *s = js(subject);
+        SubjectMatch m = {};
+        char *out = NULL;
+
+        assert_int_equal(subject_resolve_critical(c, s, critical, &m), 0);
+        assert_non_null(m.users);
+        if (m.discarded) {
+                assert_null(m.users[0]);
+                assert_false(m.host_wide);
+                assert_true(asprintf(&out, "DISCARDED: %s", m.description) > 0);
+        } else
+                out = strdup(m.users[0] ? m.users[0] : "");
+        if (ret_host_wide)
+                *ret_host_wide = m.host_wide;
+        subject_match_done(&m);
+        assert_false(m.discarded);
+        return out;
+}
+
+static void test_critical_members(void **state) {
+        Config c = config(SUBJECT_MAP_EMAIL_LOCALPART);
+        static char *tenant[] = { (char *) (uintptr_t) "tenant", NULL };
+        static char *user[] = { (char *) (uintptr_t) "user", NULL };
+        static char *device[] = { (char *) (uintptr_t) "user", (char *) (uintptr_t) "device", NULL };
+        static char *session[] = { (char *) (uintptr_t) "session", NULL };
+        static char *none[] = { NULL };
+        const char *with_tenant = "{\"format\":\"complex\",\"user\":{\"format\":\"email\",\"email\":\"daemon@example.com\"},"
+                                  "\"tenant\":{\"format\":\"opaque\",\"id\":\"t1\"}}";
+        const char *with_device = "{\"format\":\"complex\",\"user\":{\"format\":\"email\",\"email\":\"daemon@example.com\"},"
+                                  "\"device\":{\"format\":\"opaque\",\"id\":\"host-1\"}}";
+        const char *device_only = "{\"format\":\"complex\",\"device\":{\"format\":\"opaque\",\"id\":\"host-1\"}}";
+        bool host_wide = true;
+
+#define CHECK_CRIT(subject, critical, expected)                                                   \
+        do {                                                                                     \
+                _cleanup_free_ char *_got = resolve_critical(&c, subject, critical, NULL);       \
+                if (!streq(_got, expected))                                                      \
+                        fail_msg("%s: got \"%s\", expected \"%s\"", subject, _got, expected);    \
+        } while (0)
+
+        /* A critical member we do not interpret: discarded, whatever the user member says. */
+        CHECK_CRIT(with_tenant, tenant, "DISCARDED: discarded: critical subject member 'tenant' not understood");
+        /* Okta's complex subjects without "format" too. */
+        CHECK_CRIT("{\"user\":{\"format\":\"email\",\"email\":\"daemon@example.com\"},"
+                   "\"session\":{\"format\":\"opaque\",\"id\":\"s1\"}}",
+                   session, "DISCARDED: discarded: critical subject member 'session' not understood");
+        /* Critical members we interpret, or critical members the subject does not carry. */
+        CHECK_CRIT(with_tenant, user, "daemon");
+        CHECK_CRIT(with_tenant, session, "daemon");
+        CHECK_CRIT(with_tenant, none, "daemon");
+        CHECK_CRIT(with_tenant, NULL, "daemon");
+        /* The rule is about complex subjects: a simple subject's members are its own. */
+        CHECK_CRIT("{\"format\":\"opaque\",\"id\":\"daemon\",\"tenant\":{\"format\":\"opaque\",\"id\":\"t1\"}}",
+                   tenant, "");
+        /* device is interpreted only with device_id: without it, a critical device member
+         * cannot be processed and the event is discarded. */
+        CHECK_CRIT(with_device, device, "DISCARDED: discarded: critical subject member 'device' not understood");
+        CHECK_CRIT(device_only, device, "DISCARDED: discarded: critical subject member 'device' not understood");
+        c.device_id = (char *) (uintptr_t) "host-1";
+        CHECK_CRIT(with_device, device, "daemon");
+        _cleanup_free_ char *got = resolve_critical(&c, device_only, device, &host_wide);
+        assert_true(host_wide);
+        assert_true(strlen(got) > 0);
+        assert_false(startswith(got, "DISCARDED"));
+        /* A malformed subject stays malformed, critical members or not. */
+        _cleanup_(json_decrefp) json_t *bad = js("{\"format\":\"complex\",\"user\":\"daemon\"}");
+        SubjectMatch m = {};
+        assert_int_equal(subject_resolve_critical(&c, bad, user, &m), -EBADMSG);
+#undef CHECK_CRIT
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_email_localpart),
@@ -385,6 +460,7 @@ int main(void) {
                 cmocka_unit_test(test_map_file),
                 cmocka_unit_test(test_map_file_safety),
                 cmocka_unit_test(test_description),
+                cmocka_unit_test(test_critical_members),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
