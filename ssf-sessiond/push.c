@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -24,13 +25,12 @@
 #include "ssf-ipc.h"
 #include "stream.h"
 
-#define PUSH_MAX_CONNECTIONS 32u
-#define PUSH_IO_TIMEOUT_USEC (10u * 1000000u)  /* handshake + request, and the response */
 #define PUSH_LINGER_USEC (2u * 1000000u)       /* reading what the client still sends */
 #define PUSH_LINGER_MAX (256u * 1024u)
 #define PUSH_BIND_RETRIES 50u
 #define PUSH_BIND_RETRY_USEC 100000u                /* 5 s in all */
 #define PUSH_TICK_MSEC 250                     /* how soon a stop or verify request is seen */
+#define PUSH_ACCEPT_BURST 64u                  /* accept() calls per round, refused ones too */
 
 /* ---- the pure part: HTTP/1.1 request heads and responses ---------------------------------- */
 
@@ -291,6 +291,58 @@ char *push_error_body(const SetError *err) {
         return s;
 }
 
+/* ---- the pure part: peers and log limits ------------------------------------------------- */
+
+void push_peer_from_sockaddr(const struct sockaddr *sa, socklen_t len, PushPeer *ret) {
+        static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+        PushPeer peer = { .family = AF_UNSPEC };
+
+        if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+
+                peer.family = AF_INET;
+                memcpy(peer.addr, &in->sin_addr, 4);
+        } else if (sa && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+                const uint8_t *a = ((const struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
+
+                if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
+                        peer.family = AF_INET;
+                        memcpy(peer.addr, a + 12, 4);
+                } else {
+                        peer.family = AF_INET6;
+                        memcpy(peer.addr, a, 8); /* the /64 */
+                }
+        }
+        *ret = peer;
+}
+
+bool push_peer_equal(const PushPeer *a, const PushPeer *b) {
+        return a->family == b->family && memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+unsigned push_log_limit_flush(PushLogLimit *l, uint64_t now) {
+        unsigned n;
+
+        if (l->logged == 0 || now - l->begin < PUSH_LOG_INTERVAL_USEC)
+                return 0;
+        n = l->suppressed;
+        *l = (PushLogLimit) {};
+        return n;
+}
+
+bool push_log_limit_allow(PushLogLimit *l, uint64_t now, unsigned *ret_suppressed) {
+        *ret_suppressed = push_log_limit_flush(l, now);
+        if (l->logged == 0)
+                l->begin = now;
+        if (l->logged < PUSH_LOG_BURST) {
+                l->logged++;
+                return true;
+        }
+        if (l->suppressed < UINT_MAX)
+                l->suppressed++;
+        return false;
+}
+
 /* ---- the listener ------------------------------------------------------------------------- */
 
 struct PushServer {
@@ -441,7 +493,8 @@ typedef struct Conn {
         ConnState state;
         short events;
         uint64_t deadline;
-        char peer[INET6_ADDRSTRLEN + 8];
+        PushPeer peer_key;                /* for PUSH_MAX_PER_PEER */
+        char peer[INET6_ADDRSTRLEN + 8];  /* for log lines */
         char *buf;
         size_t len, alloc;
         bool have_head;
@@ -450,13 +503,58 @@ typedef struct Conn {
         size_t out_len, out_off, drained;
 } Conn;
 
+/* The kinds of log lines that clients can cause, each limited on its own (PUSH_LOG_BURST). */
+typedef enum PushLogKind {
+        PUSH_LOG_UNAUTHORIZED, /* 401 */
+        PUSH_LOG_REFUSED,      /* every 4xx answer */
+        PUSH_LOG_HANDSHAKE,    /* failed TLS handshakes */
+        PUSH_LOG_TIMEOUT,      /* connections dropped when late */
+        PUSH_LOG_PEER_LIMIT,   /* connections over PUSH_MAX_PER_PEER */
+        _PUSH_LOG_KIND_MAX,
+} PushLogKind;
+
+static const struct {
+        int level;
+        const char *what; /* "<n> more <what> suppressed" */
+} push_log_kinds[_PUSH_LOG_KIND_MAX] = {
+        [PUSH_LOG_UNAUTHORIZED] = { LOG_WARNING,
+                                    "push requests without the stream's authorization" },
+        [PUSH_LOG_REFUSED] = { LOG_DEBUG, "refused push requests" },
+        [PUSH_LOG_HANDSHAKE] = { LOG_DEBUG, "failed TLS handshakes on the push listener" },
+        [PUSH_LOG_TIMEOUT] = { LOG_DEBUG, "timed out push connections" },
+        [PUSH_LOG_PEER_LIMIT] = { LOG_WARNING, "push connections over the per-peer limit" },
+};
+
 typedef struct Push {
         Receiver rx;
         PushServer *server;
         char *push_authorization; /* "Bearer <secret>": never logged */
         Conn *conns[PUSH_MAX_CONNECTIONS];
         unsigned n_conns;
+        PushLogLimit log_limits[_PUSH_LOG_KIND_MAX];
 } Push;
+
+static void push_log_suppressed(PushLogKind kind, unsigned n) {
+        if (n > 0)
+                log_full(push_log_kinds[kind].level, "%u more %s suppressed", n,
+                         push_log_kinds[kind].what);
+}
+
+/* Whether to log one line of this kind now; first reports what an interval now over has
+ * suppressed. */
+static bool push_log_ok(Push *p, PushLogKind kind) {
+        unsigned suppressed;
+        bool ok = push_log_limit_allow(&p->log_limits[kind], ssf_now_usec(), &suppressed);
+
+        push_log_suppressed(kind, suppressed);
+        return ok;
+}
+
+/* Reports what the intervals now over have suppressed. */
+static void push_log_flush(Push *p, uint64_t now) {
+        for (unsigned k = 0; k < _PUSH_LOG_KIND_MAX; k++)
+                push_log_suppressed((PushLogKind) k, push_log_limit_flush(&p->log_limits[k], now));
+}
 
 static void conn_free(Conn *c) {
         if (!c)
@@ -487,7 +585,8 @@ static int conn_ssl_wait(Conn *c, int r) {
 static void conn_respond(Push *p, Conn *c, unsigned status, const char *extra, const char *body) {
         int r;
 
-        log_debug("Push request from %s: HTTP %u", c->peer, status);
+        if (status < 400 || status >= 500 || push_log_ok(p, PUSH_LOG_REFUSED))
+                log_debug("Push request from %s: HTTP %u", c->peer, status);
         r = push_format_response(status, extra, body, &c->out, &c->out_len);
         if (r < 0) {
                 c->state = CONN_DONE;
@@ -596,8 +695,9 @@ static void conn_read(Push *p, Conn *c) {
                 else if (status != 0)
                         conn_respond(p, c, status, NULL, NULL);
                 else if (!push_authorized(&c->req, p->push_authorization)) {
-                        log_warning("Push request from %s without the stream's authorization, "
-                                    "refused", c->peer);
+                        if (push_log_ok(p, PUSH_LOG_UNAUTHORIZED))
+                                        log_warning("Push request from %s without the stream's "
+                                            "authorization, refused", c->peer);
                         conn_respond(p, c, 401, "WWW-Authenticate: Bearer\r\n", NULL);
                 }
                 if (c->state != CONN_READ)
@@ -655,7 +755,8 @@ static void conn_step(Push *p, Conn *c) {
                 r = SSL_accept(c->ssl);
                 if (r != 1) {
                         if (conn_ssl_wait(c, r) < 0) {
-                                log_debug("TLS handshake with %s failed", c->peer);
+                                if (push_log_ok(p, PUSH_LOG_HANDSHAKE))
+                                        log_debug("TLS handshake with %s failed", c->peer);
                                 c->state = CONN_DONE;
                         }
                         return;
@@ -670,11 +771,25 @@ static void conn_step(Push *p, Conn *c) {
                 conn_linger(c);
 }
 
+static unsigned push_peer_conns(const Push *p, const PushPeer *peer) {
+        unsigned n = 0;
+
+        for (unsigned i = 0; i < p->n_conns; i++) {
+                const Conn *c = p->conns[i];
+
+                if (c->state != CONN_DONE && push_peer_equal(&c->peer_key, peer))
+                        n++;
+        }
+        return n;
+}
+
 static void push_accept(Push *p) {
-        while (p->n_conns < PUSH_MAX_CONNECTIONS) {
+        for (unsigned tries = 0; p->n_conns < PUSH_MAX_CONNECTIONS && tries < PUSH_ACCEPT_BURST;
+             tries++) {
                 struct sockaddr_storage sa;
                 socklen_t salen = sizeof(sa);
                 char addr[INET6_ADDRSTRLEN] = "?";
+                PushPeer peer;
                 Conn *c;
                 int fd;
 
@@ -686,6 +801,22 @@ static void push_accept(Push *p) {
                         if (errno != EAGAIN)
                                 log_warning_errno(errno, "accept() on the push listener: %m");
                         return;
+                }
+                if (sa.ss_family == AF_INET)
+                        (void) inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, addr,
+                                         sizeof(addr));
+                else if (sa.ss_family == AF_INET6)
+                        (void) inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, addr,
+                                         sizeof(addr));
+                push_peer_from_sockaddr((struct sockaddr *) &sa, salen, &peer);
+                /* Before any TLS work: one peer may not hold the slots the transmitter needs. */
+                if (push_peer_conns(p, &peer) >= PUSH_MAX_PER_PEER) {
+                        if (push_log_ok(p, PUSH_LOG_PEER_LIMIT))
+                                log_warning("Push connection from %s refused: %u connections "
+                                            "from that peer are open already", addr,
+                                            PUSH_MAX_PER_PEER);
+                        safe_close(fd);
+                        continue;
                 }
                 c = calloc(1, sizeof(*c));
                 if (c)
@@ -703,12 +834,7 @@ static void push_accept(Push *p) {
                 c->state = CONN_HANDSHAKE;
                 c->events = POLLIN;
                 c->deadline = ssf_now_usec() + PUSH_IO_TIMEOUT_USEC;
-                if (sa.ss_family == AF_INET)
-                        (void) inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, addr,
-                                         sizeof(addr));
-                else if (sa.ss_family == AF_INET6)
-                        (void) inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, addr,
-                                         sizeof(addr));
+                c->peer_key = peer;
                 (void) snprintf(c->peer, sizeof(c->peer), "%s", addr);
                 p->conns[p->n_conns++] = c;
                 conn_step(p, c); /* the ClientHello is often there already */
@@ -752,7 +878,7 @@ static void push_serve(Push *p) {
                 Conn *c = p->conns[i];
 
                 if (c->state != CONN_DONE && now >= c->deadline) {
-                        if (c->state != CONN_LINGER)
+                        if (c->state != CONN_LINGER && push_log_ok(p, PUSH_LOG_TIMEOUT))
                                 log_debug("Push connection from %s timed out", c->peer);
                         c->state = CONN_DONE;
                 }
@@ -762,6 +888,7 @@ static void push_serve(Push *p) {
                 } else
                         i++;
         }
+        push_log_flush(p, now);
 }
 
 /* ---- the stream and the main loop --------------------------------------------------------- */

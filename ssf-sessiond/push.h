@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "http.h"
@@ -43,6 +44,23 @@
 #define PUSH_MAX_BODY (64u * 1024u)
 #define PUSH_MAX_TARGET 2048u
 #define PUSH_SECRET_BYTES 32u
+
+/* Connection limits, so that a client that connects and then says nothing cannot keep the
+ * transmitter out: at most PUSH_MAX_CONNECTIONS at a time, of which at most PUSH_MAX_PER_PEER
+ * from one peer (an IPv4 address, or an IPv6 /64: one host may hold a whole /64). One more
+ * from that peer is closed at once, before the TLS handshake. A connection that has not
+ * completed its handshake and request within PUSH_IO_TIMEOUT_USEC (or has not taken its
+ * response within as long again) is dropped. */
+#define PUSH_MAX_CONNECTIONS 32u
+#define PUSH_MAX_PER_PEER 8u
+#define PUSH_IO_TIMEOUT_USEC (10u * 1000000u)
+
+/* Log lines about refused requests (401, other 4xx answers, failed TLS handshakes, timeouts,
+ * connections over PUSH_MAX_PER_PEER) are limited per kind, as anyone who can connect can
+ * cause them: at most PUSH_LOG_BURST in PUSH_LOG_INTERVAL_USEC (counted from the first), then
+ * one line saying how many more were suppressed once the interval is over. */
+#define PUSH_LOG_BURST 10u
+#define PUSH_LOG_INTERVAL_USEC (10u * 1000000u)
 
 /* A parsed request head. Pointers point into the parsed buffer (not NUL-terminated: use the
  * lengths); NULL when the field is absent. */
@@ -60,6 +78,35 @@ typedef struct PushRequest {
         size_t content_type_len;
         unsigned n_headers;
 } PushRequest;
+
+/* A peer as the connection limit counts it: an IPv4 address (an IPv4-mapped IPv6 address
+ * counts as the IPv4 address), or the first 64 bits of an IPv6 address. */
+typedef struct PushPeer {
+        int family; /* AF_INET, AF_INET6, or AF_UNSPEC for anything else */
+        uint8_t addr[8];
+} PushPeer;
+
+/* The peer of a socket address (len bytes). Other families, or a short address, give the
+ * one AF_UNSPEC peer. */
+void push_peer_from_sockaddr(const struct sockaddr *sa, socklen_t len, PushPeer *ret);
+bool push_peer_equal(const PushPeer *a, const PushPeer *b);
+
+/* The state of the log limit of one kind of line. Zero-initialized means no line yet. */
+typedef struct PushLogLimit {
+        uint64_t begin;      /* when the current interval began (monotonic usec) */
+        unsigned logged;     /* lines logged in it; 0: no interval running */
+        unsigned suppressed; /* lines refused in it */
+} PushLogLimit;
+
+/* Whether one more line may be logged at now (an interval begins with the first line);
+ * counts the line either way. When an interval is over, first sets *ret_suppressed to the
+ * number of lines suppressed in it (to be reported before this line) and starts afresh;
+ * otherwise *ret_suppressed is 0. */
+bool push_log_limit_allow(PushLogLimit *l, uint64_t now, unsigned *ret_suppressed);
+/* When the interval is over: returns how many lines were suppressed in it and starts afresh;
+ * otherwise returns 0 and changes nothing. For a timer, so the count is not held back until
+ * the next line. */
+unsigned push_log_limit_flush(PushLogLimit *l, uint64_t now);
 
 /* Parses the request head at the start of buf (len bytes; what follows the head is the body
  * and is not looked at). Returns 0 with *ret filled, -EAGAIN when the head is not complete yet

@@ -2,13 +2,16 @@
 """RFC 8935 push delivery: the daemon registers a push stream with a bearer secret, the
 transmitter POSTs each SET to the daemon's HTTPS listener (in the unprivileged worker), and
 the seed scenario works as it does over poll. Invalid SETs get 400 with an RFC 8935 error;
-requests without the secret get 401; oversized or malformed requests are refused early."""
+requests without the secret get 401; oversized or malformed requests are refused early. One
+peer cannot hold the listener's connection slots, and refused requests cannot flood the log."""
 
 import http.client
 import json
 import os
+import select
 import socket
 import ssl
+import time
 
 from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
 from ssf_transmitter import make_tls_files
@@ -16,6 +19,9 @@ from support import wait_for
 
 PUSH = "urn:ietf:rfc:8935"
 PATH = "/ssf/events"
+MAX_CONNECTIONS = 32  # PUSH_MAX_CONNECTIONS
+MAX_PER_PEER = 8      # PUSH_MAX_PER_PEER
+LOG_BURST = 10        # PUSH_LOG_BURST (per PUSH_LOG_INTERVAL_USEC, 10 s)
 
 RULES = """
 [rule logout-high]
@@ -241,6 +247,88 @@ def test_push_refuses_bad_requests(daemon_factory, transmitter, users, tmp_path)
         assert p.post(b"x", authorization=auth, path="/elsewhere")[0] == 404
     finally:
         raw.close()
+
+
+def test_push_one_peer_cannot_hold_the_listener(daemon_factory, transmitter, logind, users,
+                                                 tmp_path):
+    """Idle connections from one address (127.0.0.2; the transmitter pushes from 127.0.0.1),
+    more than the listener takes at all: at most MAX_PER_PEER stay open, the others are closed
+    at once, and the transmitter's SETs still get through while those are held."""
+    p = Push(daemon_factory, transmitter, tmp_path)
+    d = p.daemon
+    wait_for(lambda: "Receiving security events from" in d.log(), 20, "the push stream set up")
+    idle = []
+    try:
+        for _ in range(MAX_CONNECTIONS + MAX_PER_PEER):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            idle.append(s)
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", p.port))
+
+        # The ones over the limit are closed without a TLS handshake: EOF (or a reset) well
+        # before the 10 s handshake timeout. We send nothing, so nothing else closes them.
+        closed = set()
+        deadline = time.monotonic() + 5
+        while len(closed) < len(idle) - MAX_PER_PEER and time.monotonic() < deadline:
+            ready, _, _ = select.select([s for s in idle if s not in closed], [], [], 0.2)
+            for s in ready:
+                try:
+                    data = s.recv(1)
+                except ConnectionResetError:
+                    data = b""
+                assert data == b"", data
+                closed.add(s)
+        held = [s for s in idle if s not in closed]
+        assert len(held) <= MAX_PER_PEER, (len(held), len(closed))
+
+        # Meanwhile the transmitter pushes a SET: accepted (202) and applied...
+        jti = transmitter.send_event("session-revoked", email="bob@example.com")
+        transmitter.wait_acked(jti)
+        results = [r for r in transmitter.acks()["push_results"] if r["jti"] == jti]
+        assert results and results[-1]["status"] == 202, results
+        assert d.ctl("risk", "bob")["level"] == "high"
+        # ...while the idle connections that were let in are still open (not timed out).
+        ready, _, _ = select.select(held, [], [], 0)
+        assert ready == [], "idle connections were dropped before the SET got through"
+    finally:
+        for s in idle:
+            s.close()
+    log = d.log()
+    refused = [line for line in log.splitlines()
+               if "Push connection from 127.0.0.2 refused" in line]
+    assert 1 <= len(refused) <= LOG_BURST, refused
+    assert "Push connection from 127.0.0.1 refused" not in log
+
+
+def test_push_refused_requests_do_not_flood_the_log(daemon_factory, transmitter, users,
+                                                     tmp_path):
+    """50 requests with a wrong token: each gets 401, but only LOG_BURST warnings are logged,
+    then (once the 10 s interval is over) one line with the number suppressed."""
+    p = Push(daemon_factory, transmitter, tmp_path)
+    d = p.daemon
+    wait_for(lambda: "Receiving security events from" in d.log(), 20, "the push stream set up")
+    start = len(d.log())
+    for _ in range(50):
+        status, _, body = p.post(b"x.y.z", authorization="Bearer wrong")
+        assert status == 401, (status, body)
+
+    def lines():
+        return d.log()[start:].splitlines()
+
+    def unauthorized():
+        return [line for line in lines()
+                if "without the stream's authorization, refused" in line]
+
+    assert len(unauthorized()) == LOG_BURST, unauthorized()
+    summary = f"{50 - LOG_BURST} more push requests without the stream's authorization " \
+              "suppressed"
+    wait_for(lambda: any(summary in line for line in lines()), 20, "the suppressed count")
+    warnings = [line for line in lines() if ": warning: " in line]
+    assert len(warnings) <= LOG_BURST + 1, warnings
+    # The debug line of each answer is limited as well.
+    answers = [line for line in lines() if ": HTTP 401" in line]
+    assert len(answers) <= LOG_BURST, answers
+    assert len(unauthorized()) == LOG_BURST
 
 
 def test_push_listener_runs_unprivileged(daemon_factory, transmitter, users, tmp_path):

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* RFC 8935 push listener: the HTTP/1.1 request head parser, the checks before the body is
- * read, the bearer secret comparison, and the responses. */
+ * read, the bearer secret comparison, the responses, the per-peer key of the connection limit
+ * and the log limit. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include <cmocka.h>
 
@@ -225,6 +229,95 @@ static void test_responses(void **state) {
         free(body);
 }
 
+static void peer_of(const char *text, PushPeer *ret) {
+        struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(443) };
+        struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(443) };
+
+        if (inet_pton(AF_INET, text, &in.sin_addr) == 1)
+                push_peer_from_sockaddr((struct sockaddr *) &in, sizeof(in), ret);
+        else {
+                assert_int_equal(inet_pton(AF_INET6, text, &in6.sin6_addr), 1);
+                push_peer_from_sockaddr((struct sockaddr *) &in6, sizeof(in6), ret);
+        }
+}
+
+static bool same_peer(const char *a, const char *b) {
+        PushPeer pa, pb;
+
+        peer_of(a, &pa);
+        peer_of(b, &pb);
+        return push_peer_equal(&pa, &pb);
+}
+
+static void test_peer(void **state) {
+        struct sockaddr_in in = { .sin_family = AF_INET };
+        struct sockaddr_un un = { .sun_family = AF_UNIX, .sun_path = "/x" };
+        PushPeer p;
+
+        assert_true(same_peer("127.0.0.1", "127.0.0.1"));
+        assert_false(same_peer("127.0.0.1", "127.0.0.2"));
+        assert_false(same_peer("10.0.0.1", "11.0.0.1"));
+        /* IPv6: the /64 counts, not the interface identifier. */
+        assert_true(same_peer("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_false(same_peer("2001:db8:1:2::1", "2001:db8:1:3::1"));
+        assert_true(same_peer("::1", "::2")); /* both in ::/64 */
+        /* An IPv4-mapped address is the IPv4 address; it is not the IPv6 peer 0::/64. */
+        assert_true(same_peer("::ffff:192.0.2.7", "192.0.2.7"));
+        assert_false(same_peer("::ffff:192.0.2.7", "::ffff:192.0.2.8"));
+        assert_false(same_peer("::ffff:192.0.2.7", "::1"));
+        assert_false(same_peer("0.0.0.0", "::"));
+        peer_of("192.0.2.7", &p);
+        assert_int_equal(p.family, AF_INET);
+        peer_of("2001:db8::1", &p);
+        assert_int_equal(p.family, AF_INET6);
+
+        /* Other families and short addresses are one peer. */
+        push_peer_from_sockaddr((struct sockaddr *) &un, sizeof(un), &p);
+        assert_int_equal(p.family, AF_UNSPEC);
+        push_peer_from_sockaddr((struct sockaddr *) &in, sizeof(in) - 1, &p);
+        assert_int_equal(p.family, AF_UNSPEC);
+        push_peer_from_sockaddr(NULL, 0, &p);
+        assert_int_equal(p.family, AF_UNSPEC);
+}
+
+static void test_log_limit(void **state) {
+        PushLogLimit l = {};
+        uint64_t t0 = 5 * PUSH_LOG_INTERVAL_USEC, t1 = t0 + 7 * PUSH_LOG_INTERVAL_USEC;
+        unsigned suppressed = 99, logged = 0;
+
+        /* A burst: PUSH_LOG_BURST lines, the rest counted. */
+        for (unsigned i = 0; i < 50; i++) {
+                if (push_log_limit_allow(&l, t0 + i, &suppressed))
+                        logged++;
+                assert_int_equal(suppressed, 0);
+        }
+        assert_int_equal(logged, PUSH_LOG_BURST);
+        /* Not over yet: nothing to report. */
+        assert_int_equal(push_log_limit_flush(&l, t0 + PUSH_LOG_INTERVAL_USEC - 1), 0);
+        assert_int_equal(l.suppressed, 50 - PUSH_LOG_BURST);
+        /* Over: the count once, then afresh. */
+        assert_int_equal(push_log_limit_flush(&l, t0 + PUSH_LOG_INTERVAL_USEC),
+                         50 - PUSH_LOG_BURST);
+        assert_int_equal(push_log_limit_flush(&l, t0 + 3 * PUSH_LOG_INTERVAL_USEC), 0);
+
+        /* A new interval begins with the next line. */
+        for (unsigned i = 0; i < PUSH_LOG_BURST; i++)
+                assert_true(push_log_limit_allow(&l, t1, &suppressed));
+        assert_false(push_log_limit_allow(&l, t1 + PUSH_LOG_INTERVAL_USEC - 1, &suppressed));
+        assert_int_equal(suppressed, 0);
+        /* The first line after the interval reports the one suppressed, and is logged. */
+        assert_true(push_log_limit_allow(&l, t1 + PUSH_LOG_INTERVAL_USEC, &suppressed));
+        assert_int_equal(suppressed, 1);
+        assert_int_equal(l.logged, 1);
+        assert_int_equal(l.begin, t1 + PUSH_LOG_INTERVAL_USEC);
+
+        /* An interval without suppressed lines reports nothing. */
+        l = (PushLogLimit) {};
+        assert_true(push_log_limit_allow(&l, t0, &suppressed));
+        assert_true(push_log_limit_allow(&l, t0 + PUSH_LOG_INTERVAL_USEC, &suppressed));
+        assert_int_equal(suppressed, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_valid),
@@ -234,6 +327,8 @@ int main(void) {
                 cmocka_unit_test(test_authorized),
                 cmocka_unit_test(test_url_target),
                 cmocka_unit_test(test_responses),
+                cmocka_unit_test(test_peer),
+                cmocka_unit_test(test_log_limit),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
