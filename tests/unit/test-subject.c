@@ -100,9 +100,11 @@ static const char *errstr(int e) {
 
 #define check(c, subject, expected)                                                              \
         do {                                                                                     \
-                _cleanup_free_ char *_got = resolve_str(c, subject, NULL, NULL);                 \
+                const char *_s = (subject);                                                      \
+                _cleanup_free_ char *_got = resolve_str(c, _s, NULL, NULL);                      \
                 if (!streq(_got, expected))                                                      \
-                        fail_msg("%s: got \"%s\", expected \"%s\"", subject, _got, expected);    \
+                        fail_msg("%s: got \"%s\", expected \"%s\"", _s ? _s : "(null)", _got,      \
+                                 expected);                                                      \
         } while (0)
 
 static void test_email_localpart(void **state) {
