@@ -180,6 +180,15 @@ static void handle_facts(Broker *b, json_t *msg) {
                          (!m->stream.status || streq(m->stream.status, "starting") ||
                           streq(m->stream.status, "error")))
                         set_fact(&m->stream.status, json_object_get(stream, "status"), 32);
+                /* Read from the status endpoint at setup: what the transmitter says now. */
+                {
+                        const char *ts = json_string_value(json_object_get(stream,
+                                                                           "transmitter_status"));
+                        if (streq_ptr(ts, "enabled") || streq_ptr(ts, "paused") ||
+                            streq_ptr(ts, "disabled"))
+                                set_fact(&m->stream.status,
+                                         json_object_get(stream, "transmitter_status"), 32);
+                }
                 if (json_is_object(cfg)) {
                         char *text = json_dumps(cfg, JSON_COMPACT);
                         if (text && strlen(text) <= 64u * 1024u) {

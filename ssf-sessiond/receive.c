@@ -132,6 +132,29 @@ static void receiver_log_receiving(const Receiver *rx) {
         log_struct(LOG_INFO, SSF_MESSAGE_STREAM, msg, f_iss, f_stream, NULL);
 }
 
+/* What the transmitter says of the stream now (SSF §8.1.2.1): a stream paused or disabled while
+ * we were away sends no stream-updated event we could see. */
+static void receiver_report_status(Receiver *rx) {
+        _cleanup_free_ char *status = NULL, *reason = NULL;
+        json_t *facts;
+        int r;
+
+        r = stream_read_status(rx->http, &rx->t, &status, &reason);
+        if (r < 0) {
+                if (r != -EOPNOTSUPP)
+                        log_debug_errno(r, "Cannot read the stream status: %m");
+                return;
+        }
+        if (!streq(status, "enabled"))
+                log_warning("Transmitter reports stream '%s' %s%s%s: events may be held or lost",
+                            rx->t.stream_id, status, reason ? ": " : "", strempty(reason));
+        facts = json_pack("{s:s, s:o}", "transmitter_status", status, "transmitter_reason",
+                          reason ? json_string(reason) : json_null());
+        if (facts)
+                link_facts(rx->link, facts, NULL);
+        json_decref(facts);
+}
+
 int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization) {
         if (r >= 0)
                 r = stream_discover(rx->http, rx->c, &rx->t);
@@ -152,6 +175,7 @@ int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization) {
         rx->ready = true;
         receiver_publish(rx, "enabled", NULL, false);
         receiver_log_receiving(rx);
+        receiver_report_status(rx);
         return 0;
 }
 

@@ -452,7 +452,9 @@ static int mgmt_call(HttpClient *http, const Transmitter *t, const char *method,
                             STREAM_MAX, resp);
 }
 
-static int stream_get(HttpClient *http, const Transmitter *t, const char *id, json_t **ret) {
+/* GET endpoint?stream_id=id: a JSON object, -ENOENT (404), -EACCES (401/403) or -EPROTO. */
+static int stream_get_object(HttpClient *http, const Transmitter *t, const char *endpoint,
+                             const char *id, json_t **ret) {
         _cleanup_(http_response_done) HttpResponse resp = {};
         _cleanup_free_ char *url = NULL;
         const char *esc;
@@ -463,8 +465,8 @@ static int stream_get(HttpClient *http, const Transmitter *t, const char *id, js
                 if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~",
                             *p))
                         return -EINVAL;
-        esc = strchr(t->configuration_endpoint, '?') ? "&" : "?";
-        if (asprintf(&url, "%s%sstream_id=%s", t->configuration_endpoint, esc, id) < 0)
+        esc = strchr(endpoint, '?') ? "&" : "?";
+        if (asprintf(&url, "%s%sstream_id=%s", endpoint, esc, id) < 0)
                 return -ENOMEM;
         r = mgmt_call(http, t, "GET", url, NULL, &resp);
         if (r < 0)
@@ -476,6 +478,38 @@ static int stream_get(HttpClient *http, const Transmitter *t, const char *id, js
         if (resp.status != 200)
                 return -EPROTO;
         return parse_body(&resp, false, ret);
+}
+
+static int stream_get(HttpClient *http, const Transmitter *t, const char *id, json_t **ret) {
+        return stream_get_object(http, t, t->configuration_endpoint, id, ret);
+}
+
+int stream_read_status(HttpClient *http, const Transmitter *t, char **ret_status,
+                       char **ret_reason) {
+        _cleanup_(json_decrefp) json_t *o = NULL;
+        const char *status, *reason;
+        int r;
+
+        if (!t->status_endpoint || !t->stream_id)
+                return -EOPNOTSUPP;
+        r = stream_get_object(http, t, t->status_endpoint, t->stream_id, &o);
+        if (r < 0)
+                return r;
+        status = json_string_value(json_object_get(o, "status"));
+        reason = json_string_value(json_object_get(o, "reason"));
+        if (!status || (!streq(status, "enabled") && !streq(status, "paused") &&
+                        !streq(status, "disabled")))
+                return -EBADMSG;
+        if (reason && (strlen(reason) > 256 || strpbrk(reason, "\r\n\t")))
+                reason = NULL; /* not worth refusing the status over */
+        *ret_status = strdup(status);
+        *ret_reason = reason ? strdup(reason) : NULL;
+        if (!*ret_status || (reason && !*ret_reason)) {
+                *ret_status = mfree(*ret_status);
+                *ret_reason = mfree(*ret_reason);
+                return -ENOMEM;
+        }
+        return 0;
 }
 
 static int remember_stream(Link *m, const char *id) {

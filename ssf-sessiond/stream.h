@@ -62,6 +62,10 @@ int stream_ensure(HttpClient *http, Link *link, const Config *c, Transmitter *t,
                   const char *push_authorization);
 /* POST verification_endpoint {stream_id, state}. */
 int stream_request_verification(HttpClient *http, const Transmitter *t, const char *state);
+/* GET status_endpoint (SSF §8.1.2.1): "enabled", "paused" or "disabled" and the reason (may be
+ * NULL) as new strings. -EOPNOTSUPP when the transmitter publishes no status endpoint. */
+int stream_read_status(HttpClient *http, const Transmitter *t, char **ret_status,
+                       char **ret_reason);
 
 /* Event short name -> full URI (CAEP, RISC, Okta), NULL when unknown. */
 const char *stream_event_uri(const char *short_name);

@@ -256,3 +256,19 @@ def test_ssfctl_verify_round_trip(daemon_factory, transmitter, users):
     # It is recorded as a stream event, not about anyone.
     events = [e["event"] for e in d.ctl("history")["entries"]]
     assert "verification" in events
+
+
+def test_stream_status_read_at_setup(daemon_factory, transmitter, users):
+    """A stream paused while the daemon was not looking (no stream-updated event reached it)
+    shows as paused once the worker sets up again, and enabled after it is resumed."""
+    d = daemon_factory(rules=RULES)
+    stream_id = wait_for(lambda: d.ctl("status")["stream"]["stream_id"], 20, "the stream")
+    assert d.ctl("status")["stream"]["status"] == "enabled"
+    for status in ("paused", "enabled"):
+        code, _, out = transmitter.request("POST", "/ssf/status",
+                                           {"stream_id": stream_id, "status": status})
+        assert code == 200, out
+        d.signal(signal.SIGHUP)  # a new worker sets the stream up and reads its status
+        wait_for(lambda: d.ctl("status")["stream"]["status"] == status, 20,
+                 f"the daemon to report the stream {status}")
+    assert "Transmitter reports stream" in d.log()
