@@ -15,7 +15,6 @@
 
 #include "broker.h"
 #include "engine.h"
-#include "http.h"
 #include "ipc.h"
 #include "log.h"
 #include "macro.h"

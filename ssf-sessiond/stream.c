@@ -20,45 +20,41 @@
 #define STREAM_MAX (256u * 1024u)
 #define MGMT_TIMEOUT_USEC (15u * 1000000u)
 
-
-static const char *const event_names[] = {
+/* Every subject event this receiver understands: what it asks for with events = all. */
+static const char *const event_uris[] = {
         /* CAEP 1.0 */
-        "session-revoked", "token-claims-change", "credential-change", "assurance-level-change",
-        "device-compliance-change", "session-established", "session-presented",
-        "risk-level-change",
+        CAEP_EVENT_PREFIX "session-revoked",
+        CAEP_EVENT_PREFIX "token-claims-change",
+        CAEP_EVENT_PREFIX "credential-change",
+        CAEP_EVENT_PREFIX "assurance-level-change",
+        CAEP_EVENT_PREFIX "device-compliance-change",
+        CAEP_EVENT_PREFIX "session-established",
+        CAEP_EVENT_PREFIX "session-presented",
+        CAEP_EVENT_PREFIX "risk-level-change",
         /* RISC 1.0 */
-        "account-disabled", "account-enabled", "account-purged",
-        "account-credential-change-required", "credential-compromise", "identifier-changed",
-        "identifier-recycled", "recovery-activated", "recovery-information-changed", "opt-in",
-        "opt-out-initiated", "opt-out-cancelled", "opt-out-effective", "sessions-revoked",
+        RISC_EVENT_PREFIX "account-disabled",
+        RISC_EVENT_PREFIX "account-enabled",
+        RISC_EVENT_PREFIX "account-purged",
+        RISC_EVENT_PREFIX "account-credential-change-required",
+        RISC_EVENT_PREFIX "credential-compromise",
+        RISC_EVENT_PREFIX "identifier-changed",
+        RISC_EVENT_PREFIX "identifier-recycled",
+        RISC_EVENT_PREFIX "recovery-activated",
+        RISC_EVENT_PREFIX "recovery-information-changed",
+        RISC_EVENT_PREFIX "opt-in",
+        RISC_EVENT_PREFIX "opt-out-initiated",
+        RISC_EVENT_PREFIX "opt-out-cancelled",
+        RISC_EVENT_PREFIX "opt-out-effective",
+        RISC_EVENT_PREFIX "sessions-revoked",
         /* Okta */
-        "user-risk-change", "device-risk-change",
+        OKTA_EVENT_PREFIX "user-risk-change",
+        OKTA_EVENT_PREFIX "device-risk-change",
 };
 
 const char *stream_event_uri(const char *name) {
-        static char uris[ARRAY_SIZE(event_names)][128];
-        static const char *const risc[] = {
-                "account-disabled", "account-enabled", "account-purged",
-                "account-credential-change-required", "credential-compromise",
-                "identifier-changed", "identifier-recycled", "recovery-activated",
-                "recovery-information-changed", "opt-in", "opt-out-initiated",
-                "opt-out-cancelled", "opt-out-effective", "sessions-revoked",
-        };
-
-        for (size_t i = 0; i < ARRAY_SIZE(event_names); i++) {
-                const char *prefix = CAEP_EVENT_PREFIX;
-
-                if (!streq(event_names[i], name))
-                        continue;
-                for (size_t j = 0; j < ARRAY_SIZE(risc); j++)
-                        if (streq(risc[j], name))
-                                prefix = RISC_EVENT_PREFIX;
-                if (streq(name, "user-risk-change") || streq(name, "device-risk-change"))
-                        prefix = OKTA_EVENT_PREFIX;
-                /* Written once per index with the same value: benign across threads. */
-                (void) snprintf(uris[i], sizeof(uris[i]), "%s%s", prefix, name);
-                return uris[i];
-        }
+        for (size_t i = 0; i < ARRAY_SIZE(event_uris); i++)
+                if (streq(set_event_short_name(event_uris[i]), name))
+                        return event_uris[i];
         return NULL;
 }
 
@@ -633,8 +629,8 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t,
                                 json_array_append_new(events, json_string(uri));
                 }
         } else
-                for (size_t i = 0; i < ARRAY_SIZE(event_names); i++)
-                        json_array_append_new(events, json_string(stream_event_uri(event_names[i])));
+                for (size_t i = 0; i < ARRAY_SIZE(event_uris); i++)
+                        json_array_append_new(events, json_string(event_uris[i]));
         (void) gethostname(host, sizeof(host) - 1);
         (void) snprintf(desc, sizeof(desc), "ssf-sessiond on %s", host);
         delivery = delivery_wanted(c, push_authorization);

@@ -51,14 +51,3 @@ int strv_contains(char *const *l, const char *s) {
                                 return 1;
         return 0;
 }
-
-char **strv_copy(char *const *l) {
-        char **r = calloc(1, sizeof(char *));
-        if (!r)
-                return NULL;
-        if (l)
-                for (; *l; l++)
-                        if (strv_extend(&r, *l) < 0)
-                                return strv_free(r);
-        return r;
-}

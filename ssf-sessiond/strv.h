@@ -13,7 +13,6 @@ int strv_extend(char ***l, const char *s);
 /* Takes ownership of s (freed on failure). */
 int strv_consume(char ***l, char *s);
 int strv_contains(char *const *l, const char *s);
-char **strv_copy(char *const *l);
 
 static inline void strv_freep(char ***l) {
         strv_free(*l);
