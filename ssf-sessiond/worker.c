@@ -86,8 +86,15 @@ int worker_main(const char *config_path) {
         if (chdir("/") < 0)
                 return log_error_errno(errno, "chdir: %m"), 1;
 
-        /* Everything that needs root happens before the drop. */
-        r = config_load(config_path, false, &config);
+        /* Everything that needs root happens before the drop. The daemon loaded and checked the
+         * same configuration a moment ago and logged its warnings: only errors here. */
+        {
+                int level = log_get_max_level();
+
+                log_set_max_level(MIN(level, LOG_ERR));
+                r = config_load(config_path, false, &config);
+                log_set_max_level(level);
+        }
         if (r < 0)
                 return 1;
         r = stream_load_authorization(config, &authorization);

@@ -25,18 +25,7 @@ import support  # noqa: E402
 PAM_NAMES = {0: "PAM_SUCCESS", 6: "PAM_PERM_DENIED", 9: "PAM_AUTHINFO_UNAVAIL",
              25: "PAM_IGNORE", 3: "PAM_SERVICE_ERR"}
 
-RULES = """
-[rule logout-high]
-levels = high
-action = logout
-sessions = all
-reset = no
-
-[rule notify-medium]
-levels = medium
-action = workflow
-workflow = notify-admin
-"""
+RULES = support.DEFAULT_RULES  # logout-high, notify-medium: the seed's policy
 
 HOOK = """#!/bin/sh
 # The admin's workflow: here it just writes what it was told.

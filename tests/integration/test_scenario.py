@@ -6,21 +6,11 @@ mock on a private D-Bus, and the real pam_ssf.so asks it under pam_wrapper."""
 import os
 
 import pam_support
+import support
 from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
 from support import wait_for
 
-RULES = """
-[rule logout-high]
-levels = high
-action = logout
-sessions = all
-reset = no
-
-[rule notify-medium]
-levels = medium
-action = workflow
-workflow = notify-admin
-"""
+RULES = support.DEFAULT_RULES  # logout-high, notify-medium: the seed's policy
 
 HOOK = """#!/bin/sh
 env | sort > "$0.env"
