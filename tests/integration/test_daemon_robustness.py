@@ -344,11 +344,16 @@ def test_reload_lets_the_worker_exit_by_itself(daemon_factory, transmitter):
 def test_concurrent_verify_supersedes_the_older_request(daemon_factory, sockdir, transmitter):
     d = start(daemon_factory, sockdir, rules=RULES)
     wait_for(lambda: d.ctl("status")["stream"]["stream_id"], 20, "the daemon to know its stream")
+    # Hold verification events at the transmitter so that the first request is still
+    # unanswered when the second one reaches it, whatever the machine's speed.
+    transmitter.configure(verification_delay=2.0)
     request = encode_frame(CTL_REQUEST, [(TAG_VERB, b"verify"),
                                          (TAG_ARGS, b'{"timeout_ms": 30000}')])
+    sent = len(transmitter.acks()["sent"])
     first = connect(d.socket, timeout=15)
     first.send(request)
-    time.sleep(0.2)
+    wait_for(lambda: len(transmitter.acks()["sent"]) == sent + 1, 10,
+             "the transmitter to queue the first verification event")
     second = connect(d.socket, timeout=15)
     second.send(request)
 

@@ -278,6 +278,8 @@ class Transmitter:
         self.audience = audience
         self.long_poll_max = min(float(long_poll_max), LONG_POLL_CAP)
         self.redelivery_delay = float(redelivery_delay)
+        # seconds a verification event is held before it can be delivered (/control/config)
+        self.verification_delay = 0.0
         self.push_ca = push_ca
         self.min_verification_interval = int(min_verification_interval)
         self.quiet = quiet
@@ -533,9 +535,9 @@ class Transmitter:
         return token
 
     # -- queueing --------------------------------------------------------------------------
-    def enqueue(self, jti, token, uri=None, stream_id=None, force=False):
-        """Queue a SET on one stream (stream_id) or on every stream that delivers `uri`.
-        Returns the stream ids it was queued on."""
+    def enqueue(self, jti, token, uri=None, stream_id=None, force=False, delay=0.0):
+        """Queue a SET on one stream (stream_id) or on every stream that delivers `uri`,
+        deliverable `delay` seconds from now. Returns the stream ids it was queued on."""
         with self.cond:
             if stream_id is not None:
                 if stream_id not in self.streams:
@@ -552,7 +554,8 @@ class Transmitter:
                 if st.status == "disabled":
                     continue
                 st.queue[jti] = {"jti": jti, "token": token, "state": "pending",
-                                 "not_before": 0.0, "attempts": 0}
+                                 "not_before": time.time() + delay if delay else 0.0,
+                                 "attempts": 0}
                 queued.append(st.id)
             self.sent.append(jti)
             self.cond.notify_all()
@@ -698,7 +701,8 @@ class Transmitter:
             payload = {"state": state} if state is not None else {}
             jti, token, _ = self.build_set("verification", subject={"format": "opaque", "id": st.id},
                                            payload=payload, stream=st)
-            self.enqueue(jti, token, uri=SSF + "verification", stream_id=st.id)
+            self.enqueue(jti, token, uri=SSF + "verification", stream_id=st.id,
+                         delay=self.verification_delay)
             self.log(f"verification {jti} queued on {st.id}")
             return jti
 
@@ -985,6 +989,8 @@ class Transmitter:
                 self.long_poll_max = min(float(body["long_poll_max"]), LONG_POLL_CAP)
             if "min_verification_interval" in body:
                 self.min_verification_interval = int(body["min_verification_interval"])
+            if "verification_delay" in body:
+                self.verification_delay = float(body["verification_delay"])
             if "issuer_override" in body:
                 self.issuer_override = body["issuer_override"]
             if "push_ca" in body:
@@ -1014,6 +1020,7 @@ class Transmitter:
             self.cond.notify_all()
             return {"redelivery_delay": self.redelivery_delay, "long_poll_max": self.long_poll_max,
                     "min_verification_interval": self.min_verification_interval,
+                    "verification_delay": self.verification_delay,
                     "issuer_override": self.issuer_override, "fail": self.fail_requests,
                     "oauth2_expires_in": self.oauth2_expires_in,
                     "oauth2_token_lifetime": self.oauth2_token_lifetime,
