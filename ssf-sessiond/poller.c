@@ -215,6 +215,9 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
                 /* Other failures are logged; the current token is used while it lasts. */
 
                 receiver_maybe_verify(&p.rx);
+                receiver_check_stream(&p.rx);
+                if (!p.rx.ready)
+                        continue;
 
                 started = ssf_now_usec();
                 r = poller_poll(&p, more, &more);

@@ -965,6 +965,9 @@ int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Clie
                         p.rx.backoff = RECEIVER_BACKOFF_MIN_USEC;
                 }
                 receiver_maybe_verify(&p.rx); /* the verification SET arrives by push */
+                receiver_check_stream(&p.rx);
+                if (!p.rx.ready)
+                        continue;
                 push_serve(&p);
         }
         r = 0;

@@ -39,6 +39,7 @@ void receiver_done(Receiver *rx) {
         link_set_http(rx->link, NULL);
         rx->http = http_client_free(rx->http);
         transmitter_done(&rx->t);
+        rx->status = mfree(rx->status);
         json_decref(rx->counters);
         rx->counters = NULL;
 }
@@ -101,6 +102,7 @@ int receiver_refresh_token(Receiver *rx) {
 int receiver_setup_begin(Receiver *rx) {
         transmitter_done(&rx->t);
         rx->ready = false;
+        rx->status = mfree(rx->status);
 
         if (rx->authorization) {
                 rx->t.authorization = strdup(rx->authorization);
@@ -132,27 +134,74 @@ static void receiver_log_receiving(const Receiver *rx) {
         log_struct(LOG_INFO, SSF_MESSAGE_STREAM, msg, f_iss, f_stream, NULL);
 }
 
-/* What the transmitter says of the stream now (SSF §8.1.2.1): a stream paused or disabled while
- * we were away sends no stream-updated event we could see. */
-static void receiver_report_status(Receiver *rx) {
-        _cleanup_free_ char *status = NULL, *reason = NULL;
+/* Publishes what the transmitter says of the stream now (SSF §8.1.2.1), and logs it when it
+ * changed: a stream paused or disabled while we were away sends no stream-updated event we
+ * could see. Returns what stream_read_status() returned. */
+static int receiver_report_status(Receiver *rx) {
+        _cleanup_free_ char *status = NULL, *reason = NULL, *seen = NULL;
+        bool enabled;
         json_t *facts;
         int r;
 
         r = stream_read_status(rx->http, &rx->t, &status, &reason);
-        if (r < 0) {
-                if (r != -EOPNOTSUPP)
-                        log_debug_errno(r, "Cannot read the stream status: %m");
-                return;
+        if (r < 0)
+                return r;
+        if (asprintf(&seen, "%s%s%s", status, reason ? ": " : "", strempty(reason)) < 0) {
+                seen = NULL;
+                return -ENOMEM;
         }
-        if (!streq(status, "enabled"))
-                log_warning("Transmitter reports stream '%s' %s%s%s: events may be held or lost",
-                            rx->t.stream_id, status, reason ? ": " : "", strempty(reason));
+        enabled = streq(status, "enabled");
+        if (!enabled && !streq_ptr(seen, rx->status))
+                log_warning("Transmitter reports stream '%s' %s: events may be held or lost",
+                            rx->t.stream_id, seen);
+        else if (enabled && rx->status && !startswith(rx->status, "enabled"))
+                log_info("Transmitter reports stream '%s' enabled again", rx->t.stream_id);
         facts = json_pack("{s:s, s:o}", "transmitter_status", status, "transmitter_reason",
                           reason ? json_string(reason) : json_null());
         if (facts)
                 link_facts(rx->link, facts, NULL);
         json_decref(facts);
+        free(rx->status);
+        rx->status = TAKE_PTR(seen);
+        return 0;
+}
+
+static uint64_t receiver_check_interval(const Receiver *rx) {
+        uint64_t i = rx->t.inactivity_timeout_usec ? rx->t.inactivity_timeout_usec / 2
+                                                   : RECEIVER_CHECK_MAX_USEC;
+
+        return MAX(MIN(i, (uint64_t) RECEIVER_CHECK_MAX_USEC), (uint64_t) RECEIVER_CHECK_MIN_USEC);
+}
+
+void receiver_check_stream(Receiver *rx) {
+        uint64_t now = ssf_now_usec();
+        int r;
+
+        if (!rx->ready || now < rx->next_check_usec)
+                return;
+        rx->next_check_usec = now + receiver_check_interval(rx);
+        if (rx->push) {
+                r = receiver_refresh_token(rx);
+                if (r == -ECANCELED)
+                        return;
+        }
+        r = receiver_report_status(rx);
+        if (r == -EOPNOTSUPP)
+                r = stream_read_config(rx->http, &rx->t);
+        if (r >= 0 || r == -ECANCELED)
+                return;
+        if (r == -ENOENT) {
+                log_warning("Stream '%s' is gone at the transmitter, setting up a stream again",
+                            rx->t.stream_id);
+                rx->ready = false;
+        } else if (r == -EACCES) {
+                log_warning("Transmitter refused our credentials reading stream '%s'",
+                            rx->t.stream_id);
+                if (rx->oauth2)
+                        oauth2_client_invalidate(rx->oauth2); /* a new token next time */
+        } else
+                log_warning_errno(r, "Cannot read stream '%s' at the transmitter: %m",
+                                  rx->t.stream_id);
 }
 
 int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization) {
@@ -175,7 +224,10 @@ int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization) {
         rx->ready = true;
         receiver_publish(rx, "enabled", NULL, false);
         receiver_log_receiving(rx);
-        receiver_report_status(rx);
+        r = receiver_report_status(rx);
+        if (r < 0 && r != -EOPNOTSUPP)
+                log_debug_errno(r, "Cannot read the stream status: %m");
+        rx->next_check_usec = ssf_now_usec() + receiver_check_interval(rx);
         return 0;
 }
 

@@ -22,6 +22,9 @@
 
 #define RECEIVER_BACKOFF_MIN_USEC (1u * 1000000u)
 #define RECEIVER_BACKOFF_MAX_USEC (60u * 1000000u)
+/* How often the stream is checked: half its inactivity_timeout, within these bounds. */
+#define RECEIVER_CHECK_MIN_USEC (1u * 1000000u)
+#define RECEIVER_CHECK_MAX_USEC (300u * 1000000u)
 
 /* Embedded in Poller and Push. */
 typedef struct Receiver {
@@ -34,6 +37,8 @@ typedef struct Receiver {
         bool push;                  /* delivery = push, else poll */
         bool ready;                 /* the stream is set up */
         uint64_t backoff;           /* the next wait after a failure */
+        uint64_t next_check_usec;   /* CLOCK_MONOTONIC: when receiver_check_stream() is due */
+        char *status;               /* the stream status (and reason) last reported */
         json_t *counters;           /* increments not yet sent to the daemon */
 } Receiver;
 
@@ -72,6 +77,14 @@ bool receiver_setup_failed(Receiver *rx, int r);
 /* Waits rx->backoff or until stop (then returns true), and doubles rx->backoff up to
  * RECEIVER_BACKOFF_MAX_USEC. */
 bool receiver_back_off(Receiver *rx);
+
+/* When due (every RECEIVER_CHECK_MAX_USEC, or half the stream's inactivity_timeout when the
+ * transmitter sets one, SSF §8.1.1): reads the stream status (or, without a status endpoint,
+ * its configuration). That call keeps the stream active; it notices a stream deleted at the
+ * transmitter (then rx is not ready: set it up again) and a status change, which is logged and
+ * published. A push receiver makes no other call, a poll receiver learns no status otherwise.
+ * Push: first a new access token when due. */
+void receiver_check_stream(Receiver *rx);
 
 /* `ssfctl verify`: when the daemon asked for it, asks the transmitter for a verification SET
  * and tells the daemon the outcome. Push: first a new access token when due (nothing else

@@ -361,6 +361,17 @@ static json_t *delivery_wanted(const Config *c, const char *push_authorization) 
                          c->push_url, "authorization_header", push_authorization);
 }
 
+/* A transmitter-supplied number of seconds: a positive integer up to a year, else 0 (absent,
+ * or nothing to act on). */
+static uint64_t json_seconds(json_t *o, const char *key) {
+        json_t *v = json_object_get(o, key);
+
+        if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+            json_integer_value(v) > 366 * 24 * 3600)
+                return 0;
+        return (uint64_t) json_integer_value(v);
+}
+
 static bool aud_contains(json_t *aud, const char *want) {
         size_t i;
         json_t *v;
@@ -428,8 +439,8 @@ static int adopt_stream(const Config *c, Transmitter *t, json_t *s) {
         t->endpoint_url = strdup(url);
         if (!t->stream_id || !t->endpoint_url || !t->audience)
                 return -ENOMEM;
-        t->min_verification_interval =
-                (uint64_t) json_integer_value(json_object_get(s, "min_verification_interval"));
+        t->min_verification_interval = json_seconds(s, "min_verification_interval");
+        t->inactivity_timeout_usec = json_seconds(s, "inactivity_timeout") * 1000000u;
         json_decref(t->stream);
         t->stream = json_incref(s); /* new reference kept in t */
         return 0;
@@ -478,6 +489,14 @@ static int stream_get_object(HttpClient *http, const Transmitter *t, const char 
 
 static int stream_get(HttpClient *http, const Transmitter *t, const char *id, json_t **ret) {
         return stream_get_object(http, t, t->configuration_endpoint, id, ret);
+}
+
+int stream_read_config(HttpClient *http, const Transmitter *t) {
+        _cleanup_(json_decrefp) json_t *o = NULL;
+
+        if (!t->stream_id)
+                return -ENOENT;
+        return stream_get(http, t, t->stream_id, &o);
 }
 
 int stream_read_status(HttpClient *http, const Transmitter *t, char **ret_status,

@@ -35,6 +35,7 @@ typedef struct Transmitter {
         char *audience;             /* the aud SETs must carry */
         json_t *stream;             /* stream configuration as returned */
         uint64_t min_verification_interval;
+        uint64_t inactivity_timeout_usec; /* SSF §8.1.1 inactivity_timeout, 0 when absent */
 } Transmitter;
 
 void transmitter_done(Transmitter *t);
@@ -66,6 +67,10 @@ int stream_request_verification(HttpClient *http, const Transmitter *t, const ch
  * NULL) as new strings. -EOPNOTSUPP when the transmitter publishes no status endpoint. */
 int stream_read_status(HttpClient *http, const Transmitter *t, char **ret_status,
                        char **ret_reason);
+/* GET the stream's configuration (SSF §8.1.1.2): 0 when it is there, -ENOENT when the
+ * transmitter no longer knows it, -EACCES when it refused our credentials, or another
+ * failure. For a transmitter without a status endpoint. */
+int stream_read_config(HttpClient *http, const Transmitter *t);
 
 /* Event short name -> full URI (CAEP, RISC, Okta), NULL when unknown. */
 const char *stream_event_uri(const char *short_name);

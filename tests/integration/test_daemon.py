@@ -272,3 +272,20 @@ def test_stream_status_read_at_setup(daemon_factory, transmitter, users):
         wait_for(lambda: d.ctl("status")["stream"]["status"] == status, 20,
                  f"the daemon to report the stream {status}")
     assert "Transmitter reports stream" in d.log()
+
+
+def test_stream_status_checked_while_polling(daemon_factory, transmitter, users):
+    """A poll receiver reads the stream status every inactivity_timeout / 2 (here 2 s): a
+    pause made without a stream-updated event shows without a reload, and so does the
+    resume."""
+    transmitter.configure(inactivity_timeout=4)
+    d = daemon_factory(rules=RULES)
+    stream_id = wait_for(lambda: d.ctl("status")["stream"]["stream_id"], 20, "the stream")
+    for status in ("paused", "enabled"):
+        code, _, out = transmitter.request("POST", "/ssf/status",
+                                           {"stream_id": stream_id, "status": status})
+        assert code == 200, out
+        wait_for(lambda: d.ctl("status")["stream"]["status"] == status, 30,
+                 f"the daemon to report the stream {status}")
+    assert "enabled again" in d.log()
+    assert "inactivity_pauses" not in transmitter.acks()["counters"]

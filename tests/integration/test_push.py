@@ -393,3 +393,66 @@ def test_poll_stream_is_switched_to_push(daemon_factory, transmitter, users, tmp
     j = transmitter.send_event("session-revoked", email="bob@example.com")
     transmitter.wait_acked(j)
     assert d.ctl("risk", "bob")["level"] == "high"
+
+
+def test_push_receiver_keeps_an_idle_stream_active(daemon_factory, transmitter, users,
+                                                    tmp_path):
+    """SSF 8.1.1 inactivity_timeout: a push receiver gets SETs without calling the transmitter,
+    so it reads the stream status at least every inactivity_timeout / 2; the transmitter
+    pauses a stream left alone for longer (shown by stopping the daemon)."""
+    transmitter.configure(inactivity_timeout=4)
+    p = Push(daemon_factory, transmitter, tmp_path)
+    assert p.stream["inactivity_timeout"] == 4
+    reads = transmitter.acks()["counters"].get("status_reads", 0)
+    time.sleep(9)  # over twice the timeout, with no SET delivered
+    counters = transmitter.acks()["counters"]
+    assert counters.get("status_reads", 0) >= reads + 3, counters
+    assert "inactivity_pauses" not in counters, counters
+    (s,) = [s for s in transmitter.streams() if s["stream_id"] == p.stream["stream_id"]]
+    assert s["status"] == "enabled", s
+    j = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(j)
+
+    # Without the daemon, nobody keeps it active.
+    assert p.daemon.stop(timeout=5) == 0
+    wait_for(lambda: transmitter.acks()["counters"].get("inactivity_pauses"), 15,
+             "the transmitter to pause the idle stream")
+    (s,) = [s for s in transmitter.streams() if s["stream_id"] == p.stream["stream_id"]]
+    assert (s["status"], s.get("reason")) == ("paused", "inactivity"), s
+
+
+def test_push_receiver_notices_a_deleted_stream_and_a_status_change(daemon_factory, transmitter,
+                                                                     users, tmp_path):
+    """A push receiver hears nothing when its stream is deleted or paused at the transmitter
+    without a stream-updated event; its periodic status read notices both."""
+    transmitter.configure(inactivity_timeout=4)
+    p = Push(daemon_factory, transmitter, tmp_path)
+    d = p.daemon
+    old = p.stream["stream_id"]
+    wait_for(lambda: d.ctl("status")["stream"]["stream_id"] == old, 20, "the daemon's stream")
+
+    code, _, out = transmitter.request("POST", "/ssf/status",
+                                       {"stream_id": old, "status": "paused",
+                                        "reason": "maintenance"})
+    assert code == 200, out
+    wait_for(lambda: d.ctl("status")["stream"]["status"] == "paused", 15,
+             "the daemon to see the stream paused")
+    assert f"Transmitter reports stream '{old}' paused: maintenance" in d.log()
+    code, _, out = transmitter.request("POST", "/ssf/status",
+                                       {"stream_id": old, "status": "enabled"})
+    assert code == 200, out
+    wait_for(lambda: d.ctl("status")["stream"]["status"] == "enabled", 15,
+             "the daemon to see the stream enabled again")
+
+    code, _, _ = transmitter.request("DELETE", f"/ssf/stream?stream_id={old}")
+    assert code == 204
+    new = wait_for(lambda: [s["stream_id"] for s in transmitter.streams()
+                            if s["delivery"].get("method") == PUSH], 15,
+                   "the daemon to create a new push stream")
+    assert new != [old]
+    wait_for(lambda: d.ctl("status")["stream"]["stream_id"] == new[0], 15,
+             "the daemon to report the new stream")
+    assert f"Stream '{old}' is gone at the transmitter" in d.log()
+    j = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(j)
+    assert d.ctl("risk", "bob")["level"] == "high"

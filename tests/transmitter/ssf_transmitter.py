@@ -258,6 +258,8 @@ class Stream:
         self.queue = {}          # jti -> entry (dict), insertion order = delivery order
         self.subjects = []
         self.last_verification = 0.0
+        self.last_activity = time.monotonic()  # the receiver's last call about this stream
+        self.polls_open = 0                    # long polls being held (activity too)
 
 
 class Transmitter:
@@ -280,6 +282,9 @@ class Transmitter:
         self.redelivery_delay = float(redelivery_delay)
         # seconds a verification event is held before it can be delivered (/control/config)
         self.verification_delay = 0.0
+        # SSF 8.1.1 inactivity_timeout (seconds, None: not advertised): a stream the receiver
+        # leaves alone for longer is paused with reason "inactivity" (/control/config)
+        self.inactivity_timeout = None
         self.push_ca = push_ca
         self.min_verification_interval = int(min_verification_interval)
         self.quiet = quiet
@@ -593,13 +598,30 @@ class Transmitter:
                 e["state"] = "error"
 
     # -- streams ---------------------------------------------------------------------------
-    def _stream(self, stream_id):
+    def _stream(self, stream_id, receiver=True):
+        """The stream stream_id (404 when there is none); receiver: a call of the receiver
+        about it, which resets its inactivity timer (SSF 8.1.1)."""
         if not isinstance(stream_id, str) or not stream_id:
             raise RequestError(400, "invalid_request", "stream_id is required")
         st = self.streams.get(stream_id)
         if st is None:
             raise RequestError(404, "not_found", f"no stream {stream_id}")
+        if receiver:
+            st.last_activity = time.monotonic()
         return st
+
+    def _check_inactivity(self):
+        """Pauses the streams whose receiver has been silent for inactivity_timeout."""
+        if self.inactivity_timeout is None:
+            return
+        now = time.monotonic()
+        for st in self.streams.values():
+            if (st.status == "enabled" and not st.polls_open
+                    and now - st.last_activity > self.inactivity_timeout):
+                st.status, st.reason = "paused", "inactivity"
+                self.count("inactivity_pauses")
+                self.log(f"stream {st.id} paused: no receiver activity for "
+                         f"{self.inactivity_timeout} s")
 
     def _apply_delivery(self, stream_id, delivery):
         if delivery is None:
@@ -645,6 +667,8 @@ class Transmitter:
             cfg["events_delivered"] = list(SUPPORTED_EVENTS)
         cfg["delivery"] = self._apply_delivery(stream_id, body.get("delivery"))
         cfg["min_verification_interval"] = self.min_verification_interval
+        if self.inactivity_timeout is not None:
+            cfg["inactivity_timeout"] = self.inactivity_timeout
         if "description" in body:
             if not isinstance(body["description"], str):
                 raise RequestError(400, "invalid_request", "description must be a string")
@@ -654,7 +678,8 @@ class Transmitter:
         return cfg
 
     def _check_transmitter_props(self, body, cfg):
-        for k in ("iss", "aud", "events_supported", "min_verification_interval"):
+        for k in ("iss", "aud", "events_supported", "min_verification_interval",
+                  "inactivity_timeout"):
             if k in body and body[k] != cfg.get(k):
                 raise RequestError(400, "invalid_request", f"{k} cannot be changed by the receiver")
 
@@ -741,33 +766,42 @@ class Transmitter:
             if max_events == 0:
                 return {"sets": {}, "moreAvailable": bool(self._deliverable(st, time.time()))}
             deadline = time.monotonic() + (0 if ret_imm else self.long_poll_max)
-            while True:
-                if self.stopping:
-                    return {"sets": {}}
-                if st.id not in self.streams:
-                    raise RequestError(404, "not_found", f"no stream {st.id}")
-                if st.config["delivery"]["method"] != POLL:
-                    raise RequestError(400, "invalid_request", "stream is not a poll stream")
-                now = time.time()
-                ready = self._deliverable(st, now) if st.status == "enabled" else []
-                if ready:
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return {"sets": {}, "moreAvailable": False}
-                wait = remaining
-                nxt = self._next_redelivery(st)
-                if nxt is not None and st.status == "enabled":
-                    wait = max(0.01, min(wait, nxt - now))
-                self.cond.wait(wait)
-            chosen = ready if max_events is None else ready[:max_events]
-            sets = {}
-            for e in chosen:
-                sets[e["jti"]] = e["token"]
-                e["attempts"] += 1
-                e["not_before"] = now + self.redelivery_delay
-                self.deliveries[e["jti"]] = self.deliveries.get(e["jti"], 0) + 1
-            return {"sets": sets, "moreAvailable": len(ready) > len(chosen)}
+            st.polls_open += 1
+            try:
+                return self._hold_poll(st, max_events, deadline)
+            finally:
+                st.polls_open -= 1
+                st.last_activity = time.monotonic()
+
+    def _hold_poll(self, st, max_events, deadline):
+        """The long poll of poll(), with self.cond held."""
+        while True:
+            if self.stopping:
+                return {"sets": {}}
+            if st.id not in self.streams:
+                raise RequestError(404, "not_found", f"no stream {st.id}")
+            if st.config["delivery"]["method"] != POLL:
+                raise RequestError(400, "invalid_request", "stream is not a poll stream")
+            now = time.time()
+            ready = self._deliverable(st, now) if st.status == "enabled" else []
+            if ready:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return {"sets": {}, "moreAvailable": False}
+            wait = remaining
+            nxt = self._next_redelivery(st)
+            if nxt is not None and st.status == "enabled":
+                wait = max(0.01, min(wait, nxt - now))
+            self.cond.wait(wait)
+        chosen = ready if max_events is None else ready[:max_events]
+        sets = {}
+        for e in chosen:
+            sets[e["jti"]] = e["token"]
+            e["attempts"] += 1
+            e["not_before"] = now + self.redelivery_delay
+            self.deliveries[e["jti"]] = self.deliveries.get(e["jti"], 0) + 1
+        return {"sets": sets, "moreAvailable": len(ready) > len(chosen)}
 
     @staticmethod
     def _deliverable(st, now):
@@ -789,6 +823,7 @@ class Transmitter:
             with self.cond:
                 if self.stopping:
                     return
+                self._check_inactivity()
                 work = []
                 now = time.time()
                 wait = 1.0
@@ -991,6 +1026,15 @@ class Transmitter:
                 self.min_verification_interval = int(body["min_verification_interval"])
             if "verification_delay" in body:
                 self.verification_delay = float(body["verification_delay"])
+            if "inactivity_timeout" in body:
+                v = body["inactivity_timeout"]
+                self.inactivity_timeout = None if v is None else int(v)
+                for st in self.streams.values():
+                    st.last_activity = time.monotonic()
+                    if v is None:
+                        st.config.pop("inactivity_timeout", None)
+                    else:
+                        st.config["inactivity_timeout"] = self.inactivity_timeout
             if "issuer_override" in body:
                 self.issuer_override = body["issuer_override"]
             if "push_ca" in body:
@@ -1021,6 +1065,7 @@ class Transmitter:
             return {"redelivery_delay": self.redelivery_delay, "long_poll_max": self.long_poll_max,
                     "min_verification_interval": self.min_verification_interval,
                     "verification_delay": self.verification_delay,
+                    "inactivity_timeout": self.inactivity_timeout,
                     "issuer_override": self.issuer_override, "fail": self.fail_requests,
                     "oauth2_expires_in": self.oauth2_expires_in,
                     "oauth2_token_lifetime": self.oauth2_token_lifetime,
@@ -1036,7 +1081,7 @@ class Transmitter:
                 raise RequestError(400, "invalid_request", "status must be enabled|paused|disabled")
             out = []
             for sid in sids:
-                st = self._stream(sid)
+                st = self._stream(sid, receiver=False)
                 payload = {"status": status}
                 if body.get("reason"):
                     payload["reason"] = body["reason"]
@@ -1246,6 +1291,7 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 with t.lock:
                     st = t._stream(self.query().get("stream_id"))
+                    t.count("status_reads")
                     out = {"stream_id": st.id, "status": st.status}
                     if st.reason:
                         out["reason"] = st.reason
@@ -1328,7 +1374,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if not t.streams and not b.get("allow_no_stream"):
                     raise RequestError(409, "no_stream", "no stream exists yet")
                 sid = b.get("stream_id")
-                st = t._stream(sid) if sid else None
+                st = t._stream(sid, receiver=False) if sid else None
                 if st is None and t.streams:
                     st = next(iter(t.streams.values()))
                 jti, token, claims = t.build_set(
