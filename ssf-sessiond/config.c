@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "events.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
@@ -57,53 +58,8 @@
 
 #define ALL_LEVELS ((1u << _RISK_MAX) - 1)
 
-/* The detection vocabulary (PRODUCT.md "Detections") and the default level of each.
- * _RISK_INVALID: the event carries its level. */
-static const struct {
-        const char *name;
-        RiskLevel level;
-} detection_defaults[] = {
-        /* CAEP 1.0 */
-        { "session-revoked", RISK_HIGH },
-        { "token-claims-change", RISK_MEDIUM },
-        { "credential-change", RISK_MEDIUM },
-        { "assurance-level-change", RISK_MEDIUM },
-        { "device-compliance-change", RISK_HIGH },
-        { "session-established", RISK_NONE },
-        { "session-presented", RISK_NONE },
-        { "risk-level-change", _RISK_INVALID },
-        /* RISC 1.0 */
-        { "account-disabled", RISK_HIGH },
-        { "account-enabled", RISK_NONE },
-        { "account-purged", RISK_HIGH },
-        { "account-credential-change-required", RISK_MEDIUM },
-        { "credential-compromise", RISK_HIGH },
-        { "identifier-changed", RISK_MEDIUM },
-        { "identifier-recycled", RISK_HIGH },
-        { "recovery-activated", RISK_MEDIUM },
-        { "recovery-information-changed", RISK_MEDIUM },
-        { "opt-in", RISK_NONE },
-        { "opt-out", RISK_NONE },
-        { "opt-out-initiated", RISK_NONE },
-        { "opt-out-cancelled", RISK_NONE },
-        { "opt-out-effective", RISK_NONE },
-        { "sessions-revoked", RISK_HIGH },
-        /* Okta */
-        { "user-risk-change", _RISK_INVALID },
-        { "device-risk-change", _RISK_INVALID },
-};
-
-static ssize_t detection_index(const char *name) {
-        if (!name)
-                return -1;
-        for (size_t i = 0; i < ARRAY_SIZE(detection_defaults); i++)
-                if (streq(detection_defaults[i].name, name))
-                        return (ssize_t) i;
-        return -1;
-}
-
 bool config_detection_is_known(const char *name) {
-        return detection_index(name) >= 0;
+        return event_name_is_known(name);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1732,16 +1688,18 @@ Config *config_free(Config *c) {
 }
 
 RiskLevel config_detection_level(const Config *c, const char *detection) {
-        ssize_t i;
+        const EventType *e = event_type_by_name(detection);
+        RiskLevel family = _RISK_INVALID;
 
-        if (!detection)
+        if (!e)
                 return _RISK_INVALID;
+        /* Its own line wins over its family's ("opt-out"), wherever they are. */
         if (c)
-                for (size_t j = 0; j < c->n_detection_levels; j++)
+                for (size_t j = 0; j < c->n_detection_levels; j++) {
                         if (streq(c->detection_levels[j].detection, detection))
                                 return c->detection_levels[j].level;
-        i = detection_index(detection);
-        if (i < 0)
-                return _RISK_INVALID;
-        return detection_defaults[i].level;
+                        if (event_name_covers(c->detection_levels[j].detection, detection))
+                                family = c->detection_levels[j].level;
+                }
+        return family != _RISK_INVALID ? family : e->level;
 }

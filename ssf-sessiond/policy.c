@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "events.h"
 #include "policy.h"
 
 #define NSS_BUFFER_MAX (1024U * 1024U)
@@ -164,7 +165,7 @@ static bool detections_match(char *const *patterns, const char *detection) {
         if (!patterns || !patterns[0])
                 return true;
         for (char *const *p = patterns; *p; p++)
-                if (streq(*p, "*") || (detection && streq(*p, detection)))
+                if (streq(*p, "*") || event_name_covers(*p, detection))
                         return true;
         return false;
 }

@@ -86,17 +86,6 @@ static const char *get_string(json_t *event, const char *name) {
         return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
 }
 
-static bool is_known_detection(const char *uri, const char **ret_name) {
-        const char *rest;
-
-        if ((rest = startswith(uri, CAEP_EVENT_PREFIX)) || (rest = startswith(uri, RISC_EVENT_PREFIX)) ||
-            (rest = startswith(uri, OKTA_EVENT_PREFIX))) {
-                *ret_name = rest;
-                return true;
-        }
-        return false;
-}
-
 /* The configured level: raise at it, or record only when it is none. */
 static void raise_configured(const Config *c, Detection *d) {
         RiskLevel l = config_detection_level(c, d->name);
@@ -112,7 +101,8 @@ static void raise_configured(const Config *c, Detection *d) {
 
 int risk_classify(const SsfSet *set, const Config *c, Detection *ret) {
         Detection d = {};
-        const char *name = NULL, *s;
+        const EventType *type;
+        const char *name, *s;
         json_t *ev;
 
         if (!set || !set->event_uri || !ret)
@@ -126,17 +116,14 @@ int risk_classify(const SsfSet *set, const Config *c, Detection *ret) {
 
         /* Stream events (verification, stream-updated) are the manager's; unknown types are
          * acknowledged and ignored (SETs are not commands). */
-        if (!is_known_detection(set->event_uri, &name) || config_detection_level(c, name) == _RISK_INVALID) {
-                bool carrying = streq_ptr(name, "risk-level-change") ||
-                                streq_ptr(name, "user-risk-change") ||
-                                streq_ptr(name, "device-risk-change");
-                if (!carrying) {
-                        d.effect = DETECTION_IGNORE;
-                        d.level = RISK_NONE;
-                        *ret = d;
-                        return 0;
-                }
+        type = event_type_by_uri(set->event_uri);
+        if (!type || !type->detection) {
+                d.effect = DETECTION_IGNORE;
+                d.level = RISK_NONE;
+                *ret = d;
+                return 0;
         }
+        name = type->name;
 
         if (streq(name, "device-compliance-change")) {
                 s = get_string(ev, "current_status");

@@ -28,37 +28,6 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(Jws *, jws_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SsfSet *, ssf_set_free);
 
-/* Event types we know, by canonical URI. */
-static const char *const known_events[] = {
-        SSF_EVENT_VERIFICATION,
-        SSF_EVENT_STREAM_UPDATED,
-        CAEP_EVENT_PREFIX "session-revoked",
-        CAEP_EVENT_PREFIX "token-claims-change",
-        CAEP_EVENT_PREFIX "credential-change",
-        CAEP_EVENT_PREFIX "assurance-level-change",
-        CAEP_EVENT_PREFIX "device-compliance-change",
-        CAEP_EVENT_PREFIX "session-established",
-        CAEP_EVENT_PREFIX "session-presented",
-        CAEP_EVENT_PREFIX "risk-level-change",
-        RISC_EVENT_PREFIX "account-credential-change-required",
-        RISC_EVENT_PREFIX "account-purged",
-        RISC_EVENT_PREFIX "account-disabled",
-        RISC_EVENT_PREFIX "account-enabled",
-        RISC_EVENT_PREFIX "identifier-changed",
-        RISC_EVENT_PREFIX "identifier-recycled",
-        RISC_EVENT_PREFIX "credential-compromise",
-        RISC_EVENT_PREFIX "opt-in",
-        RISC_EVENT_PREFIX "opt-out-initiated",
-        RISC_EVENT_PREFIX "opt-out-cancelled",
-        RISC_EVENT_PREFIX "opt-out-effective",
-        RISC_EVENT_PREFIX "recovery-activated",
-        RISC_EVENT_PREFIX "recovery-information-changed",
-        RISC_EVENT_PREFIX "sessions-revoked",
-        OKTA_EVENT_PREFIX "user-risk-change",
-        OKTA_EVENT_PREFIX "device-risk-change",
-        OKTA_EVENT_PREFIX "ip-change",
-};
-
 /* Legacy URIs (spec digest §9, §8.3 item 38) -> current ones. */
 static const struct {
         const char *legacy, *current;
@@ -74,13 +43,17 @@ static const struct {
 
 /* Returns the canonical static URI of a known event, or NULL. */
 static const char *canonical_event(const char *uri) {
+        const EventType *e;
+
         for (size_t i = 0; i < ARRAY_SIZE(legacy_events); i++)
                 if (streq(uri, legacy_events[i].legacy))
                         return legacy_events[i].current;
-        for (size_t i = 0; i < ARRAY_SIZE(known_events); i++)
-                if (streq(uri, known_events[i]))
-                        return known_events[i];
-        return NULL;
+        if (streq(uri, SSF_EVENT_VERIFICATION))
+                return SSF_EVENT_VERIFICATION;
+        if (streq(uri, SSF_EVENT_STREAM_UPDATED))
+                return SSF_EVENT_STREAM_UPDATED;
+        e = event_type_by_uri(uri);
+        return e ? e->uri : NULL;
 }
 
 const char *set_event_short_name(const char *event_uri) {

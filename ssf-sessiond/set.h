@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "events.h"
 #include "jws.h"
 
 #define SET_MAX_PAYLOAD (48u * 1024u)
@@ -66,10 +67,3 @@ SsfSet *ssf_set_free(SsfSet *s);
 
 /* Last path segment of an event URI ("…/event-type/session-revoked" -> "session-revoked"). */
 const char *set_event_short_name(const char *event_uri);
-
-/* Well-known URIs. */
-#define SSF_EVENT_VERIFICATION "https://schemas.openid.net/secevent/ssf/event-type/verification"
-#define SSF_EVENT_STREAM_UPDATED "https://schemas.openid.net/secevent/ssf/event-type/stream-updated"
-#define CAEP_EVENT_PREFIX "https://schemas.openid.net/secevent/caep/event-type/"
-#define RISC_EVENT_PREFIX "https://schemas.openid.net/secevent/risc/event-type/"
-#define OKTA_EVENT_PREFIX "https://schemas.okta.com/secevent/okta/event-type/"

@@ -20,42 +20,22 @@
 #define STREAM_MAX (256u * 1024u)
 #define MGMT_TIMEOUT_USEC (15u * 1000000u)
 
-/* Every subject event this receiver understands: what it asks for with events = all. */
-static const char *const event_uris[] = {
-        /* CAEP 1.0 */
-        CAEP_EVENT_PREFIX "session-revoked",
-        CAEP_EVENT_PREFIX "token-claims-change",
-        CAEP_EVENT_PREFIX "credential-change",
-        CAEP_EVENT_PREFIX "assurance-level-change",
-        CAEP_EVENT_PREFIX "device-compliance-change",
-        CAEP_EVENT_PREFIX "session-established",
-        CAEP_EVENT_PREFIX "session-presented",
-        CAEP_EVENT_PREFIX "risk-level-change",
-        /* RISC 1.0 */
-        RISC_EVENT_PREFIX "account-disabled",
-        RISC_EVENT_PREFIX "account-enabled",
-        RISC_EVENT_PREFIX "account-purged",
-        RISC_EVENT_PREFIX "account-credential-change-required",
-        RISC_EVENT_PREFIX "credential-compromise",
-        RISC_EVENT_PREFIX "identifier-changed",
-        RISC_EVENT_PREFIX "identifier-recycled",
-        RISC_EVENT_PREFIX "recovery-activated",
-        RISC_EVENT_PREFIX "recovery-information-changed",
-        RISC_EVENT_PREFIX "opt-in",
-        RISC_EVENT_PREFIX "opt-out-initiated",
-        RISC_EVENT_PREFIX "opt-out-cancelled",
-        RISC_EVENT_PREFIX "opt-out-effective",
-        RISC_EVENT_PREFIX "sessions-revoked",
-        /* Okta */
-        OKTA_EVENT_PREFIX "user-risk-change",
-        OKTA_EVENT_PREFIX "device-risk-change",
-};
+json_t *stream_events_requested(char *const *names) {
+        json_t *events = json_array();
 
-const char *stream_event_uri(const char *name) {
-        for (size_t i = 0; i < ARRAY_SIZE(event_uris); i++)
-                if (streq(set_event_short_name(event_uris[i]), name))
-                        return event_uris[i];
-        return NULL;
+        for (size_t i = 0; events && i < n_event_types; i++) {
+                const EventType *e = &event_types[i];
+                bool want = !names;
+
+                for (char *const *n = names; n && *n && !want; n++)
+                        want = event_name_covers(*n, e->name);
+                if (e->detection && want &&
+                    json_array_append_new(events, json_string(e->uri)) < 0) {
+                        json_decref(events);
+                        return NULL;
+                }
+        }
+        return events;
 }
 
 void transmitter_done(Transmitter *t) {
@@ -638,18 +618,10 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t,
         }
 
         /* Create a stream asking for the configured events. */
-        events = json_array();
+        events = stream_events_requested(c->events);
         if (!events)
                 return -ENOMEM;
-        if (c->events) {
-                for (char **e = c->events; *e; e++) {
-                        const char *uri = stream_event_uri(*e);
-                        if (uri)
-                                json_array_append_new(events, json_string(uri));
-                }
-        } else
-                for (size_t i = 0; i < ARRAY_SIZE(event_uris); i++)
-                        json_array_append_new(events, json_string(event_uris[i]));
+
         (void) gethostname(host, sizeof(host) - 1);
         (void) snprintf(desc, sizeof(desc), "ssf-sessiond on %s", host);
         delivery = delivery_wanted(c, push_authorization);

@@ -72,5 +72,7 @@ int stream_read_status(HttpClient *http, const Transmitter *t, char **ret_status
  * failure. For a transmitter without a status endpoint. */
 int stream_read_config(HttpClient *http, const Transmitter *t);
 
-/* Event short name -> full URI (CAEP, RISC, Okta), NULL when unknown. */
-const char *stream_event_uri(const char *short_name);
+/* The events_requested array for the configured event names (events =; NULL: all): the URIs
+ * of the detections they cover. NULL when out of memory. */
+json_t *stream_events_requested(char *const *names);
+

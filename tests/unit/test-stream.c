@@ -42,22 +42,41 @@ static void test_discovery_url_needs_https(void **state) {
         assert_null(url);
 }
 
-static void test_event_uri(void **state) {
-        assert_string_equal(stream_event_uri("session-revoked"),
+static void test_events_requested(void **state) {
+        char *names[] = { UNCONST("opt-out"), UNCONST("session-revoked"), NULL };
+        char *none[] = { UNCONST("verification"), NULL };
+        json_t *all = stream_events_requested(NULL), *some = stream_events_requested(names);
+        json_t *empty = stream_events_requested(none);
+        size_t i;
+        json_t *v;
+
+        /* events = all: every detection, and nothing that is not one (Okta's ip-change). */
+        assert_non_null(all);
+        assert_int_equal(json_array_size(all), 24);
+        json_array_foreach(all, i, v)
+                assert_null(strstr(json_string_value(v), "ip-change"));
+        assert_string_equal(json_string_value(json_array_get(all, 0)),
                             "https://schemas.openid.net/secevent/caep/event-type/session-revoked");
-        assert_string_equal(stream_event_uri("account-disabled"),
-                            "https://schemas.openid.net/secevent/risc/event-type/account-disabled");
-        assert_string_equal(stream_event_uri("user-risk-change"),
-                            "https://schemas.okta.com/secevent/okta/event-type/user-risk-change");
-        assert_null(stream_event_uri("verification"));
-        assert_null(stream_event_uri("no-such-event"));
+        /* A name and a family, in the table's order. */
+        assert_non_null(some);
+        assert_int_equal(json_array_size(some), 4);
+        assert_string_equal(json_string_value(json_array_get(some, 0)),
+                            "https://schemas.openid.net/secevent/caep/event-type/session-revoked");
+        assert_string_equal(json_string_value(json_array_get(some, 1)),
+                            "https://schemas.openid.net/secevent/risc/event-type/opt-out-initiated");
+        assert_string_equal(json_string_value(json_array_get(some, 3)),
+                            "https://schemas.openid.net/secevent/risc/event-type/opt-out-effective");
+        assert_int_equal(json_array_size(empty), 0);
+        json_decref(all);
+        json_decref(some);
+        json_decref(empty);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_discovery_url),
                 cmocka_unit_test(test_discovery_url_needs_https),
-                cmocka_unit_test(test_event_uri),
+                cmocka_unit_test(test_events_requested),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
