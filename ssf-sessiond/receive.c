@@ -186,7 +186,8 @@ void receiver_check_stream(Receiver *rx) {
                         return;
         }
         r = receiver_report_status(rx);
-        if (r == -EOPNOTSUPP)
+        /* No status endpoint, or one that does not know the stream: is the stream there? */
+        if (r == -EOPNOTSUPP || r == -ENOENT)
                 r = stream_read_config(rx->http, &rx->t);
         if (r >= 0 || r == -ECANCELED)
                 return;
