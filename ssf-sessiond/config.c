@@ -1341,7 +1341,10 @@ static int load_dropins(ParseState *s, const char *path) {
 
 /* ---- validation --------------------------------------------------------------------------- */
 
-static void check_file_perms(ParseState *s, size_t idx, const char *path, bool secret) {
+/* secret: not readable by others either; public: readable by others (the unprivileged network
+ * worker reads it while running). */
+static void check_file_perms(ParseState *s, size_t idx, const char *path, bool secret,
+                             bool public) {
         _cleanup_close_ int fd = -EBADF;
         Loc l = key_loc(s, idx);
         struct stat st;
@@ -1364,7 +1367,11 @@ static void check_file_perms(ParseState *s, size_t idx, const char *path, bool s
                 (void) config_error(s, &l, "Cannot stat '%s': %s", path, strerror(errno));
                 return;
         }
-        (void) check_stat(s, &l, config_items[idx].key, path, &st, false, secret, false);
+        if (check_stat(s, &l, config_items[idx].key, path, &st, false, secret, false) >= 0 &&
+            public && !(st.st_mode & S_IROTH))
+                (void) config_error(s, &l, "%s '%s' must be readable by others (mode 0644): the "
+                                    "network worker reads it without privileges",
+                                    config_items[idx].key, path);
 }
 
 static size_t idx_of(SectionKind section, const char *key) {
@@ -1481,7 +1488,8 @@ static void validate(ParseState *s) {
         case AUTH_BEARER:
                 require(s, "token_file", c->token_file, "auth", "auth = bearer");
                 if (!key_bad(s, SECTION_TRANSMITTER, "auth"))
-                        check_file_perms(s, IDX(SECTION_TRANSMITTER, "token_file"), c->token_file, true);
+                        check_file_perms(s, IDX(SECTION_TRANSMITTER, "token_file"), c->token_file, true,
+                                         false);
                 break;
         case AUTH_OAUTH2:
                 require(s, "oauth2_token_url", c->oauth2_token_url, "auth", "auth = oauth2");
@@ -1489,7 +1497,7 @@ static void validate(ParseState *s) {
                 require(s, "oauth2_client_secret_file", c->oauth2_client_secret_file, "auth",
                         "auth = oauth2");
                 check_file_perms(s, IDX(SECTION_TRANSMITTER, "oauth2_client_secret_file"),
-                                 c->oauth2_client_secret_file, true);
+                                 c->oauth2_client_secret_file, true, false);
                 break;
         case AUTH_NONE:
                 break;
@@ -1500,16 +1508,16 @@ static void validate(ParseState *s) {
                 require(s, "push_url", c->push_url, "delivery", "delivery = push");
                 require(s, "push_cert", c->push_cert, "delivery", "delivery = push");
                 require(s, "push_key", c->push_key, "delivery", "delivery = push");
-                check_file_perms(s, IDX(SECTION_TRANSMITTER, "push_cert"), c->push_cert, false);
-                check_file_perms(s, IDX(SECTION_TRANSMITTER, "push_key"), c->push_key, true);
+                check_file_perms(s, IDX(SECTION_TRANSMITTER, "push_cert"), c->push_cert, false, false);
+                check_file_perms(s, IDX(SECTION_TRANSMITTER, "push_key"), c->push_key, true, false);
         }
-        check_file_perms(s, IDX(SECTION_TRANSMITTER, "ca_file"), c->ca_file, false);
+        check_file_perms(s, IDX(SECTION_TRANSMITTER, "ca_file"), c->ca_file, false, false);
 
         if (c->map == SUBJECT_MAP_FILE && !c->map_file && !key_bad(s, SECTION_SUBJECTS, "map_file")) {
                 Loc ml = key_loc(s, IDX(SECTION_SUBJECTS, "map"));
                 (void) config_error(s, &ml, "map = file needs 'map_file'");
         }
-        check_file_perms(s, IDX(SECTION_SUBJECTS, "map_file"), c->map_file, false);
+        check_file_perms(s, IDX(SECTION_SUBJECTS, "map_file"), c->map_file, false, true);
 
         for (size_t i = 0; i < c->n_rules; i++) {
                 const Rule *r = &c->rules[i];

@@ -624,7 +624,7 @@ static void test_detection_levels(void **state) {
         assert_int_equal(config_detection_level(NULL, "session-established"), RISK_NONE);
         assert_int_equal(config_detection_level(NULL, "session-presented"), RISK_NONE);
         assert_int_equal(config_detection_level(NULL, "opt-in"), RISK_NONE);
-        assert_int_equal(config_detection_level(NULL, "opt-out"), RISK_NONE);
+        assert_int_equal(config_detection_level(NULL, "opt-out-effective"), RISK_NONE);
         assert_int_equal(config_detection_level(NULL, "risk-level-change"), _RISK_INVALID);
         assert_int_equal(config_detection_level(NULL, "user-risk-change"), _RISK_INVALID);
         assert_int_equal(config_detection_level(NULL, "device-risk-change"), _RISK_INVALID);
@@ -789,6 +789,14 @@ static void test_perms(void **state) {
         }
         assert_int_equal(load_perms("p.conf", &err), -EINVAL);
         assert_non_null(strstr(err, "map_file"));
+        free(err);
+        /* Root-only: the unprivileged network worker could not read it. */
+        write_file("users.map", 0600, "a b\n");
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "must be readable by others (mode 0644)"));
+        free(err);
+        write_file("users.map", 0644, "a b\n");
+        assert_int_equal(load_perms("p.conf", &err), 0);
         free(err);
 
         write_file("secret", 0640, "s\n");
