@@ -90,6 +90,7 @@ static int run_workflow(Manager *m, const PendingAction *a, char *result, size_t
                 .issuer = a->issuer,
                 .rule = a->rule,
                 .reason = a->reason,
+                .txn = a->txn,
                 .claims_json = a->claims_json,
         };
         int r;

@@ -20,12 +20,18 @@ static const char *level_str(RiskLevel l) {
         return s ? s : "none";
 }
 
+/* The SET's txn claim (SSF §4.1.9), NULL when it has none; an empty one is none. */
+static char *set_txn(const IngestRequest *set) {
+        return isempty(set->txn) ? NULL : UNCONST(set->txn);
+}
+
 /* Verification and stream-updated events concern the stream, not a user (SSF §8.1.4-5). */
 static int ingest_stream_event(Manager *m, const IngestRequest *set, SetError *err) {
         const char *short_name = set_event_short_name(set->event_uri);
         HistoryEntry h = {
                 .time = now_sec(),
                 .jti = UNCONST(set->jti),
+                .txn = set_txn(set),
                 .event = UNCONST(short_name),
                 .action = UNCONST("none"),
                 .duration_ms = -1,
@@ -134,10 +140,31 @@ static int apply_detection(Store *s, const Config *c, const IngestRequest *set, 
         return r < 0 ? r : 1;
 }
 
+/* SETs of one transaction at the transmitter share their txn (SSF §4.1.9, RFC 8417 §2.2): an
+ * action that an earlier SET of the same txn from the same issuer already caused for user —
+ * the same kind, and the same sessions scope (logout) or hook (workflow) — is not run again.
+ * Returns 1 with *ret_jti the earlier SET's jti (may be NULL), 0 when the action is due, or
+ * -errno. */
+static int txn_already_done(Store *s, const IngestRequest *set, const char *user,
+                            const Rule *rule, char **ret_jti) {
+        int r;
+
+        *ret_jti = NULL;
+        if (isempty(set->txn) || rule->action == ACTION_NONE)
+                return 0;
+        r = store_action_find_txn(s, set->iss, set->txn, user, rule_action_to_string(rule->action),
+                                  rule->action == ACTION_LOGOUT ? session_scope_to_string(rule->sessions)
+                                                                : NULL,
+                                  rule->action == ACTION_WORKFLOW ? rule->workflow : NULL, ret_jti);
+        if (r == -ENOENT)
+                return 0;
+        return r < 0 ? r : 1;
+}
+
 static void log_risk(const char *user, const IngestRequest *set, const char *detection,
                      RiskLevel before, RiskLevel after, const Rule *rule, const char *result) {
         char msg[512], f_user[300], f_jti[300], f_event[200], f_det[100], f_lvl[64], f_prev[64],
-                f_rule[300], f_action[64], f_iss[512], f_result[300];
+                f_rule[300], f_action[64], f_iss[512], f_result[600], f_txn[300];
         const char *action = rule ? rule_action_to_string(rule->action) : "none";
 
         F(msg, "Risk of '%s' %s → %s after %s (rule %s: %s)", user, level_str(before),
@@ -152,9 +179,11 @@ static void log_risk(const char *user, const IngestRequest *set, const char *det
         F(f_action, "SSF_ACTION=%s", action);
         F(f_iss, "SSF_ISS=%s", set->iss);
         F(f_result, "SSF_RESULT=%s", result);
+        F(f_txn, "SSF_TXN=%s", strempty(set->txn));
+        /* SSF_TXN last: without a txn the list ends before it. */
         log_struct(after > before ? LOG_NOTICE : LOG_INFO, SSF_MESSAGE_RISK_CHANGED, msg, f_user,
                    f_jti, f_event, f_det, f_lvl, f_prev, f_rule, f_action, f_iss, f_result,
-                   NULL);
+                   isempty(set->txn) ? NULL : f_txn, NULL);
 }
 
 static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, const Detection *det,
@@ -163,8 +192,10 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
         RiskLevel before, after;
         const Rule *rule = NULL;
         const char *note = NULL;
-        char result[256];
+        _cleanup_free_ char *done_jti = NULL;
+        char result[512];
         HistoryEntry h = {};
+        bool skip = false;
         int64_t hid;
         int r, changed;
 
@@ -184,17 +215,27 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
         /* The policy acts on risk signals: events that raise or set a level. */
         if (det->effect == DETECTION_RAISE && changed > 0)
                 rule = policy_match(c, user, groups, det->name, after);
+        if (rule) {
+                r = txn_already_done(m->store, set, user, rule, &done_jti);
+                if (r < 0)
+                        return r;
+                skip = r > 0;
+        }
 
         if (note)
                 F(result, "%s", note);
         else if (!rule || rule->action == ACTION_NONE)
                 F(result, "recorded");
+        else if (skip)
+                F(result, "skipped: already done for txn %s (jti %s)", set->txn,
+                  done_jti ?: "unknown");
         else
                 F(result, "pending");
 
         h.time = now;
         h.user = UNCONST(user);
         h.jti = UNCONST(set->jti);
+        h.txn = set_txn(set);
         h.event = UNCONST(set_event_short_name(set->event_uri));
         h.detection = UNCONST(det->effect == DETECTION_CLEAR ? det->clears : det->name);
         h.level_before = before;
@@ -207,7 +248,7 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
         if (r < 0)
                 return r;
 
-        if (rule && rule->action != ACTION_NONE) {
+        if (rule && rule->action != ACTION_NONE && !skip) {
                 PendingAction a = {
                         .created = now,
                         .user = UNCONST(user),
@@ -217,6 +258,7 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
                         .reset = rule->reset,
                         .workflow = rule->workflow,
                         .jti = UNCONST(set->jti),
+                        .txn = set_txn(set),
                         .event_uri = UNCONST(set->event_uri),
                         .detection = h.detection,
                         .issuer = UNCONST(set->iss),
@@ -232,6 +274,8 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
                         return r;
         }
         log_risk(user, set, h.detection, before, after, rule, result);
+        if (skip)
+                log_info("Rule %s: %s for '%s' %s", rule->name, h.action, user, result);
         return 0;
 }
 
@@ -310,7 +354,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
                 r = ingest_stream_event(m, set, err);
         else if (det->effect == DETECTION_IGNORE) {
                 HistoryEntry hh = {
-                        .time = now, .jti = UNCONST(set->jti),
+                        .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
                         .event = UNCONST(set_event_short_name(set->event_uri)),
                         .action = UNCONST("none"), .result = UNCONST("ignored: not a risk signal"),
                         .duration_ms = -1,
@@ -319,7 +363,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
         } else if (strv_length(set->users) == 0) {
                 char res[512];
                 HistoryEntry hh = {
-                        .time = now, .jti = UNCONST(set->jti),
+                        .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
                         .event = UNCONST(set_event_short_name(set->event_uri)),
                         .detection = UNCONST(det->name), .action = UNCONST("none"), .result = res,
                         .duration_ms = -1,

@@ -232,7 +232,8 @@ static int build_input(const HookFacts *f, HookExec *e) {
             (r = json_set_string(o, "jti", f->jti)) < 0 ||
             (r = json_set_string(o, "issuer", f->issuer)) < 0 ||
             (r = json_set_string(o, "rule", f->rule)) < 0 ||
-            (r = json_set_string(o, "reason", f->reason)) < 0)
+            (r = json_set_string(o, "reason", f->reason)) < 0 ||
+            (r = json_set_string(o, "txn", f->txn)) < 0)
                 return r;
         if (json_object_set_new(o, "uid", f->uid == (uid_t) -1 ? json_null()
                                                                : json_integer((json_int_t) f->uid)) < 0)

@@ -13,9 +13,9 @@
  *
  * Standard input: one JSON object on one line, then EOF. Keys are the lowercase names of the
  * variables without the prefix: "user", "uid" (number, or null), "risk_level",
- * "previous_risk_level", "detection", "event_type", "jti", "issuer", "rule", "reason" (strings,
- * "" when NULL), plus "claims": the SET's claims object (null when claims_json is NULL, not
- * JSON, or over 1 MiB). A hook need not read it.
+ * "previous_risk_level", "detection", "event_type", "jti", "issuer", "rule", "reason", "txn"
+ * (strings, "" when NULL), plus "claims": the SET's claims object (null when claims_json is
+ * NULL, not JSON, or over 1 MiB). A hook need not read it.
  *
  * Standard output and error: one pipe; the first 1023 bytes are kept (control bytes other
  * than newline/tab and invalid UTF-8 replaced by '?'), the rest is read and discarded. */
@@ -30,6 +30,7 @@ typedef struct HookFacts {
         uid_t uid;
         const char *risk_level, *previous_risk_level;
         const char *detection, *event_type, *jti, *issuer, *rule, *reason;
+        const char *txn;         /* the SET's txn claim (standard input only) */
         const char *claims_json; /* the SET's claims, embedded in the stdin object as "claims" */
 } HookFacts;
 

@@ -19,7 +19,7 @@
 #include "macro.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 #define STORE_LIST_MAX 100000U /* a bound on rows returned by one list call */
 
@@ -44,17 +44,19 @@ enum {
         STMT_ACTION_ADD,
         STMT_ACTION_PENDING,
         STMT_ACTION_FINISH,
+        STMT_ACTION_FIND_TXN,
         STMT_KV_GET,
         STMT_KV_SET,
         _STMT_MAX,
 };
 
 #define DET_COLUMNS "user, detection, level, since, updated, expires, event_time, jti, reason"
-#define HIST_COLUMNS \
-        "id, time, user, jti, event, detection, level_before, level_after, rule, action, result, duration_ms"
+#define HIST_COLUMNS                                                                              \
+        "id, time, user, jti, event, detection, level_before, level_after, rule, action, result, " \
+        "duration_ms, txn"
 #define ACTION_COLUMNS                                                                              \
         "id, created, user, rule, action, sessions, reset, workflow, jti, event_uri, detection, issuer, " \
-        "reason, level_before, level_after, claims_json, history_id"
+        "reason, level_before, level_after, claims_json, history_id, txn"
 
 static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -76,23 +78,29 @@ static const char *const stmt_sql[_STMT_MAX] = {
                             "AND (expires = 0 OR expires > ?1) ORDER BY user",
         [STMT_DET_EXPIRE] = "DELETE FROM detections WHERE expires != 0 AND expires <= ?1",
         [STMT_HIST_ADD] = "INSERT INTO history (time, user, jti, event, detection, level_before, "
-                          "level_after, rule, action, result, duration_ms) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                          "level_after, rule, action, result, duration_ms, txn) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         [STMT_HIST_UPDATE] = "UPDATE history SET result = ?2, duration_ms = ?3 WHERE id = ?1",
         [STMT_HIST_LIST_ALL] = "SELECT " HIST_COLUMNS " FROM history ORDER BY id DESC LIMIT ?1",
         [STMT_HIST_LIST_USER] = "SELECT " HIST_COLUMNS " FROM history WHERE user = ?2 "
                                 "ORDER BY id DESC LIMIT ?1",
         [STMT_ACTION_ADD] = "INSERT INTO actions (created, state, user, rule, action, sessions, reset, "
                             "workflow, jti, event_uri, detection, issuer, reason, level_before, "
-                            "level_after, claims_json, history_id) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, "
-                            "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                            "level_after, claims_json, history_id, txn) VALUES (?1, 0, ?2, ?3, ?4, ?5, "
+                            "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         [STMT_ACTION_PENDING] = "SELECT " ACTION_COLUMNS " FROM actions WHERE state = 0 ORDER BY id",
         [STMT_ACTION_FINISH] = "UPDATE actions SET state = 1, result = ?2 WHERE id = ?1",
+        /* Pending, or finished with "ok: …"; a failed action does not count as done. */
+        [STMT_ACTION_FIND_TXN] = "SELECT jti FROM actions WHERE issuer = ?1 AND txn = ?2 AND user = ?3 "
+                                 "AND action = ?4 AND (?5 IS NULL OR sessions = ?5) "
+                                 "AND (?6 IS NULL OR workflow = ?6) "
+                                 "AND (state = 0 OR substr(result, 1, 2) = 'ok') ORDER BY id LIMIT 1",
         [STMT_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
         [STMT_KV_SET] = "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
 };
 
-/* Schema steps: schema[v] migrates version v to v + 1. */
+/* Schema steps: schema[v] migrates version v to v + 1. Never edit a step once released: add
+ * one. */
 static const char *const schema[SCHEMA_VERSION] = {
         "CREATE TABLE jti ("
         "  iss TEXT NOT NULL,"
@@ -151,6 +159,11 @@ static const char *const schema[SCHEMA_VERSION] = {
         "CREATE TABLE kv ("
         "  key TEXT PRIMARY KEY,"
         "  value TEXT NOT NULL);",
+        /* 1 -> 2: the SET's txn claim (SSF §4.1.9), so that the actions of one transaction at
+         * the transmitter run once (store_action_find_txn). Only rows with a txn are indexed. */
+        "ALTER TABLE history ADD COLUMN txn TEXT;"
+        "ALTER TABLE actions ADD COLUMN txn TEXT;"
+        "CREATE INDEX actions_txn ON actions (issuer, txn, user) WHERE txn IS NOT NULL;",
 };
 
 struct Store {
@@ -732,6 +745,7 @@ void history_entry_done(HistoryEntry *h) {
                 return;
         free(h->user);
         free(h->jti);
+        free(h->txn);
         free(h->event);
         free(h->detection);
         free(h->rule);
@@ -766,6 +780,7 @@ int store_history_add(Store *s, const HistoryEntry *h, int64_t *ret_id) {
         (void) bind_text(st, 9, h->action);
         (void) bind_text(st, 10, h->result);
         (void) bind_i64(st, 11, h->duration_ms);
+        (void) bind_text(st, 12, h->txn);
         r = step_done(s, st, "history add");
         if (r < 0)
                 return r;
@@ -801,7 +816,8 @@ static int read_history(sqlite3_stmt *st, HistoryEntry *ret) {
 
         if (col_str(st, 2, &h.user) < 0 || col_str(st, 3, &h.jti) < 0 || col_str(st, 4, &h.event) < 0 ||
             col_str(st, 5, &h.detection) < 0 || col_str(st, 8, &h.rule) < 0 ||
-            col_str(st, 9, &h.action) < 0 || col_str(st, 10, &h.result) < 0) {
+            col_str(st, 9, &h.action) < 0 || col_str(st, 10, &h.result) < 0 ||
+            col_str(st, 12, &h.txn) < 0) {
                 history_entry_done(&h);
                 return -ENOMEM;
         }
@@ -863,6 +879,7 @@ void pending_action_done(PendingAction *a) {
         free(a->sessions);
         free(a->workflow);
         free(a->jti);
+        free(a->txn);
         free(a->event_uri);
         free(a->detection);
         free(a->issuer);
@@ -902,6 +919,7 @@ int store_action_add(Store *s, const PendingAction *a, int64_t *ret_id) {
         (void) bind_i64(st, 14, level_valid(a->level_after) ? a->level_after : RISK_NONE);
         (void) bind_text(st, 15, a->claims_json);
         (void) bind_i64(st, 16, a->history_id);
+        (void) bind_text(st, 17, a->txn);
         r = step_done(s, st, "action add");
         if (r < 0)
                 return r;
@@ -919,9 +937,9 @@ static int read_action(sqlite3_stmt *st, PendingAction *ret) {
                 .level_after = col_level(st, 14),
                 .history_id = sqlite3_column_int64(st, 16),
         };
-        static const int cols[] = { 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 15 };
+        static const int cols[] = { 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 15, 17 };
         char **fields[] = { &a.user, &a.rule, &a.action, &a.sessions, &a.workflow, &a.jti, &a.event_uri,
-                            &a.detection, &a.issuer, &a.reason, &a.claims_json };
+                            &a.detection, &a.issuer, &a.reason, &a.claims_json, &a.txn };
 
         for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
                 if (col_str(st, cols[i], fields[i]) < 0) {
@@ -984,6 +1002,32 @@ int store_action_finish(Store *s, int64_t id, const char *result) {
         if (r < 0)
                 return r;
         return sqlite3_changes(s->db) == 0 ? -ENOENT : 0;
+}
+
+int store_action_find_txn(Store *s, const char *issuer, const char *txn, const char *user,
+                          const char *action, const char *sessions, const char *workflow,
+                          char **ret_jti) {
+        sqlite3_stmt *st;
+        int rc, r;
+
+        if (!s || isempty(txn) || !user || !action || !ret_jti)
+                return -EINVAL;
+        st = stmt_get(s, STMT_ACTION_FIND_TXN);
+        (void) bind_text(st, 1, issuer);
+        (void) bind_text(st, 2, txn);
+        (void) bind_text(st, 3, user);
+        (void) bind_text(st, 4, action);
+        (void) bind_text(st, 5, sessions);
+        (void) bind_text(st, 6, workflow);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                r = col_str(st, 0, ret_jti);
+        else if (rc == SQLITE_DONE)
+                r = -ENOENT;
+        else
+                r = map_rc(s, rc, "action find txn");
+        (void) sqlite3_reset(st);
+        return r;
 }
 
 /* ---- key/value ---------------------------------------------------------------------------- */

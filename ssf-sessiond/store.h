@@ -39,12 +39,13 @@ typedef struct HistoryEntry {
         uint64_t time;
         char *user;          /* may be NULL (e.g. unmapped subject, stream event) */
         char *jti;
+        char *txn;           /* the SET's txn claim, or NULL */
         char *event;         /* event short name, or "reset", "set-risk", … */
         char *detection;
         RiskLevel level_before, level_after;
         char *rule;
         char *action;        /* "logout", "workflow", "none", "received", … */
-        char *result;        /* "ok", "failed: …", "pending", "unmapped", … */
+        char *result;        /* "ok", "failed: …", "pending", "skipped: …", "unmapped", … */
         int64_t duration_ms; /* -1 when not applicable */
 } HistoryEntry;
 
@@ -62,6 +63,7 @@ typedef struct PendingAction {
         bool reset;
         char *workflow;
         char *jti, *event_uri, *detection, *issuer, *reason;
+        char *txn;           /* the SET's txn claim, or NULL */
         RiskLevel level_before, level_after;
         char *claims_json;   /* the SET's claims, for hook stdin */
         int64_t history_id;  /* the history row this action updates when done */
@@ -106,6 +108,13 @@ int store_history_list(Store *s, const char *user, size_t limit, HistoryEntry **
 int store_action_add(Store *s, const PendingAction *a, int64_t *ret_id);
 int store_action_list_pending(Store *s, PendingAction **ret, size_t *ret_n);
 int store_action_finish(Store *s, int64_t id, const char *result);
+/* An earlier action of the transaction txn of issuer (the SETs' txn claim) for user, of kind
+ * action ("logout", "workflow"), that is pending or succeeded; sessions and workflow, unless
+ * NULL, must match too. Returns 0 with *ret_jti a new copy of its SET's jti (NULL if it had
+ * none), -ENOENT when there is none, -EINVAL for an empty txn. Uses an index. */
+int store_action_find_txn(Store *s, const char *issuer, const char *txn, const char *user,
+                          const char *action, const char *sessions, const char *workflow,
+                          char **ret_jti);
 
 /* Returns -ENOENT when key is not set; *ret is a new string. */
 int store_kv_get(Store *s, const char *key, char **ret);

@@ -153,6 +153,7 @@ static HookFacts sample_facts(void) {
                 .issuer = "https://idp.example.com",
                 .rule = "logout-high",
                 .reason = NULL, /* -> empty */
+                .txn = "txn-7",
                 .claims_json = "{\"iss\":\"https://idp.example.com\",\"jti\":\"jti-42\","
                                "\"events\":{\"x\":{\"a\":1}}}",
         };
@@ -214,7 +215,8 @@ static void test_stdin_json(void **state) {
         json_t *o, *claims;
         json_error_t err;
         static const char *const keys[] = { "user", "uid", "risk_level", "previous_risk_level", "detection",
-                                            "event_type", "jti", "issuer", "rule", "reason", "claims" };
+                                            "event_type", "jti", "issuer", "rule", "reason", "txn",
+                                            "claims" };
 
         if (!need_root())
                 skip();
@@ -240,6 +242,7 @@ static void test_stdin_json(void **state) {
         assert_string_equal(json_string_value(json_object_get(o, "issuer")), "https://idp.example.com");
         assert_string_equal(json_string_value(json_object_get(o, "rule")), "logout-high");
         assert_string_equal(json_string_value(json_object_get(o, "reason")), "");
+        assert_string_equal(json_string_value(json_object_get(o, "txn")), "txn-7");
 
         claims = json_object_get(o, "claims");
         assert_true(json_is_object(claims));

@@ -261,7 +261,8 @@ static void test_history(void **state) {
                         assert_true(ids[i] > ids[i - 1]);
         }
         {
-                HistoryEntry e = { .time = 2000, .event = S("stream-updated"), .duration_ms = -1 };
+                HistoryEntry e = { .time = 2000, .event = S("stream-updated"), .txn = S("tx-9"),
+                                   .duration_ms = -1 };
                 assert_int_equal(store_history_add(f->s, &e, NULL), 0); /* user NULL */
         }
 
@@ -273,6 +274,8 @@ static void test_history(void **state) {
         assert_int_equal(n, 3);
         assert_null(h[0].user);
         assert_string_equal(h[0].event, "stream-updated");
+        assert_string_equal(h[0].txn, "tx-9");
+        assert_null(h[1].txn);
         assert_true(h[1].id == ids[4]);
         assert_true(h[2].id == ids[3]);
         history_entries_free(h, n);
@@ -370,6 +373,100 @@ static void test_actions(void **state) {
         assert_true(count == 1);
 }
 
+static int64_t add_txn_action(Store *s, const char *iss, const char *txn, const char *user,
+                               const char *action, const char *sessions, const char *workflow,
+                               const char *jti) {
+        PendingAction p = {
+                .created = 1000,
+                .user = S(user),
+                .rule = S("r"),
+                .action = S(action),
+                .sessions = S(sessions),
+                .workflow = S(workflow),
+                .jti = S(jti),
+                .issuer = S(iss),
+                .txn = S(txn),
+                .history_id = 1,
+        };
+        int64_t id = 0;
+
+        assert_int_equal(store_action_add(s, &p, &id), 0);
+        return id;
+}
+
+/* Expects the earlier action of the transaction to be found, with its jti, or not (NULL). */
+static void find_txn(Store *s, const char *iss, const char *txn, const char *user,
+                     const char *action, const char *sessions, const char *workflow,
+                     const char *expect_jti) {
+        char *jti = NULL;
+        int r = store_action_find_txn(s, iss, txn, user, action, sessions, workflow, &jti);
+
+        if (!expect_jti) {
+                assert_int_equal(r, -ENOENT);
+                assert_null(jti);
+                return;
+        }
+        assert_int_equal(r, 0);
+        assert_non_null(jti);
+        assert_string_equal(jti, expect_jti);
+        free(jti);
+}
+
+static void test_action_find_txn(void **state) {
+        Fixture *f = *state;
+        PendingAction *a = NULL;
+        char *jti = NULL;
+        int64_t id1, id2, id3;
+        size_t n = 0;
+
+        find_txn(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, NULL);
+        id1 = add_txn_action(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, "j1");
+        id2 = add_txn_action(f->s, "https://idp", "t1", "alice", "workflow", "all", "notify", "j2");
+        id3 = add_txn_action(f->s, "https://idp", NULL, "bob", "logout", "all", NULL, "j3");
+
+        /* Pending counts as done: the second SET of a transaction may come before the action of
+         * the first ran. The txn is kept with the action. */
+        find_txn(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, "j1");
+        find_txn(f->s, "https://idp", "t1", "alice", "logout", NULL, NULL, "j1");
+        find_txn(f->s, "https://idp", "t1", "alice", "workflow", NULL, "notify", "j2");
+        assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
+        assert_int_equal(n, 3);
+        assert_string_equal(a[0].txn, "t1");
+        assert_null(a[2].txn);
+        pending_actions_free(a, n);
+
+        /* Every part of the key matters. */
+        find_txn(f->s, "https://other", "t1", "alice", "logout", "all", NULL, NULL);
+        find_txn(f->s, "https://idp", "t2", "alice", "logout", "all", NULL, NULL);
+        find_txn(f->s, "https://idp", "T1", "alice", "logout", "all", NULL, NULL);
+        find_txn(f->s, "https://idp", "t1", "bob", "logout", "all", NULL, NULL);
+        find_txn(f->s, "https://idp", "t1", "alice", "logout", "remote", NULL, NULL);
+        find_txn(f->s, "https://idp", "t1", "alice", "workflow", NULL, "other-hook", NULL);
+        /* An action without a txn correlates with nothing; there is no empty txn to look up. */
+        find_txn(f->s, "https://idp", "t1", "bob", "logout", "all", NULL, NULL);
+        assert_int_equal(store_action_find_txn(f->s, "https://idp", "", "bob", "logout", NULL, NULL,
+                                               &jti), -EINVAL);
+        assert_int_equal(store_action_find_txn(f->s, "https://idp", NULL, "bob", "logout", NULL,
+                                               NULL, &jti), -EINVAL);
+
+        /* Done and successful still counts; a failed one does not (the next SET may retry). */
+        assert_int_equal(store_action_finish(f->s, id1, "ok: terminated 1 of 1 sessions"), 0);
+        find_txn(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, "j1");
+        assert_int_equal(store_action_finish(f->s, id2, "failed: exit 1 in 3 ms"), 0);
+        find_txn(f->s, "https://idp", "t1", "alice", "workflow", NULL, "notify", NULL);
+        /* ... and when there are several, the first that counts is named. */
+        add_txn_action(f->s, "https://idp", "t1", "alice", "workflow", "all", "notify", "j4");
+        add_txn_action(f->s, "https://idp", "t1", "alice", "workflow", "all", "notify", "j5");
+        find_txn(f->s, "https://idp", "t1", "alice", "workflow", NULL, "notify", "j4");
+        assert_int_equal(store_action_finish(f->s, id3, "ok"), 0);
+
+        /* It survives a restart. */
+        f->s = store_free(f->s);
+        assert_int_equal(store_open(f->db, &f->s), 0);
+        find_txn(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, "j1");
+        find_txn(f->s, "https://idp", "t1", "alice", "workflow", NULL, "notify", "j4");
+}
+
 static void test_kv_and_count(void **state) {
         Fixture *f = *state;
         char *v = NULL;
@@ -448,6 +545,88 @@ static void test_reopen(void **state) {
         history_entries_free(h, n);
 }
 
+/* The schema of version 0.1.0 (user_version 1), as it created the database. */
+static const char schema_v1[] =
+        "CREATE TABLE jti (iss TEXT NOT NULL, jti TEXT NOT NULL, event_uri TEXT,"
+        "  iat INTEGER NOT NULL DEFAULT 0, received INTEGER NOT NULL, PRIMARY KEY (iss, jti));"
+        "CREATE INDEX jti_received ON jti (received);"
+        "CREATE TABLE detections (user TEXT NOT NULL, detection TEXT NOT NULL,"
+        "  level INTEGER NOT NULL, since INTEGER NOT NULL, updated INTEGER NOT NULL,"
+        "  expires INTEGER NOT NULL, event_time INTEGER NOT NULL, jti TEXT, reason TEXT,"
+        "  PRIMARY KEY (user, detection));"
+        "CREATE TABLE history (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
+        "  user TEXT, jti TEXT, event TEXT, detection TEXT, level_before INTEGER NOT NULL,"
+        "  level_after INTEGER NOT NULL, rule TEXT, action TEXT, result TEXT,"
+        "  duration_ms INTEGER NOT NULL DEFAULT -1);"
+        "CREATE INDEX history_user ON history (user, id);"
+        "CREATE TABLE actions (id INTEGER PRIMARY KEY AUTOINCREMENT, created INTEGER NOT NULL,"
+        "  state INTEGER NOT NULL, user TEXT NOT NULL, rule TEXT, action TEXT NOT NULL,"
+        "  sessions TEXT, reset INTEGER NOT NULL, workflow TEXT, jti TEXT, event_uri TEXT,"
+        "  detection TEXT, issuer TEXT, reason TEXT, level_before INTEGER NOT NULL,"
+        "  level_after INTEGER NOT NULL, claims_json TEXT, history_id INTEGER NOT NULL,"
+        "  result TEXT);"
+        "CREATE INDEX actions_state ON actions (state, id);"
+        "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO history (time, user, jti, event, level_before, level_after, action, result)"
+        "  VALUES (5, 'alice', 'old-jti', 'session-revoked', 0, 3, 'logout', 'pending');"
+        "INSERT INTO actions (created, state, user, action, sessions, reset, jti, issuer,"
+        "  level_before, level_after, history_id) VALUES (5, 0, 'alice', 'logout', 'all', 0,"
+        "  'old-jti', 'https://idp', 0, 3, 1);"
+        "PRAGMA user_version = 1;";
+
+static void test_migrate_v1(void **state) {
+        Fixture *f = *state;
+        PendingAction *a = NULL;
+        HistoryEntry *h = NULL;
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        size_t n = 0;
+
+        /* Start over with a database as 0.1.0 left it. */
+        f->s = store_free(f->s);
+        for (size_t i = 0; i < 3; i++) {
+                char p[256];
+
+                snprintf(p, sizeof(p), "%s%s", f->db, (const char *[]) { "", "-wal", "-shm" }[i]);
+                (void) unlink(p);
+        }
+        assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+
+        /* Opening migrates: the rows stay, without a txn. */
+        assert_int_equal(store_open(f->db, &f->s), 0);
+        assert_int_equal(store_history_list(f->s, "alice", 0, &h, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(h[0].jti, "old-jti");
+        assert_null(h[0].txn);
+        history_entries_free(h, n);
+        assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(a[0].jti, "old-jti");
+        assert_null(a[0].txn);
+        pending_actions_free(a, n);
+        find_txn(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, NULL);
+        add_txn_action(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, "new-jti");
+        find_txn(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, "new-jti");
+        f->s = store_free(f->s);
+
+        /* At the current version, and the lookup is answered from the (partial) index. */
+        assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 2);
+        assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT jti FROM actions "
+                                            "WHERE issuer = ?1 AND txn = ?2 AND user = ?3",
+                                            -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_non_null(strstr((const char *) sqlite3_column_text(st, 3), "actions_txn"));
+        assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
+        assert_int_equal(sqlite3_close(db), SQLITE_OK);
+        assert_int_equal(store_open(f->db, &f->s), 0);
+}
+
 static void test_newer_schema_refused(void **state) {
         Fixture *f = *state;
         sqlite3 *db = NULL;
@@ -471,9 +650,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_users_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_history, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_action_find_txn, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_kv_and_count, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         };
 
