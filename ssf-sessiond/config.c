@@ -1341,6 +1341,32 @@ static int load_dropins(ParseState *s, const char *path) {
 
 /* ---- validation --------------------------------------------------------------------------- */
 
+/* Every directory above path must be searchable by others, or an unprivileged process cannot
+ * reach the file. */
+static void check_dirs_searchable(ParseState *s, const Loc *l, const char *what, const char *path) {
+        _cleanup_free_ char *dir = strdup(path);
+        struct stat st;
+        char *slash;
+
+        if (!dir)
+                return;
+        while ((slash = strrchr(dir, '/'))) {
+                if (slash == dir)
+                        slash[1] = 0; /* "/" itself */
+                else
+                        *slash = 0;
+                if (stat(dir, &st) >= 0 && !(st.st_mode & S_IXOTH)) {
+                        (void) config_error(s, l, "%s '%s': directory '%s' is not searchable by "
+                                            "others (mode %04o): the network worker could not "
+                                            "read it", what, path, dir,
+                                            (unsigned) (st.st_mode & 07777));
+                        return;
+                }
+                if (streq(dir, "/"))
+                        return;
+        }
+}
+
 /* secret: not readable by others either; public: readable by others (the unprivileged network
  * worker reads it while running). */
 static void check_file_perms(ParseState *s, size_t idx, const char *path, bool secret,
@@ -1367,11 +1393,16 @@ static void check_file_perms(ParseState *s, size_t idx, const char *path, bool s
                 (void) config_error(s, &l, "Cannot stat '%s': %s", path, strerror(errno));
                 return;
         }
-        if (check_stat(s, &l, config_items[idx].key, path, &st, false, secret, false) >= 0 &&
-            public && !(st.st_mode & S_IROTH))
+        if (check_stat(s, &l, config_items[idx].key, path, &st, false, secret, false) < 0 ||
+            !public)
+                return;
+        if (!(st.st_mode & S_IROTH)) {
                 (void) config_error(s, &l, "%s '%s' must be readable by others (mode 0644): the "
                                     "network worker reads it without privileges",
                                     config_items[idx].key, path);
+                return;
+        }
+        check_dirs_searchable(s, &l, config_items[idx].key, path);
 }
 
 static size_t idx_of(SectionKind section, const char *key) {

@@ -795,9 +795,15 @@ static void test_perms(void **state) {
         assert_int_equal(load_perms("p.conf", &err), -EINVAL);
         assert_non_null(strstr(err, "must be readable by others (mode 0644)"));
         free(err);
+        /* Readable, but in a directory only root may enter (mkdtemp's 0700). */
         write_file("users.map", 0644, "a b\n");
+        assert_int_equal(load_perms("p.conf", &err), -EINVAL);
+        assert_non_null(strstr(err, "is not searchable by others (mode 0700)"));
+        free(err);
+        assert_int_equal(chmod(tmpdir, 0711), 0);
         assert_int_equal(load_perms("p.conf", &err), 0);
         free(err);
+        assert_int_equal(chmod(tmpdir, 0700), 0);
 
         write_file("secret", 0640, "s\n");
         {
