@@ -20,8 +20,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from container import Container, wait_for  # noqa: E402
-from e2e_support import (HOOK_DROPIN, RECORD_HOOK, SSHD_DROPIN, TOP,  # noqa: E402
-                         ContainerTransmitter, Sessions, daemon_config, ssfctl)
+from e2e_support import (HOOK_DROPIN, PUSH_DELIVERY, RECORD_HOOK, SSHD_DROPIN,  # noqa: E402
+                         TOP, ContainerTransmitter, Sessions, daemon_config, ssfctl)
 
 @pytest.fixture(scope="session")
 def build_dir():
@@ -69,6 +69,7 @@ class System:
         self.s = sessions
         self.workdir = workdir
         self.transmitter = None
+        self.push = None  # the push settings of configure_daemon, None for poll
 
     # -- set-up ----------------------------------------------------------------------------
     def start_transmitter(self):
@@ -87,12 +88,15 @@ class System:
         lines.insert(i + 1, f"account    required     pam_ssf.so {args}".rstrip())
         self.c.write_file("/etc/pam.d/sshd", "\n".join(lines) + "\n")
 
-    def configure_daemon(self, rules, poll_wait="5s"):
+    def configure_daemon(self, rules, poll_wait="5s", push=None):
+        """Installs the daemon's configuration; push = {"listen", "url", "cert", "key"}
+        selects push delivery (the certificate and key must be installed already)."""
         t = self.transmitter
+        self.push = push
         with open(t.ca_file) as f:
             self.c.write_file("/etc/ssf/transmitter-ca.pem", f.read(), mode=0o644)
         self.c.write_file("/etc/ssf/token", t.token + "\n", mode=0o600)
-        self.c.write_file("/etc/ssf/ssf-sessiond.conf", daemon_config(t, rules, poll_wait),
+        self.c.write_file("/etc/ssf/ssf-sessiond.conf", daemon_config(t, rules, poll_wait, push),
                           mode=0o644)
         self.c.write_file("/etc/ssf/hooks.d/e2e-record", RECORD_HOOK, mode=0o755)
         self.c.run("mkdir -p /var/lib/ssf-e2e && chmod 0700 /var/lib/ssf-e2e")
@@ -111,7 +115,22 @@ class System:
         self.c.systemctl("start", "ssf-sessiond.service")
         self.wait_active()
         self.transmitter.wait_stream(timeout=30)
-        self.transmitter.wait_polls(1, timeout=30)  # the daemon is receiving
+        if self.push:
+            self.wait_push_stream()
+        else:
+            self.transmitter.wait_polls(1, timeout=30)  # the daemon is receiving
+
+    def wait_push_stream(self, timeout=30):
+        """Waits until the transmitter holds a push stream to the configured push_url;
+        returns it."""
+        def stream():
+            for s in self.transmitter.streams():
+                d = s.get("delivery", {})
+                if d.get("method") == PUSH_DELIVERY and d.get("endpoint_url") == self.push["url"]:
+                    return s
+            return None
+        return wait_for("a push stream to the daemon's push_url on the transmitter", stream,
+                        timeout)
 
     def wait_active(self, timeout=30):
         def active():

@@ -27,6 +27,8 @@ MESSAGE_RISK_CHANGED = "5b0e1a1c7d4e4a55a1a6f0f2c3d4e503"
 MESSAGE_ACTION = "5b0e1a1c7d4e4a55a1a6f0f2c3d4e504"
 MESSAGE_STREAM = "5b0e1a1c7d4e4a55a1a6f0f2c3d4e505"
 
+PUSH_DELIVERY = "urn:ietf:rfc:8935"  # RFC 8935 push, the stream's delivery method
+
 DENIAL_TEXT = "Access denied: your account's security risk is"
 
 MULTIARCH = subprocess.run(["gcc", "-print-multiarch"], capture_output=True,
@@ -240,7 +242,15 @@ def ssfctl(c, *args, check=True):
     return json.loads(r.stdout) if r.stdout.strip() else None
 
 
-def daemon_config(transmitter, rules, poll_wait="5s"):
+def daemon_config(transmitter, rules, poll_wait="5s", push=None):
+    """The daemon's configuration: poll delivery, or push delivery when push = {"listen",
+    "url", "cert", "key"} (paths inside the container)."""
+    if push:
+        delivery = (f"delivery = push\npush_listen = {push['listen']}\n"
+                    f"push_url = {push['url']}\npush_cert = {push['cert']}\n"
+                    f"push_key = {push['key']}")
+    else:
+        delivery = f"delivery = poll\npoll_wait = {poll_wait}"
     return f"""# ssf-sessiond configuration written by the end-to-end tests
 [transmitter]
 issuer = {transmitter.issuer}
@@ -248,8 +258,7 @@ audience = {transmitter.audience}
 auth = bearer
 token_file = /etc/ssf/token
 ca_file = /etc/ssf/transmitter-ca.pem
-delivery = poll
-poll_wait = {poll_wait}
+{delivery}
 events = all
 
 [subjects]

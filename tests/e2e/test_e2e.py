@@ -7,15 +7,21 @@ Each scenario asserts what a user or an admin would see: the ssh client's connec
 closing, PAM's message on the ssh client's terminal, `ssfctl` output, journal records."""
 
 import json
+import os
 import threading
 import time
 
 from container import wait_for
 from e2e_support import (DENIAL_TEXT, MESSAGE_ACTION, MESSAGE_RISK_CHANGED,
-                         MESSAGE_SET_RECEIVED, PAM_DIR, RULES_TEMPLATE, journal_records,
-                         ssfctl, user_sessions, wait_exit)
+                         MESSAGE_SET_RECEIVED, MESSAGE_STREAM, PAM_DIR, PUSH_DELIVERY,
+                         RULES_TEMPLATE, journal_records, ssfctl, user_sessions, wait_exit)
+from ssf_transmitter import make_tls_files
 
 NOT_COMPLIANT = {"previous_status": "compliant", "current_status": "not-compliant"}
+# Push delivery: an unprivileged port (the unit grants no CAP_NET_BIND_SERVICE) on the
+# container's loopback, where the transmitter (in its network namespace) reaches it.
+PUSH_PORT = 8443
+PUSH_URL = f"https://127.0.0.1:{PUSH_PORT}/ssf/events"
 
 
 def login_works(system, user):
@@ -223,6 +229,104 @@ def test_universal_logout_then_reset(system):
     assert events[0] == "reset" and "device-compliance-change" in events, events
     ok, r = login_works(system, "alice")
     assert ok, f"alice was not admitted after the reset: {r.stderr}"
+
+
+def listener_owners(c, port):
+    """`user pid args` of the container's processes holding a TCP socket listening on
+    port (IPv4)."""
+    script = f"""
+inode=$(awk 'NR > 1 && $4 == "0A" && $2 ~ /:{port:04X}$/ {{ print $10 }}' /proc/net/tcp)
+[ -n "$inode" ] || exit 0
+for fd in /proc/[0-9]*/fd/*; do
+        [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ] || continue
+        pid=${{fd#/proc/}}; pid=${{pid%%/*}}
+        ps -o user:20=,pid=,args= -p "$pid"
+done | sort -u
+"""
+    return [ln.split(None, 2) for ln in c.run(script).stdout.splitlines() if ln.strip()]
+
+
+def test_push_delivery_under_the_unit(system):
+    """RFC 8935 push under the shipped, hardened unit: the daemon listens on an unprivileged
+    port with a certificate and key from /etc/ssf, the transmitter pushes the seed's
+    device-compliance-change, and alice's real sessions end as they do over poll. (Like
+    every scenario it has its own container: the poll configuration of the others is not
+    touched.)"""
+    c, t = system.c, system.transmitter
+    tls = os.path.join(system.workdir, "push-tls")
+    os.makedirs(tls)
+    ca, cert, key = make_tls_files(tls, hosts=("localhost",), ips=("127.0.0.1",))
+    # As an admin installs them: the chain world-readable, the key root's alone.
+    with open(cert) as f:
+        c.write_file("/etc/ssf/push-cert.pem", f.read(), mode=0o644)
+    with open(key) as f:
+        c.write_file("/etc/ssf/push-key.pem", f.read(), mode=0o600)
+    t.configure(push_ca=ca)  # the transmitter verifies the daemon's listener against this CA
+    system.configure_daemon(RULES_TEMPLATE.format(reset="no"), push={
+        "listen": f"127.0.0.1:{PUSH_PORT}", "url": PUSH_URL,
+        "cert": "/etc/ssf/push-cert.pem", "key": "/etc/ssf/push-key.pem"})
+    system.enable_and_start()  # waits for the push stream to push_url at the transmitter
+    main_pid = system.main_pid()
+    stream = system.wait_push_stream()
+    secret = stream["delivery"]["authorization_header"][len("Bearer "):]
+    assert len(secret) > 40, stream["delivery"]
+
+    # The listener belongs to the network worker, which runs as the unprivileged user.
+    owners = wait_for(f"a process listening on 127.0.0.1:{PUSH_PORT}",
+                      lambda: listener_owners(c, PUSH_PORT), 10)
+    assert all(o[0] == "ssf-sessiond" and "--network-worker" in o[2] for o in owners), owners
+    assert main_pid not in [o[1] for o in owners], owners
+
+    # The daemon says how it receives: the journal, `ssfctl status`, `ssfctl stream`.
+    rec = wait_for("the 'Receiving security events … by push' journal record",
+                   lambda: [e for e in journal_records(c, MESSAGE_STREAM)
+                            if "by push" in e.get("MESSAGE", "")], 10)[-1]
+    assert rec["MESSAGE"].startswith("Receiving security events from ") and \
+        PUSH_URL in rec["MESSAGE"] and f"127.0.0.1:{PUSH_PORT}" in rec["MESSAGE"], rec
+    assert rec["SSF_STREAM"] == stream["stream_id"], rec
+    st = ssfctl(c, "status")["stream"]
+    assert (st["delivery"], st["endpoint_url"]) == (PUSH_DELIVERY, PUSH_URL), st
+    assert st["stream_id"] == stream["stream_id"], st
+    plain = c.run(["ssfctl", "status"]).stdout.splitlines()
+    assert f"delivery: {PUSH_DELIVERY}" in plain and f"endpoint_url: {PUSH_URL}" in plain, plain
+    cfg = ssfctl(c, "stream")
+    assert cfg["delivery"]["method"] == PUSH_DELIVERY, cfg
+    assert cfg["delivery"]["endpoint_url"] == PUSH_URL, cfg
+
+    ssh, ssh_out, su = open_alice_sessions(system)
+    jti = send_noncompliant(system)
+    t.wait_acked(jti, timeout=30)
+    pushes = [r for r in t.acks()["push_results"] if r["jti"] == jti]
+    assert [r["status"] for r in pushes] == [202], pushes
+
+    rc = wait_exit(ssh, 30, "alice's ssh client to exit after the logout")
+    out = open(ssh_out, "rb").read().decode(errors="replace")
+    assert rc == 255 and "closed by remote host" in out, f"ssh exited {rc}: {out}"
+    wait_exit(su, 30, "alice's su -l session to end")
+    wait_for("alice to have no logind session left",
+             lambda: not user_sessions(c, "alice"), 20)
+    e = logout_entry(system, jti)
+    assert (e["rule"], e["action"]) == ("logout-high", "logout"), e
+    assert e["result"].startswith("ok") and "2 of 2" in e["result"], e
+    risk = system.risk("alice")
+    assert risk["level"] == "high", risk
+    assert [d["jti"] for d in risk["detections"]] == [jti], risk
+    plain = c.run(["ssfctl", "risk", "alice"]).stdout
+    assert plain.startswith("alice: high\n") and "device-compliance-change" in plain, plain
+    wait_for("the SET-received journal record",
+             lambda: journal_records(c, MESSAGE_SET_RECEIVED, SSF_JTI=jti), 10)
+    r = system.s.ssh("alice")
+    assert_refused_publickey(r)
+
+    # Still the same, healthy service; the push secret is never shown nor logged.
+    assert c.systemctl("is-active", "ssf-sessiond.service", check=False).stdout.strip() \
+        == "active"
+    assert system.main_pid() == main_pid
+    assert c.systemctl("show", "-p", "NRestarts", "--value", "ssf-sessiond.service"
+                       ).stdout.strip() == "0"
+    assert secret not in json.dumps(ssfctl(c, "stream")) + c.run(["ssfctl", "status"]).stdout
+    journal = c.run(["journalctl", "--no-pager", "-o", "json"]).stdout
+    assert jti in journal and secret not in journal
 
 
 def test_medium_risk_runs_workflow_hook(system):
