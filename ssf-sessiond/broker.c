@@ -88,21 +88,19 @@ static int send_stop(Worker *w) {
         return r;
 }
 
-static int reply(Worker *w, json_t *id, int status, const SetError *err, const char *value) {
+/* The reply to request id; NULL when out of memory. */
+static json_t *make_reply(json_t *id, int status, const SetError *err, const char *value) {
         json_t *msg = json_pack("{s:s, s:O, s:i}", "type", "reply", "id", id, "status", status);
-        int r;
 
         if (!msg)
-                return -ENOMEM;
+                return NULL;
         if (err && err->err) {
                 json_object_set_new(msg, "err", json_string(err->err));
                 json_object_set_new(msg, "description", json_string(err->description));
         }
         if (value)
                 json_object_set_new(msg, "value", json_string(value));
-        r = link_send(w->fd, msg);
-        json_decref(msg);
-        return r;
+        return msg;
 }
 
 static bool text_ok(const char *s, size_t max) {
@@ -132,8 +130,7 @@ static void set_fact(char **field, json_t *v, size_t max) {
         *field = strdup(s);
 }
 
-static void handle_facts(Broker *b, json_t *msg) {
-        Manager *m = b->m;
+static void handle_facts(Manager *m, json_t *msg) {
         json_t *stream = json_object_get(msg, "stream");
         json_t *counters = json_object_get(msg, "counters");
         static const struct {
@@ -205,16 +202,16 @@ static void handle_facts(Broker *b, json_t *msg) {
         pthread_mutex_unlock(&m->lock);
 }
 
-static void handle(Worker *w, json_t *msg) {
-        Broker *b = w->broker;
-        Manager *m = b->m;
+json_t *broker_handle_message(Manager *m, json_t *msg) {
         const char *type = json_string_value(json_object_get(msg, "type"));
         json_t *id = json_object_get(msg, "id");
         int r;
 
+        if (!type)
+                return NULL;
         if (streq(type, "facts")) {
-                handle_facts(b, msg);
-                return;
+                handle_facts(m, msg);
+                return NULL;
         }
         if (streq(type, "verify-result")) {
                 const char *state = json_string_value(json_object_get(msg, "state"));
@@ -228,12 +225,11 @@ static void handle(Worker *w, json_t *msg) {
                 }
                 pthread_mutex_unlock(&m->lock);
                 manager_wake(m);
-                return;
+                return NULL;
         }
         if (!json_is_integer(id)) {
-                log_warning("Network worker sent a '%s' message without id, ignoring",
-                            strempty(type));
-                return;
+                log_warning("Network worker sent a '%s' message without id, ignoring", type);
+                return NULL;
         }
         if (streq(type, "ingest")) {
                 IngestRequest req = {};
@@ -242,38 +238,43 @@ static void handle(Worker *w, json_t *msg) {
                 r = ingest_from_json(json_object_get(msg, "request"), &req);
                 if (r < 0) {
                         log_error("Network worker sent a malformed ingest request, ignoring it");
-                        (void) reply(w, id, r, NULL, NULL);
-                        return;
+                        return make_reply(id, r, NULL, NULL);
                 }
                 r = engine_apply(m, &req, &err);
                 ingest_request_done(&req);
-                (void) reply(w, id, r, &err, NULL);
-        } else if (streq(type, "kv-get")) {
+                return make_reply(id, r, &err, NULL);
+        }
+        if (streq(type, "kv-get")) {
                 const char *key = json_string_value(json_object_get(msg, "key"));
                 _cleanup_free_ char *value = NULL;
 
-                if (!kv_key_ok(key)) {
-                        (void) reply(w, id, -EPERM, NULL, NULL);
-                        return;
-                }
+                if (!kv_key_ok(key))
+                        return make_reply(id, -EPERM, NULL, NULL);
                 pthread_mutex_lock(&m->lock);
                 r = store_kv_get(m->store, key, &value);
                 pthread_mutex_unlock(&m->lock);
-                (void) reply(w, id, r == -ENOENT ? 0 : r, NULL, value);
-        } else if (streq(type, "kv-set")) {
+                return make_reply(id, r == -ENOENT ? 0 : r, NULL, value);
+        }
+        if (streq(type, "kv-set")) {
                 const char *key = json_string_value(json_object_get(msg, "key"));
                 const char *value = json_string_value(json_object_get(msg, "value"));
 
-                if (!kv_key_ok(key) || !text_ok(value, 256)) {
-                        (void) reply(w, id, -EPERM, NULL, NULL);
-                        return;
-                }
+                if (!kv_key_ok(key) || !text_ok(value, 256))
+                        return make_reply(id, -EPERM, NULL, NULL);
                 pthread_mutex_lock(&m->lock);
                 r = store_kv_set(m->store, key, value);
                 pthread_mutex_unlock(&m->lock);
-                (void) reply(w, id, r, NULL, NULL);
-        } else
-                (void) reply(w, id, -EOPNOTSUPP, NULL, NULL);
+                return make_reply(id, r, NULL, NULL);
+        }
+        return make_reply(id, -EOPNOTSUPP, NULL, NULL);
+}
+
+static void handle(Worker *w, json_t *msg) {
+        json_t *answer = broker_handle_message(w->broker->m, msg);
+
+        if (answer)
+                (void) link_send(w->fd, answer);
+        json_decref(answer);
 }
 
 static int broker_spawn(Broker *b);

@@ -40,11 +40,25 @@ int link_send(int fd, json_t *msg) {
         }
 }
 
+int link_parse(const char *buf, size_t len, json_t **ret) {
+        json_t *j;
+
+        if (len > LINK_MAX_FRAME)
+                return -EMSGSIZE;
+        if (!buf || len == 0)
+                return -EBADMSG;
+        j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(j) || !json_is_string(json_object_get(j, "type"))) {
+                json_decref(j);
+                return -EBADMSG;
+        }
+        *ret = j;
+        return 0;
+}
+
 int link_recv(int fd, json_t **ret) {
         _cleanup_free_ char *buf = malloc(LINK_MAX_FRAME + 1);
-        json_error_t e;
         ssize_t n;
-        json_t *j;
 
         if (!buf)
                 return -ENOMEM;
@@ -53,15 +67,7 @@ int link_recv(int fd, json_t **ret) {
                 return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
         if (n == 0)
                 return -ECONNRESET;
-        if ((size_t) n > LINK_MAX_FRAME)
-                return -EMSGSIZE;
-        j = json_loadb(buf, (size_t) n, JSON_REJECT_DUPLICATES, &e);
-        if (!json_is_object(j) || !json_is_string(json_object_get(j, "type"))) {
-                json_decref(j);
-                return -EBADMSG;
-        }
-        *ret = j;
-        return 0;
+        return link_parse(buf, (size_t) n, ret);
 }
 
 /* ---- worker side ------------------------------------------------------------------------- */

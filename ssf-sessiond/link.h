@@ -35,6 +35,10 @@
  * there (non-blocking fds), -ECONNRESET at EOF, -EBADMSG/-EMSGSIZE for a bad datagram. */
 int link_send(int fd, json_t *msg);
 int link_recv(int fd, json_t **ret);
+/* What link_recv() does with the datagram's len bytes (no I/O): -EMSGSIZE above
+ * LINK_MAX_FRAME; -EBADMSG unless a JSON object (duplicate names refused) with a string
+ * "type"; else 0 and a new reference in *ret. */
+int link_parse(const char *buf, size_t len, json_t **ret);
 
 /* ---- the worker's side --------------------------------------------------------------------- */
 

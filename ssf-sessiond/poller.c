@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "http.h"
+#include "jws.h"
 #include "link.h"
 #include "log.h"
 #include "macro.h"
@@ -15,7 +16,6 @@
 #include "ssf-ipc.h"
 #include "stream.h"
 
-#define POLL_RESPONSE_MAX (8u * 1024u * 1024u)
 #define POLL_MARGIN_USEC (10u * 1000000u)
 #define MAX_PENDING 4096u
 
@@ -28,21 +28,78 @@ typedef struct Poller {
         json_t *errs;      /* object jti -> {err, description} */
 } Poller;
 
+int poller_parse_response(const char *body, size_t len, PollResponse *ret) {
+        json_t *root, *sets;
+
+        if (len > POLLER_RESPONSE_MAX)
+                return -EFBIG;
+        if (!body || len == 0)
+                return -EBADMSG;
+        root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(root)) {
+                json_decref(root);
+                return -EBADMSG;
+        }
+        sets = json_object_get(root, "sets");
+        if (!json_is_object(sets)) {
+                json_decref(root);
+                return -EBADMSG;
+        }
+        *ret = (PollResponse) {
+                .root = root,
+                .sets = sets,
+                .more = json_is_true(json_object_get(root, "moreAvailable")),
+        };
+        return 0;
+}
+
+void poll_response_done(PollResponse *r) {
+        if (!r)
+                return;
+        json_decref(r->root);
+        *r = (PollResponse) {};
+}
+
+int poller_check_entry(const char *jti, json_t *value, const char **ret_why) {
+        size_t n = jti ? strlen(jti) : 0;
+
+        if (n == 0 || n > SET_MAX_JTI) {
+                *ret_why = "the jti it was delivered under is empty or too long";
+                return -EBADMSG;
+        }
+        /* The daemon keeps no jti with control characters (ingest.c): report it now rather
+         * than have it delivered again and again. */
+        for (const unsigned char *p = (const unsigned char *) jti; *p; p++)
+                if (*p < 0x20 || *p == 0x7f) {
+                        *ret_why = "the jti it was delivered under has control characters";
+                        return -EBADMSG;
+                }
+        if (!json_is_string(value)) {
+                *ret_why = "the SET is not a JSON string";
+                return -EBADMSG;
+        }
+        if (json_string_length(value) > JWS_MAX_SIZE) {
+                *ret_why = "the SET is too large";
+                return -EBADMSG;
+        }
+        return 0;
+}
+
 /* Verifies one delivered SET, has the daemon apply it, and adds its jti to acks or errs. */
 static void poller_handle(Poller *p, const char *jti, json_t *value) {
         SetError err = {};
-        const char *token = json_string_value(value);
+        const char *why = NULL;
         int r;
 
         receiver_count(&p->rx, "sets_received", 1);
-        if (!token) {
+        r = poller_check_entry(jti, value, &why);
+        if (r < 0) {
                 err.err = "invalid_request";
-                (void) snprintf(err.description, sizeof(err.description),
-                                "the SET is not a JSON string");
+                (void) snprintf(err.description, sizeof(err.description), "%s", why);
                 receive_log_rejected(jti, &err);
-                r = -EBADMSG;
         } else
-                r = receive_set(p->rx.link, p->rx.http, &p->rx.t, token, strlen(token), jti, &err);
+                r = receive_set(p->rx.link, p->rx.http, &p->rx.t, json_string_value(value),
+                                json_string_length(value), jti, &err);
 
         if (r >= 0 || r == -EALREADY) {
                 json_array_append_new(p->acks, json_string(jti));
@@ -59,13 +116,12 @@ static void poller_handle(Poller *p, const char *jti, json_t *value) {
 }
 
 static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
-        _cleanup_(json_decrefp) json_t *req = NULL, *resp_json = NULL;
+        _cleanup_(json_decrefp) json_t *req = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_(poll_response_done) PollResponse pr = {};
         _cleanup_free_ char *body = NULL;
-        json_error_t jerr;
         uint64_t wait = p->rx.c->poll_wait_usec, timeout;
         size_t n_acks, n_errs;
-        json_t *sets, *more;
         const char *jti;
         json_t *v;
         int r;
@@ -89,7 +145,7 @@ static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
                 return -ENOMEM;
 
         r = http_request(p->rx.http, "POST", p->rx.t.endpoint_url, p->rx.t.authorization, body,
-                         timeout, POLL_RESPONSE_MAX, &resp);
+                         timeout, POLLER_RESPONSE_MAX, &resp);
         receiver_count(&p->rx, "polls", 1);
         if (r == -ECANCELED) {
                 /* Interrupted on purpose (ssfctl verify, stop): poll again unless stopping;
@@ -127,26 +183,19 @@ static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
         json_array_clear(p->acks);
         json_object_clear(p->errs);
 
-        resp_json = resp.body ? json_loadb(resp.body, resp.body_len, JSON_REJECT_DUPLICATES, &jerr)
-                              : NULL;
-        if (!json_is_object(resp_json)) {
-                log_warning("Poll response is not a JSON object");
+        r = poller_parse_response(resp.body, resp.body_len, &pr);
+        if (r < 0) {
+                log_warning("Poll response is not a JSON object with a \"sets\" object");
                 return -EBADMSG;
         }
-        sets = json_object_get(resp_json, "sets");
-        if (!json_is_object(sets)) {
-                log_warning("Poll response has no \"sets\" object");
-                return -EBADMSG;
-        }
-        more = json_object_get(resp_json, "moreAvailable");
-        json_object_foreach(sets, jti, v) {
+        json_object_foreach(pr.sets, jti, v) {
                 if (link_stopping(p->rx.link))
                         break;
                 if (json_array_size(p->acks) + json_object_size(p->errs) >= MAX_PENDING)
                         break;
                 poller_handle(p, jti, v);
         }
-        *ret_more = json_is_true(more) || json_object_size(sets) > 0;
+        *ret_more = pr.more || json_object_size(pr.sets) > 0;
         return 0;
 }
 
@@ -171,7 +220,7 @@ static void poller_flush(Poller *p) {
         if (!body)
                 return;
         r = http_request(http, "POST", p->rx.t.endpoint_url, p->rx.t.authorization, body,
-                         2000000u, POLL_RESPONSE_MAX, &resp);
+                         2000000u, POLLER_RESPONSE_MAX, &resp);
         if (r < 0 || resp.status != 200)
                 log_warning("Could not flush %zu acknowledgement(s) on shutdown; the transmitter "
                             "will deliver them again and they will be acknowledged as "

@@ -113,14 +113,13 @@ int stream_discovery_url(const Config *c, char **ret) {
         return 0;
 }
 
-/* Parses a JSON response body: object (or array when want_array). */
-static int parse_body(const HttpResponse *resp, bool want_array, json_t **ret) {
+int stream_parse_json(const char *body, size_t len, bool want_array, json_t **ret) {
         json_error_t e;
         json_t *j;
 
-        if (!resp->body || resp->body_len == 0)
+        if (!body || len == 0 || len > STREAM_MAX)
                 return -EBADMSG;
-        j = json_loadb(resp->body, resp->body_len, JSON_REJECT_DUPLICATES, &e);
+        j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
         if (!j) {
                 log_debug("Invalid JSON: %s at line %d", e.text, e.line);
                 return -EBADMSG;
@@ -131,6 +130,11 @@ static int parse_body(const HttpResponse *resp, bool want_array, json_t **ret) {
         }
         *ret = j;
         return 0;
+}
+
+/* Parses a JSON response body: object (or array when want_array). */
+static int parse_body(const HttpResponse *resp, bool want_array, json_t **ret) {
+        return stream_parse_json(resp->body, resp->body_len, want_array, ret);
 }
 
 static int dup_https_member(json_t *o, const char *key, bool required, char **ret) {
@@ -191,11 +195,66 @@ invalid:
         return 0;
 }
 
+int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *t) {
+        _cleanup_free_ char *issuer = NULL, *jwks_uri = NULL, *configuration_endpoint = NULL,
+                            *status_endpoint = NULL, *verification_endpoint = NULL;
+        _cleanup_strv_free_ char **critical = NULL;
+        const char *iss;
+        int r;
+
+        if (!json_is_object(md))
+                return -EBADMSG;
+        iss = json_string_value(json_object_get(md, "issuer"));
+        if (!iss || !is_https(iss)) {
+                log_error("Transmitter metadata has no https issuer");
+                return -EBADMSG;
+        }
+        /* SSF §7.2.4: the issuer must be identical to the one we used. */
+        if (expected_issuer && !streq(iss, expected_issuer)) {
+                log_error("Transmitter metadata issuer '%s' differs from the configured issuer "
+                          "'%s', refusing", iss, expected_issuer);
+                return -EPROTO;
+        }
+        issuer = strdup(iss);
+        if (!issuer)
+                return -ENOMEM;
+        r = dup_https_member(md, "jwks_uri", true, &jwks_uri);
+        if (r < 0)
+                return r;
+        r = dup_https_member(md, "configuration_endpoint", false, &configuration_endpoint);
+        if (r < 0)
+                return r;
+        r = dup_https_member(md, "status_endpoint", false, &status_endpoint);
+        if (r < 0)
+                return r;
+        r = dup_https_member(md, "verification_endpoint", false, &verification_endpoint);
+        if (r < 0)
+                return r;
+        r = parse_critical_members(md, &critical);
+        if (r < 0)
+                return r;
+
+        free(t->issuer);
+        t->issuer = TAKE_PTR(issuer);
+        free(t->jwks_uri);
+        t->jwks_uri = TAKE_PTR(jwks_uri);
+        free(t->configuration_endpoint);
+        t->configuration_endpoint = TAKE_PTR(configuration_endpoint);
+        free(t->status_endpoint);
+        t->status_endpoint = TAKE_PTR(status_endpoint);
+        free(t->verification_endpoint);
+        t->verification_endpoint = TAKE_PTR(verification_endpoint);
+        strv_free(t->critical_subject_members);
+        t->critical_subject_members = TAKE_PTR(critical);
+        json_decref(t->metadata);
+        t->metadata = json_incref(md);
+        return 0;
+}
+
 int stream_discover(HttpClient *http, const Config *c, Transmitter *t) {
         _cleanup_free_ char *url = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
         _cleanup_(json_decrefp) json_t *md = NULL;
-        const char *iss;
         int r;
 
         r = stream_discovery_url(c, &url);
@@ -216,46 +275,11 @@ int stream_discover(HttpClient *http, const Config *c, Transmitter *t) {
         if (r < 0)
                 return log_error_errno(r, "Transmitter metadata from '%s' is not a JSON object",
                                        url);
-        iss = json_string_value(json_object_get(md, "issuer"));
-        if (!iss || !is_https(iss)) {
-                log_error("Transmitter metadata from '%s' has no https issuer", url);
-                return -EBADMSG;
-        }
-        /* SSF §7.2.4: the issuer must be identical to the one we used. */
-        if (c->issuer && !streq(iss, c->issuer)) {
-                log_error("Transmitter metadata issuer '%s' differs from the configured issuer "
-                          "'%s', refusing", iss, c->issuer);
-                return -EPROTO;
-        }
-
-        free(t->issuer);
-        t->issuer = strdup(iss);
-        if (!t->issuer)
-                return -ENOMEM;
-        free(t->jwks_uri);
-        free(t->configuration_endpoint);
-        free(t->status_endpoint);
-        free(t->verification_endpoint);
-        t->jwks_uri = t->configuration_endpoint = t->status_endpoint = NULL;
-        t->verification_endpoint = NULL;
-        r = dup_https_member(md, "jwks_uri", true, &t->jwks_uri);
-        if (r < 0)
+        r = stream_parse_metadata(md, c->issuer, t);
+        if (r == -ENOMEM)
                 return r;
-        r = dup_https_member(md, "configuration_endpoint", false, &t->configuration_endpoint);
         if (r < 0)
-                return r;
-        r = dup_https_member(md, "status_endpoint", false, &t->status_endpoint);
-        if (r < 0)
-                return r;
-        r = dup_https_member(md, "verification_endpoint", false, &t->verification_endpoint);
-        if (r < 0)
-                return r;
-        t->critical_subject_members = strv_free(t->critical_subject_members);
-        r = parse_critical_members(md, &t->critical_subject_members);
-        if (r < 0)
-                return r;
-        json_decref(t->metadata);
-        t->metadata = TAKE_PTR(md);
+                return log_error_errno(r, "Transmitter metadata from '%s' is unusable", url);
         log_info("Discovered transmitter '%s' (jwks '%s')", t->issuer, t->jwks_uri);
         for (char **m = t->critical_subject_members; m && *m; m++)
                 log_info("Transmitter marks complex-subject member '%s' critical", *m);
@@ -364,8 +388,7 @@ static bool aud_contains(json_t *aud, const char *want) {
         return false;
 }
 
-/* Validates a stream configuration object and takes what we need from it. */
-static int adopt_stream(const Config *c, Transmitter *t, json_t *s) {
+int stream_adopt(const Config *c, Transmitter *t, json_t *s) {
         const char *id, *iss, *url;
         json_t *aud;
 
@@ -373,13 +396,13 @@ static int adopt_stream(const Config *c, Transmitter *t, json_t *s) {
         iss = json_string_value(json_object_get(s, "iss"));
         url = json_string_value(json_object_get(json_object_get(s, "delivery"), "endpoint_url"));
         aud = json_object_get(s, "aud");
-        if (isempty(id) || strlen(id) > 256) {
+        if (!json_is_object(s) || isempty(id) || strlen(id) > 256) {
                 log_error("Stream configuration has no usable stream_id");
                 return -EBADMSG;
         }
-        if (!iss || !streq(iss, t->issuer)) {
+        if (!iss || !streq_ptr(iss, t->issuer)) {
                 log_error("Stream '%s' has iss '%s', expected '%s', refusing", id, strempty(iss),
-                          t->issuer);
+                          strempty(t->issuer));
                 return -EPROTO;
         }
         if (!delivery_usable(c, s)) {
@@ -479,17 +502,9 @@ int stream_read_config(HttpClient *http, const Transmitter *t) {
         return stream_get(http, t, t->stream_id, &o);
 }
 
-int stream_read_status(HttpClient *http, const Transmitter *t, char **ret_status,
-                       char **ret_reason) {
-        _cleanup_(json_decrefp) json_t *o = NULL;
+int stream_parse_status(json_t *o, char **ret_status, char **ret_reason) {
         const char *status, *reason;
-        int r;
 
-        if (!t->status_endpoint || !t->stream_id)
-                return -EOPNOTSUPP;
-        r = stream_get_object(http, t, t->status_endpoint, t->stream_id, &o);
-        if (r < 0)
-                return r;
         status = json_string_value(json_object_get(o, "status"));
         reason = json_string_value(json_object_get(o, "reason"));
         if (!status || (!streq(status, "enabled") && !streq(status, "paused") &&
@@ -505,6 +520,19 @@ int stream_read_status(HttpClient *http, const Transmitter *t, char **ret_status
                 return -ENOMEM;
         }
         return 0;
+}
+
+int stream_read_status(HttpClient *http, const Transmitter *t, char **ret_status,
+                       char **ret_reason) {
+        _cleanup_(json_decrefp) json_t *o = NULL;
+        int r;
+
+        if (!t->status_endpoint || !t->stream_id)
+                return -EOPNOTSUPP;
+        r = stream_get_object(http, t, t->status_endpoint, t->stream_id, &o);
+        if (r < 0)
+                return r;
+        return stream_parse_status(o, ret_status, ret_reason);
 }
 
 static int remember_stream(Link *m, const char *id) {
@@ -603,7 +631,7 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t,
                         } else
                                 r = 0;
                         if (r >= 0) {
-                                r = adopt_stream(c, t, s);
+                                r = stream_adopt(c, t, s);
                                 if (r < 0)
                                         return r;
                                 log_info("Using stream '%s' (%s endpoint '%s')", t->stream_id,
@@ -659,7 +687,7 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t,
                                 json_decref(cand);
                                 continue;
                         }
-                        r = delivery_usable(c, cand) ? adopt_stream(c, t, cand) : -EPROTO;
+                        r = delivery_usable(c, cand) ? stream_adopt(c, t, cand) : -EPROTO;
                         json_decref(cand);
                         if (r >= 0) {
                                 log_info("Reusing existing stream '%s'", t->stream_id);
@@ -682,7 +710,7 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t,
         r = parse_body(&resp, false, &s);
         if (r < 0)
                 return log_error_errno(r, "Stream creation answer is not a JSON object");
-        r = adopt_stream(c, t, s);
+        r = stream_adopt(c, t, s);
         if (r < 0)
                 return r;
         log_info("Created stream '%s' (%s endpoint '%s')", t->stream_id, how, t->endpoint_url);

@@ -5,6 +5,8 @@
  * (SSF §8.1: create, reuse or update a poll or push stream, read it, request verification).
  * Used by the network worker only. */
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -48,7 +50,35 @@ int stream_load_authorization(const Config *c, char **ret);
  * and path, trailing '/' removed), or returns config_url. */
 int stream_discovery_url(const Config *c, char **ret);
 
-/* GET the metadata and validate it (issuer identical, https endpoints). */
+/* ---- what the transmitter sends, parsed and validated without I/O (the HTTP functions below
+ * use these; tests/fuzz/fuzz-stream.c feeds them arbitrary bytes) ---------------------------- */
+
+/* Decodes a management response body (at most 256 KiB): a JSON object, or with want_array an
+ * array; duplicate member names are refused. 0 with a new reference in *ret, or -EBADMSG. */
+int stream_parse_json(const char *body, size_t len, bool want_array, json_t **ret);
+/* Validates transmitter metadata (SSF §7.1) and takes it into t: an https "issuer", identical to
+ * expected_issuer unless that is NULL (SSF §7.2.4, else -EPROTO); an https "jwks_uri"; optional
+ * https configuration_endpoint, status_endpoint and verification_endpoint (null: absent);
+ * critical_subject_members (absent, empty or invalid: NULL). Other members
+ * (delivery_methods_supported …) are kept in t->metadata but not interpreted. -EBADMSG when
+ * unusable; on any failure t is unchanged. */
+int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *t);
+/* Validates a stream configuration (SSF §8.1.1) against c and t->issuer and takes what we need
+ * into t: a stream_id of 1..256 bytes (else -EBADMSG); iss equal to t->issuer; delivery as c
+ * asks (poll: the RFC 8936 method URI or a legacy RISC/SSE one; push: the RFC 8935 one or a
+ * legacy one, to c->push_url); an https delivery.endpoint_url; an aud (string or array) that,
+ * when present, contains c->audience, or without c->audience whose (first) string is taken
+ * (else -EPROTO). min_verification_interval and inactivity_timeout: positive integers up to a
+ * year, else 0. events_delivered and other members are kept in t->stream, not interpreted. */
+int stream_adopt(const Config *c, Transmitter *t, json_t *s);
+/* The stream status object (SSF §8.1.2.1): "status" is "enabled", "paused" or "disabled" (else
+ * -EBADMSG); "reason" is kept when it is a string of at most 256 bytes without line breaks or
+ * tabs. New strings in *ret_status and *ret_reason (NULL when none). */
+int stream_parse_status(json_t *o, char **ret_status, char **ret_reason);
+
+/* ---- HTTP ---------------------------------------------------------------------------------- */
+
+/* GET the metadata and validate it (stream_parse_metadata()). */
 int stream_discover(HttpClient *http, const Config *c, Transmitter *t);
 /* GET jwks_uri and replace t->jwks. */
 int stream_fetch_jwks(HttpClient *http, Transmitter *t);

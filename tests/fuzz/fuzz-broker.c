@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The privileged daemon's handling of what the network worker sends it (broker.c): a channel
+ * datagram is framed as link_recv() does (link_parse()) and handled as the main loop does
+ * (broker_handle_message()): ingest requests applied through the engine to a real store, facts
+ * kept for the worker, stream facts and counters, verification results. A compromised worker
+ * controls these bytes completely; the daemon must survive them and keep its invariants.
+ *
+ * The Manager is set up once, as tests/unit/test-engine.c does (a store in a temporary
+ * directory, removed at exit), and its state carries over from one input to the next, as it
+ * does in the daemon.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "broker.h"
+#include "config.h"
+#include "link.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "store.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define VERIFY_STATE "0123456789abcdef0123456789abcdef"
+
+static Manager manager;
+static char dir[256];
+
+static void cleanup(void) {
+        DIR *d;
+        struct dirent *de;
+
+        if (!dir[0])
+                return;
+        store_free(manager.store);
+        manager.store = NULL;
+        d = opendir(dir);
+        if (d) {
+                while ((de = readdir(d)))
+                        if (de->d_name[0] != '.')
+                                (void) unlinkat(dirfd(d), de->d_name, 0);
+                closedir(d);
+        }
+        (void) rmdir(dir);
+        dir[0] = 0;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+        const char *t = getenv("TMPDIR");
+        char text[1024], db[320];
+        Config *c = NULL;
+
+        log_set_max_level(LOG_CRIT); /* refusals are logged as errors; keep the output quiet */
+        if (!t || !*t || strlen(t) > 128)
+                t = "/tmp";
+        (void) snprintf(dir, sizeof(dir), "%s/ssf-fuzz-broker-XXXXXX", t);
+        if (!mkdtemp(dir)) {
+                perror("mkdtemp");
+                abort();
+        }
+        atexit(cleanup);
+        (void) snprintf(db, sizeof(db), "%s/state.db", dir);
+        (void) snprintf(text, sizeof(text),
+                        "[transmitter]\nissuer = https://i.example\nauth = none\n\n"
+                        "[rule logout-high]\nlevels = high\naction = logout\nsessions = all\n\n"
+                        "[rule notify-medium]\nlevels = medium\naction = workflow\n"
+                        "workflow = notify-admin\n\n"
+                        "[daemon]\nstate_dir = %s\nsnapshot = %s/pam-snapshot\n",
+                        dir, dir);
+        if (config_load_buffer("fuzz-broker", text, strlen(text), &c) < 0)
+                abort();
+        manager.config = calloc(1, sizeof(ConfigHandle));
+        if (!manager.config)
+                abort();
+        *manager.config = (ConfigHandle) { .config = c, .n_ref = 1 };
+        manager.wake_fd = manager.cancel_fd = -1;
+        if (pthread_mutex_init(&manager.lock, NULL) != 0 ||
+            pthread_cond_init(&manager.action_cond, NULL) != 0)
+                abort();
+        if (store_open(db, &manager.store) < 0)
+                abort();
+        manager.stream.status = strdup("starting");
+        manager.stream.verify_state = strdup(VERIFY_STATE); /* as after `ssfctl verify` */
+        if (!manager.stream.status || !manager.stream.verify_state)
+                abort();
+        return 0;
+}
+
+/* What the worker may leave in the daemon: bounded text without control characters. */
+static void check_text(const char *s, size_t max) {
+        if (!s)
+                return;
+        if (strlen(s) > max)
+                abort();
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        abort();
+}
+
+static void check_facts(const StreamFacts *f) {
+        check_text(f->stream_id, 256);
+        check_text(f->issuer, 2048);
+        check_text(f->endpoint_url, 2048);
+        check_text(f->audience, 2048);
+        check_text(f->delivery, 256);
+        check_text(f->verification_endpoint, 2048);
+        check_text(f->last_error, 512);
+        check_text(f->verify_result, 256);
+        if (!f->status || (strcmp(f->status, "starting") != 0 && strcmp(f->status, "enabled") != 0 &&
+                           strcmp(f->status, "paused") != 0 && strcmp(f->status, "disabled") != 0 &&
+                           strcmp(f->status, "error") != 0))
+                abort();
+        if (f->config_json && strlen(f->config_json) > 64u * 1024u)
+                abort();
+        if (!f->verify_state || strcmp(f->verify_state, VERIFY_STATE) != 0)
+                abort();
+}
+
+/* Whether the request asks for one of the two facts the worker may keep. */
+static bool allowed_key(json_t *msg) {
+        const char *k = json_string_value(json_object_get(msg, "key"));
+        return k && (strcmp(k, "stream_id") == 0 || strcmp(k, "push_secret") == 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        json_t *msg = NULL, *answer;
+        const char *type;
+        json_int_t status;
+        int r;
+
+        r = link_parse((const char *) data, size, &msg);
+        if (r < 0) {
+                if ((r != -EBADMSG && r != -EMSGSIZE) || msg)
+                        abort();
+                return 0;
+        }
+        type = json_string_value(json_object_get(msg, "type"));
+        if (!json_is_object(msg) || !type)
+                abort();
+
+        answer = broker_handle_message(&manager, msg);
+        if (strcmp(type, "facts") == 0 || strcmp(type, "verify-result") == 0 ||
+            !json_is_integer(json_object_get(msg, "id"))) {
+                if (answer)
+                        abort(); /* notifications are not answered */
+        } else if (answer) {
+                /* A request is answered: its id, 0 or a negative errno, nothing else from us. */
+                status = json_integer_value(json_object_get(answer, "status"));
+                if (strcmp(json_string_value(json_object_get(answer, "type")), "reply") != 0 ||
+                    !json_equal(json_object_get(answer, "id"), json_object_get(msg, "id")) ||
+                    !json_is_integer(json_object_get(answer, "status")) || status > 0 ||
+                    status < -4095)
+                        abort();
+                if ((strcmp(type, "kv-get") == 0 || strcmp(type, "kv-set") == 0) &&
+                    !allowed_key(msg) && status != -EPERM)
+                        abort();
+                if (strcmp(type, "kv-get") != 0 && json_object_get(answer, "value"))
+                        abort();
+                if (strcmp(type, "ingest") != 0 && strcmp(type, "kv-get") != 0 &&
+                    strcmp(type, "kv-set") != 0 && status != -EOPNOTSUPP)
+                        abort();
+                /* Something the worker can send back through link_recv(). */
+                {
+                        char *text = json_dumps(answer, JSON_COMPACT);
+                        json_t *again = NULL;
+
+                        if (!text || link_parse(text, strlen(text), &again) < 0)
+                                abort();
+                        json_decref(again);
+                        free(text);
+                }
+        }
+        json_decref(answer);
+        json_decref(msg);
+
+        pthread_mutex_lock(&manager.lock);
+        check_facts(&manager.stream);
+        pthread_mutex_unlock(&manager.lock);
+        return 0;
+}

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon's handling of the network worker's messages (broker_handle_message()), against a
+ * real store: what it answers, what it keeps, and what it refuses from a worker that may be
+ * compromised. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "broker.h"
+#include "link.h"
+#include "log.h"
+#include "macro.h"
+#include "store.h"
+
+#define ISS "https://i.example"
+#define STATE "0123456789abcdef0123456789abcdef"
+
+typedef struct Fixture {
+        char dir[128];
+        char db[192];
+        Manager m;
+} Fixture;
+
+static int setup(void **state) {
+        Fixture *f = calloc(1, sizeof(Fixture));
+        const char *t = getenv("TMPDIR");
+        char text[1024];
+        Config *c = NULL;
+
+        if (!f)
+                return -1;
+        if (isempty(t) || strlen(t) > 60)
+                t = "/tmp";
+        snprintf(f->dir, sizeof(f->dir), "%s/ssf-test-broker-XXXXXX", t);
+        if (!mkdtemp(f->dir))
+                return -1;
+        snprintf(f->db, sizeof(f->db), "%s/state.db", f->dir);
+        snprintf(text, sizeof(text),
+                 "[transmitter]\nissuer = " ISS "\nauth = none\n\n"
+                 "[rule logout-high]\nlevels = high\naction = logout\nsessions = all\n\n"
+                 "[daemon]\nstate_dir = %s\nsnapshot = %s/pam-snapshot\n",
+                 f->dir, f->dir);
+        if (config_load_buffer("broker", text, strlen(text), &c) < 0)
+                return -1;
+        f->m.config = calloc(1, sizeof(ConfigHandle));
+        if (!f->m.config)
+                return -1;
+        *f->m.config = (ConfigHandle) { .config = c, .n_ref = 1 };
+        f->m.wake_fd = f->m.cancel_fd = -1;
+        if (pthread_mutex_init(&f->m.lock, NULL) != 0 || pthread_cond_init(&f->m.action_cond, NULL) != 0)
+                return -1;
+        if (store_open(f->db, &f->m.store) < 0)
+                return -1;
+        f->m.stream.status = strdup("starting");
+        if (!f->m.stream.status)
+                return -1;
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fixture *f = *state;
+        StreamFacts *s = &f->m.stream;
+        char cmd[256];
+
+        store_free(f->m.store);
+        config_free(f->m.config->config);
+        free(f->m.config);
+        free(s->stream_id);
+        free(s->issuer);
+        free(s->status);
+        free(s->endpoint_url);
+        free(s->audience);
+        free(s->delivery);
+        free(s->config_json);
+        free(s->events_delivered_json);
+        free(s->verification_endpoint);
+        free(s->last_error);
+        free(s->verify_state);
+        free(s->verify_result);
+        pthread_cond_destroy(&f->m.action_cond);
+        pthread_mutex_destroy(&f->m.lock);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+        free(f);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Frames text as link_recv() does and handles it; returns the reply (or NULL). */
+static json_t *handle(Fixture *f, const char *text) {
+        json_t *msg = NULL, *answer;
+
+        assert_int_equal(link_parse(text, strlen(text), &msg), 0);
+        answer = broker_handle_message(&f->m, msg);
+        json_decref(msg);
+        return answer;
+}
+
+/* Handles text and checks the reply: type, id, status; returns its "value" (new string) or NULL. */
+static char *expect_reply(Fixture *f, const char *text, json_int_t id, int status) {
+        json_t *answer = handle(f, text);
+        const char *v;
+        char *value;
+
+        assert_non_null(answer);
+        assert_string_equal(json_string_value(json_object_get(answer, "type")), "reply");
+        assert_true(json_is_integer(json_object_get(answer, "id")));
+        assert_int_equal(json_integer_value(json_object_get(answer, "id")), id);
+        assert_int_equal(json_integer_value(json_object_get(answer, "status")), status);
+        v = json_string_value(json_object_get(answer, "value"));
+        value = v ? strdup(v) : NULL;
+        json_decref(answer);
+        return value;
+}
+
+static void expect_no_reply(Fixture *f, const char *text) {
+        json_t *answer = handle(f, text);
+        assert_null(answer);
+}
+
+static void test_framing(void **state) {
+        json_t *msg = NULL;
+        char *big;
+
+        assert_int_equal(link_parse("{\"type\":\"facts\"}", 16, &msg), 0);
+        json_decref(msg);
+        msg = NULL;
+        assert_int_equal(link_parse("", 0, &msg), -EBADMSG);
+        assert_int_equal(link_parse("[]", 2, &msg), -EBADMSG);
+        assert_int_equal(link_parse("{}", 2, &msg), -EBADMSG);
+        assert_int_equal(link_parse("{\"type\":1}", 10, &msg), -EBADMSG);
+        assert_int_equal(link_parse("{\"type\":\"a\",\"type\":\"b\"}", 23, &msg), -EBADMSG);
+        assert_int_equal(link_parse("{\"type\":\"a\"", 11, &msg), -EBADMSG);
+        assert_null(msg);
+
+        big = malloc(LINK_MAX_FRAME + 1);
+        assert_non_null(big);
+        memset(big, ' ', LINK_MAX_FRAME + 1);
+        memcpy(big, "{\"type\":\"facts\"}", 16);
+        assert_int_equal(link_parse(big, LINK_MAX_FRAME, &msg), 0);
+        json_decref(msg);
+        msg = NULL;
+        assert_int_equal(link_parse(big, LINK_MAX_FRAME + 1, &msg), -EMSGSIZE);
+        assert_null(msg);
+        free(big);
+}
+
+static void test_kv(void **state) {
+        Fixture *f = *state;
+        char *v;
+
+        /* Nothing kept yet: no value, no error. */
+        assert_null(expect_reply(f, "{\"type\":\"kv-get\",\"id\":1,\"key\":\"stream_id\"}", 1, 0));
+        assert_null(expect_reply(f, "{\"type\":\"kv-set\",\"id\":2,\"key\":\"stream_id\",\"value\":\"s-1\"}",
+                                 2, 0));
+        v = expect_reply(f, "{\"type\":\"kv-get\",\"id\":3,\"key\":\"stream_id\"}", 3, 0);
+        assert_string_equal(v, "s-1");
+        free(v);
+        assert_null(expect_reply(f, "{\"type\":\"kv-set\",\"id\":4,\"key\":\"push_secret\",\"value\":\"c2Vj\"}",
+                                 4, 0));
+
+        /* Only those two facts, and only short printable values. */
+        assert_null(expect_reply(f, "{\"type\":\"kv-get\",\"id\":5,\"key\":\"schema_version\"}", 5, -EPERM));
+        assert_null(expect_reply(f, "{\"type\":\"kv-set\",\"id\":6,\"key\":\"x\",\"value\":\"y\"}", 6, -EPERM));
+        assert_null(expect_reply(f, "{\"type\":\"kv-get\",\"id\":7}", 7, -EPERM));
+        assert_null(expect_reply(f, "{\"type\":\"kv-set\",\"id\":8,\"key\":\"stream_id\",\"value\":\"a\\nb\"}",
+                                 8, -EPERM));
+        assert_null(expect_reply(f, "{\"type\":\"kv-set\",\"id\":9,\"key\":\"stream_id\",\"value\":5}", 9, -EPERM));
+        {
+                char text[512];
+
+                snprintf(text, sizeof(text),
+                         "{\"type\":\"kv-set\",\"id\":10,\"key\":\"stream_id\",\"value\":\"%0257d\"}", 0);
+                assert_null(expect_reply(f, text, 10, -EPERM));
+                snprintf(text, sizeof(text),
+                         "{\"type\":\"kv-set\",\"id\":11,\"key\":\"stream_id\",\"value\":\"%0256d\"}", 0);
+                assert_null(expect_reply(f, text, 11, 0));
+        }
+        v = NULL;
+        assert_int_equal(store_kv_get(f->m.store, "x", &v), -ENOENT);
+}
+
+static void test_requests_without_id(void **state) {
+        Fixture *f = *state;
+
+        /* A request needs an integer id, which the reply echoes. */
+        expect_no_reply(f, "{\"type\":\"kv-get\",\"key\":\"stream_id\"}");
+        expect_no_reply(f, "{\"type\":\"kv-get\",\"id\":\"1\",\"key\":\"stream_id\"}");
+        expect_no_reply(f, "{\"type\":\"ingest\",\"id\":1.5}");
+        assert_null(expect_reply(f, "{\"type\":\"exec\",\"id\":9007199254740993}", 9007199254740993LL,
+                                 -EOPNOTSUPP));
+        assert_null(expect_reply(f, "{\"type\":\"reply\",\"id\":-4,\"status\":0}", -4, -EOPNOTSUPP));
+        /* Notifications are not answered. */
+        expect_no_reply(f, "{\"type\":\"facts\",\"id\":1}");
+        expect_no_reply(f, "{\"type\":\"verify-result\",\"id\":1}");
+}
+
+#define INGEST_SET                                                                                 \
+        "{\"type\":\"ingest\",\"id\":%d,\"request\":{\"kind\":\"subject\",\"jti\":\"j1\","            \
+        "\"iss\":\"" ISS "\",\"event_uri\":\"https://schemas.openid.net/secevent/caep/"                \
+        "event-type/session-revoked\",\"iat\":1700000000,\"event_time\":1700000000,"            \
+        "\"users\":[\"%s\"],\"detection\":{\"name\":\"session-revoked\",\"effect\":\"raise\","       \
+        "\"level\":3,\"carries_level\":false,\"clears\":\"\",\"reason\":\"\"}}}"
+
+static void test_ingest(void **state) {
+        Fixture *f = *state;
+        char text[1024];
+        RiskLevel l;
+
+        snprintf(text, sizeof(text), INGEST_SET, 1, "alice");
+        assert_null(expect_reply(f, text, 1, 0));
+        assert_int_equal(store_user_level(f->m.store, "alice", 1, &l, NULL), 0);
+        assert_int_equal(l, RISK_HIGH);
+        /* Delivered again: recorded once. */
+        snprintf(text, sizeof(text), INGEST_SET, 2, "alice");
+        assert_null(expect_reply(f, text, 2, -EALREADY));
+
+        /* A malformed request changes nothing. */
+        snprintf(text, sizeof(text), INGEST_SET, 3, "-rf");
+        assert_null(expect_reply(f, text, 3, -EBADMSG));
+        assert_null(expect_reply(f, "{\"type\":\"ingest\",\"id\":4}", 4, -EBADMSG));
+        assert_null(expect_reply(f, "{\"type\":\"ingest\",\"id\":5,\"request\":[]}", 5, -EBADMSG));
+}
+
+static void test_facts(void **state) {
+        Fixture *f = *state;
+        StreamFacts *s = &f->m.stream;
+
+        expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"stream_id\":\"s-1\",\"issuer\":\"" ISS "\","
+                           "\"endpoint_url\":\"" ISS "/poll\",\"delivery\":\"urn:ietf:rfc:8936\","
+                           "\"status\":\"enabled\",\"last_poll\":1700000000,"
+                           "\"config\":{\"stream_id\":\"s-1\",\"events_delivered\":[\"e1\"]}},"
+                           "\"counters\":{\"polls\":3,\"sets_received\":2}}");
+        assert_string_equal(s->stream_id, "s-1");
+        assert_string_equal(s->issuer, ISS);
+        assert_string_equal(s->endpoint_url, ISS "/poll");
+        assert_string_equal(s->status, "enabled");
+        assert_int_equal(s->last_poll, 1700000000);
+        assert_string_equal(s->events_delivered_json, "[\"e1\"]");
+        assert_non_null(strstr(s->config_json, "\"stream_id\":\"s-1\""));
+        assert_int_equal(f->m.counters.polls, 3);
+        assert_int_equal(f->m.counters.sets_received, 2);
+
+        /* Control characters, over-long values, wrong types, out-of-range counters: ignored. */
+        expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"stream_id\":\"a\\nb\",\"issuer\":7,"
+                           "\"status\":\"bogus\",\"last_poll\":-1,\"config\":[1]},"
+                           "\"counters\":{\"polls\":1000000,\"sets_received\":-1,\"poll_errors\":\"1\"}}");
+        assert_string_equal(s->stream_id, "s-1");
+        assert_string_equal(s->issuer, ISS);
+        assert_string_equal(s->status, "enabled");
+        assert_int_equal(s->last_poll, 1700000000);
+        assert_int_equal(f->m.counters.polls, 3);
+        assert_int_equal(f->m.counters.sets_received, 2);
+        assert_int_equal(f->m.counters.poll_errors, 0);
+
+        /* What the transmitter says wins over what the worker saw; null clears a fact. */
+        expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"transmitter_status\":\"paused\","
+                           "\"stream_id\":null,\"last_error\":\"poll failed\"}}");
+        assert_string_equal(s->status, "paused");
+        assert_null(s->stream_id);
+        assert_string_equal(s->last_error, "poll failed");
+        /* "enabled" from the worker does not end a pause; "error" does. */
+        expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"status\":\"enabled\"}}");
+        assert_string_equal(s->status, "paused");
+        expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"status\":\"error\",\"last_error\":null}}");
+        assert_string_equal(s->status, "error");
+        assert_null(s->last_error);
+        expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"transmitter_status\":\"gone\"}}");
+        assert_string_equal(s->status, "error");
+}
+
+static void test_verify_result(void **state) {
+        Fixture *f = *state;
+        StreamFacts *s = &f->m.stream;
+
+        /* Nothing asked for: ignored. */
+        expect_no_reply(f, "{\"type\":\"verify-result\",\"state\":\"" STATE "\",\"result\":\"requested\"}");
+        assert_null(s->verify_result);
+
+        s->verify_state = strdup(STATE);
+        assert_non_null(s->verify_state);
+        expect_no_reply(f, "{\"type\":\"verify-result\",\"state\":\"other\",\"result\":\"requested\"}");
+        assert_null(s->verify_result);
+        expect_no_reply(f, "{\"type\":\"verify-result\",\"state\":\"" STATE "\",\"result\":\"a\\tb\"}");
+        assert_null(s->verify_result);
+        expect_no_reply(f, "{\"type\":\"verify-result\",\"state\":\"" STATE "\",\"result\":\"requested\"}");
+        assert_string_equal(s->verify_result, "requested");
+        /* Once the event arrived, the worker's word no longer counts. */
+        s->verify_received = true;
+        expect_no_reply(f, "{\"type\":\"verify-result\",\"state\":\"" STATE "\",\"result\":\"failed\"}");
+        assert_string_equal(s->verify_result, "requested");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_framing),
+                cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_requests_without_id, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ingest, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_facts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verify_result, setup, teardown),
+        };
+
+        log_set_max_level(LOG_CRIT);
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
