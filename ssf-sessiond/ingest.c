@@ -26,6 +26,24 @@ void ingest_request_done(IngestRequest *r) {
         memset(r, 0, sizeof(*r));
 }
 
+static bool printable(const char *s) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+/* An optional, informational string (txn, a stream-updated reason) the daemon would not
+ * record: left out rather than have the whole event refused. */
+static const char *recordable_or_null(const char *s, const char *what, const char *jti) {
+        if (s && (strlen(s) > INGEST_MAX_STRING || !printable(s))) {
+                log_debug("SET '%s': %s too long or with control characters, left out", jti,
+                          what);
+                return NULL;
+        }
+        return s;
+}
+
 static int dup_opt(const char *s, char **ret) {
         if (!s) {
                 *ret = NULL;
@@ -35,13 +53,16 @@ static int dup_opt(const char *s, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+static int ingest_check(const IngestRequest *r);
+
 int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, IngestRequest *ret,
                    SetError *err) {
         IngestRequest r = {};
         int k;
 
         if (dup_opt(set->jti, &r.jti) < 0 || dup_opt(set->iss, &r.iss) < 0 ||
-            dup_opt(set->txn, &r.txn) < 0 || dup_opt(set->event_uri, &r.event_uri) < 0)
+            dup_opt(recordable_or_null(set->txn, "txn", set->jti), &r.txn) < 0 ||
+            dup_opt(set->event_uri, &r.event_uri) < 0)
                 goto oom;
         r.iat = set->iat;
         r.event_time = set->event_time;
@@ -73,12 +94,13 @@ int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, In
                                 return -EBADMSG;
                         }
                         if (dup_opt(status, &r.status) < 0 ||
-                            dup_opt(json_string_value(json_object_get(set->event, "reason")),
+                            dup_opt(recordable_or_null(json_string_value(json_object_get(
+                                                                       set->event, "reason")),
+                                                               "reason", set->jti),
                                     &r.reason) < 0)
                                 goto oom;
                 }
-                *ret = r;
-                return 0;
+                goto done;
         }
 
         r.kind = INGEST_SUBJECT;
@@ -121,6 +143,20 @@ int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, In
                 if (!r.users)
                         goto oom;
         }
+done:
+        /* What the daemon would refuse (a jti with control characters, say) is refused here,
+         * as the SET's fault: else it would come back again and again. */
+        k = ingest_check(&r);
+        if (k == -EBADMSG) {
+                err->err = "invalid_request";
+                (void) snprintf(err->description, sizeof(err->description),
+                                "a claim this receiver records is too long or has control "
+                                "characters");
+                ingest_request_done(&r);
+                return k;
+        }
+        if (k < 0)
+                goto oom;
         *ret = r;
         return 0;
 oom:
@@ -186,13 +222,6 @@ json_t *ingest_to_json(const IngestRequest *r) {
                 }
         }
         return j;
-}
-
-static bool printable(const char *s) {
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-                if (*p < 0x20 || *p == 0x7f)
-                        return false;
-        return true;
 }
 
 /* A string member: required or optional (JSON null), at most max bytes, no control chars
@@ -348,5 +377,18 @@ int ingest_from_json(json_t *j, IngestRequest *ret) {
         return 0;
 fail:
         ingest_request_done(&r);
+        return k;
+}
+
+/* Whether the daemon's ingest_from_json() takes r: 0, -EBADMSG, or -ENOMEM. */
+static int ingest_check(const IngestRequest *r) {
+        _cleanup_(json_decrefp) json_t *j = ingest_to_json(r);
+        IngestRequest back = {};
+        int k;
+
+        if (!j)
+                return -ENOMEM;
+        k = ingest_from_json(j, &back);
+        ingest_request_done(&back);
         return k;
 }

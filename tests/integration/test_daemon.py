@@ -96,6 +96,8 @@ def test_invalid_claims_reported_in_seterrs(daemon_factory, transmitter, users):
         "typ": ({"tamper": "typ"}, "invalid_request"),
         "none": ({"tamper": "alg-none"}, None),
         "kid": ({"tamper": "kid-unknown"}, "invalid_key"),
+        # Signed, but nothing the daemon could record: reported, not delivered forever.
+        "jti": ({"claims": {"jti": "ctl\tjti"}}, "invalid_request"),
     }
     for name, (kw, want) in cases.items():
         jti = transmitter.send_event("session-revoked", email="alice@example.com", **kw)
@@ -104,6 +106,13 @@ def test_invalid_claims_reported_in_seterrs(daemon_factory, transmitter, users):
             assert err["err"] == want, (name, err)
     assert d.ctl("risk", "alice")["level"] == "none"
     assert d.ctl("status")["counters"]["sets_rejected"] == len(cases)
+    # A txn with a control character is only left out.
+    jti = transmitter.send_event("session-revoked", email="alice@example.com",
+                                 claims={"txn": "t\u0001"})
+    transmitter.wait_acked(jti)
+    assert d.ctl("risk", "alice")["level"] == "high"
+    entry = [e for e in d.ctl("history", "alice")["entries"] if e["jti"] == jti][0]
+    assert entry["txn"] is None, entry
 
 
 def test_state_and_stream_survive_restart(daemon_factory, transmitter, users, tmp_path):

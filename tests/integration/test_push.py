@@ -174,6 +174,11 @@ def test_push_tampered_set_gets_400_invalid_key(daemon_factory, transmitter, log
     assert p.daemon.ctl("risk", "alice")["level"] == "none"
     assert logind.terminated() == []
     assert p.daemon.ctl("history", "alice")["entries"] == []
+    # Signed, but with a jti the daemon could not record: 400, not a 503 retried forever.
+    odd = transmitter.send_event("session-revoked", email="alice@example.com",
+                                 claims={"jti": "ctl\tjti"})
+    assert transmitter.wait_set_err(odd)["err"] == "invalid_request"
+    assert [r["status"] for r in transmitter.acks()["push_results"] if r["jti"] == odd] == [400]
     # The stream still works.
     good = transmitter.send_event("session-revoked", email="alice@example.com")
     transmitter.wait_acked(good)

@@ -9,7 +9,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "ingest.h"
+#include "set.h"
 #include "strv.h"
 
 static void fill(IngestRequest *r) {
@@ -120,11 +122,62 @@ static void test_stream_updated_needs_status(void **state) {
         ingest_request_done(&b);
 }
 
+/* A signed SET's claims, as the worker prepares them for the daemon. */
+static int prepare(const char *jti, const char *txn, IngestRequest *r, SetError *err) {
+        static const char *conf = "[transmitter]\nissuer = https://idp.example.com\nauth = none\n"
+                                  "[subjects]\ndomains = example.com\n";
+        SetExpect expect = { .issuer = "https://idp.example.com", .now_sec = 1767225600,
+                             .max_skew_sec = 300 };
+        json_t *claims = json_pack("{s:s, s:s, s:i, s:{s:s, s:s}, s:{s:{}}}", "iss",
+                                   "https://idp.example.com", "jti", jti, "iat", 1767225600,
+                                   "sub_id", "format", "email", "email", "nosuch@example.com",
+                                   "events", CAEP_EVENT_PREFIX "session-revoked");
+        Config *c = NULL;
+        SsfSet *set = NULL;
+        char *text;
+        int k;
+
+        assert_non_null(claims);
+        if (txn)
+                json_object_set_new(claims, "txn", json_string(txn));
+        text = json_dumps(claims, JSON_COMPACT);
+        assert_int_equal(config_load_buffer("mem", conf, strlen(conf), &c), 0);
+        assert_int_equal(set_validate_claims(text, strlen(text), &expect, &set, err), 0);
+        memset(err, 0, sizeof(*err));
+        k = ingest_prepare(c, NULL, set, r, err);
+        ssf_set_free(set);
+        config_free(c);
+        free(text);
+        json_decref(claims);
+        return k;
+}
+
+/* What the daemon would refuse is refused in the worker, as the SET's fault (reported, not
+ * delivered again and again); an unrecordable txn is only left out. */
+static void test_prepare_refuses_what_the_daemon_would(void **state) {
+        IngestRequest r = {};
+        SetError err = {};
+
+        assert_int_equal(prepare("jti-1", "txn-1", &r, &err), 0);
+        assert_string_equal(r.txn, "txn-1");
+        ingest_request_done(&r);
+
+        assert_int_equal(prepare("a\tb", NULL, &r, &err), -EBADMSG);
+        assert_string_equal(err.err, "invalid_request");
+        assert_non_null(strstr(err.description, "control characters"));
+
+        assert_int_equal(prepare("jti-2", "t\x01", &r, &err), 0);
+        assert_null(r.txn);
+        assert_string_equal(r.jti, "jti-2");
+        ingest_request_done(&r);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_rejects),
                 cmocka_unit_test(test_stream_updated_needs_status),
+                cmocka_unit_test(test_prepare_refuses_what_the_daemon_would),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
