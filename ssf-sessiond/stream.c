@@ -400,6 +400,11 @@ int stream_adopt(const Config *c, Transmitter *t, json_t *s) {
                 log_error("Stream configuration has no usable stream_id");
                 return -EBADMSG;
         }
+        for (const unsigned char *p = (const unsigned char *) id; *p; p++)
+                if (*p < 0x20 || *p == 0x7f) {
+                        log_error("Stream configuration has a stream_id with control characters");
+                        return -EBADMSG;
+                }
         if (!iss || !streq_ptr(iss, t->issuer)) {
                 log_error("Stream '%s' has iss '%s', expected '%s', refusing", id, strempty(iss),
                           strempty(t->issuer));
@@ -462,22 +467,39 @@ static int mgmt_call(HttpClient *http, const Transmitter *t, const char *method,
                             STREAM_MAX, resp);
 }
 
+int stream_id_url(const char *endpoint, const char *id, char **ret) {
+        static const char hex[] = "0123456789ABCDEF";
+        const char *sep = strchr(endpoint, '?') ? "&" : "?";
+        size_t n = strlen(endpoint);
+        char *out = malloc(n + strlen("?stream_id=") + strlen(id) * 3 + 1), *o = out;
+
+        if (!out)
+                return -ENOMEM;
+        o = stpcpy(stpcpy(stpcpy(o, endpoint), sep), "stream_id=");
+        for (const unsigned char *p = (const unsigned char *) id; *p; p++)
+                if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
+                        *o++ = (char) *p;
+                else {
+                        *o++ = '%';
+                        *o++ = hex[*p >> 4];
+                        *o++ = hex[*p & 15];
+                }
+        *o = 0;
+        *ret = out;
+        return 0;
+}
+
 /* GET endpoint?stream_id=id: a JSON object, -ENOENT (404), -EACCES (401/403) or -EPROTO. */
 static int stream_get_object(HttpClient *http, const Transmitter *t, const char *endpoint,
                              const char *id, json_t **ret) {
         _cleanup_(http_response_done) HttpResponse resp = {};
         _cleanup_free_ char *url = NULL;
-        const char *esc;
         int r;
 
-        /* stream ids are unreserved characters (SSF §8.1.1); refuse anything else. */
-        for (const char *p = id; *p; p++)
-                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~",
-                            *p))
-                        return -EINVAL;
-        esc = strchr(endpoint, '?') ? "&" : "?";
-        if (asprintf(&url, "%s%sstream_id=%s", endpoint, esc, id) < 0)
-                return -ENOMEM;
+        r = stream_id_url(endpoint, id, &url);
+        if (r < 0)
+                return r;
         r = mgmt_call(http, t, "GET", url, NULL, &resp);
         if (r < 0)
                 return r;

@@ -78,6 +78,10 @@ int stream_parse_status(json_t *o, char **ret_status, char **ret_reason);
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
 
+/* endpoint with "stream_id=<id>" added to its query, id percent-encoded (RFC 3986 §2.1:
+ * stream ids SHOULD be unreserved characters, SSF §8.1.1, but need not be). */
+int stream_id_url(const char *endpoint, const char *id, char **ret);
+
 /* GET the metadata and validate it (stream_parse_metadata()). */
 int stream_discover(HttpClient *http, const Config *c, Transmitter *t);
 /* GET jwks_uri and replace t->jwks. */

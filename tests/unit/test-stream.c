@@ -390,6 +390,8 @@ static void test_adopt_refused(void **state) {
                          -EBADMSG);
         assert_int_equal(adopt(&poll_rp, "{\"stream_id\":7,\"iss\":\"" TR "\"," POLL_DELIVERY "}", &t),
                          -EBADMSG);
+        assert_int_equal(adopt(&poll_rp, "{\"stream_id\":\"a\\u0001b\",\"iss\":\"" TR "\","
+                                         POLL_DELIVERY "}", &t), -EBADMSG);
         snprintf(text, sizeof(text), "{\"stream_id\":\"%0257d\",\"iss\":\"" TR "\"," POLL_DELIVERY "}", 0);
         assert_int_equal(adopt(&poll_rp, text, &t), -EBADMSG);
         snprintf(text, sizeof(text), "{\"stream_id\":\"%0256d\",\"iss\":\"" TR "\"," POLL_DELIVERY "}", 0);
@@ -481,11 +483,26 @@ static int quiet(void **state) {
         return 0;
 }
 
+static void test_stream_id_url(void **state) {
+        char *url = NULL;
+
+        assert_int_equal(stream_id_url("https://t.example/ssf/stream", "f67e-39a0._~", &url), 0);
+        assert_string_equal(url, "https://t.example/ssf/stream?stream_id=f67e-39a0._~");
+        free(url);
+        /* Other characters are percent-encoded; an endpoint with a query gets '&'. */
+        assert_int_equal(stream_id_url("https://t.example/api/v1/ssf/stream?org=1", "a b/c&d=é",
+                                       &url), 0);
+        assert_string_equal(url, "https://t.example/api/v1/ssf/stream?org=1&stream_id="
+                                 "a%20b%2Fc%26d%3D%C3%A9");
+        free(url);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_discovery_url),
                 cmocka_unit_test(test_discovery_url_needs_https),
                 cmocka_unit_test(test_events_requested),
+                cmocka_unit_test(test_stream_id_url),
                 cmocka_unit_test(test_parse_json),
                 cmocka_unit_test(test_metadata_ours),
                 cmocka_unit_test(test_metadata_okta),
