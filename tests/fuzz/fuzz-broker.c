@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define VERIFY_STATE "0123456789abcdef0123456789abcdef"
 
-static Manager manager;
+static Manager *manager;
 static char dir[256];
 
 static void cleanup(void) {
@@ -44,8 +44,7 @@ static void cleanup(void) {
 
         if (!dir[0])
                 return;
-        store_free(manager.store);
-        manager.store = NULL;
+        manager = manager_free(manager);
         d = opendir(dir);
         if (d) {
                 while ((de = readdir(d)))
@@ -59,7 +58,7 @@ static void cleanup(void) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         const char *t = getenv("TMPDIR");
-        char text[1024], db[320];
+        char text[1024];
         Config *c = NULL;
 
         log_set_max_level(LOG_CRIT); /* refusals are logged as errors; keep the output quiet */
@@ -71,7 +70,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
                 abort();
         }
         atexit(cleanup);
-        (void) snprintf(db, sizeof(db), "%s/state.db", dir);
         (void) snprintf(text, sizeof(text),
                         "[transmitter]\nissuer = https://i.example\nauth = none\n\n"
                         "[rule logout-high]\nlevels = high\naction = logout\nsessions = all\n\n"
@@ -81,19 +79,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
                         dir, dir);
         if (config_load_buffer("fuzz-broker", text, strlen(text), &c) < 0)
                 abort();
-        manager.config = calloc(1, sizeof(ConfigHandle));
-        if (!manager.config)
+        /* As the daemon starts, short of its event loop: config, state dir, store. */
+        if (manager_new("fuzz-broker.conf", c, &manager) < 0)
                 abort();
-        *manager.config = (ConfigHandle) { .config = c, .n_ref = 1 };
-        manager.wake_fd = manager.cancel_fd = -1;
-        if (pthread_mutex_init(&manager.lock, NULL) != 0 ||
-            pthread_cond_init(&manager.action_cond, NULL) != 0)
-                abort();
-        if (store_open(db, &manager.store) < 0)
-                abort();
-        manager.stream.status = strdup("starting");
-        manager.stream.verify_state = strdup(VERIFY_STATE); /* as after `ssfctl verify` */
-        if (!manager.stream.status || !manager.stream.verify_state)
+        manager->stream.verify_state = strdup(VERIFY_STATE); /* as after `ssfctl verify` */
+        if (!manager->stream.verify_state)
                 abort();
         return 0;
 }
@@ -150,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!json_is_object(msg) || !type)
                 abort();
 
-        answer = broker_handle_message(&manager, msg);
+        answer = broker_handle_message(manager, msg);
         if (strcmp(type, "facts") == 0 || strcmp(type, "verify-result") == 0 ||
             !json_is_integer(json_object_get(msg, "id"))) {
                 if (answer)
@@ -185,8 +175,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_decref(answer);
         json_decref(msg);
 
-        pthread_mutex_lock(&manager.lock);
-        check_facts(&manager.stream);
-        pthread_mutex_unlock(&manager.lock);
+        pthread_mutex_lock(&manager->lock);
+        check_facts(&manager->stream);
+        pthread_mutex_unlock(&manager->lock);
         return 0;
 }

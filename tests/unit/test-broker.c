@@ -25,8 +25,7 @@
 
 typedef struct Fixture {
         char dir[128];
-        char db[192];
-        Manager m;
+        Manager *m;
 } Fixture;
 
 static int setup(void **state) {
@@ -42,7 +41,6 @@ static int setup(void **state) {
         snprintf(f->dir, sizeof(f->dir), "%s/ssf-test-broker-XXXXXX", t);
         if (!mkdtemp(f->dir))
                 return -1;
-        snprintf(f->db, sizeof(f->db), "%s/state.db", f->dir);
         snprintf(text, sizeof(text),
                  "[transmitter]\nissuer = " ISS "\nauth = none\n\n"
                  "[rule logout-high]\nlevels = high\naction = logout\nsessions = all\n\n"
@@ -50,17 +48,8 @@ static int setup(void **state) {
                  f->dir, f->dir);
         if (config_load_buffer("broker", text, strlen(text), &c) < 0)
                 return -1;
-        f->m.config = calloc(1, sizeof(ConfigHandle));
-        if (!f->m.config)
-                return -1;
-        *f->m.config = (ConfigHandle) { .config = c, .n_ref = 1 };
-        f->m.wake_fd = f->m.cancel_fd = -1;
-        if (pthread_mutex_init(&f->m.lock, NULL) != 0 || pthread_cond_init(&f->m.action_cond, NULL) != 0)
-                return -1;
-        if (store_open(f->db, &f->m.store) < 0)
-                return -1;
-        f->m.stream.status = strdup("starting");
-        if (!f->m.stream.status)
+        /* As the daemon starts, short of its event loop: config, state dir, store. */
+        if (manager_new("test.conf", c, &f->m) < 0)
                 return -1;
         *state = f;
         return 0;
@@ -68,26 +57,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         Fixture *f = *state;
-        StreamFacts *s = &f->m.stream;
         char cmd[256];
 
-        store_free(f->m.store);
-        config_free(f->m.config->config);
-        free(f->m.config);
-        free(s->stream_id);
-        free(s->issuer);
-        free(s->status);
-        free(s->endpoint_url);
-        free(s->audience);
-        free(s->delivery);
-        free(s->config_json);
-        free(s->events_delivered_json);
-        free(s->verification_endpoint);
-        free(s->last_error);
-        free(s->verify_state);
-        free(s->verify_result);
-        pthread_cond_destroy(&f->m.action_cond);
-        pthread_mutex_destroy(&f->m.lock);
+        manager_free(f->m);
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
         free(f);
         return system(cmd) == 0 ? 0 : -1;
@@ -98,7 +70,7 @@ static json_t *handle(Fixture *f, const char *text) {
         json_t *msg = NULL, *answer;
 
         assert_int_equal(link_parse(text, strlen(text), &msg), 0);
-        answer = broker_handle_message(&f->m, msg);
+        answer = broker_handle_message(f->m, msg);
         json_decref(msg);
         return answer;
 }
@@ -184,7 +156,7 @@ static void test_kv(void **state) {
                 assert_null(expect_reply(f, text, 11, 0));
         }
         v = NULL;
-        assert_int_equal(store_kv_get(f->m.store, "x", &v), -ENOENT);
+        assert_int_equal(store_kv_get(f->m->store, "x", &v), -ENOENT);
 }
 
 static void test_requests_without_id(void **state) {
@@ -216,7 +188,7 @@ static void test_ingest(void **state) {
 
         snprintf(text, sizeof(text), INGEST_SET, 1, "alice");
         assert_null(expect_reply(f, text, 1, 0));
-        assert_int_equal(store_user_level(f->m.store, "alice", 1, &l, NULL), 0);
+        assert_int_equal(store_user_level(f->m->store, "alice", 1, &l, NULL), 0);
         assert_int_equal(l, RISK_HIGH);
         /* Delivered again: recorded once. */
         snprintf(text, sizeof(text), INGEST_SET, 2, "alice");
@@ -231,7 +203,7 @@ static void test_ingest(void **state) {
 
 static void test_facts(void **state) {
         Fixture *f = *state;
-        StreamFacts *s = &f->m.stream;
+        StreamFacts *s = &f->m->stream;
 
         expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"stream_id\":\"s-1\",\"issuer\":\"" ISS "\","
                            "\"endpoint_url\":\"" ISS "/poll\",\"delivery\":\"urn:ietf:rfc:8936\","
@@ -245,8 +217,8 @@ static void test_facts(void **state) {
         assert_int_equal(s->last_poll, 1700000000);
         assert_string_equal(s->events_delivered_json, "[\"e1\"]");
         assert_non_null(strstr(s->config_json, "\"stream_id\":\"s-1\""));
-        assert_int_equal(f->m.counters.polls, 3);
-        assert_int_equal(f->m.counters.sets_received, 2);
+        assert_int_equal(f->m->counters.polls, 3);
+        assert_int_equal(f->m->counters.sets_received, 2);
 
         /* Control characters, over-long values, wrong types, out-of-range counters: ignored. */
         expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"stream_id\":\"a\\nb\",\"issuer\":7,"
@@ -256,9 +228,9 @@ static void test_facts(void **state) {
         assert_string_equal(s->issuer, ISS);
         assert_string_equal(s->status, "enabled");
         assert_int_equal(s->last_poll, 1700000000);
-        assert_int_equal(f->m.counters.polls, 3);
-        assert_int_equal(f->m.counters.sets_received, 2);
-        assert_int_equal(f->m.counters.poll_errors, 0);
+        assert_int_equal(f->m->counters.polls, 3);
+        assert_int_equal(f->m->counters.sets_received, 2);
+        assert_int_equal(f->m->counters.poll_errors, 0);
 
         /* What the transmitter says wins over what the worker saw; null clears a fact. */
         expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"transmitter_status\":\"paused\","
@@ -278,7 +250,7 @@ static void test_facts(void **state) {
 
 static void test_verify_result(void **state) {
         Fixture *f = *state;
-        StreamFacts *s = &f->m.stream;
+        StreamFacts *s = &f->m->stream;
 
         /* Nothing asked for: ignored. */
         expect_no_reply(f, "{\"type\":\"verify-result\",\"state\":\"" STATE "\",\"result\":\"requested\"}");
