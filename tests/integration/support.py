@@ -611,6 +611,14 @@ class NssUsers:
 
 # ----------------------------------------------------------------------------- daemon
 
+# The one rule most tests need: a high risk logs the user out of every session (sessions =
+# all and reset = no are the defaults).
+LOGOUT_HIGH_RULES = """
+[rule logout-high]
+levels = high
+action = logout
+"""
+
 DEFAULT_RULES = """[rule logout-high]
 groups = *
 detections = *

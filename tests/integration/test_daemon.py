@@ -6,13 +6,10 @@ import os
 import signal
 
 from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
+import support
 from support import wait_for
 
-RULES = """
-[rule logout-high]
-levels = high
-action = logout
-"""
+RULES = support.LOGOUT_HIGH_RULES
 
 
 def pam_account(tmp_path, d, user):

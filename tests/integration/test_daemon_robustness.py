@@ -20,16 +20,13 @@ import pytest
 from pam_support import (CTL_REPLY, CTL_REQUEST, PAM_QUERY, PAM_REPLY, TAG_ARGS, TAG_BODY, TAG_LEVEL,
                          TAG_MESSAGE, TAG_STATUS, TAG_USER, TAG_VERB, decode_frame, encode_frame,
                          pam_query)
+import support
 from support import wait_for
 
 NOBODY = 65534
 EPERM = 1
 
-RULES = """
-[rule logout-high]
-levels = high
-action = logout
-"""
+RULES = support.LOGOUT_HIGH_RULES
 
 # A child running as another uid: connects, sends the frame given in hex, prints the reply
 # in hex ("" when the daemon closed the connection without answering).
@@ -281,7 +278,7 @@ def test_sigterm_while_a_hook_runs_exits_zero(daemon_factory, transmitter, users
     marker = tmp_path / "hook-started"
     pidfile = tmp_path / "hook-pid"
     runs = tmp_path / "hook-runs"
-    d = daemon_factory(rules=f"""
+    d = daemon_factory(rules="""
 [rule notify-medium]
 levels = medium
 action = workflow

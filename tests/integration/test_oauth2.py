@@ -13,13 +13,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import support
 from support import wait_for
 
-RULES = """
-[rule logout-high]
-levels = high
-action = logout
-"""
+RULES = support.LOGOUT_HIGH_RULES
 
 
 def token_request(t, client_id=None, secret=None, body=None, ctype="application/x-www-form-urlencoded"):

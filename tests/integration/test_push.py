@@ -15,6 +15,7 @@ import time
 
 from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
 from ssf_transmitter import make_tls_files
+import support
 from support import wait_for
 
 PUSH = "urn:ietf:rfc:8935"
@@ -23,13 +24,7 @@ MAX_CONNECTIONS = 32  # PUSH_MAX_CONNECTIONS
 MAX_PER_PEER = 8      # PUSH_MAX_PER_PEER
 LOG_BURST = 10        # PUSH_LOG_BURST (per PUSH_LOG_INTERVAL_USEC, 10 s)
 
-RULES = """
-[rule logout-high]
-levels = high
-action = logout
-sessions = all
-reset = no
-"""
+RULES = support.LOGOUT_HIGH_RULES
 
 
 def free_port():

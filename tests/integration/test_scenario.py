@@ -5,7 +5,6 @@ mock on a private D-Bus, and the real pam_ssf.so asks it under pam_wrapper."""
 
 import os
 
-import pam_support
 import support
 from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
 from support import wait_for

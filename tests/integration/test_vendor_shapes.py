@@ -9,17 +9,12 @@ import os
 import shutil
 import tempfile
 
+import support
 from support import wait_for
 
 OKTA = "https://schemas.okta.com/secevent/okta/event-type/"
 
-RULES = """
-[rule logout-high]
-levels = high
-action = logout
-sessions = all
-reset = no
-"""
+RULES = support.LOGOUT_HIGH_RULES
 
 
 def risk(d, user):
