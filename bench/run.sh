@@ -28,7 +28,7 @@ CFLAGS_BENCH="-std=gnu11 -O2 -g -D_GNU_SOURCE -Wall -Wextra -Wno-unused-paramete
  -Icommon -Issf-sessiond -Ibench"
 DEP_LIBS="$($PKG_CONFIG --libs libcurl jansson libcrypto libssl libsystemd sqlite3 inih) -lpthread"
 
-echo "  CC      bench/bench-jws.c bench/bench-ipc.c bench/bench-pam.c"
+echo "  CC      bench/bench-jws.c bench/bench-ipc.c bench/bench-pam.c bench/bench-engine.c"
 # shellcheck disable=SC2086
 $CC $CFLAGS_BENCH $($PKG_CONFIG --cflags jansson libcrypto) bench/bench-jws.c -o "$OUT/bench-jws" \
         "$B/libsessiond-core.a" "$B/libssfcommon.a" $DEP_LIBS
@@ -36,11 +36,17 @@ $CC $CFLAGS_BENCH $($PKG_CONFIG --cflags jansson libcrypto) bench/bench-jws.c -o
 $CC $CFLAGS_BENCH bench/bench-ipc.c -o "$OUT/bench-ipc" "$B/libssfcommon.a" -lpthread
 # shellcheck disable=SC2086
 $CC $CFLAGS_BENCH bench/bench-pam.c -o "$OUT/bench-pam" -lpam
+# shellcheck disable=SC2086
+$CC $CFLAGS_BENCH $($PKG_CONFIG --cflags jansson libsystemd sqlite3) bench/bench-engine.c \
+        -o "$OUT/bench-engine" "$B/libsessiond-core.a" "$B/libssfcommon.a" $DEP_LIBS
 
 if [ -n "$QUICK" ]; then
         ROUNDS=3 ROUND_MS=60 CG_N=5
+        ENGINE_AT_RISK=100,1000 ENGINE_ROUND_MS=20 ENGINE_CG_N=3
 else
         ROUNDS=9 ROUND_MS=150 CG_N=20
+        # A SET costs 0.7 ms or more (three fsyncs): shorter rounds keep benchmark 3 at ~10 s.
+        ENGINE_AT_RISK=1000,10000 ENGINE_ROUND_MS=60 ENGINE_CG_N=5
 fi
 
 section() { printf '\n== %s\n' "$1"; }
@@ -84,6 +90,48 @@ fi
 
 section "2. Login cost: pam_ssf.so and the daemon's PAM_QUERY vs baselines"
 "$PYTHON" bench/bench-pam.py --build "$B" --bench-bin "$OUT" ${QUICK:+--quick}
+
+section "3. SET commits: engine_apply() vs a bare SQLite transaction of the same rows (wall clock)"
+"$OUT/bench-engine" --at-risk "$ENGINE_AT_RISK" --rounds "$ROUNDS" --round-ms "$ENGINE_ROUND_MS"
+
+if [ "${BENCH_CALLGRIND:-1}" != 0 ] && command -v valgrind >/dev/null 2>&1; then
+        section "3d. SET commits: instructions per op (valgrind --tool=callgrind, $ENGINE_CG_N ops per case, 100 at risk)"
+        CG3=$(mktemp -d /tmp/ssf-bench-cg.XXXXXX)
+        trap 'rm -rf "${CG:-}" "${CG3:-}"' EXIT INT TERM
+        valgrind --tool=callgrind --callgrind-out-file="$CG3/cg" \
+                "$OUT/bench-engine" --at-risk 100 --callgrind "$ENGINE_CG_N" >"$CG3/log" 2>&1 ||
+                { cat "$CG3/log" >&2; exit 1; }
+        "$PYTHON" - "$CG3" "$ENGINE_CG_N" <<'EOF'
+import glob, os, re, sys
+d, n = sys.argv[1], int(sys.argv[2])
+ir, order = {}, []
+for path in sorted(glob.glob(os.path.join(d, "cg.*")), key=lambda p: int(p.rsplit(".", 1)[1])):
+    text = open(path, encoding="utf-8", errors="replace").read()
+    m = re.search(r"^desc: Trigger: Client Request: (\S+):(\d+):(\w+)$", text, re.M)
+    t = re.search(r"^summary: (\d+)", text, re.M)
+    if m and t:
+        key = (m.group(1), int(m.group(2)))
+        if key not in order:
+            order.append(key)
+        ir[key + (m.group(3),)] = int(t.group(1)) / n / 1e3
+if not order:
+    sys.exit("bench: no callgrind dumps found")
+print(f"{'case':4s} {'at risk':>7s} {'engine':>9s} {'txn floor':>9s} {'ratio':>7s} | "
+      f"{'snapshot':>9s} {'users list':>10s}   (thousands of instructions/op)")
+for c, k in order:
+    e, f = ir[(c, k, "engine")], ir[(c, k, "floor")]
+    s, l = ir.get((c, k, "snapshot")), ir.get((c, k, "list"))
+    tail = f"{s:9.1f} {l:10.1f}" if s is not None else f"{'-':>9s} {'-':>10s}"
+    print(f"{c:4s} {k:7d} {e:9.1f} {f:9.1f} {e / f:7.3f} | {tail}")
+a = [key for key in order if key[0] == "3a"]
+b = [key for key in order if key[0] == "3b"]
+if a and b:
+    (ca, ka), (cb, kb) = a[0], b[-1]
+    per = lambda side: (ir[(cb, kb, side)] - ir[(ca, ka, side)]) / (kb - ka) * 1e3
+    print(f"each user at risk adds {per('engine'):.0f} instructions to a SET "
+          f"({per('snapshot'):.0f} in the snapshot rewrite, {per('list'):.0f} of them in store_users_list)")
+EOF
+fi
 
 echo
 echo "bench: done (ratios are against baselines measured in this run; absolute times vary by machine)"
