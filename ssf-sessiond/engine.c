@@ -186,10 +186,13 @@ static void log_risk(const char *user, const IngestRequest *set, const char *det
                    isempty(set->txn) ? NULL : f_txn, NULL);
 }
 
+/* Applies det to user. *snapshot_stale is set when the user's level or its lapse time moved
+ * (what the PAM snapshot holds). */
 static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, const Detection *det,
-                       char *const *groups,
-                       const char *user, uint64_t now) {
+                       char *const *groups, const char *user, uint64_t now,
+                       bool *snapshot_stale) {
         RiskLevel before, after;
+        uint64_t until_before, until_after;
         const Rule *rule = NULL;
         const char *note = NULL;
         _cleanup_free_ char *done_jti = NULL;
@@ -199,7 +202,7 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
         int64_t hid;
         int r, changed;
 
-        r = store_user_level(m->store, user, now, &before, NULL);
+        r = store_user_level(m->store, user, now, &before, &until_before);
         if (r < 0)
                 return r;
         changed = 0;
@@ -208,9 +211,11 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
                 if (changed < 0)
                         return changed;
         }
-        r = store_user_level(m->store, user, now, &after, NULL);
+        r = store_user_level(m->store, user, now, &after, &until_after);
         if (r < 0)
                 return r;
+        if (after != before || (after > RISK_NONE && until_after != until_before))
+                *snapshot_stale = true;
 
         /* The policy acts on risk signals: events that raise or set a level. */
         if (det->effect == DETECTION_RAISE && changed > 0)
@@ -301,6 +306,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
         const Config *c;
         const Detection *det = &set->detection;
         uint64_t now = now_sec();
+        bool snapshot_stale = false;
         char f_jti[300], f_event[200], f_iss[512], msg[600];
         int r;
 
@@ -378,7 +384,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
                 r = 0;
                 for (char **u = set->users; *u && r >= 0; u++)
                         r = ingest_user(m, c, set, det, groups ? groups[u - set->users] : NULL,
-                                        *u, now);
+                                        *u, now, &snapshot_stale);
         }
         if (r < 0)
                 goto out_rollback;
@@ -386,7 +392,10 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
         r = store_commit(m->store);
         if (r < 0)
                 goto out_rollback;
-        (void) manager_write_snapshot_locked(m, c);
+        /* Rewritten in full, so only when a level or its lapse time moved: not for repeats,
+         * stream events, unmapped subjects or records without risk. */
+        if (snapshot_stale)
+                (void) manager_write_snapshot_locked(m, c);
         manager_kick_actions_locked(m);
         pthread_mutex_unlock(&m->lock);
         manager_config_unref(m, h);

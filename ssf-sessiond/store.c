@@ -74,8 +74,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
                           "AND (expires = 0 OR expires > ?2) ORDER BY level DESC, updated DESC, detection",
         [STMT_USER_LEVEL] = "SELECT level, expires, updated FROM detections WHERE user = ?1 "
                             "AND (expires = 0 OR expires > ?2)",
-        [STMT_USERS_LIST] = "SELECT DISTINCT user FROM detections WHERE level > 0 "
-                            "AND (expires = 0 OR expires > ?1) ORDER BY user",
+        /* One pass over the active detections, grouped by user in store_users_list(). */
+        [STMT_USERS_LIST] = "SELECT user, level, expires, updated FROM detections "
+                            "WHERE expires = 0 OR expires > ?1 ORDER BY user",
         [STMT_DET_EXPIRE] = "DELETE FROM detections WHERE expires != 0 AND expires <= ?1",
         [STMT_HIST_ADD] = "INSERT INTO history (time, user, jti, event, detection, level_before, "
                           "level_after, rule, action, result, duration_ms, txn) "
@@ -647,78 +648,85 @@ void store_users_free(StoreUser *u, size_t n) {
         free(u);
 }
 
-/* The max "updated" among the active detections of user at its top level. */
-static int user_updated(Store *s, const char *user, uint64_t now, RiskLevel level, uint64_t *ret) {
-        sqlite3_stmt *st = stmt_get(s, STMT_USER_LEVEL);
-        uint64_t updated = 0;
-        int rc, r;
-
-        (void) bind_text(st, 1, user);
-        (void) bind_u64(st, 2, now);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                if (col_level(st, 0) == level && col_u64(st, 2) > updated)
-                        updated = col_u64(st, 2);
-        r = rc == SQLITE_DONE ? 0 : map_rc(s, rc, "user updated");
-        (void) sqlite3_reset(st);
-        if (r >= 0)
-                *ret = updated;
-        return r;
+/* Folds one active detection into u, the user's entry: the highest level; among its
+ * detections, the latest update and when the level lapses (0: one of them never does). */
+static void user_fold(StoreUser *u, bool *forever, RiskLevel l, uint64_t expires,
+                      uint64_t updated) {
+        if (l > u->level) {
+                u->level = l;
+                u->until = 0;
+                u->updated = 0;
+                *forever = false;
+        }
+        if (l != u->level)
+                return;
+        if (expires == 0)
+                *forever = true;
+        else if (expires > u->until)
+                u->until = expires;
+        if (updated > u->updated)
+                u->updated = updated;
 }
 
 int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
-        char **names = NULL;
-        StoreUser *list = NULL;
+        StoreUser *list = NULL, cur = { .level = _RISK_INVALID };
         size_t n = 0, alloc = 0;
+        bool forever = false;
         sqlite3_stmt *st;
         int rc, r = 0;
 
         if (!s || !ret || !ret_n)
                 return -EINVAL;
 
-        /* First the names (the per-user queries below reuse statements). */
+        /* Rows come ordered by user: each user's detections are folded into cur, which is
+         * kept when the user's level is above none. */
         st = stmt_get(s, STMT_USERS_LIST);
         (void) bind_u64(st, 1, now);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n >= STORE_LIST_MAX)
+        for (;;) {
+                const char *user = NULL;
+
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        user = (const char *) sqlite3_column_text(st, 0);
+                if (rc == SQLITE_ROW && !user)
+                        continue;
+                if (cur.user && (rc != SQLITE_ROW || !streq(user, cur.user))) {
+                        if (forever)
+                                cur.until = 0;
+                        if (cur.level > RISK_NONE && n < STORE_LIST_MAX) {
+                                if (n == alloc) {
+                                        size_t na = alloc ? alloc * 2 : 8;
+                                        StoreUser *nl = reallocarray(list, na, sizeof(StoreUser));
+                                        if (!nl) {
+                                                r = -ENOMEM;
+                                                break;
+                                        }
+                                        list = nl;
+                                        alloc = na;
+                                }
+                                list[n++] = cur;
+                        } else
+                                free(cur.user);
+                        cur = (StoreUser) { .level = _RISK_INVALID };
+                }
+                if (rc != SQLITE_ROW)
                         break;
-                if (n == alloc) {
-                        size_t na = alloc ? alloc * 2 : 8;
-                        char **nn = reallocarray(names, na, sizeof(char *));
-                        if (!nn) {
+                if (!cur.user) {
+                        cur.user = strdup(user);
+                        if (!cur.user) {
                                 r = -ENOMEM;
                                 break;
                         }
-                        names = nn;
-                        alloc = na;
+                        forever = false;
                 }
-                r = col_str(st, 0, &names[n]);
-                if (r < 0)
-                        break;
-                if (!names[n])
-                        continue;
-                n++;
+                user_fold(&cur, &forever, col_level(st, 1), col_u64(st, 2), col_u64(st, 3));
         }
-        if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        free(cur.user);
+        if (r >= 0 && rc != SQLITE_DONE)
                 r = map_rc(s, rc, "users list");
         (void) sqlite3_reset(st);
-
-        if (r >= 0 && n > 0) {
-                list = calloc(n, sizeof(StoreUser));
-                if (!list)
-                        r = -ENOMEM;
-        }
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                list[i].user = TAKE_PTR(names[i]);
-                r = store_user_level(s, list[i].user, now, &list[i].level, &list[i].until);
-                if (r >= 0)
-                        r = user_updated(s, list[i].user, now, list[i].level, &list[i].updated);
-        }
-
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
         if (r < 0) {
-                store_users_free(list, list ? n : 0);
+                store_users_free(list, n);
                 return r;
         }
         *ret = list;

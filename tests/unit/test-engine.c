@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "engine.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "store.h"
@@ -241,12 +243,37 @@ static void test_failed_action_is_not_done(void **state) {
         assert_int_equal(n_pending(f), 1);
 }
 
+/* The PAM snapshot is rewritten in full, so only when a level (or its lapse time) moved. */
+static void test_snapshot_only_when_levels_move(void **state) {
+        Fixture *f = *state;
+        char path[256], *text = NULL;
+        size_t len = 0;
+
+        snprintf(path, sizeof(path), "%s/pam-snapshot", f->dir);
+        apply(f, ISS, "s1", NULL, CAEP "session-revoked", "session-revoked", RISK_HIGH, "alice");
+        assert_int_equal(access(path, F_OK), 0);
+        assert_int_equal(unlink(path), 0);
+
+        /* A lower detection leaves her level and its lapse time as they were. */
+        apply(f, ISS, "s2", NULL, CAEP "credential-change", "credential-change", RISK_MEDIUM,
+              "alice");
+        assert_int_equal(access(path, F_OK), -1);
+
+        apply(f, ISS, "s3", NULL, CAEP "session-revoked", "session-revoked", RISK_HIGH, "bob");
+        assert_int_equal(read_full_file(path, 0, (uid_t) -1, 65536, &text, &len), 0);
+        assert_non_null(strstr(text, "alice"));
+        assert_non_null(strstr(text, "bob"));
+        free(text);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_same_txn_logout_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_other_txn_or_none_acts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_different_actions_in_one_txn, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_action_is_not_done, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_snapshot_only_when_levels_move, setup,
+                                                teardown),
         };
 
         log_set_max_level(LOG_WARNING);

@@ -222,9 +222,17 @@ static void test_users_list(void **state) {
         put(f->s, "alice", "credential-change", RISK_MEDIUM, 1500);
         put(f->s, "dave", "opt-in", RISK_NONE, 0);        /* level none: not listed */
         put(f->s, "erin", "session-revoked", RISK_HIGH, 500); /* expired at 1000 */
+        /* Two detections at her top level: one that never lapses keeps it. */
+        put(f->s, "frank", "account-disabled", RISK_HIGH, 0);
+        put(f->s, "frank", "session-revoked", RISK_HIGH, 3000);
+        put(f->s, "frank", "opt-in", RISK_NONE, 9000);
 
         assert_int_equal(store_users_list(f->s, 1000, &u, &n), 0);
-        assert_int_equal(n, 2);
+        assert_int_equal(n, 3);
+        assert_string_equal(u[2].user, "frank");
+        assert_int_equal(u[2].level, RISK_HIGH);
+        assert_true(u[2].until == 0);
+        assert_true(u[2].updated == 200);
         assert_string_equal(u[0].user, "alice");
         assert_int_equal(u[0].level, RISK_MEDIUM);
         assert_true(u[0].until == 1500);
