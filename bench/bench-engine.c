@@ -70,7 +70,7 @@ typedef struct Case {
 
 static char dir[256];
 static char db_path[320], floor_path[320], snapshot_path[320];
-static Manager manager;
+static Manager *manager;
 static const Config *config;
 static unsigned seq;       /* SETs committed through the engine: jti e<seq>, user u<seq> */
 static unsigned floor_seq; /* floor transactions: jti f<seq> */
@@ -109,7 +109,7 @@ static void cleanup(void) {
         if (fdb)
                 (void) sqlite3_close_v2(fdb);
         fdb = NULL;
-        manager.store = store_free(manager.store);
+        manager = manager_free(manager);
         remove_dir();
 }
 
@@ -174,16 +174,9 @@ static void setup_manager(void) {
                         dir, snapshot_path);
         if (config_load_buffer("bench-engine", text, strlen(text), &c) < 0)
                 die("the configuration does not load");
-        manager.config = calloc(1, sizeof(ConfigHandle));
-        if (!manager.config)
-                die("out of memory");
-        *manager.config = (ConfigHandle) { .config = c, .n_ref = 1 };
-        manager.wake_fd = manager.cancel_fd = -1;
-        if (pthread_mutex_init(&manager.lock, NULL) != 0 ||
-            pthread_cond_init(&manager.action_cond, NULL) != 0)
-                die("pthread init");
-        if (store_open(db_path, &manager.store) < 0)
-                die("store_open failed");
+        /* As the daemon starts, short of its event loop: config, state dir, store. */
+        if (manager_new("bench-engine.conf", c, &manager) < 0)
+                die("manager_new failed");
         config = c;
 }
 
@@ -290,9 +283,9 @@ static double run_floor(unsigned n) {
 static void snapshot_once(void) {
         int r;
 
-        pthread_mutex_lock(&manager.lock);
-        r = manager_write_snapshot_locked(&manager, config);
-        pthread_mutex_unlock(&manager.lock);
+        pthread_mutex_lock(&manager->lock);
+        r = manager_write_snapshot_locked(manager, config);
+        pthread_mutex_unlock(&manager->lock);
         if (r < 0)
                 die("manager_write_snapshot_locked failed");
 }
@@ -363,8 +356,8 @@ static void check_and_reset(const Case *c, const char *user) {
                         2 + c->at_risk);
                 exit(1);
         }
-        if (store_begin(manager.store) < 0 || store_user_reset(manager.store, user) < 0 ||
-            store_commit(manager.store) < 0)
+        if (store_begin(manager->store) < 0 || store_user_reset(manager->store, user) < 0 ||
+            store_commit(manager->store) < 0)
                 die("cannot reset a user");
 }
 
@@ -376,7 +369,7 @@ static double apply_sets(const IngestRequest *v, unsigned n, const Case *c, bool
         for (unsigned i = 0; i < n; i++) {
                 SetError err = {};
                 uint64_t a = bench_now_ns();
-                int r = engine_apply(&manager, &v[i], &err);
+                int r = engine_apply(manager, &v[i], &err);
 
                 t += bench_now_ns() - a;
                 if (r != (c->replay ? -EALREADY : 0)) {
@@ -418,9 +411,9 @@ static double run_list(unsigned n) {
                 size_t k = 0;
                 int r;
 
-                pthread_mutex_lock(&manager.lock);
-                r = store_users_list(manager.store, now_sec(), &u, &k);
-                pthread_mutex_unlock(&manager.lock);
+                pthread_mutex_lock(&manager->lock);
+                r = store_users_list(manager->store, now_sec(), &u, &k);
+                pthread_mutex_unlock(&manager->lock);
                 if (r < 0)
                         die("store_users_list failed");
                 store_users_free(u, k);
@@ -434,7 +427,7 @@ static void seed_to(unsigned target) {
         char user[32];
 
         if (target > seeded) {
-                if (store_begin(manager.store) < 0)
+                if (store_begin(manager->store) < 0)
                         die("store_begin");
                 for (; seeded < target; seeded++) {
                         StoreDetection d = {
@@ -448,13 +441,13 @@ static void seed_to(unsigned target) {
                                 .reason = UNCONST("seeded by bench-engine"),
                         };
                         (void) snprintf(user, sizeof(user), "s%08u", seeded);
-                        if (store_detection_put(manager.store, &d) < 0)
+                        if (store_detection_put(manager->store, &d) < 0)
                                 die("store_detection_put");
                 }
-                if (store_commit(manager.store) < 0)
+                if (store_commit(manager->store) < 0)
                         die("store_commit");
         }
-        if (store_count(manager.store, "users", &users) < 0 || users != target)
+        if (store_count(manager->store, "users", &users) < 0 || users != target)
                 die("unexpected number of users at risk");
         snapshot_once();
         if (snapshot_lines() != 1 + target)

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "broker.h"
+#include "manager-fixture.h"
 #include "link.h"
 #include "log.h"
 #include "macro.h"
@@ -23,33 +24,12 @@
 #define ISS "https://i.example"
 #define STATE "0123456789abcdef0123456789abcdef"
 
-typedef struct Fixture {
-        char dir[128];
-        Manager *m;
-} Fixture;
+typedef ManagerFixture Fixture;
 
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(Fixture));
-        const char *t = getenv("TMPDIR");
-        char text[1024];
-        Config *c = NULL;
 
-        if (!f)
-                return -1;
-        if (isempty(t) || strlen(t) > 60)
-                t = "/tmp";
-        snprintf(f->dir, sizeof(f->dir), "%s/ssf-test-broker-XXXXXX", t);
-        if (!mkdtemp(f->dir))
-                return -1;
-        snprintf(text, sizeof(text),
-                 "[transmitter]\nissuer = " ISS "\nauth = none\n\n"
-                 "[rule logout-high]\nlevels = high\naction = logout\nsessions = all\n\n"
-                 "[daemon]\nstate_dir = %s\nsnapshot = %s/pam-snapshot\n",
-                 f->dir, f->dir);
-        if (config_load_buffer("broker", text, strlen(text), &c) < 0)
-                return -1;
-        /* As the daemon starts, short of its event loop: config, state dir, store. */
-        if (manager_new("test.conf", c, &f->m) < 0)
+        if (!f || manager_fixture_new(f, ISS, "[rule logout-high]\nlevels = high\naction = logout\nsessions = all\n") < 0)
                 return -1;
         *state = f;
         return 0;
@@ -57,12 +37,10 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         Fixture *f = *state;
-        char cmd[256];
+        int r = manager_fixture_done(f);
 
-        manager_free(f->m);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
         free(f);
-        return system(cmd) == 0 ? 0 : -1;
+        return r;
 }
 
 /* Frames text as link_recv() does and handles it; returns the reply (or NULL). */

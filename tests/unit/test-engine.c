@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "manager-fixture.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
@@ -24,36 +25,14 @@
 #define CAEP "https://schemas.openid.net/secevent/caep/event-type/"
 #define RISC "https://schemas.openid.net/secevent/risc/event-type/"
 
-typedef struct Fixture {
-        char dir[128];
-        char db[192];
-        Manager *m;
-} Fixture;
+typedef ManagerFixture Fixture;
 
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(Fixture));
-        const char *t = getenv("TMPDIR");
-        char text[1024];
-        Config *c = NULL;
 
-        if (!f)
-                return -1;
-        if (isempty(t) || strlen(t) > 60)
-                t = "/tmp";
-        snprintf(f->dir, sizeof(f->dir), "%s/ssf-test-engine-XXXXXX", t);
-        if (!mkdtemp(f->dir))
-                return -1;
-        snprintf(f->db, sizeof(f->db), "%s/state.db", f->dir);
-        snprintf(text, sizeof(text),
-                 "[transmitter]\nissuer = " ISS "\nauth = none\n\n"
-                 "[rule logout-high]\nlevels = high\naction = logout\nsessions = all\n\n"
-                 "[rule notify-medium]\nlevels = medium\naction = workflow\nworkflow = notify-admin\n\n"
-                 "[daemon]\nstate_dir = %s\nsnapshot = %s/pam-snapshot\n",
-                 f->dir, f->dir);
-        if (config_load_buffer("engine", text, strlen(text), &c) < 0)
-                return -1;
-        /* As the daemon starts, short of its event loop: config, state dir, store. */
-        if (manager_new("test.conf", c, &f->m) < 0)
+        if (!f || manager_fixture_new(f, ISS, "[rule logout-high]\nlevels = high\naction = logout\nsessions = all\n\n"
+                                    "[rule notify-medium]\nlevels = medium\naction = workflow\n"
+                                    "workflow = notify-admin\n") < 0)
                 return -1;
         *state = f;
         return 0;
@@ -61,12 +40,10 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         Fixture *f = *state;
-        char cmd[256];
+        int r = manager_fixture_done(f);
 
-        manager_free(f->m);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
         free(f);
-        return system(cmd) == 0 ? 0 : -1;
+        return r;
 }
 
 /* One subject SET raising detection to level for user, as the network worker hands it over. */
