@@ -46,7 +46,7 @@ OPT ?= -O2
 SAN ?=
 FORTIFY ?= -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2
 
-CPPFLAGS += -D_GNU_SOURCE $(FORTIFY) -DSSF_VERSION=\"$(VERSION)\" -Icommon
+CPPFLAGS += -D_GNU_SOURCE $(FORTIFY) -DSSF_VERSION=\"$(VERSION)\"
 CFLAGS ?=
 CFLAGS += -std=gnu11 $(OPT) -g -pipe -fPIC $(WARN) $(HARDEN) $(WERROR) $(SAN)
 LDFLAGS += -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN)
@@ -54,11 +54,30 @@ LDFLAGS += -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN)
 DEP_PKGS = libcurl jansson libcrypto libssl libsystemd sqlite3 inih
 DEP_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEP_PKGS) 2>/dev/null)
 DEP_LIBS = $(shell $(PKG_CONFIG) --libs $(DEP_PKGS) 2>/dev/null) -lpthread
+JANSSON_CFLAGS = $(shell $(PKG_CONFIG) --cflags jansson 2>/dev/null)
+JANSSON_LIBS = $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null)
 CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+# Where each part may look for headers. The include paths are the process boundary (README,
+# "Layout"): the network worker's code (receiver/) cannot include a header of the root daemon
+# (daemon/) or the reverse, both see shared/ and common/, and pam_ssf.so and ssfctl see only
+# common/. tests/check-layout.sh says in words which #include crosses a line.
+SD := ssf-sessiond
+INC_COMMON   := -Icommon
+INC_PAM      := -Icommon -Ipam_ssf
+INC_SHARED   := -Icommon -I$(SD)/shared
+INC_DAEMON   := $(INC_SHARED) -I$(SD)/daemon
+INC_RECEIVER := $(INC_SHARED) -I$(SD)/receiver
+INC_MAIN     := $(INC_SHARED) -I$(SD)/daemon -I$(SD)/receiver
+INC_SSFCTL   := -Icommon -Issfctl
+INC_TESTS    := $(INC_MAIN) -Ipam_ssf -Issfctl
 
 COMMON_SRC := $(sort $(wildcard common/*.c))
 PAM_CORE_SRC := $(filter-out pam_ssf/pam_ssf.c,$(sort $(wildcard pam_ssf/*.c)))
-DAEMON_CORE_SRC := $(filter-out ssf-sessiond/main.c ssf-sessiond/ssfctl.c,$(sort $(wildcard ssf-sessiond/*.c)))
+SHARED_SRC := $(sort $(wildcard $(SD)/shared/*.c))
+DAEMON_CORE_SRC := $(sort $(wildcard $(SD)/daemon/*.c))
+RECEIVER_SRC := $(sort $(wildcard $(SD)/receiver/*.c))
+SSFCTL_CORE_SRC := $(filter-out ssfctl/ssfctl.c,$(sort $(wildcard ssfctl/*.c)))
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz-*.c))
 HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
@@ -68,7 +87,12 @@ obj = $(patsubst %.c,$(O)/%.o,$(1))
 
 LIBCOMMON := $(B)/libssfcommon.a
 LIBPAMCORE := $(B)/libpamssf-core.a
-LIBDAEMON := $(B)/libsessiond-core.a
+LIBSHARED := $(B)/libsessiond-shared.a
+LIBDAEMON := $(B)/libsessiond-daemon.a
+LIBRECEIVER := $(B)/libsessiond-receiver.a
+LIBSSFCTL := $(B)/libssfctl-core.a
+# Everything the daemon binary links (both processes' code: the worker is the same binary).
+SESSIOND_LIBS := $(LIBDAEMON) $(LIBRECEIVER) $(LIBSHARED) $(LIBCOMMON)
 PAM_MODULE := $(B)/pam_ssf.so
 DAEMON := $(B)/ssf-sessiond
 SSFCTL := $(B)/ssfctl
@@ -79,25 +103,31 @@ HELPER_BINS := $(patsubst tests/helpers/%.c,$(B)/helpers/%,$(HELPER_SRC))
 all: $(PAM_MODULE) $(DAEMON) $(SSFCTL)
 tests: all $(UNIT_BINS) $(FUZZ_BINS) $(HELPER_BINS)
 
+# One compile rule; each folder sets which headers it sees (INC) and whether the daemon's
+# libraries' headers are visible at all (XCFLAGS): the PAM module and common/ must not see them.
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEP_CFLAGS) -Ipam_ssf -Issf-sessiond -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(XCFLAGS) $(INC) -MMD -MP -c $< -o $@
 
-# The PAM module and common/ must not see the daemon's libraries' headers.
-$(O)/common/%.o: common/%.c
-	@mkdir -p $(dir $@)
-	@echo "  CC      $<"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
-$(O)/pam_ssf/%.o: pam_ssf/%.c
-	@mkdir -p $(dir $@)
-	@echo "  CC      $<"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Ipam_ssf -MMD -MP -c $< -o $@
+$(O)/common/%.o: INC := $(INC_COMMON)
+$(O)/pam_ssf/%.o: INC := $(INC_PAM)
+$(O)/$(SD)/shared/%.o: INC := $(INC_SHARED)
+$(O)/$(SD)/daemon/%.o: INC := $(INC_DAEMON)
+$(O)/$(SD)/receiver/%.o: INC := $(INC_RECEIVER)
+$(O)/$(SD)/main.o: INC := $(INC_MAIN)
+$(O)/ssfctl/%.o: INC := $(INC_SSFCTL)
+$(O)/ssfctl/%.o: XCFLAGS := $(JANSSON_CFLAGS)
+$(O)/tests/%.o: INC := $(INC_TESTS)
+$(O)/$(SD)/%.o $(O)/tests/%.o: XCFLAGS := $(DEP_CFLAGS)
 
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 $(LIBPAMCORE): $(call obj,$(PAM_CORE_SRC))
+$(LIBSHARED): $(call obj,$(SHARED_SRC))
 $(LIBDAEMON): $(call obj,$(DAEMON_CORE_SRC))
-$(LIBCOMMON) $(LIBPAMCORE) $(LIBDAEMON):
+$(LIBRECEIVER): $(call obj,$(RECEIVER_SRC))
+$(LIBSSFCTL): $(call obj,$(SSFCTL_CORE_SRC))
+$(LIBCOMMON) $(LIBPAMCORE) $(LIBSHARED) $(LIBDAEMON) $(LIBRECEIVER) $(LIBSSFCTL):
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
@@ -106,29 +136,29 @@ $(PAM_MODULE): $(O)/pam_ssf/pam_ssf.o $(LIBPAMCORE) $(LIBCOMMON) pam_ssf/pam_ssf
 	$(Q)$(CC) $(CFLAGS) -shared -Wl,-z,defs -Wl,--version-script=pam_ssf/pam_ssf.sym $(LDFLAGS) \
 		-o $@ $(O)/pam_ssf/pam_ssf.o $(LIBPAMCORE) $(LIBCOMMON) -lpam
 
-$(DAEMON): $(O)/ssf-sessiond/main.o $(LIBDAEMON) $(LIBCOMMON)
+$(DAEMON): $(O)/$(SD)/main.o $(SESSIOND_LIBS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
-$(SSFCTL): $(O)/ssf-sessiond/ssfctl.o $(LIBDAEMON) $(LIBCOMMON)
+$(SSFCTL): $(O)/ssfctl/ssfctl.o $(LIBSSFCTL) $(LIBCOMMON)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(JANSSON_LIBS)
 
 # Unit tests (cmocka): each links every core library.
-$(B)/tests/%: $(O)/tests/unit/%.o $(LIBDAEMON) $(LIBPAMCORE) $(LIBCOMMON)
+$(B)/tests/%: $(O)/tests/unit/%.o $(LIBDAEMON) $(LIBRECEIVER) $(LIBSHARED) $(LIBSSFCTL) $(LIBPAMCORE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(CMOCKA_LIBS) -lpam
 
 # Fuzz targets: LLVMFuzzerTestOneInput + standalone.c, which replays a corpus directory (make
 # check). `make fuzz` builds them with clang's libFuzzer instead.
-$(B)/fuzz/%: $(O)/tests/fuzz/%.o $(O)/tests/fuzz/standalone.o $(LIBDAEMON) $(LIBPAMCORE) $(LIBCOMMON)
+$(B)/fuzz/%: $(O)/tests/fuzz/%.o $(O)/tests/fuzz/standalone.o $(LIBDAEMON) $(LIBRECEIVER) $(LIBSHARED) $(LIBPAMCORE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) -lpam
 $(O)/tests/fuzz/standalone.o: tests/fuzz/standalone.c
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(INC_COMMON) -Wno-missing-prototypes -c $< -o $@
 
 # Small C helpers the integration tests use (e.g. a PAM harness).
 $(B)/helpers/%: $(O)/tests/helpers/%.o $(LIBCOMMON)
@@ -167,13 +197,13 @@ asan:
 FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined
 fuzz:
 	$(Q)$(MAKE) --no-print-directory B=build-fuzz CC=clang OPT=-O1 FORTIFY=-U_FORTIFY_SOURCE WERROR= \
-		SAN="$(FUZZ_SAN)" build-fuzz/libsessiond-core.a build-fuzz/libpamssf-core.a build-fuzz/libssfcommon.a \
+		SAN="$(FUZZ_SAN)" $(patsubst $(B)/%,build-fuzz/%,$(LIBDAEMON) $(LIBRECEIVER) $(LIBSHARED) $(LIBPAMCORE) $(LIBCOMMON)) \
 		$(patsubst $(O)/%,build-fuzz/obj/%,$(call obj,$(FUZZ_SRC)))
 	$(Q)mkdir -p build-fuzz/libfuzzer
 	$(Q)for f in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC)); do \
 		echo "  LD      build-fuzz/libfuzzer/$$f"; \
 		clang -fsanitize=fuzzer,address,undefined -o build-fuzz/libfuzzer/$$f build-fuzz/obj/tests/fuzz/$$f.o \
-			build-fuzz/libsessiond-core.a build-fuzz/libpamssf-core.a build-fuzz/libssfcommon.a \
+			$(patsubst $(B)/%,build-fuzz/%,$(LIBDAEMON) $(LIBRECEIVER) $(LIBSHARED) $(LIBPAMCORE) $(LIBCOMMON)) \
 			$(DEP_LIBS) -lpam || exit 1; \
 	done
 

@@ -17,7 +17,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 QUICK=
 [ "${1:-}" = "--quick" ] && QUICK=1
 
-for f in "$B/libsessiond-core.a" "$B/libssfcommon.a" "$B/ssf-sessiond" "$B/pam_ssf.so" \
+for f in "$B/libsessiond-daemon.a" "$B/libsessiond-receiver.a" "$B/libsessiond-shared.a" "$B/libssfcommon.a" "$B/ssf-sessiond" "$B/pam_ssf.so" \
          "$B/helpers/pam-harness"; do
         [ -e "$f" ] || { echo "bench: $f is missing; run 'make B=$B tests' first" >&2; exit 1; }
 done
@@ -25,20 +25,23 @@ done
 OUT="$B/bench"
 mkdir -p "$OUT"
 CFLAGS_BENCH="-std=gnu11 -O2 -g -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror \
- -Icommon -Issf-sessiond -Ibench"
+ -Icommon -Issf-sessiond/shared -Ibench"
+# bench-jws measures the network worker's code, bench-engine the root daemon's: each sees only its side.
+RECEIVER_LIBS="$B/libsessiond-receiver.a $B/libsessiond-shared.a $B/libssfcommon.a"
+DAEMON_LIBS="$B/libsessiond-daemon.a $B/libsessiond-shared.a $B/libssfcommon.a"
 DEP_LIBS="$($PKG_CONFIG --libs libcurl jansson libcrypto libssl libsystemd sqlite3 inih) -lpthread"
 
 echo "  CC      bench/bench-jws.c bench/bench-ipc.c bench/bench-pam.c bench/bench-engine.c"
 # shellcheck disable=SC2086
-$CC $CFLAGS_BENCH $($PKG_CONFIG --cflags jansson libcrypto) bench/bench-jws.c -o "$OUT/bench-jws" \
-        "$B/libsessiond-core.a" "$B/libssfcommon.a" $DEP_LIBS
+$CC $CFLAGS_BENCH -Issf-sessiond/receiver $($PKG_CONFIG --cflags jansson libcrypto) bench/bench-jws.c \
+        -o "$OUT/bench-jws" $RECEIVER_LIBS $DEP_LIBS
 # shellcheck disable=SC2086
 $CC $CFLAGS_BENCH bench/bench-ipc.c -o "$OUT/bench-ipc" "$B/libssfcommon.a" -lpthread
 # shellcheck disable=SC2086
 $CC $CFLAGS_BENCH bench/bench-pam.c -o "$OUT/bench-pam" -lpam
 # shellcheck disable=SC2086
-$CC $CFLAGS_BENCH $($PKG_CONFIG --cflags jansson libsystemd sqlite3) bench/bench-engine.c \
-        -o "$OUT/bench-engine" "$B/libsessiond-core.a" "$B/libssfcommon.a" $DEP_LIBS
+$CC $CFLAGS_BENCH -Issf-sessiond/daemon $($PKG_CONFIG --cflags jansson libsystemd sqlite3) \
+        bench/bench-engine.c -o "$OUT/bench-engine" $DAEMON_LIBS $DEP_LIBS
 
 if [ -n "$QUICK" ]; then
         ROUNDS=3 ROUND_MS=60 CG_N=5

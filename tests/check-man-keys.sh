@@ -1,11 +1,11 @@
 #!/bin/sh
-# Fails when a key of ssf-sessiond/config.c's table (config_items[]) is not documented in
+# Fails when a key of ssf-sessiond/shared/config.c's table (config_items[]) is not documented in
 # man/ssf-sessiond.conf.5 as ".It Cm KEY" under its section's ".Ss [SECTION]" heading.
 # Usage: tests/check-man-keys.sh [SOURCE-TOP]
 set -eu
 
 top=${1:-$(cd "$(dirname "$0")/.." && pwd)}
-src=$top/ssf-sessiond/config.c
+src=$top/ssf-sessiond/shared/config.c
 man=$top/man/ssf-sessiond.conf.5
 
 [ -r "$src" ] || { echo "check-man-keys: cannot read $src" >&2; exit 1; }

@@ -16,7 +16,7 @@
 #include "ingest.h"
 #include "link.h"
 #include "log.h"
-#include "worker.h"
+#include "privsep.h"
 #include "macro.h"
 
 #define RESTART_MIN_USEC (1u * 1000000u)

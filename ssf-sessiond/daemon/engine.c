@@ -6,11 +6,11 @@
 #include <jansson.h>
 
 #include "engine.h"
+#include "events.h"
 #include "log.h"
 #include "macro.h"
 #include "policy.h"
 #include "ingest.h"
-#include "risk.h"
 #include "strv.h"
 
 #define F(buf, ...) (void) snprintf(buf, sizeof(buf), __VA_ARGS__)
@@ -27,7 +27,7 @@ static char *set_txn(const IngestRequest *set) {
 
 /* Verification and stream-updated events concern the stream, not a user (SSF §8.1.4-5). */
 static int ingest_stream_event(Manager *m, const IngestRequest *set, SetError *err) {
-        const char *short_name = set_event_short_name(set->event_uri);
+        const char *short_name = event_short_name(set->event_uri);
         HistoryEntry h = {
                 .time = now_sec(),
                 .jti = UNCONST(set->jti),
@@ -241,7 +241,7 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
         h.user = UNCONST(user);
         h.jti = UNCONST(set->jti);
         h.txn = set_txn(set);
-        h.event = UNCONST(set_event_short_name(set->event_uri));
+        h.event = UNCONST(event_short_name(set->event_uri));
         h.detection = UNCONST(det->effect == DETECTION_CLEAR ? det->clears : det->name);
         h.level_before = before;
         h.level_after = after;
@@ -313,7 +313,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
         F(f_jti, "SSF_JTI=%s", set->jti);
         F(f_event, "SSF_EVENT=%s", set->event_uri);
         F(f_iss, "SSF_ISS=%s", set->iss);
-        F(msg, "Received %s (jti %s) from '%s'", set_event_short_name(set->event_uri), set->jti,
+        F(msg, "Received %s (jti %s) from '%s'", event_short_name(set->event_uri), set->jti,
           set->iss);
         log_struct(LOG_INFO, SSF_MESSAGE_SET_RECEIVED, msg, f_jti, f_event, f_iss, NULL);
 
@@ -361,7 +361,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
         else if (det->effect == DETECTION_IGNORE) {
                 HistoryEntry hh = {
                         .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
-                        .event = UNCONST(set_event_short_name(set->event_uri)),
+                        .event = UNCONST(event_short_name(set->event_uri)),
                         .action = UNCONST("none"), .result = UNCONST("ignored: not a risk signal"),
                         .duration_ms = -1,
                 };
@@ -370,7 +370,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
                 char res[512];
                 HistoryEntry hh = {
                         .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
-                        .event = UNCONST(set_event_short_name(set->event_uri)),
+                        .event = UNCONST(event_short_name(set->event_uri)),
                         .detection = UNCONST(det->name), .action = UNCONST("none"), .result = res,
                         .duration_ms = -1,
                 };

@@ -7,7 +7,7 @@
 
 #include "http.h"
 #include "jws.h"
-#include "link.h"
+#include "link-client.h"
 #include "log.h"
 #include "macro.h"
 #include "poller.h"

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "http.h"
-#include "link.h"
+#include "link-client.h"
 #include "oauth2.h"
 
 /* Runs until the link says stop, with http (made before the privilege drop; freed on return).

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ingest.h"
+#include "ingest-prepare.h"
 #include "log.h"
 #include "macro.h"
 #include "receive.h"

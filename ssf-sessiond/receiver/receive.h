@@ -15,7 +15,7 @@
 
 #include "config.h"
 #include "http.h"
-#include "link.h"
+#include "link-client.h"
 #include "oauth2.h"
 #include "set.h"
 #include "stream.h"

@@ -111,7 +111,7 @@ int risk_classify(const SsfSet *set, const Config *c, Detection *ret) {
         if (!json_is_object(ev))
                 return -EBADMSG;
 
-        copy_text(d.name, sizeof d.name, set_event_short_name(set->event_uri));
+        copy_text(d.name, sizeof d.name, event_short_name(set->event_uri));
         pick_reason(ev, d.reason, sizeof d.reason);
 
         /* Stream events (verification, stream-updated) are the manager's; unknown types are

@@ -2,34 +2,15 @@
 #pragma once
 
 /* CAEP/RISC/Okta event -> detection: which detection a validated SET raises or clears, and at
- * what level (PRODUCT.md "Detections"). Pure. */
+ * what level (PRODUCT.md "Detections"). Pure; runs in the network worker. */
 
 #include <stdbool.h>
 
 #include "config.h"
 #include "level.h"
+#include "ingest.h"
 #include "set.h"
 
-typedef enum DetectionEffect {
-        DETECTION_RAISE,  /* set (user, detection) to level */
-        DETECTION_CLEAR,  /* the event reports good standing: delete (user, clears) */
-        DETECTION_RECORD, /* level none: history only (session-established, opt-in, …) */
-        DETECTION_IGNORE, /* not a subject event we act on (unknown URI; ack and log) */
-} DetectionEffect;
-
-typedef struct Detection {
-        char name[64];        /* short name, e.g. "device-compliance-change" */
-        DetectionEffect effect;
-        RiskLevel level;      /* for RAISE */
-        bool carries_level;   /* risk-level-change, user-risk-change, device-risk-change:
-                                 replaces the stored level up or down. Okta's "secure" and
-                                 "none" give effect RAISE with level RISK_NONE: the stored
-                                 level of this detection becomes none (the caller may delete
-                                 the detection). [detections] overrides do not apply to these
-                                 events: the carried level is the point of them. */
-        char clears[64];      /* for CLEAR: the detection it opposes */
-        char reason[256];     /* reason_admin (en or first), risk_reason, or "" */
-} Detection;
 
 /* Classifies set. Levels come from config_detection_level() (overrides, then defaults) or from
  * the carried level (CAEP LOW/MEDIUM/HIGH, Okta lowercase incl. "secure"/"none"). Returns 0,

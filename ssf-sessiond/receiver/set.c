@@ -56,20 +56,6 @@ static const char *canonical_event(const char *uri) {
         return e ? e->uri : NULL;
 }
 
-const char *set_event_short_name(const char *event_uri) {
-        const char *p;
-
-        if (!event_uri)
-                return NULL;
-        p = strrchr(event_uri, '/');
-        if (p)
-                return p[1] ? p + 1 : event_uri;
-        p = strrchr(event_uri, ':');
-        if (p && p[1])
-                return p + 1;
-        return event_uri;
-}
-
 SsfSet *ssf_set_free(SsfSet *s) {
         if (!s)
                 return NULL;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* RFC 8417 Security Event Token claim validation under the SSF 1.0 profile. Pure: no I/O. */
+/* RFC 8417 Security Event Token claim validation under the SSF 1.0 profile. Pure: no I/O.
+ * Runs in the network worker. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -10,10 +11,9 @@
 #include <jansson.h>
 
 #include "events.h"
+#include "ingest.h"
 #include "jws.h"
 
-#define SET_MAX_PAYLOAD (48u * 1024u)
-#define SET_MAX_JTI 256u
 
 /* What a SET must match. */
 typedef struct SetExpect {
@@ -23,13 +23,6 @@ typedef struct SetExpect {
         uint64_t max_skew_sec; /* iat may be at most this far in the future */
 } SetExpect;
 
-/* IANA "Security Event Token Error Codes" (RFC 8935 §7.1), for poll setErrs / push replies. */
-typedef struct SetError {
-        const char *err;       /* "invalid_request", "invalid_key", "invalid_issuer",
-                                  "invalid_audience", "authentication_failed",
-                                  "access_denied", "invalid_state" (static strings) */
-        char description[256]; /* human-readable; never contains the token */
-} SetError;
 
 /* A validated SET. Strings point into claims (borrowed, valid while the SsfSet lives). */
 typedef struct SsfSet {
@@ -65,5 +58,3 @@ int set_validate_claims(const char *payload, size_t len, const SetExpect *expect
 
 SsfSet *ssf_set_free(SsfSet *s);
 
-/* Last path segment of an event URI ("…/event-type/session-revoked" -> "session-revoked"). */
-const char *set_event_short_name(const char *event_uri);

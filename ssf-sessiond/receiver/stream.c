@@ -10,7 +10,7 @@
 #include "macro.h"
 #include "secret.h"
 #include "set.h"
-#include "link.h"
+#include "link-client.h"
 #include "stream.h"
 #include "strv.h"
 

@@ -9,29 +9,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "link.h"
+#include "link-client.h"
 #include "log.h"
 #include "macro.h"
 #include "oauth2.h"
 #include "poller.h"
+#include "privsep.h"
 #include "push.h"
 #include "stream.h"
 #include "worker.h"
-
-int worker_user(uid_t *ret_uid, gid_t *ret_gid, bool *ret_fallback) {
-        struct passwd pw, *res = NULL;
-        char buf[4096];
-
-        if (getpwnam_r(SSF_WORKER_USER, &pw, buf, sizeof(buf), &res) == 0 && res)
-                *ret_fallback = false;
-        else if (getpwnam_r("nobody", &pw, buf, sizeof(buf), &res) == 0 && res)
-                *ret_fallback = true;
-        else
-                return -ESRCH;
-        *ret_uid = pw.pw_uid;
-        *ret_gid = pw.pw_gid;
-        return 0;
-}
 
 static int drop_privileges(void) {
         bool fallback;

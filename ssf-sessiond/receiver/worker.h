@@ -11,14 +11,5 @@
  * unprivileged. The daemon receives validated IngestRequests and applies them.
  */
 
-#define SSF_WORKER_USER "ssf-sessiond"
-
-#include <stdbool.h>
-#include <sys/types.h>
-
-/* The user the worker runs as: SSF_WORKER_USER, else "nobody" (*ret_fallback). -ESRCH when
- * neither exists. */
-int worker_user(uid_t *ret_uid, gid_t *ret_gid, bool *ret_fallback);
-
 /* The worker process's main(). Returns the exit status. */
 int worker_main(const char *config_path);

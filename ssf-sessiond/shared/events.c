@@ -73,3 +73,17 @@ bool event_name_covers(const char *name, const char *detection) {
         rest = startswith(detection, OPT_OUT_FAMILY "-");
         return streq(name, OPT_OUT_FAMILY) && rest && event_type_by_name(detection);
 }
+
+const char *event_short_name(const char *event_uri) {
+        const char *p;
+
+        if (!event_uri)
+                return NULL;
+        p = strrchr(event_uri, '/');
+        if (p)
+                return p[1] ? p + 1 : event_uri;
+        p = strrchr(event_uri, ':');
+        if (p && p[1])
+                return p + 1;
+        return event_uri;
+}

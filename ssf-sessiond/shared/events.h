@@ -36,3 +36,6 @@ const EventType *event_type_by_uri(const char *uri);
 bool event_name_is_known(const char *name);
 /* Whether the configured name covers the detection: the same name, or the family. */
 bool event_name_covers(const char *name, const char *detection);
+
+/* Last path segment of an event URI ("…/event-type/session-revoked" -> "session-revoked"). */
+const char *event_short_name(const char *event_uri);

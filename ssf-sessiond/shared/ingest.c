@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The record the network worker hands root for one verified SET (ingest.h): its JSON form on
+ * the channel, written by the worker and read, strictly, by root. Linked by both processes.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,7 +11,6 @@
 #include "log.h"
 #include "macro.h"
 #include "strv.h"
-#include "subject.h"
 
 void ingest_request_done(IngestRequest *r) {
         if (!r)
@@ -26,142 +29,11 @@ void ingest_request_done(IngestRequest *r) {
         memset(r, 0, sizeof(*r));
 }
 
-static bool printable(const char *s) {
+bool ingest_printable(const char *s) {
         for (const unsigned char *p = (const unsigned char *) s; *p; p++)
                 if (*p < 0x20 || *p == 0x7f)
                         return false;
         return true;
-}
-
-/* An optional, informational string (txn, a stream-updated reason) the daemon would not
- * record: left out rather than have the whole event refused. */
-static const char *recordable_or_null(const char *s, const char *what, const char *jti) {
-        if (s && (strlen(s) > INGEST_MAX_STRING || !printable(s))) {
-                log_debug("SET '%s': %s too long or with control characters, left out", jti,
-                          what);
-                return NULL;
-        }
-        return s;
-}
-
-static int dup_opt(const char *s, char **ret) {
-        if (!s) {
-                *ret = NULL;
-                return 0;
-        }
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int ingest_check(const IngestRequest *r);
-
-int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, IngestRequest *ret,
-                   SetError *err) {
-        IngestRequest r = {};
-        int k;
-
-        if (dup_opt(set->jti, &r.jti) < 0 || dup_opt(set->iss, &r.iss) < 0 ||
-            dup_opt(recordable_or_null(set->txn, "txn", set->jti), &r.txn) < 0 ||
-            dup_opt(set->event_uri, &r.event_uri) < 0)
-                goto oom;
-        r.iat = set->iat;
-        r.event_time = set->event_time;
-        r.claims_json = json_dumps(set->claims, JSON_COMPACT);
-        if (!r.claims_json)
-                goto oom;
-
-        if (streq(set->event_uri, SSF_EVENT_VERIFICATION) ||
-            streq(set->event_uri, SSF_EVENT_STREAM_UPDATED)) {
-                const char *id = json_string_value(json_object_get(set->subject, "id"));
-
-                if (dup_opt(id, &r.stream_id) < 0)
-                        goto oom;
-                if (streq(set->event_uri, SSF_EVENT_VERIFICATION)) {
-                        r.kind = INGEST_VERIFICATION;
-                        if (dup_opt(json_string_value(json_object_get(set->event, "state")),
-                                    &r.state) < 0)
-                                goto oom;
-                } else {
-                        const char *status = json_string_value(json_object_get(set->event,
-                                                                               "status"));
-                        r.kind = INGEST_STREAM_UPDATED;
-                        if (!status || (!streq(status, "enabled") && !streq(status, "paused") &&
-                                        !streq(status, "disabled"))) {
-                                err->err = "invalid_request";
-                                (void) snprintf(err->description, sizeof(err->description),
-                                                "stream-updated without a valid status");
-                                ingest_request_done(&r);
-                                return -EBADMSG;
-                        }
-                        if (dup_opt(status, &r.status) < 0 ||
-                            dup_opt(recordable_or_null(json_string_value(json_object_get(
-                                                                       set->event, "reason")),
-                                                               "reason", set->jti),
-                                    &r.reason) < 0)
-                                goto oom;
-                }
-                goto done;
-        }
-
-        r.kind = INGEST_SUBJECT;
-        k = risk_classify(set, c, &r.detection);
-        if (k < 0) {
-                err->err = "invalid_request";
-                (void) snprintf(err->description, sizeof(err->description),
-                                "the %s event payload is invalid",
-                                set_event_short_name(set->event_uri));
-                ingest_request_done(&r);
-                return -EBADMSG;
-        }
-        if (r.detection.effect != DETECTION_IGNORE) {
-                SubjectMatch m = {};
-
-                k = subject_resolve_critical(c, set->subject, critical, &m);
-                if (k == -EBADMSG) {
-                        err->err = "invalid_request";
-                        (void) snprintf(err->description, sizeof(err->description),
-                                        "the subject identifier is invalid");
-                        ingest_request_done(&r);
-                        return k;
-                }
-                if (k < 0) {
-                        /* A local problem (map_file unusable): the SET is redelivered. */
-                        log_error_errno(k, "Cannot map the subject of SET '%s': %m", set->jti);
-                        ingest_request_done(&r);
-                        return k;
-                }
-                if (m.discarded)
-                        log_warning("SET '%s' is discarded, not applied: %s (SSF 1.0 §3.6)",
-                                    set->jti, m.description);
-                r.users = TAKE_PTR(m.users);
-                r.host_wide = m.host_wide;
-                r.subject_desc = TAKE_PTR(m.description);
-                subject_match_done(&m);
-        }
-        if (!r.users) {
-                r.users = calloc(1, sizeof(char *));
-                if (!r.users)
-                        goto oom;
-        }
-done:
-        /* What the daemon would refuse (a jti with control characters, say) is refused here,
-         * as the SET's fault: else it would come back again and again. */
-        k = ingest_check(&r);
-        if (k == -EBADMSG) {
-                err->err = "invalid_request";
-                (void) snprintf(err->description, sizeof(err->description),
-                                "a claim this receiver records is too long or has control "
-                                "characters");
-                ingest_request_done(&r);
-                return k;
-        }
-        if (k < 0)
-                goto oom;
-        *ret = r;
-        return 0;
-oom:
-        ingest_request_done(&r);
-        return -ENOMEM;
 }
 
 /* ---- the channel record -------------------------------------------------------------------- */
@@ -239,7 +111,7 @@ static int get_str(json_t *j, const char *key, bool required, size_t max, bool a
         }
         s = json_string_value(v);
         if (!s || strlen(s) != json_string_length(v) || strlen(s) > max ||
-            (!any_bytes && !printable(s)))
+            (!any_bytes && !ingest_printable(s)))
                 return -EBADMSG;
         *ret = strdup(s);
         return *ret ? 0 : -ENOMEM;
@@ -248,7 +120,7 @@ static int get_str(json_t *j, const char *key, bool required, size_t max, bool a
 static int get_fixed(json_t *j, const char *key, char *buf, size_t size) {
         const char *s = json_string_value(json_object_get(j, key));
 
-        if (!s || strlen(s) >= size || !printable(s))
+        if (!s || strlen(s) >= size || !ingest_printable(s))
                 return -EBADMSG;
         strcpy(buf, s);
         return 0;
@@ -377,18 +249,5 @@ int ingest_from_json(json_t *j, IngestRequest *ret) {
         return 0;
 fail:
         ingest_request_done(&r);
-        return k;
-}
-
-/* Whether the daemon's ingest_from_json() takes r: 0, -EBADMSG, or -ENOMEM. */
-static int ingest_check(const IngestRequest *r) {
-        _cleanup_(json_decrefp) json_t *j = ingest_to_json(r);
-        IngestRequest back = {};
-        int k;
-
-        if (!j)
-                return -ENOMEM;
-        k = ingest_from_json(j, &back);
-        ingest_request_done(&back);
         return k;
 }

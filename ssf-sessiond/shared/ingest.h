@@ -5,7 +5,8 @@
  * What the network worker hands the privileged daemon for one verified SET: the facts the
  * engine needs, already extracted from the network bytes (the worker classified the event and
  * mapped the subject). The daemon never parses a SET; it parses only this record, which it
- * receives from the unprivileged worker and validates strictly (ingest_from_json).
+ * receives from the unprivileged worker and validates strictly (ingest_from_json). Both
+ * processes link this; the worker fills the record in receiver/ingest-prepare.c.
  */
 
 #include <stdbool.h>
@@ -13,13 +14,43 @@
 
 #include <jansson.h>
 
-#include "config.h"
-#include "risk.h"
-#include "set.h"
+#include "level.h"
+
+#define SET_MAX_PAYLOAD (48u * 1024u)
+#define SET_MAX_JTI 256u
 
 #define INGEST_MAX_USERS 65536u
 #define INGEST_MAX_STRING 4096u
 #define INGEST_MAX_CLAIMS SET_MAX_PAYLOAD
+
+/* IANA "Security Event Token Error Codes" (RFC 8935 §7.1), for poll setErrs / push replies. */
+typedef struct SetError {
+        const char *err;       /* "invalid_request", "invalid_key", "invalid_issuer",
+                                  "invalid_audience", "authentication_failed",
+                                  "access_denied", "invalid_state" (static strings) */
+        char description[256]; /* human-readable; never contains the token */
+} SetError;
+
+typedef enum DetectionEffect {
+        DETECTION_RAISE,  /* set (user, detection) to level */
+        DETECTION_CLEAR,  /* the event reports good standing: delete (user, clears) */
+        DETECTION_RECORD, /* level none: history only (session-established, opt-in, …) */
+        DETECTION_IGNORE, /* not a subject event we act on (unknown URI; ack and log) */
+} DetectionEffect;
+
+typedef struct Detection {
+        char name[64];        /* short name, e.g. "device-compliance-change" */
+        DetectionEffect effect;
+        RiskLevel level;      /* for RAISE */
+        bool carries_level;   /* risk-level-change, user-risk-change, device-risk-change:
+                                 replaces the stored level up or down. Okta's "secure" and
+                                 "none" give effect RAISE with level RISK_NONE: the stored
+                                 level of this detection becomes none (the caller may delete
+                                 the detection). [detections] overrides do not apply to these
+                                 events: the carried level is the point of them. */
+        char clears[64];      /* for CLEAR: the detection it opposes */
+        char reason[256];     /* reason_admin (en or first), risk_reason, or "" */
+} Detection;
 
 typedef enum IngestKind {
         INGEST_SUBJECT,      /* a risk signal about users */
@@ -43,18 +74,12 @@ typedef struct IngestRequest {
         char *claims_json;     /* the SET's claims (compact JSON text), for hooks */
 } IngestRequest;
 
-/* Worker side: classifies set and maps its subject per c. critical is the transmitter's
- * critical_subject_members (NULL: none): a subject with a critical member this receiver does
- * not interpret is discarded (SSF §3.6) -- a subject record with no users whose subject_desc
- * says why, so the SET is acknowledged and recorded but applies to nobody. Returns 0, or a
- * negative errno with *err filled when the SET is at fault (invalid_request), or without it
- * for a local failure (then the SET is neither acknowledged nor reported). */
-int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, IngestRequest *ret,
-                   SetError *err);
-
 /* Serialisation for the worker channel. ingest_from_json validates every member (types,
  * lengths, enums, user names) and returns -EBADMSG for anything unexpected. */
 json_t *ingest_to_json(const IngestRequest *r);
 int ingest_from_json(json_t *j, IngestRequest *ret);
 
 void ingest_request_done(IngestRequest *r);
+
+/* Whether s has no control characters (C0 or DEL): what root records must not. */
+bool ingest_printable(const char *s);

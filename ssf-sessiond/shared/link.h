@@ -23,11 +23,6 @@
 
 #include <jansson.h>
 
-#include "config.h"
-#include "http.h"
-#include "ingest.h"
-#include "set.h"
-
 #define LINK_MAX_FRAME (256u * 1024u)
 #define LINK_FD 3 /* the worker's end, as passed by the daemon */
 
@@ -39,29 +34,3 @@ int link_recv(int fd, json_t **ret);
  * LINK_MAX_FRAME; -EBADMSG unless a JSON object (duplicate names refused) with a string
  * "type"; else 0 and a new reference in *ret. */
 int link_parse(const char *buf, size_t len, json_t **ret);
-
-/* ---- the worker's side --------------------------------------------------------------------- */
-
-typedef struct Link Link; /* also forward-declared in stream.h */
-
-/* Takes fd (the channel) and config (owned). Starts the reader thread. */
-int link_new(int fd, Config *config, Link **ret);
-Link *link_free(Link *l);
-const Config *link_config(Link *l);
-
-/* Requests answered by the daemon (blocking, bounded). */
-int link_ingest(Link *l, const IngestRequest *req, SetError *err);
-int link_kv_get(Link *l, const char *key, char **ret);
-int link_kv_set(Link *l, const char *key, const char *value);
-
-/* Notifications. stream may be NULL; counters is a JSON object of increments. */
-void link_facts(Link *l, json_t *stream, json_t *counters);
-void link_verify_result(Link *l, const char *state, const char *result);
-
-/* The verification state the daemon asked for (new string), or NULL. */
-char *link_take_verify(Link *l);
-/* The HTTP client a stop or verify request should interrupt (may be NULL). */
-void link_set_http(Link *l, HttpClient *http);
-bool link_stopping(Link *l);
-/* Sleeps up to usec or until stop; returns true when stopping. */
-bool link_wait_stop(Link *l, uint64_t usec);

@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "ingest.h"
+#include "ingest-prepare.h"
 #include "set.h"
 #include "strv.h"
 
