@@ -171,6 +171,7 @@ deps:
 	$(Q)scripts/install-deps.sh
 
 check: deps
+	$(Q)tests/check-layout.sh --sources
 	$(Q)$(MAKE) --no-print-directory tests
 	$(Q)scripts/run-checks.sh $(B)
 

@@ -19,7 +19,7 @@
  *       --at-risk (default 1000,10000), ascending;
  *   3c  a duplicate jti (replay path: acknowledged, nothing changed), at the largest N.
  * Two informational sides show what the snapshot costs at that N: the rewrite alone
- * (manager_write_snapshot_locked) and, within it, the store_users_list() it starts with.
+ * (state_write_snapshot_locked) and, within it, the store_users_list() it starts with.
  *
  * In each of R rounds the engine and floor run back to back (alternating which goes first),
  * then the snapshot sides; each side's batch is calibrated to ~MS ms (at least 3 ops). Only
@@ -283,9 +283,9 @@ static double run_floor(unsigned n) {
 static void snapshot_once(void) {
         int r;
 
-        pthread_mutex_lock(&manager->lock);
-        r = manager_write_snapshot_locked(manager, config);
-        pthread_mutex_unlock(&manager->lock);
+        pthread_mutex_lock(&manager->state.lock);
+        r = state_write_snapshot_locked(&manager->state, config);
+        pthread_mutex_unlock(&manager->state.lock);
         if (r < 0)
                 die("manager_write_snapshot_locked failed");
 }
@@ -356,8 +356,8 @@ static void check_and_reset(const Case *c, const char *user) {
                         2 + c->at_risk);
                 exit(1);
         }
-        if (store_begin(manager->store) < 0 || store_user_reset(manager->store, user) < 0 ||
-            store_commit(manager->store) < 0)
+        if (store_begin(manager->state.store) < 0 || store_user_reset(manager->state.store, user) < 0 ||
+            store_commit(manager->state.store) < 0)
                 die("cannot reset a user");
 }
 
@@ -369,7 +369,7 @@ static double apply_sets(const IngestRequest *v, unsigned n, const Case *c, bool
         for (unsigned i = 0; i < n; i++) {
                 SetError err = {};
                 uint64_t a = bench_now_ns();
-                int r = engine_apply(manager, &v[i], &err);
+                int r = engine_apply(&manager->state, &v[i], &err);
 
                 t += bench_now_ns() - a;
                 if (r != (c->replay ? -EALREADY : 0)) {
@@ -411,9 +411,9 @@ static double run_list(unsigned n) {
                 size_t k = 0;
                 int r;
 
-                pthread_mutex_lock(&manager->lock);
-                r = store_users_list(manager->store, now_sec(), &u, &k);
-                pthread_mutex_unlock(&manager->lock);
+                pthread_mutex_lock(&manager->state.lock);
+                r = store_users_list(manager->state.store, now_sec(), &u, &k);
+                pthread_mutex_unlock(&manager->state.lock);
                 if (r < 0)
                         die("store_users_list failed");
                 store_users_free(u, k);
@@ -427,7 +427,7 @@ static void seed_to(unsigned target) {
         char user[32];
 
         if (target > seeded) {
-                if (store_begin(manager->store) < 0)
+                if (store_begin(manager->state.store) < 0)
                         die("store_begin");
                 for (; seeded < target; seeded++) {
                         StoreDetection d = {
@@ -441,13 +441,13 @@ static void seed_to(unsigned target) {
                                 .reason = UNCONST("seeded by bench-engine"),
                         };
                         (void) snprintf(user, sizeof(user), "s%08u", seeded);
-                        if (store_detection_put(manager->store, &d) < 0)
+                        if (store_detection_put(manager->state.store, &d) < 0)
                                 die("store_detection_put");
                 }
-                if (store_commit(manager->store) < 0)
+                if (store_commit(manager->state.store) < 0)
                         die("store_commit");
         }
-        if (store_count(manager->store, "users", &users) < 0 || users != target)
+        if (store_count(manager->state.store, "users", &users) < 0 || users != target)
                 die("unexpected number of users at risk");
         snapshot_once();
         if (snapshot_lines() != 1 + target)

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Bounded, checked reading of small files (fileio.h). Linked into pam_ssf.so, ssf-sessiond
+ * and ssfctl.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>

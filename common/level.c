@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Risk levels (level.h): names and parsing. Linked into pam_ssf.so, ssf-sessiond and
+ * ssfctl.
+ */
 #include <strings.h>
 
 #include "level.h"

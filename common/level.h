@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <errno.h>
+/* Entity risk levels, ordered: none < low < medium < high. Linked into pam_ssf.so,
+ * ssf-sessiond and ssfctl. */
 
-/* Entity risk levels, ordered: none < low < medium < high. */
+#include <errno.h>
 typedef enum RiskLevel {
         RISK_NONE = 0,
         RISK_LOW,

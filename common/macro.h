@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+/* Small macros and inline helpers (cleanup attributes, TAKE_PTR, streq, safe_close, ...) in the
+ * systemd style. Header only; used in pam_ssf.so, ssf-sessiond and ssfctl alike. */
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The module's arguments (args.h): parsed without logging or allocation. Runs inside the PAM
+ * host process (sshd, login, su, ...).
+ */
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>

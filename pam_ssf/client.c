@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The module's client side (client.h): one request to ssf-sessiond, the snapshot fallback,
+ * and what the user is told. Runs inside the PAM host process (sshd, login, su, ...).
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -50,6 +50,9 @@ if want static; then
         echo "== pam_ssf.so exports and links"
         tests/check-exports.sh "$B/pam_ssf.so"
         record "exports" $?
+        echo "== layout: the process boundary (include paths, libraries, opening comments)"
+        tests/check-layout.sh "$B"
+        record "layout" $?
         echo "== manual pages"
         tests/check-man.sh
         record "man-lint" $?

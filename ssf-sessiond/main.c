@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The ssf-sessiond binary's entry point: parses the command line, then runs either the root
+ * daemon (daemon/manager.c) or, with the internal --network-worker, the unprivileged network
+ * worker (receiver/worker.c), which root starts by executing this same binary.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The pure half of ssfctl (ctl-format.h): argument parsing, requests and the text printed
+ * for replies. Runs in ssfctl.
+ */
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>

@@ -3,7 +3,7 @@
 
 /* The pure half of ssfctl: command-line parsing into CtlArgs, the CTL_REQUEST each command
  * sends, and the text printed for the daemon's CTL_REPLY. No I/O here, so all of it is
- * unit-tested. */
+ * unit-tested. Runs in ssfctl. */
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* ssfctl: the admin CLI of ssf-sessiond. One CTL_REQUEST, one CTL_REPLY over the daemon's socket.
- * Exit status: 0 success, 1 error, 2 usage. */
+ * Exit status: 0 success, 1 error, 2 usage. Runs in ssfctl. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The action thread (actions.h): runs the pending logouts and workflow hooks that the engine
+ * committed, in order, and records each result. Runs in the root daemon.
+ */
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -75,8 +79,8 @@ static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t
         return 0;
 }
 
-static int run_workflow(Manager *m, const PendingAction *a, char *result, size_t size) {
-        ConfigHandle *h = manager_config_ref(m);
+static int run_workflow(State *st, const PendingAction *a, char *result, size_t size) {
+        ConfigHandle *h = state_config_ref(st);
         const Config *c = h->config;
         HookResult hr = {};
         HookFacts f = {
@@ -103,7 +107,7 @@ static int run_workflow(Manager *m, const PendingAction *a, char *result, size_t
                 goto out;
         }
         r = hooks_run_cancellable(c->hooks_dir, a->workflow, c->hooks_user, c->hooks_timeout_usec,
-                                  m->cancel_fd, &f, &hr);
+                                  st->cancel_fd, &f, &hr);
         if (r < 0) {
                 snprintf(result, size, "failed: cannot run hook '%s': %s", a->workflow,
                          strerror(-r));
@@ -118,7 +122,7 @@ static int run_workflow(Manager *m, const PendingAction *a, char *result, size_t
         } else
                 snprintf(result, size, "ok: %s", hr.summary);
 out:
-        manager_config_unref(m, h);
+        state_config_unref(st, h);
         return r;
 }
 
@@ -135,7 +139,7 @@ static void log_action(const PendingAction *a, const char *result, int r) {
                    f_action, f_jti, f_result, NULL);
 }
 
-static void run_one(Manager *m, sd_bus **bus, const PendingAction *a) {
+static void run_one(State *st, sd_bus **bus, const PendingAction *a) {
         char result[1500];
         uint64_t start = mono_msec();
         int r;
@@ -143,7 +147,7 @@ static void run_one(Manager *m, sd_bus **bus, const PendingAction *a) {
         if (streq_ptr(a->action, "logout"))
                 r = run_logout(bus, a, result, sizeof(result));
         else if (streq_ptr(a->action, "workflow"))
-                r = run_workflow(m, a, result, sizeof(result));
+                r = run_workflow(st, a, result, sizeof(result));
         else {
                 snprintf(result, sizeof(result), "failed: unknown action '%s'", strempty(a->action));
                 r = -EINVAL;
@@ -152,55 +156,55 @@ static void run_one(Manager *m, sd_bus **bus, const PendingAction *a) {
         if (r == -ECANCELED)
                 return; /* stays pending: it runs again, whole, at the next start */
 
-        pthread_mutex_lock(&m->lock);
-        if (store_begin(m->store) >= 0 &&
-            store_action_finish(m->store, a->id, result) >= 0 &&
-            store_history_update_result(m->store, a->history_id, result,
+        pthread_mutex_lock(&st->lock);
+        if (store_begin(st->store) >= 0 &&
+            store_action_finish(st->store, a->id, result) >= 0 &&
+            store_history_update_result(st->store, a->history_id, result,
                                         (int64_t) (mono_msec() - start)) >= 0)
-                (void) store_commit(m->store);
+                (void) store_commit(st->store);
         else
-                (void) store_rollback(m->store);
+                (void) store_rollback(st->store);
         if (r < 0)
-                m->counters.actions_failed++;
+                st->counters.actions_failed++;
         else if (streq(a->action, "logout"))
-                m->counters.actions_logout++;
+                st->counters.actions_logout++;
         else
-                m->counters.actions_workflow++;
-        pthread_mutex_unlock(&m->lock);
+                st->counters.actions_workflow++;
+        pthread_mutex_unlock(&st->lock);
 
         /* reset = yes: her risk is cleared once the logout succeeded. */
         if (r >= 0 && a->reset && streq(a->action, "logout")) {
                 char why[400];
                 F(why, "after logout by rule %s", a->rule);
-                (void) engine_reset_user(m, a->user, why, NULL);
+                (void) engine_reset_user(st, a->user, why, NULL);
         }
 }
 
 void *actions_thread(void *userdata) {
-        Manager *m = userdata;
+        State *st = userdata;
         sd_bus *bus = NULL;
 
-        while (!m->stopping) {
+        while (!st->stopping) {
                 PendingAction *list = NULL;
                 size_t n = 0;
                 int r;
 
-                pthread_mutex_lock(&m->lock);
-                while (!m->actions_kick && !m->stopping) {
+                pthread_mutex_lock(&st->lock);
+                while (!st->actions_kick && !st->stopping) {
                         struct timespec ts;
                         clock_gettime(CLOCK_MONOTONIC, &ts); /* the clock of action_cond */
                         ts.tv_sec += 30; /* also retries leftovers now and then */
-                        if (pthread_cond_timedwait(&m->action_cond, &m->lock, &ts) == ETIMEDOUT)
+                        if (pthread_cond_timedwait(&st->action_cond, &st->lock, &ts) == ETIMEDOUT)
                                 break;
                 }
-                m->actions_kick = false;
-                r = m->stopping ? -ECANCELED : store_action_list_pending(m->store, &list, &n);
-                pthread_mutex_unlock(&m->lock);
+                st->actions_kick = false;
+                r = st->stopping ? -ECANCELED : store_action_list_pending(st->store, &list, &n);
+                pthread_mutex_unlock(&st->lock);
                 if (r < 0)
                         continue;
 
-                for (size_t i = 0; i < n && !m->stopping; i++)
-                        run_one(m, &bus, &list[i]);
+                for (size_t i = 0; i < n && !st->stopping; i++)
+                        run_one(st, &bus, &list[i]);
                 pending_actions_free(list, n);
         }
         sd_bus_flush_close_unref(bus);

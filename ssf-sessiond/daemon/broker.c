@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Supervision of the network worker (broker.h): starts it, answers its messages on the main
+ * loop, and restarts it with a backoff. Runs in the root daemon.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -36,7 +40,10 @@ struct Worker {
 };
 
 struct Broker {
-        Manager *m;
+        State *state;
+        sd_event *event;
+        const char *config_path; /* the daemon's: the worker reads the same file */
+        bool foreground;
         Worker *workers;  /* the current one first, then retiring ones */
         sd_event_source *restart_timer;
         uint64_t backoff;
@@ -130,7 +137,7 @@ static void set_fact(char **field, json_t *v, size_t max) {
         *field = strdup(s);
 }
 
-static void handle_facts(Manager *m, json_t *msg) {
+static void handle_facts(State *st, json_t *msg) {
         json_t *stream = json_object_get(msg, "stream");
         json_t *counters = json_object_get(msg, "counters");
         static const struct {
@@ -144,13 +151,13 @@ static void handle_facts(Manager *m, json_t *msg) {
                 { "poll_errors", offsetof(Counters, poll_errors) },
         };
 
-        pthread_mutex_lock(&m->lock);
+        pthread_mutex_lock(&st->lock);
         if (json_is_object(counters))
                 for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
                         json_t *v = json_object_get(counters, known[i].name);
                         if (json_is_integer(v) && json_integer_value(v) > 0 &&
                             json_integer_value(v) < 1000000)
-                                *(uint64_t *) ((uint8_t *) &m->counters + known[i].offset) +=
+                                *(uint64_t *) ((uint8_t *) &st->counters + known[i].offset) +=
                                         (uint64_t) json_integer_value(v);
                 }
         if (json_is_object(stream)) {
@@ -158,51 +165,51 @@ static void handle_facts(Manager *m, json_t *msg) {
                 json_t *cfg = json_object_get(stream, "config");
                 json_t *lp = json_object_get(stream, "last_poll");
 
-                set_fact(&m->stream.stream_id, json_object_get(stream, "stream_id"), 256);
-                set_fact(&m->stream.issuer, json_object_get(stream, "issuer"), 2048);
-                set_fact(&m->stream.endpoint_url, json_object_get(stream, "endpoint_url"), 2048);
-                set_fact(&m->stream.audience, json_object_get(stream, "audience"), 2048);
-                set_fact(&m->stream.delivery, json_object_get(stream, "delivery"), 256);
-                set_fact(&m->stream.verification_endpoint,
+                set_fact(&st->stream.stream_id, json_object_get(stream, "stream_id"), 256);
+                set_fact(&st->stream.issuer, json_object_get(stream, "issuer"), 2048);
+                set_fact(&st->stream.endpoint_url, json_object_get(stream, "endpoint_url"), 2048);
+                set_fact(&st->stream.audience, json_object_get(stream, "audience"), 2048);
+                set_fact(&st->stream.delivery, json_object_get(stream, "delivery"), 256);
+                set_fact(&st->stream.verification_endpoint,
                          json_object_get(stream, "verification_endpoint"), 2048);
                 if (json_object_get(stream, "last_error"))
-                        set_fact(&m->stream.last_error, json_object_get(stream, "last_error"), 512);
+                        set_fact(&st->stream.last_error, json_object_get(stream, "last_error"), 512);
                 if (json_is_integer(lp) && json_integer_value(lp) > 0)
-                        m->stream.last_poll = (uint64_t) json_integer_value(lp);
+                        st->stream.last_poll = (uint64_t) json_integer_value(lp);
                 /* The worker knows whether the transmitter answers; stream-updated events
                  * (applied by the engine) know whether it is paused or disabled. */
                 if (streq_ptr(status, "error"))
-                        set_fact(&m->stream.status, json_object_get(stream, "status"), 32);
+                        set_fact(&st->stream.status, json_object_get(stream, "status"), 32);
                 else if (streq_ptr(status, "enabled") &&
-                         (!m->stream.status || streq(m->stream.status, "starting") ||
-                          streq(m->stream.status, "error")))
-                        set_fact(&m->stream.status, json_object_get(stream, "status"), 32);
+                         (!st->stream.status || streq(st->stream.status, "starting") ||
+                          streq(st->stream.status, "error")))
+                        set_fact(&st->stream.status, json_object_get(stream, "status"), 32);
                 /* Read from the status endpoint at setup: what the transmitter says now. */
                 {
                         const char *ts = json_string_value(json_object_get(stream,
                                                                            "transmitter_status"));
                         if (streq_ptr(ts, "enabled") || streq_ptr(ts, "paused") ||
                             streq_ptr(ts, "disabled"))
-                                set_fact(&m->stream.status,
+                                set_fact(&st->stream.status,
                                          json_object_get(stream, "transmitter_status"), 32);
                 }
                 if (json_is_object(cfg)) {
                         char *text = json_dumps(cfg, JSON_COMPACT);
                         if (text && strlen(text) <= 64u * 1024u) {
-                                free(m->stream.config_json);
-                                m->stream.config_json = text;
-                                free(m->stream.events_delivered_json);
-                                m->stream.events_delivered_json =
+                                free(st->stream.config_json);
+                                st->stream.config_json = text;
+                                free(st->stream.events_delivered_json);
+                                st->stream.events_delivered_json =
                                         json_dumps(json_object_get(cfg, "events_delivered"),
                                                    JSON_COMPACT | JSON_ENCODE_ANY);
                         } else
                                 free(text);
                 }
         }
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&st->lock);
 }
 
-json_t *broker_handle_message(Manager *m, json_t *msg) {
+json_t *broker_handle_message(State *st, json_t *msg) {
         const char *type = json_string_value(json_object_get(msg, "type"));
         json_t *id = json_object_get(msg, "id");
         int r;
@@ -210,21 +217,21 @@ json_t *broker_handle_message(Manager *m, json_t *msg) {
         if (!type)
                 return NULL;
         if (streq(type, "facts")) {
-                handle_facts(m, msg);
+                handle_facts(st, msg);
                 return NULL;
         }
         if (streq(type, "verify-result")) {
                 const char *state = json_string_value(json_object_get(msg, "state"));
                 const char *result = json_string_value(json_object_get(msg, "result"));
 
-                pthread_mutex_lock(&m->lock);
-                if (state && m->stream.verify_state && streq(state, m->stream.verify_state) &&
-                    !m->stream.verify_received && text_ok(result, 256)) {
-                        free(m->stream.verify_result);
-                        m->stream.verify_result = strdup(result);
+                pthread_mutex_lock(&st->lock);
+                if (state && st->stream.verify_state && streq(state, st->stream.verify_state) &&
+                    !st->stream.verify_received && text_ok(result, 256)) {
+                        free(st->stream.verify_result);
+                        st->stream.verify_result = strdup(result);
                 }
-                pthread_mutex_unlock(&m->lock);
-                manager_wake(m);
+                pthread_mutex_unlock(&st->lock);
+                state_wake(st);
                 return NULL;
         }
         if (!json_is_integer(id)) {
@@ -240,7 +247,7 @@ json_t *broker_handle_message(Manager *m, json_t *msg) {
                         log_error("Network worker sent a malformed ingest request, ignoring it");
                         return make_reply(id, r, NULL, NULL);
                 }
-                r = engine_apply(m, &req, &err);
+                r = engine_apply(st, &req, &err);
                 ingest_request_done(&req);
                 return make_reply(id, r, &err, NULL);
         }
@@ -250,9 +257,9 @@ json_t *broker_handle_message(Manager *m, json_t *msg) {
 
                 if (!kv_key_ok(key))
                         return make_reply(id, -EPERM, NULL, NULL);
-                pthread_mutex_lock(&m->lock);
-                r = store_kv_get(m->store, key, &value);
-                pthread_mutex_unlock(&m->lock);
+                pthread_mutex_lock(&st->lock);
+                r = store_kv_get(st->store, key, &value);
+                pthread_mutex_unlock(&st->lock);
                 return make_reply(id, r == -ENOENT ? 0 : r, NULL, value);
         }
         if (streq(type, "kv-set")) {
@@ -261,16 +268,16 @@ json_t *broker_handle_message(Manager *m, json_t *msg) {
 
                 if (!kv_key_ok(key) || !text_ok(value, 256))
                         return make_reply(id, -EPERM, NULL, NULL);
-                pthread_mutex_lock(&m->lock);
-                r = store_kv_set(m->store, key, value);
-                pthread_mutex_unlock(&m->lock);
+                pthread_mutex_lock(&st->lock);
+                r = store_kv_set(st->store, key, value);
+                pthread_mutex_unlock(&st->lock);
                 return make_reply(id, r, NULL, NULL);
         }
         return make_reply(id, -EOPNOTSUPP, NULL, NULL);
 }
 
 static void handle(Worker *w, json_t *msg) {
-        json_t *answer = broker_handle_message(w->broker->m, msg);
+        json_t *answer = broker_handle_message(w->broker->state, msg);
 
         if (answer)
                 (void) link_send(w->fd, answer);
@@ -293,7 +300,7 @@ static void schedule_restart(Broker *b) {
                 return;
         log_warning("Restarting the network worker in %llu s",
                     (unsigned long long) (b->backoff / 1000000u));
-        (void) sd_event_add_time_relative(b->m->event, &b->restart_timer, CLOCK_MONOTONIC,
+        (void) sd_event_add_time_relative(b->event, &b->restart_timer, CLOCK_MONOTONIC,
                                           b->backoff, 0, on_restart, b);
         b->backoff = MIN(b->backoff * 2, (uint64_t) RESTART_MAX_USEC);
 }
@@ -307,10 +314,10 @@ static void worker_gone(Worker *w, int error) {
         worker_free(w, error != -ECONNRESET);
         if (!was_current)
                 return;
-        pthread_mutex_lock(&b->m->lock);
-        free(b->m->stream.status);
-        b->m->stream.status = strdup("error");
-        pthread_mutex_unlock(&b->m->lock);
+        pthread_mutex_lock(&b->state->lock);
+        free(b->state->stream.status);
+        b->state->stream.status = strdup("error");
+        pthread_mutex_unlock(&b->state->lock);
         schedule_restart(b);
 }
 
@@ -348,12 +355,11 @@ static void worker_retire(Worker *w, uint64_t timeout_usec) {
                 worker_free(w, true);
                 return;
         }
-        (void) sd_event_add_time_relative(w->broker->m->event, &w->kill_timer, CLOCK_MONOTONIC,
+        (void) sd_event_add_time_relative(w->broker->event, &w->kill_timer, CLOCK_MONOTONIC,
                                           timeout_usec, 0, on_kill_timer, w);
 }
 
 static int broker_spawn(Broker *b) {
-        Manager *m = b->m;
         char level[16], *argv[8];
         int sv[2], buf = LINK_BUFFER, r;
         char **envp = NULL;
@@ -390,10 +396,10 @@ static int broker_spawn(Broker *b) {
         argv[0] = UNCONST("ssf-sessiond");
         argv[1] = UNCONST("--network-worker");
         argv[2] = UNCONST("--config");
-        argv[3] = m->config_path;
+        argv[3] = UNCONST(b->config_path);
         argv[4] = UNCONST("--log-level");
         argv[5] = level;
-        argv[6] = UNCONST(m->foreground ? "--foreground" : NULL);
+        argv[6] = UNCONST(b->foreground ? "--foreground" : NULL);
         argv[7] = NULL;
         for (char **e = environ; e && *e; e++)
                 n++;
@@ -436,7 +442,7 @@ static int broker_spawn(Broker *b) {
         w->pid = pid;
         w->next = b->workers;
         b->workers = w;
-        r = sd_event_add_io(m->event, &w->io, w->fd, EPOLLIN, on_worker_io, w);
+        r = sd_event_add_io(b->event, &w->io, w->fd, EPOLLIN, on_worker_io, w);
         if (r < 0) {
                 worker_free(w, true);
                 return log_error_errno(r, "Cannot watch the worker channel: %m");
@@ -445,15 +451,23 @@ static int broker_spawn(Broker *b) {
         return 0;
 }
 
-int broker_start(Manager *m) {
+int broker_new(State *st, sd_event *event, const char *config_path, bool foreground,
+               Broker **ret) {
         Broker *b;
 
         b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
-        b->m = m;
+        b->state = st;
+        b->event = event;
+        b->config_path = config_path;
+        b->foreground = foreground;
         b->backoff = RESTART_MIN_USEC;
-        m->broker = b;
+        *ret = b;
+        return 0;
+}
+
+int broker_start(Broker *b) {
         return broker_spawn(b);
 }
 
@@ -463,8 +477,7 @@ static uint64_t mono_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-void broker_stop(Manager *m, uint64_t timeout_usec) {
-        Broker *b = m->broker;
+void broker_stop(Broker *b, uint64_t timeout_usec) {
         uint64_t end = mono_usec() + timeout_usec;
 
         if (!b)
@@ -516,8 +529,7 @@ void broker_stop(Manager *m, uint64_t timeout_usec) {
         }
 }
 
-int broker_restart(Manager *m) {
-        Broker *b = m->broker;
+int broker_restart(Broker *b) {
         Worker *w;
 
         if (!b)
@@ -530,8 +542,7 @@ int broker_restart(Manager *m) {
         return broker_spawn(b);
 }
 
-int broker_request_verify(Manager *m, const char *state) {
-        Broker *b = m->broker;
+static int request_verify(Broker *b, const char *state) {
         Worker *w = b ? current(b) : NULL;
         json_t *msg;
         int r;
@@ -546,14 +557,49 @@ int broker_request_verify(Manager *m, const char *state) {
         return r;
 }
 
-void broker_free(Manager *m) {
-        Broker *b = m->broker;
+int broker_request_verification(Broker *b, char state[static 33]) {
+        State *st = b->state;
+        uint8_t rnd[16];
+        int fd, r;
 
+        fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = (int) read(fd, rnd, sizeof(rnd));
+        safe_close(fd);
+        if (r != (int) sizeof(rnd))
+                return -EIO;
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                (void) snprintf(state + 2 * i, 3, "%02x", rnd[i]);
+
+        pthread_mutex_lock(&st->lock);
+        if (!st->stream.stream_id) {
+                pthread_mutex_unlock(&st->lock);
+                return -ENOENT;
+        }
+        if (st->stream.verify_state) {
+                memmove(st->stream.recent_states[1], st->stream.recent_states[0],
+                        sizeof(st->stream.recent_states) - sizeof(st->stream.recent_states[0]));
+                (void) snprintf(st->stream.recent_states[0], sizeof(st->stream.recent_states[0]),
+                                "%s", st->stream.verify_state);
+        }
+        free(st->stream.verify_state);
+        free(st->stream.verify_result);
+        st->stream.verify_state = strdup(state);
+        st->stream.verify_result = NULL;
+        st->stream.verify_received = false;
+        st->stream.verify_requested = now_sec();
+        st->stream.verify_warned = false;
+        pthread_mutex_unlock(&st->lock);
+        return request_verify(b, state);
+}
+
+Broker *broker_free(Broker *b) {
         if (!b)
-                return;
+                return NULL;
         b->restart_timer = sd_event_source_disable_unref(b->restart_timer);
         while (b->workers)
                 worker_free(b->workers, true);
         free(b);
-        m->broker = NULL;
+        return NULL;
 }

@@ -4,21 +4,36 @@
 /* The daemon's side of privilege separation: starts the unprivileged network worker
  * (worker.h) with a channel (link.h), answers its requests on the main loop — applying each
  * IngestRequest through the engine, reading and writing the few facts the worker may keep
- * (the stream id) — and restarts it with a backoff when it dies, or on reload. */
+ * (the stream id) — and restarts it with a backoff when it dies, or on reload: the
+ * supervision of the worker. Runs in the root daemon. */
 
 #include <jansson.h>
 
-#include "manager.h"
+#include <stdbool.h>
 
-int broker_start(Manager *m);
+#include <systemd/sd-event.h>
+
+#include "state.h"
+
+typedef struct Broker Broker;
+
+/* Sets up supervision on event; config_path (borrowed) is passed to the worker. Starts nothing.
+ * Returns 0 or -ENOMEM. */
+int broker_new(State *st, sd_event *event, const char *config_path, bool foreground,
+               Broker **ret);
+/* Starts the worker. Returns 0 or -errno. */
+int broker_start(Broker *b);
 /* Asks the worker to stop (it flushes its acknowledgements) and waits at most timeout_usec
  * before killing it. */
-void broker_stop(Manager *m, uint64_t timeout_usec);
+void broker_stop(Broker *b, uint64_t timeout_usec);
 /* Stops and starts the worker again (configuration reloaded). */
-int broker_restart(Manager *m);
-/* Forwards `ssfctl verify` to the worker. */
-int broker_request_verify(Manager *m, const char *state);
-void broker_free(Manager *m);
+int broker_restart(Broker *b);
+/* Asks the transmitter (through the worker) for a verification event with a new random state,
+ * written to state (`ssfctl verify`). -ENOENT when no stream is known yet, -ENOTCONN when no
+ * worker runs. */
+int broker_request_verification(Broker *b, char state[static 33]);
+/* Stops what runs (killing it) and frees b. Returns NULL. */
+Broker *broker_free(Broker *b);
 
 /* Handles one message from the network worker, as link_parse() accepted it (an object with a
  * string "type"; link.h lists the messages): applies an ingest request through the engine,
@@ -26,4 +41,4 @@ void broker_free(Manager *m);
  * verification result. Returns the reply to send (new reference), or NULL when none is due (a
  * notification, a request without an integer id, or out of memory). A compromised worker
  * controls msg entirely (tests/fuzz/fuzz-broker.c). */
-json_t *broker_handle_message(Manager *m, json_t *msg);
+json_t *broker_handle_message(State *st, json_t *msg);

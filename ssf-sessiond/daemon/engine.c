@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Applying one SET record to the durable state (engine.h): replay check, levels, policy,
+ * history and pending actions in one transaction. Runs in the root daemon.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,7 +30,7 @@ static char *set_txn(const IngestRequest *set) {
 }
 
 /* Verification and stream-updated events concern the stream, not a user (SSF §8.1.4-5). */
-static int ingest_stream_event(Manager *m, const IngestRequest *set, SetError *err) {
+static int ingest_stream_event(State *st, const IngestRequest *set, SetError *err) {
         const char *short_name = event_short_name(set->event_uri);
         HistoryEntry h = {
                 .time = now_sec(),
@@ -38,24 +42,24 @@ static int ingest_stream_event(Manager *m, const IngestRequest *set, SetError *e
         };
         char result[256];
 
-        if (m->stream.stream_id && set->stream_id && !streq(set->stream_id, m->stream.stream_id)) {
+        if (st->stream.stream_id && set->stream_id && !streq(set->stream_id, st->stream.stream_id)) {
                 err->err = "invalid_request";
                 F(err->description, "%s event for stream '%s', expected '%s'", short_name,
-                  set->stream_id, m->stream.stream_id);
+                  set->stream_id, st->stream.stream_id);
                 return -EBADMSG;
         }
 
         if (set->kind == INGEST_VERIFICATION) {
                 bool earlier = false;
 
-                for (size_t i = 0; set->state && i < ARRAY_SIZE(m->stream.recent_states); i++)
-                        if (streq(set->state, m->stream.recent_states[i]))
+                for (size_t i = 0; set->state && i < ARRAY_SIZE(st->stream.recent_states); i++)
+                        if (streq(set->state, st->stream.recent_states[i]))
                                 earlier = true;
-                if (set->state && m->stream.verify_state && streq(set->state, m->stream.verify_state)) {
-                        m->stream.verify_received = true;
-                        m->stream.last_verified = now_sec();
-                        free(m->stream.verify_result);
-                        m->stream.verify_result = strdup("received");
+                if (set->state && st->stream.verify_state && streq(set->state, st->stream.verify_state)) {
+                        st->stream.verify_received = true;
+                        st->stream.last_verified = now_sec();
+                        free(st->stream.verify_result);
+                        st->stream.verify_result = strdup("received");
                         F(result, "ok: verification with the requested state");
                 } else if (earlier)
                         F(result, "ok: verification for an earlier request");
@@ -66,12 +70,12 @@ static int ingest_stream_event(Manager *m, const IngestRequest *set, SetError *e
                         return -EBADMSG;
                 } else
                         F(result, "ok: unsolicited verification");
-                manager_wake(m);
+                state_wake(st);
         } else {
                 const char *status = set->status, *reason = set->reason;
 
-                free(m->stream.status);
-                m->stream.status = strdup(status);
+                free(st->stream.status);
+                st->stream.status = strdup(status);
                 F(result, "stream %s%s%s", status, reason ? ": " : "", reason ? reason : "");
                 if (!streq(status, "enabled"))
                         log_warning("Transmitter reports the stream %s%s%s: events may be held "
@@ -80,7 +84,7 @@ static int ingest_stream_event(Manager *m, const IngestRequest *set, SetError *e
                         log_notice("Transmitter reports the stream enabled again");
         }
         h.result = result;
-        return store_history_add(m->store, &h, NULL);
+        return store_history_add(st->store, &h, NULL);
 }
 
 /* Applies det to user. Returns 1 when the stored state changed, 0 when the event was stale
@@ -188,7 +192,7 @@ static void log_risk(const char *user, const IngestRequest *set, const char *det
 
 /* Applies det to user. *snapshot_stale is set when the user's level or its lapse time moved
  * (what the PAM snapshot holds). */
-static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, const Detection *det,
+static int ingest_user(State *st, const Config *c, const IngestRequest *set, const Detection *det,
                        char *const *groups, const char *user, uint64_t now,
                        bool *snapshot_stale) {
         RiskLevel before, after;
@@ -202,16 +206,16 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
         int64_t hid;
         int r, changed;
 
-        r = store_user_level(m->store, user, now, &before, &until_before);
+        r = store_user_level(st->store, user, now, &before, &until_before);
         if (r < 0)
                 return r;
         changed = 0;
         if (det->effect == DETECTION_RAISE || det->effect == DETECTION_CLEAR) {
-                changed = apply_detection(m->store, c, set, det, user, now, &note);
+                changed = apply_detection(st->store, c, set, det, user, now, &note);
                 if (changed < 0)
                         return changed;
         }
-        r = store_user_level(m->store, user, now, &after, &until_after);
+        r = store_user_level(st->store, user, now, &after, &until_after);
         if (r < 0)
                 return r;
         if (after != before || (after > RISK_NONE && until_after != until_before))
@@ -221,7 +225,7 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
         if (det->effect == DETECTION_RAISE && changed > 0)
                 rule = policy_match(c, user, groups, det->name, after);
         if (rule) {
-                r = txn_already_done(m->store, set, user, rule, &done_jti);
+                r = txn_already_done(st->store, set, user, rule, &done_jti);
                 if (r < 0)
                         return r;
                 skip = r > 0;
@@ -249,7 +253,7 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
         h.action = UNCONST(rule ? rule_action_to_string(rule->action) : "none");
         h.result = result;
         h.duration_ms = -1;
-        r = store_history_add(m->store, &h, &hid);
+        r = store_history_add(st->store, &h, &hid);
         if (r < 0)
                 return r;
 
@@ -274,7 +278,7 @@ static int ingest_user(Manager *m, const Config *c, const IngestRequest *set, co
                         .history_id = hid,
                 };
 
-                r = store_action_add(m->store, &a, NULL);
+                r = store_action_add(st->store, &a, NULL);
                 if (r < 0)
                         return r;
         }
@@ -300,7 +304,7 @@ static void free_groups(char ***groups) {
         free(groups);
 }
 
-int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
+int engine_apply(State *st, const IngestRequest *set, SetError *err) {
         char ***groups = NULL;
         ConfigHandle *h;
         const Config *c;
@@ -317,7 +321,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
           set->iss);
         log_struct(LOG_INFO, SSF_MESSAGE_SET_RECEIVED, msg, f_jti, f_event, f_iss, NULL);
 
-        h = manager_config_ref(m);
+        h = state_config_ref(st);
         c = h->config;
 
         bool stream_event = set->kind != INGEST_SUBJECT;
@@ -328,7 +332,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
 
                 groups = calloc(n + 1, sizeof(char **));
                 if (!groups) {
-                        manager_config_unref(m, h);
+                        state_config_unref(st, h);
                         return -ENOMEM;
                 }
                 for (size_t i = 0; i < n; i++) {
@@ -337,19 +341,19 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
                                 groups[i] = calloc(1, sizeof(char *)); /* unknown: no groups */
                         if (!groups[i]) {
                                 free_groups(groups);
-                                manager_config_unref(m, h);
+                                state_config_unref(st, h);
                                 return -ENOMEM;
                         }
                 }
         }
 
-        pthread_mutex_lock(&m->lock);
-        r = store_begin(m->store);
+        pthread_mutex_lock(&st->lock);
+        r = store_begin(st->store);
         if (r < 0)
                 goto out_unlock;
-        r = store_jti_insert(m->store, set->jti, set->iss, set->event_uri, set->iat, now);
+        r = store_jti_insert(st->store, set->jti, set->iss, set->event_uri, set->iat, now);
         if (r == -EALREADY) {
-                m->counters.sets_duplicate++;
+                st->counters.sets_duplicate++;
                 log_info("SET '%s' was received before, acknowledging it again", set->jti);
                 goto out_rollback;
         }
@@ -357,7 +361,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
                 goto out_rollback;
 
         if (stream_event)
-                r = ingest_stream_event(m, set, err);
+                r = ingest_stream_event(st, set, err);
         else if (det->effect == DETECTION_IGNORE) {
                 HistoryEntry hh = {
                         .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
@@ -365,7 +369,7 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
                         .action = UNCONST("none"), .result = UNCONST("ignored: not a risk signal"),
                         .duration_ms = -1,
                 };
-                r = store_history_add(m->store, &hh, NULL);
+                r = store_history_add(st->store, &hh, NULL);
         } else if (strv_length(set->users) == 0) {
                 char res[512];
                 HistoryEntry hh = {
@@ -376,56 +380,56 @@ int engine_apply(Manager *m, const IngestRequest *set, SetError *err) {
                 };
 
                 F(res, "unmapped: %s", set->subject_desc ? set->subject_desc : "no subject");
-                m->counters.subjects_unmapped++;
+                st->counters.subjects_unmapped++;
                 log_info("SET '%s' names no local user (%s), recorded only", set->jti,
                          set->subject_desc ? set->subject_desc : "no subject");
-                r = store_history_add(m->store, &hh, NULL);
+                r = store_history_add(st->store, &hh, NULL);
         } else {
                 r = 0;
                 for (char **u = set->users; *u && r >= 0; u++)
-                        r = ingest_user(m, c, set, det, groups ? groups[u - set->users] : NULL,
+                        r = ingest_user(st, c, set, det, groups ? groups[u - set->users] : NULL,
                                         *u, now, &snapshot_stale);
         }
         if (r < 0)
                 goto out_rollback;
 
-        r = store_commit(m->store);
+        r = store_commit(st->store);
         if (r < 0)
                 goto out_rollback;
         /* Rewritten in full, so only when a level or its lapse time moved: not for repeats,
          * stream events, unmapped subjects or records without risk. */
         if (snapshot_stale)
-                (void) manager_write_snapshot_locked(m, c);
-        manager_kick_actions_locked(m);
-        pthread_mutex_unlock(&m->lock);
-        manager_config_unref(m, h);
+                (void) state_write_snapshot_locked(st, c);
+        state_kick_actions_locked(st);
+        pthread_mutex_unlock(&st->lock);
+        state_config_unref(st, h);
         free_groups(groups);
         return 0;
 
 out_rollback:
-        (void) store_rollback(m->store);
+        (void) store_rollback(st->store);
 out_unlock:
-        pthread_mutex_unlock(&m->lock);
-        manager_config_unref(m, h);
+        pthread_mutex_unlock(&st->lock);
+        state_config_unref(st, h);
         free_groups(groups);
         return r;
 }
 
-static int admin_change(Manager *m, const char *user, bool reset, RiskLevel level,
+static int admin_change(State *st, const char *user, bool reset, RiskLevel level,
                         const char *reason, RiskLevel *ret_before) {
-        ConfigHandle *h = manager_config_ref(m);
+        ConfigHandle *h = state_config_ref(st);
         uint64_t now = now_sec();
         RiskLevel before, after;
         char result[300];
         int r;
 
-        pthread_mutex_lock(&m->lock);
-        r = store_begin(m->store);
+        pthread_mutex_lock(&st->lock);
+        r = store_begin(st->store);
         if (r < 0)
                 goto out;
-        r = store_user_level(m->store, user, now, &before, NULL);
+        r = store_user_level(st->store, user, now, &before, NULL);
         if (r >= 0)
-                r = store_user_reset(m->store, user);
+                r = store_user_reset(st->store, user);
         if (r >= 0 && !reset && level > RISK_NONE) {
                 StoreDetection d = {
                         .user = UNCONST(user),
@@ -437,10 +441,10 @@ static int admin_change(Manager *m, const char *user, bool reset, RiskLevel leve
                         .event_time = now,
                         .reason = UNCONST(reason),
                 };
-                r = store_detection_put(m->store, &d);
+                r = store_detection_put(st->store, &d);
         }
         if (r >= 0)
-                r = store_user_level(m->store, user, now, &after, NULL);
+                r = store_user_level(st->store, user, now, &after, NULL);
         if (r >= 0) {
                 HistoryEntry e = {
                         .time = now,
@@ -454,15 +458,15 @@ static int admin_change(Manager *m, const char *user, bool reset, RiskLevel leve
                         .duration_ms = -1,
                 };
                 F(result, "ok%s%s", reason ? ": " : "", reason ? reason : "");
-                r = store_history_add(m->store, &e, NULL);
+                r = store_history_add(st->store, &e, NULL);
         }
         if (r >= 0)
-                r = store_commit(m->store);
+                r = store_commit(st->store);
         if (r < 0) {
-                (void) store_rollback(m->store);
+                (void) store_rollback(st->store);
                 goto out;
         }
-        (void) manager_write_snapshot_locked(m, h->config);
+        (void) state_write_snapshot_locked(st, h->config);
         {
                 char msg[400], f_user[300], f_lvl[64], f_prev[64], f_action[64];
                 F(msg, "Risk of '%s' %s → %s by %s", user, level_str(before), level_str(after),
@@ -477,16 +481,16 @@ static int admin_change(Manager *m, const char *user, bool reset, RiskLevel leve
         if (ret_before)
                 *ret_before = before;
 out:
-        pthread_mutex_unlock(&m->lock);
-        manager_config_unref(m, h);
+        pthread_mutex_unlock(&st->lock);
+        state_config_unref(st, h);
         return r;
 }
 
-int engine_reset_user(Manager *m, const char *user, const char *why, RiskLevel *ret_before) {
-        return admin_change(m, user, true, RISK_NONE, why, ret_before);
+int engine_reset_user(State *st, const char *user, const char *why, RiskLevel *ret_before) {
+        return admin_change(st, user, true, RISK_NONE, why, ret_before);
 }
 
-int engine_set_risk(Manager *m, const char *user, RiskLevel level, const char *reason,
+int engine_set_risk(State *st, const char *user, RiskLevel level, const char *reason,
                     RiskLevel *ret_before) {
-        return admin_change(m, user, false, level, reason, ret_before);
+        return admin_change(st, user, false, level, reason, ret_before);
 }

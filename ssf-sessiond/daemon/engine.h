@@ -3,19 +3,19 @@
 
 /* Applying one verified SET to the durable state: replay check, detection, risk levels, the
  * entity risk policy, history, and the pending actions — all in one SQLite transaction, so a
- * SET is acknowledged only once all of this is committed. */
+ * SET is acknowledged only once all of this is committed. Runs in the root daemon. */
 
 #include "ingest.h"
-#include "manager.h"
+#include "state.h"
 
 /* Applies what the network worker extracted from one verified SET. Returns 0 when it was
  * committed (acknowledge it), -EALREADY for a replayed jti (acknowledge it, nothing changed),
  * -EBADMSG with *err filled when the SET must be reported in setErrs, or another -errno for a
  * local failure (neither acknowledge nor report: the transmitter redelivers it). Takes
- * m->lock. */
-int engine_apply(Manager *m, const IngestRequest *set, SetError *err);
+ * st->lock. */
+int engine_apply(State *st, const IngestRequest *set, SetError *err);
 
-/* Admin operations (ssfctl reset / set-risk), recorded in the history. Take m->lock. */
-int engine_reset_user(Manager *m, const char *user, const char *why, RiskLevel *ret_before);
-int engine_set_risk(Manager *m, const char *user, RiskLevel level, const char *reason,
+/* Admin operations (ssfctl reset / set-risk), recorded in the history. Take st->lock. */
+int engine_reset_user(State *st, const char *user, const char *why, RiskLevel *ret_before);
+int engine_set_risk(State *st, const char *user, RiskLevel level, const char *reason,
                     RiskLevel *ret_before);

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Workflow hooks (hooks.h): checking and running an admin's hook as its user, bounded in
+ * time, with a fixed environment. Runs in the root daemon.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>

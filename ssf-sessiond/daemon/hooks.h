@@ -18,7 +18,8 @@
  * NULL, not JSON, or over 1 MiB). A hook need not read it.
  *
  * Standard output and error: one pipe; the first 1023 bytes are kept (control bytes other
- * than newline/tab and invalid UTF-8 replaced by '?'), the rest is read and discarded. */
+ * than newline/tab and invalid UTF-8 replaced by '?'), the rest is read and discarded.
+ * Runs in the root daemon. */
 
 #include <stddef.h>
 #include <stdint.h>

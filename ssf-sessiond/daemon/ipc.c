@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The server side of the local IPC socket (ipc.h): answers pam_ssf.so and ssfctl, deciding
+ * what each caller may ask from SO_PEERCRED. Runs in the root daemon.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -27,7 +31,8 @@
 typedef struct IpcClient IpcClient;
 
 struct IpcServer {
-        Manager *m;
+        State *state;
+        Broker *broker;
         int fd;
         bool activated;
         char *path;
@@ -117,7 +122,7 @@ static const char *lvl(RiskLevel l) {
 }
 
 static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
-        Manager *m = c->server->m;
+        State *st = c->server->state;
         StoreDetection *d = NULL;
         size_t n = 0;
         RiskLevel level = RISK_NONE;
@@ -133,10 +138,10 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
                 reply_error(c, SSF_IPC_PAM_REPLY, EPERM, "may only ask about oneself");
                 return;
         }
-        pthread_mutex_lock(&m->lock);
-        m->counters.pam_queries++;
-        r = store_detections_list(m->store, q->user, now_sec(), &d, &n);
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_lock(&st->lock);
+        st->counters.pam_queries++;
+        r = store_detections_list(st->store, q->user, now_sec(), &d, &n);
+        pthread_mutex_unlock(&st->lock);
         if (r < 0) {
                 reply_error(c, SSF_IPC_PAM_REPLY, -r, "state unavailable");
                 return;
@@ -171,7 +176,7 @@ static json_t *jstr(const char *s) {
 }
 
 static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err) {
-        Manager *m = c->server->m;
+        State *st = c->server->state;
         const char *user = json_string_value(json_object_get(args, "user"));
         StoreDetection *d = NULL;
         size_t n = 0;
@@ -186,9 +191,9 @@ static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err)
                 *err = "permission denied: only root may ask about other users";
                 return -EPERM;
         }
-        pthread_mutex_lock(&m->lock);
-        r = store_detections_list(m->store, user, now_sec(), &d, &n);
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_lock(&st->lock);
+        r = store_detections_list(st->store, user, now_sec(), &d, &n);
+        pthread_mutex_unlock(&st->lock);
         if (r < 0)
                 return r;
         arr = json_array();
@@ -224,7 +229,7 @@ static json_t *history_json(const HistoryEntry *h) {
 }
 
 static int verb_history(IpcClient *c, json_t *args, json_t **ret, const char **err) {
-        Manager *m = c->server->m;
+        State *st = c->server->state;
         const char *user = json_string_value(json_object_get(args, "user"));
         json_t *lim = json_object_get(args, "limit");
         HistoryEntry *h = NULL;
@@ -248,9 +253,9 @@ static int verb_history(IpcClient *c, json_t *args, json_t **ret, const char **e
                 *err = "permission denied: only root may read other users' history";
                 return -EPERM;
         }
-        pthread_mutex_lock(&m->lock);
-        r = store_history_list(m->store, user, limit, &h, &n);
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_lock(&st->lock);
+        r = store_history_list(st->store, user, limit, &h, &n);
+        pthread_mutex_unlock(&st->lock);
         if (r < 0)
                 return r;
         arr = json_array();
@@ -262,15 +267,15 @@ static int verb_history(IpcClient *c, json_t *args, json_t **ret, const char **e
 }
 
 static int verb_users(IpcClient *c, json_t **ret) {
-        Manager *m = c->server->m;
+        State *st = c->server->state;
         StoreUser *u = NULL;
         size_t n = 0;
         json_t *arr;
         int r;
 
-        pthread_mutex_lock(&m->lock);
-        r = store_users_list(m->store, now_sec(), &u, &n);
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_lock(&st->lock);
+        r = store_users_list(st->store, now_sec(), &u, &n);
+        pthread_mutex_unlock(&st->lock);
         if (r < 0)
                 return r;
         arr = json_array();
@@ -285,7 +290,7 @@ static int verb_users(IpcClient *c, json_t **ret) {
 
 static int verb_reset_or_set(IpcClient *c, json_t *args, bool reset, json_t **ret,
                              const char **err) {
-        Manager *m = c->server->m;
+        State *st = c->server->state;
         const char *user = json_string_value(json_object_get(args, "user"));
         const char *level_s = json_string_value(json_object_get(args, "level"));
         const char *reason = json_string_value(json_object_get(args, "reason"));
@@ -310,13 +315,13 @@ static int verb_reset_or_set(IpcClient *c, json_t *args, bool reset, json_t **re
         }
         (void) snprintf(why, sizeof(why), "by uid %u%s%s", (unsigned) c->cred.uid,
                         reason ? ": " : "", reason ? reason : "");
-        r = reset ? engine_reset_user(m, user, why, &before)
-                  : engine_set_risk(m, user, level, why, &before);
+        r = reset ? engine_reset_user(st, user, why, &before)
+                  : engine_set_risk(st, user, level, why, &before);
         if (r < 0)
                 return r;
-        pthread_mutex_lock(&m->lock);
-        (void) store_user_level(m->store, user, now_sec(), &after, NULL);
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_lock(&st->lock);
+        (void) store_user_level(st->store, user, now_sec(), &after, NULL);
+        pthread_mutex_unlock(&st->lock);
         *ret = json_pack("{s:s, s:s, s:s}", "user", user, "level_before", lvl(before),
                          "level_after", lvl(after));
         return *ret ? 0 : -ENOMEM;
@@ -343,11 +348,11 @@ static json_t *parse_or_null(const char *text) {
 }
 
 static int verb_status(IpcClient *c, json_t **ret) {
-        Manager *m = c->server->m;
-        StreamFacts *s = &m->stream;
+        State *st = c->server->state;
+        StreamFacts *s = &st->stream;
         json_t *stream;
 
-        pthread_mutex_lock(&m->lock);
+        pthread_mutex_lock(&st->lock);
         stream = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
                            "stream_id", jstr(s->stream_id),
                            "issuer", jstr(s->issuer),
@@ -363,21 +368,21 @@ static int verb_status(IpcClient *c, json_t **ret) {
                                                 : s->verify_result ? s->verify_result
                                                 : s->verify_state ? "requested" : NULL));
         *ret = json_pack("{s:o, s:o, s:s, s:o}", "stream", stream, "counters",
-                         counters_json(&m->counters), "version", SSF_VERSION, "started",
-                         jtime(m->started));
-        pthread_mutex_unlock(&m->lock);
+                         counters_json(&st->counters), "version", SSF_VERSION, "started",
+                         jtime(st->started));
+        pthread_mutex_unlock(&st->lock);
         return *ret ? 0 : -ENOMEM;
 }
 
 static int verb_stream(IpcClient *c, json_t **ret, const char **err) {
-        Manager *m = c->server->m;
+        State *st = c->server->state;
         json_t *j;
 
-        pthread_mutex_lock(&m->lock);
-        j = m->stream.config_json ? json_loads(m->stream.config_json, 0, NULL) : NULL;
+        pthread_mutex_lock(&st->lock);
+        j = st->stream.config_json ? json_loads(st->stream.config_json, 0, NULL) : NULL;
         if (j)
-                json_object_set_new(j, "status", jstr(m->stream.status));
-        pthread_mutex_unlock(&m->lock);
+                json_object_set_new(j, "status", jstr(st->stream.status));
+        pthread_mutex_unlock(&st->lock);
         if (!j) {
                 *err = "no stream yet: the transmitter has not been reached";
                 return -ENOENT;
@@ -387,7 +392,7 @@ static int verb_stream(IpcClient *c, json_t **ret, const char **err) {
 }
 
 static int verb_metrics(IpcClient *c, json_t **ret) {
-        Manager *m = c->server->m;
+        State *st = c->server->state;
         StoreUser *u = NULL;
         size_t n = 0;
         unsigned per_level[_RISK_MAX] = {};
@@ -397,16 +402,16 @@ static int verb_metrics(IpcClient *c, json_t **ret) {
         FILE *f;
         bool up;
 
-        pthread_mutex_lock(&m->lock);
-        k = m->counters;
-        up = streq_ptr(m->stream.status, "enabled") && !m->stream.last_error;
-        if (store_users_list(m->store, now_sec(), &u, &n) >= 0) {
+        pthread_mutex_lock(&st->lock);
+        k = st->counters;
+        up = streq_ptr(st->stream.status, "enabled") && !st->stream.last_error;
+        if (store_users_list(st->store, now_sec(), &u, &n) >= 0) {
                 for (size_t i = 0; i < n; i++)
                         if (u[i].level >= 0 && u[i].level < _RISK_MAX)
                                 per_level[u[i].level]++;
                 store_users_free(u, n);
         }
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&st->lock);
 
         f = open_memstream(&text, &size);
         if (!f)
@@ -471,7 +476,6 @@ static void client_reply_body(IpcClient *c, json_t *body) {
 }
 
 static int verb_verify(IpcClient *c, json_t *args, const char **err) {
-        Manager *m = c->server->m;
         json_t *t = json_object_get(args, "timeout_ms");
         uint64_t timeout = 30000;
         char state[33];
@@ -485,7 +489,7 @@ static int verb_verify(IpcClient *c, json_t *args, const char **err) {
                 }
                 timeout = (uint64_t) json_integer_value(t);
         }
-        r = manager_request_verification(m, state);
+        r = broker_request_verification(c->server->broker, state);
         if (r == -ENOENT) {
                 *err = "no stream yet: the transmitter has not been reached";
                 return r;
@@ -507,21 +511,21 @@ static int verb_verify(IpcClient *c, json_t *args, const char **err) {
 }
 
 static void answer_verify(IpcClient *c, bool timed_out) {
-        Manager *m = c->server->m;
+        State *st = c->server->state;
         _cleanup_(json_decrefp) json_t *body = NULL;
         bool mine, received, done;
         char result[256];
 
-        pthread_mutex_lock(&m->lock);
-        mine = streq_ptr(m->stream.verify_state, c->verify_state);
-        received = mine && m->stream.verify_received;
+        pthread_mutex_lock(&st->lock);
+        mine = streq_ptr(st->stream.verify_state, c->verify_state);
+        received = mine && st->stream.verify_received;
         done = !mine || received ||
-               (m->stream.verify_result && !streq(m->stream.verify_result, "requested"));
+               (st->stream.verify_result && !streq(st->stream.verify_result, "requested"));
         (void) snprintf(result, sizeof(result), "%s",
                         !mine ? "superseded by a newer verification request"
                         : received ? "received"
-                        : m->stream.verify_result ? m->stream.verify_result : "not requested yet");
-        pthread_mutex_unlock(&m->lock);
+                        : st->stream.verify_result ? st->stream.verify_result : "not requested yet");
+        pthread_mutex_unlock(&st->lock);
         if (!done && !timed_out)
                 return;
         if (!done)
@@ -737,14 +741,16 @@ static int listen_on(const char *path, int *ret) {
         return 0;
 }
 
-int ipc_server_new(Manager *m, const char *path, IpcServer **ret) {
+int ipc_server_new(State *st, sd_event *event, Broker *broker, const char *path,
+                   IpcServer **ret) {
         IpcServer *s;
         int n, r;
 
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        s->m = m;
+        s->state = st;
+        s->broker = broker;
         s->fd = -EBADF;
 
         n = sd_listen_fds(true);
@@ -773,7 +779,7 @@ int ipc_server_new(Manager *m, const char *path, IpcServer **ret) {
                 s->path = strdup(path);
                 log_info("Listening on '%s'", path);
         }
-        r = sd_event_add_io(m->event, &s->source, s->fd, EPOLLIN, on_accept, s);
+        r = sd_event_add_io(event, &s->source, s->fd, EPOLLIN, on_accept, s);
         if (r < 0) {
                 ipc_server_free(s);
                 return log_error_errno(r, "Cannot watch the IPC socket: %m");

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Signalling a process owned by another user without CAP_KILL (killas.h). Runs in the root
+ * daemon.
+ */
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The systemd-logind client (logind.h): lists a user's sessions and terminates those in
+ * scope. Runs in the root daemon (the action thread).
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>

@@ -10,7 +10,8 @@
  * such as cron, ...) except the display manager's "greeter" and "lock-screen" classes, which are
  * not logins of the user. A property logind does not provide (or that has an unexpected type)
  * stays unknown: NULL strings, remote = -1. An unknown Remote matches neither "remote" nor
- * "local", an unknown Type does not match "graphical"; "all" matches it. */
+ * "local", an unknown Type does not match "graphical"; "all" matches it.
+ * Runs in the root daemon. */
 
 #include <stddef.h>
 #include <sys/types.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The root daemon's main loop (manager.h): signals, reload, timers, the IPC server, the
+ * worker's supervision and the action thread. Runs in the root daemon.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -24,88 +28,6 @@
 #define VERIFY_GRACE_SEC 300u
 #define STOP_GRACE_USEC (4u * 1000000u)
 
-uint64_t now_sec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t) ts.tv_sec;
-}
-
-const char *format_rfc3339(uint64_t t, char *buf, size_t size) {
-        struct tm tm;
-        time_t tt = (time_t) t;
-
-        if (t == 0 || !gmtime_r(&tt, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                buf[0] = 0;
-        return buf;
-}
-
-static ConfigHandle *config_handle_new(Config *c) {
-        ConfigHandle *h = calloc(1, sizeof(*h));
-        if (!h)
-                return NULL;
-        h->config = c;
-        h->n_ref = 1;
-        return h;
-}
-
-ConfigHandle *manager_config_ref(Manager *m) {
-        ConfigHandle *h;
-
-        pthread_mutex_lock(&m->lock);
-        h = m->config;
-        h->n_ref++;
-        pthread_mutex_unlock(&m->lock);
-        return h;
-}
-
-static void config_handle_unref_locked(ConfigHandle *h) {
-        if (h && --h->n_ref == 0) {
-                config_free(h->config);
-                free(h);
-        }
-}
-
-void manager_config_unref(Manager *m, ConfigHandle *h) {
-        pthread_mutex_lock(&m->lock);
-        config_handle_unref_locked(h);
-        pthread_mutex_unlock(&m->lock);
-}
-
-void manager_kick_actions_locked(Manager *m) {
-        m->actions_kick = true;
-        pthread_cond_broadcast(&m->action_cond);
-}
-
-void manager_wake(Manager *m) {
-        uint64_t one = 1;
-        if (m->wake_fd >= 0)
-                (void) !write(m->wake_fd, &one, sizeof(one));
-}
-
-int manager_write_snapshot_locked(Manager *m, const Config *c) {
-        StoreUser *users = NULL;
-        SsfSnapshotEntry *e = NULL;
-        size_t n = 0;
-        int r;
-
-        r = store_users_list(m->store, now_sec(), &users, &n);
-        if (r < 0)
-                return log_warning_errno(r, "Cannot list users for the PAM snapshot: %m");
-        e = calloc(MAX(n, (size_t) 1), sizeof(*e));
-        if (!e) {
-                store_users_free(users, n);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++)
-                e[i] = (SsfSnapshotEntry){ users[i].user, users[i].level, users[i].until };
-        r = ssf_snapshot_write(c->snapshot_path, e, n);
-        if (r < 0)
-                log_warning_errno(r, "Cannot write the PAM snapshot '%s': %m", c->snapshot_path);
-        free(e);
-        store_users_free(users, n);
-        return r;
-}
-
 static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         uint64_t v;
@@ -115,60 +37,25 @@ static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         return 0;
 }
 
-int manager_request_verification(Manager *m, char state[static 33]) {
-        uint8_t rnd[16];
-        int fd, r;
-
-        fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = (int) read(fd, rnd, sizeof(rnd));
-        safe_close(fd);
-        if (r != (int) sizeof(rnd))
-                return -EIO;
-        for (size_t i = 0; i < sizeof(rnd); i++)
-                (void) snprintf(state + 2 * i, 3, "%02x", rnd[i]);
-
-        pthread_mutex_lock(&m->lock);
-        if (!m->stream.stream_id) {
-                pthread_mutex_unlock(&m->lock);
-                return -ENOENT;
-        }
-        if (m->stream.verify_state) {
-                memmove(m->stream.recent_states[1], m->stream.recent_states[0],
-                        sizeof(m->stream.recent_states) - sizeof(m->stream.recent_states[0]));
-                (void) snprintf(m->stream.recent_states[0], sizeof(m->stream.recent_states[0]),
-                                "%s", m->stream.verify_state);
-        }
-        free(m->stream.verify_state);
-        free(m->stream.verify_result);
-        m->stream.verify_state = strdup(state);
-        m->stream.verify_result = NULL;
-        m->stream.verify_received = false;
-        m->stream.verify_requested = now_sec();
-        m->stream.verify_warned = false;
-        pthread_mutex_unlock(&m->lock);
-        return broker_request_verify(m, state);
-}
-
 /* [transmitter] verify_interval: ask the transmitter for a verification event now and then
  * (never more often than its min_verification_interval) and say so when none arrives. */
 static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        ConfigHandle *h = manager_config_ref(m);
+        StreamFacts *sf = &m->state.stream;
+        ConfigHandle *h = state_config_ref(&m->state);
         uint64_t interval = h->config->verify_interval_usec / 1000000u, now = now_sec(), min = 0;
         bool due, overdue = false;
         char state[33];
 
-        manager_config_unref(m, h);
+        state_config_unref(&m->state, h);
         (void) sd_event_source_set_time(s, usec + VERIFY_CHECK_USEC);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         if (interval == 0)
                 return 0;
 
-        pthread_mutex_lock(&m->lock);
-        if (m->stream.config_json && now >= m->stream.verify_requested + interval) {
-                json_t *cfg = json_loads(m->stream.config_json, 0, NULL);
+        pthread_mutex_lock(&m->state.lock);
+        if (sf->config_json && now >= sf->verify_requested + interval) {
+                json_t *cfg = json_loads(sf->config_json, 0, NULL);
                 json_t *v = json_object_get(cfg, "min_verification_interval");
                 if (json_is_integer(v) && json_integer_value(v) > 0)
                         min = (uint64_t) json_integer_value(v);
@@ -176,39 +63,39 @@ static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         interval = MAX(interval, min);
         /* Not while the previous request may still be answered. */
-        due = m->stream.stream_id && now >= m->stream.verify_requested + interval &&
-              (!m->stream.verify_state || m->stream.verify_received ||
-               now >= m->stream.verify_requested + VERIFY_GRACE_SEC);
-        if (m->stream.verify_state && !m->stream.verify_received && !m->stream.verify_warned &&
-            m->stream.verify_requested && now >= m->stream.verify_requested + VERIFY_GRACE_SEC) {
-                m->stream.verify_warned = true;
+        due = sf->stream_id && now >= sf->verify_requested + interval &&
+              (!sf->verify_state || sf->verify_received ||
+               now >= sf->verify_requested + VERIFY_GRACE_SEC);
+        if (sf->verify_state && !sf->verify_received && !sf->verify_warned &&
+            sf->verify_requested && now >= sf->verify_requested + VERIFY_GRACE_SEC) {
+                sf->verify_warned = true;
                 overdue = true;
         }
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&m->state.lock);
 
         if (overdue)
                 log_struct(LOG_WARNING, SSF_MESSAGE_STREAM,
                            "No verification event arrived for the last verification request: "
                            "events may not be flowing", "SSF_VERIFICATION=missing", NULL);
-        if (due && manager_request_verification(m, state) >= 0)
+        if (due && broker_request_verification(m->broker, state) >= 0)
                 log_debug("Requested stream verification");
         return 0;
 }
 
 static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        ConfigHandle *h = manager_config_ref(m);
+        ConfigHandle *h = state_config_ref(&m->state);
         int n;
 
-        pthread_mutex_lock(&m->lock);
-        n = store_detections_expire(m->store, now_sec());
+        pthread_mutex_lock(&m->state.lock);
+        n = store_detections_expire(m->state.store, now_sec());
         if (n > 0) {
                 log_info("%d detection(s) expired", n);
-                (void) manager_write_snapshot_locked(m, h->config);
+                (void) state_write_snapshot_locked(&m->state, h->config);
         }
-        (void) store_jti_prune(m->store, now_sec() - 30u * 24u * 3600u);
-        pthread_mutex_unlock(&m->lock);
-        manager_config_unref(m, h);
+        (void) store_jti_prune(m->state.store, now_sec() - 30u * 24u * 3600u);
+        pthread_mutex_unlock(&m->state.lock);
+        state_config_unref(&m->state, h);
         (void) sd_event_source_set_time(s, usec + EXPIRY_INTERVAL_USEC);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
@@ -217,7 +104,7 @@ static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         Config *c = NULL;
-        ConfigHandle *h, *old;
+        const Config *old;
         int r;
 
         (void) sd_notify(false, "RELOADING=1");
@@ -228,25 +115,23 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, running configuration kept");
                 return 0;
         }
-        h = config_handle_new(c);
-        if (!h) {
-                config_free(c);
+        pthread_mutex_lock(&m->state.lock);
+        old = m->state.config->config;
+        if (!streq_ptr(old->socket_path, c->socket_path) ||
+            !streq_ptr(old->state_dir, c->state_dir))
+                log_warning("socket and state_dir changes take effect after a restart");
+        r = state_config_replace_locked(&m->state, c);
+        if (r >= 0)
+                (void) state_write_snapshot_locked(&m->state, c);
+        pthread_mutex_unlock(&m->state.lock);
+        if (r < 0) {
                 log_error("Out of memory, keeping the running configuration");
                 (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, running configuration kept");
                 return 0;
         }
-        pthread_mutex_lock(&m->lock);
-        old = m->config;
-        if (!streq_ptr(old->config->socket_path, c->socket_path) ||
-            !streq_ptr(old->config->state_dir, c->state_dir))
-                log_warning("socket and state_dir changes take effect after a restart");
-        m->config = h;
-        config_handle_unref_locked(old);
-        (void) manager_write_snapshot_locked(m, c);
-        pthread_mutex_unlock(&m->lock);
         /* The worker classifies events and maps subjects with the configuration too: start a
          * new one (the old one flushes its acknowledgements first). */
-        if (broker_restart(m) < 0)
+        if (broker_restart(m->broker) < 0)
                 log_error("Cannot restart the network worker after the reload");
         log_info("Configuration reloaded");
         (void) sd_notify(false, "READY=1\nSTATUS=Running");
@@ -261,35 +146,21 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 int manager_new(const char *config_path, Config *config, Manager **ret) {
         _cleanup_free_ char *db = NULL;
-        pthread_condattr_t ca;
         Manager *m;
         int r;
 
         m = calloc(1, sizeof(*m));
-        if (!m)
+        if (!m) {
+                config_free(config);
                 return -ENOMEM;
-        pthread_mutex_init(&m->lock, NULL);
-        /* Waits are measured on CLOCK_MONOTONIC: a wall clock stepped back must not stall
-         * the poll and action threads. */
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&m->action_cond, &ca);
-        pthread_condattr_destroy(&ca);
-        m->wake_fd = -EBADF;
-        m->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (m->cancel_fd < 0) {
-                r = -errno;
-                goto fail;
         }
-        m->started = now_sec();
-        m->actions_kick = true; /* run what a previous instance left pending */
+        r = state_init(&m->state, config);
+        if (r < 0)
+                goto fail;
         m->config_path = strdup(config_path);
-        m->config = config_handle_new(config);
-        if (!m->config_path || !m->config) {
-                if (!m->config)
-                        config_free(config);
-                manager_free(m);
-                return -ENOMEM;
+        if (!m->config_path) {
+                r = -ENOMEM;
+                goto fail;
         }
 
         if (mkdir(config->state_dir, 0700) < 0 && errno != EEXIST) {
@@ -301,12 +172,12 @@ int manager_new(const char *config_path, Config *config, Manager **ret) {
                 r = -ENOMEM;
                 goto fail;
         }
-        r = store_open(db, &m->store);
+        r = store_open(db, &m->state.store);
         if (r < 0) {
                 log_error_errno(r, "Cannot open the state database '%s': %m", db);
                 goto fail;
         }
-        m->stream.status = strdup("starting");
+        m->state.stream.status = strdup("starting");
         *ret = m;
         return 0;
 fail:
@@ -317,30 +188,12 @@ fail:
 Manager *manager_free(Manager *m) {
         if (!m || m->threads_alive)
                 return NULL; /* the process exits: the running thread still uses m */
-        broker_free(m);
+        m->broker = broker_free(m->broker);
         ipc_server_free(m->ipc);
         sd_event_source_unref(m->wake_source);
-        safe_close(m->wake_fd);
-        safe_close(m->cancel_fd);
         sd_event_unref(m->event);
-        store_free(m->store);
-        if (m->config)
-                config_handle_unref_locked(m->config);
+        state_done(&m->state);
         free(m->config_path);
-        free(m->stream.stream_id);
-        free(m->stream.issuer);
-        free(m->stream.status);
-        free(m->stream.endpoint_url);
-        free(m->stream.audience);
-        free(m->stream.delivery);
-        free(m->stream.config_json);
-        free(m->stream.events_delivered_json);
-        free(m->stream.verification_endpoint);
-        free(m->stream.last_error);
-        free(m->stream.verify_state);
-        free(m->stream.verify_result);
-        pthread_cond_destroy(&m->action_cond);
-        pthread_mutex_destroy(&m->lock);
         free(m);
         return NULL;
 }
@@ -384,10 +237,10 @@ int manager_run(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot watch signals: %m");
 
-        m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (m->wake_fd < 0)
+        m->state.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (m->state.wake_fd < 0)
                 return log_error_errno(errno, "eventfd: %m");
-        r = sd_event_add_io(m->event, &m->wake_source, m->wake_fd, EPOLLIN, on_wake, m);
+        r = sd_event_add_io(m->event, &m->wake_source, m->state.wake_fd, EPOLLIN, on_wake, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot watch the wake-up fd: %m");
 
@@ -402,28 +255,31 @@ int manager_run(Manager *m) {
                 return log_error_errno(r, "Cannot add the verification timer: %m");
         (void) sd_event_set_watchdog(m->event, true);
 
-        h = manager_config_ref(m);
-        r = ipc_server_new(m, h->config->socket_path, &m->ipc);
+        r = broker_new(&m->state, m->event, m->config_path, m->foreground, &m->broker);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the network worker's supervision: %m");
+        h = state_config_ref(&m->state);
+        r = ipc_server_new(&m->state, m->event, m->broker, h->config->socket_path, &m->ipc);
         if (r >= 0) {
-                pthread_mutex_lock(&m->lock);
-                (void) store_detections_expire(m->store, now_sec());
-                (void) manager_write_snapshot_locked(m, h->config);
-                pthread_mutex_unlock(&m->lock);
+                pthread_mutex_lock(&m->state.lock);
+                (void) store_detections_expire(m->state.store, now_sec());
+                (void) state_write_snapshot_locked(&m->state, h->config);
+                pthread_mutex_unlock(&m->state.lock);
         }
-        manager_config_unref(m, h);
+        state_config_unref(&m->state, h);
         if (r < 0)
                 return r;
 
-        r = pthread_create(&m->action_thread, NULL, actions_thread, m);
+        r = pthread_create(&m->action_thread, NULL, actions_thread, &m->state);
         if (r != 0)
                 return log_error_errno(r, "Cannot start the action thread: %m");
         m->action_thread_started = true;
-        r = broker_start(m);
+        r = broker_start(m->broker);
         if (r < 0) {
-                pthread_mutex_lock(&m->lock);
-                m->stopping = 1;
-                pthread_cond_broadcast(&m->action_cond);
-                pthread_mutex_unlock(&m->lock);
+                pthread_mutex_lock(&m->state.lock);
+                m->state.stopping = 1;
+                pthread_cond_broadcast(&m->state.action_cond);
+                pthread_mutex_unlock(&m->state.lock);
                 clock_gettime(CLOCK_REALTIME, &stop_started);
                 join_threads(m, &stop_started);
                 return log_error_errno(r, "Cannot start the network worker: %m");
@@ -436,15 +292,15 @@ int manager_run(Manager *m) {
         /* One budget for the whole shutdown (SIGTERM must end within 5 s): the action thread
          * learns at once, and waits for it count from here. */
         clock_gettime(CLOCK_REALTIME, &stop_started);
-        pthread_mutex_lock(&m->lock);
-        m->stopping = 1;
-        pthread_cond_broadcast(&m->action_cond);
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_lock(&m->state.lock);
+        m->state.stopping = 1;
+        pthread_cond_broadcast(&m->state.action_cond);
+        pthread_mutex_unlock(&m->state.lock);
         /* A running hook is stopped; its action stays pending for the next start. */
-        if (m->cancel_fd >= 0)
-                (void) !write(m->cancel_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
+        if (m->state.cancel_fd >= 0)
+                (void) !write(m->state.cancel_fd, &(uint64_t){ 1 }, sizeof(uint64_t));
         /* The worker flushes its acknowledgements; what it still sends is committed. */
-        broker_stop(m, STOP_GRACE_USEC - 1000000u);
+        broker_stop(m->broker, STOP_GRACE_USEC - 1000000u);
         join_threads(m, &stop_started);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The entity risk policy (policy.h): ordered rules, first match wins. Pure. Runs in the root
+ * daemon.
+ */
 #include <errno.h>
 #include <fnmatch.h>
 #include <grp.h>

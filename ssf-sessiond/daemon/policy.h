@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Entity risk policy: ordered rules, first match wins. Pure. */
+/* Entity risk policy: ordered rules, first match wins. Pure. Runs in the root daemon. */
 
 #include "config.h"
 #include "level.h"

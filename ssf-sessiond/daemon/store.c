@@ -3,6 +3,7 @@
  * The durable state in SQLite. Every value is bound to a prepared statement; the only SQL
  * text built at run time comes from the allow-list of store_count(). The schema version is
  * PRAGMA user_version; migrate() brings an older database up to SCHEMA_VERSION.
+ * Runs in the root daemon.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -5,7 +5,7 @@
  * jtis (replay cache), per-user detections, the risk history, pending actions, and key/value
  * facts (stream id, push secret). One Store is used by one thread at a time (the Manager's
  * lock). All functions return 0 or -errno (-ENOENT: no such row; -EIO: SQLite error, logged at
- * debug with sqlite3_errmsg). Times are epoch seconds. */
+ * debug with sqlite3_errmsg). Times are epoch seconds. Runs in the root daemon. */
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The bounded HTTPS client (http.h) the worker talks to the transmitter with. Runs in the
+ * network worker.
+ */
 #include <errno.h>
 #include <unistd.h>
 #include <limits.h>

@@ -8,7 +8,8 @@
  * environment are ignored (CURLOPT_PROXY ""). The trust store is ca_file when given (the
  * SSL_CERT_FILE/CURL_CA_BUNDLE environment variables never override it), else libcurl's default.
  * Requests send "Accept: application/json" and "User-Agent: ssf-sessiond/<version>"; the
- * Authorization value is never logged and is wiped from memory after the request. */
+ * Authorization value is never logged and is wiped from memory after the request.
+ * Runs in the network worker. */
 
 #include <stddef.h>
 #include <stdint.h>

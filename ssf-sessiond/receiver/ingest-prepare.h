@@ -2,7 +2,7 @@
 #pragma once
 
 /* Preparing the record root commits for one verified SET (ingest.h). Runs in the network
- * worker. */
+ * worker. Runs in the network worker. */
 
 #include "config.h"
 #include "ingest.h"

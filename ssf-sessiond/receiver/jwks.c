@@ -3,6 +3,7 @@
  * JWKS (RFC 7517) -> OpenSSL EVP_PKEYs, imported once per fetch. Each key remembers which
  * family of algorithms its kty/crv allows, so a JWS header can never make an RSA key verify an
  * ECDSA signature (or the reverse), and a key's own "alg" pins it further.
+ * Runs in the network worker.
  */
 #include <errno.h>
 #include <stdbool.h>

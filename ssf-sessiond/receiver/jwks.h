@@ -3,7 +3,8 @@
 
 /* JWKS (RFC 7517): parsed once per fetch into OpenSSL EVP_PKEYs, each pinned to the algorithms
  * its kty/crv allow. Keys that are not signature keys (use != "sig", key_ops without "verify"),
- * private or symmetric ("oct") keys, or unsupported types are skipped, not fatal. */
+ * private or symmetric ("oct") keys, or unsupported types are skipped, not fatal.
+ * Runs in the network worker. */
 
 #include <stddef.h>
 

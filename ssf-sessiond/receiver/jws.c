@@ -2,6 +2,7 @@
 /*
  * Compact JWS (RFC 7515 §7.1) with an algorithm allow-list, verified with OpenSSL EVP over the
  * exact bytes received. Never logs above debug: the caller decides what is worth reporting.
+ * Runs in the network worker.
  */
 #include <errno.h>
 #include <stdbool.h>

@@ -2,7 +2,7 @@
 #pragma once
 
 /* Compact JWS (RFC 7515) parsing and signature verification with OpenSSL EVP. Pure: no I/O,
- * no logging above debug. */
+ * no logging above debug. Runs in the network worker. */
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * OAuth 2.0 client credentials (oauth2.h): the access token the worker presents to the
+ * transmitter. Runs in the network worker.
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>

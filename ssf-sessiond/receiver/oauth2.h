@@ -8,7 +8,7 @@
  * read when the worker starts again (SIGHUP). The access token is cached with its lifetime and
  * fetched again when it is close to expiry (oauth2_refresh_due()) or after the transmitter
  * refused it (oauth2_client_invalidate()). Neither the secret nor a token is ever logged. Not
- * thread-safe: one user (the poller). */
+ * thread-safe: one user (the poller). Runs in the network worker. */
 
 #include <stdbool.h>
 #include <stddef.h>

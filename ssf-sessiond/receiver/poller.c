@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * RFC 8936 poll delivery (poller.h): long-polls, verifies and hands each SET to root,
+ * acknowledges what root committed. Runs in the network worker.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,8 +71,8 @@ int poller_check_entry(const char *jti, json_t *value, const char **ret_why) {
                 *ret_why = "the jti it was delivered under is empty or too long";
                 return -EBADMSG;
         }
-        /* The daemon keeps no jti with control characters (ingest.c): report it now rather
-         * than have it delivered again and again. */
+        /* The daemon keeps no jti with control characters (shared/ingest.c): report it now
+         * rather than have it delivered again and again. */
         for (const unsigned char *p = (const unsigned char *) jti; *p; p++)
                 if (*p < 0x20 || *p == 0x7f) {
                         *ret_why = "the jti it was delivered under has control characters";

@@ -2,9 +2,9 @@
 #pragma once
 
 /* RFC 8936 poll delivery, in the unprivileged network worker: sets the stream up (stream.c),
- * long-polls, verifies each SET (set.c), classifies it and maps its subject (ingest.c), has
- * the daemon commit it over the link, reports invalid ones in setErrs, acknowledges what was
- * committed, and flushes pending acknowledgements when asked to stop. */
+ * long-polls, verifies each SET (set.c), classifies it and maps its subject
+ * (ingest-prepare.c), has the daemon commit it over the link, reports invalid ones in setErrs,
+ * acknowledges what was committed, and flushes pending acknowledgements when asked to stop. */
 
 #include <stdbool.h>
 #include <stddef.h>

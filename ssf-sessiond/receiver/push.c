@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * RFC 8935 push delivery (push.h): the HTTPS listener that takes one SET per POST. Parses
+ * network bytes. Runs in the network worker.
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * What poll and push delivery share (receive.h): the Receiver and one delivered SET,
+ * verified, prepared and handed to root. Runs in the network worker.
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -4,8 +4,8 @@
 /* What poll delivery (RFC 8936, poller.c) and push delivery (RFC 8935, push.c) share, in the
  * network worker: the Receiver (the transmitter and its stream set up, facts and counters for
  * the daemon, `ssfctl verify`), and one delivered SET, whichever way it came: verified against
- * the transmitter's keys (set.c), classified and mapped (ingest.c), and handed to the daemon to
- * commit (link.c). */
+ * the transmitter's keys (set.c), classified and mapped (ingest-prepare.c), and handed to the
+ * daemon to commit (link-client.c). */
 
 #include <stdbool.h>
 #include <stddef.h>

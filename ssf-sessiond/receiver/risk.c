@@ -2,6 +2,7 @@
 /*
  * A validated SET -> the detection it raises, clears or merely records (PRODUCT.md
  * "Detections"). Pure: reads the event payload and the [detections] levels, nothing else.
+ * Runs in the network worker.
  */
 #include <errno.h>
 #include <stdbool.h>

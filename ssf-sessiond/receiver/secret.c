@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Secrets kept in files (secret.h): the bearer token and the OAuth 2.0 client secret, read
+ * before the worker drops privileges. Runs in the network worker.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

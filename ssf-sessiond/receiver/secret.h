@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Secrets kept in files (the bearer token, the OAuth 2.0 client secret). */
+/* Secrets kept in files (the bearer token, the OAuth 2.0 client secret).
+ * Runs in the network worker. */
 
 #define SECRET_FILE_MAX (16u * 1024u)
 

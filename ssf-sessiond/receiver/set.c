@@ -3,6 +3,7 @@
  * RFC 8417 Security Event Tokens under the SSF 1.0 profile: explicit typing, signature, then the
  * claims (iss, aud, iat, jti, events; no sub, no exp), the one logical event and its subject.
  * Pure: no I/O, nothing logged above debug.
+ * Runs in the network worker.
  */
 #include <errno.h>
 #include <inttypes.h>

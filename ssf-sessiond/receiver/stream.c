@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Transmitter discovery, JWKS and stream management (stream.h). Parses network bytes. Runs in
+ * the network worker.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -3,6 +3,7 @@
  * Subject identifiers (RFC 9493, SSF §3) -> local Unix users, per [subjects] (PRODUCT.md
  * "Subjects"): map_file lines first, then the configured map; only names the passwd database
  * knows are kept.
+ * Runs in the network worker.
  */
 #include <errno.h>
 #include <pwd.h>

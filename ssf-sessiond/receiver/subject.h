@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Subject identifier (RFC 9493 + SSF §3) -> local Unix users, per [subjects]. */
+/* Subject identifier (RFC 9493 + SSF §3) -> local Unix users, per [subjects].
+ * Runs in the network worker. */
 
 #include <stdbool.h>
 

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The network worker process (worker.h): drops privileges, then runs poll or push delivery
+ * until root says stop. Runs in the network worker.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>

@@ -13,6 +13,7 @@
  * drop-in replaces the rule of that name in place (all its keys: it is defined anew), or is
  * appended after the rules read so far when the name is new. A key given twice in one file
  * (within one section, or one rule) is an error.
+ * Linked by both processes.
  */
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -2,7 +2,8 @@
 #pragma once
 
 /* ssf-sessiond.conf: INI (libinih) main file plus ssf-sessiond.conf.d/ *.conf drop-ins in
- * lexical order, parsed through one static table of { section, key, parser, offset }. */
+ * lexical order, parsed through one static table of { section, key, parser, offset }.
+ * Linked by both processes. */
 
 #include <stdbool.h>
 #include <stddef.h>

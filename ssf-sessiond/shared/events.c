@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The event vocabulary (events.h): event type URIs, detection names and default levels.
+ * Pure. Linked by both processes.
+ */
 #include "events.h"
 #include "macro.h"
 

@@ -3,7 +3,8 @@
 
 /* The event vocabulary, in one table: every subject event type this receiver understands
  * (CAEP 1.0, RISC 1.0, Okta), its detection name (the URI's last path segment, the name rules
- * and [detections] use) and its default level (PRODUCT.md "Detections"). Pure. */
+ * and [detections] use) and its default level (PRODUCT.md "Detections"). Pure.
+ * Linked by both processes. */
 
 #include <stdbool.h>
 #include <stddef.h>

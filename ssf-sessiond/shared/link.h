@@ -15,6 +15,9 @@
  *
  * A reply carries "status": 0 or a negative errno, and for ingest "err"/"description" when
  * the SET is to be reported in setErrs.
+ *
+ * The framing is here, in code both processes link; the worker's end of the channel is
+ * receiver/link-client.c, root's the worker supervision in daemon/broker.c.
  */
 
 #include <stdbool.h>

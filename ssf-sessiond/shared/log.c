@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Logging (log.h): the journal, structured, or stderr in the foreground. Linked by both
+ * processes.
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>

@@ -3,7 +3,8 @@
 
 /* Daemon logging: to the journal (structured, with MESSAGE_ID) when not in the foreground or
  * when stderr is the journal, else to stderr as "ssf-sessiond: <level>: <message>".
- * Parsers (jws, jwks, set, ipc) never log above debug; their callers log. */
+ * Parsers (jws, jwks, set, ipc) never log above debug; their callers log.
+ * Linked by both processes. */
 
 #include <stdbool.h>
 #include <syslog.h>

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * NULL-terminated string arrays (strv.h). Linked by both processes.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

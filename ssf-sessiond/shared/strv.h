@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+/* NULL-terminated string vectors (char **), as systemd has them. Linked by both processes. */
+
 #include <stddef.h>
 
 #include "macro.h"
 
-/* NULL-terminated string vectors. strv_free is NULL-safe and returns NULL. */
+/* strv_free is NULL-safe and returns NULL. */
 char **strv_free(char **l);
 size_t strv_length(char *const *l);
 /* Appends a copy of s. Returns 0 or -ENOMEM (l unchanged). */

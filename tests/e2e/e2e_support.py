@@ -20,7 +20,7 @@ from support import TransmitterProcess  # noqa: E402  (the integration tests' cl
 
 CLONE_NEWNET = 0x40000000
 
-# MESSAGE_IDs of ssf-sessiond's structured journal records (ssf-sessiond/log.h).
+# MESSAGE_IDs of ssf-sessiond's structured journal records (ssf-sessiond/shared/log.h).
 MESSAGE_SET_RECEIVED = "5b0e1a1c7d4e4a55a1a6f0f2c3d4e501"
 MESSAGE_SET_REJECTED = "5b0e1a1c7d4e4a55a1a6f0f2c3d4e502"
 MESSAGE_RISK_CHANGED = "5b0e1a1c7d4e4a55a1a6f0f2c3d4e503"

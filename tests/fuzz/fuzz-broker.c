@@ -82,8 +82,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         /* As the daemon starts, short of its event loop: config, state dir, store. */
         if (manager_new("fuzz-broker.conf", c, &manager) < 0)
                 abort();
-        manager->stream.verify_state = strdup(VERIFY_STATE); /* as after `ssfctl verify` */
-        if (!manager->stream.verify_state)
+        manager->state.stream.verify_state = strdup(VERIFY_STATE); /* as after `ssfctl verify` */
+        if (!manager->state.stream.verify_state)
                 abort();
         return 0;
 }
@@ -140,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!json_is_object(msg) || !type)
                 abort();
 
-        answer = broker_handle_message(manager, msg);
+        answer = broker_handle_message(&manager->state, msg);
         if (strcmp(type, "facts") == 0 || strcmp(type, "verify-result") == 0 ||
             !json_is_integer(json_object_get(msg, "id"))) {
                 if (answer)
@@ -175,8 +175,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_decref(answer);
         json_decref(msg);
 
-        pthread_mutex_lock(&manager->lock);
-        check_facts(&manager->stream);
-        pthread_mutex_unlock(&manager->lock);
+        pthread_mutex_lock(&manager->state.lock);
+        check_facts(&manager->state.stream);
+        pthread_mutex_unlock(&manager->state.lock);
         return 0;
 }

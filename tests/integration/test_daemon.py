@@ -131,6 +131,8 @@ def test_state_and_stream_survive_restart(daemon_factory, transmitter, users, tm
 
 def test_sighup_with_bad_config_keeps_running(daemon_factory, transmitter, users):
     d = daemon_factory(rules=RULES)
+    # The network worker reads the same file when it starts: let it start on the good one.
+    transmitter.wait_stream()
     good = d.config_text
     d.write_config(good + "\n[rule broken]\nlevels = high\n")  # no action
     d.signal(signal.SIGHUP)

@@ -48,7 +48,7 @@ static json_t *handle(Fixture *f, const char *text) {
         json_t *msg = NULL, *answer;
 
         assert_int_equal(link_parse(text, strlen(text), &msg), 0);
-        answer = broker_handle_message(f->m, msg);
+        answer = broker_handle_message(&f->m->state, msg);
         json_decref(msg);
         return answer;
 }
@@ -134,7 +134,7 @@ static void test_kv(void **state) {
                 assert_null(expect_reply(f, text, 11, 0));
         }
         v = NULL;
-        assert_int_equal(store_kv_get(f->m->store, "x", &v), -ENOENT);
+        assert_int_equal(store_kv_get(f->m->state.store, "x", &v), -ENOENT);
 }
 
 static void test_requests_without_id(void **state) {
@@ -166,7 +166,7 @@ static void test_ingest(void **state) {
 
         snprintf(text, sizeof(text), INGEST_SET, 1, "alice");
         assert_null(expect_reply(f, text, 1, 0));
-        assert_int_equal(store_user_level(f->m->store, "alice", 1, &l, NULL), 0);
+        assert_int_equal(store_user_level(f->m->state.store, "alice", 1, &l, NULL), 0);
         assert_int_equal(l, RISK_HIGH);
         /* Delivered again: recorded once. */
         snprintf(text, sizeof(text), INGEST_SET, 2, "alice");
@@ -181,7 +181,7 @@ static void test_ingest(void **state) {
 
 static void test_facts(void **state) {
         Fixture *f = *state;
-        StreamFacts *s = &f->m->stream;
+        StreamFacts *s = &f->m->state.stream;
 
         expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"stream_id\":\"s-1\",\"issuer\":\"" ISS "\","
                            "\"endpoint_url\":\"" ISS "/poll\",\"delivery\":\"urn:ietf:rfc:8936\","
@@ -195,8 +195,8 @@ static void test_facts(void **state) {
         assert_int_equal(s->last_poll, 1700000000);
         assert_string_equal(s->events_delivered_json, "[\"e1\"]");
         assert_non_null(strstr(s->config_json, "\"stream_id\":\"s-1\""));
-        assert_int_equal(f->m->counters.polls, 3);
-        assert_int_equal(f->m->counters.sets_received, 2);
+        assert_int_equal(f->m->state.counters.polls, 3);
+        assert_int_equal(f->m->state.counters.sets_received, 2);
 
         /* Control characters, over-long values, wrong types, out-of-range counters: ignored. */
         expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"stream_id\":\"a\\nb\",\"issuer\":7,"
@@ -206,9 +206,9 @@ static void test_facts(void **state) {
         assert_string_equal(s->issuer, ISS);
         assert_string_equal(s->status, "enabled");
         assert_int_equal(s->last_poll, 1700000000);
-        assert_int_equal(f->m->counters.polls, 3);
-        assert_int_equal(f->m->counters.sets_received, 2);
-        assert_int_equal(f->m->counters.poll_errors, 0);
+        assert_int_equal(f->m->state.counters.polls, 3);
+        assert_int_equal(f->m->state.counters.sets_received, 2);
+        assert_int_equal(f->m->state.counters.poll_errors, 0);
 
         /* What the transmitter says wins over what the worker saw; null clears a fact. */
         expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"transmitter_status\":\"paused\","
@@ -228,7 +228,7 @@ static void test_facts(void **state) {
 
 static void test_verify_result(void **state) {
         Fixture *f = *state;
-        StreamFacts *s = &f->m->stream;
+        StreamFacts *s = &f->m->state.stream;
 
         /* Nothing asked for: ignored. */
         expect_no_reply(f, "{\"type\":\"verify-result\",\"state\":\"" STATE "\",\"result\":\"requested\"}");

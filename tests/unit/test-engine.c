@@ -66,7 +66,7 @@ static void apply(Fixture *f, const char *iss, const char *jti, const char *txn,
         snprintf(r.detection.name, sizeof(r.detection.name), "%s", detection);
         r.detection.effect = DETECTION_RAISE;
         r.detection.level = level;
-        assert_int_equal(engine_apply(f->m, &r, &err), 0);
+        assert_int_equal(engine_apply(&f->m->state, &r, &err), 0);
         ingest_request_done(&r);
 }
 
@@ -75,7 +75,7 @@ static HistoryEntry newest(Fixture *f, const char *user) {
         HistoryEntry *h = NULL, e;
         size_t n = 0;
 
-        assert_int_equal(store_history_list(f->m->store, user, 1, &h, &n), 0);
+        assert_int_equal(store_history_list(f->m->state.store, user, 1, &h, &n), 0);
         assert_int_equal(n, 1);
         e = h[0];
         free(h);
@@ -86,7 +86,7 @@ static size_t n_pending(Fixture *f) {
         PendingAction *a = NULL;
         size_t n = 0;
 
-        assert_int_equal(store_action_list_pending(f->m->store, &a, &n), 0);
+        assert_int_equal(store_action_list_pending(f->m->state.store, &a, &n), 0);
         pending_actions_free(a, n);
         return n;
 }
@@ -126,11 +126,11 @@ static void test_same_txn_logout_once(void **state) {
                 StoreDetection *d = NULL;
                 size_t n = 0;
 
-                assert_int_equal(store_detections_list(f->m->store, "alice", 1, &d, &n), 0);
+                assert_int_equal(store_detections_list(f->m->state.store, "alice", 1, &d, &n), 0);
                 assert_int_equal(n, 2);
                 store_detections_free(d, n);
         }
-        assert_int_equal(store_user_level(f->m->store, "alice", 1, &l, NULL), 0);
+        assert_int_equal(store_user_level(f->m->state.store, "alice", 1, &l, NULL), 0);
         assert_int_equal(l, RISK_HIGH);
 
         /* Also once the logout is done, and after a restart. */
@@ -138,14 +138,14 @@ static void test_same_txn_logout_once(void **state) {
                 PendingAction *a = NULL;
                 size_t n = 0;
 
-                assert_int_equal(store_action_list_pending(f->m->store, &a, &n), 0);
+                assert_int_equal(store_action_list_pending(f->m->state.store, &a, &n), 0);
                 assert_int_equal(n, 1);
                 assert_string_equal(a[0].txn, "tx-1");
-                assert_int_equal(store_action_finish(f->m->store, a[0].id, "ok: terminated 1 of 1 sessions"), 0);
+                assert_int_equal(store_action_finish(f->m->state.store, a[0].id, "ok: terminated 1 of 1 sessions"), 0);
                 pending_actions_free(a, n);
         }
-        f->m->store = store_free(f->m->store);
-        assert_int_equal(store_open(f->db, &f->m->store), 0);
+        f->m->state.store = store_free(f->m->state.store);
+        assert_int_equal(store_open(f->db, &f->m->state.store), 0);
         apply(f, ISS, "j3", "tx-1", RISC "account-disabled", "account-disabled", RISK_HIGH, "alice");
         h = newest(f, "alice");
         assert_string_equal(h.result, "skipped: already done for txn tx-1 (jti j1)");
@@ -207,9 +207,9 @@ static void test_failed_action_is_not_done(void **state) {
         size_t n = 0;
 
         apply(f, ISS, "j1", "tx-1", CAEP "session-revoked", "session-revoked", RISK_HIGH, "alice");
-        assert_int_equal(store_action_list_pending(f->m->store, &a, &n), 0);
+        assert_int_equal(store_action_list_pending(f->m->state.store, &a, &n), 0);
         assert_int_equal(n, 1);
-        assert_int_equal(store_action_finish(f->m->store, a[0].id, "failed: no local user 'alice'"), 0);
+        assert_int_equal(store_action_finish(f->m->state.store, a[0].id, "failed: no local user 'alice'"), 0);
         pending_actions_free(a, n);
 
         apply(f, ISS, "j2", "tx-1", RISC "credential-compromise", "credential-compromise", RISK_HIGH,

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The root daemon's shared state (state.h): its set-up and tear-down, the reference-counted
+ * configuration, the PAM snapshot writer and the wake-ups between the daemon's threads. Runs in
+ * the root daemon.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "snapshot.h"
+#include "state.h"
+
+uint64_t now_sec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec;
+}
+
+const char *format_rfc3339(uint64_t t, char *buf, size_t size) {
+        struct tm tm;
+        time_t tt = (time_t) t;
+
+        if (t == 0 || !gmtime_r(&tt, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                buf[0] = 0;
+        return buf;
+}
+
+static ConfigHandle *config_handle_new(Config *c) {
+        ConfigHandle *h = calloc(1, sizeof(*h));
+        if (!h)
+                return NULL;
+        h->config = c;
+        h->n_ref = 1;
+        return h;
+}
+
+static void config_handle_unref_locked(ConfigHandle *h) {
+        if (h && --h->n_ref == 0) {
+                config_free(h->config);
+                free(h);
+        }
+}
+
+int state_init(State *st, Config *config) {
+        pthread_condattr_t ca;
+
+        *st = (State){ .wake_fd = -EBADF, .cancel_fd = -EBADF };
+        pthread_mutex_init(&st->lock, NULL);
+        /* Waits are measured on CLOCK_MONOTONIC: a wall clock stepped back must not stall
+         * the poll and action threads. */
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&st->action_cond, &ca);
+        pthread_condattr_destroy(&ca);
+        st->started = now_sec();
+        st->actions_kick = true; /* run what a previous instance left pending */
+        st->config = config_handle_new(config);
+        if (!st->config) {
+                config_free(config);
+                return -ENOMEM;
+        }
+        st->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (st->cancel_fd < 0)
+                return -errno;
+        return 0;
+}
+
+void state_done(State *st) {
+        safe_close(st->wake_fd);
+        safe_close(st->cancel_fd);
+        store_free(st->store);
+        if (st->config)
+                config_handle_unref_locked(st->config);
+        free(st->stream.stream_id);
+        free(st->stream.issuer);
+        free(st->stream.status);
+        free(st->stream.endpoint_url);
+        free(st->stream.audience);
+        free(st->stream.delivery);
+        free(st->stream.config_json);
+        free(st->stream.events_delivered_json);
+        free(st->stream.verification_endpoint);
+        free(st->stream.last_error);
+        free(st->stream.verify_state);
+        free(st->stream.verify_result);
+        pthread_cond_destroy(&st->action_cond);
+        pthread_mutex_destroy(&st->lock);
+        *st = (State){ .wake_fd = -EBADF, .cancel_fd = -EBADF };
+}
+
+ConfigHandle *state_config_ref(State *st) {
+        ConfigHandle *h;
+
+        pthread_mutex_lock(&st->lock);
+        h = st->config;
+        h->n_ref++;
+        pthread_mutex_unlock(&st->lock);
+        return h;
+}
+
+void state_config_unref(State *st, ConfigHandle *h) {
+        pthread_mutex_lock(&st->lock);
+        config_handle_unref_locked(h);
+        pthread_mutex_unlock(&st->lock);
+}
+
+int state_config_replace_locked(State *st, Config *c) {
+        ConfigHandle *h = config_handle_new(c);
+
+        if (!h) {
+                config_free(c);
+                return -ENOMEM;
+        }
+        config_handle_unref_locked(st->config);
+        st->config = h;
+        return 0;
+}
+
+void state_kick_actions_locked(State *st) {
+        st->actions_kick = true;
+        pthread_cond_broadcast(&st->action_cond);
+}
+
+void state_wake(State *st) {
+        uint64_t one = 1;
+        if (st->wake_fd >= 0)
+                (void) !write(st->wake_fd, &one, sizeof(one));
+}
+
+int state_write_snapshot_locked(State *st, const Config *c) {
+        StoreUser *users = NULL;
+        SsfSnapshotEntry *e = NULL;
+        size_t n = 0;
+        int r;
+
+        r = store_users_list(st->store, now_sec(), &users, &n);
+        if (r < 0)
+                return log_warning_errno(r, "Cannot list users for the PAM snapshot: %m");
+        e = calloc(MAX(n, (size_t) 1), sizeof(*e));
+        if (!e) {
+                store_users_free(users, n);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++)
+                e[i] = (SsfSnapshotEntry){ users[i].user, users[i].level, users[i].until };
+        r = ssf_snapshot_write(c->snapshot_path, e, n);
+        if (r < 0)
+                log_warning_errno(r, "Cannot write the PAM snapshot '%s': %m", c->snapshot_path);
+        free(e);
+        store_users_free(users, n);
+        return r;
+}

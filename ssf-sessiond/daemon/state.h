@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The root daemon's shared state: the configuration in use, the store, the counters and what
+ * the network worker reported of the stream, all guarded by one lock, and the two ways one part
+ * wakes another (the main loop, the action thread). The main loop (manager.c) owns it; the
+ * engine, the IPC server, worker supervision (broker.c) and the action thread are handed this
+ * instead of the whole Manager, so none of them depends on the main loop. Runs in the root
+ * daemon.
+ */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "store.h"
+
+typedef struct ConfigHandle {
+        Config *config;
+        unsigned n_ref; /* guarded by Manager.lock */
+} ConfigHandle;
+
+typedef struct Counters {
+        uint64_t sets_received;
+        uint64_t sets_acknowledged;
+        uint64_t sets_rejected;
+        uint64_t sets_duplicate;
+        uint64_t subjects_unmapped;
+        uint64_t actions_logout;
+        uint64_t actions_workflow;
+        uint64_t actions_failed;
+        uint64_t polls;
+        uint64_t poll_errors;
+        uint64_t pam_queries;
+} Counters;
+
+/* What the poll thread knows of the stream (strings owned, guarded by lock). */
+typedef struct StreamFacts {
+        char *stream_id;
+        char *issuer;
+        char *status;        /* "enabled", "paused", "disabled", "unknown", "error" */
+        char *endpoint_url;
+        char *audience;
+        char *delivery;
+        char *config_json;   /* the stream configuration object as the transmitter returned it */
+        char *events_delivered_json;
+        char *verification_endpoint;
+        char *last_error;
+        uint64_t last_poll;  /* epoch seconds */
+        uint64_t last_ok;
+        /* verification (ssfctl verify) */
+        char *verify_state;  /* state we asked for, until it arrives */
+        bool verify_received;
+        char *verify_result;
+        uint64_t verify_requested; /* when the last verification was asked for */
+        char recent_states[4][33]; /* earlier states we asked for: late arrivals are fine */
+        uint64_t last_verified;    /* when the last requested verification event arrived */
+        bool verify_warned;
+} StreamFacts;
+
+typedef struct State {
+        pthread_mutex_t lock;
+        pthread_cond_t action_cond;
+
+        ConfigHandle *config;       /* current; guarded by lock */
+        Store *store;               /* guarded by lock */
+        Counters counters;          /* guarded by lock */
+        StreamFacts stream;         /* guarded by lock */
+        uint64_t started;
+
+        int wake_fd;                /* eventfd: other threads wake the main loop */
+        int cancel_fd;              /* eventfd: readable once stopping (ends a running hook) */
+        volatile int stopping;      /* set once on SIGTERM */
+        bool actions_kick;          /* guarded by lock */
+} State;
+
+/* Sets up st around config (owned, also on failure); the caller opens st->store. Returns 0 or
+ * -errno. */
+int state_init(State *st, Config *config);
+/* Frees what st owns (the store too); st itself is the caller's. */
+void state_done(State *st);
+
+/* Takes a reference on the current config (thread-safe); release with state_config_unref. */
+ConfigHandle *state_config_ref(State *st);
+void state_config_unref(State *st, ConfigHandle *h);
+/* Makes c (owned, also on failure) the current config; call with lock held. The previous one
+ * lives on while references to it remain. Returns 0 or -ENOMEM. */
+int state_config_replace_locked(State *st, Config *c);
+
+/* Rewrites the PAM snapshot from the store. Call with lock held. */
+int state_write_snapshot_locked(State *st, const Config *c);
+/* Wakes the action thread (call with lock held). */
+void state_kick_actions_locked(State *st);
+/* Wakes the main loop (thread-safe), e.g. so it answers a waiting `ssfctl verify`. */
+void state_wake(State *st);
+
+uint64_t now_sec(void);
+/* RFC 3339 UTC ("2026-11-28T15:00:00Z") into buf (at least 32 bytes); "" for 0. */
+const char *format_rfc3339(uint64_t t, char *buf, size_t size);
