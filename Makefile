@@ -219,7 +219,7 @@ install: all
 	install -d -m 0755 $(DESTDIR)$(sysconfdir)/ssf
 	install -d -m 0755 $(DESTDIR)$(sysconfdir)/ssf/ssf-sessiond.conf.d
 	install -d -m 0755 $(DESTDIR)$(sysconfdir)/ssf/hooks.d
-	[ -e $(DESTDIR)$(sysconfdir)/ssf/ssf-sessiond.conf ] || \
+	[ "$(INSTALL_CONFIG)" = no ] || [ -e $(DESTDIR)$(sysconfdir)/ssf/ssf-sessiond.conf ] || \
 		install -m 0644 conf/ssf-sessiond.conf $(DESTDIR)$(sysconfdir)/ssf/ssf-sessiond.conf
 	for h in conf/hooks.d/*; do [ -e "$$h" ] && install -m 0755 "$$h" $(DESTDIR)$(sysconfdir)/ssf/hooks.d/ || true; done
 	install -d $(DESTDIR)$(unitdir)
@@ -229,16 +229,52 @@ install: all
 	[ ! -e conf/ssf-sessiond.polkit.rules ] || { install -d $(DESTDIR)$(polkitrulesdir); install -m 0644 conf/ssf-sessiond.polkit.rules $(DESTDIR)$(polkitrulesdir)/50-ssf-sessiond.rules; }
 	install -d $(DESTDIR)$(prefix)/share/doc/ssf
 	install -m 0644 conf/pam.d/ssf.example $(DESTDIR)$(prefix)/share/doc/ssf/pam.d-ssf.example
+	install -d $(DESTDIR)$(prefix)/share/doc/ssf/examples
+	install -m 0644 conf/ssf-sessiond.conf $(DESTDIR)$(prefix)/share/doc/ssf/examples/ssf-sessiond.conf
 
 clean:
 	rm -rf build build-asan build-fuzz
 
 .PHONY: all tests deps check check-unit check-integration check-e2e demo asan fuzz install clean
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -path '$(B)/deb' -prune -o -name '*.d' -type f -print 2>/dev/null)
 
 # Benchmarks (bench/README.md): ratios against baselines measured in the same run.
 bench: tests
 	$(Q)B=$(B) CC=$(CC) bench/run.sh
 
 .PHONY: bench
+
+# ---------------------------------------------------------------------------------------------
+# Debian package (debian/): `make deb` builds $(B)/ssf_VERSION_ARCH.deb with dpkg-buildpackage,
+# in a copy of the source tree under $(B)/deb/ (so dh_auto_clean never cleans this tree's build),
+# and checks it with lintian (LINTIAN= skips that). debian/rules builds and installs with the
+# targets above (`make install INSTALL_CONFIG=no`: the package ships the example configuration
+# under /usr/share/doc/ssf/examples/ only).
+#   INSTALL_CONFIG=no   make install without /etc/ssf/ssf-sessiond.conf
+INSTALL_CONFIG ?= yes
+LINTIAN ?= lintian
+DEB_VERSION = $(shell dpkg-parsechangelog -l debian/changelog -S Version 2>/dev/null)
+DEB_ARCH = $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null)
+DEB_WORK = $(B)/deb
+DEB_SRC = $(DEB_WORK)/ssf-$(VERSION)
+DEB_FILE = ssf_$(VERSION)_$(DEB_ARCH)
+deb:
+	$(Q)if [ "$(DEB_VERSION)" != "$(VERSION)" ]; then \
+		echo "deb: debian/changelog says $(DEB_VERSION), the Makefile's VERSION is $(VERSION)" >&2; exit 1; fi
+	$(Q)rm -rf $(DEB_WORK) $(B)/$(DEB_FILE).deb && mkdir -p $(DEB_SRC)
+	@echo "  COPY    source tree -> $(DEB_SRC)"
+	$(Q)find . -mindepth 1 \( -name .git -o -path ./build -o -path './build-*' -o -path './$(B)' \
+		-o -name __pycache__ -o -name .pytest_cache \) -prune -o \( -type f -o -type l \) -print0 | \
+		tar --null -T - -cf - | tar -C $(DEB_SRC) -xf -
+	@echo "  DPKG    $(DEB_FILE).deb"
+	$(Q)cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -us -uc -b -Jauto \
+		>../build.log 2>&1 || \
+		{ tail -n 40 ../build.log >&2; echo "deb: dpkg-buildpackage failed, log: $(DEB_WORK)/build.log" >&2; exit 1; }
+	$(Q)cp $(DEB_WORK)/$(DEB_FILE).deb $(B)/$(DEB_FILE).deb
+	$(Q)if [ -n "$(LINTIAN)" ]; then echo "  LINTIAN $(DEB_FILE).changes"; \
+		$(LINTIAN) --fail-on error,warning --info $(DEB_WORK)/$(DEB_FILE).changes || \
+		{ echo "deb: lintian reported errors or warnings" >&2; exit 1; }; fi
+	@echo "  DEB     $(B)/$(DEB_FILE).deb"
+
+.PHONY: deb

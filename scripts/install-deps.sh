@@ -11,6 +11,7 @@ clang libclang-rt-14-dev
 python3 python3-jwcrypto python3-cryptography python3-pytest python3-dbusmock python3-pypamtest libnss-wrapper
 dbus openssl mandoc
 systemd-container debootstrap iproute2 openssh-client
+debhelper dpkg-dev lintian
 "
 
 missing=""

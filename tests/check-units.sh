@@ -7,6 +7,7 @@
 #    not be installed on this machine), so "command not executable" is checked too.
 #  * `systemd-analyze security --offline=yes` rates ssf-sessiond.service at 2.0 or better
 #    (--threshold is on the 0-100 scale: 20).
+#  * both carry ConditionPathExists=/etc/ssf/ssf-sessiond.conf.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -54,6 +55,15 @@ for p in $progs; do
                 fi
                 ;;
         esac
+done
+
+# Both units wait for the admin's configuration (the Debian package ships none in /etc): an
+# unconfigured host has no failing unit and no socket that PAM would wait on.
+for u in $UNITS; do
+        if ! grep -qx 'ConditionPathExists=/etc/ssf/ssf-sessiond.conf' "conf/$u"; then
+                echo "check-units: conf/$u lacks ConditionPathExists=/etc/ssf/ssf-sessiond.conf"
+                fail=1
+        fi
 done
 
 echo "systemd-analyze verify --man=no $UNITS"

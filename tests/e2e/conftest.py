@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Fixtures of the end-to-end tests: a Debian 12 root booted with systemd-nspawn (real
 systemd, journald, logind, dbus, sshd), the build installed into it with `make install
-DESTDIR=`, users with ssh keys, sshd's PAM stack using pam_ssf.so, and the local transmitter
-in the container's network namespace.
+DESTDIR=` (or its Debian package, built with `make deb`, for the admin to install), users with
+ssh keys, sshd's PAM stack using pam_ssf.so, and the local transmitter in the container's
+network namespace.
 
 Every test gets a fresh container (--volatile=overlay: the cached root is never changed);
 teardown always stops sessions, the transmitter and the container, also after a failure.
@@ -70,6 +71,7 @@ class System:
         self.workdir = workdir
         self.transmitter = None
         self.push = None  # the push settings of configure_daemon, None for poll
+        self.deb = None  # deb_system: the package file inside the container
 
     # -- set-up ----------------------------------------------------------------------------
     def start_transmitter(self):
@@ -159,26 +161,25 @@ class System:
                                 ).stdout.strip()
 
 
-@pytest.fixture
-def system(e2e_root, stage, tmp_path, request):
-    """A booted container with the product installed, users alice and bob (ssh keys and
-    passwords), sshd's PAM stack with pam_ssf.so, and the transmitter in its network
-    namespace. The daemon is not configured yet (configure_daemon, enable_and_start)."""
-    workdir = str(tmp_path)
+def booted_system(e2e_root, workdir, request, install, pam=True):
+    """Boots a container, runs install(System) (what puts the product on it), adds users
+    alice and bob (ssh keys and passwords), lets sshd show PAM's messages, puts pam_ssf.so into
+    sshd's PAM stack when pam is true, and starts the transmitter in the container's network
+    namespace; yields the System. Teardown always stops sessions, the transmitter and the
+    container, and prints diagnostics when the test failed."""
     c = Container(e2e_root, workdir)
     t0 = time.monotonic()
     c.start()
     s = Sessions(c, workdir)
     sysm = System(c, s, workdir)
     try:
-        c.install_tree(stage)
-        # What a package's maintainer scripts would do after installing the files.
-        c.run(["systemd-sysusers"])
+        install(sysm)
         for u in ("alice", "bob"):
             s.add_user(u, password=f"e2e-{u}-pw")
         c.write_file("/etc/ssh/sshd_config.d/ssf-e2e.conf", SSHD_DROPIN)
         c.systemctl("reload-or-restart", "ssh.service")
-        sysm.pam_sshd()
+        if pam:
+            sysm.pam_sshd()
         sysm.start_transmitter()
         print(f"container {c.name} ready in {time.monotonic() - t0:.1f}s (leader {c.leader})")
         yield sysm
@@ -198,6 +199,45 @@ def system(e2e_root, stage, tmp_path, request):
             sysm.transmitter.stop()
         c.stop()
         s.close()
+
+
+@pytest.fixture
+def system(e2e_root, stage, tmp_path, request):
+    """A booted container with the product installed (make install DESTDIR=), users alice
+    and bob (ssh keys and passwords), sshd's PAM stack with pam_ssf.so, and the transmitter in
+    its network namespace. The daemon is not configured yet (configure_daemon,
+    enable_and_start)."""
+    def install(sysm):
+        sysm.c.install_tree(stage)
+        # What a package's maintainer scripts would do after installing the files.
+        sysm.c.run(["systemd-sysusers"])
+    yield from booted_system(e2e_root, str(tmp_path), request, install)
+
+
+@pytest.fixture(scope="session")
+def deb_package(build_dir):
+    """`make deb B=<build>`: the Debian package of the tree under test (built with
+    dpkg-buildpackage in a copy of the tree, checked with lintian), once per run."""
+    r = subprocess.run(["make", "--no-print-directory", "-C", TOP, "deb", f"B={build_dir}"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"make deb failed:\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}")
+    debs = [os.path.join(build_dir, n) for n in os.listdir(build_dir)
+            if n.startswith("ssf_") and n.endswith(".deb")]
+    if len(debs) != 1:
+        pytest.fail(f"expected one ssf_*.deb in {build_dir}, found {debs}")
+    return debs[0]
+
+
+@pytest.fixture
+def deb_system(e2e_root, deb_package, tmp_path, request):
+    """A booted container with the package copied to /var/tmp/ but not installed (the test
+    installs it as an admin does), users alice and bob, sshd's PAM stack as Debian ships it,
+    and the transmitter. System.deb is the package's path inside the container."""
+    def copy_package(sysm):
+        sysm.deb = "/var/tmp/" + os.path.basename(deb_package)
+        sysm.c.copy_in(deb_package, sysm.deb)
+    yield from booted_system(e2e_root, str(tmp_path), request, copy_package, pam=False)
 
 
 def pytest_configure(config):

@@ -160,6 +160,15 @@ class Container:
     def exists(self, path):
         return self.run(["test", "-e", path], check=False).returncode == 0
 
+    def copy_in(self, src, dest, mode=0o644):
+        """Copies the host file src to dest inside the container (bytes as they are)."""
+        with open(src, "rb") as f:
+            r = subprocess.run(self._nsenter(["/bin/sh", "-c", f'cat > "$1" && chmod {mode:o} "$1"',
+                                              "sh", dest]),
+                               stdin=f, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise ContainerError(f"copying {src} to {dest} in the container failed: {r.stderr}")
+
     def install_tree(self, stage):
         """Copies a staged DESTDIR tree into the container's /, keeping the guest's directory
         symlinks (/lib -> usr/lib) and the metadata of directories that already exist."""

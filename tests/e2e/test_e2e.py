@@ -82,7 +82,8 @@ def test_install_layout_and_units(system):
                 "/usr/share/man/man8/ssf-sessiond.8", "/usr/share/man/man8/pam_ssf.8",
                 "/usr/share/man/man8/ssfctl.8", "/usr/share/man/man5/ssf-sessiond.conf.5",
                 "/usr/lib/sysusers.d/ssf-sessiond.conf",
-                "/usr/share/doc/ssf/pam.d-ssf.example"]
+                "/usr/share/doc/ssf/pam.d-ssf.example",
+                "/usr/share/doc/ssf/examples/ssf-sessiond.conf"]
                ).stdout
     modes = {ln.split()[0]: ln.split()[1:] for ln in st.splitlines()}
     for path, (mode, owner, *_) in modes.items():
