@@ -77,7 +77,50 @@ static char *next_field(char **p) {
         return start;
 }
 
+/* "min_uid N", "max_uid N", "protect NAME…" into policy. */
+static int parse_policy(char *key, char *p, SsfSnapshotPolicy *policy) {
+        SsfSnapshotPolicy ignored;
+        uint64_t v;
+        char *f;
+
+        if (!policy)
+                policy = &ignored;
+        if (streq(key, "protect")) {
+                size_t o = 0;
+
+                policy->protect[0] = 0;
+                while ((f = next_field(&p))) {
+                        size_t l = strlen(f);
+
+                        if (!user_valid(f, l) || o + l + 2 > sizeof(policy->protect))
+                                return -EBADMSG;
+                        if (o > 0)
+                                policy->protect[o++] = ' ';
+                        memcpy(policy->protect + o, f, l + 1);
+                        o += l;
+                }
+                policy->have_protect = true;
+                return 2;
+        }
+        f = next_field(&p);
+        if (!f || next_field(&p) || parse_u64(f, &v) < 0 || v >= UINT32_MAX)
+                return -EBADMSG;
+        if (streq(key, "min_uid")) {
+                policy->min_uid = (uint32_t) v;
+                policy->have_min = true;
+        } else {
+                policy->max_uid = (uint32_t) v;
+                policy->have_max = true;
+        }
+        return 2;
+}
+
 int ssf_snapshot_parse_line(const char *line, size_t len, char *linebuf, SsfSnapshotEntry *ret) {
+        return ssf_snapshot_parse_line_policy(line, len, linebuf, ret, NULL);
+}
+
+int ssf_snapshot_parse_line_policy(const char *line, size_t len, char *linebuf,
+                                   SsfSnapshotEntry *ret, SsfSnapshotPolicy *policy) {
         char *p, *user, *level, *until, *extra;
         RiskLevel l;
         uint64_t u;
@@ -104,6 +147,8 @@ int ssf_snapshot_parse_line(const char *line, size_t len, char *linebuf, SsfSnap
                         return -EBADMSG;
 
         user = next_field(&p);
+        if (user && (streq(user, "min_uid") || streq(user, "max_uid") || streq(user, "protect")))
+                return parse_policy(user, p, policy);
         level = next_field(&p);
         until = next_field(&p);
         extra = next_field(&p);
@@ -130,6 +175,7 @@ int ssf_snapshot_parse_line(const char *line, size_t len, char *linebuf, SsfSnap
 }
 
 typedef struct LookupState {
+        SsfSnapshotPolicy policy;
         const char *user;
         uint64_t now_sec;
         unsigned lineno;
@@ -151,9 +197,9 @@ static int lookup_line(LookupState *s, const char *line, size_t len) {
                 return 0;
         }
 
-        r = ssf_snapshot_parse_line(line, len, buf, &e);
-        if (r <= 0)
-                return r;
+        r = ssf_snapshot_parse_line_policy(line, len, buf, &e, &s->policy);
+        if (r <= 0 || r == 2)
+                return r < 0 ? r : 0;
         if (!streq(e.user, s->user))
                 return 0;
 
@@ -166,7 +212,7 @@ static int lookup_line(LookupState *s, const char *line, size_t len) {
 }
 
 int ssf_snapshot_lookup(const char *path, const char *user, uint64_t now_sec, uid_t owner_uid,
-                        RiskLevel *ret_level) {
+                        RiskLevel *ret_level, SsfSnapshotPolicy *ret_policy) {
         _cleanup_close_ int fd = -EBADF;
         LookupState s = { .user = user, .now_sec = now_sec };
         char chunk[4096], line[SSF_SNAPSHOT_MAX_LINE + 1];
@@ -223,10 +269,35 @@ int ssf_snapshot_lookup(const char *path, const char *user, uint64_t now_sec, ui
         if (s.lineno == 0)
                 return -EBADMSG; /* empty: not even the header */
 
+        if (ret_policy)
+                *ret_policy = s.policy;
         if (!s.found)
                 return -ENOENT;
         *ret_level = s.level;
         return 0;
+}
+
+bool ssf_snapshot_policy_protects(const SsfSnapshotPolicy *policy, uid_t uid, const char *name) {
+        const char *p;
+        size_t l;
+
+        if (!policy)
+                return false;
+        if ((policy->have_min && uid < policy->min_uid) || (policy->have_max && uid > policy->max_uid))
+                return true;
+        if (!name || !policy->have_protect)
+                return false;
+        l = strlen(name);
+        for (p = policy->protect; *p;) {
+                size_t k = strcspn(p, " ");
+
+                if (k == l && memcmp(p, name, l) == 0)
+                        return true;
+                p += k;
+                if (*p == ' ')
+                        p++;
+        }
+        return false;
 }
 
 static int write_all(int fd, const char *p, size_t n) {
@@ -243,7 +314,10 @@ static int write_all(int fd, const char *p, size_t n) {
         return 0;
 }
 
-int ssf_snapshot_write(const char *path, const SsfSnapshotEntry *entries, size_t n) {
+int ssf_snapshot_write(const char *path, const SsfSnapshotPolicy *policy,
+                       const SsfSnapshotEntry *entries, size_t n) {
+        char head[SSF_SNAPSHOT_MAX_LINE * 2 + 128];
+        size_t head_len;
         _cleanup_free_ char *tmp = NULL, *dircopy = NULL;
         _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
         size_t total;
@@ -252,7 +326,20 @@ int ssf_snapshot_write(const char *path, const SsfSnapshotEntry *entries, size_t
         if (isempty(path) || (!entries && n > 0))
                 return -EINVAL;
 
-        total = strlen(SSF_SNAPSHOT_HEADER) + 1;
+        if (policy) {
+                int k = snprintf(head, sizeof(head), "%s\nmin_uid %" PRIu32 "\nmax_uid %" PRIu32
+                                 "\nprotect %s\n", SSF_SNAPSHOT_HEADER, policy->min_uid,
+                                 policy->max_uid, policy->protect);
+                if (k < 0 || (size_t) k >= sizeof(head) ||
+                    strlen(policy->protect) + 8 > SSF_SNAPSHOT_MAX_LINE ||
+                    strpbrk(policy->protect, "\n\t"))
+                        return -EINVAL;
+                head_len = (size_t) k;
+        } else {
+                (void) snprintf(head, sizeof(head), "%s\n", SSF_SNAPSHOT_HEADER);
+                head_len = strlen(head);
+        }
+        total = head_len;
         for (size_t i = 0; i < n; i++) {
                 const char *name = risk_level_to_string(entries[i].level);
                 if (!entries[i].user || !user_valid(entries[i].user, strlen(entries[i].user)) || !name)
@@ -273,7 +360,7 @@ int ssf_snapshot_write(const char *path, const SsfSnapshotEntry *entries, size_t
                 goto fail;
         }
 
-        r = write_all(fd, SSF_SNAPSHOT_HEADER "\n", strlen(SSF_SNAPSHOT_HEADER) + 1);
+        r = write_all(fd, head, head_len);
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 char l[SSF_SNAPSHOT_MAX_LINE + 2];
                 int k = snprintf(l, sizeof(l), "%s %s %" PRIu64 "\n", entries[i].user,

@@ -5,41 +5,67 @@
  * The PAM snapshot: the daemon's last known risk levels, read by pam_ssf.so only when the
  * daemon cannot be reached. Written atomically (temporary file + rename), mode 0600, root-owned.
  *
- *   # ssf-sessiond pam-snapshot v1
- *   USER LEVEL UNTIL
+ *   # ssf-sessiond pam-snapshot v2
+ *   min_uid UID
+ *   max_uid UID
+ *   protect NAME…
+ *   UID LEVEL UNTIL
  *
- * One line per user whose level is above none. LEVEL is none|low|medium|high; UNTIL is the
- * epoch second at which that level lapses unless renewed (0: no expiry). Lines are at most
- * SSF_SNAPSHOT_MAX_LINE bytes; the file at most SSF_SNAPSHOT_MAX_SIZE.
+ * One entry line per user whose level is above none, keyed by uid (decimal): every name NSS
+ * resolves to that account shares its level. LEVEL is none|low|medium|high; UNTIL is the epoch
+ * second at which that level lapses unless renewed (0: no expiry). min_uid, max_uid and protect
+ * are the daemon's [subjects] settings: pam_ssf.so admits the accounts they protect on its own
+ * when the daemon is unreachable. Lines are at most SSF_SNAPSHOT_MAX_LINE bytes; the file at
+ * most SSF_SNAPSHOT_MAX_SIZE.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "level.h"
 
-#define SSF_SNAPSHOT_HEADER "# ssf-sessiond pam-snapshot v1"
+#define SSF_SNAPSHOT_HEADER "# ssf-sessiond pam-snapshot v2"
 #define SSF_SNAPSHOT_MAX_LINE 512u
 #define SSF_SNAPSHOT_MAX_SIZE (8u * 1024u * 1024u)
 
 typedef struct SsfSnapshotEntry {
-        const char *user;
+        const char *user;    /* the key: the account's uid in decimal */
         RiskLevel level;
         uint64_t until;
 } SsfSnapshotEntry;
 
+/* Who is never acted upon, as the daemon was configured when it wrote the file. */
+typedef struct SsfSnapshotPolicy {
+        bool have_min, have_max, have_protect;
+        uint32_t min_uid, max_uid;
+        char protect[SSF_SNAPSHOT_MAX_LINE]; /* names, separated by single spaces */
+} SsfSnapshotPolicy;
+
 /* Pure parser of one line (without its newline). Returns 1 and fills *ret (pointers into a
- * copy in linebuf, which must be len+1 bytes) when the line is an entry, 0 for a comment or
- * blank line, -EBADMSG when malformed. */
+ * copy in linebuf, which must be len+1 bytes) when the line is an entry, 2 and fills *policy
+ * (when not NULL) for a min_uid, max_uid or protect line, 0 for a comment or blank line,
+ * -EBADMSG when malformed. */
+int ssf_snapshot_parse_line_policy(const char *line, size_t len, char *linebuf,
+                                   SsfSnapshotEntry *ret, SsfSnapshotPolicy *policy);
+/* The same for entries, comments and blank lines; a policy line returns 2. */
 int ssf_snapshot_parse_line(const char *line, size_t len, char *linebuf, SsfSnapshotEntry *ret);
 
-/* Looks user up in the snapshot at path. The file must be a regular file owned by root (or
- * owner_uid), not group- or world-writable, opened O_NOFOLLOW. Returns 0 with *ret_level (none
- * when the entry's UNTIL has passed at now_sec), -ENOENT when the user is not listed, or
- * -errno / -EBADMSG. */
+/* Looks the key user (a uid in decimal) up in the snapshot at path. The file must be a regular
+ * file owned by root (or owner_uid), not group- or world-writable, opened O_NOFOLLOW. Returns
+ * 0 with *ret_level (none when the entry's UNTIL has passed at now_sec), -ENOENT when the user
+ * is not listed, or -errno / -EBADMSG. With 0 and -ENOENT, *ret_policy (when not NULL) holds
+ * the file's policy lines. */
 int ssf_snapshot_lookup(const char *path, const char *user, uint64_t now_sec, uid_t owner_uid,
-                        RiskLevel *ret_level);
+                        RiskLevel *ret_level, SsfSnapshotPolicy *ret_policy);
 
-/* Writes entries atomically to path (mode 0600). Returns 0 or -errno. */
-int ssf_snapshot_write(const char *path, const SsfSnapshotEntry *entries, size_t n);
+/* Whether policy protects the account uid, whose name is name: a uid outside min_uid…max_uid,
+ * or name itself in protect. (A name in protect that is an alias of uid is the caller's to
+ * resolve: the module does it through PAM's NSS helpers.) */
+bool ssf_snapshot_policy_protects(const SsfSnapshotPolicy *policy, uid_t uid, const char *name);
+
+/* Writes policy (may be NULL) and entries atomically to path (mode 0600). Returns 0 or
+ * -errno. */
+int ssf_snapshot_write(const char *path, const SsfSnapshotPolicy *policy,
+                       const SsfSnapshotEntry *entries, size_t n);

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <pwd.h>
 #include <time.h>
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
+#include <security/pam_modutil.h>
 
 #include "args.h"
 #include "client.h"
@@ -165,6 +167,25 @@ static const char *reason_text(int r, const char *stage, char *buf, size_t size)
         return buf;
 }
 
+/* Whether the snapshot's policy protects pw's account: a uid outside min_uid…max_uid, or a name
+ * in protect that NSS resolves to the same account (the daemon decides the same way). */
+static bool snapshot_protects(pam_handle_t *pamh, const SsfSnapshotPolicy *pol,
+                              const struct passwd *pw) {
+        char names[sizeof(pol->protect)], *p, *save = NULL;
+
+        if (ssf_snapshot_policy_protects(pol, pw->pw_uid, pw->pw_name))
+                return true;
+        if (!pol->have_protect)
+                return false;
+        memcpy(names, pol->protect, sizeof(names));
+        for (p = strtok_r(names, " ", &save); p; p = strtok_r(NULL, " ", &save)) {
+                const struct passwd *q = pam_modutil_getpwnam(pamh, p);
+                if (q && q->pw_uid == pw->pw_uid)
+                        return true;
+        }
+        return false;
+}
+
 /* The daemon could not answer: the snapshot, then failmode, decides. */
 static int check_unavailable(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *q,
                              bool silent, int error, const char *stage) {
@@ -175,8 +196,27 @@ static int check_unavailable(pam_handle_t *pamh, const PamSsfArgs *a, const PamS
 
         reason_text(error, stage, reason, sizeof(reason));
 
-        r = ssf_snapshot_lookup(a->snapshot, q->user, now > 0 ? (uint64_t) now : 0, (uid_t) -1,
-                                &level);
+        /* The snapshot is keyed by uid: the account NSS resolves PAM's name to. */
+        {
+                const struct passwd *pw = pam_modutil_getpwnam(pamh, q->user);
+                SsfSnapshotPolicy pol = {};
+                char key[24];
+
+                if (pw) {
+                        snprintf(key, sizeof(key), "%u", (unsigned) pw->pw_uid);
+                        r = ssf_snapshot_lookup(a->snapshot, key, now > 0 ? (uint64_t) now : 0,
+                                                (uid_t) -1, &level, &pol);
+                } else
+                        r = -ENOENT; /* no such account: nothing to look up */
+                if (pw && (r >= 0 || r == -ENOENT) && snapshot_protects(pamh, &pol, pw)) {
+                        pam_syslog(pamh, LOG_AUTHPRIV | LOG_NOTICE,
+                                   "ssf-sessiond at '%s' unavailable (%s); user '%s' (uid %u) is "
+                                   "never acted upon (snapshot '%s': min_uid, max_uid, protect): "
+                                   "access allowed", a->socket, reason, q->user,
+                                   (unsigned) pw->pw_uid, a->snapshot);
+                        return PAM_SSF_ALLOW;
+                }
+        }
         if (r >= 0 && level >= a->deny) {
                 pam_syslog(pamh, LOG_AUTHPRIV | LOG_WARNING,
                            "ssf-sessiond at '%s' unavailable (%s); snapshot '%s' lists user '%s' at risk "

@@ -26,20 +26,6 @@ static uint64_t mono_msec(void) {
         return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
 }
 
-static int lookup_uid(const char *user, uid_t *ret) {
-        struct passwd pw, *res = NULL;
-        char buf[4096];
-        int r;
-
-        r = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
-        if (r != 0)
-                return -r;
-        if (!res)
-                return -ESRCH;
-        *ret = pw.pw_uid;
-        return 0;
-}
-
 static SessionScope scope_from_string(const char *s) {
         if (streq_ptr(s, "remote"))
                 return SESSIONS_REMOTE;
@@ -52,14 +38,9 @@ static SessionScope scope_from_string(const char *s) {
 
 static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t size) {
         LogoutResult lr = {};
-        uid_t uid;
+        uid_t uid = a->uid; /* the account root resolved when it committed the action */
         int r;
 
-        r = lookup_uid(a->user, &uid);
-        if (r < 0) {
-                snprintf(result, size, "failed: no local user '%s'", a->user);
-                return r;
-        }
         if (!*bus) {
                 r = logind_open(bus);
                 if (r < 0) {
@@ -85,7 +66,7 @@ static int run_workflow(State *st, const PendingAction *a, char *result, size_t 
         HookResult hr = {};
         HookFacts f = {
                 .user = a->user,
-                .uid = (uid_t) -1,
+                .uid = a->uid,
                 .risk_level = risk_level_to_string(a->level_after),
                 .previous_risk_level = risk_level_to_string(a->level_before),
                 .detection = a->detection,
@@ -99,7 +80,6 @@ static int run_workflow(State *st, const PendingAction *a, char *result, size_t 
         };
         int r;
 
-        (void) lookup_uid(a->user, &f.uid);
         r = hooks_check(c->hooks_dir, a->workflow);
         if (r < 0) {
                 snprintf(result, size, "failed: hook '%s/%s' is unsafe or missing: %s",
@@ -176,7 +156,10 @@ static void run_one(State *st, sd_bus **bus, const PendingAction *a) {
         if (r >= 0 && a->reset && streq(a->action, "logout")) {
                 char why[400];
                 F(why, "after logout by rule %s", a->rule);
-                (void) engine_reset_user(st, a->user, why, NULL);
+                LocalUser u;
+
+                (void) local_user_from_uid(a->uid, &u);
+                (void) engine_reset_user(st, &u, why, NULL);
         }
 }
 

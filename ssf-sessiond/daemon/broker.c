@@ -209,79 +209,138 @@ static void handle_facts(State *st, json_t *msg) {
         pthread_mutex_unlock(&st->lock);
 }
 
-json_t *broker_handle_message(State *st, json_t *msg) {
-        const char *type = json_string_value(json_object_get(msg, "type"));
-        json_t *id = json_object_get(msg, "id");
-        int r;
+static void worker_gone(Worker *w, int error);
 
-        if (!type)
-                return NULL;
-        if (streq(type, "facts")) {
-                handle_facts(st, msg);
-                return NULL;
-        }
-        if (streq(type, "verify-result")) {
-                const char *state = json_string_value(json_object_get(msg, "state"));
-                const char *result = json_string_value(json_object_get(msg, "result"));
+static int msg_facts(State *st, json_t *msg, json_t *id, json_t **ret) {
+        json_t *stream = json_object_get(msg, "stream"), *counters = json_object_get(msg, "counters");
 
-                pthread_mutex_lock(&st->lock);
-                if (state && st->stream.verify_state && streq(state, st->stream.verify_state) &&
-                    !st->stream.verify_received && text_ok(result, 256)) {
-                        free(st->stream.verify_result);
-                        st->stream.verify_result = strdup(result);
-                }
-                pthread_mutex_unlock(&st->lock);
-                state_wake(st);
-                return NULL;
-        }
-        if (!json_is_integer(id)) {
-                log_warning("Network worker sent a '%s' message without id, ignoring", type);
-                return NULL;
-        }
-        if (streq(type, "ingest")) {
-                IngestRequest req = {};
-                SetError err = {};
-
-                r = ingest_from_json(json_object_get(msg, "request"), &req);
-                if (r < 0) {
-                        log_error("Network worker sent a malformed ingest request, ignoring it");
-                        return make_reply(id, r, NULL, NULL);
-                }
-                r = engine_apply(st, &req, &err);
-                ingest_request_done(&req);
-                return make_reply(id, r, &err, NULL);
-        }
-        if (streq(type, "kv-get")) {
-                const char *key = json_string_value(json_object_get(msg, "key"));
-                _cleanup_free_ char *value = NULL;
-
-                if (!kv_key_ok(key))
-                        return make_reply(id, -EPERM, NULL, NULL);
-                pthread_mutex_lock(&st->lock);
-                r = store_kv_get(st->store, key, &value);
-                pthread_mutex_unlock(&st->lock);
-                return make_reply(id, r == -ENOENT ? 0 : r, NULL, value);
-        }
-        if (streq(type, "kv-set")) {
-                const char *key = json_string_value(json_object_get(msg, "key"));
-                const char *value = json_string_value(json_object_get(msg, "value"));
-
-                if (!kv_key_ok(key) || !text_ok(value, 256))
-                        return make_reply(id, -EPERM, NULL, NULL);
-                pthread_mutex_lock(&st->lock);
-                r = store_kv_set(st->store, key, value);
-                pthread_mutex_unlock(&st->lock);
-                return make_reply(id, r, NULL, NULL);
-        }
-        return make_reply(id, -EOPNOTSUPP, NULL, NULL);
+        if ((stream && !json_is_object(stream)) || (counters && !json_is_object(counters)))
+                return -EPROTO;
+        handle_facts(st, msg);
+        return 0;
 }
 
-static void handle(Worker *w, json_t *msg) {
-        json_t *answer = broker_handle_message(w->broker->state, msg);
+static int msg_verify_result(State *st, json_t *msg, json_t *id, json_t **ret) {
+        const char *state = json_string_value(json_object_get(msg, "state"));
+        const char *result = json_string_value(json_object_get(msg, "result"));
 
+        if (!state || !result)
+                return -EPROTO;
+        pthread_mutex_lock(&st->lock);
+        /* A result for a state asked for earlier is a benign race, not a violation. */
+        if (st->stream.verify_state && streq(state, st->stream.verify_state) &&
+            !st->stream.verify_received && text_ok(result, 256)) {
+                free(st->stream.verify_result);
+                st->stream.verify_result = strdup(result);
+        }
+        pthread_mutex_unlock(&st->lock);
+        state_wake(st);
+        return 0;
+}
+
+static int msg_ingest(State *st, json_t *msg, json_t *id, json_t **ret) {
+        _cleanup_(ingest_request_done) IngestRequest req = {};
+        SetError err = {};
+        int r;
+
+        r = ingest_from_json(json_object_get(msg, "request"), &req);
+        if (r == -E2BIG) {
+                /* Well-formed, past root's bounds: the SET is refused, the worker may stay. */
+                err.err = "invalid_request";
+                (void) snprintf(err.description, sizeof(err.description),
+                                "the event or its subject is too large");
+                log_warning("Network worker handed over a record past its bounds, refusing the SET");
+                *ret = make_reply(id, -EBADMSG, &err, NULL);
+                return 0;
+        }
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return -EPROTO;
+        r = engine_apply(st, &req, &err);
+        *ret = make_reply(id, r, &err, NULL);
+        return 0;
+}
+
+static int msg_kv_get(State *st, json_t *msg, json_t *id, json_t **ret) {
+        const char *key = json_string_value(json_object_get(msg, "key"));
+        _cleanup_free_ char *value = NULL;
+        int r;
+
+        if (!kv_key_ok(key)) {
+                *ret = make_reply(id, -EPERM, NULL, NULL);
+                return 0;
+        }
+        pthread_mutex_lock(&st->lock);
+        r = store_kv_get(st->store, key, &value);
+        pthread_mutex_unlock(&st->lock);
+        *ret = make_reply(id, r == -ENOENT ? 0 : r, NULL, value);
+        return 0;
+}
+
+static int msg_kv_set(State *st, json_t *msg, json_t *id, json_t **ret) {
+        const char *key = json_string_value(json_object_get(msg, "key"));
+        const char *value = json_string_value(json_object_get(msg, "value"));
+        int r;
+
+        if (!kv_key_ok(key) || !text_ok(value, 256)) {
+                *ret = make_reply(id, -EPERM, NULL, NULL);
+                return 0;
+        }
+        pthread_mutex_lock(&st->lock);
+        r = store_kv_set(st->store, key, value);
+        pthread_mutex_unlock(&st->lock);
+        *ret = make_reply(id, r, NULL, NULL);
+        return 0;
+}
+
+/* Every message the worker may send (link.h), as OpenSSH's monitor has its table: whether it is
+ * a request (carries an integer "id" and gets a reply) and its handler. A type not listed, a
+ * request without an id, or a malformed message of a listed type is a protocol violation. */
+static const struct {
+        const char *type;
+        bool request;
+        int (*handle)(State *st, json_t *msg, json_t *id, json_t **ret);
+} worker_messages[] = {
+        { "facts", false, msg_facts },
+        { "verify-result", false, msg_verify_result },
+        { "ingest", true, msg_ingest },
+        { "kv-get", true, msg_kv_get },
+        { "kv-set", true, msg_kv_set },
+};
+
+int broker_handle_message(State *st, json_t *msg, json_t **ret_reply) {
+        const char *type = json_string_value(json_object_get(msg, "type"));
+        json_t *id = json_object_get(msg, "id");
+
+        *ret_reply = NULL;
+        for (size_t i = 0; type && i < ARRAY_SIZE(worker_messages); i++) {
+                if (!streq(type, worker_messages[i].type))
+                        continue;
+                if (worker_messages[i].request && !json_is_integer(id))
+                        return -EPROTO;
+                return worker_messages[i].handle(st, msg, id, ret_reply);
+        }
+        return -EPROTO;
+}
+
+/* Returns 0, or -EPROTO when the worker was killed for msg (w is freed then). */
+static int handle(Worker *w, json_t *msg) {
+        json_t *answer = NULL;
+        int r = broker_handle_message(w->broker->state, msg, &answer);
+
+        if (r == -EPROTO) {
+                const char *type = json_string_value(json_object_get(msg, "type"));
+                log_error("Network worker " PID_FMT " broke the protocol (a '%.64s' message "
+                          "that is unknown, not allowed now or malformed): killing it",
+                          w->pid, type ? type : "(none)");
+                worker_gone(w, -EPROTO);
+                return -EPROTO;
+        }
         if (answer)
                 (void) link_send(w->fd, answer);
         json_decref(answer);
+        return 0;
 }
 
 static int broker_spawn(Broker *b);
@@ -309,7 +368,7 @@ static void worker_gone(Worker *w, int error) {
         Broker *b = w->broker;
         bool was_current = !w->retiring;
 
-        if (error < 0 && error != -ECONNRESET)
+        if (error < 0 && error != -ECONNRESET && error != -EPROTO)
                 log_error_errno(error, "Bad message from the network worker, stopping it: %m");
         worker_free(w, error != -ECONNRESET);
         if (!was_current)
@@ -334,8 +393,10 @@ static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *user
                         worker_gone(w, r);
                         return 0;
                 }
-                handle(w, msg);
+                r = handle(w, msg);
                 json_decref(msg);
+                if (r < 0)
+                        return 0; /* w is gone */
         }
         return 0;
 }

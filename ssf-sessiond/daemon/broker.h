@@ -38,7 +38,8 @@ Broker *broker_free(Broker *b);
 /* Handles one message from the network worker, as link_parse() accepted it (an object with a
  * string "type"; link.h lists the messages): applies an ingest request through the engine,
  * reads or writes one of the facts the worker may keep, takes stream facts, counters and a
- * verification result. Returns the reply to send (new reference), or NULL when none is due (a
- * notification, a request without an integer id, or out of memory). A compromised worker
- * controls msg entirely (tests/fuzz/fuzz-broker.c). */
-json_t *broker_handle_message(State *st, json_t *msg);
+ * verification result. Returns 0 with *ret_reply the reply to send (new reference) or NULL
+ * when none is due, -EPROTO for a protocol violation (an unknown type, a request without an
+ * integer id, a malformed message: the caller kills the worker), or -ENOMEM. A compromised
+ * worker controls msg entirely (tests/fuzz/fuzz-broker.c). */
+int broker_handle_message(State *st, json_t *msg, json_t **ret_reply);

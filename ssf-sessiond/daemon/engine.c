@@ -4,6 +4,7 @@
  * history and pending actions in one transaction. Runs in the root daemon.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,11 +14,18 @@
 #include "events.h"
 #include "log.h"
 #include "macro.h"
-#include "policy.h"
 #include "ingest.h"
+#include "policy.h"
+#include "risk.h"
 #include "strv.h"
+#include "subject.h"
+#include "users.h"
 
 #define F(buf, ...) (void) snprintf(buf, sizeof(buf), __VA_ARGS__)
+
+/* At most this many local users from one subject (a map_file may name several); the host-wide
+ * device rule is bounded by min_uid…max_uid and subject.c's own bound instead. */
+#define ENGINE_MAX_USERS 64u
 
 static const char *level_str(RiskLevel l) {
         const char *s = risk_level_to_string(l);
@@ -39,6 +47,7 @@ static int ingest_stream_event(State *st, const IngestRequest *set, SetError *er
                 .event = UNCONST(short_name),
                 .action = UNCONST("none"),
                 .duration_ms = -1,
+                .uid = -1,
         };
         char result[256];
 
@@ -90,14 +99,14 @@ static int ingest_stream_event(State *st, const IngestRequest *set, SetError *er
 /* Applies det to user. Returns 1 when the stored state changed, 0 when the event was stale
  * or changed nothing. */
 static int apply_detection(Store *s, const Config *c, const IngestRequest *set, const Detection *det,
-                           const char *user, uint64_t now, const char **ret_note) {
+                           uid_t uid, uint64_t now, const char **ret_note) {
         StoreDetection cur = {}, nd = {};
         const char *name = det->effect == DETECTION_CLEAR ? det->clears : det->name;
         bool have;
         int r;
 
         *ret_note = NULL;
-        r = store_detection_get(s, user, name, &cur);
+        r = store_detection_get(s, uid, name, &cur);
         if (r < 0 && r != -ENOENT)
                 return r;
         have = r >= 0;
@@ -116,7 +125,7 @@ static int apply_detection(Store *s, const Config *c, const IngestRequest *set, 
                         *ret_note = "nothing to clear";
                         return 0;
                 }
-                r = store_detection_delete(s, user, name);
+                r = store_detection_delete(s, uid, name);
                 return r < 0 ? r : 1;
         }
 
@@ -125,11 +134,11 @@ static int apply_detection(Store *s, const Config *c, const IngestRequest *set, 
                 store_detection_done(&cur);
                 if (!have)
                         return 0;
-                r = store_detection_delete(s, user, name);
+                r = store_detection_delete(s, uid, name);
                 return r < 0 ? r : 1;
         }
 
-        nd.user = UNCONST(user);
+        nd.uid = uid;
         nd.detection = UNCONST(name);
         /* Renewal keeps the higher of the two levels unless the event carries its level. */
         nd.level = (have && !det->carries_level) ? MAX(cur.level, det->level) : det->level;
@@ -149,14 +158,14 @@ static int apply_detection(Store *s, const Config *c, const IngestRequest *set, 
  * the same kind, and the same sessions scope (logout) or hook (workflow) — is not run again.
  * Returns 1 with *ret_jti the earlier SET's jti (may be NULL), 0 when the action is due, or
  * -errno. */
-static int txn_already_done(Store *s, const IngestRequest *set, const char *user,
+static int txn_already_done(Store *s, const IngestRequest *set, uid_t uid,
                             const Rule *rule, char **ret_jti) {
         int r;
 
         *ret_jti = NULL;
         if (isempty(set->txn) || rule->action == ACTION_NONE)
                 return 0;
-        r = store_action_find_txn(s, set->iss, set->txn, user, rule_action_to_string(rule->action),
+        r = store_action_find_txn(s, set->iss, set->txn, uid, rule_action_to_string(rule->action),
                                   rule->action == ACTION_LOGOUT ? session_scope_to_string(rule->sessions)
                                                                 : NULL,
                                   rule->action == ACTION_WORKFLOW ? rule->workflow : NULL, ret_jti);
@@ -193,8 +202,9 @@ static void log_risk(const char *user, const IngestRequest *set, const char *det
 /* Applies det to user. *snapshot_stale is set when the user's level or its lapse time moved
  * (what the PAM snapshot holds). */
 static int ingest_user(State *st, const Config *c, const IngestRequest *set, const Detection *det,
-                       char *const *groups, const char *user, uint64_t now,
+                       char *const *groups, const LocalUser *lu, uint64_t now,
                        bool *snapshot_stale) {
+        const char *user = lu->name;
         RiskLevel before, after;
         uint64_t until_before, until_after;
         const Rule *rule = NULL;
@@ -206,16 +216,16 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
         int64_t hid;
         int r, changed;
 
-        r = store_user_level(st->store, user, now, &before, &until_before);
+        r = store_user_level(st->store, lu->uid, now, &before, &until_before);
         if (r < 0)
                 return r;
         changed = 0;
         if (det->effect == DETECTION_RAISE || det->effect == DETECTION_CLEAR) {
-                changed = apply_detection(st->store, c, set, det, user, now, &note);
+                changed = apply_detection(st->store, c, set, det, lu->uid, now, &note);
                 if (changed < 0)
                         return changed;
         }
-        r = store_user_level(st->store, user, now, &after, &until_after);
+        r = store_user_level(st->store, lu->uid, now, &after, &until_after);
         if (r < 0)
                 return r;
         if (after != before || (after > RISK_NONE && until_after != until_before))
@@ -225,7 +235,7 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
         if (det->effect == DETECTION_RAISE && changed > 0)
                 rule = policy_match(c, user, groups, det->name, after);
         if (rule) {
-                r = txn_already_done(st->store, set, user, rule, &done_jti);
+                r = txn_already_done(st->store, set, lu->uid, rule, &done_jti);
                 if (r < 0)
                         return r;
                 skip = r > 0;
@@ -243,6 +253,7 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
 
         h.time = now;
         h.user = UNCONST(user);
+        h.uid = lu->uid;
         h.jti = UNCONST(set->jti);
         h.txn = set_txn(set);
         h.event = UNCONST(event_short_name(set->event_uri));
@@ -260,6 +271,7 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
         if (rule && rule->action != ACTION_NONE && !skip) {
                 PendingAction a = {
                         .created = now,
+                        .uid = lu->uid,
                         .user = UNCONST(user),
                         .rule = rule->name,
                         .action = UNCONST(rule_action_to_string(rule->action)),
@@ -296,19 +308,156 @@ static bool rules_need_groups(const Config *c) {
         return false;
 }
 
-static void free_groups(char ***groups) {
-        if (!groups)
-                return;
-        for (char ***g = groups; *g; g++)
-                strv_free(*g);
-        free(groups);
+/* One local user a SET applies to, as root derived it. */
+typedef struct Target {
+        LocalUser user;
+        const char *protected_why; /* points into why when the account is never acted upon */
+        char why[200];
+        char **groups;             /* for rules with groups; NULL otherwise */
+} Target;
+
+/* What root derives from a subject record: the detection, from its own event table, and the
+ * local users, through NSS. */
+typedef struct Derived {
+        Detection det;
+        Target *targets;
+        size_t n_targets;
+        char *subject_desc; /* "email alice@example.com", or why nothing maps */
+} Derived;
+
+static void derived_done(Derived *d) {
+        for (size_t i = 0; i < d->n_targets; i++)
+                strv_free(d->targets[i].groups);
+        free(d->targets);
+        free(d->subject_desc);
+        *d = (Derived){};
+}
+
+static int refuse(SetError *err, const char *fmt, ...) _printf_(2, 3);
+static int refuse(SetError *err, const char *fmt, ...) {
+        va_list ap;
+
+        err->err = "invalid_request";
+        va_start(ap, fmt);
+        (void) vsnprintf(err->description, sizeof(err->description), fmt, ap);
+        va_end(ap);
+        return -EBADMSG;
+}
+
+/* The record's times against root's own clock and limits (PRODUCT.md "Limits"): nothing from
+ * the future beyond max_clock_skew (an event_time there would make every later event stale), and
+ * no SET older than max_event_age (its jti may be gone from the replay cache). Checked before
+ * the replay check. */
+static int check_times(const Config *c, const IngestRequest *set, uint64_t now, SetError *err) {
+        uint64_t skew = c->max_clock_skew_usec / 1000000u, age = c->max_event_age_usec / 1000000u;
+
+        if (set->iat > now + skew)
+                return refuse(err, "iat is in the future beyond max_clock_skew");
+        if (set->event_time > now + skew)
+                return refuse(err, "the event time is in the future beyond max_clock_skew");
+        if (age > 0 && set->iat + age < now)
+                return refuse(err, "the SET was issued more than max_event_age ago");
+        return 0;
+}
+
+/* Classifies the event and maps the subject to local users, canonical and deduplicated by uid,
+ * each marked protected or not. NSS (and LDAP or sssd behind it) is asked here, before the lock
+ * PAM waits on. Returns 0, -EBADMSG with *err filled when the SET is at fault, or another
+ * -errno for a local failure (the SET is delivered again). */
+static int derive(const Config *c, const IngestRequest *set, Derived *ret, SetError *err) {
+        _cleanup_(subject_match_done) SubjectMatch m = {};
+        Derived d = {};
+        size_t n;
+        int r;
+
+        r = risk_classify(set->event_uri, set->event, c, &d.det);
+        if (r < 0)
+                return refuse(err, "the %s event payload is invalid", event_short_name(set->event_uri));
+        if (d.det.effect == DETECTION_IGNORE) {
+                *ret = d;
+                return 0;
+        }
+
+        r = subject_resolve_critical(c, set->subject, set->critical, &m);
+        if (r == -EBADMSG)
+                return refuse(err, "the subject identifier is invalid");
+        if (r < 0)
+                return log_error_errno(r, "Cannot map the subject of SET '%s': %m", set->jti);
+        if (m.discarded)
+                log_warning("SET '%s' is discarded, not applied: %s (SSF 1.0 §3.6)", set->jti,
+                            m.description);
+        n = strv_length(m.users);
+        if (n > ENGINE_MAX_USERS && !m.host_wide)
+                return refuse(err, "the subject maps to %zu local users, more than %u", n,
+                              ENGINE_MAX_USERS);
+
+        d.targets = calloc(MAX(n, (size_t) 1), sizeof(Target));
+        if (!d.targets)
+                return -ENOMEM;
+        for (char **u = m.users; u && *u; u++) {
+                Target t = {};
+                bool dup = false;
+
+                r = local_user_resolve(*u, &t.user);
+                if (r == -ESRCH || r == -EINVAL) {
+                        log_debug("SET '%s': no local user '%s' any more, skipped", set->jti, *u);
+                        continue;
+                }
+                if (r < 0) {
+                        derived_done(&d);
+                        return log_error_errno(r, "Cannot look up user '%s': %m", *u);
+                }
+                for (size_t i = 0; i < d.n_targets; i++)
+                        if (d.targets[i].user.uid == t.user.uid)
+                                dup = true;
+                if (dup)
+                        continue;
+                t.protected_why = local_user_protected(c, &t.user, t.why, sizeof(t.why));
+                /* Group lookups may go to LDAP or sssd: never while holding the lock PAM
+                 * waits on. */
+                if (!t.protected_why && d.det.effect == DETECTION_RAISE && rules_need_groups(c)) {
+                        t.groups = policy_user_groups(t.user.name);
+                        if (!t.groups)
+                                t.groups = calloc(1, sizeof(char *)); /* unknown: no groups */
+                        if (!t.groups) {
+                                derived_done(&d);
+                                return -ENOMEM;
+                        }
+                }
+                d.targets[d.n_targets++] = t;
+        }
+        d.subject_desc = TAKE_PTR(m.description);
+        *ret = d;
+        return 0;
+}
+
+/* A subject event for a protected account: recorded, never acted upon. */
+static int record_protected(State *st, const IngestRequest *set, const Detection *det,
+                            const Target *t, uint64_t now) {
+        HistoryEntry h = {
+                .time = now,
+                .user = UNCONST(t->user.name),
+                .uid = t->user.uid,
+                .jti = UNCONST(set->jti),
+                .txn = set_txn(set),
+                .event = UNCONST(event_short_name(set->event_uri)),
+                .detection = UNCONST(det->effect == DETECTION_CLEAR ? det->clears : det->name),
+                .level_before = RISK_NONE,
+                .level_after = RISK_NONE,
+                .action = UNCONST("none"),
+                .result = UNCONST(t->protected_why),
+                .duration_ms = -1,
+        };
+
+        log_notice("SET '%s' (%s) names '%s', which is never acted upon: %s", set->jti,
+                   h.detection, t->user.name, t->protected_why);
+        return store_history_add(st->store, &h, NULL);
 }
 
 int engine_apply(State *st, const IngestRequest *set, SetError *err) {
-        char ***groups = NULL;
         ConfigHandle *h;
         const Config *c;
-        const Detection *det = &set->detection;
+        Derived d = {};
         uint64_t now = now_sec();
         bool snapshot_stale = false;
         char f_jti[300], f_event[200], f_iss[512], msg[600];
@@ -326,25 +475,14 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
 
         bool stream_event = set->kind != INGEST_SUBJECT;
 
-        /* Group lookups may go to LDAP or sssd: never while holding the lock PAM waits on. */
-        if (!stream_event && det->effect == DETECTION_RAISE && rules_need_groups(c)) {
-                size_t n = strv_length(set->users);
-
-                groups = calloc(n + 1, sizeof(char **));
-                if (!groups) {
-                        state_config_unref(st, h);
-                        return -ENOMEM;
-                }
-                for (size_t i = 0; i < n; i++) {
-                        groups[i] = policy_user_groups(set->users[i]);
-                        if (!groups[i])
-                                groups[i] = calloc(1, sizeof(char *)); /* unknown: no groups */
-                        if (!groups[i]) {
-                                free_groups(groups);
-                                state_config_unref(st, h);
-                                return -ENOMEM;
-                        }
-                }
+        r = check_times(c, set, now, err);
+        if (r >= 0 && !stream_event)
+                r = derive(c, set, &d, err);
+        if (r < 0) {
+                if (r == -EBADMSG)
+                        log_warning("SET '%s' refused: %s", set->jti, err->description);
+                state_config_unref(st, h);
+                return r;
         }
 
         pthread_mutex_lock(&st->lock);
@@ -362,33 +500,35 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
 
         if (stream_event)
                 r = ingest_stream_event(st, set, err);
-        else if (det->effect == DETECTION_IGNORE) {
+        else if (d.det.effect == DETECTION_IGNORE) {
                 HistoryEntry hh = {
                         .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
                         .event = UNCONST(event_short_name(set->event_uri)),
                         .action = UNCONST("none"), .result = UNCONST("ignored: not a risk signal"),
-                        .duration_ms = -1,
+                        .duration_ms = -1, .uid = -1,
                 };
                 r = store_history_add(st->store, &hh, NULL);
-        } else if (strv_length(set->users) == 0) {
+        } else if (d.n_targets == 0) {
                 char res[512];
                 HistoryEntry hh = {
                         .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
                         .event = UNCONST(event_short_name(set->event_uri)),
-                        .detection = UNCONST(det->name), .action = UNCONST("none"), .result = res,
-                        .duration_ms = -1,
+                        .detection = UNCONST(d.det.name), .action = UNCONST("none"), .result = res,
+                        .duration_ms = -1, .uid = -1,
                 };
 
-                F(res, "unmapped: %s", set->subject_desc ? set->subject_desc : "no subject");
+                F(res, "unmapped: %s", d.subject_desc ? d.subject_desc : "no subject");
                 st->counters.subjects_unmapped++;
                 log_info("SET '%s' names no local user (%s), recorded only", set->jti,
-                         set->subject_desc ? set->subject_desc : "no subject");
+                         d.subject_desc ? d.subject_desc : "no subject");
                 r = store_history_add(st->store, &hh, NULL);
         } else {
                 r = 0;
-                for (char **u = set->users; *u && r >= 0; u++)
-                        r = ingest_user(st, c, set, det, groups ? groups[u - set->users] : NULL,
-                                        *u, now, &snapshot_stale);
+                for (size_t i = 0; i < d.n_targets && r >= 0; i++)
+                        r = d.targets[i].protected_why
+                                ? record_protected(st, set, &d.det, &d.targets[i], now)
+                                : ingest_user(st, c, set, &d.det, d.targets[i].groups,
+                                              &d.targets[i].user, now, &snapshot_stale);
         }
         if (r < 0)
                 goto out_rollback;
@@ -403,7 +543,7 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
         state_kick_actions_locked(st);
         pthread_mutex_unlock(&st->lock);
         state_config_unref(st, h);
-        free_groups(groups);
+        derived_done(&d);
         return 0;
 
 out_rollback:
@@ -411,12 +551,13 @@ out_rollback:
 out_unlock:
         pthread_mutex_unlock(&st->lock);
         state_config_unref(st, h);
-        free_groups(groups);
+        derived_done(&d);
         return r;
 }
 
-static int admin_change(State *st, const char *user, bool reset, RiskLevel level,
+static int admin_change(State *st, const LocalUser *lu, bool reset, RiskLevel level,
                         const char *reason, RiskLevel *ret_before) {
+        const char *user = lu->name;
         ConfigHandle *h = state_config_ref(st);
         uint64_t now = now_sec();
         RiskLevel before, after;
@@ -427,12 +568,12 @@ static int admin_change(State *st, const char *user, bool reset, RiskLevel level
         r = store_begin(st->store);
         if (r < 0)
                 goto out;
-        r = store_user_level(st->store, user, now, &before, NULL);
+        r = store_user_level(st->store, lu->uid, now, &before, NULL);
         if (r >= 0)
-                r = store_user_reset(st->store, user);
+                r = store_user_reset(st->store, lu->uid);
         if (r >= 0 && !reset && level > RISK_NONE) {
                 StoreDetection d = {
-                        .user = UNCONST(user),
+                        .uid = lu->uid,
                         .detection = UNCONST("manual"),
                         .level = level,
                         .since = now,
@@ -444,11 +585,12 @@ static int admin_change(State *st, const char *user, bool reset, RiskLevel level
                 r = store_detection_put(st->store, &d);
         }
         if (r >= 0)
-                r = store_user_level(st->store, user, now, &after, NULL);
+                r = store_user_level(st->store, lu->uid, now, &after, NULL);
         if (r >= 0) {
                 HistoryEntry e = {
                         .time = now,
                         .user = UNCONST(user),
+                        .uid = lu->uid,
                         .event = UNCONST(reset ? "reset" : "set-risk"),
                         .detection = UNCONST(reset ? NULL : "manual"),
                         .level_before = before,
@@ -486,11 +628,11 @@ out:
         return r;
 }
 
-int engine_reset_user(State *st, const char *user, const char *why, RiskLevel *ret_before) {
+int engine_reset_user(State *st, const LocalUser *user, const char *why, RiskLevel *ret_before) {
         return admin_change(st, user, true, RISK_NONE, why, ret_before);
 }
 
-int engine_set_risk(State *st, const char *user, RiskLevel level, const char *reason,
+int engine_set_risk(State *st, const LocalUser *user, RiskLevel level, const char *reason,
                     RiskLevel *ret_before) {
         return admin_change(st, user, false, level, reason, ret_before);
 }

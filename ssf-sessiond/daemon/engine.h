@@ -7,15 +7,18 @@
 
 #include "ingest.h"
 #include "state.h"
+#include "users.h"
 
-/* Applies what the network worker extracted from one verified SET. Returns 0 when it was
- * committed (acknowledge it), -EALREADY for a replayed jti (acknowledge it, nothing changed),
+/* Applies the facts the network worker handed over for one verified SET, after deriving the
+ * detection and the users itself and checking the record against its own clock and bounds;
+ * protected accounts are recorded, never acted upon. Returns 0 when it was committed
+ * (acknowledge it), -EALREADY for a replayed jti (acknowledge it, nothing changed),
  * -EBADMSG with *err filled when the SET must be reported in setErrs, or another -errno for a
  * local failure (neither acknowledge nor report: the transmitter redelivers it). Takes
  * st->lock. */
 int engine_apply(State *st, const IngestRequest *set, SetError *err);
 
 /* Admin operations (ssfctl reset / set-risk), recorded in the history. Take st->lock. */
-int engine_reset_user(State *st, const char *user, const char *why, RiskLevel *ret_before);
-int engine_set_risk(State *st, const char *user, RiskLevel level, const char *reason,
+int engine_reset_user(State *st, const LocalUser *user, const char *why, RiskLevel *ret_before);
+int engine_set_risk(State *st, const LocalUser *user, RiskLevel level, const char *reason,
                     RiskLevel *ret_before);

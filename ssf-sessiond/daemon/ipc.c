@@ -20,6 +20,7 @@
 #include "broker.h"
 #include "engine.h"
 #include "ipc.h"
+#include "users.h"
 #include "log.h"
 #include "macro.h"
 #include "ssf-ipc.h"
@@ -49,6 +50,7 @@ struct IpcClient {
         sd_event_source *io, *timer;
         bool waiting_verify;
         char *verify_state;
+        char error_text[512]; /* a verb's error message built for this request */
 };
 
 static void client_free(IpcClient *c) {
@@ -88,32 +90,16 @@ static void reply_error(IpcClient *c, uint16_t type, int error, const char *mess
         reply(c, &msg);
 }
 
-static int user_uid(const char *user, uid_t *ret) {
-        struct passwd pw, *res = NULL;
-        char buf[4096];
-
-        if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res)
-                return -ESRCH;
-        *ret = pw.pw_uid;
-        return 0;
+/* Resolves the name a client asked about, as NSS does (aliases and case variants answer with
+ * the account's uid and canonical name). Returns 0, -ESRCH unknown, -EINVAL not a name, or
+ * another -errno when NSS failed. */
+static int resolve(const char *name, LocalUser *ret) {
+        return local_user_resolve(name, ret);
 }
 
-/* Root may ask about anyone; others only about themselves. */
-static bool may_ask_about(const IpcClient *c, const char *user) {
-        uid_t uid;
-
-        if (c->cred.uid == 0)
-                return true;
-        return user_uid(user, &uid) >= 0 && uid == c->cred.uid;
-}
-
-static bool valid_user_name(const char *u) {
-        if (isempty(u) || strlen(u) > SSF_IPC_MAX_USER || u[0] == '-')
-                return false;
-        for (const char *p = u; *p; p++)
-                if (*p <= ' ' || *p == ':' || *p == '/' || *p == 0x7f)
-                        return false;
-        return true;
+/* Root may ask about anyone; others only about their own account. */
+static bool may_ask_about(const IpcClient *c, const LocalUser *u) {
+        return c->cred.uid == 0 || u->uid == c->cred.uid;
 }
 
 static const char *lvl(RiskLevel l) {
@@ -126,21 +112,46 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         StoreDetection *d = NULL;
         size_t n = 0;
         RiskLevel level = RISK_NONE;
-        char message[SSF_IPC_MAX_MESSAGE];
+        char message[SSF_IPC_MAX_MESSAGE], why[200];
         SsfIpcMsg a = { .type = SSF_IPC_PAM_REPLY, .has_status = 1, .has_level = 1 };
+        const char *protected_why = NULL;
+        ConfigHandle *h;
+        LocalUser u;
         int r;
 
-        if (!valid_user_name(q->user)) {
-                reply_error(c, SSF_IPC_PAM_REPLY, EINVAL, "invalid user name");
+        /* The name as PAM gave it; the answer is about the account NSS resolves it to. */
+        r = resolve(q->user, &u);
+        if (r == -ESRCH || r == -EINVAL) {
+                if (c->cred.uid != 0) {
+                        reply_error(c, SSF_IPC_PAM_REPLY, EPERM, "may only ask about oneself");
+                        return;
+                }
+                log_info("PAM query from pid " PID_FMT " for unknown user '%s' (service '%s'): "
+                         "no such account, level none", c->cred.pid, q->user,
+                         strempty(q->service));
+                pthread_mutex_lock(&st->lock);
+                st->counters.pam_queries++;
+                pthread_mutex_unlock(&st->lock);
+                a.status = 0;
+                a.level = RISK_NONE;
+                reply(c, &a);
                 return;
         }
-        if (!may_ask_about(c, q->user)) {
+        if (r < 0) {
+                reply_error(c, SSF_IPC_PAM_REPLY, -r, "user database unavailable");
+                return;
+        }
+        if (!may_ask_about(c, &u)) {
                 reply_error(c, SSF_IPC_PAM_REPLY, EPERM, "may only ask about oneself");
                 return;
         }
+        h = state_config_ref(st);
+        protected_why = local_user_protected(h->config, &u, why, sizeof(why));
+        state_config_unref(st, h);
+
         pthread_mutex_lock(&st->lock);
         st->counters.pam_queries++;
-        r = store_detections_list(st->store, q->user, now_sec(), &d, &n);
+        r = protected_why ? 0 : store_detections_list(st->store, u.uid, now_sec(), &d, &n);
         pthread_mutex_unlock(&st->lock);
         if (r < 0) {
                 reply_error(c, SSF_IPC_PAM_REPLY, -r, "state unavailable");
@@ -158,8 +169,9 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
                                 lvl(level), d[0].detection);
                 a.message = message;
         }
-        log_debug("PAM query from pid " PID_FMT " for '%s' (service '%s'): %s", c->cred.pid,
-                  q->user, strempty(q->service), lvl(level));
+        log_debug("PAM query from pid " PID_FMT " for '%s' (uid %u, service '%s'): %s%s%s",
+                  c->cred.pid, q->user, (unsigned) u.uid, strempty(q->service), lvl(level),
+                  protected_why ? ", " : "", strempty(protected_why));
         reply(c, &a);
         store_detections_free(d, n);
 }
@@ -181,18 +193,27 @@ static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err)
         StoreDetection *d = NULL;
         size_t n = 0;
         json_t *arr;
+        LocalUser u;
         int r;
 
-        if (!valid_user_name(user)) {
+        if (!local_user_name_ok(user)) {
                 *err = "missing or invalid user";
                 return -EINVAL;
         }
-        if (!may_ask_about(c, user)) {
+        r = resolve(user, &u);
+        if (r == -ESRCH && c->cred.uid == 0) {
+                /* No such account: nothing is known, as PAM answers. */
+                *ret = json_pack("{s:s, s:s, s:[]}", "user", user, "level", "none", "detections");
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (r < 0 && r != -ESRCH)
+                return r;
+        if (r < 0 || !may_ask_about(c, &u)) {
                 *err = "permission denied: only root may ask about other users";
                 return -EPERM;
         }
         pthread_mutex_lock(&st->lock);
-        r = store_detections_list(st->store, user, now_sec(), &d, &n);
+        r = store_detections_list(st->store, u.uid, now_sec(), &d, &n);
         pthread_mutex_unlock(&st->lock);
         if (r < 0)
                 return r;
@@ -205,7 +226,7 @@ static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err)
                                                      "expires", jtime(d[i].expires),
                                                      "jti", jstr(d[i].jti),
                                                      "reason", jstr(d[i].reason)));
-        *ret = json_pack("{s:s, s:s, s:o}", "user", user, "level",
+        *ret = json_pack("{s:s, s:s, s:o}", "user", u.name, "level",
                          lvl(n > 0 ? d[0].level : RISK_NONE), "detections", arr);
         store_detections_free(d, n);
         return *ret ? 0 : -ENOMEM;
@@ -235,6 +256,7 @@ static int verb_history(IpcClient *c, json_t *args, json_t **ret, const char **e
         HistoryEntry *h = NULL;
         size_t n = 0, limit = 20;
         json_t *arr;
+        LocalUser u = {};
         int r;
 
         if (lim) {
@@ -245,16 +267,29 @@ static int verb_history(IpcClient *c, json_t *args, json_t **ret, const char **e
                 }
                 limit = (size_t) json_integer_value(lim);
         }
-        if (user && !valid_user_name(user)) {
+        if (user && !local_user_name_ok(user)) {
                 *err = "invalid user";
                 return -EINVAL;
         }
-        if (c->cred.uid != 0 && (!user || !may_ask_about(c, user))) {
+        if (user) {
+                r = resolve(user, &u);
+                if (r < 0 && r != -ESRCH)
+                        return r;
+                if (r == -ESRCH) {
+                        if (c->cred.uid != 0) {
+                                *err = "permission denied: only root may read other users' history";
+                                return -EPERM;
+                        }
+                        *ret = json_pack("{s:[]}", "entries");
+                        return *ret ? 0 : -ENOMEM;
+                }
+        }
+        if (c->cred.uid != 0 && (!user || !may_ask_about(c, &u))) {
                 *err = "permission denied: only root may read other users' history";
                 return -EPERM;
         }
         pthread_mutex_lock(&st->lock);
-        r = store_history_list(st->store, user, limit, &h, &n);
+        r = store_history_list(st->store, user ? (int64_t) u.uid : -1, limit, &h, &n);
         pthread_mutex_unlock(&st->lock);
         if (r < 0)
                 return r;
@@ -279,10 +314,14 @@ static int verb_users(IpcClient *c, json_t **ret) {
         if (r < 0)
                 return r;
         arr = json_array();
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "user", u[i].user,
+        for (size_t i = 0; i < n; i++) {
+                LocalUser lu;
+
+                (void) local_user_from_uid(u[i].uid, &lu); /* shown by getpwuid()'s name */
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "user", lu.name,
                                                      "level", lvl(u[i].level), "updated",
                                                      jtime(u[i].updated)));
+        }
         store_users_free(u, n);
         *ret = json_pack("{s:o}", "users", arr);
         return *ret ? 0 : -ENOMEM;
@@ -295,13 +334,21 @@ static int verb_reset_or_set(IpcClient *c, json_t *args, bool reset, json_t **re
         const char *level_s = json_string_value(json_object_get(args, "level"));
         const char *reason = json_string_value(json_object_get(args, "reason"));
         RiskLevel level = RISK_NONE, before, after = RISK_NONE;
-        char why[300];
+        char why[300], prot[200];
+        LocalUser u;
         int r;
 
-        if (!valid_user_name(user)) {
+        if (!local_user_name_ok(user)) {
                 *err = "missing or invalid user";
                 return -EINVAL;
         }
+        r = resolve(user, &u);
+        if (r == -ESRCH) {
+                *err = "no such user";
+                return -ESRCH;
+        }
+        if (r < 0)
+                return r;
         if (!reset) {
                 level = risk_level_from_string(level_s);
                 if (level < 0) {
@@ -313,16 +360,29 @@ static int verb_reset_or_set(IpcClient *c, json_t *args, bool reset, json_t **re
                 *err = "reason is longer than 200 characters";
                 return -EINVAL;
         }
+        if (!reset) {
+                ConfigHandle *h = state_config_ref(st);
+                bool prot_refused = local_user_protected(h->config, &u, prot, sizeof(prot));
+
+                state_config_unref(st, h);
+                if (prot_refused) {
+                        /* "protected: 'root' is in protect" -> the reason, in the error. */
+                        (void) snprintf(c->error_text, sizeof(c->error_text),
+                                        "refused: '%s' is never acted upon (%s)", u.name, prot);
+                        *err = c->error_text;
+                        return -EPERM;
+                }
+        }
         (void) snprintf(why, sizeof(why), "by uid %u%s%s", (unsigned) c->cred.uid,
                         reason ? ": " : "", reason ? reason : "");
-        r = reset ? engine_reset_user(st, user, why, &before)
-                  : engine_set_risk(st, user, level, why, &before);
+        r = reset ? engine_reset_user(st, &u, why, &before)
+                  : engine_set_risk(st, &u, level, why, &before);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&st->lock);
-        (void) store_user_level(st->store, user, now_sec(), &after, NULL);
+        (void) store_user_level(st->store, u.uid, now_sec(), &after, NULL);
         pthread_mutex_unlock(&st->lock);
-        *ret = json_pack("{s:s, s:s, s:s}", "user", user, "level_before", lvl(before),
+        *ret = json_pack("{s:s, s:s, s:s}", "user", u.name, "level_before", lvl(before),
                          "level_after", lvl(after));
         return *ret ? 0 : -ENOMEM;
 }

@@ -93,7 +93,10 @@ static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
                 log_info("%d detection(s) expired", n);
                 (void) state_write_snapshot_locked(&m->state, h->config);
         }
-        (void) store_jti_prune(m->state.store, now_sec() - 30u * 24u * 3600u);
+        /* Kept at least max_event_age: an older SET is refused before the replay check. */
+        (void) store_jti_prune(m->state.store,
+                               now_sec() - MAX(h->config->max_event_age_usec / 1000000u,
+                                               (uint64_t) 30u * 24u * 3600u));
         pthread_mutex_unlock(&m->state.lock);
         state_config_unref(&m->state, h);
         (void) sd_event_source_set_time(s, usec + EXPIRY_INTERVAL_USEC);

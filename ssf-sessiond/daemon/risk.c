@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A validated SET -> the detection it raises, clears or merely records (PRODUCT.md
- * "Detections"). Pure: reads the event payload and the [detections] levels, nothing else.
- * Runs in the network worker.
+ * An event (its type and members, as the worker handed them over) -> the detection it raises,
+ * clears or merely records (PRODUCT.md "Detections"). Pure: reads the event's members and the
+ * [detections] levels, nothing else. Runs in the root daemon.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -13,11 +13,11 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "events.h"
 #include "level.h"
 #include "log.h"
 #include "macro.h"
 #include "risk.h"
-#include "set.h"
 
 /* Copies s into dst (size > 0), replacing control characters with spaces and never cutting a
  * UTF-8 sequence in half. The text comes from the network and ends up in logs and hook
@@ -100,24 +100,24 @@ static void raise_configured(const Config *c, Detection *d) {
         }
 }
 
-int risk_classify(const SsfSet *set, const Config *c, Detection *ret) {
+int risk_classify(const char *event_uri, json_t *event, const Config *c, Detection *ret) {
         Detection d = {};
         const EventType *type;
         const char *name, *s;
         json_t *ev;
 
-        if (!set || !set->event_uri || !ret)
+        if (!event_uri || !ret)
                 return -EINVAL;
-        ev = set->event;
+        ev = event;
         if (!json_is_object(ev))
                 return -EBADMSG;
 
-        copy_text(d.name, sizeof d.name, event_short_name(set->event_uri));
+        copy_text(d.name, sizeof d.name, event_short_name(event_uri));
         pick_reason(ev, d.reason, sizeof d.reason);
 
         /* Stream events (verification, stream-updated) are the manager's; unknown types are
          * acknowledged and ignored (SETs are not commands). */
-        type = event_type_by_uri(set->event_uri);
+        type = event_type_by_uri(event_uri);
         if (!type || !type->detection) {
                 d.effect = DETECTION_IGNORE;
                 d.level = RISK_NONE;

@@ -2,18 +2,40 @@
 #pragma once
 
 /* CAEP/RISC/Okta event -> detection: which detection a validated SET raises or clears, and at
- * what level (PRODUCT.md "Detections"). Pure; runs in the network worker. */
+ * what level (PRODUCT.md "Detections"). Pure. Runs in the root daemon, on the event
+ * members the network worker handed over (root derives the detection itself). */
 
 #include <stdbool.h>
+
+#include <jansson.h>
 
 #include "config.h"
 #include "level.h"
 #include "ingest.h"
-#include "set.h"
 
+typedef enum DetectionEffect {
+        DETECTION_RAISE,  /* set (user, detection) to level */
+        DETECTION_CLEAR,  /* the event reports good standing: delete (user, clears) */
+        DETECTION_RECORD, /* level none: history only (session-established, opt-in, …) */
+        DETECTION_IGNORE, /* not a subject event we act on (unknown URI; ack and log) */
+} DetectionEffect;
 
-/* Classifies set. Levels come from config_detection_level() (overrides, then defaults) or from
- * the carried level (CAEP LOW/MEDIUM/HIGH, Okta lowercase incl. "secure"/"none"). Returns 0,
- * or -EBADMSG when the event's required members are missing or invalid (e.g. a
+typedef struct Detection {
+        char name[64];        /* short name, e.g. "device-compliance-change" */
+        DetectionEffect effect;
+        RiskLevel level;      /* for RAISE */
+        bool carries_level;   /* risk-level-change, user-risk-change, device-risk-change:
+                                 replaces the stored level up or down. Okta's "secure" and
+                                 "none" give effect RAISE with level RISK_NONE: the stored
+                                 level of this detection becomes none (the caller may delete
+                                 the detection). [detections] overrides do not apply to these
+                                 events: the carried level is the point of them. */
+        char clears[64];      /* for CLEAR: the detection it opposes */
+        char reason[256];     /* reason_admin (en or first), risk_reason, or "" */
+} Detection;
+
+/* Classifies the event: its canonical type URI and its members (event, an object). Levels come
+ * from config_detection_level() (overrides, then defaults) or from the carried level (CAEP
+ * LOW/MEDIUM/HIGH, Okta lowercase incl. "secure"/"none"). Returns 0, or -EBADMSG when the event's required members are missing or invalid (e.g. a
  * device-compliance-change without current_status; the SET is then reported invalid_request). */
-int risk_classify(const SsfSet *set, const Config *c, Detection *ret);
+int risk_classify(const char *event_uri, json_t *event, const Config *c, Detection *ret);

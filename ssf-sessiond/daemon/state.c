@@ -5,6 +5,7 @@
  * the root daemon.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -136,23 +137,41 @@ void state_wake(State *st) {
 int state_write_snapshot_locked(State *st, const Config *c) {
         StoreUser *users = NULL;
         SsfSnapshotEntry *e = NULL;
-        size_t n = 0;
+        SsfSnapshotPolicy policy = { .min_uid = c->min_uid, .max_uid = c->max_uid };
+        char (*keys)[24] = NULL;
+        size_t n = 0, o = 0;
         int r;
 
+        /* Who is never acted upon goes along, so that pam_ssf.so admits them on its own. */
+        for (char **p = c->protect; p && *p; p++) {
+                size_t l = strlen(*p);
+                if (o + l + 2 > sizeof(policy.protect))
+                        break;
+                if (o > 0)
+                        policy.protect[o++] = ' ';
+                memcpy(policy.protect + o, *p, l + 1);
+                o += l;
+        }
         r = store_users_list(st->store, now_sec(), &users, &n);
         if (r < 0)
                 return log_warning_errno(r, "Cannot list users for the PAM snapshot: %m");
         e = calloc(MAX(n, (size_t) 1), sizeof(*e));
-        if (!e) {
+        keys = calloc(MAX(n, (size_t) 1), sizeof(*keys));
+        if (!e || !keys) {
+                free(e);
+                free(keys);
                 store_users_free(users, n);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < n; i++)
-                e[i] = (SsfSnapshotEntry){ users[i].user, users[i].level, users[i].until };
-        r = ssf_snapshot_write(c->snapshot_path, e, n);
+        for (size_t i = 0; i < n; i++) {
+                (void) snprintf(keys[i], sizeof(keys[i]), "%u", (unsigned) users[i].uid);
+                e[i] = (SsfSnapshotEntry){ keys[i], users[i].level, users[i].until };
+        }
+        r = ssf_snapshot_write(c->snapshot_path, &policy, e, n);
         if (r < 0)
                 log_warning_errno(r, "Cannot write the PAM snapshot '%s': %m", c->snapshot_path);
         free(e);
+        free(keys);
         store_users_free(users, n);
         return r;
 }

@@ -6,6 +6,7 @@
  * Runs in the root daemon.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@
 #include "macro.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 5000
 #define STORE_LIST_MAX 100000U /* a bound on rows returned by one list call */
 
@@ -51,13 +52,13 @@ enum {
         _STMT_MAX,
 };
 
-#define DET_COLUMNS "user, detection, level, since, updated, expires, event_time, jti, reason"
+#define DET_COLUMNS "uid, detection, level, since, updated, expires, event_time, jti, reason"
 #define HIST_COLUMNS                                                                              \
         "id, time, user, jti, event, detection, level_before, level_after, rule, action, result, " \
-        "duration_ms, txn"
+        "duration_ms, txn, uid"
 #define ACTION_COLUMNS                                                                              \
         "id, created, user, rule, action, sessions, reset, workflow, jti, event_uri, detection, issuer, " \
-        "reason, level_before, level_after, claims_json, history_id, txn"
+        "reason, level_before, level_after, claims_json, history_id, txn, uid"
 
 static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -66,34 +67,34 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_JTI_INSERT] = "INSERT OR IGNORE INTO jti (iss, jti, event_uri, iat, received) "
                             "VALUES (?1, ?2, ?3, ?4, ?5)",
         [STMT_JTI_PRUNE] = "DELETE FROM jti WHERE received < ?1",
-        [STMT_DET_GET] = "SELECT " DET_COLUMNS " FROM detections WHERE user = ?1 AND detection = ?2",
+        [STMT_DET_GET] = "SELECT " DET_COLUMNS " FROM detections WHERE uid = ?1 AND detection = ?2",
         [STMT_DET_PUT] = "INSERT OR REPLACE INTO detections (" DET_COLUMNS ") "
                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        [STMT_DET_DELETE] = "DELETE FROM detections WHERE user = ?1 AND detection = ?2",
-        [STMT_USER_RESET] = "DELETE FROM detections WHERE user = ?1",
-        [STMT_DET_LIST] = "SELECT " DET_COLUMNS " FROM detections WHERE user = ?1 "
+        [STMT_DET_DELETE] = "DELETE FROM detections WHERE uid = ?1 AND detection = ?2",
+        [STMT_USER_RESET] = "DELETE FROM detections WHERE uid = ?1",
+        [STMT_DET_LIST] = "SELECT " DET_COLUMNS " FROM detections WHERE uid = ?1 "
                           "AND (expires = 0 OR expires > ?2) ORDER BY level DESC, updated DESC, detection",
-        [STMT_USER_LEVEL] = "SELECT level, expires, updated FROM detections WHERE user = ?1 "
+        [STMT_USER_LEVEL] = "SELECT level, expires, updated FROM detections WHERE uid = ?1 "
                             "AND (expires = 0 OR expires > ?2)",
         /* One pass over the active detections, grouped by user in store_users_list(). */
-        [STMT_USERS_LIST] = "SELECT user, level, expires, updated FROM detections "
-                            "WHERE expires = 0 OR expires > ?1 ORDER BY user",
+        [STMT_USERS_LIST] = "SELECT uid, level, expires, updated FROM detections "
+                            "WHERE expires = 0 OR expires > ?1 ORDER BY uid",
         [STMT_DET_EXPIRE] = "DELETE FROM detections WHERE expires != 0 AND expires <= ?1",
         [STMT_HIST_ADD] = "INSERT INTO history (time, user, jti, event, detection, level_before, "
-                          "level_after, rule, action, result, duration_ms, txn) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                          "level_after, rule, action, result, duration_ms, txn, uid) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         [STMT_HIST_UPDATE] = "UPDATE history SET result = ?2, duration_ms = ?3 WHERE id = ?1",
         [STMT_HIST_LIST_ALL] = "SELECT " HIST_COLUMNS " FROM history ORDER BY id DESC LIMIT ?1",
-        [STMT_HIST_LIST_USER] = "SELECT " HIST_COLUMNS " FROM history WHERE user = ?2 "
+        [STMT_HIST_LIST_USER] = "SELECT " HIST_COLUMNS " FROM history WHERE uid = ?2 "
                                 "ORDER BY id DESC LIMIT ?1",
         [STMT_ACTION_ADD] = "INSERT INTO actions (created, state, user, rule, action, sessions, reset, "
                             "workflow, jti, event_uri, detection, issuer, reason, level_before, "
-                            "level_after, claims_json, history_id, txn) VALUES (?1, 0, ?2, ?3, ?4, ?5, "
-                            "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                            "level_after, claims_json, history_id, txn, uid) VALUES (?1, 0, ?2, ?3, ?4, "
+                            "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         [STMT_ACTION_PENDING] = "SELECT " ACTION_COLUMNS " FROM actions WHERE state = 0 ORDER BY id",
         [STMT_ACTION_FINISH] = "UPDATE actions SET state = 1, result = ?2 WHERE id = ?1",
         /* Pending, or finished with "ok: …"; a failed action does not count as done. */
-        [STMT_ACTION_FIND_TXN] = "SELECT jti FROM actions WHERE issuer = ?1 AND txn = ?2 AND user = ?3 "
+        [STMT_ACTION_FIND_TXN] = "SELECT jti FROM actions WHERE issuer = ?1 AND txn = ?2 AND uid = ?3 "
                                  "AND action = ?4 AND (?5 IS NULL OR sessions = ?5) "
                                  "AND (?6 IS NULL OR workflow = ?6) "
                                  "AND (state = 0 OR substr(result, 1, 2) = 'ok') ORDER BY id LIMIT 1",
@@ -166,6 +167,35 @@ static const char *const schema[SCHEMA_VERSION] = {
         "ALTER TABLE history ADD COLUMN txn TEXT;"
         "ALTER TABLE actions ADD COLUMN txn TEXT;"
         "CREATE INDEX actions_txn ON actions (issuer, txn, user) WHERE txn IS NOT NULL;",
+        /* 2 -> 3: users are identified by uid (PRODUCT.md "Subjects, users and who is never
+         * acted upon"), so that the names NSS resolves to one account share one level. Names
+         * recorded before are resolved once through NSS (ssf_uid(), registered by migrate());
+         * detections of names that no longer resolve are dropped, their pending actions fail. */
+        "CREATE TABLE detections3 ("
+        "  uid INTEGER NOT NULL,"
+        "  detection TEXT NOT NULL,"
+        "  level INTEGER NOT NULL,"
+        "  since INTEGER NOT NULL,"
+        "  updated INTEGER NOT NULL,"
+        "  expires INTEGER NOT NULL,"
+        "  event_time INTEGER NOT NULL,"
+        "  jti TEXT,"
+        "  reason TEXT,"
+        "  PRIMARY KEY (uid, detection));"
+        "INSERT OR REPLACE INTO detections3 SELECT ssf_uid(user), detection, level, since, updated,"
+        "  expires, event_time, jti, reason FROM detections WHERE ssf_uid(user) IS NOT NULL"
+        "  ORDER BY level;"
+        "DROP TABLE detections;"
+        "ALTER TABLE detections3 RENAME TO detections;"
+        "ALTER TABLE history ADD COLUMN uid INTEGER;"
+        "UPDATE history SET uid = ssf_uid(user) WHERE user IS NOT NULL;"
+        "DROP INDEX history_user;"
+        "CREATE INDEX history_uid ON history (uid, id);"
+        "ALTER TABLE actions ADD COLUMN uid INTEGER;"
+        "UPDATE actions SET uid = ssf_uid(user);"
+        "UPDATE actions SET state = 1, result = 'failed: no local user' WHERE state = 0 AND uid IS NULL;"
+        "DROP INDEX actions_txn;"
+        "CREATE INDEX actions_txn ON actions (issuer, txn, uid) WHERE txn IS NOT NULL;",
 };
 
 struct Store {
@@ -290,6 +320,18 @@ static int pragma_int(Store *s, const char *sql, int *ret) {
         return r;
 }
 
+/* ssf_uid(name): the uid NSS resolves name to, or NULL. For the 2 -> 3 migration only. */
+static void sql_ssf_uid(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+        const char *name = (const char *) sqlite3_value_text(argv[0]);
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+
+        if (name && getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 && res)
+                sqlite3_result_int64(ctx, (sqlite3_int64) res->pw_uid);
+        else
+                sqlite3_result_null(ctx);
+}
+
 static int migrate(Store *s) {
         int version = 0, r;
 
@@ -304,6 +346,9 @@ static int migrate(Store *s) {
         if (version == SCHEMA_VERSION)
                 return 0;
 
+        if (version < 3 && sqlite3_create_function(s->db, "ssf_uid", 1, SQLITE_UTF8, NULL,
+                                                   sql_ssf_uid, NULL, NULL) != SQLITE_OK)
+                return map_rc(s, SQLITE_ERROR, "register ssf_uid");
         r = exec(s, "BEGIN IMMEDIATE", "begin migration");
         if (r < 0)
                 return r;
@@ -461,7 +506,6 @@ int store_jti_prune(Store *s, uint64_t cutoff) {
 void store_detection_done(StoreDetection *d) {
         if (!d)
                 return;
-        free(d->user);
         free(d->detection);
         free(d->jti);
         free(d->reason);
@@ -478,6 +522,7 @@ void store_detections_free(StoreDetection *d, size_t n) {
 
 static int read_detection(sqlite3_stmt *st, StoreDetection *ret) {
         StoreDetection d = {
+                .uid = (uid_t) sqlite3_column_int64(st, 0),
                 .level = col_level(st, 2),
                 .since = col_u64(st, 3),
                 .updated = col_u64(st, 4),
@@ -485,7 +530,7 @@ static int read_detection(sqlite3_stmt *st, StoreDetection *ret) {
                 .event_time = col_u64(st, 6),
         };
 
-        if (col_str(st, 0, &d.user) < 0 || col_str(st, 1, &d.detection) < 0 ||
+        if (col_str(st, 1, &d.detection) < 0 ||
             col_str(st, 7, &d.jti) < 0 || col_str(st, 8, &d.reason) < 0) {
                 store_detection_done(&d);
                 return -ENOMEM;
@@ -494,14 +539,14 @@ static int read_detection(sqlite3_stmt *st, StoreDetection *ret) {
         return 0;
 }
 
-int store_detection_get(Store *s, const char *user, const char *detection, StoreDetection *ret) {
+int store_detection_get(Store *s, uid_t uid, const char *detection, StoreDetection *ret) {
         sqlite3_stmt *st;
         int rc, r;
 
-        if (!s || !user || !detection || !ret)
+        if (!s || !detection || !ret)
                 return -EINVAL;
         st = stmt_get(s, STMT_DET_GET);
-        (void) bind_text(st, 1, user);
+        (void) bind_i64(st, 1, uid);
         (void) bind_text(st, 2, detection);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
@@ -517,10 +562,10 @@ int store_detection_get(Store *s, const char *user, const char *detection, Store
 int store_detection_put(Store *s, const StoreDetection *d) {
         sqlite3_stmt *st;
 
-        if (!s || !d || isempty(d->user) || isempty(d->detection) || !level_valid(d->level))
+        if (!s || !d || isempty(d->detection) || !level_valid(d->level))
                 return -EINVAL;
         st = stmt_get(s, STMT_DET_PUT);
-        (void) bind_text(st, 1, d->user);
+        (void) bind_i64(st, 1, d->uid);
         (void) bind_text(st, 2, d->detection);
         (void) bind_i64(st, 3, d->level);
         (void) bind_u64(st, 4, d->since);
@@ -532,14 +577,14 @@ int store_detection_put(Store *s, const StoreDetection *d) {
         return step_done(s, st, "detection put");
 }
 
-int store_detection_delete(Store *s, const char *user, const char *detection) {
+int store_detection_delete(Store *s, uid_t uid, const char *detection) {
         sqlite3_stmt *st;
         int r;
 
-        if (!s || !user || !detection)
+        if (!s || !detection)
                 return -EINVAL;
         st = stmt_get(s, STMT_DET_DELETE);
-        (void) bind_text(st, 1, user);
+        (void) bind_i64(st, 1, uid);
         (void) bind_text(st, 2, detection);
         r = step_done(s, st, "detection delete");
         if (r < 0)
@@ -547,27 +592,27 @@ int store_detection_delete(Store *s, const char *user, const char *detection) {
         return sqlite3_changes(s->db) == 0 ? -ENOENT : 0;
 }
 
-int store_user_reset(Store *s, const char *user) {
+int store_user_reset(Store *s, uid_t uid) {
         sqlite3_stmt *st;
 
-        if (!s || !user)
+        if (!s)
                 return -EINVAL;
         st = stmt_get(s, STMT_USER_RESET);
-        (void) bind_text(st, 1, user);
+        (void) bind_i64(st, 1, uid);
         return step_done(s, st, "user reset");
 }
 
-int store_detections_list(Store *s, const char *user, uint64_t now, StoreDetection **ret,
+int store_detections_list(Store *s, uid_t uid, uint64_t now, StoreDetection **ret,
                           size_t *ret_n) {
         StoreDetection *list = NULL;
         size_t n = 0, alloc = 0;
         sqlite3_stmt *st;
         int rc, r = 0;
 
-        if (!s || !user || !ret || !ret_n)
+        if (!s || !ret || !ret_n)
                 return -EINVAL;
         st = stmt_get(s, STMT_DET_LIST);
-        (void) bind_text(st, 1, user);
+        (void) bind_i64(st, 1, uid);
         (void) bind_u64(st, 2, now);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 if (n >= STORE_LIST_MAX)
@@ -599,7 +644,7 @@ int store_detections_list(Store *s, const char *user, uint64_t now, StoreDetecti
         return 0;
 }
 
-int store_user_level(Store *s, const char *user, uint64_t now, RiskLevel *ret_level,
+int store_user_level(Store *s, uid_t uid, uint64_t now, RiskLevel *ret_level,
                      uint64_t *ret_until) {
         RiskLevel top = RISK_NONE;
         uint64_t until = 0;
@@ -607,10 +652,10 @@ int store_user_level(Store *s, const char *user, uint64_t now, RiskLevel *ret_le
         sqlite3_stmt *st;
         int rc, r;
 
-        if (!s || !user)
+        if (!s)
                 return -EINVAL;
         st = stmt_get(s, STMT_USER_LEVEL);
-        (void) bind_text(st, 1, user);
+        (void) bind_i64(st, 1, uid);
         (void) bind_u64(st, 2, now);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 RiskLevel l = col_level(st, 0);
@@ -642,10 +687,6 @@ int store_user_level(Store *s, const char *user, uint64_t now, RiskLevel *ret_le
 }
 
 void store_users_free(StoreUser *u, size_t n) {
-        if (!u)
-                return;
-        for (size_t i = 0; i < n; i++)
-                free(u[i].user);
         free(u);
 }
 
@@ -672,26 +713,24 @@ static void user_fold(StoreUser *u, bool *forever, RiskLevel l, uint64_t expires
 int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
         StoreUser *list = NULL, cur = { .level = _RISK_INVALID };
         size_t n = 0, alloc = 0;
-        bool forever = false;
+        bool forever = false, have = false;
         sqlite3_stmt *st;
         int rc, r = 0;
 
         if (!s || !ret || !ret_n)
                 return -EINVAL;
 
-        /* Rows come ordered by user: each user's detections are folded into cur, which is
+        /* Rows come ordered by uid: each user's detections are folded into cur, which is
          * kept when the user's level is above none. */
         st = stmt_get(s, STMT_USERS_LIST);
         (void) bind_u64(st, 1, now);
         for (;;) {
-                const char *user = NULL;
+                uid_t uid = 0;
 
                 rc = sqlite3_step(st);
                 if (rc == SQLITE_ROW)
-                        user = (const char *) sqlite3_column_text(st, 0);
-                if (rc == SQLITE_ROW && !user)
-                        continue;
-                if (cur.user && (rc != SQLITE_ROW || !streq(user, cur.user))) {
+                        uid = (uid_t) sqlite3_column_int64(st, 0);
+                if (have && (rc != SQLITE_ROW || uid != cur.uid)) {
                         if (forever)
                                 cur.until = 0;
                         if (cur.level > RISK_NONE && n < STORE_LIST_MAX) {
@@ -706,23 +745,19 @@ int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
                                         alloc = na;
                                 }
                                 list[n++] = cur;
-                        } else
-                                free(cur.user);
+                        }
                         cur = (StoreUser) { .level = _RISK_INVALID };
+                        have = false;
                 }
                 if (rc != SQLITE_ROW)
                         break;
-                if (!cur.user) {
-                        cur.user = strdup(user);
-                        if (!cur.user) {
-                                r = -ENOMEM;
-                                break;
-                        }
+                if (!have) {
+                        cur.uid = uid;
+                        have = true;
                         forever = false;
                 }
                 user_fold(&cur, &forever, col_level(st, 1), col_u64(st, 2), col_u64(st, 3));
         }
-        free(cur.user);
         if (r >= 0 && rc != SQLITE_DONE)
                 r = map_rc(s, rc, "users list");
         (void) sqlite3_reset(st);
@@ -790,6 +825,10 @@ int store_history_add(Store *s, const HistoryEntry *h, int64_t *ret_id) {
         (void) bind_text(st, 10, h->result);
         (void) bind_i64(st, 11, h->duration_ms);
         (void) bind_text(st, 12, h->txn);
+        if (h->uid >= 0)
+                (void) bind_i64(st, 13, h->uid);
+        else
+                (void) sqlite3_bind_null(st, 13);
         r = step_done(s, st, "history add");
         if (r < 0)
                 return r;
@@ -821,6 +860,7 @@ static int read_history(sqlite3_stmt *st, HistoryEntry *ret) {
                 .level_before = col_level(st, 6),
                 .level_after = col_level(st, 7),
                 .duration_ms = sqlite3_column_int64(st, 11),
+                .uid = sqlite3_column_type(st, 13) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 13),
         };
 
         if (col_str(st, 2, &h.user) < 0 || col_str(st, 3, &h.jti) < 0 || col_str(st, 4, &h.event) < 0 ||
@@ -834,7 +874,7 @@ static int read_history(sqlite3_stmt *st, HistoryEntry *ret) {
         return 0;
 }
 
-int store_history_list(Store *s, const char *user, size_t limit, HistoryEntry **ret,
+int store_history_list(Store *s, int64_t uid, size_t limit, HistoryEntry **ret,
                        size_t *ret_n) {
         HistoryEntry *list = NULL;
         size_t n = 0, alloc = 0;
@@ -845,10 +885,10 @@ int store_history_list(Store *s, const char *user, size_t limit, HistoryEntry **
                 return -EINVAL;
         if (limit == 0 || limit > STORE_LIST_MAX)
                 limit = STORE_LIST_MAX;
-        st = stmt_get(s, user ? STMT_HIST_LIST_USER : STMT_HIST_LIST_ALL);
+        st = stmt_get(s, uid >= 0 ? STMT_HIST_LIST_USER : STMT_HIST_LIST_ALL);
         (void) bind_i64(st, 1, (int64_t) limit);
-        if (user)
-                (void) bind_text(st, 2, user);
+        if (uid >= 0)
+                (void) bind_i64(st, 2, uid);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 if (n == alloc) {
                         size_t na = alloc ? alloc * 2 : 16;
@@ -929,6 +969,7 @@ int store_action_add(Store *s, const PendingAction *a, int64_t *ret_id) {
         (void) bind_text(st, 15, a->claims_json);
         (void) bind_i64(st, 16, a->history_id);
         (void) bind_text(st, 17, a->txn);
+        (void) bind_i64(st, 18, a->uid);
         r = step_done(s, st, "action add");
         if (r < 0)
                 return r;
@@ -945,6 +986,7 @@ static int read_action(sqlite3_stmt *st, PendingAction *ret) {
                 .level_before = col_level(st, 13),
                 .level_after = col_level(st, 14),
                 .history_id = sqlite3_column_int64(st, 16),
+                .uid = (uid_t) sqlite3_column_int64(st, 18),
         };
         static const int cols[] = { 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 15, 17 };
         char **fields[] = { &a.user, &a.rule, &a.action, &a.sessions, &a.workflow, &a.jti, &a.event_uri,
@@ -1013,18 +1055,18 @@ int store_action_finish(Store *s, int64_t id, const char *result) {
         return sqlite3_changes(s->db) == 0 ? -ENOENT : 0;
 }
 
-int store_action_find_txn(Store *s, const char *issuer, const char *txn, const char *user,
+int store_action_find_txn(Store *s, const char *issuer, const char *txn, uid_t uid,
                           const char *action, const char *sessions, const char *workflow,
                           char **ret_jti) {
         sqlite3_stmt *st;
         int rc, r;
 
-        if (!s || isempty(txn) || !user || !action || !ret_jti)
+        if (!s || isempty(txn) || !action || !ret_jti)
                 return -EINVAL;
         st = stmt_get(s, STMT_ACTION_FIND_TXN);
         (void) bind_text(st, 1, issuer);
         (void) bind_text(st, 2, txn);
-        (void) bind_text(st, 3, user);
+        (void) bind_i64(st, 3, uid);
         (void) bind_text(st, 4, action);
         (void) bind_text(st, 5, sessions);
         (void) bind_text(st, 6, workflow);
@@ -1090,7 +1132,7 @@ int store_count(Store *s, const char *table, uint64_t *ret) {
                 { "actions", "SELECT COUNT(*) FROM actions" },
                 { "pending_actions", "SELECT COUNT(*) FROM actions WHERE state = 0" },
                 { "kv", "SELECT COUNT(*) FROM kv" },
-                { "users", "SELECT COUNT(DISTINCT user) FROM detections" },
+                { "users", "SELECT COUNT(DISTINCT uid) FROM detections" },
         };
         sqlite3_stmt *st = NULL;
         const char *sql = NULL;

@@ -3,20 +3,23 @@
 
 /* Durable state in SQLite (state_dir/state.db, WAL, synchronous=FULL, mode 0600): received
  * jtis (replay cache), per-user detections, the risk history, pending actions, and key/value
- * facts (stream id, push secret). One Store is used by one thread at a time (the Manager's
+ * facts (stream id, push secret). Users are identified by uid: the names NSS resolves to one
+ * account share one level; the history and actions also keep the name the event was applied
+ * under. One Store is used by one thread at a time (the Manager's
  * lock). All functions return 0 or -errno (-ENOENT: no such row; -EIO: SQLite error, logged at
  * debug with sqlite3_errmsg). Times are epoch seconds. Runs in the root daemon. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "level.h"
 
 typedef struct Store Store;
 
 typedef struct StoreDetection {
-        char *user;
+        uid_t uid;
         char *detection;
         RiskLevel level;
         uint64_t since;      /* first seen */
@@ -28,7 +31,7 @@ typedef struct StoreDetection {
 } StoreDetection;
 
 typedef struct StoreUser {
-        char *user;
+        uid_t uid;
         RiskLevel level;
         uint64_t updated;
         uint64_t until;      /* when the current level lapses unless renewed (0: never) */
@@ -38,6 +41,7 @@ typedef struct HistoryEntry {
         int64_t id;
         uint64_t time;
         char *user;          /* may be NULL (e.g. unmapped subject, stream event) */
+        int64_t uid;         /* the user's uid, -1 when there is no user */
         char *jti;
         char *txn;           /* the SET's txn claim, or NULL */
         char *event;         /* event short name, or "reset", "set-risk", … */
@@ -56,7 +60,8 @@ typedef enum ActionState { ACTION_STATE_PENDING, ACTION_STATE_DONE } ActionState
 typedef struct PendingAction {
         int64_t id;
         uint64_t created;
-        char *user;
+        uid_t uid;
+        char *user;          /* the user's name when it was enqueued */
         char *rule;
         char *action;        /* "logout" | "workflow" */
         char *sessions;      /* "all" | "remote" | "local" | "graphical" */
@@ -82,27 +87,27 @@ int store_jti_insert(Store *s, const char *jti, const char *iss, const char *eve
 /* Drops replay-cache rows received before cutoff. */
 int store_jti_prune(Store *s, uint64_t cutoff);
 
-int store_detection_get(Store *s, const char *user, const char *detection, StoreDetection *ret);
+int store_detection_get(Store *s, uid_t uid, const char *detection, StoreDetection *ret);
 /* Insert or replace (user, detection). */
 int store_detection_put(Store *s, const StoreDetection *d);
-int store_detection_delete(Store *s, const char *user, const char *detection);
+int store_detection_delete(Store *s, uid_t uid, const char *detection);
 /* Deletes every detection of user. */
-int store_user_reset(Store *s, const char *user);
+int store_user_reset(Store *s, uid_t uid);
 /* Active (not expired at now) detections of user, highest level first. */
-int store_detections_list(Store *s, const char *user, uint64_t now, StoreDetection **ret,
+int store_detections_list(Store *s, uid_t uid, uint64_t now, StoreDetection **ret,
                           size_t *ret_n);
 /* Highest active level of user (none when there is no active detection) and when it lapses. */
-int store_user_level(Store *s, const char *user, uint64_t now, RiskLevel *ret_level,
+int store_user_level(Store *s, uid_t uid, uint64_t now, RiskLevel *ret_level,
                      uint64_t *ret_until);
-/* Users with an active level above none. */
+/* Users with an active level above none, by uid. */
 int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n);
 /* Deletes detections that expired before now; returns the number deleted. */
 int store_detections_expire(Store *s, uint64_t now);
 
 int store_history_add(Store *s, const HistoryEntry *h, int64_t *ret_id);
 int store_history_update_result(Store *s, int64_t id, const char *result, int64_t duration_ms);
-/* Newest first; user NULL for all users. */
-int store_history_list(Store *s, const char *user, size_t limit, HistoryEntry **ret,
+/* Newest first; uid -1 for all users. */
+int store_history_list(Store *s, int64_t uid, size_t limit, HistoryEntry **ret,
                        size_t *ret_n);
 
 int store_action_add(Store *s, const PendingAction *a, int64_t *ret_id);
@@ -112,7 +117,7 @@ int store_action_finish(Store *s, int64_t id, const char *result);
  * action ("logout", "workflow"), that is pending or succeeded; sessions and workflow, unless
  * NULL, must match too. Returns 0 with *ret_jti a new copy of its SET's jti (NULL if it had
  * none), -ENOENT when there is none, -EINVAL for an empty txn. Uses an index. */
-int store_action_find_txn(Store *s, const char *issuer, const char *txn, const char *user,
+int store_action_find_txn(Store *s, const char *issuer, const char *txn, uid_t uid,
                           const char *action, const char *sessions, const char *workflow,
                           char **ret_jti);
 

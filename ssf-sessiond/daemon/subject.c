@@ -3,7 +3,7 @@
  * Subject identifiers (RFC 9493, SSF §3) -> local Unix users, per [subjects] (PRODUCT.md
  * "Subjects"): map_file lines first, then the configured map; only names the passwd database
  * knows are kept.
- * Runs in the network worker.
+ * Runs in the root daemon.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -190,8 +190,8 @@ static int map_file_lookup(Resolver *r, const char *value, bool is_email) {
 }
 
 static bool domain_allowed(const Config *c, const char *domain) {
-        if (strv_length(c->domains) == 0)
-                return true; /* no list: every domain */
+        if (strv_length(c->domains) == 0 || streq(c->domains[0], "*"))
+                return true; /* every domain: no list (other maps), or "*" said explicitly */
         for (char **d = c->domains; *d; d++)
                 if (strcasecmp(*d, domain) == 0)
                         return true;
@@ -312,8 +312,9 @@ static int add_all_local_users(Resolver *r) {
 
         setpwent();
         while (getpwent_r(&pw, buf, bufsize, &res) == 0 && res) {
-                if (pw.pw_uid < 1000 || pw.pw_uid == 65534 || pw.pw_uid == (uid_t) -1)
-                        continue; /* system accounts and nobody */
+                if (pw.pw_uid < r->c->min_uid || pw.pw_uid > r->c->max_uid ||
+                    pw.pw_uid == (uid_t) -1)
+                        continue; /* system accounts and nobody: never acted upon */
                 if (++n > HOST_WIDE_MAX_USERS)
                         break;
                 if (!valid_user_name(pw.pw_name, true) || strv_contains(r->users, pw.pw_name))

@@ -2,7 +2,7 @@
 #pragma once
 
 /* Subject identifier (RFC 9493 + SSF §3) -> local Unix users, per [subjects].
- * Runs in the network worker. */
+ * Runs in the root daemon. */
 
 #include <stdbool.h>
 
@@ -13,7 +13,8 @@
 typedef struct SubjectMatch {
         char **users;      /* NULL-terminated, owned; empty when nothing maps */
         bool host_wide;    /* device-only subject naming this host (device_id): every local
-                              user (uid >= 1000 from the passwd database) is in users */
+                              user within min_uid…max_uid from the passwd database is
+                              in users */
         char *description; /* "email alice@example.com", for logs/history (owned) */
         bool discarded;    /* a complex subject carries a critical member this receiver does
                               not interpret (SSF §3.6): users is empty and description says

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Preparing the record for one verified SET (ingest-prepare.h): classify the event, map its
- * subject to local users, and check that root will take the record. Runs in the unprivileged
- * network worker.
+ * Preparing the record for one verified SET (ingest-prepare.h): the facts root derives the
+ * rest from, checked to be what root will take. Runs in the unprivileged network worker.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,11 +10,9 @@
 #include "ingest-prepare.h"
 #include "log.h"
 #include "macro.h"
-#include "risk.h"
 #include "strv.h"
-#include "subject.h"
 
-/* Whether the daemon's ingest_from_json() takes r: 0, -EBADMSG, or -ENOMEM. */
+/* Whether the daemon's ingest_from_json() takes r: 0, -EBADMSG, -E2BIG, or -ENOMEM. */
 static int ingest_check(const IngestRequest *r) {
         _cleanup_(json_decrefp) json_t *j = ingest_to_json(r);
         IngestRequest back = {};
@@ -96,55 +93,24 @@ int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, In
                 goto done;
         }
 
+        /* A subject event: its members and subject as they are; root classifies the event
+         * and maps the subject itself. */
         r.kind = INGEST_SUBJECT;
-        k = risk_classify(set, c, &r.detection);
-        if (k < 0) {
-                err->err = "invalid_request";
-                (void) snprintf(err->description, sizeof(err->description),
-                                "the %s event payload is invalid",
-                                event_short_name(set->event_uri));
-                ingest_request_done(&r);
-                return -EBADMSG;
-        }
-        if (r.detection.effect != DETECTION_IGNORE) {
-                SubjectMatch m = {};
-
-                k = subject_resolve_critical(c, set->subject, critical, &m);
-                if (k == -EBADMSG) {
-                        err->err = "invalid_request";
-                        (void) snprintf(err->description, sizeof(err->description),
-                                        "the subject identifier is invalid");
-                        ingest_request_done(&r);
-                        return k;
-                }
-                if (k < 0) {
-                        /* A local problem (map_file unusable): the SET is redelivered. */
-                        log_error_errno(k, "Cannot map the subject of SET '%s': %m", set->jti);
-                        ingest_request_done(&r);
-                        return k;
-                }
-                if (m.discarded)
-                        log_warning("SET '%s' is discarded, not applied: %s (SSF 1.0 §3.6)",
-                                    set->jti, m.description);
-                r.users = TAKE_PTR(m.users);
-                r.host_wide = m.host_wide;
-                r.subject_desc = TAKE_PTR(m.description);
-                subject_match_done(&m);
-        }
-        if (!r.users) {
-                r.users = calloc(1, sizeof(char *));
-                if (!r.users)
+        r.event = json_incref(set->event);
+        r.subject = json_incref(set->subject);
+        for (char *const *m = critical; m && *m; m++)
+                if (strv_extend(&r.critical, *m) < 0)
                         goto oom;
-        }
 done:
         /* What the daemon would refuse (a jti with control characters, say) is refused here,
          * as the SET's fault: else it would come back again and again. */
         k = ingest_check(&r);
-        if (k == -EBADMSG) {
+        if (k == -EBADMSG || k == -E2BIG) {
                 err->err = "invalid_request";
                 (void) snprintf(err->description, sizeof(err->description),
-                                "a claim this receiver records is too long or has control "
-                                "characters");
+                                k == -E2BIG ? "the event or its subject is too large"
+                                            : "a claim this receiver records is too long or has "
+                                              "control characters");
                 ingest_request_done(&r);
                 return k;
         }

@@ -8,11 +8,10 @@
 #include "ingest.h"
 #include "set.h"
 
-/* Classifies set and maps its subject per c. critical is the transmitter's
- * critical_subject_members (NULL: none): a subject with a critical member this receiver does
- * not interpret is discarded (SSF §3.6) -- a subject record with no users whose subject_desc
- * says why, so the SET is acknowledged and recorded but applies to nobody. Returns 0, or a
- * negative errno with *err filled when the SET is at fault (invalid_request), or without it
- * for a local failure (then the SET is neither acknowledged nor reported). */
+/* The record of set for root: its claims, the event's members, the subject and the
+ * transmitter's critical_subject_members (critical, NULL: none), which root honours when it maps
+ * the subject (SSF §3.6). c is not consulted for conclusions: root derives them. Returns 0, or
+ * -EBADMSG with *err filled when the SET is at fault (invalid_request: a stream-updated event
+ * without a valid status, a member past root's bounds), or -ENOMEM. */
 int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, IngestRequest *ret,
                    SetError *err);

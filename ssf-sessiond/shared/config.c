@@ -121,6 +121,7 @@ static int parse_duration(ParseState *s, const ConfigItem *item, const char *val
 static int parse_map(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_domains(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_user(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_users(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_groups(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_detections(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_levels(ParseState *s, const ConfigItem *item, const char *value, void *data);
@@ -159,6 +160,9 @@ static const ConfigItem config_items[] = {
         { SECTION_SUBJECTS, "domains", parse_domains, C(domains), 0, 0 },
         { SECTION_SUBJECTS, "map_file", parse_path, C(map_file), 0, 0 },
         { SECTION_SUBJECTS, "device_id", parse_string, C(device_id), 0, 0 },
+        { SECTION_SUBJECTS, "min_uid", parse_unsigned, C(min_uid), 0, UINT32_MAX - 1 },
+        { SECTION_SUBJECTS, "max_uid", parse_unsigned, C(max_uid), 0, UINT32_MAX - 1 },
+        { SECTION_SUBJECTS, "protect", parse_users, C(protect), 0, 0 },
         { SECTION_RISK, "ttl", parse_duration, C(ttl_usec), 0, 3650 * USEC_PER_DAY },
         { SECTION_RISK, "max_clock_skew", parse_duration, C(max_clock_skew_usec), 0, USEC_PER_DAY },
         { SECTION_RULE, "groups", parse_groups, R(groups), 0, 0 },
@@ -174,6 +178,7 @@ static const ConfigItem config_items[] = {
         { SECTION_DAEMON, "state_dir", parse_path_required, C(state_dir), 0, 0 },
         { SECTION_DAEMON, "socket", parse_path_required, C(socket_path), 0, 0 },
         { SECTION_DAEMON, "snapshot", parse_path_required, C(snapshot_path), 0, 0 },
+        { SECTION_DAEMON, "max_event_age", parse_duration, C(max_event_age_usec), USEC_PER_HOUR, 3650 * USEC_PER_DAY },
 };
 
 #undef C
@@ -711,7 +716,16 @@ static int parse_domains(ParseState *s, const ConfigItem *item, const char *valu
         r = split_list(s, item, value, &l);
         if (r < 0)
                 return r;
+        if (strv_length(l) == 1 && streq(l[0], "*")) {
+                /* Every domain, said explicitly. */
+                strv_free(*field);
+                *field = TAKE_PTR(l);
+                return 0;
+        }
         for (char **d = l; *d; d++) {
+                if (streq(*d, "*"))
+                        return config_error(s, &loc, "'%s': '*' stands alone (every domain)",
+                                            item->key);
                 if (!domain_valid(*d))
                         return config_error(s, &loc, "'%s': invalid domain '%s'", item->key, *d);
                 for (char *c = *d; *c; c++)
@@ -740,6 +754,25 @@ static int parse_user(ParseState *s, const ConfigItem *item, const char *value, 
         if (!user_name_valid(value))
                 return config_error(s, &l, "Invalid user name for '%s': '%s'", item->key, value);
         return set_string(data, value);
+}
+
+/* A list of user names (protect). */
+static int parse_users(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        _cleanup_strv_free_ char **l = NULL;
+        Loc loc = current_loc(s);
+        char ***field = data;
+        int r;
+
+        r = split_list(s, item, value, &l);
+        if (r < 0)
+                return r;
+        for (char **u = l; *u; u++)
+                if (!user_name_valid(*u))
+                        return config_error(s, &loc, "Invalid user name for '%s': '%s'", item->key,
+                                            *u);
+        strv_free(*field);
+        *field = TAKE_PTR(l);
+        return 0;
 }
 
 static int parse_groups(ParseState *s, const ConfigItem *item, const char *value, void *data) {
@@ -1549,7 +1582,30 @@ static void validate(ParseState *s) {
                 Loc ml = key_loc(s, IDX(SECTION_SUBJECTS, "map"));
                 (void) config_error(s, &ml, "map = file needs 'map_file'");
         }
-        check_file_perms(s, IDX(SECTION_SUBJECTS, "map_file"), c->map_file, false, true);
+        /* The root daemon maps subjects (the worker no longer reads map_file): a root-only
+         * file is fine. */
+        check_file_perms(s, IDX(SECTION_SUBJECTS, "map_file"), c->map_file, false, false);
+        if ((c->map == SUBJECT_MAP_EMAIL || c->map == SUBJECT_MAP_EMAIL_LOCALPART) && !c->domains &&
+            !key_bad(s, SECTION_SUBJECTS, "domains") && !key_bad(s, SECTION_SUBJECTS, "map")) {
+                Loc ml = s->sections[SECTION_SUBJECTS].file ? key_loc(s, IDX(SECTION_SUBJECTS, "map"))
+                                                            : s->main_file;
+                if (!ml.file)
+                        ml = s->sections[SECTION_SUBJECTS].file ? s->sections[SECTION_SUBJECTS]
+                                                                : s->main_file;
+                (void) config_error(s, &ml, "[subjects] map = %s needs 'domains': the email domains "
+                                    "whose addresses map to local users ('domains = *' for every "
+                                    "domain), else an account such as root@attacker.example would "
+                                    "map to root",
+                                    c->map == SUBJECT_MAP_EMAIL ? "email" : "email-localpart");
+        }
+        if (c->min_uid > c->max_uid && !key_bad(s, SECTION_SUBJECTS, "min_uid") &&
+            !key_bad(s, SECTION_SUBJECTS, "max_uid")) {
+                Loc ul = key_loc(s, IDX(SECTION_SUBJECTS, "min_uid"));
+                if (!ul.file)
+                        ul = key_loc(s, IDX(SECTION_SUBJECTS, "max_uid"));
+                (void) config_error(s, &ul, "min_uid (%u) is above max_uid (%u)", c->min_uid,
+                                    c->max_uid);
+        }
 
         for (size_t i = 0; i < c->n_rules; i++) {
                 const Rule *r = &c->rules[i];
@@ -1587,6 +1643,34 @@ static void validate(ParseState *s) {
 
 /* ---- entry points ------------------------------------------------------------------------- */
 
+/* UID_MIN and UID_MAX from /etc/login.defs, where set (the defaults of min_uid and max_uid). */
+static void login_defs_uid_range(unsigned *min, unsigned *max) {
+        FILE *f = fopen("/etc/login.defs", "re");
+        char line[256];
+
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f)) {
+                char key[16];
+                unsigned long v;
+                char *end;
+
+                if (sscanf(line, " %15s", key) != 1)
+                        continue;
+                if (!streq(key, "UID_MIN") && !streq(key, "UID_MAX"))
+                        continue;
+                errno = 0;
+                v = strtoul(line + strspn(line, " \t") + strlen(key), &end, 10);
+                if (errno != 0 || v >= UINT32_MAX || (*end && !isspace((unsigned char) *end)))
+                        continue;
+                if (streq(key, "UID_MIN"))
+                        *min = (unsigned) v;
+                else
+                        *max = (unsigned) v;
+        }
+        fclose(f);
+}
+
 static int config_new_defaults(Config **ret) {
         _cleanup_(config_freep) Config *c = NULL;
 
@@ -1603,7 +1687,13 @@ static int config_new_defaults(Config **ret) {
                 .ttl_usec = 24 * USEC_PER_HOUR,
                 .max_clock_skew_usec = 5 * USEC_PER_MINUTE,
                 .hooks_timeout_usec = 30 * USEC_PER_SEC,
+                .max_event_age_usec = 30 * USEC_PER_DAY,
+                .min_uid = 1000,
+                .max_uid = 60000,
         };
+        login_defs_uid_range(&c->min_uid, &c->max_uid);
+        if (strv_extend(&c->protect, "root") < 0)
+                return -ENOMEM;
         c->oauth2_scope = strdup("ssf.read ssf.manage");
         c->hooks_dir = strdup("/etc/ssf/hooks.d");
         c->hooks_user = strdup("root");
@@ -1710,6 +1800,7 @@ Config *config_free(Config *c) {
         free(c->stream_id);
         strv_free(c->events);
         strv_free(c->domains);
+        strv_free(c->protect);
         free(c->map_file);
         free(c->device_id);
         for (size_t i = 0; i < c->n_detection_levels; i++)

@@ -74,6 +74,8 @@ typedef struct Config {
         char **domains;
         char *map_file;
         char *device_id;
+        unsigned min_uid, max_uid; /* accounts outside are never acted upon */
+        char **protect;            /* accounts never acted upon (default: root) */
 
         /* [risk] */
         uint64_t ttl_usec;
@@ -96,6 +98,7 @@ typedef struct Config {
         char *state_dir;
         char *socket_path;
         char *snapshot_path;
+        uint64_t max_event_age_usec; /* older SETs are refused; jtis kept at least this long */
 } Config;
 
 /* Loads path and its ".d" drop-in directory (path + ".d/ *.conf"). With check_perms, files must

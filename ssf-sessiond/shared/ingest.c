@@ -19,8 +19,9 @@ void ingest_request_done(IngestRequest *r) {
         free(r->iss);
         free(r->txn);
         free(r->event_uri);
-        strv_free(r->users);
-        free(r->subject_desc);
+        json_decref(r->event);
+        json_decref(r->subject);
+        strv_free(r->critical);
         free(r->stream_id);
         free(r->state);
         free(r->status);
@@ -43,26 +44,20 @@ static const char *const kind_names[] = {
         [INGEST_VERIFICATION] = "verification",
         [INGEST_STREAM_UPDATED] = "stream-updated",
 };
-static const char *const effect_names[] = {
-        [DETECTION_RAISE] = "raise",
-        [DETECTION_CLEAR] = "clear",
-        [DETECTION_RECORD] = "record",
-        [DETECTION_IGNORE] = "ignore",
-};
-
 static json_t *jstr_or_null(const char *s) {
         return s ? json_string(s) : json_null();
 }
 
 json_t *ingest_to_json(const IngestRequest *r) {
-        json_t *j, *users;
+        json_t *j, *critical;
 
-        users = json_array();
-        if (!users)
+        critical = json_array();
+        if (!critical)
                 return NULL;
-        for (char **u = r->users; u && *u; u++)
-                json_array_append_new(users, json_string(*u));
-        j = json_pack("{s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        for (char **c = r->critical; c && *c; c++)
+                json_array_append_new(critical, json_string(*c));
+        j = json_pack("{s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:O?, s:O?, "
+                      "s:o}",
                       "kind", kind_names[r->kind],
                       "jti", jstr_or_null(r->jti),
                       "iss", jstr_or_null(r->iss),
@@ -75,25 +70,16 @@ json_t *ingest_to_json(const IngestRequest *r) {
                       "status", jstr_or_null(r->status),
                       "reason", jstr_or_null(r->reason),
                       "claims", jstr_or_null(r->claims_json),
-                      "users", users,
-                      "subject", jstr_or_null(r->subject_desc));
-        if (!j)
-                return NULL;
-        if (r->kind == INGEST_SUBJECT) {
-                json_t *d = json_pack("{s:s, s:s, s:i, s:b, s:s, s:s}",
-                                      "name", r->detection.name,
-                                      "effect", effect_names[r->detection.effect],
-                                      "level", (int) r->detection.level,
-                                      "carries_level", r->detection.carries_level,
-                                      "clears", r->detection.clears,
-                                      "reason", r->detection.reason);
-                if (!d || json_object_set_new(j, "detection", d) < 0 ||
-                    json_object_set_new(j, "host_wide", json_boolean(r->host_wide)) < 0) {
-                        json_decref(j);
-                        return NULL;
-                }
-        }
+                      "event", r->event,
+                      "subject", r->subject,
+                      "critical", critical);
         return j;
+}
+
+/* The compact size of v, or SIZE_MAX when it cannot be serialised. */
+static size_t json_size(json_t *v) {
+        size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+        return n == 0 ? SIZE_MAX : n;
 }
 
 /* A string member: required or optional (JSON null), at most max bytes, no control chars
@@ -117,15 +103,6 @@ static int get_str(json_t *j, const char *key, bool required, size_t max, bool a
         return *ret ? 0 : -ENOMEM;
 }
 
-static int get_fixed(json_t *j, const char *key, char *buf, size_t size) {
-        const char *s = json_string_value(json_object_get(j, key));
-
-        if (!s || strlen(s) >= size || !ingest_printable(s))
-                return -EBADMSG;
-        strcpy(buf, s);
-        return 0;
-}
-
 static int get_u64(json_t *j, const char *key, uint64_t *ret) {
         json_t *v = json_object_get(j, key);
 
@@ -143,19 +120,9 @@ static int lookup_name(const char *const *names, size_t n, const char *s) {
         return -EBADMSG;
 }
 
-static bool user_name_ok(const char *s) {
-        if (isempty(s) || strlen(s) > 256 || s[0] == '-')
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || strchr("_.-@$", *p)))
-                        return false;
-        return true;
-}
-
 int ingest_from_json(json_t *j, IngestRequest *ret) {
         IngestRequest r = {};
-        json_t *users, *u, *d;
+        json_t *critical, *c, *ev, *sub;
         size_t i;
         int k;
 
@@ -176,8 +143,7 @@ int ingest_from_json(json_t *j, IngestRequest *ret) {
             (k = get_str(j, "state", false, INGEST_MAX_STRING, false, &r.state)) < 0 ||
             (k = get_str(j, "status", false, 64, false, &r.status)) < 0 ||
             (k = get_str(j, "reason", false, INGEST_MAX_STRING, false, &r.reason)) < 0 ||
-            (k = get_str(j, "claims", false, INGEST_MAX_CLAIMS, true, &r.claims_json)) < 0 ||
-            (k = get_str(j, "subject", false, INGEST_MAX_STRING, false, &r.subject_desc)) < 0)
+            (k = get_str(j, "claims", false, INGEST_MAX_CLAIMS, true, &r.claims_json)) < 0)
                 goto fail;
         if (isempty(r.jti)) {
                 k = -EBADMSG;
@@ -190,61 +156,50 @@ int ingest_from_json(json_t *j, IngestRequest *ret) {
                 goto fail;
         }
 
-        users = json_object_get(j, "users");
-        if (!json_is_array(users) || json_array_size(users) > INGEST_MAX_USERS) {
+        /* The event's members and the subject: objects, and only for subject events. */
+        ev = json_object_get(j, "event");
+        sub = json_object_get(j, "subject");
+        if (r.kind == INGEST_SUBJECT) {
+                if (!json_is_object(ev) || (sub && !json_is_null(sub) && !json_is_object(sub))) {
+                        k = -EBADMSG;
+                        goto fail;
+                }
+                if (json_size(ev) > INGEST_MAX_EVENT ||
+                    (json_is_object(sub) && json_size(sub) > INGEST_MAX_SUBJECT)) {
+                        k = -E2BIG;
+                        goto fail;
+                }
+                r.event = json_incref(ev);
+                r.subject = json_is_object(sub) ? json_incref(sub) : NULL;
+        } else if ((ev && !json_is_null(ev)) || (sub && !json_is_null(sub))) {
                 k = -EBADMSG;
                 goto fail;
         }
-        r.users = calloc(1, sizeof(char *));
-        if (!r.users) {
-                k = -ENOMEM;
+
+        critical = json_object_get(j, "critical");
+        if (!json_is_array(critical)) {
+                k = -EBADMSG;
                 goto fail;
         }
-        json_array_foreach(users, i, u) {
-                const char *s = json_string_value(u);
-                if (!user_name_ok(s)) {
+        if (json_array_size(critical) > INGEST_MAX_CRITICAL) {
+                k = -E2BIG;
+                goto fail;
+        }
+        json_array_foreach(critical, i, c) {
+                const char *s = json_string_value(c);
+
+                if (!s || strlen(s) != json_string_length(c) || !ingest_printable(s)) {
                         k = -EBADMSG;
                         goto fail;
                 }
-                if ((k = strv_extend(&r.users, s)) < 0)
+                if (isempty(s) || strlen(s) > INGEST_MAX_CRITICAL_NAME) {
+                        k = -E2BIG;
+                        goto fail;
+                }
+                if ((k = strv_extend(&r.critical, s)) < 0)
                         goto fail;
         }
 
-        if (r.kind == INGEST_SUBJECT) {
-                json_t *lv, *carries;
-
-                d = json_object_get(j, "detection");
-                if (!json_is_object(d)) {
-                        k = -EBADMSG;
-                        goto fail;
-                }
-                if ((k = get_fixed(d, "name", r.detection.name, sizeof(r.detection.name))) < 0 ||
-                    (k = get_fixed(d, "clears", r.detection.clears,
-                                   sizeof(r.detection.clears))) < 0 ||
-                    (k = get_fixed(d, "reason", r.detection.reason,
-                                   sizeof(r.detection.reason))) < 0)
-                        goto fail;
-                k = lookup_name(effect_names, ARRAY_SIZE(effect_names),
-                                json_string_value(json_object_get(d, "effect")));
-                if (k < 0)
-                        goto fail;
-                r.detection.effect = (DetectionEffect) k;
-                lv = json_object_get(d, "level");
-                carries = json_object_get(d, "carries_level");
-                if (!json_is_integer(lv) || json_integer_value(lv) < RISK_NONE ||
-                    json_integer_value(lv) >= _RISK_MAX || !json_is_boolean(carries)) {
-                        k = -EBADMSG;
-                        goto fail;
-                }
-                r.detection.level = (RiskLevel) json_integer_value(lv);
-                r.detection.carries_level = json_is_true(carries);
-                r.host_wide = json_is_true(json_object_get(j, "host_wide"));
-                if ((r.detection.effect == DETECTION_RAISE && isempty(r.detection.name)) ||
-                    (r.detection.effect == DETECTION_CLEAR && isempty(r.detection.clears))) {
-                        k = -EBADMSG;
-                        goto fail;
-                }
-        }
         *ret = r;
         return 0;
 fail:

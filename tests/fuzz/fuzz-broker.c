@@ -72,6 +72,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         atexit(cleanup);
         (void) snprintf(text, sizeof(text),
                         "[transmitter]\nissuer = https://i.example\nauth = none\n\n"
+                        "[subjects]\ndomains = *\n\n"
                         "[rule logout-high]\nlevels = high\naction = logout\nsessions = all\n\n"
                         "[rule notify-medium]\nlevels = medium\naction = workflow\n"
                         "workflow = notify-admin\n\n"
@@ -140,12 +141,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!json_is_object(msg) || !type)
                 abort();
 
-        answer = broker_handle_message(&manager->state, msg);
-        if (strcmp(type, "facts") == 0 || strcmp(type, "verify-result") == 0 ||
-            !json_is_integer(json_object_get(msg, "id"))) {
+        r = broker_handle_message(&manager->state, msg, &answer);
+        if (r < 0) {
+                /* A protocol violation (the caller kills the worker): nothing to answer. */
+                if ((r != -EPROTO && r != -ENOMEM) || answer)
+                        abort();
+        } else if (strcmp(type, "facts") == 0 || strcmp(type, "verify-result") == 0) {
                 if (answer)
                         abort(); /* notifications are not answered */
-        } else if (answer) {
+        } else if (!json_is_integer(json_object_get(msg, "id")) || !answer) {
+                abort(); /* a request without an id is a violation; one with an id is answered */
+        } else {
                 /* A request is answered: its id, 0 or a negative errno, nothing else from us. */
                 status = json_integer_value(json_object_get(answer, "status"));
                 if (strcmp(json_string_value(json_object_get(answer, "type")), "reply") != 0 ||
@@ -159,8 +165,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (strcmp(type, "kv-get") != 0 && json_object_get(answer, "value"))
                         abort();
                 if (strcmp(type, "ingest") != 0 && strcmp(type, "kv-get") != 0 &&
-                    strcmp(type, "kv-set") != 0 && status != -EOPNOTSUPP)
-                        abort();
+                    strcmp(type, "kv-set") != 0)
+                        abort(); /* any other type is a violation, never answered */
                 /* Something the worker can send back through link_recv(). */
                 {
                         char *text = json_dumps(answer, JSON_COMPACT);
@@ -177,6 +183,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         pthread_mutex_lock(&manager->state.lock);
         check_facts(&manager->state.stream);
+        /* Whatever the worker sends, root (protected, and outside min_uid) is never at risk
+         * and never has an action queued. */
+        {
+                RiskLevel l = RISK_HIGH;
+                PendingAction *a = NULL;
+                size_t n = 0;
+
+                if (store_user_level(manager->state.store, 0, 0, &l, NULL) < 0 || l != RISK_NONE)
+                        abort();
+                if (store_action_list_pending(manager->state.store, &a, &n) < 0)
+                        abort();
+                for (size_t i = 0; i < n; i++)
+                        if (a[i].uid == 0)
+                                abort();
+                pending_actions_free(a, n);
+        }
         pthread_mutex_unlock(&manager->state.lock);
         return 0;
 }

@@ -29,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (!again || ingest_from_json(again, &r2) < 0)
                         abort();
                 if (strcmp(r.jti, r2.jti) != 0 || r.kind != r2.kind ||
-                    r.detection.level != r2.detection.level)
+                    !json_equal(r.event, r2.event) != !r.event ||
+                    (r.subject && !json_equal(r.subject, r2.subject)))
                         abort();
                 ingest_request_done(&r2);
                 json_decref(again);

@@ -25,7 +25,7 @@ static void check(SsfSet *s) {
                 abort();
         if (s->event_time > s->iat)
                 abort();
-        if (risk_classify(s, &c, &d) == 0 && (d.level < 0 || d.level >= _RISK_MAX))
+        if (risk_classify(s->event_uri, s->event, &c, &d) == 0 && (d.level < 0 || d.level >= _RISK_MAX))
                 abort();
         ssf_set_free(s);
 }

@@ -31,7 +31,7 @@ static inline int manager_fixture_new(ManagerFixture *f, const char *issuer, con
                 return -1;
         snprintf(f->db, sizeof(f->db), "%s/state.db", f->dir);
         snprintf(text, sizeof(text),
-                 "[transmitter]\nissuer = %s\nauth = none\n\n%s\n"
+                 "[transmitter]\nissuer = %s\nauth = none\n\n[subjects]\ndomains = example.com\n\n%s\n"
                  "[daemon]\nstate_dir = %s\nsnapshot = %s/pam-snapshot\n",
                  issuer, rules, f->dir, f->dir);
         if (config_load_buffer("test.conf", text, strlen(text), &c) < 0)

@@ -12,11 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include <cmocka.h>
 
 #include "broker.h"
 #include "manager-fixture.h"
 #include "link.h"
+#include "nss-fixture.h"
 #include "log.h"
 #include "macro.h"
 #include "store.h"
@@ -43,14 +46,33 @@ static int teardown(void **state) {
         return r;
 }
 
-/* Frames text as link_recv() does and handles it; returns the reply (or NULL). */
-static json_t *handle(Fixture *f, const char *text) {
-        json_t *msg = NULL, *answer;
+/* Frames text as link_recv() does and handles it; returns the reply (or NULL), and the result
+ * of broker_handle_message() in *ret_r when not NULL (else it must be 0). */
+static json_t *handle_r(Fixture *f, const char *text, int *ret_r) {
+        json_t *msg = NULL, *answer = NULL;
+        int r;
 
         assert_int_equal(link_parse(text, strlen(text), &msg), 0);
-        answer = broker_handle_message(&f->m->state, msg);
+        r = broker_handle_message(&f->m->state, msg, &answer);
         json_decref(msg);
+        if (ret_r)
+                *ret_r = r;
+        else
+                assert_int_equal(r, 0);
         return answer;
+}
+
+static json_t *handle(Fixture *f, const char *text) {
+        return handle_r(f, text, NULL);
+}
+
+/* A protocol violation: no reply, and the caller kills the worker. */
+static void expect_violation(Fixture *f, const char *text) {
+        int r;
+        json_t *answer = handle_r(f, text, &r);
+
+        assert_int_equal(r, -EPROTO);
+        assert_null(answer);
 }
 
 /* Handles text and checks the reply: type, id, status; returns its "value" (new string) or NULL. */
@@ -137,46 +159,61 @@ static void test_kv(void **state) {
         assert_int_equal(store_kv_get(f->m->state.store, "x", &v), -ENOENT);
 }
 
-static void test_requests_without_id(void **state) {
+static void test_violations(void **state) {
         Fixture *f = *state;
 
-        /* A request needs an integer id, which the reply echoes. */
-        expect_no_reply(f, "{\"type\":\"kv-get\",\"key\":\"stream_id\"}");
-        expect_no_reply(f, "{\"type\":\"kv-get\",\"id\":\"1\",\"key\":\"stream_id\"}");
-        expect_no_reply(f, "{\"type\":\"ingest\",\"id\":1.5}");
-        assert_null(expect_reply(f, "{\"type\":\"exec\",\"id\":9007199254740993}", 9007199254740993LL,
-                                 -EOPNOTSUPP));
-        assert_null(expect_reply(f, "{\"type\":\"reply\",\"id\":-4,\"status\":0}", -4, -EOPNOTSUPP));
+        /* A request needs an integer id, which the reply echoes; anything else kills the
+         * worker, as OpenSSH's monitor does for an unpermitted request. */
+        expect_violation(f, "{\"type\":\"kv-get\",\"key\":\"stream_id\"}");
+        expect_violation(f, "{\"type\":\"kv-get\",\"id\":\"1\",\"key\":\"stream_id\"}");
+        expect_violation(f, "{\"type\":\"ingest\",\"id\":1.5}");
+        expect_violation(f, "{\"type\":\"exec\",\"id\":9007199254740993}");
+        expect_violation(f, "{\"type\":\"reply\",\"id\":-4,\"status\":0}");
+        expect_violation(f, "{\"type\":\"ingest\",\"id\":4}");
+        expect_violation(f, "{\"type\":\"ingest\",\"id\":5,\"request\":[]}");
+        expect_violation(f, "{\"type\":\"facts\",\"stream\":[1]}");
+        expect_violation(f, "{\"type\":\"verify-result\",\"state\":7}");
         /* Notifications are not answered. */
         expect_no_reply(f, "{\"type\":\"facts\",\"id\":1}");
-        expect_no_reply(f, "{\"type\":\"verify-result\",\"id\":1}");
 }
 
 #define INGEST_SET                                                                                 \
-        "{\"type\":\"ingest\",\"id\":%d,\"request\":{\"kind\":\"subject\",\"jti\":\"j1\","            \
+        "{\"type\":\"ingest\",\"id\":%d,\"request\":{\"kind\":\"subject\",\"jti\":\"%s\","         \
         "\"iss\":\"" ISS "\",\"event_uri\":\"https://schemas.openid.net/secevent/caep/"                \
-        "event-type/session-revoked\",\"iat\":1700000000,\"event_time\":1700000000,"            \
-        "\"users\":[\"%s\"],\"detection\":{\"name\":\"session-revoked\",\"effect\":\"raise\","       \
-        "\"level\":3,\"carries_level\":false,\"clears\":\"\",\"reason\":\"\"}}}"
+        "event-type/session-revoked\",\"iat\":%lld,\"event_time\":%lld,\"claims\":\"{}\","          \
+        "\"event\":{},\"subject\":{\"format\":\"email\",\"email\":\"%s\"},\"critical\":[]}}"
+
+static char *ingest_text(char *buf, size_t size, int id, const char *jti, long long t, const char *email) {
+        snprintf(buf, size, INGEST_SET, id, jti, t, t, email);
+        return buf;
+}
 
 static void test_ingest(void **state) {
         Fixture *f = *state;
-        char text[1024];
+        long long now = (long long) time(NULL);
+        char text[2048];
         RiskLevel l;
+        json_t *answer;
 
-        snprintf(text, sizeof(text), INGEST_SET, 1, "alice");
-        assert_null(expect_reply(f, text, 1, 0));
-        assert_int_equal(store_user_level(f->m->state.store, "alice", 1, &l, NULL), 0);
+        assert_null(expect_reply(f, ingest_text(text, sizeof(text), 1, "j1", now, "alice@example.com"), 1, 0));
+        assert_int_equal(store_user_level(f->m->state.store, 2001, 1, &l, NULL), 0);
         assert_int_equal(l, RISK_HIGH);
         /* Delivered again: recorded once. */
-        snprintf(text, sizeof(text), INGEST_SET, 2, "alice");
-        assert_null(expect_reply(f, text, 2, -EALREADY));
+        assert_null(expect_reply(f, ingest_text(text, sizeof(text), 2, "j1", now, "alice@example.com"), 2,
+                                 -EALREADY));
 
-        /* A malformed request changes nothing. */
-        snprintf(text, sizeof(text), INGEST_SET, 3, "-rf");
-        assert_null(expect_reply(f, text, 3, -EBADMSG));
-        assert_null(expect_reply(f, "{\"type\":\"ingest\",\"id\":4}", 4, -EBADMSG));
-        assert_null(expect_reply(f, "{\"type\":\"ingest\",\"id\":5,\"request\":[]}", 5, -EBADMSG));
+        /* root, whatever the worker hands over: recorded as protected, never acted upon. */
+        assert_null(expect_reply(f, ingest_text(text, sizeof(text), 3, "j2", now, "root@example.com"), 3, 0));
+        assert_int_equal(store_user_level(f->m->state.store, 0, 1, &l, NULL), 0);
+        assert_int_equal(l, RISK_NONE);
+
+        /* Well-formed but wrong: the SET is refused (setErrs), the worker may stay. */
+        answer = handle(f, ingest_text(text, sizeof(text), 4, "j3", now + 86400, "bob@example.com"));
+        assert_int_equal(json_integer_value(json_object_get(answer, "status")), -EBADMSG);
+        assert_string_equal(json_string_value(json_object_get(answer, "err")), "invalid_request");
+        json_decref(answer);
+        assert_int_equal(store_user_level(f->m->state.store, 2002, 1, &l, NULL), 0);
+        assert_int_equal(l, RISK_NONE);
 }
 
 static void test_facts(void **state) {
@@ -248,16 +285,17 @@ static void test_verify_result(void **state) {
         assert_string_equal(s->verify_result, "requested");
 }
 
-int main(void) {
+int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_framing),
                 cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_requests_without_id, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_violations, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ingest, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_facts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verify_result, setup, teardown),
         };
 
+        nss_fixture_exec(argv);
         log_set_max_level(LOG_CRIT);
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

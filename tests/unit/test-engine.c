@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* engine_apply() against a real store: the actions of SETs that share a txn run once. */
+/* engine_apply() against a real store and NSS (nss_wrapper): the actions of SETs that share a
+ * txn run once; root derives the detection and the users itself, protects system and listed
+ * accounts, keys users by uid and checks the record's times. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -9,12 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "engine.h"
 #include "manager-fixture.h"
+#include "nss-fixture.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
@@ -24,6 +29,8 @@
 #define ISS "https://idp.example.com"
 #define CAEP "https://schemas.openid.net/secevent/caep/event-type/"
 #define RISC "https://schemas.openid.net/secevent/risc/event-type/"
+#define ALICE 2001
+#define BOB 2002
 
 typedef ManagerFixture Fixture;
 
@@ -46,36 +53,65 @@ static int teardown(void **state) {
         return r;
 }
 
-/* One subject SET raising detection to level for user, as the network worker hands it over. */
-static void apply(Fixture *f, const char *iss, const char *jti, const char *txn, const char *uri,
-                  const char *detection, RiskLevel level, const char *user) {
+/* One subject SET about subject (an email subject for a bare user name) as the network
+ * worker hands it over: the facts, nothing derived. Returns engine_apply()'s result. */
+static int apply_full(Fixture *f, const char *iss, const char *jti, const char *txn,
+                      const char *uri, const char *event_json, const char *subject,
+                      uint64_t iat, uint64_t event_time, SetError *err) {
+        char subj[512];
         IngestRequest r = {
                 .kind = INGEST_SUBJECT,
                 .jti = strdup(jti),
                 .iss = strdup(iss),
                 .txn = txn ? strdup(txn) : NULL,
                 .event_uri = strdup(uri),
-                .iat = 1700000000,
-                .event_time = 1700000000,
+                .iat = iat,
+                .event_time = event_time,
                 .claims_json = strdup("{}"),
         };
-        SetError err = {};
+        int k;
 
         assert_non_null(r.jti);
-        assert_int_equal(strv_extend(&r.users, user), 0);
-        snprintf(r.detection.name, sizeof(r.detection.name), "%s", detection);
-        r.detection.effect = DETECTION_RAISE;
-        r.detection.level = level;
-        assert_int_equal(engine_apply(&f->m->state, &r, &err), 0);
+        if (subject && subject[0] != '{')
+                snprintf(subj, sizeof(subj), "{\"format\":\"email\",\"email\":\"%s@example.com\"}",
+                         subject);
+        else
+                snprintf(subj, sizeof(subj), "%s", subject ? subject : "null");
+        r.event = json_loads(event_json ? event_json : "{}", 0, NULL);
+        r.subject = json_loads(subj, JSON_DECODE_ANY, NULL);
+        if (json_is_null(r.subject))
+                r.subject = (json_decref(r.subject), NULL);
+        assert_non_null(r.event);
+        k = engine_apply(&f->m->state, &r, err);
         ingest_request_done(&r);
+        return k;
+}
+
+static void apply(Fixture *f, const char *iss, const char *jti, const char *txn, const char *uri,
+                  const char *user) {
+        SetError err = {};
+        uint64_t now = (uint64_t) time(NULL);
+        /* The members an event of that type needs (CAEP 1.0 §3.2). */
+        const char *ev = strstr(uri, "credential-change")
+                                 ? "{\"credential_type\":\"password\",\"change_type\":\"update\"}"
+                                 : "{}";
+
+        assert_int_equal(apply_full(f, iss, jti, txn, uri, ev, user, now, now, &err), 0);
+}
+
+static RiskLevel level_of(Fixture *f, uid_t uid) {
+        RiskLevel l;
+
+        assert_int_equal(store_user_level(f->m->state.store, uid, (uint64_t) time(NULL), &l, NULL), 0);
+        return l;
 }
 
 /* The newest history entry of user. */
-static HistoryEntry newest(Fixture *f, const char *user) {
+static HistoryEntry newest(Fixture *f, uid_t uid) {
         HistoryEntry *h = NULL, e;
         size_t n = 0;
 
-        assert_int_equal(store_history_list(f->m->state.store, user, 1, &h, &n), 0);
+        assert_int_equal(store_history_list(f->m->state.store, uid, 1, &h, &n), 0);
         assert_int_equal(n, 1);
         e = h[0];
         free(h);
@@ -101,16 +137,16 @@ static void test_same_txn_logout_once(void **state) {
         HistoryEntry h;
         RiskLevel l;
 
-        apply(f, ISS, "j1", "tx-1", CAEP "session-revoked", "session-revoked", RISK_HIGH, "alice");
-        h = newest(f, "alice");
+        apply(f, ISS, "j1", "tx-1", CAEP "session-revoked", "alice");
+        h = newest(f, ALICE);
         assert_pending(&h, "logout");
         assert_string_equal(h.txn, "tx-1");
         history_entry_done(&h);
         assert_int_equal(n_pending(f), 1);
 
-        apply(f, ISS, "j2", "tx-1", RISC "credential-compromise", "credential-compromise", RISK_HIGH,
+        apply(f, ISS, "j2", "tx-1", RISC "credential-compromise",
               "alice");
-        h = newest(f, "alice");
+        h = newest(f, ALICE);
         assert_string_equal(h.jti, "j2");
         assert_string_equal(h.txn, "tx-1");
         assert_string_equal(h.detection, "credential-compromise");
@@ -126,11 +162,11 @@ static void test_same_txn_logout_once(void **state) {
                 StoreDetection *d = NULL;
                 size_t n = 0;
 
-                assert_int_equal(store_detections_list(f->m->state.store, "alice", 1, &d, &n), 0);
+                assert_int_equal(store_detections_list(f->m->state.store, ALICE, 1, &d, &n), 0);
                 assert_int_equal(n, 2);
                 store_detections_free(d, n);
         }
-        assert_int_equal(store_user_level(f->m->state.store, "alice", 1, &l, NULL), 0);
+        assert_int_equal(store_user_level(f->m->state.store, ALICE, 1, &l, NULL), 0);
         assert_int_equal(l, RISK_HIGH);
 
         /* Also once the logout is done, and after a restart. */
@@ -146,8 +182,8 @@ static void test_same_txn_logout_once(void **state) {
         }
         f->m->state.store = store_free(f->m->state.store);
         assert_int_equal(store_open(f->db, &f->m->state.store), 0);
-        apply(f, ISS, "j3", "tx-1", RISC "account-disabled", "account-disabled", RISK_HIGH, "alice");
-        h = newest(f, "alice");
+        apply(f, ISS, "j3", "tx-1", RISC "account-disabled", "alice");
+        h = newest(f, ALICE);
         assert_string_equal(h.result, "skipped: already done for txn tx-1 (jti j1)");
         history_entry_done(&h);
         assert_int_equal(n_pending(f), 0);
@@ -157,28 +193,27 @@ static void test_other_txn_or_none_acts(void **state) {
         Fixture *f = *state;
         HistoryEntry h;
 
-        apply(f, ISS, "j1", "tx-1", CAEP "session-revoked", "session-revoked", RISK_HIGH, "alice");
-        apply(f, ISS, "j2", "tx-2", RISC "credential-compromise", "credential-compromise", RISK_HIGH,
+        apply(f, ISS, "j1", "tx-1", CAEP "session-revoked", "alice");
+        apply(f, ISS, "j2", "tx-2", RISC "credential-compromise",
               "alice");
-        h = newest(f, "alice");
+        h = newest(f, ALICE);
         assert_pending(&h, "logout");
         history_entry_done(&h);
         assert_int_equal(n_pending(f), 2);
 
         /* Without a txn nothing is correlated. */
-        apply(f, ISS, "j3", NULL, RISC "account-disabled", "account-disabled", RISK_HIGH, "alice");
-        apply(f, ISS, "j4", "", RISC "account-purged", "account-purged", RISK_HIGH, "alice");
-        h = newest(f, "alice");
+        apply(f, ISS, "j3", NULL, RISC "account-disabled", "alice");
+        apply(f, ISS, "j4", "", RISC "account-purged", "alice");
+        h = newest(f, ALICE);
         assert_pending(&h, "logout");
         assert_null(h.txn);
         history_entry_done(&h);
         assert_int_equal(n_pending(f), 4);
 
         /* The same txn for another user, or from another issuer, is another transaction's. */
-        apply(f, ISS, "j5", "tx-1", CAEP "session-revoked", "session-revoked", RISK_HIGH, "bob");
-        apply(f, "https://other.example.com", "j6", "tx-1", RISC "credential-compromise",
-              "credential-compromise", RISK_HIGH, "bob");
-        h = newest(f, "bob");
+        apply(f, ISS, "j5", "tx-1", CAEP "session-revoked", "bob");
+        apply(f, "https://other.example.com", "j6", "tx-1", RISC "credential-compromise", "bob");
+        h = newest(f, BOB);
         assert_pending(&h, "logout");
         history_entry_done(&h);
         assert_int_equal(n_pending(f), 6);
@@ -189,12 +224,12 @@ static void test_different_actions_in_one_txn(void **state) {
         HistoryEntry h;
 
         /* medium: the workflow; then high: the logout. Both belong to the transaction. */
-        apply(f, ISS, "j1", "tx-1", CAEP "credential-change", "credential-change", RISK_MEDIUM, "alice");
-        h = newest(f, "alice");
+        apply(f, ISS, "j1", "tx-1", CAEP "credential-change", "alice");
+        h = newest(f, ALICE);
         assert_pending(&h, "workflow");
         history_entry_done(&h);
-        apply(f, ISS, "j2", "tx-1", CAEP "session-revoked", "session-revoked", RISK_HIGH, "alice");
-        h = newest(f, "alice");
+        apply(f, ISS, "j2", "tx-1", CAEP "session-revoked", "alice");
+        h = newest(f, ALICE);
         assert_pending(&h, "logout");
         history_entry_done(&h);
         assert_int_equal(n_pending(f), 2);
@@ -206,15 +241,15 @@ static void test_failed_action_is_not_done(void **state) {
         HistoryEntry h;
         size_t n = 0;
 
-        apply(f, ISS, "j1", "tx-1", CAEP "session-revoked", "session-revoked", RISK_HIGH, "alice");
+        apply(f, ISS, "j1", "tx-1", CAEP "session-revoked", "alice");
         assert_int_equal(store_action_list_pending(f->m->state.store, &a, &n), 0);
         assert_int_equal(n, 1);
         assert_int_equal(store_action_finish(f->m->state.store, a[0].id, "failed: no local user 'alice'"), 0);
         pending_actions_free(a, n);
 
-        apply(f, ISS, "j2", "tx-1", RISC "credential-compromise", "credential-compromise", RISK_HIGH,
+        apply(f, ISS, "j2", "tx-1", RISC "credential-compromise",
               "alice");
-        h = newest(f, "alice");
+        h = newest(f, ALICE);
         assert_pending(&h, "logout");
         history_entry_done(&h);
         assert_int_equal(n_pending(f), 1);
@@ -227,23 +262,130 @@ static void test_snapshot_only_when_levels_move(void **state) {
         size_t len = 0;
 
         snprintf(path, sizeof(path), "%s/pam-snapshot", f->dir);
-        apply(f, ISS, "s1", NULL, CAEP "session-revoked", "session-revoked", RISK_HIGH, "alice");
+        apply(f, ISS, "s1", NULL, CAEP "session-revoked", "alice");
         assert_int_equal(access(path, F_OK), 0);
         assert_int_equal(unlink(path), 0);
 
         /* A lower detection leaves her level and its lapse time as they were. */
-        apply(f, ISS, "s2", NULL, CAEP "credential-change", "credential-change", RISK_MEDIUM,
+        apply(f, ISS, "s2", NULL, CAEP "credential-change",
               "alice");
         assert_int_equal(access(path, F_OK), -1);
 
-        apply(f, ISS, "s3", NULL, CAEP "session-revoked", "session-revoked", RISK_HIGH, "bob");
+        apply(f, ISS, "s3", NULL, CAEP "session-revoked", "bob");
         assert_int_equal(read_full_file(path, 0, (uid_t) -1, 65536, &text, &len), 0);
-        assert_non_null(strstr(text, "alice"));
-        assert_non_null(strstr(text, "bob"));
+        /* Keyed by uid, with who is never acted upon. */
+        assert_non_null(strstr(text, "\n2001 high "));
+        assert_non_null(strstr(text, "\n2002 high "));
+        assert_non_null(strstr(text, "\nmin_uid 1000\n"));
+        assert_non_null(strstr(text, "\nprotect root\n"));
         free(text);
 }
 
-int main(void) {
+/* Root's own conclusions: protected accounts are recorded, never acted upon. */
+static void test_protected_accounts(void **state) {
+        Fixture *f = *state;
+        PendingAction *a = NULL;
+        HistoryEntry h;
+        size_t n = 0;
+
+        apply(f, ISS, "p1", NULL, RISC "credential-compromise", "root");   /* protect = root */
+        apply(f, ISS, "p2", NULL, RISC "credential-compromise", "daemon"); /* uid 1 < min_uid */
+        apply(f, ISS, "p3", NULL, RISC "credential-compromise", "nobody"); /* above max_uid */
+        assert_int_equal(level_of(f, 0), RISK_NONE);
+        assert_int_equal(level_of(f, 1), RISK_NONE);
+        assert_int_equal(level_of(f, 65534), RISK_NONE);
+        assert_int_equal(store_action_list_pending(f->m->state.store, &a, &n), 0);
+        assert_int_equal(n, 0);
+        pending_actions_free(a, n);
+        h = newest(f, 0);
+        assert_string_equal(h.user, "root");
+        assert_string_equal(h.action, "none");
+        assert_true(strncmp(h.result, "protected: ", 11) == 0);
+        history_entry_done(&h);
+        h = newest(f, 1);
+        assert_non_null(strstr(h.result, "outside min_uid"));
+        history_entry_done(&h);
+
+        /* An ordinary user in the same deployment is acted upon. */
+        apply(f, ISS, "p4", NULL, RISC "credential-compromise", "alice");
+        assert_int_equal(level_of(f, ALICE), RISK_HIGH);
+}
+
+/* Two names of one account share one level, shown by the account's own name. */
+static void test_aliases_share_one_uid(void **state) {
+        Fixture *f = *state;
+        HistoryEntry h;
+
+        apply(f, ISS, "a1", NULL, RISC "credential-compromise", "alias");
+        assert_int_equal(level_of(f, ALICE), RISK_HIGH);
+        h = newest(f, ALICE);
+        assert_string_equal(h.user, "alice");
+        assert_int_equal(h.uid, ALICE);
+        history_entry_done(&h);
+
+        /* Both names in one subject (aliases) are one account: one entry, one action. */
+        apply(f, ISS, "a2", NULL, CAEP "session-revoked",
+              "{\"format\":\"aliases\",\"identifiers\":[{\"format\":\"email\","
+              "\"email\":\"alice@example.com\"},{\"format\":\"email\",\"email\":\"alias@example.com\"}]}");
+        assert_int_equal(n_pending(f), 2);
+}
+
+/* The record's times are checked against root's own clock and max_event_age. */
+static void test_times_checked(void **state) {
+        Fixture *f = *state;
+        uint64_t now = (uint64_t) time(NULL);
+        SetError err = {};
+
+        assert_int_equal(apply_full(f, ISS, "t1", NULL, RISC "credential-compromise", NULL, "alice",
+                                    now + 3600, now, &err), -EBADMSG);
+        assert_string_equal(err.err, "invalid_request");
+        assert_non_null(strstr(err.description, "iat"));
+        /* A far-future event time would make every later event "stale". */
+        assert_int_equal(apply_full(f, ISS, "t2", NULL, RISC "credential-compromise", NULL, "alice",
+                                    now, 4000000000u, &err), -EBADMSG);
+        assert_non_null(strstr(err.description, "event time"));
+        /* Older than max_event_age (30 days): refused before the replay check. */
+        assert_int_equal(apply_full(f, ISS, "t3", NULL, RISC "credential-compromise", NULL, "alice",
+                                    now - 31u * 86400u, now - 31u * 86400u, &err), -EBADMSG);
+        assert_non_null(strstr(err.description, "max_event_age"));
+        assert_int_equal(level_of(f, ALICE), RISK_NONE);
+        /* Nothing was recorded: the same jti with good times is applied. */
+        assert_int_equal(apply_full(f, ISS, "t1", NULL, RISC "credential-compromise", NULL, "alice",
+                                    now, now, &err), 0);
+        assert_int_equal(level_of(f, ALICE), RISK_HIGH);
+}
+
+/* What an event raises or clears is root's own table's: a compliant device event clears the
+ * device detection, never an admin's manual level; a malformed payload is refused; an unknown
+ * event type is recorded and ignored. */
+static void test_detection_derived_by_root(void **state) {
+        Fixture *f = *state;
+        uint64_t now = (uint64_t) time(NULL);
+        LocalUser alice = { .uid = ALICE, .name = "alice" };
+        SetError err = {};
+        HistoryEntry h;
+
+        assert_int_equal(engine_set_risk(&f->m->state, &alice, RISK_HIGH, "by hand", NULL), 0);
+        assert_int_equal(apply_full(f, ISS, "d1", NULL, CAEP "device-compliance-change",
+                                    "{\"current_status\":\"compliant\",\"previous_status\":\"not-compliant\"}",
+                                    "alice", now, now, &err), 0);
+        assert_int_equal(level_of(f, ALICE), RISK_HIGH);
+        h = newest(f, ALICE);
+        assert_string_equal(h.detection, "device-compliance-change");
+        history_entry_done(&h);
+
+        assert_int_equal(apply_full(f, ISS, "d2", NULL, CAEP "device-compliance-change",
+                                    "{\"previous_status\":\"compliant\"}", "bob", now, now, &err),
+                         -EBADMSG);
+        assert_string_equal(err.err, "invalid_request");
+        assert_int_equal(level_of(f, BOB), RISK_NONE);
+
+        assert_int_equal(apply_full(f, ISS, "d3", NULL, "https://example.com/event-type/reboot-all",
+                                    "{}", "bob", now, now, &err), 0);
+        assert_int_equal(level_of(f, BOB), RISK_NONE);
+}
+
+int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_same_txn_logout_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_other_txn_or_none_acts, setup, teardown),
@@ -251,8 +393,13 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_failed_action_is_not_done, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_snapshot_only_when_levels_move, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_protected_accounts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_aliases_share_one_uid, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_times_checked, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_detection_derived_by_root, setup, teardown),
         };
 
-        log_set_max_level(LOG_WARNING);
+        nss_fixture_exec(argv);
+        log_set_max_level(LOG_ERR);
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

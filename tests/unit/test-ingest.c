@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The record the network worker sends the daemon: round trips and strict rejection. */
+/* The record the network worker sends the daemon: facts only (no detection, no users), round
+ * trips, strict rejection of what is malformed (a protocol violation) and of what is past root's
+ * bounds (the SET is refused). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,13 +25,11 @@ static void fill(IngestRequest *r) {
         r->iat = 1700000000;
         r->event_time = 1699999999;
         r->claims_json = strdup("{\"jti\":\"jti-1\",\"x\":\"\\u0001\"}");
-        r->subject_desc = strdup("email alice@example.com");
-        r->users = calloc(1, sizeof(char *));
-        assert_int_equal(strv_extend(&r->users, "alice"), 0);
-        strcpy(r->detection.name, "session-revoked");
-        r->detection.effect = DETECTION_RAISE;
-        r->detection.level = RISK_HIGH;
-        strcpy(r->detection.reason, "Policy Violation");
+        r->event = json_pack("{s:{s:s}}", "reason_admin", "en", "Policy Violation");
+        r->subject = json_pack("{s:s, s:s}", "format", "email", "email", "alice@example.com");
+        assert_int_equal(strv_extend(&r->critical, "device"), 0);
+        assert_non_null(r->event);
+        assert_non_null(r->subject);
 }
 
 static void test_round_trip(void **state) {
@@ -47,19 +47,18 @@ static void test_round_trip(void **state) {
         assert_int_equal(b.iat, a.iat);
         assert_int_equal(b.event_time, a.event_time);
         assert_string_equal(b.claims_json, a.claims_json); /* passed through, not parsed */
-        assert_string_equal(b.users[0], "alice");
-        assert_null(b.users[1]);
-        assert_string_equal(b.detection.name, "session-revoked");
-        assert_int_equal(b.detection.effect, DETECTION_RAISE);
-        assert_int_equal(b.detection.level, RISK_HIGH);
-        assert_string_equal(b.detection.reason, "Policy Violation");
+        assert_true(json_equal(b.event, a.event));
+        assert_true(json_equal(b.subject, a.subject));
+        assert_string_equal(b.critical[0], "device");
+        assert_null(b.critical[1]);
         json_decref(j);
         ingest_request_done(&a);
         ingest_request_done(&b);
 }
 
-/* Mutates one member of a valid record and expects -EBADMSG. */
-static void expect_rejected(const char *key, json_t *value, const char *sub) {
+/* Mutates one member of a valid record and expects code (-EBADMSG: malformed; -E2BIG: past
+ * root's bounds). */
+static void expect_code(const char *key, json_t *value, const char *sub, int code) {
         IngestRequest a, b = {};
         json_t *j;
 
@@ -70,13 +69,18 @@ static void expect_rejected(const char *key, json_t *value, const char *sub) {
                 json_object_set_new(json_object_get(j, sub), key, value);
         else
                 json_object_set_new(j, key, value);
-        assert_int_equal(ingest_from_json(j, &b), -EBADMSG);
+        assert_int_equal(ingest_from_json(j, &b), code);
         json_decref(j);
         ingest_request_done(&a);
 }
 
+static void expect_rejected(const char *key, json_t *value, const char *sub) {
+        expect_code(key, value, sub, -EBADMSG);
+}
+
 static void test_rejects(void **state) {
-        json_t *users;
+        json_t *crit;
+        char big[INGEST_MAX_EVENT + 16];
 
         expect_rejected("kind", json_string("root-shell"), NULL);
         expect_rejected("jti", json_string(""), NULL);
@@ -85,19 +89,39 @@ static void test_rejects(void **state) {
         expect_rejected("iss", json_string("bad\nline"), NULL);
         expect_rejected("iat", json_integer(-1), NULL);
         expect_rejected("event_time", json_string("1"), NULL);
-        users = json_array();
-        json_array_append_new(users, json_string("../etc"));
-        expect_rejected("users", users, NULL);
-        users = json_array();
-        json_array_append_new(users, json_string("-rf"));
-        expect_rejected("users", users, NULL);
-        expect_rejected("users", json_string("alice"), NULL);
-        expect_rejected("level", json_integer(4), "detection");
-        expect_rejected("level", json_integer(-1), "detection");
-        expect_rejected("effect", json_string("delete-everything"), "detection");
-        expect_rejected("name", json_string(""), "detection");
-        expect_rejected("carries_level", json_integer(1), "detection");
-        expect_rejected("detection", json_null(), NULL);
+        /* The event's members and the subject are objects. */
+        expect_rejected("event", json_null(), NULL);
+        expect_rejected("event", json_string("{}"), NULL);
+        expect_rejected("subject", json_string("alice"), NULL);
+        expect_rejected("critical", json_string("device"), NULL);
+        crit = json_array();
+        json_array_append_new(crit, json_integer(1));
+        expect_rejected("critical", crit, NULL);
+        /* Conclusions are not the worker's to send: they are ignored, never read. */
+        {
+                IngestRequest a, b = {};
+                json_t *j;
+
+                fill(&a);
+                j = ingest_to_json(&a);
+                json_object_set_new(j, "users", json_pack("[s]", "root"));
+                json_object_set_new(j, "detection", json_pack("{s:s, s:s}", "effect", "clear",
+                                                              "clears", "manual"));
+                assert_int_equal(ingest_from_json(j, &b), 0);
+                json_decref(j);
+                ingest_request_done(&a);
+                ingest_request_done(&b);
+        }
+
+        /* Past root's bounds: the SET is refused, the record is not malformed. */
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        expect_code("event", json_pack("{s:s}", "reason_admin", big), NULL, -E2BIG);
+        expect_code("subject", json_pack("{s:s, s:s}", "format", "opaque", "id", big), NULL, -E2BIG);
+        crit = json_array();
+        for (unsigned i = 0; i <= INGEST_MAX_CRITICAL; i++)
+                json_array_append_new(crit, json_string("m"));
+        expect_code("critical", crit, NULL, -E2BIG);
 }
 
 static void test_stream_updated_needs_status(void **state) {

@@ -53,7 +53,7 @@ static int classify_with(const char *fixture, const Config *c, Detection *d) {
         if (r < 0)
                 fail_msg("%s: set_verify %d: %s", fixture, r, err.description);
         memset(d, 0xaa, sizeof *d);
-        r = risk_classify(s, c, d);
+        r = risk_classify(s->event_uri, s->event, c, d);
         ssf_set_free(s);
         return r;
 }
@@ -208,7 +208,7 @@ static void test_hand_built(void **state) {
 
         assert_non_null(ev);
         s.event = ev;
-        assert_int_equal(risk_classify(&s, &c, &d), 0);
+        assert_int_equal(risk_classify(s.event_uri, s.event, &c, &d), 0);
         assert_string_equal(d.reason, "line one line two  \xe2\x80\x99 end");
 
         /* A long reason is cut on a character boundary. */
@@ -217,7 +217,7 @@ static void test_hand_built(void **state) {
                 memcpy(long_reason + i, "\xe2\x80\x99", 3);
         long_reason[597] = 0;
         assert_int_equal(json_object_set_new(ev, "reason_admin", json_pack("{s:s}", "en", long_reason)), 0);
-        assert_int_equal(risk_classify(&s, &c, &d), 0);
+        assert_int_equal(risk_classify(s.event_uri, s.event, &c, &d), 0);
         assert_int_equal(strlen(d.reason) % 3, 0);
         assert_true(strlen(d.reason) < sizeof d.reason);
         assert_true(strlen(d.reason) >= sizeof d.reason - 4);
@@ -225,20 +225,20 @@ static void test_hand_built(void **state) {
         /* Case-insensitive enums. */
         s.event_uri = CAEP_EVENT_PREFIX "device-compliance-change";
         assert_int_equal(json_object_set_new(ev, "current_status", json_string("Not-Compliant")), 0);
-        assert_int_equal(risk_classify(&s, &c, &d), 0);
+        assert_int_equal(risk_classify(s.event_uri, s.event, &c, &d), 0);
         assert_int_equal(d.effect, DETECTION_RAISE);
         s.event_uri = CAEP_EVENT_PREFIX "risk-level-change";
         assert_int_equal(json_object_set_new(ev, "current_level", json_string("Medium")), 0);
-        assert_int_equal(risk_classify(&s, &c, &d), 0);
+        assert_int_equal(risk_classify(s.event_uri, s.event, &c, &d), 0);
         assert_int_equal(d.level, RISK_MEDIUM);
         /* CAEP has no "none" level; only Okta's events carry it. */
         assert_int_equal(json_object_set_new(ev, "current_level", json_string("NONE")), 0);
-        assert_int_equal(risk_classify(&s, &c, &d), -EBADMSG);
+        assert_int_equal(risk_classify(s.event_uri, s.event, &c, &d), -EBADMSG);
         assert_int_equal(json_object_set_new(ev, "current_level", json_integer(3)), 0);
-        assert_int_equal(risk_classify(&s, &c, &d), -EBADMSG);
+        assert_int_equal(risk_classify(s.event_uri, s.event, &c, &d), -EBADMSG);
         /* Not an object. */
         s.event = NULL;
-        assert_int_equal(risk_classify(&s, &c, &d), -EBADMSG);
+        assert_int_equal(risk_classify(s.event_uri, s.event, &c, &d), -EBADMSG);
 }
 
 int main(void) {

@@ -58,7 +58,7 @@ static void test_parse_comments_and_blanks(void **state) {
 
         assert_int_equal(parse("", &e, buf), 0);
         assert_int_equal(parse("   \t ", &e, buf), 0);
-        assert_int_equal(parse("# ssf-sessiond pam-snapshot v1", &e, buf), 0);
+        assert_int_equal(parse("# ssf-sessiond pam-snapshot v2", &e, buf), 0);
         assert_int_equal(parse("   # alice high 0", &e, buf), 0);
         assert_int_equal(ssf_snapshot_parse_line(NULL, 0, buf, &e), 0);
 }
@@ -167,7 +167,7 @@ static void write_raw(const char *path, const char *content, mode_t mode) {
 }
 
 static int lookup(const char *path, const char *user, RiskLevel *l) {
-        return ssf_snapshot_lookup(path, user, NOW, (uid_t) -1, l);
+        return ssf_snapshot_lookup(path, user, NOW, (uid_t) -1, l, NULL);
 }
 
 static void test_lookup(void **state) {
@@ -228,7 +228,8 @@ static void test_lookup_malformed(void **state) {
         write_raw(d->file, "alice high 0\n", 0600); /* no header */
         assert_int_equal(lookup(d->file, "alice", &l), -EBADMSG);
 
-        write_raw(d->file, "# ssf-sessiond pam-snapshot v2\nalice high 0\n", 0600);
+        /* The old, name-keyed format (v1) is not read. */
+        write_raw(d->file, "# ssf-sessiond pam-snapshot v1\nalice high 0\n", 0600);
         assert_int_equal(lookup(d->file, "alice", &l), -EBADMSG);
 
         /* A bad line anywhere, even after the user's entry, makes the file unusable. */
@@ -284,13 +285,13 @@ static void test_lookup_untrusted_file(void **state) {
         if (geteuid() == 0) {
                 assert_int_equal(chown(d->file, 65534, 65534), 0);
                 assert_int_equal(lookup(d->file, "alice", &l), -EPERM);
-                assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, 65534, &l), 0);
+                assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, 65534, &l, NULL), 0);
                 assert_int_equal(l, RISK_HIGH);
-                assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, 1000, &l), -EPERM);
+                assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, 1000, &l, NULL), -EPERM);
         } else {
                 /* Our own file is not root's. */
                 assert_int_equal(lookup(d->file, "alice", &l), -EPERM);
-                assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, geteuid(), &l), 0);
+                assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, geteuid(), &l, NULL), 0);
         }
 }
 
@@ -312,7 +313,7 @@ static void test_write(void **state) {
 
         /* Replaces an existing file, whatever its mode was. */
         write_raw(d->file, "old\n", 0644);
-        assert_int_equal(ssf_snapshot_write(d->file, e, ARRAY_SIZE(e)), 0);
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, e, ARRAY_SIZE(e)), 0);
 
         assert_int_equal(lstat(d->file, &st), 0);
         assert_true(S_ISREG(st.st_mode));
@@ -329,16 +330,16 @@ static void test_write(void **state) {
                                      "bob medium 1700000060\n"
                                      "carol low 1699999940\n");
 
-        assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, owner, &l), 0);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, owner, &l, NULL), 0);
         assert_int_equal(l, RISK_HIGH);
-        assert_int_equal(ssf_snapshot_lookup(d->file, "bob", NOW, owner, &l), 0);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "bob", NOW, owner, &l, NULL), 0);
         assert_int_equal(l, RISK_MEDIUM);
-        assert_int_equal(ssf_snapshot_lookup(d->file, "carol", NOW, owner, &l), 0);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "carol", NOW, owner, &l, NULL), 0);
         assert_int_equal(l, RISK_NONE);
 
         /* Empty snapshot: header only, nobody listed. */
-        assert_int_equal(ssf_snapshot_write(d->file, NULL, 0), 0);
-        assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, owner, &l), -ENOENT);
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, NULL, 0), 0);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, owner, &l, NULL), -ENOENT);
 
         /* Invalid entries are refused and leave the old file (and no temporary file) behind. */
         const SsfSnapshotEntry bad1[] = { { "al ice", RISK_HIGH, 0 } };
@@ -346,14 +347,14 @@ static void test_write(void **state) {
         const SsfSnapshotEntry bad3[] = { { "", RISK_HIGH, 0 } };
         const SsfSnapshotEntry bad4[] = { { NULL, RISK_HIGH, 0 } };
         const SsfSnapshotEntry bad5[] = { { "a\nb", RISK_HIGH, 0 } };
-        assert_int_equal(ssf_snapshot_write(d->file, e, ARRAY_SIZE(e)), 0);
-        assert_int_equal(ssf_snapshot_write(d->file, bad1, 1), -EINVAL);
-        assert_int_equal(ssf_snapshot_write(d->file, bad2, 1), -EINVAL);
-        assert_int_equal(ssf_snapshot_write(d->file, bad3, 1), -EINVAL);
-        assert_int_equal(ssf_snapshot_write(d->file, bad4, 1), -EINVAL);
-        assert_int_equal(ssf_snapshot_write(d->file, bad5, 1), -EINVAL);
-        assert_int_equal(ssf_snapshot_write(d->file, NULL, 1), -EINVAL);
-        assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, owner, &l), 0);
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, e, ARRAY_SIZE(e)), 0);
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, bad1, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, bad2, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, bad3, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, bad4, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, bad5, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, NULL, 1), -EINVAL);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "alice", NOW, owner, &l, NULL), 0);
         assert_int_equal(l, RISK_HIGH);
 
         DIR *dir = opendir(d->path);
@@ -367,7 +368,57 @@ static void test_write(void **state) {
         assert_int_equal(files, 1);
 
         /* A directory that does not exist. */
-        assert_true(ssf_snapshot_write("/nonexistent/dir/pam-snapshot", e, 1) < 0);
+        assert_true(ssf_snapshot_write("/nonexistent/dir/pam-snapshot", NULL, e, 1) < 0);
+}
+
+/* The policy lines: who pam_ssf.so admits on its own when the daemon is unreachable. */
+static void test_policy(void **state) {
+        char buf[SSF_SNAPSHOT_MAX_LINE + 1];
+        SsfSnapshotPolicy p = {};
+        SsfSnapshotEntry e;
+
+        assert_int_equal(ssf_snapshot_parse_line_policy("min_uid 1000", 12, buf, &e, &p), 2);
+        assert_int_equal(ssf_snapshot_parse_line_policy("max_uid 60000", 13, buf, &e, &p), 2);
+        assert_int_equal(ssf_snapshot_parse_line_policy("protect root admin", 18, buf, &e, &p), 2);
+        assert_true(p.have_min && p.have_max && p.have_protect);
+        assert_int_equal(p.min_uid, 1000);
+        assert_int_equal(p.max_uid, 60000);
+        assert_string_equal(p.protect, "root admin");
+        assert_true(ssf_snapshot_policy_protects(&p, 0, "root"));
+        assert_true(ssf_snapshot_policy_protects(&p, 999, "svc"));
+        assert_true(ssf_snapshot_policy_protects(&p, 60001, "big"));
+        assert_true(ssf_snapshot_policy_protects(&p, 1500, "admin"));
+        assert_false(ssf_snapshot_policy_protects(&p, 1500, "adm"));
+        assert_false(ssf_snapshot_policy_protects(&p, 2001, "alice"));
+        assert_false(ssf_snapshot_policy_protects(NULL, 0, "root"));
+
+        assert_int_equal(ssf_snapshot_parse_line_policy("min_uid", 7, buf, &e, &p), -EBADMSG);
+        assert_int_equal(ssf_snapshot_parse_line_policy("min_uid -1", 10, buf, &e, &p), -EBADMSG);
+        assert_int_equal(ssf_snapshot_parse_line_policy("min_uid 1 2", 11, buf, &e, &p), -EBADMSG);
+        assert_int_equal(ssf_snapshot_parse_line_policy("max_uid 4294967295", 18, buf, &e, &p), -EBADMSG);
+}
+
+static void test_policy_roundtrip(void **state) {
+        Dir *d = *state;
+        SsfSnapshotPolicy in = { .min_uid = 500, .max_uid = 7000 }, out = {};
+        const SsfSnapshotEntry e[] = { { "2001", RISK_HIGH, 0 } };
+        uid_t owner = geteuid() == 0 ? (uid_t) -1 : geteuid();
+        RiskLevel l;
+
+        strcpy(in.protect, "root ops");
+        assert_int_equal(ssf_snapshot_write(d->file, &in, e, 1), 0);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "2001", NOW, owner, &l, &out), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(out.min_uid, 500);
+        assert_int_equal(out.max_uid, 7000);
+        assert_string_equal(out.protect, "root ops");
+        /* Not listed: the policy still comes back. */
+        memset(&out, 0, sizeof(out));
+        assert_int_equal(ssf_snapshot_lookup(d->file, "2002", NOW, owner, &l, &out), -ENOENT);
+        assert_true(out.have_min && out.min_uid == 500);
+        /* A protect list with a line break is not written. */
+        strcpy(in.protect, "root\nalice 2001 high 0");
+        assert_int_equal(ssf_snapshot_write(d->file, &in, e, 1), -EINVAL);
 }
 
 int main(void) {
@@ -379,6 +430,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_lookup_malformed, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_lookup_untrusted_file, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_write, dir_setup, dir_teardown),
+                cmocka_unit_test(test_policy),
+                cmocka_unit_test_setup_teardown(test_policy_roundtrip, dir_setup, dir_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

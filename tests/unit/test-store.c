@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "nss-fixture.h"
 #include <sqlite3.h>
 
 #include "log.h"
@@ -26,6 +28,22 @@ typedef struct Fixture {
         char db[192];
         Store *s;
 } Fixture;
+
+/* The uid of the test accounts (nss-fixture.h); the store keys users by uid. */
+static uid_t U(const char *name) {
+        static const struct {
+                const char *name;
+                uid_t uid;
+        } ids[] = { { "alice", 2001 }, { "bob", 2002 }, { "carol", 2003 }, { "Dave", 2004 },
+                    { "dave", 2005 }, { "erin", 2007 }, { "frank", 2006 },
+                    { "nobody", 65534 } };
+
+        for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
+                if (streq(ids[i].name, name))
+                        return ids[i].uid;
+        fail_msg("no test uid for '%s'", name);
+        return (uid_t) -1;
+}
 
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(Fixture));
@@ -61,7 +79,7 @@ static int teardown(void **state) {
 
 static void put(Store *s, const char *user, const char *det, RiskLevel level, uint64_t expires) {
         StoreDetection d = {
-                .user = S(user),
+                .uid = U(user),
                 .detection = S(det),
                 .level = level,
                 .since = 100,
@@ -111,10 +129,10 @@ static void test_detection_roundtrip(void **state) {
         Fixture *f = *state;
         StoreDetection d = {};
 
-        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), -ENOENT);
+        assert_int_equal(store_detection_get(f->s, U("alice"), "session-revoked", &d), -ENOENT);
         put(f->s, "alice", "session-revoked", RISK_HIGH, 5000);
-        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), 0);
-        assert_string_equal(d.user, "alice");
+        assert_int_equal(store_detection_get(f->s, U("alice"), "session-revoked", &d), 0);
+        assert_int_equal(d.uid, U("alice"));
         assert_string_equal(d.detection, "session-revoked");
         assert_int_equal(d.level, RISK_HIGH);
         assert_true(d.since == 100 && d.updated == 200 && d.expires == 5000 && d.event_time == 150);
@@ -124,11 +142,11 @@ static void test_detection_roundtrip(void **state) {
 
         /* Replace: the same key, new values; NULL strings stay NULL. */
         {
-                StoreDetection n = { .user = S("alice"), .detection = S("session-revoked"),
+                StoreDetection n = { .uid = U("alice"), .detection = S("session-revoked"),
                                      .level = RISK_LOW, .since = 1, .updated = 2, .expires = 0 };
                 assert_int_equal(store_detection_put(f->s, &n), 0);
         }
-        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), 0);
+        assert_int_equal(store_detection_get(f->s, U("alice"), "session-revoked", &d), 0);
         assert_int_equal(d.level, RISK_LOW);
         assert_true(d.expires == 0);
         assert_null(d.jti);
@@ -136,13 +154,13 @@ static void test_detection_roundtrip(void **state) {
         store_detection_done(&d);
 
         {
-                StoreDetection bad = { .user = S("alice"), .detection = S("x"), .level = _RISK_MAX };
+                StoreDetection bad = { .uid = U("alice"), .detection = S("x"), .level = _RISK_MAX };
                 assert_int_equal(store_detection_put(f->s, &bad), -EINVAL);
         }
 
-        assert_int_equal(store_detection_delete(f->s, "alice", "session-revoked"), 0);
-        assert_int_equal(store_detection_delete(f->s, "alice", "session-revoked"), -ENOENT);
-        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), -ENOENT);
+        assert_int_equal(store_detection_delete(f->s, U("alice"), "session-revoked"), 0);
+        assert_int_equal(store_detection_delete(f->s, U("alice"), "session-revoked"), -ENOENT);
+        assert_int_equal(store_detection_get(f->s, U("alice"), "session-revoked", &d), -ENOENT);
 }
 
 static void test_levels_and_expiry(void **state) {
@@ -153,7 +171,7 @@ static void test_levels_and_expiry(void **state) {
         size_t n = 0;
 
         /* Unknown user: none, until 0. */
-        assert_int_equal(store_user_level(f->s, "nobody", 1000, &l, &until), 0);
+        assert_int_equal(store_user_level(f->s, U("nobody"), 1000, &l, &until), 0);
         assert_int_equal(l, RISK_NONE);
         assert_true(until == 0);
 
@@ -162,49 +180,49 @@ static void test_levels_and_expiry(void **state) {
         put(f->s, "bob", "account-disabled", RISK_HIGH, 3000);
         put(f->s, "bob", "opt-in", RISK_LOW, 1500);
 
-        assert_int_equal(store_user_level(f->s, "bob", 1000, &l, &until), 0);
+        assert_int_equal(store_user_level(f->s, U("bob"), 1000, &l, &until), 0);
         assert_int_equal(l, RISK_HIGH);
         assert_true(until == 3000); /* the latest expiry at the top level */
 
         /* Only the top level counts for until; at now=2500 one high remains. */
-        assert_int_equal(store_user_level(f->s, "bob", 2500, &l, &until), 0);
+        assert_int_equal(store_user_level(f->s, U("bob"), 2500, &l, &until), 0);
         assert_int_equal(l, RISK_HIGH);
         assert_true(until == 3000);
 
         /* expires == now is expired. Then the never-expiring medium is the top: until 0. */
-        assert_int_equal(store_user_level(f->s, "bob", 3000, &l, &until), 0);
+        assert_int_equal(store_user_level(f->s, U("bob"), 3000, &l, &until), 0);
         assert_int_equal(l, RISK_MEDIUM);
         assert_true(until == 0);
-        assert_int_equal(store_user_level(f->s, "bob", 3000, &l, NULL), 0);
+        assert_int_equal(store_user_level(f->s, U("bob"), 3000, &l, NULL), 0);
 
         /* A second high without expiry makes until 0 while high. */
         put(f->s, "bob", "credential-compromise", RISK_HIGH, 0);
-        assert_int_equal(store_user_level(f->s, "bob", 1000, &l, &until), 0);
+        assert_int_equal(store_user_level(f->s, U("bob"), 1000, &l, &until), 0);
         assert_int_equal(l, RISK_HIGH);
         assert_true(until == 0);
-        assert_int_equal(store_detection_delete(f->s, "bob", "credential-compromise"), 0);
+        assert_int_equal(store_detection_delete(f->s, U("bob"), "credential-compromise"), 0);
 
         /* Active detections, highest first. */
-        assert_int_equal(store_detections_list(f->s, "bob", 1000, &list, &n), 0);
+        assert_int_equal(store_detections_list(f->s, U("bob"), 1000, &list, &n), 0);
         assert_int_equal(n, 4);
         assert_int_equal(list[0].level, RISK_HIGH);
         assert_int_equal(list[1].level, RISK_HIGH);
         assert_int_equal(list[2].level, RISK_MEDIUM);
         assert_int_equal(list[3].level, RISK_LOW);
         store_detections_free(list, n);
-        assert_int_equal(store_detections_list(f->s, "bob", 2000, &list, &n), 0);
+        assert_int_equal(store_detections_list(f->s, U("bob"), 2000, &list, &n), 0);
         assert_int_equal(n, 2);
         store_detections_free(list, n);
 
         /* Expire: rows with expires <= now and != 0. */
         assert_int_equal(store_detections_expire(f->s, 2000), 2);
         assert_int_equal(store_detections_expire(f->s, 2000), 0);
-        assert_int_equal(store_detections_list(f->s, "bob", 0, &list, &n), 0);
+        assert_int_equal(store_detections_list(f->s, U("bob"), 0, &list, &n), 0);
         assert_int_equal(n, 2);
         store_detections_free(list, n);
 
-        assert_int_equal(store_user_reset(f->s, "bob"), 0);
-        assert_int_equal(store_user_level(f->s, "bob", 0, &l, &until), 0);
+        assert_int_equal(store_user_reset(f->s, U("bob")), 0);
+        assert_int_equal(store_user_level(f->s, U("bob"), 0, &l, &until), 0);
         assert_int_equal(l, RISK_NONE);
 }
 
@@ -229,15 +247,15 @@ static void test_users_list(void **state) {
 
         assert_int_equal(store_users_list(f->s, 1000, &u, &n), 0);
         assert_int_equal(n, 3);
-        assert_string_equal(u[2].user, "frank");
+        assert_int_equal(u[2].uid, U("frank"));
         assert_int_equal(u[2].level, RISK_HIGH);
         assert_true(u[2].until == 0);
         assert_true(u[2].updated == 200);
-        assert_string_equal(u[0].user, "alice");
+        assert_int_equal(u[0].uid, U("alice"));
         assert_int_equal(u[0].level, RISK_MEDIUM);
         assert_true(u[0].until == 1500);
         assert_true(u[0].updated == 200);
-        assert_string_equal(u[1].user, "carol");
+        assert_int_equal(u[1].uid, U("carol"));
         assert_int_equal(u[1].level, RISK_HIGH);
         assert_true(u[1].until == 5000);
         store_users_free(u, n);
@@ -254,6 +272,7 @@ static void test_history(void **state) {
                 HistoryEntry e = {
                         .time = 1000 + (uint64_t) i,
                         .user = S((i % 2 ? "alice" : "bob")),
+                        .uid = U(i % 2 ? "alice" : "bob"),
                         .jti = S("j"),
                         .event = S("session-revoked"),
                         .detection = S("session-revoked"),
@@ -278,7 +297,7 @@ static void test_history(void **state) {
         assert_int_equal(store_history_update_result(f->s, 999999, "ok", 1), -ENOENT);
 
         /* All users, newest first, limited. */
-        assert_int_equal(store_history_list(f->s, NULL, 3, &h, &n), 0);
+        assert_int_equal(store_history_list(f->s, -1, 3, &h, &n), 0);
         assert_int_equal(n, 3);
         assert_null(h[0].user);
         assert_string_equal(h[0].event, "stream-updated");
@@ -289,7 +308,7 @@ static void test_history(void **state) {
         history_entries_free(h, n);
 
         /* One user. */
-        assert_int_equal(store_history_list(f->s, "alice", 10, &h, &n), 0);
+        assert_int_equal(store_history_list(f->s, U("alice"), 10, &h, &n), 0);
         assert_int_equal(n, 2);
         assert_true(h[0].id == ids[3]);
         assert_true(h[1].id == ids[1]);
@@ -300,13 +319,13 @@ static void test_history(void **state) {
         assert_string_equal(h[1].rule, "logout-high");
         history_entries_free(h, n);
 
-        assert_int_equal(store_history_list(f->s, "bob", 10, &h, &n), 0);
+        assert_int_equal(store_history_list(f->s, U("bob"), 10, &h, &n), 0);
         assert_int_equal(n, 3);
         assert_null(h[2].rule);
         assert_true(h[2].duration_ms == -1);
         history_entries_free(h, n);
 
-        assert_int_equal(store_history_list(f->s, "nobody", 10, &h, &n), 0);
+        assert_int_equal(store_history_list(f->s, U("nobody"), 10, &h, &n), 0);
         assert_int_equal(n, 0);
         history_entries_free(h, n);
 }
@@ -386,6 +405,7 @@ static int64_t add_txn_action(Store *s, const char *iss, const char *txn, const 
                                const char *jti) {
         PendingAction p = {
                 .created = 1000,
+                .uid = U(user),
                 .user = S(user),
                 .rule = S("r"),
                 .action = S(action),
@@ -407,7 +427,7 @@ static void find_txn(Store *s, const char *iss, const char *txn, const char *use
                      const char *action, const char *sessions, const char *workflow,
                      const char *expect_jti) {
         char *jti = NULL;
-        int r = store_action_find_txn(s, iss, txn, user, action, sessions, workflow, &jti);
+        int r = store_action_find_txn(s, iss, txn, U(user), action, sessions, workflow, &jti);
 
         if (!expect_jti) {
                 assert_int_equal(r, -ENOENT);
@@ -452,9 +472,9 @@ static void test_action_find_txn(void **state) {
         find_txn(f->s, "https://idp", "t1", "alice", "workflow", NULL, "other-hook", NULL);
         /* An action without a txn correlates with nothing; there is no empty txn to look up. */
         find_txn(f->s, "https://idp", "t1", "bob", "logout", "all", NULL, NULL);
-        assert_int_equal(store_action_find_txn(f->s, "https://idp", "", "bob", "logout", NULL, NULL,
+        assert_int_equal(store_action_find_txn(f->s, "https://idp", "", U("bob"), "logout", NULL, NULL,
                                                &jti), -EINVAL);
-        assert_int_equal(store_action_find_txn(f->s, "https://idp", NULL, "bob", "logout", NULL,
+        assert_int_equal(store_action_find_txn(f->s, "https://idp", NULL, U("bob"), "logout", NULL,
                                                NULL, &jti), -EINVAL);
 
         /* Done and successful still counts; a failed one does not (the next SET may retry). */
@@ -509,13 +529,13 @@ static void test_transactions(void **state) {
         put(f->s, "alice", "session-revoked", RISK_HIGH, 0);
         assert_int_equal(store_kv_set(f->s, "k", "v"), 0);
         assert_int_equal(store_rollback(f->s), 0);
-        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), -ENOENT);
+        assert_int_equal(store_detection_get(f->s, U("alice"), "session-revoked", &d), -ENOENT);
         assert_int_equal(store_kv_get(f->s, "k", &v), -ENOENT);
 
         assert_int_equal(store_begin(f->s), 0);
         put(f->s, "alice", "session-revoked", RISK_HIGH, 0);
         assert_int_equal(store_commit(f->s), 0);
-        assert_int_equal(store_detection_get(f->s, "alice", "session-revoked", &d), 0);
+        assert_int_equal(store_detection_get(f->s, U("alice"), "session-revoked", &d), 0);
         store_detection_done(&d);
 
         /* Nothing open: rollback is harmless, commit is an error. */
@@ -534,20 +554,20 @@ static void test_reopen(void **state) {
         assert_int_equal(store_kv_set(f->s, "stream_id", "s1"), 0);
         assert_int_equal(store_jti_insert(f->s, "j", "i", NULL, 0, 1), 0);
         {
-                HistoryEntry e = { .time = 1, .user = S("alice"), .event = S("reset"),
+                HistoryEntry e = { .time = 1, .user = S("alice"), .uid = U("alice"), .event = S("reset"),
                                    .duration_ms = -1 };
                 assert_int_equal(store_history_add(f->s, &e, NULL), 0);
         }
         f->s = store_free(f->s);
 
         assert_int_equal(store_open(f->db, &f->s), 0);
-        assert_int_equal(store_user_level(f->s, "alice", 10, &l, NULL), 0);
+        assert_int_equal(store_user_level(f->s, U("alice"), 10, &l, NULL), 0);
         assert_int_equal(l, RISK_HIGH);
         assert_int_equal(store_kv_get(f->s, "stream_id", &v), 0);
         assert_string_equal(v, "s1");
         free(v);
         assert_int_equal(store_jti_insert(f->s, "j", "i", NULL, 0, 2), -EALREADY);
-        assert_int_equal(store_history_list(f->s, "alice", 0, &h, &n), 0);
+        assert_int_equal(store_history_list(f->s, U("alice"), 0, &h, &n), 0);
         assert_int_equal(n, 1);
         assert_string_equal(h[0].event, "reset");
         history_entries_free(h, n);
@@ -580,6 +600,8 @@ static const char schema_v1[] =
         "INSERT INTO actions (created, state, user, action, sessions, reset, jti, issuer,"
         "  level_before, level_after, history_id) VALUES (5, 0, 'alice', 'logout', 'all', 0,"
         "  'old-jti', 'https://idp', 0, 3, 1);"
+        "INSERT INTO detections VALUES ('alias', 'session-revoked', 3, 5, 5, 0, 5, 'old-jti', '');"
+        "INSERT INTO detections VALUES ('ghost', 'session-revoked', 3, 5, 5, 0, 5, 'old-jti', '');"
         "PRAGMA user_version = 1;";
 
 static void test_migrate_v1(void **state) {
@@ -602,9 +624,19 @@ static void test_migrate_v1(void **state) {
         assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
-        /* Opening migrates: the rows stay, without a txn. */
+        /* Opening migrates: the rows stay, without a txn; users become uids through NSS (the
+         * alias's detection is alice's account's), and a name that no longer resolves goes. */
         assert_int_equal(store_open(f->db, &f->s), 0);
-        assert_int_equal(store_history_list(f->s, "alice", 0, &h, &n), 0);
+        {
+                RiskLevel l;
+                uint64_t users = 0;
+
+                assert_int_equal(store_user_level(f->s, U("alice"), 10, &l, NULL), 0);
+                assert_int_equal(l, RISK_HIGH);
+                assert_int_equal(store_count(f->s, "users", &users), 0);
+                assert_true(users == 1);
+        }
+        assert_int_equal(store_history_list(f->s, U("alice"), 0, &h, &n), 0);
         assert_int_equal(n, 1);
         assert_string_equal(h[0].jti, "old-jti");
         assert_null(h[0].txn);
@@ -623,10 +655,10 @@ static void test_migrate_v1(void **state) {
         assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), 2);
+        assert_int_equal(sqlite3_column_int(st, 0), 3);
         assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT jti FROM actions "
-                                            "WHERE issuer = ?1 AND txn = ?2 AND user = ?3",
+                                            "WHERE issuer = ?1 AND txn = ?2 AND uid = ?3",
                                             -1, &st, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
         assert_non_null(strstr((const char *) sqlite3_column_text(st, 3), "actions_txn"));
@@ -649,7 +681,7 @@ static void test_newer_schema_refused(void **state) {
         assert_null(s2);
 }
 
-int main(void) {
+int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_open_mode, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_jti_replay, setup, teardown),
@@ -666,6 +698,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         };
 
+        nss_fixture_exec(argv);
         log_setup(true);
         return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
