@@ -101,7 +101,11 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(B)/helpers/%,$(HELPER_SRC))
 
 all: $(PAM_MODULE) $(DAEMON) $(SSFCTL)
-tests: all $(UNIT_BINS) $(FUZZ_BINS) $(HELPER_BINS)
+# The daemon as the tests need it to play a compromised network worker: root runs the program
+# named by $SSF_TEST_WORKER as its worker (daemon/broker.c, SSF_TEST_BUILD). Never installed.
+TEST_DAEMON := $(B)/helpers/ssf-sessiond-test
+
+tests: all $(UNIT_BINS) $(FUZZ_BINS) $(HELPER_BINS) $(TEST_DAEMON)
 
 # One compile rule; each folder sets which headers it sees (INC) and whether the daemon's
 # libraries' headers are visible at all (XCFLAGS): the PAM module and common/ must not see them.
@@ -159,6 +163,16 @@ $(B)/fuzz/%: $(O)/tests/fuzz/%.o $(O)/tests/fuzz/standalone.o $(LIBDAEMON) $(LIB
 $(O)/tests/fuzz/standalone.o: tests/fuzz/standalone.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(INC_COMMON) -Wno-missing-prototypes -c $< -o $@
+
+$(O)/test-build/broker.o: $(SD)/daemon/broker.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (test build)"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEP_CFLAGS) $(INC_DAEMON) -DSSF_TEST_BUILD -MMD -MP -c $< -o $@
+
+$(TEST_DAEMON): $(O)/$(SD)/main.o $(O)/test-build/broker.o $(SESSIOND_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 # Small C helpers the integration tests use (e.g. a PAM harness).
 $(B)/helpers/%: $(O)/tests/helpers/%.o $(LIBCOMMON)

@@ -420,6 +420,18 @@ static void worker_retire(Worker *w, uint64_t timeout_usec) {
                                           timeout_usec, 0, on_kill_timer, w);
 }
 
+/* The worker is this very binary, run again. Test builds only (never installed: make tests
+ * builds build/helpers/ssf-sessiond-test) may run a stand-in named by $SSF_TEST_WORKER
+ * instead, so that the tests can play a compromised worker against the real root daemon. */
+static const char *worker_program(void) {
+#ifdef SSF_TEST_BUILD
+        const char *p = getenv("SSF_TEST_WORKER");
+        if (p && *p)
+                return p;
+#endif
+        return "/proc/self/exe";
+}
+
 static int broker_spawn(Broker *b) {
         char level[16], *argv[8];
         int sv[2], buf = LINK_BUFFER, r;
@@ -494,7 +506,7 @@ static int broker_spawn(Broker *b) {
                 if (dup2(sv[1], LINK_FD) < 0)
                         _exit(127);
                 (void) close_range(LINK_FD + 1, ~0U, 0);
-                execve("/proc/self/exe", argv, envp);
+                execve(worker_program(), argv, envp);
                 _exit(127);
         }
         free(envp);

@@ -19,7 +19,7 @@ bool local_user_name_ok(const char *name) {
         if (!name)
                 return false;
         n = strnlen(name, LOCAL_USER_NAME_MAX);
-        if (n == 0 || n >= LOCAL_USER_NAME_MAX)
+        if (n == 0 || n >= LOCAL_USER_NAME_MAX || name[0] == '-')
                 return false;
         for (const unsigned char *p = (const unsigned char *) name; *p; p++)
                 if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == ':')

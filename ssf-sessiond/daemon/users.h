@@ -20,8 +20,9 @@ typedef struct LocalUser {
         char name[LOCAL_USER_NAME_MAX]; /* canonical: getpwuid(uid)'s pw_name */
 } LocalUser;
 
-/* Whether name is something to look up at all: 1..LOCAL_USER_NAME_MAX-1 bytes, no control
- * characters, no '/' or ':' (AD names with spaces and fully qualified names are fine). */
+/* Whether name is something to look up at all: 1..LOCAL_USER_NAME_MAX-1 bytes, no leading '-',
+ * no control characters, no '/' or ':' (AD names with spaces and fully qualified names are
+ * fine). */
 bool local_user_name_ok(const char *name);
 
 /* Resolves name through NSS (getpwnam_r), then the canonical name of its uid. Returns 0, -ESRCH

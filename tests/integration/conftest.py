@@ -139,6 +139,7 @@ class _Pam:
     def account(self, daemon, user, args="", **kw):
         """account phase against `daemon` (a support.Daemon): its socket and snapshot."""
         line = f"account required {{module}} socket={daemon.socket} snapshot={daemon.snapshot} {args}"
+        kw.setdefault("env", daemon.nss_env())
         return self.run([line.strip()], user, **kw)
 
 

@@ -275,6 +275,9 @@ def run_pam(tmp_dir, lines, user, steps=("account",), service="ssf-test", rhost=
               "PAM_WRAPPER_SERVICE_DIR": str(service_dir), "PAM_WRAPPER_DEBUGLEVEL": "4"})
     if env:
         e.update(env)
+    if "NSS_WRAPPER_PASSWD" in e:
+        # The module resolves the user with NSS itself (the snapshot is keyed by uid).
+        e["LD_PRELOAD"] = f"{pam_wrapper_lib()} libnss_wrapper.so"
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
     assert p.returncode == 0, f"pam-harness failed ({p.returncode}): {p.stdout}{p.stderr}"
     run = PamRun(stdout=p.stdout, stderr=p.stderr)

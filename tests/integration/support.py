@@ -737,6 +737,10 @@ class Daemon:
         env.update(self.env)
         return env
 
+    def nss_env(self):
+        """The daemon's nss_wrapper variables: pam_ssf.so resolves users the same way."""
+        return {k: v for k, v in self.env.items() if k.startswith("NSS_WRAPPER")}
+
     def command(self, *extra):
         return [self.binary, "--config", self.config_path, *extra]
 

@@ -17,7 +17,7 @@ def pam_account(tmp_path, d, user):
     # PAM_IGNORE answers is a denial in libpam).
     return run_pam(tmp_path, [f"account required {{module}} socket={d.socket} "
                               f"snapshot={d.snapshot}", "account required pam_permit.so"],
-                   user).code
+                   user, env=d.nss_env()).code
 
 
 def test_replayed_jti_is_acknowledged_once_applied(daemon_factory, transmitter, logind, users):

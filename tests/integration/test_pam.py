@@ -16,26 +16,36 @@ from pam_support import (PAM_AUTHINFO_UNAVAIL, PAM_IGNORE, PAM_PERM_DENIED, PAM_
 pytestmark = pytest.mark.skipif(not module_path().exists() or not harness_path().exists(),
                                 reason="build pam_ssf.so and helpers/pam-harness first")
 
-SNAPSHOT_HEADER = "# ssf-sessiond pam-snapshot v1"
+SNAPSHOT_HEADER = "# ssf-sessiond pam-snapshot v2"
 
 
 @pytest.fixture
-def env(tmp_path):
+def env(tmp_path, users):
     class Env:
         sock = str(tmp_path / "ssf.sock")
         snapshot = str(tmp_path / "pam-snapshot")
         missing_snapshot = str(tmp_path / "no-such-snapshot")
 
         def module(self, group, args="", user="alice", **kw):
+            # The module resolves the user with NSS (nss_wrapper's accounts): the snapshot is
+            # keyed by uid.
+            kw.setdefault("env", users.env())
             return run_module(tmp_path, group, f"socket={self.sock} snapshot={self.snapshot} {args}",
                               user, **kw)
 
         def account(self, args="", user="alice", **kw):
             return self.module("account", args, user, **kw)
 
-        def write_snapshot(self, body, mode=0o600):
+        def write_snapshot(self, body, mode=0o600, policy="min_uid 1000\nmax_uid 60000\nprotect root\n"):
+            """body's entries may name a test account; they are written keyed by its uid."""
+            lines = []
+            for line in body.splitlines():
+                f = line.split(" ")
+                if f and f[0] in [u[0] for u in users.users]:
+                    f[0] = str(users.uid(f[0]))
+                lines.append(" ".join(f))
             with open(self.snapshot, "w") as f:
-                f.write(SNAPSHOT_HEADER + "\n" + body)
+                f.write(SNAPSHOT_HEADER + "\n" + policy + "".join(l + "\n" for l in lines))
             os.chmod(self.snapshot, mode)
 
     return Env()
@@ -125,6 +135,22 @@ def test_daemon_down_snapshot_lists_user_high(env):
     # bob's last known level is below deny: failmode decides.
     assert env.account("failmode=closed", user="bob").code == PAM_AUTHINFO_UNAVAIL
     assert env.account("failmode=open deny=low", user="bob").code == PAM_PERM_DENIED
+
+
+def test_daemon_down_protected_accounts_admitted_on_their_own(env):
+    # The daemon is down and failmode=closed refuses the unknown; but the snapshot says who is
+    # never acted upon (min_uid, max_uid, protect), and the module resolves the user itself.
+    env.write_snapshot("alice high 0\n", policy="min_uid 1000\nmax_uid 60000\nprotect carol\n")
+    run = env.account("failmode=closed", user="root")  # uid 0 < min_uid
+    assert run.code == PAM_SUCCESS
+    assert run.logged(LOG_NOTICE, r"user 'root' \(uid 0\) is never acted upon")
+    assert env.account("failmode=closed", user="carol").code == PAM_SUCCESS  # in protect
+    # Not protected: failmode decides, and alice's known level still refuses her.
+    assert env.account("failmode=closed", user="bob").code == PAM_AUTHINFO_UNAVAIL
+    assert env.account("failmode=open", user="alice").code == PAM_PERM_DENIED
+    # A snapshot without the policy lines protects nobody on its own.
+    env.write_snapshot("alice high 0\n", policy="")
+    assert env.account("failmode=closed", user="root").code == PAM_AUTHINFO_UNAVAIL
 
 
 def test_daemon_down_snapshot_entry_expired(env):

@@ -78,7 +78,7 @@ class Push:
 
 def pam_account(tmp_path, daemon, user):
     line = f"account required {{module}} socket={daemon.socket} snapshot={daemon.snapshot}"
-    return run_pam(tmp_path, [line], user)
+    return run_pam(tmp_path, [line], user, env=daemon.nss_env())
 
 
 def listener_pids(port):
