@@ -77,7 +77,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_USER_LEVEL] = "SELECT level, expires, updated FROM detections WHERE uid = ?1 "
                             "AND (expires = 0 OR expires > ?2)",
         /* One pass over the active detections, grouped by user in store_users_list(). */
-        [STMT_USERS_LIST] = "SELECT uid, level, expires, updated FROM detections "
+        [STMT_USERS_LIST] = "SELECT uid, level, expires, updated, detection FROM detections "
                             "WHERE expires = 0 OR expires > ?1 ORDER BY uid",
         [STMT_DET_EXPIRE] = "DELETE FROM detections WHERE expires != 0 AND expires <= ?1",
         [STMT_HIST_ADD] = "INSERT INTO history (time, user, jti, event, detection, level_before, "
@@ -693,15 +693,21 @@ void store_users_free(StoreUser *u, size_t n) {
 /* Folds one active detection into u, the user's entry: the highest level; among its
  * detections, the latest update and when the level lapses (0: one of them never does). */
 static void user_fold(StoreUser *u, bool *forever, RiskLevel l, uint64_t expires,
-                      uint64_t updated) {
+                      uint64_t updated, const char *detection) {
         if (l > u->level) {
                 u->level = l;
                 u->until = 0;
                 u->updated = 0;
+                u->detection[0] = 0;
                 *forever = false;
         }
         if (l != u->level)
                 return;
+        /* The detection PAM names: the latest updated at the top level (then by name), as
+         * store_detections_list() orders them. */
+        if (detection && (u->detection[0] == 0 || updated > u->updated ||
+                          (updated == u->updated && strcmp(detection, u->detection) < 0)))
+                (void) snprintf(u->detection, sizeof(u->detection), "%s", detection);
         if (expires == 0)
                 *forever = true;
         else if (expires > u->until)
@@ -756,7 +762,8 @@ int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
                         have = true;
                         forever = false;
                 }
-                user_fold(&cur, &forever, col_level(st, 1), col_u64(st, 2), col_u64(st, 3));
+                user_fold(&cur, &forever, col_level(st, 1), col_u64(st, 2), col_u64(st, 3),
+                          (const char *) sqlite3_column_text(st, 4));
         }
         if (r >= 0 && rc != SQLITE_DONE)
                 r = map_rc(s, rc, "users list");

@@ -32,6 +32,7 @@ typedef struct StoreDetection {
 
 typedef struct StoreUser {
         uid_t uid;
+        char detection[64];  /* the detection at the top level that was updated last */
         RiskLevel level;
         uint64_t updated;
         uint64_t until;      /* when the current level lapses unless renewed (0: never) */

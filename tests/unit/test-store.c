@@ -251,6 +251,9 @@ static void test_users_list(void **state) {
         assert_int_equal(u[2].level, RISK_HIGH);
         assert_true(u[2].until == 0);
         assert_true(u[2].updated == 200);
+        /* Both high detections were updated at once: the first by name, as PAM names it. */
+        assert_string_equal(u[2].detection, "account-disabled");
+        assert_string_equal(u[1].detection, "session-revoked");
         assert_int_equal(u[0].uid, U("alice"));
         assert_int_equal(u[0].level, RISK_MEDIUM);
         assert_true(u[0].until == 1500);
