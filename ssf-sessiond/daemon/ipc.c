@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The server side of the local IPC socket (ipc.h): answers pam_ssf.so and ssfctl, deciding
- * what each caller may ask from SO_PEERCRED. Runs in the root daemon.
+ * what each caller may ask from SO_PEERCRED. Runs in the root daemon, on two threads: the front
+ * thread accepts every connection and answers PAM at once, from memory (the level table the
+ * engine publishes after each commit), taking no lock a commit holds; an ssfctl request is
+ * handed to the main loop, which may be busy committing SETs.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -37,35 +42,62 @@ struct IpcServer {
         int fd;
         bool activated;
         char *path;
-        sd_event_source *source;
+        sd_event *front;                /* the front thread's loop: accept, answer PAM */
+        sd_event_source *source;        /* the listening socket, on front */
+        int stop_fd;                    /* eventfd: ends the front thread */
+        pthread_t thread;
+        bool thread_started;
+        sd_event_source *handoff_source; /* on the main loop */
+        int handoff_fd;                 /* eventfd: ssfctl requests are queued */
+
+        pthread_mutex_t lock;           /* guards clients, n_clients, handoff */
         IpcClient *clients;
         unsigned n_clients;
+        IpcClient *handoff;             /* requests for the main loop, oldest last */
+        IpcClient *waiting;             /* main loop only: `ssfctl verify` waiting */
 };
 
 struct IpcClient {
         IpcServer *server;
-        IpcClient *next, *prev;
+        IpcClient *next, *prev;         /* all clients (under server->lock) */
+        IpcClient *hnext;               /* handoff queue, then the waiting list */
         int fd;
         struct ucred cred;
-        sd_event_source *io, *timer;
+        sd_event_source *io, *timer;    /* on the loop of the thread that owns the client */
+        SsfIpcMsg request;              /* an ssfctl request handed to the main loop */
+        bool main_owned;                /* handed over: the main loop's from then on */
         bool waiting_verify;
         char *verify_state;
         char error_text[512]; /* a verb's error message built for this request */
 };
 
+/* Called by the thread that owns c (front, or main once handed over). */
 static void client_free(IpcClient *c) {
+        IpcServer *srv;
+
         if (!c)
                 return;
+        srv = c->server;
+        pthread_mutex_lock(&srv->lock);
         if (c->prev)
                 c->prev->next = c->next;
-        else if (c->server->clients == c)
-                c->server->clients = c->next;
+        else if (srv->clients == c)
+                srv->clients = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        c->server->n_clients--;
+        srv->n_clients--;
+        pthread_mutex_unlock(&srv->lock);
+        /* Only the main loop's clients can be on its waiting list (the front thread never
+         * reads it). */
+        for (IpcClient **p = &srv->waiting; c->main_owned && *p; p = &(*p)->hnext)
+                if (*p == c) {
+                        *p = c->hnext;
+                        break;
+                }
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->timer);
         safe_close(c->fd);
+        ssf_ipc_msg_done(&c->request);
         free(c->verify_state);
         free(c);
 }
@@ -109,8 +141,8 @@ static const char *lvl(RiskLevel l) {
 
 static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         State *st = c->server->state;
-        StoreDetection *d = NULL;
-        size_t n = 0;
+        LevelTable *t;
+        const char *detection = NULL;
         RiskLevel level = RISK_NONE;
         char message[SSF_IPC_MAX_MESSAGE], why[200];
         SsfIpcMsg a = { .type = SSF_IPC_PAM_REPLY, .has_status = 1, .has_level = 1 };
@@ -129,9 +161,7 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
                 log_info("PAM query from pid " PID_FMT " for unknown user '%s' (service '%s'): "
                          "no such account, level none", c->cred.pid, q->user,
                          strempty(q->service));
-                pthread_mutex_lock(&st->lock);
-                st->counters.pam_queries++;
-                pthread_mutex_unlock(&st->lock);
+                __atomic_add_fetch(&st->counters.pam_queries, 1, __ATOMIC_RELAXED);
                 a.status = 0;
                 a.level = RISK_NONE;
                 reply(c, &a);
@@ -149,31 +179,33 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         protected_why = local_user_protected(h->config, &u, why, sizeof(why));
         state_config_unref(st, h);
 
-        pthread_mutex_lock(&st->lock);
-        st->counters.pam_queries++;
-        r = protected_why ? 0 : store_detections_list(st->store, u.uid, now_sec(), &d, &n);
-        pthread_mutex_unlock(&st->lock);
-        if (r < 0) {
-                reply_error(c, SSF_IPC_PAM_REPLY, -r, "state unavailable");
+        /* From memory: what the last commit published. Never the store, never the lock a
+         * commit holds. */
+        __atomic_add_fetch(&st->counters.pam_queries, 1, __ATOMIC_RELAXED);
+        t = state_levels_ref(st);
+        if (!t->valid && !protected_why) {
+                /* The store could not be read yet: no answer rather than a wrong one. */
+                state_levels_unref(st, t);
+                reply_error(c, SSF_IPC_PAM_REPLY, EAGAIN, "state unavailable");
                 return;
         }
-        if (n > 0)
-                level = d[0].level; /* highest first */
+        if (!protected_why)
+                level = level_table_lookup(t, u.uid, now_sec(), &detection);
         a.status = 0;
         a.level = (uint8_t) level;
         if (level > RISK_NONE) {
-                a.detection = d[0].detection;
+                a.detection = UNCONST(detection);
                 (void) snprintf(message, sizeof(message),
                                 "Access denied: your account's security risk is %s (%s). Contact "
                                 "your administrator.",
-                                lvl(level), d[0].detection);
+                                lvl(level), strempty(detection));
                 a.message = message;
         }
         log_debug("PAM query from pid " PID_FMT " for '%s' (uid %u, service '%s'): %s%s%s",
                   c->cred.pid, q->user, (unsigned) u.uid, strempty(q->service), lvl(level),
                   protected_why ? ", " : "", strempty(protected_why));
         reply(c, &a);
-        store_detections_free(d, n);
+        state_levels_unref(st, t);
 }
 
 /* ---- ssfctl verbs ------------------------------------------------------------------------- */
@@ -387,6 +419,24 @@ static int verb_reset_or_set(IpcClient *c, json_t *args, bool reset, json_t **re
         return *ret ? 0 : -ENOMEM;
 }
 
+/* A copy of the counters (call with st->lock held; pam_queries is atomic). */
+static Counters counters_copy(State *st) {
+        Counters k = {};
+
+        k.sets_received = st->counters.sets_received;
+        k.sets_acknowledged = st->counters.sets_acknowledged;
+        k.sets_rejected = st->counters.sets_rejected;
+        k.sets_duplicate = st->counters.sets_duplicate;
+        k.subjects_unmapped = st->counters.subjects_unmapped;
+        k.actions_logout = st->counters.actions_logout;
+        k.actions_workflow = st->counters.actions_workflow;
+        k.actions_failed = st->counters.actions_failed;
+        k.polls = st->counters.polls;
+        k.poll_errors = st->counters.poll_errors;
+        k.pam_queries = __atomic_load_n(&st->counters.pam_queries, __ATOMIC_RELAXED);
+        return k;
+}
+
 static json_t *counters_json(const Counters *k) {
         return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                          "sets_received", (json_int_t) k->sets_received,
@@ -427,8 +477,9 @@ static int verb_status(IpcClient *c, json_t **ret) {
                            "verification", jstr(s->verify_received ? "received"
                                                 : s->verify_result ? s->verify_result
                                                 : s->verify_state ? "requested" : NULL));
+        Counters k = counters_copy(st);
         *ret = json_pack("{s:o, s:o, s:s, s:o}", "stream", stream, "counters",
-                         counters_json(&st->counters), "version", SSF_VERSION, "started",
+                         counters_json(&k), "version", SSF_VERSION, "started",
                          jtime(st->started));
         pthread_mutex_unlock(&st->lock);
         return *ret ? 0 : -ENOMEM;
@@ -463,7 +514,7 @@ static int verb_metrics(IpcClient *c, json_t **ret) {
         bool up;
 
         pthread_mutex_lock(&st->lock);
-        k = st->counters;
+        k = counters_copy(st);
         up = streq_ptr(st->stream.status, "enabled") && !st->stream.last_error;
         if (store_users_list(st->store, now_sec(), &u, &n) >= 0) {
                 for (size_t i = 0; i < n; i++)
@@ -651,17 +702,39 @@ static void handle_ctl(IpcClient *c, const SsfIpcMsg *q) {
         client_reply_body(c, body);
 }
 
+/* ---- the front thread: accept, read the request, answer PAM, hand ssfctl over ------------- */
+
+static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        IpcClient *c = userdata;
+
+        if (c->waiting_verify)
+                answer_verify(c, true); /* main loop */
+        else
+                client_free(c);         /* front: a client that sent nothing in time */
+        return 0;
+}
+
+/* Queues c's ssfctl request for the main loop. c belongs to the main loop from here on. */
+static void hand_over(IpcClient *c, SsfIpcMsg *q) {
+        IpcServer *srv = c->server;
+        uint64_t one = 1;
+
+        c->io = sd_event_source_disable_unref(c->io);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        c->request = *q;
+        *q = (SsfIpcMsg){};
+        pthread_mutex_lock(&srv->lock);
+        c->hnext = srv->handoff;
+        srv->handoff = c;
+        pthread_mutex_unlock(&srv->lock);
+        (void) !write(srv->handoff_fd, &one, sizeof(one));
+}
+
 static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         IpcClient *c = userdata;
         SsfIpcMsg q = {};
         int r;
 
-        if (c->waiting_verify) {
-                /* The client went away while waiting. */
-                if (revents & (EPOLLHUP | EPOLLERR))
-                        client_free(c);
-                return 0;
-        }
         r = ssf_ipc_recv(fd, &q, ssf_now_usec() + 100000u);
         if (r == -EAGAIN || r == -ETIMEDOUT)
                 return 0;
@@ -670,42 +743,17 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
                 client_free(c);
                 return 0;
         }
+        if (q.type == SSF_IPC_CTL_REQUEST) {
+                hand_over(c, &q);
+                return 0;
+        }
         if (q.type == SSF_IPC_PAM_QUERY)
                 handle_pam(c, &q);
-        else if (q.type == SSF_IPC_CTL_REQUEST) {
-                handle_ctl(c, &q);
-                if (c->waiting_verify) {
-                        (void) sd_event_source_set_io_events(s, EPOLLHUP | EPOLLERR);
-                        ssf_ipc_msg_done(&q);
-                        return 0;
-                }
-        } else
+        else
                 log_debug("Unexpected IPC message type %u", q.type);
         ssf_ipc_msg_done(&q);
         client_free(c);
         return 0;
-}
-
-static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        IpcClient *c = userdata;
-
-        if (c->waiting_verify)
-                answer_verify(c, true);
-        else
-                client_free(c);
-        return 0;
-}
-
-void ipc_server_dispatch_waiting(IpcServer *s) {
-        IpcClient *c, *next;
-
-        if (!s)
-                return;
-        for (c = s->clients; c; c = next) {
-                next = c->next;
-                if (c->waiting_verify)
-                        answer_verify(c, false);
-        }
 }
 
 static unsigned clients_of_uid(const IpcServer *s, uid_t uid) {
@@ -722,16 +770,13 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         _cleanup_close_ int cfd = -EBADF;
         socklen_t len = sizeof(struct ucred);
         IpcClient *c;
+        bool full;
         int r;
 
         cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (cfd < 0) {
                 if (errno != EAGAIN && errno != EINTR)
                         log_debug_errno(errno, "accept: %m");
-                return 0;
-        }
-        if (srv->n_clients >= IPC_MAX_CLIENTS) {
-                log_warning("Too many IPC clients, refusing one");
                 return 0;
         }
         c = calloc(1, sizeof(*c));
@@ -744,21 +789,30 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 free(c);
                 return 0;
         }
+        pthread_mutex_lock(&srv->lock);
         /* The socket is open to everyone: unprivileged users holding idle connections must not
          * use up the slots that logins (root) need. */
-        if (c->cred.uid != 0 && (srv->n_clients >= IPC_MAX_CLIENTS / 2 ||
-                                 clients_of_uid(srv, c->cred.uid) >= IPC_MAX_CLIENTS_PER_UID)) {
-                log_warning("Too many IPC clients of uid %u, refusing one",
-                            (unsigned) c->cred.uid);
+        full = srv->n_clients >= IPC_MAX_CLIENTS ||
+               (c->cred.uid != 0 && (srv->n_clients >= IPC_MAX_CLIENTS / 2 ||
+                                     clients_of_uid(srv, c->cred.uid) >= IPC_MAX_CLIENTS_PER_UID));
+        if (!full) {
+                c->next = srv->clients;
+                if (srv->clients)
+                        srv->clients->prev = c;
+                srv->clients = c;
+                srv->n_clients++;
+        }
+        pthread_mutex_unlock(&srv->lock);
+        if (full) {
+                if (c->cred.uid != 0)
+                        log_warning("Too many IPC clients of uid %u, refusing one",
+                                    (unsigned) c->cred.uid);
+                else
+                        log_warning("Too many IPC clients, refusing one");
                 safe_close(c->fd);
                 free(c);
                 return 0;
         }
-        c->next = srv->clients;
-        if (srv->clients)
-                srv->clients->prev = c;
-        srv->clients = c;
-        srv->n_clients++;
         r = sd_event_add_io(sd_event_source_get_event(s), &c->io, c->fd, EPOLLIN, on_client_io, c);
         if (r >= 0)
                 r = sd_event_add_time_relative(sd_event_source_get_event(s), &c->timer,
@@ -767,6 +821,82 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         if (r < 0)
                 client_free(c);
         return 0;
+}
+
+static int on_stop(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static void *front_thread(void *userdata) {
+        IpcServer *srv = userdata;
+        int r = sd_event_loop(srv->front);
+
+        if (r < 0)
+                log_error_errno(r, "The IPC front loop failed: %m");
+        return NULL;
+}
+
+/* ---- the main loop: ssfctl requests ---------------------------------------------------------- */
+
+/* A client the main loop now owns went away while waiting. */
+static int on_waiting_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        if (revents & (EPOLLHUP | EPOLLERR))
+                client_free(userdata);
+        return 0;
+}
+
+static int on_handoff(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        IpcServer *srv = userdata;
+        IpcClient *list, *next, *rev = NULL;
+        uint64_t v;
+
+        (void) !read(fd, &v, sizeof(v));
+        pthread_mutex_lock(&srv->lock);
+        list = srv->handoff;
+        srv->handoff = NULL;
+        pthread_mutex_unlock(&srv->lock);
+        for (IpcClient *c = list; c; c = next) { /* oldest first */
+                next = c->hnext;
+                c->hnext = rev;
+                rev = c;
+        }
+        for (IpcClient *c = rev; c; c = next) {
+                sd_event *e = sd_event_source_get_event(s);
+
+                next = c->hnext;
+                c->hnext = NULL;
+                c->main_owned = true;
+                /* A disabled timer, which `ssfctl verify` arms while it waits. */
+                if (sd_event_add_time_relative(e, &c->timer, CLOCK_MONOTONIC,
+                                               IPC_CLIENT_TIMEOUT_USEC, 0, on_client_timeout,
+                                               c) < 0) {
+                        client_free(c);
+                        continue;
+                }
+                (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                handle_ctl(c, &c->request);
+                if (!c->waiting_verify) {
+                        client_free(c);
+                        continue;
+                }
+                c->hnext = srv->waiting;
+                srv->waiting = c;
+                if (sd_event_add_io(e, &c->io, c->fd, EPOLLHUP | EPOLLERR, on_waiting_io, c) < 0)
+                        client_free(c);
+        }
+        return 0;
+}
+
+void ipc_server_dispatch_waiting(IpcServer *s) {
+        IpcClient *w[IPC_MAX_CLIENTS];
+        size_t n = 0;
+
+        if (!s)
+                return;
+        for (IpcClient *c = s->waiting; c && n < ARRAY_SIZE(w); c = c->hnext)
+                w[n++] = c;
+        for (size_t i = 0; i < n; i++)
+                answer_verify(w[i], false); /* may free it */
 }
 
 static int listen_on(const char *path, int *ret) {
@@ -811,19 +941,20 @@ int ipc_server_new(State *st, sd_event *event, Broker *broker, const char *path,
                 return -ENOMEM;
         s->state = st;
         s->broker = broker;
-        s->fd = -EBADF;
+        s->fd = s->stop_fd = s->handoff_fd = -EBADF;
+        pthread_mutex_init(&s->lock, NULL);
 
         n = sd_listen_fds(true);
         if (n > 1) {
                 log_error("Received %d sockets from socket activation, expected one", n);
-                free(s);
+                ipc_server_free(s);
                 return -EINVAL;
         }
         if (n == 1) {
                 if (sd_is_socket(SD_LISTEN_FDS_START, AF_UNIX, SOCK_SEQPACKET, 1) <= 0) {
                         log_error("The activated socket is not a listening AF_UNIX "
                                   "SOCK_SEQPACKET socket");
-                        free(s);
+                        ipc_server_free(s);
                         return -EINVAL;
                 }
                 s->fd = SD_LISTEN_FDS_START;
@@ -833,17 +964,39 @@ int ipc_server_new(State *st, sd_event *event, Broker *broker, const char *path,
         } else {
                 r = listen_on(path, &s->fd);
                 if (r < 0) {
-                        free(s);
+                        ipc_server_free(s);
                         return log_error_errno(r, "Cannot listen on '%s': %m", path);
                 }
                 s->path = strdup(path);
                 log_info("Listening on '%s'", path);
         }
-        r = sd_event_add_io(event, &s->source, s->fd, EPOLLIN, on_accept, s);
+
+        /* ssfctl requests come to the main loop through handoff_fd. */
+        s->handoff_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (s->handoff_fd < 0 || s->stop_fd < 0) {
+                r = -errno;
+                ipc_server_free(s);
+                return log_error_errno(r, "eventfd: %m");
+        }
+        r = sd_event_add_io(event, &s->handoff_source, s->handoff_fd, EPOLLIN, on_handoff, s);
+        /* The front thread's own loop: the listening socket and the PAM clients. */
+        if (r >= 0)
+                r = sd_event_new(&s->front);
+        if (r >= 0)
+                r = sd_event_add_io(s->front, &s->source, s->fd, EPOLLIN, on_accept, s);
+        if (r >= 0)
+                r = sd_event_add_io(s->front, NULL, s->stop_fd, EPOLLIN, on_stop, s);
         if (r < 0) {
                 ipc_server_free(s);
                 return log_error_errno(r, "Cannot watch the IPC socket: %m");
         }
+        r = pthread_create(&s->thread, NULL, front_thread, s);
+        if (r != 0) {
+                ipc_server_free(s);
+                return log_error_errno(r, "Cannot start the IPC thread: %m");
+        }
+        s->thread_started = true;
         *ret = s;
         return 0;
 }
@@ -851,13 +1004,25 @@ int ipc_server_new(State *st, sd_event *event, Broker *broker, const char *path,
 IpcServer *ipc_server_free(IpcServer *s) {
         if (!s)
                 return NULL;
+        if (s->thread_started) {
+                uint64_t one = 1;
+
+                (void) !write(s->stop_fd, &one, sizeof(one));
+                (void) pthread_join(s->thread, NULL);
+        }
+        /* Both threads are the main one's now: the front loop is over. */
         while (s->clients)
                 client_free(s->clients);
         sd_event_source_disable_unref(s->source);
+        sd_event_source_disable_unref(s->handoff_source);
+        sd_event_unref(s->front);
+        safe_close(s->stop_fd);
+        safe_close(s->handoff_fd);
         safe_close(s->fd);
         if (s->path)
                 (void) unlink(s->path);
         free(s->path);
+        pthread_mutex_destroy(&s->lock);
         free(s);
         return NULL;
 }

@@ -118,15 +118,21 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, running configuration kept");
                 return 0;
         }
-        pthread_mutex_lock(&m->state.lock);
-        old = m->state.config->config;
-        if (!streq_ptr(old->socket_path, c->socket_path) ||
-            !streq_ptr(old->state_dir, c->state_dir))
-                log_warning("socket and state_dir changes take effect after a restart");
-        r = state_config_replace_locked(&m->state, c);
-        if (r >= 0)
+        {
+                ConfigHandle *oh = state_config_ref(&m->state);
+
+                old = oh->config;
+                if (!streq_ptr(old->socket_path, c->socket_path) ||
+                    !streq_ptr(old->state_dir, c->state_dir))
+                        log_warning("socket and state_dir changes take effect after a restart");
+                state_config_unref(&m->state, oh);
+        }
+        r = state_config_replace(&m->state, c);
+        if (r >= 0) {
+                pthread_mutex_lock(&m->state.lock);
                 (void) state_write_snapshot_locked(&m->state, c);
-        pthread_mutex_unlock(&m->state.lock);
+                pthread_mutex_unlock(&m->state.lock);
+        }
         if (r < 0) {
                 log_error("Out of memory, keeping the running configuration");
                 (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, running configuration kept");
@@ -262,13 +268,14 @@ int manager_run(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the network worker's supervision: %m");
         h = state_config_ref(&m->state);
+        /* What PAM is answered from is in memory before the first query can arrive. */
+        pthread_mutex_lock(&m->state.lock);
+        (void) store_detections_expire(m->state.store, now_sec());
+        r = state_write_snapshot_locked(&m->state, h->config);
+        pthread_mutex_unlock(&m->state.lock);
+        if (r < 0)
+                log_warning_errno(r, "The PAM snapshot could not be written: %m");
         r = ipc_server_new(&m->state, m->event, m->broker, h->config->socket_path, &m->ipc);
-        if (r >= 0) {
-                pthread_mutex_lock(&m->state.lock);
-                (void) store_detections_expire(m->state.store, now_sec());
-                (void) state_write_snapshot_locked(&m->state, h->config);
-                pthread_mutex_unlock(&m->state.lock);
-        }
         state_config_unref(&m->state, h);
         if (r < 0)
                 return r;
