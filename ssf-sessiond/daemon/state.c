@@ -59,7 +59,7 @@ int state_init(State *st, Config *config) {
         pthread_cond_init(&st->action_cond, &ca);
         pthread_condattr_destroy(&ca);
         st->started = now_sec();
-        st->actions_kick = true; /* run what a previous instance left pending */
+        st->actions_kick = 1; /* run what a previous instance left pending */
         st->config = config_handle_new(config);
         if (!st->config) {
                 config_free(config);
@@ -123,7 +123,7 @@ int state_config_replace_locked(State *st, Config *c) {
 }
 
 void state_kick_actions_locked(State *st) {
-        st->actions_kick = true;
+        st->actions_kick++;
         pthread_cond_broadcast(&st->action_cond);
 }
 

@@ -74,7 +74,8 @@ typedef struct State {
         int wake_fd;                /* eventfd: other threads wake the main loop */
         int cancel_fd;              /* eventfd: readable once stopping (ends a running hook) */
         volatile int stopping;      /* set once on SIGTERM */
-        bool actions_kick;          /* guarded by lock */
+        uint64_t actions_kick;      /* guarded by lock; bumped by each kick: every lane of the
+                                     * actions (actions.h) loads what is pending when it changed */
 } State;
 
 /* Sets up st around config (owned, also on failure); the caller opens st->store. Returns 0 or
@@ -92,7 +93,7 @@ int state_config_replace_locked(State *st, Config *c);
 
 /* Rewrites the PAM snapshot from the store. Call with lock held. */
 int state_write_snapshot_locked(State *st, const Config *c);
-/* Wakes the action thread (call with lock held). */
+/* Wakes the actions' lanes (call with lock held). */
 void state_kick_actions_locked(State *st);
 /* Wakes the main loop (thread-safe), e.g. so it answers a waiting `ssfctl verify`. */
 void state_wake(State *st);
