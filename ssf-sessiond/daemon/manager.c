@@ -207,17 +207,18 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-/* Waits for the action thread until STOP_GRACE_USEC after started (CLOCK_REALTIME, the clock
- * of pthread_timedjoin_np()). */
+/* Waits for the actions' threads until STOP_GRACE_USEC after started (CLOCK_REALTIME, the
+ * clock of pthread_timedjoin_np()). */
 static void join_threads(Manager *m, const struct timespec *started) {
         struct timespec ts = *started;
 
         ts.tv_sec += STOP_GRACE_USEC / 1000000u;
-        if (m->action_thread_started && pthread_timedjoin_np(m->action_thread, NULL, &ts) != 0) {
+        if (!actions_join(m->actions, &ts)) {
                 m->threads_alive = true;
                 log_warning("An action is still running at shutdown; it stays pending and runs "
                             "again at the next start");
-        }
+        } else
+                m->actions = actions_free(m->actions);
 }
 
 int manager_run(Manager *m) {
@@ -280,10 +281,9 @@ int manager_run(Manager *m) {
         if (r < 0)
                 return r;
 
-        r = pthread_create(&m->action_thread, NULL, actions_thread, &m->state);
-        if (r != 0)
-                return log_error_errno(r, "Cannot start the action thread: %m");
-        m->action_thread_started = true;
+        r = actions_start(&m->state, &m->actions);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the action threads: %m");
         r = broker_start(m->broker);
         if (r < 0) {
                 pthread_mutex_lock(&m->state.lock);
@@ -299,8 +299,8 @@ int manager_run(Manager *m) {
         log_info("ssf-sessiond " SSF_VERSION " running");
         r = sd_event_loop(m->event);
 
-        /* One budget for the whole shutdown (SIGTERM must end within 5 s): the action thread
-         * learns at once, and waits for it count from here. */
+        /* One budget for the whole shutdown (SIGTERM must end within 5 s): the actions' threads
+         * learn at once, and waits for them count from here. */
         clock_gettime(CLOCK_REALTIME, &stop_started);
         pthread_mutex_lock(&m->state.lock);
         m->state.stopping = 1;

@@ -68,7 +68,7 @@ int state_init(State *st, Config *config) {
         pthread_cond_init(&st->action_cond, &ca);
         pthread_condattr_destroy(&ca);
         st->started = now_sec();
-        st->actions_kick = true; /* run what a previous instance left pending */
+        st->actions_kick = 1; /* run what a previous instance left pending */
         st->config = config_handle_new(config);
         if (!st->config) {
                 config_free(config);
@@ -207,7 +207,7 @@ static int publish_levels(State *st, const StoreUser *users, size_t n) {
 }
 
 void state_kick_actions_locked(State *st) {
-        st->actions_kick = true;
+        st->actions_kick++;
         pthread_cond_broadcast(&st->action_cond);
 }
 

@@ -96,7 +96,8 @@ typedef struct State {
         int wake_fd;                /* eventfd: other threads wake the main loop */
         int cancel_fd;              /* eventfd: readable once stopping (ends a running hook) */
         volatile int stopping;      /* set once on SIGTERM */
-        bool actions_kick;          /* guarded by lock */
+        uint64_t actions_kick;      /* guarded by lock; bumped by each kick: every lane of the
+                                     * actions (actions.h) loads what is pending when it changed */
 } State;
 
 /* Sets up st around config (owned, also on failure); the caller opens st->store. Returns 0 or
@@ -124,7 +125,7 @@ void state_levels_unref(State *st, LevelTable *t);
  * into t. Pure. */
 RiskLevel level_table_lookup(const LevelTable *t, uid_t uid, uint64_t now,
                              const char **ret_detection);
-/* Wakes the action thread (call with lock held). */
+/* Wakes the actions' lanes (call with lock held). */
 void state_kick_actions_locked(State *st);
 /* Wakes the main loop (thread-safe), e.g. so it answers a waiting `ssfctl verify`. */
 void state_wake(State *st);

@@ -725,10 +725,12 @@ class Daemon:
         self.config_text = text
 
     def add_hook(self, name, script, mode=0o755):
-        """Write an executable hook into the hooks dir; returns its path."""
+        """Write an executable hook into the hooks dir; returns its path. "@HOOK@" in script
+        is replaced by that path (a "#!" hook's $0 is /dev/fd/N: the daemon runs the file it
+        checked through that fd, not the path)."""
         path = os.path.join(self.hooks_dir, name)
         with open(path, "w") as f:
-            f.write(script)
+            f.write(script.replace("@HOOK@", path))
         os.chmod(path, mode)
         return path
 
