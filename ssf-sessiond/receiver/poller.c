@@ -4,6 +4,7 @@
  * acknowledges what root committed. Runs in the network worker.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -233,7 +234,8 @@ static size_t poller_retry_deferred(Poller *p) {
 /* One poll. drain: ask for what is queued without waiting (the last answer said there is
  * more). *ret_more: there is more to fetch at once; *ret_new: the answer brought a SET we had
  * not seen (or one was deferred here), i.e. it was not empty. Returns 0, or -errno when the
- * poll failed (-EBUSY: 429 or 503; -EACCES, -ENOENT, -EPROTO, -EBADMSG, or the transport's). */
+ * poll failed (-EBUSY: 429 or 503; -EACCES, -ENOENT, -EPROTO, -EBADMSG, or the transport's),
+ * or -EAGAIN when the daemon took none of the SETs it brought. */
 static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         _cleanup_(json_decrefp) json_t *req = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
@@ -346,8 +348,10 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         }
         *ret_new = n_new > 0;
         *ret_more = !stalled && (pr.more || (n_sets > 0 && n_sets >= p->rx.c->poll_max_events));
+        /* Nothing taken at all (the daemon busy or unreachable): back off before the next
+         * poll, which would bring the same SETs again. */
         return stalled && n_new > 0 && json_array_size(p->acks) + json_object_size(p->errs) == 0
-                ? -EIO : 0;
+                ? -EAGAIN : 0;
 }
 
 /* On shutdown: tell the transmitter what was committed (acknowledge-only request). */
@@ -449,6 +453,14 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
                         receiver_publish(&p.rx, NULL, "poll failed: the transmitter asked us to "
                                          "retry later (Retry-After)", true);
                         more = false;
+                        continue;
+                }
+                if (r == -EAGAIN) {
+                        log_warning("The daemon recorded none of the SETs delivered, retrying "
+                                    "in %" PRIu64 " s", p.rx.backoff / 1000000u);
+                        more = false;
+                        if (receiver_back_off(&p.rx))
+                                break;
                         continue;
                 }
                 if (r < 0) {
