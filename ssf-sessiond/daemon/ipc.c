@@ -33,6 +33,12 @@
 /* Connections one unprivileged uid may hold at once; all of them together get at most half
  * of IPC_MAX_CLIENTS. */
 #define IPC_MAX_CLIENTS_PER_UID 16u
+/* `ssfctl history`: rows read per page, frames' send timeout, listings at once, and N's bound. */
+#define HISTORY_PAGE 256u
+#define HISTORY_SEND_USEC (5u * 1000000u)
+#define HISTORY_MAX_STREAMS 4u
+#define HISTORY_LIMIT_MAX 100000000
+
 
 typedef struct IpcClient IpcClient;
 
@@ -55,6 +61,8 @@ struct IpcServer {
         unsigned n_clients;
         IpcClient *handoff;             /* requests for the main loop, oldest last */
         IpcClient *waiting;             /* main loop only: `ssfctl verify` waiting */
+        unsigned streams;               /* history threads running (under lock) */
+        pthread_cond_t streams_done;
 };
 
 struct IpcClient {
@@ -66,6 +74,7 @@ struct IpcClient {
         sd_event_source *io, *timer;    /* on the loop of the thread that owns the client */
         SsfIpcMsg request;              /* an ssfctl request handed to the main loop */
         bool main_owned;                /* handed over: the main loop's from then on */
+        bool streaming;                 /* a history thread's: it frees c when done */
         bool waiting_verify;
         char *verify_state;
         char error_text[512]; /* a verb's error message built for this request */
@@ -281,33 +290,135 @@ static json_t *history_json(const HistoryEntry *h) {
                                                             : json_null());
 }
 
+/* `ssfctl history` streams: a thread of its own reads the store a page at a time (the state
+ * lock is held for one page only) and sends as many CTL_REPLY frames as the answer needs, all
+ * but the last with MORE. Neither PAM (front thread) nor ingestion (main loop) waits for it. */
+typedef struct HistoryJob {
+        IpcClient *client;
+        int64_t uid;     /* -1: every user */
+        uint64_t since;  /* 0: from the beginning */
+        uint64_t limit;
+} HistoryJob;
+
+static int send_part(IpcClient *c, json_t *entries, bool more) {
+        _cleanup_(json_decrefp) json_t *body = json_pack("{s:O}", "entries", entries);
+        _cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        SsfIpcMsg a = { .type = SSF_IPC_CTL_REPLY, .has_status = 1, .more = more };
+
+        if (!text)
+                return -ENOMEM;
+        a.body = text;
+        /* A client that does not read gets HISTORY_SEND_USEC per frame, then is dropped. */
+        return ssf_ipc_send(c->fd, &a, ssf_now_usec() + HISTORY_SEND_USEC);
+}
+
+static void *history_thread(void *userdata) {
+        HistoryJob *job = userdata;
+        IpcClient *c = job->client;
+        IpcServer *srv = c->server;
+        State *st = srv->state;
+        _cleanup_(json_decrefp) json_t *part = json_array();
+        int64_t before = INT64_MAX;
+        uint64_t left = job->limit;
+        size_t part_size = 0;
+        int r = part ? 0 : -ENOMEM;
+
+        while (r >= 0 && left > 0) {
+                HistoryEntry *h = NULL;
+                size_t n = 0;
+
+                pthread_mutex_lock(&st->lock);
+                r = store_history_page(st->store, job->uid, job->since, before,
+                                       (size_t) MIN(left, (uint64_t) HISTORY_PAGE), &h, &n);
+                pthread_mutex_unlock(&st->lock);
+                if (r < 0)
+                        break;
+                for (size_t i = 0; i < n && r >= 0; i++) {
+                        json_t *e = history_json(&h[i]);
+                        size_t sz = e ? json_dumpb(e, NULL, 0, JSON_COMPACT) + 1 : 0;
+
+                        if (!e) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        /* A frame is full: send it, start the next. */
+                        if (part_size + sz > SSF_IPC_MAX_JSON - 256) {
+                                r = send_part(c, part, true);
+                                json_array_clear(part);
+                                part_size = 0;
+                        }
+                        if (r >= 0 && json_array_append_new(part, e) < 0)
+                                r = -ENOMEM;
+                        part_size += sz;
+                }
+                left -= MIN(left, (uint64_t) n);
+                if (n > 0)
+                        before = h[n - 1].id;
+                history_entries_free(h, n);
+                if (n < HISTORY_PAGE)
+                        break; /* no more rows */
+        }
+        if (r >= 0)
+                r = send_part(c, part, false);
+        else if (r != -ETIMEDOUT && r != -EPIPE && r != -ECONNRESET)
+                reply_error(c, SSF_IPC_CTL_REPLY, -r, "cannot read the history");
+        if (r < 0)
+                log_debug_errno(r, "History for IPC client pid " PID_FMT " ended: %m", c->cred.pid);
+
+        client_free(c);
+        pthread_mutex_lock(&srv->lock);
+        srv->streams--;
+        pthread_cond_broadcast(&srv->streams_done);
+        pthread_mutex_unlock(&srv->lock);
+        free(job);
+        return NULL;
+}
+
 static int verb_history(IpcClient *c, json_t *args, json_t **ret, const char **err) {
-        State *st = c->server->state;
         const char *user = json_string_value(json_object_get(args, "user"));
-        json_t *lim = json_object_get(args, "limit");
-        HistoryEntry *h = NULL;
-        size_t n = 0, limit = 20;
-        json_t *arr;
+        json_t *lim = json_object_get(args, "limit"), *since = json_object_get(args, "since");
+        IpcServer *srv = c->server;
+        HistoryJob *job;
         LocalUser u = {};
+        pthread_attr_t attr;
+        pthread_t t;
+        bool busy;
         int r;
 
+        job = calloc(1, sizeof(*job));
+        if (!job)
+                return -ENOMEM;
+        *job = (HistoryJob){ .client = c, .uid = -1, .limit = 20 };
         if (lim) {
                 if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
-                    json_integer_value(lim) > 10000) {
-                        *err = "limit must be an integer from 1 to 10000";
+                    json_integer_value(lim) > HISTORY_LIMIT_MAX) {
+                        free(job);
+                        *err = "limit must be an integer from 1 to 100000000";
                         return -EINVAL;
                 }
-                limit = (size_t) json_integer_value(lim);
+                job->limit = (uint64_t) json_integer_value(lim);
+        }
+        if (since) {
+                if (!json_is_integer(since) || json_integer_value(since) < 0) {
+                        free(job);
+                        *err = "since must be a time in epoch seconds";
+                        return -EINVAL;
+                }
+                job->since = (uint64_t) json_integer_value(since);
         }
         if (user && !local_user_name_ok(user)) {
+                free(job);
                 *err = "invalid user";
                 return -EINVAL;
         }
         if (user) {
                 r = resolve(user, &u);
-                if (r < 0 && r != -ESRCH)
+                if (r < 0 && r != -ESRCH) {
+                        free(job);
                         return r;
+                }
                 if (r == -ESRCH) {
+                        free(job);
                         if (c->cred.uid != 0) {
                                 *err = "permission denied: only root may read other users' history";
                                 return -EPERM;
@@ -315,22 +426,42 @@ static int verb_history(IpcClient *c, json_t *args, json_t **ret, const char **e
                         *ret = json_pack("{s:[]}", "entries");
                         return *ret ? 0 : -ENOMEM;
                 }
+                job->uid = u.uid;
         }
         if (c->cred.uid != 0 && (!user || !may_ask_about(c, &u))) {
+                free(job);
                 *err = "permission denied: only root may read other users' history";
                 return -EPERM;
         }
-        pthread_mutex_lock(&st->lock);
-        r = store_history_list(st->store, user ? (int64_t) u.uid : -1, limit, &h, &n);
-        pthread_mutex_unlock(&st->lock);
-        if (r < 0)
-                return r;
-        arr = json_array();
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, history_json(&h[i]));
-        history_entries_free(h, n);
-        *ret = json_pack("{s:o}", "entries", arr);
-        return *ret ? 0 : -ENOMEM;
+
+        pthread_mutex_lock(&srv->lock);
+        busy = srv->streams >= HISTORY_MAX_STREAMS;
+        if (!busy)
+                srv->streams++;
+        pthread_mutex_unlock(&srv->lock);
+        if (busy) {
+                free(job);
+                *err = "too many history listings at once, try again";
+                return -EBUSY;
+        }
+        /* The client is the history thread's from here on. */
+        c->timer = sd_event_source_disable_unref(c->timer);
+        c->main_owned = false;
+        c->streaming = true;
+        (void) pthread_attr_init(&attr);
+        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        r = pthread_create(&t, &attr, history_thread, job);
+        (void) pthread_attr_destroy(&attr);
+        if (r != 0) {
+                c->streaming = false;
+                c->main_owned = true;
+                pthread_mutex_lock(&srv->lock);
+                srv->streams--;
+                pthread_mutex_unlock(&srv->lock);
+                free(job);
+                return -r;
+        }
+        return 1; /* answered by the thread */
 }
 
 static int verb_users(IpcClient *c, json_t **ret) {
@@ -667,8 +798,11 @@ static void handle_ctl(IpcClient *c, const SsfIpcMsg *q) {
 
         if (streq(verb, "risk"))
                 r = verb_risk(c, args, &body, &err);
-        else if (streq(verb, "history"))
+        else if (streq(verb, "history")) {
                 r = verb_history(c, args, &body, &err);
+                if (r > 0)
+                        return; /* streamed by its own thread, which owns c now */
+        }
         else if (!admin && (streq(verb, "status") || streq(verb, "users") ||
                             streq(verb, "reset") || streq(verb, "set-risk") ||
                             streq(verb, "verify") || streq(verb, "stream") ||
@@ -875,6 +1009,8 @@ static int on_handoff(sd_event_source *s, int fd, uint32_t revents, void *userda
                 }
                 (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
                 handle_ctl(c, &c->request);
+                if (c->streaming)
+                        continue; /* a history thread's now */
                 if (!c->waiting_verify) {
                         client_free(c);
                         continue;
@@ -943,6 +1079,7 @@ int ipc_server_new(State *st, sd_event *event, Broker *broker, const char *path,
         s->broker = broker;
         s->fd = s->stop_fd = s->handoff_fd = -EBADF;
         pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->streams_done, NULL);
 
         n = sd_listen_fds(true);
         if (n > 1) {
@@ -1010,6 +1147,25 @@ IpcServer *ipc_server_free(IpcServer *s) {
                 (void) !write(s->stop_fd, &one, sizeof(one));
                 (void) pthread_join(s->thread, NULL);
         }
+        /* History listings still running are cut short, and waited for. */
+        pthread_mutex_lock(&s->lock);
+        for (IpcClient *c = s->clients; c; c = c->next)
+                if (c->streaming)
+                        (void) shutdown(c->fd, SHUT_RDWR);
+        while (s->streams > 0) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 2;
+                if (pthread_cond_timedwait(&s->streams_done, &s->lock, &ts) != 0)
+                        break;
+        }
+        if (s->streams > 0) {
+                pthread_mutex_unlock(&s->lock);
+                log_warning("A history listing did not end in time");
+                return NULL; /* the process exits: the thread still uses s */
+        }
+        pthread_mutex_unlock(&s->lock);
         /* Both threads are the main one's now: the front loop is over. */
         while (s->clients)
                 client_free(s->clients);
@@ -1023,6 +1179,7 @@ IpcServer *ipc_server_free(IpcServer *s) {
                 (void) unlink(s->path);
         free(s->path);
         pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->streams_done);
         free(s);
         return NULL;
 }
