@@ -938,10 +938,7 @@ int store_history_page(Store *s, int64_t uid, uint64_t since, int64_t before_id,
 
 int store_history_list(Store *s, int64_t uid, size_t limit, HistoryEntry **ret,
                        size_t *ret_n) {
-        HistoryEntry *list = NULL;
-        size_t n = 0, alloc = 0;
         sqlite3_stmt *st;
-        int rc, r = 0;
 
         if (!s || !ret || !ret_n)
                 return -EINVAL;
@@ -951,32 +948,7 @@ int store_history_list(Store *s, int64_t uid, size_t limit, HistoryEntry **ret,
         (void) bind_i64(st, 1, (int64_t) limit);
         if (uid >= 0)
                 (void) bind_i64(st, 2, uid);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == alloc) {
-                        size_t na = alloc ? alloc * 2 : 16;
-                        HistoryEntry *nl = reallocarray(list, na, sizeof(HistoryEntry));
-                        if (!nl) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        list = nl;
-                        alloc = na;
-                }
-                r = read_history(st, &list[n]);
-                if (r < 0)
-                        break;
-                n++;
-        }
-        if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-                r = map_rc(s, rc, "history list");
-        (void) sqlite3_reset(st);
-        if (r < 0) {
-                history_entries_free(list, n);
-                return r;
-        }
-        *ret = list;
-        *ret_n = n;
-        return 0;
+        return read_history_rows(s, st, ret, ret_n);
 }
 
 /* ---- pending actions ---------------------------------------------------------------------- */
