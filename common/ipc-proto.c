@@ -47,7 +47,8 @@ static const TagInfo tag_info[_SSF_TAG_MAX] = {
         [SSF_TAG_VERB] = STR_TAG(verb, SSF_IPC_MAX_SHORT, true),
         [SSF_TAG_ARGS] = STR_TAG(args, SSF_IPC_MAX_JSON, false),
         [SSF_TAG_BODY] = STR_TAG(body, SSF_IPC_MAX_JSON, false),
-        [SSF_TAG_MORE] = { .kind = TLV_FLAG },
+        [SSF_TAG_MORE] = { .kind = TLV_FLAG, .offset = offsetof(SsfIpcMsg, more) },
+        [SSF_TAG_DRY_RUN] = { .kind = TLV_FLAG, .offset = offsetof(SsfIpcMsg, dry_run) },
 };
 
 #define TAG_BIT(t) (UINT32_C(1) << (t))
@@ -65,7 +66,7 @@ static const TypeInfo type_info[] = {
         },
         [SSF_IPC_PAM_REPLY] = {
                 .allowed = TAG_BIT(SSF_TAG_STATUS) | TAG_BIT(SSF_TAG_LEVEL) | TAG_BIT(SSF_TAG_MESSAGE) |
-                           TAG_BIT(SSF_TAG_DETECTION),
+                           TAG_BIT(SSF_TAG_DETECTION) | TAG_BIT(SSF_TAG_DRY_RUN),
                 .required = TAG_BIT(SSF_TAG_STATUS) | TAG_BIT(SSF_TAG_LEVEL),
         },
         [SSF_IPC_CTL_REQUEST] = {
@@ -159,7 +160,7 @@ static bool tag_present(const SsfIpcMsg *m, uint16_t tag) {
         case TLV_U8:
                 return m->has_level;
         case TLV_FLAG:
-                return m->more;
+                return *(const int *) ((const uint8_t *) m + ti->offset) != 0;
         }
         return false;
 }
@@ -346,7 +347,7 @@ int ssf_ipc_decode(const uint8_t *buf, size_t len, SsfIpcMsg *ret) {
                                 r = -EBADMSG;
                                 goto fail;
                         }
-                        m.more = 1;
+                        *(int *) ((uint8_t *) &m + ti->offset) = 1;
                         break;
                 }
         }

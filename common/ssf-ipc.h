@@ -30,7 +30,9 @@
  * Messages:
  *   PAM_QUERY  (client→daemon)  USER (req), SERVICE, RHOST, TTY (opt)
  *   PAM_REPLY  (daemon→client)  STATUS (req, i32: 0 or -errno), LEVEL (req, u8 RiskLevel),
- *                               MESSAGE (opt: text for the user), DETECTION (opt)
+ *                               MESSAGE (opt: text for the user), DETECTION (opt),
+ *                               DRY_RUN (opt, empty: the daemon is in audit mode; the module
+ *                               admits whom it would refuse and logs "would refuse")
  *   CTL_REQUEST (ssfctl→daemon) VERB (req), ARGS (opt: JSON object text)
  *   CTL_REPLY  (daemon→ssfctl)  STATUS (req, i32: 0 or -errno), BODY (opt: JSON text),
  *                               MESSAGE (opt: human-readable error), MORE (opt, empty: another
@@ -74,6 +76,7 @@ typedef enum SsfIpcTag {
         SSF_TAG_ARGS = 10,
         SSF_TAG_BODY = 11,
         SSF_TAG_MORE = 12,     /* empty: a flag */
+        SSF_TAG_DRY_RUN = 13,  /* empty: a flag */
         _SSF_TAG_MAX,
 } SsfIpcTag;
 
@@ -84,7 +87,7 @@ typedef struct SsfIpcMsg {
         char *user, *service, *rhost, *tty;
         char *message, *detection;
         char *verb, *args, *body;
-        int has_status, has_level, more;
+        int has_status, has_level, more, dry_run;
         int32_t status;
         uint8_t level;
 } SsfIpcMsg;

@@ -39,7 +39,9 @@ static SessionScope scope_from_string(const char *s) {
         return SESSIONS_ALL;
 }
 
+/* logout: TerminateSession; lock: LockSession (ends nothing). */
 static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t size) {
+        bool lock = streq_ptr(a->action, "lock");
         LogoutResult lr = {};
         uid_t uid = a->uid; /* the account root resolved when it committed the action */
         int r;
@@ -52,7 +54,8 @@ static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t
                         return r;
                 }
         }
-        r = logind_logout_user(*bus, uid, scope_from_string(a->sessions), &lr);
+        r = (lock ? logind_lock_user : logind_logout_user)(*bus, uid, scope_from_string(a->sessions),
+                                                         &lr);
         if (r < 0) {
                 snprintf(result, size, "failed: %s", lr.summary[0] ? lr.summary : strerror(-r));
                 /* A broken connection is reopened next time. */
@@ -237,7 +240,7 @@ static void run_one(Actions *x, sd_bus **bus, const PendingAction *a) {
 
         if (is_hook_action(a))
                 r = run_workflow(st, a, result, sizeof(result));
-        else if (streq_ptr(a->action, "logout"))
+        else if (streq_ptr(a->action, "logout") || streq_ptr(a->action, "lock"))
                 r = run_logout(bus, a, result, sizeof(result));
         else {
                 snprintf(result, sizeof(result), "failed: unknown action '%s'", strempty(a->action));
@@ -267,7 +270,7 @@ static void run_one(Actions *x, sd_bus **bus, const PendingAction *a) {
         }
         if (r < 0)
                 st->counters.actions_failed++;
-        else if (streq(a->action, "logout"))
+        else if (streq(a->action, "logout") || streq(a->action, "lock"))
                 st->counters.actions_logout++;
         else
                 st->counters.actions_workflow++;

@@ -166,7 +166,8 @@ static int txn_already_done(Store *s, const IngestRequest *set, uid_t uid,
         if (isempty(set->txn) || rule->action == ACTION_NONE)
                 return 0;
         r = store_action_find_txn(s, set->iss, set->txn, uid, rule_action_to_string(rule->action),
-                                  rule->action == ACTION_LOGOUT ? session_scope_to_string(rule->sessions)
+                                  rule->action == ACTION_LOGOUT || rule->action == ACTION_LOCK
+                                          ? session_scope_to_string(rule->sessions)
                                                                 : NULL,
                                   rule->action == ACTION_WORKFLOW ? rule->workflow : NULL, ret_jti);
         if (r == -ENOENT)
@@ -248,7 +249,14 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
         else if (skip)
                 F(result, "skipped: already done for txn %s (jti %s)", set->txn,
                   done_jti ?: "unknown");
-        else
+        else if (c->dry_run) {
+                /* Audit mode: the decision is recorded, nothing is done. */
+                if (rule->action == ACTION_WORKFLOW)
+                        F(result, "dry run: would run %s", rule->workflow);
+                else
+                        F(result, "dry run: would %s", rule_action_to_string(rule->action));
+                skip = true;
+        } else
                 F(result, "pending");
 
         h.time = now;

@@ -186,6 +186,7 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         }
         h = state_config_ref(st);
         protected_why = local_user_protected(h->config, &u, why, sizeof(why));
+        a.dry_run = h->config->dry_run; /* the module admits whom it would refuse */
         state_config_unref(st, h);
 
         /* From memory: what the last commit published. Never the store, never the lock a

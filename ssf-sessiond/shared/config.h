@@ -23,7 +23,7 @@ typedef enum SubjectMap {
         SUBJECT_MAP_OPAQUE,
         SUBJECT_MAP_FILE,
 } SubjectMap;
-typedef enum RuleAction { ACTION_NONE, ACTION_LOGOUT, ACTION_WORKFLOW } RuleAction;
+typedef enum RuleAction { ACTION_NONE, ACTION_LOGOUT, ACTION_WORKFLOW, ACTION_LOCK } RuleAction;
 typedef enum SessionScope {
         SESSIONS_ALL,
         SESSIONS_REMOTE,
@@ -99,6 +99,7 @@ typedef struct Config {
         char *socket_path;
         char *snapshot_path;
         uint64_t max_event_age_usec; /* older SETs are refused; jtis kept at least this long */
+        bool dry_run;                /* audit mode: decide and record, act on nothing */
 } Config;
 
 /* Loads path and its ".d" drop-in directory (path + ".d/ *.conf"). With check_perms, files must
