@@ -432,7 +432,11 @@ static int derive(const Config *c, const IngestRequest *set, Derived *ret, SetEr
                                 return -ENOMEM;
                         }
                 }
-                d.targets[d.n_targets++] = t;
+                d.targets[d.n_targets] = t;
+                /* protected_why points into why: into the copy's own, now. */
+                if (t.protected_why)
+                        d.targets[d.n_targets].protected_why = d.targets[d.n_targets].why;
+                d.n_targets++;
         }
         d.subject_desc = TAKE_PTR(m.description);
         *ret = d;
