@@ -262,9 +262,22 @@ bool sandbox_relaxed_for_sanitizer(void) {
 }
 
 int sandbox_apply(void) {
+        unsigned level;
         scmp_filter_ctx ctx;
         int r;
 
+        /* Killing the whole process and applying the filter to every thread need the seccomp()
+         * system call (libseccomp's API level 3, Linux 4.14). A service manager's own filter may
+         * hide it (systemd's @system-service does not contain it): then there is no filter,
+         * and no worker. */
+        level = seccomp_api_get();
+        if (level < 3) {
+                log_error("seccomp: the seccomp() system call is not available (libseccomp API "
+                          "level %u, 3 needed): the kernel is older than 4.14, or a filter of the "
+                          "service manager refuses it (systemd: SystemCallFilter=seccomp); "
+                          "refusing to run without the worker's filter", level);
+                return -EOPNOTSUPP;
+        }
         ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
         if (!ctx)
                 return log_error_errno(ENOMEM, "seccomp: cannot create a filter: %m");

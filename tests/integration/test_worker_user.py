@@ -90,3 +90,37 @@ def test_worker_refuses_to_run_without_its_user(build_dir, tmp_path, transmitter
     assert "User 'ssf-sessiond' does not exist" in cp.stderr, cp.stderr
     assert "Refusing to talk to the network as root" in cp.stderr, cp.stderr
     assert transmitter.streams() == []
+
+
+# Starts ssf-sessiond under a filter that refuses the seccomp() system call with EPERM, as
+# systemd's SystemCallFilter=@system-service does: the worker cannot apply its own filter.
+NO_SECCOMP_WRAPPER = r'''#!/usr/bin/python3
+import ctypes, os, sys
+lib = ctypes.CDLL("libseccomp.so.2")
+lib.seccomp_init.restype = ctypes.c_void_p
+ctx = lib.seccomp_init(ctypes.c_uint32(0x7fff0000))  # SCMP_ACT_ALLOW
+nr = lib.seccomp_syscall_resolve_name(b"seccomp")
+assert ctx and nr >= 0
+assert lib.seccomp_rule_add(ctypes.c_void_p(ctx), ctypes.c_uint32(0x00050000 | 1), nr, 0) == 0
+assert lib.seccomp_load(ctypes.c_void_p(ctx)) == 0
+os.execv(sys.argv[1], sys.argv[1:])
+'''
+
+
+def test_worker_refuses_to_run_without_its_filter(daemon_factory, transmitter, tmp_path):
+    d = daemon_factory(start=False, rules=support.LOGOUT_HIGH_RULES)
+    wrapper = tmp_path / "no-seccomp"
+    wrapper.write_text(NO_SECCOMP_WRAPPER)
+    wrapper.chmod(0o755)
+    real = d.binary
+    d.command = lambda *extra: [str(wrapper), real, "--config", d.config_path, *extra]
+    d.start()
+    support.wait_for(lambda: d.log().count("refusing to run without the worker's filter") >= 2,
+                     20, "the worker to refuse twice (restarted with backoff)")
+    log = d.log()
+    assert "seccomp() system call is not available" in log
+    assert "SystemCallFilter=seccomp" in log
+    assert "exited with status 1" in log
+    # It never talked to the network; root is still up and answers.
+    assert transmitter.streams() == []
+    assert d.ctl("risk", "alice")["level"] == "none"
