@@ -51,7 +51,9 @@ CFLAGS ?=
 CFLAGS += -std=gnu11 $(OPT) -g -pipe -fPIC $(WARN) $(HARDEN) $(WERROR) $(SAN)
 LDFLAGS += -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN)
 
-DEP_PKGS = libcurl jansson libcrypto libssl libsystemd sqlite3 inih
+# ssf-sessiond's libraries (libseccomp: the network worker's filter, receiver/sandbox.c); never
+# linked into pam_ssf.so, which links only libc and libpam.
+DEP_PKGS = libcurl jansson libcrypto libssl libsystemd sqlite3 inih libseccomp
 DEP_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEP_PKGS) 2>/dev/null)
 DEP_LIBS = $(shell $(PKG_CONFIG) --libs $(DEP_PKGS) 2>/dev/null) -lpthread
 JANSSON_CFLAGS = $(shell $(PKG_CONFIG) --cflags jansson 2>/dev/null)

@@ -83,6 +83,8 @@ static int parse_one(const char *arg, PamSsfArgs *a) {
                 return parse_path(v, PATH_MAX, &a->snapshot);
         else if (streq(arg, "quiet"))
                 a->quiet = true;
+        else if (streq(arg, "explain"))
+                a->explain = true;
         else if (streq(arg, "debug"))
                 a->debug = true;
         else

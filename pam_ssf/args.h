@@ -3,7 +3,7 @@
 
 /* pam_ssf.so module arguments (see pam_ssf(8)):
  *   deny=low|medium|high  failmode=open|closed  timeout=MS  socket=PATH  snapshot=PATH
- *   quiet  debug
+ *   quiet  explain  debug
  * The parser is pure (no logging, no allocation) and fuzzed; the caller logs the error. */
 
 #include <stdbool.h>
@@ -27,6 +27,7 @@ typedef struct PamSsfArgs {
         const char *socket;      /* points into argv or a static default */
         const char *snapshot;    /* points into argv or a static default */
         bool quiet;              /* no conversation message (the log line stays) */
+        bool explain;            /* auth phase too: the denial message names level and detection */
         bool debug;
 } PamSsfArgs;
 

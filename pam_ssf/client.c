@@ -143,12 +143,16 @@ void pam_ssf_denial_text(RiskLevel level, const char *detection, const char *msg
 }
 
 static void tell_denied(pam_handle_t *pamh, RiskLevel level, const char *detection, const char *msg,
-                        bool silent) {
+                        PamSsfTell tell) {
         char text[SSF_IPC_MAX_MESSAGE + 1];
 
-        if (silent)
+        if (tell == PAM_SSF_TELL_NOTHING)
                 return;
-        pam_ssf_denial_text(level, detection, msg, text, sizeof(text));
+        /* Not even the daemon's text, which names the level and the detection. */
+        if (tell == PAM_SSF_TELL_GENERIC)
+                snprintf(text, sizeof(text), "%s", PAM_SSF_GENERIC_DENIAL);
+        else
+                pam_ssf_denial_text(level, detection, msg, text, sizeof(text));
         /* No conversation function (e.g. cron's account check) is not an error. */
         (void) pam_error(pamh, "%s", text);
 }
@@ -188,7 +192,7 @@ static bool snapshot_protects(pam_handle_t *pamh, const SsfSnapshotPolicy *pol,
 
 /* The daemon could not answer: the snapshot, then failmode, decides. */
 static int check_unavailable(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *q,
-                             bool silent, int error, const char *stage) {
+                             PamSsfTell tell, int error, const char *stage) {
         char reason[256], snap[320];
         RiskLevel level = RISK_NONE;
         time_t now = time(NULL);
@@ -223,7 +227,7 @@ static int check_unavailable(pam_handle_t *pamh, const PamSsfArgs *a, const PamS
                            "level %s (deny=%s): access denied",
                            a->socket, reason, a->snapshot, q->user, risk_level_to_string(level),
                            risk_level_to_string(a->deny));
-                tell_denied(pamh, level, NULL, NULL, silent);
+                tell_denied(pamh, level, NULL, NULL, tell);
                 return PAM_SSF_DENY;
         }
 
@@ -246,7 +250,7 @@ static int check_unavailable(pam_handle_t *pamh, const PamSsfArgs *a, const PamS
         return PAM_SSF_UNAVAILABLE;
 }
 
-int pam_ssf_check(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *q, bool silent) {
+int pam_ssf_check(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *q, PamSsfTell tell) {
         _cleanup_(msg_donep) SsfIpcMsg reply = {};
         const char *stage = NULL;
         RiskLevel level;
@@ -261,7 +265,7 @@ int pam_ssf_check(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return check_unavailable(pamh, a, q, silent, r, stage);
+                return check_unavailable(pamh, a, q, tell, r, stage);
 
         level = (RiskLevel) reply.level;
         pam_ssf_debug(pamh, a, "ssf-sessiond: user '%s' has risk level %s%s%s%s (deny=%s)", q->user,
@@ -287,6 +291,6 @@ int pam_ssf_check(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *
                    risk_level_to_string(level), reply.detection ? " (detection '" : "",
                    strempty(reply.detection), reply.detection ? "')" : "",
                    risk_level_to_string(a->deny));
-        tell_denied(pamh, level, reply.detection, reply.message, silent);
+        tell_denied(pamh, level, reply.detection, reply.message, tell);
         return PAM_SSF_DENY;
 }

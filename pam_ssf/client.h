@@ -21,6 +21,16 @@ typedef enum PamSsfVerdict {
         PAM_SSF_UNAVAILABLE, /* daemon unavailable and no snapshot verdict: failmode decides */
 } PamSsfVerdict;
 
+/* What the denial message may tell the user; pam_ssf.c decides by phase and arguments. */
+typedef enum PamSsfTell {
+        PAM_SSF_TELL_NOTHING, /* quiet or PAM_SILENT: no message */
+        PAM_SSF_TELL_GENERIC, /* auth phase without explain: the user has proved nothing yet, so
+                               * PAM_SSF_GENERIC_DENIAL, naming neither level nor detection */
+        PAM_SSF_TELL_ALL,     /* the level and the detection (pam_ssf_denial_text()) */
+} PamSsfTell;
+
+#define PAM_SSF_GENERIC_DENIAL "Access denied. Contact your administrator."
+
 typedef struct PamSsfRequest {
         const char *user;    /* required */
         const char *service; /* optional (NULL), as are the others */
@@ -47,6 +57,6 @@ void pam_ssf_denial_text(RiskLevel level, const char *detection, const char *msg
                          size_t size);
 
 /* The whole check for one PAM call: query, snapshot fallback, logging, the conversation
- * message (suppressed when silent). Returns a PamSsfVerdict (>= 0), or -EINVAL when user cannot
- * be sent (empty or too long), -ENOMEM. */
-int pam_ssf_check(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *q, bool silent);
+ * message (as much as tell allows; the log line always names level and detection). Returns a
+ * PamSsfVerdict (>= 0), or -EINVAL when user cannot be sent (empty or too long), -ENOMEM. */
+int pam_ssf_check(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *q, PamSsfTell tell);

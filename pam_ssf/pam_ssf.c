@@ -56,6 +56,7 @@ static const char *get_item_string(pam_handle_t *pamh, int item) {
 
 static int run(pam_handle_t *pamh, int flags, int argc, const char **argv, Phase phase) {
         const char *bad = NULL, *user = NULL;
+        PamSsfTell tell;
         PamSsfArgs a;
         int r;
 
@@ -87,7 +88,15 @@ static int run(pam_handle_t *pamh, int flags, int argc, const char **argv, Phase
                 .rhost = get_item_string(pamh, PAM_RHOST),
                 .tty = get_item_string(pamh, PAM_TTY),
         };
-        r = pam_ssf_check(pamh, &a, &q, a.quiet || (flags & PAM_SILENT));
+        /* Before the user has proved anything (auth), the message must not tell a client who
+         * is at risk, or why: explain opts in. In account and session the user has. */
+        if (a.quiet || (flags & PAM_SILENT))
+                tell = PAM_SSF_TELL_NOTHING;
+        else if (phase == PHASE_AUTH && !a.explain)
+                tell = PAM_SSF_TELL_GENERIC;
+        else
+                tell = PAM_SSF_TELL_ALL;
+        r = pam_ssf_check(pamh, &a, &q, tell);
         if (r == -EINVAL)
                 pam_syslog(pamh, LOG_AUTHPRIV | LOG_ERR, "User name too long for ssf-sessiond, refusing");
         r = errno_to_pam(r, &a, phase);

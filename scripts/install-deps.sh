@@ -6,7 +6,7 @@ set -eu
 PKGS="
 build-essential pkg-config
 libpam0g-dev libcurl4-openssl-dev libjansson-dev libssl-dev libsystemd-dev libsqlite3-dev
-libinih-dev libcmocka-dev libpam-wrapper libpamtest0-dev
+libinih-dev libseccomp-dev libcmocka-dev libpam-wrapper libpamtest0-dev
 clang libclang-rt-14-dev
 python3 python3-jwcrypto python3-cryptography python3-pytest python3-dbusmock python3-pypamtest libnss-wrapper
 dbus openssl mandoc

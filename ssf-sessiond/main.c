@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "hooks.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "privsep.h"
 #include "worker.h"
 
 static const char *arg_config = SSF_DEFAULT_CONFIG;
@@ -142,6 +144,19 @@ static int check_config(const Config *c, bool hooks) {
         return errors ? -EINVAL : 0;
 }
 
+/* Root runs the network worker as its own user, never as root or "nobody": without that user
+ * there is no daemon. A development run as another user keeps its uid and needs none. */
+static int check_worker_user(void) {
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        if (geteuid() != 0)
+                return 0;
+        r = worker_user(&uid, &gid);
+        return r < 0 ? worker_user_log_error(r) : 0;
+}
+
 int main(int argc, char *argv[]) {
         Config *config = NULL;
         Manager *m = NULL;
@@ -159,7 +174,15 @@ int main(int argc, char *argv[]) {
         r = config_load(arg_config, true, &config);
         if (r >= 0)
                 r = check_config(config, arg_check);
+        if (check_worker_user() < 0 && r >= 0)
+                r = -ESRCH;
         if (arg_check) {
+                if (r == -ESRCH) {
+                        fprintf(stderr, "%s: configuration is valid, but user '%s' is missing\n",
+                                arg_config, SSF_WORKER_USER);
+                        config_free(config);
+                        return 1;
+                }
                 if (r < 0) {
                         fprintf(stderr, "%s: configuration is invalid\n", arg_config);
                         config_free(config);
@@ -170,7 +193,11 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
         if (r < 0) {
-                log_error("Refusing to start with an invalid configuration '%s'", arg_config);
+                if (r == -ESRCH)
+                        log_error("Refusing to start without the network worker's user '%s'",
+                                  SSF_WORKER_USER);
+                else
+                        log_error("Refusing to start with an invalid configuration '%s'", arg_config);
                 config_free(config);
                 return 1;
         }

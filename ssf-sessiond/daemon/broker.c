@@ -447,9 +447,8 @@ static int broker_spawn(Broker *b) {
         w->fd = -EBADF;
         {
                 gid_t gid;
-                bool fallback;
 
-                if (geteuid() != 0 || worker_user(&w->uid, &gid, &fallback) < 0)
+                if (geteuid() != 0 || worker_user(&w->uid, &gid) < 0)
                         w->uid = geteuid();
         }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {

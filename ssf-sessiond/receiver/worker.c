@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The network worker process (worker.h): drops privileges, then runs poll or push delivery
- * until root says stop. Runs in the network worker.
+ * The network worker process (worker.h): drops privileges, applies its seccomp filter
+ * (sandbox.c), then runs poll or push delivery until root says stop. Runs in the network
+ * worker.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,25 +21,25 @@
 #include "poller.h"
 #include "privsep.h"
 #include "push.h"
+#include "sandbox.h"
 #include "stream.h"
 #include "worker.h"
 
 static int drop_privileges(void) {
-        bool fallback;
         uid_t uid;
         gid_t gid;
+        int r;
 
         if (geteuid() != 0)
                 return 0; /* already unprivileged (development runs) */
 
-        if (worker_user(&uid, &gid, &fallback) < 0) {
-                log_error("Neither '%s' nor 'nobody' exists: refusing to talk to the network "
-                          "as root", SSF_WORKER_USER);
-                return -ESRCH;
+        /* The daemon checked this before it started us; the account may have gone since. */
+        r = worker_user(&uid, &gid);
+        if (r < 0) {
+                worker_user_log_error(r);
+                log_error("Refusing to talk to the network as root");
+                return r;
         }
-        if (fallback)
-                log_warning("User '%s' does not exist (systemd-sysusers creates it), running the "
-                            "network worker as 'nobody'", SSF_WORKER_USER);
         if (uid == 0 || gid == 0) {
                 log_error("The network worker user must not be root");
                 return -EPERM;
@@ -107,6 +108,9 @@ int worker_main(const char *config_path) {
                 return 1;
         }
         r = drop_privileges();
+        if (r >= 0)
+                /* From here on: no new files for writing, no programs, no processes. */
+                r = sandbox_apply();
         if (r < 0) {
                 push_server_free(push);
                 http_client_free(http);

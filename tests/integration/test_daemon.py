@@ -177,16 +177,21 @@ def _children(pid):
     return out
 
 
-def _ids(pid):
+def _status(pid):
     with open(f"/proc/{pid}/status") as f:
-        fields = dict(line.split(":", 1) for line in f if ":" in line)
+        return {k: v.strip() for k, v in (line.split(":", 1) for line in f if ":" in line)}
+
+
+def _ids(pid):
+    fields = _status(pid)
     return (fields["Uid"].split(), fields["Gid"].split(), fields["Groups"].split(),
-            fields["NoNewPrivs"].strip())
+            fields["NoNewPrivs"])
 
 
 def test_network_bytes_are_parsed_unprivileged(daemon_factory, transmitter, users):
     """PRODUCT.md least privilege: the process that talks HTTP and parses JSON/JWS is not
-    root, has no supplementary groups and cannot regain privileges; the daemon is root."""
+    root, has no supplementary groups, cannot regain privileges and runs under its seccomp
+    filter (receiver/sandbox.c); the daemon is root."""
     d = daemon_factory(rules=RULES)
     transmitter.wait_polls(1)
     workers = [(pid, argv) for pid, argv in _children(d.proc.pid) if "--network-worker" in argv]
@@ -195,11 +200,20 @@ def test_network_bytes_are_parsed_unprivileged(daemon_factory, transmitter, user
     assert set(uid) == {str(users.uid("ssf-sessiond"))}, uid
     assert "0" not in gid and groups == [], (gid, groups)
     assert nnp == "1"
+    # Seccomp mode 2 (a filter), applied by the worker itself: the daemon runs outside any
+    # systemd unit here.
+    assert _status(workers[0][0])["Seccomp"] == "2"
+    assert _status(d.proc.pid)["Seccomp"] == "0"
     assert _ids(d.proc.pid)[0][0] == "0"
-    # And it still works end to end.
+    assert "seccomp filter applied" in d.log()
+    # And it still works end to end, with the same worker (not one the filter killed and the
+    # daemon restarted).
     j = transmitter.send_event("session-revoked", email="bob@example.com")
     transmitter.wait_acked(j)
     assert d.ctl("risk", "bob")["level"] == "high"
+    assert [pid for pid, argv in _children(d.proc.pid) if "--network-worker" in argv] == \
+        [workers[0][0]]
+    assert "killed by signal" not in d.log()
 
 
 def test_killed_worker_is_restarted(daemon_factory, transmitter, users, tmp_path):

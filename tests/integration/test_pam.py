@@ -274,15 +274,77 @@ def test_fds_0_to_2_closed(env):
         assert env.account(close_stdio=True).code == PAM_SUCCESS
 
 
+GENERIC_DENIAL = "Access denied. Contact your administrator."
+
+
 def test_auth_phase(env):
     with FakeDaemon(env.sock, {"alice": ("high", "credential-compromise"), "bob": "low"}):
         run = env.module("auth")
         assert run.code == PAM_PERM_DENIED
-        assert "credential-compromise" in run.errors[0]
+        assert run.errors == [GENERIC_DENIAL]
         assert env.module("auth", steps=("setcred",)).code == PAM_SUCCESS
         assert env.module("auth", user="bob").code == PAM_SUCCESS
     assert env.module("auth", "failmode=closed", user="bob").code == PAM_AUTHINFO_UNAVAIL
     assert env.module("auth", "failmode=open", user="bob").code == PAM_IGNORE
+
+
+def test_auth_phase_names_nothing_without_explain(env):
+    """PRODUCT.md, risk-adaptive PAM: before the user has proved anything (auth), the denial
+    names neither the level nor the detection, nor the daemon's own text (which names both):
+    a client must not learn who is at risk, or why. The log still says everything."""
+    levels = {"alice": ("high", "credential-compromise",
+                        "Access denied: your account's security risk is high "
+                        "(credential-compromise). Contact your administrator."),
+              "bob": ("medium", "device-compliance-change")}
+    with FakeDaemon(env.sock, levels):
+        for user in ("alice", "bob"):
+            run = env.module("auth", "deny=medium", user=user)
+            assert run.code == PAM_PERM_DENIED
+            assert run.errors == [GENERIC_DENIAL], run.errors
+            assert run.infos == []
+            text = " ".join(run.messages).lower()
+            for word in ("high", "medium", "risk", "compromise", "compliance"):
+                assert word not in text, (word, run.messages)
+            assert run.logged(LOG_NOTICE, rf"Access denied for user '{user}': risk level "
+                                          rf"{levels[user][0]} \(detection '{levels[user][1]}'\)")
+        # explain: the auth phase says it all, as account does.
+        run = env.module("auth", "explain", user="alice")
+        assert run.code == PAM_PERM_DENIED
+        assert run.errors == [levels["alice"][2]]
+        run = env.module("auth", "explain deny=medium", user="bob")
+        assert run.errors == ["Access denied: your account's security risk is medium "
+                              "(device-compliance-change). Contact your administrator."]
+        # quiet wins over explain.
+        run = env.module("auth", "explain quiet", user="alice")
+        assert run.code == PAM_PERM_DENIED and run.messages == []
+        # account and session always name them, explain or not.
+        for group in ("account", "session"):
+            run = env.module(group, user="alice")
+            assert run.code == PAM_PERM_DENIED
+            assert run.errors == [levels["alice"][2]]
+            run = env.module(group, "deny=medium", user="bob")
+            assert "medium" in run.errors[0] and "device-compliance-change" in run.errors[0]
+
+
+def test_auth_phase_snapshot_denial_names_nothing(env):
+    """The same when the daemon is down and the snapshot refuses."""
+    env.write_snapshot("alice high 0\n")
+    run = env.module("auth")
+    assert run.code == PAM_PERM_DENIED
+    assert run.errors == [GENERIC_DENIAL]
+    run = env.module("auth", "explain")
+    assert run.code == PAM_PERM_DENIED
+    assert run.errors == ["Access denied: your account's security risk is high. "
+                          "Contact your administrator."]
+    run = env.module("account")
+    assert "security risk is high" in run.errors[0]
+
+
+def test_explain_is_a_plain_flag(env):
+    with FakeDaemon(env.sock, {"alice": "high"}):
+        run = env.module("auth", "explain=yes")
+    assert run.code == PAM_SERVICE_ERR
+    assert run.logged(LOG_ERR, "Unknown or invalid module argument 'explain=yes'")
 
 
 def test_session_phase(env):

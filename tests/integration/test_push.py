@@ -343,6 +343,13 @@ def test_push_listener_runs_unprivileged(daemon_factory, transmitter, users, tmp
         assert set(fields["Uid"].split()) == {str(users.uid("ssf-sessiond"))}, fields["Uid"]
         assert "0" not in fields["Gid"].split() and fields["Groups"].split() == []
         assert fields["NoNewPrivs"].strip() == "1"
+        assert fields["Seccomp"].strip() == "2"  # its own filter (receiver/sandbox.c)
+    # Delivery works under the filter, and no worker died of it.
+    jti = p.transmitter.send_event("session-revoked", email="bob@example.com")
+    p.transmitter.wait_acked(jti)
+    assert p.daemon.ctl("risk", "bob")["level"] == "high"
+    assert listener_pids(p.port) == pids
+    assert "killed by signal" not in p.daemon.log()
 
 
 def test_push_check_config_and_reload(daemon_factory, transmitter, users, tmp_path):

@@ -38,6 +38,7 @@ static void test_defaults(void **state) {
         assert_string_equal(a.socket, "/run/ssf-sessiond/socket");
         assert_string_equal(a.snapshot, "/var/lib/ssf-sessiond/pam-snapshot");
         assert_false(a.quiet);
+        assert_false(a.explain);
         assert_false(a.debug);
         assert_string_equal(pam_ssf_failmode_to_string(a.failmode), "open");
 }
@@ -46,8 +47,8 @@ static void test_all_arguments(void **state) {
         const char *bad = NULL;
         PamSsfArgs a;
 
-        assert_int_equal(parse(&a, &bad, 7, "deny=medium", "failmode=closed", "timeout=250",
-                               "socket=/tmp/x.sock", "snapshot=/etc/snap", "quiet", "debug"),
+        assert_int_equal(parse(&a, &bad, 8, "deny=medium", "failmode=closed", "timeout=250",
+                               "socket=/tmp/x.sock", "snapshot=/etc/snap", "quiet", "explain", "debug"),
                          0);
         assert_null(bad);
         assert_int_equal(a.deny, RISK_MEDIUM);
@@ -57,6 +58,7 @@ static void test_all_arguments(void **state) {
         assert_string_equal(a.socket, "/tmp/x.sock");
         assert_string_equal(a.snapshot, "/etc/snap");
         assert_true(a.quiet);
+        assert_true(a.explain);
         assert_true(a.debug);
 
         assert_int_equal(parse(&a, &bad, 1, "deny=low"), 0);
@@ -98,6 +100,7 @@ static void test_invalid(void **state) {
                 "timeout=+5", "timeout= 5", "timeout=5 ", "timeout=0x10", "timeout=1.5", "timeout=1s",
                 "socket=", "socket=relative/path", "snapshot=", "snapshot=var/lib/x", "quiet=1",
                 "debug=yes", "Debug", "", " debug", "socket=/a\nb", "snapshot=/a\tb",
+                "explain=yes", "explain=1", "Explain", "explain ", "explained",
         };
         PamSsfArgs a = { .deny = (RiskLevel) 42 };
 
