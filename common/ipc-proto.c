@@ -22,6 +22,7 @@ typedef enum TlvKind {
         TLV_STRING,
         TLV_I32,
         TLV_U8,
+        TLV_FLAG, /* no value: present or not */
 } TlvKind;
 
 typedef struct TagInfo {
@@ -46,6 +47,8 @@ static const TagInfo tag_info[_SSF_TAG_MAX] = {
         [SSF_TAG_VERB] = STR_TAG(verb, SSF_IPC_MAX_SHORT, true),
         [SSF_TAG_ARGS] = STR_TAG(args, SSF_IPC_MAX_JSON, false),
         [SSF_TAG_BODY] = STR_TAG(body, SSF_IPC_MAX_JSON, false),
+        [SSF_TAG_MORE] = { .kind = TLV_FLAG, .offset = offsetof(SsfIpcMsg, more) },
+        [SSF_TAG_DRY_RUN] = { .kind = TLV_FLAG, .offset = offsetof(SsfIpcMsg, dry_run) },
 };
 
 #define TAG_BIT(t) (UINT32_C(1) << (t))
@@ -63,7 +66,7 @@ static const TypeInfo type_info[] = {
         },
         [SSF_IPC_PAM_REPLY] = {
                 .allowed = TAG_BIT(SSF_TAG_STATUS) | TAG_BIT(SSF_TAG_LEVEL) | TAG_BIT(SSF_TAG_MESSAGE) |
-                           TAG_BIT(SSF_TAG_DETECTION),
+                           TAG_BIT(SSF_TAG_DETECTION) | TAG_BIT(SSF_TAG_DRY_RUN),
                 .required = TAG_BIT(SSF_TAG_STATUS) | TAG_BIT(SSF_TAG_LEVEL),
         },
         [SSF_IPC_CTL_REQUEST] = {
@@ -71,7 +74,8 @@ static const TypeInfo type_info[] = {
                 .required = TAG_BIT(SSF_TAG_VERB),
         },
         [SSF_IPC_CTL_REPLY] = {
-                .allowed = TAG_BIT(SSF_TAG_STATUS) | TAG_BIT(SSF_TAG_BODY) | TAG_BIT(SSF_TAG_MESSAGE),
+                .allowed = TAG_BIT(SSF_TAG_STATUS) | TAG_BIT(SSF_TAG_BODY) | TAG_BIT(SSF_TAG_MESSAGE) |
+                           TAG_BIT(SSF_TAG_MORE),
                 .required = TAG_BIT(SSF_TAG_STATUS),
         },
 };
@@ -155,6 +159,8 @@ static bool tag_present(const SsfIpcMsg *m, uint16_t tag) {
                 return m->has_status;
         case TLV_U8:
                 return m->has_level;
+        case TLV_FLAG:
+                return *(const int *) ((const uint8_t *) m + ti->offset) != 0;
         }
         return false;
 }
@@ -190,7 +196,7 @@ int ssf_ipc_encode(const SsfIpcMsg *m, uint8_t *buf, size_t bufsize) {
                 } else if (ti->kind == TLV_I32) {
                         if (m->status > 0 || m->status < STATUS_MIN)
                                 return -EINVAL;
-                } else if (m->level >= _RISK_MAX)
+                } else if (ti->kind == TLV_U8 && m->level >= _RISK_MAX)
                         return -EINVAL;
         }
 
@@ -217,6 +223,9 @@ int ssf_ipc_encode(const SsfIpcMsg *m, uint8_t *buf, size_t bufsize) {
                 }
                 case TLV_U8:
                         r = put_tlv(buf, bufsize, &pos, tag, &m->level, 1);
+                        break;
+                case TLV_FLAG:
+                        r = put_tlv(buf, bufsize, &pos, tag, NULL, 0);
                         break;
                 default:
                         r = -EINVAL;
@@ -332,6 +341,13 @@ int ssf_ipc_decode(const uint8_t *buf, size_t len, SsfIpcMsg *ret) {
                         }
                         m.level = value[0];
                         m.has_level = 1;
+                        break;
+                case TLV_FLAG:
+                        if (l != 0) {
+                                r = -EBADMSG;
+                                goto fail;
+                        }
+                        *(int *) ((uint8_t *) &m + ti->offset) = 1;
                         break;
                 }
         }

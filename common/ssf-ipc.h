@@ -5,7 +5,8 @@
  * The local IPC protocol between ssf-sessiond and its clients (pam_ssf.so, ssfctl).
  *
  * Transport: AF_UNIX SOCK_SEQPACKET at /run/ssf-sessiond/socket. One request frame, one reply
- * frame, then the client closes. The daemon takes the caller's uid/pid from SO_PEERCRED, never
+ * frame (for a long ssfctl answer: several CTL_REPLY frames, all but the last with MORE), then
+ * the client closes. The daemon takes the caller's uid/pid from SO_PEERCRED, never
  * from the payload; the client checks that the peer is root (or the daemon's own uid).
  *
  * Frame (all integers big-endian):
@@ -29,10 +30,14 @@
  * Messages:
  *   PAM_QUERY  (client→daemon)  USER (req), SERVICE, RHOST, TTY (opt)
  *   PAM_REPLY  (daemon→client)  STATUS (req, i32: 0 or -errno), LEVEL (req, u8 RiskLevel),
- *                               MESSAGE (opt: text for the user), DETECTION (opt)
+ *                               MESSAGE (opt: text for the user), DETECTION (opt),
+ *                               DRY_RUN (opt, empty: the daemon is in audit mode; the module
+ *                               admits whom it would refuse and logs "would refuse")
  *   CTL_REQUEST (ssfctl→daemon) VERB (req), ARGS (opt: JSON object text)
  *   CTL_REPLY  (daemon→ssfctl)  STATUS (req, i32: 0 or -errno), BODY (opt: JSON text),
- *                               MESSAGE (opt: human-readable error)
+ *                               MESSAGE (opt: human-readable error), MORE (opt, empty: another
+ *                               CTL_REPLY follows; a streamed `history` sends each frame's
+ *                               BODY as {"entries": [...]}, newest first, the client joins them)
  */
 
 #include <stddef.h>
@@ -70,6 +75,8 @@ typedef enum SsfIpcTag {
         SSF_TAG_VERB = 9,
         SSF_TAG_ARGS = 10,
         SSF_TAG_BODY = 11,
+        SSF_TAG_MORE = 12,     /* empty: a flag */
+        SSF_TAG_DRY_RUN = 13,  /* empty: a flag */
         _SSF_TAG_MAX,
 } SsfIpcTag;
 
@@ -80,7 +87,7 @@ typedef struct SsfIpcMsg {
         char *user, *service, *rhost, *tty;
         char *message, *detection;
         char *verb, *args, *body;
-        int has_status, has_level;
+        int has_status, has_level, more, dry_run;
         int32_t status;
         uint8_t level;
 } SsfIpcMsg;

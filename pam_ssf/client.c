@@ -272,6 +272,16 @@ int pam_ssf_check(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *
         if (level < a->deny)
                 return PAM_SSF_ALLOW;
 
+        if (reply.dry_run) {
+                /* The daemon is in audit mode ([daemon] dry_run): admit, and say so. */
+                pam_syslog(pamh, LOG_AUTHPRIV | LOG_NOTICE,
+                           "Dry run: would refuse user '%s': risk level %s%s%s%s is at or above "
+                           "deny=%s", q->user, risk_level_to_string(level),
+                           reply.detection ? " (detection '" : "", strempty(reply.detection),
+                           reply.detection ? "')" : "", risk_level_to_string(a->deny));
+                return PAM_SSF_ALLOW;
+        }
+
         pam_syslog(pamh, LOG_AUTHPRIV | LOG_NOTICE,
                    "Access denied for user '%s': risk level %s%s%s%s is at or above deny=%s", q->user,
                    risk_level_to_string(level), reply.detection ? " (detection '" : "",

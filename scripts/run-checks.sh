@@ -26,7 +26,8 @@ if want unit; then
         for t in "$B"/tests/test-*; do
                 [ -x "$t" ] || continue
                 "$t"
-                record "unit:$(basename "$t")" $?
+                rc=$? # before anything else: a command substitution would reset $?
+                record "unit:$(basename "$t")" $rc
         done
 fi
 

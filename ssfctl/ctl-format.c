@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -53,7 +54,8 @@ const char *ctl_usage(void) {
                "Commands:\n"
                "  status                      stream status and counters\n"
                "  risk USER                   a user's risk level and active detections\n"
-               "  history [USER] [-n N]       risk history, newest first (default 20 entries)\n"
+               "  history [USER] [-n N] [--since TIME]\n"
+               "                              risk history, newest first (default 20 entries)\n"
                "  users                       users with a risk level above none\n"
                "  reset USER                  clear a user's risk\n"
                "  set-risk USER LEVEL [--reason TEXT]\n"
@@ -141,15 +143,72 @@ static int option_value(int argc, char *const *argv, int *i, const char *name, c
         return 1;
 }
 
+int ctl_join_parts(json_t **joined, const char *body) {
+        _cleanup_(json_decrefp) json_t *part = NULL;
+        json_t *entries, *into;
+
+        if (!body)
+                return *joined ? -EBADMSG : 0;
+        part = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(part))
+                return -EBADMSG;
+        if (!*joined) {
+                *joined = TAKE_PTR(part);
+                return 0;
+        }
+        entries = json_object_get(part, "entries");
+        into = json_object_get(*joined, "entries");
+        if (!json_is_array(entries) || !json_is_array(into) || json_array_extend(into, entries) < 0)
+                return -EBADMSG;
+        return 0;
+}
+
+int ctl_parse_since(const char *s, long long now, long long *ret) {
+        static const struct {
+                char suffix;
+                long long sec;
+        } units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+        size_t n, digits;
+        unsigned long long v = 0;
+        struct tm tm = {};
+        char *end;
+
+        if (isempty(s))
+                return -EINVAL;
+        n = strlen(s);
+        digits = strspn(s, "0123456789");
+        if (digits > 0 && digits <= 12 && (digits == n || digits == n - 1)) {
+                for (size_t i = 0; i < digits; i++)
+                        v = v * 10 + (unsigned long long) (s[i] - '0');
+                if (digits == n) {
+                        *ret = (long long) v;
+                        return 0;
+                }
+                for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+                        if (s[n - 1] == units[i].suffix) {
+                                long long ago = (long long) v * units[i].sec;
+                                *ret = ago >= now ? 0 : now - ago;
+                                return 0;
+                        }
+                return -EINVAL;
+        }
+        end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (!end || *end)
+                return -EINVAL;
+        *ret = (long long) timegm(&tm);
+        return *ret >= 0 ? 0 : -EINVAL;
+}
+
 int ctl_parse_args(int argc, char *const *argv, CtlArgs *ret, char **ret_error) {
         CtlArgs a = {
                 .action = CTL_ACTION_RUN,
                 .socket = SSF_IPC_DEFAULT_SOCKET,
                 .verb = _CTL_VERB_INVALID,
                 .limit = CTL_HISTORY_LIMIT_DEFAULT,
+                .since = -1,
         };
         const char *positional[4];
-        const char *limit_arg = NULL, *reason = NULL, *v;
+        const char *limit_arg = NULL, *reason = NULL, *since_arg = NULL, *v;
         size_t n_positional = 0;
         bool options_done = false;
         int r;
@@ -207,6 +266,14 @@ int ctl_parse_args(int argc, char *const *argv, CtlArgs *ret, char **ret_error) 
                         continue;
                 }
 
+                r = option_value(argc, argv, &i, "--since", &v);
+                if (r < 0)
+                        return usage_error(ret_error, "option --since needs a TIME");
+                if (r > 0) {
+                        since_arg = v;
+                        continue;
+                }
+
                 if (streq(arg, "-n")) {
                         if (i + 1 >= argc)
                                 return usage_error(ret_error, "option -n needs a number");
@@ -230,6 +297,13 @@ int ctl_parse_args(int argc, char *const *argv, CtlArgs *ret, char **ret_error) 
 
         if (limit_arg && a.verb != CTL_VERB_HISTORY)
                 return usage_error(ret_error, "option -n is only valid with history");
+        if (since_arg && a.verb != CTL_VERB_HISTORY)
+                return usage_error(ret_error, "option --since is only valid with history");
+        if (since_arg && ctl_parse_since(since_arg, (long long) time(NULL), &a.since) < 0)
+                return usage_error(ret_error,
+                                   "--since needs epoch seconds, an RFC 3339 UTC time "
+                                   "(2026-12-01T00:00:00Z) or a duration (24h, 7d), not '%s'",
+                                   since_arg);
         if (reason && a.verb != CTL_VERB_SET_RISK)
                 return usage_error(ret_error, "option --reason is only valid with set-risk");
 
@@ -319,6 +393,8 @@ int ctl_build_request(const CtlArgs *a, char **ret_args) {
                         r = json_object_set_new(o, "user", json_string(a->user));
                 if (r == 0)
                         r = json_object_set_new(o, "limit", json_integer(a->limit));
+                if (r == 0 && a->since >= 0)
+                        r = json_object_set_new(o, "since", json_integer(a->since));
                 break;
         case CTL_VERB_SET_RISK:
                 r = json_object_set_new(o, "user", json_string(a->user));
@@ -711,7 +787,8 @@ int ctl_format_reply(CtlVerb verb, bool json, const char *body, char **ret_text)
         if (!body)
                 return -EBADMSG;
 
-        j = json_loadb(body, strnlen(body, SSF_IPC_MAX_JSON + 1), JSON_REJECT_DUPLICATES, NULL);
+        /* One frame's body, or the frames of a streamed answer joined (ctl_join_parts()). */
+        j = json_loadb(body, strlen(body), JSON_REJECT_DUPLICATES, NULL);
         if (!json_is_object(j))
                 return -EBADMSG;
 

@@ -7,9 +7,10 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #define CTL_HISTORY_LIMIT_DEFAULT 20u
-#define CTL_HISTORY_LIMIT_MAX 10000u
+#define CTL_HISTORY_LIMIT_MAX 100000000u /* any N: the answer is streamed */
 #define CTL_REASON_MAX 1024u
 /* How long the daemon waits for a verification event, and how long ssfctl waits for the
  * daemon's reply to `verify` (a little longer, so the daemon's answer arrives first). */
@@ -46,6 +47,7 @@ typedef struct CtlArgs {
         const char *user;   /* risk, reset, set-risk; optional for history */
         const char *level;  /* set-risk: "none", "low", "medium" or "high" */
         const char *reason; /* set-risk --reason, or NULL */
+        long long since;    /* history --since: epoch seconds; -1 when not given */
         unsigned limit;     /* history -n, CTL_HISTORY_LIMIT_DEFAULT if not given */
 } CtlArgs;
 
@@ -75,3 +77,14 @@ int ctl_format_reply(CtlVerb verb, bool json, const char *body, char **ret_text)
 /* "ssfctl: <message>" for a failed CTL_REPLY (status < 0), without a newline: the message, or
  * for -EPERM without one "permission denied", else strerror(-status). Returns NULL on OOM. */
 char *ctl_format_error(int status, const char *message);
+
+/* history --since TIME: epoch seconds ("1764950400"), RFC 3339 UTC ("2026-12-01T00:00:00Z"),
+ * or a duration before now ("24h", "7d", "30m", "90s"). Returns 0 and the epoch second in
+ * *ret, or -EINVAL. */
+int ctl_parse_since(const char *s, long long now, long long *ret);
+
+/* Joins one CTL_REPLY frame's body (JSON text, may be NULL) into *joined (a new object on the
+ * first call): the "entries" arrays of a streamed answer are concatenated. Returns 0, or
+ * -EBADMSG for a body that is not a JSON object or a later part without "entries". */
+typedef struct json_t json_t;
+int ctl_join_parts(json_t **joined, const char *body);

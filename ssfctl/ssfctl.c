@@ -8,15 +8,13 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "ctl-format.h"
 #include "macro.h"
 #include "ssf-ipc.h"
 
 #define EXIT_USAGE 2
-
-static void ipc_msg_donep(SsfIpcMsg *m) {
-        ssf_ipc_msg_done(m);
-}
 
 static int print_error(int status, const char *message) {
         _cleanup_free_ char *s = ctl_format_error(status, message);
@@ -26,8 +24,9 @@ static int print_error(int status, const char *message) {
 }
 
 static int run(const CtlArgs *a) {
-        _cleanup_(ipc_msg_donep) SsfIpcMsg reply = {};
-        _cleanup_free_ char *args = NULL, *text = NULL, *verb = NULL;
+        _cleanup_(json_decrefp) json_t *joined = NULL;
+        _cleanup_free_ char *args = NULL, *text = NULL, *verb = NULL, *body = NULL;
+        bool more;
         _cleanup_close_ int fd = -EBADF;
         uint64_t deadline;
         SsfIpcMsg req;
@@ -60,19 +59,43 @@ static int run(const CtlArgs *a) {
                 return EXIT_FAILURE;
         }
 
-        r = ssf_ipc_recv(fd, &reply, deadline);
-        if (r < 0) {
-                fprintf(stderr, "ssfctl: no reply from ssf-sessiond at %s: %s\n", a->socket, strerror(-r));
-                return EXIT_FAILURE;
-        }
-        if (reply.type != SSF_IPC_CTL_REPLY || !reply.has_status) {
-                fprintf(stderr, "ssfctl: unexpected reply from ssf-sessiond at %s\n", a->socket);
-                return EXIT_FAILURE;
-        }
-        if (reply.status != 0)
-                return print_error(reply.status < 0 ? reply.status : -EIO, reply.message);
+        /* A long answer (history) comes in several frames, each with its own deadline; their
+         * entries are joined, in order. */
+        for (;;) {
+                SsfIpcMsg part = {};
 
-        r = ctl_format_reply(a->verb, a->json, reply.body, &text);
+                r = ssf_ipc_recv(fd, &part, deadline);
+                if (r < 0) {
+                        fprintf(stderr, "ssfctl: no reply from ssf-sessiond at %s: %s\n", a->socket,
+                                strerror(-r));
+                        return EXIT_FAILURE;
+                }
+                if (part.type != SSF_IPC_CTL_REPLY || !part.has_status) {
+                        ssf_ipc_msg_done(&part);
+                        fprintf(stderr, "ssfctl: unexpected reply from ssf-sessiond at %s\n", a->socket);
+                        return EXIT_FAILURE;
+                }
+                if (part.status != 0) {
+                        r = print_error(part.status < 0 ? part.status : -EIO, part.message);
+                        ssf_ipc_msg_done(&part);
+                        return r;
+                }
+                r = ctl_join_parts(&joined, part.body);
+                more = part.more;
+                ssf_ipc_msg_done(&part);
+                if (r < 0) {
+                        fprintf(stderr, "ssfctl: invalid reply from ssf-sessiond at %s\n", a->socket);
+                        return EXIT_FAILURE;
+                }
+                if (!more)
+                        break;
+                deadline = ssf_now_usec() + CTL_DEADLINE_USEC;
+        }
+        body = joined ? json_dumps(joined, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (joined && !body)
+                return print_error(-ENOMEM, NULL);
+
+        r = ctl_format_reply(a->verb, a->json, body, &text);
         if (r == -EBADMSG) {
                 fprintf(stderr, "ssfctl: invalid reply from ssf-sessiond at %s\n", a->socket);
                 return EXIT_FAILURE;

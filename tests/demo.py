@@ -32,7 +32,7 @@ HOOK = """#!/bin/sh
 {
   echo "notify-admin: $SSF_USER ($SSF_UID) is now $SSF_RISK_LEVEL (was $SSF_PREVIOUS_RISK_LEVEL)"
   echo "  detection $SSF_DETECTION, rule $SSF_RULE, jti $SSF_JTI"
-} > "$0.out"
+} > "@HOOK@.out"
 """
 
 

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The action thread (actions.h): runs the pending logouts and workflow hooks that the engine
- * committed, in order, and records each result. Runs in the root daemon.
+ * The actions (actions.h): a logind lane and a hook lane that run the pending logouts and
+ * workflow hooks the engine committed, and record each result. Runs in the root daemon.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -36,7 +39,9 @@ static SessionScope scope_from_string(const char *s) {
         return SESSIONS_ALL;
 }
 
+/* logout: TerminateSession; lock: LockSession (ends nothing). */
 static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t size) {
+        bool lock = streq_ptr(a->action, "lock");
         LogoutResult lr = {};
         uid_t uid = a->uid; /* the account root resolved when it committed the action */
         int r;
@@ -49,7 +54,8 @@ static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t
                         return r;
                 }
         }
-        r = logind_logout_user(*bus, uid, scope_from_string(a->sessions), &lr);
+        r = (lock ? logind_lock_user : logind_logout_user)(*bus, uid, scope_from_string(a->sessions),
+                                                         &lr);
         if (r < 0) {
                 snprintf(result, size, "failed: %s", lr.summary[0] ? lr.summary : strerror(-r));
                 /* A broken connection is reopened next time. */
@@ -119,15 +125,123 @@ static void log_action(const PendingAction *a, const char *result, int r) {
                    f_action, f_jti, f_result, NULL);
 }
 
-static void run_one(State *st, sd_bus **bus, const PendingAction *a) {
-        char result[1500];
-        uint64_t start = mono_msec();
+typedef struct Unrecorded {
+        int64_t id, history_id, duration_ms;
+        char *result;
+} Unrecorded;
+
+typedef struct HookSlot {
+        bool busy;
+        int64_t id;
+        char *user;
+} HookSlot;
+
+struct Actions {
+        State *st;
+        pthread_t logind_thread;
+        bool logind_started;
+        pthread_t hook_threads[ACTIONS_HOOK_WORKERS];
+        bool hook_running[ACTIONS_HOOK_WORKERS]; /* started and not joined */
+        size_t n_hook_threads;
+
+        /* Guarded by st->lock: */
+        PendingAction *queue;  /* workflow actions loaded and not started yet, in commit order */
+        size_t n_queue;
+        uint64_t hook_loaded;  /* the kick the queue was loaded at */
+        bool hook_reload;      /* load again (a periodic retry) */
+        HookSlot slots[ACTIONS_HOOK_WORKERS];
+        /* Finished, but the store refused the result: never run again, recording retried. */
+        Unrecorded *unrecorded;
+        size_t n_unrecorded;
+};
+
+static bool is_hook_action(const PendingAction *a) {
+        return streq_ptr(a->action, "workflow");
+}
+
+static bool is_unrecorded_locked(const Actions *x, int64_t id) {
+        for (size_t i = 0; i < x->n_unrecorded; i++)
+                if (x->unrecorded[i].id == id)
+                        return true;
+        return false;
+}
+
+static bool is_running_locked(const Actions *x, int64_t id) {
+        for (size_t i = 0; i < ACTIONS_HOOK_WORKERS; i++)
+                if (x->slots[i].busy && x->slots[i].id == id)
+                        return true;
+        return false;
+}
+
+/* Writes a finished action's result (with lock held). */
+static int record_locked(State *st, int64_t id, int64_t history_id, const char *result,
+                         int64_t duration_ms) {
         int r;
 
-        if (streq_ptr(a->action, "logout"))
-                r = run_logout(bus, a, result, sizeof(result));
-        else if (streq_ptr(a->action, "workflow"))
+        r = store_begin(st->store);
+        if (r < 0)
+                return r;
+        if ((r = store_action_finish(st->store, id, result)) < 0 ||
+            (r = store_history_update_result(st->store, history_id, result, duration_ms)) < 0 ||
+            (r = store_commit(st->store)) < 0) {
+                (void) store_rollback(st->store);
+                return r;
+        }
+        return 0;
+}
+
+/* Retries recording what could not be recorded before (with lock held). */
+static void record_retry_locked(Actions *x) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < x->n_unrecorded; i++) {
+                Unrecorded *u = &x->unrecorded[i];
+
+                if (record_locked(x->st, u->id, u->history_id, u->result, u->duration_ms) >= 0) {
+                        log_info("Recorded the result of action %" PRIi64 " at last", u->id);
+                        free(u->result);
+                } else
+                        x->unrecorded[k++] = *u;
+        }
+        x->n_unrecorded = k;
+}
+
+/* Pending actions of one lane (hooks or not), except those taken already (with lock held). */
+static int load_pending_locked(Actions *x, bool hooks, PendingAction **ret, size_t *ret_n) {
+        PendingAction *list = NULL;
+        size_t n = 0, k = 0;
+        int r;
+
+        record_retry_locked(x);
+        r = store_action_list_pending(x->st->store, &list, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                if (is_hook_action(&list[i]) != hooks || is_unrecorded_locked(x, list[i].id) ||
+                    (hooks && is_running_locked(x, list[i].id))) {
+                        pending_action_done(&list[i]);
+                        continue;
+                }
+                if (k != i)
+                        list[k] = list[i];
+                k++;
+        }
+        *ret = list;
+        *ret_n = k;
+        return 0;
+}
+
+static void run_one(Actions *x, sd_bus **bus, const PendingAction *a) {
+        State *st = x->st;
+        char result[1500];
+        uint64_t start = mono_msec();
+        int64_t duration;
+        int r;
+
+        if (is_hook_action(a))
                 r = run_workflow(st, a, result, sizeof(result));
+        else if (streq_ptr(a->action, "logout") || streq_ptr(a->action, "lock"))
+                r = run_logout(bus, a, result, sizeof(result));
         else {
                 snprintf(result, sizeof(result), "failed: unknown action '%s'", strempty(a->action));
                 r = -EINVAL;
@@ -136,17 +250,27 @@ static void run_one(State *st, sd_bus **bus, const PendingAction *a) {
         if (r == -ECANCELED)
                 return; /* stays pending: it runs again, whole, at the next start */
 
+        duration = (int64_t) (mono_msec() - start);
         pthread_mutex_lock(&st->lock);
-        if (store_begin(st->store) >= 0 &&
-            store_action_finish(st->store, a->id, result) >= 0 &&
-            store_history_update_result(st->store, a->history_id, result,
-                                        (int64_t) (mono_msec() - start)) >= 0)
-                (void) store_commit(st->store);
-        else
-                (void) store_rollback(st->store);
+        if (record_locked(st, a->id, a->history_id, result, duration) < 0) {
+                Unrecorded *u = reallocarray(x->unrecorded, x->n_unrecorded + 1, sizeof(Unrecorded));
+                char *copy = strdup(result);
+
+                log_error("Cannot record the result of action %" PRIi64 "; it is not run again, "
+                          "recording is retried", a->id);
+                if (u)
+                        x->unrecorded = u;
+                if (u && copy)
+                        x->unrecorded[x->n_unrecorded++] = (Unrecorded) {
+                                .id = a->id, .history_id = a->history_id,
+                                .duration_ms = duration, .result = copy,
+                        };
+                else
+                        free(copy);
+        }
         if (r < 0)
                 st->counters.actions_failed++;
-        else if (streq(a->action, "logout"))
+        else if (streq(a->action, "logout") || streq(a->action, "lock"))
                 st->counters.actions_logout++;
         else
                 st->counters.actions_workflow++;
@@ -163,33 +287,189 @@ static void run_one(State *st, sd_bus **bus, const PendingAction *a) {
         }
 }
 
-void *actions_thread(void *userdata) {
-        State *st = userdata;
+static void timed_wait_locked(State *st, unsigned sec, bool *ret_timed_out) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts); /* the clock of action_cond */
+        ts.tv_sec += sec;
+        if (pthread_cond_timedwait(&st->action_cond, &st->lock, &ts) == ETIMEDOUT && ret_timed_out)
+                *ret_timed_out = true;
+}
+
+/* The logind lane: every pending action that is not a hook, in commit order. */
+static void *logind_lane(void *userdata) {
+        Actions *x = userdata;
+        State *st = x->st;
+        uint64_t seen = 0;
         sd_bus *bus = NULL;
 
+        pthread_mutex_lock(&st->lock);
         while (!st->stopping) {
                 PendingAction *list = NULL;
                 size_t n = 0;
-                int r;
+                bool retry = false;
 
-                pthread_mutex_lock(&st->lock);
-                while (!st->actions_kick && !st->stopping) {
-                        struct timespec ts;
-                        clock_gettime(CLOCK_MONOTONIC, &ts); /* the clock of action_cond */
-                        ts.tv_sec += 30; /* also retries leftovers now and then */
-                        if (pthread_cond_timedwait(&st->action_cond, &st->lock, &ts) == ETIMEDOUT)
-                                break;
-                }
-                st->actions_kick = false;
-                r = st->stopping ? -ECANCELED : store_action_list_pending(st->store, &list, &n);
-                pthread_mutex_unlock(&st->lock);
-                if (r < 0)
+                while (st->actions_kick == seen && !st->stopping && !retry)
+                        timed_wait_locked(st, 30, &retry); /* also retries now and then */
+                if (st->stopping)
+                        break;
+                seen = st->actions_kick;
+                if (load_pending_locked(x, false, &list, &n) < 0)
                         continue;
+                pthread_mutex_unlock(&st->lock);
 
                 for (size_t i = 0; i < n && !st->stopping; i++)
-                        run_one(st, &bus, &list[i]);
+                        run_one(x, &bus, &list[i]);
                 pending_actions_free(list, n);
+                pthread_mutex_lock(&st->lock);
         }
+        pthread_mutex_unlock(&st->lock);
         sd_bus_flush_close_unref(bus);
+        return NULL;
+}
+
+/* The first queued hook whose user has none running (with lock held); -1 when there is none. */
+static ssize_t hook_pick_locked(const Actions *x) {
+        for (size_t i = 0; i < x->n_queue; i++) {
+                bool busy = false;
+
+                /* Only a running hook can hold a user back: an earlier queued entry of the same
+                 * user would have been picked first. */
+                for (size_t s = 0; s < ACTIONS_HOOK_WORKERS && !busy; s++)
+                        busy = x->slots[s].busy && streq_ptr(x->slots[s].user, x->queue[i].user);
+                if (!busy)
+                        return (ssize_t) i;
+        }
+        return -1;
+}
+
+static void hook_queue_free_locked(Actions *x) {
+        pending_actions_free(x->queue, x->n_queue);
+        x->queue = NULL;
+        x->n_queue = 0;
+}
+
+/* A worker of the hook lane: takes the next hook that may run now, runs it, and again. */
+static void *hook_lane(void *userdata) {
+        Actions *x = userdata;
+        State *st = x->st;
+
+        pthread_mutex_lock(&st->lock);
+        while (!st->stopping) {
+                PendingAction a;
+                HookSlot *slot = NULL;
+                ssize_t i;
+
+                if (x->hook_loaded != st->actions_kick || x->hook_reload) {
+                        PendingAction *list = NULL;
+                        size_t n = 0;
+
+                        x->hook_loaded = st->actions_kick;
+                        x->hook_reload = false;
+                        if (load_pending_locked(x, true, &list, &n) >= 0) {
+                                hook_queue_free_locked(x);
+                                x->queue = list;
+                                x->n_queue = n;
+                        }
+                }
+
+                i = hook_pick_locked(x);
+                for (size_t s = 0; s < ACTIONS_HOOK_WORKERS && !slot; s++)
+                        if (!x->slots[s].busy)
+                                slot = &x->slots[s];
+                if (i < 0 || !slot) {
+                        bool retry = false;
+
+                        timed_wait_locked(st, 30, &retry);
+                        if (retry)
+                                x->hook_reload = true;
+                        continue;
+                }
+
+                a = x->queue[i];
+                memmove(x->queue + i, x->queue + i + 1, (x->n_queue - (size_t) i - 1) * sizeof(*x->queue));
+                x->n_queue--;
+                slot->busy = true;
+                slot->id = a.id;
+                slot->user = a.user;
+                pthread_mutex_unlock(&st->lock);
+
+                run_one(x, NULL, &a);
+
+                pthread_mutex_lock(&st->lock);
+                slot->busy = false;
+                slot->user = NULL;
+                pending_action_done(&a);
+                /* The user's next hook may run now, in any worker. */
+                pthread_cond_broadcast(&st->action_cond);
+        }
+        pthread_mutex_unlock(&st->lock);
+        return NULL;
+}
+
+int actions_start(State *st, Actions **ret) {
+        Actions *x;
+        int r;
+
+        x = calloc(1, sizeof(*x));
+        if (!x)
+                return -ENOMEM;
+        x->st = st;
+        r = pthread_create(&x->logind_thread, NULL, logind_lane, x);
+        if (r != 0)
+                goto fail;
+        x->logind_started = true;
+        for (size_t i = 0; i < ACTIONS_HOOK_WORKERS; i++) {
+                r = pthread_create(&x->hook_threads[i], NULL, hook_lane, x);
+                if (r != 0)
+                        goto fail;
+                x->hook_running[i] = true;
+                x->n_hook_threads++;
+        }
+        *ret = x;
+        return 0;
+fail:
+        pthread_mutex_lock(&st->lock);
+        st->stopping = 1;
+        pthread_cond_broadcast(&st->action_cond);
+        pthread_mutex_unlock(&st->lock);
+        if (x->logind_started)
+                (void) pthread_join(x->logind_thread, NULL);
+        for (size_t i = 0; i < x->n_hook_threads; i++)
+                (void) pthread_join(x->hook_threads[i], NULL);
+        free(x);
+        return -r;
+}
+
+bool actions_join(Actions *a, const struct timespec *deadline) {
+        bool all = true;
+
+        if (!a)
+                return true;
+        if (a->logind_started) {
+                if (pthread_timedjoin_np(a->logind_thread, NULL, deadline) == 0)
+                        a->logind_started = false;
+                else
+                        all = false;
+        }
+        for (size_t i = 0; i < a->n_hook_threads; i++) {
+                if (!a->hook_running[i])
+                        continue;
+                if (pthread_timedjoin_np(a->hook_threads[i], NULL, deadline) == 0)
+                        a->hook_running[i] = false;
+                else
+                        all = false;
+        }
+        return all;
+}
+
+Actions *actions_free(Actions *a) {
+        if (!a)
+                return NULL;
+        pending_actions_free(a->queue, a->n_queue);
+        for (size_t i = 0; i < a->n_unrecorded; i++)
+                free(a->unrecorded[i].result);
+        free(a->unrecorded);
+        free(a);
         return NULL;
 }

@@ -167,7 +167,8 @@ static int txn_already_done(Store *s, const IngestRequest *set, uid_t uid,
         if (isempty(set->txn) || rule->action == ACTION_NONE)
                 return 0;
         r = store_action_find_txn(s, set->iss, set->txn, uid, rule_action_to_string(rule->action),
-                                  rule->action == ACTION_LOGOUT ? session_scope_to_string(rule->sessions)
+                                  rule->action == ACTION_LOGOUT || rule->action == ACTION_LOCK
+                                          ? session_scope_to_string(rule->sessions)
                                                                 : NULL,
                                   rule->action == ACTION_WORKFLOW ? rule->workflow : NULL, ret_jti);
         if (r == -ENOENT)
@@ -249,7 +250,14 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
         else if (skip)
                 F(result, "skipped: already done for txn %s (jti %s)", set->txn,
                   done_jti ?: "unknown");
-        else
+        else if (c->dry_run) {
+                /* Audit mode: the decision is recorded, nothing is done. */
+                if (rule->action == ACTION_WORKFLOW)
+                        F(result, "dry run: would run %s", rule->workflow);
+                else
+                        F(result, "dry run: would %s", rule_action_to_string(rule->action));
+                skip = true;
+        } else
                 F(result, "pending");
 
         h.time = now;
@@ -425,7 +433,11 @@ static int derive(const Config *c, const IngestRequest *set, Derived *ret, SetEr
                                 return -ENOMEM;
                         }
                 }
-                d.targets[d.n_targets++] = t;
+                d.targets[d.n_targets] = t;
+                /* protected_why points into why: into the copy's own, now. */
+                if (t.protected_why)
+                        d.targets[d.n_targets].protected_why = d.targets[d.n_targets].why;
+                d.n_targets++;
         }
         d.subject_desc = TAKE_PTR(m.description);
         *ret = d;

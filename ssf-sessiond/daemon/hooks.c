@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "hook-tree.h"
 #include "hooks.h"
 #include "killas.h"
 #include "log.h"
@@ -33,6 +34,7 @@
 #define HOOK_PATH_ENV "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 #define HOOK_DEFAULT_TIMEOUT_USEC (30ULL * 1000000ULL)
 #define HOOK_KILL_GRACE_USEC (1ULL * 1000000ULL)
+#define HOOK_REAPER_LAST_RESORT_USEC (2ULL * 1000000ULL)
 #define HOOK_NAME_MAX 128
 #define HOOK_CLAIMS_MAX (1024U * 1024U)
 #define HOOK_GROUPS_MAX 65536
@@ -54,7 +56,9 @@ static int hook_name_is_valid(const char *name) {
         return 1;
 }
 
-int hooks_check(const char *dir, const char *name) {
+/* Opens dir/name (O_PATH, not following a symlink) and checks it: the fd that was checked is
+ * the one that runs. */
+static int hook_open(const char *dir, const char *name, int *ret_fd) {
         _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
         struct stat st;
 
@@ -85,13 +89,22 @@ int hooks_check(const char *dir, const char *name) {
                 return -EPERM;
         if (!(st.st_mode & S_IXUSR))
                 return -EPERM;
+        if (ret_fd)
+                *ret_fd = TAKE_FD(fd);
         return 0;
 }
+
+int hooks_check(const char *dir, const char *name) {
+        return hook_open(dir, name, NULL);
+}
+
+void (*hooks_test_checked)(const char *dir, const char *name) = NULL;
 
 /* ---- preparing the child's world before fork() ---- */
 
 typedef struct HookExec {
         char *path;
+        int exec_fd;  /* the checked hook (O_PATH): executed with execveat(), not by path */
         char *argv[2];
         char *envp[12];
         bool drop;
@@ -105,6 +118,7 @@ typedef struct HookExec {
 
 static void hook_exec_done(HookExec *e) {
         free(e->path);
+        safe_close(e->exec_fd);
         for (size_t i = 0; i < ARRAY_SIZE(e->envp); i++)
                 free(e->envp[i]);
         free(e->groups);
@@ -290,8 +304,12 @@ __attribute__((noreturn)) static void hook_child(const HookExec *e, int in_fd, i
         /* Close everything else on exec; errfd (O_CLOEXEC) stays open until then. */
         if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
                 for (int fd = 3; fd < 65536; fd++)
-                        if (fd != errfd)
+                        if (fd != errfd && fd != e->exec_fd)
                                 (void) close(fd);
+        /* ...but the hook itself: for a "#!" script the kernel hands the interpreter
+         * /dev/fd/N, which must still be open after the exec. */
+        if (fcntl(e->exec_fd, F_SETFD, 0) < 0)
+                child_fail(errfd, errno);
 
         if (e->drop) {
                 if (setgroups(e->n_groups, e->groups) < 0)
@@ -309,8 +327,25 @@ __attribute__((noreturn)) static void hook_child(const HookExec *e, int in_fd, i
                 child_fail(errfd, errno);
         (void) umask(0022);
 
-        execve(e->path, e->argv, e->envp);
+        /* The very file hook_open() checked, not whatever the path names by now. */
+        (void) syscall(SYS_execveat, e->exec_fd, "", e->argv, e->envp, AT_EMPTY_PATH);
         child_fail(errfd, errno);
+}
+
+typedef struct HookChild {
+        const HookExec *e;
+        const HookTree *tree;
+        int in_fd, out_fd, errfd;
+} HookChild;
+
+/* The forked hook process (cgroup mode: the daemon's child; reaper mode: the reaper's). */
+__attribute__((noreturn)) static void hook_child_run(void *userdata) {
+        const HookChild *c = userdata;
+        int r = hook_tree_join(c->tree);
+
+        if (r < 0)
+                child_fail(c->errfd, -r);
+        hook_child(c->e, c->in_fd, c->out_fd, c->errfd);
 }
 
 /* ---- the parent ---- */
@@ -435,13 +470,14 @@ static int status_to_exit(int status) {
         return -1;
 }
 
-/* Feeds stdin, collects output and waits for the child until the deadline; then SIGTERM to the
- * process group, SIGKILL after the grace period. Always reaps. */
-static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, int cancel_fd,
+/* Feeds stdin, collects output and waits for the child until the deadline; then SIGTERM to
+ * everything of the run, SIGKILL after the grace period (hook-tree.h). Always reaps. */
+static int supervise(HookTree *t, int pidfd, int in_fd, int out_fd, int cancel_fd,
                      const HookExec *e, uint64_t timeout_usec, HookResult *res) {
-        uint64_t start = now_usec(), deadline, kill_deadline = 0;
+        uint64_t start = now_usec(), deadline, kill_deadline = 0, last_resort = UINT64_MAX;
         size_t written = 0, kept = 0;
         bool exited = false, term_sent = false, kill_sent = false, out_eof = false;
+        pid_t pid = t->pid;
         int status = 0;
 
         deadline = timeout_usec > UINT64_MAX - start ? UINT64_MAX : start + timeout_usec;
@@ -460,15 +496,20 @@ static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, int cancel_fd,
                 if (!exited && (now >= deadline || res->cancelled) && !term_sent) {
                         if (!res->cancelled)
                                 res->timed_out = 1;
-                        (void) kill_as(e->uid, -pid, SIGTERM);
-                        (void) kill_as(e->uid, pid, SIGTERM);
+                        hook_tree_terminate(t);
                         term_sent = true;
                         kill_deadline = now + HOOK_KILL_GRACE_USEC;
                 }
                 if (!exited && term_sent && !kill_sent && now >= kill_deadline) {
-                        (void) kill_as(e->uid, -pid, SIGKILL);
-                        (void) kill_as(e->uid, pid, SIGKILL);
+                        /* A reaper enforces the grace period itself; it only gets SIGKILL when
+                         * it does not finish in time. */
+                        hook_tree_kill(t);
                         kill_sent = true;
+                        last_resort = now + HOOK_REAPER_LAST_RESORT_USEC;
+                }
+                if (!exited && kill_sent && now >= last_resort) {
+                        hook_tree_kill_reaper(t);
+                        last_resort = UINT64_MAX;
                 }
 
                 if (in_fd >= 0 && !exited) {
@@ -493,7 +534,8 @@ static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, int cancel_fd,
                          * pipe: take what is there and stop. */
                         timeout_ms = 0;
                 else {
-                        until = kill_sent ? now + 100000 : term_sent ? kill_deadline : deadline;
+                        until = kill_sent ? MIN(now + 100000, last_resort)
+                                : term_sent ? kill_deadline : deadline;
                         timeout_ms = until > now ? (int) MIN((until - now + 999) / 1000, (uint64_t) INT_MAX)
                                                  : 0;
                         if (pidfd < 0)
@@ -557,14 +599,19 @@ static int supervise(pid_t pid, int pidfd, int in_fd, int out_fd, int cancel_fd,
                 }
         }
 
-        if (!exited && !kill_sent) {
+        if (!exited) {
                 /* Only reached if poll() failed: don't leave it running. */
                 res->timed_out = 1;
-                (void) kill_as(e->uid, -pid, SIGKILL);
+                hook_tree_kill(t);
+                hook_tree_kill_reaper(t);
         }
-        /* After a timeout, take down whatever else is left in its process group too. */
-        if (res->timed_out || res->cancelled)
-                (void) kill_as(e->uid, -pid, SIGKILL);
+        /* Whatever the hook left behind goes with it (the reaper did so before it exited).
+         * Before the reap, so that the process group id stays the hook's meanwhile. */
+        if (t->mode == HOOK_TREE_CGROUP) {
+                if (res->timed_out || res->cancelled)
+                        hook_tree_kill(t);
+                (void) hook_tree_cleanup(t);
+        }
 
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR) {
@@ -588,7 +635,8 @@ int hooks_run(const char *dir, const char *name, const char *run_as, uint64_t ti
 int hooks_run_cancellable(const char *dir, const char *name, const char *run_as,
                           uint64_t timeout_usec, int cancel_fd, const HookFacts *facts,
                           HookResult *ret) {
-        _cleanup_(hook_exec_done) HookExec e = {};
+        _cleanup_(hook_exec_done) HookExec e = { .exec_fd = -EBADF };
+        _cleanup_(hook_tree_done) HookTree tree = HOOK_TREE_NULL;
         _cleanup_close_ int pidfd = -EBADF;
         int in[2] = { -EBADF, -EBADF }, out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF };
         HookResult res = { .exit_status = -1 };
@@ -602,9 +650,17 @@ int hooks_run_cancellable(const char *dir, const char *name, const char *run_as,
                 return -EINVAL;
         *ret = res;
 
-        r = hooks_check(dir, name);
+        r = hook_open(dir, name, &e.exec_fd);
         if (r < 0)
                 goto fail;
+        /* Not 0-2, which the child's dup2() calls overwrite. */
+        e.exec_fd = fd_move_above_stdio(e.exec_fd);
+        if (e.exec_fd < 0) {
+                r = e.exec_fd;
+                goto fail;
+        }
+        if (hooks_test_checked)
+                hooks_test_checked(dir, name);
 
         if (asprintf(&e.path, "%s/%s", dir, name) < 0) {
                 e.path = NULL;
@@ -621,6 +677,9 @@ int hooks_run_cancellable(const char *dir, const char *name, const char *run_as,
                 timeout_usec = HOOK_DEFAULT_TIMEOUT_USEC;
 
         if ((r = make_pipe(in, 0)) < 0 || (r = make_pipe(out, 0)) < 0 || (r = make_pipe(err, 0)) < 0)
+                goto fail;
+        r = hook_tree_prepare(&tree, e.uid, HOOK_KILL_GRACE_USEC);
+        if (r < 0)
                 goto fail;
 
         /* The hook may close stdin without reading it: keep SIGPIPE away from this thread while
@@ -643,12 +702,18 @@ int hooks_run_cancellable(const char *dir, const char *name, const char *run_as,
                 goto fail;
         }
         if (pid == 0) {
+                HookChild c = { .e = &e, .tree = &tree, .in_fd = in[0], .out_fd = out[1],
+                                .errfd = err[1] };
+
                 /* Child: keep only our ends. */
                 (void) close(in[1]);
                 (void) close(out[0]);
                 (void) close(err[0]);
-                hook_child(&e, in[0], out[1], err[1]);
+                if (tree.mode == HOOK_TREE_REAPER)
+                        hook_tree_reaper(&tree, err[1], hook_child_run, &c);
+                hook_child_run(&c);
         }
+        tree.pid = pid;
 
         in[0] = safe_close(in[0]);
         out[1] = safe_close(out[1]);
@@ -679,7 +744,7 @@ int hooks_run_cancellable(const char *dir, const char *name, const char *run_as,
         if (pidfd < 0)
                 pidfd = -EBADF;
 
-        wstatus = supervise(pid, pidfd, in[1], out[0], cancel_fd, &e, timeout_usec, &res);
+        wstatus = supervise(&tree, pidfd, in[1], out[0], cancel_fd, &e, timeout_usec, &res);
         in[1] = -EBADF; /* closed by supervise() */
         out[0] = safe_close(out[0]);
 

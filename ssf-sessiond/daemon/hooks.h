@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Workflow hooks: <hooks dir>/NAME run without a shell (fork + execve of the path, argv[0] the
- * path), as the configured user, in its own session and process group, with working directory
- * "/", every fd but 0-2 closed and signal dispositions/mask reset.
+/* Workflow hooks: <hooks dir>/NAME run without a shell, as the configured user, in its own
+ * session and process group, with working directory "/", every fd but 0-2 closed and signal
+ * dispositions/mask reset. The file is opened once (O_PATH, no symlink), checked through that
+ * fd, and that fd is what runs: execveat(fd, "", argv, envp, AT_EMPTY_PATH), argv[0] the path.
+ * The fd stays open in the hook (without O_CLOEXEC): for a "#!" script the kernel hands the
+ * interpreter /dev/fd/N (so a script's $0 is /dev/fd/N, and /proc must be mounted), and a
+ * file renamed over the path after the check is not what runs.
+ *
+ * Containment (hook-tree.h): the hook runs in a cgroup of its own when the daemon's cgroup is
+ * delegated, else under an intermediate subreaper; when it exits, times out or is cancelled,
+ * every process it started is stopped too (SIGTERM, SIGKILL one second later), including
+ * those that called setsid().
  *
  * Environment, exactly (nothing inherited from the daemon):
  *   PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -54,7 +63,8 @@ typedef struct HookResult {
 int hooks_check(const char *dir, const char *name);
 
 /* Checks the hook (hooks_check()), runs it and waits for it: at most timeout_usec (0 means the
- * default, 30 s), then SIGTERM to its process group, 1 s later SIGKILL; it is always reaped.
+ * default, 30 s), then SIGTERM to it and everything it started, 1 s later SIGKILL; it is always
+ * reaped, and so is whatever it left behind.
  * run_as: user name to run as (NULL or "" = root); the child sets the supplementary groups
  * (computed with getgrouplist() before fork()), gid and uid before execve(); when already
  * running as run_as nothing is dropped. Blocks the calling thread (meant for the daemon's
@@ -71,3 +81,7 @@ int hooks_run(const char *dir, const char *name, const char *run_as, uint64_t ti
 int hooks_run_cancellable(const char *dir, const char *name, const char *run_as,
                           uint64_t timeout_usec, int cancel_fd, const HookFacts *facts,
                           HookResult *ret);
+
+/* For tests: when set, called after the hook was opened and checked and before it runs (a test
+ * replaces the file there to show that the checked one runs). NULL in the daemon. */
+extern void (*hooks_test_checked)(const char *dir, const char *name);

@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The server side of the local IPC socket (ipc.h): answers pam_ssf.so and ssfctl, deciding
- * what each caller may ask from SO_PEERCRED. Runs in the root daemon.
+ * what each caller may ask from SO_PEERCRED. Runs in the root daemon, on two threads: the front
+ * thread accepts every connection and answers PAM at once, from memory (the level table the
+ * engine publishes after each commit), taking no lock a commit holds; an ssfctl request is
+ * handed to the main loop, which may be busy committing SETs.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -28,6 +33,12 @@
 /* Connections one unprivileged uid may hold at once; all of them together get at most half
  * of IPC_MAX_CLIENTS. */
 #define IPC_MAX_CLIENTS_PER_UID 16u
+/* `ssfctl history`: rows read per page, frames' send timeout, listings at once, and N's bound. */
+#define HISTORY_PAGE 256u
+#define HISTORY_SEND_USEC (5u * 1000000u)
+#define HISTORY_MAX_STREAMS 4u
+#define HISTORY_LIMIT_MAX 100000000
+
 
 typedef struct IpcClient IpcClient;
 
@@ -37,35 +48,65 @@ struct IpcServer {
         int fd;
         bool activated;
         char *path;
-        sd_event_source *source;
+        sd_event *front;                /* the front thread's loop: accept, answer PAM */
+        sd_event_source *source;        /* the listening socket, on front */
+        int stop_fd;                    /* eventfd: ends the front thread */
+        pthread_t thread;
+        bool thread_started;
+        sd_event_source *handoff_source; /* on the main loop */
+        int handoff_fd;                 /* eventfd: ssfctl requests are queued */
+
+        pthread_mutex_t lock;           /* guards clients, n_clients, handoff */
         IpcClient *clients;
         unsigned n_clients;
+        IpcClient *handoff;             /* requests for the main loop, oldest last */
+        IpcClient *waiting;             /* main loop only: `ssfctl verify` waiting */
+        unsigned streams;               /* history threads running (under lock) */
+        pthread_cond_t streams_done;
 };
 
 struct IpcClient {
         IpcServer *server;
-        IpcClient *next, *prev;
+        IpcClient *next, *prev;         /* all clients (under server->lock) */
+        IpcClient *hnext;               /* handoff queue, then the waiting list */
         int fd;
         struct ucred cred;
-        sd_event_source *io, *timer;
+        sd_event_source *io, *timer;    /* on the loop of the thread that owns the client */
+        SsfIpcMsg request;              /* an ssfctl request handed to the main loop */
+        bool main_owned;                /* handed over: the main loop's from then on */
+        bool streaming;                 /* a history thread's: it frees c when done */
         bool waiting_verify;
         char *verify_state;
         char error_text[512]; /* a verb's error message built for this request */
 };
 
+/* Called by the thread that owns c (front, or main once handed over). */
 static void client_free(IpcClient *c) {
+        IpcServer *srv;
+
         if (!c)
                 return;
+        srv = c->server;
+        pthread_mutex_lock(&srv->lock);
         if (c->prev)
                 c->prev->next = c->next;
-        else if (c->server->clients == c)
-                c->server->clients = c->next;
+        else if (srv->clients == c)
+                srv->clients = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        c->server->n_clients--;
+        srv->n_clients--;
+        pthread_mutex_unlock(&srv->lock);
+        /* Only the main loop's clients can be on its waiting list (the front thread never
+         * reads it). */
+        for (IpcClient **p = &srv->waiting; c->main_owned && *p; p = &(*p)->hnext)
+                if (*p == c) {
+                        *p = c->hnext;
+                        break;
+                }
         sd_event_source_disable_unref(c->io);
         sd_event_source_disable_unref(c->timer);
         safe_close(c->fd);
+        ssf_ipc_msg_done(&c->request);
         free(c->verify_state);
         free(c);
 }
@@ -109,8 +150,8 @@ static const char *lvl(RiskLevel l) {
 
 static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         State *st = c->server->state;
-        StoreDetection *d = NULL;
-        size_t n = 0;
+        LevelTable *t;
+        const char *detection = NULL;
         RiskLevel level = RISK_NONE;
         char message[SSF_IPC_MAX_MESSAGE], why[200];
         SsfIpcMsg a = { .type = SSF_IPC_PAM_REPLY, .has_status = 1, .has_level = 1 };
@@ -129,9 +170,7 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
                 log_info("PAM query from pid " PID_FMT " for unknown user '%s' (service '%s'): "
                          "no such account, level none", c->cred.pid, q->user,
                          strempty(q->service));
-                pthread_mutex_lock(&st->lock);
-                st->counters.pam_queries++;
-                pthread_mutex_unlock(&st->lock);
+                __atomic_add_fetch(&st->counters.pam_queries, 1, __ATOMIC_RELAXED);
                 a.status = 0;
                 a.level = RISK_NONE;
                 reply(c, &a);
@@ -147,33 +186,36 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         }
         h = state_config_ref(st);
         protected_why = local_user_protected(h->config, &u, why, sizeof(why));
+        a.dry_run = h->config->dry_run; /* the module admits whom it would refuse */
         state_config_unref(st, h);
 
-        pthread_mutex_lock(&st->lock);
-        st->counters.pam_queries++;
-        r = protected_why ? 0 : store_detections_list(st->store, u.uid, now_sec(), &d, &n);
-        pthread_mutex_unlock(&st->lock);
-        if (r < 0) {
-                reply_error(c, SSF_IPC_PAM_REPLY, -r, "state unavailable");
+        /* From memory: what the last commit published. Never the store, never the lock a
+         * commit holds. */
+        __atomic_add_fetch(&st->counters.pam_queries, 1, __ATOMIC_RELAXED);
+        t = state_levels_ref(st);
+        if (!t->valid && !protected_why) {
+                /* The store could not be read yet: no answer rather than a wrong one. */
+                state_levels_unref(st, t);
+                reply_error(c, SSF_IPC_PAM_REPLY, EAGAIN, "state unavailable");
                 return;
         }
-        if (n > 0)
-                level = d[0].level; /* highest first */
+        if (!protected_why)
+                level = level_table_lookup(t, u.uid, now_sec(), &detection);
         a.status = 0;
         a.level = (uint8_t) level;
         if (level > RISK_NONE) {
-                a.detection = d[0].detection;
+                a.detection = UNCONST(detection);
                 (void) snprintf(message, sizeof(message),
                                 "Access denied: your account's security risk is %s (%s). Contact "
                                 "your administrator.",
-                                lvl(level), d[0].detection);
+                                lvl(level), strempty(detection));
                 a.message = message;
         }
         log_debug("PAM query from pid " PID_FMT " for '%s' (uid %u, service '%s'): %s%s%s",
                   c->cred.pid, q->user, (unsigned) u.uid, strempty(q->service), lvl(level),
                   protected_why ? ", " : "", strempty(protected_why));
         reply(c, &a);
-        store_detections_free(d, n);
+        state_levels_unref(st, t);
 }
 
 /* ---- ssfctl verbs ------------------------------------------------------------------------- */
@@ -249,33 +291,135 @@ static json_t *history_json(const HistoryEntry *h) {
                                                             : json_null());
 }
 
+/* `ssfctl history` streams: a thread of its own reads the store a page at a time (the state
+ * lock is held for one page only) and sends as many CTL_REPLY frames as the answer needs, all
+ * but the last with MORE. Neither PAM (front thread) nor ingestion (main loop) waits for it. */
+typedef struct HistoryJob {
+        IpcClient *client;
+        int64_t uid;     /* -1: every user */
+        uint64_t since;  /* 0: from the beginning */
+        uint64_t limit;
+} HistoryJob;
+
+static int send_part(IpcClient *c, json_t *entries, bool more) {
+        _cleanup_(json_decrefp) json_t *body = json_pack("{s:O}", "entries", entries);
+        _cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        SsfIpcMsg a = { .type = SSF_IPC_CTL_REPLY, .has_status = 1, .more = more };
+
+        if (!text)
+                return -ENOMEM;
+        a.body = text;
+        /* A client that does not read gets HISTORY_SEND_USEC per frame, then is dropped. */
+        return ssf_ipc_send(c->fd, &a, ssf_now_usec() + HISTORY_SEND_USEC);
+}
+
+static void *history_thread(void *userdata) {
+        HistoryJob *job = userdata;
+        IpcClient *c = job->client;
+        IpcServer *srv = c->server;
+        State *st = srv->state;
+        _cleanup_(json_decrefp) json_t *part = json_array();
+        int64_t before = INT64_MAX;
+        uint64_t left = job->limit;
+        size_t part_size = 0;
+        int r = part ? 0 : -ENOMEM;
+
+        while (r >= 0 && left > 0) {
+                HistoryEntry *h = NULL;
+                size_t n = 0;
+
+                pthread_mutex_lock(&st->lock);
+                r = store_history_page(st->store, job->uid, job->since, before,
+                                       (size_t) MIN(left, (uint64_t) HISTORY_PAGE), &h, &n);
+                pthread_mutex_unlock(&st->lock);
+                if (r < 0)
+                        break;
+                for (size_t i = 0; i < n && r >= 0; i++) {
+                        json_t *e = history_json(&h[i]);
+                        size_t sz = e ? json_dumpb(e, NULL, 0, JSON_COMPACT) + 1 : 0;
+
+                        if (!e) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        /* A frame is full: send it, start the next. */
+                        if (part_size + sz > SSF_IPC_MAX_JSON - 256) {
+                                r = send_part(c, part, true);
+                                json_array_clear(part);
+                                part_size = 0;
+                        }
+                        if (r >= 0 && json_array_append_new(part, e) < 0)
+                                r = -ENOMEM;
+                        part_size += sz;
+                }
+                left -= MIN(left, (uint64_t) n);
+                if (n > 0)
+                        before = h[n - 1].id;
+                history_entries_free(h, n);
+                if (n < HISTORY_PAGE)
+                        break; /* no more rows */
+        }
+        if (r >= 0)
+                r = send_part(c, part, false);
+        else if (r != -ETIMEDOUT && r != -EPIPE && r != -ECONNRESET)
+                reply_error(c, SSF_IPC_CTL_REPLY, -r, "cannot read the history");
+        if (r < 0)
+                log_debug_errno(r, "History for IPC client pid " PID_FMT " ended: %m", c->cred.pid);
+
+        client_free(c);
+        pthread_mutex_lock(&srv->lock);
+        srv->streams--;
+        pthread_cond_broadcast(&srv->streams_done);
+        pthread_mutex_unlock(&srv->lock);
+        free(job);
+        return NULL;
+}
+
 static int verb_history(IpcClient *c, json_t *args, json_t **ret, const char **err) {
-        State *st = c->server->state;
         const char *user = json_string_value(json_object_get(args, "user"));
-        json_t *lim = json_object_get(args, "limit");
-        HistoryEntry *h = NULL;
-        size_t n = 0, limit = 20;
-        json_t *arr;
+        json_t *lim = json_object_get(args, "limit"), *since = json_object_get(args, "since");
+        IpcServer *srv = c->server;
+        HistoryJob *job;
         LocalUser u = {};
+        pthread_attr_t attr;
+        pthread_t t;
+        bool busy;
         int r;
 
+        job = calloc(1, sizeof(*job));
+        if (!job)
+                return -ENOMEM;
+        *job = (HistoryJob){ .client = c, .uid = -1, .limit = 20 };
         if (lim) {
                 if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
-                    json_integer_value(lim) > 10000) {
-                        *err = "limit must be an integer from 1 to 10000";
+                    json_integer_value(lim) > HISTORY_LIMIT_MAX) {
+                        free(job);
+                        *err = "limit must be an integer from 1 to 100000000";
                         return -EINVAL;
                 }
-                limit = (size_t) json_integer_value(lim);
+                job->limit = (uint64_t) json_integer_value(lim);
+        }
+        if (since) {
+                if (!json_is_integer(since) || json_integer_value(since) < 0) {
+                        free(job);
+                        *err = "since must be a time in epoch seconds";
+                        return -EINVAL;
+                }
+                job->since = (uint64_t) json_integer_value(since);
         }
         if (user && !local_user_name_ok(user)) {
+                free(job);
                 *err = "invalid user";
                 return -EINVAL;
         }
         if (user) {
                 r = resolve(user, &u);
-                if (r < 0 && r != -ESRCH)
+                if (r < 0 && r != -ESRCH) {
+                        free(job);
                         return r;
+                }
                 if (r == -ESRCH) {
+                        free(job);
                         if (c->cred.uid != 0) {
                                 *err = "permission denied: only root may read other users' history";
                                 return -EPERM;
@@ -283,22 +427,42 @@ static int verb_history(IpcClient *c, json_t *args, json_t **ret, const char **e
                         *ret = json_pack("{s:[]}", "entries");
                         return *ret ? 0 : -ENOMEM;
                 }
+                job->uid = u.uid;
         }
         if (c->cred.uid != 0 && (!user || !may_ask_about(c, &u))) {
+                free(job);
                 *err = "permission denied: only root may read other users' history";
                 return -EPERM;
         }
-        pthread_mutex_lock(&st->lock);
-        r = store_history_list(st->store, user ? (int64_t) u.uid : -1, limit, &h, &n);
-        pthread_mutex_unlock(&st->lock);
-        if (r < 0)
-                return r;
-        arr = json_array();
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, history_json(&h[i]));
-        history_entries_free(h, n);
-        *ret = json_pack("{s:o}", "entries", arr);
-        return *ret ? 0 : -ENOMEM;
+
+        pthread_mutex_lock(&srv->lock);
+        busy = srv->streams >= HISTORY_MAX_STREAMS;
+        if (!busy)
+                srv->streams++;
+        pthread_mutex_unlock(&srv->lock);
+        if (busy) {
+                free(job);
+                *err = "too many history listings at once, try again";
+                return -EBUSY;
+        }
+        /* The client is the history thread's from here on. */
+        c->timer = sd_event_source_disable_unref(c->timer);
+        c->main_owned = false;
+        c->streaming = true;
+        (void) pthread_attr_init(&attr);
+        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        r = pthread_create(&t, &attr, history_thread, job);
+        (void) pthread_attr_destroy(&attr);
+        if (r != 0) {
+                c->streaming = false;
+                c->main_owned = true;
+                pthread_mutex_lock(&srv->lock);
+                srv->streams--;
+                pthread_mutex_unlock(&srv->lock);
+                free(job);
+                return -r;
+        }
+        return 1; /* answered by the thread */
 }
 
 static int verb_users(IpcClient *c, json_t **ret) {
@@ -387,6 +551,24 @@ static int verb_reset_or_set(IpcClient *c, json_t *args, bool reset, json_t **re
         return *ret ? 0 : -ENOMEM;
 }
 
+/* A copy of the counters (call with st->lock held; pam_queries is atomic). */
+static Counters counters_copy(State *st) {
+        Counters k = {};
+
+        k.sets_received = st->counters.sets_received;
+        k.sets_acknowledged = st->counters.sets_acknowledged;
+        k.sets_rejected = st->counters.sets_rejected;
+        k.sets_duplicate = st->counters.sets_duplicate;
+        k.subjects_unmapped = st->counters.subjects_unmapped;
+        k.actions_logout = st->counters.actions_logout;
+        k.actions_workflow = st->counters.actions_workflow;
+        k.actions_failed = st->counters.actions_failed;
+        k.polls = st->counters.polls;
+        k.poll_errors = st->counters.poll_errors;
+        k.pam_queries = __atomic_load_n(&st->counters.pam_queries, __ATOMIC_RELAXED);
+        return k;
+}
+
 static json_t *counters_json(const Counters *k) {
         return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                          "sets_received", (json_int_t) k->sets_received,
@@ -427,8 +609,9 @@ static int verb_status(IpcClient *c, json_t **ret) {
                            "verification", jstr(s->verify_received ? "received"
                                                 : s->verify_result ? s->verify_result
                                                 : s->verify_state ? "requested" : NULL));
+        Counters k = counters_copy(st);
         *ret = json_pack("{s:o, s:o, s:s, s:o}", "stream", stream, "counters",
-                         counters_json(&st->counters), "version", SSF_VERSION, "started",
+                         counters_json(&k), "version", SSF_VERSION, "started",
                          jtime(st->started));
         pthread_mutex_unlock(&st->lock);
         return *ret ? 0 : -ENOMEM;
@@ -463,7 +646,7 @@ static int verb_metrics(IpcClient *c, json_t **ret) {
         bool up;
 
         pthread_mutex_lock(&st->lock);
-        k = st->counters;
+        k = counters_copy(st);
         up = streq_ptr(st->stream.status, "enabled") && !st->stream.last_error;
         if (store_users_list(st->store, now_sec(), &u, &n) >= 0) {
                 for (size_t i = 0; i < n; i++)
@@ -616,8 +799,11 @@ static void handle_ctl(IpcClient *c, const SsfIpcMsg *q) {
 
         if (streq(verb, "risk"))
                 r = verb_risk(c, args, &body, &err);
-        else if (streq(verb, "history"))
+        else if (streq(verb, "history")) {
                 r = verb_history(c, args, &body, &err);
+                if (r > 0)
+                        return; /* streamed by its own thread, which owns c now */
+        }
         else if (!admin && (streq(verb, "status") || streq(verb, "users") ||
                             streq(verb, "reset") || streq(verb, "set-risk") ||
                             streq(verb, "verify") || streq(verb, "stream") ||
@@ -651,17 +837,39 @@ static void handle_ctl(IpcClient *c, const SsfIpcMsg *q) {
         client_reply_body(c, body);
 }
 
+/* ---- the front thread: accept, read the request, answer PAM, hand ssfctl over ------------- */
+
+static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        IpcClient *c = userdata;
+
+        if (c->waiting_verify)
+                answer_verify(c, true); /* main loop */
+        else
+                client_free(c);         /* front: a client that sent nothing in time */
+        return 0;
+}
+
+/* Queues c's ssfctl request for the main loop. c belongs to the main loop from here on. */
+static void hand_over(IpcClient *c, SsfIpcMsg *q) {
+        IpcServer *srv = c->server;
+        uint64_t one = 1;
+
+        c->io = sd_event_source_disable_unref(c->io);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        c->request = *q;
+        *q = (SsfIpcMsg){};
+        pthread_mutex_lock(&srv->lock);
+        c->hnext = srv->handoff;
+        srv->handoff = c;
+        pthread_mutex_unlock(&srv->lock);
+        (void) !write(srv->handoff_fd, &one, sizeof(one));
+}
+
 static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         IpcClient *c = userdata;
         SsfIpcMsg q = {};
         int r;
 
-        if (c->waiting_verify) {
-                /* The client went away while waiting. */
-                if (revents & (EPOLLHUP | EPOLLERR))
-                        client_free(c);
-                return 0;
-        }
         r = ssf_ipc_recv(fd, &q, ssf_now_usec() + 100000u);
         if (r == -EAGAIN || r == -ETIMEDOUT)
                 return 0;
@@ -670,42 +878,17 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
                 client_free(c);
                 return 0;
         }
+        if (q.type == SSF_IPC_CTL_REQUEST) {
+                hand_over(c, &q);
+                return 0;
+        }
         if (q.type == SSF_IPC_PAM_QUERY)
                 handle_pam(c, &q);
-        else if (q.type == SSF_IPC_CTL_REQUEST) {
-                handle_ctl(c, &q);
-                if (c->waiting_verify) {
-                        (void) sd_event_source_set_io_events(s, EPOLLHUP | EPOLLERR);
-                        ssf_ipc_msg_done(&q);
-                        return 0;
-                }
-        } else
+        else
                 log_debug("Unexpected IPC message type %u", q.type);
         ssf_ipc_msg_done(&q);
         client_free(c);
         return 0;
-}
-
-static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        IpcClient *c = userdata;
-
-        if (c->waiting_verify)
-                answer_verify(c, true);
-        else
-                client_free(c);
-        return 0;
-}
-
-void ipc_server_dispatch_waiting(IpcServer *s) {
-        IpcClient *c, *next;
-
-        if (!s)
-                return;
-        for (c = s->clients; c; c = next) {
-                next = c->next;
-                if (c->waiting_verify)
-                        answer_verify(c, false);
-        }
 }
 
 static unsigned clients_of_uid(const IpcServer *s, uid_t uid) {
@@ -722,16 +905,13 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         _cleanup_close_ int cfd = -EBADF;
         socklen_t len = sizeof(struct ucred);
         IpcClient *c;
+        bool full;
         int r;
 
         cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (cfd < 0) {
                 if (errno != EAGAIN && errno != EINTR)
                         log_debug_errno(errno, "accept: %m");
-                return 0;
-        }
-        if (srv->n_clients >= IPC_MAX_CLIENTS) {
-                log_warning("Too many IPC clients, refusing one");
                 return 0;
         }
         c = calloc(1, sizeof(*c));
@@ -744,21 +924,30 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 free(c);
                 return 0;
         }
+        pthread_mutex_lock(&srv->lock);
         /* The socket is open to everyone: unprivileged users holding idle connections must not
          * use up the slots that logins (root) need. */
-        if (c->cred.uid != 0 && (srv->n_clients >= IPC_MAX_CLIENTS / 2 ||
-                                 clients_of_uid(srv, c->cred.uid) >= IPC_MAX_CLIENTS_PER_UID)) {
-                log_warning("Too many IPC clients of uid %u, refusing one",
-                            (unsigned) c->cred.uid);
+        full = srv->n_clients >= IPC_MAX_CLIENTS ||
+               (c->cred.uid != 0 && (srv->n_clients >= IPC_MAX_CLIENTS / 2 ||
+                                     clients_of_uid(srv, c->cred.uid) >= IPC_MAX_CLIENTS_PER_UID));
+        if (!full) {
+                c->next = srv->clients;
+                if (srv->clients)
+                        srv->clients->prev = c;
+                srv->clients = c;
+                srv->n_clients++;
+        }
+        pthread_mutex_unlock(&srv->lock);
+        if (full) {
+                if (c->cred.uid != 0)
+                        log_warning("Too many IPC clients of uid %u, refusing one",
+                                    (unsigned) c->cred.uid);
+                else
+                        log_warning("Too many IPC clients, refusing one");
                 safe_close(c->fd);
                 free(c);
                 return 0;
         }
-        c->next = srv->clients;
-        if (srv->clients)
-                srv->clients->prev = c;
-        srv->clients = c;
-        srv->n_clients++;
         r = sd_event_add_io(sd_event_source_get_event(s), &c->io, c->fd, EPOLLIN, on_client_io, c);
         if (r >= 0)
                 r = sd_event_add_time_relative(sd_event_source_get_event(s), &c->timer,
@@ -767,6 +956,84 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
         if (r < 0)
                 client_free(c);
         return 0;
+}
+
+static int on_stop(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static void *front_thread(void *userdata) {
+        IpcServer *srv = userdata;
+        int r = sd_event_loop(srv->front);
+
+        if (r < 0)
+                log_error_errno(r, "The IPC front loop failed: %m");
+        return NULL;
+}
+
+/* ---- the main loop: ssfctl requests ---------------------------------------------------------- */
+
+/* A client the main loop now owns went away while waiting. */
+static int on_waiting_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        if (revents & (EPOLLHUP | EPOLLERR))
+                client_free(userdata);
+        return 0;
+}
+
+static int on_handoff(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        IpcServer *srv = userdata;
+        IpcClient *list, *next, *rev = NULL;
+        uint64_t v;
+
+        (void) !read(fd, &v, sizeof(v));
+        pthread_mutex_lock(&srv->lock);
+        list = srv->handoff;
+        srv->handoff = NULL;
+        pthread_mutex_unlock(&srv->lock);
+        for (IpcClient *c = list; c; c = next) { /* oldest first */
+                next = c->hnext;
+                c->hnext = rev;
+                rev = c;
+        }
+        for (IpcClient *c = rev; c; c = next) {
+                sd_event *e = sd_event_source_get_event(s);
+
+                next = c->hnext;
+                c->hnext = NULL;
+                c->main_owned = true;
+                /* A disabled timer, which `ssfctl verify` arms while it waits. */
+                if (sd_event_add_time_relative(e, &c->timer, CLOCK_MONOTONIC,
+                                               IPC_CLIENT_TIMEOUT_USEC, 0, on_client_timeout,
+                                               c) < 0) {
+                        client_free(c);
+                        continue;
+                }
+                (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                handle_ctl(c, &c->request);
+                if (c->streaming)
+                        continue; /* a history thread's now */
+                if (!c->waiting_verify) {
+                        client_free(c);
+                        continue;
+                }
+                c->hnext = srv->waiting;
+                srv->waiting = c;
+                if (sd_event_add_io(e, &c->io, c->fd, EPOLLHUP | EPOLLERR, on_waiting_io, c) < 0)
+                        client_free(c);
+        }
+        return 0;
+}
+
+void ipc_server_dispatch_waiting(IpcServer *s) {
+        IpcClient *w[IPC_MAX_CLIENTS];
+        size_t n = 0;
+
+        if (!s)
+                return;
+        for (IpcClient *c = s->waiting; c && n < ARRAY_SIZE(w); c = c->hnext)
+                w[n++] = c;
+        for (size_t i = 0; i < n; i++)
+                answer_verify(w[i], false); /* may free it */
 }
 
 static int listen_on(const char *path, int *ret) {
@@ -811,19 +1078,21 @@ int ipc_server_new(State *st, sd_event *event, Broker *broker, const char *path,
                 return -ENOMEM;
         s->state = st;
         s->broker = broker;
-        s->fd = -EBADF;
+        s->fd = s->stop_fd = s->handoff_fd = -EBADF;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->streams_done, NULL);
 
         n = sd_listen_fds(true);
         if (n > 1) {
                 log_error("Received %d sockets from socket activation, expected one", n);
-                free(s);
+                ipc_server_free(s);
                 return -EINVAL;
         }
         if (n == 1) {
                 if (sd_is_socket(SD_LISTEN_FDS_START, AF_UNIX, SOCK_SEQPACKET, 1) <= 0) {
                         log_error("The activated socket is not a listening AF_UNIX "
                                   "SOCK_SEQPACKET socket");
-                        free(s);
+                        ipc_server_free(s);
                         return -EINVAL;
                 }
                 s->fd = SD_LISTEN_FDS_START;
@@ -833,17 +1102,39 @@ int ipc_server_new(State *st, sd_event *event, Broker *broker, const char *path,
         } else {
                 r = listen_on(path, &s->fd);
                 if (r < 0) {
-                        free(s);
+                        ipc_server_free(s);
                         return log_error_errno(r, "Cannot listen on '%s': %m", path);
                 }
                 s->path = strdup(path);
                 log_info("Listening on '%s'", path);
         }
-        r = sd_event_add_io(event, &s->source, s->fd, EPOLLIN, on_accept, s);
+
+        /* ssfctl requests come to the main loop through handoff_fd. */
+        s->handoff_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (s->handoff_fd < 0 || s->stop_fd < 0) {
+                r = -errno;
+                ipc_server_free(s);
+                return log_error_errno(r, "eventfd: %m");
+        }
+        r = sd_event_add_io(event, &s->handoff_source, s->handoff_fd, EPOLLIN, on_handoff, s);
+        /* The front thread's own loop: the listening socket and the PAM clients. */
+        if (r >= 0)
+                r = sd_event_new(&s->front);
+        if (r >= 0)
+                r = sd_event_add_io(s->front, &s->source, s->fd, EPOLLIN, on_accept, s);
+        if (r >= 0)
+                r = sd_event_add_io(s->front, NULL, s->stop_fd, EPOLLIN, on_stop, s);
         if (r < 0) {
                 ipc_server_free(s);
                 return log_error_errno(r, "Cannot watch the IPC socket: %m");
         }
+        r = pthread_create(&s->thread, NULL, front_thread, s);
+        if (r != 0) {
+                ipc_server_free(s);
+                return log_error_errno(r, "Cannot start the IPC thread: %m");
+        }
+        s->thread_started = true;
         *ret = s;
         return 0;
 }
@@ -851,13 +1142,45 @@ int ipc_server_new(State *st, sd_event *event, Broker *broker, const char *path,
 IpcServer *ipc_server_free(IpcServer *s) {
         if (!s)
                 return NULL;
+        if (s->thread_started) {
+                uint64_t one = 1;
+
+                (void) !write(s->stop_fd, &one, sizeof(one));
+                (void) pthread_join(s->thread, NULL);
+        }
+        /* History listings still running are cut short, and waited for. */
+        pthread_mutex_lock(&s->lock);
+        for (IpcClient *c = s->clients; c; c = c->next)
+                if (c->streaming)
+                        (void) shutdown(c->fd, SHUT_RDWR);
+        while (s->streams > 0) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 2;
+                if (pthread_cond_timedwait(&s->streams_done, &s->lock, &ts) != 0)
+                        break;
+        }
+        if (s->streams > 0) {
+                pthread_mutex_unlock(&s->lock);
+                log_warning("A history listing did not end in time");
+                return NULL; /* the process exits: the thread still uses s */
+        }
+        pthread_mutex_unlock(&s->lock);
+        /* Both threads are the main one's now: the front loop is over. */
         while (s->clients)
                 client_free(s->clients);
         sd_event_source_disable_unref(s->source);
+        sd_event_source_disable_unref(s->handoff_source);
+        sd_event_unref(s->front);
+        safe_close(s->stop_fd);
+        safe_close(s->handoff_fd);
         safe_close(s->fd);
         if (s->path)
                 (void) unlink(s->path);
         free(s->path);
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->streams_done);
         free(s);
         return NULL;
 }

@@ -366,7 +366,10 @@ static void describe_session(char *buf, size_t size, const LogindSession *s) {
         summary_append(buf, size, ")");
 }
 
-int logind_logout_user(sd_bus *bus, uid_t uid, SessionScope scope, LogoutResult *ret) {
+/* Calls method (TerminateSession or LockSession) for every session of uid in scope; done is
+ * what it did ("terminated", "locked"). */
+static int act_on_user(sd_bus *bus, uid_t uid, SessionScope scope, const char *method,
+                       const char *done_verb, LogoutResult *ret) {
         LogindSession *sessions = NULL;
         LogoutResult result = {};
         size_t n = 0;
@@ -392,8 +395,8 @@ int logind_logout_user(sd_bus *bus, uid_t uid, SessionScope scope, LogoutResult 
                         continue;
                 result.matched++;
 
-                /* Terminate by the id ListSessions returned for this very uid. */
-                k = manager_call(bus, "TerminateSession", NULL, "s", s->id);
+                /* By the id ListSessions returned for this very uid. */
+                k = manager_call(bus, method, NULL, "s", s->id);
                 if (k == -ESRCH) {
                         /* It ended between ListSessions and now: that is what we wanted. */
                         log_debug("Session '%s' is already gone", s->id);
@@ -404,7 +407,7 @@ int logind_logout_user(sd_bus *bus, uid_t uid, SessionScope scope, LogoutResult 
                         summary_append(failed, sizeof(failed), "%s", result.failed > 1 ? ", " : "");
                         describe_session(failed, sizeof(failed), s);
                         summary_append(failed, sizeof(failed), ": %s", strerror(-k));
-                        log_debug("TerminateSession('%s') failed: %s", s->id, strerror(-k));
+                        log_debug("%s('%s') failed: %s", method, s->id, strerror(-k));
                         continue;
                 }
                 result.terminated++;
@@ -414,11 +417,13 @@ int logind_logout_user(sd_bus *bus, uid_t uid, SessionScope scope, LogoutResult 
         logind_sessions_free(sessions, n);
 
         if (result.matched == 0)
-                snprintf(result.summary, sizeof(result.summary), "no %s%ssessions to terminate",
-                         scope == SESSIONS_ALL ? "" : scope_name(scope), scope == SESSIONS_ALL ? "" : " ");
+                snprintf(result.summary, sizeof(result.summary), "no %s%ssessions to %s",
+                         scope == SESSIONS_ALL ? "" : scope_name(scope), scope == SESSIONS_ALL ? "" : " ",
+                         streq(method, "LockSession") ? "lock" : "terminate");
         else {
-                summary_append(result.summary, sizeof(result.summary), "terminated %u of %u session%s",
-                               result.terminated, result.matched, result.matched == 1 ? "" : "s");
+                summary_append(result.summary, sizeof(result.summary), "%s %u of %u session%s",
+                               done_verb, result.terminated, result.matched,
+                               result.matched == 1 ? "" : "s");
                 if (result.terminated > 0)
                         summary_append(result.summary, sizeof(result.summary), ": %s", done);
                 if (result.failed > 0)
@@ -427,4 +432,13 @@ int logind_logout_user(sd_bus *bus, uid_t uid, SessionScope scope, LogoutResult 
 
         *ret = result;
         return result.failed > 0 ? -EIO : 0;
+}
+
+int logind_logout_user(sd_bus *bus, uid_t uid, SessionScope scope, LogoutResult *ret) {
+        return act_on_user(bus, uid, scope, "TerminateSession", "terminated", ret);
+}
+
+int logind_lock_user(sd_bus *bus, uid_t uid, SessionScope scope, LogoutResult *ret) {
+        /* logind asks each session's screen locker to lock; nothing ends. */
+        return act_on_user(bus, uid, scope, "LockSession", "locked", ret);
 }

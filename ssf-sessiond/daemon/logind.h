@@ -59,3 +59,6 @@ int logind_session_in_scope(const LogindSession *s, SessionScope scope);
  * terminated (also when none matched), -EIO when some failed, or -errno when listing failed;
  * *ret describes what happened in all cases. */
 int logind_logout_user(sd_bus *bus, uid_t uid, SessionScope scope, LogoutResult *ret);
+/* Locks every session of uid in scope (LockSession: graphical sessions' screen lockers obey it;
+ * nothing ends). Same results; the summary says "locked". */
+int logind_lock_user(sd_bus *bus, uid_t uid, SessionScope scope, LogoutResult *ret);

@@ -142,15 +142,21 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, running configuration kept");
                 return 0;
         }
-        pthread_mutex_lock(&m->state.lock);
-        old = m->state.config->config;
-        if (!streq_ptr(old->socket_path, c->socket_path) ||
-            !streq_ptr(old->state_dir, c->state_dir))
-                log_warning("socket and state_dir changes take effect after a restart");
-        r = state_config_replace_locked(&m->state, c);
-        if (r >= 0)
+        {
+                ConfigHandle *oh = state_config_ref(&m->state);
+
+                old = oh->config;
+                if (!streq_ptr(old->socket_path, c->socket_path) ||
+                    !streq_ptr(old->state_dir, c->state_dir))
+                        log_warning("socket and state_dir changes take effect after a restart");
+                state_config_unref(&m->state, oh);
+        }
+        r = state_config_replace(&m->state, c);
+        if (r >= 0) {
+                pthread_mutex_lock(&m->state.lock);
                 (void) state_write_snapshot_locked(&m->state, c);
-        pthread_mutex_unlock(&m->state.lock);
+                pthread_mutex_unlock(&m->state.lock);
+        }
         if (r < 0) {
                 log_error("Out of memory, keeping the running configuration");
                 (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, running configuration kept");
@@ -225,17 +231,18 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-/* Waits for the action thread until STOP_GRACE_USEC after started (CLOCK_REALTIME, the clock
- * of pthread_timedjoin_np()). */
+/* Waits for the actions' threads until STOP_GRACE_USEC after started (CLOCK_REALTIME, the
+ * clock of pthread_timedjoin_np()). */
 static void join_threads(Manager *m, const struct timespec *started) {
         struct timespec ts = *started;
 
         ts.tv_sec += STOP_GRACE_USEC / 1000000u;
-        if (m->action_thread_started && pthread_timedjoin_np(m->action_thread, NULL, &ts) != 0) {
+        if (!actions_join(m->actions, &ts)) {
                 m->threads_alive = true;
                 log_warning("An action is still running at shutdown; it stays pending and runs "
                             "again at the next start");
-        }
+        } else
+                m->actions = actions_free(m->actions);
 }
 
 int manager_run(Manager *m) {
@@ -286,21 +293,21 @@ int manager_run(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the network worker's supervision: %m");
         h = state_config_ref(&m->state);
+        /* What PAM is answered from is in memory before the first query can arrive. */
+        pthread_mutex_lock(&m->state.lock);
+        (void) store_detections_expire(m->state.store, now_sec());
+        r = state_write_snapshot_locked(&m->state, h->config);
+        pthread_mutex_unlock(&m->state.lock);
+        if (r < 0)
+                log_warning_errno(r, "The PAM snapshot could not be written: %m");
         r = ipc_server_new(&m->state, m->event, m->broker, h->config->socket_path, &m->ipc);
-        if (r >= 0) {
-                pthread_mutex_lock(&m->state.lock);
-                (void) store_detections_expire(m->state.store, now_sec());
-                (void) state_write_snapshot_locked(&m->state, h->config);
-                pthread_mutex_unlock(&m->state.lock);
-        }
         state_config_unref(&m->state, h);
         if (r < 0)
                 return r;
 
-        r = pthread_create(&m->action_thread, NULL, actions_thread, &m->state);
-        if (r != 0)
-                return log_error_errno(r, "Cannot start the action thread: %m");
-        m->action_thread_started = true;
+        r = actions_start(&m->state, &m->actions);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the action threads: %m");
         r = broker_start(m->broker);
         if (r < 0) {
                 pthread_mutex_lock(&m->state.lock);
@@ -316,8 +323,8 @@ int manager_run(Manager *m) {
         log_info("ssf-sessiond " SSF_VERSION " running");
         r = sd_event_loop(m->event);
 
-        /* One budget for the whole shutdown (SIGTERM must end within 5 s): the action thread
-         * learns at once, and waits for it count from here. */
+        /* One budget for the whole shutdown (SIGTERM must end within 5 s): the actions' threads
+         * learn at once, and waits for them count from here. */
         clock_gettime(CLOCK_REALTIME, &stop_started);
         pthread_mutex_lock(&m->state.lock);
         m->state.stopping = 1;

@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * The Manager owns the daemon's state and its three threads:
+ * The Manager owns the daemon's state and its threads:
  *
  *   main thread   sd-event loop: the IPC socket (PAM and ssfctl), signals (SIGTERM, SIGINT,
  *                 SIGHUP), the expiry timer, the watchdog, wake-ups from the other threads.
@@ -10,8 +10,9 @@
  *                 JWKS, stream, RFC 8936 poll), verifies SETs, and hands what it extracted
  *                 to the main loop over a channel (broker.c, worker.c, poller.c); the main
  *                 loop commits it (engine_apply) before the worker acknowledges it.
- *   action thread runs the durable pending actions (logout through logind, workflow hooks)
- *                 that engine_apply() enqueued (actions.c).
+ *   actions       run the durable pending actions that engine_apply() enqueued, in two
+ *                 lanes (actions.h): one thread for logouts through logind, a few for workflow
+ *                 hooks, so that a logout never waits behind a hook.
  *
  * What the threads and parts share (config, store, counters, stream facts) is the State
  * (state.h), guarded by its lock; the config is an immutable, reference-counted ConfigHandle
@@ -28,6 +29,7 @@
 
 typedef struct IpcServer IpcServer;
 typedef struct Broker Broker;
+typedef struct Actions Actions;
 
 typedef struct Manager {
         State state;                /* shared with the engine, IPC server, broker, actions */
@@ -39,8 +41,7 @@ typedef struct Manager {
         Broker *broker;             /* the unprivileged network worker (broker.c) */
         bool foreground;
 
-        pthread_t action_thread;
-        bool action_thread_started;
+        Actions *actions;           /* the logind and hook lanes (actions.h) */
         bool threads_alive;         /* a thread did not stop in time: never free */
 } Manager;
 

@@ -53,6 +53,14 @@ int state_init(State *st, Config *config) {
 
         *st = (State){ .wake_fd = -EBADF, .cancel_fd = -EBADF };
         pthread_mutex_init(&st->lock, NULL);
+        pthread_mutex_init(&st->config_lock, NULL);
+        pthread_mutex_init(&st->levels_lock, NULL);
+        st->levels = calloc(1, sizeof(LevelTable));
+        if (!st->levels) {
+                config_free(config);
+                return -ENOMEM;
+        }
+        st->levels->n_ref = 1;
         /* Waits are measured on CLOCK_MONOTONIC: a wall clock stepped back must not stall
          * the poll and action threads. */
         pthread_condattr_init(&ca);
@@ -60,7 +68,7 @@ int state_init(State *st, Config *config) {
         pthread_cond_init(&st->action_cond, &ca);
         pthread_condattr_destroy(&ca);
         st->started = now_sec();
-        st->actions_kick = true; /* run what a previous instance left pending */
+        st->actions_kick = 1; /* run what a previous instance left pending */
         st->config = config_handle_new(config);
         if (!st->config) {
                 config_free(config);
@@ -78,6 +86,8 @@ void state_done(State *st) {
         store_free(st->store);
         if (st->config)
                 config_handle_unref_locked(st->config);
+        if (st->levels && --st->levels->n_ref == 0)
+                free(st->levels);
         free(st->stream.stream_id);
         free(st->stream.issuer);
         free(st->stream.status);
@@ -92,39 +102,112 @@ void state_done(State *st) {
         free(st->stream.verify_result);
         pthread_cond_destroy(&st->action_cond);
         pthread_mutex_destroy(&st->lock);
+        pthread_mutex_destroy(&st->config_lock);
+        pthread_mutex_destroy(&st->levels_lock);
         *st = (State){ .wake_fd = -EBADF, .cancel_fd = -EBADF };
 }
 
 ConfigHandle *state_config_ref(State *st) {
         ConfigHandle *h;
 
-        pthread_mutex_lock(&st->lock);
+        pthread_mutex_lock(&st->config_lock);
         h = st->config;
         h->n_ref++;
-        pthread_mutex_unlock(&st->lock);
+        pthread_mutex_unlock(&st->config_lock);
         return h;
 }
 
 void state_config_unref(State *st, ConfigHandle *h) {
-        pthread_mutex_lock(&st->lock);
+        pthread_mutex_lock(&st->config_lock);
         config_handle_unref_locked(h);
-        pthread_mutex_unlock(&st->lock);
+        pthread_mutex_unlock(&st->config_lock);
 }
 
-int state_config_replace_locked(State *st, Config *c) {
+int state_config_replace(State *st, Config *c) {
         ConfigHandle *h = config_handle_new(c);
 
         if (!h) {
                 config_free(c);
                 return -ENOMEM;
         }
+        pthread_mutex_lock(&st->config_lock);
         config_handle_unref_locked(st->config);
         st->config = h;
+        pthread_mutex_unlock(&st->config_lock);
+        return 0;
+}
+
+LevelTable *state_levels_ref(State *st) {
+        LevelTable *t;
+
+        pthread_mutex_lock(&st->levels_lock);
+        t = st->levels;
+        t->n_ref++;
+        pthread_mutex_unlock(&st->levels_lock);
+        return t;
+}
+
+void state_levels_unref(State *st, LevelTable *t) {
+        bool last;
+
+        if (!t)
+                return;
+        pthread_mutex_lock(&st->levels_lock);
+        last = --t->n_ref == 0;
+        pthread_mutex_unlock(&st->levels_lock);
+        if (last)
+                free(t);
+}
+
+RiskLevel level_table_lookup(const LevelTable *t, uid_t uid, uint64_t now,
+                             const char **ret_detection) {
+        size_t lo = 0, hi = t ? t->n : 0;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                const LevelEntry *e = &t->entries[mid];
+
+                if (e->uid == uid) {
+                        if (e->until != 0 && e->until <= now)
+                                break; /* lapsed: as the store would answer after expiry */
+                        if (ret_detection)
+                                *ret_detection = e->detection;
+                        return e->level;
+                }
+                if (e->uid < uid)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (ret_detection)
+                *ret_detection = NULL;
+        return RISK_NONE;
+}
+
+/* Makes a table of users (sorted by uid, as store_users_list() returns them) current. */
+static int publish_levels(State *st, const StoreUser *users, size_t n) {
+        LevelTable *t = malloc(sizeof(LevelTable) + n * sizeof(LevelEntry)), *old;
+
+        if (!t)
+                return -ENOMEM;
+        t->n_ref = 1;
+        t->valid = true;
+        t->n = n;
+        for (size_t i = 0; i < n; i++) {
+                t->entries[i] = (LevelEntry){ .uid = users[i].uid, .level = users[i].level,
+                                              .until = users[i].until };
+                memcpy(t->entries[i].detection, users[i].detection, sizeof(t->entries[i].detection));
+        }
+        pthread_mutex_lock(&st->levels_lock);
+        old = st->levels;
+        st->levels = t;
+        pthread_mutex_unlock(&st->levels_lock);
+        state_levels_unref(st, old);
         return 0;
 }
 
 void state_kick_actions_locked(State *st) {
-        st->actions_kick = true;
+        st->actions_kick++;
         pthread_cond_broadcast(&st->action_cond);
 }
 
@@ -155,6 +238,12 @@ int state_write_snapshot_locked(State *st, const Config *c) {
         r = store_users_list(st->store, now_sec(), &users, &n);
         if (r < 0)
                 return log_warning_errno(r, "Cannot list users for the PAM snapshot: %m");
+        /* First what PAM is answered from, then the file for when the daemon is down. */
+        r = publish_levels(st, users, n);
+        if (r < 0) {
+                store_users_free(users, n);
+                return log_warning_errno(r, "Cannot publish the level table: %m");
+        }
         e = calloc(MAX(n, (size_t) 1), sizeof(*e));
         keys = calloc(MAX(n, (size_t) 1), sizeof(*keys));
         if (!e || !keys) {

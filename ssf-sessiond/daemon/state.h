@@ -14,14 +14,31 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "store.h"
 
 typedef struct ConfigHandle {
         Config *config;
-        unsigned n_ref; /* guarded by Manager.lock */
+        unsigned n_ref; /* guarded by State.config_lock */
 } ConfigHandle;
+
+/* What PAM is answered from: every account whose level is above none, by uid, as the last
+ * commit left them (a copy, never the store). Immutable once published; replaced whole. */
+typedef struct LevelEntry {
+        uid_t uid;
+        RiskLevel level;
+        uint64_t until;      /* when the level lapses unless renewed (0: never) */
+        char detection[64];  /* the detection PAM names */
+} LevelEntry;
+
+typedef struct LevelTable {
+        unsigned n_ref;      /* guarded by State.levels_lock */
+        bool valid;          /* false until the store was read once: PAM then gets an error */
+        size_t n;
+        LevelEntry entries[]; /* sorted by uid */
+} LevelTable;
 
 typedef struct Counters {
         uint64_t sets_received;
@@ -34,7 +51,7 @@ typedef struct Counters {
         uint64_t actions_failed;
         uint64_t polls;
         uint64_t poll_errors;
-        uint64_t pam_queries;
+        uint64_t pam_queries;       /* updated atomically: the PAM path takes no lock */
 } Counters;
 
 /* What the poll thread knows of the stream (strings owned, guarded by lock). */
@@ -65,7 +82,12 @@ typedef struct State {
         pthread_mutex_t lock;
         pthread_cond_t action_cond;
 
-        ConfigHandle *config;       /* current; guarded by lock */
+        /* Short locks of their own, never held across anything slow, so that the PAM path,
+         * which takes only these, never waits for a commit (which holds lock). */
+        pthread_mutex_t config_lock;
+        pthread_mutex_t levels_lock;
+        ConfigHandle *config;       /* current; guarded by config_lock */
+        LevelTable *levels;         /* current; guarded by levels_lock */
         Store *store;               /* guarded by lock */
         Counters counters;          /* guarded by lock */
         StreamFacts stream;         /* guarded by lock */
@@ -74,7 +96,8 @@ typedef struct State {
         int wake_fd;                /* eventfd: other threads wake the main loop */
         int cancel_fd;              /* eventfd: readable once stopping (ends a running hook) */
         volatile int stopping;      /* set once on SIGTERM */
-        bool actions_kick;          /* guarded by lock */
+        uint64_t actions_kick;      /* guarded by lock; bumped by each kick: every lane of the
+                                     * actions (actions.h) loads what is pending when it changed */
 } State;
 
 /* Sets up st around config (owned, also on failure); the caller opens st->store. Returns 0 or
@@ -86,13 +109,23 @@ void state_done(State *st);
 /* Takes a reference on the current config (thread-safe); release with state_config_unref. */
 ConfigHandle *state_config_ref(State *st);
 void state_config_unref(State *st, ConfigHandle *h);
-/* Makes c (owned, also on failure) the current config; call with lock held. The previous one
- * lives on while references to it remain. Returns 0 or -ENOMEM. */
-int state_config_replace_locked(State *st, Config *c);
+/* Makes c (owned, also on failure) the current config. The previous one lives on while
+ * references to it remain. Returns 0 or -ENOMEM. */
+int state_config_replace(State *st, Config *c);
 
-/* Rewrites the PAM snapshot from the store. Call with lock held. */
+/* Publishes what PAM is answered from: the in-memory level table and the snapshot file, both
+ * from the store. Call with lock held, after a commit. */
 int state_write_snapshot_locked(State *st, const Config *c);
-/* Wakes the action thread (call with lock held). */
+
+/* The current level table (a new reference; never NULL after state_init), and its release.
+ * Takes only levels_lock. */
+LevelTable *state_levels_ref(State *st);
+void state_levels_unref(State *st, LevelTable *t);
+/* uid's level in t at now (none when absent or lapsed); *ret_detection (may be NULL) points
+ * into t. Pure. */
+RiskLevel level_table_lookup(const LevelTable *t, uid_t uid, uint64_t now,
+                             const char **ret_detection);
+/* Wakes the actions' lanes (call with lock held). */
 void state_kick_actions_locked(State *st);
 /* Wakes the main loop (thread-safe), e.g. so it answers a waiting `ssfctl verify`. */
 void state_wake(State *st);

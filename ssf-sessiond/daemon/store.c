@@ -43,6 +43,8 @@ enum {
         STMT_HIST_UPDATE,
         STMT_HIST_LIST_ALL,
         STMT_HIST_LIST_USER,
+        STMT_HIST_PAGE_ALL,
+        STMT_HIST_PAGE_USER,
         STMT_ACTION_ADD,
         STMT_ACTION_PENDING,
         STMT_ACTION_FINISH,
@@ -96,6 +98,10 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_HIST_LIST_ALL] = "SELECT " HIST_COLUMNS " FROM history ORDER BY id DESC LIMIT ?1",
         [STMT_HIST_LIST_USER] = "SELECT " HIST_COLUMNS " FROM history WHERE uid = ?2 "
                                 "ORDER BY id DESC LIMIT ?1",
+        [STMT_HIST_PAGE_ALL] = "SELECT " HIST_COLUMNS " FROM history WHERE id < ?1 AND time >= ?2 "
+                               "ORDER BY id DESC LIMIT ?3",
+        [STMT_HIST_PAGE_USER] = "SELECT " HIST_COLUMNS " FROM history WHERE uid = ?4 AND id < ?1 "
+                                "AND time >= ?2 ORDER BY id DESC LIMIT ?3",
         [STMT_ACTION_ADD] = "INSERT INTO actions (created, state, user, rule, action, sessions, reset, "
                             "workflow, jti, event_uri, detection, issuer, reason, level_before, "
                             "level_after, set_id, history_id, txn, uid) VALUES (?1, 0, ?2, ?3, ?4, "
@@ -984,21 +990,12 @@ static int read_history(sqlite3_stmt *st, HistoryEntry *ret) {
         return 0;
 }
 
-int store_history_list(Store *s, int64_t uid, size_t limit, HistoryEntry **ret,
-                       size_t *ret_n) {
+/* Rows of st into a new array (at most limit). */
+static int read_history_rows(Store *s, sqlite3_stmt *st, HistoryEntry **ret, size_t *ret_n) {
         HistoryEntry *list = NULL;
         size_t n = 0, alloc = 0;
-        sqlite3_stmt *st;
         int rc, r = 0;
 
-        if (!s || !ret || !ret_n)
-                return -EINVAL;
-        if (limit == 0 || limit > STORE_LIST_MAX)
-                limit = STORE_LIST_MAX;
-        st = stmt_get(s, uid >= 0 ? STMT_HIST_LIST_USER : STMT_HIST_LIST_ALL);
-        (void) bind_i64(st, 1, (int64_t) limit);
-        if (uid >= 0)
-                (void) bind_i64(st, 2, uid);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 if (n == alloc) {
                         size_t na = alloc ? alloc * 2 : 16;
@@ -1016,7 +1013,7 @@ int store_history_list(Store *s, int64_t uid, size_t limit, HistoryEntry **ret,
                 n++;
         }
         if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-                r = map_rc(s, rc, "history list");
+                r = map_rc(s, rc, "history page");
         (void) sqlite3_reset(st);
         if (r < 0) {
                 history_entries_free(list, n);
@@ -1025,6 +1022,36 @@ int store_history_list(Store *s, int64_t uid, size_t limit, HistoryEntry **ret,
         *ret = list;
         *ret_n = n;
         return 0;
+}
+
+int store_history_page(Store *s, int64_t uid, uint64_t since, int64_t before_id, size_t limit,
+                       HistoryEntry **ret, size_t *ret_n) {
+        sqlite3_stmt *st;
+
+        if (!s || !ret || !ret_n || limit == 0 || limit > STORE_LIST_MAX)
+                return -EINVAL;
+        st = stmt_get(s, uid >= 0 ? STMT_HIST_PAGE_USER : STMT_HIST_PAGE_ALL);
+        (void) bind_i64(st, 1, before_id);
+        (void) bind_u64(st, 2, since);
+        (void) bind_i64(st, 3, (int64_t) limit);
+        if (uid >= 0)
+                (void) bind_i64(st, 4, uid);
+        return read_history_rows(s, st, ret, ret_n);
+}
+
+int store_history_list(Store *s, int64_t uid, size_t limit, HistoryEntry **ret,
+                       size_t *ret_n) {
+        sqlite3_stmt *st;
+
+        if (!s || !ret || !ret_n)
+                return -EINVAL;
+        if (limit == 0 || limit > STORE_LIST_MAX)
+                limit = STORE_LIST_MAX;
+        st = stmt_get(s, uid >= 0 ? STMT_HIST_LIST_USER : STMT_HIST_LIST_ALL);
+        (void) bind_i64(st, 1, (int64_t) limit);
+        if (uid >= 0)
+                (void) bind_i64(st, 2, uid);
+        return read_history_rows(s, st, ret, ret_n);
 }
 
 /* ---- pending actions ---------------------------------------------------------------------- */

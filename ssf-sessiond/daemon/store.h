@@ -113,6 +113,12 @@ int store_detections_expire(Store *s, uint64_t now);
 
 int store_history_add(Store *s, const HistoryEntry *h, int64_t *ret_id);
 int store_history_update_result(Store *s, int64_t id, const char *result, int64_t duration_ms);
+/* One page of history, newest first: rows with id below before_id (INT64_MAX: from the newest)
+ * and time at or after since (0: any), at most limit (1..100000); uid -1 for all users. The
+ * caller pages with before_id = the last row's id, so a long listing never holds the lock
+ * long. */
+int store_history_page(Store *s, int64_t uid, uint64_t since, int64_t before_id, size_t limit,
+                       HistoryEntry **ret, size_t *ret_n);
 /* Newest first; uid -1 for all users. */
 int store_history_list(Store *s, int64_t uid, size_t limit, HistoryEntry **ret,
                        size_t *ret_n);

@@ -22,6 +22,7 @@
 #include "macro.h"
 #include "strv.h"
 #include "subject.h"
+#include "users.h"
 
 #define MAP_FILE_MAX (1024u * 1024u)
 #define SUBJECT_MAX_DEPTH 3     /* complex -> aliases -> simple */
@@ -65,26 +66,12 @@ static bool valid_user_name(const char *s, bool allow_at) {
 
 /* Whether the passwd database knows name. Returns 1, 0, or -errno. */
 static int user_exists(const char *name) {
-        long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
-        size_t bufsize = sz > 0 ? (size_t) sz : 4096;
+        LocalUser u;
+        int r = local_user_resolve(name, &u);
 
-        for (unsigned tries = 0; tries < 8; tries++) {
-                _cleanup_free_ char *buf = malloc(bufsize);
-                struct passwd pw, *res = NULL;
-                int r;
-
-                if (!buf)
-                        return -ENOMEM;
-                r = getpwnam_r(name, &pw, buf, bufsize, &res);
-                if (r == ERANGE) {
-                        bufsize *= 2;
-                        continue;
-                }
-                if (r != 0 && r != ENOENT && r != ESRCH)
-                        return -r;
-                return res ? 1 : 0;
-        }
-        return -ERANGE;
+        if (r == -ESRCH || r == -EINVAL)
+                return 0;
+        return r < 0 ? r : 1;
 }
 
 static int add_user(Resolver *r, const char *name, bool allow_at) {

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <inttypes.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -20,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "macro.h"
+#include "retry-after.h"
 
 /* Longest header values we keep; longer ones are dropped (treated as absent). */
 #define HTTP_MAX_CONTENT_TYPE 256u
@@ -35,6 +38,7 @@ struct HttpClient {
         char *ca_blob;   /* the CA file's contents, read when the client is made */
         size_t ca_blob_len;
         atomic_bool abort;
+        uint64_t hold_until_usec; /* CLOCK_MONOTONIC: the Retry-After hold ends */
 };
 
 /* Per-request state shared with the curl callbacks. */
@@ -45,6 +49,7 @@ typedef struct HttpTransfer {
         bool too_big;
         char *content_type;
         char *www_authenticate;
+        char *retry_after;
 } HttpTransfer;
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(HttpClient *, http_client_free);
@@ -60,6 +65,7 @@ static void http_transfer_done(HttpTransfer *t) {
         free(t->body);
         free(t->content_type);
         free(t->www_authenticate);
+        free(t->retry_after);
 }
 
 static void curl_slist_free_erasep(struct curl_slist **l) {
@@ -176,7 +182,7 @@ static int http_header_value(const char *line, size_t len, size_t name_len, size
 }
 
 static size_t http_header_cb(char *buffer, size_t size, size_t nitems, void *userdata) {
-        static const char ct[] = "content-type:", wa[] = "www-authenticate:";
+        static const char ct[] = "content-type:", wa[] = "www-authenticate:", ra[] = "retry-after:";
         HttpTransfer *t = userdata;
         size_t n = size * nitems;
 
@@ -184,7 +190,8 @@ static size_t http_header_cb(char *buffer, size_t size, size_t nitems, void *use
                 /* A new response (e.g. after "100 Continue"): forget the previous headers. */
                 free(t->content_type);
                 free(t->www_authenticate);
-                t->content_type = t->www_authenticate = NULL;
+                free(t->retry_after);
+                t->content_type = t->www_authenticate = t->retry_after = NULL;
         } else if (n > strlen(ct) && strncasecmp(buffer, ct, strlen(ct)) == 0) {
                 if (http_header_value(buffer, n, strlen(ct), HTTP_MAX_CONTENT_TYPE, &t->content_type) < 0)
                         return 0;
@@ -192,6 +199,9 @@ static size_t http_header_cb(char *buffer, size_t size, size_t nitems, void *use
                 /* Several challenges: keep the first. */
                 if (http_header_value(buffer, n, strlen(wa), HTTP_MAX_WWW_AUTHENTICATE,
                                       &t->www_authenticate) < 0)
+                        return 0;
+        } else if (n > strlen(ra) && strncasecmp(buffer, ra, strlen(ra)) == 0) {
+                if (http_header_value(buffer, n, strlen(ra), RETRY_AFTER_MAX_LEN, &t->retry_after) < 0)
                         return 0;
         }
         return n;
@@ -221,6 +231,7 @@ int http_client_clone(const HttpClient *c, HttpClient **ret) {
                 memcpy(n->ca_blob, c->ca_blob, c->ca_blob_len);
                 n->ca_blob_len = c->ca_blob_len;
         }
+        n->hold_until_usec = c->hold_until_usec;
         *ret = TAKE_PTR(n);
         return 0;
 }
@@ -290,6 +301,7 @@ void http_response_done(HttpResponse *r) {
         free(r->body);
         free(r->content_type);
         free(r->www_authenticate);
+        free(r->retry_after);
         *r = (HttpResponse) {};
 }
 
@@ -422,14 +434,62 @@ static CURLcode http_perform(HttpClient *c) {
         return result;
 }
 
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+uint64_t http_client_hold_left(const HttpClient *c) {
+        uint64_t now = now_usec();
+
+        return c && c->hold_until_usec > now ? c->hold_until_usec - now : 0;
+}
+
+/* A 429 or 503 with a usable Retry-After starts the hold. */
+static void http_maybe_hold(HttpClient *c, const char *url, long status, const char *retry_after) {
+        uint64_t sec;
+
+        if ((status != 429 && status != 503) || !retry_after)
+                return;
+        if (retry_after_parse(retry_after, (uint64_t) time(NULL), &sec) < 0) {
+                log_debug("HTTP %ld from %s with an unusable Retry-After, ignored", status, url);
+                return;
+        }
+        c->hold_until_usec = MAX(c->hold_until_usec, now_usec() + sec * 1000000u);
+        log_info("Transmitter answered HTTP %ld with Retry-After: %s; no request to it for %" PRIu64
+                 " s", status, retry_after, sec);
+}
+
+static int http_request_internal(HttpClient *c, const char *method, const char *url,
+                                 const char *authorization, const char *body,
+                                 const char *content_type, uint64_t timeout_usec, size_t max_body,
+                                 bool held, HttpResponse *ret);
+
 int http_request(HttpClient *c, const char *method, const char *url, const char *authorization,
                  const char *body, uint64_t timeout_usec, size_t max_body, HttpResponse *ret) {
-        return http_request_full(c, method, url, authorization, body, NULL, timeout_usec, max_body, ret);
+        return http_request_internal(c, method, url, authorization, body, NULL, timeout_usec,
+                                     max_body, true, ret);
 }
 
 int http_request_full(HttpClient *c, const char *method, const char *url, const char *authorization,
                       const char *body, const char *content_type, uint64_t timeout_usec,
                       size_t max_body, HttpResponse *ret) {
+        return http_request_internal(c, method, url, authorization, body, content_type,
+                                     timeout_usec, max_body, true, ret);
+}
+
+int http_get_unheld(HttpClient *c, const char *url, uint64_t timeout_usec, size_t max_body,
+                    HttpResponse *ret) {
+        return http_request_internal(c, "GET", url, NULL, NULL, NULL, timeout_usec, max_body,
+                                     false, ret);
+}
+
+static int http_request_internal(HttpClient *c, const char *method, const char *url,
+                                 const char *authorization, const char *body,
+                                 const char *content_type, uint64_t timeout_usec, size_t max_body,
+                                 bool held, HttpResponse *ret) {
         _cleanup_(curl_slist_free_erasep) struct curl_slist *headers = NULL;
         _cleanup_(http_transfer_done) HttpTransfer t = {};
         char errbuf[CURL_ERROR_SIZE] = "";
@@ -453,6 +513,11 @@ int http_request_full(HttpClient *c, const char *method, const char *url, const 
         /* An abort requested while no request ran applies to this one. */
         if (atomic_exchange(&c->abort, false))
                 return -ECANCELED;
+        if (held && http_client_hold_left(c) > 0) {
+                log_debug("HTTP %s %s held back: the transmitter asked us to retry later", method,
+                          url);
+                return -EBUSY;
+        }
 
         timeout_ms = timeout_usec / 1000 + (timeout_usec % 1000 != 0);
         if (timeout_usec / 1000 >= (uint64_t) LONG_MAX)
@@ -526,12 +591,15 @@ int http_request_full(HttpClient *c, const char *method, const char *url, const 
         if (curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status <= 0)
                 return -EPROTO;
 
+        if (held)
+                http_maybe_hold(c, url, status, t.retry_after);
         *ret = (HttpResponse) {
                 .status = status,
                 .body = t.body_len > 0 ? TAKE_PTR(t.body) : NULL,
                 .body_len = t.body_len,
                 .content_type = TAKE_PTR(t.content_type),
                 .www_authenticate = TAKE_PTR(t.www_authenticate),
+                .retry_after = TAKE_PTR(t.retry_after),
         };
         return 0;
 }

@@ -24,6 +24,7 @@ typedef struct HttpResponse {
         size_t body_len;
         char *content_type;   /* owned; NULL when absent */
         char *www_authenticate;
+        char *retry_after;    /* the Retry-After value, owned; NULL when absent or too long */
 } HttpResponse;
 
 /* ca_file may be NULL (system trust store); it is read at once, so that a client made before
@@ -40,7 +41,8 @@ HttpClient *http_client_free(HttpClient *c);
  * response arrived (whatever its status: see ret->status), -EINVAL for a non-https URL or bad
  * arguments (method not upper-case letters, CR/LF in authorization, zero timeout), -ETIMEDOUT,
  * -ECONNREFUSED / -EHOSTUNREACH (also name resolution) / -ECONNRESET / -EPROTO (TLS or protocol
- * failure, untrusted certificate, unreadable ca_file), -EFBIG, -ECANCELED, -ENOMEM. *ret is
+ * failure, untrusted certificate, unreadable ca_file), -EFBIG, -ECANCELED, -ENOMEM, -EBUSY
+ * (held back by an earlier Retry-After, see http_client_hold_left()). *ret is
  * written only on success. The request can be aborted from another thread with
  * http_client_abort(). */
 int http_request(HttpClient *c, const char *method, const char *url, const char *authorization,
@@ -51,6 +53,19 @@ int http_request(HttpClient *c, const char *method, const char *url, const char 
 int http_request_full(HttpClient *c, const char *method, const char *url, const char *authorization,
                       const char *body, const char *content_type, uint64_t timeout_usec,
                       size_t max_body, HttpResponse *ret);
+/* GET url without Authorization and outside the Retry-After hold below: neither refused by it
+ * nor setting it (JWKS fetches, which have a rate limit of their own). Otherwise as
+ * http_request(). */
+int http_get_unheld(HttpClient *c, const char *url, uint64_t timeout_usec, size_t max_body,
+                    HttpResponse *ret);
+
+/* The Retry-After hold: when a response is 429 or 503 with a Retry-After value
+ * (retry-after.h: seconds or an HTTP date, at most 5 minutes), every later http_request() of
+ * c returns -EBUSY at once, without touching the network, until that time has passed (the
+ * response itself is returned as usual). One client talks to one transmitter, so this is
+ * "no request to that transmitter until then". The time left, in microseconds (0: none). */
+uint64_t http_client_hold_left(const HttpClient *c);
+
 /* Makes a running or the next http_request() of c return -ECANCELED soon (thread-safe). */
 void http_client_abort(HttpClient *c);
 void http_response_done(HttpResponse *r);

@@ -4,6 +4,7 @@
  * acknowledges what root committed. Runs in the network worker.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,15 +23,40 @@
 
 #define POLL_MARGIN_USEC (10u * 1000000u)
 #define MAX_PENDING 4096u
+/* SETs kept to be checked again later (receive_set() said -EAGAIN): at most this many; more
+ * are left to the transmitter's redelivery. */
+#define POLLER_DEFERRED_MAX 64u
+/* A poll that brought nothing new and came back sooner than this is followed by a pause of
+ * the rest of it, so that a transmitter that ignores long polling cannot make us spin. */
+#define POLLER_SPIN_USEC (1u * 1000000u)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(HttpClient *, http_client_free);
+
+/* A SET that could not be checked yet: kept with its token and tried again at retry_usec. */
+typedef struct Deferred {
+        char *jti;
+        char *token;
+        size_t len;
+        uint64_t seen_usec;  /* when it first arrived (CLOCK_MONOTONIC) */
+        uint64_t retry_usec;
+} Deferred;
 
 typedef struct Poller {
         Receiver rx;
         bool auth_retried; /* a 401 made us fetch a new token; the next one backs off */
         json_t *acks;      /* array of jti */
         json_t *errs;      /* object jti -> {err, description} */
+        Deferred deferred[POLLER_DEFERRED_MAX];
+        size_t n_deferred;
 } Poller;
+
+/* What became of one delivered SET. */
+typedef enum Outcome {
+        OUTCOME_SETTLED,  /* acknowledged or reported in setErrs */
+        OUTCOME_DEFERRED, /* cannot be checked yet: kept (or left to redelivery) */
+        OUTCOME_SKIPPED,  /* delivered again while deferred here: nothing to do now */
+        OUTCOME_FAILED,   /* a local failure (the daemon busy or unreachable) */
+} Outcome;
 
 int poller_parse_response(const char *body, size_t len, PollResponse *ret) {
         json_t *root, *sets;
@@ -89,51 +115,151 @@ int poller_check_entry(const char *jti, json_t *value, const char **ret_why) {
         return 0;
 }
 
-/* Verifies one delivered SET, has the daemon apply it, and adds its jti to acks or errs. */
-static void poller_handle(Poller *p, const char *jti, json_t *value) {
+static Deferred *poller_find_deferred(Poller *p, const char *jti) {
+        for (size_t i = 0; i < p->n_deferred; i++)
+                if (streq(p->deferred[i].jti, jti))
+                        return &p->deferred[i];
+        return NULL;
+}
+
+static void poller_drop_deferred(Poller *p, Deferred *d) {
+        free(d->jti);
+        free(d->token);
+        *d = p->deferred[--p->n_deferred];
+        p->deferred[p->n_deferred] = (Deferred) {};
+}
+
+/* The earliest retry of a deferred SET (CLOCK_MONOTONIC), or 0 when none. */
+static uint64_t poller_next_retry(const Poller *p) {
+        uint64_t t = 0;
+
+        for (size_t i = 0; i < p->n_deferred; i++)
+                if (t == 0 || p->deferred[i].retry_usec < t)
+                        t = p->deferred[i].retry_usec;
+        return t;
+}
+
+/* Adds jti to acks or errs after receive_set() returned r; returns what became of it. */
+static Outcome poller_settle(Poller *p, const char *jti, int r, const SetError *err) {
+        if (r >= 0 || r == -EALREADY) {
+                json_array_append_new(p->acks, json_string(jti));
+                return OUTCOME_SETTLED;
+        }
+        if (r == -EAGAIN)
+                return OUTCOME_DEFERRED;
+        if (err->err) {
+                json_object_set_new(p->errs, jti,
+                                    json_pack("{s:s, s:s}", "err", err->err, "description",
+                                              err->description));
+                receiver_count(&p->rx, "sets_rejected", 1);
+                return OUTCOME_SETTLED;
+        }
+        /* Otherwise a local failure: neither ack nor report; the transmitter delivers it
+         * again. */
+        return OUTCOME_FAILED;
+}
+
+/* Verifies one delivered SET, has the daemon apply it, and adds its jti to acks or errs, or
+ * keeps it for later when it cannot be checked yet. */
+static Outcome poller_handle(Poller *p, const char *jti, json_t *value) {
         SetError err = {};
         const char *why = NULL;
+        uint64_t retry = 0, now = ssf_now_usec();
+        Outcome o;
         int r;
 
-        receiver_count(&p->rx, "sets_received", 1);
         r = poller_check_entry(jti, value, &why);
+        if (r >= 0 && poller_find_deferred(p, jti))
+                return OUTCOME_SKIPPED;
+        receiver_count(&p->rx, "sets_received", 1);
         if (r < 0) {
                 err.err = "invalid_request";
                 (void) snprintf(err.description, sizeof(err.description), "%s", why);
                 receive_log_rejected(jti, &err);
         } else
                 r = receive_set(p->rx.link, p->rx.http, &p->rx.t, json_string_value(value),
-                                json_string_length(value), jti, &err);
+                                json_string_length(value), jti, now, &err, &retry);
 
-        if (r >= 0 || r == -EALREADY) {
-                json_array_append_new(p->acks, json_string(jti));
-                return;
+        o = poller_settle(p, jti, r, &err);
+        if (o == OUTCOME_DEFERRED && p->n_deferred < POLLER_DEFERRED_MAX) {
+                Deferred *d = &p->deferred[p->n_deferred];
+
+                d->jti = strdup(jti);
+                d->token = strdup(json_string_value(value));
+                if (!d->jti || !d->token) {
+                        d->jti = mfree(d->jti);
+                        d->token = mfree(d->token);
+                        return o; /* left to the transmitter's redelivery */
+                }
+                d->len = json_string_length(value);
+                d->seen_usec = now;
+                d->retry_usec = retry;
+                p->n_deferred++;
         }
-        if (err.err) {
-                json_object_set_new(p->errs, jti,
-                                    json_pack("{s:s, s:s}", "err", err.err, "description",
-                                              err.description));
-                receiver_count(&p->rx, "sets_rejected", 1);
-        }
-        /* Otherwise a local failure: neither ack nor report; the transmitter delivers it
-         * again. */
+        return o;
 }
 
-static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
+/* Checks again the deferred SETs that are due. Returns the number settled. */
+static size_t poller_retry_deferred(Poller *p) {
+        uint64_t now = ssf_now_usec();
+        size_t settled = 0;
+
+        for (size_t i = 0; i < p->n_deferred && !link_stopping(p->rx.link);) {
+                Deferred *d = &p->deferred[i];
+                SetError err = {};
+                uint64_t retry = 0;
+                Outcome o;
+                int r;
+
+                if (d->retry_usec > now) {
+                        i++;
+                        continue;
+                }
+                r = receive_set(p->rx.link, p->rx.http, &p->rx.t, d->token, d->len, d->jti,
+                                d->seen_usec, &err, &retry);
+                o = poller_settle(p, d->jti, r, &err);
+                if (o == OUTCOME_DEFERRED) {
+                        d->retry_usec = retry;
+                        i++;
+                        continue;
+                }
+                if (o == OUTCOME_SETTLED)
+                        settled++;
+                /* Settled, or failed locally: then the transmitter delivers it again. */
+                poller_drop_deferred(p, d);
+        }
+        return settled;
+}
+
+/* One poll. drain: ask for what is queued without waiting (the last answer said there is
+ * more). *ret_more: there is more to fetch at once; *ret_new: the answer brought a SET we had
+ * not seen (or one was deferred here), i.e. it was not empty. Returns 0, or -errno when the
+ * poll failed (-EBUSY: 429 or 503; -EACCES, -ENOENT, -EPROTO, -EBADMSG, or the transport's),
+ * or -EAGAIN when the daemon took none of the SETs it brought. */
+static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         _cleanup_(json_decrefp) json_t *req = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
         _cleanup_(poll_response_done) PollResponse pr = {};
         _cleanup_free_ char *body = NULL;
-        uint64_t wait = p->rx.c->poll_wait_usec, timeout;
-        size_t n_acks, n_errs;
+        uint64_t wait = p->rx.c->poll_wait_usec, timeout, next;
+        bool immediately = drain || wait == 0, stalled = false;
+        size_t n_acks, n_errs, n_new = 0, n_sets = 0;
         const char *jti;
         json_t *v;
         int r;
 
-        if (wait == 0)
-                immediately = true;
         timeout = immediately ? POLL_MARGIN_USEC + 5000000u : wait + POLL_MARGIN_USEC;
+        next = poller_next_retry(p);
+        if (!immediately && next > 0) {
+                /* A deferred SET is due before the long poll would end: come back for it
+                 * (a long poll we end is "nothing arrived"; what the transmitter still puts
+                 * in it is delivered again). */
+                uint64_t now = ssf_now_usec(), until = next > now ? next - now : 0;
 
+                timeout = MIN(timeout, MAX(until, (uint64_t) POLLER_SPIN_USEC));
+        }
+
+        *ret_new = false;
         n_acks = json_array_size(p->acks);
         n_errs = json_object_size(p->errs);
         req = json_pack("{s:I, s:b}", "maxEvents", (json_int_t) p->rx.c->poll_max_events,
@@ -150,6 +276,8 @@ static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
 
         r = http_request(p->rx.http, "POST", p->rx.t.endpoint_url, p->rx.t.authorization, body,
                          timeout, POLLER_RESPONSE_MAX, &resp);
+        if (r == -EBUSY)
+                return r; /* held back by a Retry-After: no request was made */
         receiver_count(&p->rx, "polls", 1);
         if (r == -ECANCELED) {
                 /* Interrupted on purpose (ssfctl verify, stop): poll again unless stopping;
@@ -175,6 +303,12 @@ static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
                 log_warning("Poll endpoint answered 404: the stream is gone");
                 return -ENOENT;
         }
+        if (resp.status == 429 || resp.status == 503) {
+                /* With a Retry-After, http.c now holds every request back until then. */
+                log_warning("Poll endpoint answered HTTP %ld%s%s", resp.status,
+                            resp.retry_after ? ", Retry-After: " : "", strempty(resp.retry_after));
+                return -EBUSY;
+        }
         if (resp.status != 200) {
                 log_warning("Poll endpoint answered HTTP %ld", resp.status);
                 return -EPROTO;
@@ -193,14 +327,31 @@ static int poller_poll(Poller *p, bool immediately, bool *ret_more) {
                 return -EBADMSG;
         }
         json_object_foreach(pr.sets, jti, v) {
+                Outcome o;
+
                 if (link_stopping(p->rx.link))
                         break;
-                if (json_array_size(p->acks) + json_object_size(p->errs) >= MAX_PENDING)
+                if (json_array_size(p->acks) + json_object_size(p->errs) >= MAX_PENDING) {
+                        stalled = true;
                         break;
-                poller_handle(p, jti, v);
+                }
+                n_sets++;
+                o = poller_handle(p, jti, v);
+                if (o != OUTCOME_SKIPPED)
+                        n_new++;
+                if (o == OUTCOME_FAILED) {
+                        /* The daemon did not take it: the rest would fare no better. They are
+                         * neither acknowledged nor reported, so they come again. */
+                        stalled = true;
+                        break;
+                }
         }
-        *ret_more = pr.more || json_object_size(pr.sets) > 0;
-        return 0;
+        *ret_new = n_new > 0;
+        *ret_more = !stalled && (pr.more || (n_sets > 0 && n_sets >= p->rx.c->poll_max_events));
+        /* Nothing taken at all (the daemon busy or unreachable): back off before the next
+         * poll, which would bring the same SETs again. */
+        return stalled && n_new > 0 && json_array_size(p->acks) + json_object_size(p->errs) == 0
+                ? -EAGAIN : 0;
 }
 
 /* On shutdown: tell the transmitter what was committed (acknowledge-only request). */
@@ -249,13 +400,31 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
         }
 
         while (!link_stopping(link)) {
-                uint64_t started;
+                uint64_t started, hold;
+                bool fresh = false, drain;
+
+                /* The transmitter said when to come back (Retry-After): no request to it until
+                 * then. Deferred SETs need only the JWKS and the daemon, so they go on. */
+                hold = http_client_hold_left(p.rx.http);
+                if (hold > 0) {
+                        uint64_t next = poller_next_retry(&p), now = ssf_now_usec();
+
+                        receiver_maybe_verify(&p.rx); /* answered at once: held back */
+                        (void) poller_retry_deferred(&p);
+                        if (next > now)
+                                hold = MIN(hold, next - now);
+                        if (link_wait_stop(link, MAX(hold, (uint64_t) 10000u)))
+                                break;
+                        continue;
+                }
 
                 if (!p.rx.ready) {
                         r = receiver_setup_begin(&p.rx);
                         if (r >= 0)
                                 r = receiver_setup_finish(&p.rx, receiver_setup_token(&p.rx), NULL);
                         if (r < 0) {
+                                if (r == -EBUSY && http_client_hold_left(p.rx.http) > 0)
+                                        continue; /* wait for the Retry-After above */
                                 if (receiver_setup_failed(&p.rx, r))
                                         break;
                                 continue;
@@ -271,11 +440,29 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
                 receiver_check_stream(&p.rx);
                 if (!p.rx.ready)
                         continue;
+                (void) poller_retry_deferred(&p);
 
                 started = ssf_now_usec();
-                r = poller_poll(&p, more, &more);
+                drain = more;
+                r = poller_poll(&p, drain, &more, &fresh);
                 if (link_stopping(link))
                         break;
+                if (r == -EBUSY && http_client_hold_left(p.rx.http) > 0) {
+                        /* 429/503 with Retry-After: wait exactly that long (above). */
+                        receiver_count(&p.rx, "poll_errors", 1);
+                        receiver_publish(&p.rx, NULL, "poll failed: the transmitter asked us to "
+                                         "retry later (Retry-After)", true);
+                        more = false;
+                        continue;
+                }
+                if (r == -EAGAIN) {
+                        log_warning("The daemon recorded none of the SETs delivered, retrying "
+                                    "in %" PRIu64 " s", p.rx.backoff / 1000000u);
+                        more = false;
+                        if (receiver_back_off(&p.rx))
+                                break;
+                        continue;
+                }
                 if (r < 0) {
                         char e[160];
 
@@ -302,9 +489,13 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
                 p.rx.backoff = RECEIVER_BACKOFF_MIN_USEC;
                 p.auth_retried = false;
                 receiver_publish(&p.rx, "enabled", NULL, true);
-                /* A transmitter that ignores long polling must not make us spin. */
-                if (!more && ssf_now_usec() - started < 1000000u &&
-                    link_wait_stop(link, 1000000u - (ssf_now_usec() - started)))
+                /* A transmitter that ignores long polling must not make us spin: an answer
+                 * that brought nothing new, and came quickly, is followed by a pause. An
+                 * answer with SETs is work, not spinning, and the drain poll after it is
+                 * empty by design: neither pauses, so a SET that arrives right after the
+                 * previous one is fetched at once. */
+                if (!drain && !fresh && !more && ssf_now_usec() - started < POLLER_SPIN_USEC &&
+                    link_wait_stop(link, POLLER_SPIN_USEC - (ssf_now_usec() - started)))
                         break;
         }
         r = 0;
@@ -314,5 +505,9 @@ out:
         receiver_done(&p.rx);
         json_decref(p.acks);
         json_decref(p.errs);
+        for (size_t i = 0; i < p.n_deferred; i++) {
+                free(p.deferred[i].jti);
+                free(p.deferred[i].token);
+        }
         return r;
 }

@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +29,7 @@
 #include "macro.h"
 #include "push.h"
 #include "receive.h"
+#include "retry-after.h"
 #include "ssf-ipc.h"
 #include "stream.h"
 
@@ -165,6 +169,23 @@ int push_parse_head(const char *buf, size_t len, PushRequest *ret, unsigned *ret
                                 return bad(ret_status, 400);
                         req.content_type = buf + value;
                         req.content_type_len = value_end - value;
+                } else if (name_is(buf + name, name_len, "connection")) {
+                        /* A comma-separated list of options (RFC 9110 §7.6.1): "close" ends
+                         * the connection after this request. */
+                        for (size_t k = value; k < value_end;) {
+                                size_t e = k, t = k, te;
+
+                                while (e < value_end && buf[e] != ',')
+                                        e++;
+                                while (t < e && (buf[t] == ' ' || buf[t] == '\t'))
+                                        t++;
+                                te = e;
+                                while (te > t && (buf[te - 1] == ' ' || buf[te - 1] == '\t'))
+                                        te--;
+                                if (name_is(buf + t, te - t, "close"))
+                                        req.connection_close = true;
+                                k = e + 1;
+                        }
                 }
         }
         if (n_host != 1)
@@ -251,6 +272,11 @@ static const char *reason_phrase(unsigned status) {
 
 int push_format_response(unsigned status, const char *extra_headers, const char *body,
                          char **ret, size_t *ret_len) {
+        return push_format_response_full(status, extra_headers, body, false, ret, ret_len);
+}
+
+int push_format_response_full(unsigned status, const char *extra_headers, const char *body,
+                              bool keep_alive, char **ret, size_t *ret_len) {
         const char *reason = reason_phrase(status);
         size_t n = extra_headers ? strlen(extra_headers) : 0;
         char *s;
@@ -273,12 +299,14 @@ int push_format_response(unsigned status, const char *extra_headers, const char 
                      "%s"
                      "Content-Length: %zu\r\n"
                      "Cache-Control: no-store\r\n"
-                     "Connection: close\r\n"
+                     "%s"
                      "%s"
                      "\r\n"
                      "%s",
                      status, reason, body ? "Content-Type: application/json\r\n" : "",
-                     body ? strlen(body) : 0, strempty(extra_headers), strempty(body));
+                     body ? strlen(body) : 0,
+                     keep_alive ? "" : "Connection: close\r\n", /* HTTP/1.1 keeps it otherwise */
+                     strempty(extra_headers), strempty(body));
         if (l < 0)
                 return -ENOMEM;
         *ret = s;
@@ -483,13 +511,32 @@ int push_server_new(const Config *c, PushServer **ret) {
 
 /* ---- connections -------------------------------------------------------------------------- */
 
+int push_pick_victim(const PushConnPhase *phase, const uint64_t *since, unsigned n, uint64_t now) {
+        int best = -1;
+
+        for (unsigned i = 0; i < n; i++)
+                if (phase[i] == PUSH_PHASE_DONE)
+                        return (int) i;
+        for (unsigned i = 0; i < n; i++) {
+                if (phase[i] != PUSH_PHASE_WAITING || since[i] > now ||
+                    now - since[i] < PUSH_EVICT_AFTER_USEC)
+                        continue;
+                if (best < 0 || since[i] < since[best])
+                        best = (int) i;
+        }
+        return best;
+}
+
 typedef enum ConnState {
         CONN_HANDSHAKE,
         CONN_READ,
+        CONN_VERIFY, /* its SET is with the ingest thread (Conn.job) */
         CONN_WRITE,
         CONN_LINGER,
         CONN_DONE,
 } ConnState;
+
+typedef struct PushJob PushJob;
 
 typedef struct Conn {
         int fd;
@@ -497,15 +544,32 @@ typedef struct Conn {
         ConnState state;
         short events;
         uint64_t deadline;
+        uint64_t since;                   /* began waiting for its current request */
+        unsigned n_requests;              /* answered on this connection */
+        bool keep_alive;                  /* after the answer being written */
         PushPeer peer_key;                /* for PUSH_MAX_PER_PEER */
         char peer[INET6_ADDRSTRLEN + 8];  /* for log lines */
         char *buf;
         size_t len, alloc;
         bool have_head;
         PushRequest req;
+        PushJob *job;
         char *out;
         size_t out_len, out_off, drained;
 } Conn;
+
+/* A SET handed from the listener thread to the ingest thread, and its outcome back. */
+struct PushJob {
+        PushJob *next;
+        Conn *conn;          /* NULL: the listener stopped waiting for it (answered 503) */
+        bool started;        /* the ingest thread took it */
+        char *token;
+        size_t len;
+        uint64_t seen_usec;
+        int r;
+        SetError err;
+        uint64_t retry_usec;
+};
 
 /* The kinds of log lines that clients can cause, each limited on its own (PUSH_LOG_BURST). */
 typedef enum PushLogKind {
@@ -514,6 +578,7 @@ typedef enum PushLogKind {
         PUSH_LOG_HANDSHAKE,    /* failed TLS handshakes */
         PUSH_LOG_TIMEOUT,      /* connections dropped when late */
         PUSH_LOG_PEER_LIMIT,   /* connections over PUSH_MAX_PER_PEER */
+        PUSH_LOG_EVICTED,      /* connections closed or refused when all slots were taken */
         _PUSH_LOG_KIND_MAX,
 } PushLogKind;
 
@@ -527,15 +592,32 @@ static const struct {
         [PUSH_LOG_HANDSHAKE] = { LOG_DEBUG, "failed TLS handshakes on the push listener" },
         [PUSH_LOG_TIMEOUT] = { LOG_DEBUG, "timed out push connections" },
         [PUSH_LOG_PEER_LIMIT] = { LOG_WARNING, "push connections over the per-peer limit" },
+        [PUSH_LOG_EVICTED] = { LOG_INFO, "push connections evicted or refused when full" },
 };
 
 typedef struct Push {
         Receiver rx;
         PushServer *server;
-        char *push_authorization; /* "Bearer <secret>": never logged */
+        char *push_authorization; /* "Bearer <secret>": never logged; set before the threads run */
+        /* the listener thread's */
         Conn *conns[PUSH_MAX_CONNECTIONS];
         unsigned n_conns;
         PushLogLimit log_limits[_PUSH_LOG_KIND_MAX];
+        /* the ingest thread's */
+        HttpClient *ingest_http;  /* JWKS refreshes */
+        Transmitter vt;           /* what verifying needs (transmitter_take_verifier()) */
+        json_t *counters;
+        /* shared, under lock */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        PushJob *todo, **todo_tail, *done;
+        unsigned n_todo;
+        Transmitter next_vt;      /* a newer verifier from the main thread, when has_next_vt */
+        bool has_next_vt;
+        bool quit;
+        int wake_fd;              /* eventfd: the ingest thread finished a job */
+        pthread_t listener, ingester;
+        bool threads_started;
 } Push;
 
 static void push_log_suppressed(PushLogKind kind, unsigned n) {
@@ -585,13 +667,26 @@ static int conn_ssl_wait(Conn *c, int r) {
         return -ECONNRESET;
 }
 
-/* Queues the response; extra: header lines or NULL; body: JSON or NULL. */
-static void conn_respond(Push *p, Conn *c, unsigned status, const char *extra, const char *body) {
+static void job_free(PushJob *j) {
+        if (!j)
+                return;
+        free(j->token);
+        free(j);
+}
+
+/* Queues the response; extra: header lines or NULL; body: JSON or NULL; keep_alive: the
+ * connection may serve another request afterwards (when the client and our limits allow). */
+static void conn_respond_full(Push *p, Conn *c, unsigned status, const char *extra,
+                              const char *body, bool keep_alive) {
         int r;
 
         if (status < 400 || status >= 500 || push_log_ok(p, PUSH_LOG_REFUSED))
                 log_debug("Push request from %s: HTTP %u", c->peer, status);
-        r = push_format_response(status, extra, body, &c->out, &c->out_len);
+        c->n_requests++;
+        c->keep_alive = keep_alive && c->have_head && !c->req.connection_close &&
+                        c->n_requests < PUSH_MAX_REQUESTS_PER_CONN;
+        c->out = mfree(c->out);
+        r = push_format_response_full(status, extra, body, c->keep_alive, &c->out, &c->out_len);
         if (r < 0) {
                 c->state = CONN_DONE;
                 return;
@@ -600,6 +695,11 @@ static void conn_respond(Push *p, Conn *c, unsigned status, const char *extra, c
         c->state = CONN_WRITE;
         c->events = POLLOUT;
         c->deadline = ssf_now_usec() + PUSH_IO_TIMEOUT_USEC;
+}
+
+/* Answers that end the connection: the request was refused or not understood. */
+static void conn_respond(Push *p, Conn *c, unsigned status, const char *extra, const char *body) {
+        conn_respond_full(p, c, status, extra, body, false);
 }
 
 static void conn_respond_invalid(Push *p, Conn *c, unsigned status, const char *description) {
@@ -611,19 +711,26 @@ static void conn_respond_invalid(Push *p, Conn *c, unsigned status, const char *
         conn_respond(p, c, status, NULL, body);
 }
 
-/* The whole request is in: verify the SET and answer. */
+static void conn_respond_retry(Push *p, Conn *c, uint64_t sec) {
+        char extra[48];
+
+        sec = MAX(MIN(sec, (uint64_t) RETRY_AFTER_MAX_SEC), (uint64_t) 1);
+        (void) snprintf(extra, sizeof(extra), "Retry-After: %" PRIu64 "\r\n", sec);
+        conn_respond_full(p, c, 503, extra, NULL, true);
+}
+
+/* The whole request is in: hand the SET to the ingest thread, or answer 503 at once when too
+ * many are waiting. */
 static void conn_handle(Push *p, Conn *c) {
-        _cleanup_free_ char *body = NULL;
-        SetError err = {};
         char *token = c->buf + c->req.head_len;
         size_t n = (size_t) c->req.content_length, ct_len = c->req.content_type_len;
         const char *semi;
-        int r;
+        PushJob *j;
+        bool full;
 
-        token[n] = 0;
         /* Tolerate whitespace around the compact SET (a trailing newline, say). */
         while (n > 0 && is_ws(token[n - 1]))
-                token[--n] = 0;
+                n--;
         while (n > 0 && is_ws(*token)) {
                 token++;
                 n--;
@@ -638,19 +745,82 @@ static void conn_handle(Push *p, Conn *c) {
                 log_debug("Push request from %s without Content-Type application/secevent+jwt, "
                           "accepting it anyway", c->peer);
 
-        receiver_count(&p->rx, "sets_received", 1);
-        r = receive_set(p->rx.link, p->rx.http, &p->rx.t, token, n, NULL, &err);
-        if (r >= 0 || r == -EALREADY) {
-                receiver_count(&p->rx, "sets_acknowledged", 1);
-                conn_respond(p, c, 202, NULL, NULL);
-        } else if (err.err) {
-                receiver_count(&p->rx, "sets_rejected", 1);
-                body = push_error_body(&err);
-                conn_respond(p, c, 400, NULL, body);
+        j = calloc(1, sizeof(*j));
+        if (j)
+                j->token = strndup(token, n);
+        if (!j || !j->token) {
+                job_free(j);
+                conn_respond_retry(p, c, PUSH_RETRY_AFTER_SEC);
+                return;
+        }
+        j->len = n;
+        j->seen_usec = ssf_now_usec();
+        j->conn = c;
+
+        pthread_mutex_lock(&p->lock);
+        full = p->n_todo >= PUSH_QUEUE_MAX;
+        if (!full) {
+                *p->todo_tail = j;
+                p->todo_tail = &j->next;
+                p->n_todo++;
+                pthread_cond_signal(&p->cond);
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (full) {
+                job_free(j);
+                log_debug("Push request from %s: %u SETs are waiting already, answering 503",
+                          c->peer, PUSH_QUEUE_MAX);
+                conn_respond_retry(p, c, PUSH_RETRY_AFTER_SEC);
+                return;
+        }
+        c->job = j;
+        c->state = CONN_VERIFY;
+        c->events = 0;
+        c->deadline = ssf_now_usec() + PUSH_HANDOVER_USEC;
+}
+
+/* The listener stops waiting for c's SET (a late hand-over, or c goes): the ingest thread
+ * drops a job it has not started and forgets the connection of one it has. */
+static void conn_abandon_job(Push *p, Conn *c) {
+        PushJob *j = c->job;
+
+        if (!j)
+                return;
+        c->job = NULL;
+        pthread_mutex_lock(&p->lock);
+        if (!j->started) {
+                for (PushJob **i = &p->todo; *i; i = &(*i)->next)
+                        if (*i == j) {
+                                *i = j->next;
+                                if (p->todo_tail == &j->next)
+                                        p->todo_tail = i;
+                                p->n_todo--;
+                                break;
+                        }
+                job_free(j);
         } else
-                /* Not committed: the transmitter is to deliver it again. */
-                conn_respond(p, c, 503, "Retry-After: 5\r\n", NULL);
-        receiver_publish(&p->rx, NULL, NULL, false);
+                j->conn = NULL; /* freed by the ingest thread */
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* The ingest thread's outcome for c's SET. */
+static void conn_finish_job(Push *p, Conn *c, PushJob *j) {
+        _cleanup_free_ char *body = NULL;
+
+        c->job = NULL;
+        if (j->r >= 0 || j->r == -EALREADY)
+                conn_respond_full(p, c, 202, NULL, NULL, true);
+        else if (j->r == -EAGAIN) {
+                uint64_t now = ssf_now_usec();
+
+                conn_respond_retry(p, c, j->retry_usec > now
+                                                 ? (j->retry_usec - now + 999999u) / 1000000u : 1);
+        } else if (j->err.err) {
+                body = push_error_body(&j->err);
+                conn_respond_full(p, c, 400, NULL, body, true);
+        } else
+                /* Not committed (the daemon busy or unreachable): deliver it again. */
+                conn_respond_retry(p, c, PUSH_RETRY_AFTER_SEC);
 }
 
 /* Reads what is there; answers as soon as the head or the whole request allows. */
@@ -661,7 +831,36 @@ static void conn_read(Push *p, Conn *c) {
                 unsigned status = 0;
                 int n, r;
 
-                if (c->len >= target)
+                if (!c->have_head && c->len > 0) {
+                        r = push_parse_head(c->buf, c->len, &c->req, &status);
+                        if (r < 0 && r != -EAGAIN) {
+                                conn_respond_invalid(p, c, status, "malformed HTTP request");
+                                return;
+                        }
+                        if (r >= 0) {
+                                c->have_head = true;
+                                status = push_check_head(&c->req, p->server->path);
+                                if (status == 405)
+                                        conn_respond(p, c, 405, "Allow: POST\r\n", NULL);
+                                else if (status == 400)
+                                        conn_respond_invalid(p, c, 400,
+                                                             "Transfer-Encoding is not supported");
+                                else if (status != 0)
+                                        conn_respond(p, c, status, NULL, NULL);
+                                else if (!push_authorized(&c->req, p->push_authorization)) {
+                                        if (push_log_ok(p, PUSH_LOG_UNAUTHORIZED))
+                                                log_warning("Push request from %s without the "
+                                                            "stream's authorization, refused",
+                                                            c->peer);
+                                        conn_respond(p, c, 401, "WWW-Authenticate: Bearer\r\n",
+                                                     NULL);
+                                }
+                                if (c->state != CONN_READ)
+                                        return;
+                                continue;
+                        }
+                }
+                if (c->have_head && c->len >= target)
                         break;
                 if (c->alloc < target + 1) {
                         char *b = realloc(c->buf, target + 1);
@@ -672,6 +871,11 @@ static void conn_read(Push *p, Conn *c) {
                         c->buf = b;
                         c->alloc = target + 1;
                 }
+                if (c->len >= target) {
+                        /* No empty line within PUSH_MAX_HEAD bytes (parsed above as 431). */
+                        c->state = CONN_DONE;
+                        return;
+                }
                 ERR_clear_error();
                 n = SSL_read(c->ssl, c->buf + c->len, (int) (target - c->len));
                 if (n <= 0) {
@@ -679,38 +883,37 @@ static void conn_read(Push *p, Conn *c) {
                                 c->state = CONN_DONE; /* closed or broken before a request */
                         return;
                 }
-                c->len += (size_t) n;
-                if (c->have_head)
-                        continue;
-
-                r = push_parse_head(c->buf, c->len, &c->req, &status);
-                if (r == -EAGAIN)
-                        continue;
-                if (r < 0) {
-                        conn_respond_invalid(p, c, status, "malformed HTTP request");
-                        return;
-                }
-                c->have_head = true;
-                status = push_check_head(&c->req, p->server->path);
-                if (status == 405)
-                        conn_respond(p, c, 405, "Allow: POST\r\n", NULL);
-                else if (status == 400)
-                        conn_respond_invalid(p, c, 400, "Transfer-Encoding is not supported");
-                else if (status != 0)
-                        conn_respond(p, c, status, NULL, NULL);
-                else if (!push_authorized(&c->req, p->push_authorization)) {
-                        if (push_log_ok(p, PUSH_LOG_UNAUTHORIZED))
-                                        log_warning("Push request from %s without the stream's "
-                                            "authorization, refused", c->peer);
-                        conn_respond(p, c, 401, "WWW-Authenticate: Bearer\r\n", NULL);
-                }
-                if (c->state != CONN_READ)
-                        return;
+                if (c->len == 0 && c->n_requests > 0)
+                        /* The next request of a kept connection begins: it has as long as a
+                         * first one. */
+                        c->deadline = ssf_now_usec() + PUSH_IO_TIMEOUT_USEC;
+                c->len += (size_t) n; /* a head is parsed at the top of the loop */
         }
         conn_handle(p, c);
 }
 
-static void conn_write(Conn *c) {
+/* After an answer on a kept connection: what followed the request stays (a pipelined request),
+ * and the connection waits for the next one. */
+static void conn_next_request(Push *p, Conn *c) {
+        size_t used = c->req.head_len + (size_t) c->req.content_length;
+
+        if (used < c->len) {
+                memmove(c->buf, c->buf + used, c->len - used);
+                c->len -= used;
+        } else
+                c->len = 0;
+        c->have_head = false;
+        c->req = (PushRequest) {};
+        c->out = mfree(c->out);
+        c->out_len = c->out_off = 0;
+        c->state = CONN_READ;
+        c->events = POLLIN;
+        c->since = ssf_now_usec();
+        c->deadline = c->since + PUSH_IDLE_TIMEOUT_USEC;
+        conn_read(p, c); /* data may be buffered already, here or in the TLS layer */
+}
+
+static void conn_write(Push *p, Conn *c) {
         while (c->out_off < c->out_len) {
                 int n;
 
@@ -722,6 +925,10 @@ static void conn_write(Conn *c) {
                         return;
                 }
                 c->out_off += (size_t) n;
+        }
+        if (c->keep_alive) {
+                conn_next_request(p, c);
+                return;
         }
         /* Done: close_notify, then read what the client still sends for a moment, so that
          * closing does not reset the connection before it has read our answer. */
@@ -770,7 +977,7 @@ static void conn_step(Push *p, Conn *c) {
         if (c->state == CONN_READ)
                 conn_read(p, c);
         if (c->state == CONN_WRITE)
-                conn_write(c);
+                conn_write(p, c);
         if (c->state == CONN_LINGER)
                 conn_linger(c);
 }
@@ -781,15 +988,57 @@ static unsigned push_peer_conns(const Push *p, const PushPeer *peer) {
         for (unsigned i = 0; i < p->n_conns; i++) {
                 const Conn *c = p->conns[i];
 
-                if (c->state != CONN_DONE && push_peer_equal(&c->peer_key, peer))
+                if (c->state != CONN_DONE && c->state != CONN_LINGER &&
+                    push_peer_equal(&c->peer_key, peer))
                         n++;
         }
         return n;
 }
 
+static PushConnPhase conn_phase(const Conn *c) {
+        switch (c->state) {
+        case CONN_HANDSHAKE:
+        case CONN_READ:
+                return PUSH_PHASE_WAITING;
+        case CONN_VERIFY:
+        case CONN_WRITE:
+                return PUSH_PHASE_BUSY;
+        default:
+                return PUSH_PHASE_DONE;
+        }
+}
+
+static void push_remove_conn(Push *p, unsigned i) {
+        Conn *c = p->conns[i];
+
+        conn_abandon_job(p, c);
+        conn_free(c);
+        p->conns[i] = p->conns[--p->n_conns];
+}
+
+/* All slots taken: frees one for a new connection (push.h), or returns false. */
+static bool push_evict(Push *p) {
+        PushConnPhase phase[PUSH_MAX_CONNECTIONS];
+        uint64_t since[PUSH_MAX_CONNECTIONS];
+        int v;
+
+        for (unsigned i = 0; i < p->n_conns; i++) {
+                phase[i] = conn_phase(p->conns[i]);
+                since[i] = p->conns[i]->since;
+        }
+        v = push_pick_victim(phase, since, p->n_conns, ssf_now_usec());
+        if (v < 0)
+                return false;
+        if (phase[v] != PUSH_PHASE_DONE && push_log_ok(p, PUSH_LOG_EVICTED))
+                log_info("Push listener full: closed the connection from %s, which had not "
+                         "completed a request for %" PRIu64 " ms", p->conns[v]->peer,
+                         (ssf_now_usec() - since[v]) / 1000u);
+        push_remove_conn(p, (unsigned) v);
+        return true;
+}
+
 static void push_accept(Push *p) {
-        for (unsigned tries = 0; p->n_conns < PUSH_MAX_CONNECTIONS && tries < PUSH_ACCEPT_BURST;
-             tries++) {
+        for (unsigned tries = 0; tries < PUSH_ACCEPT_BURST; tries++) {
                 struct sockaddr_storage sa;
                 socklen_t salen = sizeof(sa);
                 char addr[INET6_ADDRSTRLEN] = "?";
@@ -822,6 +1071,14 @@ static void push_accept(Push *p) {
                         safe_close(fd);
                         continue;
                 }
+                if (p->n_conns >= PUSH_MAX_CONNECTIONS && !push_evict(p)) {
+                        if (push_log_ok(p, PUSH_LOG_EVICTED))
+                                log_warning("Push connection from %s refused: all %u slots are "
+                                            "busy with requests in progress", addr,
+                                            PUSH_MAX_CONNECTIONS);
+                        safe_close(fd);
+                        continue;
+                }
                 c = calloc(1, sizeof(*c));
                 if (c)
                         c->ssl = SSL_new(p->server->ctx);
@@ -837,7 +1094,8 @@ static void push_accept(Push *p) {
                 c->fd = fd;
                 c->state = CONN_HANDSHAKE;
                 c->events = POLLIN;
-                c->deadline = ssf_now_usec() + PUSH_IO_TIMEOUT_USEC;
+                c->since = ssf_now_usec();
+                c->deadline = c->since + PUSH_IO_TIMEOUT_USEC;
                 c->peer_key = peer;
                 (void) snprintf(c->peer, sizeof(c->peer), "%s", addr);
                 p->conns[p->n_conns++] = c;
@@ -845,18 +1103,41 @@ static void push_accept(Push *p) {
         }
 }
 
-/* One round: waits up to PUSH_TICK_MSEC for the listener and the connections, serves them. */
+/* Takes the ingest thread's outcomes and answers their connections. */
+static void push_collect(Push *p) {
+        PushJob *done;
+        uint64_t v;
+
+        (void) !read(p->wake_fd, &v, sizeof(v));
+        pthread_mutex_lock(&p->lock);
+        done = TAKE_PTR(p->done);
+        pthread_mutex_unlock(&p->lock);
+        while (done) {
+                PushJob *j = done;
+
+                done = j->next;
+                /* j->conn is set: a connection that goes first abandons its job. */
+                if (j->conn && j->conn->job == j && j->conn->state == CONN_VERIFY) {
+                        Conn *c = j->conn;
+
+                        conn_finish_job(p, c, j);
+                        conn_step(p, c);
+                }
+                job_free(j);
+        }
+}
+
+/* One round of the listener thread: waits up to PUSH_TICK_MSEC for the listener, the
+ * connections and the ingest thread, serves them. */
 static void push_serve(Push *p) {
-        struct pollfd pfd[PUSH_MAX_CONNECTIONS + 1];
+        struct pollfd pfd[PUSH_MAX_CONNECTIONS + 2];
         Conn *polled[PUSH_MAX_CONNECTIONS];
         unsigned n = 0, k = 0, i;
         uint64_t now = ssf_now_usec();
-        int timeout = PUSH_TICK_MSEC, listener = -1;
+        int timeout = PUSH_TICK_MSEC;
 
-        if (p->n_conns < PUSH_MAX_CONNECTIONS) {
-                listener = (int) n;
-                pfd[n++] = (struct pollfd) { .fd = p->server->fd, .events = POLLIN };
-        }
+        pfd[n++] = (struct pollfd) { .fd = p->server->fd, .events = POLLIN };
+        pfd[n++] = (struct pollfd) { .fd = p->wake_fd, .events = POLLIN };
         for (i = 0; i < p->n_conns; i++) {
                 Conn *c = p->conns[i];
                 uint64_t left = c->deadline > now ? c->deadline - now : 0;
@@ -870,10 +1151,12 @@ static void push_serve(Push *p) {
                 (void) link_wait_stop(p->rx.link, 100000u);
                 return;
         }
+        if (pfd[1].revents & POLLIN)
+                push_collect(p);
         for (i = 0; i < k; i++)
-                if (pfd[i + (listener >= 0 ? 1 : 0)].revents)
+                if (pfd[i + 2].revents && polled[i]->state != CONN_VERIFY)
                         conn_step(p, polled[i]);
-        if (listener >= 0 && (pfd[listener].revents & POLLIN))
+        if (pfd[0].revents & POLLIN)
                 push_accept(p);
 
         /* Drop what is done or late (a late client learns nothing; it may retry). */
@@ -881,18 +1164,145 @@ static void push_serve(Push *p) {
         for (i = 0; i < p->n_conns;) {
                 Conn *c = p->conns[i];
 
-                if (c->state != CONN_DONE && now >= c->deadline) {
+                if (c->state == CONN_VERIFY && now >= c->deadline) {
+                        /* The SET is still being verified or committed (the daemon is busy,
+                         * say): answer now rather than leave the transmitter hanging. */
+                        log_info("Push request from %s: not committed within %u s, answering "
+                                 "503", c->peer, PUSH_HANDOVER_USEC / 1000000u);
+                        conn_abandon_job(p, c);
+                        conn_respond_retry(p, c, PUSH_RETRY_AFTER_SEC);
+                        conn_step(p, c);
+                } else if (c->state != CONN_DONE && now >= c->deadline) {
                         if (c->state != CONN_LINGER && push_log_ok(p, PUSH_LOG_TIMEOUT))
                                 log_debug("Push connection from %s timed out", c->peer);
                         c->state = CONN_DONE;
                 }
-                if (c->state == CONN_DONE) {
-                        conn_free(c);
-                        p->conns[i] = p->conns[--p->n_conns];
-                } else
+                if (c->state == CONN_DONE)
+                        push_remove_conn(p, i);
+                else
                         i++;
         }
         push_log_flush(p, now);
+}
+
+static void *push_listener_thread(void *userdata) {
+        Push *p = userdata;
+
+        for (;;) {
+                bool quit;
+
+                pthread_mutex_lock(&p->lock);
+                quit = p->quit;
+                pthread_mutex_unlock(&p->lock);
+                if (quit || link_stopping(p->rx.link))
+                        break;
+                push_serve(p);
+        }
+        return NULL;
+}
+
+/* ---- the ingest thread: verifies pushed SETs and hands them to the daemon ------------------ */
+
+static void *push_ingest_thread(void *userdata) {
+        Push *p = userdata;
+
+        pthread_mutex_lock(&p->lock);
+        for (;;) {
+                uint64_t one = 1;
+                PushJob *j;
+
+                while (!p->quit && !p->todo)
+                        pthread_cond_wait(&p->cond, &p->lock);
+                if (p->quit)
+                        break;
+                j = p->todo;
+                p->todo = j->next;
+                if (!p->todo)
+                        p->todo_tail = &p->todo;
+                p->n_todo--;
+                j->next = NULL;
+                j->started = true;
+                if (p->has_next_vt) {
+                        transmitter_done(&p->vt);
+                        p->vt = p->next_vt;
+                        p->next_vt = (Transmitter) {};
+                        p->has_next_vt = false;
+                }
+                pthread_mutex_unlock(&p->lock);
+
+                json_object_set_new(p->counters, "sets_received", json_integer(1));
+                j->r = receive_set(p->rx.link, p->ingest_http, &p->vt, j->token, j->len, NULL,
+                                   j->seen_usec, &j->err, &j->retry_usec);
+                if (j->r >= 0 || j->r == -EALREADY)
+                        json_object_set_new(p->counters, "sets_acknowledged", json_integer(1));
+                else if (j->r != -EAGAIN && j->err.err)
+                        json_object_set_new(p->counters, "sets_rejected", json_integer(1));
+                link_facts(p->rx.link, NULL, p->counters);
+                json_object_clear(p->counters);
+
+                pthread_mutex_lock(&p->lock);
+                if (j->conn) {
+                        j->next = p->done;
+                        p->done = j;
+                        (void) !write(p->wake_fd, &one, sizeof(one));
+                } else
+                        job_free(j); /* answered 503 already */
+        }
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+}
+
+/* Gives the ingest thread what the last setup learnt (issuer, audience, the JWKS). */
+static int push_publish_verifier(Push *p) {
+        Transmitter vt;
+        int r;
+
+        r = transmitter_take_verifier(&p->rx.t, &vt);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&p->lock);
+        if (p->has_next_vt)
+                transmitter_done(&p->next_vt);
+        p->next_vt = vt;
+        p->has_next_vt = true;
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+}
+
+static int push_start_threads(Push *p) {
+        int r;
+
+        r = http_client_clone(p->rx.http, &p->ingest_http);
+        if (r < 0)
+                return r;
+        r = pthread_create(&p->ingester, NULL, push_ingest_thread, p);
+        if (r != 0)
+                return -r;
+        r = pthread_create(&p->listener, NULL, push_listener_thread, p);
+        if (r != 0) {
+                pthread_mutex_lock(&p->lock);
+                p->quit = true;
+                pthread_cond_broadcast(&p->cond);
+                pthread_mutex_unlock(&p->lock);
+                (void) pthread_join(p->ingester, NULL);
+                p->quit = false;
+                return -r;
+        }
+        p->threads_started = true;
+        return 0;
+}
+
+static void push_stop_threads(Push *p) {
+        if (!p->threads_started)
+                return;
+        pthread_mutex_lock(&p->lock);
+        p->quit = true;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        http_client_abort(p->ingest_http); /* a JWKS refresh in progress */
+        (void) pthread_join(p->listener, NULL);
+        (void) pthread_join(p->ingester, NULL);
+        p->threads_started = false;
 }
 
 /* ---- the stream and the main loop --------------------------------------------------------- */
@@ -951,17 +1361,46 @@ int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Clie
              PushServer *server) {
         Push p = {
                 .server = server,
+                .wake_fd = -EBADF,
         };
         int r;
 
+        pthread_mutex_init(&p.lock, NULL);
+        pthread_cond_init(&p.cond, NULL);
+        p.todo_tail = &p.todo;
         r = receiver_init(&p.rx, link, http, authorization, oauth2, true);
         if (r < 0)
                 goto out;
+        p.counters = json_object();
+        p.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (!p.counters || p.wake_fd < 0) {
+                r = p.counters ? -errno : -ENOMEM;
+                goto out;
+        }
 
+        /* This thread sets the stream up, keeps it checked and answers `ssfctl verify`; the
+         * listener and ingest threads serve pushes meanwhile, whatever these calls wait for. */
         while (!link_stopping(link)) {
+                uint64_t hold = http_client_hold_left(p.rx.http);
+
+                if (hold > 0) {
+                        /* The transmitter said when to come back (Retry-After): no request to
+                         * it until then. Pushes are still served. */
+                        receiver_maybe_verify(&p.rx); /* answered at once: held back */
+                        if (link_wait_stop(link, MIN(hold, (uint64_t) PUSH_TICK_MSEC * 1000u)))
+                                break;
+                        continue;
+                }
                 if (!p.rx.ready) {
                         r = push_setup(&p);
+                        if (r >= 0)
+                                r = push_publish_verifier(&p);
+                        if (r >= 0 && !p.threads_started)
+                                r = push_start_threads(&p);
                         if (r < 0) {
+                                if (r == -EBUSY && http_client_hold_left(p.rx.http) > 0)
+                                        continue;
+                                p.rx.ready = false;
                                 if (receiver_setup_failed(&p.rx, r))
                                         break;
                                 continue;
@@ -972,15 +1411,36 @@ int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Clie
                 receiver_check_stream(&p.rx);
                 if (!p.rx.ready)
                         continue;
-                push_serve(&p);
+                if (link_wait_stop(link, (uint64_t) PUSH_TICK_MSEC * 1000u))
+                        break;
         }
         r = 0;
-        receiver_publish(&p.rx, NULL, NULL, false);
 out:
-        for (unsigned i = 0; i < p.n_conns; i++)
+        push_stop_threads(&p);
+        receiver_publish(&p.rx, NULL, NULL, false);
+        for (unsigned i = 0; i < p.n_conns; i++) {
+                conn_abandon_job(&p, p.conns[i]);
                 conn_free(p.conns[i]);
+        }
+        while (p.todo) {
+                PushJob *j = p.todo;
+                p.todo = j->next;
+                job_free(j);
+        }
+        while (p.done) {
+                PushJob *j = p.done;
+                p.done = j->next;
+                job_free(j);
+        }
+        transmitter_done(&p.vt);
+        transmitter_done(&p.next_vt);
+        http_client_free(p.ingest_http);
+        json_decref(p.counters);
+        safe_close(p.wake_fd);
         receiver_done(&p.rx);
         push_server_free(p.server);
         erase_and_free(p.push_authorization);
+        pthread_cond_destroy(&p.cond);
+        pthread_mutex_destroy(&p.lock);
         return r;
 }

@@ -23,8 +23,8 @@
  *     Content-Type (a repeated one is 400, even with the same value); Content-Length only
  *     digits (400), required (411) and at most PUSH_MAX_BODY (413); any Transfer-Encoding is
  *     400 (no chunked bodies);
- *   - Expect and Connection are ignored: the body is read without "100 Continue" and every
- *     response carries "Connection: close" (one request per connection).
+ *   - Expect is ignored: the body is read without "100 Continue"; a Connection field listing
+ *     "close" ends the connection after the response (see below for keep-alive).
  * Then only POST (405 with Allow: POST) to exactly the path (and query) of push_url (404).
  */
 
@@ -45,15 +45,45 @@
 #define PUSH_MAX_TARGET 2048u
 #define PUSH_SECRET_BYTES 32u
 
-/* Connection limits, so that a client that connects and then says nothing cannot keep the
- * transmitter out: at most PUSH_MAX_CONNECTIONS at a time, of which at most PUSH_MAX_PER_PEER
- * from one peer (an IPv4 address, or an IPv6 /64: one host may hold a whole /64). One more
- * from that peer is closed at once, before the TLS handshake. A connection that has not
- * completed its handshake and request within PUSH_IO_TIMEOUT_USEC (or has not taken its
- * response within as long again) is dropped. */
+/* Connections. HTTP/1.1 keep-alive: a connection serves up to PUSH_MAX_REQUESTS_PER_CONN
+ * requests (the last answer says "Connection: close"), and is closed when idle for
+ * PUSH_IDLE_TIMEOUT_USEC between them; answers that end a malformed or refused request close
+ * it, so do requests with "Connection: close". At most PUSH_MAX_CONNECTIONS at a time, of which
+ * at most PUSH_MAX_PER_PEER from one peer (an IPv4 address, or an IPv6 /64: one host may hold a
+ * whole /64); one more from that peer is closed at once, before the TLS handshake. The
+ * listener keeps accepting when all slots are taken: a new connection then evicts one that is
+ * done (lingering), or else the one that has waited longest, at least PUSH_EVICT_AFTER_USEC,
+ * without completing a request (idle between requests, or slow in its handshake or request);
+ * when there is none, the new connection is closed. A connection that has not completed its
+ * handshake and request within PUSH_IO_TIMEOUT_USEC (or has not taken its response within as
+ * long again) is dropped. */
 #define PUSH_MAX_CONNECTIONS 32u
 #define PUSH_MAX_PER_PEER 8u
 #define PUSH_IO_TIMEOUT_USEC (10u * 1000000u)
+#define PUSH_IDLE_TIMEOUT_USEC (15u * 1000000u)
+#define PUSH_MAX_REQUESTS_PER_CONN 1000u
+#define PUSH_EVICT_AFTER_USEC (1u * 1000000u)
+
+/* Serving is independent of the rest of the worker: one thread accepts, reads and parses
+ * requests, another verifies the SETs and hands them to the daemon, while the main thread
+ * makes the stream management calls. A SET waits at most PUSH_HANDOVER_USEC for its
+ * verification and commit, and at most PUSH_QUEUE_MAX SETs wait: past either, it is answered
+ * 503 with a Retry-After (the transmitter delivers it again; a SET committed after such an
+ * answer is acknowledged as a duplicate then). A SET that cannot be checked yet (receive.h)
+ * gets 503 with a Retry-After of when it can be. */
+#define PUSH_HANDOVER_USEC (5u * 1000000u)
+#define PUSH_QUEUE_MAX 64u
+#define PUSH_RETRY_AFTER_SEC 5u
+
+/* Whether c may be evicted at now (pure; the rules above). */
+typedef enum PushConnPhase {
+        PUSH_PHASE_WAITING, /* handshake, reading a request, or idle between requests */
+        PUSH_PHASE_BUSY,    /* its SET is being verified, or its answer written */
+        PUSH_PHASE_DONE,    /* answered, lingering until the close */
+} PushConnPhase;
+/* The connection to evict, among n (phase and since: when it began waiting for its current
+ * request, CLOCK_MONOTONIC), or -1 when none may be. */
+int push_pick_victim(const PushConnPhase *phase, const uint64_t *since, unsigned n, uint64_t now);
 
 /* Log lines about refused requests (401, other 4xx answers, failed TLS handshakes, timeouts,
  * connections over PUSH_MAX_PER_PEER) are limited per kind, as anyone who can connect can
@@ -76,6 +106,7 @@ typedef struct PushRequest {
         size_t authorization_len;
         const char *content_type;
         size_t content_type_len;
+        bool connection_close;      /* a Connection field lists "close" */
         unsigned n_headers;
 } PushRequest;
 
@@ -128,9 +159,12 @@ bool push_authorized(const PushRequest *req, const char *expected);
 int push_url_target(const char *url, char **ret);
 
 /* A complete response: status line, Content-Type (application/json when body is not NULL),
- * Content-Length, Cache-Control: no-store, Connection: close, extra_headers (whole lines with
- * CRLF, or NULL), the empty line and body. Returns 0 with a new string in *ret (length in
- * *ret_len), or -ENOMEM / -EINVAL (unknown status, CR/LF misuse in extra_headers). */
+ * Content-Length, Cache-Control: no-store, Connection: close unless keep_alive, extra_headers
+ * (whole lines with CRLF, or NULL), the empty line and body. Returns 0 with a new string in
+ * *ret (length in *ret_len), or -ENOMEM / -EINVAL (unknown status, CR/LF misuse in
+ * extra_headers). push_format_response() is the one with Connection: close. */
+int push_format_response_full(unsigned status, const char *extra_headers, const char *body,
+                              bool keep_alive, char **ret, size_t *ret_len);
 int push_format_response(unsigned status, const char *extra_headers, const char *body,
                          char **ret, size_t *ret_len);
 /* The RFC 8935 §2.3 error body {"err":…,"description":…}, new string or NULL. */

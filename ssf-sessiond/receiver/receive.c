@@ -15,8 +15,6 @@
 #include "receive.h"
 #include "ssf-ipc.h"
 
-#define JWKS_REFRESH_MIN_USEC (30u * 1000000u)
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(SsfSet *, ssf_set_free);
 
 /* ---- the Receiver ------------------------------------------------------------------------- */
@@ -293,10 +291,42 @@ void receive_log_rejected(const char *jti, const SetError *err) {
                            field_err, field_desc, NULL);
 }
 
+/* The SET's kid is not in the JWKS we have (r == -ENOKEY, err says invalid_key). Returns
+ * -ENOKEY when the JWKS was fetched after the SET arrived (then the kid is truly unknown),
+ * -EAGAIN with *ret_retry_usec when it cannot be checked yet, or 0 when a fresh JWKS has been
+ * fetched now (verify again). */
+static int receive_refresh_jwks(HttpClient *http, Transmitter *t, const char *name,
+                                uint64_t seen_usec, uint64_t *ret_retry_usec) {
+        uint64_t now = ssf_now_usec(), allowed = t->jwks_attempt_usec + JWKS_REFRESH_MIN_USEC;
+        int r;
+
+        if (t->jwks_fetched_usec >= seen_usec)
+                return -ENOKEY;
+        if (t->jwks_attempt_usec != 0 && now < allowed) {
+                /* Rate-limited (anyone who can deliver a SET can name unknown kids): the
+                 * transmitter may have rotated its keys since our last fetch. Defer it. */
+                log_info("No key for SET '%s' yet; the JWKS may be fetched again in %" PRIu64
+                         " s, deferring it", name, (allowed - now + 999999u) / 1000000u);
+                *ret_retry_usec = allowed;
+                return -EAGAIN;
+        }
+        log_info("No key for SET '%s', refreshing the JWKS", name);
+        r = stream_fetch_jwks(http, t);
+        if (r < 0) {
+                /* The JWKS endpoint is down or unreachable: nothing says the SET is wrong. */
+                log_warning_errno(r, "Cannot refresh the JWKS, deferring SET '%s': %m", name);
+                *ret_retry_usec = t->jwks_attempt_usec + JWKS_REFRESH_MIN_USEC;
+                return -EAGAIN;
+        }
+        return 0;
+}
+
 int receive_set(Link *link, HttpClient *http, Transmitter *t, const char *token, size_t len,
-                const char *delivered_jti, SetError *err) {
+                const char *delivered_jti, uint64_t seen_usec, SetError *err,
+                uint64_t *ret_retry_usec) {
         _cleanup_(ssf_set_freep) SsfSet *set = NULL;
         const Config *c = link_config(link);
+        const char *name = delivered_jti ? delivered_jti : "(pushed)";
         IngestRequest req = {};
         SetExpect expect = {
                 .issuer = t->issuer,
@@ -308,11 +338,17 @@ int receive_set(Link *link, HttpClient *http, Transmitter *t, const char *token,
 
         memset(err, 0, sizeof(*err));
         r = set_verify(token, len, t->jwks, &expect, delivered_jti, &set, err);
-        if (r == -ENOKEY && ssf_now_usec() - t->jwks_fetched_usec > JWKS_REFRESH_MIN_USEC) {
-                /* Maybe the transmitter rotated its keys: refresh once and retry. */
-                log_info("No key for SET '%s', refreshing the JWKS",
-                         delivered_jti ? delivered_jti : "(pushed)");
-                if (stream_fetch_jwks(http, t) >= 0) {
+        if (r == -ENOKEY) {
+                uint64_t retry = 0;
+                int q = receive_refresh_jwks(http, t, name, seen_usec, &retry);
+
+                if (q == -EAGAIN) {
+                        memset(err, 0, sizeof(*err));
+                        *ret_retry_usec = retry;
+                        return -EAGAIN;
+                }
+                if (q >= 0) {
+                        /* Verified against a JWKS fetched just now: an unknown kid is final. */
                         memset(err, 0, sizeof(*err));
                         r = set_verify(token, len, t->jwks, &expect, delivered_jti, &set, err);
                 }
@@ -334,5 +370,5 @@ int receive_set(Link *link, HttpClient *http, Transmitter *t, const char *token,
         }
         log_error_errno(r, "Could not record SET '%s', it will be delivered again: %m",
                         delivered_jti ? delivered_jti : set ? set->jti : "(unknown)");
-        return r;
+        return r == -EAGAIN ? -EIO : r; /* -EAGAIN means deferred, above */
 }

@@ -91,15 +91,23 @@ void receiver_check_stream(Receiver *rx);
  * refreshes it there). */
 void receiver_maybe_verify(Receiver *rx);
 
-/* Verifies token (len bytes) against t: issuer, audience, the JWKS (refreshed once through
- * http when no key matches and the last fetch is older than 30 s), then has the daemon commit
+/* Verifies token (len bytes) against t: issuer, audience, the JWKS, then has the daemon commit
  * it. delivered_jti: the jti it was delivered under (poll), or NULL (push: the payload's jti
- * is the only one). Returns 0 when committed, -EALREADY for a duplicate jti (both are to be
- * acknowledged), or a negative errno: with err->err set when the SET itself is at fault
- * (logged as rejected; to be reported to the transmitter), without it for a local failure
- * (logged; the transmitter is to deliver it again). */
+ * is the only one). seen_usec (CLOCK_MONOTONIC): when the SET first arrived.
+ * A kid that is not in the JWKS is looked up again after a fresh fetch of the JWKS, at most
+ * one fetch per JWKS_REFRESH_MIN_USEC (anyone who can deliver a SET can name unknown kids);
+ * only a kid still unknown in a JWKS fetched after seen_usec makes the SET invalid_key.
+ * Returns 0 when committed, -EALREADY for a duplicate jti (both are to be acknowledged),
+ * -EAGAIN when the SET cannot be checked yet (fetch refused by the rate limit, or the JWKS
+ * endpoint failed), with *ret_retry_usec (CLOCK_MONOTONIC) when to try again and err
+ * cleared: neither acknowledge nor report it; or another negative errno: with err->err set
+ * when the SET itself is at fault (logged as rejected; to be reported to the transmitter),
+ * without it for a local failure, such as the daemon being busy or unreachable (logged; the
+ * transmitter is to deliver it again). */
+#define JWKS_REFRESH_MIN_USEC (30u * 1000000u)
 int receive_set(Link *link, HttpClient *http, Transmitter *t, const char *token, size_t len,
-                const char *delivered_jti, SetError *err);
+                const char *delivered_jti, uint64_t seen_usec, SetError *err,
+                uint64_t *ret_retry_usec);
 
 /* The structured "Rejected a security event token" record. jti may be NULL (unknown). */
 void receive_log_rejected(const char *jti, const SetError *err);

@@ -42,6 +42,29 @@ json_t *stream_events_requested(char *const *names) {
         return events;
 }
 
+int transmitter_take_verifier(Transmitter *src, Transmitter *ret) {
+        Transmitter t = {
+                .jwks_fetched_usec = src->jwks_fetched_usec,
+                .jwks_attempt_usec = src->jwks_attempt_usec,
+        };
+        int r = 0;
+
+        t.issuer = src->issuer ? strdup(src->issuer) : NULL;
+        t.jwks_uri = src->jwks_uri ? strdup(src->jwks_uri) : NULL;
+        t.audience = src->audience ? strdup(src->audience) : NULL;
+        if (!t.issuer || !t.jwks_uri || (src->audience && !t.audience))
+                r = -ENOMEM;
+        for (char **m = src->critical_subject_members; r >= 0 && m && *m; m++)
+                r = strv_extend(&t.critical_subject_members, *m);
+        if (r < 0) {
+                transmitter_done(&t);
+                return r;
+        }
+        t.jwks = TAKE_PTR(src->jwks);
+        *ret = t;
+        return 0;
+}
+
 void transmitter_done(Transmitter *t) {
         if (!t)
                 return;
@@ -296,8 +319,11 @@ int stream_fetch_jwks(HttpClient *http, Transmitter *t) {
         struct timespec ts;
         int r;
 
-        r = http_request(http, "GET", t->jwks_uri, NULL, NULL, MGMT_TIMEOUT_USEC, JWKS_MAX_SIZE,
-                         &resp);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        t->jwks_attempt_usec = (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+        /* Not held back by a Retry-After of the transmitter: JWKS fetches have their own rate
+         * limit (receive.c). */
+        r = http_get_unheld(http, t->jwks_uri, MGMT_TIMEOUT_USEC, JWKS_MAX_SIZE, &resp);
         if (r == -ECANCELED)
                 return r;
         if (r < 0)

@@ -28,7 +28,8 @@ typedef struct Transmitter {
         char **critical_subject_members; /* SSF §7.1, NULL when absent or invalid */
 
         Jwks *jwks;
-        uint64_t jwks_fetched_usec; /* CLOCK_MONOTONIC */
+        uint64_t jwks_fetched_usec; /* CLOCK_MONOTONIC: the last successful fetch */
+        uint64_t jwks_attempt_usec; /* CLOCK_MONOTONIC: the last fetch, successful or not */
 
         char *authorization;        /* "Bearer …" (secret) */
 
@@ -41,6 +42,10 @@ typedef struct Transmitter {
 } Transmitter;
 
 void transmitter_done(Transmitter *t);
+/* What verifying SETs needs of src, for another thread: copies of issuer, jwks_uri, audience
+ * and critical_subject_members, the JWKS fetch times, and src's JWKS itself (taken: src->jwks
+ * is NULL afterwards). 0, or -ENOMEM with src unchanged. */
+int transmitter_take_verifier(Transmitter *src, Transmitter *ret);
 
 /* Loads the Authorization header value from config (auth = bearer: token_file; none and
  * oauth2: NULL, see oauth2.h for the latter). */
@@ -84,7 +89,8 @@ int stream_id_url(const char *endpoint, const char *id, char **ret);
 
 /* GET the metadata and validate it (stream_parse_metadata()). */
 int stream_discover(HttpClient *http, const Config *c, Transmitter *t);
-/* GET jwks_uri and replace t->jwks. */
+/* GET jwks_uri (not held back by a Retry-After, see http_get_unheld()) and replace t->jwks;
+ * the attempt is noted in t->jwks_attempt_usec whatever its outcome. */
 int stream_fetch_jwks(HttpClient *http, Transmitter *t);
 /* Reuses the configured or remembered stream, or an existing stream with the configured
  * delivery, or creates one; validates iss/delivery/aud; remembers the stream id through the

@@ -182,6 +182,7 @@ static const ConfigItem config_items[] = {
         { SECTION_DAEMON, "history_retention", parse_duration, C(history_retention_usec), USEC_PER_HOUR, 3650 * USEC_PER_DAY },
         { SECTION_DAEMON, "history_max_rows", parse_unsigned, C(history_max_rows), 10, UINT32_MAX - 1 },
         { SECTION_DAEMON, "replay_cache_max", parse_unsigned, C(replay_cache_max), 10, UINT32_MAX - 1 },
+        { SECTION_DAEMON, "dry_run", parse_bool, C(dry_run), 0, 0 },
 };
 
 #undef C
@@ -382,6 +383,7 @@ static const char *const action_names[] = {
         [ACTION_NONE] = "none",
         [ACTION_LOGOUT] = "logout",
         [ACTION_WORKFLOW] = "workflow",
+        [ACTION_LOCK] = "lock",
 };
 
 static const char *const sessions_names[] = {
@@ -432,7 +434,7 @@ static int parse_map(ParseState *s, const ConfigItem *item, const char *value, v
 
 static int parse_action(ParseState *s, const ConfigItem *item, const char *value, void *data) {
         return parse_enum(s, item, value, data, action_names, ARRAY_SIZE(action_names),
-                          "logout, workflow or none");
+                          "logout, lock, workflow or none");
 }
 
 static int parse_sessions(ParseState *s, const ConfigItem *item, const char *value, void *data) {
@@ -1631,10 +1633,10 @@ static void validate(ParseState *s) {
                         (void) config_error(s, wl,
                                             "Rule '%s': 'workflow' is only valid with action = workflow",
                                             r->name);
-                if (r->action != ACTION_LOGOUT && sl->file)
+                if (r->action != ACTION_LOGOUT && r->action != ACTION_LOCK && sl->file)
                         (void) config_error(s, sl,
-                                            "Rule '%s': 'sessions' is only valid with action = logout",
-                                            r->name);
+                                            "Rule '%s': 'sessions' is only valid with action = logout "
+                                            "or lock", r->name);
                 if (r->action == ACTION_NONE && rl->file && r->reset)
                         (void) config_error(s, rl,
                                             "Rule '%s': 'reset = yes' is not valid with action = none",

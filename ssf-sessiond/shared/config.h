@@ -23,7 +23,7 @@ typedef enum SubjectMap {
         SUBJECT_MAP_OPAQUE,
         SUBJECT_MAP_FILE,
 } SubjectMap;
-typedef enum RuleAction { ACTION_NONE, ACTION_LOGOUT, ACTION_WORKFLOW } RuleAction;
+typedef enum RuleAction { ACTION_NONE, ACTION_LOGOUT, ACTION_WORKFLOW, ACTION_LOCK } RuleAction;
 typedef enum SessionScope {
         SESSIONS_ALL,
         SESSIONS_REMOTE,
@@ -102,6 +102,7 @@ typedef struct Config {
         uint64_t history_retention_usec; /* older history and finished actions are pruned */
         unsigned history_max_rows;   /* and so are the oldest beyond this many */
         unsigned replay_cache_max;   /* past this many jtis, new SETs are deferred */
+        bool dry_run;                /* audit mode: decide and record, act on nothing */
 } Config;
 
 /* Loads path and its ".d" drop-in directory (path + ".d/ *.conf"). With check_perms, files must

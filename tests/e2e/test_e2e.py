@@ -500,3 +500,52 @@ def test_daemon_stopped_failmode_and_snapshot(system):
     assert ok, f"bob refused after the socket came back: {r.stderr}"
     system.wait_active()
     assert system.risk("alice")["level"] == "high"
+
+
+# A hook whose descendant leaves its session (setsid -f: an orphan in a session of its own),
+# reports its cgroup, and then outlives its timeout.
+ESCAPE_HOOK = """#!/bin/sh
+pidfile=/var/lib/ssf-e2e/escape.pid
+setsid -f sh -c "echo \\$\\$ > $pidfile; exec sleep 300" </dev/null >/dev/null 2>&1
+while [ ! -s $pidfile ]; do sleep 0.05; done
+grep '^0::' /proc/self/cgroup
+exec sleep 300
+"""
+
+
+def test_hook_descendants_die_at_timeout_in_its_cgroup(system):
+    """Under the shipped unit (Delegate=yes) each hook runs in a cgroup of its own below the
+    service's; at the hook's timeout everything in it is killed, even a process that called
+    setsid(), and the cgroup is removed."""
+    c, t = system.c, system.transmitter
+    c.write_file("/etc/ssf/hooks.d/e2e-escape", ESCAPE_HOOK, mode=0o755)
+    system.configure_daemon(RULES_TEMPLATE.format(reset="no").replace(
+        "workflow = e2e-record", "workflow = e2e-escape"))
+    c.run(["sed", "-i", "s/^timeout = .*/timeout = 3s/", "/etc/ssf/ssf-sessiond.conf"])
+    system.enable_and_start()
+
+    jti = t.send_event("credential-change", email="alice@example.com",
+                       payload={"credential_type": "password", "change_type": "update"})
+    t.wait_acked(jti, timeout=30)
+    wait_for("the hook's descendant to start",
+             lambda: c.exists("/var/lib/ssf-e2e/escape.pid")
+             and c.read_file("/var/lib/ssf-e2e/escape.pid").strip(), 30)
+    pid = int(c.read_file("/var/lib/ssf-e2e/escape.pid"))
+
+    def done():
+        for e in system.history("alice"):
+            if e.get("jti") == jti and e.get("result") not in (None, "", "pending"):
+                return e
+        return None
+    e = wait_for("the hook's result in history", done, 30)
+    assert e["result"].startswith("failed: timed out, killed by signal TERM"), e
+    # It ran in hook-PID-N below the service's own cgroup...
+    assert "/ssf-sessiond.service/hook-" in e["result"], e
+    # ...its descendant in another session is gone (systemd, PID 1, reaped it)...
+    wait_for(f"the hook's descendant {pid} to be gone",
+             lambda: not c.exists(f"/proc/{pid}"), 15)
+    # ...and so is the hook's cgroup; the daemon still runs in the service's.
+    left = c.run(["sh", "-c", "find /sys/fs/cgroup -path '*ssf-sessiond.service/hook-*' "
+                  "-maxdepth 6"], check=False).stdout.split()
+    assert left == [], left
+    assert system.main_pid()

@@ -408,6 +408,13 @@ if '/org/freedesktop/login1/session/' + args[0] not in objects:
 ret = dbus.ObjectPath('/org/freedesktop/login1/session/' + args[0])
 """
 
+# LockSession: the session must exist; it stays (locking ends nothing), and the call is recorded.
+_LOCK_SESSION = """
+if '/org/freedesktop/login1/session/' + args[0] not in objects:
+    raise dbus.exceptions.DBusException('No session ' + args[0],
+                                        name='org.freedesktop.login1.NoSuchSession')
+"""
+
 _GET_SESSION_BY_PID = """
 raise dbus.exceptions.DBusException('PID ' + str(args[0]) + ' does not belong to any session',
                                     name='org.freedesktop.login1.NoSessionForPID')
@@ -451,6 +458,7 @@ class LogindMock:
         mock.AddMethod(MANAGER_IFACE, "KillUser", "ui", "", _REMOVE_SESSION + _SESSIONS_OF_UID)
         mock.AddMethod(MANAGER_IFACE, "GetSession", "s", "o", _GET_SESSION)
         mock.AddMethod(MANAGER_IFACE, "GetSessionByPID", "u", "o", _GET_SESSION_BY_PID)
+        mock.AddMethod(MANAGER_IFACE, "LockSession", "s", "", _LOCK_SESSION)
         return self
 
     def stop(self):
@@ -523,6 +531,10 @@ class LogindMock:
     def terminated(self):
         """Session ids TerminateSession was called with, oldest first."""
         return [c[0] for c in self.calls("TerminateSession")]
+
+    def locked(self):
+        """Session ids LockSession was called with, oldest first."""
+        return [c[0] for c in self.calls("LockSession")]
 
     def clear_calls(self):
         self.mock().ClearCalls()
@@ -725,10 +737,12 @@ class Daemon:
         self.config_text = text
 
     def add_hook(self, name, script, mode=0o755):
-        """Write an executable hook into the hooks dir; returns its path."""
+        """Write an executable hook into the hooks dir; returns its path. "@HOOK@" in script
+        is replaced by that path (a "#!" hook's $0 is /dev/fd/N: the daemon runs the file it
+        checked through that fd, not the path)."""
         path = os.path.join(self.hooks_dir, name)
         with open(path, "w") as f:
-            f.write(script)
+            f.write(script.replace("@HOOK@", path))
         os.chmod(path, mode)
         return path
 

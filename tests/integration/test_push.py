@@ -200,7 +200,7 @@ def test_push_requires_the_secret(daemon_factory, transmitter, logind, users, tm
     status, headers, body = p.post(token, authorization="bearer " + auth[len("Bearer "):],
                                    headers={"Content-Type": "application/jwt"})
     assert (status, body) == (202, b""), (status, body)
-    assert headers.get("Connection") == "close"
+    assert "Connection" not in headers, headers  # HTTP/1.1: the connection is kept
     assert p.daemon.ctl("risk", "carol")["level"] == "high"
     # Again: a duplicate, still 202, applied once.
     assert p.post(token, authorization=auth)[0] == 202
@@ -456,3 +456,140 @@ def test_push_receiver_notices_a_deleted_stream_and_a_status_change(daemon_facto
     j = transmitter.send_event("session-revoked", email="bob@example.com")
     transmitter.wait_acked(j)
     assert d.ctl("risk", "bob")["level"] == "high"
+
+
+def test_push_keeps_connections_alive(daemon_factory, transmitter, users, tmp_path):
+    """HTTP/1.1 keep-alive: several SETs over one TLS connection; a request that says
+    Connection: close gets its answer and the connection ends."""
+    p = Push(daemon_factory, transmitter, tmp_path)
+    auth = p.stream["delivery"]["authorization_header"]
+    transmitter.set_stream_status("paused")  # we push ourselves
+    tokens = [transmitter.send_event_full("session-established", email=f"{u}@example.com")
+              for u in ("alice", "bob", "carol")]
+    conn = http.client.HTTPSConnection("127.0.0.1", p.port, context=p.context(), timeout=20)
+    try:
+        sock = None
+        for out in tokens:
+            conn.request("POST", PATH, body=out["token"].encode(),
+                         headers={"Authorization": auth,
+                                  "Content-Type": "application/secevent+jwt"})
+            r = conn.getresponse()
+            assert (r.status, r.read()) == (202, b"")
+            assert r.getheader("Connection") is None
+            assert sock is None or conn.sock is sock, "the connection was not kept"
+            sock = conn.sock
+    finally:
+        conn.close()
+    # Connection: close: the answer says so, and the daemon ends the connection (EOF).
+    body = tokens[0]["token"].encode()
+    with socket.create_connection(("127.0.0.1", p.port), timeout=20) as raw:
+        with p.context().wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                        + auth.encode() + b"\r\nConnection: close\r\nContent-Length: "
+                        + str(len(body)).encode() + b"\r\n\r\n" + body)
+            data = b""
+            while True:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 202 "), data
+    assert b"\r\nConnection: close\r\n" in data, data
+    for out in tokens:
+        entries = p.daemon.ctl("history")["entries"]
+        assert [e for e in entries if e["jti"] == out["jti"]], out["jti"]
+
+
+def test_push_listener_full_of_idle_connections(daemon_factory, transmitter, logind, users,
+                                                 tmp_path):
+    """Four addresses (127.0.0.2-5) each hold as many idle connections as one peer may:
+    all 32 slots. The listener keeps accepting: the transmitter's connection (from 127.0.0.1)
+    evicts the idle connection that waited longest, and its SET is applied."""
+    p = Push(daemon_factory, transmitter, tmp_path)
+    d = p.daemon
+    wait_for(lambda: "Receiving security events from" in d.log(), 20, "the push stream set up")
+    idle = []
+    try:
+        for host in ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"):
+            for _ in range(MAX_PER_PEER):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                idle.append(s)
+                s.bind((host, 0))
+                s.connect(("127.0.0.1", p.port))
+        assert len(idle) == MAX_CONNECTIONS
+        # None of them is refused (each peer is within its limit): they hold every slot.
+        ready, _, _ = select.select(idle, [], [], 0.5)
+        assert ready == [], "a connection within the limits was closed"
+        # Idle for longer than the eviction threshold (1 s), the transmitter pushes.
+        time.sleep(1.2)
+        logind.add_session("c9", users.uid("bob"), "bob")
+        jti = transmitter.send_event("session-revoked", email="bob@example.com")
+        transmitter.wait_acked(jti)
+        results = [r for r in transmitter.acks()["push_results"] if r["jti"] == jti]
+        assert results and results[-1]["status"] == 202, results
+        assert d.ctl("risk", "bob")["level"] == "high"
+        logind.wait_terminated("c9")
+        # Some idle connections were closed to make room, not all of them.
+        ready, _, _ = select.select(idle, [], [], 0)
+        assert 1 <= len(ready) < len(idle), len(ready)
+    finally:
+        for s in idle:
+            s.close()
+    assert "Push listener full: closed the connection from 127.0.0." in d.log()
+    assert "Push connection from 127.0.0.1 refused" not in d.log()
+
+
+def test_push_served_during_a_slow_management_call(daemon_factory, transmitter, users,
+                                                   tmp_path):
+    """The stream status endpoint takes 8 s to answer; a SET pushed while the daemon waits
+    for it is answered 202 and applied before that call returns (all times measured by the
+    transmitter)."""
+    transmitter.configure(inactivity_timeout=20)  # the daemon checks the stream every 10 s
+    p = Push(daemon_factory, transmitter, tmp_path)
+    d = p.daemon
+    wait_for(lambda: "Receiving security events from" in d.log(), 20, "the push stream set up")
+    transmitter.configure(status_delay=8)
+    mark = transmitter.acks()["counters"].get("GET /ssf/status", 0)
+    wait_for(lambda: transmitter.acks()["counters"].get("GET /ssf/status", 0) > mark, 30,
+             "a (slow) stream status request")
+    jti = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(jti)
+    assert d.ctl("risk", "bob")["level"] == "high"
+    transmitter.configure(status_delay=0)
+
+    def slow_status():
+        return [r for r in transmitter.acks()["requests"]
+                if r["path"] == "/ssf/status" and r["done"] - r["time"] >= 7]
+
+    status = wait_for(slow_status, 20, "the slow status call answered")[-1]
+    pushed = [r for r in transmitter.acks()["push_results"] if r["jti"] == jti][-1]
+    assert pushed["status"] == 202, pushed
+    assert status["time"] <= pushed["time"] and pushed["done"] <= status["done"], \
+        (status, pushed)
+
+
+def test_push_rotated_key_gets_503_then_202(daemon_factory, transmitter, logind, users,
+                                            tmp_path):
+    """A pushed SET signed with a key published after the daemon's last JWKS fetch: 503 with
+    a Retry-After while the fetch is rate-limited, never 400; 202 and applied once the JWKS
+    may be fetched again (30 s after the last fetch)."""
+    p = Push(daemon_factory, transmitter, tmp_path)
+    d = p.daemon
+    wait_for(lambda: "Receiving security events from" in d.log(), 20, "the push stream set up")
+    fetches = [r for r in transmitter.acks()["requests"] if r["path"] == "/ssf/jwks.json"]
+    first = fetches[0]["time"]
+    wait_for(lambda: transmitter.acks()["now"] >= first + 2, 10, "2 s after the JWKS fetch",
+             interval=0.1)
+    transmitter.rotate_key()
+    jti = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(jti, timeout=50)
+    results = [r for r in transmitter.acks()["push_results"] if r["jti"] == jti]
+    assert results[-1]["status"] == 202, results
+    deferred = results[:-1]
+    assert deferred and all(r["status"] == 503 for r in deferred), results
+    for r in deferred:
+        assert 1 <= int(r["retry_after"]) <= 30, r
+    assert jti not in transmitter.acks()["set_errs"]
+    assert d.ctl("risk", "bob")["level"] == "high"
+    fetches = [r for r in transmitter.acks()["requests"] if r["path"] == "/ssf/jwks.json"]
+    assert len(fetches) == 2 and fetches[1]["time"] >= first + 30 - 0.05, fetches

@@ -102,8 +102,8 @@ def test_hostile_worker_records_refused(daemon_factory, build_dir, tmp_path, pam
     d.ctl("set-risk", "alice", "high", "--reason", "by hand")
     with open(script + ".go", "w"):
         pass
-    wait_for(lambda: len(replies(script)) >= 7 and "broke the protocol" in d.log(), 30,
-             "the hostile worker's frames to be answered")
+    wait_for(lambda: len(replies(script)) >= 7, 30, "the hostile worker's frames to be answered")
+    wait_for(lambda: "broke the protocol" in d.log(), 20, "root to kill the worker")
     r = replies(script)
     status = [x.get("status") if isinstance(x, dict) else x for x in r]
     assert status[0] == 0 and status[1] == 0, r
@@ -112,8 +112,8 @@ def test_hostile_worker_records_refused(daemon_factory, build_dir, tmp_path, pam
         assert r[i]["err"] == "invalid_request", r
     assert "future" in r[2]["description"] and "event time" in r[3]["description"]
     assert "max_event_age" in r[4]["description"] and "too large" in r[6]["description"]
-    # No reply: root closed the channel (the stand-in writes null, unless killed before).
-    assert r[7:8] in ([], [None]), r
+    # The unknown message got no reply: root killed the worker (it may not even read EOF).
+    assert len(r) == 7 or r[7] is None, r
 
     # root and daemon: level none, recorded as protected; PAM admits root.
     assert d.ctl("risk", "root")["level"] == "none"

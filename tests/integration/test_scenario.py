@@ -12,8 +12,8 @@ from support import wait_for
 RULES = support.DEFAULT_RULES  # logout-high, notify-medium: the seed's policy
 
 HOOK = """#!/bin/sh
-env | sort > "$0.env"
-cat > "$0.stdin"
+env | sort > "@HOOK@.env"
+cat > "@HOOK@.stdin"
 echo "notified about $SSF_USER"
 """
 

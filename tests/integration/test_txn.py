@@ -13,7 +13,7 @@ RULES = support.DEFAULT_RULES  # logout-high (sessions = all, reset = no), notif
 HOOK = """#!/usr/bin/python3
 import json, os, sys
 facts = json.load(sys.stdin)  # the txn is in the standard input object
-with open(sys.argv[0] + ".runs", "a") as f:
+with open("@HOOK@.runs", "a") as f:
     f.write(os.environ["SSF_JTI"] + " " + facts["txn"] + "\\n")
 print("notified about " + os.environ["SSF_USER"])
 """

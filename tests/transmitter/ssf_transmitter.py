@@ -24,6 +24,13 @@ Usable in-process (class Transmitter, start()/stop()) or as a command:
                        [--oauth2-expires-in SECONDS]
                        [--critical-subject-members user,tenant]
 
+Tests can also make it misbehave through /control/config: "fail" ({path_prefix, status,
+count, retry_after}: answer that many requests with that status and Retry-After value),
+"status_delay" (seconds the stream status endpoint waits before answering);
+/control/rotate-key publishes a new signing key; /control/acks lists every request it
+served outside /control/ with the time it arrived and was answered (time.monotonic() of
+the transmitter's process) and, for polls, what they carried.
+
 Once listening it writes DIR/ready.json: {"issuer", "port", "ca_file", "token_file",
 "control_url", "origin", "audience", "pid"}, and DIR/oauth2.json: {"token_url",
 "client_id", "client_secret_file"} (the secret file is mode 0600).
@@ -104,6 +111,7 @@ SIGN_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
 OAUTH2_SCOPES = ("ssf.read", "ssf.manage")
 OAUTH2_FORM = "application/x-www-form-urlencoded"
 MAX_BODY = 1 << 20
+REQUEST_LOG_MAX = 5000
 LONG_POLL_CAP = 30.0
 
 
@@ -311,7 +319,8 @@ class Transmitter:
         self.push_thread = None
         self.stopping = False
         self.issuer_override = None  # control: make discovery/stream lie about the issuer
-        self.fail_requests = []      # control: [{"path_prefix", "status", "count"}]
+        self.fail_requests = []      # control: [{"path_prefix", "status", "count", "retry_after"}]
+        self.status_delay = 0.0      # control: seconds GET /ssf/status waits before answering
         self._reset_records()
 
     # -- records ---------------------------------------------------------------------------
@@ -327,6 +336,9 @@ class Transmitter:
         self.counters = {}
         self.sent = []
         self.oauth2_requests = []
+        # Every request outside /control/: {"method", "path", "time" (time.monotonic() of this
+        # process when it arrived), "status"}; the last REQUEST_LOG_MAX.
+        self.requests = []
 
     def count(self, name):
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -851,17 +863,20 @@ class Transmitter:
             headers["Authorization"] = delivery["authorization_header"]
         req = urllib.request.Request(delivery["endpoint_url"], data=token.encode(), method="POST",
                                      headers=headers)
-        status, body, error = None, None, None
+        status, body, error, retry_after = None, None, None, None
+        started = time.monotonic()
         try:
             with urllib.request.urlopen(req, timeout=10, context=self._push_context()) as r:
                 status, body = r.status, r.read(MAX_BODY)
         except urllib.error.HTTPError as e:
             status, body = e.code, e.read(MAX_BODY)
+            retry_after = e.headers.get("Retry-After")
         except Exception as e:  # connection refused, TLS failure, timeout
             error = f"{type(e).__name__}: {e}"
         with self.cond:
             self.deliveries[jti] = self.deliveries.get(jti, 0) + 1
-            result = {"jti": jti, "stream_id": sid, "status": status, "error": error}
+            result = {"jti": jti, "stream_id": sid, "status": status, "error": error,
+                      "time": started, "done": time.monotonic(), "retry_after": retry_after}
             self.push_results.append(result)
             st = self.streams.get(sid)
             e = st.queue.get(jti) if st else None
@@ -988,7 +1003,8 @@ class Transmitter:
                     "pending": self.pending_jtis(), "polls": self.polls,
                     "last_poll_body": self.last_poll_body, "violations": list(self.violations),
                     "deliveries": dict(self.deliveries), "push_results": list(self.push_results),
-                    "counters": dict(self.counters), "sent": list(self.sent)}
+                    "counters": dict(self.counters), "sent": list(self.sent),
+                    "requests": list(self.requests), "now": time.monotonic()}
 
     def control_streams(self):
         with self.lock:
@@ -1014,6 +1030,7 @@ class Transmitter:
                     st.queue = {}
             self.issuer_override = None
             self.fail_requests = []
+            self.status_delay = 0.0
             self.cond.notify_all()
 
     def control_config(self, body):
@@ -1053,20 +1070,25 @@ class Transmitter:
                 self.critical_subject_members = body["critical_subject_members"]
             if body.get("oauth2_revoke"):
                 self.oauth2_tokens = {}
+            if "status_delay" in body:
+                self.status_delay = float(body["status_delay"] or 0)
             if "fail" in body:
                 f = body["fail"]
                 if f is None:
                     self.fail_requests = []
                 else:
+                    ra = f.get("retry_after")
                     self.fail_requests.append({"path_prefix": f.get("path_prefix", "/ssf/"),
                                                "status": int(f.get("status", 503)),
-                                               "count": int(f.get("count", 1))})
+                                               "count": int(f.get("count", 1)),
+                                               "retry_after": None if ra is None else str(ra)})
             self.cond.notify_all()
             return {"redelivery_delay": self.redelivery_delay, "long_poll_max": self.long_poll_max,
                     "min_verification_interval": self.min_verification_interval,
                     "verification_delay": self.verification_delay,
                     "inactivity_timeout": self.inactivity_timeout,
                     "issuer_override": self.issuer_override, "fail": self.fail_requests,
+                    "status_delay": self.status_delay,
                     "oauth2_expires_in": self.oauth2_expires_in,
                     "oauth2_token_lifetime": self.oauth2_token_lifetime,
                     "oauth2_token_type": self.oauth2_token_type,
@@ -1098,12 +1120,25 @@ class Transmitter:
             return out
 
     def should_fail(self, path):
+        """The failure injected for path: (status, extra headers), or None."""
         with self.lock:
             for f in self.fail_requests:
                 if f["count"] > 0 and path.startswith(f["path_prefix"]):
                     f["count"] -= 1
-                    return f["status"]
+                    headers = {}
+                    if f.get("retry_after") is not None:
+                        headers["Retry-After"] = f["retry_after"]
+                    return f["status"], headers
         return None
+
+    def record_request(self, method, path, when, status, note=None):
+        with self.lock:
+            r = {"method": method, "path": path, "time": when, "done": time.monotonic(),
+                 "status": status}
+            if note:
+                r.update(note)
+            self.requests.append(r)
+            del self.requests[:-REQUEST_LOG_MAX]
 
 
 class _Server(ThreadingHTTPServer):
@@ -1239,9 +1274,23 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self.dispatch("DELETE")
 
+    def send_response(self, code, message=None):
+        self.sent_status = code
+        super().send_response(code, message)
+
     def dispatch(self, method):
         t = self.server.transmitter
         path = urllib.parse.urlsplit(self.path).path
+        arrived = time.monotonic()
+        self.sent_status = None
+        self.note = None
+        try:
+            self._dispatch(t, method, path)
+        finally:
+            if not path.startswith("/control/"):
+                t.record_request(method, path, arrived, self.sent_status, self.note)
+
+    def _dispatch(self, t, method, path):
         try:
             with t.lock:
                 t.count(f"{method} {path.split('/poll/')[0] + '/poll' if '/poll/' in path else path}")
@@ -1249,7 +1298,8 @@ class _Handler(BaseHTTPRequestHandler):
                 forced = t.should_fail(path)
                 if forced:
                     self.read_body()
-                    raise RequestError(forced, "forced_failure", "failure injected by the test")
+                    raise RequestError(forced[0], "forced_failure", "failure injected by the test",
+                                       forced[1])
             self.route(t, method, path)
         except OAuthError as e:
             self.close_connection = True
@@ -1289,6 +1339,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self.stream_api(t, method)
         if path == "/ssf/status":
             if method == "GET":
+                with t.lock:
+                    delay = t.status_delay
+                if delay > 0:
+                    time.sleep(delay)  # a slow management call (/control/config status_delay)
                 with t.lock:
                     st = t._stream(self.query().get("stream_id"))
                     t.count("status_reads")
@@ -1332,7 +1386,12 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/ssf/poll/") and method == "POST":
             sid = path[len("/ssf/poll/"):]
             body = self.json_body(required=False)
-            return self.send_json(200, t.poll(sid, body))
+            out = t.poll(sid, body)
+            if isinstance(body, dict):
+                self.note = {"return_immediately": body.get("returnImmediately", False),
+                             "acks": len(body.get("ack") or []),
+                             "sets": len(out.get("sets") or {})}
+            return self.send_json(200, out)
         if path.startswith("/control/"):
             return self.control(t, method, path)
         raise RequestError(404 if method in ("GET", "POST") else 405, "not_found",

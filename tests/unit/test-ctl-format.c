@@ -165,7 +165,9 @@ static void test_parse_usage_errors(void **state) {
         expect_usage_error("too many arguments for set-risk", "set-risk", "alice", "high", "x", NULL);
 
         expect_usage_error("-n needs a whole number", "history", "-n", "0", NULL);
-        expect_usage_error("-n needs a whole number", "history", "-n", "10001", NULL);
+        expect_usage_error("-n needs a whole number", "history", "-n", "100000001", NULL);
+        expect_usage_error("--since needs", "history", "--since", "yesterday", NULL);
+        expect_usage_error("--since is only valid with history", "users", "--since", "1d", NULL);
         expect_usage_error("-n needs a whole number", "history", "-n", "-1", NULL);
         expect_usage_error("-n needs a whole number", "history", "-n", "+5", NULL);
         expect_usage_error("-n needs a whole number", "history", "-n", " 5", NULL);
@@ -488,10 +490,53 @@ static void test_usage(void **state) {
         assert_non_null(strstr(u, "--socket PATH"));
 }
 
+/* history: any N, and --since as epoch seconds, RFC 3339 UTC or a duration before now. */
+static void test_history_since(void **state) {
+        CtlArgs a;
+        long long t;
+
+        assert_int_equal(parse(&a, NULL, "history", "-n", "100000", NULL), 0);
+        assert_int_equal(a.limit, 100000);
+        assert_int_equal(a.since, -1);
+        assert_int_equal(ctl_parse_since("1764547200", 2000000000, &t), 0);
+        assert_true(t == 1764547200);
+        assert_int_equal(ctl_parse_since("2025-12-01T00:00:00Z", 0, &t), 0);
+        assert_true(t == 1764547200);
+        assert_int_equal(ctl_parse_since("24h", 1764547200, &t), 0);
+        assert_true(t == 1764547200 - 86400);
+        assert_int_equal(ctl_parse_since("7d", 1000, &t), 0);
+        assert_true(t == 0);
+        assert_int_equal(ctl_parse_since("90s", 1000, &t), 0);
+        assert_true(t == 910);
+        assert_int_equal(ctl_parse_since("", 0, &t), -EINVAL);
+        assert_int_equal(ctl_parse_since("5w", 0, &t), -EINVAL);
+        assert_int_equal(ctl_parse_since("2025-12-01 00:00:00", 0, &t), -EINVAL);
+        assert_int_equal(ctl_parse_since("2025-12-01T00:00:00Zjunk", 0, &t), -EINVAL);
+}
+
+/* The parts of a streamed answer are joined into one {"entries": [...]}. */
+static void test_join_parts(void **state) {
+        json_t *j = NULL;
+
+        assert_int_equal(ctl_join_parts(&j, "{\"entries\":[{\"jti\":\"a\"}]}"), 0);
+        assert_int_equal(ctl_join_parts(&j, "{\"entries\":[{\"jti\":\"b\"},{\"jti\":\"c\"}]}"), 0);
+        assert_int_equal(ctl_join_parts(&j, "{\"entries\":[]}"), 0);
+        assert_int_equal(json_array_size(json_object_get(j, "entries")), 3);
+        assert_int_equal(ctl_join_parts(&j, "[1]"), -EBADMSG);
+        assert_int_equal(ctl_join_parts(&j, "{\"users\":[]}"), -EBADMSG);
+        assert_int_equal(ctl_join_parts(&j, NULL), -EBADMSG);
+        json_decref(j);
+        j = NULL;
+        assert_int_equal(ctl_join_parts(&j, NULL), 0);
+        assert_null(j);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_good),
                 cmocka_unit_test(test_parse_usage_errors),
+                cmocka_unit_test(test_history_since),
+                cmocka_unit_test(test_join_parts),
                 cmocka_unit_test(test_build_request),
                 cmocka_unit_test(test_format_status),
                 cmocka_unit_test(test_format_risk),

@@ -18,7 +18,8 @@ static Config *load(const char *extra) {
         char text[4096];
         Config *c = NULL;
 
-        snprintf(text, sizeof(text), "[transmitter]\nissuer = https://idp.example.com\n"
+        snprintf(text, sizeof(text), "[subjects]\ndomains = example.com\n"
+                                     "[transmitter]\nissuer = https://idp.example.com\n"
                                      "auth = none\n%s", extra);
         assert_int_equal(config_load_buffer("events.conf", text, strlen(text), &c), 0);
         return c;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* hooks.c: runs real hook scripts written at test time into a temporary, root-owned hooks
  * directory. The hooks must be root-owned, so most tests need root and are skipped otherwise. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -12,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "hook-tree.h"
 #include "hooks.h"
 #include "macro.h"
 
@@ -49,9 +52,25 @@ static int setup(void **state) {
         return 0;
 }
 
+/* The cgroup test's own cgroup and where it came from, undone here also when it failed. */
+static char cg_test[512], cg_back[512];
+
+static void cgroup_test_undo(void) {
+        char cmd[1700];
+
+        if (!cg_test[0])
+                return;
+        snprintf(cmd, sizeof(cmd), "echo %d > '%s/cgroup.procs'; rmdir '%s'/hook-* '%s' 2>/dev/null",
+                 (int) getpid(), cg_back, cg_test, cg_test);
+        (void) !system(cmd);
+        cg_test[0] = 0;
+}
+
 static int teardown(void **state) {
         Fixture *f = *state;
         char cmd[128];
+
+        cgroup_test_undo();
 
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
         if (system(cmd) != 0)
@@ -556,6 +575,183 @@ static void test_no_fd_leak(void **state) {
         assert_int_equal(count_fds(), before);
 }
 
+/* Fully gone: not even a zombie (whoever reaped it). */
+static int wait_gone(pid_t pid) {
+        for (int i = 0; i < 300 && !process_is_gone(pid); i++)
+                usleep(10000);
+        return process_is_gone(pid);
+}
+
+/* A hook that starts a sleeper which leaves its session (setsid -f: forked, so its parent exits
+ * at once and it is an orphan in a session of its own), waits until the sleeper wrote its pid,
+ * prints whether the sleeper's session differs from its own, and then either sleeps (so that the
+ * timeout ends it) or exits. */
+#define SETSID_HOOK(tail)                                                                     \
+        "#!/bin/sh\n"                                                                         \
+        "setsid -f sh -c 'echo $$ > @DIR@/sleeper.pid; exec sleep 60' </dev/null >/dev/null 2>&1\n" \
+        "while [ ! -s @DIR@/sleeper.pid ]; do sleep 0.01; done\n"                            \
+        "s=$(cat @DIR@/sleeper.pid)\n"                                                        \
+        "[ \"$(cut -d' ' -f6 /proc/$s/stat)\" != \"$(cut -d' ' -f6 /proc/$$/stat)\" ] && echo other-session\n" \
+        "cat /proc/self/cgroup | grep '^0::'\n" tail
+
+static void run_setsid_hooks(Fixture *f, const char *expect_cgroup_prefix) {
+        HookFacts facts = sample_facts();
+        HookResult res;
+        pid_t sleeper;
+        char path[256];
+
+        /* At the timeout. */
+        write_hook(f, "escape", 0755, SETSID_HOOK("exec sleep 60\n"));
+        assert_int_equal(hooks_run(f->dir, "escape", "root", 1000 * 1000ULL, &facts, &res), 0);
+        print_message("summary: %s\n", res.summary);
+        assert_true(res.timed_out);
+        assert_true(startswith(res.output, "other-session\n0::"));
+        if (expect_cgroup_prefix)
+                assert_non_null(strstr(res.output, expect_cgroup_prefix));
+        sleeper = read_pid(f, "sleeper.pid");
+        assert_true(sleeper > 1);
+        assert_true(wait_gone(sleeper));
+
+        /* When the hook exits on its own, what it left running is stopped too. */
+        pathf(path, sizeof(path), f, "sleeper.pid");
+        assert_int_equal(unlink(path), 0);
+        write_hook(f, "escape", 0755, SETSID_HOOK("echo done\n"));
+        assert_int_equal(hooks_run(f->dir, "escape", "root", 30 * 1000000ULL, &facts, &res), 0);
+        print_message("summary: %s\n", res.summary);
+        assert_false(res.timed_out);
+        assert_int_equal(res.exit_status, 0);
+        assert_non_null(strstr(res.output, "other-session\n"));
+        assert_non_null(strstr(res.output, "done\n"));
+        sleeper = read_pid(f, "sleeper.pid");
+        assert_true(sleeper > 1);
+        assert_true(wait_gone(sleeper));
+}
+
+/* No delegated cgroup here (the test runs where it was started): the reaper stops the
+ * descendants, and reaps them (they are its children once orphaned). */
+static void test_setsid_descendants_reaper(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *own = NULL;
+
+        if (!need_root())
+                skip();
+        if (hook_tree_own_cgroup(&own) >= 0 && hook_tree_cgroup_is_delegated(own)) {
+                print_message("running in a delegated cgroup: the reaper is not used here\n");
+                skip();
+        }
+        run_setsid_hooks(f, NULL);
+}
+
+/* The cgroup path, where this machine allows it: a cgroup created by the test under its own,
+ * marked delegated as systemd marks one (trusted.delegate), with this process moved into it. */
+static void test_setsid_descendants_cgroup(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *own = NULL, *test_cg = NULL, *procs = NULL, *own_procs = NULL;
+        char expect[128], line[32];
+        DIR *d;
+        struct dirent *de;
+        int fd, hook_dirs = 0;
+
+        if (!need_root())
+                skip();
+        if (hook_tree_own_cgroup(&own) < 0) {
+                print_message("no cgroup v2 here: skipping\n");
+                skip();
+        }
+        assert_true(asprintf(&test_cg, "%s/ssf-test-%d", own, (int) getpid()) > 0);
+        if (mkdir(test_cg, 0755) < 0) {
+                print_message("cannot create a cgroup in %s (%s): skipping\n", own, strerror(errno));
+                skip();
+        }
+        if (setxattr(test_cg, "trusted.delegate", "1", 1, 0) < 0) {
+                print_message("no xattrs on cgroups here (%s): skipping\n", strerror(errno));
+                assert_int_equal(rmdir(test_cg), 0);
+                skip();
+        }
+        snprintf(cg_test, sizeof(cg_test), "%s", test_cg);
+        snprintf(cg_back, sizeof(cg_back), "%s", own);
+        assert_true(asprintf(&procs, "%s/cgroup.procs", test_cg) > 0);
+        assert_true(asprintf(&own_procs, "%s/cgroup.procs", own) > 0);
+        fd = open(procs, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        snprintf(line, sizeof(line), "%d", (int) getpid());
+        assert_int_equal(write(fd, line, strlen(line)), (ssize_t) strlen(line));
+        close(fd);
+
+        /* The hooks run in hook-PID-N below the test's cgroup. */
+        snprintf(expect, sizeof(expect), "/ssf-test-%d/hook-%d-", (int) getpid(), (int) getpid());
+        run_setsid_hooks(f, expect);
+
+        /* Each hook's cgroup was removed. */
+        d = opendir(test_cg);
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                if (startswith(de->d_name, "hook-"))
+                        hook_dirs++;
+        closedir(d);
+
+        fd = open(own_procs, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, line, strlen(line)), (ssize_t) strlen(line));
+        close(fd);
+        assert_int_equal(rmdir(test_cg), 0);
+        cg_test[0] = 0;
+        assert_int_equal(hook_dirs, 0);
+}
+
+static int swaps;
+
+/* Runs between the check and the execution: puts another, equally well-formed hook at the path. */
+static void swap_hook(const char *dir, const char *name) {
+        char from[256], to[256];
+
+        snprintf(from, sizeof(from), "%s/swapped-in", dir);
+        snprintf(to, sizeof(to), "%s/%s", dir, name);
+        assert_int_equal(rename(from, to), 0);
+        swaps++;
+}
+
+/* The file that was checked is the one that runs, whatever is at the path by then: a "#!"
+ * script (the interpreter reads the checked file as /dev/fd/N) and an ELF binary. */
+static void test_runs_the_checked_file(void **state) {
+        Fixture *f = *state;
+        HookFacts facts = sample_facts();
+        HookResult res;
+        _cleanup_free_ char *out = NULL;
+        char path[256], cmd[600];
+
+        if (!need_root())
+                skip();
+        write_hook(f, "h", 0755, "#!/bin/sh\necho checked $0\n");
+        write_hook(f, "swapped-in", 0755, "#!/bin/sh\necho swapped\ntouch @DIR@/swapped-ran\n");
+        swaps = 0;
+        hooks_test_checked = swap_hook;
+        assert_int_equal(hooks_run(f->dir, "h", "root", 10 * 1000000ULL, &facts, &res), 0);
+        hooks_test_checked = NULL;
+        assert_int_equal(swaps, 1);
+        print_message("output: %s", res.output);
+        assert_int_equal(res.exit_status, 0);
+        assert_true(startswith(res.output, "checked /dev/fd/"));
+        pathf(path, sizeof(path), f, "swapped-ran");
+        assert_int_equal(access(path, F_OK), -1);
+        /* The path now names the other one, which runs next time. */
+        assert_int_equal(hooks_run(f->dir, "h", "root", 10 * 1000000ULL, &facts, &res), 0);
+        assert_string_equal(res.output, "swapped\n");
+        assert_int_equal(access(path, F_OK), 0);
+
+        /* An ELF binary, swapped for a script after the check: the binary runs. */
+        pathf(path, sizeof(path), f, "bin");
+        snprintf(cmd, sizeof(cmd), "cp /usr/bin/printenv '%s' && chmod 0755 '%s'", path, path);
+        assert_int_equal(system(cmd), 0);
+        write_hook(f, "swapped-in", 0755, "#!/bin/sh\necho swapped\n");
+        hooks_test_checked = swap_hook;
+        assert_int_equal(hooks_run(f->dir, "bin", "root", 10 * 1000000ULL, &facts, &res), 0);
+        hooks_test_checked = NULL;
+        assert_int_equal(res.exit_status, 0);
+        assert_non_null(strstr(res.output, "SSF_USER=alice\n"));
+        assert_null(strstr(res.output, "swapped"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
@@ -569,6 +765,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_run_as_nobody, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_child_setup, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_no_fd_leak, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_setsid_descendants_reaper, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_setsid_descendants_cgroup, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_runs_the_checked_file, setup, teardown),
         };
 
         return cmocka_run_group_tests_name("hooks", tests, NULL, NULL);

@@ -58,6 +58,9 @@ static const char server_py[] =
         "            if code == 401:\n"
         "                extra = [('WWW-Authenticate', 'Bearer error=\"invalid_token\"')]\n"
         "            self.reply(code, b'{}', extra=extra)\n"
+        "        elif p.startswith('/retry/'):\n"
+        "            _, _, code, value = p.split('/', 3)\n"
+        "            self.reply(int(code), b'{}', extra=[('Retry-After', value.replace('_', ' '))])\n"
         "        elif p == '/big':\n"
         "            self.reply(200, b'x' * (2 * 1024 * 1024), ctype='application/octet-stream')\n"
         "        elif p == '/bigstream':\n"
@@ -287,6 +290,63 @@ static void test_status_codes(void **state) {
         assert_int_equal(r.status, 302);
         http_response_done(&r);
 
+        http_client_free(c);
+}
+
+/* The Retry-After hold: a 429/503 with a usable Retry-After refuses every later request of the
+ * client (-EBUSY, no network) except http_get_unheld(); other answers start no hold. */
+static void test_retry_after_hold(void **state) {
+        _cleanup_free_ char *u200 = url("localhost", "/retry/200/60");
+        _cleanup_free_ char *u503bad = url("localhost", "/retry/503/soon");
+        _cleanup_free_ char *u429 = url("localhost", "/retry/429/120");
+        _cleanup_free_ char *u503date = url("localhost", "/retry/503/Fri,_01_Jan_2100_00:00:00_GMT");
+        _cleanup_free_ char *ujson = url("localhost", "/json");
+        HttpClient *c = trusting_client(), *clone = NULL;
+        HttpResponse r = {};
+
+        /* A Retry-After on a 200, or one that is not a delay: kept, but no hold. */
+        assert_int_equal(http_request(c, "GET", u200, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), 0);
+        assert_string_equal(r.retry_after, "60");
+        http_response_done(&r);
+        assert_int_equal(http_request(c, "GET", u503bad, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), 0);
+        assert_int_equal(r.status, 503);
+        assert_string_equal(r.retry_after, "soon");
+        http_response_done(&r);
+        assert_int_equal(http_client_hold_left(c), 0);
+
+        /* 429 with 120 s: held for about that long (never more). */
+        assert_int_equal(http_request(c, "GET", u429, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), 0);
+        assert_int_equal(r.status, 429);
+        http_response_done(&r);
+        assert_true(http_client_hold_left(c) > 60 * USEC_PER_SEC);
+        assert_true(http_client_hold_left(c) <= 120 * USEC_PER_SEC);
+        assert_int_equal(http_request(c, "GET", ujson, NULL, NULL, 10 * USEC_PER_SEC, 0, &r),
+                         -EBUSY);
+        assert_int_equal(http_request_full(c, "POST", ujson, NULL, "a=b",
+                                           "application/x-www-form-urlencoded",
+                                           10 * USEC_PER_SEC, 0, &r), -EBUSY);
+        assert_null(r.body);
+        /* ...but not a JWKS-style fetch, which neither waits for nor extends the hold. */
+        assert_int_equal(http_get_unheld(c, ujson, 10 * USEC_PER_SEC, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        http_response_done(&r);
+        /* A clone (the flush on shutdown) is held as well. */
+        assert_int_equal(http_client_clone(c, &clone), 0);
+        assert_int_equal(http_request(clone, "GET", ujson, NULL, NULL, 10 * USEC_PER_SEC, 0, &r),
+                         -EBUSY);
+        http_client_free(clone);
+        http_client_free(c);
+
+        /* An HTTP date far ahead: capped at 5 minutes. */
+        c = trusting_client();
+        assert_int_equal(http_get_unheld(c, u503date, 10 * USEC_PER_SEC, 0, &r), 0);
+        http_response_done(&r);
+        assert_int_equal(http_client_hold_left(c), 0); /* unheld: starts none */
+        assert_int_equal(http_request(c, "GET", u503date, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), 0);
+        assert_int_equal(r.status, 503);
+        http_response_done(&r);
+        assert_true(http_client_hold_left(c) > 200 * USEC_PER_SEC);
+        assert_true(http_client_hold_left(c) <= 300 * USEC_PER_SEC);
         http_client_free(c);
 }
 
@@ -540,6 +600,7 @@ int main(void) {
                 cmocka_unit_test(test_get_json),
                 cmocka_unit_test(test_ip_address_host),
                 cmocka_unit_test(test_status_codes),
+                cmocka_unit_test(test_retry_after_hold),
                 cmocka_unit_test(test_post_echo),
                 cmocka_unit_test(test_post_form),
                 cmocka_unit_test(test_body_cap),

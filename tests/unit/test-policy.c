@@ -21,7 +21,8 @@ static Config *load(const char *rules) {
         char text[4096];
         Config *c = NULL;
 
-        snprintf(text, sizeof(text), "[transmitter]\nissuer = https://idp.example.com\nauth = none\n%s", rules);
+        snprintf(text, sizeof(text), "[subjects]\ndomains = example.com\n"
+                 "[transmitter]\nissuer = https://idp.example.com\nauth = none\n%s", rules);
         assert_int_equal(config_load_buffer("policy.conf", text, strlen(text), &c), 0);
         return c;
 }

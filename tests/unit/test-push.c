@@ -222,11 +222,83 @@ static void test_responses(void **state) {
         assert_int_equal(push_format_response(503, "\r\n", NULL, &out, &len), -EINVAL);
         assert_null(out);
 
+        /* Keep-alive: no Connection field (HTTP/1.1 keeps the connection by default). */
+        assert_int_equal(push_format_response_full(503, "Retry-After: 28\r\n", NULL, true, &out,
+                                                   &len), 0);
+        assert_string_equal(out, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                 "Cache-Control: no-store\r\nRetry-After: 28\r\n\r\n");
+        free(out);
+        assert_int_equal(push_format_response_full(202, NULL, NULL, false, &out, &len), 0);
+        assert_non_null(strstr(out, "\r\nConnection: close\r\n"));
+        free(out);
+        out = NULL;
+
         err.err = NULL;
         strcpy(err.description, "x");
         body = push_error_body(&err);
         assert_string_equal(body, "{\"err\":\"invalid_request\",\"description\":\"x\"}");
         free(body);
+}
+
+static void test_connection_close(void **state) {
+        static const struct {
+                const char *field;
+                bool close;
+        } cases[] = {
+                { "", false },
+                { "Connection: keep-alive\r\n", false },
+                { "Connection: close\r\n", true },
+                { "Connection: Close\r\n", true },
+                { "Connection: keep-alive, close\r\n", true },
+                { "Connection: te ,\tclose \r\n", true },
+                { "Connection: closed\r\n", false },
+                { "Connection: x-close\r\n", false },
+                { "Connection: te\r\nConnection: close\r\n", true },
+                { "Connection:\r\n", false },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char text[512];
+                PushRequest req;
+                unsigned status = 0;
+
+                (void) snprintf(text, sizeof(text), "POST /e HTTP/1.1\r\nHost: h\r\n%s"
+                                "Content-Length: 0\r\n\r\n", cases[i].field);
+                assert_int_equal(push_parse_head(text, strlen(text), &req, &status), 0);
+                if (req.connection_close != cases[i].close)
+                        fail_msg("case %zu: '%s'", i, cases[i].field);
+        }
+}
+
+static void test_pick_victim(void **state) {
+        const uint64_t now = 100 * PUSH_EVICT_AFTER_USEC, old = now - 5 * PUSH_EVICT_AFTER_USEC;
+        PushConnPhase ph[4];
+        uint64_t since[4];
+
+        /* Nobody has waited long enough: none (the new connection is refused). */
+        for (unsigned i = 0; i < 4; i++) {
+                ph[i] = PUSH_PHASE_WAITING;
+                since[i] = now - PUSH_EVICT_AFTER_USEC + 1 + i;
+        }
+        assert_int_equal(push_pick_victim(ph, since, 4, now), -1);
+        /* Busy ones are never taken, however old. */
+        ph[2] = PUSH_PHASE_BUSY;
+        since[2] = old - 1000;
+        assert_int_equal(push_pick_victim(ph, since, 4, now), -1);
+        /* The one waiting longest, once past the threshold. */
+        since[1] = now - PUSH_EVICT_AFTER_USEC;
+        assert_int_equal(push_pick_victim(ph, since, 4, now), 1);
+        since[3] = old;
+        assert_int_equal(push_pick_victim(ph, since, 4, now), 3);
+        /* A connection that is done goes first. */
+        ph[0] = PUSH_PHASE_DONE;
+        since[0] = now;
+        assert_int_equal(push_pick_victim(ph, since, 4, now), 0);
+        assert_int_equal(push_pick_victim(ph, since, 0, now), -1);
+        /* A time ahead of now (clock read earlier elsewhere) is not "old". */
+        ph[0] = PUSH_PHASE_WAITING;
+        since[0] = now + 5;
+        assert_int_equal(push_pick_victim(ph, since, 1, now), -1);
 }
 
 static void peer_of(const char *text, PushPeer *ret) {
@@ -327,6 +399,8 @@ int main(void) {
                 cmocka_unit_test(test_authorized),
                 cmocka_unit_test(test_url_target),
                 cmocka_unit_test(test_responses),
+                cmocka_unit_test(test_connection_close),
+                cmocka_unit_test(test_pick_victim),
                 cmocka_unit_test(test_peer),
                 cmocka_unit_test(test_log_limit),
         };

@@ -1,0 +1,236 @@
+# SPDX-License-Identifier: MIT
+"""The actions' two lanes and the containment of hooks, with the real daemon: SETs signed by
+the local transmitter and polled, logouts through the logind mock, hooks from the hooks dir.
+
+* A slow hook never holds up a logout that is due (the logind lane runs beside the hook lane).
+* Hooks of one user run one at a time, in commit order; other users' hooks go ahead meanwhile.
+* A hook's descendants, even one that left its session with setsid(), do not survive its
+  timeout: under the intermediate subreaper (the daemon run directly, as here), and in a cgroup
+  of its own when the daemon runs in a delegated cgroup (one the test creates, marked as systemd
+  marks a Delegate=yes unit's).
+Ordering is asserted through what the hooks and the mock recorded, never through timing."""
+
+import os
+
+import pytest
+
+import support
+from support import wait_for
+
+SLOW_RULES = """
+[rule logout-high]
+levels = high
+action = logout
+
+[rule slow-medium]
+levels = medium
+action = workflow
+workflow = slow
+"""
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def alive(pid):
+    """Running (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
+
+
+def history(d, user):
+    return d.ctl("history", user)["entries"]
+
+
+def result_of(d, user, jti):
+    for e in history(d, user):
+        if e["jti"] == jti and e["result"] not in (None, "pending"):
+            return e
+    return None
+
+
+def test_logout_does_not_wait_for_a_slow_hook(daemon_factory, transmitter, logind, users, tmp_path):
+    started, finished, pidfile = tmp_path / "started", tmp_path / "finished", tmp_path / "hook.pid"
+    d = daemon_factory(rules=SLOW_RULES, start=False,
+                       section_opts={"hooks": {"timeout": "30s"}})
+    d.add_hook("slow", f"#!/bin/sh\necho $$ > {pidfile}\ntouch {started}\nsleep 20\ntouch {finished}\n")
+    d.start()
+    transmitter.wait_stream()
+    logind.add_session("a1", users.uid("alice"), "alice", remote=True, service="sshd")
+
+    # Bob's medium risk starts the slow hook...
+    j_bob = transmitter.send_event("credential-change", email="bob@example.com")
+    transmitter.wait_acked(j_bob)
+    wait_for(started.exists, 20, "the slow hook to start")
+    hook_pid = int(read(pidfile))
+
+    # ...and while it runs, alice's high risk logs her out.
+    j_alice = transmitter.send_event("session-revoked", email="alice@example.com")
+    transmitter.wait_acked(j_alice)
+    logind.wait_terminated("a1")
+    e = wait_for(lambda: result_of(d, "alice", j_alice), 20, "alice's logout result")
+    assert e["action"] == "logout" and e["result"].startswith("ok"), e
+
+    # The hook is still running: the logout did not wait for it.
+    assert not finished.exists()
+    assert alive(hook_pid)
+    assert [x["result"] for x in history(d, "bob") if x["jti"] == j_bob] == ["pending"]
+    assert d.stop() == 0
+    assert not finished.exists()
+
+
+ORDER_HOOK = """#!/bin/sh
+echo "start $SSF_USER $SSF_DETECTION" >> {log}
+if [ "$SSF_USER" = alice ] && [ "$SSF_DETECTION" = credential-change ]; then
+        while [ ! -e {gate} ]; do sleep 0.05; done
+fi
+echo "end $SSF_USER $SSF_DETECTION" >> {log}
+"""
+
+
+def test_hooks_of_one_user_run_in_order_others_go_ahead(daemon_factory, transmitter, users,
+                                                         tmp_path):
+    log, gate = tmp_path / "order.log", tmp_path / "gate"
+    d = daemon_factory(rules=SLOW_RULES, start=False, section_opts={"hooks": {"timeout": "60s"}})
+    d.add_hook("slow", ORDER_HOOK.format(log=log, gate=gate))
+    d.start()
+    transmitter.wait_stream()
+
+    def lines():
+        return read(log).splitlines()
+
+    # alice's first hook waits at the gate; her second SET is committed after it.
+    for event, email in (("credential-change", "alice@example.com"),
+                         ("account-credential-change-required", "alice@example.com"),
+                         ("credential-change", "bob@example.com")):
+        transmitter.wait_acked(transmitter.send_event(event, email=email))
+        if email.startswith("alice") and event == "credential-change":
+            wait_for(lambda: "start alice credential-change" in lines(), 20, "alice's first hook")
+
+    # Bob's hook ran to its end while alice's first still waits, and her second has not begun.
+    wait_for(lambda: "end bob credential-change" in lines(), 20, "bob's hook to finish")
+    assert [x for x in lines() if "alice" in x] == ["start alice credential-change"]
+
+    gate.touch()
+    wait_for(lambda: "end alice account-credential-change-required" in lines(), 20,
+             "alice's second hook")
+    assert [x for x in lines() if "alice" in x] == [
+        "start alice credential-change", "end alice credential-change",
+        "start alice account-credential-change-required",
+        "end alice account-credential-change-required"]
+    for user in ("alice", "bob"):
+        for e in history(d, user):
+            if e["action"] == "workflow":
+                assert e["result"].startswith("ok: exit 0"), e
+
+
+ESCAPE_HOOK = """#!/bin/sh
+setsid -f sh -c 'echo $$ > {sleeper}; exec sleep 120' </dev/null >/dev/null 2>&1
+while [ ! -s {sleeper} ]; do sleep 0.01; done
+grep '^0::' /proc/self/cgroup
+exec sleep 120
+"""
+
+
+def run_escaping_hook(d, transmitter, tmp_path):
+    """Runs a hook whose descendant left its session, until the hook's 2 s timeout; returns
+    (the history entry, the descendant's pid), once the action's result is recorded."""
+    sleeper = tmp_path / "sleeper.pid"
+    d.add_hook("slow", ESCAPE_HOOK.format(sleeper=sleeper))
+    d.start()
+    transmitter.wait_stream()
+    jti = transmitter.send_event("credential-change", email="bob@example.com")
+    transmitter.wait_acked(jti)
+    wait_for(lambda: read(sleeper).strip(), 20, "the hook's descendant to start")
+    pid = int(read(sleeper))
+    e = wait_for(lambda: result_of(d, "bob", jti), 30, "the hook's result")
+    assert e["result"].startswith("failed: timed out, killed by signal TERM"), e
+    return e, pid
+
+
+def test_hook_descendants_die_at_timeout_reaper(daemon_factory, transmitter, tmp_path):
+    d = daemon_factory(rules=SLOW_RULES, start=False, section_opts={"hooks": {"timeout": "2s"}})
+    e, pid = run_escaping_hook(d, transmitter, tmp_path)
+    # The daemon was started directly in a cgroup not delegated to it: no hook cgroup.
+    assert "/hook-" not in e["result"], e
+    # Its intermediate reaper stopped and reaped it: not even a zombie is left.
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10, f"descendant {pid} to be gone")
+
+
+def own_cgroup():
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                path = line[3:].strip()
+                break
+        else:
+            return None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.startswith("cgroup2 "):
+                fields = left.split()
+                root, mnt = fields[3], fields[4]
+                if root == "/":
+                    return mnt + ("" if path == "/" else path)
+    return None
+
+
+@pytest.fixture
+def delegated_cgroup():
+    """A cgroup under the test's own, marked delegated (trusted.delegate = 1, as systemd marks a
+    Delegate=yes unit's); skips where this machine does not allow one."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a cgroup needs root")
+    base = own_cgroup()
+    if not base:
+        pytest.skip("no cgroup v2 here")
+    cg = os.path.join(base, f"ssf-itest-{os.getpid()}")
+    try:
+        os.mkdir(cg)
+    except OSError as e:
+        pytest.skip(f"cannot create a cgroup in {base}: {e}")
+    try:
+        os.setxattr(cg, "trusted.delegate", b"1")
+    except OSError as e:
+        os.rmdir(cg)
+        pytest.skip(f"no xattrs on cgroups here: {e}")
+    yield cg
+    for name in os.listdir(cg):
+        if name.startswith("hook-"):
+            try:
+                os.rmdir(os.path.join(cg, name))
+            except OSError:
+                pass
+    wait_for(lambda: not read(os.path.join(cg, "cgroup.procs")).strip(), 10,
+             "the test cgroup to be empty")
+    os.rmdir(cg)
+
+
+def test_hook_descendants_die_at_timeout_cgroup(daemon_factory, transmitter, tmp_path,
+                                                delegated_cgroup):
+    d = daemon_factory(rules=SLOW_RULES, start=False, section_opts={"hooks": {"timeout": "2s"}})
+    # The daemon starts inside the delegated cgroup.
+    binary_command = d.command
+    d.command = lambda *extra: ["/bin/sh", "-c",
+                                f'echo $$ > {delegated_cgroup}/cgroup.procs && exec "$@"', "sh",
+                                *binary_command(*extra)]
+    e, pid = run_escaping_hook(d, transmitter, tmp_path)
+    # The hook ran in a cgroup of its own, below the daemon's...
+    rel = "/" + os.path.basename(delegated_cgroup) + "/hook-"
+    assert rel in e["result"], e
+    # ...the descendant is stopped (re-parented to init, which may leave it a zombie)...
+    wait_for(lambda: not alive(pid), 10, f"descendant {pid} to be stopped")
+    # ...and the hook's cgroup was removed.
+    wait_for(lambda: not [n for n in os.listdir(delegated_cgroup) if n.startswith("hook-")], 10,
+             "the hook's cgroup to be removed")
+    assert d.stop() == 0

@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: MIT
+"""Nothing stalls the login gate (PRODUCT.md "Limits, retention and protection of the login
+gate"): PAM is answered from memory on a thread of its own while an admin query streams a
+long history; `ssfctl history` returns any N, without truncation, and --since."""
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+import support
+from support import wait_for
+
+PAM_SUCCESS, PAM_PERM_DENIED = 0, 6
+
+
+@pytest.fixture
+def sockdir():
+    """A socket directory everyone may traverse (tmp_path is private to root), so that ssfctl
+    running as alice can reach the 0666 socket."""
+    d = tempfile.mkdtemp(prefix="ssf-gate-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def fill_history(d, uid, user, n, start):
+    """Adds n history rows for uid (one per second from start) to the daemon's stopped store."""
+    db = sqlite3.connect(os.path.join(d.state_dir, "state.db"))
+    rows = [(start + i, user, uid, f"fill-{i}", "session-revoked", "session-revoked", 0, 3,
+             "logout-high", "logout", f"ok: row {i}", -1) for i in range(n)]
+    db.executemany("INSERT INTO history (time, user, uid, jti, event, detection, level_before, "
+                   "level_after, rule, action, result, duration_ms) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+
+
+def ctl_as(d, uid, *args):
+    """ssfctl --json as uid (an unprivileged local user); returns (rc, parsed, stderr)."""
+    cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", d.ssfctl, "--json",
+           "--socket", d.socket, *args]
+    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=d.full_env())
+    parsed = json.loads(cp.stdout) if cp.stdout.strip() else None
+    return cp.returncode, parsed, cp.stderr
+
+
+def test_history_of_any_length_while_pam_answers(daemon_factory, transmitter, users, pam,
+                                                 sockdir):
+    path = os.path.join(sockdir, "socket")
+    d = daemon_factory(rules=support.LOGOUT_HIGH_RULES, start=False,
+                       section_opts={"daemon": {"socket": path}})
+    d.socket = path
+    d.start()
+    j = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(j)
+    assert d.stop() == 0
+    n = 12000
+    start = int(time.time()) - n
+    fill_history(d, users.uid("alice"), "alice", n, start)
+    d.start()
+
+    # PAM keeps answering, from another thread, while alice reads her whole history.
+    answers, stop = [], threading.Event()
+
+    def pam_loop():
+        while not stop.is_set():
+            answers.append(pam.account(d, "bob").code)
+
+    t = threading.Thread(target=pam_loop)
+    t.start()
+    try:
+        rc, out, err = ctl_as(d, users.uid("alice"), "history", "alice", "-n", str(n + 10))
+    finally:
+        stop.set()
+        t.join(timeout=60)
+    assert rc == 0, err
+    entries = out["entries"]
+    assert len(entries) == n  # every row, none truncated
+    assert "truncated" not in out
+    assert entries[0]["jti"] == f"fill-{n - 1}" and entries[-1]["jti"] == "fill-0"
+    assert answers and all(a == PAM_PERM_DENIED for a in answers), answers
+
+    # --since: only what happened since then, newest first.
+    rc, out, err = ctl_as(d, users.uid("alice"), "history", "alice", "-n", str(n),
+                          "--since", str(start + n - 100))
+    assert rc == 0, err
+    assert [e["jti"] for e in out["entries"]] == [f"fill-{i}" for i in range(n - 1, n - 101, -1)]
+
+    # alice may not read bob's history, however long it is.
+    rc, _, err = ctl_as(d, users.uid("alice"), "history", "bob")
+    assert rc != 0 and "permission denied" in err
+    # The text output streams the same rows.
+    cp = d.ctl("history", "alice", "-n", "3", json=False)
+    assert cp.returncode == 0 and cp.stdout.count("ok: row ") == 3, cp.stdout
+
+
+def test_pam_answered_from_memory_after_each_commit(daemon_factory, transmitter, users, pam):
+    d = daemon_factory(rules=support.LOGOUT_HIGH_RULES)
+    assert pam.account(d, "alice").code == PAM_SUCCESS
+    j = transmitter.send_event("session-revoked", email="alice@example.com")
+    transmitter.wait_acked(j)
+    # Acknowledged only after the commit, and the commit published the level PAM reads.
+    assert pam.account(d, "alice").code == PAM_PERM_DENIED
+    d.ctl("reset", "alice")
+    assert pam.account(d, "alice").code == PAM_SUCCESS
+    wait_for(lambda: d.ctl("status")["counters"]["pam_queries"] >= 3, 10,
+             "the PAM queries to be counted")
