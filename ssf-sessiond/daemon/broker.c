@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,17 +27,33 @@
 #define RESTART_MIN_USEC (1u * 1000000u)
 #define RESTART_MAX_USEC (60u * 1000000u)
 #define LINK_BUFFER (1024 * 1024)
+/* Messages handled per wake-up; then the loop serves everything else before the next batch. */
+#define BATCH 16u
+/* More messages a second than this is a flood: the real worker waits for each request's reply
+ * (a commit, well under 10000 a second) and sends one "facts" per poll or pushed SET. */
+#define MAX_MESSAGES_PER_SEC 20000u
+/* A worker that closed its channel has this long to exit before it is killed. */
+#define LINGER_USEC (3u * 1000000u)
+/* Without pidfds (Linux < 5.3), how often an exiting worker is looked for. */
+#define REAP_POLL_USEC (100u * 1000u)
 
 typedef struct Worker Worker;
 
+/* A worker is on the Broker's list from its start until it is reaped. Its channel may close
+ * first (it closed it, or root did); the process is then reaped when it exits — watched
+ * through a pidfd, never waited for — and killed when it does not exit in time. */
 struct Worker {
         Broker *broker;
         Worker *next;
-        pid_t pid;
+        pid_t pid;       /* 0 once reaped */
         uid_t uid;       /* the user it runs as once it dropped privileges */
-        int fd;
-        sd_event_source *io, *kill_timer;
-        bool retiring; /* asked to stop; served until it exits */
+        int fd;          /* the channel, -EBADF once closed */
+        int pidfd;       /* -EBADF when the kernel has none */
+        sd_event_source *io, *child, *kill_timer;
+        LinkQueue out;   /* replies and commands the socket did not take yet */
+        LinkRate rate;
+        bool retiring;   /* asked to stop, or its channel is closed */
+        bool killed;
 };
 
 struct Broker {
@@ -48,40 +65,180 @@ struct Broker {
         sd_event_source *restart_timer;
         uint64_t backoff;
         bool stopping;
+        char *buf;        /* one received frame */
 };
 
 static Worker *current(Broker *b) {
         return b->workers && !b->workers->retiring ? b->workers : NULL;
 }
 
-/* Closes the channel, reaps the process (killing it first when asked) and frees w. */
-static void worker_free(Worker *w, bool kill_it) {
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+/* Closes the channel (the process may still run). */
+static void worker_close_channel(Worker *w) {
+        w->retiring = true;
+        w->io = sd_event_source_disable_unref(w->io);
+        w->fd = safe_close(w->fd);
+        link_queue_done(&w->out);
+}
+
+/* Sends SIGKILL without waiting: through the pidfd, else by pid (the process is not reaped yet,
+ * so the pid is still its own), as its user when root lacks CAP_KILL. */
+static void worker_kill(Worker *w) {
+        int r = -ESRCH;
+
+        if (w->pid <= 0 || w->killed)
+                return;
+        if (w->pidfd >= 0 && pidfd_send_signal(w->pidfd, SIGKILL, NULL, 0) >= 0)
+                r = 0;
+        else if (w->pidfd < 0 || errno == EPERM || errno == ENOSYS)
+                r = kill_as(w->uid, w->pid, SIGKILL);
+        else
+                r = -errno;
+        if (r < 0 && r != -ESRCH)
+                log_error_errno(r, "Cannot kill network worker " PID_FMT ": %m", w->pid);
+        else
+                w->killed = true;
+}
+
+/* Unlinks and frees w; the caller made sure it is reaped (or the daemon exits). */
+static void worker_free(Worker *w) {
         Broker *b = w->broker;
-        int status;
 
         for (Worker **p = &b->workers; *p; p = &(*p)->next)
                 if (*p == w) {
                         *p = w->next;
                         break;
                 }
-        w->io = sd_event_source_disable_unref(w->io);
+        worker_close_channel(w);
+        w->child = sd_event_source_disable_unref(w->child);
         w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
-        w->fd = safe_close(w->fd);
-        if (w->pid > 0) {
-                if (kill_it)
-                        (void) kill_as(w->uid, w->pid, SIGKILL);
-                if (waitpid(w->pid, &status, 0) == w->pid) {
-                        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                                log_debug("Network worker " PID_FMT " exited", w->pid);
-                        else if (WIFEXITED(status))
-                                log_warning("Network worker " PID_FMT " exited with status %d",
-                                            w->pid, WEXITSTATUS(status));
-                        else if (WIFSIGNALED(status) && !(kill_it && WTERMSIG(status) == SIGKILL))
-                                log_warning("Network worker " PID_FMT " was killed by signal %d",
-                                            w->pid, WTERMSIG(status));
-                }
-        }
+        w->pidfd = safe_close(w->pidfd);
         free(w);
+}
+
+/* Reaps w when it has exited, without waiting. Returns true when it was reaped. */
+static bool worker_try_reap(Worker *w) {
+        int status;
+        pid_t p;
+
+        if (w->pid <= 0)
+                return true;
+        p = waitpid(w->pid, &status, WNOHANG);
+        if (p == 0 || (p < 0 && errno == EINTR))
+                return false;
+        if (p == w->pid) {
+                if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                        log_debug("Network worker " PID_FMT " exited", w->pid);
+                else if (WIFEXITED(status))
+                        log_warning("Network worker " PID_FMT " exited with status %d", w->pid,
+                                    WEXITSTATUS(status));
+                else if (WIFSIGNALED(status) && !(w->killed && WTERMSIG(status) == SIGKILL))
+                        log_warning("Network worker " PID_FMT " was killed by signal %d", w->pid,
+                                    WTERMSIG(status));
+                else if (WIFSIGNALED(status))
+                        log_info("Network worker " PID_FMT " was killed", w->pid);
+        }
+        w->pid = 0; /* reaped, or not ours to wait for (ECHILD) */
+        return true;
+}
+
+static void worker_gone(Worker *w, int error, bool kill_it);
+
+/* The worker process exited (its pidfd is readable), or, without pidfds, a periodic look. */
+static void worker_exited(Worker *w) {
+        if (!worker_try_reap(w))
+                return;
+        /* Whoever holds its end of the channel now (a child it left behind) is not our worker. */
+        if (w->fd >= 0)
+                worker_gone(w, -ECONNRESET, false);
+        else
+                worker_free(w);
+}
+
+static int on_child(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        worker_exited(userdata);
+        return 0;
+}
+
+static int on_reap_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        (void) sd_event_source_set_time(s, usec + REAP_POLL_USEC);
+        worker_exited(w);
+        return 0;
+}
+
+/* Makes sure w is reaped when it exits: its pidfd is watched from the start; without one, a
+ * timer looks once its channel is closed. */
+static int worker_watch_exit(Worker *w) {
+        int r;
+
+        if (w->child)
+                return 0;
+        if (w->pidfd >= 0) {
+                r = sd_event_add_io(w->broker->event, &w->child, w->pidfd, EPOLLIN, on_child, w);
+                if (r >= 0)
+                        /* After the channel: what the worker sent before it exited is read first. */
+                        (void) sd_event_source_set_priority(w->child, SD_EVENT_PRIORITY_NORMAL + 2);
+                return r;
+        }
+        if (w->fd >= 0)
+                return 0; /* its channel closes when it exits */
+        r = sd_event_add_time_relative(w->broker->event, &w->child, CLOCK_MONOTONIC, REAP_POLL_USEC,
+                                       0, on_reap_poll, w);
+        if (r >= 0)
+                (void) sd_event_source_set_enabled(w->child, SD_EVENT_ON);
+        return r;
+}
+
+static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Worker *w = userdata;
+
+        w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
+        if (w->fd >= 0)
+                log_warning("Network worker " PID_FMT " did not stop in time, killing it", w->pid);
+        else
+                log_warning("Network worker " PID_FMT " closed its channel but did not exit, "
+                            "killing it", w->pid);
+        worker_kill(w);
+        return 0;
+}
+
+static void worker_arm_kill_timer(Worker *w, uint64_t usec) {
+        if (w->kill_timer || w->pid <= 0)
+                return;
+        if (sd_event_add_time_relative(w->broker->event, &w->kill_timer, CLOCK_MONOTONIC, usec, 0,
+                                       on_kill_timer, w) < 0)
+                worker_kill(w);
+}
+
+/* Sends msg to w without blocking (queued while the socket is full). A worker whose queue
+ * overflows does not read what root sends: it is killed. Returns 0, or -ENOBUFS/-errno when
+ * w was stopped for it (w may be freed then). */
+static int worker_send(Worker *w, json_t *msg) {
+        int r;
+
+        if (w->fd < 0)
+                return -ENOTCONN;
+        r = link_queue_send(&w->out, w->fd, msg);
+        if (r == 1 && link_queue_length(&w->out) == 1)
+                (void) sd_event_source_set_io_events(w->io, EPOLLIN | EPOLLOUT);
+        if (r >= 0 || r == -EMSGSIZE || r == -ENOMEM)
+                return r < 0 ? r : 0;
+        if (r == -ENOBUFS) {
+                log_error("Network worker " PID_FMT " does not read what root sends (%zu "
+                          "messages queued): killing it", w->pid, link_queue_length(&w->out));
+                worker_gone(w, -EPROTO, true);
+        } else if (r == -EPIPE || r == -ECONNRESET)
+                worker_gone(w, -ECONNRESET, false);
+        else
+                worker_gone(w, r, true);
+        return r;
 }
 
 static int send_stop(Worker *w) {
@@ -90,7 +247,7 @@ static int send_stop(Worker *w) {
 
         if (!msg)
                 return -ENOMEM;
-        r = link_send(w->fd, msg);
+        r = worker_send(w, msg);
         json_decref(msg);
         return r;
 }
@@ -209,8 +366,6 @@ static void handle_facts(State *st, json_t *msg) {
         pthread_mutex_unlock(&st->lock);
 }
 
-static void worker_gone(Worker *w, int error);
-
 static int msg_facts(State *st, json_t *msg, json_t *id, json_t **ret) {
         json_t *stream = json_object_get(msg, "stream"), *counters = json_object_get(msg, "counters");
 
@@ -324,7 +479,7 @@ int broker_handle_message(State *st, json_t *msg, json_t **ret_reply) {
         return -EPROTO;
 }
 
-/* Returns 0, or -EPROTO when the worker was killed for msg (w is freed then). */
+/* Returns 0, or < 0 when the worker was stopped for msg (w may be freed then). */
 static int handle(Worker *w, json_t *msg) {
         json_t *answer = NULL;
         int r = broker_handle_message(w->broker->state, msg, &answer);
@@ -334,13 +489,12 @@ static int handle(Worker *w, json_t *msg) {
                 log_error("Network worker " PID_FMT " broke the protocol (a '%.64s' message "
                           "that is unknown, not allowed now or malformed): killing it",
                           w->pid, type ? type : "(none)");
-                worker_gone(w, -EPROTO);
+                worker_gone(w, -EPROTO, true);
                 return -EPROTO;
         }
-        if (answer)
-                (void) link_send(w->fd, answer);
+        r = answer ? worker_send(w, answer) : 0;
         json_decref(answer);
-        return 0;
+        return r == -EMSGSIZE || r == -ENOMEM ? 0 : r;
 }
 
 static int broker_spawn(Broker *b);
@@ -364,13 +518,26 @@ static void schedule_restart(Broker *b) {
         b->backoff = MIN(b->backoff * 2, (uint64_t) RESTART_MAX_USEC);
 }
 
-static void worker_gone(Worker *w, int error) {
+/* The channel is over: a protocol violation or a flood (kill_it), or the worker closed it
+ * (then it has LINGER_USEC to exit). A current worker is restarted with the backoff. w is
+ * freed when it was reaped already. */
+static void worker_gone(Worker *w, int error, bool kill_it) {
         Broker *b = w->broker;
         bool was_current = !w->retiring;
 
         if (error < 0 && error != -ECONNRESET && error != -EPROTO)
                 log_error_errno(error, "Bad message from the network worker, stopping it: %m");
-        worker_free(w, error != -ECONNRESET);
+        worker_close_channel(w);
+        if (kill_it)
+                worker_kill(w);
+        else
+                worker_arm_kill_timer(w, LINGER_USEC);
+        if (w->pid <= 0)
+                worker_free(w);
+        else if (worker_watch_exit(w) < 0) {
+                log_error("Cannot watch network worker " PID_FMT ", killing it", w->pid);
+                worker_kill(w);
+        }
         if (!was_current)
                 return;
         pthread_mutex_lock(&b->state->lock);
@@ -380,44 +547,57 @@ static void worker_gone(Worker *w, int error) {
         schedule_restart(b);
 }
 
-static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Worker *w = userdata;
-
-        for (unsigned i = 0; i < 64; i++) {
+/* Reads at most BATCH messages: the event loop serves everything else before the next ones
+ * (the channel stays readable, so it is dispatched again). */
+static void worker_read(Worker *w) {
+        for (unsigned i = 0; i < BATCH; i++) {
                 json_t *msg = NULL;
-                int r = link_recv(fd, &msg);
+                int r = link_recv_buf(w->fd, w->broker->buf, &msg);
 
                 if (r == -EAGAIN)
-                        return 0;
+                        return;
                 if (r < 0) {
-                        worker_gone(w, r);
-                        return 0;
+                        worker_gone(w, r, r != -ECONNRESET);
+                        return;
+                }
+                if (link_rate_exceeded(&w->rate, mono_usec(), MAX_MESSAGES_PER_SEC)) {
+                        json_decref(msg);
+                        log_error("Network worker " PID_FMT " floods its channel (more than %u "
+                                  "messages a second): killing it", w->pid, MAX_MESSAGES_PER_SEC);
+                        worker_gone(w, -EPROTO, true);
+                        return;
                 }
                 r = handle(w, msg);
                 json_decref(msg);
                 if (r < 0)
-                        return 0; /* w is gone */
+                        return; /* w is stopped, maybe freed */
         }
-        return 0;
 }
 
-static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Worker *w = userdata;
 
-        log_warning("Network worker " PID_FMT " did not stop in time, killing it", w->pid);
-        worker_free(w, true);
+        if (revents & EPOLLOUT) {
+                int r = link_queue_flush(&w->out, w->fd);
+
+                if (r == 0)
+                        (void) sd_event_source_set_io_events(w->io, EPOLLIN);
+                else if (r < 0) {
+                        worker_gone(w, r == -EPIPE ? -ECONNRESET : r, r != -EPIPE);
+                        return 0;
+                }
+        }
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                worker_read(w);
         return 0;
 }
 
 /* Asks w to stop; it flushes its acknowledgements, and its last requests are still served. */
 static void worker_retire(Worker *w, uint64_t timeout_usec) {
         w->retiring = true;
-        if (send_stop(w) < 0) {
-                worker_free(w, true);
-                return;
-        }
-        (void) sd_event_add_time_relative(w->broker->event, &w->kill_timer, CLOCK_MONOTONIC,
-                                          timeout_usec, 0, on_kill_timer, w);
+        if (send_stop(w) < 0)
+                return; /* stopped already */
+        worker_arm_kill_timer(w, timeout_usec);
 }
 
 /* The worker is this very binary, run again. Test builds only (never installed: make tests
@@ -445,6 +625,7 @@ static int broker_spawn(Broker *b) {
                 return -ENOMEM;
         w->broker = b;
         w->fd = -EBADF;
+        w->pidfd = -EBADF;
         {
                 gid_t gid;
 
@@ -514,10 +695,25 @@ static int broker_spawn(Broker *b) {
         w->pid = pid;
         w->next = b->workers;
         b->workers = w;
+        /* Our child, not reaped yet: the pid cannot be anyone else's. */
+        w->pidfd = pidfd_open(pid, 0);
+        if (w->pidfd < 0 && errno != ENOSYS)
+                log_debug_errno(errno, "pidfd_open: %m");
         r = sd_event_add_io(b->event, &w->io, w->fd, EPOLLIN, on_worker_io, w);
+        if (r >= 0)
+                /* PAM and ssfctl first when both are ready. */
+                r = sd_event_source_set_priority(w->io, SD_EVENT_PRIORITY_NORMAL + 1);
+        if (r >= 0)
+                r = worker_watch_exit(w);
         if (r < 0) {
-                worker_free(w, true);
-                return log_error_errno(r, "Cannot watch the worker channel: %m");
+                log_error_errno(r, "Cannot watch the network worker: %m");
+                worker_close_channel(w);
+                worker_kill(w);
+                /* Just killed: this wait is short. */
+                (void) waitpid(w->pid, NULL, 0);
+                w->pid = 0;
+                worker_free(w);
+                return r;
         }
         log_debug("Started network worker " PID_FMT, pid);
         return 0;
@@ -530,6 +726,11 @@ int broker_new(State *st, sd_event *event, const char *config_path, bool foregro
         b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
+        b->buf = malloc(LINK_MAX_FRAME + 1);
+        if (!b->buf) {
+                free(b);
+                return -ENOMEM;
+        }
         b->state = st;
         b->event = event;
         b->config_path = config_path;
@@ -543,10 +744,24 @@ int broker_start(Broker *b) {
         return broker_spawn(b);
 }
 
-static uint64_t mono_usec(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+/* At exit: kills what still runs and reaps it if it is gone within a short while (a process
+ * left behind would be reaped by init anyway). */
+static void kill_all(Broker *b) {
+        uint64_t end = mono_usec() + 1000000u;
+
+        for (Worker *w = b->workers; w; w = w->next) {
+                worker_close_channel(w);
+                worker_kill(w);
+        }
+        while (b->workers) {
+                Worker *w = b->workers;
+
+                if (!worker_try_reap(w) && mono_usec() < end) {
+                        (void) poll(NULL, 0, 10);
+                        continue;
+                }
+                worker_free(w);
+        }
 }
 
 void broker_stop(Broker *b, uint64_t timeout_usec) {
@@ -556,49 +771,72 @@ void broker_stop(Broker *b, uint64_t timeout_usec) {
                 return;
         b->stopping = true;
         b->restart_timer = sd_event_source_disable_unref(b->restart_timer);
+again:
         for (Worker *w = b->workers; w; w = w->next)
-                if (!w->retiring) {
+                if (w->fd >= 0 && !w->retiring) {
                         w->retiring = true;
-                        (void) send_stop(w);
+                        /* On failure it is stopped already (and maybe freed): start over. */
+                        if (send_stop(w) < 0)
+                                goto again;
                 }
         /* The event loop is over: serve the workers' last requests (commits of SETs in
          * flight) here until they exit. */
         while (b->workers) {
-                struct pollfd p[16];
-                Worker *ws[16];
+                struct pollfd p[32];
+                Worker *ws[32];
                 nfds_t n = 0;
                 uint64_t now = mono_usec();
 
                 if (now >= end)
                         break;
-                for (Worker *w = b->workers; w && n < ARRAY_SIZE(p); w = w->next) {
-                        p[n] = (struct pollfd){ .fd = w->fd, .events = POLLIN };
-                        ws[n++] = w;
+                for (Worker *w = b->workers; w && n + 2 <= ARRAY_SIZE(p); w = w->next) {
+                        if (w->fd >= 0) {
+                                p[n] = (struct pollfd){ .fd = w->fd, .events = POLLIN };
+                                if (link_queue_length(&w->out) > 0)
+                                        p[n].events |= POLLOUT;
+                                ws[n++] = w;
+                        }
+                        if (w->pidfd >= 0) {
+                                p[n] = (struct pollfd){ .fd = w->pidfd, .events = POLLIN };
+                                ws[n++] = w;
+                        }
+                }
+                if (n == 0) {
+                        /* No pidfds: look for the exited ones now and then. */
+                        for (Worker *w = b->workers, *next; w; w = next) {
+                                next = w->next;
+                                if (worker_try_reap(w))
+                                        worker_free(w);
+                        }
+                        (void) poll(NULL, 0, 10);
+                        continue;
                 }
                 if (poll(p, n, (int) ((end - now) / 1000u) + 1) <= 0)
                         continue;
+                /* One event per round: handling it may free workers. */
                 for (nfds_t i = 0; i < n; i++) {
-                        json_t *in = NULL;
-                        int r;
+                        Worker *w = ws[i];
 
                         if (!p[i].revents)
                                 continue;
-                        r = link_recv(ws[i]->fd, &in);
-                        if (r == -EAGAIN)
-                                continue;
-                        if (r < 0) {
-                                worker_free(ws[i], r != -ECONNRESET);
-                                continue;
-                        }
-                        handle(ws[i], in);
-                        json_decref(in);
+                        if (p[i].fd == w->pidfd)
+                                worker_exited(w);
+                        else if (p[i].revents & POLLOUT) {
+                                int r = link_queue_flush(&w->out, w->fd);
+                                if (r < 0)
+                                        worker_gone(w, -ECONNRESET, false);
+                                else if (p[i].revents & (POLLIN | POLLHUP | POLLERR))
+                                        worker_read(w);
+                        } else
+                                worker_read(w);
+                        break;
                 }
         }
-        while (b->workers) {
-                log_warning("Network worker " PID_FMT " did not stop in time, killing it",
-                            b->workers->pid);
-                worker_free(b->workers, true);
-        }
+        for (Worker *w = b->workers; w; w = w->next)
+                if (w->pid > 0 && !w->killed)
+                        log_warning("Network worker " PID_FMT " did not stop in time, killing it",
+                                    w->pid);
+        kill_all(b);
 }
 
 int broker_restart(Broker *b) {
@@ -624,7 +862,7 @@ static int request_verify(Broker *b, const char *state) {
         msg = json_pack("{s:s, s:s}", "type", "verify", "state", state);
         if (!msg)
                 return -ENOMEM;
-        r = link_send(w->fd, msg);
+        r = worker_send(w, msg);
         json_decref(msg);
         return r;
 }
@@ -670,8 +908,8 @@ Broker *broker_free(Broker *b) {
         if (!b)
                 return NULL;
         b->restart_timer = sd_event_source_disable_unref(b->restart_timer);
-        while (b->workers)
-                worker_free(b->workers, true);
+        kill_all(b);
+        free(b->buf);
         free(b);
         return NULL;
 }

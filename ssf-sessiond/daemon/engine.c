@@ -4,6 +4,7 @@
  * history and pending actions in one transaction. Runs in the root daemon.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -466,6 +467,28 @@ static int record_protected(State *st, const IngestRequest *set, const Detection
         return store_history_add(st->store, &h, NULL);
 }
 
+/* The replay cache keeps every jti younger than max_event_age, so a flood of distinct jtis could
+ * grow it without end: past replay_cache_max, a new SET is deferred (a local failure: the worker
+ * leaves it unacknowledged, push answers 503) until older jtis age out, never dropped. Logged
+ * once a minute. Call with lock held, after the SET's jti was added. */
+#define DEFER_LOG_INTERVAL_SEC 60u
+
+static int replay_cache_full(State *st, const Config *c, uint64_t now) {
+        static uint64_t warned, deferred;
+        uint64_t n = store_jti_count(st->store);
+
+        if (c->replay_cache_max == 0 || n <= c->replay_cache_max)
+                return 0;
+        deferred++;
+        if (warned == 0 || now >= warned + DEFER_LOG_INTERVAL_SEC || now < warned) {
+                log_warning("The replay cache holds %" PRIu64 " jtis, more than replay_cache_max "
+                            "(%u): deferring new SETs (%" PRIu64 " so far) until jtis older than "
+                            "max_event_age can be dropped", n - 1, c->replay_cache_max, deferred);
+                warned = now;
+        }
+        return -EBUSY;
+}
+
 int engine_apply(State *st, const IngestRequest *set, SetError *err) {
         ConfigHandle *h;
         const Config *c;
@@ -507,6 +530,9 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
                 log_info("SET '%s' was received before, acknowledging it again", set->jti);
                 goto out_rollback;
         }
+        if (r < 0)
+                goto out_rollback;
+        r = replay_cache_full(st, c, now);
         if (r < 0)
                 goto out_rollback;
 

@@ -82,24 +82,48 @@ static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Expiry and retention. Pruning takes one bounded batch of each kind per run (the lock is
+ * held only for that); while a batch was full, the next run comes soon instead of after
+ * EXPIRY_INTERVAL_USEC. Never on the PAM path. */
+#define PRUNE_BATCH 1000u
+#define PRUNE_AGAIN_USEC (200u * 1000u)
+
 static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
+        static bool pruning; /* this run continues the previous one's pruning */
         Manager *m = userdata;
         ConfigHandle *h = state_config_ref(&m->state);
-        int n;
+        const Config *c = h->config;
+        uint64_t now = now_sec(), next = 0;
+        uint64_t retention = c->history_retention_usec / 1000000u, age = c->max_event_age_usec / 1000000u;
+        StorePruneLimits lim = {
+                .history_before = now > retention ? now - retention : 0,
+                .history_max_rows = c->history_max_rows,
+                /* Kept at least max_event_age: an older SET is refused before the replay check. */
+                .jti_before = now > age ? now - age : 0,
+                .batch = PRUNE_BATCH,
+        };
+        StorePruneCounts pc = {};
+        int n = 0, r;
 
         pthread_mutex_lock(&m->state.lock);
-        n = store_detections_expire(m->state.store, now_sec());
+        if (!pruning)
+                n = store_detections_expire(m->state.store, now);
         if (n > 0) {
                 log_info("%d detection(s) expired", n);
-                (void) state_write_snapshot_locked(&m->state, h->config);
+                (void) state_write_snapshot_locked(&m->state, c);
         }
-        /* Kept at least max_event_age: an older SET is refused before the replay check. */
-        (void) store_jti_prune(m->state.store,
-                               now_sec() - MAX(h->config->max_event_age_usec / 1000000u,
-                                               (uint64_t) 30u * 24u * 3600u));
+        r = store_prune(m->state.store, &lim, &pc);
         pthread_mutex_unlock(&m->state.lock);
         state_config_unref(&m->state, h);
-        (void) sd_event_source_set_time(s, usec + EXPIRY_INTERVAL_USEC);
+        if (r < 0)
+                log_warning_errno(r, "Cannot prune the state database: %m");
+        else if (pc.history + pc.actions + pc.sets + pc.jti > 0)
+                log_debug("Pruned %u history row(s), %u action(s), %u SET claim(s), %u jti(s)%s",
+                          pc.history, pc.actions, pc.sets, pc.jti, pc.more ? ", more to do" : "");
+        pruning = r >= 0 && pc.more;
+        (void) sd_event_now(sd_event_source_get_event(s), CLOCK_MONOTONIC, &next);
+        (void) sd_event_source_set_time(s, pruning ? next + PRUNE_AGAIN_USEC
+                                                   : usec + EXPIRY_INTERVAL_USEC);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
 }

@@ -21,7 +21,7 @@
 #include "macro.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define BUSY_TIMEOUT_MS 5000
 #define STORE_LIST_MAX 100000U /* a bound on rows returned by one list call */
 
@@ -51,6 +51,15 @@ enum {
         STMT_ACTION_FIND_TXN,
         STMT_KV_GET,
         STMT_KV_SET,
+        STMT_SET_FIND,
+        STMT_SET_ADD,
+        STMT_SET_CLAIMS,
+        STMT_PRUNE_HIST_AGE,
+        STMT_PRUNE_HIST_COUNT,
+        STMT_PRUNE_ACTIONS_AGE,
+        STMT_PRUNE_ACTIONS_COUNT,
+        STMT_PRUNE_SETS,
+        STMT_PRUNE_JTI,
         _STMT_MAX,
 };
 
@@ -60,7 +69,7 @@ enum {
         "duration_ms, txn, uid"
 #define ACTION_COLUMNS                                                                              \
         "id, created, user, rule, action, sessions, reset, workflow, jti, event_uri, detection, issuer, " \
-        "reason, level_before, level_after, claims_json, history_id, txn, uid"
+        "reason, level_before, level_after, set_id, history_id, txn, uid"
 
 static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -68,7 +77,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_ROLLBACK] = "ROLLBACK",
         [STMT_JTI_INSERT] = "INSERT OR IGNORE INTO jti (iss, jti, event_uri, iat, received) "
                             "VALUES (?1, ?2, ?3, ?4, ?5)",
-        [STMT_JTI_PRUNE] = "DELETE FROM jti WHERE received < ?1",
+        [STMT_JTI_PRUNE] = "DELETE FROM jti WHERE received < ?1 AND iat < ?1",
         [STMT_DET_GET] = "SELECT " DET_COLUMNS " FROM detections WHERE uid = ?1 AND detection = ?2",
         [STMT_DET_PUT] = "INSERT OR REPLACE INTO detections (" DET_COLUMNS ") "
                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -95,7 +104,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
                                 "AND time >= ?2 ORDER BY id DESC LIMIT ?3",
         [STMT_ACTION_ADD] = "INSERT INTO actions (created, state, user, rule, action, sessions, reset, "
                             "workflow, jti, event_uri, detection, issuer, reason, level_before, "
-                            "level_after, claims_json, history_id, txn, uid) VALUES (?1, 0, ?2, ?3, ?4, "
+                            "level_after, set_id, history_id, txn, uid) VALUES (?1, 0, ?2, ?3, ?4, "
                             "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         [STMT_ACTION_PENDING] = "SELECT " ACTION_COLUMNS " FROM actions WHERE state = 0 ORDER BY id",
         [STMT_ACTION_FINISH] = "UPDATE actions SET state = 1, result = ?2 WHERE id = ?1",
@@ -106,6 +115,33 @@ static const char *const stmt_sql[_STMT_MAX] = {
                                  "AND (state = 0 OR substr(result, 1, 2) = 'ok') ORDER BY id LIMIT 1",
         [STMT_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
         [STMT_KV_SET] = "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
+        /* The claims of a SET that caused actions, stored once (schema 4). */
+        [STMT_SET_FIND] = "SELECT id FROM sets WHERE iss = ?1 AND jti = ?2",
+        [STMT_SET_ADD] = "INSERT INTO sets (iss, jti, claims) VALUES (?1, ?2, ?3)",
+        [STMT_SET_CLAIMS] = "SELECT claims FROM sets WHERE id = ?1",
+        /* Pruning (store_prune), a bounded batch each. The history of a pending action stays:
+         * its result is written there when it finishes. Age: among the oldest ?2 rows, those
+         * older than ?1 (rows are added in time order, so the scan stops at once when there is
+         * nothing to prune). Count: the rows below the newest ?1 ids. */
+        [STMT_PRUNE_HIST_AGE] = "DELETE FROM history WHERE id IN (SELECT id FROM (SELECT id, time FROM "
+                                "history WHERE id NOT IN (SELECT history_id FROM actions WHERE state = 0) "
+                                "ORDER BY id LIMIT ?2) WHERE time < ?1)",
+        [STMT_PRUNE_HIST_COUNT] = "DELETE FROM history WHERE id IN (SELECT id FROM history WHERE "
+                                  "id <= (SELECT MAX(id) FROM history) - ?1 AND id NOT IN (SELECT "
+                                  "history_id FROM actions WHERE state = 0) ORDER BY id LIMIT ?2)",
+        [STMT_PRUNE_ACTIONS_AGE] = "DELETE FROM actions WHERE id IN (SELECT id FROM (SELECT id, created "
+                                   "FROM actions WHERE state = 1 ORDER BY id LIMIT ?2) WHERE created < ?1)",
+        [STMT_PRUNE_ACTIONS_COUNT] = "DELETE FROM actions WHERE id IN (SELECT id FROM actions WHERE "
+                                     "state = 1 AND id <= (SELECT MAX(id) FROM actions) - ?1 "
+                                     "ORDER BY id LIMIT ?2)",
+        /* Claims are for hooks yet to run: kept while a pending action refers to them. */
+        [STMT_PRUNE_SETS] = "DELETE FROM sets WHERE id IN (SELECT s.id FROM sets s WHERE NOT EXISTS "
+                            "(SELECT 1 FROM actions a WHERE a.set_id = s.id AND a.state = 0) "
+                            "ORDER BY s.id LIMIT ?1)",
+        /* A jti whose SET was issued before now - max_event_age can go: the SET is refused
+         * before the replay check. */
+        [STMT_PRUNE_JTI] = "DELETE FROM jti WHERE rowid IN (SELECT rowid FROM jti WHERE received < ?1 "
+                           "AND iat < ?1 ORDER BY received LIMIT ?2)",
 };
 
 /* Schema steps: schema[v] migrates version v to v + 1. Never edit a step once released: add
@@ -202,12 +238,52 @@ static const char *const schema[SCHEMA_VERSION] = {
         "UPDATE actions SET state = 1, result = 'failed: no local user' WHERE state = 0 AND uid IS NULL;"
         "DROP INDEX actions_txn;"
         "CREATE INDEX actions_txn ON actions (issuer, txn, uid) WHERE txn IS NOT NULL;",
+        /* 3 -> 4: a SET's claims (for hooks) are stored once in sets, not copied into each of
+         * its actions (one SET may name many users); actions refer to them by set_id. */
+        "CREATE TABLE sets ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  iss TEXT NOT NULL,"
+        "  jti TEXT NOT NULL,"
+        "  claims TEXT,"
+        "  UNIQUE (iss, jti));"
+        "INSERT OR IGNORE INTO sets (iss, jti, claims) SELECT IFNULL(issuer, ''), IFNULL(jti, ''),"
+        "  claims_json FROM actions WHERE claims_json IS NOT NULL ORDER BY id;"
+        "ALTER TABLE actions ADD COLUMN set_id INTEGER;"
+        "UPDATE actions SET set_id = (SELECT s.id FROM sets s WHERE s.iss = IFNULL(actions.issuer, '')"
+        "  AND s.jti = IFNULL(actions.jti, '')) WHERE claims_json IS NOT NULL;"
+        "ALTER TABLE actions DROP COLUMN claims_json;"
+        "CREATE INDEX actions_set ON actions (set_id) WHERE set_id IS NOT NULL;",
 };
 
 struct Store {
         sqlite3 *db;
         sqlite3_stmt *stmt[_STMT_MAX];
+        uint64_t n_jti;     /* replay-cache rows committed */
+        int64_t n_jti_txn;  /* rows added (removed) by the open transaction */
 };
+
+/* A SET's claims shared by the actions of one list (store_action_list_pending()). */
+typedef struct SharedClaims {
+        unsigned n_ref;
+        char text[];
+} SharedClaims;
+
+static void shared_claims_unref(void *p) {
+        SharedClaims *c = p;
+
+        if (c && __atomic_sub_fetch(&c->n_ref, 1, __ATOMIC_ACQ_REL) == 0)
+                free(c);
+}
+
+/* Counts a change of the replay cache, in the open transaction if there is one. */
+static void jti_count_add(Store *s, int64_t n) {
+        if (!sqlite3_get_autocommit(s->db))
+                s->n_jti_txn += n;
+        else if (n < 0 && (uint64_t) -n > s->n_jti)
+                s->n_jti = 0;
+        else
+                s->n_jti = (uint64_t) ((int64_t) s->n_jti + n);
+}
 
 static int sql_error(Store *s, const char *what) {
         log_debug("SQLite: %s: %s", what, s->db ? sqlite3_errmsg(s->db) : "no database");
@@ -441,6 +517,12 @@ int store_open(const char *path, Store **ret) {
                 }
         }
 
+        r = store_count(s, "jti", &s->n_jti);
+        if (r < 0) {
+                store_free(s);
+                return r;
+        }
+
         /* The WAL and shared-memory files inherit the database's mode; keep them private too. */
         for (size_t i = 0; i < 2; i++) {
                 char p[PATH_MAX];
@@ -464,14 +546,24 @@ Store *store_free(Store *s) {
 }
 
 int store_begin(Store *s) {
+        s->n_jti_txn = 0;
         return step_done(s, stmt_get(s, STMT_BEGIN), "begin");
 }
 
 int store_commit(Store *s) {
-        return step_done(s, stmt_get(s, STMT_COMMIT), "commit");
+        int64_t delta = s->n_jti_txn;
+        int r = step_done(s, stmt_get(s, STMT_COMMIT), "commit");
+
+        if (r >= 0 || sqlite3_get_autocommit(s->db)) {
+                s->n_jti_txn = 0;
+                if (r >= 0)
+                        jti_count_add(s, delta);
+        }
+        return r;
 }
 
 int store_rollback(Store *s) {
+        s->n_jti_txn = 0;
         if (sqlite3_get_autocommit(s->db))
                 return 0; /* nothing open (SQLite may have rolled back already) */
         return step_done(s, stmt_get(s, STMT_ROLLBACK), "rollback");
@@ -495,7 +587,10 @@ int store_jti_insert(Store *s, const char *jti, const char *iss, const char *eve
         r = step_done(s, st, "jti insert");
         if (r < 0)
                 return r;
-        return sqlite3_changes(s->db) == 0 ? -EALREADY : 0;
+        if (sqlite3_changes(s->db) == 0)
+                return -EALREADY;
+        jti_count_add(s, 1);
+        return 0;
 }
 
 int store_jti_prune(Store *s, uint64_t cutoff) {
@@ -504,7 +599,15 @@ int store_jti_prune(Store *s, uint64_t cutoff) {
 
         (void) bind_u64(st, 1, cutoff);
         r = step_done(s, st, "jti prune");
-        return r < 0 ? r : sqlite3_changes(s->db);
+        if (r < 0)
+                return r;
+        jti_count_add(s, -(int64_t) sqlite3_changes(s->db));
+        return sqlite3_changes(s->db);
+}
+
+uint64_t store_jti_count(Store *s) {
+        int64_t n = (int64_t) s->n_jti + s->n_jti_txn;
+        return n < 0 ? 0 : (uint64_t) n;
 }
 
 /* ---- detections --------------------------------------------------------------------------- */
@@ -967,7 +1070,10 @@ void pending_action_done(PendingAction *a) {
         free(a->detection);
         free(a->issuer);
         free(a->reason);
-        free(a->claims_json);
+        if (a->claims_ref)
+                shared_claims_unref(a->claims_ref); /* claims_json points into it */
+        else
+                free(a->claims_json);
         *a = (PendingAction){};
 }
 
@@ -979,12 +1085,44 @@ void pending_actions_free(PendingAction *a, size_t n) {
         free(a);
 }
 
+/* The id of the SET's row in sets, added with claims when there is none yet. */
+static int set_id_get(Store *s, const char *iss, const char *jti, const char *claims, int64_t *ret) {
+        sqlite3_stmt *st = stmt_get(s, STMT_SET_FIND);
+        int rc, r;
+
+        (void) bind_text(st, 1, strempty(iss));
+        (void) bind_text(st, 2, strempty(jti));
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *ret = sqlite3_column_int64(st, 0);
+        r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : map_rc(s, rc, "set find");
+        (void) sqlite3_reset(st);
+        if (r != -ENOENT)
+                return r;
+
+        st = stmt_get(s, STMT_SET_ADD);
+        (void) bind_text(st, 1, strempty(iss));
+        (void) bind_text(st, 2, strempty(jti));
+        (void) bind_text(st, 3, claims);
+        r = step_done(s, st, "set add");
+        if (r < 0)
+                return r;
+        *ret = sqlite3_last_insert_rowid(s->db);
+        return 0;
+}
+
 int store_action_add(Store *s, const PendingAction *a, int64_t *ret_id) {
+        int64_t set_id = 0;
         sqlite3_stmt *st;
         int r;
 
         if (!s || !a || isempty(a->user) || isempty(a->action))
                 return -EINVAL;
+        if (a->claims_json) {
+                r = set_id_get(s, a->issuer, a->jti, a->claims_json, &set_id);
+                if (r < 0)
+                        return r;
+        }
         st = stmt_get(s, STMT_ACTION_ADD);
         (void) bind_u64(st, 1, a->created);
         (void) bind_text(st, 2, a->user);
@@ -1000,7 +1138,10 @@ int store_action_add(Store *s, const PendingAction *a, int64_t *ret_id) {
         (void) bind_text(st, 12, a->reason);
         (void) bind_i64(st, 13, level_valid(a->level_before) ? a->level_before : RISK_NONE);
         (void) bind_i64(st, 14, level_valid(a->level_after) ? a->level_after : RISK_NONE);
-        (void) bind_text(st, 15, a->claims_json);
+        if (a->claims_json)
+                (void) bind_i64(st, 15, set_id);
+        else
+                (void) sqlite3_bind_null(st, 15);
         (void) bind_i64(st, 16, a->history_id);
         (void) bind_text(st, 17, a->txn);
         (void) bind_i64(st, 18, a->uid);
@@ -1022,9 +1163,9 @@ static int read_action(sqlite3_stmt *st, PendingAction *ret) {
                 .history_id = sqlite3_column_int64(st, 16),
                 .uid = (uid_t) sqlite3_column_int64(st, 18),
         };
-        static const int cols[] = { 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 15, 17 };
+        static const int cols[] = { 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 17 };
         char **fields[] = { &a.user, &a.rule, &a.action, &a.sessions, &a.workflow, &a.jti, &a.event_uri,
-                            &a.detection, &a.issuer, &a.reason, &a.claims_json, &a.txn };
+                            &a.detection, &a.issuer, &a.reason, &a.txn };
 
         for (size_t i = 0; i < ARRAY_SIZE(cols); i++)
                 if (col_str(st, cols[i], fields[i]) < 0) {
@@ -1035,8 +1176,49 @@ static int read_action(sqlite3_stmt *st, PendingAction *ret) {
         return 0;
 }
 
+/* The claims of set id, shared with *last (the previous action's) when it is the same SET:
+ * the actions of one SET are listed together, and hold one copy. */
+static int action_claims(Store *s, int64_t id, int64_t *last_id, SharedClaims **last,
+                         PendingAction *a) {
+        sqlite3_stmt *st;
+        const unsigned char *t;
+        SharedClaims *c = NULL;
+        int rc, r = 0;
+
+        if (!*last || *last_id != id) {
+                st = stmt_get(s, STMT_SET_CLAIMS);
+                (void) bind_i64(st, 1, id);
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW && (t = sqlite3_column_text(st, 0))) {
+                        size_t len = strlen((const char *) t);
+
+                        c = malloc(sizeof(SharedClaims) + len + 1);
+                        if (c) {
+                                c->n_ref = 1; /* *last's */
+                                memcpy(c->text, t, len + 1);
+                        } else
+                                r = -ENOMEM;
+                } else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                        r = map_rc(s, rc, "set claims");
+                (void) sqlite3_reset(st);
+                if (r < 0)
+                        return r;
+                shared_claims_unref(*last);
+                *last = c;
+                *last_id = id;
+        }
+        if (*last) {
+                __atomic_add_fetch(&(*last)->n_ref, 1, __ATOMIC_RELAXED);
+                a->claims_ref = *last;
+                a->claims_json = (*last)->text;
+        }
+        return 0;
+}
+
 int store_action_list_pending(Store *s, PendingAction **ret, size_t *ret_n) {
         PendingAction *list = NULL;
+        SharedClaims *last = NULL;
+        int64_t last_id = 0;
         size_t n = 0, alloc = 0;
         sqlite3_stmt *st;
         int rc, r = 0;
@@ -1061,10 +1243,17 @@ int store_action_list_pending(Store *s, PendingAction **ret, size_t *ret_n) {
                 if (r < 0)
                         break;
                 n++;
+                if (sqlite3_column_type(st, 15) != SQLITE_NULL) {
+                        r = action_claims(s, sqlite3_column_int64(st, 15), &last_id, &last,
+                                          &list[n - 1]);
+                        if (r < 0)
+                                break;
+                }
         }
         if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
                 r = map_rc(s, rc, "actions list");
         (void) sqlite3_reset(st);
+        shared_claims_unref(last);
         if (r < 0) {
                 pending_actions_free(list, n);
                 return r;
@@ -1113,6 +1302,75 @@ int store_action_find_txn(Store *s, const char *issuer, const char *txn, uid_t u
                 r = map_rc(s, rc, "action find txn");
         (void) sqlite3_reset(st);
         return r;
+}
+
+/* ---- retention ---------------------------------------------------------------------------- */
+
+/* Runs one pruning statement (?1 the bound, ?2 the batch, or ?1 the batch alone). Returns the
+ * number of rows deleted or -errno. */
+static int prune_step(Store *s, int id, bool bound, uint64_t value, size_t batch) {
+        sqlite3_stmt *st = stmt_get(s, id);
+        int r;
+
+        if (bound) {
+                (void) bind_u64(st, 1, value);
+                (void) bind_i64(st, 2, (int64_t) batch);
+        } else
+                (void) bind_i64(st, 1, (int64_t) batch);
+        r = step_done(s, st, "prune");
+        return r < 0 ? r : sqlite3_changes(s->db);
+}
+
+int store_prune(Store *s, const StorePruneLimits *l, StorePruneCounts *ret) {
+        struct {
+                int stmt;
+                bool bound;
+                uint64_t value;
+                unsigned *count;
+        } steps[6];
+        StorePruneCounts c = {};
+        size_t batch, n = 0;
+        int r;
+
+        if (!s || !l)
+                return -EINVAL;
+        batch = l->batch ? MIN(l->batch, (size_t) INT32_MAX) : 1000;
+        if (l->history_before > 0) {
+                steps[n++] = (typeof(steps[0])) { STMT_PRUNE_HIST_AGE, true, l->history_before, &c.history };
+                steps[n++] = (typeof(steps[0])) { STMT_PRUNE_ACTIONS_AGE, true, l->history_before, &c.actions };
+        }
+        if (l->history_max_rows > 0) {
+                steps[n++] = (typeof(steps[0])) { STMT_PRUNE_HIST_COUNT, true, l->history_max_rows, &c.history };
+                steps[n++] = (typeof(steps[0])) { STMT_PRUNE_ACTIONS_COUNT, true, l->history_max_rows, &c.actions };
+        }
+        steps[n++] = (typeof(steps[0])) { STMT_PRUNE_SETS, false, 0, &c.sets };
+        if (l->jti_before > 0)
+                steps[n++] = (typeof(steps[0])) { STMT_PRUNE_JTI, true, l->jti_before, &c.jti };
+
+        r = store_begin(s);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                int k = prune_step(s, steps[i].stmt, steps[i].bound, steps[i].value, batch);
+
+                if (k < 0) {
+                        (void) store_rollback(s);
+                        return k;
+                }
+                *steps[i].count += (unsigned) k;
+                if ((size_t) k >= batch)
+                        c.more = true; /* a full batch: there may be more */
+                if (steps[i].stmt == STMT_PRUNE_JTI)
+                        jti_count_add(s, -(int64_t) k);
+        }
+        r = store_commit(s);
+        if (r < 0) {
+                (void) store_rollback(s);
+                return r;
+        }
+        if (ret)
+                *ret = c;
+        return 0;
 }
 
 /* ---- key/value ---------------------------------------------------------------------------- */
@@ -1166,6 +1424,7 @@ int store_count(Store *s, const char *table, uint64_t *ret) {
                 { "actions", "SELECT COUNT(*) FROM actions" },
                 { "pending_actions", "SELECT COUNT(*) FROM actions WHERE state = 0" },
                 { "kv", "SELECT COUNT(*) FROM kv" },
+                { "sets", "SELECT COUNT(*) FROM sets" },
                 { "users", "SELECT COUNT(DISTINCT uid) FROM detections" },
         };
         sqlite3_stmt *st = NULL;

@@ -2,8 +2,8 @@
 #pragma once
 
 /* Durable state in SQLite (state_dir/state.db, WAL, synchronous=FULL, mode 0600): received
- * jtis (replay cache), per-user detections, the risk history, pending actions, and key/value
- * facts (stream id, push secret). Users are identified by uid: the names NSS resolves to one
+ * jtis (replay cache), per-user detections, the risk history, pending actions (the claims of
+ * their SET stored once per SET, for hooks), and key/value facts (stream id, push secret). Users are identified by uid: the names NSS resolves to one
  * account share one level; the history and actions also keep the name the event was applied
  * under. One Store is used by one thread at a time (the Manager's
  * lock). All functions return 0 or -errno (-ENOENT: no such row; -EIO: SQLite error, logged at
@@ -71,7 +71,10 @@ typedef struct PendingAction {
         char *jti, *event_uri, *detection, *issuer, *reason;
         char *txn;           /* the SET's txn claim, or NULL */
         RiskLevel level_before, level_after;
-        char *claims_json;   /* the SET's claims, for hook stdin */
+        char *claims_json;   /* the SET's claims, for hook stdin (stored once per SET) */
+        void *claims_ref;    /* set by store_action_list_pending(): the actions of one SET in
+                              * a list share one copy of its claims, released by
+                              * pending_action_done() (thread-safe); claims_json points into it */
         int64_t history_id;  /* the history row this action updates when done */
 } PendingAction;
 
@@ -85,8 +88,11 @@ int store_rollback(Store *s);
 /* Records a received jti. Returns 0 when new, -EALREADY when seen before. */
 int store_jti_insert(Store *s, const char *jti, const char *iss, const char *event_uri,
                      uint64_t iat, uint64_t now);
-/* Drops replay-cache rows received before cutoff. */
+/* Drops replay-cache rows received and issued before cutoff (all at once: store_prune() works
+ * in batches). Returns the number dropped. */
 int store_jti_prune(Store *s, uint64_t cutoff);
+/* The rows of the replay cache, the open transaction's included (kept in memory, no query). */
+uint64_t store_jti_count(Store *s);
 
 int store_detection_get(Store *s, uid_t uid, const char *detection, StoreDetection *ret);
 /* Insert or replace (user, detection). */
@@ -128,12 +134,35 @@ int store_action_find_txn(Store *s, const char *issuer, const char *txn, uid_t u
                           const char *action, const char *sessions, const char *workflow,
                           char **ret_jti);
 
+/* Retention (PRODUCT.md "Limits, retention and protection of the login gate"). Each call
+ * deletes at most batch rows of each kind, in one transaction, so that the lock is held only
+ * briefly; call again while ret->more. Zero fields prune nothing of their kind. */
+typedef struct StorePruneLimits {
+        uint64_t history_before;   /* history rows and finished actions created before this */
+        uint64_t history_max_rows; /* history rows and finished actions below the newest this
+                                    * many ids */
+        uint64_t jti_before;       /* replay-cache rows of SETs issued and received before this
+                                    * (now - max_event_age: older SETs are refused anyway) */
+        size_t batch;              /* 0: 1000 */
+} StorePruneLimits;
+
+typedef struct StorePruneCounts {
+        unsigned history, actions, sets, jti; /* rows deleted */
+        bool more;                            /* a batch was full: call again */
+} StorePruneCounts;
+
+/* The history row of a pending action is never pruned (its result is written there), nor are
+ * pending actions; a SET's claims go when no pending action refers to them. Returns 0 or
+ * -errno (nothing deleted then). */
+int store_prune(Store *s, const StorePruneLimits *l, StorePruneCounts *ret);
+
 /* Returns -ENOENT when key is not set; *ret is a new string. */
 int store_kv_get(Store *s, const char *key, char **ret);
 int store_kv_set(Store *s, const char *key, const char *value);
 
 /* Counts for status/metrics. table is one of "jti", "detections", "history", "actions",
- * "pending_actions", "kv", "users" (distinct users with detections); else -EINVAL. */
+ * "pending_actions", "kv", "sets" (SETs whose claims are kept), "users" (distinct users with
+ * detections); else -EINVAL. */
 int store_count(Store *s, const char *table, uint64_t *ret);
 
 void store_detection_done(StoreDetection *d);

@@ -179,6 +179,9 @@ static const ConfigItem config_items[] = {
         { SECTION_DAEMON, "socket", parse_path_required, C(socket_path), 0, 0 },
         { SECTION_DAEMON, "snapshot", parse_path_required, C(snapshot_path), 0, 0 },
         { SECTION_DAEMON, "max_event_age", parse_duration, C(max_event_age_usec), USEC_PER_HOUR, 3650 * USEC_PER_DAY },
+        { SECTION_DAEMON, "history_retention", parse_duration, C(history_retention_usec), USEC_PER_HOUR, 3650 * USEC_PER_DAY },
+        { SECTION_DAEMON, "history_max_rows", parse_unsigned, C(history_max_rows), 10, UINT32_MAX - 1 },
+        { SECTION_DAEMON, "replay_cache_max", parse_unsigned, C(replay_cache_max), 10, UINT32_MAX - 1 },
         { SECTION_DAEMON, "dry_run", parse_bool, C(dry_run), 0, 0 },
 };
 
@@ -1690,6 +1693,9 @@ static int config_new_defaults(Config **ret) {
                 .max_clock_skew_usec = 5 * USEC_PER_MINUTE,
                 .hooks_timeout_usec = 30 * USEC_PER_SEC,
                 .max_event_age_usec = 30 * USEC_PER_DAY,
+                .history_retention_usec = 90 * USEC_PER_DAY,
+                .history_max_rows = 1000000,
+                .replay_cache_max = 1000000,
                 .min_uid = 1000,
                 .max_uid = 60000,
         };

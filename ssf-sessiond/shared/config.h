@@ -99,6 +99,9 @@ typedef struct Config {
         char *socket_path;
         char *snapshot_path;
         uint64_t max_event_age_usec; /* older SETs are refused; jtis kept at least this long */
+        uint64_t history_retention_usec; /* older history and finished actions are pruned */
+        unsigned history_max_rows;   /* and so are the oldest beyond this many */
+        unsigned replay_cache_max;   /* past this many jtis, new SETs are deferred */
         bool dry_run;                /* audit mode: decide and record, act on nothing */
 } Config;
 

@@ -33,7 +33,45 @@
  * there (non-blocking fds), -ECONNRESET at EOF, -EBADMSG/-EMSGSIZE for a bad datagram. */
 int link_send(int fd, json_t *msg);
 int link_recv(int fd, json_t **ret);
+/* link_recv() into buf, at least LINK_MAX_FRAME + 1 bytes (root reuses one buffer). */
+int link_recv_buf(int fd, char *buf, json_t **ret);
 /* What link_recv() does with the datagram's len bytes (no I/O): -EMSGSIZE above
  * LINK_MAX_FRAME; -EBADMSG unless a JSON object (duplicate names refused) with a string
  * "type"; else 0 and a new reference in *ret. */
 int link_parse(const char *buf, size_t len, json_t **ret);
+
+/*
+ * Root's end never blocks on the worker: what it sends goes out at once when the socket takes
+ * it, else waits in a bounded queue flushed when the socket is writable again (EPOLLOUT). A
+ * worker that does not read makes the queue overflow; root kills it then (daemon/broker.c).
+ */
+#define LINK_QUEUE_MAX_FRAMES 64u
+#define LINK_QUEUE_MAX_BYTES (512u * 1024u)
+
+typedef struct LinkQueue {
+        char **frames;   /* a ring of frames[cap], head first */
+        size_t *lens;
+        size_t cap, head, n;
+        size_t bytes;    /* queued bytes */
+        size_t max_frames, max_bytes; /* 0: the LINK_QUEUE_MAX_* defaults */
+} LinkQueue;
+
+/* Sends msg on the non-blocking fd, or queues it behind what is queued. Returns 0 when sent,
+ * 1 when queued (flush once fd is writable), -ENOBUFS when the queue would pass its bounds
+ * (nothing is queued), -EMSGSIZE above LINK_MAX_FRAME, -ENOMEM, or the socket's -errno. */
+int link_queue_send(LinkQueue *q, int fd, json_t *msg);
+/* Sends what the socket takes. Returns 0 when the queue is empty, 1 when frames remain, or the
+ * socket's -errno. */
+int link_queue_flush(LinkQueue *q, int fd);
+static inline size_t link_queue_length(const LinkQueue *q) {
+        return q->n;
+}
+void link_queue_done(LinkQueue *q);
+
+/* Counts messages in one-second windows. Returns true when this message is more than max in the
+ * window that now_usec (CLOCK_MONOTONIC) falls in. */
+typedef struct LinkRate {
+        uint64_t window_start;
+        unsigned count;
+} LinkRate;
+bool link_rate_exceeded(LinkRate *r, uint64_t now_usec, unsigned max);

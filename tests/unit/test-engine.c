@@ -385,6 +385,41 @@ static void test_detection_derived_by_root(void **state) {
         assert_int_equal(level_of(f, BOB), RISK_NONE);
 }
 
+/* Past replay_cache_max jtis, a new SET is deferred — a local failure, not an error of the SET,
+ * so the worker does not acknowledge it — and applied once older jtis were dropped; a replay of
+ * a recorded one is still recognised. */
+static void test_replay_cache_bound(void **state) {
+        Fixture *f = *state;
+        Store *s = f->m->state.store;
+        uint64_t now = (uint64_t) time(NULL), n = 0;
+        SetError err = {};
+        char jti[32];
+
+        f->m->state.config->config->replay_cache_max = 10;
+        for (int i = 0; i < 10; i++) {
+                snprintf(jti, sizeof(jti), "j-%d", i);
+                apply(f, ISS, jti, NULL, CAEP "session-revoked", "bob");
+        }
+        assert_int_equal(store_count(s, "history", &n), 0);
+        assert_true(n == 10);
+        assert_int_equal(apply_full(f, ISS, "over", NULL, CAEP "session-revoked", "{}", "alice", now,
+                                    now, &err), -EBUSY);
+        assert_null(err.err);
+        assert_int_equal(level_of(f, ALICE), RISK_NONE);
+        assert_true(store_jti_count(s) == 10);
+        assert_int_equal(store_count(s, "history", &n), 0);
+        assert_true(n == 10);
+        assert_int_equal(apply_full(f, ISS, "j-3", NULL, CAEP "session-revoked", "{}", "bob", now, now,
+                                    &err), -EALREADY);
+
+        /* The old jtis age out (pruned as on_expiry does once max_event_age passed). */
+        assert_int_equal(store_jti_prune(s, now + 1), 10);
+        assert_int_equal(apply_full(f, ISS, "over", NULL, CAEP "session-revoked", "{}", "alice", now,
+                                    now, &err), 0);
+        assert_int_equal(level_of(f, ALICE), RISK_HIGH);
+        assert_true(store_jti_count(s) == 1);
+}
+
 int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_same_txn_logout_once, setup, teardown),
@@ -397,6 +432,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_aliases_share_one_uid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_times_checked, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_detection_derived_by_root, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_replay_cache_bound, setup, teardown),
         };
 
         nss_fixture_exec(argv);

@@ -576,6 +576,259 @@ static void test_reopen(void **state) {
         history_entries_free(h, n);
 }
 
+/* One SET naming many users: its claims are stored once, and a listing holds one copy. */
+static void test_claims_stored_once(void **state) {
+        Fixture *f = *state;
+        PendingAction *a = NULL;
+        char claims[4096];
+        uint64_t count = 0;
+        size_t n = 0;
+        StorePruneCounts pc = {};
+        StorePruneLimits none = { .batch = 100 };
+
+        memset(claims, 0, sizeof(claims));
+        snprintf(claims, sizeof(claims), "{\"jti\":\"big\",\"pad\":\"");
+        memset(claims + strlen(claims), 'x', 3000);
+        strcat(claims, "\"}");
+
+        assert_int_equal(store_begin(f->s), 0);
+        for (int i = 0; i < 200; i++) {
+                PendingAction p = {
+                        .created = 10, .uid = (uid_t) (3000 + i), .user = S("u"), .rule = S("r"),
+                        .action = S("workflow"), .workflow = S("notify"), .jti = S("big"),
+                        .issuer = S("https://idp"), .claims_json = claims, .history_id = 1,
+                };
+                assert_int_equal(store_action_add(f->s, &p, NULL), 0);
+        }
+        /* Another SET, and an action without claims. */
+        {
+                PendingAction p = {
+                        .created = 11, .uid = 2001, .user = S("alice"), .action = S("workflow"),
+                        .workflow = S("notify"), .jti = S("small"), .issuer = S("https://idp"),
+                        .claims_json = S("{\"jti\":\"small\"}"), .history_id = 2,
+                };
+                assert_int_equal(store_action_add(f->s, &p, NULL), 0);
+                p.claims_json = NULL;
+                p.jti = S("none");
+                assert_int_equal(store_action_add(f->s, &p, NULL), 0);
+        }
+        assert_int_equal(store_commit(f->s), 0);
+        assert_int_equal(store_count(f->s, "sets", &count), 0);
+        assert_true(count == 2);
+        {
+                /* The database holds the claims once, not 200 times. */
+                sqlite3 *db = NULL;
+                sqlite3_stmt *st = NULL;
+
+                assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+                assert_int_equal(sqlite3_prepare_v2(db, "SELECT SUM(LENGTH(claims)) FROM sets", -1,
+                                                    &st, NULL), SQLITE_OK);
+                assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+                assert_true(sqlite3_column_int64(st, 0) < 2 * (sqlite3_int64) sizeof(claims));
+                assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
+                assert_int_equal(sqlite3_close(db), SQLITE_OK);
+        }
+
+        assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
+        assert_int_equal(n, 202);
+        for (size_t i = 0; i < 200; i++) {
+                assert_string_equal(a[i].claims_json, claims);
+                assert_ptr_equal(a[i].claims_json, a[0].claims_json); /* one copy */
+        }
+        assert_string_equal(a[200].claims_json, "{\"jti\":\"small\"}");
+        assert_null(a[201].claims_json);
+        /* Released in any order (the hook lane takes them one by one). */
+        for (size_t i = 0; i < n; i += 2)
+                pending_action_done(&a[i]);
+        assert_string_equal(a[199].claims_json, claims);
+        for (size_t i = 1; i < n; i += 2)
+                pending_action_done(&a[i]);
+        free(a);
+
+        /* Kept while an action is pending; gone once none refers to them. */
+        assert_int_equal(store_prune(f->s, &none, &pc), 0);
+        assert_int_equal(pc.sets, 0);
+        assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                if (i != 200)
+                        assert_int_equal(store_action_finish(f->s, a[i].id, "ok"), 0);
+        pending_actions_free(a, n);
+        assert_int_equal(store_prune(f->s, &none, &pc), 0);
+        assert_int_equal(pc.sets, 1);
+        assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(a[0].claims_json, "{\"jti\":\"small\"}");
+        pending_actions_free(a, n);
+}
+
+static int64_t add_history(Store *s, uint64_t time) {
+        HistoryEntry e = { .time = time, .user = S("alice"), .uid = 2001, .event = S("reset"),
+                           .duration_ms = -1 };
+        int64_t id = 0;
+
+        assert_int_equal(store_history_add(s, &e, &id), 0);
+        return id;
+}
+
+static int64_t add_action(Store *s, uint64_t created, int64_t history_id, bool finished) {
+        PendingAction p = {
+                .created = created, .uid = 2001, .user = S("alice"), .action = S("logout"),
+                .sessions = S("all"), .jti = S("j"), .history_id = history_id,
+        };
+        int64_t id = 0;
+
+        assert_int_equal(store_action_add(s, &p, &id), 0);
+        if (finished)
+                assert_int_equal(store_action_finish(s, id, "ok"), 0);
+        return id;
+}
+
+static uint64_t count(Store *s, const char *table) {
+        uint64_t n = 0;
+
+        assert_int_equal(store_count(s, table, &n), 0);
+        return n;
+}
+
+/* Prunes until nothing is left to do; returns the number of runs. */
+static unsigned prune_all(Store *s, const StorePruneLimits *l, StorePruneCounts *total) {
+        StorePruneCounts pc;
+        unsigned runs = 0;
+
+        *total = (StorePruneCounts) {};
+        do {
+                assert_int_equal(store_prune(s, l, &pc), 0);
+                total->history += pc.history;
+                total->actions += pc.actions;
+                total->sets += pc.sets;
+                total->jti += pc.jti;
+                runs++;
+                assert_true(runs < 1000);
+        } while (pc.more);
+        return runs;
+}
+
+static void test_prune_by_age(void **state) {
+        Fixture *f = *state;
+        StorePruneCounts pc;
+        StorePruneLimits l = { .history_before = 1000, .batch = 7 };
+        int64_t pending_hist = 0, pending_action;
+        HistoryEntry *h = NULL;
+        size_t n = 0;
+
+        /* 40 old rows (one is a pending action's), then 10 young ones. */
+        for (int i = 0; i < 40; i++) {
+                int64_t id = add_history(f->s, 100 + (uint64_t) i);
+                if (i == 3)
+                        pending_hist = id;
+                add_action(f->s, 100 + (uint64_t) i, id, true);
+        }
+        pending_action = add_action(f->s, 100, pending_hist, false);
+        for (int i = 0; i < 10; i++)
+                add_action(f->s, 2000, add_history(f->s, 2000 + (uint64_t) i), true);
+        assert_true(count(f->s, "history") == 50);
+        assert_true(count(f->s, "actions") == 51);
+
+        /* In batches of 7: several runs, none deleting more than a batch of each kind. */
+        assert_true(prune_all(f->s, &l, &pc) >= 40 / 7);
+        assert_int_equal(pc.history, 39);
+        assert_int_equal(pc.actions, 40);
+        assert_true(count(f->s, "history") == 11);
+        assert_true(count(f->s, "actions") == 11);
+        /* The pending action and its history row stay: its result is still to be written. */
+        assert_true(count(f->s, "pending_actions") == 1);
+        assert_int_equal(store_history_update_result(f->s, pending_hist, "ok", 1), 0);
+        assert_int_equal(store_action_finish(f->s, pending_action, "ok"), 0);
+        assert_int_equal(store_history_list(f->s, -1, 0, &h, &n), 0);
+        assert_int_equal(n, 11);
+        for (size_t i = 0; i < n; i++)
+                assert_true(h[i].time >= 2000 || h[i].id == pending_hist);
+        history_entries_free(h, n);
+
+        /* Finished now: it goes at the next run; the young rows stay. */
+        prune_all(f->s, &l, &pc);
+        assert_int_equal(pc.history, 1);
+        assert_int_equal(pc.actions, 1);
+        assert_true(count(f->s, "history") == 10);
+        assert_true(count(f->s, "actions") == 10);
+        prune_all(f->s, &l, &pc);
+        assert_int_equal(pc.history + pc.actions, 0);
+}
+
+static void test_prune_by_count(void **state) {
+        Fixture *f = *state;
+        StorePruneCounts pc;
+        StorePruneLimits l = { .history_max_rows = 10, .batch = 4 };
+        HistoryEntry *h = NULL;
+        int64_t last = 0, pending;
+        size_t n = 0;
+
+        for (int i = 0; i < 30; i++) {
+                last = add_history(f->s, 5000);
+                add_action(f->s, 5000, last, true);
+        }
+        pending = add_action(f->s, 5000, 1, false); /* refers to the oldest history row */
+        prune_all(f->s, &l, &pc);
+        /* The newest 10 of each stay, and the pending action with its history row. */
+        assert_int_equal(pc.history, 19);
+        assert_int_equal(pc.actions, 21);
+        assert_true(count(f->s, "history") == 11);
+        assert_true(count(f->s, "actions") == 10);
+        assert_int_equal(store_history_list(f->s, -1, 0, &h, &n), 0);
+        assert_int_equal(n, 11);
+        assert_true(h[0].id == last && h[9].id == last - 9 && h[10].id == 1);
+        history_entries_free(h, n);
+        assert_int_equal(store_action_finish(f->s, pending, "ok"), 0);
+        prune_all(f->s, &l, &pc);
+        assert_true(count(f->s, "history") == 10);
+        assert_true(count(f->s, "actions") == 10);
+}
+
+static void test_jti_count_and_prune(void **state) {
+        Fixture *f = *state;
+        StorePruneCounts pc;
+        StorePruneLimits l = { .jti_before = 1000, .batch = 3 };
+        char name[32];
+
+        assert_true(store_jti_count(f->s) == 0);
+        for (int i = 0; i < 10; i++) {
+                snprintf(name, sizeof(name), "old-%d", i);
+                assert_int_equal(store_jti_insert(f->s, name, "i", NULL, 500, 600), 0);
+        }
+        /* Received long ago but issued recently (a clock ahead): kept until its iat is old. */
+        assert_int_equal(store_jti_insert(f->s, "skewed", "i", NULL, 1100, 900), 0);
+        for (int i = 0; i < 5; i++) {
+                snprintf(name, sizeof(name), "new-%d", i);
+                assert_int_equal(store_jti_insert(f->s, name, "i", NULL, 1500, 1500), 0);
+        }
+        assert_int_equal(store_jti_insert(f->s, "new-0", "i", NULL, 1500, 1500), -EALREADY);
+        assert_true(store_jti_count(f->s) == 16);
+
+        /* Counted in the transaction, undone with it. */
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(store_jti_insert(f->s, "rolled-back", "i", NULL, 1500, 1500), 0);
+        assert_true(store_jti_count(f->s) == 17);
+        assert_int_equal(store_rollback(f->s), 0);
+        assert_true(store_jti_count(f->s) == 16);
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(store_jti_insert(f->s, "committed", "i", NULL, 1500, 1500), 0);
+        assert_int_equal(store_commit(f->s), 0);
+        assert_true(store_jti_count(f->s) == 17);
+
+        assert_true(prune_all(f->s, &l, &pc) >= 4);
+        assert_int_equal(pc.jti, 10);
+        assert_true(store_jti_count(f->s) == 7);
+        assert_true(count(f->s, "jti") == 7);
+        /* The young ones are still refused as replays. */
+        assert_int_equal(store_jti_insert(f->s, "new-1", "i", NULL, 1500, 1600), -EALREADY);
+        assert_int_equal(store_jti_insert(f->s, "skewed", "i", NULL, 1100, 1600), -EALREADY);
+
+        /* The count survives a restart. */
+        f->s = store_free(f->s);
+        assert_int_equal(store_open(f->db, &f->s), 0);
+        assert_true(store_jti_count(f->s) == 7);
+}
+
 /* The schema of version 0.1.0 (user_version 1), as it created the database. */
 static const char schema_v1[] =
         "CREATE TABLE jti (iss TEXT NOT NULL, jti TEXT NOT NULL, event_uri TEXT,"
@@ -603,6 +856,16 @@ static const char schema_v1[] =
         "INSERT INTO actions (created, state, user, action, sessions, reset, jti, issuer,"
         "  level_before, level_after, history_id) VALUES (5, 0, 'alice', 'logout', 'all', 0,"
         "  'old-jti', 'https://idp', 0, 3, 1);"
+        /* Before schema 4 each action carried its SET's claims: two SETs, one of them twice. */
+        "INSERT INTO actions (created, state, user, action, workflow, reset, jti, issuer,"
+        "  level_before, level_after, history_id, claims_json) VALUES (6, 0, 'alice', 'workflow',"
+        "  'notify', 0, 'set-a', 'https://idp', 0, 3, 1, '{\"jti\":\"set-a\"}');"
+        "INSERT INTO actions (created, state, user, action, workflow, reset, jti, issuer,"
+        "  level_before, level_after, history_id, claims_json) VALUES (6, 0, 'alias', 'workflow',"
+        "  'notify', 0, 'set-a', 'https://idp', 0, 3, 1, '{\"jti\":\"set-a\"}');"
+        "INSERT INTO actions (created, state, user, action, workflow, reset, jti, issuer,"
+        "  level_before, level_after, history_id, claims_json) VALUES (7, 1, 'alice', 'workflow',"
+        "  'notify', 0, 'set-b', 'https://idp', 0, 3, 1, '{\"jti\":\"set-b\"}');"
         "INSERT INTO detections VALUES ('alias', 'session-revoked', 3, 5, 5, 0, 5, 'old-jti', '');"
         "INSERT INTO detections VALUES ('ghost', 'session-revoked', 3, 5, 5, 0, 5, 'old-jti', '');"
         "PRAGMA user_version = 1;";
@@ -645,10 +908,21 @@ static void test_migrate_v1(void **state) {
         assert_null(h[0].txn);
         history_entries_free(h, n);
         assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
-        assert_int_equal(n, 1);
+        assert_int_equal(n, 3);
         assert_string_equal(a[0].jti, "old-jti");
         assert_null(a[0].txn);
+        assert_null(a[0].claims_json);
+        /* The claims moved to one row per SET, and the actions find them there. */
+        assert_string_equal(a[1].claims_json, "{\"jti\":\"set-a\"}");
+        assert_string_equal(a[2].claims_json, "{\"jti\":\"set-a\"}");
+        assert_ptr_equal(a[1].claims_json, a[2].claims_json);
         pending_actions_free(a, n);
+        {
+                uint64_t sets = 0;
+
+                assert_int_equal(store_count(f->s, "sets", &sets), 0);
+                assert_true(sets == 2);
+        }
         find_txn(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, NULL);
         add_txn_action(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, "new-jti");
         find_txn(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, "new-jti");
@@ -658,7 +932,11 @@ static void test_migrate_v1(void **state) {
         assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), 3);
+        assert_int_equal(sqlite3_column_int(st, 0), 4);
+        assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
+        /* The copies are gone with their column. */
+        assert_int_not_equal(sqlite3_prepare_v2(db, "SELECT claims_json FROM actions", -1, &st, NULL),
+                             SQLITE_OK);
         assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT jti FROM actions "
                                             "WHERE issuer = ?1 AND txn = ?2 AND uid = ?3",
@@ -697,6 +975,10 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_kv_and_count, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_claims_stored_once, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_prune_by_age, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_prune_by_count, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_jti_count_and_prune, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         };
