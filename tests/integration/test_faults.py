@@ -179,7 +179,7 @@ def test_corrupt_state_db_is_refused_and_kept(daemon_factory, transmitter, login
     except subprocess.TimeoutExpired:
         raise AssertionError(f"ssf-sessiond kept running on a corrupt state.db:\n{d.log()}")
     log = d.log()
-    assert rc != 0, log
+    assert rc == 1, log
     assert f"State database '{db}' is damaged" in log, log
     assert "move it aside" in log and "ssf-sessiond(8)" in log, log
     assert not os.path.exists(d.socket), "the daemon opened its socket on a corrupt database"
