@@ -23,7 +23,6 @@ import subprocess
 import pytest
 
 import faults
-import support
 from support import wait_for
 
 from pam_support import PAM_PERM_DENIED, PAM_SUCCESS
@@ -92,9 +91,11 @@ def integrity(db_path):
 def test_disk_full_keeps_sets_pending(daemon_factory, transmitter, logind, users, pam, small_fs):
     state = os.path.join(small_fs, "state")
     d = daemon_factory(section_opts={"daemon": {"state_dir": state,
-                                                "snapshot": os.path.join(state, "pam-snapshot")}})
+                                                "snapshot": os.path.join(state, "pam-snapshot")}},
+                       start=False)
     d.state_dir, d.snapshot = state, os.path.join(state, "pam-snapshot")
     hook = d.add_hook("notify-admin", "#!/bin/sh\necho \"$SSF_JTI\" >> '@HOOK@.runs'\n")
+    d.start()
     bob, carol = users.uid("bob"), users.uid("carol")
     logind.add_session("b1", bob, "bob")
     logind.add_session("c1", carol, "carol")
