@@ -389,7 +389,7 @@ static int open_failed(Store *s, const char *path, const char *what, int r) {
 
         if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
                 log_error("State database '%s' is damaged (%s); it was left as it is. Stop ssf-sessiond, "
-                          "move it aside (or recover it with sqlite3's .recover) and start again; "
+                          "move it aside and start again (levels, history and pending actions are lost); "
                           "see ssf-sessiond(8), DIAGNOSTICS.", path, sqlite3_errmsg(s->db));
                 return -EBADMSG;
         }

@@ -164,6 +164,10 @@ class Campaign:
         with open(self.gen_file, "w") as f:
             f.write(f"{self.generation}\n")
         self.daemon.start()
+        # The socket file a killed daemon leaves behind exists before the new one listens:
+        # ready means a query is answered.
+        wait_for(lambda: self.daemon.ctl("status", check=False)[0] == 0, 30,
+                 "the restarted daemon to answer ssfctl status")
 
     # -- the stream ----------------------------------------------------------------------------
     def _send_one(self):
