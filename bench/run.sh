@@ -4,6 +4,7 @@
 #
 #   make bench                  (builds `tests` first, then runs this with B=build)
 #   B=build bench/run.sh [--quick]
+#   B=build bench/run.sh --faults [N]   (the long fault campaign only)
 #
 # Writes only under $B/bench/ and a temporary directory; exits non-zero only when a benchmark
 # cannot be built or run. Set BENCH_CALLGRIND=0 to skip the instruction counts.
@@ -21,6 +22,20 @@ for f in "$B/libsessiond-daemon.a" "$B/libsessiond-receiver.a" "$B/libsessiond-s
          "$B/helpers/pam-harness"; do
         [ -e "$f" ] || { echo "bench: $f is missing; run 'make B=$B tests' first" >&2; exit 1; }
 done
+
+# --faults [N]: only the long fault campaign (bench/faults.py, N iterations, default 1000; about
+# 2 s each): SIGKILLs of the daemon and its worker while SETs flow, checked for nothing lost or
+# doubled. Not part of the default run.
+FAULTS=''
+prev=''
+for arg in "$@"; do
+        [ "$prev" = --faults ] && case $arg in [0-9]*) FAULTS=$arg ;; esac
+        [ "$arg" = --faults ] && FAULTS=1000
+        prev=$arg
+done
+if [ -n "$FAULTS" ]; then
+        exec "$PYTHON" bench/faults.py --build "$B" --iterations "$FAULTS"
+fi
 
 OUT="$B/bench"
 mkdir -p "$OUT"

@@ -303,7 +303,10 @@ static int map_rc(Store *s, int rc, const char *what) {
                 (void) sql_error(s, what);
                 return -EBUSY;
         case SQLITE_FULL:
-                (void) sql_error(s, what);
+                /* Nothing was committed, so nothing is acknowledged: say why at error level. */
+                log_error("State database: %s: %s; the file system of the state directory is full, "
+                          "SETs stay unacknowledged until space returns",
+                          what, s->db ? sqlite3_errmsg(s->db) : "disk full");
                 return -ENOSPC;
         case SQLITE_READONLY:
                 (void) sql_error(s, what);
@@ -455,6 +458,21 @@ fail:
         return r;
 }
 
+/* Logs why the database at path cannot be used. A damaged file is never reset or recreated (its
+ * levels are what refuses risky users): the admin moves it aside, as ssf-sessiond(8) says. */
+static int open_failed(Store *s, const char *path, const char *what, int r) {
+        int code = sqlite3_errcode(s->db);
+
+        if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
+                log_error("State database '%s' is damaged (%s); it was left as it is. Stop ssf-sessiond, "
+                          "move it aside and start again (levels, history and pending actions are lost); "
+                          "see ssf-sessiond(8), DIAGNOSTICS.", path, sqlite3_errmsg(s->db));
+                return -EBADMSG;
+        }
+        log_error("%s '%s': %s", what, path, sqlite3_errmsg(s->db));
+        return r;
+}
+
 int store_open(const char *path, Store **ret) {
         _cleanup_close_ int fd = -EBADF;
         Store *s;
@@ -502,7 +520,7 @@ int store_open(const char *path, Store **ret) {
                 r = migrate(s);
         if (r < 0) {
                 if (r != -EPROTONOSUPPORT)
-                        log_error("Cannot initialise state database '%s': %s", path, sqlite3_errmsg(s->db));
+                        r = open_failed(s, path, "Cannot initialise state database", r);
                 store_free(s);
                 return r;
         }
@@ -511,9 +529,9 @@ int store_open(const char *path, Store **ret) {
                 rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                         &s->stmt[i], NULL);
                 if (rc != SQLITE_OK) {
-                        log_error("Cannot prepare statement %d: %s", i, sqlite3_errmsg(s->db));
+                        r = open_failed(s, path, "Cannot prepare a statement on state database", -EIO);
                         store_free(s);
-                        return -EIO;
+                        return r;
                 }
         }
 
