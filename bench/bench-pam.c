@@ -165,7 +165,8 @@ int main(int argc, char **argv) {
         if (!ssf || !permit || n_users == 0 || rounds < 1 || rounds > BENCH_MAX_ROUNDS || round_ms <= 0) {
                 fprintf(stderr, "usage: bench-pam --ssf SERVICE --permit SERVICE --user NAME[=CODE]... "
                                 "[--rounds R] [--round-ms MS]\n"
-                                "       bench-pam --ssf SERVICE --user NAME[=CODE] --sample-ms MS [--gap-us G]\n");
+                                "       bench-pam --ssf SERVICE --user NAME[=CODE] --sample-ms MS "
+                                "[--gap-us G]\n");
                 return 2;
         }
 

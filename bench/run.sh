@@ -124,8 +124,8 @@ section "2. Login cost: pam_ssf.so and the daemon's PAM_QUERY vs baselines"
 
 section "3. SET commits: engine_apply() vs a bare SQLite transaction of the same rows (wall clock)"
 # shellcheck disable=SC2086
-env $NSS_ENV "$OUT/bench-engine" --at-risk "$ENGINE_AT_RISK" --rounds "$ROUNDS" --round-ms "$ENGINE_ROUND_MS" \
-        >"$LOGS/engine"
+env $NSS_ENV "$OUT/bench-engine" --at-risk "$ENGINE_AT_RISK" --rounds "$ROUNDS" \
+        --round-ms "$ENGINE_ROUND_MS" >"$LOGS/engine"
 cat "$LOGS/engine"
 
 if [ "${BENCH_CALLGRIND:-1}" != 0 ] && command -v valgrind >/dev/null 2>&1; then
