@@ -13,7 +13,8 @@
  *                                                              valgrind --tool=callgrind)
  *
  * Cases, in the order they run:
- *   3a  a new user per SET, detection raised to high, matched by an `action = none` rule (no
+ *   3a  a SET that raises one user (ssfbench, resolved through NSS as root maps a subject; back
+ *       to none after each SET, untimed) to high, matched by an `action = none` rule (no
  *       logout, no hook), no other user at risk;
  *   3b  the same with N users already at risk (seeded through the store), for each N of
  *       --at-risk (default 1000,10000), ascending;
@@ -634,9 +635,9 @@ int main(int argc, char **argv) {
         setup_manager();
         setup_floor();
 
-        cases[n_cases++] = (Case) { .id = "3a", .label = "new user -> high" };
+        cases[n_cases++] = (Case) { .id = "3a", .label = "user none -> high" };
         for (size_t i = 0; i < n_at_risk; i++) {
-                cases[n_cases++] = (Case) { .id = "3b", .label = "new user -> high",
+                cases[n_cases++] = (Case) { .id = "3b", .label = "user none -> high",
                                             .at_risk = at_risk[i] };
         }
         cases[n_cases++] = (Case) { .id = "3c", .label = "duplicate jti (replay)",

@@ -58,6 +58,10 @@ import support  # noqa: E402
 
 DAEMON_ARGS = ("--log-level", "info")
 N_USERS = 1000
+# The transmitter holds a long poll at most this long: after the daemon stops, a poll it left
+# behind is answered (to nobody) within it, so nothing is queued before that (a SET handed to
+# a dead connection waits for its redelivery).
+LONG_POLL_MAX = 2
 HISTORY_ROWS = 100000
 BIG_USERS = 100000
 # Only the ingestion is measured: a high level matches a rule that does nothing.
@@ -140,7 +144,8 @@ class Bench:
         # unacknowledged shows in the figures (the table counts those).
         self.tx = support.TransmitterProcess(os.path.join(tmp, "transmitter"),
                                              log_path=os.path.join(tmp, "transmitter.log"),
-                                             redelivery_delay=30).start()
+                                             redelivery_delay=30,
+                                             long_poll_max=LONG_POLL_MAX).start()
         self.procs.append(self.tx)
         self.bus = support.SystemBus(os.path.join(tmp, "bus")).start()
         self.procs.append(self.bus)
@@ -162,11 +167,16 @@ class Bench:
                           "PAM_WRAPPER_SERVICE_DIR": str(svc_dir)})
 
     def start_daemon(self):
+        assert not self.d.running()
         self.d.start()
         self.tx.wait_stream()
         return wait_worker(self.d)
 
     # -- PAM latency ----------------------------------------------------------------------------
+    def stop_daemon(self):
+        self.d.stop()
+        time.sleep(LONG_POLL_MAX + 0.5)  # the stopped worker's long poll is over
+
     def pam_sampler(self, max_ms):
         return subprocess.Popen([os.path.join(self.args.bench_bin, "bench-pam"), "--ssf",
                                  "bench-ssf", "--user", "bob", "--sample-ms", str(max_ms)],
@@ -210,7 +220,8 @@ class Bench:
         want = set(jtis)
         t_start = self.tx.acks()["now"]
         sampler = self.pam_sampler(sampler_ms) if sampler_ms else None
-        if self.d.running():
+        restart = not self.d.running()
+        if not restart:
             time.sleep(0.3)  # the sampler's warm-up
             self.tx.set_stream_status("enabled")
         else:
@@ -239,8 +250,10 @@ class Bench:
         tick = os.sysconf("SC_CLK_TCK")
         wall = time.monotonic() - c0[2]
         cpu = ((cpu_ticks(root) - c0[0]) / tick / wall, (cpu_ticks(worker) - c0[1]) / tick / wall)
-        polls = [r for r in a["requests"] if r["path"].startswith("/ssf/poll/")
-                 and r["done"] >= t_start and "sets" in r]
+        # A restarted daemon's polls arrive after t_start; a running one's long poll may have
+        # been waiting since before, and is answered after it.
+        polls = [r for r in a["requests"] if r["path"].startswith("/ssf/poll/") and "sets" in r
+                 and (r["time"] if restart else r["done"]) >= t_start]
         delivering = [r for r in polls if r["sets"] > 0]
         if not delivering:
             raise SystemExit("bench-load: no poll delivered a SET")
@@ -321,7 +334,7 @@ class Bench:
         # 2. catch-up, nothing else running
         rsa_bits = [len(base64.urlsafe_b64decode(k["n"] + "==")) * 8
                     for k in self.tx.jwks()["keys"] if k.get("kty") == "RSA"]
-        self.d.stop()
+        self.stop_daemon()
         t = time.monotonic()
         jtis = self.queue_backlog(self.n_sets, "catch-up")
         print(f"Queued {len(jtis)} RS256 SETs for {N_USERS} users in {time.monotonic() - t:.1f} s "
@@ -336,9 +349,8 @@ class Bench:
               f"{c['tx_rate']:.0f} SETs/s of its own time; CPU root {c['cpu'][0]:.0%}, "
               f"worker {c['cpu'][1]:.0%}", flush=True)
 
-        # 3. PAM while ingesting (the devices are compliant again: levels go back down)
-        self.d.start()
-        self.tx.wait_stream()
+        # 3. PAM while ingesting (the devices are compliant again: levels go back down), on the
+        # daemon that caught up
         jtis = self.queue_backlog(self.n_sets, "ingest", pause=True, back=True)
         c = self.drain(jtis, sampler_ms=600000)
         p = c["pam"]
@@ -350,7 +362,7 @@ class Bench:
               f"{r['pam_p50_ingesting_ratio']}", flush=True)
 
         # 4. PAM while `ssfctl history -n 100000` runs
-        self.d.stop()
+        self.stop_daemon()
         self.fill_store(history=HISTORY_ROWS)
         self.start_daemon()
         idle_h = self.pam_idle()
@@ -368,7 +380,7 @@ class Bench:
               f"{r['pam_p99_history_ratio']}, p50 ratio {r['pam_p50_history_ratio']}", flush=True)
 
         # 5. 100,000 users at risk with history
-        self.d.stop()
+        self.stop_daemon()
         self.fill_store(users=BIG_USERS)
         t0 = time.monotonic_ns()
         self.d.start(wait_socket=False)
@@ -409,6 +421,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", help="write the measured keys into this file (JSON object)")
     args = ap.parse_args()
+    # SIGTERM (a stopped run) unwinds like an error: the stack is stopped, the directory removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.environ["SSF_BUILD"] = os.path.abspath(args.build)
     tmp = tempfile.mkdtemp(prefix="ssf-bench-load-")
     os.chmod(tmp, 0o755)
