@@ -257,7 +257,7 @@ clean:
 
 # Benchmarks (bench/README.md): ratios against baselines measured in the same run.
 bench: tests
-	$(Q)B=$(B) CC=$(CC) bench/run.sh
+	$(Q)B=$(B) CC=$(CC) bench/run.sh $(if $(BENCH_JSON),--json $(BENCH_JSON))
 
 .PHONY: bench
 

@@ -6,6 +6,7 @@
  * (a thread: accept, recv, send a canned PAM_REPLY, close).
  *
  *   bench-ipc --socket PATH [--user NAME]... [--rounds R] [--round-ms MS]
+ *   bench-ipc --socket PATH --wait-ready MS   (start-up: wait for the first answered query)
  *
  * Rows:
  *   raw→echo        socket/connect/send/recv/close, blocking, no checks      (baseline)
@@ -151,11 +152,28 @@ static double run_ns(OpFn fn, const char *path, const char *user, unsigned n, do
         return (double) (bench_now_ns() - a) / n;
 }
 
+/* --wait-ready: queries the daemon every 200 µs until one is answered, then prints the
+ * CLOCK_MONOTONIC time of that answer (bench-load.py compares it with the daemon's exec). */
+static int wait_ready(const char *path, double timeout_ms) {
+        uint64_t end = bench_now_ns() + (uint64_t) (timeout_ms * 1e6);
+
+        while (bench_now_ns() < end) {
+                if (ssf_once(path, "bob") == 0) {
+                        printf("ready_ns %llu\n", (unsigned long long) bench_now_ns());
+                        return 0;
+                }
+                (void) usleep(200);
+        }
+        fprintf(stderr, "bench-ipc: %s answered no PAM query within %.0f ms\n", path, timeout_ms);
+        return 1;
+}
+
 int main(int argc, char **argv) {
         const char *daemon_socket = NULL, *users[MAX_USERS];
         int n_users = 0, rounds = 7, opt;
-        double round_ms = 150;
+        double round_ms = 150, wait_ms = 0;
         static const struct option longopts[] = {
+                { "wait-ready", required_argument, NULL, 'w' },
                 { "socket", required_argument, NULL, 's' },
                 { "user", required_argument, NULL, 'u' },
                 { "rounds", required_argument, NULL, 'r' },
@@ -169,7 +187,7 @@ int main(int argc, char **argv) {
         SsfIpcMsg q = { .type = SSF_IPC_PAM_QUERY, .user = (char *) "bob", .service = (char *) "sshd" };
         int k;
 
-        while ((opt = getopt_long(argc, argv, "s:u:r:m:", longopts, NULL)) >= 0) {
+        while ((opt = getopt_long(argc, argv, "s:u:r:m:w:", longopts, NULL)) >= 0) {
                 switch (opt) {
                 case 's':
                         daemon_socket = optarg;
@@ -185,12 +203,18 @@ int main(int argc, char **argv) {
                 case 'm':
                         round_ms = atof(optarg);
                         break;
+                case 'w':
+                        wait_ms = atof(optarg);
+                        break;
                 default:
                         return 2;
                 }
         }
+        if (daemon_socket && wait_ms > 0)
+                return wait_ready(daemon_socket, wait_ms);
         if (!daemon_socket || rounds < 1 || rounds > BENCH_MAX_ROUNDS || round_ms <= 0) {
-                fprintf(stderr, "usage: bench-ipc --socket PATH [--user NAME]... [--rounds R] [--round-ms MS]\n");
+                fprintf(stderr, "usage: bench-ipc --socket PATH [--user NAME]... [--rounds R] [--round-ms MS]\n"
+                                "       bench-ipc --socket PATH --wait-ready MS\n");
                 return 2;
         }
         if (n_users == 0)
