@@ -467,9 +467,13 @@ def test_daemon_stopped_failmode_and_snapshot(system):
     system.configure_daemon(RULES_TEMPLATE.format(reset="no"))
     system.enable_and_start()
     ssfctl(c, "set-risk", "alice", "high", "--reason", "e2e snapshot test")
+    # Keyed by uid, with who is never acted upon (the module resolves names itself).
+    uid = c.run("id -u alice").stdout.strip()
     wait_for("the PAM snapshot to list alice",
-             lambda: "alice" in c.run("cat /var/lib/ssf-sessiond/pam-snapshot",
-                                      check=False).stdout, 20)
+             lambda: f"\n{uid} high " in c.run("cat /var/lib/ssf-sessiond/pam-snapshot",
+                                               check=False).stdout, 20)
+    snap = c.run("cat /var/lib/ssf-sessiond/pam-snapshot").stdout
+    assert "\nprotect root\n" in snap and "\nmin_uid " in snap, snap
     assert c.run("stat -c '%a %U' /var/lib/ssf-sessiond/pam-snapshot").stdout.strip() \
         == "600 root"
 
