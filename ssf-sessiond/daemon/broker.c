@@ -54,6 +54,7 @@ struct Worker {
         LinkRate rate;
         bool retiring;   /* asked to stop, or its channel is closed */
         bool killed;
+        uint64_t started; /* CLOCK_MONOTONIC µs */
 };
 
 struct Broker {
@@ -540,6 +541,10 @@ static void worker_gone(Worker *w, int error, bool kill_it) {
         }
         if (!was_current)
                 return;
+        /* A worker that ran well for a while earns a fresh start: the delay grows only while
+         * workers keep dying young. */
+        if (w->started > 0 && mono_usec() - w->started >= RESTART_MAX_USEC)
+                b->backoff = RESTART_MIN_USEC;
         pthread_mutex_lock(&b->state->lock);
         free(b->state->stream.status);
         b->state->stream.status = strdup("error");
@@ -715,6 +720,7 @@ static int broker_spawn(Broker *b) {
                 worker_free(w);
                 return r;
         }
+        w->started = mono_usec();
         log_debug("Started network worker " PID_FMT, pid);
         return 0;
 }

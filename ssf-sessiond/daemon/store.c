@@ -866,7 +866,9 @@ int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
                 if (have && (rc != SQLITE_ROW || uid != cur.uid)) {
                         if (forever)
                                 cur.until = 0;
-                        if (cur.level > RISK_NONE && n < STORE_LIST_MAX) {
+                        /* Every user at risk, whatever their number: PAM is answered from
+                         * this list, and one left out would be let in. */
+                        if (cur.level > RISK_NONE) {
                                 if (n == alloc) {
                                         size_t na = alloc ? alloc * 2 : 8;
                                         StoreUser *nl = reallocarray(list, na, sizeof(StoreUser));

@@ -106,7 +106,8 @@ int store_detections_list(Store *s, uid_t uid, uint64_t now, StoreDetection **re
 /* Highest active level of user (none when there is no active detection) and when it lapses. */
 int store_user_level(Store *s, uid_t uid, uint64_t now, RiskLevel *ret_level,
                      uint64_t *ret_until);
-/* Users with an active level above none, by uid. */
+/* Users with an active level above none, by uid: all of them (no bound), since PAM's level
+ * table and snapshot are built from this list. */
 int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n);
 /* Deletes detections that expired before now; returns the number deleted. */
 int store_detections_expire(Store *s, uint64_t now);

@@ -962,6 +962,25 @@ static void test_newer_schema_refused(void **state) {
         assert_null(s2);
 }
 
+/* PAM's level table is built from this list: every user at risk, however many. */
+static void test_users_list_unbounded(void **state) {
+        Fixture *f = *state;
+        StoreUser *u = NULL;
+        size_t n = 0;
+
+        assert_int_equal(store_begin(f->s), 0);
+        for (uid_t uid = 10000; uid < 10000 + 100005; uid++) {
+                StoreDetection d = { .uid = uid, .detection = (char *) (uintptr_t) "session-revoked",
+                                     .level = RISK_HIGH, .since = 1, .updated = 1 };
+                assert_int_equal(store_detection_put(f->s, &d), 0);
+        }
+        assert_int_equal(store_commit(f->s), 0);
+        assert_int_equal(store_users_list(f->s, 2, &u, &n), 0);
+        assert_int_equal(n, 100005);
+        assert_int_equal(u[n - 1].uid, 10000 + 100004);
+        store_users_free(u, n);
+}
+
 int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_open_mode, setup, teardown),
@@ -980,6 +999,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_prune_by_count, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_jti_count_and_prune, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_users_list_unbounded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         };
 
