@@ -34,8 +34,9 @@ typedef struct Detection {
         char reason[256];     /* reason_admin (en or first), risk_reason, or "" */
 } Detection;
 
-/* Classifies the event: its canonical type URI and its members (event, an object). Levels come
- * from config_detection_level() (overrides, then defaults) or from the carried level (CAEP
- * LOW/MEDIUM/HIGH, Okta lowercase incl. "secure"/"none"). Returns 0, or -EBADMSG when the event's required members are missing or invalid (e.g. a
- * device-compliance-change without current_status; the SET is then reported invalid_request). */
+/* Classifies the event: its canonical type URI and its members (event, an object). Levels come from
+ * config_detection_level() (overrides, then defaults) or from the carried level (CAEP
+ * LOW/MEDIUM/HIGH, Okta lowercase incl. "secure"/"none"). Returns 0, or -EBADMSG when the event's
+ * required members are missing or invalid (e.g. a device-compliance-change without current_status;
+ * the SET is then reported invalid_request). */
 int risk_classify(const char *event_uri, json_t *event, const Config *c, Detection *ret);

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Durable state in SQLite (state_dir/state.db, WAL, synchronous=FULL, mode 0600): received
- * jtis (replay cache), per-user detections, the risk history, pending actions (the claims of
- * their SET stored once per SET, for hooks), and key/value facts (stream id, push secret). Users are identified by uid: the names NSS resolves to one
- * account share one level; the history and actions also keep the name the event was applied
- * under. One Store is used by one thread at a time (the Manager's
- * lock). All functions return 0 or -errno (-ENOENT: no such row; -EIO: SQLite error, logged at
- * debug with sqlite3_errmsg). Times are epoch seconds. Runs in the root daemon. */
+/* Durable state in SQLite (state_dir/state.db, WAL, synchronous=FULL, mode 0600): received jtis
+ * (replay cache), per-user detections, the risk history, pending actions (the claims of their SET
+ * stored once per SET, for hooks), and key/value facts (stream id, push secret). Users are
+ * identified by uid: the names NSS resolves to one account share one level; the history and actions
+ * also keep the name the event was applied under. One Store is used by one thread at a time (the
+ * Manager's lock). All functions return 0 or -errno (-ENOENT: no such row; -EIO: SQLite error,
+ * logged at debug with sqlite3_errmsg). Times are epoch seconds. Runs in the root daemon. */
 
 #include <stdbool.h>
 #include <stddef.h>
