@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@
 #define HISTORY_SEND_USEC (5u * 1000000u)
 #define HISTORY_MAX_STREAMS 4u
 #define HISTORY_LIMIT_MAX 100000000
+#define HISTORY_NICE 10
 
 
 typedef struct IpcClient IpcClient;
@@ -323,6 +325,10 @@ static void *history_thread(void *userdata) {
         uint64_t left = job->limit;
         size_t part_size = 0;
         int r = part ? 0 : -ENOMEM;
+
+        /* An admin's listing yields the CPU to logins: this thread only (Linux setpriority()
+         * on a thread id), the front thread that answers PAM keeps its priority. */
+        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), HISTORY_NICE);
 
         while (r >= 0 && left > 0) {
                 HistoryEntry *h = NULL;
