@@ -20,7 +20,7 @@
  *       --at-risk (default 1000,10000), ascending;
  *   3c  a duplicate jti (replay path: acknowledged, nothing changed), at the largest N.
  * Two informational sides show what the snapshot costs at that N: the rewrite alone
- * (state_write_snapshot_locked) and, within it, the store_users_list() it starts with.
+ * (state_publish_levels_locked) and, within it, the store_users_list() it starts with.
  *
  * In each of R rounds the engine and floor run back to back (alternating which goes first),
  * then the snapshot sides; each side's batch is calibrated to ~MS ms (at least 3 ops). Only
@@ -299,7 +299,7 @@ static void snapshot_once(void) {
         int r;
 
         pthread_mutex_lock(&manager->state.lock);
-        r = state_write_snapshot_locked(&manager->state, config);
+        r = state_publish_levels_locked(&manager->state, config);
         pthread_mutex_unlock(&manager->state.lock);
         if (r < 0)
                 die("manager_write_snapshot_locked failed");

@@ -577,7 +577,7 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
         /* Rewritten in full, so only when a level or its lapse time moved: not for repeats,
          * stream events, unmapped subjects or records without risk. */
         if (snapshot_stale)
-                (void) state_write_snapshot_locked(st, c);
+                (void) state_publish_levels_locked(st, c);
         state_kick_actions_locked(st);
         pthread_mutex_unlock(&st->lock);
         state_config_unref(st, h);
@@ -646,7 +646,7 @@ static int admin_change(State *st, const LocalUser *lu, bool reset, RiskLevel le
                 (void) store_rollback(st->store);
                 goto out;
         }
-        (void) state_write_snapshot_locked(st, h->config);
+        (void) state_publish_levels_locked(st, h->config);
         {
                 char msg[400], f_user[300], f_lvl[64], f_prev[64], f_action[64];
                 F(msg, "Risk of '%s' %s → %s by %s", user, level_str(before), level_str(after),

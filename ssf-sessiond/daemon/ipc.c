@@ -133,13 +133,6 @@ static void reply_error(IpcClient *c, uint16_t type, int error, const char *mess
         reply(c, &msg);
 }
 
-/* Resolves the name a client asked about, as NSS does (aliases and case variants answer with
- * the account's uid and canonical name). Returns 0, -ESRCH unknown, -EINVAL not a name, or
- * another -errno when NSS failed. */
-static int resolve(const char *name, LocalUser *ret) {
-        return local_user_resolve(name, ret);
-}
-
 /* Root may ask about anyone; others only about their own account. */
 static bool may_ask_about(const IpcClient *c, const LocalUser *u) {
         return c->cred.uid == 0 || u->uid == c->cred.uid;
@@ -163,7 +156,7 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         int r;
 
         /* The name as PAM gave it; the answer is about the account NSS resolves it to. */
-        r = resolve(q->user, &u);
+        r = local_user_resolve(q->user, &u);
         if (r == -ESRCH || r == -EINVAL) {
                 if (c->cred.uid != 0) {
                         reply_error(c, SSF_IPC_PAM_REPLY, EPERM, "may only ask about oneself");
@@ -244,7 +237,7 @@ static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err)
                 *err = "missing or invalid user";
                 return -EINVAL;
         }
-        r = resolve(user, &u);
+        r = local_user_resolve(user, &u);
         if (r == -ESRCH && c->cred.uid == 0) {
                 /* No such account: nothing is known, as PAM answers. */
                 *ret = json_pack("{s:s, s:s, s:[]}", "user", user, "level", "none", "detections");
@@ -419,7 +412,7 @@ static int verb_history(IpcClient *c, json_t *args, json_t **ret, const char **e
                 return -EINVAL;
         }
         if (user) {
-                r = resolve(user, &u);
+                r = local_user_resolve(user, &u);
                 if (r < 0 && r != -ESRCH) {
                         free(job);
                         return r;
@@ -512,7 +505,7 @@ static int verb_reset_or_set(IpcClient *c, json_t *args, bool reset, json_t **re
                 *err = "missing or invalid user";
                 return -EINVAL;
         }
-        r = resolve(user, &u);
+        r = local_user_resolve(user, &u);
         if (r == -ESRCH) {
                 *err = "no such user";
                 return -ESRCH;

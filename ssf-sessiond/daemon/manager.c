@@ -110,7 +110,7 @@ static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
                 n = store_detections_expire(m->state.store, now);
         if (n > 0) {
                 log_info("%d detection(s) expired", n);
-                (void) state_write_snapshot_locked(&m->state, c);
+                (void) state_publish_levels_locked(&m->state, c);
         }
         r = store_prune(m->state.store, &lim, &pc);
         pthread_mutex_unlock(&m->state.lock);
@@ -154,7 +154,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         r = state_config_replace(&m->state, c);
         if (r >= 0) {
                 pthread_mutex_lock(&m->state.lock);
-                (void) state_write_snapshot_locked(&m->state, c);
+                (void) state_publish_levels_locked(&m->state, c);
                 pthread_mutex_unlock(&m->state.lock);
         }
         if (r < 0) {
@@ -296,7 +296,7 @@ int manager_run(Manager *m) {
         /* What PAM is answered from is in memory before the first query can arrive. */
         pthread_mutex_lock(&m->state.lock);
         (void) store_detections_expire(m->state.store, now_sec());
-        r = state_write_snapshot_locked(&m->state, h->config);
+        r = state_publish_levels_locked(&m->state, h->config);
         pthread_mutex_unlock(&m->state.lock);
         if (r < 0)
                 log_warning_errno(r, "The PAM snapshot could not be written: %m");

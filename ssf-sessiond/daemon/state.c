@@ -217,7 +217,7 @@ void state_wake(State *st) {
                 (void) !write(st->wake_fd, &one, sizeof(one));
 }
 
-int state_write_snapshot_locked(State *st, const Config *c) {
+int state_publish_levels_locked(State *st, const Config *c) {
         StoreUser *users = NULL;
         SsfSnapshotEntry *e = NULL;
         SsfSnapshotPolicy policy = { .min_uid = c->min_uid, .max_uid = c->max_uid };

@@ -115,7 +115,7 @@ int state_config_replace(State *st, Config *c);
 
 /* Publishes what PAM is answered from: the in-memory level table and the snapshot file, both
  * from the store. Call with lock held, after a commit. */
-int state_write_snapshot_locked(State *st, const Config *c);
+int state_publish_levels_locked(State *st, const Config *c);
 
 /* The current level table (a new reference; never NULL after state_init), and its release.
  * Takes only levels_lock. */

@@ -1010,7 +1010,7 @@ static int read_history(sqlite3_stmt *st, HistoryEntry *ret) {
         return 0;
 }
 
-/* Rows of st into a new array (at most limit). */
+/* The rows st returns, into a new array (the statement's LIMIT bounds them). */
 static int read_history_rows(Store *s, sqlite3_stmt *st, HistoryEntry **ret, size_t *ret_n) {
         HistoryEntry *list = NULL;
         size_t n = 0, alloc = 0;

@@ -35,17 +35,8 @@ from support import wait_for
 
 FIRST_UID = 5001
 
-RULES = """[rule logout-high]
-levels = high
-action = logout
-sessions = all
-reset = no
-
-[rule notify-medium]
-levels = medium
-action = workflow
-workflow = notify-admin
-"""
+# The suite's default policy: high logs out, medium runs notify-admin.
+RULES = support.DEFAULT_RULES
 
 HIGH_EVENTS = ("session-revoked", "credential-compromise", "account-disabled")
 MEDIUM_EVENTS = ("credential-change", "token-claims-change", "identifier-changed")
