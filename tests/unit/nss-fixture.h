@@ -7,12 +7,16 @@
  *
  *   root 0, daemon 1, nobody 65534, alice 2001, bob 2002, carol 2003,
  *   alias 2001 (a second name of alice's account), Dave 2004 (a capitalised name)
+ *
+ * The files live in a temporary directory that the first process removes when the test
+ * program under nss_wrapper has ended; it exits with that program's status.
  */
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define NSS_FIXTURE_LIB "libnss_wrapper.so"
@@ -58,7 +62,25 @@ static inline void nss_fixture_exec(char **argv) {
                 if (setenv("ASAN_OPTIONS", opts, 1) < 0)
                         goto fail;
         }
-        execv("/proc/self/exe", argv);
+        {
+                pid_t pid = fork();
+                int status;
+
+                if (pid < 0)
+                        goto fail;
+                if (pid == 0) {
+                        execv("/proc/self/exe", argv);
+                        fprintf(stderr, "cannot run under nss_wrapper: %s\n", strerror(errno));
+                        _exit(127);
+                }
+                while (waitpid(pid, &status, 0) < 0)
+                        if (errno != EINTR)
+                                goto fail;
+                (void) unlink(p);
+                (void) unlink(g);
+                (void) rmdir(dir);
+                exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        }
 fail:
         fprintf(stderr, "cannot run under nss_wrapper: %s\n", strerror(errno));
         exit(1);
