@@ -194,8 +194,15 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
                 reply_error(c, SSF_IPC_PAM_REPLY, EAGAIN, "state unavailable");
                 return;
         }
-        if (!protected_why)
-                level = level_table_lookup(t, u.uid, now_sec(), &detection);
+        if (!protected_why) {
+                const LevelEntry *e = level_table_find(t, u.uid, now_sec());
+
+                if (e) {
+                        level = e->level;
+                        detection = e->detection;
+                        a.reason_user = UNCONST(e->reason_user); /* sanitised when stored */
+                }
+        }
         a.status = 0;
         a.level = (uint8_t) level;
         if (level > RISK_NONE) {
