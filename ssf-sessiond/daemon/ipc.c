@@ -263,13 +263,14 @@ static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err)
                 return r;
         arr = json_array();
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}",
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
                                                      "detection", d[i].detection,
                                                      "level", lvl(d[i].level),
                                                      "since", jtime(d[i].since),
                                                      "expires", jtime(d[i].expires),
                                                      "jti", jstr(d[i].jti),
-                                                     "reason", jstr(d[i].reason)));
+                                                     "reason", jstr(d[i].reason),
+                                                     "reason_user", jstr(d[i].reason_user)));
         *ret = json_pack("{s:s, s:s, s:o}", "user", u.name, "level",
                          lvl(n > 0 ? d[0].level : RISK_NONE), "detections", arr);
         store_detections_free(d, n);

@@ -322,6 +322,11 @@ def test_stepup_and_reason_user_through_the_daemon(daemon_factory, transmitter, 
     # invalid UTF-8: that case is the scripted daemon's above).
     risk(transmitter, "carol", "HIGH", HOSTILE_JSON)
     assert d.ctl("risk", "carol")["level"] == "high"
+    # The admin sees what the user is told.
+    assert d.ctl("risk", "alice")["detections"][0]["reason_user"] == \
+        "Unusual sign-in from a new country."
+    shown = d.ctl("risk", "alice", json=False).stdout
+    assert "reason_user Unusual sign-in from a new country." in shown
 
     # bob (low) is not asked; alice (medium) is, and passes only with the right answer.
     bob = stack.login("bob", below_args="failmode=closed")
