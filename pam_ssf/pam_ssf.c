@@ -115,7 +115,12 @@ static int run(pam_handle_t *pamh, int flags, int argc, const char **argv, Phase
                 .tty = get_item_string(pamh, PAM_TTY),
         };
         if (a.below != RISK_NONE) {
-                r = errno_to_pam(pam_ssf_check_below(pamh, &a, &q), &a, phase);
+                r = pam_ssf_check_below(pamh, &a, &q);
+                if (r == -EINVAL)
+                        pam_syslog(pamh, LOG_AUTHPRIV | LOG_WARNING,
+                                   "User name too long for ssf-sessiond, level unknown; failmode=%s",
+                                   pam_ssf_failmode_to_string(a.failmode));
+                r = errno_to_pam(r, &a, phase);
                 pam_ssf_debug(pamh, &a, "%s: returning %s", phase_names[phase], pam_strerror(pamh, r));
                 return r;
         }

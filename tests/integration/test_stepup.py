@@ -19,7 +19,7 @@ from syslog import LOG_ERR, LOG_INFO, LOG_WARNING
 
 import pytest
 
-from pam_support import (PAM_IGNORE, PAM_PERM_DENIED, PAM_REPLY, PAM_SERVICE_ERR, PAM_SUCCESS,
+from pam_support import (PAM_AUTHINFO_UNAVAIL, PAM_IGNORE, PAM_PERM_DENIED, PAM_REPLY, PAM_SERVICE_ERR, PAM_SUCCESS,
                          TAG_DETECTION, TAG_LEVEL, TAG_MESSAGE, TAG_STATUS, TAG_USER, LEVELS,
                          FakeDaemon, encode_frame, harness_path, module_path, run_module, run_pam)
 
@@ -243,6 +243,16 @@ def test_daemon_down_snapshot_decides(stack, failmode):
     assert alice.logged(LOG_WARNING, "lists user 'alice' at risk level medium: not below medium")
 
 
+@pytest.mark.parametrize("failmode,expected", [("failmode=closed", PAM_IGNORE),
+                                               ("failmode=open", PAM_SUCCESS)])
+def test_user_name_too_long_is_an_unknown_level(stack, failmode, expected):
+    with FakeDaemon(stack.sock) as d:
+        run = module(stack, "auth", f"below=medium {failmode}", "x" * 300)
+    assert run.code == expected
+    assert d.queries == []
+    assert run.logged(LOG_WARNING, "User name too long")
+
+
 def test_daemon_down_protected_account_is_below(stack):
     """root is never acted upon (the snapshot's protect and min_uid): below, with any failmode."""
     stack.write_snapshot([])
@@ -293,7 +303,7 @@ def test_oversized_reason_user_is_a_malformed_reply(stack):
     frame = reply("high", "x", reason_user=HOSTILE)
     with FakeDaemon(stack.sock, handler=scripted({"alice": frame})):
         run = module(stack, "account", "deny=high failmode=closed", "alice")
-    assert run.code != PAM_SUCCESS and run.code != PAM_PERM_DENIED
+    assert run.code == PAM_AUTHINFO_UNAVAIL
     assert run.logged(LOG_WARNING, "malformed reply")
 
 
