@@ -200,7 +200,10 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
                 if (e) {
                         level = e->level;
                         detection = e->detection;
-                        a.reason_user = UNCONST(e->reason_user); /* sanitised when stored */
+                        /* Sanitised when stored (at most 800 bytes); never a reply the
+                         * protocol cannot carry. */
+                        if (e->reason_user && strlen(e->reason_user) <= SSF_IPC_MAX_SHORT)
+                                a.reason_user = UNCONST(e->reason_user);
                 }
         }
         a.status = 0;
