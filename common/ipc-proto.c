@@ -49,6 +49,7 @@ static const TagInfo tag_info[_SSF_TAG_MAX] = {
         [SSF_TAG_BODY] = STR_TAG(body, SSF_IPC_MAX_JSON, false),
         [SSF_TAG_MORE] = { .kind = TLV_FLAG, .offset = offsetof(SsfIpcMsg, more) },
         [SSF_TAG_DRY_RUN] = { .kind = TLV_FLAG, .offset = offsetof(SsfIpcMsg, dry_run) },
+        [SSF_TAG_REASON_USER] = STR_TAG(reason_user, SSF_IPC_MAX_SHORT, false),
 };
 
 #define TAG_BIT(t) (UINT32_C(1) << (t))
@@ -66,7 +67,8 @@ static const TypeInfo type_info[] = {
         },
         [SSF_IPC_PAM_REPLY] = {
                 .allowed = TAG_BIT(SSF_TAG_STATUS) | TAG_BIT(SSF_TAG_LEVEL) | TAG_BIT(SSF_TAG_MESSAGE) |
-                           TAG_BIT(SSF_TAG_DETECTION) | TAG_BIT(SSF_TAG_DRY_RUN),
+                           TAG_BIT(SSF_TAG_DETECTION) | TAG_BIT(SSF_TAG_DRY_RUN) |
+                           TAG_BIT(SSF_TAG_REASON_USER),
                 .required = TAG_BIT(SSF_TAG_STATUS) | TAG_BIT(SSF_TAG_LEVEL),
         },
         [SSF_IPC_CTL_REQUEST] = {
@@ -106,6 +108,7 @@ void ssf_ipc_msg_done(SsfIpcMsg *m) {
         free(m->tty);
         free(m->message);
         free(m->detection);
+        free(m->reason_user);
         free(m->verb);
         free(m->args);
         free(m->body);

@@ -32,7 +32,10 @@
  *   PAM_REPLY  (daemon→client)  STATUS (req, i32: 0 or -errno), LEVEL (req, u8 RiskLevel),
  *                               MESSAGE (opt: text for the user), DETECTION (opt),
  *                               DRY_RUN (opt, empty: the daemon is in audit mode; the module
- *                               admits whom it would refuse and logs "would refuse")
+ *                               admits whom it would refuse and logs "would refuse"),
+ *                               REASON_USER (opt: the CAEP reason_user of the SET that set
+ *                               the level, sanitised; the module sanitises it again and ends
+ *                               the denial message with it)
  *   CTL_REQUEST (ssfctl→daemon) VERB (req), ARGS (opt: JSON object text)
  *   CTL_REPLY  (daemon→ssfctl)  STATUS (req, i32: 0 or -errno), BODY (opt: JSON text),
  *                               MESSAGE (opt: human-readable error), MORE (opt, empty: another
@@ -49,7 +52,7 @@
 #define SSF_IPC_MAX_FRAME (64u * 1024u)
 #define SSF_IPC_MAX_TLVS 16u
 #define SSF_IPC_MAX_USER 256u     /* LOGIN_NAME_MAX is 256 on Linux */
-#define SSF_IPC_MAX_SHORT 1024u   /* SERVICE, RHOST, TTY, VERB, DETECTION */
+#define SSF_IPC_MAX_SHORT 1024u   /* SERVICE, RHOST, TTY, VERB, DETECTION, REASON_USER */
 #define SSF_IPC_MAX_MESSAGE 2048u /* MESSAGE */
 #define SSF_IPC_MAX_JSON (SSF_IPC_MAX_FRAME - 64u) /* ARGS, BODY */
 
@@ -77,6 +80,7 @@ typedef enum SsfIpcTag {
         SSF_TAG_BODY = 11,
         SSF_TAG_MORE = 12,     /* empty: a flag */
         SSF_TAG_DRY_RUN = 13,  /* empty: a flag */
+        SSF_TAG_REASON_USER = 14,
         _SSF_TAG_MAX,
 } SsfIpcTag;
 
@@ -85,7 +89,7 @@ typedef enum SsfIpcTag {
 typedef struct SsfIpcMsg {
         uint16_t type;
         char *user, *service, *rhost, *tty;
-        char *message, *detection;
+        char *message, *detection, *reason_user;
         char *verb, *args, *body;
         int has_status, has_level, more, dry_run;
         int32_t status;

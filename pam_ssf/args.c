@@ -47,21 +47,31 @@ static int parse_path(const char *v, size_t max, const char **ret) {
         return 0;
 }
 
-static int parse_one(const char *arg, PamSsfArgs *a) {
+/* Exactly the lower-case names; "none" would deny everybody (deny=) or nobody (below=). */
+static int parse_level(const char *v, RiskLevel *ret) {
+        if (streq(v, "low"))
+                *ret = RISK_LOW;
+        else if (streq(v, "medium"))
+                *ret = RISK_MEDIUM;
+        else if (streq(v, "high"))
+                *ret = RISK_HIGH;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+static int parse_one(const char *arg, PamSsfArgs *a, bool *ret_deny) {
         const char *v;
         int r;
 
         if ((v = startswith(arg, "deny="))) {
-                /* Exactly the lower-case names; "none" would deny everybody. */
-                if (streq(v, "low"))
-                        a->deny = RISK_LOW;
-                else if (streq(v, "medium"))
-                        a->deny = RISK_MEDIUM;
-                else if (streq(v, "high"))
-                        a->deny = RISK_HIGH;
-                else
-                        return -EINVAL;
-        } else if ((v = startswith(arg, "failmode="))) {
+                r = parse_level(v, &a->deny);
+                if (r < 0)
+                        return r;
+                *ret_deny = true;
+        } else if ((v = startswith(arg, "below=")))
+                return parse_level(v, &a->below);
+        else if ((v = startswith(arg, "failmode="))) {
                 if (streq(v, "open"))
                         a->failmode = PAM_SSF_FAILMODE_OPEN;
                 else if (streq(v, "closed"))
@@ -101,13 +111,17 @@ int pam_ssf_args_parse(int argc, const char **argv, PamSsfArgs *ret, const char 
                 .socket = SSF_IPC_DEFAULT_SOCKET,
                 .snapshot = SSF_IPC_DEFAULT_SNAPSHOT,
         };
+        bool deny = false;
         int r;
 
         if (!ret || argc < 0 || (argc > 0 && !argv))
                 return -EINVAL;
 
         for (int i = 0; i < argc; i++) {
-                r = argv[i] ? parse_one(argv[i], &a) : -EINVAL;
+                r = argv[i] ? parse_one(argv[i], &a, &deny) : -EINVAL;
+                /* A branch line never denies: deny= there would be a misunderstanding. */
+                if (r >= 0 && deny && a.below != RISK_NONE)
+                        r = -EEXIST;
                 if (r < 0) {
                         if (ret_bad)
                                 *ret_bad = argv[i];

@@ -18,6 +18,7 @@
 #include "client.h"
 #include "level.h"
 #include "macro.h"
+#include "reason-user.h"
 #include "snapshot.h"
 #include "ssf-ipc.h"
 
@@ -117,9 +118,10 @@ fail:
         return r;
 }
 
-void pam_ssf_denial_text(RiskLevel level, const char *detection, const char *msg, char *buf,
-                         size_t size) {
+void pam_ssf_denial_text(RiskLevel level, const char *detection, const char *msg,
+                         const char *reason_user, char *buf, size_t size) {
         const char *name = strempty(risk_level_to_string(level));
+        size_t o;
 
         if (!buf || size == 0)
                 return;
@@ -140,19 +142,29 @@ void pam_ssf_denial_text(RiskLevel level, const char *detection, const char *msg
         for (char *p = buf; *p; p++)
                 if ((unsigned char) *p < ' ' || *p == 0x7f)
                         *p = '?';
+
+        /* The transmitter's words for the user end it: sanitised here again, whatever the
+         * daemon did, and cut to what fits. */
+        o = strlen(buf);
+        if (isempty(reason_user) || size - o < 3)
+                return;
+        buf[o] = ' ';
+        if (ssf_reason_user_sanitize(reason_user, SSF_IPC_MAX_SHORT, buf + o + 1, size - o - 1) == 0)
+                buf[o] = 0;
 }
 
 static void tell_denied(pam_handle_t *pamh, RiskLevel level, const char *detection, const char *msg,
-                        PamSsfTell tell) {
-        char text[SSF_IPC_MAX_MESSAGE + 1];
+                        const char *reason_user, PamSsfTell tell) {
+        char text[SSF_IPC_MAX_MESSAGE + 1 + SSF_REASON_USER_SIZE];
 
         if (tell == PAM_SSF_TELL_NOTHING)
                 return;
-        /* Not even the daemon's text, which names the level and the detection. */
+        /* Not even the daemon's text, which names the level and the detection, nor
+         * reason_user. */
         if (tell == PAM_SSF_TELL_GENERIC)
                 snprintf(text, sizeof(text), "%s", PAM_SSF_GENERIC_DENIAL);
         else
-                pam_ssf_denial_text(level, detection, msg, text, sizeof(text));
+                pam_ssf_denial_text(level, detection, msg, reason_user, text, sizeof(text));
         /* No conversation function (e.g. cron's account check) is not an error. */
         (void) pam_error(pamh, "%s", text);
 }
@@ -190,36 +202,51 @@ static bool snapshot_protects(pam_handle_t *pamh, const SsfSnapshotPolicy *pol,
         return false;
 }
 
+/* What the snapshot says of user, keyed by uid (the account NSS resolves PAM's name to).
+ * Returns 1 with *ret_uid when the snapshot's policy protects the account, 0 with *ret_level
+ * when the snapshot lists it, -ENOENT when it does not or there is no such account, another
+ * -errno when the snapshot is unusable. */
+static int snapshot_level(pam_handle_t *pamh, const PamSsfArgs *a, const char *user,
+                          RiskLevel *ret_level, uid_t *ret_uid) {
+        const struct passwd *pw = pam_modutil_getpwnam(pamh, user);
+        SsfSnapshotPolicy pol = {};
+        RiskLevel level = RISK_NONE;
+        time_t now = time(NULL);
+        char key[24];
+        int r;
+
+        if (!pw)
+                return -ENOENT; /* no such account: nothing to look up */
+        snprintf(key, sizeof(key), "%u", (unsigned) pw->pw_uid);
+        r = ssf_snapshot_lookup(a->snapshot, key, now > 0 ? (uint64_t) now : 0, (uid_t) -1, &level,
+                                &pol);
+        if ((r >= 0 || r == -ENOENT) && snapshot_protects(pamh, &pol, pw)) {
+                *ret_uid = pw->pw_uid;
+                return 1;
+        }
+        if (r >= 0)
+                *ret_level = level;
+        return r;
+}
+
 /* The daemon could not answer: the snapshot, then failmode, decides. */
 static int check_unavailable(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *q,
                              PamSsfTell tell, int error, const char *stage) {
         char reason[256], snap[320];
         RiskLevel level = RISK_NONE;
-        time_t now = time(NULL);
+        uid_t uid = 0;
         int r;
 
         reason_text(error, stage, reason, sizeof(reason));
 
-        /* The snapshot is keyed by uid: the account NSS resolves PAM's name to. */
-        {
-                const struct passwd *pw = pam_modutil_getpwnam(pamh, q->user);
-                SsfSnapshotPolicy pol = {};
-                char key[24];
-
-                if (pw) {
-                        snprintf(key, sizeof(key), "%u", (unsigned) pw->pw_uid);
-                        r = ssf_snapshot_lookup(a->snapshot, key, now > 0 ? (uint64_t) now : 0,
-                                                (uid_t) -1, &level, &pol);
-                } else
-                        r = -ENOENT; /* no such account: nothing to look up */
-                if (pw && (r >= 0 || r == -ENOENT) && snapshot_protects(pamh, &pol, pw)) {
-                        pam_syslog(pamh, LOG_AUTHPRIV | LOG_NOTICE,
-                                   "ssf-sessiond at '%s' unavailable (%s); user '%s' (uid %u) is "
-                                   "never acted upon (snapshot '%s': min_uid, max_uid, protect): "
-                                   "access allowed", a->socket, reason, q->user,
-                                   (unsigned) pw->pw_uid, a->snapshot);
-                        return PAM_SSF_ALLOW;
-                }
+        r = snapshot_level(pamh, a, q->user, &level, &uid);
+        if (r > 0) {
+                pam_syslog(pamh, LOG_AUTHPRIV | LOG_NOTICE,
+                           "ssf-sessiond at '%s' unavailable (%s); user '%s' (uid %u) is "
+                           "never acted upon (snapshot '%s': min_uid, max_uid, protect): "
+                           "access allowed", a->socket, reason, q->user, (unsigned) uid,
+                           a->snapshot);
+                return PAM_SSF_ALLOW;
         }
         if (r >= 0 && level >= a->deny) {
                 pam_syslog(pamh, LOG_AUTHPRIV | LOG_WARNING,
@@ -227,7 +254,7 @@ static int check_unavailable(pam_handle_t *pamh, const PamSsfArgs *a, const PamS
                            "level %s (deny=%s): access denied",
                            a->socket, reason, a->snapshot, q->user, risk_level_to_string(level),
                            risk_level_to_string(a->deny));
-                tell_denied(pamh, level, NULL, NULL, tell);
+                tell_denied(pamh, level, NULL, NULL, NULL, tell);
                 return PAM_SSF_DENY;
         }
 
@@ -291,6 +318,72 @@ int pam_ssf_check(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *
                    risk_level_to_string(level), reply.detection ? " (detection '" : "",
                    strempty(reply.detection), reply.detection ? "')" : "",
                    risk_level_to_string(a->deny));
-        tell_denied(pamh, level, reply.detection, reply.message, tell);
+        tell_denied(pamh, level, reply.detection, reply.message, reply.reason_user, tell);
         return PAM_SSF_DENY;
+}
+
+int pam_ssf_check_below(pam_handle_t *pamh, const PamSsfArgs *a, const PamSsfRequest *q) {
+        _cleanup_(msg_donep) SsfIpcMsg reply = {};
+        const char *stage = NULL, *below;
+        char reason[256], snap[320];
+        RiskLevel level = RISK_NONE;
+        uid_t uid = 0;
+        int r;
+
+        if (!a || !q || a->below <= RISK_NONE)
+                return -EINVAL;
+        if (isempty(q->user) || strlen(q->user) > SSF_IPC_MAX_USER)
+                return -EINVAL;
+        below = risk_level_to_string(a->below);
+
+        r = pam_ssf_query(a, q, &reply, &stage);
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0) {
+                /* The daemon answers none for a protected account. Audit mode ([daemon]
+                 * dry_run) changes nothing here: a branch refuses nobody. */
+                level = (RiskLevel) reply.level;
+                if (level < a->below) {
+                        pam_ssf_debug(pamh, a, "user '%s' has risk level %s, below %s",
+                                      q->user, risk_level_to_string(level), below);
+                        return PAM_SSF_BELOW;
+                }
+                pam_syslog(pamh, LOG_AUTHPRIV | LOG_INFO,
+                           "User '%s' has risk level %s%s%s%s, not below %s: the next factor is "
+                           "asked", q->user, risk_level_to_string(level),
+                           reply.detection ? " (detection '" : "", strempty(reply.detection),
+                           reply.detection ? "')" : "", below);
+                return PAM_SSF_NOT_BELOW;
+        }
+
+        reason_text(r, stage, reason, sizeof(reason));
+        r = snapshot_level(pamh, a, q->user, &level, &uid);
+        if (r > 0) {
+                pam_syslog(pamh, LOG_AUTHPRIV | LOG_NOTICE,
+                           "ssf-sessiond at '%s' unavailable (%s); user '%s' (uid %u) is never "
+                           "acted upon (snapshot '%s'): below %s", a->socket, reason, q->user,
+                           (unsigned) uid, a->snapshot, below);
+                return PAM_SSF_BELOW;
+        }
+        if (r >= 0) {
+                pam_syslog(pamh, LOG_AUTHPRIV | LOG_WARNING,
+                           "ssf-sessiond at '%s' unavailable (%s); snapshot '%s' lists user '%s' at "
+                           "risk level %s: %s %s", a->socket, reason, a->snapshot, q->user,
+                           risk_level_to_string(level), level < a->below ? "below" : "not below",
+                           below);
+                return level < a->below ? PAM_SSF_BELOW : PAM_SSF_NOT_BELOW;
+        }
+        if (r == -ENOMEM)
+                return r;
+        if (r == -ENOENT)
+                snprintf(snap, sizeof(snap), "user not in snapshot");
+        else
+                snprintf(snap, sizeof(snap), "snapshot '%s' unusable: %s", a->snapshot,
+                         r == -EBADMSG ? "malformed" : strerror(-r));
+        pam_syslog(pamh, LOG_AUTHPRIV | LOG_WARNING,
+                   "ssf-sessiond at '%s' unavailable (%s), user '%s': %s, level unknown; "
+                   "failmode=%s: %s", a->socket, reason, q->user, snap,
+                   pam_ssf_failmode_to_string(a->failmode),
+                   a->failmode == PAM_SSF_FAILMODE_OPEN ? "answering below" : "answering not below");
+        return PAM_SSF_UNAVAILABLE;
 }

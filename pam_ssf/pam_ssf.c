@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pam_ssf.so: refuses a login while the user's risk level, as kept by ssf-sessiond from the
- * organisation's Shared Signals, is at or above deny=. Only the PAM entry points live here;
- * the work is in args.c and client.c. Results become PAM_* codes in one place,
- * errno_to_pam(), which applies failmode=.
+ * organisation's Shared Signals, is at or above deny=; or, on a below= line, branches an auth
+ * stack (success: below, ignore: not below, so the next factor is asked). Only the PAM entry
+ * points live here; the work is in args.c and client.c. Results become PAM_* codes in one
+ * place, errno_to_pam(), which applies failmode=.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -28,6 +29,24 @@ static const char *const phase_names[] = {
 };
 
 static int errno_to_pam(int r, const PamSsfArgs *a, Phase phase) {
+        /* A below= line never denies: an unknown level is "not below" (the next factor is
+         * asked) with failmode=closed, "below" with failmode=open; so is a user name the
+         * daemon cannot be asked about. */
+        if (a->below != RISK_NONE)
+                switch (r) {
+                case PAM_SSF_BELOW:
+                        return PAM_SUCCESS;
+                case PAM_SSF_NOT_BELOW:
+                        return PAM_IGNORE;
+                case PAM_SSF_UNAVAILABLE:
+                case -EINVAL:
+                        return a->failmode == PAM_SSF_FAILMODE_OPEN ? PAM_SUCCESS : PAM_IGNORE;
+                case -ENOMEM:
+                        return PAM_BUF_ERR;
+                default:
+                        return PAM_IGNORE;
+                }
+
         switch (r) {
         case PAM_SSF_ALLOW:
                 return PAM_SUCCESS;
@@ -61,6 +80,12 @@ static int run(pam_handle_t *pamh, int flags, int argc, const char **argv, Phase
         int r;
 
         r = pam_ssf_args_parse(argc, argv, &a, &bad);
+        if (r == -EEXIST) {
+                pam_syslog(pamh, LOG_AUTHPRIV | LOG_ERR,
+                           "Module arguments below= and deny= exclude each other (a below= line "
+                           "only branches, it never denies), at '%s': refusing", bad ? bad : "(null)");
+                return PAM_SERVICE_ERR;
+        }
         if (r < 0) {
                 pam_syslog(pamh, LOG_AUTHPRIV | LOG_ERR, "Unknown or invalid module argument '%s', refusing",
                            bad ? bad : "(null)");
@@ -78,8 +103,9 @@ static int run(pam_handle_t *pamh, int flags, int argc, const char **argv, Phase
                 return PAM_USER_UNKNOWN;
         }
 
-        pam_ssf_debug(pamh, &a, "%s: checking user '%s' (deny=%s, failmode=%s, timeout=%ums)",
-                      phase_names[phase], user, risk_level_to_string(a.deny),
+        pam_ssf_debug(pamh, &a, "%s: checking user '%s' (%s=%s, failmode=%s, timeout=%ums)",
+                      phase_names[phase], user, a.below != RISK_NONE ? "below" : "deny",
+                      risk_level_to_string(a.below != RISK_NONE ? a.below : a.deny),
                       pam_ssf_failmode_to_string(a.failmode), (unsigned) a.timeout_ms);
 
         PamSsfRequest q = {
@@ -88,6 +114,16 @@ static int run(pam_handle_t *pamh, int flags, int argc, const char **argv, Phase
                 .rhost = get_item_string(pamh, PAM_RHOST),
                 .tty = get_item_string(pamh, PAM_TTY),
         };
+        if (a.below != RISK_NONE) {
+                r = pam_ssf_check_below(pamh, &a, &q);
+                if (r == -EINVAL)
+                        pam_syslog(pamh, LOG_AUTHPRIV | LOG_WARNING,
+                                   "User name too long for ssf-sessiond, level unknown; failmode=%s",
+                                   pam_ssf_failmode_to_string(a.failmode));
+                r = errno_to_pam(r, &a, phase);
+                pam_ssf_debug(pamh, &a, "%s: returning %s", phase_names[phase], pam_strerror(pamh, r));
+                return r;
+        }
         /* Before the user has proved anything (auth), the message must not tell a client who
          * is at risk, or why: explain opts in. In account and session the user has. */
         if (a.quiet || (flags & PAM_SILENT))
@@ -109,6 +145,12 @@ _public_ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const 
 }
 
 _public_ int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+        PamSsfArgs a;
+
+        /* A below= line ignores setcred, so that a [success=N] jump does not skip the
+         * credentials of the factors after it (as pam_succeed_if does). */
+        if (pam_ssf_args_parse(argc, argv, &a, NULL) >= 0 && a.below != RISK_NONE)
+                return PAM_IGNORE;
         return PAM_SUCCESS;
 }
 

@@ -601,6 +601,7 @@ static int format_risk(FILE *f, json_t *body) {
         }
         json_array_foreach(detections, i, d) {
                 const char *reason = json_string_value(json_object_get(d, "reason"));
+                const char *reason_user = json_string_value(json_object_get(d, "reason_user"));
 
                 fputs("  ", f);
                 put_padded(f, string_or_dash(d, "detection"), wd);
@@ -615,6 +616,10 @@ static int format_risk(FILE *f, json_t *body) {
                 if (!isempty(reason)) {
                         fputs("  reason ", f);
                         put_clean(f, reason, NULL);
+                }
+                if (!isempty(reason_user)) {
+                        fputs("  reason_user ", f);
+                        put_clean(f, reason_user, NULL);
                 }
                 fputc('\n', f);
         }

@@ -17,6 +17,7 @@
 #include "macro.h"
 #include "ingest.h"
 #include "policy.h"
+#include "reason-user.h"
 #include "risk.h"
 #include "strv.h"
 #include "subject.h"
@@ -97,10 +98,33 @@ static int ingest_stream_event(State *st, const IngestRequest *set, SetError *er
         return store_history_add(st->store, &h, NULL);
 }
 
+/* CAEP reason_user (a string, or an object of language tags → strings: "en", else the
+ * first string) of the event's members, sanitised into buf (SSF_REASON_USER_SIZE); "" when
+ * there is none. */
+static void pick_reason_user(json_t *event, char *buf, size_t size) {
+        json_t *ru = json_object_get(event, "reason_user"), *v = NULL;
+        const char *key;
+
+        buf[0] = 0;
+        if (json_is_object(ru)) {
+                v = json_object_get(ru, "en");
+                if (!json_is_string(v)) {
+                        v = NULL;
+                        json_object_foreach(ru, key, v)
+                                if (json_is_string(v))
+                                        break;
+                }
+        } else
+                v = ru;
+        if (json_is_string(v))
+                (void) ssf_reason_user_sanitize(json_string_value(v), json_string_length(v), buf,
+                                                size);
+}
+
 /* Applies det to user. Returns 1 when the stored state changed, 0 when the event was stale
  * or changed nothing. */
 static int apply_detection(Store *s, const Config *c, const IngestRequest *set, const Detection *det,
-                           uid_t uid, uint64_t now, const char **ret_note) {
+                           const char *reason_user, uid_t uid, uint64_t now, const char **ret_note) {
         StoreDetection cur = {}, nd = {};
         const char *name = det->effect == DETECTION_CLEAR ? det->clears : det->name;
         bool have;
@@ -149,6 +173,10 @@ static int apply_detection(Store *s, const Config *c, const IngestRequest *set, 
         nd.event_time = set->event_time;
         nd.jti = UNCONST(set->jti);
         nd.reason = UNCONST(det->reason);
+        /* The words of the SET that set the level: this one's, else (a renewal at the same
+         * level without any) those of the SET that set it. */
+        nd.reason_user = !isempty(reason_user) ? UNCONST(reason_user)
+                         : have && cur.level == nd.level ? cur.reason_user : NULL;
         r = store_detection_put(s, &nd);
         store_detection_done(&cur);
         return r < 0 ? r : 1;
@@ -204,8 +232,8 @@ static void log_risk(const char *user, const IngestRequest *set, const char *det
 /* Applies det to user. *snapshot_stale is set when the user's level or its lapse time moved
  * (what the PAM snapshot holds). */
 static int ingest_user(State *st, const Config *c, const IngestRequest *set, const Detection *det,
-                       char *const *groups, const LocalUser *lu, uint64_t now,
-                       bool *snapshot_stale) {
+                       const char *reason_user, char *const *groups, const LocalUser *lu,
+                       uint64_t now, bool *snapshot_stale) {
         const char *user = lu->name;
         RiskLevel before, after;
         uint64_t until_before, until_after;
@@ -223,10 +251,13 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
                 return r;
         changed = 0;
         if (det->effect == DETECTION_RAISE || det->effect == DETECTION_CLEAR) {
-                changed = apply_detection(st->store, c, set, det, lu->uid, now, &note);
+                changed = apply_detection(st->store, c, set, det, reason_user, lu->uid, now, &note);
                 if (changed < 0)
                         return changed;
         }
+        /* PAM's level table carries reason_user too. */
+        if (changed > 0 && !isempty(reason_user))
+                *snapshot_stale = true;
         r = store_user_level(st->store, lu->uid, now, &after, &until_after);
         if (r < 0)
                 return r;
@@ -329,6 +360,7 @@ typedef struct Target {
  * local users, through NSS. */
 typedef struct Derived {
         Detection det;
+        char reason_user[SSF_REASON_USER_SIZE]; /* sanitised, "" when none */
         Target *targets;
         size_t n_targets;
         char *subject_desc; /* "email alice@example.com", or why nothing maps */
@@ -382,6 +414,7 @@ static int derive(const Config *c, const IngestRequest *set, Derived *ret, SetEr
         r = risk_classify(set->event_uri, set->event, c, &d.det);
         if (r < 0)
                 return refuse(err, "the %s event payload is invalid", event_short_name(set->event_uri));
+        pick_reason_user(set->event, d.reason_user, sizeof(d.reason_user));
         if (d.det.effect == DETECTION_IGNORE) {
                 *ret = d;
                 return 0;
@@ -565,7 +598,7 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
                 for (size_t i = 0; i < d.n_targets && r >= 0; i++)
                         r = d.targets[i].protected_why
                                 ? record_protected(st, set, &d.det, &d.targets[i], now)
-                                : ingest_user(st, c, set, &d.det, d.targets[i].groups,
+                                : ingest_user(st, c, set, &d.det, d.reason_user, d.targets[i].groups,
                                               &d.targets[i].user, now, &snapshot_stale);
         }
         if (r < 0)

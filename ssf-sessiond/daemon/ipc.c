@@ -194,8 +194,18 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
                 reply_error(c, SSF_IPC_PAM_REPLY, EAGAIN, "state unavailable");
                 return;
         }
-        if (!protected_why)
-                level = level_table_lookup(t, u.uid, now_sec(), &detection);
+        if (!protected_why) {
+                const LevelEntry *e = level_table_find(t, u.uid, now_sec());
+
+                if (e) {
+                        level = e->level;
+                        detection = e->detection;
+                        /* Sanitised when stored (at most 800 bytes); never a reply the
+                         * protocol cannot carry. */
+                        if (e->reason_user && strlen(e->reason_user) <= SSF_IPC_MAX_SHORT)
+                                a.reason_user = UNCONST(e->reason_user);
+                }
+        }
         a.status = 0;
         a.level = (uint8_t) level;
         if (level > RISK_NONE) {
@@ -256,13 +266,14 @@ static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err)
                 return r;
         arr = json_array();
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}",
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
                                                      "detection", d[i].detection,
                                                      "level", lvl(d[i].level),
                                                      "since", jtime(d[i].since),
                                                      "expires", jtime(d[i].expires),
                                                      "jti", jstr(d[i].jti),
-                                                     "reason", jstr(d[i].reason)));
+                                                     "reason", jstr(d[i].reason),
+                                                     "reason_user", jstr(d[i].reason_user)));
         *ret = json_pack("{s:s, s:s, s:o}", "user", u.name, "level",
                          lvl(n > 0 ? d[0].level : RISK_NONE), "detections", arr);
         store_detections_free(d, n);

@@ -159,8 +159,7 @@ void state_levels_unref(State *st, LevelTable *t) {
                 free(t);
 }
 
-RiskLevel level_table_lookup(const LevelTable *t, uid_t uid, uint64_t now,
-                             const char **ret_detection) {
+const LevelEntry *level_table_find(const LevelTable *t, uid_t uid, uint64_t now) {
         size_t lo = 0, hi = t ? t->n : 0;
 
         while (lo < hi) {
@@ -170,33 +169,53 @@ RiskLevel level_table_lookup(const LevelTable *t, uid_t uid, uint64_t now,
                 if (e->uid == uid) {
                         if (e->until != 0 && e->until <= now)
                                 break; /* lapsed: as the store would answer after expiry */
-                        if (ret_detection)
-                                *ret_detection = e->detection;
-                        return e->level;
+                        return e;
                 }
                 if (e->uid < uid)
                         lo = mid + 1;
                 else
                         hi = mid;
         }
+        return NULL;
+}
+
+RiskLevel level_table_lookup(const LevelTable *t, uid_t uid, uint64_t now,
+                             const char **ret_detection) {
+        const LevelEntry *e = level_table_find(t, uid, now);
+
         if (ret_detection)
-                *ret_detection = NULL;
-        return RISK_NONE;
+                *ret_detection = e ? e->detection : NULL;
+        return e ? e->level : RISK_NONE;
 }
 
 /* Makes a table of users (sorted by uid, as store_users_list() returns them) current. */
 static int publish_levels(State *st, const StoreUser *users, size_t n) {
-        LevelTable *t = malloc(sizeof(LevelTable) + n * sizeof(LevelEntry)), *old;
+        size_t texts = 0;
+        LevelTable *t, *old;
+        char *p;
 
+        /* One allocation: the entries, then the reason_user texts they point to. */
+        for (size_t i = 0; i < n; i++)
+                if (users[i].reason_user)
+                        texts += strlen(users[i].reason_user) + 1;
+        t = malloc(sizeof(LevelTable) + n * sizeof(LevelEntry) + texts);
         if (!t)
                 return -ENOMEM;
         t->n_ref = 1;
         t->valid = true;
         t->n = n;
+        p = (char *) &t->entries[n];
         for (size_t i = 0; i < n; i++) {
                 t->entries[i] = (LevelEntry){ .uid = users[i].uid, .level = users[i].level,
                                               .until = users[i].until };
                 memcpy(t->entries[i].detection, users[i].detection, sizeof(t->entries[i].detection));
+                if (users[i].reason_user) {
+                        size_t l = strlen(users[i].reason_user) + 1;
+
+                        memcpy(p, users[i].reason_user, l);
+                        t->entries[i].reason_user = p;
+                        p += l;
+                }
         }
         pthread_mutex_lock(&st->levels_lock);
         old = st->levels;

@@ -31,13 +31,14 @@ typedef struct LevelEntry {
         RiskLevel level;
         uint64_t until;      /* when the level lapses unless renewed (0: never) */
         char detection[64];  /* the detection PAM names */
+        const char *reason_user; /* its CAEP reason_user (sanitised), or NULL; in the table */
 } LevelEntry;
 
 typedef struct LevelTable {
         unsigned n_ref;      /* guarded by State.levels_lock */
         bool valid;          /* false until the store was read once: PAM then gets an error */
         size_t n;
-        LevelEntry entries[]; /* sorted by uid */
+        LevelEntry entries[]; /* sorted by uid; the reason_user texts follow them */
 } LevelTable;
 
 typedef struct Counters {
@@ -125,6 +126,8 @@ void state_levels_unref(State *st, LevelTable *t);
  * into t. Pure. */
 RiskLevel level_table_lookup(const LevelTable *t, uid_t uid, uint64_t now,
                              const char **ret_detection);
+/* uid's entry in t at now, NULL when absent or lapsed (level none). Pure. */
+const LevelEntry *level_table_find(const LevelTable *t, uid_t uid, uint64_t now);
 /* Wakes the actions' lanes (call with lock held). */
 void state_kick_actions_locked(State *st);
 /* Wakes the main loop (thread-safe), e.g. so it answers a waiting `ssfctl verify`. */

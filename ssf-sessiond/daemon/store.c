@@ -21,7 +21,7 @@
 #include "macro.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define BUSY_TIMEOUT_MS 5000
 #define STORE_LIST_MAX 100000U /* a bound on rows returned by one list call */
 
@@ -63,7 +63,7 @@ enum {
         _STMT_MAX,
 };
 
-#define DET_COLUMNS "uid, detection, level, since, updated, expires, event_time, jti, reason"
+#define DET_COLUMNS "uid, detection, level, since, updated, expires, event_time, jti, reason, reason_user"
 #define HIST_COLUMNS                                                                              \
         "id, time, user, jti, event, detection, level_before, level_after, rule, action, result, " \
         "duration_ms, txn, uid"
@@ -80,7 +80,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_JTI_PRUNE] = "DELETE FROM jti WHERE received < ?1 AND iat < ?1",
         [STMT_DET_GET] = "SELECT " DET_COLUMNS " FROM detections WHERE uid = ?1 AND detection = ?2",
         [STMT_DET_PUT] = "INSERT OR REPLACE INTO detections (" DET_COLUMNS ") "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         [STMT_DET_DELETE] = "DELETE FROM detections WHERE uid = ?1 AND detection = ?2",
         [STMT_USER_RESET] = "DELETE FROM detections WHERE uid = ?1",
         [STMT_DET_LIST] = "SELECT " DET_COLUMNS " FROM detections WHERE uid = ?1 "
@@ -88,7 +88,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_USER_LEVEL] = "SELECT level, expires, updated FROM detections WHERE uid = ?1 "
                             "AND (expires = 0 OR expires > ?2)",
         /* One pass over the active detections, grouped by user in store_users_list(). */
-        [STMT_USERS_LIST] = "SELECT uid, level, expires, updated, detection FROM detections "
+        [STMT_USERS_LIST] = "SELECT uid, level, expires, updated, detection, reason_user FROM detections "
                             "WHERE expires = 0 OR expires > ?1 ORDER BY uid",
         [STMT_DET_EXPIRE] = "DELETE FROM detections WHERE expires != 0 AND expires <= ?1",
         [STMT_HIST_ADD] = "INSERT INTO history (time, user, jti, event, detection, level_before, "
@@ -253,6 +253,9 @@ static const char *const schema[SCHEMA_VERSION] = {
         "  AND s.jti = IFNULL(actions.jti, '')) WHERE claims_json IS NOT NULL;"
         "ALTER TABLE actions DROP COLUMN claims_json;"
         "CREATE INDEX actions_set ON actions (set_id) WHERE set_id IS NOT NULL;",
+        /* 4 -> 5: the CAEP reason_user of the SET that set a detection, for the PAM denial
+         * message (PRODUCT.md "Actions"). */
+        "ALTER TABLE detections ADD COLUMN reason_user TEXT;",
 };
 
 struct Store {
@@ -636,6 +639,7 @@ void store_detection_done(StoreDetection *d) {
         free(d->detection);
         free(d->jti);
         free(d->reason);
+        free(d->reason_user);
         *d = (StoreDetection){};
 }
 
@@ -658,7 +662,8 @@ static int read_detection(sqlite3_stmt *st, StoreDetection *ret) {
         };
 
         if (col_str(st, 1, &d.detection) < 0 ||
-            col_str(st, 7, &d.jti) < 0 || col_str(st, 8, &d.reason) < 0) {
+            col_str(st, 7, &d.jti) < 0 || col_str(st, 8, &d.reason) < 0 ||
+            col_str(st, 9, &d.reason_user) < 0) {
                 store_detection_done(&d);
                 return -ENOMEM;
         }
@@ -701,6 +706,7 @@ int store_detection_put(Store *s, const StoreDetection *d) {
         (void) bind_u64(st, 7, d->event_time);
         (void) bind_text(st, 8, d->jti);
         (void) bind_text(st, 9, d->reason);
+        (void) bind_text(st, 10, isempty(d->reason_user) ? NULL : d->reason_user);
         return step_done(s, st, "detection put");
 }
 
@@ -814,33 +820,45 @@ int store_user_level(Store *s, uid_t uid, uint64_t now, RiskLevel *ret_level,
 }
 
 void store_users_free(StoreUser *u, size_t n) {
+        for (size_t i = 0; u && i < n; i++)
+                free(u[i].reason_user);
         free(u);
 }
 
 /* Folds one active detection into u, the user's entry: the highest level; among its
- * detections, the latest update and when the level lapses (0: one of them never does). */
-static void user_fold(StoreUser *u, bool *forever, RiskLevel l, uint64_t expires,
-                      uint64_t updated, const char *detection) {
+ * detections, the latest update and when the level lapses (0: one of them never does).
+ * Returns 0 or -ENOMEM. */
+static int user_fold(StoreUser *u, bool *forever, RiskLevel l, uint64_t expires,
+                     uint64_t updated, const char *detection, const char *reason_user) {
         if (l > u->level) {
                 u->level = l;
                 u->until = 0;
                 u->updated = 0;
                 u->detection[0] = 0;
+                u->reason_user = mfree(u->reason_user);
                 *forever = false;
         }
         if (l != u->level)
-                return;
+                return 0;
         /* The detection PAM names: the latest updated at the top level (then by name), as
-         * store_detections_list() orders them. */
+         * store_detections_list() orders them; its reason_user goes with it. */
         if (detection && (u->detection[0] == 0 || updated > u->updated ||
-                          (updated == u->updated && strcmp(detection, u->detection) < 0)))
+                          (updated == u->updated && strcmp(detection, u->detection) < 0))) {
                 (void) snprintf(u->detection, sizeof(u->detection), "%s", detection);
+                u->reason_user = mfree(u->reason_user);
+                if (!isempty(reason_user)) {
+                        u->reason_user = strdup(reason_user);
+                        if (!u->reason_user)
+                                return -ENOMEM;
+                }
+        }
         if (expires == 0)
                 *forever = true;
         else if (expires > u->until)
                 u->until = expires;
         if (updated > u->updated)
                 u->updated = updated;
+        return 0;
 }
 
 int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
@@ -873,6 +891,7 @@ int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
                                         size_t na = alloc ? alloc * 2 : 8;
                                         StoreUser *nl = reallocarray(list, na, sizeof(StoreUser));
                                         if (!nl) {
+                                                free(cur.reason_user);
                                                 r = -ENOMEM;
                                                 break;
                                         }
@@ -880,7 +899,8 @@ int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
                                         alloc = na;
                                 }
                                 list[n++] = cur;
-                        }
+                        } else
+                                free(cur.reason_user);
                         cur = (StoreUser) { .level = _RISK_INVALID };
                         have = false;
                 }
@@ -891,8 +911,13 @@ int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
                         have = true;
                         forever = false;
                 }
-                user_fold(&cur, &forever, col_level(st, 1), col_u64(st, 2), col_u64(st, 3),
-                          (const char *) sqlite3_column_text(st, 4));
+                r = user_fold(&cur, &forever, col_level(st, 1), col_u64(st, 2), col_u64(st, 3),
+                              (const char *) sqlite3_column_text(st, 4),
+                              (const char *) sqlite3_column_text(st, 5));
+                if (r < 0) {
+                        free(cur.reason_user);
+                        break;
+                }
         }
         if (r >= 0 && rc != SQLITE_DONE)
                 r = map_rc(s, rc, "users list");

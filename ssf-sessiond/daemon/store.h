@@ -28,6 +28,7 @@ typedef struct StoreDetection {
         uint64_t event_time; /* time of the event that set it (for ordering) */
         char *jti;
         char *reason;
+        char *reason_user;   /* CAEP reason_user of the SET that set it, sanitised, or NULL */
 } StoreDetection;
 
 typedef struct StoreUser {
@@ -36,6 +37,7 @@ typedef struct StoreUser {
         RiskLevel level;
         uint64_t updated;
         uint64_t until;      /* when the current level lapses unless renewed (0: never) */
+        char *reason_user;   /* that detection's reason_user, or NULL (owned) */
 } StoreUser;
 
 typedef struct HistoryEntry {

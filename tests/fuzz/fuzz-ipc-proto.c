@@ -36,7 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             !streq0(again.service, m.service) || !streq0(again.rhost, m.rhost) ||
             !streq0(again.tty, m.tty) || !streq0(again.message, m.message) ||
             !streq0(again.detection, m.detection) || !streq0(again.verb, m.verb) ||
-            !streq0(again.args, m.args) || !streq0(again.body, m.body))
+            !streq0(again.args, m.args) || !streq0(again.body, m.body) ||
+            !streq0(again.reason_user, m.reason_user) || again.dry_run != m.dry_run ||
+            again.more != m.more)
                 abort();
 
         ssf_ipc_msg_done(&again);

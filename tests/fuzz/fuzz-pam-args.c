@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (!bad)
                         abort();
         } else if (a.timeout_ms == 0 || a.timeout_ms > PAM_SSF_MAX_TIMEOUT_MS || a.deny <= RISK_NONE ||
-                   a.deny >= _RISK_MAX || !a.socket || a.socket[0] != '/' || !a.snapshot ||
+                   a.deny >= _RISK_MAX || a.below < RISK_NONE || a.below >= _RISK_MAX || !a.socket || a.socket[0] != '/' || !a.snapshot ||
                    a.snapshot[0] != '/')
                 abort();
 

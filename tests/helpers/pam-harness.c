@@ -3,7 +3,7 @@
  * A small PAM application for the integration tests: runs the given PAM steps for one user
  * and service and records what the modules said through the conversation.
  *
- *   pam-harness [--close-stdio] [--rhost HOST] [--tty TTY] SERVICE USER STEP...
+ *   pam-harness [--close-stdio] [--rhost HOST] [--tty TTY] [--answer TEXT] SERVICE USER STEP...
  *
  * STEP is auth, setcred, account, open_session, close_session or chauthtok. Output (on the
  * original stdout, also when --close-stdio closes fds 0-2 before PAM starts), one line each:
@@ -11,7 +11,7 @@
  *   msg <style> <hex of the text>     a conversation message (style: error, info, prompt)
  *   result <step> <code>              the PAM return code of the step
  *
- * Prompts are answered with an empty string. Exit status 0 unless the harness itself failed.
+ * Prompts are answered with TEXT (--answer), else with an empty string. Exit status 0 unless the harness itself failed.
  * Run it under pam_wrapper (LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1
  * PAM_WRAPPER_SERVICE_DIR=…) so that SERVICE is read from the test's directory.
  */
@@ -24,6 +24,7 @@
 #include <security/pam_appl.h>
 
 static FILE *out;
+static const char *answer = "";
 
 static void put_hex(const char *s) {
         if (!s || !*s) {
@@ -56,7 +57,7 @@ static int conversation(int n, const struct pam_message **msgs, struct pam_respo
                         break;
                 default:
                         style = "prompt";
-                        resp[i].resp = strdup("");
+                        resp[i].resp = strdup(answer);
                         if (!resp[i].resp) {
                                 for (int j = 0; j < i; j++)
                                         free(resp[j].resp);
@@ -104,13 +105,16 @@ int main(int argc, char **argv) {
                         rhost = argv[++i];
                 else if (strcmp(argv[i], "--tty") == 0 && i + 1 < argc)
                         tty = argv[++i];
+                else if (strcmp(argv[i], "--answer") == 0 && i + 1 < argc)
+                        answer = argv[++i];
                 else {
                         fprintf(stderr, "pam-harness: unknown option '%s'\n", argv[i]);
                         return 2;
                 }
         }
         if (argc - i < 3) {
-                fprintf(stderr, "usage: pam-harness [--close-stdio] [--rhost H] [--tty T] SERVICE USER STEP...\n");
+                fprintf(stderr, "usage: pam-harness [--close-stdio] [--rhost H] [--tty T] [--answer A] "
+                                "SERVICE USER STEP...\n");
                 return 2;
         }
 

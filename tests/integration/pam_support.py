@@ -210,6 +210,7 @@ class PamRun:
     steps: list = field(default_factory=list)     # [(step, code)] in order
     errors: list = field(default_factory=list)    # PAM_ERROR_MSG texts
     infos: list = field(default_factory=list)     # PAM_TEXT_INFO texts
+    prompts: list = field(default_factory=list)   # PAM_PROMPT_ECHO_OFF/ON texts
     logs: list = field(default_factory=list)      # [(syslog level, text)] from pam_syslog()
     stdout: str = ""
     stderr: str = ""
@@ -221,7 +222,7 @@ class PamRun:
 
     @property
     def messages(self):
-        return self.errors + self.infos
+        return self.errors + self.infos + self.prompts
 
     def logged(self, level, pattern):
         """Whether a log line at `level` (syslog.LOG_*) matches the regular expression."""
@@ -257,8 +258,9 @@ _SYSLOG_LINE = re.compile(r"SYSLOG\((\d+)\): (.*)")
 
 
 def run_pam(tmp_dir, lines, user, steps=("account",), service="ssf-test", rhost=None, tty=None,
-            close_stdio=False, timeout=30, env=None):
+            close_stdio=False, timeout=30, env=None, answer=None):
     """Runs the PAM steps for user against a service made of `lines` under pam_wrapper.
+    Prompts are answered with `answer` (default: an empty string); they are in run.prompts.
     Returns a PamRun. Raises AssertionError if the harness itself fails."""
     service_dir = write_service(Path(tmp_dir) / "pam.d", service, lines)
     cmd = [str(harness_path())]
@@ -268,6 +270,8 @@ def run_pam(tmp_dir, lines, user, steps=("account",), service="ssf-test", rhost=
         cmd += ["--rhost", rhost]
     if tty:
         cmd += ["--tty", tty]
+    if answer is not None:
+        cmd += ["--answer", answer]
     cmd += [service, user, *steps]
     e = dict(os.environ)
     # At debug level 4 pam_wrapper copies every pam_syslog() line to stderr as "SYSLOG(prio): …".
@@ -288,7 +292,7 @@ def run_pam(tmp_dir, lines, user, steps=("account",), service="ssf-test", rhost=
             run.steps.append((parts[1], int(parts[2])))
         elif parts[0] == "msg":
             text = "" if parts[2] == "-" else bytes.fromhex(parts[2]).decode(errors="replace")
-            (run.errors if parts[1] == "error" else run.infos).append(text)
+            {"error": run.errors, "info": run.infos}.get(parts[1], run.prompts).append(text)
     for m in _SYSLOG_LINE.finditer(p.stderr):
         run.logs.append((int(m.group(1)) & 7, m.group(2)))
     assert run.steps, f"pam-harness ran no step: {p.stdout}{p.stderr}"

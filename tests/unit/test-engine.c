@@ -281,6 +281,64 @@ static void test_snapshot_only_when_levels_move(void **state) {
         free(text);
 }
 
+/* alice's reason_user in the published level table (what PAM is answered from), or NULL. */
+static const char *published_reason_user(Fixture *f, uid_t uid, char *buf, size_t size) {
+        LevelTable *t = state_levels_ref(&f->m->state);
+        const LevelEntry *e = level_table_find(t, uid, (uint64_t) time(NULL));
+        const char *r = NULL;
+
+        if (e && e->reason_user) {
+                snprintf(buf, size, "%s", e->reason_user);
+                r = buf;
+        }
+        state_levels_unref(&f->m->state, t);
+        return r;
+}
+
+static void rlc(Fixture *f, const char *jti, const char *level, const char *reason_user_json) {
+        char ev[1024];
+        SetError err = {};
+        uint64_t now = (uint64_t) time(NULL);
+
+        snprintf(ev, sizeof(ev), "{\"principal\":\"USER\",\"current_level\":\"%s\"%s%s}", level,
+                 reason_user_json ? ",\"reason_user\":" : "", reason_user_json ? reason_user_json : "");
+        assert_int_equal(apply_full(f, ISS, jti, NULL, CAEP "risk-level-change", ev, "alice", now,
+                                    now, &err), 0);
+}
+
+/* CAEP reason_user: "en" (else the first language, or a plain string), sanitised by root, kept
+ * with the level that SET set, published for PAM. */
+static void test_reason_user(void **state) {
+        Fixture *f = *state;
+        char buf[1024];
+        StoreDetection d = {};
+
+        rlc(f, "r1", "HIGH", "{\"fr\":\"Bonjour\",\"en\":\"Line\\none \\u001b[31mred\\u202e!\"}");
+        assert_string_equal(published_reason_user(f, ALICE, buf, sizeof(buf)), "Line one red!");
+        assert_int_equal(store_detection_get(f->m->state.store, ALICE, "risk-level-change", &d), 0);
+        assert_string_equal(d.reason_user, "Line one red!"); /* stored sanitised */
+        store_detection_done(&d);
+
+        /* Renewed at the same level without one: the words of the SET that set the level stay. */
+        rlc(f, "r2", "HIGH", NULL);
+        assert_string_equal(published_reason_user(f, ALICE, buf, sizeof(buf)), "Line one red!");
+        /* A new one replaces them, at the same level too (the table is published again). */
+        rlc(f, "r3", "HIGH", "{\"de\":\"Erste\",\"fr\":\"Seconde\"}");
+        assert_string_equal(published_reason_user(f, ALICE, buf, sizeof(buf)), "Erste");
+        rlc(f, "r4", "HIGH", "\"  plain\\ttext  \"");
+        assert_string_equal(published_reason_user(f, ALICE, buf, sizeof(buf)), "plain text");
+        /* Another level without one: none. Not a string, or nothing printable: none. */
+        rlc(f, "r5", "MEDIUM", NULL);
+        assert_null(published_reason_user(f, ALICE, buf, sizeof(buf)));
+        rlc(f, "r6", "MEDIUM", "42");
+        assert_null(published_reason_user(f, ALICE, buf, sizeof(buf)));
+        rlc(f, "r7", "MEDIUM", "{\"en\":7,\"fr\":[\"x\"]}");
+        assert_null(published_reason_user(f, ALICE, buf, sizeof(buf)));
+        rlc(f, "r8", "MEDIUM", "\"\\u001b[2J\\n\\t\"");
+        assert_null(published_reason_user(f, ALICE, buf, sizeof(buf)));
+        assert_int_equal(level_of(f, ALICE), RISK_MEDIUM);
+}
+
 /* Root's own conclusions: protected accounts are recorded, never acted upon. */
 static void test_protected_accounts(void **state) {
         Fixture *f = *state;
@@ -428,6 +486,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_failed_action_is_not_done, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_snapshot_only_when_levels_move, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_reason_user, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_protected_accounts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_aliases_share_one_uid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_times_checked, setup, teardown),

@@ -152,6 +152,22 @@ static void test_roundtrip_pam_reply(void **state) {
         roundtrip(&err, &out);
         assert_int_equal(out.status, -EIO);
         assert_null(out.message);
+        assert_null(out.reason_user);
+        ssf_ipc_msg_done(&out);
+
+        /* REASON_USER: an optional string of PAM_REPLY only. */
+        SsfIpcMsg why = { .type = SSF_IPC_PAM_REPLY, .has_status = 1, .has_level = 1,
+                          .level = RISK_HIGH, .reason_user = STR("Your laptop is not compliant."),
+                          .dry_run = 1 };
+        roundtrip(&why, &out);
+        assert_string_equal(out.reason_user, "Your laptop is not compliant.");
+        assert_int_equal(out.dry_run, 1);
+        ssf_ipc_msg_done(&out);
+        assert_null(out.reason_user);
+
+        SsfIpcMsg ctl = { .type = SSF_IPC_CTL_REPLY, .has_status = 1, .reason_user = STR("x") };
+        roundtrip(&ctl, &out);
+        assert_null(out.reason_user); /* not valid for the type: not written */
         ssf_ipc_msg_done(&out);
 }
 
@@ -450,6 +466,40 @@ static void test_decode_tlv_errors(void **state) {
         frame_tlv(&f, SSF_TAG_MESSAGE, s, SSF_IPC_MAX_MESSAGE);
         frame_end(&f);
         assert_int_equal(decode(&f), 0);
+
+        /* REASON_USER: at most SSF_IPC_MAX_SHORT bytes, once, no NUL, PAM_REPLY only. */
+        frame_reply(&f);
+        frame_tlv(&f, SSF_TAG_REASON_USER, s, SSF_IPC_MAX_SHORT);
+        frame_end(&f);
+        assert_int_equal(decode(&f), 0);
+
+        frame_reply(&f);
+        frame_tlv(&f, SSF_TAG_REASON_USER, s, SSF_IPC_MAX_SHORT + 1);
+        frame_end(&f);
+        assert_int_equal(decode(&f), -EBADMSG);
+
+        frame_reply(&f);
+        frame_str(&f, SSF_TAG_REASON_USER, "a");
+        frame_str(&f, SSF_TAG_REASON_USER, "b");
+        frame_end(&f);
+        assert_int_equal(decode(&f), -EBADMSG);
+
+        frame_reply(&f);
+        frame_tlv(&f, SSF_TAG_REASON_USER, "a\0b", 3);
+        frame_end(&f);
+        assert_int_equal(decode(&f), -EBADMSG);
+
+        frame_start(&f, SSF_IPC_MAGIC, SSF_IPC_VERSION, SSF_IPC_PAM_QUERY);
+        frame_str(&f, SSF_TAG_USER, "alice");
+        frame_str(&f, SSF_TAG_REASON_USER, "x");
+        frame_end(&f);
+        assert_int_equal(decode(&f), -EBADMSG);
+
+        frame_start(&f, SSF_IPC_MAGIC, SSF_IPC_VERSION, SSF_IPC_CTL_REPLY);
+        frame_i32(&f, SSF_TAG_STATUS, 0);
+        frame_str(&f, SSF_TAG_REASON_USER, "x");
+        frame_end(&f);
+        assert_int_equal(decode(&f), -EBADMSG);
 }
 
 static void test_decode_value_errors(void **state) {

@@ -101,6 +101,7 @@ static void test_invalid(void **state) {
                 "socket=", "socket=relative/path", "snapshot=", "snapshot=var/lib/x", "quiet=1",
                 "debug=yes", "Debug", "", " debug", "socket=/a\nb", "snapshot=/a\tb",
                 "explain=yes", "explain=1", "Explain", "explain ", "explained",
+                "below", "below=", "below=none", "below=MEDIUM", "below=critical", "below=high ",
         };
         PamSsfArgs a = { .deny = (RiskLevel) 42 };
 
@@ -131,31 +132,98 @@ static void test_invalid(void **state) {
         assert_int_equal(pam_ssf_args_parse(1, NULL, &a, NULL), -EINVAL);
 }
 
+static void test_below(void **state) {
+        const char *bad = NULL;
+        PamSsfArgs a;
+
+        /* Not given: a deny line. */
+        assert_int_equal(parse(&a, &bad, 1, "failmode=closed"), 0);
+        assert_int_equal(a.below, RISK_NONE);
+
+        assert_int_equal(parse(&a, &bad, 1, "below=low"), 0);
+        assert_int_equal(a.below, RISK_LOW);
+        assert_int_equal(parse(&a, &bad, 2, "below=medium", "failmode=closed"), 0);
+        assert_int_equal(a.below, RISK_MEDIUM);
+        assert_int_equal(a.failmode, PAM_SSF_FAILMODE_CLOSED);
+        assert_int_equal(parse(&a, &bad, 2, "below=low", "below=high"), 0);
+        assert_int_equal(a.below, RISK_HIGH);
+
+        /* A branch line never denies: deny= with it is refused, in either order. */
+        a.deny = (RiskLevel) 42;
+        bad = NULL;
+        assert_int_equal(parse(&a, &bad, 3, "below=medium", "debug", "deny=high"), -EEXIST);
+        assert_string_equal(bad, "deny=high");
+        assert_int_equal(a.deny, 42);
+        assert_int_equal(parse(&a, &bad, 2, "deny=high", "below=medium"), -EEXIST);
+        assert_string_equal(bad, "below=medium");
+        /* A malformed below= is a plain error. */
+        assert_int_equal(parse(&a, &bad, 2, "deny=high", "below=none"), -EINVAL);
+        assert_string_equal(bad, "below=none");
+}
+
+static void test_denial_text_reason_user(void **state) {
+        char buf[SSF_IPC_MAX_MESSAGE + 1 + 801];
+        char big[10241];
+
+        /* reason_user ends the message, after a space. */
+        pam_ssf_denial_text(RISK_HIGH, "session-revoked", NULL, "Your laptop was reported stolen.",
+                            buf, sizeof(buf));
+        assert_string_equal(buf, "Access denied: your account's security risk is high (session-revoked). "
+                                 "Contact your administrator. Your laptop was reported stolen.");
+        pam_ssf_denial_text(RISK_HIGH, "x", "Denied.", "Call the desk.", buf, sizeof(buf));
+        assert_string_equal(buf, "Denied. Call the desk.");
+
+        /* Sanitised here again: escape sequences, newlines, bidi controls, invalid UTF-8. */
+        pam_ssf_denial_text(RISK_HIGH, "x", "Denied.",
+                            "\x1b]0;pwned\x07\x1b[2J Line one\n\nline\ttwo \xe2\x80\xae" "evil\xff\xc0\xaf",
+                            buf, sizeof(buf));
+        assert_string_equal(buf, "Denied. Line one line two evil");
+
+        /* Nothing printable, or empty: no trailing space. */
+        pam_ssf_denial_text(RISK_HIGH, "x", "Denied.", "\x1b[31m\n\t", buf, sizeof(buf));
+        assert_string_equal(buf, "Denied.");
+        pam_ssf_denial_text(RISK_HIGH, "x", "Denied.", "", buf, sizeof(buf));
+        assert_string_equal(buf, "Denied.");
+
+        /* 10 kB: 200 characters of it. */
+        memset(big, 'r', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        pam_ssf_denial_text(RISK_HIGH, "x", "Denied.", big, buf, sizeof(buf));
+        assert_int_equal(strlen(buf), strlen("Denied. ") + 200);
+
+        /* A buffer too small for all of it: cut on a character boundary, terminated. */
+        char small[12];
+        pam_ssf_denial_text(RISK_HIGH, "x", "Denied.", "\xc3\xa9\xc3\xa9\xc3\xa9", small, sizeof(small));
+        assert_string_equal(small, "Denied. \xc3\xa9");
+        pam_ssf_denial_text(RISK_HIGH, "x", "Denied...", "abc", small, 11);
+        assert_string_equal(small, "Denied...");
+}
+
 static void test_denial_text(void **state) {
         char buf[SSF_IPC_MAX_MESSAGE + 1];
 
-        pam_ssf_denial_text(RISK_HIGH, "device-compliance-change", NULL, buf, sizeof(buf));
+        pam_ssf_denial_text(RISK_HIGH, "device-compliance-change", NULL, NULL, buf, sizeof(buf));
         assert_string_equal(buf, "Access denied: your account's security risk is high "
                                  "(device-compliance-change). Contact your administrator.");
 
-        pam_ssf_denial_text(RISK_MEDIUM, NULL, "", buf, sizeof(buf));
+        pam_ssf_denial_text(RISK_MEDIUM, NULL, "", NULL, buf, sizeof(buf));
         assert_string_equal(buf, "Access denied: your account's security risk is medium. "
                                  "Contact your administrator.");
 
         /* The daemon's message wins; control characters are replaced. */
-        pam_ssf_denial_text(RISK_HIGH, "x", "Session revoked.\x1b[31m\nBye\x7f", buf, sizeof(buf));
+        pam_ssf_denial_text(RISK_HIGH, "x", "Session revoked.\x1b[31m\nBye\x7f", NULL, buf, sizeof(buf));
         assert_string_equal(buf, "Session revoked.?[31m?Bye?");
 
         /* Detections come from the transmitter: control characters go there too. */
-        pam_ssf_denial_text(RISK_LOW, "a\tb", NULL, buf, sizeof(buf));
+        pam_ssf_denial_text(RISK_LOW, "a\tb", NULL, NULL, buf, sizeof(buf));
         assert_string_equal(buf, "Access denied: your account's security risk is low (a?b). "
                                  "Contact your administrator.");
 
         /* Truncation keeps the result terminated. */
         char small[8];
-        pam_ssf_denial_text(RISK_HIGH, NULL, NULL, small, sizeof(small));
+        pam_ssf_denial_text(RISK_HIGH, NULL, NULL, NULL, small, sizeof(small));
         assert_string_equal(small, "Access ");
-        pam_ssf_denial_text(RISK_HIGH, NULL, NULL, small, 0); /* no write, no crash */
+        pam_ssf_denial_text(RISK_HIGH, NULL, NULL, NULL, small, 0); /* no write, no crash */
 }
 
 int main(void) {
@@ -165,6 +233,8 @@ int main(void) {
                 cmocka_unit_test(test_timeout_range),
                 cmocka_unit_test(test_invalid),
                 cmocka_unit_test(test_denial_text),
+                cmocka_unit_test(test_below),
+                cmocka_unit_test(test_denial_text_reason_user),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

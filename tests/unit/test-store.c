@@ -932,7 +932,13 @@ static void test_migrate_v1(void **state) {
         assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), 4);
+        assert_int_equal(sqlite3_column_int(st, 0), 5);
+        assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
+        /* Schema 5: reason_user, none for the rows from before. */
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM detections WHERE reason_user IS NULL",
+                                            -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(st, 0), 1);
         assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
         /* The copies are gone with their column. */
         assert_int_not_equal(sqlite3_prepare_v2(db, "SELECT claims_json FROM actions", -1, &st, NULL),
@@ -962,6 +968,54 @@ static void test_newer_schema_refused(void **state) {
         assert_null(s2);
 }
 
+/* reason_user is kept with the detection, and the users list carries that of the detection
+ * PAM names (the top level's latest). */
+static void test_reason_user(void **state) {
+        Fixture *f = *state;
+        StoreDetection d = {
+                .uid = U("alice"), .detection = S("session-revoked"), .level = RISK_HIGH,
+                .since = 100, .updated = 300, .event_time = 150, .jti = S("j1"),
+                .reason_user = S("Your session was revoked."),
+        }, got = {};
+        StoreUser *u = NULL;
+        size_t n = 0;
+
+        assert_int_equal(store_detection_put(f->s, &d), 0);
+        assert_int_equal(store_detection_get(f->s, U("alice"), "session-revoked", &got), 0);
+        assert_string_equal(got.reason_user, "Your session was revoked.");
+        store_detection_done(&got);
+        put(f->s, "alice", "credential-change", RISK_MEDIUM, 0);   /* lower: not named */
+        put(f->s, "bob", "credential-change", RISK_MEDIUM, 0);     /* none: NULL */
+        d.uid = U("carol");
+        d.reason_user = S(""); /* empty is stored as none */
+        assert_int_equal(store_detection_put(f->s, &d), 0);
+
+        assert_int_equal(store_users_list(f->s, 1000, &u, &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(u[0].uid, U("alice"));
+        assert_string_equal(u[0].reason_user, "Your session was revoked.");
+        assert_null(u[1].reason_user);
+        assert_null(u[2].reason_user);
+        store_users_free(u, n);
+
+        /* A later detection at the same level is the one named, with its reason_user (or
+         * none). */
+        d.uid = U("alice");
+        d.detection = S("account-disabled");
+        d.updated = 400;
+        d.reason_user = NULL;
+        assert_int_equal(store_detection_put(f->s, &d), 0);
+        assert_int_equal(store_users_list(f->s, 1000, &u, &n), 0);
+        assert_string_equal(u[0].detection, "account-disabled");
+        assert_null(u[0].reason_user);
+        store_users_free(u, n);
+        d.reason_user = S("Disabled by HR.");
+        assert_int_equal(store_detection_put(f->s, &d), 0);
+        assert_int_equal(store_users_list(f->s, 1000, &u, &n), 0);
+        assert_string_equal(u[0].reason_user, "Disabled by HR.");
+        store_users_free(u, n);
+}
+
 /* PAM's level table is built from this list: every user at risk, however many. */
 static void test_users_list_unbounded(void **state) {
         Fixture *f = *state;
@@ -988,6 +1042,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_detection_roundtrip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_levels_and_expiry, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_users_list, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reason_user, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_history, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_action_find_txn, setup, teardown),
