@@ -351,6 +351,15 @@ static bool rules_need_groups(const Config *c) {
         return false;
 }
 
+/* Whether a rule names the detection in its detections (what a detection at level none runs). */
+static bool rules_name(const Config *c, const char *detection) {
+        for (size_t i = 0; i < c->n_rules; i++)
+                for (char **d = c->rules[i].detections; d && *d; d++)
+                        if (event_name_covers(*d, detection))
+                                return true;
+        return false;
+}
+
 /* One local user a SET applies to, as root derived it. */
 typedef struct Target {
         LocalUser user;
@@ -461,7 +470,9 @@ static int derive(const Config *c, const IngestRequest *set, Derived *ret, SetEr
                 /* Group lookups may go to LDAP or sssd: never while holding the lock PAM
                  * waits on. */
                 if (!t.protected_why && !m.not_here &&
-                    (d.det.effect == DETECTION_RAISE || d.det.explicit_only) && rules_need_groups(c)) {
+                    (d.det.effect == DETECTION_RAISE ||
+                     (d.det.explicit_only && rules_name(c, d.det.name))) &&
+                    rules_need_groups(c)) {
                         t.groups = policy_user_groups(t.user.name);
                         if (!t.groups)
                                 t.groups = calloc(1, sizeof(char *)); /* unknown: no groups */
