@@ -182,6 +182,35 @@ static int apply_detection(Store *s, const Config *c, const IngestRequest *set, 
         return r < 0 ? r : 1;
 }
 
+/* A clearing event (compliant again, account-enabled) clears the detection it opposes and every
+ * [detection NAME] section's detection derived from that detection's event. Returns 1 when
+ * any was deleted, 0 with *ret_note when none was. */
+static int apply_clear(Store *s, const Config *c, const IngestRequest *set, const Detection *det,
+                       uid_t uid, uint64_t now, const char **ret_note) {
+        const char *note = NULL;
+        int r, changed = 0;
+
+        r = apply_detection(s, c, set, det, NULL, uid, now, &note);
+        if (r < 0)
+                return r;
+        changed = r > 0;
+        for (size_t i = 0; i < c->n_detection_defs; i++) {
+                Detection d = *det;
+                const char *n = NULL;
+
+                if (!streq_ptr(c->detection_defs[i].event, det->clears))
+                        continue;
+                (void) snprintf(d.clears, sizeof d.clears, "%s", c->detection_defs[i].name);
+                r = apply_detection(s, c, set, &d, NULL, uid, now, &n);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        changed = 1;
+        }
+        *ret_note = changed ? NULL : note;
+        return changed;
+}
+
 /* SETs of one transaction at the transmitter share their txn (SSF §4.1.9, RFC 8417 §2.2): an
  * action that an earlier SET of the same txn from the same issuer already caused for user —
  * the same kind, and the same sessions scope (logout) or hook (workflow) — is not run again.
@@ -251,7 +280,10 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
                 return r;
         changed = 0;
         if (det->effect == DETECTION_RAISE || det->effect == DETECTION_CLEAR) {
-                changed = apply_detection(st->store, c, set, det, reason_user, lu->uid, now, &note);
+                changed = det->effect == DETECTION_CLEAR
+                        ? apply_clear(st->store, c, set, det, lu->uid, now, &note)
+                        : apply_detection(st->store, c, set, det, reason_user, lu->uid, now,
+                                          &note);
                 if (changed < 0)
                         return changed;
         }
@@ -264,9 +296,12 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
         if (after != before || (after > RISK_NONE && until_after != until_before))
                 *snapshot_stale = true;
 
-        /* The policy acts on risk signals: events that raise or set a level. */
+        /* The policy acts on risk signals: events that raise or set a level. A detection at
+         * level none runs only the rules that name it (a workflow after a routine event). */
         if (det->effect == DETECTION_RAISE && changed > 0)
                 rule = policy_match(c, user, groups, det->name, after);
+        else if (det->effect == DETECTION_RECORD && det->explicit_only)
+                rule = policy_match_named(c, user, groups, det->name, after);
         if (rule) {
                 r = txn_already_done(st->store, set, lu->uid, rule, &done_jti);
                 if (r < 0)
@@ -348,6 +383,15 @@ static bool rules_need_groups(const Config *c) {
         return false;
 }
 
+/* Whether a rule names the detection in its detections (what a detection at level none runs). */
+static bool rules_name(const Config *c, const char *detection) {
+        for (size_t i = 0; i < c->n_rules; i++)
+                for (char **d = c->rules[i].detections; d && *d; d++)
+                        if (event_name_covers(*d, detection))
+                                return true;
+        return false;
+}
+
 /* One local user a SET applies to, as root derived it. */
 typedef struct Target {
         LocalUser user;
@@ -364,6 +408,7 @@ typedef struct Derived {
         Target *targets;
         size_t n_targets;
         char *subject_desc; /* "email alice@example.com", or why nothing maps */
+        char *not_here;     /* device_scope = this-host: why the subject is not this host's */
 } Derived;
 
 static void derived_done(Derived *d) {
@@ -371,6 +416,7 @@ static void derived_done(Derived *d) {
                 strv_free(d->targets[i].groups);
         free(d->targets);
         free(d->subject_desc);
+        free(d->not_here);
         *d = (Derived){};
 }
 
@@ -457,7 +503,10 @@ static int derive(const Config *c, const IngestRequest *set, Derived *ret, SetEr
                 t.protected_why = local_user_protected(c, &t.user, t.why, sizeof(t.why));
                 /* Group lookups may go to LDAP or sssd: never while holding the lock PAM
                  * waits on. */
-                if (!t.protected_why && d.det.effect == DETECTION_RAISE && rules_need_groups(c)) {
+                if (!t.protected_why && !m.not_here &&
+                    (d.det.effect == DETECTION_RAISE ||
+                     (d.det.explicit_only && rules_name(c, d.det.name))) &&
+                    rules_need_groups(c)) {
                         t.groups = policy_user_groups(t.user.name);
                         if (!t.groups)
                                 t.groups = calloc(1, sizeof(char *)); /* unknown: no groups */
@@ -473,6 +522,7 @@ static int derive(const Config *c, const IngestRequest *set, Derived *ret, SetEr
                 d.n_targets++;
         }
         d.subject_desc = TAKE_PTR(m.description);
+        d.not_here = TAKE_PTR(m.not_here);
         *ret = d;
         return 0;
 }
@@ -497,6 +547,38 @@ static int record_protected(State *st, const IngestRequest *set, const Detection
 
         log_notice("SET '%s' (%s) names '%s', which is never acted upon: %s", set->jti,
                    h.detection, t->user.name, t->protected_why);
+        return store_history_add(st->store, &h, NULL);
+}
+
+/* [subjects] device_scope = this-host and a subject naming the user with another device: recorded
+ * as not applying to this host, the user's level as it is. */
+static int record_not_here(State *st, const IngestRequest *set, const Detection *det,
+                           const Target *t, const char *why, uint64_t now) {
+        RiskLevel level;
+        char result[600];
+        int r;
+
+        r = store_user_level(st->store, t->user.uid, now, &level, NULL);
+        if (r < 0)
+                return r;
+        F(result, "not this host: %s", why);
+        HistoryEntry h = {
+                .time = now,
+                .user = UNCONST(t->user.name),
+                .uid = t->user.uid,
+                .jti = UNCONST(set->jti),
+                .txn = set_txn(set),
+                .event = UNCONST(event_short_name(set->event_uri)),
+                .detection = UNCONST(det->effect == DETECTION_CLEAR ? det->clears : det->name),
+                .level_before = level,
+                .level_after = level,
+                .action = UNCONST("none"),
+                .result = result,
+                .duration_ms = -1,
+        };
+
+        log_info("SET '%s' (%s) for '%s' does not apply to this host: %s", set->jti, h.detection,
+                 t->user.name, why);
         return store_history_add(st->store, &h, NULL);
 }
 
@@ -598,6 +680,8 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
                 for (size_t i = 0; i < d.n_targets && r >= 0; i++)
                         r = d.targets[i].protected_why
                                 ? record_protected(st, set, &d.det, &d.targets[i], now)
+                                : d.not_here
+                                ? record_not_here(st, set, &d.det, &d.targets[i], d.not_here, now)
                                 : ingest_user(st, c, set, &d.det, d.reason_user, d.targets[i].groups,
                                               &d.targets[i].user, now, &snapshot_stale);
         }

@@ -180,8 +180,16 @@ static bool level_matches(unsigned levels, RiskLevel l) {
         return levels == 0 || (levels & (1u << l));
 }
 
-const Rule *policy_match(const Config *c, const char *user, char *const *user_groups,
-                         const char *detection, RiskLevel new_level) {
+/* A rule that names the detection itself (not "*", not by omitting detections). */
+static bool detections_name(char *const *patterns, const char *detection) {
+        for (char *const *p = patterns; p && *p; p++)
+                if (event_name_covers(*p, detection))
+                        return true;
+        return false;
+}
+
+static const Rule *match(const Config *c, const char *user, char *const *user_groups,
+                         const char *detection, RiskLevel new_level, bool named_only) {
         _cleanup_strv_free_ char **looked_up = NULL;
         bool have_groups = user_groups != NULL;
 
@@ -193,7 +201,8 @@ const Rule *policy_match(const Config *c, const char *user, char *const *user_gr
 
                 if (!level_matches(r->levels, new_level))
                         continue;
-                if (!detections_match(r->detections, detection))
+                if (named_only ? !detections_name(r->detections, detection)
+                               : !detections_match(r->detections, detection))
                         continue;
                 if (rule_needs_groups(r) && !have_groups) {
                         /* Looked up once, only when a rule needs it. A user the group database
@@ -207,4 +216,14 @@ const Rule *policy_match(const Config *c, const char *user, char *const *user_gr
                 return r;
         }
         return NULL;
+}
+
+const Rule *policy_match(const Config *c, const char *user, char *const *user_groups,
+                         const char *detection, RiskLevel new_level) {
+        return match(c, user, user_groups, detection, new_level, false);
+}
+
+const Rule *policy_match_named(const Config *c, const char *user, char *const *user_groups,
+                               const char *detection, RiskLevel level) {
+        return match(c, user, user_groups, detection, level, true);
 }

@@ -14,5 +14,12 @@
 const Rule *policy_match(const Config *c, const char *user, char *const *user_groups,
                          const char *detection, RiskLevel new_level);
 
+/* The same, for a detection at level none (PRODUCT.md "Detections derived from event claims"):
+ * only rules whose detections name it (or its family) explicitly are considered, never one
+ * with "*" or without detections; level is the user's level, which the detection left as it
+ * was. */
+const Rule *policy_match_named(const Config *c, const char *user, char *const *user_groups,
+                               const char *detection, RiskLevel level);
+
 /* The groups of user, NULL-terminated strv (owned), or NULL on error. */
 char **policy_user_groups(const char *user);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * An event (its type and members, as the worker handed them over) -> the detection it raises,
- * clears or merely records (PRODUCT.md "Detections"). Pure: reads the event's members and the
- * [detections] levels, nothing else. Runs in the root daemon.
+ * clears or merely records (PRODUCT.md "Detections"), or the [detection NAME] section whose
+ * claims its members match. Pure: reads the event's members, the [detections] levels and the
+ * [detection NAME] sections, nothing else. Runs in the root daemon.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 #include "level.h"
 #include "log.h"
 #include "macro.h"
+#include "pattern.h"
 #include "risk.h"
 
 /* Copies s into dst (size > 0), replacing control characters with spaces and never cutting a
@@ -94,9 +96,81 @@ static void raise_configured(const Config *c, Detection *d) {
         if (l < 0 || l == RISK_NONE) {
                 d->effect = DETECTION_RECORD;
                 d->level = RISK_NONE;
+                d->explicit_only = true;
         } else {
                 d->effect = DETECTION_RAISE;
                 d->level = l;
+        }
+}
+
+/* The text a claims pattern is matched against: a string as it is, an integer in decimal,
+ * true and false as those words. Anything else (a real number, null, an object, an array, a
+ * string holding a NUL byte) has none and matches no pattern. Returns the length, or -1. */
+static ssize_t member_text(json_t *v, char *buf, size_t size, const char **ret) {
+        int n;
+
+        if (json_is_string(v)) {
+                size_t len = json_string_length(v);
+                if (strlen(json_string_value(v)) != len)
+                        return -1;
+                *ret = json_string_value(v);
+                return (ssize_t) len;
+        }
+        if (json_is_integer(v))
+                n = snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        else if (json_is_boolean(v))
+                n = snprintf(buf, size, "%s", json_is_true(v) ? "true" : "false");
+        else
+                return -1;
+        if (n < 0 || (size_t) n >= size)
+                return -1;
+        *ret = buf;
+        return n;
+}
+
+bool risk_claims_match(const DetectionDef *def, json_t *event) {
+        if (!def || !json_is_object(event) || def->n_claims == 0)
+                return false;
+        for (size_t i = 0; i < def->n_claims; i++) {
+                const ClaimTerm *t = &def->claims[i];
+                json_t *v = json_object_get(event, t->member);
+                const char *text = NULL;
+                char buf[32];
+                ssize_t len;
+                bool any = false;
+
+                len = v ? member_text(v, buf, sizeof buf, &text) : -1;
+                if (len < 0)
+                        return false; /* a missing member does not match */
+                for (char **p = t->patterns; p && *p && !any; p++)
+                        any = pattern_match(*p, text, (size_t) len);
+                if (!any)
+                        return false;
+        }
+        return true;
+}
+
+/* The first [detection NAME] section for this event whose claims match names the detection
+ * and sets its level. Only for events classified at a configured level: a clearing event
+ * (compliant again, account-enabled) still clears, and an event carrying its level keeps it. */
+static void apply_defined(const Config *c, const char *event_name, json_t *ev, Detection *d) {
+        for (size_t i = 0; c && i < c->n_detection_defs; i++) {
+                const DetectionDef *def = &c->detection_defs[i];
+
+                if (!streq_ptr(def->event, event_name) || !risk_claims_match(def, ev))
+                        continue;
+                copy_text(d->name, sizeof d->name, def->name);
+                d->defined = true;
+                if (def->level <= RISK_NONE) {
+                        d->effect = DETECTION_RECORD;
+                        d->level = RISK_NONE;
+                        d->explicit_only = true;
+                } else {
+                        d->effect = DETECTION_RAISE;
+                        d->level = def->level;
+                        d->explicit_only = false;
+                }
+                return;
         }
 }
 
@@ -191,6 +265,9 @@ int risk_classify(const char *event_uri, json_t *event, const Config *c, Detecti
                  * opt-in and opt-out* default to none and are then only recorded; an override
                  * in [detections] may make them raise. */
                 raise_configured(c, &d);
+
+        if ((d.effect == DETECTION_RAISE && !d.carries_level) || d.effect == DETECTION_RECORD)
+                apply_defined(c, name, ev, &d);
 
         log_debug("risk: %s -> %s %s", d.name,
                   d.effect == DETECTION_RAISE   ? "raise"

@@ -37,6 +37,7 @@ typedef struct Resolver {
         char **users;
         bool host_wide;
         bool discarded;
+        char not_here[DESCRIPTION_MAX]; /* device_scope = this-host: why it is not this host */
         char *map;          /* map_file contents, loaded on first use (NUL-terminated) */
         bool map_loaded;
         char desc[DESCRIPTION_MAX];
@@ -356,6 +357,37 @@ static bool critical_member_unknown(Resolver *r, json_t *s) {
         return false;
 }
 
+/* The device's identifier: id (opaque), sub (iss_sub), uri/url; NULL when it has none. */
+static const char *device_identifier(json_t *device) {
+        static const char *const members[] = { "id", "sub", "uri", "url" };
+        const char *id = NULL;
+
+        for (size_t i = 0; i < ARRAY_SIZE(members) && !id; i++)
+                id = required(device, members[i]);
+        return id;
+}
+
+/* [subjects] device_scope = this-host: a subject naming a user and a device concerns this host
+ * only when the device is device_id. Fills r->not_here when it is another device. */
+static void check_device_scope(Resolver *r, json_t *device) {
+        const char *id = device_identifier(device);
+
+        if (r->c->device_scope != DEVICE_SCOPE_THIS_HOST)
+                return;
+        if (id && r->c->device_id && streq(id, r->c->device_id))
+                return;
+        if (id)
+                (void) snprintf(r->not_here, sizeof r->not_here,
+                                "device '%.200s' is not this host (device_id '%.100s')", id,
+                                strempty(r->c->device_id));
+        else
+                (void) snprintf(r->not_here, sizeof r->not_here,
+                                "the device has no identifier to compare with device_id");
+        for (char *p = r->not_here; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
+}
+
 static int resolve_complex(Resolver *r, json_t *s, unsigned depth) {
         json_t *user = json_object_get(s, "user"), *device = json_object_get(s, "device");
 
@@ -363,20 +395,23 @@ static int resolve_complex(Resolver *r, json_t *s, unsigned depth) {
                 return 0; /* SSF §3.6: the event is discarded, nothing is mapped */
 
         if (user) {
-                /* The user it names, whatever device it also names. */
                 if (!json_is_object(user))
                         return -EBADMSG;
+                /* The user it names; with device_scope = this-host, only for this host's
+                 * device (the user is still mapped, so that the record names them). */
+                if (device) {
+                        if (!json_is_object(device))
+                                return -EBADMSG;
+                        check_device_scope(r, device);
+                }
                 return resolve(r, user, depth + 1);
         }
         if (device) {
-                const char *id = NULL;
+                const char *id;
 
                 if (!json_is_object(device))
                         return -EBADMSG;
-                /* The device's identifier: id (opaque), sub (iss_sub), uri/url. */
-                static const char *const members[] = { "id", "sub", "uri", "url" };
-                for (size_t i = 0; i < ARRAY_SIZE(members) && !id; i++)
-                        id = required(device, members[i]);
+                id = device_identifier(device);
                 describe(r, "device", id);
                 if (id && r->c->device_id && streq(id, r->c->device_id)) {
                         r->host_wide = true;
@@ -475,8 +510,10 @@ int subject_resolve_critical(const Config *c, json_t *subject, char *const *crit
                         return -ENOMEM;
         }
         char *desc = strdup(r.desc);
-        if (!desc) {
+        char *not_here = r.not_here[0] && !r.discarded ? strdup(r.not_here) : NULL;
+        if (!desc || (r.not_here[0] && !r.discarded && !not_here)) {
                 strv_free(r.users);
+                free(desc);
                 return -ENOMEM;
         }
         *ret = (SubjectMatch) {
@@ -484,6 +521,7 @@ int subject_resolve_critical(const Config *c, json_t *subject, char *const *crit
                 .host_wide = r.host_wide && !r.discarded,
                 .description = desc,
                 .discarded = r.discarded,
+                .not_here = not_here,
         };
         return 0;
 }
@@ -494,6 +532,8 @@ void subject_match_done(SubjectMatch *m) {
         m->users = strv_free(m->users);
         free(m->description);
         m->description = NULL;
+        free(m->not_here);
+        m->not_here = NULL;
         m->host_wide = false;
         m->discarded = false;
 }

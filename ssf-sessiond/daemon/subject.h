@@ -19,13 +19,17 @@ typedef struct SubjectMatch {
         bool discarded;    /* a complex subject carries a critical member this receiver does
                               not interpret (SSF §3.6): users is empty and description says
                               which; the event must be discarded (acknowledged, not applied) */
+        char *not_here;    /* [subjects] device_scope = this-host and the subject names a user
+                              and another device: why it does not apply to this host (owned);
+                              users still holds the user, for the record. NULL otherwise */
 } SubjectMatch;
 
 /* Resolves subject (may be NULL: nothing maps). map_file lines "VALUE LOCAL-USER" win over
  * map; email-localpart/email only map addresses of [subjects] domains (case-insensitive); a
  * mapped name must exist in the passwd database (getpwnam_r), else it is dropped. Supports
  * email, iss_sub, opaque, uri/url/did, phone_number, aliases (each in turn), complex (user
- * member; device-only -> device_id rule) and complex subjects without "format" (Okta). Returns
+ * member; device-only -> device_id rule; user and device with device_scope = this-host ->
+ * not_here unless the device is device_id) and complex subjects without "format" (Okta). Returns
  * 0, or -EBADMSG for a malformed subject, or another -errno when map_file cannot be used
  * (-ENOENT, -EPERM: not root-owned or group/world-writable, -ELOOP: a symlink, -EFBIG: over
  * 1 MiB; nothing is decided then: the caller logs it and should not treat the SET as applied). */

@@ -37,6 +37,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "pattern.h"
 #include "strv.h"
 
 #define CONFIG_FILE_MAX (1024U * 1024U)
@@ -79,6 +80,7 @@ typedef enum SectionKind {
         SECTION_RULE,
         SECTION_HOOKS,
         SECTION_DAEMON,
+        SECTION_DETECTION, /* [detection NAME] */
         SECTION_BAD, /* an invalid header was reported; ignore its keys */
         _SECTION_MAX,
 } SectionKind;
@@ -91,6 +93,7 @@ static const char *const section_names[_SECTION_MAX] = {
         [SECTION_RULE] = "rule",
         [SECTION_HOOKS] = "hooks",
         [SECTION_DAEMON] = "daemon",
+        [SECTION_DETECTION] = "detection",
 };
 
 typedef struct ParseState ParseState;
@@ -129,6 +132,7 @@ static int parse_action(ParseState *s, const ConfigItem *item, const char *value
 static int parse_sessions(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_bool(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_workflow(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_device_scope(ParseState *s, const ConfigItem *item, const char *value, void *data);
 
 #define C(f) offsetof(Config, f)
 #define R(f) offsetof(Rule, f)
@@ -163,6 +167,7 @@ static const ConfigItem config_items[] = {
         { SECTION_SUBJECTS, "min_uid", parse_unsigned, C(min_uid), 0, UINT32_MAX - 1 },
         { SECTION_SUBJECTS, "max_uid", parse_unsigned, C(max_uid), 0, UINT32_MAX - 1 },
         { SECTION_SUBJECTS, "protect", parse_users, C(protect), 0, 0 },
+        { SECTION_SUBJECTS, "device_scope", parse_device_scope, C(device_scope), 0, 0 },
         { SECTION_RISK, "ttl", parse_duration, C(ttl_usec), 0, 3650 * USEC_PER_DAY },
         { SECTION_RISK, "max_clock_skew", parse_duration, C(max_clock_skew_usec), 0, USEC_PER_DAY },
         { SECTION_RULE, "groups", parse_groups, R(groups), 0, 0 },
@@ -209,12 +214,14 @@ struct ParseState {
         Loc main_file;         /* line 0 of the main file */
         RuleMeta *rule_meta;   /* parallel to config->rules */
         Loc *detection_locs;   /* parallel to config->detection_levels */
+        struct DetectionDefMeta *def_meta; /* parallel to config->detection_defs */
 
         /* the file being parsed */
         const char *file;
         unsigned line;
         SectionKind section;
         size_t rule;           /* index of the current rule when section == SECTION_RULE */
+        size_t def;            /* index of the current [detection NAME] (SECTION_DETECTION) */
 };
 
 static Loc current_loc(const ParseState *s) {
@@ -812,9 +819,8 @@ static int parse_detections(ParseState *s, const ConfigItem *item, const char *v
                 return r;
         if (!l[0])
                 return config_error(s, &loc, "'%s' must not be empty (use '*')", item->key);
-        for (char **d = l; *d; d++)
-                if (!streq(*d, "*") && !config_detection_is_known(*d))
-                        return config_error(s, &loc, "'%s': unknown detection '%s'", item->key, *d);
+        /* Whether each name is known is checked once every file is read ([detection NAME]
+         * sections may come later): validate_detection_defs(). */
         strv_free(*field);
         *field = TAKE_PTR(l);
         return 0;
@@ -870,6 +876,370 @@ static int parse_workflow(ParseState *s, const ConfigItem *item, const char *val
                                     "letters, digits, '._-+@', not starting with '.' or '-')",
                                     value);
         return set_string(data, value);
+}
+
+/* ---- [detection NAME] sections and [subjects] device_scope -------------------------------- */
+
+/* PRODUCT.md "Detections derived from event claims": a named detection for the events of one
+ * type whose members match glob terms, at its own level. Parsed into Config.detection_defs in
+ * file order; a drop-in's section of the same name replaces it in place (all its keys), as
+ * for rules. Rules may name these detections; whether every name a rule gives is known is
+ * checked once all files are read. */
+
+#define DETECTION_DEFS_MAX 1000U
+#define DETECTION_NAME_MAX 63U  /* Detection.name holds 64 bytes */
+#define CLAIM_TERMS_MAX 32U
+#define CLAIM_PATTERNS_MAX 32U
+#define CLAIM_MEMBER_MAX 64U
+
+static int parse_detection_event(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_claims(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_detection_def_level(ParseState *s, const ConfigItem *item, const char *value, void *data);
+
+#define D(f) offsetof(DetectionDef, f)
+
+/* The keys of a [detection NAME] section (tests/check-man-keys.sh reads this table too). */
+static const ConfigItem detection_items[] = {
+        { SECTION_DETECTION, "event", parse_detection_event, D(event), 0, 0 },
+        { SECTION_DETECTION, "claims", parse_claims, D(claims), 0, 0 },
+        { SECTION_DETECTION, "level", parse_detection_def_level, D(level), 0, 0 },
+};
+
+#undef D
+
+#define N_DETECTION_ITEMS ARRAY_SIZE(detection_items)
+
+typedef struct DetectionDefMeta {
+        Loc section;
+        Loc keys[N_DETECTION_ITEMS];
+        bool bad[N_DETECTION_ITEMS];
+} DetectionDefMeta;
+
+static const char *const device_scope_names[] = {
+        [DEVICE_SCOPE_ANY] = "any",
+        [DEVICE_SCOPE_THIS_HOST] = "this-host",
+};
+
+static int parse_device_scope(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        return parse_enum(s, item, value, data, device_scope_names, ARRAY_SIZE(device_scope_names),
+                          "any or this-host");
+}
+
+static void claim_terms_free(ClaimTerm *t, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(t[i].member);
+                strv_free(t[i].patterns);
+        }
+        free(t);
+}
+
+static void detection_def_done(DetectionDef *d) {
+        free(d->name);
+        free(d->event);
+        claim_terms_free(d->claims, d->n_claims);
+        free(d->file);
+        *d = (DetectionDef){};
+}
+
+static int detection_def_init(DetectionDef *d, const char *name, const Loc *loc) {
+        *d = (DetectionDef){ .level = _RISK_INVALID, .line = loc->line };
+        d->name = strdup(name);
+        d->file = strdup(loc->file);
+        if (!d->name || !d->file) {
+                detection_def_done(d);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Letters, digits, '-', '_', '.', starting with a letter or digit, as the built-in names. */
+static bool detection_name_valid(const char *n) {
+        size_t len = strlen(n);
+
+        if (len == 0 || len > DETECTION_NAME_MAX || !isalnum((unsigned char) n[0]))
+                return false;
+        for (const char *c = n; *c; c++)
+                if (!isalnum((unsigned char) *c) && !strchr("-_.", *c))
+                        return false;
+        return true;
+}
+
+static int start_detection_def(ParseState *s, const char *name) {
+        Config *c = s->config;
+        Loc l = current_loc(s);
+        size_t i;
+        int r;
+
+        if (*name == '\0') {
+                s->section = SECTION_BAD;
+                return config_error(s, &l, "Detection section without a name: use [detection NAME]");
+        }
+        if (!detection_name_valid(name)) {
+                s->section = SECTION_BAD;
+                return config_error(s, &l,
+                                    "Invalid detection name '%s' (letters, digits, '-_.', starting "
+                                    "with a letter or digit, at most %u)", name, DETECTION_NAME_MAX);
+        }
+        /* "manual" is what ssfctl set-risk records. */
+        if (config_detection_is_known(name) || streq(name, "manual")) {
+                s->section = SECTION_BAD;
+                return config_error(s, &l, "[detection %s]: '%s' is a built-in detection name", name,
+                                    name);
+        }
+
+        for (i = 0; i < c->n_detection_defs; i++)
+                if (streq(c->detection_defs[i].name, name))
+                        break;
+        if (i < c->n_detection_defs) {
+                if (s->def_meta[i].section.file == s->file) {
+                        s->section = SECTION_DETECTION;
+                        s->def = i;
+                        return config_error(s, &l,
+                                            "Detection '%s' is defined twice in this file (first at "
+                                            "line %u)", name, s->def_meta[i].section.line);
+                }
+                detection_def_done(&c->detection_defs[i]);
+                r = detection_def_init(&c->detection_defs[i], name, &l);
+                if (r < 0)
+                        return r;
+        } else {
+                DetectionDef *nd;
+                DetectionDefMeta *nm;
+
+                if (c->n_detection_defs >= DETECTION_DEFS_MAX) {
+                        s->section = SECTION_BAD;
+                        return config_error(s, &l, "Too many [detection NAME] sections (at most %u)",
+                                            DETECTION_DEFS_MAX);
+                }
+                nd = reallocarray(c->detection_defs, c->n_detection_defs + 1, sizeof(DetectionDef));
+                if (!nd)
+                        return -ENOMEM;
+                c->detection_defs = nd;
+                nm = reallocarray(s->def_meta, c->n_detection_defs + 1, sizeof(DetectionDefMeta));
+                if (!nm)
+                        return -ENOMEM;
+                s->def_meta = nm;
+                r = detection_def_init(&c->detection_defs[i], name, &l);
+                if (r < 0)
+                        return r;
+                c->n_detection_defs++;
+        }
+        s->def_meta[i] = (DetectionDefMeta){ .section = l };
+        s->section = SECTION_DETECTION;
+        s->def = i;
+        return 0;
+}
+
+static int parse_detection_event(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        const EventType *e = event_type_by_name(value);
+        Loc l = current_loc(s);
+
+        if (!e)
+                return config_error(s, &l,
+                                    "'%s': unknown event '%s' (a built-in detection name such as "
+                                    "credential-change)", item->key, value);
+        if (e->level == _RISK_INVALID)
+                return config_error(s, &l,
+                                    "'%s': %s carries its own level: it cannot be classified by claims",
+                                    item->key, value);
+        if (streq(value, "account-enabled"))
+                return config_error(s, &l, "'%s': account-enabled only clears account-disabled",
+                                    item->key);
+        return set_string(data, value);
+}
+
+static bool claim_member_valid(const char *m, size_t len) {
+        if (len == 0 || len > CLAIM_MEMBER_MAX)
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (!isalnum((unsigned char) m[i]) && !strchr("_-.:", m[i]))
+                        return false;
+        return true;
+}
+
+/* "NAME=PATTERN[,PATTERN…] …": terms separated by whitespace, patterns by commas. */
+static int parse_claims(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        DetectionDef *d = (DetectionDef *) ((uint8_t *) data - offsetof(DetectionDef, claims));
+        Loc l = current_loc(s);
+        ClaimTerm *terms = NULL;
+        size_t n = 0;
+        int r = 0;
+
+        for (const char *p = value;;) {
+                _cleanup_free_ char *term = NULL;
+                _cleanup_strv_free_ char **pats = NULL;
+                const char *eq;
+                ClaimTerm *nt;
+                size_t len;
+
+                p += strspn(p, " \t");
+                if (*p == '\0')
+                        break;
+                len = strcspn(p, " \t");
+                term = strndup(p, len);
+                if (!term) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                p += len;
+                if (n >= CLAIM_TERMS_MAX) {
+                        r = config_error(s, &l, "'%s': too many terms (at most %u)", item->key,
+                                         CLAIM_TERMS_MAX);
+                        goto fail;
+                }
+                eq = strchr(term, '=');
+                if (!eq || !claim_member_valid(term, (size_t) (eq - term))) {
+                        r = config_error(s, &l,
+                                         "'%s': invalid term '%s' (expected MEMBER=PATTERN[,PATTERN...], "
+                                         "MEMBER of letters, digits, '_-.:')", item->key, term);
+                        goto fail;
+                }
+                for (size_t i = 0; i < n; i++)
+                        if (strlen(terms[i].member) == (size_t) (eq - term) &&
+                            strncmp(terms[i].member, term, (size_t) (eq - term)) == 0) {
+                                r = config_error(s, &l, "'%s': member '%.*s' is given twice",
+                                                 item->key, (int) (eq - term), term);
+                                goto fail;
+                        }
+                pats = calloc(1, sizeof(char *));
+                if (!pats) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                for (const char *q = eq + 1;; q++) {
+                        size_t plen = strcspn(q, ",");
+                        _cleanup_free_ char *pat = strndup(q, plen);
+
+                        if (!pat) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        if (plen == 0 || plen > CONFIG_ITEM_MAX || !pattern_valid(pat)) {
+                                r = config_error(s, &l,
+                                                 "'%s': invalid pattern '%s' in '%s' (a non-empty "
+                                                 "glob: * ? [...] [!...] \\, at most %u bytes)",
+                                                 item->key, pat, term, CONFIG_ITEM_MAX);
+                                goto fail;
+                        }
+                        if (strv_length(pats) >= CLAIM_PATTERNS_MAX) {
+                                r = config_error(s, &l, "'%s': too many patterns in '%s' (at most %u)",
+                                                 item->key, term, CLAIM_PATTERNS_MAX);
+                                goto fail;
+                        }
+                        r = strv_consume(&pats, TAKE_PTR(pat));
+                        if (r < 0)
+                                goto fail;
+                        q += plen;
+                        if (*q == '\0')
+                                break;
+                }
+                nt = reallocarray(terms, n + 1, sizeof(ClaimTerm));
+                if (!nt) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                terms = nt;
+                terms[n].member = strndup(term, (size_t) (eq - term));
+                if (!terms[n].member) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                terms[n++].patterns = TAKE_PTR(pats);
+        }
+        if (n == 0) {
+                r = config_error(s, &l, "'%s' must not be empty", item->key);
+                goto fail;
+        }
+        claim_terms_free(d->claims, d->n_claims);
+        d->claims = terms;
+        d->n_claims = n;
+        return 0;
+
+fail:
+        claim_terms_free(terms, n);
+        return r;
+}
+
+static int parse_detection_def_level(ParseState *s, const ConfigItem *item, const char *value,
+                                     void *data) {
+        RiskLevel lv = risk_level_from_string(value);
+        Loc l = current_loc(s);
+
+        if (lv < 0 || strcasecmp(value, "secure") == 0)
+                return config_error(s, &l, "Invalid '%s': '%s' (expected none, low, medium or high)",
+                                    item->key, value);
+        *(RiskLevel *) data = lv;
+        return 0;
+}
+
+static int parse_detection_def_key(ParseState *s, const char *key, const char *value) {
+        DetectionDefMeta *m = &s->def_meta[s->def];
+        Loc l = current_loc(s);
+        size_t idx;
+        int r;
+
+        for (idx = 0; idx < N_DETECTION_ITEMS; idx++)
+                if (streq(detection_items[idx].key, key))
+                        break;
+        if (idx == N_DETECTION_ITEMS)
+                return config_error(s, &l, "Unknown key '%s' in [detection %s]", key,
+                                    s->config->detection_defs[s->def].name);
+        if (m->keys[idx].file == s->file)
+                return config_error(s, &l, "Duplicate key '%s' (first at line %u)", key,
+                                    m->keys[idx].line);
+        r = detection_items[idx].parse(s, &detection_items[idx], value,
+                                       (uint8_t *) &s->config->detection_defs[s->def] +
+                                               detection_items[idx].offset);
+        if (r == -EINVAL)
+                m->bad[idx] = true;
+        if (r < 0)
+                return r;
+        m->keys[idx] = l;
+        m->bad[idx] = false;
+        return 0;
+}
+
+static bool detection_name_is_defined(const Config *c, const char *name) {
+        return config_detection_def(c, name) != NULL;
+}
+
+/* Once every file is read: each section has its keys, each name a rule gives is built in or
+ * defined, and device_scope = this-host has a device_id to compare with. */
+static void validate_detection_defs(ParseState *s) {
+        Config *c = s->config;
+        ssize_t di = item_index(SECTION_RULE, "detections");
+        ssize_t si = item_index(SECTION_SUBJECTS, "device_scope");
+
+        for (size_t i = 0; i < c->n_detection_defs; i++)
+                for (size_t k = 0; k < N_DETECTION_ITEMS; k++)
+                        if (!s->def_meta[i].keys[k].file && !s->def_meta[i].bad[k])
+                                (void) config_error(s, &s->def_meta[i].section,
+                                                    "Detection '%s' has no '%s'",
+                                                    c->detection_defs[i].name, detection_items[k].key);
+
+        for (size_t i = 0; di >= 0 && i < c->n_rules; i++)
+                for (char **d = c->rules[i].detections; d && *d; d++)
+                        if (!streq(*d, "*") && !config_detection_is_known(*d) &&
+                            !detection_name_is_defined(c, *d))
+                                (void) config_error(s, &s->rule_meta[i].keys[di],
+                                                    "'detections': unknown detection '%s' (neither "
+                                                    "built in nor a [detection NAME] section)", *d);
+
+        if (si >= 0 && c->device_scope == DEVICE_SCOPE_THIS_HOST && !c->device_id &&
+            !s->bad[si] && !s->bad[item_index(SECTION_SUBJECTS, "device_id")]) {
+                Loc l = key_loc(s, (size_t) si);
+                (void) config_error(s, &l, "device_scope = this-host needs 'device_id': this host's "
+                                    "device identifier");
+        }
+}
+
+const DetectionDef *config_detection_def(const Config *c, const char *name) {
+        if (!c || !name)
+                return NULL;
+        for (size_t i = 0; i < c->n_detection_defs; i++)
+                if (streq(c->detection_defs[i].name, name))
+                        return &c->detection_defs[i];
+        return NULL;
 }
 
 /* ---- sections and lines ------------------------------------------------------------------- */
@@ -983,8 +1353,13 @@ static int parse_section(ParseState *s, const char *name) {
                 return start_rule(s, rn);
         }
 
+        rn = startswith(name, "detection");
+        if (rn && (*rn == ' ' || *rn == '\t' || *rn == '\0'))
+                return start_detection_def(s, rn + strspn(rn, " \t"));
+
         for (int k = 0; k < _SECTION_MAX; k++)
-                if (section_names[k] && k != SECTION_RULE && streq(section_names[k], name)) {
+                if (section_names[k] && k != SECTION_RULE && k != SECTION_DETECTION &&
+                    streq(section_names[k], name)) {
                         s->section = (SectionKind) k;
                         if (!s->sections[k].file)
                                 s->sections[k] = l;
@@ -1055,6 +1430,8 @@ static int parse_assignment(ParseState *s, const char *key, const char *value) {
                 return config_error(s, &l, "'%s' is outside of any section", key);
         case SECTION_DETECTIONS:
                 return parse_detection_level(s, key, value);
+        case SECTION_DETECTION:
+                return parse_detection_def_key(s, key, value);
         default:
                 break;
         }
@@ -1643,6 +2020,7 @@ static void validate(ParseState *s) {
                                             r->name);
         }
 
+        validate_detection_defs(s);
         check_hooks(s);
 }
 
@@ -1720,6 +2098,7 @@ static void parse_state_done(ParseState *s) {
         strv_free(s->files);
         free(s->rule_meta);
         free(s->detection_locs);
+        free(s->def_meta);
 }
 
 static int finish(ParseState *s, int r, Config **ret) {
@@ -1814,6 +2193,9 @@ Config *config_free(Config *c) {
         for (size_t i = 0; i < c->n_detection_levels; i++)
                 free(c->detection_levels[i].detection);
         free(c->detection_levels);
+        for (size_t i = 0; i < c->n_detection_defs; i++)
+                detection_def_done(&c->detection_defs[i]);
+        free(c->detection_defs);
         for (size_t i = 0; i < c->n_rules; i++)
                 rule_done(&c->rules[i]);
         free(c->rules);

@@ -24,6 +24,7 @@ typedef enum SubjectMap {
         SUBJECT_MAP_FILE,
 } SubjectMap;
 typedef enum RuleAction { ACTION_NONE, ACTION_LOGOUT, ACTION_WORKFLOW, ACTION_LOCK } RuleAction;
+typedef enum DeviceScope { DEVICE_SCOPE_ANY, DEVICE_SCOPE_THIS_HOST } DeviceScope;
 typedef enum SessionScope {
         SESSIONS_ALL,
         SESSIONS_REMOTE,
@@ -52,6 +53,25 @@ typedef struct DetectionLevel {
         RiskLevel level;
 } DetectionLevel;
 
+/* One term of a [detection NAME] section's claims: the event member and its glob patterns
+ * (pattern.h), any of which may match. */
+typedef struct ClaimTerm {
+        char *member;
+        char **patterns;
+} ClaimTerm;
+
+/* One [detection NAME] section (PRODUCT.md "Detections derived from event claims"), in file
+ * order: the first whose event and claims match names the detection. */
+typedef struct DetectionDef {
+        char *name;
+        char *event;       /* a built-in detection name (events.h) */
+        ClaimTerm *claims; /* all must match */
+        size_t n_claims;
+        RiskLevel level;   /* none: recorded, and only rules naming it run */
+        char *file;        /* where it was defined, for messages */
+        unsigned line;
+} DetectionDef;
+
 typedef struct Config {
         /* [transmitter] */
         char *issuer;
@@ -76,6 +96,8 @@ typedef struct Config {
         char *device_id;
         unsigned min_uid, max_uid; /* accounts outside are never acted upon */
         char **protect;            /* accounts never acted upon (default: root) */
+        DeviceScope device_scope;  /* this-host: a user+device subject applies only when the
+                                      device is device_id */
 
         /* [risk] */
         uint64_t ttl_usec;
@@ -84,6 +106,10 @@ typedef struct Config {
         /* [detections] */
         DetectionLevel *detection_levels;
         size_t n_detection_levels;
+
+        /* [detection NAME] sections, in file order */
+        DetectionDef *detection_defs;
+        size_t n_detection_defs;
 
         /* rules, in file order */
         Rule *rules;
@@ -129,6 +155,9 @@ int config_parse_duration(const char *s, uint64_t *ret_usec);
  * PRODUCT.md. Returns _RISK_INVALID for level-carrying detections without an override
  * (risk-level-change, user-risk-change, device-risk-change) and for unknown names. */
 RiskLevel config_detection_level(const Config *c, const char *detection);
+
+/* The [detection NAME] section called name, or NULL. */
+const DetectionDef *config_detection_def(const Config *c, const char *name);
 
 const char *rule_action_to_string(RuleAction a);
 const char *session_scope_to_string(SessionScope s);

@@ -1,19 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /* Parses arbitrary bytes as ssf-sessiond.conf (config_load_buffer: no drop-ins, no permission
- * checks), checks the invariants of an accepted Config, runs the policy over it, and parses
- * the input's first line as a duration. */
+ * checks), checks the invariants of an accepted Config (its [detection NAME] sections too), runs
+ * the policy and the claims matcher over it, and parses the input's first line as a duration. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "config.h"
+#include "events.h"
 #include "log.h"
+#include "pattern.h"
 #include "policy.h"
+#include "risk.h"
 #include "strv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check(const Config *c) {
+static void check(const Config *c, json_t *event) {
         static const char *const dets[] = { "session-revoked", "risk-level-change", "opt-in", "nope", NULL };
         char *groups[] = { (char *) (uintptr_t) "users", (char *) (uintptr_t) "wheel", NULL };
 
@@ -36,6 +41,31 @@ static void check(const Config *c) {
                 if (config_detection_level(c, c->detection_levels[i].detection) !=
                     c->detection_levels[i].level)
                         abort();
+        for (size_t i = 0; i < c->n_detection_defs; i++) {
+                const DetectionDef *d = &c->detection_defs[i];
+                const EventType *e = d->event ? event_type_by_name(d->event) : NULL;
+
+                if (!d->name || strlen(d->name) > 63 || !e || e->level == _RISK_INVALID ||
+                    d->n_claims == 0 || d->level < RISK_NONE || d->level >= _RISK_MAX ||
+                    event_name_is_known(d->name) || config_detection_def(c, d->name) != d)
+                        abort();
+                for (size_t k = 0; k < d->n_claims; k++)
+                        for (char **p = d->claims[k].patterns; p && *p; p++)
+                                if (!pattern_valid(*p))
+                                        abort();
+                /* The matcher on a typical event, and the rules a level-none detection runs. */
+                (void) risk_claims_match(d, event);
+                for (int l = RISK_NONE; l < _RISK_MAX; l++) {
+                        const Rule *r = policy_match_named(c, "fuzz", groups, d->name, (RiskLevel) l);
+                        if (r && (r < c->rules || r >= c->rules + c->n_rules ||
+                                  !strv_contains(r->detections, d->name)))
+                                abort();
+                }
+        }
+        for (size_t i = 0; i < c->n_rules; i++)
+                for (char **d = c->rules[i].detections; d && *d; d++)
+                        if (!streq(*d, "*") && !event_name_is_known(*d) && !config_detection_def(c, *d))
+                                abort(); /* an undefined name is a configuration error */
         for (const char *const *d = dets; *d; d++)
                 for (int l = RISK_NONE; l < _RISK_MAX; l++) {
                         const Rule *r = policy_match(c, "fuzz", groups, *d, (RiskLevel) l);
@@ -53,7 +83,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         log_set_max_level(LOG_CRIT); /* config errors are expected; keep the output quiet */
 
         if (config_load_buffer("fuzz.conf", (const char *) data, size, &c) >= 0) {
-                check(c);
+                json_t *event = json_pack("{s:s, s:s, s:i, s:b, s:n}", "change_type", "create",
+                                          "credential_type", "fido2-u2f", "n", 42, "b", 1, "z");
+                if (!event)
+                        abort();
+                check(c, event);
+                json_decref(event);
                 config_free(c);
         }
 

@@ -25,11 +25,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!j)
                 return 0;
         for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++) {
-                Config c = { .map = maps[i], .domains = domains, .device_id = (char *) (uintptr_t) "host-1" };
+                Config c = { .map = maps[i], .domains = domains, .device_id = (char *) (uintptr_t) "host-1",
+                             .device_scope = i % 2 ? DEVICE_SCOPE_THIS_HOST : DEVICE_SCOPE_ANY };
                 SubjectMatch m = {};
 
                 if (subject_resolve(&c, j, &m) == 0) {
                         if (!m.users || !m.description || m.discarded)
+                                abort();
+                        /* Another device than this host's: only with device_scope = this-host. */
+                        if (m.not_here && (c.device_scope != DEVICE_SCOPE_THIS_HOST || m.host_wide))
                                 abort();
                         subject_match_done(&m);
                 }
