@@ -39,13 +39,13 @@ typedef struct Detection {
         char reason[256];     /* reason_admin (en or first), risk_reason, or "" */
 } Detection;
 
-/* Classifies the event: its canonical type URI and its members (event, an object). Levels come from
- * config_detection_level() (overrides, then defaults) or from the carried level (CAEP
+/* Classifies the event: its canonical type URI and its members (event, an object). Levels come
+ * from config_detection_level() (overrides, then defaults) or from the carried level (CAEP
  * LOW/MEDIUM/HIGH, Okta lowercase incl. "secure"/"none"). An event that would raise or record
  * at a configured level is then given to the [detection NAME] sections in file order: the
- * first for its type whose claims match names the detection and its level. Returns 0, or -EBADMSG when the event's
- * required members are missing or invalid (e.g. a device-compliance-change without current_status;
- * the SET is then reported invalid_request). */
+ * first for its type whose claims match names the detection and its level. Returns 0, or
+ * -EBADMSG when the event's required members are missing or invalid (e.g. a
+ * device-compliance-change without current_status; the SET is then reported invalid_request). */
 int risk_classify(const char *event_uri, json_t *event, const Config *c, Detection *ret);
 
 /* Whether every claims term of def matches the event's top-level members: a string member by
