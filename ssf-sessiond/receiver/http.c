@@ -726,8 +726,15 @@ static int http_request_internal(HttpClient *c, const char *method, const char *
         if (code != CURLE_OK) {
                 (void) curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &os_errno);
                 r = http_curl_error_to_errno(code, os_errno);
-                log_debug("HTTP %s %s failed: %s%s%s", method, url, curl_easy_strerror(code),
-                          errbuf[0] ? ": " : "", errbuf);
+                /* What the errno hides matters to the admin when a proxy or a client
+                 * certificate is involved, or the peer's TLS alert says what it wanted. */
+                log_full(c->proxy || c->cert_blob || strstr(errbuf, " alert ") ? LOG_WARNING : LOG_DEBUG,
+                         "HTTP %s %s failed%s%s: %s%s%s%s", method, url,
+                         c->proxy ? " through proxy " : "", strempty(c->proxy),
+                         curl_easy_strerror(code), errbuf[0] ? ": " : "", errbuf,
+                         strstr(errbuf, "certificate required") && !c->cert_blob
+                                 ? " (the server wants a TLS client certificate: tls_client_cert, tls_client_key)"
+                                 : "");
                 return r;
         }
 
