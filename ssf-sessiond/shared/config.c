@@ -1623,9 +1623,10 @@ static void require(ParseState *s, const char *need_key, const char *have, const
 static void validate_client_auth(ParseState *s) {
         Config *c = s->config;
         size_t mi = IDX(SECTION_TRANSMITTER, "oauth2_client_auth");
-        Loc ml = key_loc(s, mi);
+        /* Where the method was chosen, else where auth = oauth2 was. */
+        Loc ml = key_loc(s, s->keys[mi].file ? mi : IDX(SECTION_TRANSMITTER, "auth"));
 
-        if (s->bad[mi])
+        if (s->bad[mi] || key_bad(s, SECTION_TRANSMITTER, "auth"))
                 return;
         if (c->oauth2_client_auth == OAUTH2_CLIENT_AUTH_PRIVATE_KEY_JWT) {
                 if (!c->oauth2_private_key && !key_bad(s, SECTION_TRANSMITTER, "oauth2_private_key"))
