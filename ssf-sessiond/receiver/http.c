@@ -323,11 +323,11 @@ int http_client_clone(const HttpClient *c, HttpClient **ret) {
         }
         if (c->cert_blob) {
                 n->cert_blob = memdup_nul(c->cert_blob, c->cert_blob_len);
+                n->cert_blob_len = c->cert_blob_len;
                 n->key_blob = memdup_nul(c->key_blob, c->key_blob_len);
+                n->key_blob_len = n->key_blob ? c->key_blob_len : 0; /* what free must wipe */
                 if (!n->cert_blob || !n->key_blob)
                         return -ENOMEM;
-                n->cert_blob_len = c->cert_blob_len;
-                n->key_blob_len = c->key_blob_len;
         }
         if (c->proxy) {
                 n->proxy = strdup(c->proxy);
