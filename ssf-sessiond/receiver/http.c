@@ -37,6 +37,11 @@ struct HttpClient {
         char *ca_file;
         char *ca_blob;   /* the CA file's contents, read when the client is made */
         size_t ca_blob_len;
+        char *cert_blob; /* mutual TLS: the client certificate (chain), PEM */
+        size_t cert_blob_len;
+        char *key_blob;  /*   and its private key, PEM (wiped on free) */
+        size_t key_blob_len;
+        char *proxy;     /* "http://host:port" / "https://host:port", or NULL: no proxy */
         atomic_bool abort;
         uint64_t hold_until_usec; /* CLOCK_MONOTONIC: the Retry-After hold ends */
 };
@@ -215,6 +220,91 @@ static int http_xferinfo_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 }
 
 #define HTTP_CA_FILE_MAX (1024u * 1024u)
+#define HTTP_CLIENT_CERT_MAX (256u * 1024u)
+
+static char *memdup_nul(const char *p, size_t n) {
+        char *d = malloc(n + 1);
+
+        if (!d)
+                return NULL;
+        memcpy(d, p, n);
+        d[n] = 0;
+        return d;
+}
+
+static void erase_blob(char **p, size_t *len) {
+        if (*p)
+                explicit_bzero(*p, *len);
+        *p = mfree(*p);
+        *len = 0;
+}
+
+int http_client_set_client_cert(HttpClient *c, const char *cert_file, const char *key_file) {
+        _cleanup_free_ char *cert = NULL;
+        char *key = NULL;
+        size_t cert_len = 0, key_len = 0;
+        int r;
+
+        if (!c || !cert_file || !key_file)
+                return -EINVAL;
+        r = read_full_file(cert_file, FILE_NOFOLLOW | FILE_REGULAR | FILE_OWNER | FILE_NO_WRITE,
+                           (uid_t) -1, HTTP_CLIENT_CERT_MAX, &cert, &cert_len);
+        if (r == -EPERM || r == -EBADFD) {
+                log_error("The TLS client certificate '%s' must be a regular file owned by root and "
+                          "not writable by group or others, refusing", cert_file);
+                return -EPERM;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the TLS client certificate '%s': %m", cert_file);
+        r = read_full_file(key_file, FILE_NOFOLLOW | FILE_REGULAR | FILE_OWNER | FILE_PRIVATE,
+                           (uid_t) -1, HTTP_CLIENT_CERT_MAX, &key, &key_len);
+        if (r == -EPERM || r == -EBADFD) {
+                log_error("The TLS client key '%s' must be a regular file owned by root and not "
+                          "accessible to group or others, refusing", key_file);
+                return -EPERM;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the TLS client key '%s': %m", key_file);
+        if (cert_len == 0 || key_len == 0) {
+                erase_blob(&key, &key_len);
+                log_error("The TLS client certificate '%s' or its key '%s' is empty", cert_file,
+                          key_file);
+                return -EINVAL;
+        }
+
+        free(c->cert_blob);
+        erase_blob(&c->key_blob, &c->key_blob_len);
+        c->cert_blob = TAKE_PTR(cert);
+        c->cert_blob_len = cert_len;
+        c->key_blob = key;
+        c->key_blob_len = key_len;
+        return 0;
+}
+
+int http_client_set_proxy(HttpClient *c, const char *proxy) {
+        char *p = NULL;
+
+        if (!c)
+                return -EINVAL;
+        if (proxy) {
+                const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+                if (!startswith(proxy, "http://") && !startswith(proxy, "https://"))
+                        return -EINVAL;
+                if (strpbrk(proxy, "@ \t\r\n"))
+                        return -EINVAL; /* no user information (and nothing a header could carry) */
+                if (startswith(proxy, "https://") && !(v->features & CURL_VERSION_HTTPS_PROXY)) {
+                        log_error("This libcurl cannot talk TLS to a proxy: use an http:// proxy");
+                        return -EOPNOTSUPP;
+                }
+                p = strdup(proxy);
+                if (!p)
+                        return -ENOMEM;
+        }
+        free(c->proxy);
+        c->proxy = p;
+        return 0;
+}
 
 int http_client_clone(const HttpClient *c, HttpClient **ret) {
         _cleanup_(http_client_freep) HttpClient *n = NULL;
@@ -230,6 +320,19 @@ int http_client_clone(const HttpClient *c, HttpClient **ret) {
                         return -ENOMEM;
                 memcpy(n->ca_blob, c->ca_blob, c->ca_blob_len);
                 n->ca_blob_len = c->ca_blob_len;
+        }
+        if (c->cert_blob) {
+                n->cert_blob = memdup_nul(c->cert_blob, c->cert_blob_len);
+                n->cert_blob_len = c->cert_blob_len;
+                n->key_blob = memdup_nul(c->key_blob, c->key_blob_len);
+                n->key_blob_len = n->key_blob ? c->key_blob_len : 0; /* what free must wipe */
+                if (!n->cert_blob || !n->key_blob)
+                        return -ENOMEM;
+        }
+        if (c->proxy) {
+                n->proxy = strdup(c->proxy);
+                if (!n->proxy)
+                        return -ENOMEM;
         }
         n->hold_until_usec = c->hold_until_usec;
         *ret = TAKE_PTR(n);
@@ -283,6 +386,9 @@ HttpClient *http_client_free(HttpClient *c) {
                 curl_multi_cleanup(c->multi);
         free(c->ca_file);
         free(c->ca_blob);
+        free(c->cert_blob);
+        erase_blob(&c->key_blob, &c->key_blob_len);
+        free(c->proxy);
         free(c);
         return NULL;
 }
@@ -351,8 +457,45 @@ static int http_setup(HttpClient *c, HttpTransfer *t, const char *method, const 
                 };
                 SETOPT(h, CURLOPT_CAINFO_BLOB, &blob);
         }
-        /* Never pick up http_proxy/https_proxy/all_proxy from the environment. */
-        SETOPT(h, CURLOPT_PROXY, "");
+        if (c->cert_blob) {
+                /* Mutual TLS (RFC 8705). The blobs live as long as the client: not copied. */
+                struct curl_blob cert = {
+                        .data = c->cert_blob,
+                        .len = c->cert_blob_len,
+                        .flags = CURL_BLOB_NOCOPY,
+                }, key = {
+                        .data = c->key_blob,
+                        .len = c->key_blob_len,
+                        .flags = CURL_BLOB_NOCOPY,
+                };
+                SETOPT(h, CURLOPT_SSLCERT_BLOB, &cert);
+                SETOPT(h, CURLOPT_SSLCERTTYPE, "PEM");
+                SETOPT(h, CURLOPT_SSLKEY_BLOB, &key);
+                SETOPT(h, CURLOPT_SSLKEYTYPE, "PEM");
+        }
+        /* Never pick up http_proxy/https_proxy/all_proxy/no_proxy from the environment: the
+         * configured proxy or none, and no host is exempt from it. */
+        if (c->proxy) {
+                SETOPT(h, CURLOPT_PROXY, c->proxy);
+                SETOPT(h, CURLOPT_NOPROXY, "");
+                SETOPT(h, CURLOPT_HTTPPROXYTUNNEL, 1L); /* CONNECT: TLS end to end */
+                /* Our headers (Authorization) go to the transmitter only, never to the proxy. */
+                SETOPT(h, CURLOPT_HEADEROPT, (long) CURLHEADER_SEPARATE);
+                if (startswith(c->proxy, "https://")) {
+                        SETOPT(h, CURLOPT_PROXY_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+                        SETOPT(h, CURLOPT_PROXY_SSL_VERIFYPEER, 1L);
+                        SETOPT(h, CURLOPT_PROXY_SSL_VERIFYHOST, 2L);
+                        if (c->ca_blob) {
+                                struct curl_blob blob = {
+                                        .data = c->ca_blob,
+                                        .len = c->ca_blob_len,
+                                        .flags = CURL_BLOB_COPY,
+                                };
+                                SETOPT(h, CURLOPT_PROXY_CAINFO_BLOB, &blob);
+                        }
+                }
+        } else
+                SETOPT(h, CURLOPT_PROXY, "");
         SETOPT(h, CURLOPT_NOSIGNAL, 1L);
         SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS, MIN(HTTP_CONNECT_TIMEOUT_MS, timeout_ms));
         SETOPT(h, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -583,8 +726,15 @@ static int http_request_internal(HttpClient *c, const char *method, const char *
         if (code != CURLE_OK) {
                 (void) curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &os_errno);
                 r = http_curl_error_to_errno(code, os_errno);
-                log_debug("HTTP %s %s failed: %s%s%s", method, url, curl_easy_strerror(code),
-                          errbuf[0] ? ": " : "", errbuf);
+                /* What the errno hides matters to the admin when a proxy or a client
+                 * certificate is involved, or the peer's TLS alert says what it wanted. */
+                log_full(c->proxy || c->cert_blob || strstr(errbuf, " alert ") ? LOG_WARNING : LOG_DEBUG,
+                         "HTTP %s %s failed%s%s: %s%s%s%s", method, url,
+                         c->proxy ? " through proxy " : "", strempty(c->proxy),
+                         curl_easy_strerror(code), errbuf[0] ? ": " : "", errbuf,
+                         strstr(errbuf, "certificate required") && !c->cert_blob
+                                 ? " (the server wants a TLS client certificate: tls_client_cert, tls_client_key)"
+                                 : "");
                 return r;
         }
 

@@ -4,8 +4,9 @@
 /* A bounded HTTPS client over libcurl (easy interface; one HttpClient per thread): https only
  * (also for redirects, which are not followed), TLS >= 1.2 with full certificate verification,
  * an optional extra CA file, connect and total timeouts, a response size cap, CURLOPT_NOSIGNAL,
- * no response decompression. Proxies are never used: http_proxy/https_proxy/all_proxy in the
- * environment are ignored (CURLOPT_PROXY ""). The trust store is ca_file when given (the
+ * no response decompression. The proxy is the one given with http_client_set_proxy() or none:
+ * http_proxy/https_proxy/all_proxy/no_proxy in the environment are always ignored (CURLOPT_PROXY
+ * "" without one, CURLOPT_NOPROXY "" with one). The trust store is ca_file when given (the
  * SSL_CERT_FILE/CURL_CA_BUNDLE environment variables never override it), else libcurl's default.
  * Requests send "Accept: application/json" and "User-Agent: ssf-sessiond/<version>"; the
  * Authorization value is never logged and is wiped from memory after the request.
@@ -30,7 +31,20 @@ typedef struct HttpResponse {
 /* ca_file may be NULL (system trust store); it is read at once, so that a client made before
  * a privilege drop keeps trusting it. Returns 0 or -errno. */
 int http_client_new(const char *ca_file, HttpClient **ret);
-/* A new client with the same trust anchors as c. */
+/* Mutual TLS (RFC 8705): every later request of c presents the PEM certificate (chain) in
+ * cert_file and the PEM private key in key_file. Both are read now (before a privilege drop):
+ * regular files owned by root, the certificate not writable and the key not accessible by
+ * group or others, at most 256 KiB each. Failures are logged; returns 0, -EPERM (unsafe file),
+ * -EINVAL (empty), or the read error. */
+int http_client_set_client_cert(HttpClient *c, const char *cert_file, const char *key_file);
+/* Every later request of c goes through proxy ("http://HOST:PORT" or "https://HOST:PORT",
+ * without user information), tunnelled with CONNECT, so TLS to the transmitter is end to end
+ * and the Authorization header never reaches the proxy; NULL: no proxy. The environment's proxy
+ * variables are never read, with or without one. An https:// proxy is verified with the
+ * client's trust anchors. Returns 0, -EINVAL, -EOPNOTSUPP (libcurl without HTTPS-proxy support,
+ * logged) or -ENOMEM. */
+int http_client_set_proxy(HttpClient *c, const char *proxy);
+/* A new client with the same trust anchors, client certificate and proxy as c. */
 int http_client_clone(const HttpClient *c, HttpClient **ret);
 HttpClient *http_client_free(HttpClient *c);
 

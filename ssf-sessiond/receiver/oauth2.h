@@ -2,8 +2,11 @@
 #pragma once
 
 /* auth = oauth2: access tokens from an OAuth 2.0 token endpoint with the client credentials
- * grant (RFC 6749 §4.4), the client authenticating with HTTP Basic (client_secret_basic,
- * §2.3.1). The client secret is read from its file when the client is made (in the network
+ * grant (RFC 6749 §4.4). The client authenticates as oauth2_client_auth says: HTTP Basic
+ * (client_secret_basic, §2.3.1), client_id and client_secret in the form body
+ * (client_secret_post, §2.3.1), or a JWT client assertion it signs with its private key
+ * (private_key_jwt, RFC 7523 §2.2: RS256 with an RSA key, ES256 with a P-256 key). The client
+ * secret or the private key is read from its file when the client is made (in the network
  * worker, before it drops privileges) and kept in memory, wiped when freed; a corrected file is
  * read when the worker starts again (SIGHUP). The access token is cached with its lifetime and
  * fetched again when it is close to expiry (oauth2_refresh_due()) or after the transmitter
@@ -13,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <openssl/evp.h>
 
 #include "config.h"
 #include "http.h"
@@ -24,12 +29,15 @@
 #define OAUTH2_REFRESH_MARGIN_USEC (60u * 1000000u)
 #define OAUTH2_ERROR_MAX 64u                      /* longest "error" code we report */
 #define OAUTH2_DESCRIPTION_MAX 200u               /* error_description is cut to this */
+#define OAUTH2_ASSERTION_LIFETIME_SEC 120         /* exp - iat of a client assertion */
 
 typedef struct OAuth2Client OAuth2Client;
 
-/* From c's oauth2_token_url (https only), oauth2_client_id, oauth2_client_secret_file (read
- * now, with secret_read_file()'s rules) and oauth2_scope. No token is fetched yet. Returns 0,
- * -EINVAL (not auth = oauth2 settings), -ENOMEM or secret_read_file()'s error (logged). */
+/* From c's oauth2_token_url (https only), oauth2_client_id, oauth2_client_auth,
+ * oauth2_client_secret_file (basic, post: read now, with secret_read_file()'s rules) or
+ * oauth2_private_key and oauth2_key_id (private_key_jwt: read now with
+ * oauth2_load_private_key()), and oauth2_scope. No token is fetched yet. Returns 0, -EINVAL
+ * (not auth = oauth2 settings), -ENOMEM or the reading error (logged). */
 int oauth2_client_new(const Config *c, OAuth2Client **ret);
 /* Wipes the secret and the cached token. Returns NULL. */
 OAuth2Client *oauth2_client_free(OAuth2Client *o);
@@ -56,6 +64,25 @@ int oauth2_form_encode(const char *s, char **ret);
 /* "grant_type=client_credentials&scope=<encoded scope>" (no scope parameter when scope is
  * NULL or empty). */
 int oauth2_request_body(const char *scope, char **ret);
+/* Appends "&name=<form_encode(value)>" to the form body *body (replaced; the old buffer is
+ * wiped, as it may hold a secret). Returns 0, -EINVAL, -E2BIG or -ENOMEM. */
+int oauth2_form_append(char **body, const char *name, const char *value);
+
+/* private_key_jwt (RFC 7523 §2.2, OpenID Connect Core §9): the client assertion, a compact
+ * JWS with header {"alg", "typ": "JWT", "kid" (when key_id is not empty)} and claims iss = sub
+ * = client_id, aud = audience (the token endpoint URL), jti (128 random bits, base64url), iat
+ * = now and exp = now + OAUTH2_ASSERTION_LIFETIME_SEC (seconds since the epoch). RS256 for an
+ * RSA key, ES256 (R || S, 64 bytes) for a P-256 key. Returns 0 with *ret (free()), -EINVAL,
+ * -EKEYREJECTED (another kind of key), -EIO (OpenSSL failed) or -ENOMEM. */
+int oauth2_client_assertion(EVP_PKEY *key, const char *key_id, const char *client_id,
+                            const char *audience, int64_t now, char **ret);
+/* An unencrypted PEM private key (any PEM form OpenSSL reads) of at most 64 KiB that can sign
+ * a client assertion: RSA of at least 2048 bits, or EC on P-256. Returns 0 with *ret,
+ * -EBADMSG (not such PEM), -EKEYREJECTED (another kind of key), -EINVAL or -ENOMEM. */
+int oauth2_private_key_parse(const char *pem, size_t len, EVP_PKEY **ret);
+/* Reads path (regular, owned by root, no access for group or others, at most 64 KiB) and
+ * parses it with oauth2_private_key_parse(). Failures are logged. */
+int oauth2_load_private_key(const char *path, EVP_PKEY **ret);
 /* "Basic " + base64(form_encode(client_id) ":" form_encode(secret)) (RFC 6749 §2.3.1). *ret is
  * secret: free it with erase_and_free(). -EINVAL for an empty client_id, -E2BIG when too long. */
 int oauth2_basic_authorization(const char *client_id, const char *secret, char **ret);

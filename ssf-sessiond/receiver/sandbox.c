@@ -9,13 +9,14 @@
  * resolver), futexes, time and sleeping, signals to itself, reading files (the trust store,
  * /etc/hosts and the resolver's files, /dev/urandom), UNIX, IP and routing-netlink sockets
  * (HTTPS, DNS, getaddrinfo()'s interface check, the journal), accept() on the push listener,
- * poll, signalfd and getrandom. Anything else kills the process (SIGSYS; the daemon restarts
- * the worker with backoff and logs how it died): executing a program (execve, execveat),
- * creating a process (fork, vfork, clone without CLONE_THREAD), ptrace, mount, setuid and the
- * other identity calls, changing files (unlink, rename, chmod, …), kill() of another process,
- * listen(), new executable memory (anonymous PROT_EXEC, writable+executable mappings,
- * mprotect() to PROT_EXEC; mapping a file executable stays allowed because glibc may dlopen an
- * NSS module for getaddrinfo()).
+ * poll, signalfd and getrandom. A configured proxy needs nothing more: a CONNECT tunnel (and
+ * TLS to an https:// proxy) is the same connect(), read and write. Anything else kills the
+ * process (SIGSYS; the daemon restarts the worker with backoff and logs how it died): executing
+ * a program (execve, execveat), creating a process (fork, vfork, clone without CLONE_THREAD),
+ * ptrace, mount, setuid and the other identity calls, changing files (unlink, rename, chmod,
+ * …), kill() of another process, listen(), new executable memory (anonymous PROT_EXEC,
+ * writable+executable mappings, mprotect() to PROT_EXEC; mapping a file executable stays
+ * allowed because glibc may dlopen an NSS module for getaddrinfo()).
  * A few calls that libraries probe or may try fail with an errno instead of killing: clone3
  * (ENOSYS: glibc falls back to clone(), whose flags a filter can read), opening a file for
  * writing or creating one (EPERM), other socket families (EAFNOSUPPORT), memfd_create (EPERM:

@@ -96,6 +96,14 @@ int worker_main(const char *config_path) {
                 if (r < 0)
                         log_error_errno(r, "Cannot create the HTTPS client: %m");
         }
+        if (r >= 0 && config->tls_client_cert && config->tls_client_key)
+                /* reads the client certificate and key (logs its errors) */
+                r = http_client_set_client_cert(http, config->tls_client_cert, config->tls_client_key);
+        if (r >= 0) {
+                r = http_client_set_proxy(http, config->proxy);
+                if (r < 0)
+                        log_error_errno(r, "Cannot use the proxy '%s': %m", config->proxy);
+        }
         if (r >= 0 && config->delivery == DELIVERY_PUSH) {
                 /* reads push_cert and push_key, binds push_listen (ports < 1024 work) */
                 r = push_server_new(config, &push);

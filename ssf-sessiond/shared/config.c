@@ -133,6 +133,8 @@ static int parse_sessions(ParseState *s, const ConfigItem *item, const char *val
 static int parse_bool(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_workflow(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_device_scope(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_oauth2_client_auth(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_proxy(ParseState *s, const ConfigItem *item, const char *value, void *data);
 
 #define C(f) offsetof(Config, f)
 #define R(f) offsetof(Rule, f)
@@ -149,6 +151,12 @@ static const ConfigItem config_items[] = {
         { SECTION_TRANSMITTER, "oauth2_client_id", parse_string, C(oauth2_client_id), 0, 0 },
         { SECTION_TRANSMITTER, "oauth2_client_secret_file", parse_path, C(oauth2_client_secret_file), 0, 0 },
         { SECTION_TRANSMITTER, "oauth2_scope", parse_string, C(oauth2_scope), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_client_auth", parse_oauth2_client_auth, C(oauth2_client_auth), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_private_key", parse_path, C(oauth2_private_key), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_key_id", parse_string, C(oauth2_key_id), 0, 0 },
+        { SECTION_TRANSMITTER, "tls_client_cert", parse_path, C(tls_client_cert), 0, 0 },
+        { SECTION_TRANSMITTER, "tls_client_key", parse_path, C(tls_client_key), 0, 0 },
+        { SECTION_TRANSMITTER, "proxy", parse_proxy, C(proxy), 0, 0 },
         { SECTION_TRANSMITTER, "ca_file", parse_path, C(ca_file), 0, 0 },
         { SECTION_TRANSMITTER, "delivery", parse_delivery, C(delivery), 0, 0 },
         { SECTION_TRANSMITTER, "push_listen", parse_listen, C(push_listen), 0, 0 },
@@ -442,6 +450,71 @@ static int parse_map(ParseState *s, const ConfigItem *item, const char *value, v
 static int parse_action(ParseState *s, const ConfigItem *item, const char *value, void *data) {
         return parse_enum(s, item, value, data, action_names, ARRAY_SIZE(action_names),
                           "logout, lock, workflow or none");
+}
+
+/* ---- client authentication, mTLS, proxy --------------------------------------------------- */
+
+static const char *const oauth2_client_auth_names[] = {
+        [OAUTH2_CLIENT_AUTH_BASIC] = "basic",
+        [OAUTH2_CLIENT_AUTH_POST] = "post",
+        [OAUTH2_CLIENT_AUTH_PRIVATE_KEY_JWT] = "private_key_jwt",
+};
+
+const char *oauth2_client_auth_to_string(OAuth2ClientAuth a) {
+        if ((unsigned) a >= ARRAY_SIZE(oauth2_client_auth_names))
+                return NULL;
+        return oauth2_client_auth_names[a];
+}
+
+static int parse_oauth2_client_auth(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        return parse_enum(s, item, value, data, oauth2_client_auth_names,
+                          ARRAY_SIZE(oauth2_client_auth_names), "basic, post or private_key_jwt");
+}
+
+/* "http://HOST:PORT" or "https://HOST:PORT", an optional "/" after it; HOST a name, an IPv4
+ * address or a bracketed IPv6 address; the port is required (libcurl's default, 1080, is
+ * nobody's guess). No user information: the configuration file is world-readable, so a proxy
+ * password has no place in it. */
+static bool proxy_url_valid(const char *v) {
+        const char *host, *p, *end;
+        unsigned long port;
+        char *e;
+
+        host = startswith(v, "http://") ?: startswith(v, "https://");
+        if (!host || strlen(v) > CONFIG_URL_MAX)
+                return false;
+        end = host + strcspn(host, "/");
+        if (!streq(end, "") && !streq(end, "/"))
+                return false;
+        if (*host == '[') {
+                p = memchr(host, ']', (size_t) (end - host));
+                if (!p || p == host + 1)
+                        return false;
+                for (const char *q = host + 1; q < p; q++)
+                        if (!isxdigit((unsigned char) *q) && *q != ':' && *q != '.')
+                                return false;
+                p++;
+        } else {
+                p = host;
+                while (p < end && (isalnum((unsigned char) *p) || *p == '-' || *p == '.'))
+                        p++;
+                if (p == host)
+                        return false;
+        }
+        if (p >= end || *p != ':' || !isdigit((unsigned char) p[1]))
+                return false;
+        errno = 0;
+        port = strtoul(p + 1, &e, 10);
+        return errno == 0 && e == end && port >= 1 && port <= 65535;
+}
+
+static int parse_proxy(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        Loc l = current_loc(s);
+
+        if (!isempty(value) && !proxy_url_valid(value))
+                return config_error(s, &l, "'%s' must be http://HOST:PORT or https://HOST:PORT "
+                                    "(no user name or password, no path): '%s'", item->key, value);
+        return set_string(data, value);
 }
 
 static int parse_sessions(ParseState *s, const ConfigItem *item, const char *value, void *data) {
@@ -1923,6 +1996,63 @@ static void require(ParseState *s, const char *need_key, const char *have, const
         (void) config_error(s, &l, "%s needs '%s'", because, need_key);
 }
 
+/* auth = oauth2: what each oauth2_client_auth method needs. */
+static void validate_client_auth(ParseState *s) {
+        Config *c = s->config;
+        size_t mi = IDX(SECTION_TRANSMITTER, "oauth2_client_auth");
+        /* Where the method was chosen, else where auth = oauth2 was. */
+        Loc ml = key_loc(s, s->keys[mi].file ? mi : IDX(SECTION_TRANSMITTER, "auth"));
+
+        if (s->bad[mi] || key_bad(s, SECTION_TRANSMITTER, "auth"))
+                return;
+        if (c->oauth2_client_auth == OAUTH2_CLIENT_AUTH_PRIVATE_KEY_JWT) {
+                if (!c->oauth2_private_key && !key_bad(s, SECTION_TRANSMITTER, "oauth2_private_key"))
+                        (void) config_error(s, &ml, "oauth2_client_auth = private_key_jwt needs "
+                                            "'oauth2_private_key'");
+                check_file_perms(s, IDX(SECTION_TRANSMITTER, "oauth2_private_key"),
+                                 c->oauth2_private_key, true, false);
+                if (c->oauth2_client_secret_file) {
+                        Loc l = key_loc(s, IDX(SECTION_TRANSMITTER, "oauth2_client_secret_file"));
+                        config_warning(s, &l, "oauth2_client_secret_file is not used with "
+                                       "oauth2_client_auth = private_key_jwt");
+                }
+                return;
+        }
+        if (!c->oauth2_client_secret_file && !key_bad(s, SECTION_TRANSMITTER, "oauth2_client_secret_file"))
+                (void) config_error(s, &ml, "auth = oauth2 with oauth2_client_auth = %s needs "
+                                    "'oauth2_client_secret_file'",
+                                    oauth2_client_auth_to_string(c->oauth2_client_auth));
+        check_file_perms(s, IDX(SECTION_TRANSMITTER, "oauth2_client_secret_file"),
+                         c->oauth2_client_secret_file, true, false);
+        for (size_t i = 0; i < 2; i++) {
+                const char *key = i == 0 ? "oauth2_private_key" : "oauth2_key_id";
+                size_t ki = IDX(SECTION_TRANSMITTER, key);
+                Loc kl = key_loc(s, ki);
+
+                if (s->keys[ki].file && !s->bad[ki] && (i == 0 ? c->oauth2_private_key : c->oauth2_key_id))
+                        (void) config_error(s, &kl, "'%s' is only used with oauth2_client_auth = "
+                                            "private_key_jwt", key);
+        }
+}
+
+/* tls_client_cert and tls_client_key come together (any auth). */
+static void validate_tls_client(ParseState *s) {
+        Config *c = s->config;
+        size_t ci = IDX(SECTION_TRANSMITTER, "tls_client_cert"), ki = IDX(SECTION_TRANSMITTER, "tls_client_key");
+
+        if (s->bad[ci] || s->bad[ki])
+                return;
+        if (c->tls_client_cert && !c->tls_client_key) {
+                Loc l = key_loc(s, ci);
+                (void) config_error(s, &l, "tls_client_cert needs 'tls_client_key'");
+        } else if (c->tls_client_key && !c->tls_client_cert) {
+                Loc l = key_loc(s, ki);
+                (void) config_error(s, &l, "tls_client_key needs 'tls_client_cert'");
+        }
+        check_file_perms(s, ci, c->tls_client_cert, false, false);
+        check_file_perms(s, ki, c->tls_client_key, true, false);
+}
+
 static void validate(ParseState *s) {
         Config *c = s->config;
         Loc tl = s->sections[SECTION_TRANSMITTER].file ? s->sections[SECTION_TRANSMITTER] : s->main_file;
@@ -1941,10 +2071,7 @@ static void validate(ParseState *s) {
         case AUTH_OAUTH2:
                 require(s, "oauth2_token_url", c->oauth2_token_url, "auth", "auth = oauth2");
                 require(s, "oauth2_client_id", c->oauth2_client_id, "auth", "auth = oauth2");
-                require(s, "oauth2_client_secret_file", c->oauth2_client_secret_file, "auth",
-                        "auth = oauth2");
-                check_file_perms(s, IDX(SECTION_TRANSMITTER, "oauth2_client_secret_file"),
-                                 c->oauth2_client_secret_file, true, false);
+                validate_client_auth(s);
                 break;
         case AUTH_NONE:
                 break;
@@ -1959,6 +2086,7 @@ static void validate(ParseState *s) {
                 check_file_perms(s, IDX(SECTION_TRANSMITTER, "push_key"), c->push_key, true, false);
         }
         check_file_perms(s, IDX(SECTION_TRANSMITTER, "ca_file"), c->ca_file, false, false);
+        validate_tls_client(s);
 
         if (c->map == SUBJECT_MAP_FILE && !c->map_file && !key_bad(s, SECTION_SUBJECTS, "map_file")) {
                 Loc ml = key_loc(s, IDX(SECTION_SUBJECTS, "map"));
@@ -2179,6 +2307,11 @@ Config *config_free(Config *c) {
         free(c->oauth2_client_id);
         free(c->oauth2_client_secret_file);
         free(c->oauth2_scope);
+        free(c->oauth2_private_key);
+        free(c->oauth2_key_id);
+        free(c->tls_client_cert);
+        free(c->tls_client_key);
+        free(c->proxy);
         free(c->ca_file);
         free(c->push_listen);
         free(c->push_url);

@@ -16,6 +16,13 @@
 
 typedef enum AuthMode { AUTH_BEARER, AUTH_OAUTH2, AUTH_NONE } AuthMode;
 typedef enum DeliveryMode { DELIVERY_POLL, DELIVERY_PUSH } DeliveryMode;
+/* How the OAuth 2.0 client authenticates to the token endpoint. */
+typedef enum OAuth2ClientAuth {
+        OAUTH2_CLIENT_AUTH_BASIC,           /* client_secret_basic (RFC 6749 §2.3.1) */
+        OAUTH2_CLIENT_AUTH_POST,            /* client_secret_post: id and secret in the body */
+        OAUTH2_CLIENT_AUTH_PRIVATE_KEY_JWT, /* RFC 7523 client assertion signed with a key */
+        _OAUTH2_CLIENT_AUTH_MAX,
+} OAuth2ClientAuth;
 typedef enum SubjectMap {
         SUBJECT_MAP_EMAIL_LOCALPART,
         SUBJECT_MAP_EMAIL,
@@ -80,6 +87,13 @@ typedef struct Config {
         AuthMode auth;
         char *token_file;
         char *oauth2_token_url, *oauth2_client_id, *oauth2_client_secret_file, *oauth2_scope;
+        /* client authentication, mTLS, proxy */
+        OAuth2ClientAuth oauth2_client_auth;
+        char *oauth2_private_key;   /* private_key_jwt: PEM private key file (root-only) */
+        char *oauth2_key_id;        /* private_key_jwt: "kid" of the assertion, or NULL */
+        char *tls_client_cert;      /* mutual TLS (RFC 8705): PEM certificate (chain) file */
+        char *tls_client_key;       /*   and its PEM private key file (root-only) */
+        char *proxy;                /* "http://host:port" or "https://host:port", or NULL */
         char *ca_file;
         DeliveryMode delivery;
         char *push_listen, *push_url, *push_cert, *push_key;
@@ -133,7 +147,8 @@ typedef struct Config {
 
 /* Loads path and its ".d" drop-in directory (path + ".d/ *.conf"). With check_perms, files must
  * be regular, root-owned, not group/world-writable, and secret files (token_file,
- * oauth2_client_secret_file) not group/world-readable. Every error is reported through log_error() as "FILE:LINE: message", and all errors of the
+ * oauth2_client_secret_file, oauth2_private_key, tls_client_key) not group/world-readable.
+ * Every error is reported through log_error() as "FILE:LINE: message", and all errors of the
  * file are reported before failing. Returns 0 and a new Config, or -EINVAL (bad config) /
  * -errno. */
 int config_load(const char *path, bool check_perms, Config **ret);
@@ -160,4 +175,6 @@ RiskLevel config_detection_level(const Config *c, const char *detection);
 const DetectionDef *config_detection_def(const Config *c, const char *name);
 
 const char *rule_action_to_string(RuleAction a);
+/* "basic", "post", "private_key_jwt"; NULL when out of range. */
+const char *oauth2_client_auth_to_string(OAuth2ClientAuth a);
 const char *session_scope_to_string(SessionScope s);

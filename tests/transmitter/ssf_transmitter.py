@@ -9,9 +9,17 @@ Event Tokens (signed with jwcrypto, an implementation independent of the C verif
 to tamper with them, to rotate keys and to inspect acknowledgements.
 
 It is also an OAuth 2.0 authorization server for the client credentials grant
-(RFC 6749 section 4.4): POST /oauth2/token with HTTP Basic client authentication
-(client_secret_basic) issues short-lived random access tokens, which every protected
-endpoint accepts alongside the static bearer token. Tokens live `expires_in` seconds
+(RFC 6749 section 4.4): POST /oauth2/token issues short-lived random access tokens, which
+every protected endpoint accepts alongside the static bearer token. The client must
+authenticate with the one method configured (--oauth2-client-auth, or "oauth2_client_auth"
+in /control/config): client_secret_basic (HTTP Basic, the default), client_secret_post
+(client_id and client_secret in the form) or private_key_jwt (RFC 7523: a client assertion
+verified with jwcrypto against the client's public key, --oauth2-client-key or
+"oauth2_client_public_key" (PEM) in /control/config: signature, iss = sub = client id, aud =
+the token endpoint, exp in the future and at most 5 minutes (plus 30 s of skew) ahead, iat,
+and a jti never seen before). With --client-ca FILE every TLS connection must present a
+client certificate issued by that CA (mutual TLS, RFC 8705); /control/acks then records
+each request's client certificate subject CN. Tokens live `expires_in` seconds
 (default 3600); /control/config can shorten their real lifetime (oauth2_token_lifetime)
 without changing the advertised expires_in, to make a receiver meet a 401.
 
@@ -22,6 +30,8 @@ Usable in-process (class Transmitter, start()/stop()) or as a command:
                        [--long-poll-max 10] [--redelivery-delay 2] [--push-ca FILE]
                        [--oauth2-client-id ID] [--oauth2-client-secret SECRET]
                        [--oauth2-expires-in SECONDS]
+                       [--oauth2-client-auth client_secret_basic|client_secret_post|private_key_jwt]
+                       [--oauth2-client-key PUBLIC-KEY-PEM] [--client-ca CA-PEM]
                        [--critical-subject-members user,tenant]
 
 Tests can also make it misbehave through /control/config: "fail" ({path_prefix, status,
@@ -110,6 +120,9 @@ TAMPER_MODES = ("signature", "payload", "alg-none", "kid-unknown", "typ", "wrong
 SIGN_ALGS = ("RS256", "PS256", "ES256", "EdDSA")
 OAUTH2_SCOPES = ("ssf.read", "ssf.manage")
 OAUTH2_FORM = "application/x-www-form-urlencoded"
+OAUTH2_CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+OAUTH2_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+OAUTH2_ASSERTION_MAX_AHEAD = 300 + 30  # exp at most 5 minutes ahead, plus clock skew
 MAX_BODY = 1 << 20
 REQUEST_LOG_MAX = 5000
 LONG_POLL_CAP = 30.0
@@ -275,7 +288,9 @@ class Transmitter:
                  token=None, audience="https://host1.example.com/ssf", long_poll_max=10.0,
                  redelivery_delay=2.0, push_ca=None, min_verification_interval=0,
                  quiet=False, oauth2_client_id="ssf-test-client", oauth2_client_secret=None,
-                 oauth2_expires_in=3600, critical_subject_members=None):
+                 oauth2_expires_in=3600, critical_subject_members=None,
+                 oauth2_client_auth="client_secret_basic", oauth2_client_key=None,
+                 client_ca=None):
         if state_dir is None:
             raise ValueError("state_dir is required")
         host, _, port = listen.rpartition(":")
@@ -304,6 +319,16 @@ class Transmitter:
         self.oauth2_expires_in = oauth2_expires_in  # advertised; None: not sent
         self.oauth2_token_lifetime = None  # real lifetime; None: expires_in (or forever)
         self.oauth2_token_type = "Bearer"
+        if oauth2_client_auth not in OAUTH2_CLIENT_AUTH_METHODS:
+            raise ValueError(f"unknown client authentication {oauth2_client_auth}")
+        self.oauth2_client_auth = oauth2_client_auth  # the one method the client must use
+        # private_key_jwt: the client's public key (jwcrypto JWK) and the jtis seen
+        self.oauth2_client_key = None
+        if oauth2_client_key:
+            with open(oauth2_client_key, "rb") as f:
+                self.oauth2_client_key = jwk.JWK.from_pem(f.read())
+        self.oauth2_assertion_jtis = set()
+        self.client_ca = client_ca  # mutual TLS: CA file client certificates must chain to
         # metadata critical_subject_members (SSF 7.1): None or [] omits it; /control/config
         # may set any JSON value, to test receivers with invalid metadata.
         self.critical_subject_members = critical_subject_members
@@ -365,6 +390,9 @@ class Transmitter:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(cert_file, key_file)
+        if self.client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(cafile=self.client_ca)
         server_class = _Server6 if ":" in self.listen_host else _Server
         self.httpd = server_class((self.listen_host, self.listen_port), _Handler)
         self.httpd.transmitter = self
@@ -898,9 +926,10 @@ class Transmitter:
 
     # -- OAuth 2.0 ----------------------------------------------------------------------------
     def issue_token(self, headers, raw):
-        """The token endpoint (RFC 6749 4.4 with client_secret_basic, 2.3.1). Returns the
-        response object or raises OAuthError."""
+        """The token endpoint (RFC 6749 4.4; client authentication as configured). Returns
+        the response object or raises OAuthError."""
         record = {"content_type": headers.get("Content-Type"), "client_id": None,
+                  "client_auth": None,
                   "grant_type": None, "scope": None, "error": None}
         with self.lock:
             self.count("oauth2_token_requests")
@@ -927,24 +956,48 @@ class Transmitter:
             if k in form:
                 raise OAuthError(400, "invalid_request", f"parameter {k} given twice")
             form[k] = v
-        if "client_secret" in form or "client_id" in form:
-            raise OAuthError(400, "invalid_request",
-                             "client credentials go in the Authorization header (Basic)")
         basic = {"WWW-Authenticate": 'Basic realm="ssf-oauth2"'}
         scheme, _, cred = (headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() != "basic":
-            raise OAuthError(401, "invalid_client", "HTTP Basic client authentication required",
-                             basic)
-        try:
-            user, sep, pw = base64.b64decode(cred.strip(), validate=True).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            raise OAuthError(401, "invalid_client", "malformed Basic credentials", basic) from None
-        client_id, secret = urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(pw)
-        record["client_id"] = client_id
-        if not sep or not (hmac.compare_digest(client_id.encode(), self.oauth2_client_id.encode())
-                           and hmac.compare_digest(secret.encode(),
-                                                   self.oauth2_client_secret.encode())):
-            raise OAuthError(401, "invalid_client", "Client authentication failed", basic)
+        used = []  # RFC 6749 2.3: exactly one method per request
+        if headers.get("Authorization") is not None:
+            used.append("client_secret_basic" if scheme.lower() == "basic" else "other")
+        if "client_secret" in form:
+            used.append("client_secret_post")
+        if "client_assertion" in form or "client_assertion_type" in form:
+            used.append("private_key_jwt")
+        record["client_auth"] = used[0] if len(used) == 1 else used
+        with self.lock:
+            required = self.oauth2_client_auth
+        if len(used) > 1:
+            raise OAuthError(400, "invalid_request",
+                             f"more than one client authentication method ({', '.join(used)})")
+        if not used:
+            raise OAuthError(401, "invalid_client",
+                             f"client authentication required ({required})", basic)
+        if used[0] != required:
+            raise OAuthError(401, "invalid_client",
+                             f"client authentication {used[0]} is not allowed for this client "
+                             f"(it must use {required})", basic)
+        if required == "client_secret_basic":
+            if "client_id" in form:
+                raise OAuthError(400, "invalid_request",
+                                 "client credentials go in the Authorization header (Basic)")
+            try:
+                user, sep, pw = base64.b64decode(cred.strip(), validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                raise OAuthError(401, "invalid_client", "malformed Basic credentials",
+                                 basic) from None
+            client_id, secret = urllib.parse.unquote_plus(user), urllib.parse.unquote_plus(pw)
+            record["client_id"] = client_id
+            self._check_secret(client_id, secret if sep else None, basic)
+        elif required == "client_secret_post":
+            client_id = form.get("client_id")
+            record["client_id"] = client_id
+            if client_id is None:
+                raise OAuthError(400, "invalid_request", "client_secret_post needs client_id")
+            self._check_secret(client_id, form["client_secret"], basic)
+        else:
+            record["client_id"] = self._check_assertion(form)
         grant = form.get("grant_type")
         record["grant_type"] = grant
         if grant is None:
@@ -970,6 +1023,76 @@ class Transmitter:
                 out["expires_in"] = self.oauth2_expires_in
         return out
 
+    def _check_secret(self, client_id, secret, challenge):
+        with self.lock:
+            want_id, want_secret = self.oauth2_client_id, self.oauth2_client_secret
+        if secret is None or not (hmac.compare_digest(client_id.encode(), want_id.encode())
+                                  and hmac.compare_digest(secret.encode(), want_secret.encode())):
+            raise OAuthError(401, "invalid_client", "Client authentication failed", challenge)
+
+    def _check_assertion(self, form):
+        """private_key_jwt (RFC 7523 2.2, 3): verify the client assertion with jwcrypto.
+        Returns the client id."""
+        def refuse(why):
+            raise OAuthError(401, "invalid_client", f"client assertion refused: {why}")
+        if form.get("client_assertion_type") != OAUTH2_ASSERTION_TYPE:
+            raise OAuthError(400, "invalid_request",
+                             f"client_assertion_type must be {OAUTH2_ASSERTION_TYPE}")
+        assertion = form.get("client_assertion")
+        if not assertion:
+            raise OAuthError(400, "invalid_request", "client_assertion is required")
+        with self.lock:
+            key = self.oauth2_client_key
+            client_id = self.oauth2_client_id
+        if key is None:
+            refuse("no public key is registered for this client")
+        obj = jws.JWS()
+        try:
+            obj.deserialize(assertion)
+            header = obj.jose_header
+        except Exception as e:  # jwcrypto raises several types
+            refuse(f"not a compact JWS ({e})")
+        alg = header.get("alg")
+        if alg not in ("RS256", "ES256"):
+            refuse(f"alg {alg!r} is not RS256 or ES256")
+        obj.allowed_algs = [alg]
+        try:
+            obj.verify(key, alg=alg)
+        except Exception:
+            refuse("bad signature")
+        try:
+            claims = json.loads(obj.payload)
+        except ValueError:
+            refuse("the payload is not JSON")
+        if not isinstance(claims, dict):
+            refuse("the payload is not a JSON object")
+        if claims.get("iss") != client_id or claims.get("sub") != client_id:
+            refuse(f"iss and sub must be the client id {client_id!r}")
+        if "client_id" in form and form["client_id"] != client_id:
+            refuse("client_id differs from the assertion's sub")
+        aud = claims.get("aud")
+        token_url = self.origin + "/oauth2/token"
+        if aud != token_url and not (isinstance(aud, list) and token_url in aud):
+            refuse(f"aud must be {token_url}")
+        now = time.time()
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if not isinstance(exp, int) or exp <= now:
+            refuse("exp is missing or past")
+        if exp > now + OAUTH2_ASSERTION_MAX_AHEAD:
+            refuse("exp is too far ahead")
+        if not isinstance(iat, int) or iat > now + 30:
+            refuse("iat is missing or in the future")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            refuse("jti is missing")
+        with self.lock:
+            if jti in self.oauth2_assertion_jtis:
+                self.count("oauth2_assertion_replayed")
+                refuse("jti was used before")
+            self.oauth2_assertion_jtis.add(jti)
+            self.count("oauth2_assertions_accepted")
+        return client_id
+
     def check_access_token(self, token):
         """"ok", "expired" or None (not one of ours)."""
         with self.lock:
@@ -990,6 +1113,7 @@ class Transmitter:
                     "expires_in": self.oauth2_expires_in,
                     "token_lifetime": self.oauth2_token_lifetime,
                     "token_type": self.oauth2_token_type,
+                    "client_auth": self.oauth2_client_auth,
                     "requests": list(self.oauth2_requests),
                     "issued": list(self.oauth2_tokens),
                     "active": sum(1 for e in self.oauth2_tokens.values() if e is None or e > now),
@@ -1068,6 +1192,13 @@ class Transmitter:
                 self.oauth2_client_secret = str(body["oauth2_client_secret"])
             if "critical_subject_members" in body:
                 self.critical_subject_members = body["critical_subject_members"]
+            if "oauth2_client_auth" in body:
+                if body["oauth2_client_auth"] not in OAUTH2_CLIENT_AUTH_METHODS:
+                    raise RequestError(400, "invalid_request", "unknown oauth2_client_auth")
+                self.oauth2_client_auth = body["oauth2_client_auth"]
+            if "oauth2_client_public_key" in body:
+                v = body["oauth2_client_public_key"]
+                self.oauth2_client_key = None if v is None else jwk.JWK.from_pem(v.encode())
             if body.get("oauth2_revoke"):
                 self.oauth2_tokens = {}
             if "status_delay" in body:
@@ -1092,6 +1223,7 @@ class Transmitter:
                     "oauth2_expires_in": self.oauth2_expires_in,
                     "oauth2_token_lifetime": self.oauth2_token_lifetime,
                     "oauth2_token_type": self.oauth2_token_type,
+                    "oauth2_client_auth": self.oauth2_client_auth,
                     "critical_subject_members": self.critical_subject_members}
 
     def control_stream_status(self, body):
@@ -1288,7 +1420,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._dispatch(t, method, path)
         finally:
             if not path.startswith("/control/"):
-                t.record_request(method, path, arrived, self.sent_status, self.note)
+                note = dict(self.note or {})
+                note["peer_port"] = self.client_address[1]  # a proxy's port, when proxied
+                if t.client_ca:
+                    note["client_cert"] = self._client_cn()
+                t.record_request(method, path, arrived, self.sent_status, note)
+
+    def _client_cn(self):
+        """The verified client certificate's subject CN (mutual TLS), or None."""
+        try:
+            cert = self.request.getpeercert()
+        except (ValueError, AttributeError):
+            return None
+        for rdn in (cert or {}).get("subject", ()):
+            for k, v in rdn:
+                if k == "commonName":
+                    return v
+        return None
 
     def _dispatch(self, t, method, path):
         try:
@@ -1491,6 +1639,12 @@ def main(argv=None):
     p.add_argument("--oauth2-client-id", default="ssf-test-client")
     p.add_argument("--oauth2-client-secret", help="default: random (see DIR/oauth2.json)")
     p.add_argument("--oauth2-expires-in", type=int, default=3600)
+    p.add_argument("--oauth2-client-auth", default="client_secret_basic",
+                   choices=OAUTH2_CLIENT_AUTH_METHODS,
+                   help="the client authentication method the token endpoint requires")
+    p.add_argument("--oauth2-client-key",
+                   help="private_key_jwt: the client's public key (PEM) assertions are verified with")
+    p.add_argument("--client-ca", help="require TLS client certificates issued by this CA (PEM)")
     p.add_argument("--critical-subject-members", default="",
                    help="comma-separated member names for the metadata (default: none)")
     a = p.parse_args(argv)
@@ -1501,6 +1655,8 @@ def main(argv=None):
                     oauth2_client_id=a.oauth2_client_id,
                     oauth2_client_secret=a.oauth2_client_secret,
                     oauth2_expires_in=a.oauth2_expires_in,
+                    oauth2_client_auth=a.oauth2_client_auth,
+                    oauth2_client_key=a.oauth2_client_key, client_ca=a.client_ca,
                     critical_subject_members=[m for m in a.critical_subject_members.split(",")
                                               if m] or None)
     done = threading.Event()

@@ -726,6 +726,108 @@ static void perms_config(const char *token, const char *extra) {
         write_file("p.conf", 0644, text);
 }
 
+/* oauth2_client_auth, its key, mTLS and proxy: values and what each method needs. */
+static void test_client_auth_keys(void **state) {
+        static const struct {
+                const char *proxy;
+                bool ok;
+        } proxies[] = {
+                { "http://proxy.example.com:3128", true },
+                { "https://proxy.example.com:443/", true },
+                { "http://127.0.0.1:1", true },
+                { "http://[::1]:65535", true },
+                { "http://proxy.example.com", false },        /* no port */
+                { "http://proxy.example.com:0", false },
+                { "http://proxy.example.com:65536", false },
+                { "http://proxy.example.com:3128/x", false }, /* a path */
+                { "http://u:p@proxy.example.com:3128", false },
+                { "http://u@proxy.example.com:3128", false },
+                { "socks5://proxy.example.com:1080", false },
+                { "proxy.example.com:3128", false },
+                { "http://:3128", false },
+                { "http://[]:3128", false },
+                { "http://[::1:3128", false },
+                { "http://a_b:3128", false },
+                { "http://proxy.example.com:3128?x", false },
+        };
+        _cleanup_free_ char *err = NULL;
+        char text[1024];
+        Config *c = NULL;
+
+        /* Defaults: basic, nothing else. */
+        assert_int_equal(load_text("ca.conf", minimal, &c, &err), 0);
+        assert_int_equal(c->oauth2_client_auth, OAUTH2_CLIENT_AUTH_BASIC);
+        assert_null(c->oauth2_private_key);
+        assert_null(c->proxy);
+        assert_null(c->tls_client_cert);
+        c = config_free(c);
+        err = mfree(err);
+
+        snprintf(text, sizeof(text), "%s"
+                 "oauth2_token_url = https://idp.example.com/t\noauth2_client_id = h1\n"
+                 "oauth2_client_auth = private_key_jwt\noauth2_private_key = /etc/ssf/k.pem\n"
+                 "oauth2_key_id = k1\ntls_client_cert = /etc/ssf/c.pem\n"
+                 "tls_client_key = /etc/ssf/c.key\nproxy = http://proxy.example.com:3128\n", minimal);
+        /* auth = none: the oauth2 keys are parsed and ignored; then auth = oauth2. */
+        assert_int_equal(load_text("ca.conf", text, &c, &err), 0);
+        assert_int_equal(c->oauth2_client_auth, OAUTH2_CLIENT_AUTH_PRIVATE_KEY_JWT);
+        assert_string_equal(c->oauth2_private_key, "/etc/ssf/k.pem");
+        assert_string_equal(c->oauth2_key_id, "k1");
+        assert_string_equal(c->tls_client_cert, "/etc/ssf/c.pem");
+        assert_string_equal(c->tls_client_key, "/etc/ssf/c.key");
+        assert_string_equal(c->proxy, "http://proxy.example.com:3128");
+        c = config_free(c);
+        err = mfree(err);
+        assert_string_equal(oauth2_client_auth_to_string(OAUTH2_CLIENT_AUTH_POST), "post");
+        assert_null(oauth2_client_auth_to_string(_OAUTH2_CLIENT_AUTH_MAX));
+
+        /* auth = oauth2 with private_key_jwt needs the key, not a secret. */
+        snprintf(text, sizeof(text), "[subjects]\ndomains = example.com\n[transmitter]\n"
+                 "issuer = https://idp.example.com\nauth = oauth2\n"
+                 "oauth2_token_url = https://idp.example.com/t\noauth2_client_id = h1\n"
+                 "oauth2_client_auth = private_key_jwt\n");
+        assert_int_equal(load_text("ca.conf", text, &c, &err), -EINVAL);
+        assert_non_null(strstr(err, "private_key_jwt needs 'oauth2_private_key'"));
+        assert_null(strstr(err, "oauth2_client_secret_file"));
+        err = mfree(err);
+        strcat(text, "oauth2_private_key = /etc/ssf/k.pem\n");
+        assert_int_equal(load_text("ca.conf", text, &c, &err), 0);
+        c = config_free(c);
+        err = mfree(err);
+
+        /* post needs the secret; a key is then a mistake. */
+        snprintf(text, sizeof(text), "[subjects]\ndomains = example.com\n[transmitter]\n"
+                 "issuer = https://idp.example.com\nauth = oauth2\n"
+                 "oauth2_token_url = https://idp.example.com/t\noauth2_client_id = h1\n"
+                 "oauth2_client_auth = post\noauth2_key_id = k1\n");
+        assert_int_equal(load_text("ca.conf", text, &c, &err), -EINVAL);
+        assert_non_null(strstr(err, "oauth2_client_auth = post needs 'oauth2_client_secret_file'"));
+        assert_non_null(strstr(err, "'oauth2_key_id' is only used with oauth2_client_auth = private_key_jwt"));
+        err = mfree(err);
+
+        /* Unknown method; a certificate without its key. */
+        snprintf(text, sizeof(text), "%soauth2_client_auth = client_secret_jwt\n"
+                 "tls_client_cert = /etc/ssf/c.pem\n", minimal);
+        assert_int_equal(load_text("ca.conf", text, &c, &err), -EINVAL);
+        assert_non_null(strstr(err, "expected basic, post or private_key_jwt"));
+        assert_non_null(strstr(err, "tls_client_cert needs 'tls_client_key'"));
+        err = mfree(err);
+
+        for (size_t i = 0; i < ARRAY_SIZE(proxies); i++) {
+                snprintf(text, sizeof(text), "%sproxy = %s\n", minimal, proxies[i].proxy);
+                if (load_text("ca.conf", text, &c, &err) != (proxies[i].ok ? 0 : -EINVAL)) {
+                        print_error("proxy '%s': %s\n", proxies[i].proxy, err);
+                        fail();
+                }
+                if (proxies[i].ok)
+                        assert_string_equal(c->proxy, proxies[i].proxy);
+                else
+                        assert_non_null(strstr(err, "must be http://HOST:PORT or https://HOST:PORT"));
+                c = config_free(c);
+                err = mfree(err);
+        }
+}
+
 static void test_perms(void **state) {
         char *err = NULL;
         char path[256], link[256];
@@ -902,6 +1004,7 @@ int main(void) {
                 cmocka_unit_test(test_to_string),
                 cmocka_unit_test(test_limits),
                 cmocka_unit_test(test_perms),
+                cmocka_unit_test(test_client_auth_keys),
         };
 
         return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);

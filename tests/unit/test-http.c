@@ -14,6 +14,7 @@
 #include <sys/poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -585,6 +586,88 @@ static void test_abort(void **state) {
         http_client_free(c);
 }
 
+/* A loopback port that was just free and is not listening. */
+static int refused_port(void) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t sl = sizeof sa;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        assert_int_equal(getsockname(fd, (struct sockaddr *) &sa, &sl), 0);
+        close(fd);
+        return ntohs(sa.sin_port);
+}
+
+static void test_proxy(void **state) {
+        _cleanup_free_ char *u = url("localhost", "/json");
+        HttpClient *c = trusting_client(), *clone = NULL;
+        HttpResponse r = {};
+        char proxy[64];
+
+        snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", refused_port());
+        assert_int_equal(http_client_set_proxy(c, "socks5://127.0.0.1:1080"), -EINVAL);
+        assert_int_equal(http_client_set_proxy(c, "http://u:p@127.0.0.1:3128"), -EINVAL);
+        assert_int_equal(http_client_set_proxy(NULL, proxy), -EINVAL);
+
+        /* The environment's proxy variables are never used: without a proxy, direct. */
+        assert_int_equal(setenv("https_proxy", proxy, 1), 0);
+        assert_int_equal(setenv("HTTPS_PROXY", proxy, 1), 0);
+        assert_int_equal(setenv("ALL_PROXY", proxy, 1), 0);
+        assert_int_equal(http_request(c, "GET", u, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        http_response_done(&r);
+
+        /* With one, every request goes through it (here: nobody listens there), whatever
+         * NO_PROXY says; clones keep it. */
+        assert_int_equal(setenv("NO_PROXY", "*", 1), 0);
+        assert_int_equal(setenv("no_proxy", "localhost,127.0.0.1", 1), 0);
+        assert_int_equal(http_client_set_proxy(c, proxy), 0);
+        assert_int_equal(http_request(c, "GET", u, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), -ECONNREFUSED);
+        assert_int_equal(http_client_clone(c, &clone), 0);
+        assert_int_equal(http_request(clone, "GET", u, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), -ECONNREFUSED);
+        http_client_free(clone);
+        assert_int_equal(http_client_set_proxy(c, NULL), 0);
+        assert_int_equal(http_request(c, "GET", u, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), 0);
+        http_response_done(&r);
+        unsetenv("https_proxy");
+        unsetenv("HTTPS_PROXY");
+        unsetenv("ALL_PROXY");
+        unsetenv("NO_PROXY");
+        unsetenv("no_proxy");
+        http_client_free(c);
+}
+
+static void test_client_cert_files(void **state) {
+        _cleanup_free_ char *u = url("localhost", "/json");
+        HttpClient *c = trusting_client(), *clone = NULL;
+        HttpResponse r = {};
+
+        if (geteuid() != 0) {
+                print_message("not root: skipping (the key must be root-owned)\n");
+                http_client_free(c);
+                skip();
+        }
+        /* The key must be private to root; the certificate only not writable by others. */
+        assert_int_equal(chmod(key_path, 0640), 0);
+        assert_int_equal(http_client_set_client_cert(c, cert_path, key_path), -EPERM);
+        assert_int_equal(chmod(key_path, 0600), 0);
+        assert_int_equal(chmod(cert_path, 0666), 0);
+        assert_int_equal(http_client_set_client_cert(c, cert_path, key_path), -EPERM);
+        assert_int_equal(chmod(cert_path, 0644), 0);
+        assert_int_equal(http_client_set_client_cert(c, cert_path, "/nonexistent/key.pem"), -ENOENT);
+        assert_int_equal(http_client_set_client_cert(c, cert_path, key_path), 0);
+        /* A server that asks for no certificate is unaffected; a clone presents it too. */
+        assert_int_equal(http_request(c, "GET", u, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        http_response_done(&r);
+        assert_int_equal(http_client_clone(c, &clone), 0);
+        assert_int_equal(http_request(clone, "GET", u, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), 0);
+        http_response_done(&r);
+        http_client_free(clone);
+        http_client_free(c);
+}
+
 static void test_free_null(void **state) {
         HttpResponse r = {};
 
@@ -609,6 +692,8 @@ int main(void) {
                 cmocka_unit_test(test_connection_refused),
                 cmocka_unit_test(test_timeout),
                 cmocka_unit_test(test_abort),
+                cmocka_unit_test(test_proxy),
+                cmocka_unit_test(test_client_cert_files),
                 cmocka_unit_test(test_free_null),
         };
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* oauth2.c's pure parts (form encoding, the Basic header, token and error responses, the
- * refresh rule) and secret.c's file rules. The token endpoint itself is exercised by
+ * refresh rule, the private_key_jwt client assertion: decoded and verified with OpenSSL here)
+ * and secret.c's file rules. The token endpoint itself is exercised by
  * tests/integration/test_oauth2.py against the local transmitter. */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +16,14 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "config.h"
+#include "jws.h"
 #include "macro.h"
 #include "oauth2.h"
 #include "secret.h"
@@ -410,6 +417,223 @@ static void test_client_new(void **state) {
         assert_true(oauth2_client_needs_refresh(NULL));
 }
 
+/* ---- private_key_jwt ---------------------------------------------------------------------- */
+
+/* A new key's unencrypted PKCS#8 PEM text (free()). */
+static char *key_pem(EVP_PKEY *k) {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *data, *out;
+        long n;
+
+        assert_non_null(b);
+        assert_int_equal(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL), 1);
+        n = BIO_get_mem_data(b, &data);
+        assert_true(n > 0);
+        out = strndup(data, (size_t) n);
+        assert_non_null(out);
+        BIO_free(b);
+        return out;
+}
+
+static json_t *decode_part(const char *s, size_t n) {
+        _cleanup_free_ uint8_t *raw = NULL;
+        size_t len;
+        json_t *j;
+
+        assert_int_equal(base64url_decode(s, n, &raw, &len), 0);
+        j = json_loadb((const char *) raw, len, JSON_REJECT_DUPLICATES, NULL);
+        assert_non_null(j);
+        assert_true(json_is_object(j));
+        return j;
+}
+
+/* Splits the assertion, checks its header and claims, verifies its signature against pub
+ * with OpenSSL; returns its jti (free()). */
+static char *check_assertion(const char *jwt, EVP_PKEY *pub, const char *alg, const char *kid,
+                             int64_t now) {
+        const char *d1 = strchr(jwt, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+        _cleanup_free_ uint8_t *sig = NULL;
+        _cleanup_free_ unsigned char *der = NULL;
+        json_t *h, *c;
+        EVP_MD_CTX *md;
+        size_t sig_len, der_len;
+        char *jti;
+
+        assert_non_null(d2);
+        assert_null(strchr(d2 + 1, '.'));
+
+        h = decode_part(jwt, (size_t) (d1 - jwt));
+        assert_string_equal(json_string_value(json_object_get(h, "alg")), alg);
+        assert_string_equal(json_string_value(json_object_get(h, "typ")), "JWT");
+        if (kid)
+                assert_string_equal(json_string_value(json_object_get(h, "kid")), kid);
+        else
+                assert_null(json_object_get(h, "kid"));
+        json_decref(h);
+
+        c = decode_part(d1 + 1, (size_t) (d2 - d1 - 1));
+        assert_string_equal(json_string_value(json_object_get(c, "iss")), "host1 client");
+        assert_string_equal(json_string_value(json_object_get(c, "sub")), "host1 client");
+        assert_string_equal(json_string_value(json_object_get(c, "aud")),
+                            "https://idp.example.com/oauth2/token");
+        assert_int_equal(json_integer_value(json_object_get(c, "iat")), now);
+        assert_int_equal(json_integer_value(json_object_get(c, "exp")), now + OAUTH2_ASSERTION_LIFETIME_SEC);
+        assert_true(OAUTH2_ASSERTION_LIFETIME_SEC > 0 && OAUTH2_ASSERTION_LIFETIME_SEC <= 300);
+        assert_true(json_is_string(json_object_get(c, "jti")));
+        assert_int_equal(strlen(json_string_value(json_object_get(c, "jti"))), 22); /* 128 bits */
+        assert_int_equal(json_object_size(c), 6);
+        jti = strdup(json_string_value(json_object_get(c, "jti")));
+        json_decref(c);
+
+        assert_int_equal(base64url_decode(d2 + 1, strlen(d2 + 1), &sig, &sig_len), 0);
+        if (streq(alg, "ES256")) {
+                /* JWS wants R || S; OpenSSL verifies DER. */
+                ECDSA_SIG *es = ECDSA_SIG_new();
+                unsigned char *p = NULL;
+                int n;
+
+                assert_int_equal(sig_len, 64);
+                assert_int_equal(ECDSA_SIG_set0(es, BN_bin2bn(sig, 32, NULL), BN_bin2bn(sig + 32, 32, NULL)), 1);
+                n = i2d_ECDSA_SIG(es, &p);
+                assert_true(n > 0);
+                der = p;
+                der_len = (size_t) n;
+                ECDSA_SIG_free(es);
+        } else {
+                der = malloc(sig_len);
+                assert_non_null(der);
+                memcpy(der, sig, sig_len);
+                der_len = sig_len;
+        }
+        md = EVP_MD_CTX_new();
+        assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub), 1);
+        assert_int_equal(EVP_DigestVerify(md, der, der_len, (const unsigned char *) jwt, (size_t) (d2 - jwt)), 1);
+        /* One changed byte of the signed part fails. */
+        {
+                char *t = strdup(jwt);
+
+                t[d1 - jwt + 3] ^= 1;
+                assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub), 1);
+                assert_int_not_equal(EVP_DigestVerify(md, der, der_len, (const unsigned char *) t,
+                                                      (size_t) (d2 - jwt)), 1);
+                free(t);
+        }
+        EVP_MD_CTX_free(md);
+        return jti;
+}
+
+static void check_key_type(EVP_PKEY *k, const char *alg) {
+        _cleanup_free_ char *pem = key_pem(k), *a1 = NULL, *a2 = NULL, *j1 = NULL, *j2 = NULL;
+        EVP_PKEY *parsed = NULL;
+        int64_t now = 1760000000;
+
+        assert_int_equal(oauth2_private_key_parse(pem, strlen(pem), &parsed), 0);
+        assert_int_equal(oauth2_client_assertion(parsed, "key-1", "host1 client",
+                                                 "https://idp.example.com/oauth2/token", now, &a1), 0);
+        j1 = check_assertion(a1, k, alg, "key-1", now);
+        /* No kid when none is configured; every assertion has a fresh jti. */
+        assert_int_equal(oauth2_client_assertion(parsed, NULL, "host1 client",
+                                                 "https://idp.example.com/oauth2/token", now + 7, &a2), 0);
+        j2 = check_assertion(a2, k, alg, NULL, now + 7);
+        assert_string_not_equal(j1, j2);
+        EVP_PKEY_free(parsed);
+}
+
+static void test_client_assertion(void **state) {
+        EVP_PKEY *rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+        EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        EVP_PKEY *small = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 1024);
+        EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+        EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        EVP_PKEY *k = NULL;
+        char *pem, *a = NULL;
+
+        assert_non_null(rsa);
+        assert_non_null(ec);
+        check_key_type(rsa, "RS256");
+        check_key_type(ec, "ES256");
+
+        /* Keys that cannot sign an RS256/ES256 assertion are refused when read, and by the
+         * builder. */
+        pem = key_pem(small);
+        assert_int_equal(oauth2_private_key_parse(pem, strlen(pem), &k), -EKEYREJECTED);
+        free(pem);
+        pem = key_pem(p384);
+        assert_int_equal(oauth2_private_key_parse(pem, strlen(pem), &k), -EKEYREJECTED);
+        free(pem);
+        pem = key_pem(ed);
+        assert_int_equal(oauth2_private_key_parse(pem, strlen(pem), &k), -EKEYREJECTED);
+        free(pem);
+        assert_int_equal(oauth2_client_assertion(ed, NULL, "c", "https://a/t", 1, &a), -EKEYREJECTED);
+        assert_null(k);
+        /* Not PEM, or a public key only. */
+        assert_int_equal(oauth2_private_key_parse("not a key", 9, &k), -EBADMSG);
+        {
+                BIO *b = BIO_new(BIO_s_mem());
+                char *data;
+                long n;
+
+                assert_int_equal(PEM_write_bio_PUBKEY(b, rsa), 1);
+                n = BIO_get_mem_data(b, &data);
+                assert_int_equal(oauth2_private_key_parse(data, (size_t) n, &k), -EBADMSG);
+                BIO_free(b);
+        }
+        assert_int_equal(oauth2_client_assertion(rsa, NULL, "", "https://a/t", 1, &a), -EINVAL);
+        assert_int_equal(oauth2_client_assertion(rsa, NULL, "c", NULL, 1, &a), -EINVAL);
+        assert_null(a);
+
+        EVP_PKEY_free(rsa);
+        EVP_PKEY_free(ec);
+        EVP_PKEY_free(small);
+        EVP_PKEY_free(p384);
+        EVP_PKEY_free(ed);
+}
+
+static void test_form_append(void **state) {
+        _cleanup_erase_free_ char *b = NULL;
+
+        assert_int_equal(oauth2_request_body("ssf.read", &b), 0);
+        assert_int_equal(oauth2_form_append(&b, "client_id", "host 1"), 0);
+        assert_int_equal(oauth2_form_append(&b, "client_secret", "a:+/%&="), 0);
+        assert_string_equal(b, "grant_type=client_credentials&scope=ssf.read&client_id=host+1"
+                               "&client_secret=a%3A%2B%2F%25%26%3D");
+        assert_int_equal(oauth2_form_append(&b, "", "x"), -EINVAL);
+        assert_int_equal(oauth2_form_append(&b, "x", NULL), -EINVAL);
+}
+
+static void test_client_new_private_key_jwt(void **state) {
+        Fixture *f = *state;
+        EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        _cleanup_free_ char *pem = key_pem(ec);
+        OAuth2Client *o = NULL;
+        Config c = {
+                .auth = AUTH_OAUTH2,
+                .oauth2_token_url = UNCONST("https://idp.example.com/oauth2/token"),
+                .oauth2_client_id = UNCONST("host1"),
+                .oauth2_client_auth = OAUTH2_CLIENT_AUTH_PRIVATE_KEY_JWT,
+                .oauth2_private_key = f->path,
+                .oauth2_key_id = UNCONST("k1"),
+        };
+
+        EVP_PKEY_free(ec);
+        if (geteuid() != 0) {
+                print_message("not root: skipping (key files must be root-owned)\n");
+                skip();
+        }
+        /* No secret file needed; the key is read at once, root-only. */
+        assert_int_equal(oauth2_client_new(&c, &o), -ENOENT);
+        write_file(f->path, pem, strlen(pem), 0644);
+        assert_int_equal(oauth2_client_new(&c, &o), -EPERM);
+        write_file(f->path, "garbage\n", 8, 0600);
+        assert_int_equal(oauth2_client_new(&c, &o), -EBADMSG);
+        write_file(f->path, pem, strlen(pem), 0600);
+        assert_int_equal(oauth2_client_new(&c, &o), 0);
+        o = oauth2_client_free(o);
+        c.oauth2_private_key = NULL;
+        assert_int_equal(oauth2_client_new(&c, &o), -EINVAL);
+        assert_null(o);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_form_encode),
@@ -422,6 +646,9 @@ int main(void) {
                 cmocka_unit_test(test_refresh_due),
                 cmocka_unit_test_setup_teardown(test_secret_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_client_new, setup, teardown),
+                cmocka_unit_test(test_client_assertion),
+                cmocka_unit_test(test_form_append),
+                cmocka_unit_test_setup_teardown(test_client_new_private_key_jwt, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
