@@ -409,3 +409,31 @@ def test_environment_proxy_is_ignored_without_proxy_key(daemon_factory, transmit
     assert "proxy =" not in d.config_text
     delivers(d, t, logind, users)
     assert "/oauth2/token" in {r["path"] for r in t.acks()["requests"]}
+
+
+def test_push_delivery_with_proxy_and_client_secret_post(daemon_factory, transmitter, proxy,
+                                                         logind, users, tmp_path):
+    """delivery = push: the transmitter pushes to the daemon's listener directly, and every
+    request of the daemon's own (discovery, token, stream, keys) goes through the proxy."""
+    import socket
+    sys.path.insert(0, os.path.dirname(support.TRANSMITTER_SCRIPT))
+    from ssf_transmitter import make_tls_files
+    t = transmitter
+    tls = str(tmp_path / "push-tls")
+    os.makedirs(tls)
+    ca, cert, key = make_tls_files(tls, hosts=("localhost",), ips=("127.0.0.1",))
+    os.chmod(key, 0o600)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t.configure(push_ca=ca, oauth2_client_auth="client_secret_post")
+    d = daemon_factory(rules=RULES, env=BOGUS_PROXY_ENV, transmitter_opts=t.oauth2_opts(
+        oauth2_client_auth="post", proxy=proxy.url, delivery="push",
+        push_listen=f"127.0.0.1:{port}", push_url=f"https://127.0.0.1:{port}/ssf/events",
+        push_cert=cert, push_key=key, poll_wait=None))
+    wait_for(lambda: any(s["delivery"].get("method") == "urn:ietf:rfc:8935"
+                         for s in t.streams()), 20, "a push stream on the transmitter")
+    delivers(d, t, logind, users)
+    assert any(r["status"] == 202 for r in t.acks()["push_results"])
+    assert {r["client_auth"] for r in token_requests(t)} == {"client_secret_post"}
+    assert_all_through(t, proxy)
