@@ -351,7 +351,7 @@ static void warn_terminals(sd_bus **bus, const PendingAction *a, char *summary, 
                         no_tty++;
                         continue;
                 }
-                r = ttywarn_write(s->tty, msg, len, TTYWARN_WRITE_TIMEOUT_USEC);
+                r = ttywarn_write(s->tty, a->uid, msg, len, TTYWARN_WRITE_TIMEOUT_USEC);
                 if (r < 0) {
                         n_failed++;
                         log_debug("Cannot warn session '%s' on '%s': %s", s->id, s->tty, strerror(-r));

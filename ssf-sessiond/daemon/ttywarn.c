@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -18,6 +19,10 @@
 
 #include "macro.h"
 #include "ttywarn.h"
+
+/* The group the terminal is opened with: the overflow group ("nogroup"), which owns no
+ * terminal. */
+#define TTYWARN_NO_GID ((gid_t) 65534)
 
 #define TTY_OPEN_FLAGS (O_WRONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
 
@@ -93,6 +98,22 @@ static int open_terminal(const char *name) {
         return fd < 0 ? -errno : fd;
 }
 
+/* Opens /dev/name with the file system identity of owner and no group's (setfsuid() and
+ * setfsgid(), which are per thread): the terminal is opened only through its owner's
+ * permission, without CAP_DAC_OVERRIDE (which the unit does not grant anyway) and never through
+ * a group's. Without CAP_SETUID/CAP_SETGID the open is done as the daemon is; the caller checks
+ * the owner in both cases. */
+static int open_terminal_as(const char *name, uid_t owner) {
+        gid_t old_gid = (gid_t) setfsgid(TTYWARN_NO_GID);
+        uid_t old_uid = (uid_t) setfsuid(owner);
+        int fd;
+
+        fd = open_terminal(name);
+        (void) setfsuid(old_uid);
+        (void) setfsgid(old_gid);
+        return fd;
+}
+
 static uint64_t mono_usec(void) {
         struct timespec ts;
 
@@ -100,7 +121,7 @@ static uint64_t mono_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-int ttywarn_write(const char *tty, const char *msg, size_t len, uint64_t timeout_usec) {
+int ttywarn_write(const char *tty, uid_t owner, const char *msg, size_t len, uint64_t timeout_usec) {
         _cleanup_close_ int fd = -EBADF;
         char name[80];
         struct stat st;
@@ -113,13 +134,15 @@ int ttywarn_write(const char *tty, const char *msg, size_t len, uint64_t timeout
         r = ttywarn_device_name(tty, name, sizeof(name));
         if (r < 0)
                 return r;
-        fd = open_terminal(name);
+        fd = open_terminal_as(name, owner);
         if (fd < 0)
                 return fd;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISCHR(st.st_mode) || !isatty(fd))
                 return -ENOTTY;
+        if (st.st_uid != owner)
+                return -EPERM; /* not the session user's terminal (any more) */
 
         while (done < len) {
                 ssize_t k = write(fd, msg + done, len - done);

@@ -4,8 +4,10 @@
 /* Warnings on a session's terminal before a logout (rule key warn = DURATION), written the way
  * shutdown(8) and wall(1) write theirs: the terminal is opened with
  * O_WRONLY|O_NOCTTY|O_NONBLOCK|O_NOFOLLOW|O_CLOEXEC, only when it is a character device that is
- * a terminal, under /dev and reached without following any symlink; the write is bounded in
- * time and never blocks (a terminal that does not drain, e.g. stopped with ^S, is given up).
+ * a terminal, under /dev and reached without following any symlink, and owned by the session's
+ * user, who is also whom the daemon opens it as (its file system uid, setfsuid()): it writes
+ * nowhere that user could not. The write is bounded in time and never blocks (a terminal that
+ * does not drain, e.g. stopped with ^S, is given up).
  *
  * Which names are written to: the TTY property logind gives a session, "pts/N" or "ttyNAME"
  * (tty1, ttyS0, ttyUSB0), with or without "/dev/" in front. Anything else (empty, another
@@ -14,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The longest text ttywarn_format() writes, its terminating NUL included. */
 #define TTYWARN_MESSAGE_MAX 1536U
@@ -26,11 +29,12 @@
  * Returns 0, -EINVAL when tty is not a terminal name this daemon writes to, -ENAMETOOLONG. */
 int ttywarn_device_name(const char *tty, char *ret, size_t size);
 
-/* Writes the len bytes of msg to the terminal tty names (see above), giving up after
- * timeout_usec. Returns 0 when all was written; -EINVAL (not a terminal name), -ELOOP (a
- * symlink on the way), -ENOTTY (not a character device, or not a terminal), -ETIMEDOUT (the
+/* Writes the len bytes of msg to the terminal tty names (see above), which owner (the session's
+ * uid) must own, giving up after timeout_usec. Returns 0 when all was written; -EINVAL (not a
+ * terminal name), -ELOOP (a symlink on the way), -EACCES (owner may not open it), -ENOTTY (not
+ * a character device, or not a terminal), -EPERM (owned by someone else), -ETIMEDOUT (the
  * terminal did not take it all in time), or another -errno of open/write. */
-int ttywarn_write(const char *tty, const char *msg, size_t len, uint64_t timeout_usec);
+int ttywarn_write(const char *tty, uid_t owner, const char *msg, size_t len, uint64_t timeout_usec);
 
 /* The warning, in wall's layout:
  *

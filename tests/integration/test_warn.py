@@ -8,8 +8,9 @@ pseudo-terminal the test opened: the test reads what the daemon wrote from the m
 * A restart of the daemon during the wait (SIGKILL or SIGTERM) neither warns again nor loses
   the logout: it happens once, and not before it was due.
 * The wait holds up nobody else: another user's logout (no warn) runs at once.
-* A session without a TTY is skipped; a TTY that is a symlink (to a real terminal) or a
-  regular file is not written; the logout still happens.
+* A session without a TTY is skipped; a TTY that is a symlink (to a real terminal), a regular
+  file, a path outside /dev or another user's terminal is not written; the logout still
+  happens.
 * In dry run nothing is written and nothing ends."""
 
 import os
@@ -33,12 +34,15 @@ warn = {warn}
 
 
 class Pty:
-    """A pseudo-terminal: .path is the slave's path (what the mock reports as TTY); the slave
-    stays open, as a session's shell would keep it; .read() collects what reached the master."""
+    """A pseudo-terminal: .path is the slave's path (what the mock reports as TTY), owned by
+    the session's user as login and sshd leave it; the slave stays open, as a session's shell
+    would keep it; .read() collects what reached the master."""
 
-    def __init__(self):
+    def __init__(self, owner):
         self.master, self.slave = os.openpty()
         self.path = os.ttyname(self.slave)
+        os.fchown(self.slave, owner, -1)
+        os.fchmod(self.slave, 0o620)
         os.set_blocking(self.master, False)
         self.data = b""
 
@@ -66,8 +70,8 @@ class Pty:
 def ptys():
     made = []
 
-    def make():
-        p = Pty()
+    def make(owner):
+        p = Pty(owner)
         made.append(p)
         return p
     yield make
@@ -85,7 +89,7 @@ def warning_line(detection, seconds):
 
 def test_warning_then_wait_then_logout(daemon_factory, transmitter, logind, users, pam, ptys):
     d = daemon_factory(rules=warn_rules("15s"))
-    tty = ptys()
+    tty = ptys(users.uid("alice"))
     logind.add_session("w1", users.uid("alice"), "alice", tty=tty.path)
     logind.add_session("w2", users.uid("alice"), "alice", tty="")  # no terminal: skipped
     t0 = time.monotonic()
@@ -121,7 +125,7 @@ def test_warning_then_wait_then_logout(daemon_factory, transmitter, logind, user
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
 def test_restart_during_the_wait(daemon_factory, transmitter, logind, users, ptys, how):
     d = daemon_factory(rules=warn_rules("12s"))
-    tty = ptys()
+    tty = ptys(users.uid("alice"))
     logind.add_session("r1", users.uid("alice"), "alice", tty=tty.path)
     t0 = time.monotonic()
     j = transmitter.send_event("session-revoked", email="alice@example.com")
@@ -160,7 +164,7 @@ levels = high
 action = logout
 """
     d = daemon_factory(rules=rules)
-    tty = ptys()
+    tty = ptys(users.uid("alice"))
     logind.add_session("a1", users.uid("alice"), "alice", tty=tty.path)
     logind.add_session("b1", users.uid("bob"), "bob")
     j = transmitter.send_event("session-revoked", email="alice@example.com")
@@ -176,7 +180,8 @@ action = logout
 def test_symlink_and_regular_file_not_written(daemon_factory, transmitter, logind, users, ptys):
     if os.geteuid() != 0:
         pytest.skip("needs root to create files under /dev")
-    real, target = ptys(), ptys()
+    alice = users.uid("alice")
+    real, target, bobs = ptys(alice), ptys(alice), ptys(users.uid("bob"))
     regular = f"/dev/ttySSFWARNF{os.getpid()}"
     link = f"/dev/ttySSFWARNL{os.getpid()}"
     for p in (regular, link):
@@ -184,6 +189,7 @@ def test_symlink_and_regular_file_not_written(daemon_factory, transmitter, login
             os.unlink(p)
     with open(regular, "w"):
         pass
+    os.chown(regular, alice, -1)  # hers, so that only its being no terminal stops the write
     os.symlink(target.path, link)
     try:
         d = daemon_factory(rules=warn_rules("3s"))
@@ -191,20 +197,24 @@ def test_symlink_and_regular_file_not_written(daemon_factory, transmitter, login
         logind.add_session("l1", users.uid("alice"), "alice", tty=link[len("/dev/"):])
         logind.add_session("p1", users.uid("alice"), "alice", tty=real.path)
         logind.add_session("x1", users.uid("alice"), "alice", tty="../../etc/motd")
+        # A terminal of bob's that logind (mistakenly) reports for her session: never written.
+        logind.add_session("y1", users.uid("alice"), "alice", tty=bobs.path)
         j = transmitter.send_event("session-revoked", email="alice@example.com")
         transmitter.wait_acked(j)
         real.wait_text("you will be logged out in 3 seconds.")
-        wait_for(lambda: sorted(logind.terminated()) == ["f1", "l1", "p1", "x1"], 60,
+        wait_for(lambda: sorted(logind.terminated()) == ["f1", "l1", "p1", "x1", "y1"], 60,
                  "the logout of every session")
         assert os.path.getsize(regular) == 0
         assert os.path.islink(link)
         assert target.read() == ""  # nothing reached the terminal behind the symlink
+        assert bobs.read() == ""
         wait_for(lambda: "Rule warn-high: logout of 'alice' in 3 s" in d.log(), 20, "the warning's log")
         line = [s for s in d.log().splitlines() if "Rule warn-high: logout of 'alice' in 3 s" in s][0]
-        assert "warned 1 of 4 sessions: p1 (" in line, line
+        assert "warned 1 of 5 sessions: p1 (" in line, line
         assert "f1 (" + regular + ": Inappropriate ioctl for device)" in line, line
         assert "l1 (" + link[len("/dev/"):] + ": Too many levels of symbolic links)" in line, line
         assert "x1 (../../etc/motd: Invalid argument)" in line, line
+        assert "y1 (" + bobs.path + ": Permission denied)" in line, line
     finally:
         for p in (regular, link):
             if os.path.lexists(p):
@@ -213,7 +223,7 @@ def test_symlink_and_regular_file_not_written(daemon_factory, transmitter, login
 
 def test_dry_run_writes_no_warning(daemon_factory, transmitter, logind, users, pam, ptys):
     d = daemon_factory(rules=warn_rules("2s"), section_opts={"daemon": {"dry_run": "yes"}})
-    tty = ptys()
+    tty = ptys(users.uid("alice"))
     logind.add_session("d1", users.uid("alice"), "alice", tty=tty.path)
     j = transmitter.send_event("session-revoked", email="alice@example.com")
     transmitter.wait_acked(j)

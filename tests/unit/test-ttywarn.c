@@ -2,7 +2,7 @@
 /* ttywarn.c: which TTY names are written to, the wall-style text with hostile facts made
  * printable, and the bounded write to a real pseudo-terminal (opened here; its slave's path is
  * what logind would report). Files the test creates under /dev (a regular file, a symlink to the
- * pseudo-terminal) need root; without it those cases are skipped. */
+ * pseudo-terminal) and writing as another user need root; without it those cases are skipped. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -128,8 +128,8 @@ static void test_write_pty(void **state) {
         assert_int_equal(open_pty(&master, path, sizeof(path)), 0);
         assert_true(startswith(path, "/dev/pts/") != NULL);
         /* Both forms logind may report. */
-        assert_int_equal(ttywarn_write(path, msg, strlen(msg), TTYWARN_WRITE_TIMEOUT_USEC), 0);
-        assert_int_equal(ttywarn_write(path + strlen("/dev/"), msg, strlen(msg), TTYWARN_WRITE_TIMEOUT_USEC), 0);
+        assert_int_equal(ttywarn_write(path, getuid(), msg, strlen(msg), TTYWARN_WRITE_TIMEOUT_USEC), 0);
+        assert_int_equal(ttywarn_write(path + strlen("/dev/"), getuid(), msg, strlen(msg), TTYWARN_WRITE_TIMEOUT_USEC), 0);
         read_master(master, got, sizeof(got));
         assert_non_null(strstr(got, "logged out in 5 seconds."));
         assert_non_null(strstr(strstr(got, "seconds.") + 1, "logged out in 5 seconds."));
@@ -144,7 +144,7 @@ static void test_write_full_terminal(void **state) {
         assert_int_equal(open_pty(&master, path, sizeof(path)), 0);
         memset(chunk, 'x', sizeof(chunk));
         for (int i = 0; i < 1000 && r == 0; i++)
-                r = ttywarn_write(path, chunk, sizeof(chunk), 50 * 1000ULL);
+                r = ttywarn_write(path, getuid(), chunk, sizeof(chunk), 50 * 1000ULL);
         assert_int_equal(r, -ETIMEDOUT);
         close(master);
 }
@@ -154,8 +154,8 @@ static void test_not_a_terminal(void **state) {
         int master = -1, fd;
         struct stat st;
 
-        assert_int_equal(ttywarn_write("console", "x", 1, 1000), -EINVAL);
-        assert_int_equal(ttywarn_write("/tmp/tty1", "x", 1, 1000), -EINVAL);
+        assert_int_equal(ttywarn_write("console", 0, "x", 1, 1000), -EINVAL);
+        assert_int_equal(ttywarn_write("/tmp/tty1", 0, "x", 1, 1000), -EINVAL);
         if (geteuid() != 0) {
                 print_message("not root: skipping files under /dev\n");
                 return;
@@ -170,10 +170,10 @@ static void test_not_a_terminal(void **state) {
         close(fd);
         assert_int_equal(symlink(path, link), 0);
 
-        assert_int_equal(ttywarn_write(file, "x", 1, 1000), -ENOTTY);
+        assert_int_equal(ttywarn_write(file, 0, "x", 1, 1000), -ENOTTY);
         assert_int_equal(stat(file, &st), 0);
         assert_true(st.st_size == 0); /* not written */
-        assert_int_equal(ttywarn_write(link + strlen("/dev/"), "x", 1, 1000), -ELOOP);
+        assert_int_equal(ttywarn_write(link + strlen("/dev/"), 0, "x", 1, 1000), -ELOOP);
         {
                 char got[64];
                 assert_int_equal(read_master(master, got, sizeof(got)), 0); /* nothing reached it */
@@ -181,10 +181,24 @@ static void test_not_a_terminal(void **state) {
         /* A character device that is no terminal. */
         assert_int_equal(unlink(link), 0);
         if (mknod(link, S_IFCHR | 0600, makedev(1, 3)) == 0) { /* /dev/null's numbers */
-                assert_int_equal(ttywarn_write(link, "x", 1, 1000), -ENOTTY);
+                assert_int_equal(ttywarn_write(link, 0, "x", 1, 1000), -ENOTTY);
                 (void) unlink(link);
         }
         (void) unlink(file);
+
+        /* Opened as the session's user: a terminal of hers is written, one she cannot open is
+         * not, nor one someone else owns even when she could. */
+        assert_int_equal(chown(path, 2001, (gid_t) -1), 0);
+        assert_int_equal(chmod(path, 0620), 0);
+        assert_int_equal(ttywarn_write(path, 2001, "mine", 4, 100000), 0);
+        assert_int_equal(ttywarn_write(path, 2002, "theirs", 6, 100000), -EACCES);
+        assert_int_equal(chmod(path, 0666), 0);
+        assert_int_equal(ttywarn_write(path, 2002, "theirs", 6, 100000), -EPERM);
+        {
+                char got[64];
+                read_master(master, got, sizeof(got));
+                assert_string_equal(got, "mine");
+        }
         close(master);
 }
 
