@@ -468,8 +468,10 @@ static void *logind_lane(void *userdata) {
                 if (st->stopping)
                         break;
                 seen = st->actions_kick;
-                if (load_pending_locked(x, false, &list, &n) < 0)
+                if (load_pending_locked(x, false, &list, &n) < 0) {
+                        next_due = realtime_usec() + 5 * 1000000ULL; /* the store: again soon */
                         continue;
+                }
                 pthread_mutex_unlock(&st->lock);
 
                 next_due = UINT64_MAX;
