@@ -177,6 +177,22 @@ action = logout
     assert history(d, "alice")["result"].startswith("pending: warned 1 of 1 session")
 
 
+def test_only_the_sessions_in_scope_are_warned(daemon_factory, transmitter, logind, users, ptys):
+    d = daemon_factory(rules=warn_rules("3s") + "sessions = remote\n")
+    remote, local = ptys(users.uid("alice")), ptys(users.uid("alice"))
+    logind.add_session("s1", users.uid("alice"), "alice", remote=True, tty=remote.path)
+    logind.add_session("c1", users.uid("alice"), "alice", remote=False, tty=local.path)
+    j = transmitter.send_event("session-revoked", email="alice@example.com")
+    transmitter.wait_acked(j)
+    remote.wait_text("you will be logged out in 3 seconds.")
+    logind.wait_terminated("s1", timeout=60)
+    wait_for(lambda: history(d, "alice")["result"].startswith("ok:"), 20, "the logout's result")
+    assert "terminated 1 of 1 session: s1" in history(d, "alice")["result"]
+    # The local session is neither warned nor ended: the rule is about remote ones.
+    assert local.read() == ""
+    assert logind.terminated() == ["s1"]
+
+
 def test_symlink_and_regular_file_not_written(daemon_factory, transmitter, logind, users, ptys):
     if os.geteuid() != 0:
         pytest.skip("needs root to create files under /dev")

@@ -129,7 +129,8 @@ static void test_write_pty(void **state) {
         assert_true(startswith(path, "/dev/pts/") != NULL);
         /* Both forms logind may report. */
         assert_int_equal(ttywarn_write(path, getuid(), msg, strlen(msg), TTYWARN_WRITE_TIMEOUT_USEC), 0);
-        assert_int_equal(ttywarn_write(path + strlen("/dev/"), getuid(), msg, strlen(msg), TTYWARN_WRITE_TIMEOUT_USEC), 0);
+        assert_int_equal(ttywarn_write(path + strlen("/dev/"), getuid(), msg, strlen(msg),
+                                       TTYWARN_WRITE_TIMEOUT_USEC), 0);
         read_master(master, got, sizeof(got));
         assert_non_null(strstr(got, "logged out in 5 seconds."));
         assert_non_null(strstr(strstr(got, "seconds.") + 1, "logged out in 5 seconds."));
