@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-bus.h>
 
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "logind.h"
 #include "macro.h"
+#include "ttywarn.h"
 
 #define F(buf, ...) (void) snprintf(buf, sizeof(buf), __VA_ARGS__)
 
@@ -27,6 +29,12 @@ static uint64_t mono_msec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static uint64_t realtime_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 static SessionScope scope_from_string(const char *s) {
@@ -37,6 +45,15 @@ static SessionScope scope_from_string(const char *s) {
         if (streq_ptr(s, "graphical"))
                 return SESSIONS_GRAPHICAL;
         return SESSIONS_ALL;
+}
+
+/* Appends to a logout's result that it came after a warning. */
+static void summary_after_warning(char *result, size_t size, const PendingAction *a) {
+        size_t l = strnlen(result, size);
+
+        if (l + 1 < size)
+                (void) snprintf(result + l, size - l, " (after a %" PRIu64 " s warning)",
+                                (a->warn_usec + 999999u) / 1000000u);
 }
 
 /* logout: TerminateSession; lock: LockSession (ends nothing). */
@@ -63,6 +80,8 @@ static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t
                 return r;
         }
         snprintf(result, size, "ok: %s", lr.summary);
+        if (a->due_usec > 0)
+                summary_after_warning(result, size, a);
         return 0;
 }
 
@@ -287,6 +306,130 @@ static void run_one(Actions *x, sd_bus **bus, const PendingAction *a) {
         }
 }
 
+/* A logout with warn = DURATION whose terminals were not warned yet. */
+static bool needs_warning(const PendingAction *a) {
+        return streq_ptr(a->action, "logout") && a->warn_usec > 0 && a->due_usec == 0;
+}
+
+/* Writes the warning to the terminal of each of a's sessions in scope; sessions without a
+ * terminal are skipped. Bounded: one listing through logind (D-Bus call timeouts) and at most
+ * TTYWARN_WRITE_TIMEOUT_USEC per terminal. Describes what it did in summary. */
+static void warn_terminals(sd_bus **bus, const PendingAction *a, char *summary, size_t size) {
+        /* reason_user: the SET's CAEP reason_user ends the warning (PRODUCT.md "Actions") once
+         * the pending action carries it; until then there is none to show. */
+        const char *reason_user = NULL;
+        LogindSession *sessions = NULL;
+        char msg[TTYWARN_MESSAGE_MAX], host[256] = "", done[300] = "", failed[300] = "";
+        unsigned matched = 0, warned = 0, no_tty = 0, n_failed = 0;
+        size_t n = 0, len;
+        int r;
+
+        if (!*bus && (r = logind_open(bus)) < 0) {
+                snprintf(summary, size, "no warning: cannot connect to the system bus: %s", strerror(-r));
+                return;
+        }
+        r = logind_list_user_sessions(*bus, a->uid, &sessions, &n);
+        if (r < 0) {
+                snprintf(summary, size, "no warning: listing sessions failed: %s", strerror(-r));
+                *bus = sd_bus_flush_close_unref(*bus);
+                return;
+        }
+        if (gethostname(host, sizeof(host) - 1) < 0)
+                host[0] = '\0';
+        len = ttywarn_format(msg, sizeof(msg), host, realtime_usec(), a->detection, a->warn_usec,
+                             reason_user);
+
+        for (size_t i = 0; i < n; i++) {
+                const LogindSession *s = &sessions[i];
+                char *list;
+                size_t l;
+
+                if (!logind_session_in_scope(s, scope_from_string(a->sessions)))
+                        continue;
+                matched++;
+                if (isempty(s->tty)) {
+                        no_tty++;
+                        continue;
+                }
+                r = ttywarn_write(s->tty, a->uid, msg, len, TTYWARN_WRITE_TIMEOUT_USEC);
+                if (r < 0) {
+                        n_failed++;
+                        log_debug("Cannot warn session '%s' on '%s': %s", s->id, s->tty, strerror(-r));
+                }
+                list = r < 0 ? failed : done;
+                l = strlen(list);
+                if (l + 1 < sizeof(done))
+                        (void) snprintf(list + l, sizeof(done) - l, "%s%s (%s%s%s)", l ? ", " : "",
+                                        s->id, s->tty, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+                if (r >= 0)
+                        warned++;
+        }
+        logind_sessions_free(sessions, n);
+
+        snprintf(summary, size, "warned %u of %u session%s%s%s", warned, matched, matched == 1 ? "" : "s",
+                 warned ? ": " : "", done);
+        len = strlen(summary);
+        if (no_tty && len + 1 < size)
+                len += (size_t) snprintf(summary + len, size - len, "; %u without a terminal", no_tty);
+        len = strnlen(summary, size);
+        if (n_failed && len + 1 < size)
+                (void) snprintf(summary + len, size - len, "; not written: %s", failed);
+}
+
+/* Warns a's terminals and records when its logout is due: the due time first (so that a restart
+ * during the wait neither warns again nor logs out early), then the warning. Returns 0, or
+ * -errno when the due time could not be recorded (nothing written then: tried again later). */
+static int warn_before_logout(Actions *x, sd_bus **bus, PendingAction *a) {
+        State *st = x->st;
+        uint64_t due = realtime_usec() + a->warn_usec;
+        char summary[700], result[900], f_user[300], f_rule[300], f_result[1000], msg[1200];
+        time_t t = (time_t) (due / 1000000u);
+        char when[64] = "";
+        struct tm tm;
+        int r;
+
+        pthread_mutex_lock(&st->lock);
+        r = store_action_set_due(st->store, a->id, due);
+        pthread_mutex_unlock(&st->lock);
+        if (r < 0) {
+                log_error("Rule %s: cannot record the warned logout of '%s': %s; warning later",
+                          a->rule, a->user, strerror(-r));
+                return r;
+        }
+        a->due_usec = due;
+
+        warn_terminals(bus, a, summary, sizeof(summary));
+
+        if (gmtime_r(&t, &tm))
+                (void) strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+        F(result, "pending: %s; logout due at %s", summary, when);
+        F(msg, "Rule %s: logout of '%s' in %" PRIu64 " s: %s", a->rule, a->user,
+          (a->warn_usec + 999999u) / 1000000u, summary);
+        F(f_user, "SSF_USER=%s", a->user);
+        F(f_rule, "SSF_RULE=%s", a->rule);
+        F(f_result, "SSF_RESULT=%s", result);
+        log_struct(LOG_NOTICE, SSF_MESSAGE_ACTION, msg, f_user, f_rule, "SSF_ACTION=warn", f_result, NULL);
+
+        /* What ssfctl history shows during the wait (the final result replaces it). */
+        pthread_mutex_lock(&st->lock);
+        if (store_history_update_result(st->store, a->history_id, result, -1) < 0)
+                log_debug("Cannot record the warning of action %" PRIi64 " in the history", a->id);
+        pthread_mutex_unlock(&st->lock);
+        return 0;
+}
+
+/* Waits on action_cond until deadline (CLOCK_MONOTONIC µs, the clock of action_cond); sets
+ * *ret_timed_out when it passed. */
+static void wait_until_locked(State *st, uint64_t deadline, bool *ret_timed_out) {
+        struct timespec ts = {
+                .tv_sec = (time_t) (deadline / 1000000u),
+                .tv_nsec = (long) (deadline % 1000000u) * 1000,
+        };
+
+        if (pthread_cond_timedwait(&st->action_cond, &st->lock, &ts) == ETIMEDOUT && ret_timed_out)
+                *ret_timed_out = true;
+}
+
 static void timed_wait_locked(State *st, unsigned sec, bool *ret_timed_out) {
         struct timespec ts;
 
@@ -296,11 +439,14 @@ static void timed_wait_locked(State *st, unsigned sec, bool *ret_timed_out) {
                 *ret_timed_out = true;
 }
 
-/* The logind lane: every pending action that is not a hook, in commit order. */
+/* The logind lane: every pending action that is not a hook, in commit order. A logout with
+ * warn = DURATION warns its terminals when first taken and runs once due; meanwhile the lane
+ * goes on with the others and wakes for the earliest due time (the store keeps it, so a
+ * restart keeps it too). */
 static void *logind_lane(void *userdata) {
         Actions *x = userdata;
         State *st = x->st;
-        uint64_t seen = 0;
+        uint64_t seen = 0, next_due = UINT64_MAX;
         sd_bus *bus = NULL;
 
         pthread_mutex_lock(&st->lock);
@@ -308,18 +454,40 @@ static void *logind_lane(void *userdata) {
                 PendingAction *list = NULL;
                 size_t n = 0;
                 bool retry = false;
+                uint64_t wait_usec = 30 * 1000000ULL, now = realtime_usec(); /* also retries now and then */
 
-                while (st->actions_kick == seen && !st->stopping && !retry)
-                        timed_wait_locked(st, 30, &retry); /* also retries now and then */
+                if (next_due != UINT64_MAX)
+                        wait_usec = next_due > now ? MIN(next_due - now, wait_usec) : 0;
+                if (wait_usec == 0)
+                        retry = true;
+                else {
+                        uint64_t deadline = mono_msec() * 1000u + wait_usec;
+                        while (st->actions_kick == seen && !st->stopping && !retry)
+                                wait_until_locked(st, deadline, &retry);
+                }
                 if (st->stopping)
                         break;
                 seen = st->actions_kick;
-                if (load_pending_locked(x, false, &list, &n) < 0)
+                if (load_pending_locked(x, false, &list, &n) < 0) {
+                        next_due = realtime_usec() + 5 * 1000000ULL; /* the store: again soon */
                         continue;
+                }
                 pthread_mutex_unlock(&st->lock);
 
-                for (size_t i = 0; i < n && !st->stopping; i++)
-                        run_one(x, &bus, &list[i]);
+                next_due = UINT64_MAX;
+                for (size_t i = 0; i < n && !st->stopping; i++) {
+                        PendingAction *a = &list[i];
+
+                        if (needs_warning(a) && warn_before_logout(x, &bus, a) < 0) {
+                                next_due = MIN(next_due, realtime_usec() + 5 * 1000000ULL);
+                                continue;
+                        }
+                        if (a->due_usec > realtime_usec()) {
+                                next_due = MIN(next_due, a->due_usec);
+                                continue; /* not due yet: the others go ahead */
+                        }
+                        run_one(x, &bus, a);
+                }
                 pending_actions_free(list, n);
                 pthread_mutex_lock(&st->lock);
         }

@@ -363,6 +363,7 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
                         .level_after = after,
                         .claims_json = set->claims_json,
                         .history_id = hid,
+                        .warn_usec = rule->action == ACTION_LOGOUT ? rule->warn_usec : 0,
                 };
 
                 r = store_action_add(st->store, &a, NULL);

@@ -21,7 +21,7 @@
 #include "macro.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define BUSY_TIMEOUT_MS 5000
 #define STORE_LIST_MAX 100000U /* a bound on rows returned by one list call */
 
@@ -49,6 +49,7 @@ enum {
         STMT_ACTION_PENDING,
         STMT_ACTION_FINISH,
         STMT_ACTION_FIND_TXN,
+        STMT_ACTION_SET_DUE,
         STMT_KV_GET,
         STMT_KV_SET,
         STMT_SET_FIND,
@@ -69,7 +70,7 @@ enum {
         "duration_ms, txn, uid"
 #define ACTION_COLUMNS                                                                              \
         "id, created, user, rule, action, sessions, reset, workflow, jti, event_uri, detection, issuer, " \
-        "reason, level_before, level_after, set_id, history_id, txn, uid"
+        "reason, level_before, level_after, set_id, history_id, txn, uid, warn_usec, due_usec"
 
 static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -104,8 +105,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
                                 "AND time >= ?2 ORDER BY id DESC LIMIT ?3",
         [STMT_ACTION_ADD] = "INSERT INTO actions (created, state, user, rule, action, sessions, reset, "
                             "workflow, jti, event_uri, detection, issuer, reason, level_before, "
-                            "level_after, set_id, history_id, txn, uid) VALUES (?1, 0, ?2, ?3, ?4, "
-                            "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                            "level_after, set_id, history_id, txn, uid, warn_usec) VALUES (?1, 0, ?2, "
+                            "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         [STMT_ACTION_PENDING] = "SELECT " ACTION_COLUMNS " FROM actions WHERE state = 0 ORDER BY id",
         [STMT_ACTION_FINISH] = "UPDATE actions SET state = 1, result = ?2 WHERE id = ?1",
         /* Pending, or finished with "ok: …"; a failed action does not count as done. */
@@ -113,6 +114,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
                                  "AND action = ?4 AND (?5 IS NULL OR sessions = ?5) "
                                  "AND (?6 IS NULL OR workflow = ?6) "
                                  "AND (state = 0 OR substr(result, 1, 2) = 'ok') ORDER BY id LIMIT 1",
+        /* A warned logout's due time (schema 6), set once: a restart never moves it. */
+        [STMT_ACTION_SET_DUE] = "UPDATE actions SET due_usec = ?2 WHERE id = ?1 AND state = 0 "
+                                "AND due_usec IS NULL",
         [STMT_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
         [STMT_KV_SET] = "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, ?2)",
         /* The claims of a SET that caused actions, stored once (schema 4). */
@@ -256,6 +260,11 @@ static const char *const schema[SCHEMA_VERSION] = {
         /* 4 -> 5: the CAEP reason_user of the SET that set a detection, for the PAM denial
          * message (PRODUCT.md "Actions"). */
         "ALTER TABLE detections ADD COLUMN reason_user TEXT;",
+        /* 5 -> 6: a logout with warn = DURATION (PRODUCT.md "Actions"): the warning time its
+         * rule gave, and once the sessions' terminals were warned, the time (CLOCK_REALTIME,
+         * microseconds) the logout is due; NULL until then. */
+        "ALTER TABLE actions ADD COLUMN warn_usec INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE actions ADD COLUMN due_usec INTEGER;",
 };
 
 struct Store {
@@ -1190,6 +1199,7 @@ int store_action_add(Store *s, const PendingAction *a, int64_t *ret_id) {
         (void) bind_i64(st, 16, a->history_id);
         (void) bind_text(st, 17, a->txn);
         (void) bind_i64(st, 18, a->uid);
+        (void) bind_u64(st, 19, a->warn_usec);
         r = step_done(s, st, "action add");
         if (r < 0)
                 return r;
@@ -1207,6 +1217,8 @@ static int read_action(sqlite3_stmt *st, PendingAction *ret) {
                 .level_after = col_level(st, 14),
                 .history_id = sqlite3_column_int64(st, 16),
                 .uid = (uid_t) sqlite3_column_int64(st, 18),
+                .warn_usec = col_u64(st, 19),
+                .due_usec = col_u64(st, 20), /* NULL (not warned yet) reads as 0 */
         };
         static const int cols[] = { 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 17 };
         char **fields[] = { &a.user, &a.rule, &a.action, &a.sessions, &a.workflow, &a.jti, &a.event_uri,
@@ -1306,6 +1318,21 @@ int store_action_list_pending(Store *s, PendingAction **ret, size_t *ret_n) {
         *ret = list;
         *ret_n = n;
         return 0;
+}
+
+int store_action_set_due(Store *s, int64_t id, uint64_t due_usec) {
+        sqlite3_stmt *st;
+        int r;
+
+        if (!s || due_usec == 0)
+                return -EINVAL;
+        st = stmt_get(s, STMT_ACTION_SET_DUE);
+        (void) bind_i64(st, 1, id);
+        (void) bind_u64(st, 2, due_usec);
+        r = step_done(s, st, "action set due");
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) > 0 ? 0 : -ESRCH;
 }
 
 int store_action_finish(Store *s, int64_t id, const char *result) {

@@ -78,6 +78,9 @@ typedef struct PendingAction {
                               * a list share one copy of its claims, released by
                               * pending_action_done() (thread-safe); claims_json points into it */
         int64_t history_id;  /* the history row this action updates when done */
+        uint64_t warn_usec;  /* logout: warn the terminals this long before (rule's warn) */
+        uint64_t due_usec;   /* warned logout: when it is due (CLOCK_REALTIME µs); 0 = not
+                              * warned yet */
 } PendingAction;
 
 int store_open(const char *path, Store **ret);
@@ -129,6 +132,10 @@ int store_history_list(Store *s, int64_t uid, size_t limit, HistoryEntry **ret,
 int store_action_add(Store *s, const PendingAction *a, int64_t *ret_id);
 int store_action_list_pending(Store *s, PendingAction **ret, size_t *ret_n);
 int store_action_finish(Store *s, int64_t id, const char *result);
+/* Records that pending action id warned its sessions and is due at due_usec (CLOCK_REALTIME µs):
+ * once only, a later call changes nothing. Returns 0, -ESRCH when id is not pending or has its
+ * due time already, or -errno. */
+int store_action_set_due(Store *s, int64_t id, uint64_t due_usec);
 /* An earlier action of the transaction txn of issuer (the SETs' txn claim) for user, of kind
  * action ("logout", "workflow"), that is pending or succeeded; sessions and workflow, unless
  * NULL, must match too. Returns 0 with *ret_jti a new copy of its SET's jti (NULL if it had

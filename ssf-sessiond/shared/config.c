@@ -185,6 +185,7 @@ static const ConfigItem config_items[] = {
         { SECTION_RULE, "sessions", parse_sessions, R(sessions), 0, 0 },
         { SECTION_RULE, "reset", parse_bool, R(reset), 0, 0 },
         { SECTION_RULE, "workflow", parse_workflow, R(workflow), 0, 0 },
+        { SECTION_RULE, "warn", parse_duration, R(warn_usec), 0, USEC_PER_HOUR },
         { SECTION_HOOKS, "dir", parse_path_required, C(hooks_dir), 0, 0 },
         { SECTION_HOOKS, "timeout", parse_duration, C(hooks_timeout_usec), USEC_PER_SEC, USEC_PER_HOUR },
         { SECTION_HOOKS, "user", parse_user, C(hooks_user), 0, 0 },
@@ -2053,6 +2054,15 @@ static void validate_tls_client(ParseState *s) {
         check_file_perms(s, ki, c->tls_client_key, true, false);
 }
 
+/* warn = DURATION: only a logout warns (a lock ends nothing, a workflow has no terminal). */
+static void check_rule_warn(ParseState *s, const Rule *r, const RuleMeta *m) {
+        const Loc *wl = &m->keys[IDX(SECTION_RULE, "warn")];
+
+        if (wl->file && r->action != ACTION_LOGOUT)
+                (void) config_error(s, wl, "Rule '%s': 'warn' is only valid with action = logout",
+                                    r->name);
+}
+
 static void validate(ParseState *s) {
         Config *c = s->config;
         Loc tl = s->sections[SECTION_TRANSMITTER].file ? s->sections[SECTION_TRANSMITTER] : s->main_file;
@@ -2146,6 +2156,7 @@ static void validate(ParseState *s) {
                         (void) config_error(s, rl,
                                             "Rule '%s': 'reset = yes' is not valid with action = none",
                                             r->name);
+                check_rule_warn(s, r, m);
         }
 
         validate_detection_defs(s);

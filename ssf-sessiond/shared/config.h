@@ -49,6 +49,7 @@ typedef struct Rule {
         RuleAction action;
         SessionScope sessions;
         bool reset;
+        uint64_t warn_usec; /* logout only: warn the sessions' terminals this long before */
         char *workflow;
         char *file; /* where it was defined, for messages */
         unsigned line;

@@ -487,6 +487,59 @@ static void test_errors(void **state) {
         }
 }
 
+/* [rule] warn = DURATION: a logout's warning time, 0 when absent; only with action = logout. */
+static void test_rule_warn(void **state) {
+        static const struct {
+                const char *text;
+                unsigned line;
+                const char *message;
+        } bad[] = {
+                { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = lock\nwarn = 1m\n", 6,
+                  "'warn' is only valid with action = logout" },
+                { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = workflow\n"
+                  "workflow = x\nwarn = 0\n", 7, "'warn' is only valid with action = logout" },
+                { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\nwarn = 30s\naction = none\n", 5,
+                  "'warn' is only valid with action = logout" },
+                { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = logout\nwarn = soon\n", 6,
+                  "Invalid duration for 'warn'" },
+                { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = logout\nwarn = 2h\n", 6,
+                  "'warn' is out of range" },
+                { "[transmitter]\nissuer = https://x\nauth = none\n[rule a]\naction = logout\nwarn = -5s\n", 6,
+                  "Invalid duration for 'warn'" },
+        };
+        static const char good[] =
+                "[subjects]\ndomains = example.com\n"
+                "[transmitter]\nissuer = https://x\nauth = none\n"
+                "[rule warned]\nlevels = high\naction = logout\nwarn = 1m 30s\n"
+                "[rule zero]\naction = logout\nwarn = 0\n"
+                "[rule plain]\naction = logout\n";
+        Config *c = NULL;
+
+        assert_int_equal(config_load_buffer("mem", good, strlen(good), &c), 0);
+        assert_int_equal(c->n_rules, 3);
+        assert_true(c->rules[0].warn_usec == 90 * USEC_PER_SEC);
+        assert_true(c->rules[1].warn_usec == 0);
+        assert_true(c->rules[2].warn_usec == 0);
+        config_free(c);
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                _cleanup_free_ char *err = NULL;
+                char path[256], want[512];
+                int r;
+
+                c = NULL;
+                r = load_text("warn.conf", bad[i].text, &c, &err);
+                pathf(path, sizeof(path), "warn.conf");
+                snprintf(want, sizeof(want), "%s:%u: ", path, bad[i].line);
+                if (r != -EINVAL || !err || !strstr(err, want) || !strstr(err, bad[i].message)) {
+                        print_error("case %zu: r=%d, wanted '%s' ... '%s', got:\n%s\n", i, r, want,
+                                    bad[i].message, strempty(err));
+                        fail();
+                }
+                assert_null(c);
+        }
+}
+
 static void test_all_errors_reported(void **state) {
         _cleanup_free_ char *err = NULL;
         char path[256], want[512];
@@ -997,6 +1050,7 @@ int main(void) {
                 cmocka_unit_test(test_durations),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_all_errors_reported),
+                cmocka_unit_test(test_rule_warn),
                 cmocka_unit_test(test_syntax),
                 cmocka_unit_test(test_dropins),
                 cmocka_unit_test(test_missing_file),

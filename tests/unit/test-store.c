@@ -403,6 +403,56 @@ static void test_actions(void **state) {
         assert_true(count == 1);
 }
 
+/* A logout with warn: its warning time is kept, and its due time is set once (a restart during
+ * the wait must neither move it nor warn again), then kept until the action finishes. */
+static void test_action_due(void **state) {
+        Fixture *f = *state;
+        PendingAction *a = NULL;
+        int64_t id = 0, plain = 0;
+        size_t n = 0;
+        PendingAction p = {
+                .created = 1000,
+                .uid = 2001,
+                .user = S("alice"),
+                .rule = S("warned"),
+                .action = S("logout"),
+                .sessions = S("all"),
+                .history_id = 1,
+                .warn_usec = 90000000ULL,
+        };
+
+        assert_int_equal(store_action_add(f->s, &p, &id), 0);
+        p.warn_usec = 0;
+        assert_int_equal(store_action_add(f->s, &p, &plain), 0);
+        assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(a[0].warn_usec == 90000000ULL);
+        assert_true(a[0].due_usec == 0);
+        assert_true(a[1].warn_usec == 0 && a[1].due_usec == 0);
+        pending_actions_free(a, n);
+
+        assert_int_equal(store_action_set_due(f->s, id, 1700000000123456ULL), 0);
+        assert_int_equal(store_action_set_due(f->s, id, 1800000000000000ULL), -ESRCH); /* once */
+        assert_int_equal(store_action_set_due(f->s, 424242, 1800000000000000ULL), -ESRCH);
+        assert_int_equal(store_action_set_due(f->s, id, 0), -EINVAL);
+        assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
+        assert_int_equal(n, 2);
+        assert_true(a[0].id == id && a[0].due_usec == 1700000000123456ULL);
+        assert_true(a[1].due_usec == 0);
+        pending_actions_free(a, n);
+
+        /* Kept across a reopen (a restart), gone with the action once finished. */
+        f->s = store_free(f->s);
+        assert_int_equal(store_open(f->db, &f->s), 0);
+        assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
+        assert_true(n == 2 && a[0].due_usec == 1700000000123456ULL);
+        pending_actions_free(a, n);
+        assert_int_equal(store_action_finish(f->s, id, "ok"), 0);
+        assert_int_equal(store_action_set_due(f->s, plain, 5), 0);
+        assert_int_equal(store_action_finish(f->s, plain, "ok"), 0);
+        assert_int_equal(store_action_set_due(f->s, id, 7), -ESRCH);
+}
+
 static int64_t add_txn_action(Store *s, const char *iss, const char *txn, const char *user,
                                const char *action, const char *sessions, const char *workflow,
                                const char *jti) {
@@ -916,6 +966,8 @@ static void test_migrate_v1(void **state) {
         assert_string_equal(a[1].claims_json, "{\"jti\":\"set-a\"}");
         assert_string_equal(a[2].claims_json, "{\"jti\":\"set-a\"}");
         assert_ptr_equal(a[1].claims_json, a[2].claims_json);
+        /* Schema 5: actions from before warn nothing and have no due time. */
+        assert_true(a[0].warn_usec == 0 && a[0].due_usec == 0);
         pending_actions_free(a, n);
         {
                 uint64_t sets = 0;
@@ -932,7 +984,7 @@ static void test_migrate_v1(void **state) {
         assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), 5);
+        assert_int_equal(sqlite3_column_int(st, 0), 6);
         assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
         /* Schema 5: reason_user, none for the rows from before. */
         assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM detections WHERE reason_user IS NULL",
@@ -1043,6 +1095,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_levels_and_expiry, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_users_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reason_user, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_action_due, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_history, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_action_find_txn, setup, teardown),
