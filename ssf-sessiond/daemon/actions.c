@@ -21,6 +21,7 @@
 #include "log.h"
 #include "logind.h"
 #include "macro.h"
+#include "reason-user.h"
 #include "ttywarn.h"
 
 #define F(buf, ...) (void) snprintf(buf, sizeof(buf), __VA_ARGS__)
@@ -314,10 +315,11 @@ static bool needs_warning(const PendingAction *a) {
 /* Writes the warning to the terminal of each of a's sessions in scope; sessions without a
  * terminal are skipped. Bounded: one listing through logind (D-Bus call timeouts) and at most
  * TTYWARN_WRITE_TIMEOUT_USEC per terminal. Describes what it did in summary. */
-static void warn_terminals(sd_bus **bus, const PendingAction *a, char *summary, size_t size) {
-        /* reason_user: the SET's CAEP reason_user ends the warning (PRODUCT.md "Actions") once
-         * the pending action carries it; until then there is none to show. */
-        const char *reason_user = NULL;
+static void warn_terminals(State *st, sd_bus **bus, const PendingAction *a, char *summary,
+                           size_t size) {
+        /* The CAEP reason_user of the SET that set the user's level ends the warning
+         * (PRODUCT.md "Actions"): from the published level table, as PAM's denial has it. */
+        char reason_user[SSF_REASON_USER_SIZE] = "";
         LogindSession *sessions = NULL;
         char msg[TTYWARN_MESSAGE_MAX], host[256] = "", done[300] = "", failed[300] = "";
         unsigned matched = 0, warned = 0, no_tty = 0, n_failed = 0;
@@ -336,8 +338,16 @@ static void warn_terminals(sd_bus **bus, const PendingAction *a, char *summary, 
         }
         if (gethostname(host, sizeof(host) - 1) < 0)
                 host[0] = '\0';
+        {
+                LevelTable *t = state_levels_ref(st);
+                const LevelEntry *e = level_table_find(t, a->uid, realtime_usec() / 1000000u);
+
+                if (e && e->reason_user)
+                        (void) snprintf(reason_user, sizeof(reason_user), "%s", e->reason_user);
+                state_levels_unref(st, t);
+        }
         len = ttywarn_format(msg, sizeof(msg), host, realtime_usec(), a->detection, a->warn_usec,
-                             reason_user);
+                             reason_user[0] ? reason_user : NULL);
 
         for (size_t i = 0; i < n; i++) {
                 const LogindSession *s = &sessions[i];
@@ -398,7 +408,7 @@ static int warn_before_logout(Actions *x, sd_bus **bus, PendingAction *a) {
         }
         a->due_usec = due;
 
-        warn_terminals(bus, a, summary, sizeof(summary));
+        warn_terminals(st, bus, a, summary, sizeof(summary));
 
         if (gmtime_r(&t, &tm))
                 (void) strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);

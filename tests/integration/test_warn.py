@@ -122,6 +122,27 @@ def test_warning_then_wait_then_logout(daemon_factory, transmitter, logind, user
     assert sorted(logind.terminated()) == ["w1", "w2"]
 
 
+def test_warning_ends_with_the_sanitised_reason_user(daemon_factory, transmitter, logind, users,
+                                                     ptys):
+    """The SET's CAEP reason_user ends the warning, as it ends PAM's denial: escape sequences
+    and control characters gone, newlines folded, at most 200 characters."""
+    d = daemon_factory(rules=warn_rules("30s"))
+    tty = ptys(users.uid("alice"))
+    logind.add_session("u1", users.uid("alice"), "alice", tty=tty.path)
+    hostile = "\x1b]0;owned\x07\x1b[2JYour session\nwas revoked\x1b[31m by IT." + "x" * 5000
+    j = transmitter.send_event("session-revoked", email="alice@example.com",
+                               payload={"reason_user": {"de": "Sitzung widerrufen",
+                                                        "en": hostile}})
+    transmitter.wait_acked(j)
+    tty.wait_text("you will be logged out in 30 seconds.")
+    text = tty.wait_text("by IT.")
+    assert "Your session was revoked by IT." + "x" * 10 in text, text
+    assert "\x1b" not in text and "owned" not in text and "Sitzung" not in text
+    assert "x" * 200 not in text  # cut at 200 characters
+    assert logind.terminated() == []
+    d.stop()
+
+
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
 def test_restart_during_the_wait(daemon_factory, transmitter, logind, users, ptys, how):
     d = daemon_factory(rules=warn_rules("12s"))
