@@ -73,6 +73,8 @@ void transmitter_done(Transmitter *t) {
         free(t->configuration_endpoint);
         free(t->status_endpoint);
         free(t->verification_endpoint);
+        free(t->add_subject_endpoint);
+        free(t->remove_subject_endpoint);
         json_decref(t->metadata);
         strv_free(t->critical_subject_members);
         jwks_free(t->jwks);
@@ -224,7 +226,8 @@ invalid:
 
 int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *t) {
         _cleanup_free_ char *issuer = NULL, *jwks_uri = NULL, *configuration_endpoint = NULL,
-                            *status_endpoint = NULL, *verification_endpoint = NULL;
+                            *status_endpoint = NULL, *verification_endpoint = NULL,
+                            *add_subject_endpoint = NULL, *remove_subject_endpoint = NULL;
         _cleanup_strv_free_ char **critical = NULL;
         const char *iss;
         int r;
@@ -257,6 +260,12 @@ int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *
         r = dup_https_member(md, "verification_endpoint", false, &verification_endpoint);
         if (r < 0)
                 return r;
+        r = dup_https_member(md, "add_subject_endpoint", false, &add_subject_endpoint);
+        if (r < 0)
+                return r;
+        r = dup_https_member(md, "remove_subject_endpoint", false, &remove_subject_endpoint);
+        if (r < 0)
+                return r;
         r = parse_critical_members(md, &critical);
         if (r < 0)
                 return r;
@@ -271,6 +280,10 @@ int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *
         t->status_endpoint = TAKE_PTR(status_endpoint);
         free(t->verification_endpoint);
         t->verification_endpoint = TAKE_PTR(verification_endpoint);
+        free(t->add_subject_endpoint);
+        t->add_subject_endpoint = TAKE_PTR(add_subject_endpoint);
+        free(t->remove_subject_endpoint);
+        t->remove_subject_endpoint = TAKE_PTR(remove_subject_endpoint);
         strv_free(t->critical_subject_members);
         t->critical_subject_members = TAKE_PTR(critical);
         json_decref(t->metadata);
@@ -786,5 +799,144 @@ int stream_request_verification(HttpClient *http, const Transmitter *t, const ch
                 return -EBUSY;
         if (resp.status != 204 && resp.status != 200 && resp.status != 202)
                 return -EPROTO;
+        return 0;
+}
+
+/* ---- administration (ssfctl stream …, ssfctl subjects …) ------------------------------------ */
+
+void stream_describe_answer(const HttpResponse *resp, char *buf, size_t size) {
+        size_t n = 0, len = resp->body ? resp->body_len : 0;
+        char excerpt[STREAM_ANSWER_EXCERPT + 4];
+
+        /* The body as text, bounded, control characters (and what is not ASCII) replaced. */
+        for (size_t i = 0; i < len && n < STREAM_ANSWER_EXCERPT; i++) {
+                unsigned char ch = (unsigned char) resp->body[i];
+
+                excerpt[n++] = ch == '\n' || ch == '\r' || ch == '\t' ? ' '
+                               : ch < 0x20 || ch >= 0x7f ? '?' : (char) ch;
+        }
+        if (len > STREAM_ANSWER_EXCERPT) {
+                memcpy(excerpt + n, "...", 3);
+                n += 3;
+        }
+        excerpt[n] = 0;
+        (void) snprintf(buf, size, "HTTP %ld%s%s", resp->status, n ? ": " : "", excerpt);
+}
+
+/* One management call whose outcome an admin reads: 0 when the answer is one of ok (a
+ * 0-terminated list of statuses), else -EACCES (401/403), -ENOENT (404), -EBUSY (429),
+ * -EOPNOTSUPP (405/501) or -EPROTO, with what the transmitter answered in msg; or the
+ * transport's -errno (msg says so). *resp keeps the answer. */
+static int admin_call(HttpClient *http, const Transmitter *t, const char *method,
+                      const char *url, json_t *body, const long *ok, HttpResponse *resp,
+                      char *msg, size_t size) {
+        int r;
+
+        r = mgmt_call(http, t, method, url, body, resp);
+        if (r < 0) {
+                (void) snprintf(msg, size, "%s %s failed: %s", method, url, strerror(-r));
+                return r;
+        }
+        for (const long *o = ok; *o; o++)
+                if (resp->status == *o) {
+                        stream_describe_answer(resp, msg, size);
+                        return 0;
+                }
+        {
+                char answer[STREAM_ANSWER_EXCERPT + 32];
+
+                stream_describe_answer(resp, answer, sizeof(answer));
+                (void) snprintf(msg, size, "the transmitter answered %s", answer);
+        }
+        switch (resp->status) {
+        case 401:
+        case 403:
+                return -EACCES;
+        case 404:
+                return -ENOENT;
+        case 429:
+                return -EBUSY;
+        case 405:
+        case 501:
+                return -EOPNOTSUPP;
+        default:
+                return -EPROTO;
+        }
+}
+
+int stream_update_status(HttpClient *http, const Transmitter *t, const char *status,
+                         const char *reason, char **ret_status, char *msg, size_t size) {
+        static const long ok[] = { 200, 202, 204, 0 };
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_(json_decrefp) json_t *req = NULL, *o = NULL;
+        _cleanup_free_ char *reason_now = NULL;
+        int r;
+
+        *ret_status = NULL;
+        if (!t->status_endpoint) {
+                (void) snprintf(msg, size, "the transmitter publishes no status_endpoint");
+                return -EOPNOTSUPP;
+        }
+        req = json_pack("{s:s, s:s}", "stream_id", t->stream_id, "status", status);
+        if (!req || (reason && json_object_set_new(req, "reason", json_string(reason)) < 0))
+                return -ENOMEM;
+        r = admin_call(http, t, "POST", t->status_endpoint, req, ok, &resp, msg, size);
+        if (r < 0)
+                return r;
+        /* 200 carries the status now in force (SSF §8.1.2.2); 202/204: as asked, not yet. */
+        if (resp.status == 200 && parse_body(&resp, false, &o) >= 0 &&
+            stream_parse_status(o, ret_status, &reason_now) >= 0)
+                (void) snprintf(msg, size, "the transmitter reports the stream %s", *ret_status);
+        else
+                (void) snprintf(msg, size, "the transmitter accepted the status %s (HTTP %ld)",
+                                status, resp.status);
+        return 0;
+}
+
+int stream_delete(HttpClient *http, const Transmitter *t, char *msg, size_t size) {
+        static const long ok[] = { 200, 202, 204, 0 };
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_free_ char *url = NULL;
+        int r;
+
+        if (!t->configuration_endpoint || !t->stream_id) {
+                (void) snprintf(msg, size, "no stream to delete");
+                return -ENOENT;
+        }
+        r = stream_id_url(t->configuration_endpoint, t->stream_id, &url);
+        if (r < 0)
+                return r;
+        r = admin_call(http, t, "DELETE", url, NULL, ok, &resp, msg, size);
+        if (r < 0)
+                return r;
+        (void) snprintf(msg, size, "deleted stream %s at the transmitter", t->stream_id);
+        return 0;
+}
+
+int stream_subject(HttpClient *http, const Transmitter *t, bool add, json_t *subject,
+                   int verified, char *msg, size_t size) {
+        static const long ok[] = { 200, 202, 204, 0 };
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_(json_decrefp) json_t *req = NULL;
+        const char *url = add ? t->add_subject_endpoint : t->remove_subject_endpoint;
+        int r;
+
+        if (!url) {
+                (void) snprintf(msg, size, "the transmitter publishes no %s_subject_endpoint",
+                                add ? "add" : "remove");
+                return -EOPNOTSUPP;
+        }
+        if (!t->stream_id) {
+                (void) snprintf(msg, size, "no stream");
+                return -ENOENT;
+        }
+        req = json_pack("{s:s, s:O}", "stream_id", t->stream_id, "subject", subject);
+        if (!req || (add && verified >= 0 &&
+                     json_object_set_new(req, "verified", json_boolean(verified)) < 0))
+                return -ENOMEM;
+        r = admin_call(http, t, "POST", url, req, ok, &resp, msg, size);
+        if (r < 0)
+                return r;
+        (void) snprintf(msg, size, "%s (HTTP %ld)", add ? "added" : "removed", resp.status);
         return 0;
 }

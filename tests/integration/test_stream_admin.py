@@ -1,0 +1,269 @@
+# SPDX-License-Identifier: MIT
+"""Stream and subject administration through ssfctl (PRODUCT.md "Several transmitters", SSF
+§8.1): the receiver's status update (pause, resume, disable), deleting and creating the stream,
+adding and removing subjects (a local user's, or one given as JSON), `subjects = local` against
+a transmitter with default_subjects = NONE, refusals of unprivileged callers, and the
+transmitter's errors as the admin sees them."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import support
+from support import wait_for
+
+RULES = support.LOGOUT_HIGH_RULES
+
+
+@pytest.fixture
+def sockdir():
+    """A socket directory everyone may traverse (tmp_path is private to root), so that
+    ssfctl running as an unprivileged user reaches the 0666 socket."""
+    d = tempfile.mkdtemp(prefix="ssf-admin-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def ctl_as(d, uid, *args):
+    cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", d.ssfctl, "--json",
+           "--socket", d.socket, *args]
+    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=d.full_env())
+    return cp.returncode, cp.stderr
+
+
+def the_stream(transmitter):
+    streams = transmitter.wait_stream()
+    assert len(streams) == 1, streams
+    return streams[0]
+
+
+def requests_to(transmitter, method, path):
+    return [r for r in transmitter.acks()["requests"]
+            if r["method"] == method and r["path"] == path]
+
+
+def start(daemon_factory, transmitter, **kw):
+    d = daemon_factory(rules=RULES, **kw)
+    the_stream(transmitter)
+    wait_for(lambda: d.ctl("status")["stream"]["status"] == "enabled", 20, "the stream enabled")
+    return d
+
+
+def test_pause_resume_disable(daemon_factory, transmitter):
+    d = start(daemon_factory, transmitter)
+    sid = the_stream(transmitter)["stream_id"]
+
+    out = d.ctl("stream", "pause", "--reason", "maintenance window")
+    assert out["transmitter"] == "default" and "paused" in out["result"]
+    st = the_stream(transmitter)
+    assert st["status"] == "paused" and st["reason"] == "maintenance window"
+    body = requests_to(transmitter, "POST", "/ssf/status")[-1]["body"]
+    assert body == {"stream_id": sid, "status": "paused", "reason": "maintenance window"}
+    assert d.ctl("stream")["status"] == "paused"
+    assert d.ctl("status")["stream"]["status"] == "paused"
+    # The text output says what the transmitter answered.
+    cp = d.ctl("stream", "resume", json=False)
+    assert cp.returncode == 0 and "enabled" in cp.stdout, cp
+    assert the_stream(transmitter)["status"] == "enabled"
+    assert requests_to(transmitter, "POST", "/ssf/status")[-1]["body"] == {
+        "stream_id": sid, "status": "enabled"}
+    assert d.ctl("stream")["status"] == "enabled"
+    # Enabled again: SETs flow.
+    jti = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(jti)
+
+    d.ctl("stream", "disable")
+    assert the_stream(transmitter)["status"] == "disabled"
+    assert d.ctl("stream")["status"] == "disabled"
+    assert d.ctl("status")["stream"]["status"] == "disabled"
+
+
+def test_delete_then_create(daemon_factory, transmitter):
+    d = start(daemon_factory, transmitter)
+    old = the_stream(transmitter)["stream_id"]
+
+    out = d.ctl("stream", "delete")
+    assert old in out["result"]
+    assert transmitter.streams() == []
+    deletes = requests_to(transmitter, "DELETE", "/ssf/stream")
+    assert len(deletes) == 1 and deletes[0]["status"] == 204
+    rc, _, err = d.ctl("stream", check=False)
+    assert rc != 0 and "deleted" in err
+    assert d.ctl("status")["stream"]["status"] == "deleted"
+    assert d.ctl("status")["stream"]["stream_id"] is None
+    # Idle: no request of any kind reaches the transmitter (a window of a few poll_waits).
+    after = transmitter.acks()["now"]
+    time.sleep(5)
+    late = [r for r in transmitter.acks()["requests"] if r["time"] > after]
+    assert late == [], late
+    # Nothing to pause or verify without a stream.
+    rc, _, err = d.ctl("stream", "pause", check=False)
+    assert rc != 0 and "deleted" in err
+    # A reload restarts the worker: it stays idle, it creates nothing.
+    d.signal(__import__("signal").SIGHUP)
+    time.sleep(3)
+    assert transmitter.streams() == []
+
+    out = d.ctl("stream", "create")
+    new = the_stream(transmitter)["stream_id"]
+    assert new != old and new in out["result"]
+    wait_for(lambda: d.ctl("status")["stream"]["status"] == "enabled", 20, "enabled again")
+    assert d.ctl("stream")["stream_id"] == new
+    jti = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(jti)
+    # One stream exists: another create is refused, clearly.
+    rc, _, err = d.ctl("stream", "create", check=False)
+    assert rc != 0 and "already" in err
+
+
+def test_delete_then_restart_creates_one(daemon_factory, transmitter):
+    d = start(daemon_factory, transmitter)
+    old = the_stream(transmitter)["stream_id"]
+    d.ctl("stream", "delete")
+    assert transmitter.streams() == []
+    assert d.stop() == 0
+    d.start()
+    new = the_stream(transmitter)["stream_id"]
+    assert new != old
+
+
+def test_subjects_add_remove(daemon_factory, transmitter, users):
+    d = start(daemon_factory, transmitter,
+              section_opts={"subjects": {"domains": "example.com example.org"}})
+    sid = the_stream(transmitter)["stream_id"]
+    alice = [{"format": "email", "email": "alice@example.com"},
+             {"format": "email", "email": "alice@example.org"}]
+
+    out = d.ctl("subjects", "add", "alice")
+    assert "2 subject" in out["result"]
+    assert the_stream(transmitter)["subjects"] == alice
+    adds = requests_to(transmitter, "POST", "/ssf/subjects:add")
+    assert [r["body"] for r in adds] == [{"stream_id": sid, "subject": s, "verified": True}
+                                         for s in alice]
+
+    opaque = {"format": "opaque", "id": "device-42"}
+    d.ctl("subjects", "add", json.dumps(opaque))
+    assert the_stream(transmitter)["subjects"] == alice + [opaque]
+    # As given: no verified flag for a subject the admin wrote.
+    assert requests_to(transmitter, "POST", "/ssf/subjects:add")[-1]["body"] == {
+        "stream_id": sid, "subject": opaque}
+
+    d.ctl("subjects", "remove", "alice")
+    assert the_stream(transmitter)["subjects"] == [opaque]
+    removes = requests_to(transmitter, "POST", "/ssf/subjects:remove")
+    assert [r["body"] for r in removes] == [{"stream_id": sid, "subject": s} for s in alice]
+    d.ctl("subjects", "remove", json.dumps(opaque))
+    assert the_stream(transmitter)["subjects"] == []
+
+    n = len(transmitter.acks()["requests"])
+    for bad, why in ((json.dumps({"format": "bogus", "id": "x"}), "unknown subject format"),
+                     ('{"format": "email"}', "needs a non-empty string \"email\""),
+                     ('{"format": "email", "email": "a@b", "format": "opaque"}', "not valid JSON"),
+                     ('{"format": "opaque", "id": "' + "x" * 5000 + '"}', "bytes"),
+                     ("nosuchuser", "no such user"),
+                     ("root", "never acted upon")):
+        rc, _, err = d.ctl("subjects", "add", bad, check=False)
+        assert rc != 0 and why in err, (bad, err)
+    # None of these reached the transmitter.
+    assert not [r for r in transmitter.acks()["requests"][n:] if "subjects" in r["path"]]
+
+
+def test_subjects_user_needs_explicit_domains(daemon_factory, transmitter):
+    d = start(daemon_factory, transmitter, section_opts={"subjects": {"domains": "*"}})
+    rc, _, err = d.ctl("subjects", "add", "alice", check=False)
+    assert rc != 0 and "domains" in err
+
+
+def test_subjects_from_map_file(daemon_factory, transmitter, tmp_path):
+    mf = tmp_path / "map"
+    mf.write_text("alice.smith@corp.example alice\nacct:alice@corp.example alice\n"
+                  "00u1abcd alice\nbob@example.com bob\n")
+    os.chmod(mf, 0o644)
+    d = start(daemon_factory, transmitter, section_opts={"subjects": {"map_file": str(mf)}})
+    d.ctl("subjects", "add", "alice")
+    assert the_stream(transmitter)["subjects"] == [
+        {"format": "email", "email": "alice.smith@corp.example"},
+        {"format": "account", "uri": "acct:alice@corp.example"},
+        {"format": "opaque", "id": "00u1abcd"}]
+
+
+def test_subjects_local_with_default_subjects_none(daemon_factory, transmitter, users):
+    transmitter.configure(default_subjects="NONE")
+    d = daemon_factory(rules=RULES, transmitter_opts={"subjects": "local"})
+    local = [{"format": "email", "email": f"{u}@example.com"} for u in ("alice", "bob", "carol")]
+
+    def added():
+        s = transmitter.streams()
+        return s and sorted(s[0]["subjects"], key=json.dumps) == local
+    wait_for(added, 30, "the local users' subjects added")
+    sid = the_stream(transmitter)["stream_id"]
+    # root (protected), nobody and the daemon's account (outside min_uid…max_uid) are not.
+    for r in requests_to(transmitter, "POST", "/ssf/subjects:add"):
+        assert r["body"]["stream_id"] == sid and r["body"]["verified"] is True
+    # A SET about a local user arrives; one about someone else is not even sent.
+    jti = transmitter.send_event("session-revoked", email="alice@example.com")
+    transmitter.wait_acked(jti)
+    out = transmitter.control("POST", "events", {"event": "session-revoked",
+                                                 "email": "mallory@example.com"})
+    assert out["streams"] == []
+    # Removing a user: its SETs stop.
+    d.ctl("subjects", "remove", "bob")
+    out = transmitter.control("POST", "events", {"event": "session-revoked",
+                                                 "email": "bob@example.com"})
+    assert out["streams"] == []
+    # A new stream (delete, create) gets the subjects again.
+    d.ctl("stream", "delete")
+    d.ctl("stream", "create")
+    wait_for(added, 30, "the local users' subjects added to the new stream")
+    assert the_stream(transmitter)["stream_id"] != sid
+
+
+def test_non_root_refused(daemon_factory, transmitter, users, sockdir):
+    path = os.path.join(sockdir, "socket")
+    d = daemon_factory(rules=RULES, start=False, section_opts={"daemon": {"socket": path}})
+    d.socket = path
+    d.start()
+    the_stream(transmitter)
+    n = len(transmitter.acks()["requests"])
+    for args in (("stream", "pause"), ("stream", "delete"), ("stream", "create"),
+                 ("subjects", "add", "alice"), ("subjects", "remove", '{"format":"opaque","id":"x"}')):
+        rc, err = ctl_as(d, users.uid("alice"), *args)
+        assert rc != 0 and "permission denied" in err, (args, err)
+    assert not [r for r in transmitter.acks()["requests"][n:]
+                if r["method"] in ("DELETE", "PUT", "PATCH") or "subjects" in r["path"]
+                or (r["method"] == "POST" and r["path"] in ("/ssf/status", "/ssf/stream"))]
+    assert len(transmitter.streams()) == 1 and transmitter.streams()[0]["status"] == "enabled"
+
+
+def test_transmitter_errors_reported(daemon_factory, transmitter):
+    d = start(daemon_factory, transmitter)
+    transmitter.configure(fail={"path_prefix": "/ssf/status", "method": "POST", "status": 403,
+                                "count": 1, "body": '{"err": "access_denied", '
+                                                    '"description": "not for \x1b[31mthis client"}'})
+    cp = d.ctl("stream", "pause", json=False)
+    assert cp.returncode != 0
+    assert "HTTP 403" in cp.stderr and "not for ?[31mthis client" in cp.stderr, cp.stderr
+    assert "\x1b" not in cp.stderr
+    assert the_stream(transmitter)["status"] == "enabled"
+    assert d.ctl("stream")["status"] == "enabled"
+
+    # A long body is cut short.
+    transmitter.configure(fail={"path_prefix": "/ssf/subjects:add", "status": 400, "count": 1,
+                                "body": {"err": "invalid_request", "description": "y" * 5000}})
+    rc, _, err = d.ctl("subjects", "add", '{"format":"opaque","id":"x"}', check=False)
+    assert rc != 0 and "HTTP 400" in err and "..." in err and len(err) < 600, err
+
+    transmitter.configure(fail={"path_prefix": "/ssf/stream", "method": "DELETE", "status": 404,
+                                "count": 1})
+    rc, _, err = d.ctl("stream", "delete", check=False)
+    assert rc != 0 and "HTTP 404" in err
+    # Not deleted: still in use.
+    assert d.ctl("status")["stream"]["status"] == "enabled"
+    jti = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(jti)
