@@ -604,25 +604,68 @@ static int remember_stream(Link *m, const char *id) {
         return link_kv_set(m, "stream_id", id);
 }
 
-/* Makes the existing stream *s deliver the way we want (SSF §8.1.1.3 PATCH with stream_id and
- * delivery), replacing *s with the updated configuration. */
-static int update_delivery(HttpClient *http, const Config *c, const Transmitter *t,
-                           const char *push_authorization, json_t **s) {
+/* Whether stream asks for the events c configures (events_requested, as sets). A stream that
+ * does not show what it requested cannot be compared: it is taken as it is. */
+static bool events_current(const Config *c, json_t *stream) {
+        _cleanup_(json_decrefp) json_t *want = stream_events_requested(c->events);
+        json_t *have = json_object_get(stream, "events_requested"), *v;
+        size_t i, n = 0;
+
+        if (!want || !json_is_array(have))
+                return true;
+        json_array_foreach(have, i, v) {
+                bool found = false;
+                size_t j;
+                json_t *w;
+
+                json_array_foreach(want, j, w)
+                        if (json_equal(v, w))
+                                found = true;
+                if (!found)
+                        return false;
+                n++;
+        }
+        return n == json_array_size(want);
+}
+
+/* Makes the existing stream *s deliver the way we want and ask for the configured events:
+ * SSF §8.1.1.3 PATCH with stream_id, delivery and events_requested; a transmitter that does not
+ * support PATCH (405, 501) gets the whole receiver-supplied configuration by PUT (SSF §8.1.1.4:
+ * delivery, events_requested, description). *s is replaced by the updated configuration. */
+static int update_stream(HttpClient *http, const Config *c, const Transmitter *t,
+                         const char *push_authorization, json_t **s) {
         _cleanup_(http_response_done) HttpResponse resp = {};
         _cleanup_(json_decrefp) json_t *req = NULL, *updated = NULL;
         const char *id = json_string_value(json_object_get(*s, "stream_id"));
-        json_t *delivery;
+        const char *method = "PATCH";
+        json_t *delivery, *events;
         int r;
 
         if (isempty(id))
                 return -EBADMSG;
         delivery = delivery_wanted(c, push_authorization);
-        if (!delivery)
+        events = stream_events_requested(c->events);
+        if (!delivery || !events) {
+                json_decref(delivery);
+                json_decref(events);
                 return -ENOMEM;
-        req = json_pack("{s:s, s:o}", "stream_id", id, "delivery", delivery);
+        }
+        req = json_pack("{s:s, s:o, s:o}", "stream_id", id, "delivery", delivery,
+                        "events_requested", events);
         if (!req)
                 return -ENOMEM;
-        r = mgmt_call(http, t, "PATCH", t->configuration_endpoint, req, &resp);
+        r = mgmt_call(http, t, method, t->configuration_endpoint, req, &resp);
+        if (r >= 0 && (resp.status == 405 || resp.status == 501)) {
+                json_t *desc = json_object_get(*s, "description");
+
+                if (json_is_string(desc))
+                        (void) json_object_set(req, "description", desc);
+                http_response_done(&resp);
+                method = "PUT";
+                log_info("Transmitter does not support PATCH, replacing the configuration of "
+                         "stream '%s' (PUT)", id);
+                r = mgmt_call(http, t, method, t->configuration_endpoint, req, &resp);
+        }
         if (r == -ECANCELED)
                 return r;
         if (r < 0)
@@ -637,8 +680,10 @@ static int update_delivery(HttpClient *http, const Config *c, const Transmitter 
         else if (resp.status == 200)
                 r = parse_body(&resp, false, &updated);
         else {
-                log_error("Updating the delivery of stream '%s' answered HTTP %ld", id,
-                          resp.status);
+                char answer[STREAM_ANSWER_EXCERPT + 32];
+
+                stream_describe_answer(&resp, answer, sizeof(answer));
+                log_error("Updating stream '%s' (%s) answered %s", id, method, answer);
                 return resp.status == 404 ? -ENOENT : -EPROTO;
         }
         if (r < 0)
@@ -647,7 +692,7 @@ static int update_delivery(HttpClient *http, const Config *c, const Transmitter 
                 log_error("Stream '%s' still does not deliver as configured after the update", id);
                 return -EPROTO;
         }
-        log_info("Updated the delivery of stream '%s' (%s)", id,
+        log_info("Updated stream '%s' (%s): %s delivery, the configured events", id, method,
                  c->delivery == DELIVERY_PUSH ? SSF_DELIVERY_PUSH : SSF_DELIVERY_POLL);
         json_decref(*s);
         *s = TAKE_PTR(updated);
@@ -690,9 +735,19 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t,
                 else {
                         /* A push stream must carry our endpoint and secret. */
                         if (push && !delivery_current(c, s, push_authorization)) {
-                                r = update_delivery(http, c, t, push_authorization, &s);
+                                r = update_stream(http, c, t, push_authorization, &s);
                                 if (r < 0 && (c->stream_id || (r != -EPROTO && r != -ENOENT)))
                                         return r;
+                        } else if (!events_current(c, s)) {
+                                /* Other events configured than the stream asks for: update it,
+                                 * else keep it as it is (its events still arrive). */
+                                r = update_stream(http, c, t, push_authorization, &s);
+                                if (r == -ECANCELED)
+                                        return r;
+                                if (r < 0)
+                                        log_warning("Stream '%s' keeps the events it asked for "
+                                                    "before", want);
+                                r = 0;
                         } else
                                 r = 0;
                         if (r >= 0) {
@@ -748,7 +803,7 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t,
                         json_t *cand = json_incref(v);
 
                         if (push && !delivery_current(c, cand, push_authorization) &&
-                            update_delivery(http, c, t, push_authorization, &cand) < 0) {
+                            update_stream(http, c, t, push_authorization, &cand) < 0) {
                                 json_decref(cand);
                                 continue;
                         }

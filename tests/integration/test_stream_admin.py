@@ -267,3 +267,35 @@ def test_transmitter_errors_reported(daemon_factory, transmitter):
     assert d.ctl("status")["stream"]["status"] == "enabled"
     jti = transmitter.send_event("session-revoked", email="bob@example.com")
     transmitter.wait_acked(jti)
+
+
+@pytest.mark.parametrize("patch", [True, False], ids=["patch", "put"])
+def test_changed_events_update_the_stream(daemon_factory, transmitter, patch):
+    """The configured events differ from the remembered stream's: PATCH (SSF 8.1.1.3), or PUT
+    (8.1.1.4) when the transmitter does not support PATCH."""
+    d = start(daemon_factory, transmitter, transmitter_opts={"events": "session-revoked"})
+    st = the_stream(transmitter)
+    sid = st["stream_id"]
+    assert [u.rsplit("/", 1)[1] for u in st["events_requested"]] == ["session-revoked"]
+    assert d.stop() == 0
+    if not patch:
+        transmitter.configure(patch_unsupported=True)
+    text = open(d.config_path).read().replace("events = session-revoked",
+                                              "events = session-revoked credential-change")
+    d.write_config(text)
+    d.start()
+    wait_for(lambda: len(the_stream(transmitter)["events_requested"]) == 2, 20,
+             "the stream's events updated")
+    st = the_stream(transmitter)
+    assert st["stream_id"] == sid and len(transmitter.streams()) == 1  # the same stream
+    updates = [r for r in transmitter.acks()["requests"] if r["method"] in ("PATCH", "PUT")]
+    assert [r["method"] for r in updates] == (["PATCH"] if patch else ["PATCH", "PUT"])
+    assert updates[-1]["status"] == 200
+    assert updates[-1]["body"]["stream_id"] == st["stream_id"]
+    assert updates[-1]["body"]["delivery"] == {"method": "urn:ietf:rfc:8936"}
+    if not patch:
+        assert updates[0]["status"] == 405
+        assert updates[-1]["body"]["description"].startswith("ssf-sessiond on ")
+    jti = transmitter.send_event("credential-change", email="bob@example.com",
+                                 payload={"credential_type": "password", "change_type": "update"})
+    transmitter.wait_acked(jti)

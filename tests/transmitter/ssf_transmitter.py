@@ -1448,6 +1448,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return self.send_json(200, [s.config for s in t.streams.values()])
                 return self.send_json(200, t._stream(sid).config)
         if method == "PATCH" and t.patch_unsupported:
+            self.read_body()  # the connection stays usable
             raise RequestError(405, "invalid_request", "PATCH not supported, use PUT")
         if method in ("PATCH", "PUT"):
             self.note = {"body": self.json_body()}
