@@ -427,6 +427,10 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
                                 break;
                         continue;
                 }
+                /* Answered before a setup, which may fail again and again: a request left
+                 * waiting would cut every backoff short. A create is taken up by the setup. */
+                if (!p.rx.ready)
+                        receiver_maybe_admin(&p.rx);
                 if (!p.rx.ready) {
                         r = receiver_setup_begin(&p.rx);
                         if (r >= 0)

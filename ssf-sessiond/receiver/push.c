@@ -1399,6 +1399,10 @@ int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Clie
                                 break;
                         continue;
                 }
+                /* Answered before a setup, which may fail again and again: a request left
+                 * waiting would cut every backoff short. A create is taken up by the setup. */
+                if (!p.rx.ready)
+                        receiver_maybe_admin(&p.rx);
                 if (!p.rx.ready) {
                         r = push_setup(&p);
                         if (r >= 0)

@@ -299,3 +299,28 @@ def test_changed_events_update_the_stream(daemon_factory, transmitter, patch):
     jti = transmitter.send_event("credential-change", email="bob@example.com",
                                  payload={"credential_type": "password", "change_type": "update"})
     transmitter.wait_acked(jti)
+
+
+def test_requests_while_the_transmitter_is_unreachable(daemon_factory, transmitter):
+    """No stream yet (discovery fails): stream commands are answered at once, and do not cut
+    the worker's backoff short; create reports why the setup failed."""
+    wk = "/.well-known/ssf-configuration"
+    transmitter.configure(fail={"path_prefix": wk, "status": 500, "count": 100000})
+    d = daemon_factory(rules=RULES)
+
+    def discoveries():
+        return [r for r in transmitter.acks()["requests"] if r["path"].startswith(wk)]
+    wait_for(lambda: len(discoveries()) >= 2, 20, "discovery to fail twice")
+    rc, _, err = d.ctl("stream", "pause", check=False)
+    assert rc != 0 and "no stream yet" in err
+    rc, _, err = d.ctl("subjects", "add", "alice", check=False)
+    assert rc != 0 and "no stream yet" in err
+    rc, _, err = d.ctl("stream", "create", check=False)
+    assert rc != 0 and "stream setup failed" in err
+    # The backoff goes on (1 s, 2 s, 4 s, …): a handful of attempts in a few seconds, not a
+    # tight loop.
+    n = len(discoveries())
+    time.sleep(3)
+    assert len(discoveries()) - n <= 3
+    transmitter.configure(fail=None)
+    the_stream(transmitter)
