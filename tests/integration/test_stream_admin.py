@@ -324,3 +324,30 @@ def test_requests_while_the_transmitter_is_unreachable(daemon_factory, transmitt
     assert len(discoveries()) - n <= 3
     transmitter.configure(fail=None)
     the_stream(transmitter)
+
+
+def test_push_stream_admin(daemon_factory, transmitter, tmp_path):
+    """The same commands with push delivery: pause, subjects, delete (then no status reads),
+    create (a new push stream, SETs pushed again)."""
+    from test_push import Push
+    p = Push(daemon_factory, transmitter, tmp_path)
+    d = p.daemon
+    wait_for(lambda: d.ctl("status")["stream"]["status"] == "enabled", 20, "the stream enabled")
+    d.ctl("stream", "pause", "--reason", "push pause")
+    assert the_stream(transmitter)["status"] == "paused"
+    assert d.ctl("stream")["status"] == "paused"
+    d.ctl("stream", "resume")
+    d.ctl("subjects", "add", "bob")
+    assert the_stream(transmitter)["subjects"] == [{"format": "email", "email": "bob@example.com"}]
+    jti = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(jti)
+
+    d.ctl("stream", "delete")
+    assert transmitter.streams() == []
+    assert d.ctl("status")["stream"]["status"] == "deleted"
+    d.ctl("stream", "create")
+    new = wait_for(p._push_stream, 20, "a new push stream")
+    assert new["stream_id"] != p.stream["stream_id"]
+    wait_for(lambda: d.ctl("status")["stream"]["status"] == "enabled", 20, "enabled again")
+    jti = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(jti)
