@@ -888,6 +888,12 @@ static int admin_call(HttpClient *http, const Transmitter *t, const char *method
         int r;
 
         r = mgmt_call(http, t, method, url, body, resp);
+        if (r == -EBUSY) {
+                (void) snprintf(msg, size, "not sent: the transmitter asked us to retry later "
+                                "(Retry-After), %llu s from now",
+                                (unsigned long long) ((http_client_hold_left(http) + 999999u) / 1000000u));
+                return r;
+        }
         if (r < 0) {
                 (void) snprintf(msg, size, "%s %s failed: %s", method, url, strerror(-r));
                 return r;

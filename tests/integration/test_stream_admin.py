@@ -351,3 +351,17 @@ def test_push_stream_admin(daemon_factory, transmitter, tmp_path):
     wait_for(lambda: d.ctl("status")["stream"]["status"] == "enabled", 20, "enabled again")
     jti = transmitter.send_event("session-revoked", email="bob@example.com")
     transmitter.wait_acked(jti)
+
+
+def test_retry_after_holds_admin_requests(daemon_factory, transmitter):
+    d = start(daemon_factory, transmitter)
+    transmitter.configure(fail={"path_prefix": "/ssf/status", "method": "POST", "status": 429,
+                                "count": 1, "retry_after": "60"})
+    rc, _, err = d.ctl("stream", "pause", check=False)
+    assert rc != 0 and "HTTP 429" in err, err
+    n = len(requests_to(transmitter, "POST", "/ssf/status"))
+    # Held back: not even sent.
+    rc, _, err = d.ctl("stream", "pause", check=False)
+    assert rc != 0 and "retry later" in err, err
+    assert len(requests_to(transmitter, "POST", "/ssf/status")) == n
+    assert the_stream(transmitter)["status"] == "enabled"
