@@ -365,3 +365,35 @@ def test_retry_after_holds_admin_requests(daemon_factory, transmitter):
     assert rc != 0 and "retry later" in err, err
     assert len(requests_to(transmitter, "POST", "/ssf/status")) == n
     assert the_stream(transmitter)["status"] == "enabled"
+
+
+def test_raw_requests(daemon_factory, transmitter):
+    """What ssfctl never sends, straight on the socket: another transmitter's name, a bad
+    status, a reason of the wrong type or too long, a subject that is not a string."""
+    import struct
+    from pam_support import CTL_REPLY, CTL_REQUEST, TAG_ARGS, TAG_MESSAGE, TAG_STATUS, TAG_VERB
+    from pam_support import decode_frame, encode_frame
+    from test_daemon_robustness import exchange
+
+    d = start(daemon_factory, transmitter)
+
+    def ctl(verb, args):
+        frame = encode_frame(CTL_REQUEST, [(TAG_VERB, verb.encode()),
+                                           (TAG_ARGS, json.dumps(args).encode())])
+        msg_type, tlvs = decode_frame(exchange(d.socket, frame))
+        assert msg_type == CTL_REPLY
+        return struct.unpack(">i", tlvs[TAG_STATUS])[0], tlvs.get(TAG_MESSAGE, b"").decode()
+
+    status, msg = ctl("stream-status", {"status": "paused", "transmitter": "okta"})
+    assert status < 0 and "no such transmitter" in msg
+    # The one transmitter there is has the name default.
+    status, _ = ctl("stream-status", {"status": "paused", "transmitter": "default"})
+    assert status == 0 and the_stream(transmitter)["status"] == "paused"
+    for args in ({"status": "stopped"}, {"status": "enabled", "reason": 5},
+                 {"status": "enabled", "reason": "x" * 1025}, {}):
+        status, msg = ctl("stream-status", args)
+        assert status < 0 and msg, args
+    status, msg = ctl("subjects-add", {"subject": {"format": "opaque", "id": "x"}})
+    assert status < 0 and "USER or a SUBJECT-JSON" in msg
+    assert the_stream(transmitter)["status"] == "paused"
+    assert the_stream(transmitter)["subjects"] == []
