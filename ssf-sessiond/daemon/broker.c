@@ -443,12 +443,17 @@ static int msg_admin_result(State *st, json_t *msg, json_t *id, json_t **ret) {
 }
 
 /* subjects = local: the subjects of this host's accounts (subject_local_subjects()), computed
- * here from NSS and the configuration, never taken from the worker. */
+ * here from NSS and the configuration, never taken from the worker; and those handed out last
+ * time that are no longer among them (accounts removed or protected since: to be removed from
+ * the stream). What is handed out is remembered in the store ("local_subjects", a key the
+ * worker cannot read or write). */
 static int msg_local_subjects(State *st, json_t *msg, json_t *id, json_t **ret) {
-        _cleanup_(json_decrefp) json_t *subjects = NULL;
+        _cleanup_(json_decrefp) json_t *subjects = NULL, *before = NULL, *removed = json_array();
+        _cleanup_free_ char *text = NULL, *now = NULL;
         ConfigHandle *h = state_config_ref(st);
         char error[256] = "";
-        json_t *reply;
+        json_t *reply, *v;
+        size_t i;
         int r;
 
         r = h->config->subjects_local
@@ -457,9 +462,31 @@ static int msg_local_subjects(State *st, json_t *msg, json_t *id, json_t **ret) 
         state_config_unref(st, h);
         if (r < 0 && error[0])
                 log_error("subjects = local: %s", error);
+        if (r >= 0) {
+                pthread_mutex_lock(&st->lock);
+                if (store_kv_get(st->store, "local_subjects", &text) >= 0)
+                        before = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+                json_array_foreach(before, i, v) {
+                        bool kept = false;
+                        size_t j;
+                        json_t *w;
+
+                        json_array_foreach(subjects, j, w)
+                                kept = kept || json_equal(v, w);
+                        if (!kept && removed && json_array_size(removed) < LOCAL_SUBJECTS_MAX_USERS)
+                                (void) json_array_append(removed, v);
+                }
+                now = json_dumps(subjects, JSON_COMPACT);
+                if (now && store_kv_set(st->store, "local_subjects", now) < 0)
+                        log_warning("subjects = local: cannot remember the subjects handed out");
+                pthread_mutex_unlock(&st->lock);
+        }
         reply = make_reply(id, r, NULL, NULL);
-        if (reply && r >= 0)
+        if (reply && r >= 0) {
                 json_object_set(reply, "subjects", subjects);
+                if (json_array_size(removed) > 0)
+                        json_object_set(reply, "removed", removed);
+        }
         *ret = reply;
         return reply ? 0 : -ENOMEM;
 }

@@ -355,17 +355,20 @@ void link_admin_result(Link *l, json_int_t id, int status, const char *message,
         json_decref(msg);
 }
 
-int link_local_subjects(Link *l, json_t **ret) {
-        json_t *reply = NULL, *a;
+int link_local_subjects(Link *l, json_t **ret, json_t **ret_removed) {
+        json_t *reply = NULL, *a, *removed;
         int r;
 
         r = link_request(l, json_pack("{s:s}", "type", "local-subjects"), &reply);
         if (r >= 0) {
                 a = json_object_get(reply, "subjects");
-                if (!json_is_array(a))
+                removed = json_object_get(reply, "removed");
+                if (!json_is_array(a) || (removed && !json_is_array(removed)))
                         r = -EBADMSG;
-                else
+                else {
                         *ret = json_incref(a);
+                        *ret_removed = removed ? json_incref(removed) : json_array();
+                }
         }
         json_decref(reply);
         return r;

@@ -33,8 +33,9 @@ int link_kv_set(Link *l, const char *key, const char *value);
 void link_facts(Link *l, json_t *stream, json_t *counters);
 void link_verify_result(Link *l, const char *state, const char *result);
 
-/* subjects = local: the subjects of this host's users, as root computes them (a new array). */
-int link_local_subjects(Link *l, json_t **ret);
+/* subjects = local: the subjects of this host's users, as root computes them, and those it
+ * handed out before that are no longer local (new arrays). */
+int link_local_subjects(Link *l, json_t **ret, json_t **ret_removed);
 /* Stream administration (link.h "admin"): the oldest request root sent and the worker has not
  * taken (a new reference), or NULL; and its outcome (status 0 or -errno, message: what the
  * transmitter answered or why nothing was done; stream_status: the status the transmitter now

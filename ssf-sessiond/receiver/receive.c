@@ -217,16 +217,17 @@ void receiver_check_stream(Receiver *rx) {
                 _r;                                                                           \
         })
 
-/* subjects = local: adds what root computed for this host's users, one call each. */
+/* subjects = local: adds what root computed for this host's users, one call each, and
+ * removes the subjects of accounts that are no longer local. */
 static void receiver_add_local_subjects(Receiver *rx) {
-        _cleanup_(json_decrefp) json_t *subjects = NULL;
+        _cleanup_(json_decrefp) json_t *subjects = NULL, *removed = NULL;
         unsigned ok = 0, failed = 0;
         char msg[400] = "";
         size_t i;
         json_t *s;
         int r;
 
-        r = link_local_subjects(rx->link, &subjects);
+        r = link_local_subjects(rx->link, &subjects, &removed);
         if (r < 0) {
                 log_error_errno(r, "subjects = local: root gave no subjects to add (see its log): %m");
                 return;
@@ -248,6 +249,21 @@ static void receiver_add_local_subjects(Receiver *rx) {
         }
         log_info("subjects = local: added %u subject(s) of local users to stream '%s'%s", ok,
                  rx->t.stream_id, failed ? ", some failed" : "");
+        ok = 0;
+        json_array_foreach(removed, i, s) {
+                if (link_stopping(rx->link) || !json_is_object(s))
+                        return;
+                r = RETRY_CANCELLED(rx, stream_subject(rx->http, &rx->t, false, s, -1, msg,
+                                                       sizeof(msg)));
+                if (r >= 0)
+                        ok++;
+                else
+                        log_warning("subjects = local: removing the subject of a former local "
+                                    "account from stream '%s' failed: %s", rx->t.stream_id, msg);
+        }
+        if (ok > 0)
+                log_info("subjects = local: removed %u subject(s) of former local accounts from "
+                         "stream '%s'", ok, rx->t.stream_id);
 }
 
 static bool status_value_ok(const char *s) {

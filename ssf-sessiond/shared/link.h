@@ -12,7 +12,8 @@
  *                     {"type":"facts", "stream":{…}, "counters":{name: increment}}
  *                     {"type":"verify-result","state":S,"result":R}
  *                     {"type":"admin-result","id":N,"status":S,"message":M,"stream_status"?:T}
- *                     {"type":"local-subjects","id":N}   → {"type":"reply","id":N,"subjects":[…]}
+ *                     {"type":"local-subjects","id":N}   → {"type":"reply","id":N,"subjects":[…],
+ *                                                          "removed"?:[…]}
  *   daemon → worker   {"type":"verify","state":S}  ·  {"type":"stop"}
  *                     {"type":"admin","id":N,"op":"status","status":T,"reason"?:R}
  *                     {"type":"admin","id":N,"op":"delete"|"create"}

@@ -397,3 +397,29 @@ def test_raw_requests(daemon_factory, transmitter):
     assert status < 0 and "USER or a SUBJECT-JSON" in msg
     assert the_stream(transmitter)["status"] == "paused"
     assert the_stream(transmitter)["subjects"] == []
+
+
+def test_subjects_local_removes_former_accounts(daemon_factory, transmitter, users):
+    transmitter.configure(default_subjects="NONE")
+    d = daemon_factory(rules=RULES, transmitter_opts={"subjects": "local"})
+
+    def subjects():
+        s = transmitter.streams()
+        return sorted(e["email"] for e in s[0]["subjects"]) if s else None
+    wait_for(lambda: subjects() == ["alice@example.com", "bob@example.com", "carol@example.com"],
+             30, "the local users' subjects added")
+    sid = the_stream(transmitter)["stream_id"]
+    assert d.stop() == 0
+    # carol's account is gone; the stream is reused at the next start.
+    users.users = [u for u in users.users if u[0] != "carol"]
+    users.write()
+    d.start()
+    wait_for(lambda: subjects() == ["alice@example.com", "bob@example.com"], 30,
+             "carol's subject removed")
+    assert the_stream(transmitter)["stream_id"] == sid
+    removes = requests_to(transmitter, "POST", "/ssf/subjects:remove")
+    assert [r["body"] for r in removes] == [
+        {"stream_id": sid, "subject": {"format": "email", "email": "carol@example.com"}}]
+    out = transmitter.control("POST", "events", {"event": "session-revoked",
+                                                 "email": "carol@example.com"})
+    assert out["streams"] == []
