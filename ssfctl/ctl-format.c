@@ -31,6 +31,11 @@ static const char *const verb_names[_CTL_VERB_MAX] = {
         [CTL_VERB_VERIFY] = "verify",
         [CTL_VERB_STREAM] = "stream",
         [CTL_VERB_METRICS] = "metrics",
+        [CTL_VERB_STREAM_STATUS] = "stream-status",
+        [CTL_VERB_STREAM_DELETE] = "stream-delete",
+        [CTL_VERB_STREAM_CREATE] = "stream-create",
+        [CTL_VERB_SUBJECTS_ADD] = "subjects-add",
+        [CTL_VERB_SUBJECTS_REMOVE] = "subjects-remove",
 };
 
 const char *ctl_verb_to_string(CtlVerb v) {
@@ -43,7 +48,7 @@ CtlVerb ctl_verb_from_string(const char *s) {
         if (!s)
                 return _CTL_VERB_INVALID;
         for (int i = 0; i < _CTL_VERB_MAX; i++)
-                if (streq(s, verb_names[i]))
+                if (!ctl_verb_is_admin((CtlVerb) i) && streq(s, verb_names[i]))
                         return (CtlVerb) i;
         return _CTL_VERB_INVALID;
 }
@@ -62,6 +67,13 @@ const char *ctl_usage(void) {
                "                              set a user's risk (none, low, medium, high)\n"
                "  verify                      ask the transmitter for a verification event and wait for it\n"
                "  stream                      stream configuration and status\n"
+               "  stream pause|resume|disable [--reason TEXT]\n"
+               "                              ask the transmitter to change the stream's status\n"
+               "  stream delete               delete the stream at the transmitter and forget it\n"
+               "  stream create               discover the transmitter and create a stream now\n"
+               "  subjects add|remove USER|SUBJECT-JSON\n"
+               "                              add or remove a local user's subjects, or one subject\n"
+               "                              ('{\"format\":...}'), on the stream\n"
                "  metrics                     metrics in the Prometheus text format\n"
                "\n"
                "Options:\n"
@@ -292,6 +304,51 @@ int ctl_parse_args(int argc, char *const *argv, CtlArgs *ret, char **ret_error) 
                 return usage_error(ret_error, "missing COMMAND");
 
         a.verb = ctl_verb_from_string(positional[0]);
+        if (streq(positional[0], "subjects")) {
+                if (n_positional < 2 || (!streq(positional[1], "add") && !streq(positional[1], "remove")))
+                        return usage_error(ret_error, "subjects needs add or remove");
+                if (n_positional != 3)
+                        return usage_error(ret_error, "subjects %s needs one USER or SUBJECT-JSON",
+                                           positional[1]);
+                a.verb = streq(positional[1], "add") ? CTL_VERB_SUBJECTS_ADD : CTL_VERB_SUBJECTS_REMOVE;
+                a.subject = positional[2];
+                if (isempty(a.subject) || strlen(a.subject) > CTL_SUBJECT_MAX)
+                        return usage_error(ret_error, "the USER or SUBJECT-JSON must be 1 to %u bytes",
+                                           CTL_SUBJECT_MAX);
+                {
+                        json_t *t = json_string(a.subject);
+
+                        if (!t)
+                                return usage_error(ret_error, "the USER or SUBJECT-JSON is not UTF-8");
+                        json_decref(t);
+                }
+                n_positional = 1;
+        } else if (a.verb == CTL_VERB_STREAM && n_positional >= 2) {
+                static const struct {
+                        const char *word, *status;
+                        CtlVerb verb;
+                } words[] = {
+                        { "pause", "paused", CTL_VERB_STREAM_STATUS },
+                        { "resume", "enabled", CTL_VERB_STREAM_STATUS },
+                        { "disable", "disabled", CTL_VERB_STREAM_STATUS },
+                        { "delete", NULL, CTL_VERB_STREAM_DELETE },
+                        { "create", NULL, CTL_VERB_STREAM_CREATE },
+                };
+                size_t k;
+
+                for (k = 0; k < ARRAY_SIZE(words); k++)
+                        if (streq(positional[1], words[k].word))
+                                break;
+                if (k == ARRAY_SIZE(words))
+                        return usage_error(ret_error, "unknown stream command '%s' (pause, resume, "
+                                           "disable, delete, create)", positional[1]);
+                if (n_positional > 2)
+                        return usage_error(ret_error, "too many arguments for stream %s",
+                                           positional[1]);
+                a.verb = words[k].verb;
+                a.stream_status = words[k].status;
+                n_positional = 1;
+        }
         if (a.verb < 0)
                 return usage_error(ret_error, "unknown command '%s'", positional[0]);
 
@@ -304,8 +361,17 @@ int ctl_parse_args(int argc, char *const *argv, CtlArgs *ret, char **ret_error) 
                                    "--since needs epoch seconds, an RFC 3339 UTC time "
                                    "(2026-12-01T00:00:00Z) or a duration (24h, 7d), not '%s'",
                                    since_arg);
-        if (reason && a.verb != CTL_VERB_SET_RISK)
-                return usage_error(ret_error, "option --reason is only valid with set-risk");
+        if (reason && a.verb != CTL_VERB_SET_RISK && a.verb != CTL_VERB_STREAM_STATUS)
+                return usage_error(ret_error, "option --reason is only valid with set-risk and "
+                                   "stream pause|resume|disable");
+        if (reason && a.verb == CTL_VERB_STREAM_STATUS) {
+                if (strlen(reason) > CTL_REASON_MAX)
+                        return usage_error(ret_error, "--reason is longer than %u bytes",
+                                           CTL_REASON_MAX);
+                if (has_control_chars(reason))
+                        return usage_error(ret_error, "--reason must not contain control characters");
+                a.reason = reason;
+        }
 
         switch (a.verb) {
         case CTL_VERB_RISK:
@@ -406,6 +472,16 @@ int ctl_build_request(const CtlArgs *a, char **ret_args) {
                 break;
         case CTL_VERB_VERIFY:
                 r = json_object_set_new(o, "timeout_ms", json_integer(CTL_VERIFY_TIMEOUT_MS));
+                break;
+        case CTL_VERB_STREAM_STATUS:
+                r = json_object_set_new(o, "status", json_string(a->stream_status));
+                if (r == 0 && a->reason)
+                        r = json_object_set_new(o, "reason", json_string(a->reason));
+                break;
+        case CTL_VERB_SUBJECTS_ADD:
+        case CTL_VERB_SUBJECTS_REMOVE:
+                /* json_string() refuses what is not UTF-8. */
+                r = json_object_set_new(o, "subject", json_string(a->subject));
                 break;
         default:
                 break;
@@ -844,6 +920,22 @@ int ctl_format_reply(CtlVerb verb, bool json, const char *body, char **ret_text)
         case CTL_VERB_METRICS:
                 r = format_metrics(f, j);
                 break;
+        case CTL_VERB_STREAM_STATUS:
+        case CTL_VERB_STREAM_DELETE:
+        case CTL_VERB_STREAM_CREATE:
+        case CTL_VERB_SUBJECTS_ADD:
+        case CTL_VERB_SUBJECTS_REMOVE: {
+                const char *res = json_string_value(json_object_get(j, "result"));
+
+                if (!res) {
+                        r = -EBADMSG;
+                        break;
+                }
+                put_clean(f, res, NULL);
+                fputc('\n', f);
+                r = 0;
+                break;
+        }
         default:
                 r = -EINVAL;
         }

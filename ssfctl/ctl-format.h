@@ -17,6 +17,9 @@
 #define CTL_VERIFY_TIMEOUT_MS 30000u
 #define CTL_VERIFY_DEADLINE_USEC (35u * 1000u * 1000u)
 #define CTL_DEADLINE_USEC (10u * 1000u * 1000u)
+/* The stream and subjects commands: the daemon waits 30 s for the transmitter's answer. */
+#define CTL_ADMIN_DEADLINE_USEC (35u * 1000u * 1000u)
+#define CTL_SUBJECT_MAX 4096u
 
 typedef enum CtlVerb {
         CTL_VERB_STATUS,
@@ -28,6 +31,13 @@ typedef enum CtlVerb {
         CTL_VERB_VERIFY,
         CTL_VERB_STREAM,
         CTL_VERB_METRICS,
+        /* stream and subject administration: "stream pause|resume|disable|delete|create",
+         * "subjects add|remove" on the command line, these names on the wire */
+        CTL_VERB_STREAM_STATUS,   /* stream pause|resume|disable: "stream-status" */
+        CTL_VERB_STREAM_DELETE,   /* "stream-delete" */
+        CTL_VERB_STREAM_CREATE,   /* "stream-create" */
+        CTL_VERB_SUBJECTS_ADD,    /* "subjects-add" */
+        CTL_VERB_SUBJECTS_REMOVE, /* "subjects-remove" */
         _CTL_VERB_MAX,
         _CTL_VERB_INVALID = -EINVAL,
 } CtlVerb;
@@ -46,14 +56,22 @@ typedef struct CtlArgs {
         CtlVerb verb;
         const char *user;   /* risk, reset, set-risk; optional for history */
         const char *level;  /* set-risk: "none", "low", "medium" or "high" */
-        const char *reason; /* set-risk --reason, or NULL */
+        const char *reason; /* set-risk, stream pause|resume|disable --reason, or NULL */
+        const char *stream_status; /* stream pause|resume|disable: "paused", "enabled", "disabled" */
+        const char *subject; /* subjects add|remove: USER or SUBJECT-JSON as given */
         long long since;    /* history --since: epoch seconds; -1 when not given */
         unsigned limit;     /* history -n, CTL_HISTORY_LIMIT_DEFAULT if not given */
 } CtlArgs;
 
 /* The wire name of a verb ("set-risk"), or NULL. */
 const char *ctl_verb_to_string(CtlVerb v);
+/* The verb a command line's first word names ("stream" and "subjects" take a second word,
+ * ctl_parse_args() turns those into the administration verbs). */
 CtlVerb ctl_verb_from_string(const char *s);
+/* Whether v is one of the stream and subject administration verbs. */
+static inline bool ctl_verb_is_admin(CtlVerb v) {
+        return v >= CTL_VERB_STREAM_STATUS && v <= CTL_VERB_SUBJECTS_REMOVE;
+}
 
 /* The usage text (ends with a newline). */
 const char *ctl_usage(void);

@@ -40,7 +40,8 @@ static int run(const CtlArgs *a) {
                 return print_error(-ENOMEM, NULL);
 
         deadline = ssf_now_usec() +
-                   (a->verb == CTL_VERB_VERIFY ? CTL_VERIFY_DEADLINE_USEC : CTL_DEADLINE_USEC);
+                   (a->verb == CTL_VERB_VERIFY ? CTL_VERIFY_DEADLINE_USEC
+                    : ctl_verb_is_admin(a->verb) ? CTL_ADMIN_DEADLINE_USEC : CTL_DEADLINE_USEC);
 
         fd = ssf_ipc_connect(a->socket, (uid_t) -1, deadline);
         if (fd < 0) {

@@ -19,6 +19,7 @@
 #include "killas.h"
 #include "engine.h"
 #include "ingest.h"
+#include "subject.h"
 #include "link.h"
 #include "log.h"
 #include "privsep.h"
@@ -340,7 +341,7 @@ static void handle_facts(State *st, json_t *msg) {
                         set_fact(&st->stream.status, json_object_get(stream, "status"), 32);
                 else if (streq_ptr(status, "enabled") &&
                          (!st->stream.status || streq(st->stream.status, "starting") ||
-                          streq(st->stream.status, "error")))
+                          streq(st->stream.status, "error") || streq(st->stream.status, "deleted")))
                         set_fact(&st->stream.status, json_object_get(stream, "status"), 32);
                 /* Read from the status endpoint at setup: what the transmitter says now. */
                 {
@@ -394,6 +395,102 @@ static int msg_verify_result(State *st, json_t *msg, json_t *id, json_t **ret) {
         return 0;
 }
 
+/* The outcome of an administration request (broker_admin()). One for a request never made, or
+ * made long ago (its slot reused), is ignored: a compromised worker learns nothing from it and
+ * can only mislead an admin about its own calls. */
+static int msg_admin_result(State *st, json_t *msg, json_t *id, json_t **ret) {
+        json_t *rid = json_object_get(msg, "id"), *status = json_object_get(msg, "status");
+        const char *text = json_string_value(json_object_get(msg, "message"));
+        uint64_t n;
+
+        if (!json_is_integer(rid) || json_integer_value(rid) <= 0 || !json_is_integer(status) ||
+            json_integer_value(status) > 0 || json_integer_value(status) < -4095 ||
+            (text && !text_ok(text, 511)))
+                return -EPROTO;
+        n = (uint64_t) json_integer_value(rid);
+        pthread_mutex_lock(&st->lock);
+        if (n <= st->stream.admin_last_id) {
+                typeof(st->stream.admin[0]) *a = &st->stream.admin[n % ARRAY_SIZE(st->stream.admin)];
+
+                if (a->id == n && !a->done) {
+                        a->done = true;
+                        a->status = (int) json_integer_value(status);
+                        (void) snprintf(a->message, sizeof(a->message), "%s", strempty(text));
+                        if (a->status >= 0 && streq(a->op, "delete")) {
+                                /* Forgotten here: the worker stays idle until `ssfctl stream
+                                 * create` or a restart of the daemon. */
+                                st->stream.deleted = true;
+                                (void) store_kv_set(st->store, "stream_id", "");
+                                st->stream.stream_id = mfree(st->stream.stream_id);
+                                st->stream.config_json = mfree(st->stream.config_json);
+                                st->stream.events_delivered_json =
+                                        mfree(st->stream.events_delivered_json);
+                                free(st->stream.status);
+                                st->stream.status = strdup("deleted");
+                        } else if (a->status >= 0 && streq(a->op, "status")) {
+                                json_t *v = json_object_get(msg, "stream_status");
+                                const char *sv = json_string_value(v);
+
+                                if (streq_ptr(sv, "enabled") || streq_ptr(sv, "paused") ||
+                                    streq_ptr(sv, "disabled"))
+                                        set_fact(&st->stream.status, v, 32);
+                        }
+                }
+        }
+        pthread_mutex_unlock(&st->lock);
+        state_wake(st);
+        return 0;
+}
+
+/* subjects = local: the subjects of this host's accounts (subject_local_subjects()), computed
+ * here from NSS and the configuration, never taken from the worker; and those handed out last
+ * time that are no longer among them (accounts removed or protected since: to be removed from
+ * the stream). What is handed out is remembered in the store ("local_subjects", a key the
+ * worker cannot read or write). */
+static int msg_local_subjects(State *st, json_t *msg, json_t *id, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *subjects = NULL, *before = NULL, *removed = json_array();
+        _cleanup_free_ char *text = NULL, *now = NULL;
+        ConfigHandle *h = state_config_ref(st);
+        char error[256] = "";
+        json_t *reply, *v;
+        size_t i;
+        int r;
+
+        r = h->config->subjects_local
+                ? subject_local_subjects(h->config, &subjects, error, sizeof(error))
+                : -EPERM;
+        state_config_unref(st, h);
+        if (r < 0 && error[0])
+                log_error("subjects = local: %s", error);
+        if (r >= 0) {
+                pthread_mutex_lock(&st->lock);
+                if (store_kv_get(st->store, "local_subjects", &text) >= 0)
+                        before = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+                json_array_foreach(before, i, v) {
+                        bool kept = false;
+                        size_t j;
+                        json_t *w;
+
+                        json_array_foreach(subjects, j, w)
+                                kept = kept || json_equal(v, w);
+                        if (!kept && removed && json_array_size(removed) < LOCAL_SUBJECTS_MAX_USERS)
+                                (void) json_array_append(removed, v);
+                }
+                now = json_dumps(subjects, JSON_COMPACT);
+                if (now && store_kv_set(st->store, "local_subjects", now) < 0)
+                        log_warning("subjects = local: cannot remember the subjects handed out");
+                pthread_mutex_unlock(&st->lock);
+        }
+        reply = make_reply(id, r, NULL, NULL);
+        if (reply && r >= 0) {
+                json_object_set(reply, "subjects", subjects);
+                if (json_array_size(removed) > 0)
+                        json_object_set(reply, "removed", removed);
+        }
+        *ret = reply;
+        return reply ? 0 : -ENOMEM;
+}
+
 static int msg_ingest(State *st, json_t *msg, json_t *id, json_t **ret) {
         _cleanup_(ingest_request_done) IngestRequest req = {};
         SetError err = {};
@@ -428,8 +525,13 @@ static int msg_kv_get(State *st, json_t *msg, json_t *id, json_t **ret) {
                 return 0;
         }
         pthread_mutex_lock(&st->lock);
-        r = store_kv_get(st->store, key, &value);
+        if (streq(key, "stream_id") && st->stream.deleted)
+                r = -ESTALE; /* deleted by the admin: no new stream until asked for */
+        else
+                r = store_kv_get(st->store, key, &value);
         pthread_mutex_unlock(&st->lock);
+        if (r >= 0 && isempty(value))
+                value = mfree(value); /* "" is a forgotten value */
         *ret = make_reply(id, r == -ENOENT ? 0 : r, NULL, value);
         return 0;
 }
@@ -460,6 +562,8 @@ static const struct {
 } worker_messages[] = {
         { "facts", false, msg_facts },
         { "verify-result", false, msg_verify_result },
+        { "admin-result", false, msg_admin_result },
+        { "local-subjects", true, msg_local_subjects },
         { "ingest", true, msg_ingest },
         { "kv-get", true, msg_kv_get },
         { "kv-set", true, msg_kv_set },
@@ -908,6 +1012,59 @@ int broker_request_verification(Broker *b, char state[static 33]) {
         st->stream.verify_warned = false;
         pthread_mutex_unlock(&st->lock);
         return request_verify(b, state);
+}
+
+int broker_admin(Broker *b, json_t *request, uint64_t *ret_id) {
+        State *st = b->state;
+        Worker *w = current(b);
+        const char *op = json_string_value(json_object_get(request, "op"));
+        _cleanup_(json_decrefp) json_t *msg = NULL;
+        uint64_t id;
+        int r;
+
+        if (!op || strlen(op) >= sizeof(st->stream.admin[0].op))
+                return -EINVAL;
+        if (!w)
+                return -ENOTCONN;
+        pthread_mutex_lock(&st->lock);
+        if (streq(op, "create"))
+                st->stream.deleted = false; /* the worker's next kv-get may create one */
+        id = ++st->stream.admin_last_id;
+        {
+                typeof(st->stream.admin[0]) *a = &st->stream.admin[id % ARRAY_SIZE(st->stream.admin)];
+
+                *a = (typeof(*a)) { .id = id };
+                (void) snprintf(a->op, sizeof(a->op), "%s", op);
+        }
+        pthread_mutex_unlock(&st->lock);
+        msg = json_deep_copy(request);
+        if (!msg || json_object_set_new(msg, "type", json_string("admin")) < 0 ||
+            json_object_set_new(msg, "id", json_integer((json_int_t) id)) < 0)
+                return -ENOMEM;
+        r = worker_send(w, msg);
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        return 0;
+}
+
+int broker_admin_result(State *st, uint64_t id, int *ret_status, char *message, size_t size) {
+        int r = -EAGAIN;
+
+        pthread_mutex_lock(&st->lock);
+        {
+                typeof(st->stream.admin[0]) *a = &st->stream.admin[id % ARRAY_SIZE(st->stream.admin)];
+
+                if (a->id != id)
+                        r = -ESTALE;
+                else if (a->done) {
+                        *ret_status = a->status;
+                        (void) snprintf(message, size, "%s", a->message);
+                        r = 0;
+                }
+        }
+        pthread_mutex_unlock(&st->lock);
+        return r;
 }
 
 Broker *broker_free(Broker *b) {

@@ -32,6 +32,15 @@ int broker_restart(Broker *b);
  * written to state (`ssfctl verify`). -ENOENT when no stream is known yet, -ENOTCONN when no
  * worker runs. */
 int broker_request_verification(Broker *b, char state[static 33]);
+/* Stream administration (`ssfctl stream pause|resume|disable|delete|create`, `ssfctl subjects
+ * add|remove`): sends request (an object with "op": "status", "delete", "create",
+ * "add-subject" or "remove-subject", and its members) to the worker under a new id, which is
+ * returned; the worker answers with an "admin-result" (link.h). "create" also ends the idle
+ * state a delete left. -ENOTCONN when no worker runs. */
+int broker_admin(Broker *b, json_t *request, uint64_t *ret_id);
+/* The outcome of request id once the worker answered: 0 with its status (0 or -errno) and
+ * message; -EAGAIN while it has not; -ESTALE when the slot was reused (too many requests since). */
+int broker_admin_result(State *st, uint64_t id, int *ret_status, char *message, size_t size);
 /* Stops what runs (killing it) and frees b. Returns NULL. */
 Broker *broker_free(Broker *b);
 

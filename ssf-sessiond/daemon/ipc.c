@@ -26,6 +26,7 @@
 #include "broker.h"
 #include "engine.h"
 #include "ipc.h"
+#include "subject.h"
 #include "users.h"
 #include "log.h"
 #include "macro.h"
@@ -79,6 +80,8 @@ struct IpcClient {
         bool streaming;                 /* a history thread's: it frees c when done */
         bool waiting_verify;
         char *verify_state;
+        bool waiting_admin;             /* a stream or subjects command: the worker's answer */
+        uint64_t admin_id;
         char error_text[512]; /* a verb's error message built for this request */
 };
 
@@ -637,7 +640,9 @@ static int verb_stream(IpcClient *c, json_t **ret, const char **err) {
                 json_object_set_new(j, "status", jstr(st->stream.status));
         pthread_mutex_unlock(&st->lock);
         if (!j) {
-                *err = "no stream yet: the transmitter has not been reached";
+                *err = st->stream.deleted
+                        ? "no stream: it was deleted ('ssfctl stream create' makes a new one)"
+                        : "no stream yet: the transmitter has not been reached";
                 return -ENOENT;
         }
         *ret = j;
@@ -792,6 +797,180 @@ static void answer_verify(IpcClient *c, bool timed_out) {
         client_free(c);
 }
 
+/* How long a stream or subjects command waits for the worker (a create discovers, fetches the
+ * keys and creates: a few management calls of at most 15 s each). */
+#define ADMIN_TIMEOUT_USEC (30u * 1000000u)
+/* Subjects one `ssfctl subjects add USER` may stand for (the worker's bound too). */
+#define ADMIN_SUBJECTS_MAX 64u
+
+/* args' optional "transmitter": one transmitter today, named "default". */
+static int admin_transmitter(json_t *args, const char **err) {
+        json_t *t = json_object_get(args, "transmitter");
+
+        if (!t || json_is_null(t) || streq_ptr(json_string_value(t), "default"))
+                return 0;
+        *err = "no such transmitter (this daemon has one, named 'default')";
+        return -ENOENT;
+}
+
+/* `ssfctl subjects add|remove USER|SUBJECT-JSON`: the subjects as an array in *ret. */
+static int admin_subjects(IpcClient *c, const char *arg, json_t **ret, const char **err) {
+        _cleanup_(json_decrefp) json_t *a = NULL;
+        ConfigHandle *h;
+        LocalUser u;
+        char why[256];
+        int r;
+
+        if (!arg) {
+                *err = "a USER or a SUBJECT-JSON is needed";
+                return -EINVAL;
+        }
+        if (arg[strspn(arg, " \t\n")] == '{') {
+                json_t *s = NULL;
+
+                r = subject_parse_admin(arg, strlen(arg), &s, c->error_text, sizeof(c->error_text));
+                if (r < 0) {
+                        *err = c->error_text;
+                        return r;
+                }
+                a = json_array();
+                if (!a || json_array_append_new(a, s) < 0) {
+                        json_decref(s);
+                        return -ENOMEM;
+                }
+                *ret = TAKE_PTR(a);
+                return 0;
+        }
+        r = local_user_resolve(arg, &u);
+        if (r == -ESRCH || r == -EINVAL) {
+                *err = "no such user (a SUBJECT-JSON starts with '{')";
+                return -ESRCH;
+        }
+        if (r < 0) {
+                *err = "cannot look the user up";
+                return r;
+        }
+        a = json_array();
+        if (!a)
+                return -ENOMEM;
+        h = state_config_ref(c->server->state);
+        if (local_user_protected(h->config, &u, why, sizeof(why))) {
+                (void) snprintf(c->error_text, sizeof(c->error_text), "user '%.128s' is never acted "
+                                "upon (%.200s): its subjects are not added", u.name, why);
+                r = -EPERM;
+        } else {
+                r = subject_for_user(h->config, &u, arg, a, c->error_text, sizeof(c->error_text));
+                if (r >= 0 && json_array_size(a) > ADMIN_SUBJECTS_MAX) {
+                        (void) snprintf(c->error_text, sizeof(c->error_text), "user '%.128s' stands "
+                                        "for more than %u subjects", u.name, ADMIN_SUBJECTS_MAX);
+                        r = -E2BIG;
+                }
+        }
+        state_config_unref(c->server->state, h);
+        if (r < 0) {
+                *err = c->error_text;
+                return r;
+        }
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+/* `ssfctl stream pause|resume|disable|delete|create`, `ssfctl subjects add|remove`: asks the
+ * worker (broker_admin()) and answers once it has (answer_admin()). Returns 1 (answered later)
+ * or -errno with *err. */
+static int verb_admin(IpcClient *c, const char *verb, json_t *args, const char **err) {
+        _cleanup_(json_decrefp) json_t *req = NULL;
+        State *st = c->server->state;
+        int r;
+
+        r = admin_transmitter(args, err);
+        if (r < 0)
+                return r;
+        if (streq(verb, "stream-status")) {
+                const char *status = json_string_value(json_object_get(args, "status"));
+                json_t *reason = json_object_get(args, "reason");
+
+                if (!streq_ptr(status, "enabled") && !streq_ptr(status, "paused") &&
+                    !streq_ptr(status, "disabled")) {
+                        *err = "status must be enabled, paused or disabled";
+                        return -EINVAL;
+                }
+                if (reason && !json_is_null(reason) &&
+                    (!json_is_string(reason) || json_string_length(reason) > 1024 ||
+                     strlen(json_string_value(reason)) != json_string_length(reason))) {
+                        *err = "reason must be a text of at most 1024 bytes";
+                        return -EINVAL;
+                }
+                req = json_pack("{s:s, s:s}", "op", "status", "status", status);
+                if (req && json_is_string(reason))
+                        json_object_set(req, "reason", reason);
+        } else if (streq(verb, "stream-delete") || streq(verb, "stream-create")) {
+                bool configured;
+                ConfigHandle *h = state_config_ref(st);
+
+                configured = h->config->stream_id != NULL;
+                state_config_unref(st, h);
+                if (configured && streq(verb, "stream-delete")) {
+                        *err = "stream_id is set in the configuration: remove it first, or the "
+                               "daemon would look for the deleted stream";
+                        return -EINVAL;
+                }
+                req = json_pack("{s:s}", "op", streq(verb, "stream-delete") ? "delete" : "create");
+        } else {
+                json_t *subjects = NULL;
+                bool user;
+                const char *arg = json_string_value(json_object_get(args, "subject"));
+
+                r = admin_subjects(c, arg, &subjects, err);
+                if (r < 0)
+                        return r;
+                user = arg[strspn(arg, " \t\n")] != '{';
+                req = json_pack("{s:s, s:o}", "op",
+                                streq(verb, "subjects-add") ? "add-subject" : "remove-subject",
+                                "subjects", subjects);
+                /* The subjects of a local user are verified (SSF §8.1.3.2): this host knows
+                 * the account; a subject given as JSON is passed on as the admin gave it. */
+                if (req && user && streq(verb, "subjects-add"))
+                        json_object_set_new(req, "verified", json_true());
+        }
+        if (!req)
+                return -ENOMEM;
+        r = broker_admin(c->server->broker, req, &c->admin_id);
+        if (r < 0) {
+                *err = "the network worker is not running";
+                return r;
+        }
+        c->waiting_admin = true;
+        (void) sd_event_source_set_time_relative(c->timer, ADMIN_TIMEOUT_USEC);
+        (void) sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+        return 1;
+}
+
+static void answer_admin(IpcClient *c, bool timed_out) {
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        char message[512];
+        int status = 0, r;
+
+        r = broker_admin_result(c->server->state, c->admin_id, &status, message, sizeof(message));
+        if (r == -EAGAIN && !timed_out)
+                return;
+        c->waiting_admin = false;
+        if (r == -EAGAIN)
+                reply_error(c, SSF_IPC_CTL_REPLY, ETIMEDOUT, "timed out waiting for the network "
+                            "worker (the transmitter may still carry the request out)");
+        else if (r < 0)
+                reply_error(c, SSF_IPC_CTL_REPLY, ESTALE, "the answer was lost (too many "
+                            "requests at once)");
+        else if (status < 0)
+                reply_error(c, SSF_IPC_CTL_REPLY, -status, message[0] ? message : strerror(-status));
+        else {
+                body = json_pack("{s:s, s:s}", "transmitter", "default", "result", message);
+                if (body)
+                        client_reply_body(c, body);
+        }
+        client_free(c);
+}
+
 static void handle_ctl(IpcClient *c, const SsfIpcMsg *q) {
         _cleanup_(json_decrefp) json_t *args = NULL, *body = NULL;
         const char *verb = q->verb, *err = NULL;
@@ -817,7 +996,8 @@ static void handle_ctl(IpcClient *c, const SsfIpcMsg *q) {
         else if (!admin && (streq(verb, "status") || streq(verb, "users") ||
                             streq(verb, "reset") || streq(verb, "set-risk") ||
                             streq(verb, "verify") || streq(verb, "stream") ||
-                            streq(verb, "metrics"))) {
+                            streq(verb, "metrics") || startswith(verb, "stream-") ||
+                            startswith(verb, "subjects-"))) {
                 r = -EPERM;
                 err = "permission denied: only root may use this command";
         } else if (streq(verb, "status"))
@@ -834,6 +1014,12 @@ static void handle_ctl(IpcClient *c, const SsfIpcMsg *q) {
                 r = verb_metrics(c, &body);
         else if (streq(verb, "verify")) {
                 r = verb_verify(c, args, &err);
+                if (r > 0)
+                        return;
+        } else if (streq(verb, "stream-status") || streq(verb, "stream-delete") ||
+                   streq(verb, "stream-create") || streq(verb, "subjects-add") ||
+                   streq(verb, "subjects-remove")) {
+                r = verb_admin(c, verb, args, &err);
                 if (r > 0)
                         return;
         } else {
@@ -854,6 +1040,8 @@ static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) 
 
         if (c->waiting_verify)
                 answer_verify(c, true); /* main loop */
+        else if (c->waiting_admin)
+                answer_admin(c, true);  /* main loop */
         else
                 client_free(c);         /* front: a client that sent nothing in time */
         return 0;
@@ -1022,7 +1210,7 @@ static int on_handoff(sd_event_source *s, int fd, uint32_t revents, void *userda
                 handle_ctl(c, &c->request);
                 if (c->streaming)
                         continue; /* a history thread's now */
-                if (!c->waiting_verify) {
+                if (!c->waiting_verify && !c->waiting_admin) {
                         client_free(c);
                         continue;
                 }
@@ -1043,7 +1231,10 @@ void ipc_server_dispatch_waiting(IpcServer *s) {
         for (IpcClient *c = s->waiting; c && n < ARRAY_SIZE(w); c = c->hnext)
                 w[n++] = c;
         for (size_t i = 0; i < n; i++)
-                answer_verify(w[i], false); /* may free it */
+                if (w[i]->waiting_admin)
+                        answer_admin(w[i], false); /* may free it */
+                else
+                        answer_verify(w[i], false);
 }
 
 static int listen_on(const char *path, int *ret) {

@@ -77,6 +77,19 @@ typedef struct StreamFacts {
         char recent_states[4][33]; /* earlier states we asked for: late arrivals are fine */
         uint64_t last_verified;    /* when the last requested verification event arrived */
         bool verify_warned;
+        /* stream administration (ssfctl stream pause|resume|disable|delete|create, subjects
+         * add|remove): each request to the worker has an id; the last outcomes are kept here
+         * until the waiting ssfctl client takes them */
+        uint64_t admin_last_id;
+        struct {
+                uint64_t id;
+                char op[16];          /* "status", "delete", "create", "add-subject" … */
+                bool done;
+                int status;           /* 0 or -errno */
+                char message[512];    /* what the transmitter answered (bounded), or why not */
+        } admin[8];                   /* request id % 8 */
+        bool deleted;        /* `ssfctl stream delete` succeeded: the worker stays idle until
+                              * `ssfctl stream create` or a daemon restart */
 } StreamFacts;
 
 typedef struct State {

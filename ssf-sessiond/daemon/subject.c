@@ -537,3 +537,268 @@ void subject_match_done(SubjectMatch *m) {
         m->host_wide = false;
         m->discarded = false;
 }
+
+/* ---- the other way: a local user -> the subjects that map to it (subjects = local,
+ * `ssfctl subjects add USER`) ------------------------------------------------------------- */
+
+/* The subject identifier for a map_file VALUE, by its shape: "acct:…" account, "did:…" did,
+ * "+digits" phone_number, an address with '@' and no ':' email, another "scheme:…" uri, else
+ * opaque. (An iss_sub's sub has no issuer in map_file: such users are added as opaque ids.) */
+static json_t *subject_for_value(const char *v) {
+        const char *colon = strchr(v, ':');
+
+        if (strncasecmp(v, "acct:", 5) == 0)
+                return json_pack("{s:s, s:s}", "format", "account", "uri", v);
+        if (strncmp(v, "did:", 4) == 0)
+                return json_pack("{s:s, s:s}", "format", "did", "url", v);
+        if (v[0] == '+' && v[1] && strspn(v + 1, "0123456789") == strlen(v + 1))
+                return json_pack("{s:s, s:s}", "format", "phone_number", "phone_number", v);
+        if (strchr(v, '@') && !colon)
+                return json_pack("{s:s, s:s}", "format", "email", "email", v);
+        if (colon && colon != v)
+                return json_pack("{s:s, s:s}", "format", "uri", "uri", v);
+        return json_pack("{s:s, s:s}", "format", "opaque", "id", v);
+}
+
+static int append_unique(json_t *a, json_t *v) {
+        size_t i;
+        json_t *e;
+
+        if (!v)
+                return -ENOMEM;
+        json_array_foreach(a, i, e)
+                if (json_equal(e, v)) {
+                        json_decref(v);
+                        return 0;
+                }
+        return json_array_append_new(a, v) < 0 ? -ENOMEM : 0;
+}
+
+/* map_file lines naming user (or its canonical name) as subjects appended to a. Returns the
+ * number appended, or -errno. */
+static int map_file_subjects(const Config *c, const LocalUser *u, const char *given, json_t *a) {
+        _cleanup_free_ char *map = NULL;
+        char *line, *save = NULL;
+        int k, n = 0;
+
+        if (!c->map_file)
+                return 0;
+        k = map_file_read(c->map_file, &map);
+        if (k < 0)
+                return k;
+        for (line = strtok_r(map, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *key, *user, *extra, *p = NULL;
+
+                key = strtok_r(line, " \t\r", &p);
+                if (!key || key[0] == '#')
+                        continue;
+                user = strtok_r(NULL, " \t\r", &p);
+                extra = strtok_r(NULL, " \t\r", &p);
+                if (!user || (extra && extra[0] != '#'))
+                        continue;
+                if (!streq(user, u->name) && !streq(user, given))
+                        continue;
+                k = append_unique(a, subject_for_value(key));
+                if (k < 0)
+                        return k;
+                n++;
+        }
+        return n;
+}
+
+int subject_for_user(const Config *c, const LocalUser *u, const char *given, json_t *subjects,
+                     char *error, size_t size) {
+        int k;
+
+        k = map_file_subjects(c, u, given, subjects);
+        if (k < 0) {
+                (void) snprintf(error, size, "cannot use map_file %s: %s", c->map_file,
+                                strerror(-k));
+                return k;
+        }
+        if (k > 0)
+                return 0;
+        if (strv_length(c->domains) == 0 || streq(c->domains[0], "*")) {
+                (void) snprintf(error, size, "user '%s' has no map_file entry and [subjects] "
+                                "domains is not an explicit list of domains: its email subjects "
+                                "are unknown", u->name);
+                return -EADDRNOTAVAIL;
+        }
+        for (char **d = c->domains; *d; d++) {
+                _cleanup_free_ char *email = NULL;
+
+                if (asprintf(&email, "%s@%s", u->name, *d) < 0)
+                        return -ENOMEM;
+                k = append_unique(subjects, json_pack("{s:s, s:s}", "format", "email", "email",
+                                                      email));
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}
+
+int subject_local_subjects(const Config *c, json_t **ret, char *error, size_t size) {
+        long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
+        size_t bufsize = MAX(sz > 0 ? (size_t) sz : 4096, (size_t) 16384);
+        _cleanup_(json_decrefp) json_t *a = json_array();
+        _cleanup_free_ char *buf = malloc(bufsize);
+        struct passwd pw, *res;
+        unsigned n = 0;
+        int k = 0;
+
+        if (!a || !buf)
+                return -ENOMEM;
+        setpwent();
+        while (k >= 0 && getpwent_r(&pw, buf, bufsize, &res) == 0 && res) {
+                LocalUser u = { .uid = pw.pw_uid };
+                char why[128];
+
+                if (!valid_user_name(pw.pw_name, true) ||
+                    strlen(pw.pw_name) >= sizeof(u.name))
+                        continue;
+                (void) snprintf(u.name, sizeof(u.name), "%s", pw.pw_name);
+                if (local_user_protected(c, &u, why, sizeof(why)))
+                        continue; /* outside min_uid…max_uid, or protect = */
+                if (++n > LOCAL_SUBJECTS_MAX_USERS) {
+                        log_warning("subjects = local: more than %u local accounts, adding the "
+                                    "subjects of the first %u", LOCAL_SUBJECTS_MAX_USERS,
+                                    LOCAL_SUBJECTS_MAX_USERS);
+                        break;
+                }
+                k = subject_for_user(c, &u, u.name, a, error, size);
+        }
+        endpwent();
+        if (k < 0)
+                return k;
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+/* ---- a subject identifier an admin gives (`ssfctl subjects add '{"format":…}'`) ----------- */
+
+/* The required members of each known format (RFC 9493 §3.2, SSF §3.5): non-empty strings,
+ * except ip-addresses (a non-empty array of strings); aliases and complex are checked below. */
+static const struct {
+        const char *format;
+        const char *members[2];
+} known_formats[] = {
+        { "account", { "uri" } },
+        { "email", { "email" } },
+        { "iss_sub", { "iss", "sub" } },
+        { "opaque", { "id" } },
+        { "phone_number", { "phone_number" } },
+        { "did", { "url" } },
+        { "uri", { "uri" } },
+        { "jwt_id", { "iss", "jti" } },
+        { "saml_assertion_id", { "issuer", "assertion_id" } },
+        { "ip-addresses", { NULL } },
+};
+
+static int check_identifier(json_t *s, unsigned depth, char *error, size_t size) {
+        const char *format = json_string_value(json_object_get(s, "format"));
+
+        if (!json_is_object(s) || !format) {
+                (void) snprintf(error, size, "a subject is a JSON object with a string \"format\"");
+                return -EINVAL;
+        }
+        if (streq(format, "aliases") || streq(format, "complex")) {
+                json_t *ids = json_object_get(s, "identifiers"), *v;
+                const char *key;
+                size_t i, n = 0;
+                int k;
+
+                if (depth > 0) {
+                        (void) snprintf(error, size, "\"%s\" subjects do not nest", format);
+                        return -EINVAL;
+                }
+                if (streq(format, "aliases")) {
+                        if (!json_is_array(ids) || json_array_size(ids) == 0 ||
+                            json_array_size(ids) > SUBJECT_MAX_ALIASES) {
+                                (void) snprintf(error, size, "an aliases subject needs 1 to %u "
+                                                "identifiers", SUBJECT_MAX_ALIASES);
+                                return -EINVAL;
+                        }
+                        json_array_foreach(ids, i, v) {
+                                k = check_identifier(v, depth + 1, error, size);
+                                if (k < 0)
+                                        return k;
+                        }
+                        return 0;
+                }
+                json_object_foreach(s, key, v) {
+                        if (streq(key, "format"))
+                                continue;
+                        k = check_identifier(v, depth + 1, error, size);
+                        if (k < 0)
+                                return k;
+                        n++;
+                }
+                if (n == 0) {
+                        (void) snprintf(error, size, "a complex subject needs a member (user, "
+                                        "device, …)");
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(known_formats); i++) {
+                if (!streq(format, known_formats[i].format))
+                        continue;
+                if (!known_formats[i].members[0]) {
+                        json_t *a = json_object_get(s, format), *v;
+                        size_t j;
+
+                        if (!json_is_array(a) || json_array_size(a) == 0)
+                                goto missing;
+                        json_array_foreach(a, j, v)
+                                if (!json_is_string(v) || json_string_length(v) == 0)
+                                        goto missing;
+                        return 0;
+                }
+                for (size_t m = 0; m < ARRAY_SIZE(known_formats[i].members); m++) {
+                        const char *name = known_formats[i].members[m];
+
+                        if (name && !required(s, name)) {
+                                (void) snprintf(error, size, "a \"%s\" subject needs a non-empty "
+                                                "string \"%s\"", format, name);
+                                return -EINVAL;
+                        }
+                }
+                return 0;
+        missing:
+                (void) snprintf(error, size, "a \"%s\" subject needs a non-empty array of "
+                                "strings \"%s\"", format, format);
+                return -EINVAL;
+        }
+        (void) snprintf(error, size, "unknown subject format \"%.64s\" (account, email, iss_sub, "
+                        "opaque, phone_number, did, uri, aliases, complex, jwt_id, "
+                        "saml_assertion_id, ip-addresses)", format);
+        for (char *p = error; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
+        return -EINVAL;
+}
+
+int subject_parse_admin(const char *text, size_t len, json_t **ret, char *error, size_t size) {
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        json_error_t e;
+        int k;
+
+        if (len > SUBJECT_ADMIN_MAX) {
+                (void) snprintf(error, size, "the subject is longer than %u bytes",
+                                SUBJECT_ADMIN_MAX);
+                return -E2BIG;
+        }
+        j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+        if (!j) {
+                (void) snprintf(error, size, "the subject is not valid JSON (%s)", e.text);
+                for (char *p = error; *p; p++)
+                        if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                                *p = '?';
+                return -EINVAL;
+        }
+        k = check_identifier(j, 0, error, size);
+        if (k < 0)
+                return k;
+        *ret = TAKE_PTR(j);
+        return 0;
+}

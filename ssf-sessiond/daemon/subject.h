@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "users.h"
 
 typedef struct SubjectMatch {
         char **users;      /* NULL-terminated, owned; empty when nothing maps */
@@ -41,3 +42,26 @@ int subject_resolve(const Config *c, json_t *subject, SubjectMatch *ret);
 int subject_resolve_critical(const Config *c, json_t *subject, char *const *critical,
                              SubjectMatch *ret);
 void subject_match_done(SubjectMatch *m);
+
+/* The other way (PRODUCT.md "Several transmitters", subjects = local): the subject identifiers
+ * that map to the local user u (given: the name it was asked for), appended to the array
+ * subjects without duplicates: its map_file entries (each by the shape of its value: email,
+ * account, did, phone_number, uri, else opaque), else an email subject USER@DOMAIN for each of
+ * [subjects] domains. Returns 0, or -EADDRNOTAVAIL when domains is not an explicit list (then
+ * nothing says what its addresses are), or the map_file's -errno; error (size bytes) says why. */
+int subject_for_user(const Config *c, const LocalUser *u, const char *given, json_t *subjects,
+                     char *error, size_t size);
+/* Those of every account of the passwd database (getpwent) that is not protected (uid within
+ * min_uid…max_uid, not in protect), at most LOCAL_SUBJECTS_MAX_USERS accounts: a new array in
+ * *ret, or the first failure as subject_for_user() reports it. */
+#define LOCAL_SUBJECTS_MAX_USERS 2000u
+int subject_local_subjects(const Config *c, json_t **ret, char *error, size_t size);
+
+/* A subject identifier an admin gives as JSON text (`ssfctl subjects add '{"format":…}'`): at
+ * most SUBJECT_ADMIN_MAX bytes, one JSON object (duplicate names refused) of a known format
+ * (RFC 9493 and SSF §3.5: account, email, iss_sub, opaque, phone_number, did, uri, aliases,
+ * complex, jwt_id, saml_assertion_id, ip-addresses) with its required members non-empty;
+ * aliases and complex hold such identifiers, not nested further. 0 with a new reference, or
+ * -EINVAL/-E2BIG with the reason in error (size bytes, no control characters). */
+#define SUBJECT_ADMIN_MAX 4096u
+int subject_parse_admin(const char *text, size_t len, json_t **ret, char *error, size_t size);

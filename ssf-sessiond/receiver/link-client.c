@@ -32,6 +32,7 @@ struct Link {
         int sig_fd;
         HttpClient *http;
         char *verify_state;
+        json_t *admin;       /* administration requests not taken yet (an array) */
         /* one outstanding request at a time (the poll loop is sequential) */
         pthread_mutex_t request_lock;
         int64_t next_id, waiting_id;
@@ -103,6 +104,18 @@ static void *reader_thread(void *userdata) {
                                 if (l->http)
                                         http_client_abort(l->http); /* ask now, not after the long poll */
                         }
+                } else if (streq(type, "admin")) {
+                        json_t *id = json_object_get(msg, "id");
+                        const char *op = json_string_value(json_object_get(msg, "op"));
+
+                        /* Root sends one per ssfctl command; more waiting than this is not
+                         * root's doing. */
+                        if (json_is_integer(id) && op && json_array_size(l->admin) < LINK_ADMIN_MAX &&
+                            json_array_append(l->admin, msg) >= 0) {
+                                pthread_cond_broadcast(&l->cond);
+                                if (l->http)
+                                        http_client_abort(l->http); /* now, not after the poll */
+                        }
                 } else if (streq(type, "stop"))
                         link_stop_locked(l);
                 pthread_mutex_unlock(&l->lock);
@@ -126,6 +139,11 @@ int link_new(int fd, Config *config, Link **ret) {
         l->fd = fd;
         l->config = config;
         l->sig_fd = -EBADF;
+        l->admin = json_array();
+        if (!l->admin) {
+                free(l);
+                return -ENOMEM;
+        }
         pthread_mutex_init(&l->lock, NULL);
         pthread_mutex_init(&l->request_lock, NULL);
         pthread_cond_init(&l->cond, NULL);
@@ -165,6 +183,7 @@ Link *link_free(Link *l) {
         safe_close(l->sig_fd);
         json_decref(l->reply);
         free(l->verify_state);
+        json_decref(l->admin);
         config_free(l->config);
         pthread_cond_destroy(&l->cond);
         pthread_mutex_destroy(&l->request_lock);
@@ -312,6 +331,49 @@ void link_verify_result(Link *l, const char *state, const char *result) {
         json_decref(msg);
 }
 
+json_t *link_take_admin(Link *l) {
+        json_t *m = NULL;
+
+        pthread_mutex_lock(&l->lock);
+        if (json_array_size(l->admin) > 0) {
+                m = json_incref(json_array_get(l->admin, 0));
+                (void) json_array_remove(l->admin, 0);
+        }
+        pthread_mutex_unlock(&l->lock);
+        return m;
+}
+
+void link_admin_result(Link *l, json_int_t id, int status, const char *message,
+                       const char *stream_status) {
+        json_t *msg = json_pack("{s:s, s:I, s:i, s:s}", "type", "admin-result", "id", id,
+                                "status", status, "message", strempty(message));
+
+        if (msg && stream_status)
+                (void) json_object_set_new(msg, "stream_status", json_string(stream_status));
+        if (msg)
+                (void) link_send(l->fd, msg);
+        json_decref(msg);
+}
+
+int link_local_subjects(Link *l, json_t **ret, json_t **ret_removed) {
+        json_t *reply = NULL, *a, *removed;
+        int r;
+
+        r = link_request(l, json_pack("{s:s}", "type", "local-subjects"), &reply);
+        if (r >= 0) {
+                a = json_object_get(reply, "subjects");
+                removed = json_object_get(reply, "removed");
+                if (!json_is_array(a) || (removed && !json_is_array(removed)))
+                        r = -EBADMSG;
+                else {
+                        *ret = json_incref(a);
+                        *ret_removed = removed ? json_incref(removed) : json_array();
+                }
+        }
+        json_decref(reply);
+        return r;
+}
+
 char *link_take_verify(Link *l) {
         char *s;
 
@@ -350,7 +412,7 @@ bool link_wait_stop(Link *l, uint64_t usec) {
                 ts.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&l->lock);
-        while (!l->stopping && !l->verify_state)
+        while (!l->stopping && !l->verify_state && json_array_size(l->admin) == 0)
                 if (pthread_cond_timedwait(&l->cond, &l->lock, &ts) == ETIMEDOUT)
                         break;
         s = l->stopping;

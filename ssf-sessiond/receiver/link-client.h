@@ -3,7 +3,7 @@
 
 /* The network worker's end of the channel to root (the messages are listed in link.h): the
  * requests it makes (blocking, bounded), the notifications it sends, and what root asked of it
- * (verify, stop). Runs in the unprivileged network worker. */
+ * (verify, admin, stop). Runs in the unprivileged network worker. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,6 +32,19 @@ int link_kv_set(Link *l, const char *key, const char *value);
 /* Notifications. stream may be NULL; counters is a JSON object of increments. */
 void link_facts(Link *l, json_t *stream, json_t *counters);
 void link_verify_result(Link *l, const char *state, const char *result);
+
+/* subjects = local: the subjects of this host's users, as root computes them, and those it
+ * handed out before that are no longer local (new arrays). */
+int link_local_subjects(Link *l, json_t **ret, json_t **ret_removed);
+/* Stream administration (link.h "admin"): the oldest request root sent and the worker has not
+ * taken (a new reference), or NULL; and its outcome (status 0 or -errno, message: what the
+ * transmitter answered or why nothing was done; stream_status: the status the transmitter now
+ * reports, or NULL). At most LINK_ADMIN_MAX wait; more are dropped. */
+#define LINK_ADMIN_MAX 16u
+#define LINK_ADMIN_SUBJECTS_MAX 64u /* subjects in one add-subject or remove-subject */
+json_t *link_take_admin(Link *l);
+void link_admin_result(Link *l, json_int_t id, int status, const char *message,
+                       const char *stream_status);
 
 /* The verification state the daemon asked for (new string), or NULL. */
 char *link_take_verify(Link *l);

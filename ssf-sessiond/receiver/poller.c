@@ -410,6 +410,7 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
                         uint64_t next = poller_next_retry(&p), now = ssf_now_usec();
 
                         receiver_maybe_verify(&p.rx); /* answered at once: held back */
+                        receiver_maybe_admin(&p.rx);  /* likewise */
                         (void) poller_retry_deferred(&p);
                         if (next > now)
                                 hold = MIN(hold, next - now);
@@ -418,6 +419,18 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
                         continue;
                 }
 
+                if (p.rx.idle) {
+                        /* The stream was deleted (ssfctl): no request to the transmitter until
+                         * `ssfctl stream create`; SETs already deferred go on. */
+                        (void) poller_retry_deferred(&p);
+                        if (receiver_idle_wait(&p.rx))
+                                break;
+                        continue;
+                }
+                /* Answered before a setup, which may fail again and again: a request left
+                 * waiting would cut every backoff short. A create is taken up by the setup. */
+                if (!p.rx.ready)
+                        receiver_maybe_admin(&p.rx);
                 if (!p.rx.ready) {
                         r = receiver_setup_begin(&p.rx);
                         if (r >= 0)
@@ -437,6 +450,7 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
                 /* Other failures are logged; the current token is used while it lasts. */
 
                 receiver_maybe_verify(&p.rx);
+                receiver_maybe_admin(&p.rx);
                 receiver_check_stream(&p.rx);
                 if (!p.rx.ready)
                         continue;

@@ -1387,10 +1387,22 @@ int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Clie
                         /* The transmitter said when to come back (Retry-After): no request to
                          * it until then. Pushes are still served. */
                         receiver_maybe_verify(&p.rx); /* answered at once: held back */
+                        receiver_maybe_admin(&p.rx);  /* likewise */
                         if (link_wait_stop(link, MIN(hold, (uint64_t) PUSH_TICK_MSEC * 1000u)))
                                 break;
                         continue;
                 }
+                if (p.rx.idle) {
+                        /* The stream was deleted (ssfctl): no request to the transmitter until
+                         * `ssfctl stream create`. */
+                        if (receiver_idle_wait(&p.rx))
+                                break;
+                        continue;
+                }
+                /* Answered before a setup, which may fail again and again: a request left
+                 * waiting would cut every backoff short. A create is taken up by the setup. */
+                if (!p.rx.ready)
+                        receiver_maybe_admin(&p.rx);
                 if (!p.rx.ready) {
                         r = push_setup(&p);
                         if (r >= 0)
@@ -1408,6 +1420,7 @@ int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Clie
                         p.rx.backoff = RECEIVER_BACKOFF_MIN_USEC;
                 }
                 receiver_maybe_verify(&p.rx); /* the verification SET arrives by push */
+                receiver_maybe_admin(&p.rx);
                 receiver_check_stream(&p.rx);
                 if (!p.rx.ready)
                         continue;

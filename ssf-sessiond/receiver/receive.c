@@ -207,6 +207,193 @@ void receiver_check_stream(Receiver *rx) {
                                   rx->t.stream_id);
 }
 
+/* One management call made again once when it came back cancelled: the daemon's request that
+ * led to it may also have aborted the HTTP client (meant for a long poll). */
+#define RETRY_CANCELLED(rx, call)                                                             \
+        ({                                                                                    \
+                int _r = (call);                                                              \
+                if (_r == -ECANCELED && !link_stopping((rx)->link))                           \
+                        _r = (call);                                                          \
+                _r;                                                                           \
+        })
+
+/* subjects = local: adds what root computed for this host's users, one call each, and
+ * removes the subjects of accounts that are no longer local. */
+static void receiver_add_local_subjects(Receiver *rx) {
+        _cleanup_(json_decrefp) json_t *subjects = NULL, *removed = NULL;
+        unsigned ok = 0, failed = 0;
+        char msg[400] = "";
+        size_t i;
+        json_t *s;
+        int r;
+
+        r = link_local_subjects(rx->link, &subjects, &removed);
+        if (r < 0) {
+                log_error_errno(r, "subjects = local: root gave no subjects to add (see its log): %m");
+                return;
+        }
+        json_array_foreach(subjects, i, s) {
+                if (link_stopping(rx->link))
+                        return;
+                r = RETRY_CANCELLED(rx, stream_subject(rx->http, &rx->t, true, s, 1, msg,
+                                                       sizeof(msg)));
+                if (r >= 0) {
+                        ok++;
+                        continue;
+                }
+                failed++;
+                log_warning("subjects = local: adding a subject to stream '%s' failed: %s",
+                            rx->t.stream_id, msg);
+                if (r == -EOPNOTSUPP)
+                        break; /* no add_subject_endpoint: the rest would fail alike */
+        }
+        log_info("subjects = local: added %u subject(s) of local users to stream '%s'%s", ok,
+                 rx->t.stream_id, failed ? ", some failed" : "");
+        ok = 0;
+        json_array_foreach(removed, i, s) {
+                if (link_stopping(rx->link) || !json_is_object(s))
+                        return;
+                r = RETRY_CANCELLED(rx, stream_subject(rx->http, &rx->t, false, s, -1, msg,
+                                                       sizeof(msg)));
+                if (r >= 0)
+                        ok++;
+                else
+                        log_warning("subjects = local: removing the subject of a former local "
+                                    "account from stream '%s' failed: %s", rx->t.stream_id, msg);
+        }
+        if (ok > 0)
+                log_info("subjects = local: removed %u subject(s) of former local accounts from "
+                         "stream '%s'", ok, rx->t.stream_id);
+}
+
+static bool status_value_ok(const char *s) {
+        return streq_ptr(s, "enabled") || streq_ptr(s, "paused") || streq_ptr(s, "disabled");
+}
+
+/* Carries out one administration request m (link.h "admin") and answers it. */
+static void receiver_admin(Receiver *rx, json_t *m) {
+        json_int_t id = json_integer_value(json_object_get(m, "id"));
+        const char *op = json_string_value(json_object_get(m, "op"));
+        _cleanup_free_ char *now = NULL;
+        char msg[512] = "";
+        int r;
+
+        if (streq(op, "create")) {
+                if (rx->ready) {
+                        link_admin_result(rx->link, id, -EEXIST, "a stream is set up already "
+                                          "('ssfctl stream delete' it first)", NULL);
+                        return;
+                }
+                /* The setup (poller.c, push.c) runs next and answers it. */
+                if (rx->create_id)
+                        link_admin_result(rx->link, rx->create_id, -ECANCELED,
+                                          "superseded by a newer create request", NULL);
+                rx->idle = false;
+                rx->create_id = id;
+                rx->backoff = RECEIVER_BACKOFF_MIN_USEC;
+                return;
+        }
+        if (!rx->ready) {
+                link_admin_result(rx->link, id, -ENOENT, rx->idle
+                                  ? "no stream: it was deleted ('ssfctl stream create' makes one)"
+                                  : "no stream yet: the transmitter has not been reached", NULL);
+                return;
+        }
+        r = RETRY_CANCELLED(rx, receiver_refresh_token(rx));
+        if (r < 0)
+                log_debug_errno(r, "Cannot refresh the access token, using the current one: %m");
+
+        if (streq(op, "status")) {
+                const char *status = json_string_value(json_object_get(m, "status"));
+                json_t *jr = json_object_get(m, "reason");
+                const char *reason = json_string_value(jr);
+
+                if (!status_value_ok(status) || (jr && !reason) ||
+                    (reason && strlen(reason) > 1024)) {
+                        link_admin_result(rx->link, id, -EINVAL, "invalid status request", NULL);
+                        return;
+                }
+                r = RETRY_CANCELLED(rx, stream_update_status(rx->http, &rx->t, status, reason,
+                                                             &now, msg, sizeof(msg)));
+                if (r >= 0) {
+                        const char *in_force = now ? now : status;
+
+                        log_info("Stream '%s': status update to %s: %s", rx->t.stream_id,
+                                 status, msg);
+                        free(rx->status);
+                        rx->status = strdup(in_force); /* not a change to warn about later */
+                        link_admin_result(rx->link, id, 0, msg, in_force);
+                        return;
+                }
+        } else if (streq(op, "delete")) {
+                r = RETRY_CANCELLED(rx, stream_delete(rx->http, &rx->t, msg, sizeof(msg)));
+                if (r >= 0) {
+                        log_info("Deleted stream '%s' at the transmitter (ssfctl); no new stream "
+                                 "until 'ssfctl stream create' or a restart of the daemon",
+                                 rx->t.stream_id);
+                        rx->ready = false;
+                        rx->idle = true;
+                        rx->t.stream_id = mfree(rx->t.stream_id);
+                        link_admin_result(rx->link, id, 0, msg, NULL);
+                        return;
+                }
+        } else if (streq(op, "add-subject") || streq(op, "remove-subject")) {
+                json_t *subjects = json_object_get(m, "subjects"), *subject;
+                json_t *verified = json_object_get(m, "verified");
+                bool add = streq(op, "add-subject");
+                size_t i;
+
+                if (!json_is_array(subjects) || json_array_size(subjects) == 0 ||
+                    json_array_size(subjects) > LINK_ADMIN_SUBJECTS_MAX ||
+                    (verified && !json_is_boolean(verified))) {
+                        link_admin_result(rx->link, id, -EINVAL, "invalid subject request", NULL);
+                        return;
+                }
+                /* One call per subject; the first refusal ends it (and is what is reported). */
+                json_array_foreach(subjects, i, subject) {
+                        r = json_is_object(subject)
+                                ? RETRY_CANCELLED(rx, stream_subject(rx->http, &rx->t, add, subject,
+                                                                     verified ? json_is_true(verified) : -1,
+                                                                     msg, sizeof(msg)))
+                                : -EINVAL;
+                        if (r < 0)
+                                break;
+                }
+                if (r >= 0) {
+                        (void) snprintf(msg, sizeof(msg), "%s %zu subject(s)",
+                                        add ? "added" : "removed", json_array_size(subjects));
+                        log_info("Stream '%s': %s (ssfctl)", rx->t.stream_id, msg);
+                        link_admin_result(rx->link, id, 0, msg, NULL);
+                        return;
+                }
+        } else {
+                link_admin_result(rx->link, id, -EOPNOTSUPP, "unknown request", NULL);
+                return;
+        }
+        if (r == -EACCES && rx->oauth2)
+                oauth2_client_invalidate(rx->oauth2); /* a new token next time */
+        log_warning("Stream '%s': %s failed: %s", strempty(rx->t.stream_id), op, msg);
+        link_admin_result(rx->link, id, r, msg, NULL);
+}
+
+void receiver_maybe_admin(Receiver *rx) {
+        json_t *m;
+
+        while ((m = link_take_admin(rx->link))) {
+                receiver_admin(rx, m);
+                json_decref(m);
+                if (link_stopping(rx->link))
+                        break;
+        }
+}
+
+bool receiver_idle_wait(Receiver *rx) {
+        receiver_maybe_admin(rx);
+        if (!rx->idle)
+                return link_stopping(rx->link);
+        return link_wait_stop(rx->link, RECEIVER_CHECK_MAX_USEC);
+}
+
 int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization) {
         if (r >= 0)
                 r = stream_discover(rx->http, rx->c, &rx->t);
@@ -216,12 +403,24 @@ int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization) {
                 r = stream_ensure(rx->http, rx->link, rx->c, &rx->t, push_authorization);
         if (r == -EACCES && rx->oauth2)
                 oauth2_client_invalidate(rx->oauth2); /* refused: a new token next time */
+        if (r == -ESTALE) {
+                /* Deleted by the admin: wait for `ssfctl stream create`. */
+                if (!rx->idle)
+                        log_info("The stream was deleted with ssfctl; no new stream until "
+                                 "'ssfctl stream create' or a restart of the daemon");
+                rx->idle = true;
+                return r;
+        }
         if (r < 0) {
                 char e[256];
                 if (r == -ECANCELED)
                         return r;
                 (void) snprintf(e, sizeof(e), "stream setup failed: %s", strerror(-r));
                 receiver_publish(rx, "error", e, false);
+                if (rx->create_id) {
+                        link_admin_result(rx->link, rx->create_id, r, e, NULL);
+                        rx->create_id = 0;
+                }
                 return r;
         }
         rx->ready = true;
@@ -231,12 +430,21 @@ int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization) {
         if (r < 0 && r != -EOPNOTSUPP)
                 log_debug_errno(r, "Cannot read the stream status: %m");
         rx->next_check_usec = ssf_now_usec() + receiver_check_interval(rx);
+        if (rx->create_id) {
+                char m[400];
+
+                (void) snprintf(m, sizeof(m), "stream %s set up", rx->t.stream_id);
+                link_admin_result(rx->link, rx->create_id, 0, m, NULL);
+                rx->create_id = 0;
+        }
+        if (rx->c->subjects_local)
+                receiver_add_local_subjects(rx);
         return 0;
 }
 
 bool receiver_setup_failed(Receiver *rx, int r) {
-        if (r == -ECANCELED && !link_stopping(rx->link))
-                return false;
+        if ((r == -ECANCELED || rx->idle) && !link_stopping(rx->link))
+                return false; /* interrupted, or idle after a delete (receiver_idle_wait()) */
         log_warning("Transmitter not usable, retrying in %" PRIu64 " s", rx->backoff / 1000000u);
         return receiver_back_off(rx);
 }

@@ -39,6 +39,9 @@ typedef struct Receiver {
         uint64_t backoff;           /* the next wait after a failure */
         uint64_t next_check_usec;   /* CLOCK_MONOTONIC: when receiver_check_stream() is due */
         char *status;               /* the stream status (and reason) last reported */
+        bool idle;                  /* `ssfctl stream delete`: no stream, no requests until
+                                     * `ssfctl stream create` (or a restart of the daemon) */
+        json_int_t create_id;       /* the `ssfctl stream create` the next setup answers, or 0 */
         json_t *counters;           /* increments not yet sent to the daemon */
 } Receiver;
 
@@ -65,8 +68,11 @@ int receiver_refresh_token(Receiver *rx);
  * receiver_setup_finish(): when r (the result so far) is not negative, discovers the
  * transmitter, fetches its JWKS and reuses or creates the stream (push_authorization: NULL for
  * poll, see stream_ensure()); then publishes the stream "enabled", makes rx ready and logs
- * "Receiving security events…", or publishes the failure (not -ECANCELED). Returns 0 or the
- * first failure. */
+ * "Receiving security events…", or publishes the failure (not -ECANCELED). With subjects =
+ * local, then adds the subjects root computed for this host's users (link_local_subjects()).
+ * A pending `ssfctl stream create` is answered with the outcome. When root says the stream was
+ * deleted by the admin (-ESTALE from the remembered stream id), rx becomes idle and nothing is
+ * created. Returns 0 or the first failure. */
 int receiver_setup_begin(Receiver *rx);
 int receiver_setup_token(Receiver *rx);
 int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization);
@@ -90,6 +96,16 @@ void receiver_check_stream(Receiver *rx);
  * and tells the daemon the outcome. Push: first a new access token when due (nothing else
  * refreshes it there). */
 void receiver_maybe_verify(Receiver *rx);
+
+/* Stream administration (link.h "admin"): carries out what root asked for, each request in
+ * turn, and answers it: the status update (SSF §8.1.2.2), delete (SSF §8.1.1.5; then rx is
+ * idle: not ready, and no stream is set up until a "create"), create (ends the idle state: the
+ * next setup runs and answers it), add or remove a subject (SSF §8.1.3). Requests need a
+ * stream that is set up, else they are answered -ENOENT. */
+void receiver_maybe_admin(Receiver *rx);
+/* While idle: answers administration requests and waits for the next one (or stop, then
+ * true). */
+bool receiver_idle_wait(Receiver *rx);
 
 /* Verifies token (len bytes) against t: issuer, audience, the JWKS, then has the daemon commit
  * it. delivered_jti: the jti it was delivered under (poll), or NULL (push: the payload's jti

@@ -73,6 +73,8 @@ void transmitter_done(Transmitter *t) {
         free(t->configuration_endpoint);
         free(t->status_endpoint);
         free(t->verification_endpoint);
+        free(t->add_subject_endpoint);
+        free(t->remove_subject_endpoint);
         json_decref(t->metadata);
         strv_free(t->critical_subject_members);
         jwks_free(t->jwks);
@@ -224,7 +226,8 @@ invalid:
 
 int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *t) {
         _cleanup_free_ char *issuer = NULL, *jwks_uri = NULL, *configuration_endpoint = NULL,
-                            *status_endpoint = NULL, *verification_endpoint = NULL;
+                            *status_endpoint = NULL, *verification_endpoint = NULL,
+                            *add_subject_endpoint = NULL, *remove_subject_endpoint = NULL;
         _cleanup_strv_free_ char **critical = NULL;
         const char *iss;
         int r;
@@ -257,6 +260,12 @@ int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *
         r = dup_https_member(md, "verification_endpoint", false, &verification_endpoint);
         if (r < 0)
                 return r;
+        r = dup_https_member(md, "add_subject_endpoint", false, &add_subject_endpoint);
+        if (r < 0)
+                return r;
+        r = dup_https_member(md, "remove_subject_endpoint", false, &remove_subject_endpoint);
+        if (r < 0)
+                return r;
         r = parse_critical_members(md, &critical);
         if (r < 0)
                 return r;
@@ -271,6 +280,10 @@ int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *
         t->status_endpoint = TAKE_PTR(status_endpoint);
         free(t->verification_endpoint);
         t->verification_endpoint = TAKE_PTR(verification_endpoint);
+        free(t->add_subject_endpoint);
+        t->add_subject_endpoint = TAKE_PTR(add_subject_endpoint);
+        free(t->remove_subject_endpoint);
+        t->remove_subject_endpoint = TAKE_PTR(remove_subject_endpoint);
         strv_free(t->critical_subject_members);
         t->critical_subject_members = TAKE_PTR(critical);
         json_decref(t->metadata);
@@ -591,25 +604,68 @@ static int remember_stream(Link *m, const char *id) {
         return link_kv_set(m, "stream_id", id);
 }
 
-/* Makes the existing stream *s deliver the way we want (SSF §8.1.1.3 PATCH with stream_id and
- * delivery), replacing *s with the updated configuration. */
-static int update_delivery(HttpClient *http, const Config *c, const Transmitter *t,
-                           const char *push_authorization, json_t **s) {
+/* Whether stream asks for the events c configures (events_requested, as sets). A stream that
+ * does not show what it requested cannot be compared: it is taken as it is. */
+static bool events_current(const Config *c, json_t *stream) {
+        _cleanup_(json_decrefp) json_t *want = stream_events_requested(c->events);
+        json_t *have = json_object_get(stream, "events_requested"), *v;
+        size_t i, n = 0;
+
+        if (!want || !json_is_array(have))
+                return true;
+        json_array_foreach(have, i, v) {
+                bool found = false;
+                size_t j;
+                json_t *w;
+
+                json_array_foreach(want, j, w)
+                        if (json_equal(v, w))
+                                found = true;
+                if (!found)
+                        return false;
+                n++;
+        }
+        return n == json_array_size(want);
+}
+
+/* Makes the existing stream *s deliver the way we want and ask for the configured events:
+ * SSF §8.1.1.3 PATCH with stream_id, delivery and events_requested; a transmitter that does not
+ * support PATCH (405, 501) gets the whole receiver-supplied configuration by PUT (SSF §8.1.1.4:
+ * delivery, events_requested, description). *s is replaced by the updated configuration. */
+static int update_stream(HttpClient *http, const Config *c, const Transmitter *t,
+                         const char *push_authorization, json_t **s) {
         _cleanup_(http_response_done) HttpResponse resp = {};
         _cleanup_(json_decrefp) json_t *req = NULL, *updated = NULL;
         const char *id = json_string_value(json_object_get(*s, "stream_id"));
-        json_t *delivery;
+        const char *method = "PATCH";
+        json_t *delivery, *events;
         int r;
 
         if (isempty(id))
                 return -EBADMSG;
         delivery = delivery_wanted(c, push_authorization);
-        if (!delivery)
+        events = stream_events_requested(c->events);
+        if (!delivery || !events) {
+                json_decref(delivery);
+                json_decref(events);
                 return -ENOMEM;
-        req = json_pack("{s:s, s:o}", "stream_id", id, "delivery", delivery);
+        }
+        req = json_pack("{s:s, s:o, s:o}", "stream_id", id, "delivery", delivery,
+                        "events_requested", events);
         if (!req)
                 return -ENOMEM;
-        r = mgmt_call(http, t, "PATCH", t->configuration_endpoint, req, &resp);
+        r = mgmt_call(http, t, method, t->configuration_endpoint, req, &resp);
+        if (r >= 0 && (resp.status == 405 || resp.status == 501)) {
+                json_t *desc = json_object_get(*s, "description");
+
+                if (json_is_string(desc))
+                        (void) json_object_set(req, "description", desc);
+                http_response_done(&resp);
+                method = "PUT";
+                log_info("Transmitter does not support PATCH, replacing the configuration of "
+                         "stream '%s' (PUT)", id);
+                r = mgmt_call(http, t, method, t->configuration_endpoint, req, &resp);
+        }
         if (r == -ECANCELED)
                 return r;
         if (r < 0)
@@ -624,8 +680,10 @@ static int update_delivery(HttpClient *http, const Config *c, const Transmitter 
         else if (resp.status == 200)
                 r = parse_body(&resp, false, &updated);
         else {
-                log_error("Updating the delivery of stream '%s' answered HTTP %ld", id,
-                          resp.status);
+                char answer[STREAM_ANSWER_EXCERPT + 32];
+
+                stream_describe_answer(&resp, answer, sizeof(answer));
+                log_error("Updating stream '%s' (%s) answered %s", id, method, answer);
                 return resp.status == 404 ? -ENOENT : -EPROTO;
         }
         if (r < 0)
@@ -634,7 +692,7 @@ static int update_delivery(HttpClient *http, const Config *c, const Transmitter 
                 log_error("Stream '%s' still does not deliver as configured after the update", id);
                 return -EPROTO;
         }
-        log_info("Updated the delivery of stream '%s' (%s)", id,
+        log_info("Updated stream '%s' (%s): %s delivery, the configured events", id, method,
                  c->delivery == DELIVERY_PUSH ? SSF_DELIVERY_PUSH : SSF_DELIVERY_POLL);
         json_decref(*s);
         *s = TAKE_PTR(updated);
@@ -677,9 +735,19 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t,
                 else {
                         /* A push stream must carry our endpoint and secret. */
                         if (push && !delivery_current(c, s, push_authorization)) {
-                                r = update_delivery(http, c, t, push_authorization, &s);
+                                r = update_stream(http, c, t, push_authorization, &s);
                                 if (r < 0 && (c->stream_id || (r != -EPROTO && r != -ENOENT)))
                                         return r;
+                        } else if (!events_current(c, s)) {
+                                /* Other events configured than the stream asks for: update it,
+                                 * else keep it as it is (its events still arrive). */
+                                r = update_stream(http, c, t, push_authorization, &s);
+                                if (r == -ECANCELED)
+                                        return r;
+                                if (r < 0)
+                                        log_warning("Stream '%s' keeps the events it asked for "
+                                                    "before", want);
+                                r = 0;
                         } else
                                 r = 0;
                         if (r >= 0) {
@@ -735,7 +803,7 @@ int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t,
                         json_t *cand = json_incref(v);
 
                         if (push && !delivery_current(c, cand, push_authorization) &&
-                            update_delivery(http, c, t, push_authorization, &cand) < 0) {
+                            update_stream(http, c, t, push_authorization, &cand) < 0) {
                                 json_decref(cand);
                                 continue;
                         }
@@ -786,5 +854,150 @@ int stream_request_verification(HttpClient *http, const Transmitter *t, const ch
                 return -EBUSY;
         if (resp.status != 204 && resp.status != 200 && resp.status != 202)
                 return -EPROTO;
+        return 0;
+}
+
+/* ---- administration (ssfctl stream …, ssfctl subjects …) ------------------------------------ */
+
+void stream_describe_answer(const HttpResponse *resp, char *buf, size_t size) {
+        size_t n = 0, len = resp->body ? resp->body_len : 0;
+        char excerpt[STREAM_ANSWER_EXCERPT + 4];
+
+        /* The body as text, bounded, control characters (and what is not ASCII) replaced. */
+        for (size_t i = 0; i < len && n < STREAM_ANSWER_EXCERPT; i++) {
+                unsigned char ch = (unsigned char) resp->body[i];
+
+                excerpt[n++] = ch == '\n' || ch == '\r' || ch == '\t' ? ' '
+                               : ch < 0x20 || ch >= 0x7f ? '?' : (char) ch;
+        }
+        if (len > STREAM_ANSWER_EXCERPT) {
+                memcpy(excerpt + n, "...", 3);
+                n += 3;
+        }
+        excerpt[n] = 0;
+        (void) snprintf(buf, size, "HTTP %ld%s%s", resp->status, n ? ": " : "", excerpt);
+}
+
+/* One management call whose outcome an admin reads: 0 when the answer is one of ok (a
+ * 0-terminated list of statuses), else -EACCES (401/403), -ENOENT (404), -EBUSY (429),
+ * -EOPNOTSUPP (405/501) or -EPROTO, with what the transmitter answered in msg; or the
+ * transport's -errno (msg says so). *resp keeps the answer. */
+static int admin_call(HttpClient *http, const Transmitter *t, const char *method,
+                      const char *url, json_t *body, const long *ok, HttpResponse *resp,
+                      char *msg, size_t size) {
+        int r;
+
+        r = mgmt_call(http, t, method, url, body, resp);
+        if (r == -EBUSY) {
+                (void) snprintf(msg, size, "not sent: the transmitter asked us to retry later "
+                                "(Retry-After), %llu s from now",
+                                (unsigned long long) ((http_client_hold_left(http) + 999999u) / 1000000u));
+                return r;
+        }
+        if (r < 0) {
+                (void) snprintf(msg, size, "%s %s failed: %s", method, url, strerror(-r));
+                return r;
+        }
+        for (const long *o = ok; *o; o++)
+                if (resp->status == *o) {
+                        stream_describe_answer(resp, msg, size);
+                        return 0;
+                }
+        {
+                char answer[STREAM_ANSWER_EXCERPT + 32];
+
+                stream_describe_answer(resp, answer, sizeof(answer));
+                (void) snprintf(msg, size, "the transmitter answered %s", answer);
+        }
+        switch (resp->status) {
+        case 401:
+        case 403:
+                return -EACCES;
+        case 404:
+                return -ENOENT;
+        case 429:
+                return -EBUSY;
+        case 405:
+        case 501:
+                return -EOPNOTSUPP;
+        default:
+                return -EPROTO;
+        }
+}
+
+int stream_update_status(HttpClient *http, const Transmitter *t, const char *status,
+                         const char *reason, char **ret_status, char *msg, size_t size) {
+        static const long ok[] = { 200, 202, 204, 0 };
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_(json_decrefp) json_t *req = NULL, *o = NULL;
+        _cleanup_free_ char *reason_now = NULL;
+        int r;
+
+        *ret_status = NULL;
+        if (!t->status_endpoint) {
+                (void) snprintf(msg, size, "the transmitter publishes no status_endpoint");
+                return -EOPNOTSUPP;
+        }
+        req = json_pack("{s:s, s:s}", "stream_id", t->stream_id, "status", status);
+        if (!req || (reason && json_object_set_new(req, "reason", json_string(reason)) < 0))
+                return -ENOMEM;
+        r = admin_call(http, t, "POST", t->status_endpoint, req, ok, &resp, msg, size);
+        if (r < 0)
+                return r;
+        /* 200 carries the status now in force (SSF §8.1.2.2); 202/204: as asked, not yet. */
+        if (resp.status == 200 && parse_body(&resp, false, &o) >= 0 &&
+            stream_parse_status(o, ret_status, &reason_now) >= 0)
+                (void) snprintf(msg, size, "the transmitter reports the stream %s", *ret_status);
+        else
+                (void) snprintf(msg, size, "the transmitter accepted the status %s (HTTP %ld)",
+                                status, resp.status);
+        return 0;
+}
+
+int stream_delete(HttpClient *http, const Transmitter *t, char *msg, size_t size) {
+        static const long ok[] = { 200, 202, 204, 0 };
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_free_ char *url = NULL;
+        int r;
+
+        if (!t->configuration_endpoint || !t->stream_id) {
+                (void) snprintf(msg, size, "no stream to delete");
+                return -ENOENT;
+        }
+        r = stream_id_url(t->configuration_endpoint, t->stream_id, &url);
+        if (r < 0)
+                return r;
+        r = admin_call(http, t, "DELETE", url, NULL, ok, &resp, msg, size);
+        if (r < 0)
+                return r;
+        (void) snprintf(msg, size, "deleted stream %s at the transmitter", t->stream_id);
+        return 0;
+}
+
+int stream_subject(HttpClient *http, const Transmitter *t, bool add, json_t *subject,
+                   int verified, char *msg, size_t size) {
+        static const long ok[] = { 200, 202, 204, 0 };
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_(json_decrefp) json_t *req = NULL;
+        const char *url = add ? t->add_subject_endpoint : t->remove_subject_endpoint;
+        int r;
+
+        if (!url) {
+                (void) snprintf(msg, size, "the transmitter publishes no %s_subject_endpoint",
+                                add ? "add" : "remove");
+                return -EOPNOTSUPP;
+        }
+        if (!t->stream_id) {
+                (void) snprintf(msg, size, "no stream");
+                return -ENOENT;
+        }
+        req = json_pack("{s:s, s:O}", "stream_id", t->stream_id, "subject", subject);
+        if (!req || (add && verified >= 0 &&
+                     json_object_set_new(req, "verified", json_boolean(verified)) < 0))
+                return -ENOMEM;
+        r = admin_call(http, t, "POST", url, req, ok, &resp, msg, size);
+        if (r < 0)
+                return r;
+        (void) snprintf(msg, size, "%s (HTTP %ld)", add ? "added" : "removed", resp.status);
         return 0;
 }

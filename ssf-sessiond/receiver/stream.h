@@ -24,6 +24,8 @@ typedef struct Transmitter {
         char *configuration_endpoint;
         char *status_endpoint;
         char *verification_endpoint;
+        char *add_subject_endpoint;    /* SSF §8.1.3.2, NULL when not published */
+        char *remove_subject_endpoint; /* SSF §8.1.3.3 */
         json_t *metadata;
         char **critical_subject_members; /* SSF §7.1, NULL when absent or invalid */
 
@@ -116,3 +118,22 @@ int stream_read_config(HttpClient *http, const Transmitter *t);
  * of the detections they cover. NULL when out of memory. */
 json_t *stream_events_requested(char *const *names);
 
+/* ---- administration (`ssfctl stream pause|resume|disable|delete`, `ssfctl subjects`) -------
+ * Each returns 0 or -errno with, in msg (size bytes), what happened for the admin to read:
+ * on a refusal "the transmitter answered HTTP <status>: <body excerpt>" (at most
+ * STREAM_ANSWER_EXCERPT bytes of the body, control characters replaced). Refusals: -EACCES
+ * (401/403), -ENOENT (404), -EBUSY (429), -EOPNOTSUPP (405/501, or no such endpoint), -EPROTO. */
+#define STREAM_ANSWER_EXCERPT 200u
+/* "HTTP <status>: <body excerpt>" into buf. */
+void stream_describe_answer(const HttpResponse *resp, char *buf, size_t size);
+/* POST status_endpoint {stream_id, status, reason} (SSF §8.1.2.2): the receiver's status update
+ * ("enabled", "paused", "disabled"). *ret_status: the status the transmitter answered (new
+ * string), or NULL when it did not say (202/204). */
+int stream_update_status(HttpClient *http, const Transmitter *t, const char *status,
+                         const char *reason, char **ret_status, char *msg, size_t size);
+/* DELETE configuration_endpoint?stream_id= (SSF §8.1.1.5). */
+int stream_delete(HttpClient *http, const Transmitter *t, char *msg, size_t size);
+/* POST add_subject_endpoint {stream_id, subject, verified} (add; verified < 0: not sent) or
+ * remove_subject_endpoint {stream_id, subject} (SSF §8.1.3.2, §8.1.3.3). */
+int stream_subject(HttpClient *http, const Transmitter *t, bool add, json_t *subject,
+                   int verified, char *msg, size_t size);

@@ -117,6 +117,7 @@ static int parse_path_required(ParseState *s, const ConfigItem *item, const char
 static int parse_https_url(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_auth(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_delivery(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_subjects_mode(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_listen(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_events(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_unsigned(ParseState *s, const ConfigItem *item, const char *value, void *data);
@@ -164,6 +165,7 @@ static const ConfigItem config_items[] = {
         { SECTION_TRANSMITTER, "push_cert", parse_path, C(push_cert), 0, 0 },
         { SECTION_TRANSMITTER, "push_key", parse_path, C(push_key), 0, 0 },
         { SECTION_TRANSMITTER, "stream_id", parse_string, C(stream_id), 0, 0 },
+        { SECTION_TRANSMITTER, "subjects", parse_subjects_mode, C(subjects_local), 0, 0 },
         { SECTION_TRANSMITTER, "events", parse_events, C(events), 0, 0 },
         { SECTION_TRANSMITTER, "poll_max_events", parse_unsigned, C(poll_max_events), 1, 1000 },
         { SECTION_TRANSMITTER, "poll_wait", parse_duration, C(poll_wait_usec), 0, USEC_PER_HOUR },
@@ -441,6 +443,17 @@ static int parse_auth(ParseState *s, const ConfigItem *item, const char *value, 
 static int parse_delivery(ParseState *s, const ConfigItem *item, const char *value, void *data) {
         return parse_enum(s, item, value, data, delivery_names, ARRAY_SIZE(delivery_names),
                           "poll or push");
+}
+
+/* [transmitter] subjects = all | local: a bool (local). */
+static int parse_subjects_mode(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        static const char *const names[] = { "all", "local" };
+        int v = 0, r;
+
+        r = parse_enum(s, item, value, &v, names, ARRAY_SIZE(names), "all or local");
+        if (r >= 0)
+                *(bool *) data = v == 1;
+        return r;
 }
 
 static int parse_map(ParseState *s, const ConfigItem *item, const char *value, void *data) {

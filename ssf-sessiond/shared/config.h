@@ -99,6 +99,7 @@ typedef struct Config {
         DeliveryMode delivery;
         char *push_listen, *push_url, *push_cert, *push_key;
         char *stream_id;
+        bool subjects_local;      /* subjects = local: add this host's users' subjects */
         char **events;            /* short names, or NULL for "all" */
         unsigned poll_max_events; /* 1..1000 */
         uint64_t poll_wait_usec;  /* 0 = returnImmediately */

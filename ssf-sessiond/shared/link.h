@@ -11,7 +11,15 @@
  *                     {"type":"kv-set","id":N,"key":K,"value":V}→ {"type":"reply","id":N}
  *                     {"type":"facts", "stream":{…}, "counters":{name: increment}}
  *                     {"type":"verify-result","state":S,"result":R}
+ *                     {"type":"admin-result","id":N,"status":S,"message":M,"stream_status"?:T}
+ *                     {"type":"local-subjects","id":N}   → {"type":"reply","id":N,"subjects":[…],
+ *                                                          "removed"?:[…]}
  *   daemon → worker   {"type":"verify","state":S}  ·  {"type":"stop"}
+ *                     {"type":"admin","id":N,"op":"status","status":T,"reason"?:R}
+ *                     {"type":"admin","id":N,"op":"delete"|"create"}
+ *                     {"type":"admin","id":N,"op":"add-subject"|"remove-subject",
+ *                      "subjects":[{…}, …],"verified"?:B}
+ *                     (an optional "transmitter":NAME is reserved for several transmitters)
  *
  * A reply carries "status": 0 or a negative errno, and for ingest "err"/"description" when
  * the SET is to be reported in setErrs.

@@ -111,7 +111,7 @@ static void check_facts(const StreamFacts *f) {
         check_text(f->verify_result, 256);
         if (!f->status || (strcmp(f->status, "starting") != 0 && strcmp(f->status, "enabled") != 0 &&
                            strcmp(f->status, "paused") != 0 && strcmp(f->status, "disabled") != 0 &&
-                           strcmp(f->status, "error") != 0))
+                           strcmp(f->status, "error") != 0 && strcmp(f->status, "deleted") != 0))
                 abort();
         if (f->config_json && strlen(f->config_json) > 64u * 1024u)
                 abort();
@@ -146,7 +146,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 /* A protocol violation (the caller kills the worker): nothing to answer. */
                 if ((r != -EPROTO && r != -ENOMEM) || answer)
                         abort();
-        } else if (strcmp(type, "facts") == 0 || strcmp(type, "verify-result") == 0) {
+        } else if (strcmp(type, "facts") == 0 || strcmp(type, "verify-result") == 0 ||
+                   strcmp(type, "admin-result") == 0) {
                 if (answer)
                         abort(); /* notifications are not answered */
         } else if (!json_is_integer(json_object_get(msg, "id")) || !answer) {
@@ -164,8 +165,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         abort();
                 if (strcmp(type, "kv-get") != 0 && json_object_get(answer, "value"))
                         abort();
+                /* subjects = local is off here: no subjects for the worker. */
+                if (strcmp(type, "local-subjects") == 0 &&
+                    (status != -EPERM || json_object_get(answer, "subjects")))
+                        abort();
                 if (strcmp(type, "ingest") != 0 && strcmp(type, "kv-get") != 0 &&
-                    strcmp(type, "kv-set") != 0)
+                    strcmp(type, "kv-set") != 0 && strcmp(type, "local-subjects") != 0)
                         abort(); /* any other type is a violation, never answered */
                 /* Something the worker can send back through link_recv(). */
                 {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Subject identifier -> local users (no map_file: the input is the subject JSON). */
+/* Subject identifier -> local users (no map_file: the input is the subject JSON), and the
+ * check of a subject an admin gives (subject_parse_admin()). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,9 +19,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const SubjectMap maps[] = { SUBJECT_MAP_EMAIL_LOCALPART, SUBJECT_MAP_EMAIL, SUBJECT_MAP_ISS_SUB,
                                            SUBJECT_MAP_OPAQUE };
         json_t *j;
+        char error[256];
 
         if (size > 64 * 1024)
                 return 0;
+        /* The same bytes as an admin's `ssfctl subjects add '{…}'`. */
+        error[0] = 0;
+        if (subject_parse_admin((const char *) data, size, &j, error, sizeof(error)) == 0) {
+                if (!json_is_object(j))
+                        abort();
+                json_decref(j);
+        } else if (!error[0])
+                abort();
         j = json_loadb((const char *) data, size, JSON_REJECT_DUPLICATES, NULL);
         if (!j)
                 return 0;

@@ -346,6 +346,10 @@ class Transmitter:
         self.issuer_override = None  # control: make discovery/stream lie about the issuer
         self.fail_requests = []      # control: [{"path_prefix", "status", "count", "retry_after"}]
         self.status_delay = 0.0      # control: seconds GET /ssf/status waits before answering
+        # SSF 7.1 default_subjects: "ALL" delivers every subject's SETs; "NONE" only those of
+        # subjects added with add_subject (SSF 8.1.3.2) (/control/config)
+        self.default_subjects = "ALL"
+        self.patch_unsupported = False  # control: PATCH of a stream answers 405 (PUT works)
         self._reset_records()
 
     # -- records ---------------------------------------------------------------------------
@@ -453,7 +457,7 @@ class Transmitter:
             "remove_subject_endpoint": o + "/ssf/subjects:remove",
             "verification_endpoint": o + "/ssf/verify",
             "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6749"}],
-            "default_subjects": "ALL",
+            "default_subjects": self.default_subjects,
         } | ({"critical_subject_members": self.critical_subject_members}
              if self.critical_subject_members not in (None, []) else {})
 
@@ -580,9 +584,28 @@ class Transmitter:
         return token
 
     # -- queueing --------------------------------------------------------------------------
-    def enqueue(self, jti, token, uri=None, stream_id=None, force=False, delay=0.0):
+    @staticmethod
+    def subject_matches(added, subject):
+        """SSF 8.1.3.1: simple subjects match when identical; complex ones when every member
+        is either absent on one side or identical (a complex subject also matches an added
+        simple subject equal to its user member)."""
+        if not isinstance(subject, dict) or not isinstance(added, dict):
+            return False
+        if added == subject:
+            return True
+        if subject.get("format", "complex") == "complex" and added.get("format") != "complex":
+            return subject.get("user") == added
+        if added.get("format") == "complex" and subject.get("format", "complex") == "complex":
+            keys = (set(added) | set(subject)) - {"format"}
+            return all(k not in added or k not in subject or added[k] == subject[k] for k in keys)
+        return False
+
+    def enqueue(self, jti, token, uri=None, stream_id=None, force=False, delay=0.0,
+                subject=None):
         """Queue a SET on one stream (stream_id) or on every stream that delivers `uri`,
-        deliverable `delay` seconds from now. Returns the stream ids it was queued on."""
+        deliverable `delay` seconds from now. Returns the stream ids it was queued on.
+        default_subjects = NONE: a SET about `subject` (its sub_id) goes only to the streams
+        that added a matching subject (stream-level SSF events always go)."""
         with self.cond:
             if stream_id is not None:
                 if stream_id not in self.streams:
@@ -597,6 +620,11 @@ class Transmitter:
             queued = []
             for st in targets:
                 if st.status == "disabled":
+                    continue
+                if (self.default_subjects == "NONE" and subject is not None
+                        and not (uri or "").startswith(SSF)
+                        and not any(self.subject_matches(a, subject) for a in st.subjects)):
+                    self.count("filtered_by_subject")
                     continue
                 st.queue[jti] = {"jti": jti, "token": token, "state": "pending",
                                  "not_before": time.time() + delay if delay else 0.0,
@@ -1203,6 +1231,10 @@ class Transmitter:
                 self.oauth2_tokens = {}
             if "status_delay" in body:
                 self.status_delay = float(body["status_delay"] or 0)
+            if "default_subjects" in body:
+                self.default_subjects = str(body["default_subjects"])
+            if "patch_unsupported" in body:
+                self.patch_unsupported = bool(body["patch_unsupported"])
             if "fail" in body:
                 f = body["fail"]
                 if f is None:
@@ -1210,6 +1242,8 @@ class Transmitter:
                 else:
                     ra = f.get("retry_after")
                     self.fail_requests.append({"path_prefix": f.get("path_prefix", "/ssf/"),
+                                               "method": f.get("method"),
+                                               "body": f.get("body"),
                                                "status": int(f.get("status", 503)),
                                                "count": int(f.get("count", 1)),
                                                "retry_after": None if ra is None else str(ra)})
@@ -1251,16 +1285,18 @@ class Transmitter:
             self.cond.notify_all()
             return out
 
-    def should_fail(self, path):
-        """The failure injected for path: (status, extra headers), or None."""
+    def should_fail(self, path, method=None):
+        """The failure injected for path (and method, when the failure names one): (status,
+        extra headers, body or None), or None."""
         with self.lock:
             for f in self.fail_requests:
-                if f["count"] > 0 and path.startswith(f["path_prefix"]):
+                if (f["count"] > 0 and path.startswith(f["path_prefix"])
+                        and f.get("method") in (None, method)):
                     f["count"] -= 1
                     headers = {}
                     if f.get("retry_after") is not None:
                         headers["Retry-After"] = f["retry_after"]
-                    return f["status"], headers
+                    return f["status"], headers, f.get("body")
         return None
 
     def record_request(self, method, path, when, status, note=None):
@@ -1318,7 +1354,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- helpers -------------------------------------------------------------------------------
     def send_json(self, status, obj, headers=None):
-        data = json.dumps(obj).encode()
+        # a str is sent as it is (a test's raw body, control characters and all)
+        data = obj.encode() if isinstance(obj, str) else json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -1443,9 +1480,11 @@ class _Handler(BaseHTTPRequestHandler):
             with t.lock:
                 t.count(f"{method} {path.split('/poll/')[0] + '/poll' if '/poll/' in path else path}")
             if not path.startswith("/control/"):
-                forced = t.should_fail(path)
+                forced = t.should_fail(path, method)
                 if forced:
                     self.read_body()
+                    if forced[2] is not None:  # the test's own body (a str: raw)
+                        return self.send_json(forced[0], forced[2], forced[1])
                     raise RequestError(forced[0], "forced_failure", "failure injected by the test",
                                        forced[1])
             self.route(t, method, path)
@@ -1503,6 +1542,7 @@ class _Handler(BaseHTTPRequestHandler):
                 status = body.get("status")
                 if status not in ("enabled", "paused", "disabled"):
                     raise RequestError(400, "invalid_request", "status must be enabled|paused|disabled")
+                self.note = {"body": body}
                 with t.cond:
                     st = t._stream(body.get("stream_id"))
                     st.status = status
@@ -1516,6 +1556,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, out)
         if path in ("/ssf/subjects:add", "/ssf/subjects:remove") and method == "POST":
             body = self.json_body()
+            self.note = {"body": body}
             subj = body.get("subject")
             if not isinstance(subj, dict) or not isinstance(subj.get("format"), str):
                 raise RequestError(400, "invalid_request", "subject must be an object with a format")
@@ -1554,8 +1595,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if sid is None:
                     return self.send_json(200, [s.config for s in t.streams.values()])
                 return self.send_json(200, t._stream(sid).config)
+        if method == "PATCH" and t.patch_unsupported:
+            self.read_body()  # the connection stays usable
+            raise RequestError(405, "invalid_request", "PATCH not supported, use PUT")
         if method in ("PATCH", "PUT"):
-            return self.send_json(200, t.update_stream(self.json_body(), replace=(method == "PUT")))
+            self.note = {"body": self.json_body()}
+            return self.send_json(200, t.update_stream(self.note["body"], replace=(method == "PUT")))
         if method == "DELETE":
             sid = self.query().get("stream_id")
             with t.cond:
@@ -1592,7 +1637,8 @@ class _Handler(BaseHTTPRequestHandler):
                     # no usable jti in the SET (a test of the receiver's checks): queue it
                     # under a key of our own, which the receiver cannot know
                     jti = "no-jti-" + secrets.token_hex(8)
-                queued = t.enqueue(jti, token, uri=uri, stream_id=sid, force=bool(b.get("force")))
+                queued = t.enqueue(jti, token, uri=uri, stream_id=sid, force=bool(b.get("force")),
+                                   subject=(claims or {}).get("sub_id"))
             t.log(f"event {short_name(uri)} jti={jti} queued on {queued}")
             return self.send_json(200, {"jti": jti, "token": token, "claims": claims,
                                         "streams": queued})

@@ -482,12 +482,70 @@ static void test_usage(void **state) {
         for (CtlVerb v = 0; v < _CTL_VERB_MAX; v++) {
                 _cleanup_free_ char *line = NULL;
 
+                if (ctl_verb_is_admin(v))
+                        continue; /* two words on the command line: below */
+
                 assert_true(asprintf(&line, "\n  %s", ctl_verb_to_string(v)) > 0);
                 if (!strstr(u, line))
                         fail_msg("usage lacks '%s'", ctl_verb_to_string(v));
         }
+        assert_non_null(strstr(u, "\n  stream pause|resume|disable [--reason TEXT]"));
+        assert_non_null(strstr(u, "\n  stream delete"));
+        assert_non_null(strstr(u, "\n  stream create"));
+        assert_non_null(strstr(u, "\n  subjects add|remove USER|SUBJECT-JSON"));
         assert_non_null(strstr(u, "--json"));
         assert_non_null(strstr(u, "--socket PATH"));
+}
+
+/* stream pause|resume|disable|delete|create, subjects add|remove: two words, the wire verbs. */
+static void test_admin_verbs(void **state) {
+        char big[CTL_SUBJECT_MAX + 2];
+        CtlArgs a;
+
+        assert_int_equal(parse(&a, NULL, "stream", "pause", "--reason", "maintenance", NULL), 0);
+        assert_int_equal(a.verb, CTL_VERB_STREAM_STATUS);
+        assert_string_equal(a.stream_status, "paused");
+        assert_string_equal(a.reason, "maintenance");
+        assert_int_equal(parse(&a, NULL, "stream", "resume", NULL), 0);
+        assert_string_equal(a.stream_status, "enabled");
+        assert_null(a.reason);
+        assert_int_equal(parse(&a, NULL, "--json", "stream", "disable", NULL), 0);
+        assert_string_equal(a.stream_status, "disabled");
+        assert_int_equal(parse(&a, NULL, "stream", "delete", NULL), 0);
+        assert_int_equal(a.verb, CTL_VERB_STREAM_DELETE);
+        assert_int_equal(parse(&a, NULL, "stream", "create", NULL), 0);
+        assert_int_equal(a.verb, CTL_VERB_STREAM_CREATE);
+        assert_int_equal(parse(&a, NULL, "subjects", "add", "alice", NULL), 0);
+        assert_int_equal(a.verb, CTL_VERB_SUBJECTS_ADD);
+        assert_string_equal(a.subject, "alice");
+        assert_int_equal(parse(&a, NULL, "subjects", "remove", "{\"format\":\"opaque\",\"id\":\"x\"}",
+                               NULL), 0);
+        assert_int_equal(a.verb, CTL_VERB_SUBJECTS_REMOVE);
+
+        expect_request("{\"status\": \"paused\", \"reason\": \"why\"}", "stream", "pause", "--reason",
+                       "why", NULL);
+        expect_request("{\"status\": \"enabled\"}", "stream", "resume", NULL);
+        expect_request("{}", "stream", "delete", NULL);
+        expect_request("{\"subject\": \"bob\"}", "subjects", "add", "bob", NULL);
+        assert_string_equal(ctl_verb_to_string(CTL_VERB_STREAM_STATUS), "stream-status");
+        assert_string_equal(ctl_verb_to_string(CTL_VERB_SUBJECTS_REMOVE), "subjects-remove");
+
+        /* The wire names are not commands. */
+        expect_usage_error("unknown command 'stream-delete'", "stream-delete", NULL);
+        assert_int_equal(ctl_verb_from_string("subjects-add"), _CTL_VERB_INVALID);
+        expect_usage_error("unknown stream command 'stop'", "stream", "stop", NULL);
+        expect_usage_error("too many arguments for stream delete", "stream", "delete", "x", NULL);
+        expect_usage_error("subjects needs add or remove", "subjects", NULL);
+        expect_usage_error("subjects needs add or remove", "subjects", "list", NULL);
+        expect_usage_error("subjects add needs one USER", "subjects", "add", NULL);
+        expect_usage_error("subjects remove needs one USER", "subjects", "remove", "a", "b", NULL);
+        expect_usage_error("only valid with set-risk", "stream", "delete", "--reason", "x", NULL);
+        expect_usage_error("control characters", "stream", "pause", "--reason", "a\tb", NULL);
+        expect_usage_error("must be 1 to", "subjects", "add", "", NULL);
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        expect_usage_error("must be 1 to", "subjects", "add", big, NULL);
+        expect_usage_error("not UTF-8", "subjects", "add", "\xff\xfe", NULL);
 }
 
 /* history: any N, and --since as epoch seconds, RFC 3339 UTC or a duration before now. */
@@ -549,6 +607,7 @@ int main(void) {
                 cmocka_unit_test(test_format_bad_bodies),
                 cmocka_unit_test(test_format_error),
                 cmocka_unit_test(test_usage),
+                cmocka_unit_test(test_admin_verbs),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

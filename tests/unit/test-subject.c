@@ -450,8 +450,98 @@ static void test_critical_members(void **state) {
 #undef CHECK_CRIT
 }
 
+/* A subject an admin gives as JSON (subject_parse_admin()). */
+static void test_parse_admin(void **state) {
+        static const char *const good[] = {
+                "{\"format\":\"email\",\"email\":\"a@example.com\"}",
+                "{\"format\":\"iss_sub\",\"iss\":\"https://idp\",\"sub\":\"1\"}",
+                "{\"format\":\"opaque\",\"id\":\"x\"}",
+                "{\"format\":\"ip-addresses\",\"ip-addresses\":[\"10.0.0.1\"]}",
+                "{\"format\":\"aliases\",\"identifiers\":[{\"format\":\"opaque\",\"id\":\"x\"}]}",
+                "{\"format\":\"complex\",\"user\":{\"format\":\"email\",\"email\":\"a@b\"}}",
+        };
+        static const struct {
+                const char *text, *why;
+        } bad[] = {
+                { "[1]", "JSON object" },
+                { "{\"id\":\"x\"}", "string \"format\"" },
+                { "{\"format\":\"nope\"}", "unknown subject format \"nope\"" },
+                { "{\"format\":\"email\",\"email\":\"\"}", "non-empty string \"email\"" },
+                { "{\"format\":\"iss_sub\",\"iss\":\"https://idp\"}", "\"sub\"" },
+                { "{\"format\":\"ip-addresses\",\"ip-addresses\":[]}", "non-empty array" },
+                { "{\"format\":\"aliases\",\"identifiers\":[]}", "1 to 32" },
+                { "{\"format\":\"aliases\",\"identifiers\":[{\"format\":\"aliases\","
+                  "\"identifiers\":[{\"format\":\"opaque\",\"id\":\"x\"}]}]}", "do not nest" },
+                { "{\"format\":\"complex\"}", "needs a member" },
+                { "{\"format\":\"opaque\",\"id\":\"x\",\"id\":\"y\"}", "not valid JSON" },
+                { "{\"format\":\"x\\u001b\"}", "unknown subject format \"x?\"" },
+        };
+        char error[256], big[SUBJECT_ADMIN_MAX + 64];
+        json_t *j;
+
+        for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+                error[0] = 0;
+                if (subject_parse_admin(good[i], strlen(good[i]), &j, error, sizeof(error)) < 0)
+                        fail_msg("%s refused: %s", good[i], error);
+                assert_true(json_is_object(j));
+                json_decref(j);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                error[0] = 0;
+                assert_int_equal(subject_parse_admin(bad[i].text, strlen(bad[i].text), &j, error,
+                                                     sizeof(error)), -EINVAL);
+                if (!strstr(error, bad[i].why))
+                        fail_msg("%s: '%s' does not say '%s'", bad[i].text, error, bad[i].why);
+        }
+        snprintf(big, sizeof(big), "{\"format\":\"opaque\",\"id\":\"%0*d\"}",
+                 (int) SUBJECT_ADMIN_MAX, 0);
+        assert_int_equal(subject_parse_admin(big, strlen(big), &j, error, sizeof(error)), -E2BIG);
+}
+
+/* A local user -> its subjects (subject_for_user()). */
+static void test_subjects_for_user(void **state) {
+        Config c = config(SUBJECT_MAP_EMAIL_LOCALPART);
+        LocalUser u = { .uid = 2001 };
+        char error[256] = "", *star[] = { (char *) (uintptr_t) "*", NULL };
+        _cleanup_(json_decrefp) json_t *a = json_array(), *want = NULL;
+
+        snprintf(u.name, sizeof(u.name), "alice");
+        assert_int_equal(subject_for_user(&c, &u, "alice", a, error, sizeof(error)), 0);
+        want = js("[{\"format\":\"email\",\"email\":\"alice@Example.COM\"},"
+                  "{\"format\":\"email\",\"email\":\"alice@corp.example\"}]");
+        assert_true(json_equal(a, want));
+        /* Again: no duplicates. */
+        assert_int_equal(subject_for_user(&c, &u, "alice", a, error, sizeof(error)), 0);
+        assert_int_equal(json_array_size(a), 2);
+
+        c.domains = star;
+        assert_int_equal(subject_for_user(&c, &u, "alice", a, error, sizeof(error)), -EADDRNOTAVAIL);
+        assert_non_null(strstr(error, "domains"));
+        c.domains = NULL;
+        assert_int_equal(subject_for_user(&c, &u, "alice", a, error, sizeof(error)), -EADDRNOTAVAIL);
+
+        if (geteuid() != 0)
+                return; /* map_file must be root-owned */
+        json_array_clear(a);
+        c.map_file = map_path;
+        write_map("alice@corp.example alice\nacct:al@x alice\n+4930123 alice\ndid:ex:1 alice\n"
+                  "urn:uuid:1 alice\n00u1 alice\nother@x bob\n# alice@y alice\n", 0644);
+        assert_int_equal(subject_for_user(&c, &u, "alice", a, error, sizeof(error)), 0);
+        json_decref(want);
+        want = js("[{\"format\":\"email\",\"email\":\"alice@corp.example\"},"
+                  "{\"format\":\"account\",\"uri\":\"acct:al@x\"},"
+                  "{\"format\":\"phone_number\",\"phone_number\":\"+4930123\"},"
+                  "{\"format\":\"did\",\"url\":\"did:ex:1\"},"
+                  "{\"format\":\"uri\",\"uri\":\"urn:uuid:1\"},"
+                  "{\"format\":\"opaque\",\"id\":\"00u1\"}]");
+        if (!json_equal(a, want))
+                fail_msg("got %s", json_dumps(a, JSON_COMPACT));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_parse_admin),
+                cmocka_unit_test(test_subjects_for_user),
                 cmocka_unit_test(test_email_localpart),
                 cmocka_unit_test(test_email_full),
                 cmocka_unit_test(test_iss_sub_and_opaque),
