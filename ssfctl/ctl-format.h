@@ -28,6 +28,7 @@ typedef enum CtlVerb {
         CTL_VERB_VERIFY,
         CTL_VERB_STREAM,
         CTL_VERB_METRICS,
+        CTL_VERB_TRANSMITTERS,
         _CTL_VERB_MAX,
         _CTL_VERB_INVALID = -EINVAL,
 } CtlVerb;
@@ -49,7 +50,12 @@ typedef struct CtlArgs {
         const char *reason; /* set-risk --reason, or NULL */
         long long since;    /* history --since: epoch seconds; -1 when not given */
         unsigned limit;     /* history -n, CTL_HISTORY_LIMIT_DEFAULT if not given */
+        const char *transmitter; /* --transmitter NAME (stream verbs), or NULL */
 } CtlArgs;
+
+/* Whether verb is about one transmitter's stream, and so takes --transmitter NAME (sent as the
+ * request's "transmitter"; required by the daemon when there are several). */
+bool ctl_verb_takes_transmitter(CtlVerb v);
 
 /* The wire name of a verb ("set-risk"), or NULL. */
 const char *ctl_verb_to_string(CtlVerb v);

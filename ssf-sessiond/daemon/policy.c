@@ -180,8 +180,8 @@ static bool level_matches(unsigned levels, RiskLevel l) {
         return levels == 0 || (levels & (1u << l));
 }
 
-const Rule *policy_match(const Config *c, const char *user, char *const *user_groups,
-                         const char *detection, RiskLevel new_level) {
+const Rule *policy_match(const Config *c, const char *transmitter, const char *user,
+                         char *const *user_groups, const char *detection, RiskLevel new_level) {
         _cleanup_strv_free_ char **looked_up = NULL;
         bool have_groups = user_groups != NULL;
 
@@ -192,6 +192,8 @@ const Rule *policy_match(const Config *c, const char *user, char *const *user_gr
                 const Rule *r = &c->rules[i];
 
                 if (!level_matches(r->levels, new_level))
+                        continue;
+                if (!rule_matches_transmitter(r, transmitter))
                         continue;
                 if (!detections_match(r->detections, detection))
                         continue;

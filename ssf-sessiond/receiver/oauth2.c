@@ -292,7 +292,7 @@ bool oauth2_refresh_due(uint64_t obtained_usec, int64_t expires_in, uint64_t now
 
 /* ---- client ------------------------------------------------------------------------------- */
 
-int oauth2_client_new(const Config *c, OAuth2Client **ret) {
+int oauth2_client_new(const TransmitterConfig *c, OAuth2Client **ret) {
         _cleanup_(oauth2_client_freep) OAuth2Client *o = NULL;
         int r;
 

@@ -30,7 +30,7 @@ typedef struct OAuth2Client OAuth2Client;
 /* From c's oauth2_token_url (https only), oauth2_client_id, oauth2_client_secret_file (read
  * now, with secret_read_file()'s rules) and oauth2_scope. No token is fetched yet. Returns 0,
  * -EINVAL (not auth = oauth2 settings), -ENOMEM or secret_read_file()'s error (logged). */
-int oauth2_client_new(const Config *c, OAuth2Client **ret);
+int oauth2_client_new(const TransmitterConfig *c, OAuth2Client **ret);
 /* Wipes the secret and the cached token. Returns NULL. */
 OAuth2Client *oauth2_client_free(OAuth2Client *o);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OAuth2Client *, oauth2_client_free)

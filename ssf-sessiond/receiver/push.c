@@ -464,7 +464,7 @@ static int push_listen_socket(const char *listen_on, int *ret) {
         return 0;
 }
 
-int push_server_new(const Config *c, PushServer **ret) {
+int push_server_new(const TransmitterConfig *c, PushServer **ret) {
         _cleanup_(push_server_freep) PushServer *s = NULL;
         int r;
 

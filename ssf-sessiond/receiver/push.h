@@ -173,7 +173,7 @@ char *push_error_body(const SetError *err);
 /* The listener (made as root: it reads push_cert and push_key and binds push_listen, so that
  * ports below 1024 work and the files may be root-only). */
 typedef struct PushServer PushServer;
-int push_server_new(const Config *c, PushServer **ret);
+int push_server_new(const TransmitterConfig *c, PushServer **ret);
 PushServer *push_server_free(PushServer *s);
 
 /* Runs until the link says stop: sets the stream up with push delivery (discovery, JWKS,

@@ -23,7 +23,7 @@ int receiver_init(Receiver *rx, Link *link, HttpClient *http, const char *author
                   OAuth2Client *oauth2, bool push) {
         *rx = (Receiver) {
                 .link = link,
-                .c = link_config(link),
+                .c = link_transmitter(link),
                 .http = http,
                 .authorization = authorization,
                 .oauth2 = oauth2,

@@ -42,6 +42,7 @@ typedef struct Rule {
         SessionScope sessions;
         bool reset;
         char *workflow;
+        char **transmitters; /* names; NULL: any ("*") */
         char *file; /* where it was defined, for messages */
         unsigned line;
 } Rule;
@@ -52,8 +53,12 @@ typedef struct DetectionLevel {
         RiskLevel level;
 } DetectionLevel;
 
-typedef struct Config {
-        /* [transmitter] */
+#define TRANSMITTER_NAME_MAX 32U
+#define TRANSMITTERS_MAX 64U
+
+/* One [transmitter NAME] section; the unnamed [transmitter] is the one named "default". */
+typedef struct TransmitterConfig {
+        char *name;
         char *issuer;
         char *config_url;
         char *audience;
@@ -68,6 +73,16 @@ typedef struct Config {
         unsigned poll_max_events; /* 1..1000 */
         uint64_t poll_wait_usec;  /* 0 = returnImmediately */
         uint64_t verify_interval_usec;
+} TransmitterConfig;
+
+typedef struct Config {
+        /* [transmitter] and [transmitter NAME], in order of first appearance */
+        TransmitterConfig *transmitters;
+        size_t n_transmitters;
+
+        /* [push], else the first push transmitter's: the one listener of every push
+         * transmitter (NULL without push transmitters) */
+        char *push_listen, *push_cert, *push_key;
 
         /* [subjects] */
         SubjectMap map;
@@ -117,6 +132,16 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free)
 /* Parses one configuration held in memory (no drop-ins, no permission checks), e.g. for the
  * fuzzer and tests. name is used in messages. Same return values as config_load(). */
 int config_load_buffer(const char *name, const char *data, size_t size, Config **ret);
+
+/* The transmitter named name, or NULL. */
+const TransmitterConfig *config_transmitter(const Config *c, const char *name);
+/* The transmitter a single-transmitter view describes: "default", else the only one; NULL
+ * when there are several and none is named "default". */
+const TransmitterConfig *config_transmitter_main(const Config *c);
+/* Whether name is a valid transmitter name: [a-z0-9-], 1..TRANSMITTER_NAME_MAX. */
+bool config_transmitter_name_valid(const char *name);
+/* Whether rule r applies to SETs from transmitter (its transmitters = list). */
+bool rule_matches_transmitter(const Rule *r, const char *transmitter);
 
 /* Whether name is a detection of PRODUCT.md's vocabulary (the event URI's last segment). */
 bool config_detection_is_known(const char *name);

@@ -369,7 +369,7 @@ static void test_secret_file(void **state) {
 static void test_client_new(void **state) {
         Fixture *f = *state;
         OAuth2Client *o = NULL;
-        Config c = {
+        TransmitterConfig c = {
                 .auth = AUTH_OAUTH2,
                 .oauth2_token_url = UNCONST("https://idp.example.com/oauth2/token"),
                 .oauth2_client_id = UNCONST("host1"),
