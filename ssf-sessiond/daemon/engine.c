@@ -79,7 +79,7 @@ static int ingest_stream_event(State *st, const IngestRequest *set, SetError *er
         const char *short_name = event_short_name(set->event_uri);
         HistoryEntry h = {
                 .time = now_sec(),
-                .jti = UNCONST(set->jti),
+                .jti = UNCONST(set->jti), .transmitter = UNCONST(set->transmitter),
                 .txn = set_txn(set),
                 .event = UNCONST(short_name),
                 .action = UNCONST("none"),
@@ -308,6 +308,7 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
         h.user = UNCONST(user);
         h.uid = lu->uid;
         h.jti = UNCONST(set->jti);
+        h.transmitter = UNCONST(set->transmitter);
         h.txn = set_txn(set);
         h.event = UNCONST(event_short_name(set->event_uri));
         h.detection = UNCONST(det->effect == DETECTION_CLEAR ? det->clears : det->name);
@@ -495,7 +496,7 @@ static int record_protected(State *st, const IngestRequest *set, const Detection
                 .time = now,
                 .user = UNCONST(t->user.name),
                 .uid = t->user.uid,
-                .jti = UNCONST(set->jti),
+                .jti = UNCONST(set->jti), .transmitter = UNCONST(set->transmitter),
                 .txn = set_txn(set),
                 .event = UNCONST(event_short_name(set->event_uri)),
                 .detection = UNCONST(det->effect == DETECTION_CLEAR ? det->clears : det->name),
@@ -586,7 +587,7 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
                 r = ingest_stream_event(st, set, err);
         else if (d.det.effect == DETECTION_IGNORE) {
                 HistoryEntry hh = {
-                        .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
+                        .time = now, .jti = UNCONST(set->jti), .transmitter = UNCONST(set->transmitter), .txn = set_txn(set),
                         .event = UNCONST(event_short_name(set->event_uri)),
                         .action = UNCONST("none"), .result = UNCONST("ignored: not a risk signal"),
                         .duration_ms = -1, .uid = -1,
@@ -595,7 +596,7 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
         } else if (d.n_targets == 0) {
                 char res[512];
                 HistoryEntry hh = {
-                        .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
+                        .time = now, .jti = UNCONST(set->jti), .transmitter = UNCONST(set->transmitter), .txn = set_txn(set),
                         .event = UNCONST(event_short_name(set->event_uri)),
                         .detection = UNCONST(d.det.name), .action = UNCONST("none"), .result = res,
                         .duration_ms = -1, .uid = -1,

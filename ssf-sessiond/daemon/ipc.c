@@ -271,11 +271,12 @@ static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err)
 }
 
 static json_t *history_json(const HistoryEntry *h) {
-        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
+        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
                          "time", jtime(h->time),
                          "user", jstr(h->user),
                          "jti", jstr(h->jti),
                          "txn", jstr(h->txn),
+                         "transmitter", jstr(h->transmitter),
                          "event", jstr(h->event),
                          "detection", jstr(h->detection),
                          "level_before", lvl(h->level_before),

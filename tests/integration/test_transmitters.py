@@ -30,6 +30,11 @@ def test_two_transmitters_one_down(daemon_factory, transmitter, transmitter_fact
     mdm.wait_acked(j2)
     assert d.ctl("risk", "alice")["level"] == "high"
     assert d.ctl("risk", "bob")["level"] == "high"
+    # History records which transmitter each SET came from (root's knowledge: the channel).
+    assert [e["transmitter"] for e in d.ctl("history", "alice")["entries"] if e["jti"] == j1] == \
+        ["default"]
+    assert [e["transmitter"] for e in d.ctl("history", "bob")["entries"] if e["jti"] == j2] == \
+        ["mdm"]
 
     # `ssfctl transmitters`: both, in configuration order, with their own streams and counters.
     def listed():

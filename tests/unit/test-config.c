@@ -189,13 +189,18 @@ static void test_named_transmitters(void **state) {
                   "push_url = https://h.example/ssf\n"
                   "[transmitter b]\nissuer = https://b.example\nauth = none\ndelivery = push\n"
                   "push_url = https://h.example/ssf?x=1\n",
-                  "[transmitter b] push_url has the path '/ssf' of [transmitter a]" },
+                  "[transmitter b] delivery = push: only one transmitter may use push" },
                 { "[transmitter a]\nissuer = https://a.example\nauth = none\ndelivery = push\n"
                   "push_url = https://h.example/a\npush_listen = 127.0.0.1:8443\npush_cert = /c\n"
                   "push_key = /k\n"
                   "[transmitter b]\nissuer = https://b.example\nauth = none\ndelivery = push\n"
                   "push_url = https://h.example/b\npush_listen = 127.0.0.1:9443\n",
                   "[transmitter b] 'push_listen' differs from the one push listener's" },
+                { "[transmitter]\nissuer = https://a.example\nauth = none\ndelivery = poll\n"
+                  "push_listen = 127.0.0.1:8443\n"
+                  "[transmitter b]\nissuer = https://b.example\nauth = none\ndelivery = push\n"
+                  "push_url = https://h.example/b\n",
+                  "delivery = push needs 'push_listen'" },
         };
         for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
                 char text[2048];
@@ -208,19 +213,19 @@ static void test_named_transmitters(void **state) {
                 assert_null(c);
         }
 
-        /* One listener: [push], shared by two push transmitters with their own paths. */
+        /* The listener in [push], for the push transmitter; a poll transmitter beside it. */
         assert_int_equal(load_text("push2.conf",
                                    "[subjects]\ndomains = example.com\n"
                                    "[push]\npush_listen = 127.0.0.1:8443\npush_cert = /c\npush_key = /k\n"
                                    "[transmitter a]\nissuer = https://a.example\nauth = none\n"
                                    "delivery = push\npush_url = https://h.example/a\n"
-                                   "[transmitter b]\nissuer = https://b.example\nauth = none\n"
-                                   "delivery = push\npush_url = https://h.example/b\n",
+                                   "[transmitter b]\nissuer = https://b.example\nauth = none\n",
                                    &c, &err), 0);
         free(err);
         assert_string_equal(c->push_listen, "127.0.0.1:8443");
-        assert_string_equal(config_transmitter(c, "b")->push_listen, "127.0.0.1:8443");
-        assert_string_equal(config_transmitter(c, "b")->push_key, "/k");
+        assert_string_equal(config_transmitter(c, "a")->push_listen, "127.0.0.1:8443");
+        assert_string_equal(config_transmitter(c, "a")->push_key, "/k");
+        assert_null(config_transmitter(c, "b")->push_listen);
         c = config_free(c);
 }
 
@@ -448,6 +453,26 @@ static void test_installed_example(void **state) {
         assert_int_equal(c->rules[0].action, ACTION_LOGOUT);
         assert_string_equal(c->rules[1].workflow, "notify-admin");
         assert_true(c->ttl_usec == 24 * 3600 * USEC_PER_SEC);
+        config_free(c);
+}
+
+/* The Okta + Omnissa example parses: two transmitters, rules naming them. */
+static void test_pair_example(void **state) {
+        Config *c = NULL;
+        char path[512];
+        const char *slash = strrchr(__FILE__, '/');
+
+        assert_non_null(slash);
+        snprintf(path, sizeof(path), "%.*s/../../conf/ssf-sessiond-okta-omnissa.conf",
+                 (int) (slash - __FILE__), __FILE__);
+        assert_int_equal(config_load(path, false, &c), 0);
+        assert_int_equal(c->n_transmitters, 2);
+        assert_string_equal(c->transmitters[0].name, "okta");
+        assert_int_equal(c->transmitters[0].auth, AUTH_OAUTH2);
+        assert_string_equal(c->transmitters[1].name, "omnissa");
+        assert_null(config_transmitter_main(c));
+        assert_true(rule_matches_transmitter(&c->rules[0], "omnissa"));
+        assert_false(rule_matches_transmitter(&c->rules[0], "okta"));
         config_free(c);
 }
 
@@ -1016,6 +1041,7 @@ int main(void) {
                 cmocka_unit_test(test_limits),
                 cmocka_unit_test(test_perms),
                 cmocka_unit_test(test_named_transmitters),
+                cmocka_unit_test(test_pair_example),
         };
 
         return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);

@@ -906,6 +906,8 @@ static void test_migrate_v1(void **state) {
         assert_int_equal(n, 1);
         assert_string_equal(h[0].jti, "old-jti");
         assert_null(h[0].txn);
+        /* A SET's entry of a single-transmitter state directory is the default transmitter's. */
+        assert_string_equal(h[0].transmitter, "default");
         history_entries_free(h, n);
         assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
         assert_int_equal(n, 3);
@@ -932,7 +934,7 @@ static void test_migrate_v1(void **state) {
         assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), 4);
+        assert_int_equal(sqlite3_column_int(st, 0), 5);
         assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
         /* The copies are gone with their column. */
         assert_int_not_equal(sqlite3_prepare_v2(db, "SELECT claims_json FROM actions", -1, &st, NULL),
