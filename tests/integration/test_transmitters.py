@@ -5,8 +5,17 @@ and network worker; root knows which transmitter a SET came from by the worker's
 `transmitters =`."""
 
 import json
+import signal
 
+from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
 from support import wait_for
+
+
+def pam_account(tmp_path, d, user):
+    # pam_ssf, then pam_permit standing in for pam_unix.
+    return run_pam(tmp_path, [f"account required {{module}} socket={d.socket} "
+                              f"snapshot={d.snapshot}", "account required pam_permit.so"],
+                   user, env=d.nss_env()).code
 
 
 def second_section(t, name="mdm"):
@@ -145,3 +154,28 @@ def test_unnamed_section_is_default_and_state_carries_over(daemon_factory, trans
     assert ts[0]["name"] == "default" and ts[0]["stream_id"] == stream_id
     assert len(transmitter.streams()) == 1
     assert json.dumps(ts[1]["stream_id"]) != json.dumps(stream_id)
+
+
+def test_hung_transmitter_delays_nothing(daemon_factory, transmitter, transmitter_factory,
+                                          tmp_path):
+    """A transmitter that stops answering (SIGSTOP: connections are accepted by the kernel,
+    nothing is ever answered) holds up neither the other's SETs nor the login gate."""
+    mdm = transmitter_factory("mdm")
+    d = daemon_factory(rules="[rule record]\naction = none\n", extra=second_section(mdm))
+    transmitter.wait_stream()
+    mdm.wait_stream()
+    mdm.proc.send_signal(signal.SIGSTOP)
+    try:
+        for user in ("alice", "bob"):
+            j = transmitter.send_event("session-revoked", email=f"{user}@example.com")
+            transmitter.wait_acked(j)
+            assert d.ctl("risk", user)["level"] == "high"
+        assert pam_account(tmp_path, d, "alice") == PAM_PERM_DENIED
+        assert pam_account(tmp_path, d, "carol") == PAM_SUCCESS
+        assert d.ctl("transmitters")["transmitters"][0]["status"] == "enabled"
+    finally:
+        mdm.proc.send_signal(signal.SIGCONT)
+    # Once it answers again, its SETs flow too.
+    j = mdm.send_event("session-revoked", email="carol@example.com")
+    mdm.wait_acked(j, timeout=60)
+    assert d.ctl("risk", "carol")["level"] == "high"
