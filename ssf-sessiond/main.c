@@ -92,6 +92,10 @@ static int parse_argv(int argc, char *argv[]) {
                 default:
                         return -EINVAL;
                 }
+        if (arg_transmitter && !arg_worker) {
+                fprintf(stderr, "ssf-sessiond: --transmitter is for the network worker only\n");
+                return -EINVAL;
+        }
         if (optind < argc) {
                 fprintf(stderr, "ssf-sessiond: unexpected argument '%s'\n", argv[optind]);
                 return -EINVAL;

@@ -41,8 +41,9 @@ Broker *broker_free(Broker *b);
  * string "type"; link.h lists the messages): applies an ingest request through the engine,
  * reads or writes one of the facts the worker may keep, takes stream facts, counters and a
  * verification result — all about transmitter, the one whose worker's channel msg arrived on
- * (root's knowledge, never the worker's word). Returns 0 with *ret_reply the reply to send (new reference) or NULL
- * when none is due, -EPROTO for a protocol violation (an unknown type, a request without an
- * integer id, a malformed message: the caller kills the worker), or -ENOMEM. A compromised
+ * (root's knowledge, never the worker's word). Returns 0 with *ret_reply the reply to send
+ * (new reference) or NULL when none is due, -EPROTO for a protocol violation (an unknown
+ * type, a request without an integer id, a malformed message: the caller kills the worker),
+ * or -ENOMEM. A compromised
  * worker controls msg entirely (tests/fuzz/fuzz-broker.c). */
 int broker_handle_message(State *st, const char *transmitter, json_t *msg, json_t **ret_reply);

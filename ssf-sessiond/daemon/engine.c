@@ -587,7 +587,8 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
                 r = ingest_stream_event(st, set, err);
         else if (d.det.effect == DETECTION_IGNORE) {
                 HistoryEntry hh = {
-                        .time = now, .jti = UNCONST(set->jti), .transmitter = UNCONST(set->transmitter), .txn = set_txn(set),
+                        .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
+                        .transmitter = UNCONST(set->transmitter),
                         .event = UNCONST(event_short_name(set->event_uri)),
                         .action = UNCONST("none"), .result = UNCONST("ignored: not a risk signal"),
                         .duration_ms = -1, .uid = -1,
@@ -596,7 +597,8 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
         } else if (d.n_targets == 0) {
                 char res[512];
                 HistoryEntry hh = {
-                        .time = now, .jti = UNCONST(set->jti), .transmitter = UNCONST(set->transmitter), .txn = set_txn(set),
+                        .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
+                        .transmitter = UNCONST(set->transmitter),
                         .event = UNCONST(event_short_name(set->event_uri)),
                         .detection = UNCONST(d.det.name), .action = UNCONST("none"), .result = res,
                         .duration_ms = -1, .uid = -1,

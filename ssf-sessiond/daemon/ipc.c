@@ -634,7 +634,8 @@ static json_t *transmitters_json(State *st, const Config *cfg) {
 
                 if (json_array_append_new(a, json_pack("{s:s, s:o, s:s, s:o, s:o, s:o}",
                                                        "name", tc->name,
-                                                       "issuer", jstr(s && s->issuer ? s->issuer : tc->issuer),
+                                                       "issuer",
+                                                       jstr(s && s->issuer ? s->issuer : tc->issuer),
                                                        "delivery", delivery,
                                                        "stream_id", jstr(s ? s->stream_id : NULL),
                                                        "status", jstr(s ? s->status : NULL),

@@ -179,6 +179,7 @@ PushServer *push_server_free(PushServer *s);
 /* Runs until the link says stop: sets the stream up with push delivery (discovery, JWKS,
  * the bearer secret kept by the daemon as "push_secret", stream.c), serves the listener,
  * answers `ssfctl verify` requests. Takes http and server (freed on return); authorization
- * and oauth2 as for poller_run(). */
+ * and oauth2 as for poller_run(). With stream = none, push_authorization is the configured
+ * Authorization value pushes must carry (no stream, no secret of ours), else NULL. */
 int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Client *oauth2,
-             PushServer *server);
+             PushServer *server, const char *push_authorization);

@@ -278,6 +278,18 @@ int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *
         return 0;
 }
 
+int stream_static(const TransmitterConfig *c, Transmitter *t) {
+        if (!c->issuer || !c->jwks_uri || !c->audience || !c->push_url)
+                return -EINVAL;
+        t->issuer = strdup(c->issuer);
+        t->jwks_uri = strdup(c->jwks_uri);
+        t->audience = strdup(c->audience);
+        t->endpoint_url = strdup(c->push_url);
+        if (!t->issuer || !t->jwks_uri || !t->audience || !t->endpoint_url)
+                return -ENOMEM;
+        return 0;
+}
+
 int stream_discover(HttpClient *http, const TransmitterConfig *c, Transmitter *t) {
         _cleanup_free_ char *url = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};

@@ -89,6 +89,9 @@ int stream_id_url(const char *endpoint, const char *id, char **ret);
 
 /* GET the metadata and validate it (stream_parse_metadata()). */
 int stream_discover(HttpClient *http, const TransmitterConfig *c, Transmitter *t);
+/* stream = none: t as the configuration says it (issuer, jwks_uri, audience, push_url as
+ * the endpoint), without a stream API. Returns 0 or -ENOMEM/-EINVAL. */
+int stream_static(const TransmitterConfig *c, Transmitter *t);
 /* GET jwks_uri (not held back by a Retry-After, see http_get_unheld()) and replace t->jwks;
  * the attempt is noted in t->jwks_attempt_usec whatever its outcome. */
 int stream_fetch_jwks(HttpClient *http, Transmitter *t);

@@ -22,6 +22,7 @@
 #include "privsep.h"
 #include "push.h"
 #include "sandbox.h"
+#include "secret.h"
 #include "stream.h"
 #include "worker.h"
 
@@ -59,7 +60,7 @@ static int drop_privileges(void) {
 }
 
 int worker_main(const char *config_path, const char *transmitter_name) {
-        _cleanup_erase_free_ char *authorization = NULL;
+        _cleanup_erase_free_ char *authorization = NULL, *push_authorization = NULL;
         _cleanup_(oauth2_client_freep) OAuth2Client *oauth2 = NULL;
         HttpClient *http = NULL;
         PushServer *push = NULL;
@@ -99,8 +100,14 @@ int worker_main(const char *config_path, const char *transmitter_name) {
                 config_free(config);
                 return 1;
         }
-        r = stream_load_authorization(tc, &authorization);
-        if (r >= 0 && tc->auth == AUTH_OAUTH2)
+        if (tc->stream == STREAM_NONE)
+                /* No stream API: no credentials for one; the exact Authorization the
+                 * transmitter's pushes carry instead. */
+                r = secret_read_header_file(tc->push_authorization_file, "push authorization file",
+                                            &push_authorization);
+        else
+                r = stream_load_authorization(tc, &authorization);
+        if (r >= 0 && tc->stream != STREAM_NONE && tc->auth == AUTH_OAUTH2)
                 r = oauth2_client_new(tc, &oauth2); /* reads the client secret */
         if (r >= 0) {
                 r = http_client_new(tc->ca_file, &http); /* reads ca_file */
@@ -138,7 +145,8 @@ int worker_main(const char *config_path, const char *transmitter_name) {
                 return 1;
         }
         if (push)
-                r = push_run(link, http, authorization, oauth2, push); /* takes http, push */
+                r = push_run(link, http, authorization, oauth2, push,
+                             push_authorization); /* takes http, push */
         else
                 r = poller_run(link, http, authorization, oauth2); /* takes http */
         link_free(link);

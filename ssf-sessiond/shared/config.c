@@ -116,6 +116,7 @@ static int parse_path_required(ParseState *s, const ConfigItem *item, const char
 static int parse_https_url(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_auth(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_delivery(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_stream_mode(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_listen(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_events(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_unsigned(ParseState *s, const ConfigItem *item, const char *value, void *data);
@@ -143,6 +144,9 @@ static const ConfigItem config_items[] = {
         { SECTION_TRANSMITTER, "issuer", parse_https_url, T(issuer), 0, 0 },
         { SECTION_TRANSMITTER, "config_url", parse_https_url, T(config_url), 0, 0 },
         { SECTION_TRANSMITTER, "audience", parse_string, T(audience), 0, 0 },
+        { SECTION_TRANSMITTER, "stream", parse_stream_mode, T(stream), 0, 0 },
+        { SECTION_TRANSMITTER, "jwks_uri", parse_https_url, T(jwks_uri), 0, 0 },
+        { SECTION_TRANSMITTER, "push_authorization_file", parse_path, T(push_authorization_file), 0, 0 },
         { SECTION_TRANSMITTER, "auth", parse_auth, T(auth), 0, 0 },
         { SECTION_TRANSMITTER, "token_file", parse_path, T(token_file), 0, 0 },
         { SECTION_TRANSMITTER, "oauth2_token_url", parse_https_url, T(oauth2_token_url), 0, 0 },
@@ -386,6 +390,11 @@ static const char *const auth_names[] = {
         [AUTH_NONE] = "none",
 };
 
+static const char *const stream_mode_names[] = {
+        [STREAM_MANAGED] = "managed",
+        [STREAM_NONE] = "none",
+};
+
 static const char *const delivery_names[] = {
         [DELIVERY_POLL] = "poll",
         [DELIVERY_PUSH] = "push",
@@ -440,6 +449,11 @@ static int parse_enum(ParseState *s, const ConfigItem *item, const char *value, 
 static int parse_auth(ParseState *s, const ConfigItem *item, const char *value, void *data) {
         return parse_enum(s, item, value, data, auth_names, ARRAY_SIZE(auth_names),
                           "bearer, oauth2 or none");
+}
+
+static int parse_stream_mode(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        return parse_enum(s, item, value, data, stream_mode_names, ARRAY_SIZE(stream_mode_names),
+                          "managed or none");
 }
 
 static int parse_delivery(ParseState *s, const ConfigItem *item, const char *value, void *data) {
@@ -939,6 +953,8 @@ static void transmitter_done(TransmitterConfig *t) {
         free(t->issuer);
         free(t->config_url);
         free(t->audience);
+        free(t->jwks_uri);
+        free(t->push_authorization_file);
         free(t->token_file);
         free(t->oauth2_token_url);
         free(t->oauth2_client_id);
@@ -1860,6 +1876,28 @@ static void validate_transmitter(ParseState *s, size_t ti) {
                 else
                         (void) config_error(s, &tl, "[transmitter %s] needs 'issuer' or 'config_url'",
                                             c->name);
+        }
+
+        if (c->stream == STREAM_NONE) {
+                /* No stream API: nothing to discover or learn from; auth is not used. */
+                require(s, ti, "issuer", c->issuer, "stream", "stream = none");
+                require(s, ti, "jwks_uri", c->jwks_uri, "stream", "stream = none");
+                require(s, ti, "audience", c->audience, "stream", "stream = none");
+                require(s, ti, "push_authorization_file", c->push_authorization_file, "stream",
+                        "stream = none");
+                if (c->delivery != DELIVERY_PUSH && !tkey_bad(s, ti, "delivery") &&
+                    !tkey_bad(s, ti, "stream")) {
+                        Loc l = tkey_loc(s, ti, "stream");
+                        (void) config_error(s, &l, "stream = none needs 'delivery = push'");
+                }
+                tcheck_file_perms(s, ti, "push_authorization_file", c->push_authorization_file, true);
+                tcheck_file_perms(s, ti, "ca_file", c->ca_file, false);
+                return;
+        }
+        if (c->jwks_uri || c->push_authorization_file) {
+                Loc l = tkey_loc(s, ti, c->jwks_uri ? "jwks_uri" : "push_authorization_file");
+                (void) config_error(s, &l, "'%s' is only valid with stream = none",
+                                    c->jwks_uri ? "jwks_uri" : "push_authorization_file");
         }
 
         switch (c->auth) {

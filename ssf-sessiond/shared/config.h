@@ -16,6 +16,9 @@
 
 typedef enum AuthMode { AUTH_BEARER, AUTH_OAUTH2, AUTH_NONE } AuthMode;
 typedef enum DeliveryMode { DELIVERY_POLL, DELIVERY_PUSH } DeliveryMode;
+/* managed: discover, create or reuse, verify and keep the stream active; none: push-only,
+ * without a stream API (the admin registers the push URL at the transmitter). */
+typedef enum StreamMode { STREAM_MANAGED, STREAM_NONE } StreamMode;
 typedef enum SubjectMap {
         SUBJECT_MAP_EMAIL_LOCALPART,
         SUBJECT_MAP_EMAIL,
@@ -62,6 +65,9 @@ typedef struct TransmitterConfig {
         char *issuer;
         char *config_url;
         char *audience;
+        StreamMode stream;
+        char *jwks_uri;                /* stream = none: where the keys are */
+        char *push_authorization_file; /* stream = none: the exact Authorization value */
         AuthMode auth;
         char *token_file;
         char *oauth2_token_url, *oauth2_client_id, *oauth2_client_secret_file, *oauth2_scope;

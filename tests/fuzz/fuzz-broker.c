@@ -83,7 +83,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         /* As the daemon starts, short of its event loop: config, state dir, store. */
         if (manager_new("fuzz-broker.conf", c, &manager) < 0)
                 abort();
-        state_transmitter(&manager->state, "default")->stream.verify_state = strdup(VERIFY_STATE); /* as after `ssfctl verify` */
+        /* as after `ssfctl verify` */
+        state_transmitter(&manager->state, "default")->stream.verify_state = strdup(VERIFY_STATE);
         if (!state_transmitter(&manager->state, "default")->stream.verify_state)
                 abort();
         return 0;

@@ -29,7 +29,8 @@ static void check(const Config *c) {
                 if (t->poll_max_events < 1 || t->poll_max_events > 1000)
                         abort();
                 if (t->delivery == DELIVERY_PUSH &&
-                    (!t->push_url || !t->push_listen || !c->push_listen || strcmp(t->push_listen, c->push_listen)))
+                    (!t->push_url || !t->push_listen || !c->push_listen ||
+                     strcmp(t->push_listen, c->push_listen)))
                         abort();
         }
         for (size_t i = 0; i < c->n_rules; i++)
@@ -53,7 +54,8 @@ static void check(const Config *c) {
                         abort();
         for (const char *const *d = dets; *d; d++)
                 for (int l = RISK_NONE; l < _RISK_MAX; l++) {
-                        const Rule *r = policy_match(c, c->transmitters[0].name, "fuzz", groups, *d, (RiskLevel) l);
+                        const Rule *r = policy_match(c, c->transmitters[0].name, "fuzz", groups, *d,
+                                                     (RiskLevel) l);
                         if (r && (r < c->rules || r >= c->rules + c->n_rules))
                                 abort();
                 }

@@ -179,3 +179,86 @@ def test_hung_transmitter_delays_nothing(daemon_factory, transmitter, transmitte
     j = mdm.send_event("session-revoked", email="carol@example.com")
     mdm.wait_acked(j, timeout=60)
     assert d.ctl("risk", "carol")["level"] == "high"
+
+
+def test_stream_none_push_only(daemon_factory, transmitter, transmitter_factory, tmp_path):
+    """stream = none: issuer, jwks_uri, audience and the exact Authorization value configured;
+    no discovery and no stream API call; a push with another Authorization gets 401 and
+    nothing is applied. Beside it, the unnamed transmitter polls as before."""
+    import os
+    import socket
+
+    from ssf_transmitter import make_tls_files
+
+    okta = transmitter_factory("okta")
+    tls = tmp_path / "push-tls"
+    tls.mkdir()
+    ca, cert, key = make_tls_files(str(tls), hosts=("localhost",), ips=("127.0.0.1",))
+    os.chmod(key, 0o600)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"https://127.0.0.1:{port}/ssf/okta"
+    auth_file = tmp_path / "okta-push-auth"
+    auth_file.write_text("SSWS s3cret-value-of-the-admin\n")
+    os.chmod(auth_file, 0o600)
+    section = (f"[push]\npush_listen = 127.0.0.1:{port}\npush_cert = {cert}\npush_key = {key}\n\n"
+               f"[transmitter okta]\nissuer = {okta.issuer}\nstream = none\n"
+               f"jwks_uri = {okta.origin}/ssf/jwks.json\naudience = {okta.audience}\n"
+               f"ca_file = {okta.ca_file}\ndelivery = push\npush_url = {url}\n"
+               f"push_authorization_file = {auth_file}\n")
+    d = daemon_factory(rules="[rule record]\naction = none\n", extra=section)
+    okta.configure(push_ca=ca)
+    transmitter.wait_stream()
+    wait_for(lambda: d.ctl("transmitters")["transmitters"][1]["status"] == "enabled", 20,
+             "the push-only transmitter ready")
+
+    # The admin registers the push URL with the right Authorization: SETs apply.
+    okta.control("POST", "static-push", {"endpoint_url": url,
+                                         "authorization_header": "SSWS s3cret-value-of-the-admin"})
+    j = okta.send_event("session-revoked", email="alice@example.com")
+    okta.wait_acked(j)
+    assert d.ctl("risk", "alice")["level"] == "high"
+    entry = [e for e in d.ctl("history", "alice")["entries"] if e["jti"] == j][0]
+    assert entry["transmitter"] == "okta"
+
+    # The receiver never used a stream API or discovery at this transmitter; only its JWKS.
+    counters = okta.acks()["counters"]
+    assert "GET /ssf/jwks.json" in counters, counters
+    assert not any(k.startswith(("POST /ssf/stream", "GET /ssf/stream", "GET /.well-known",
+                                 "POST /ssf/poll", "GET /ssf/status")) for k in counters), counters
+
+    # Another Authorization: 401, nothing applied.
+    okta.reset(streams=True)
+    okta.control("POST", "static-push", {"endpoint_url": url,
+                                         "authorization_header": "SSWS wrong"})
+    j = okta.send_event("session-revoked", email="bob@example.com")
+    wait_for(lambda: any(r["jti"] == j and r["status"] == 401
+                         for r in okta.acks()["push_results"]), 20, "a 401 for the push")
+    assert d.ctl("risk", "bob")["level"] == "none"
+
+    s = d.ctl("stream", "--transmitter", "okta", check=False)
+    assert s[0] != 0 and "no stream" in s[2], s
+
+
+def test_root_refuses_an_iss_not_the_channels(daemon_factory, build_dir, tmp_path, transmitter):
+    """A compromised worker (hostile_worker.py as the real root daemon's worker) that hands
+    over a record with another issuer: root refuses it (invalid_issuer), records nothing; the
+    same record with its transmitter's issuer applies."""
+    from test_root_trust import CAEP, CONFIGURED_ISS, email, hostile_daemon, record, replies
+
+    frames = [{"type": "ingest", "id": 1,
+               "request": record("w1", CAEP + "session-revoked", email("alice@example.com"),
+                                 iss="https://another-transmitter.example")},
+              {"type": "ingest", "id": 2,
+               "request": record("w2", CAEP + "session-revoked", email("alice@example.com"),
+                                 iss=CONFIGURED_ISS)}]
+    d, script = hostile_daemon(daemon_factory, build_dir, tmp_path,
+                               frames, rules="[rule record]\naction = none\n")
+    with open(script + ".go", "w"):
+        pass
+    wait_for(lambda: len(replies(script)) >= 2, 30, "both records answered")
+    r = replies(script)
+    assert r[0]["err"] == "invalid_issuer" and r[0]["status"] < 0, r
+    assert r[1]["status"] == 0, r
+    assert [e["jti"] for e in d.ctl("history", "alice")["entries"]] == ["w2"]

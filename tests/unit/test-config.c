@@ -190,6 +190,16 @@ static void test_named_transmitters(void **state) {
                   "[transmitter b]\nissuer = https://b.example\nauth = none\ndelivery = push\n"
                   "push_url = https://h.example/ssf?x=1\n",
                   "[transmitter b] delivery = push: only one transmitter may use push" },
+                { "[transmitter a]\nissuer = https://a.example\nstream = none\n",
+                  "stream = none needs 'jwks_uri'" },
+                { "[transmitter a]\nissuer = https://a.example\nstream = none\n"
+                  "jwks_uri = https://a.example/k\naudience = x\npush_authorization_file = /f\n",
+                  "stream = none needs 'delivery = push'" },
+                { "[transmitter a]\nissuer = https://a.example\nauth = none\n"
+                  "jwks_uri = https://a.example/k\n",
+                  "'jwks_uri' is only valid with stream = none" },
+                { "[transmitter a]\nissuer = https://a.example\nstream = some\n",
+                  "Invalid value for 'stream': 'some' (expected managed or none)" },
                 { "[transmitter a]\nissuer = https://a.example\nauth = none\ndelivery = push\n"
                   "push_url = https://h.example/a\npush_listen = 127.0.0.1:8443\npush_cert = /c\n"
                   "push_key = /k\n"
@@ -212,6 +222,20 @@ static void test_named_transmitters(void **state) {
                 free(err);
                 assert_null(c);
         }
+
+        /* stream = none: push-only, its keys and the Authorization value configured. */
+        assert_int_equal(load_text("none.conf",
+                                   "[subjects]\ndomains = example.com\n"
+                                   "[transmitter okta]\nissuer = https://okta.example\nstream = none\n"
+                                   "jwks_uri = https://okta.example/keys\naudience = host1\n"
+                                   "delivery = push\npush_url = https://h.example/okta\n"
+                                   "push_authorization_file = /etc/ssf/okta-push-auth\n"
+                                   "push_listen = 127.0.0.1:8443\npush_cert = /c\npush_key = /k\n",
+                                   &c, &err), 0);
+        free(err);
+        assert_int_equal(config_transmitter(c, "okta")->stream, STREAM_NONE);
+        assert_string_equal(config_transmitter(c, "okta")->jwks_uri, "https://okta.example/keys");
+        c = config_free(c);
 
         /* The listener in [push], for the push transmitter; a poll transmitter beside it. */
         assert_int_equal(load_text("push2.conf",
