@@ -601,13 +601,19 @@ static int put_transmitters(FILE *f, json_t *a) {
                         return -EBADMSG;
                 if (asprintf(&p, "transmitter.%s", name) < 0)
                         return -ENOMEM;
-                json_object_foreach(t, key, v)
-                        if (!streq(key, "name")) {
-                                if (json_is_object(v))
-                                        put_object_lines(f, p, v);
-                                else
-                                        put_key_value(f, p, key, v, false);
+                json_object_foreach(t, key, v) {
+                        _cleanup_free_ char *sub = NULL;
+
+                        if (streq(key, "name"))
+                                continue;
+                        if (!json_is_object(v)) {
+                                put_key_value(f, p, key, v, false);
+                                continue;
                         }
+                        if (asprintf(&sub, "%s.%s", p, key) < 0)
+                                return -ENOMEM;
+                        put_object_lines(f, sub, v);
+                }
         }
         return 0;
 }

@@ -492,7 +492,9 @@ static void test_pair_example(void **state) {
         assert_int_equal(config_load(path, false, &c), 0);
         assert_int_equal(c->n_transmitters, 2);
         assert_string_equal(c->transmitters[0].name, "okta");
-        assert_int_equal(c->transmitters[0].auth, AUTH_OAUTH2);
+        assert_int_equal(c->transmitters[0].stream, STREAM_NONE);
+        assert_string_equal(c->transmitters[0].push_listen, "0.0.0.0:8443");
+        assert_int_equal(c->transmitters[1].delivery, DELIVERY_POLL);
         assert_string_equal(c->transmitters[1].name, "omnissa");
         assert_null(config_transmitter_main(c));
         assert_true(rule_matches_transmitter(&c->rules[0], "omnissa"));
