@@ -574,6 +574,11 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
         r = store_jti_insert(st->store, set->jti, set->iss, set->event_uri, set->iat, now);
         if (r == -EALREADY) {
                 st->counters.sets_duplicate++;
+                {
+                        TransmitterState *ts = state_transmitter(st, set->transmitter);
+                        if (ts)
+                                ts->counters.sets_duplicate++;
+                }
                 log_info("SET '%s' was received before, acknowledging it again", set->jti);
                 goto out_rollback;
         }

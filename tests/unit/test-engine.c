@@ -453,6 +453,12 @@ static void test_issuer_of_channel(void **state) {
         assert_int_equal(apply_full(f, "https://other.example.com", "x4", NULL, CAEP "session-revoked",
                                     NULL, "alice", (uint64_t) time(NULL), 0, &err), 0);
         assert_int_equal(store_jti_count(f->m->state.store), 1);
+        /* Delivered again: counted as a duplicate of that transmitter's, not default's. */
+        err = (SetError){};
+        assert_int_equal(apply_full(f, "https://other.example.com", "x4", NULL, CAEP "session-revoked",
+                                    NULL, "alice", (uint64_t) time(NULL), 0, &err), -EALREADY);
+        assert_true(state_transmitter(&f->m->state, "other")->counters.sets_duplicate == 1);
+        assert_true(state_transmitter(&f->m->state, "default")->counters.sets_duplicate == 0);
 }
 
 int main(int argc, char *argv[]) {
