@@ -247,6 +247,7 @@ install: all
 	install -m 0644 conf/pam.d/ssf.example $(DESTDIR)$(prefix)/share/doc/ssf/pam.d-ssf.example
 	install -d $(DESTDIR)$(prefix)/share/doc/ssf/examples
 	install -m 0644 conf/ssf-sessiond.conf $(DESTDIR)$(prefix)/share/doc/ssf/examples/ssf-sessiond.conf
+	install -m 0644 conf/ssf-sessiond-okta-omnissa.conf $(DESTDIR)$(prefix)/share/doc/ssf/examples/ssf-sessiond-okta-omnissa.conf
 
 clean:
 	rm -rf build build-asan build-fuzz

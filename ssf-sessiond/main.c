@@ -25,6 +25,7 @@ static const char *arg_config = SSF_DEFAULT_CONFIG;
 static bool arg_foreground = false;
 static bool arg_check = false;
 static bool arg_worker = false;
+static const char *arg_transmitter = NULL;
 
 static void help(void) {
         printf("Usage: ssf-sessiond [OPTIONS]\n\n"
@@ -39,7 +40,7 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_WORKER };
+        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_WORKER, ARG_TRANSMITTER };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "foreground", no_argument, NULL, 'f' },
@@ -48,6 +49,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "help", no_argument, NULL, 'h' },
                 { "network-worker", no_argument, NULL, ARG_WORKER }, /* internal */
+                { "transmitter", required_argument, NULL, ARG_TRANSMITTER }, /* internal */
                 {}
         };
         int c, l;
@@ -74,6 +76,13 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_WORKER:
                         arg_worker = true;
                         break;
+                case ARG_TRANSMITTER:
+                        if (!config_transmitter_name_valid(optarg)) {
+                                fprintf(stderr, "ssf-sessiond: invalid transmitter name '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_transmitter = optarg;
+                        break;
                 case ARG_VERSION:
                         printf("ssf-sessiond " SSF_VERSION "\n");
                         return 0;
@@ -83,6 +92,10 @@ static int parse_argv(int argc, char *argv[]) {
                 default:
                         return -EINVAL;
                 }
+        if (arg_transmitter && !arg_worker) {
+                fprintf(stderr, "ssf-sessiond: --transmitter is for the network worker only\n");
+                return -EINVAL;
+        }
         if (optind < argc) {
                 fprintf(stderr, "ssf-sessiond: unexpected argument '%s'\n", argv[optind]);
                 return -EINVAL;
@@ -126,7 +139,7 @@ static int check_config(const Config *c, bool hooks) {
                         errors++;
                 }
         }
-        if (c->delivery == DELIVERY_PUSH) {
+        if (c->push_listen) {
                 const char *const files[][2] = {
                         { "push_cert", c->push_cert },
                         { "push_key", c->push_key },
@@ -169,7 +182,7 @@ int main(int argc, char *argv[]) {
         log_setup(arg_foreground || arg_check);
         umask(0077);
         if (arg_worker)
-                return worker_main(arg_config);
+                return worker_main(arg_config, arg_transmitter);
 
         r = config_load(arg_config, true, &config);
         if (r >= 0)

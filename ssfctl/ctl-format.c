@@ -36,7 +36,35 @@ static const char *const verb_names[_CTL_VERB_MAX] = {
         [CTL_VERB_STREAM_CREATE] = "stream-create",
         [CTL_VERB_SUBJECTS_ADD] = "subjects-add",
         [CTL_VERB_SUBJECTS_REMOVE] = "subjects-remove",
+        [CTL_VERB_TRANSMITTERS] = "transmitters",
 };
+
+bool ctl_verb_takes_transmitter(CtlVerb v) {
+        switch (v) {
+        case CTL_VERB_STREAM:
+        case CTL_VERB_VERIFY:
+        case CTL_VERB_STREAM_STATUS:
+        case CTL_VERB_STREAM_DELETE:
+        case CTL_VERB_STREAM_CREATE:
+        case CTL_VERB_SUBJECTS_ADD:
+        case CTL_VERB_SUBJECTS_REMOVE:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* A transmitter's name as [transmitter NAME] sections give it: a-z, 0-9, '-', 1..32. */
+static bool transmitter_name_valid(const char *n) {
+        size_t len = strlen(n);
+
+        if (len == 0 || len > 32)
+                return false;
+        for (const char *c = n; *c; c++)
+                if (!(*c >= 'a' && *c <= 'z') && !(*c >= '0' && *c <= '9') && *c != '-')
+                        return false;
+        return true;
+}
 
 const char *ctl_verb_to_string(CtlVerb v) {
         if (v < 0 || v >= _CTL_VERB_MAX)
@@ -65,15 +93,17 @@ const char *ctl_usage(void) {
                "  reset USER                  clear a user's risk\n"
                "  set-risk USER LEVEL [--reason TEXT]\n"
                "                              set a user's risk (none, low, medium, high)\n"
-               "  verify                      ask the transmitter for a verification event and wait for it\n"
-               "  stream                      stream configuration and status\n"
-               "  stream pause|resume|disable [--reason TEXT]\n"
+               "  verify [--transmitter NAME] ask the transmitter for a verification event and wait for it\n"
+               "  stream [--transmitter NAME] stream configuration and status\n"
+                                             "  stream pause|resume|disable [--reason TEXT]\n"
                "                              ask the transmitter to change the stream's status\n"
                "  stream delete               delete the stream at the transmitter and forget it\n"
                "  stream create               discover the transmitter and create a stream now\n"
                "  subjects add|remove USER|SUBJECT-JSON\n"
                "                              add or remove a local user's subjects, or one subject\n"
                "                              ('{\"format\":...}'), on the stream\n"
+               "                              (every stream verb takes --transmitter NAME)\n"
+               "  transmitters                the transmitters, their streams and counters\n"
                "  metrics                     metrics in the Prometheus text format\n"
                "\n"
                "Options:\n"
@@ -278,6 +308,17 @@ int ctl_parse_args(int argc, char *const *argv, CtlArgs *ret, char **ret_error) 
                         continue;
                 }
 
+                r = option_value(argc, argv, &i, "--transmitter", &v);
+                if (r < 0)
+                        return usage_error(ret_error, "option --transmitter needs a NAME");
+                if (r > 0) {
+                        if (!transmitter_name_valid(v))
+                                return usage_error(ret_error, "invalid transmitter name '%s' (a-z, "
+                                                   "0-9, '-', at most 32)", v);
+                        a.transmitter = v;
+                        continue;
+                }
+
                 r = option_value(argc, argv, &i, "--since", &v);
                 if (r < 0)
                         return usage_error(ret_error, "option --since needs a TIME");
@@ -361,6 +402,9 @@ int ctl_parse_args(int argc, char *const *argv, CtlArgs *ret, char **ret_error) 
                                    "--since needs epoch seconds, an RFC 3339 UTC time "
                                    "(2026-12-01T00:00:00Z) or a duration (24h, 7d), not '%s'",
                                    since_arg);
+        if (a.transmitter && !ctl_verb_takes_transmitter(a.verb))
+                return usage_error(ret_error, "option --transmitter is not valid with %s",
+                                   positional[0]);
         if (reason && a.verb != CTL_VERB_SET_RISK && a.verb != CTL_VERB_STREAM_STATUS)
                 return usage_error(ret_error, "option --reason is only valid with set-risk and "
                                    "stream pause|resume|disable");
@@ -486,6 +530,8 @@ int ctl_build_request(const CtlArgs *a, char **ret_args) {
         default:
                 break;
         }
+        if (r == 0 && a->transmitter)
+                r = json_object_set_new(o, "transmitter", json_string(a->transmitter));
         if (r < 0)
                 return -ENOMEM;
 
@@ -626,17 +672,61 @@ static void put_object_lines(FILE *f, const char *prefix, json_t *o) {
         }
 }
 
+/* One line per transmitter: its name, then "key: value" pairs (the counters' too). */
+static int put_transmitters(FILE *f, json_t *a) {
+        size_t i;
+        json_t *t;
+
+        if (a && !json_is_array(a))
+                return -EBADMSG;
+        json_array_foreach(a, i, t) {
+                _cleanup_free_ char *p = NULL;
+                const char *name = json_string_value(json_object_get(t, "name"));
+                const char *key;
+                json_t *v;
+
+                if (!json_is_object(t) || !name)
+                        return -EBADMSG;
+                if (asprintf(&p, "transmitter.%s", name) < 0)
+                        return -ENOMEM;
+                json_object_foreach(t, key, v) {
+                        _cleanup_free_ char *sub = NULL;
+
+                        if (streq(key, "name"))
+                                continue;
+                        if (!json_is_object(v)) {
+                                put_key_value(f, p, key, v, false);
+                                continue;
+                        }
+                        if (asprintf(&sub, "%s.%s", p, key) < 0)
+                                return -ENOMEM;
+                        put_object_lines(f, sub, v);
+                }
+        }
+        return 0;
+}
+
+static int format_transmitters(FILE *f, json_t *body) {
+        json_t *a = json_object_get(body, "transmitters");
+
+        if (!json_is_array(a))
+                return -EBADMSG;
+        return put_transmitters(f, a);
+}
+
 static int format_status(FILE *f, json_t *body) {
         json_t *stream = json_object_get(body, "stream"), *counters = json_object_get(body, "counters");
         const char *key;
         json_t *v;
+        int r;
 
-        if (!json_is_object(stream) || !json_is_object(counters))
+        /* stream: null when there are several transmitters and none is named default. */
+        if ((!json_is_object(stream) && !json_is_null(stream)) || !json_is_object(counters))
                 return -EBADMSG;
 
         /* Top-level scalars (version, started, …), then the stream, then the counters. */
         json_object_foreach(body, key, v)
-                if (!json_is_object(v))
+                if (!json_is_object(v) && !streq(key, "transmitters") && !streq(key, "stream"))
                         put_key_value(f, NULL, key, v, false);
         json_object_foreach(stream, key, v) {
                 if (json_is_object(v))
@@ -646,6 +736,9 @@ static int format_status(FILE *f, json_t *body) {
         }
         json_object_foreach(counters, key, v)
                 put_key_value(f, NULL, key, v, false);
+        r = put_transmitters(f, json_object_get(body, "transmitters"));
+        if (r < 0)
+                return r;
         /* Any other sections a newer daemon adds. */
         json_object_foreach(body, key, v)
                 if (json_is_object(v) && !streq(key, "stream") && !streq(key, "counters"))
@@ -936,6 +1029,9 @@ int ctl_format_reply(CtlVerb verb, bool json, const char *body, char **ret_text)
                 r = 0;
                 break;
         }
+        case CTL_VERB_TRANSMITTERS:
+                r = format_transmitters(f, j);
+                break;
         default:
                 r = -EINVAL;
         }

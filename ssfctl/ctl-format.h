@@ -38,6 +38,7 @@ typedef enum CtlVerb {
         CTL_VERB_STREAM_CREATE,   /* "stream-create" */
         CTL_VERB_SUBJECTS_ADD,    /* "subjects-add" */
         CTL_VERB_SUBJECTS_REMOVE, /* "subjects-remove" */
+        CTL_VERB_TRANSMITTERS,
         _CTL_VERB_MAX,
         _CTL_VERB_INVALID = -EINVAL,
 } CtlVerb;
@@ -61,7 +62,12 @@ typedef struct CtlArgs {
         const char *subject; /* subjects add|remove: USER or SUBJECT-JSON as given */
         long long since;    /* history --since: epoch seconds; -1 when not given */
         unsigned limit;     /* history -n, CTL_HISTORY_LIMIT_DEFAULT if not given */
+        const char *transmitter; /* --transmitter NAME (stream verbs), or NULL */
 } CtlArgs;
+
+/* Whether verb is about one transmitter's stream, and so takes --transmitter NAME (sent as the
+ * request's "transmitter"; required by the daemon when there are several). */
+bool ctl_verb_takes_transmitter(CtlVerb v);
 
 /* The wire name of a verb ("set-risk"), or NULL. */
 const char *ctl_verb_to_string(CtlVerb v);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Supervision of the network worker (broker.h): starts it, answers its messages on the main
- * loop, and restarts it with a backoff. Runs in the root daemon.
+ * Supervision of the network workers (broker.h), one per transmitter: starts each, answers
+ * their messages on the main loop, and restarts each with its own backoff, so that one
+ * transmitter's failure never holds up another's. Runs in the root daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,12 +40,25 @@
 #define REAP_POLL_USEC (100u * 1000u)
 
 typedef struct Worker Worker;
+typedef struct Supervisor Supervisor;
+
+/* One transmitter's supervision: its worker (the current one; retiring ones too) is started
+ * with the transmitter's name, and every message on that worker's channel is about that
+ * transmitter. */
+struct Supervisor {
+        Broker *broker;
+        char name[TRANSMITTER_NAME_MAX + 1];
+        sd_event_source *restart_timer;
+        uint64_t backoff;
+        bool removed;     /* no longer configured: never restarted */
+};
 
 /* A worker is on the Broker's list from its start until it is reaped. Its channel may close
  * first (it closed it, or root did); the process is then reaped when it exits — watched
  * through a pidfd, never waited for — and killed when it does not exit in time. */
 struct Worker {
         Broker *broker;
+        Supervisor *sup;
         Worker *next;
         pid_t pid;       /* 0 once reaped */
         uid_t uid;       /* the user it runs as once it dropped privileges */
@@ -63,15 +77,25 @@ struct Broker {
         sd_event *event;
         const char *config_path; /* the daemon's: the worker reads the same file */
         bool foreground;
-        Worker *workers;  /* the current one first, then retiring ones */
-        sd_event_source *restart_timer;
-        uint64_t backoff;
+        Worker *workers;  /* every transmitter's: current ones and retiring ones */
+        Supervisor **sups;
+        size_t n_sups;
         bool stopping;
         char *buf;        /* one received frame */
 };
 
-static Worker *current(Broker *b) {
-        return b->workers && !b->workers->retiring ? b->workers : NULL;
+static Worker *current(Supervisor *sup) {
+        for (Worker *w = sup->broker->workers; w; w = w->next)
+                if (w->sup == sup && !w->retiring)
+                        return w;
+        return NULL;
+}
+
+static Supervisor *supervisor(Broker *b, const char *name) {
+        for (size_t i = 0; name && i < b->n_sups; i++)
+                if (!b->sups[i]->removed && streq(b->sups[i]->name, name))
+                        return b->sups[i];
+        return NULL;
 }
 
 static uint64_t mono_usec(void) {
@@ -283,6 +307,17 @@ static bool kv_key_ok(const char *key) {
         return streq_ptr(key, "stream_id") || streq_ptr(key, "push_secret");
 }
 
+/* The store's key of a worker's fact: the transmitter named default keeps the keys a single
+ * transmitter always had (an existing state directory is its state); another's carry its
+ * name. */
+static int kv_key(const char *transmitter, const char *key, char *buf, size_t size) {
+        if (!transmitter || streq(transmitter, "default"))
+                (void) snprintf(buf, size, "%s", key);
+        else if ((size_t) snprintf(buf, size, "transmitter/%s/%s", transmitter, key) >= size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
 static void set_fact(char **field, json_t *v, size_t max) {
         const char *s = json_string_value(v);
 
@@ -296,7 +331,7 @@ static void set_fact(char **field, json_t *v, size_t max) {
         *field = strdup(s);
 }
 
-static void handle_facts(State *st, json_t *msg) {
+static void handle_facts(State *st, const char *transmitter, json_t *msg) {
         json_t *stream = json_object_get(msg, "stream");
         json_t *counters = json_object_get(msg, "counters");
         static const struct {
@@ -310,55 +345,65 @@ static void handle_facts(State *st, json_t *msg) {
                 { "poll_errors", offsetof(Counters, poll_errors) },
         };
 
+        TransmitterState *ts;
+
         pthread_mutex_lock(&st->lock);
+        ts = state_transmitter(st, transmitter);
+        if (!ts) {
+                pthread_mutex_unlock(&st->lock);
+                return;
+        }
         if (json_is_object(counters))
                 for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
                         json_t *v = json_object_get(counters, known[i].name);
                         if (json_is_integer(v) && json_integer_value(v) > 0 &&
-                            json_integer_value(v) < 1000000)
+                            json_integer_value(v) < 1000000) {
                                 *(uint64_t *) ((uint8_t *) &st->counters + known[i].offset) +=
                                         (uint64_t) json_integer_value(v);
+                                *(uint64_t *) ((uint8_t *) &ts->counters + known[i].offset) +=
+                                        (uint64_t) json_integer_value(v);
+                        }
                 }
         if (json_is_object(stream)) {
                 const char *status = json_string_value(json_object_get(stream, "status"));
                 json_t *cfg = json_object_get(stream, "config");
                 json_t *lp = json_object_get(stream, "last_poll");
 
-                set_fact(&st->stream.stream_id, json_object_get(stream, "stream_id"), 256);
-                set_fact(&st->stream.issuer, json_object_get(stream, "issuer"), 2048);
-                set_fact(&st->stream.endpoint_url, json_object_get(stream, "endpoint_url"), 2048);
-                set_fact(&st->stream.audience, json_object_get(stream, "audience"), 2048);
-                set_fact(&st->stream.delivery, json_object_get(stream, "delivery"), 256);
-                set_fact(&st->stream.verification_endpoint,
+                set_fact(&ts->stream.stream_id, json_object_get(stream, "stream_id"), 256);
+                set_fact(&ts->stream.issuer, json_object_get(stream, "issuer"), 2048);
+                set_fact(&ts->stream.endpoint_url, json_object_get(stream, "endpoint_url"), 2048);
+                set_fact(&ts->stream.audience, json_object_get(stream, "audience"), 2048);
+                set_fact(&ts->stream.delivery, json_object_get(stream, "delivery"), 256);
+                set_fact(&ts->stream.verification_endpoint,
                          json_object_get(stream, "verification_endpoint"), 2048);
                 if (json_object_get(stream, "last_error"))
-                        set_fact(&st->stream.last_error, json_object_get(stream, "last_error"), 512);
+                        set_fact(&ts->stream.last_error, json_object_get(stream, "last_error"), 512);
                 if (json_is_integer(lp) && json_integer_value(lp) > 0)
-                        st->stream.last_poll = (uint64_t) json_integer_value(lp);
+                        ts->stream.last_poll = (uint64_t) json_integer_value(lp);
                 /* The worker knows whether the transmitter answers; stream-updated events
                  * (applied by the engine) know whether it is paused or disabled. */
                 if (streq_ptr(status, "error"))
-                        set_fact(&st->stream.status, json_object_get(stream, "status"), 32);
+                        set_fact(&ts->stream.status, json_object_get(stream, "status"), 32);
                 else if (streq_ptr(status, "enabled") &&
-                         (!st->stream.status || streq(st->stream.status, "starting") ||
-                          streq(st->stream.status, "error") || streq(st->stream.status, "deleted")))
-                        set_fact(&st->stream.status, json_object_get(stream, "status"), 32);
+                         (!ts->stream.status || streq(ts->stream.status, "starting") ||
+                          streq(ts->stream.status, "error") || streq(ts->stream.status, "deleted")))
+                        set_fact(&ts->stream.status, json_object_get(stream, "status"), 32);
                 /* Read from the status endpoint at setup: what the transmitter says now. */
                 {
-                        const char *ts = json_string_value(json_object_get(stream,
-                                                                           "transmitter_status"));
-                        if (streq_ptr(ts, "enabled") || streq_ptr(ts, "paused") ||
-                            streq_ptr(ts, "disabled"))
-                                set_fact(&st->stream.status,
+                        const char *tst = json_string_value(json_object_get(stream,
+                                                                            "transmitter_status"));
+                        if (streq_ptr(tst, "enabled") || streq_ptr(tst, "paused") ||
+                            streq_ptr(tst, "disabled"))
+                                set_fact(&ts->stream.status,
                                          json_object_get(stream, "transmitter_status"), 32);
                 }
                 if (json_is_object(cfg)) {
                         char *text = json_dumps(cfg, JSON_COMPACT);
                         if (text && strlen(text) <= 64u * 1024u) {
-                                free(st->stream.config_json);
-                                st->stream.config_json = text;
-                                free(st->stream.events_delivered_json);
-                                st->stream.events_delivered_json =
+                                free(ts->stream.config_json);
+                                ts->stream.config_json = text;
+                                free(ts->stream.events_delivered_json);
+                                ts->stream.events_delivered_json =
                                         json_dumps(json_object_get(cfg, "events_delivered"),
                                                    JSON_COMPACT | JSON_ENCODE_ANY);
                         } else
@@ -368,27 +413,30 @@ static void handle_facts(State *st, json_t *msg) {
         pthread_mutex_unlock(&st->lock);
 }
 
-static int msg_facts(State *st, json_t *msg, json_t *id, json_t **ret) {
+static int msg_facts(State *st, const char *transmitter, json_t *msg, json_t *id, json_t **ret) {
         json_t *stream = json_object_get(msg, "stream"), *counters = json_object_get(msg, "counters");
 
         if ((stream && !json_is_object(stream)) || (counters && !json_is_object(counters)))
                 return -EPROTO;
-        handle_facts(st, msg);
+        handle_facts(st, transmitter, msg);
         return 0;
 }
 
-static int msg_verify_result(State *st, json_t *msg, json_t *id, json_t **ret) {
+static int msg_verify_result(State *st, const char *transmitter, json_t *msg, json_t *id,
+                             json_t **ret) {
         const char *state = json_string_value(json_object_get(msg, "state"));
         const char *result = json_string_value(json_object_get(msg, "result"));
+        TransmitterState *ts;
 
         if (!state || !result)
                 return -EPROTO;
         pthread_mutex_lock(&st->lock);
+        ts = state_transmitter(st, transmitter);
         /* A result for a state asked for earlier is a benign race, not a violation. */
-        if (st->stream.verify_state && streq(state, st->stream.verify_state) &&
-            !st->stream.verify_received && text_ok(result, 256)) {
-                free(st->stream.verify_result);
-                st->stream.verify_result = strdup(result);
+        if (ts && ts->stream.verify_state && streq(state, ts->stream.verify_state) &&
+            !ts->stream.verify_received && text_ok(result, 256)) {
+                free(ts->stream.verify_result);
+                ts->stream.verify_result = strdup(result);
         }
         pthread_mutex_unlock(&st->lock);
         state_wake(st);
@@ -398,9 +446,12 @@ static int msg_verify_result(State *st, json_t *msg, json_t *id, json_t **ret) {
 /* The outcome of an administration request (broker_admin()). One for a request never made, or
  * made long ago (its slot reused), is ignored: a compromised worker learns nothing from it and
  * can only mislead an admin about its own calls. */
-static int msg_admin_result(State *st, json_t *msg, json_t *id, json_t **ret) {
+static int msg_admin_result(State *st, const char *transmitter, json_t *msg, json_t *id,
+                            json_t **ret) {
         json_t *rid = json_object_get(msg, "id"), *status = json_object_get(msg, "status");
         const char *text = json_string_value(json_object_get(msg, "message"));
+        TransmitterState *ts;
+        char k[128];
         uint64_t n;
 
         if (!json_is_integer(rid) || json_integer_value(rid) <= 0 || !json_is_integer(status) ||
@@ -408,9 +459,12 @@ static int msg_admin_result(State *st, json_t *msg, json_t *id, json_t **ret) {
             (text && !text_ok(text, 511)))
                 return -EPROTO;
         n = (uint64_t) json_integer_value(rid);
+        if (kv_key(transmitter, "stream_id", k, sizeof(k)) < 0)
+                return -EPROTO;
         pthread_mutex_lock(&st->lock);
-        if (n <= st->stream.admin_last_id) {
-                typeof(st->stream.admin[0]) *a = &st->stream.admin[n % ARRAY_SIZE(st->stream.admin)];
+        ts = state_transmitter(st, transmitter);
+        if (ts && n <= ts->stream.admin_last_id) {
+                typeof(ts->stream.admin[0]) *a = &ts->stream.admin[n % ARRAY_SIZE(ts->stream.admin)];
 
                 if (a->id == n && !a->done) {
                         a->done = true;
@@ -419,21 +473,21 @@ static int msg_admin_result(State *st, json_t *msg, json_t *id, json_t **ret) {
                         if (a->status >= 0 && streq(a->op, "delete")) {
                                 /* Forgotten here: the worker stays idle until `ssfctl stream
                                  * create` or a restart of the daemon. */
-                                st->stream.deleted = true;
-                                (void) store_kv_set(st->store, "stream_id", "");
-                                st->stream.stream_id = mfree(st->stream.stream_id);
-                                st->stream.config_json = mfree(st->stream.config_json);
-                                st->stream.events_delivered_json =
-                                        mfree(st->stream.events_delivered_json);
-                                free(st->stream.status);
-                                st->stream.status = strdup("deleted");
+                                ts->stream.deleted = true;
+                                (void) store_kv_set(st->store, k, "");
+                                ts->stream.stream_id = mfree(ts->stream.stream_id);
+                                ts->stream.config_json = mfree(ts->stream.config_json);
+                                ts->stream.events_delivered_json =
+                                        mfree(ts->stream.events_delivered_json);
+                                free(ts->stream.status);
+                                ts->stream.status = strdup("deleted");
                         } else if (a->status >= 0 && streq(a->op, "status")) {
                                 json_t *v = json_object_get(msg, "stream_status");
                                 const char *sv = json_string_value(v);
 
                                 if (streq_ptr(sv, "enabled") || streq_ptr(sv, "paused") ||
                                     streq_ptr(sv, "disabled"))
-                                        set_fact(&st->stream.status, v, 32);
+                                        set_fact(&ts->stream.status, v, 32);
                         }
                 }
         }
@@ -447,16 +501,18 @@ static int msg_admin_result(State *st, json_t *msg, json_t *id, json_t **ret) {
  * time that are no longer among them (accounts removed or protected since: to be removed from
  * the stream). What is handed out is remembered in the store ("local_subjects", a key the
  * worker cannot read or write). */
-static int msg_local_subjects(State *st, json_t *msg, json_t *id, json_t **ret) {
+static int msg_local_subjects(State *st, const char *transmitter, json_t *msg, json_t *id,
+                              json_t **ret) {
         _cleanup_(json_decrefp) json_t *subjects = NULL, *before = NULL, *removed = json_array();
         _cleanup_free_ char *text = NULL, *now = NULL;
         ConfigHandle *h = state_config_ref(st);
-        char error[256] = "";
+        const TransmitterConfig *tc = config_transmitter(h->config, transmitter);
+        char error[256] = "", k[128];
         json_t *reply, *v;
         size_t i;
         int r;
 
-        r = h->config->subjects_local
+        r = tc && tc->subjects_local && kv_key(transmitter, "local_subjects", k, sizeof(k)) >= 0
                 ? subject_local_subjects(h->config, &subjects, error, sizeof(error))
                 : -EPERM;
         state_config_unref(st, h);
@@ -464,7 +520,7 @@ static int msg_local_subjects(State *st, json_t *msg, json_t *id, json_t **ret) 
                 log_error("subjects = local: %s", error);
         if (r >= 0) {
                 pthread_mutex_lock(&st->lock);
-                if (store_kv_get(st->store, "local_subjects", &text) >= 0)
+                if (store_kv_get(st->store, k, &text) >= 0)
                         before = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
                 json_array_foreach(before, i, v) {
                         bool kept = false;
@@ -477,7 +533,7 @@ static int msg_local_subjects(State *st, json_t *msg, json_t *id, json_t **ret) 
                                 (void) json_array_append(removed, v);
                 }
                 now = json_dumps(subjects, JSON_COMPACT);
-                if (now && store_kv_set(st->store, "local_subjects", now) < 0)
+                if (now && store_kv_set(st->store, k, now) < 0)
                         log_warning("subjects = local: cannot remember the subjects handed out");
                 pthread_mutex_unlock(&st->lock);
         }
@@ -491,7 +547,7 @@ static int msg_local_subjects(State *st, json_t *msg, json_t *id, json_t **ret) 
         return reply ? 0 : -ENOMEM;
 }
 
-static int msg_ingest(State *st, json_t *msg, json_t *id, json_t **ret) {
+static int msg_ingest(State *st, const char *transmitter, json_t *msg, json_t *id, json_t **ret) {
         _cleanup_(ingest_request_done) IngestRequest req = {};
         SetError err = {};
         int r;
@@ -510,25 +566,32 @@ static int msg_ingest(State *st, json_t *msg, json_t *id, json_t **ret) {
                 return r;
         if (r < 0)
                 return -EPROTO;
+        /* Which transmitter the SET came from is root's to say: the channel it arrived on. */
+        req.transmitter = transmitter;
         r = engine_apply(st, &req, &err);
         *ret = make_reply(id, r, &err, NULL);
         return 0;
 }
 
-static int msg_kv_get(State *st, json_t *msg, json_t *id, json_t **ret) {
+static int msg_kv_get(State *st, const char *transmitter, json_t *msg, json_t *id, json_t **ret) {
         const char *key = json_string_value(json_object_get(msg, "key"));
         _cleanup_free_ char *value = NULL;
+        char k[128];
         int r;
 
-        if (!kv_key_ok(key)) {
+        if (!kv_key_ok(key) || kv_key(transmitter, key, k, sizeof(k)) < 0) {
                 *ret = make_reply(id, -EPERM, NULL, NULL);
                 return 0;
         }
         pthread_mutex_lock(&st->lock);
-        if (streq(key, "stream_id") && st->stream.deleted)
-                r = -ESTALE; /* deleted by the admin: no new stream until asked for */
-        else
-                r = store_kv_get(st->store, key, &value);
+        {
+                TransmitterState *ts = state_transmitter(st, transmitter);
+
+                if (streq(key, "stream_id") && ts && ts->stream.deleted)
+                        r = -ESTALE; /* deleted by the admin: no new stream until asked for */
+                else
+                        r = store_kv_get(st->store, k, &value);
+        }
         pthread_mutex_unlock(&st->lock);
         if (r >= 0 && isempty(value))
                 value = mfree(value); /* "" is a forgotten value */
@@ -536,17 +599,18 @@ static int msg_kv_get(State *st, json_t *msg, json_t *id, json_t **ret) {
         return 0;
 }
 
-static int msg_kv_set(State *st, json_t *msg, json_t *id, json_t **ret) {
+static int msg_kv_set(State *st, const char *transmitter, json_t *msg, json_t *id, json_t **ret) {
         const char *key = json_string_value(json_object_get(msg, "key"));
         const char *value = json_string_value(json_object_get(msg, "value"));
+        char k[128];
         int r;
 
-        if (!kv_key_ok(key) || !text_ok(value, 256)) {
+        if (!kv_key_ok(key) || !text_ok(value, 256) || kv_key(transmitter, key, k, sizeof(k)) < 0) {
                 *ret = make_reply(id, -EPERM, NULL, NULL);
                 return 0;
         }
         pthread_mutex_lock(&st->lock);
-        r = store_kv_set(st->store, key, value);
+        r = store_kv_set(st->store, k, value);
         pthread_mutex_unlock(&st->lock);
         *ret = make_reply(id, r, NULL, NULL);
         return 0;
@@ -558,7 +622,7 @@ static int msg_kv_set(State *st, json_t *msg, json_t *id, json_t **ret) {
 static const struct {
         const char *type;
         bool request;
-        int (*handle)(State *st, json_t *msg, json_t *id, json_t **ret);
+        int (*handle)(State *st, const char *transmitter, json_t *msg, json_t *id, json_t **ret);
 } worker_messages[] = {
         { "facts", false, msg_facts },
         { "verify-result", false, msg_verify_result },
@@ -569,7 +633,7 @@ static const struct {
         { "kv-set", true, msg_kv_set },
 };
 
-int broker_handle_message(State *st, json_t *msg, json_t **ret_reply) {
+int broker_handle_message(State *st, const char *transmitter, json_t *msg, json_t **ret_reply) {
         const char *type = json_string_value(json_object_get(msg, "type"));
         json_t *id = json_object_get(msg, "id");
 
@@ -579,7 +643,7 @@ int broker_handle_message(State *st, json_t *msg, json_t **ret_reply) {
                         continue;
                 if (worker_messages[i].request && !json_is_integer(id))
                         return -EPROTO;
-                return worker_messages[i].handle(st, msg, id, ret_reply);
+                return worker_messages[i].handle(st, transmitter, msg, id, ret_reply);
         }
         return -EPROTO;
 }
@@ -587,7 +651,7 @@ int broker_handle_message(State *st, json_t *msg, json_t **ret_reply) {
 /* Returns 0, or < 0 when the worker was stopped for msg (w may be freed then). */
 static int handle(Worker *w, json_t *msg) {
         json_t *answer = NULL;
-        int r = broker_handle_message(w->broker->state, msg, &answer);
+        int r = broker_handle_message(w->broker->state, w->sup->name, msg, &answer);
 
         if (r == -EPROTO) {
                 const char *type = json_string_value(json_object_get(msg, "type"));
@@ -602,25 +666,27 @@ static int handle(Worker *w, json_t *msg) {
         return r == -EMSGSIZE || r == -ENOMEM ? 0 : r;
 }
 
-static int broker_spawn(Broker *b);
+static int broker_spawn(Supervisor *sup);
 
 static int on_restart(sd_event_source *s, uint64_t usec, void *userdata) {
-        Broker *b = userdata;
+        Supervisor *sup = userdata;
 
-        b->restart_timer = sd_event_source_disable_unref(b->restart_timer);
-        if (!b->stopping && !current(b) && broker_spawn(b) < 0)
-                log_error("Cannot start the network worker");
+        sup->restart_timer = sd_event_source_disable_unref(sup->restart_timer);
+        if (!sup->broker->stopping && !sup->removed && !current(sup) && broker_spawn(sup) < 0)
+                log_error("Cannot start the network worker of transmitter '%s'", sup->name);
         return 0;
 }
 
-static void schedule_restart(Broker *b) {
-        if (b->stopping || b->restart_timer)
+static void schedule_restart(Supervisor *sup) {
+        Broker *b = sup->broker;
+
+        if (b->stopping || sup->removed || sup->restart_timer)
                 return;
-        log_warning("Restarting the network worker in %llu s",
-                    (unsigned long long) (b->backoff / 1000000u));
-        (void) sd_event_add_time_relative(b->event, &b->restart_timer, CLOCK_MONOTONIC,
-                                          b->backoff, 0, on_restart, b);
-        b->backoff = MIN(b->backoff * 2, (uint64_t) RESTART_MAX_USEC);
+        log_warning("Restarting the network worker of transmitter '%s' in %llu s", sup->name,
+                    (unsigned long long) (sup->backoff / 1000000u));
+        (void) sd_event_add_time_relative(b->event, &sup->restart_timer, CLOCK_MONOTONIC,
+                                          sup->backoff, 0, on_restart, sup);
+        sup->backoff = MIN(sup->backoff * 2, (uint64_t) RESTART_MAX_USEC);
 }
 
 /* The channel is over: a protocol violation or a flood (kill_it), or the worker closed it
@@ -628,7 +694,9 @@ static void schedule_restart(Broker *b) {
  * freed when it was reaped already. */
 static void worker_gone(Worker *w, int error, bool kill_it) {
         Broker *b = w->broker;
+        Supervisor *sup = w->sup;
         bool was_current = !w->retiring;
+        uint64_t started = w->started;
 
         if (error < 0 && error != -ECONNRESET && error != -EPROTO)
                 log_error_errno(error, "Bad message from the network worker, stopping it: %m");
@@ -647,13 +715,18 @@ static void worker_gone(Worker *w, int error, bool kill_it) {
                 return;
         /* A worker that ran well for a while earns a fresh start: the delay grows only while
          * workers keep dying young. */
-        if (w->started > 0 && mono_usec() - w->started >= RESTART_MAX_USEC)
-                b->backoff = RESTART_MIN_USEC;
+        if (started > 0 && mono_usec() - started >= RESTART_MAX_USEC)
+                sup->backoff = RESTART_MIN_USEC;
         pthread_mutex_lock(&b->state->lock);
-        free(b->state->stream.status);
-        b->state->stream.status = strdup("error");
+        {
+                TransmitterState *ts = state_transmitter(b->state, sup->name);
+                if (ts) {
+                        free(ts->stream.status);
+                        ts->stream.status = strdup("error");
+                }
+        }
         pthread_mutex_unlock(&b->state->lock);
-        schedule_restart(b);
+        schedule_restart(sup);
 }
 
 /* Reads at most BATCH messages: the event loop serves everything else before the next ones
@@ -721,8 +794,9 @@ static const char *worker_program(void) {
         return "/proc/self/exe";
 }
 
-static int broker_spawn(Broker *b) {
-        char level[16], *argv[8];
+static int broker_spawn(Supervisor *sup) {
+        Broker *b = sup->broker;
+        char level[16], tname[32 + TRANSMITTER_NAME_MAX], *argv[9];
         int sv[2], buf = LINK_BUFFER, r;
         char **envp = NULL;
         size_t n = 0;
@@ -733,6 +807,7 @@ static int broker_spawn(Broker *b) {
         if (!w)
                 return -ENOMEM;
         w->broker = b;
+        w->sup = sup;
         w->fd = -EBADF;
         w->pidfd = -EBADF;
         {
@@ -755,14 +830,17 @@ static int broker_spawn(Broker *b) {
         /* Everything the child needs is prepared before fork(): between fork and exec only
          * async-signal-safe calls. */
         (void) snprintf(level, sizeof(level), "%s", log_level_to_string(log_get_max_level()));
+        /* One argument, "--transmitter=NAME": a name can never be taken for an option. */
+        (void) snprintf(tname, sizeof(tname), "--transmitter=%s", sup->name);
         argv[0] = UNCONST("ssf-sessiond");
         argv[1] = UNCONST("--network-worker");
-        argv[2] = UNCONST("--config");
-        argv[3] = UNCONST(b->config_path);
-        argv[4] = UNCONST("--log-level");
-        argv[5] = level;
-        argv[6] = UNCONST(b->foreground ? "--foreground" : NULL);
-        argv[7] = NULL;
+        argv[2] = tname;
+        argv[3] = UNCONST("--config");
+        argv[4] = UNCONST(b->config_path);
+        argv[5] = UNCONST("--log-level");
+        argv[6] = level;
+        argv[7] = UNCONST(b->foreground ? "--foreground" : NULL);
+        argv[8] = NULL;
         for (char **e = environ; e && *e; e++)
                 n++;
         envp = calloc(n + 1, sizeof(char *));
@@ -825,7 +903,7 @@ static int broker_spawn(Broker *b) {
                 return r;
         }
         w->started = mono_usec();
-        log_debug("Started network worker " PID_FMT, pid);
+        log_debug("Started network worker " PID_FMT " for transmitter '%s'", pid, sup->name);
         return 0;
 }
 
@@ -845,13 +923,53 @@ int broker_new(State *st, sd_event *event, const char *config_path, bool foregro
         b->event = event;
         b->config_path = config_path;
         b->foreground = foreground;
-        b->backoff = RESTART_MIN_USEC;
         *ret = b;
         return 0;
 }
 
+/* Makes the supervisors follow the configured transmitters: new ones get one, those no longer
+ * configured are marked removed (their workers retire and are not restarted). */
+static int sync_supervisors(Broker *b) {
+        ConfigHandle *h = state_config_ref(b->state);
+        const Config *c = h->config;
+        int r = 0;
+
+        for (size_t i = 0; i < b->n_sups; i++)
+                if (!config_transmitter(c, b->sups[i]->name))
+                        b->sups[i]->removed = true;
+        for (size_t i = 0; i < c->n_transmitters; i++) {
+                Supervisor **n, *sup;
+
+                if (supervisor(b, c->transmitters[i].name))
+                        continue;
+                sup = calloc(1, sizeof(*sup));
+                n = sup ? reallocarray(b->sups, b->n_sups + 1, sizeof(*n)) : NULL;
+                if (!n) {
+                        free(sup);
+                        r = -ENOMEM;
+                        break;
+                }
+                b->sups = n;
+                sup->broker = b;
+                sup->backoff = RESTART_MIN_USEC;
+                (void) snprintf(sup->name, sizeof(sup->name), "%s", c->transmitters[i].name);
+                b->sups[b->n_sups++] = sup;
+        }
+        state_config_unref(b->state, h);
+        return r;
+}
+
 int broker_start(Broker *b) {
-        return broker_spawn(b);
+        int r = sync_supervisors(b);
+
+        for (size_t i = 0; r >= 0 && i < b->n_sups; i++)
+                if (!b->sups[i]->removed && !current(b->sups[i])) {
+                        int k = broker_spawn(b->sups[i]);
+                        /* One transmitter's worker that cannot start does not stop the others. */
+                        if (k < 0)
+                                schedule_restart(b->sups[i]);
+                }
+        return r;
 }
 
 /* At exit: kills what still runs and reaps it if it is gone within a short while (a process
@@ -880,7 +998,8 @@ void broker_stop(Broker *b, uint64_t timeout_usec) {
         if (!b)
                 return;
         b->stopping = true;
-        b->restart_timer = sd_event_source_disable_unref(b->restart_timer);
+        for (size_t i = 0; i < b->n_sups; i++)
+                b->sups[i]->restart_timer = sd_event_source_disable_unref(b->sups[i]->restart_timer);
 again:
         for (Worker *w = b->workers; w; w = w->next)
                 if (w->fd >= 0 && !w->retiring) {
@@ -950,20 +1069,27 @@ again:
 }
 
 int broker_restart(Broker *b) {
-        Worker *w;
+        int r;
 
         if (!b)
                 return -ENOENT;
-        w = current(b);
-        if (w)
-                worker_retire(w, 5000000u);
-        b->restart_timer = sd_event_source_disable_unref(b->restart_timer);
-        b->backoff = RESTART_MIN_USEC;
-        return broker_spawn(b);
+        r = sync_supervisors(b);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < b->n_sups; i++) {
+                Supervisor *sup = b->sups[i];
+                Worker *w = current(sup);
+
+                if (w)
+                        worker_retire(w, 5000000u);
+                sup->restart_timer = sd_event_source_disable_unref(sup->restart_timer);
+                sup->backoff = RESTART_MIN_USEC;
+        }
+        return broker_start(b);
 }
 
-static int request_verify(Broker *b, const char *state) {
-        Worker *w = b ? current(b) : NULL;
+static int request_verify(Supervisor *sup, const char *state) {
+        Worker *w = sup ? current(sup) : NULL;
         json_t *msg;
         int r;
 
@@ -977,11 +1103,15 @@ static int request_verify(Broker *b, const char *state) {
         return r;
 }
 
-int broker_request_verification(Broker *b, char state[static 33]) {
+int broker_request_verification(Broker *b, const char *transmitter, char state[static 33]) {
+        Supervisor *sup = supervisor(b, transmitter);
         State *st = b->state;
+        TransmitterState *ts;
         uint8_t rnd[16];
         int fd, r;
 
+        if (!sup)
+                return -ESRCH;
         fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
@@ -993,45 +1123,55 @@ int broker_request_verification(Broker *b, char state[static 33]) {
                 (void) snprintf(state + 2 * i, 3, "%02x", rnd[i]);
 
         pthread_mutex_lock(&st->lock);
-        if (!st->stream.stream_id) {
+        ts = state_transmitter(st, transmitter);
+        if (!ts || !ts->stream.stream_id) {
                 pthread_mutex_unlock(&st->lock);
                 return -ENOENT;
         }
-        if (st->stream.verify_state) {
-                memmove(st->stream.recent_states[1], st->stream.recent_states[0],
-                        sizeof(st->stream.recent_states) - sizeof(st->stream.recent_states[0]));
-                (void) snprintf(st->stream.recent_states[0], sizeof(st->stream.recent_states[0]),
-                                "%s", st->stream.verify_state);
+        if (ts->stream.verify_state) {
+                memmove(ts->stream.recent_states[1], ts->stream.recent_states[0],
+                        sizeof(ts->stream.recent_states) - sizeof(ts->stream.recent_states[0]));
+                (void) snprintf(ts->stream.recent_states[0], sizeof(ts->stream.recent_states[0]),
+                                "%s", ts->stream.verify_state);
         }
-        free(st->stream.verify_state);
-        free(st->stream.verify_result);
-        st->stream.verify_state = strdup(state);
-        st->stream.verify_result = NULL;
-        st->stream.verify_received = false;
-        st->stream.verify_requested = now_sec();
-        st->stream.verify_warned = false;
+        free(ts->stream.verify_state);
+        free(ts->stream.verify_result);
+        ts->stream.verify_state = strdup(state);
+        ts->stream.verify_result = NULL;
+        ts->stream.verify_received = false;
+        ts->stream.verify_requested = now_sec();
+        ts->stream.verify_warned = false;
         pthread_mutex_unlock(&st->lock);
-        return request_verify(b, state);
+        return request_verify(sup, state);
 }
 
-int broker_admin(Broker *b, json_t *request, uint64_t *ret_id) {
+int broker_admin(Broker *b, const char *transmitter, json_t *request, uint64_t *ret_id) {
+        Supervisor *sup = supervisor(b, transmitter);
         State *st = b->state;
-        Worker *w = current(b);
+        Worker *w = sup ? current(sup) : NULL;
         const char *op = json_string_value(json_object_get(request, "op"));
         _cleanup_(json_decrefp) json_t *msg = NULL;
+        TransmitterState *ts;
         uint64_t id;
         int r;
 
-        if (!op || strlen(op) >= sizeof(st->stream.admin[0].op))
+        if (!sup)
+                return -ESRCH;
+        if (!op || strlen(op) >= sizeof(ts->stream.admin[0].op))
                 return -EINVAL;
         if (!w)
                 return -ENOTCONN;
         pthread_mutex_lock(&st->lock);
+        ts = state_transmitter(st, transmitter);
+        if (!ts) {
+                pthread_mutex_unlock(&st->lock);
+                return -ESRCH;
+        }
         if (streq(op, "create"))
-                st->stream.deleted = false; /* the worker's next kv-get may create one */
-        id = ++st->stream.admin_last_id;
+                ts->stream.deleted = false; /* the worker's next kv-get may create one */
+        id = ++ts->stream.admin_last_id;
         {
-                typeof(st->stream.admin[0]) *a = &st->stream.admin[id % ARRAY_SIZE(st->stream.admin)];
+                typeof(ts->stream.admin[0]) *a = &ts->stream.admin[id % ARRAY_SIZE(ts->stream.admin)];
 
                 *a = (typeof(*a)) { .id = id };
                 (void) snprintf(a->op, sizeof(a->op), "%s", op);
@@ -1048,12 +1188,17 @@ int broker_admin(Broker *b, json_t *request, uint64_t *ret_id) {
         return 0;
 }
 
-int broker_admin_result(State *st, uint64_t id, int *ret_status, char *message, size_t size) {
+int broker_admin_result(State *st, const char *transmitter, uint64_t id, int *ret_status,
+                        char *message, size_t size) {
+        TransmitterState *ts;
         int r = -EAGAIN;
 
         pthread_mutex_lock(&st->lock);
-        {
-                typeof(st->stream.admin[0]) *a = &st->stream.admin[id % ARRAY_SIZE(st->stream.admin)];
+        ts = state_transmitter(st, transmitter);
+        if (!ts)
+                r = -ESTALE; /* removed by a reload meanwhile */
+        else {
+                typeof(ts->stream.admin[0]) *a = &ts->stream.admin[id % ARRAY_SIZE(ts->stream.admin)];
 
                 if (a->id != id)
                         r = -ESTALE;
@@ -1070,8 +1215,12 @@ int broker_admin_result(State *st, uint64_t id, int *ret_status, char *message, 
 Broker *broker_free(Broker *b) {
         if (!b)
                 return NULL;
-        b->restart_timer = sd_event_source_disable_unref(b->restart_timer);
         kill_all(b);
+        for (size_t i = 0; i < b->n_sups; i++) {
+                b->sups[i]->restart_timer = sd_event_source_disable_unref(b->sups[i]->restart_timer);
+                free(b->sups[i]);
+        }
+        free(b->sups);
         free(b->buf);
         free(b);
         return NULL;

@@ -21,34 +21,40 @@ typedef struct Broker Broker;
  * Returns 0 or -ENOMEM. */
 int broker_new(State *st, sd_event *event, const char *config_path, bool foreground,
                Broker **ret);
-/* Starts the worker. Returns 0 or -errno. */
+/* Starts one worker per configured transmitter (a worker that cannot start is retried with
+ * its backoff). Returns 0 or -errno. */
 int broker_start(Broker *b);
 /* Asks the worker to stop (it flushes its acknowledgements) and waits at most timeout_usec
  * before killing it. */
 void broker_stop(Broker *b, uint64_t timeout_usec);
-/* Stops and starts the worker again (configuration reloaded). */
+/* Stops and starts the workers again (configuration reloaded): transmitters no longer
+ * configured lose theirs, new ones get one. */
 int broker_restart(Broker *b);
-/* Asks the transmitter (through the worker) for a verification event with a new random state,
- * written to state (`ssfctl verify`). -ENOENT when no stream is known yet, -ENOTCONN when no
- * worker runs. */
-int broker_request_verification(Broker *b, char state[static 33]);
+/* Asks transmitter (through its worker) for a verification event with a new random state,
+ * written to state (`ssfctl verify`). -ESRCH when no transmitter has that name, -ENOENT when
+ * no stream is known yet, -ENOTCONN when its worker does not run. */
+int broker_request_verification(Broker *b, const char *transmitter, char state[static 33]);
 /* Stream administration (`ssfctl stream pause|resume|disable|delete|create`, `ssfctl subjects
  * add|remove`): sends request (an object with "op": "status", "delete", "create",
  * "add-subject" or "remove-subject", and its members) to the worker under a new id, which is
- * returned; the worker answers with an "admin-result" (link.h). "create" also ends the idle
- * state a delete left. -ENOTCONN when no worker runs. */
-int broker_admin(Broker *b, json_t *request, uint64_t *ret_id);
+ * returned; transmitter's worker answers with an "admin-result" (link.h). "create" also ends
+ * the idle state a delete left. -ESRCH when no transmitter has that name, -ENOTCONN when its
+ * worker does not run. */
+int broker_admin(Broker *b, const char *transmitter, json_t *request, uint64_t *ret_id);
 /* The outcome of request id once the worker answered: 0 with its status (0 or -errno) and
  * message; -EAGAIN while it has not; -ESTALE when the slot was reused (too many requests since). */
-int broker_admin_result(State *st, uint64_t id, int *ret_status, char *message, size_t size);
+int broker_admin_result(State *st, const char *transmitter, uint64_t id, int *ret_status,
+                        char *message, size_t size);
 /* Stops what runs (killing it) and frees b. Returns NULL. */
 Broker *broker_free(Broker *b);
 
 /* Handles one message from the network worker, as link_parse() accepted it (an object with a
  * string "type"; link.h lists the messages): applies an ingest request through the engine,
  * reads or writes one of the facts the worker may keep, takes stream facts, counters and a
- * verification result. Returns 0 with *ret_reply the reply to send (new reference) or NULL
- * when none is due, -EPROTO for a protocol violation (an unknown type, a request without an
- * integer id, a malformed message: the caller kills the worker), or -ENOMEM. A compromised
+ * verification result — all about transmitter, the one whose worker's channel msg arrived on
+ * (root's knowledge, never the worker's word). Returns 0 with *ret_reply the reply to send
+ * (new reference) or NULL when none is due, -EPROTO for a protocol violation (an unknown
+ * type, a request without an integer id, a malformed message: the caller kills the worker),
+ * or -ENOMEM. A compromised
  * worker controls msg entirely (tests/fuzz/fuzz-broker.c). */
-int broker_handle_message(State *st, json_t *msg, json_t **ret_reply);
+int broker_handle_message(State *st, const char *transmitter, json_t *msg, json_t **ret_reply);

@@ -39,12 +39,48 @@ static char *set_txn(const IngestRequest *set) {
         return isempty(set->txn) ? NULL : UNCONST(set->txn);
 }
 
+/* The SET's iss must be that of the transmitter whose worker's channel it arrived on: its
+ * configured issuer, else (discovered through config_url) the issuer its stream reported, and
+ * never another transmitter's configured issuer. A record without a transmitter (not from a
+ * worker channel) is refused. */
+static int check_transmitter(State *st, const Config *c, const IngestRequest *set, SetError *err) {
+        const TransmitterConfig *tc = config_transmitter(c, set->transmitter);
+        _cleanup_free_ char *reported = NULL;
+
+        if (!tc) {
+                err->err = "invalid_request";
+                F(err->description, "the SET came from no configured transmitter");
+                return -EBADMSG;
+        }
+        if (tc->issuer) {
+                if (streq_ptr(set->iss, tc->issuer))
+                        return 0;
+                goto refuse;
+        }
+        for (size_t i = 0; i < c->n_transmitters; i++)
+                if (&c->transmitters[i] != tc && streq_ptr(c->transmitters[i].issuer, set->iss))
+                        goto refuse;
+        pthread_mutex_lock(&st->lock);
+        {
+                TransmitterState *ts = state_transmitter(st, tc->name);
+                if (ts && ts->stream.issuer)
+                        reported = strdup(ts->stream.issuer);
+        }
+        pthread_mutex_unlock(&st->lock);
+        if (!reported || streq_ptr(set->iss, reported))
+                return 0;
+refuse:
+        err->err = "invalid_issuer";
+        F(err->description, "the SET's issuer is not transmitter '%s''s", tc->name);
+        return -EBADMSG;
+}
+
 /* Verification and stream-updated events concern the stream, not a user (SSF §8.1.4-5). */
 static int ingest_stream_event(State *st, const IngestRequest *set, SetError *err) {
         const char *short_name = event_short_name(set->event_uri);
         HistoryEntry h = {
                 .time = now_sec(),
-                .jti = UNCONST(set->jti),
+                .jti = UNCONST(set->jti), .transmitter = UNCONST(set->transmitter),
                 .txn = set_txn(set),
                 .event = UNCONST(short_name),
                 .action = UNCONST("none"),
@@ -52,25 +88,33 @@ static int ingest_stream_event(State *st, const IngestRequest *set, SetError *er
                 .uid = -1,
         };
         char result[256];
+        TransmitterState *ts = state_transmitter(st, set->transmitter);
+        StreamFacts *sf;
 
-        if (st->stream.stream_id && set->stream_id && !streq(set->stream_id, st->stream.stream_id)) {
+        if (!ts) {
+                err->err = "invalid_request";
+                F(err->description, "no such transmitter");
+                return -EBADMSG;
+        }
+        sf = &ts->stream;
+        if (sf->stream_id && set->stream_id && !streq(set->stream_id, sf->stream_id)) {
                 err->err = "invalid_request";
                 F(err->description, "%s event for stream '%s', expected '%s'", short_name,
-                  set->stream_id, st->stream.stream_id);
+                  set->stream_id, sf->stream_id);
                 return -EBADMSG;
         }
 
         if (set->kind == INGEST_VERIFICATION) {
                 bool earlier = false;
 
-                for (size_t i = 0; set->state && i < ARRAY_SIZE(st->stream.recent_states); i++)
-                        if (streq(set->state, st->stream.recent_states[i]))
+                for (size_t i = 0; set->state && i < ARRAY_SIZE(sf->recent_states); i++)
+                        if (streq(set->state, sf->recent_states[i]))
                                 earlier = true;
-                if (set->state && st->stream.verify_state && streq(set->state, st->stream.verify_state)) {
-                        st->stream.verify_received = true;
-                        st->stream.last_verified = now_sec();
-                        free(st->stream.verify_result);
-                        st->stream.verify_result = strdup("received");
+                if (set->state && sf->verify_state && streq(set->state, sf->verify_state)) {
+                        sf->verify_received = true;
+                        sf->last_verified = now_sec();
+                        free(sf->verify_result);
+                        sf->verify_result = strdup("received");
                         F(result, "ok: verification with the requested state");
                 } else if (earlier)
                         F(result, "ok: verification for an earlier request");
@@ -85,14 +129,14 @@ static int ingest_stream_event(State *st, const IngestRequest *set, SetError *er
         } else {
                 const char *status = set->status, *reason = set->reason;
 
-                free(st->stream.status);
-                st->stream.status = strdup(status);
+                free(sf->status);
+                sf->status = strdup(status);
                 F(result, "stream %s%s%s", status, reason ? ": " : "", reason ? reason : "");
                 if (!streq(status, "enabled"))
-                        log_warning("Transmitter reports the stream %s%s%s: events may be held "
-                                    "or lost", status, reason ? ": " : "", strempty(reason));
+                        log_warning("Transmitter '%s' reports the stream %s%s%s: events may be held "
+                                    "or lost", ts->name, status, reason ? ": " : "", strempty(reason));
                 else
-                        log_notice("Transmitter reports the stream enabled again");
+                        log_notice("Transmitter '%s' reports the stream enabled again", ts->name);
         }
         h.result = result;
         return store_history_add(st->store, &h, NULL);
@@ -299,9 +343,9 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
         /* The policy acts on risk signals: events that raise or set a level. A detection at
          * level none runs only the rules that name it (a workflow after a routine event). */
         if (det->effect == DETECTION_RAISE && changed > 0)
-                rule = policy_match(c, user, groups, det->name, after);
+                rule = policy_match(c, set->transmitter, user, groups, det->name, after);
         else if (det->effect == DETECTION_RECORD && det->explicit_only)
-                rule = policy_match_named(c, user, groups, det->name, after);
+                rule = policy_match_named(c, set->transmitter, user, groups, det->name, after);
         if (rule) {
                 r = txn_already_done(st->store, set, lu->uid, rule, &done_jti);
                 if (r < 0)
@@ -330,6 +374,7 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
         h.user = UNCONST(user);
         h.uid = lu->uid;
         h.jti = UNCONST(set->jti);
+        h.transmitter = UNCONST(set->transmitter);
         h.txn = set_txn(set);
         h.event = UNCONST(event_short_name(set->event_uri));
         h.detection = UNCONST(det->effect == DETECTION_CLEAR ? det->clears : det->name);
@@ -535,7 +580,7 @@ static int record_protected(State *st, const IngestRequest *set, const Detection
                 .time = now,
                 .user = UNCONST(t->user.name),
                 .uid = t->user.uid,
-                .jti = UNCONST(set->jti),
+                .jti = UNCONST(set->jti), .transmitter = UNCONST(set->transmitter),
                 .txn = set_txn(set),
                 .event = UNCONST(event_short_name(set->event_uri)),
                 .detection = UNCONST(det->effect == DETECTION_CLEAR ? det->clears : det->name),
@@ -626,7 +671,9 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
 
         bool stream_event = set->kind != INGEST_SUBJECT;
 
-        r = check_times(c, set, now, err);
+        r = check_transmitter(st, c, set, err);
+        if (r >= 0)
+                r = check_times(c, set, now, err);
         if (r >= 0 && !stream_event)
                 r = derive(c, set, &d, err);
         if (r < 0) {
@@ -643,6 +690,11 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
         r = store_jti_insert(st->store, set->jti, set->iss, set->event_uri, set->iat, now);
         if (r == -EALREADY) {
                 st->counters.sets_duplicate++;
+                {
+                        TransmitterState *ts = state_transmitter(st, set->transmitter);
+                        if (ts)
+                                ts->counters.sets_duplicate++;
+                }
                 log_info("SET '%s' was received before, acknowledging it again", set->jti);
                 goto out_rollback;
         }
@@ -657,6 +709,7 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
         else if (d.det.effect == DETECTION_IGNORE) {
                 HistoryEntry hh = {
                         .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
+                        .transmitter = UNCONST(set->transmitter),
                         .event = UNCONST(event_short_name(set->event_uri)),
                         .action = UNCONST("none"), .result = UNCONST("ignored: not a risk signal"),
                         .duration_ms = -1, .uid = -1,
@@ -666,6 +719,7 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
                 char res[512];
                 HistoryEntry hh = {
                         .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
+                        .transmitter = UNCONST(set->transmitter),
                         .event = UNCONST(event_short_name(set->event_uri)),
                         .detection = UNCONST(d.det.name), .action = UNCONST("none"), .result = res,
                         .duration_ms = -1, .uid = -1,

@@ -82,6 +82,8 @@ struct IpcClient {
         char *verify_state;
         bool waiting_admin;             /* a stream or subjects command: the worker's answer */
         uint64_t admin_id;
+        char verify_transmitter[TRANSMITTER_NAME_MAX + 1];
+        char admin_transmitter[TRANSMITTER_NAME_MAX + 1];
         char error_text[512]; /* a verb's error message built for this request */
 };
 
@@ -284,11 +286,12 @@ static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err)
 }
 
 static json_t *history_json(const HistoryEntry *h) {
-        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
+        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
                          "time", jtime(h->time),
                          "user", jstr(h->user),
                          "jti", jstr(h->jti),
                          "txn", jstr(h->txn),
+                         "transmitter", jstr(h->transmitter),
                          "event", jstr(h->event),
                          "detection", jstr(h->detection),
                          "level_before", lvl(h->level_before),
@@ -602,45 +605,159 @@ static json_t *parse_or_null(const char *text) {
         return j ? j : json_null();
 }
 
+/* The "stream" object of ssfctl status (call with st->lock held). */
+static json_t *stream_facts_json(const StreamFacts *s) {
+        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                         "stream_id", jstr(s->stream_id),
+                         "issuer", jstr(s->issuer),
+                         "status", jstr(s->status),
+                         "delivery", jstr(s->delivery),
+                         "endpoint_url", jstr(s->endpoint_url),
+                         "audience", jstr(s->audience),
+                         "events_delivered", parse_or_null(s->events_delivered_json),
+                         "last_poll", jtime(s->last_poll),
+                         "last_error", jstr(s->last_error),
+                         "last_verified", jtime(s->last_verified),
+                         "verification", jstr(s->verify_received ? "received"
+                                              : s->verify_result ? s->verify_result
+                                              : s->verify_state ? "requested" : NULL));
+}
+
+static json_t *transmitter_counters_json(const Counters *k) {
+        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+                         "sets_received", (json_int_t) k->sets_received,
+                         "sets_acknowledged", (json_int_t) k->sets_acknowledged,
+                         "sets_rejected", (json_int_t) k->sets_rejected,
+                         "sets_duplicate", (json_int_t) k->sets_duplicate,
+                         "polls", (json_int_t) k->polls,
+                         "poll_errors", (json_int_t) k->poll_errors);
+}
+
+/* {"transmitters": [{"name", "issuer", "delivery", "stream_id", "status", "counters"}]}'s
+ * array: the configured transmitters, in configuration order (call with st->lock held). */
+static json_t *transmitters_json(State *st, const Config *cfg) {
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && i < cfg->n_transmitters; i++) {
+                const TransmitterConfig *tc = &cfg->transmitters[i];
+                const TransmitterState *ts = state_transmitter(st, tc->name);
+                const StreamFacts *s = ts ? &ts->stream : NULL;
+                const char *delivery = s && s->delivery ? s->delivery
+                                       : tc->delivery == DELIVERY_PUSH ? "urn:ietf:rfc:8935"
+                                                                        : "urn:ietf:rfc:8936";
+                Counters none = {};
+
+                if (json_array_append_new(a, json_pack("{s:s, s:o, s:s, s:o, s:o, s:o}",
+                                                       "name", tc->name,
+                                                       "issuer",
+                                                       jstr(s && s->issuer ? s->issuer : tc->issuer),
+                                                       "delivery", delivery,
+                                                       "stream_id", jstr(s ? s->stream_id : NULL),
+                                                       "status", jstr(s ? s->status : NULL),
+                                                       "counters",
+                                                       transmitter_counters_json(ts ? &ts->counters
+                                                                                    : &none))) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        }
+        return a;
+}
+
+/* The transmitter a stream verb is about: args' "transmitter", which must name one; without
+ * it, the only one. With several, naming it is required. Returns its name (in the config
+ * handle's lifetime) or NULL with *err set (a static or thread-local message). */
+static const char *verb_transmitter(const Config *cfg, json_t *args, const char **err, int *ret_r) {
+        static __thread char msg[1024];
+        json_t *t = json_object_get(args, "transmitter");
+        const TransmitterConfig *tc = NULL;
+        size_t n = 0;
+
+        *ret_r = -EINVAL;
+        if (t && !json_is_string(t)) {
+                *err = "transmitter must be a string";
+                return NULL;
+        }
+        if (t)
+                tc = config_transmitter(cfg, json_string_value(t));
+        else if (cfg->n_transmitters == 1)
+                tc = &cfg->transmitters[0];
+        if (tc)
+                return tc->name;
+        n = (size_t) snprintf(msg, sizeof(msg), t ? "no transmitter is named '%.32s'; the "
+                              "transmitters are:" : "there are several transmitters: name one "
+                              "with --transmitter NAME:", json_string_value(t));
+        for (size_t i = 0; i < cfg->n_transmitters && n < sizeof(msg); i++)
+                n += (size_t) snprintf(msg + n, sizeof(msg) - n, "%s %s", i ? "," : "",
+                                       cfg->transmitters[i].name);
+        *err = msg;
+        *ret_r = t ? -ESRCH : -EINVAL;
+        return NULL;
+}
+
 static int verb_status(IpcClient *c, json_t **ret) {
         State *st = c->server->state;
-        StreamFacts *s = &st->stream;
-        json_t *stream;
+        ConfigHandle *h = state_config_ref(st);
+        TransmitterState *main_ts;
+        json_t *stream, *transmitters;
 
         pthread_mutex_lock(&st->lock);
-        stream = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-                           "stream_id", jstr(s->stream_id),
-                           "issuer", jstr(s->issuer),
-                           "status", jstr(s->status),
-                           "delivery", jstr(s->delivery),
-                           "endpoint_url", jstr(s->endpoint_url),
-                           "audience", jstr(s->audience),
-                           "events_delivered", parse_or_null(s->events_delivered_json),
-                           "last_poll", jtime(s->last_poll),
-                           "last_error", jstr(s->last_error),
-                           "last_verified", jtime(s->last_verified),
-                           "verification", jstr(s->verify_received ? "received"
-                                                : s->verify_result ? s->verify_result
-                                                : s->verify_state ? "requested" : NULL));
+        main_ts = state_transmitter_main(st);
+        stream = main_ts ? stream_facts_json(&main_ts->stream) : json_null();
+        transmitters = transmitters_json(st, h->config);
         Counters k = counters_copy(st);
-        *ret = json_pack("{s:o, s:o, s:s, s:o}", "stream", stream, "counters",
+        *ret = json_pack("{s:o, s:o, s:o, s:s, s:o}", "stream", stream, "transmitters",
+                         transmitters ? transmitters : json_array(), "counters",
                          counters_json(&k), "version", SSF_VERSION, "started",
                          jtime(st->started));
         pthread_mutex_unlock(&st->lock);
+        state_config_unref(st, h);
         return *ret ? 0 : -ENOMEM;
 }
 
-static int verb_stream(IpcClient *c, json_t **ret, const char **err) {
+static int verb_transmitters(IpcClient *c, json_t **ret) {
         State *st = c->server->state;
-        json_t *j;
+        ConfigHandle *h = state_config_ref(st);
+        json_t *a;
 
         pthread_mutex_lock(&st->lock);
-        j = st->stream.config_json ? json_loads(st->stream.config_json, 0, NULL) : NULL;
-        if (j)
-                json_object_set_new(j, "status", jstr(st->stream.status));
+        a = transmitters_json(st, h->config);
         pthread_mutex_unlock(&st->lock);
+        state_config_unref(st, h);
+        *ret = a ? json_pack("{s:o}", "transmitters", a) : NULL;
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* {"transmitter", "stream_id", "status", "configuration": {…}}. */
+static int verb_stream(IpcClient *c, json_t *args, json_t **ret, const char **err) {
+        State *st = c->server->state;
+        ConfigHandle *h = state_config_ref(st);
+        const char *name;
+        json_t *j = NULL;
+        bool deleted = false;
+        int r;
+
+        name = verb_transmitter(h->config, args, err, &r);
+        if (!name) {
+                state_config_unref(st, h);
+                return r;
+        }
+        pthread_mutex_lock(&st->lock);
+        {
+                TransmitterState *ts = state_transmitter(st, name);
+                json_t *cfg = ts && ts->stream.config_json ? json_loads(ts->stream.config_json, 0, NULL)
+                                                           : NULL;
+
+                deleted = ts && ts->stream.deleted;
+                if (cfg)
+                        j = json_pack("{s:s, s:o, s:o, s:o}", "transmitter", name,
+                                      "stream_id", jstr(ts->stream.stream_id),
+                                      "status", jstr(ts->stream.status), "configuration", cfg);
+        }
+        pthread_mutex_unlock(&st->lock);
+        state_config_unref(st, h);
         if (!j) {
-                *err = st->stream.deleted
+                *err = deleted
                         ? "no stream: it was deleted ('ssfctl stream create' makes a new one)"
                         : "no stream yet: the transmitter has not been reached";
                 return -ENOENT;
@@ -662,7 +779,11 @@ static int verb_metrics(IpcClient *c, json_t **ret) {
 
         pthread_mutex_lock(&st->lock);
         k = counters_copy(st);
-        up = streq_ptr(st->stream.status, "enabled") && !st->stream.last_error;
+        up = st->n_transmitters > 0;
+        for (size_t i = 0; i < st->n_transmitters; i++)
+                if (!streq_ptr(st->transmitters[i].stream.status, "enabled") ||
+                    st->transmitters[i].stream.last_error)
+                        up = false;
         if (store_users_list(st->store, now_sec(), &u, &n) >= 0) {
                 for (size_t i = 0; i < n; i++)
                         if (u[i].level >= 0 && u[i].level < _RISK_MAX)
@@ -747,7 +868,17 @@ static int verb_verify(IpcClient *c, json_t *args, const char **err) {
                 }
                 timeout = (uint64_t) json_integer_value(t);
         }
-        r = broker_request_verification(c->server->broker, state);
+        {
+                ConfigHandle *h = state_config_ref(c->server->state);
+                const char *name = verb_transmitter(h->config, args, err, &r);
+
+                if (name)
+                        (void) snprintf(c->verify_transmitter, sizeof(c->verify_transmitter), "%s", name);
+                state_config_unref(c->server->state, h);
+                if (!name)
+                        return r;
+        }
+        r = broker_request_verification(c->server->broker, c->verify_transmitter, state);
         if (r == -ENOENT) {
                 *err = "no stream yet: the transmitter has not been reached";
                 return r;
@@ -775,14 +906,16 @@ static void answer_verify(IpcClient *c, bool timed_out) {
         char result[256];
 
         pthread_mutex_lock(&st->lock);
-        mine = streq_ptr(st->stream.verify_state, c->verify_state);
-        received = mine && st->stream.verify_received;
+        TransmitterState *ts = state_transmitter(st, c->verify_transmitter);
+        StreamFacts none = {}, *sf = ts ? &ts->stream : &none;
+        mine = streq_ptr(sf->verify_state, c->verify_state);
+        received = mine && sf->verify_received;
         done = !mine || received ||
-               (st->stream.verify_result && !streq(st->stream.verify_result, "requested"));
+               (sf->verify_result && !streq(sf->verify_result, "requested"));
         (void) snprintf(result, sizeof(result), "%s",
                         !mine ? "superseded by a newer verification request"
                         : received ? "received"
-                        : st->stream.verify_result ? st->stream.verify_result : "not requested yet");
+                        : sf->verify_result ? sf->verify_result : "not requested yet");
         pthread_mutex_unlock(&st->lock);
         if (!done && !timed_out)
                 return;
@@ -802,16 +935,6 @@ static void answer_verify(IpcClient *c, bool timed_out) {
 #define ADMIN_TIMEOUT_USEC (30u * 1000000u)
 /* Subjects one `ssfctl subjects add USER` may stand for (the worker's bound too). */
 #define ADMIN_SUBJECTS_MAX 64u
-
-/* args' optional "transmitter": one transmitter today, named "default". */
-static int admin_transmitter(json_t *args, const char **err) {
-        json_t *t = json_object_get(args, "transmitter");
-
-        if (!t || json_is_null(t) || streq_ptr(json_string_value(t), "default"))
-                return 0;
-        *err = "no such transmitter (this daemon has one, named 'default')";
-        return -ENOENT;
-}
 
 /* `ssfctl subjects add|remove USER|SUBJECT-JSON`: the subjects as an array in *ret. */
 static int admin_subjects(IpcClient *c, const char *arg, json_t **ret, const char **err) {
@@ -881,11 +1004,30 @@ static int admin_subjects(IpcClient *c, const char *arg, json_t **ret, const cha
 static int verb_admin(IpcClient *c, const char *verb, json_t *args, const char **err) {
         _cleanup_(json_decrefp) json_t *req = NULL;
         State *st = c->server->state;
+        const TransmitterConfig *tc;
+        ConfigHandle *h;
+        const char *name;
+        bool configured = false, streamless = false;
         int r;
 
-        r = admin_transmitter(args, err);
-        if (r < 0)
+        /* Which transmitter: --transmitter NAME, or the only one. */
+        h = state_config_ref(st);
+        name = verb_transmitter(h->config, args, err, &r);
+        tc = name ? config_transmitter(h->config, name) : NULL;
+        if (tc) {
+                (void) snprintf(c->admin_transmitter, sizeof(c->admin_transmitter), "%s", name);
+                configured = tc->stream_id != NULL;
+                streamless = tc->stream == STREAM_NONE;
+        }
+        state_config_unref(st, h);
+        if (!tc)
                 return r;
+        if (streamless) {
+                (void) snprintf(c->error_text, sizeof(c->error_text), "transmitter '%s' has stream = "
+                                "none: there is no stream to manage", c->admin_transmitter);
+                *err = c->error_text;
+                return -EOPNOTSUPP;
+        }
         if (streq(verb, "stream-status")) {
                 const char *status = json_string_value(json_object_get(args, "status"));
                 json_t *reason = json_object_get(args, "reason");
@@ -905,11 +1047,6 @@ static int verb_admin(IpcClient *c, const char *verb, json_t *args, const char *
                 if (req && json_is_string(reason))
                         json_object_set(req, "reason", reason);
         } else if (streq(verb, "stream-delete") || streq(verb, "stream-create")) {
-                bool configured;
-                ConfigHandle *h = state_config_ref(st);
-
-                configured = h->config->stream_id != NULL;
-                state_config_unref(st, h);
                 if (configured && streq(verb, "stream-delete")) {
                         *err = "stream_id is set in the configuration: remove it first, or the "
                                "daemon would look for the deleted stream";
@@ -935,7 +1072,7 @@ static int verb_admin(IpcClient *c, const char *verb, json_t *args, const char *
         }
         if (!req)
                 return -ENOMEM;
-        r = broker_admin(c->server->broker, req, &c->admin_id);
+        r = broker_admin(c->server->broker, c->admin_transmitter, req, &c->admin_id);
         if (r < 0) {
                 *err = "the network worker is not running";
                 return r;
@@ -951,7 +1088,8 @@ static void answer_admin(IpcClient *c, bool timed_out) {
         char message[512];
         int status = 0, r;
 
-        r = broker_admin_result(c->server->state, c->admin_id, &status, message, sizeof(message));
+        r = broker_admin_result(c->server->state, c->admin_transmitter, c->admin_id, &status, message,
+                                sizeof(message));
         if (r == -EAGAIN && !timed_out)
                 return;
         c->waiting_admin = false;
@@ -964,7 +1102,7 @@ static void answer_admin(IpcClient *c, bool timed_out) {
         else if (status < 0)
                 reply_error(c, SSF_IPC_CTL_REPLY, -status, message[0] ? message : strerror(-status));
         else {
-                body = json_pack("{s:s, s:s}", "transmitter", "default", "result", message);
+                body = json_pack("{s:s, s:s}", "transmitter", c->admin_transmitter, "result", message);
                 if (body)
                         client_reply_body(c, body);
         }
@@ -996,8 +1134,8 @@ static void handle_ctl(IpcClient *c, const SsfIpcMsg *q) {
         else if (!admin && (streq(verb, "status") || streq(verb, "users") ||
                             streq(verb, "reset") || streq(verb, "set-risk") ||
                             streq(verb, "verify") || streq(verb, "stream") ||
-                            streq(verb, "metrics") || startswith(verb, "stream-") ||
-                            startswith(verb, "subjects-"))) {
+                            streq(verb, "metrics") || streq(verb, "transmitters") ||
+                            startswith(verb, "stream-") || startswith(verb, "subjects-"))) {
                 r = -EPERM;
                 err = "permission denied: only root may use this command";
         } else if (streq(verb, "status"))
@@ -1009,7 +1147,9 @@ static void handle_ctl(IpcClient *c, const SsfIpcMsg *q) {
         else if (streq(verb, "set-risk"))
                 r = verb_reset_or_set(c, args, false, &body, &err);
         else if (streq(verb, "stream"))
-                r = verb_stream(c, &body, &err);
+                r = verb_stream(c, args, &body, &err);
+        else if (streq(verb, "transmitters"))
+                r = verb_transmitters(c, &body);
         else if (streq(verb, "metrics"))
                 r = verb_metrics(c, &body);
         else if (streq(verb, "verify")) {

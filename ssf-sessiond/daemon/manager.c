@@ -37,23 +37,25 @@ static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         return 0;
 }
 
-/* [transmitter] verify_interval: ask the transmitter for a verification event now and then
+/* [transmitter] verify_interval: ask each transmitter for a verification event now and then
  * (never more often than its min_verification_interval) and say so when none arrives. */
-static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
-        StreamFacts *sf = &m->state.stream;
-        ConfigHandle *h = state_config_ref(&m->state);
-        uint64_t interval = h->config->verify_interval_usec / 1000000u, now = now_sec(), min = 0;
+static void verify_check(Manager *m, const TransmitterConfig *tc) {
+        uint64_t interval = tc->verify_interval_usec / 1000000u, now = now_sec(), min = 0;
         bool due, overdue = false;
-        char state[33];
+        char state[33], f_tr[64];
+        StreamFacts *sf;
 
-        state_config_unref(&m->state, h);
-        (void) sd_event_source_set_time(s, usec + VERIFY_CHECK_USEC);
-        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         if (interval == 0)
-                return 0;
-
+                return;
         pthread_mutex_lock(&m->state.lock);
+        {
+                TransmitterState *ts = state_transmitter(&m->state, tc->name);
+                if (!ts) {
+                        pthread_mutex_unlock(&m->state.lock);
+                        return;
+                }
+                sf = &ts->stream;
+        }
         if (sf->config_json && now >= sf->verify_requested + interval) {
                 json_t *cfg = json_loads(sf->config_json, 0, NULL);
                 json_t *v = json_object_get(cfg, "min_verification_interval");
@@ -73,12 +75,24 @@ static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         pthread_mutex_unlock(&m->state.lock);
 
+        (void) snprintf(f_tr, sizeof(f_tr), "SSF_TRANSMITTER=%s", tc->name);
         if (overdue)
                 log_struct(LOG_WARNING, SSF_MESSAGE_STREAM,
                            "No verification event arrived for the last verification request: "
-                           "events may not be flowing", "SSF_VERIFICATION=missing", NULL);
-        if (due && broker_request_verification(m->broker, state) >= 0)
-                log_debug("Requested stream verification");
+                           "events may not be flowing", "SSF_VERIFICATION=missing", f_tr, NULL);
+        if (due && broker_request_verification(m->broker, tc->name, state) >= 0)
+                log_debug("Requested stream verification from transmitter '%s'", tc->name);
+}
+
+static int on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        ConfigHandle *h = state_config_ref(&m->state);
+
+        (void) sd_event_source_set_time(s, usec + VERIFY_CHECK_USEC);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        for (size_t i = 0; i < h->config->n_transmitters; i++)
+                verify_check(m, &h->config->transmitters[i]);
+        state_config_unref(&m->state, h);
         return 0;
 }
 
@@ -154,6 +168,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         r = state_config_replace(&m->state, c);
         if (r >= 0) {
                 pthread_mutex_lock(&m->state.lock);
+                r = state_transmitters_sync_locked(&m->state, c);
                 (void) state_publish_levels_locked(&m->state, c);
                 pthread_mutex_unlock(&m->state.lock);
         }
@@ -210,7 +225,6 @@ int manager_new(const char *config_path, Config *config, Manager **ret) {
                 log_error_errno(r, "Cannot open the state database '%s': %m", db);
                 goto fail;
         }
-        m->state.stream.status = strdup("starting");
         *ret = m;
         return 0;
 fail:

@@ -188,8 +188,9 @@ static bool detections_name(char *const *patterns, const char *detection) {
         return false;
 }
 
-static const Rule *match(const Config *c, const char *user, char *const *user_groups,
-                         const char *detection, RiskLevel new_level, bool named_only) {
+static const Rule *match(const Config *c, const char *transmitter, const char *user,
+                         char *const *user_groups, const char *detection, RiskLevel new_level,
+                         bool named_only) {
         _cleanup_strv_free_ char **looked_up = NULL;
         bool have_groups = user_groups != NULL;
 
@@ -200,6 +201,8 @@ static const Rule *match(const Config *c, const char *user, char *const *user_gr
                 const Rule *r = &c->rules[i];
 
                 if (!level_matches(r->levels, new_level))
+                        continue;
+                if (!rule_matches_transmitter(r, transmitter))
                         continue;
                 if (named_only ? !detections_name(r->detections, detection)
                                : !detections_match(r->detections, detection))
@@ -218,12 +221,12 @@ static const Rule *match(const Config *c, const char *user, char *const *user_gr
         return NULL;
 }
 
-const Rule *policy_match(const Config *c, const char *user, char *const *user_groups,
-                         const char *detection, RiskLevel new_level) {
-        return match(c, user, user_groups, detection, new_level, false);
+const Rule *policy_match(const Config *c, const char *transmitter, const char *user,
+                         char *const *user_groups, const char *detection, RiskLevel new_level) {
+        return match(c, transmitter, user, user_groups, detection, new_level, false);
 }
 
-const Rule *policy_match_named(const Config *c, const char *user, char *const *user_groups,
-                               const char *detection, RiskLevel level) {
-        return match(c, user, user_groups, detection, level, true);
+const Rule *policy_match_named(const Config *c, const char *transmitter, const char *user,
+                               char *const *user_groups, const char *detection, RiskLevel level) {
+        return match(c, transmitter, user, user_groups, detection, level, true);
 }

@@ -48,6 +48,62 @@ static void config_handle_unref_locked(ConfigHandle *h) {
         }
 }
 
+static void stream_facts_done(StreamFacts *f) {
+        free(f->stream_id);
+        free(f->issuer);
+        free(f->status);
+        free(f->endpoint_url);
+        free(f->audience);
+        free(f->delivery);
+        free(f->config_json);
+        free(f->events_delivered_json);
+        free(f->verification_endpoint);
+        free(f->last_error);
+        free(f->verify_state);
+        free(f->verify_result);
+        *f = (StreamFacts){};
+}
+
+TransmitterState *state_transmitter(State *st, const char *name) {
+        for (size_t i = 0; name && i < st->n_transmitters; i++)
+                if (streq(st->transmitters[i].name, name))
+                        return &st->transmitters[i];
+        return NULL;
+}
+
+TransmitterState *state_transmitter_main(State *st) {
+        TransmitterState *t = state_transmitter(st, "default");
+
+        if (t)
+                return t;
+        return st->n_transmitters == 1 ? &st->transmitters[0] : NULL;
+}
+
+int state_transmitters_sync_locked(State *st, const Config *c) {
+        TransmitterState *n;
+
+        n = calloc(MAX(c->n_transmitters, (size_t) 1), sizeof(TransmitterState));
+        if (!n)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_transmitters; i++) {
+                TransmitterState *old = state_transmitter(st, c->transmitters[i].name);
+
+                if (old) {
+                        n[i] = *old;
+                        *old = (TransmitterState){};
+                        continue;
+                }
+                (void) snprintf(n[i].name, sizeof(n[i].name), "%s", c->transmitters[i].name);
+                n[i].stream.status = strdup("starting");
+        }
+        for (size_t i = 0; i < st->n_transmitters; i++)
+                stream_facts_done(&st->transmitters[i].stream);
+        free(st->transmitters);
+        st->transmitters = n;
+        st->n_transmitters = c->n_transmitters;
+        return 0;
+}
+
 int state_init(State *st, Config *config) {
         pthread_condattr_t ca;
 
@@ -74,6 +130,8 @@ int state_init(State *st, Config *config) {
                 config_free(config);
                 return -ENOMEM;
         }
+        if (state_transmitters_sync_locked(st, config) < 0)
+                return -ENOMEM;
         st->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (st->cancel_fd < 0)
                 return -errno;
@@ -88,18 +146,9 @@ void state_done(State *st) {
                 config_handle_unref_locked(st->config);
         if (st->levels && --st->levels->n_ref == 0)
                 free(st->levels);
-        free(st->stream.stream_id);
-        free(st->stream.issuer);
-        free(st->stream.status);
-        free(st->stream.endpoint_url);
-        free(st->stream.audience);
-        free(st->stream.delivery);
-        free(st->stream.config_json);
-        free(st->stream.events_delivered_json);
-        free(st->stream.verification_endpoint);
-        free(st->stream.last_error);
-        free(st->stream.verify_state);
-        free(st->stream.verify_result);
+        for (size_t i = 0; i < st->n_transmitters; i++)
+                stream_facts_done(&st->transmitters[i].stream);
+        free(st->transmitters);
         pthread_cond_destroy(&st->action_cond);
         pthread_mutex_destroy(&st->lock);
         pthread_mutex_destroy(&st->config_lock);

@@ -92,6 +92,15 @@ typedef struct StreamFacts {
                               * `ssfctl stream create` or a daemon restart */
 } StreamFacts;
 
+/* One transmitter ([transmitter NAME]): what its network worker reported of its stream, and
+ * its own counters (sets_*, polls, poll_errors). Root knows which transmitter a message is
+ * about by the worker's channel it arrived on, never from what the worker says. */
+typedef struct TransmitterState {
+        char name[TRANSMITTER_NAME_MAX + 1];
+        StreamFacts stream;
+        Counters counters;
+} TransmitterState;
+
 typedef struct State {
         pthread_mutex_t lock;
         pthread_cond_t action_cond;
@@ -103,8 +112,10 @@ typedef struct State {
         ConfigHandle *config;       /* current; guarded by config_lock */
         LevelTable *levels;         /* current; guarded by levels_lock */
         Store *store;               /* guarded by lock */
-        Counters counters;          /* guarded by lock */
-        StreamFacts stream;         /* guarded by lock */
+        Counters counters;          /* guarded by lock; the SET counters summed over transmitters */
+        TransmitterState *transmitters; /* guarded by lock; one per configured transmitter, in
+                                         * configuration order */
+        size_t n_transmitters;
         uint64_t started;
 
         int wake_fd;                /* eventfd: other threads wake the main loop */
@@ -126,6 +137,16 @@ void state_config_unref(State *st, ConfigHandle *h);
 /* Makes c (owned, also on failure) the current config. The previous one lives on while
  * references to it remain. Returns 0 or -ENOMEM. */
 int state_config_replace(State *st, Config *c);
+
+/* Makes st->transmitters follow c's transmitters: keeps the state of those still configured,
+ * adds the new ones (status "starting"), drops the others. Call with lock held. Returns 0 or
+ * -ENOMEM. */
+int state_transmitters_sync_locked(State *st, const Config *c);
+/* The state of transmitter name, or NULL (call with lock held; valid until the next sync). */
+TransmitterState *state_transmitter(State *st, const char *name);
+/* The transmitter single-transmitter views describe: "default", else the only one; NULL when
+ * there are several and none is named "default". */
+TransmitterState *state_transmitter_main(State *st);
 
 /* Publishes what PAM is answered from: the in-memory level table and the snapshot file, both
  * from the store. Call with lock held, after a commit. */

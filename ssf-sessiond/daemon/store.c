@@ -21,7 +21,7 @@
 #include "macro.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 #define BUSY_TIMEOUT_MS 5000
 #define STORE_LIST_MAX 100000U /* a bound on rows returned by one list call */
 
@@ -67,7 +67,7 @@ enum {
 #define DET_COLUMNS "uid, detection, level, since, updated, expires, event_time, jti, reason, reason_user"
 #define HIST_COLUMNS                                                                              \
         "id, time, user, jti, event, detection, level_before, level_after, rule, action, result, " \
-        "duration_ms, txn, uid"
+        "duration_ms, txn, uid, transmitter"
 #define ACTION_COLUMNS                                                                              \
         "id, created, user, rule, action, sessions, reset, workflow, jti, event_uri, detection, issuer, " \
         "reason, level_before, level_after, set_id, history_id, txn, uid, warn_usec, due_usec"
@@ -93,8 +93,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
                             "WHERE expires = 0 OR expires > ?1 ORDER BY uid",
         [STMT_DET_EXPIRE] = "DELETE FROM detections WHERE expires != 0 AND expires <= ?1",
         [STMT_HIST_ADD] = "INSERT INTO history (time, user, jti, event, detection, level_before, "
-                          "level_after, rule, action, result, duration_ms, txn, uid) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                          "level_after, rule, action, result, duration_ms, txn, uid, transmitter) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         [STMT_HIST_UPDATE] = "UPDATE history SET result = ?2, duration_ms = ?3 WHERE id = ?1",
         [STMT_HIST_LIST_ALL] = "SELECT " HIST_COLUMNS " FROM history ORDER BY id DESC LIMIT ?1",
         [STMT_HIST_LIST_USER] = "SELECT " HIST_COLUMNS " FROM history WHERE uid = ?2 "
@@ -265,6 +265,11 @@ static const char *const schema[SCHEMA_VERSION] = {
          * microseconds) the logout is due; NULL until then. */
         "ALTER TABLE actions ADD COLUMN warn_usec INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE actions ADD COLUMN due_usec INTEGER;",
+        /* 6 -> 7: several transmitters. History entries record the transmitter a SET came
+         * from; those of an existing state directory came from its one transmitter, the one
+         * now named "default" (its stream id and push secret keep their kv keys). */
+        "ALTER TABLE history ADD COLUMN transmitter TEXT;"
+        "UPDATE history SET transmitter = 'default' WHERE jti IS NOT NULL;",
 };
 
 struct Store {
@@ -960,6 +965,7 @@ void history_entry_done(HistoryEntry *h) {
         free(h->user);
         free(h->jti);
         free(h->txn);
+        free(h->transmitter);
         free(h->event);
         free(h->detection);
         free(h->rule);
@@ -999,6 +1005,7 @@ int store_history_add(Store *s, const HistoryEntry *h, int64_t *ret_id) {
                 (void) bind_i64(st, 13, h->uid);
         else
                 (void) sqlite3_bind_null(st, 13);
+        (void) bind_text(st, 14, h->transmitter);
         r = step_done(s, st, "history add");
         if (r < 0)
                 return r;
@@ -1036,7 +1043,7 @@ static int read_history(sqlite3_stmt *st, HistoryEntry *ret) {
         if (col_str(st, 2, &h.user) < 0 || col_str(st, 3, &h.jti) < 0 || col_str(st, 4, &h.event) < 0 ||
             col_str(st, 5, &h.detection) < 0 || col_str(st, 8, &h.rule) < 0 ||
             col_str(st, 9, &h.action) < 0 || col_str(st, 10, &h.result) < 0 ||
-            col_str(st, 12, &h.txn) < 0) {
+            col_str(st, 12, &h.txn) < 0 || col_str(st, 14, &h.transmitter) < 0) {
                 history_entry_done(&h);
                 return -ENOMEM;
         }

@@ -47,6 +47,7 @@ typedef struct HistoryEntry {
         int64_t uid;         /* the user's uid, -1 when there is no user */
         char *jti;
         char *txn;           /* the SET's txn claim, or NULL */
+        char *transmitter;   /* the transmitter the SET came from, NULL for admin entries */
         char *event;         /* event short name, or "reset", "set-risk", … */
         char *detection;
         RiskLevel level_before, level_after;

@@ -23,6 +23,7 @@
 struct Link {
         int fd;
         Config *config;
+        const TransmitterConfig *transmitter; /* points into config */
         pthread_t reader;
         bool reader_started;
         pthread_mutex_t lock;
@@ -41,6 +42,10 @@ struct Link {
 
 const Config *link_config(Link *l) {
         return l->config;
+}
+
+const TransmitterConfig *link_transmitter(Link *l) {
+        return l->transmitter;
 }
 
 static void link_stop_locked(Link *l) {
@@ -128,16 +133,22 @@ static void *reader_thread(void *userdata) {
         return NULL;
 }
 
-int link_new(int fd, Config *config, Link **ret) {
+int link_new(int fd, Config *config, const TransmitterConfig *transmitter, Link **ret) {
         Link *l;
         sigset_t ss;
         int r;
+
+        if (!transmitter)
+                transmitter = config_transmitter_main(config);
+        if (!transmitter)
+                return -EINVAL;
 
         l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
         l->fd = fd;
         l->config = config;
+        l->transmitter = transmitter;
         l->sig_fd = -EBADF;
         l->admin = json_array();
         if (!l->admin) {

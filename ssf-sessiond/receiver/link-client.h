@@ -19,10 +19,13 @@
 
 typedef struct Link Link; /* also forward-declared in stream.h */
 
-/* Takes fd (the channel) and config (owned). Starts the reader thread. */
-int link_new(int fd, Config *config, Link **ret);
+/* Takes fd (the channel) and config (owned); transmitter (in config) is the one this worker
+ * serves, NULL: config_transmitter_main(). Starts the reader thread. -EINVAL when there is no
+ * such transmitter. */
+int link_new(int fd, Config *config, const TransmitterConfig *transmitter, Link **ret);
 Link *link_free(Link *l);
 const Config *link_config(Link *l);
+const TransmitterConfig *link_transmitter(Link *l);
 
 /* Requests answered by the daemon (blocking, bounded). */
 int link_ingest(Link *l, const IngestRequest *req, SetError *err);

@@ -518,7 +518,7 @@ out:
 
 /* ---- client ------------------------------------------------------------------------------- */
 
-int oauth2_client_new(const Config *c, OAuth2Client **ret) {
+int oauth2_client_new(const TransmitterConfig *c, OAuth2Client **ret) {
         _cleanup_(oauth2_client_freep) OAuth2Client *o = NULL;
         int r;
 

@@ -38,7 +38,7 @@ typedef struct OAuth2Client OAuth2Client;
  * oauth2_private_key and oauth2_key_id (private_key_jwt: read now with
  * oauth2_load_private_key()), and oauth2_scope. No token is fetched yet. Returns 0, -EINVAL
  * (not auth = oauth2 settings), -ENOMEM or the reading error (logged). */
-int oauth2_client_new(const Config *c, OAuth2Client **ret);
+int oauth2_client_new(const TransmitterConfig *c, OAuth2Client **ret);
 /* Wipes the secret and the cached token. Returns NULL. */
 OAuth2Client *oauth2_client_free(OAuth2Client *o);
 DEFINE_TRIVIAL_CLEANUP_FUNC(OAuth2Client *, oauth2_client_free)

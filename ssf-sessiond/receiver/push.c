@@ -214,6 +214,15 @@ bool push_authorized(const PushRequest *req, const char *expected) {
         const char *a = req->authorization, *cred;
         size_t scheme_len, n, cred_len;
 
+        if (expected && !sp && a) {
+                /* A value without a scheme (stream = none): the exact bytes. */
+                n = strlen(expected);
+                if (req->authorization_len != n) {
+                        (void) CRYPTO_memcmp(expected, expected, n);
+                        return false;
+                }
+                return CRYPTO_memcmp(a, expected, n) == 0;
+        }
         if (!sp || !a)
                 return false;
         scheme_len = (size_t) (sp - expected);
@@ -464,7 +473,7 @@ static int push_listen_socket(const char *listen_on, int *ret) {
         return 0;
 }
 
-int push_server_new(const Config *c, PushServer **ret) {
+int push_server_new(const TransmitterConfig *c, PushServer **ret) {
         _cleanup_(push_server_freep) PushServer *s = NULL;
         int r;
 
@@ -1358,7 +1367,7 @@ static int push_setup(Push *p) {
 }
 
 int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Client *oauth2,
-             PushServer *server) {
+             PushServer *server, const char *push_authorization) {
         Push p = {
                 .server = server,
                 .wake_fd = -EBADF,
@@ -1371,6 +1380,13 @@ int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Clie
         r = receiver_init(&p.rx, link, http, authorization, oauth2, true);
         if (r < 0)
                 goto out;
+        if (push_authorization) {
+                p.push_authorization = strdup(push_authorization);
+                if (!p.push_authorization) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
         p.counters = json_object();
         p.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (!p.counters || p.wake_fd < 0) {

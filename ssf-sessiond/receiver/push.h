@@ -173,12 +173,13 @@ char *push_error_body(const SetError *err);
 /* The listener (made as root: it reads push_cert and push_key and binds push_listen, so that
  * ports below 1024 work and the files may be root-only). */
 typedef struct PushServer PushServer;
-int push_server_new(const Config *c, PushServer **ret);
+int push_server_new(const TransmitterConfig *c, PushServer **ret);
 PushServer *push_server_free(PushServer *s);
 
 /* Runs until the link says stop: sets the stream up with push delivery (discovery, JWKS,
  * the bearer secret kept by the daemon as "push_secret", stream.c), serves the listener,
  * answers `ssfctl verify` requests. Takes http and server (freed on return); authorization
- * and oauth2 as for poller_run(). */
+ * and oauth2 as for poller_run(). With stream = none, push_authorization is the configured
+ * Authorization value pushes must carry (no stream, no secret of ours), else NULL. */
 int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Client *oauth2,
-             PushServer *server);
+             PushServer *server, const char *push_authorization);

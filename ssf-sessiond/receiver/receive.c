@@ -23,7 +23,7 @@ int receiver_init(Receiver *rx, Link *link, HttpClient *http, const char *author
                   OAuth2Client *oauth2, bool push) {
         *rx = (Receiver) {
                 .link = link,
-                .c = link_config(link),
+                .c = link_transmitter(link),
                 .http = http,
                 .authorization = authorization,
                 .oauth2 = oauth2,
@@ -125,8 +125,12 @@ static void receiver_log_receiving(const Receiver *rx) {
         char f_iss[512], f_stream[300], msg[1400];
 
         (void) snprintf(f_iss, sizeof(f_iss), "SSF_ISS=%s", rx->t.issuer);
-        (void) snprintf(f_stream, sizeof(f_stream), "SSF_STREAM=%s", rx->t.stream_id);
-        if (rx->push)
+        (void) snprintf(f_stream, sizeof(f_stream), "SSF_STREAM=%s", strempty(rx->t.stream_id));
+        if (rx->push && !rx->t.stream_id)
+                (void) snprintf(msg, sizeof(msg), "Receiving security events from '%s' by push "
+                                "to '%s' (listening on %s), without a stream (stream = none)",
+                                rx->t.issuer, rx->c->push_url, rx->c->push_listen);
+        else if (rx->push)
                 (void) snprintf(msg, sizeof(msg), "Receiving security events from '%s' by push "
                                 "to '%s' (listening on %s), stream '%s'", rx->t.issuer,
                                 rx->c->push_url, rx->c->push_listen, rx->t.stream_id);
@@ -179,7 +183,7 @@ void receiver_check_stream(Receiver *rx) {
         uint64_t now = ssf_now_usec();
         int r;
 
-        if (!rx->ready || now < rx->next_check_usec)
+        if (!rx->ready || now < rx->next_check_usec || rx->c->stream == STREAM_NONE)
                 return;
         rx->next_check_usec = now + receiver_check_interval(rx);
         if (rx->push) {
@@ -395,11 +399,13 @@ bool receiver_idle_wait(Receiver *rx) {
 }
 
 int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization) {
+        bool managed = rx->c->stream != STREAM_NONE;
+
         if (r >= 0)
-                r = stream_discover(rx->http, rx->c, &rx->t);
+                r = managed ? stream_discover(rx->http, rx->c, &rx->t) : stream_static(rx->c, &rx->t);
         if (r >= 0)
                 r = stream_fetch_jwks(rx->http, &rx->t);
-        if (r >= 0)
+        if (r >= 0 && managed)
                 r = stream_ensure(rx->http, rx->link, rx->c, &rx->t, push_authorization);
         if (r == -EACCES && rx->oauth2)
                 oauth2_client_invalidate(rx->oauth2); /* refused: a new token next time */
@@ -426,6 +432,8 @@ int receiver_setup_finish(Receiver *rx, int r, const char *push_authorization) {
         rx->ready = true;
         receiver_publish(rx, "enabled", NULL, false);
         receiver_log_receiving(rx);
+        if (!managed)
+                return 0; /* no status endpoint, nothing to check */
         r = receiver_report_status(rx);
         if (r < 0 && r != -EOPNOTSUPP)
                 log_debug_errno(r, "Cannot read the stream status: %m");

@@ -29,7 +29,7 @@
 /* Embedded in Poller and Push. */
 typedef struct Receiver {
         Link *link;
-        const Config *c;
+        const TransmitterConfig *c; /* the transmitter this worker serves */
         HttpClient *http;           /* owned */
         Transmitter t;
         const char *authorization;  /* the configured Authorization value (secret), or NULL */

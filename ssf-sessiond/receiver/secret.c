@@ -4,6 +4,7 @@
  * before the worker drops privileges. Runs in the network worker.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,7 +14,17 @@
 #include "macro.h"
 #include "secret.h"
 
-int secret_read_file(const char *path, const char *what, char **ret) {
+static bool header_value_ok(const char *v) {
+        if (v[0] == ' ')
+                return false;
+        for (const unsigned char *c = (const unsigned char *) v; *c; c++)
+                if (*c < 0x20 || *c > 0x7e || (*c == ' ' && c[1] == ' '))
+                        return false;
+        return true;
+}
+
+/* header: an HTTP header value (printable ASCII, single spaces inside), else one token. */
+static int read_secret(const char *path, const char *what, bool header, char **ret) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_erase_free_ char *buf = NULL;
         size_t len;
@@ -42,7 +53,8 @@ int secret_read_file(const char *path, const char *what, char **ret) {
 
         while (len > 0 && buf[len - 1] != 0 && strchr(" \t\r\n", buf[len - 1]))
                 buf[--len] = 0;
-        if (len == 0 || strlen(buf) != len || strpbrk(buf, " \t\r\n")) {
+        if (len == 0 || strlen(buf) != len || strpbrk(buf, header ? "\t\r\n" : " \t\r\n") ||
+            (header && (!header_value_ok(buf)))) {
                 explicit_bzero(buf, len); /* erase_and_free() stops at a NUL byte */
                 log_error("The %s '%s' must hold one secret on one line, refusing", what, path);
                 return -EINVAL;
@@ -53,4 +65,12 @@ int secret_read_file(const char *path, const char *what, char **ret) {
 too_large:
         log_error("The %s '%s' is larger than %u bytes, refusing", what, path, SECRET_FILE_MAX);
         return -EFBIG;
+}
+
+int secret_read_file(const char *path, const char *what, char **ret) {
+        return read_secret(path, what, false, ret);
+}
+
+int secret_read_header_file(const char *path, const char *what, char **ret) {
+        return read_secret(path, what, true, ret);
 }

@@ -13,3 +13,6 @@
  * returns -errno (-EPERM unsafe file, -EFBIG too large, -EINVAL not one line); on success *ret
  * is the secret, to be freed with erase_and_free(). */
 int secret_read_file(const char *path, const char *what, char **ret);
+/* The same for a file holding an HTTP header value (push_authorization_file: "Bearer X",
+ * "SSWS X"): printable ASCII on one line, single spaces allowed inside. */
+int secret_read_header_file(const char *path, const char *what, char **ret);

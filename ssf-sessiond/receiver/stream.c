@@ -86,7 +86,7 @@ void transmitter_done(Transmitter *t) {
         memset(t, 0, sizeof(*t));
 }
 
-int stream_load_authorization(const Config *c, char **ret) {
+int stream_load_authorization(const TransmitterConfig *c, char **ret) {
         _cleanup_erase_free_ char *token = NULL;
         char *h;
         int r;
@@ -109,7 +109,7 @@ static int is_https(const char *url) {
         return url && startswith(url, "https://") && strlen(url) > strlen("https://");
 }
 
-int stream_discovery_url(const Config *c, char **ret) {
+int stream_discovery_url(const TransmitterConfig *c, char **ret) {
         const char *rest, *slash;
         _cleanup_free_ char *issuer = NULL;
         size_t l;
@@ -291,7 +291,19 @@ int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *
         return 0;
 }
 
-int stream_discover(HttpClient *http, const Config *c, Transmitter *t) {
+int stream_static(const TransmitterConfig *c, Transmitter *t) {
+        if (!c->issuer || !c->jwks_uri || !c->audience || !c->push_url)
+                return -EINVAL;
+        t->issuer = strdup(c->issuer);
+        t->jwks_uri = strdup(c->jwks_uri);
+        t->audience = strdup(c->audience);
+        t->endpoint_url = strdup(c->push_url);
+        if (!t->issuer || !t->jwks_uri || !t->audience || !t->endpoint_url)
+                return -ENOMEM;
+        return 0;
+}
+
+int stream_discover(HttpClient *http, const TransmitterConfig *c, Transmitter *t) {
         _cleanup_free_ char *url = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
         _cleanup_(json_decrefp) json_t *md = NULL;
@@ -373,7 +385,7 @@ static bool delivery_is_push(json_t *stream) {
 }
 
 /* Whether stream delivers the way c asks: poll, or push to our push_url. */
-static bool delivery_usable(const Config *c, json_t *stream) {
+static bool delivery_usable(const TransmitterConfig *c, json_t *stream) {
         const char *url;
 
         if (c->delivery != DELIVERY_PUSH)
@@ -386,7 +398,7 @@ static bool delivery_usable(const Config *c, json_t *stream) {
 /* Whether stream certainly carries our delivery: usable, and for push the transmitter shows
  * the authorization_header we registered (one that does not show it is updated, since we
  * cannot know which secret it holds). */
-static bool delivery_current(const Config *c, json_t *stream, const char *push_authorization) {
+static bool delivery_current(const TransmitterConfig *c, json_t *stream, const char *push_authorization) {
         const char *h;
 
         if (!delivery_usable(c, stream))
@@ -399,7 +411,7 @@ static bool delivery_current(const Config *c, json_t *stream, const char *push_a
 }
 
 /* The delivery object we ask for. The push one carries the secret: never log it. */
-static json_t *delivery_wanted(const Config *c, const char *push_authorization) {
+static json_t *delivery_wanted(const TransmitterConfig *c, const char *push_authorization) {
         if (c->delivery != DELIVERY_PUSH)
                 return json_pack("{s:s}", "method", SSF_DELIVERY_POLL);
         if (!push_authorization)
@@ -431,7 +443,7 @@ static bool aud_contains(json_t *aud, const char *want) {
         return false;
 }
 
-int stream_adopt(const Config *c, Transmitter *t, json_t *s) {
+int stream_adopt(const TransmitterConfig *c, Transmitter *t, json_t *s) {
         const char *id, *iss, *url;
         json_t *aud;
 
@@ -606,7 +618,7 @@ static int remember_stream(Link *m, const char *id) {
 
 /* Whether stream asks for the events c configures (events_requested, as sets). A stream that
  * does not show what it requested cannot be compared: it is taken as it is. */
-static bool events_current(const Config *c, json_t *stream) {
+static bool events_current(const TransmitterConfig *c, json_t *stream) {
         _cleanup_(json_decrefp) json_t *want = stream_events_requested(c->events);
         json_t *have = json_object_get(stream, "events_requested"), *v;
         size_t i, n = 0;
@@ -632,7 +644,7 @@ static bool events_current(const Config *c, json_t *stream) {
  * SSF §8.1.1.3 PATCH with stream_id, delivery and events_requested; a transmitter that does not
  * support PATCH (405, 501) gets the whole receiver-supplied configuration by PUT (SSF §8.1.1.4:
  * delivery, events_requested, description). *s is replaced by the updated configuration. */
-static int update_stream(HttpClient *http, const Config *c, const Transmitter *t,
+static int update_stream(HttpClient *http, const TransmitterConfig *c, const Transmitter *t,
                          const char *push_authorization, json_t **s) {
         _cleanup_(http_response_done) HttpResponse resp = {};
         _cleanup_(json_decrefp) json_t *req = NULL, *updated = NULL;
@@ -699,7 +711,7 @@ static int update_stream(HttpClient *http, const Config *c, const Transmitter *t
         return 0;
 }
 
-int stream_ensure(HttpClient *http, Link *m, const Config *c, Transmitter *t,
+int stream_ensure(HttpClient *http, Link *m, const TransmitterConfig *c, Transmitter *t,
                   const char *push_authorization) {
         _cleanup_free_ char *remembered = NULL;
         _cleanup_(json_decrefp) json_t *s = NULL, *req = NULL, *events = NULL;

@@ -51,11 +51,11 @@ int transmitter_take_verifier(Transmitter *src, Transmitter *ret);
 
 /* Loads the Authorization header value from config (auth = bearer: token_file; none and
  * oauth2: NULL, see oauth2.h for the latter). */
-int stream_load_authorization(const Config *c, char **ret);
+int stream_load_authorization(const TransmitterConfig *c, char **ret);
 
 /* Builds the discovery URL (issuer with "/.well-known/ssf-configuration" inserted between host
  * and path, trailing '/' removed), or returns config_url. */
-int stream_discovery_url(const Config *c, char **ret);
+int stream_discovery_url(const TransmitterConfig *c, char **ret);
 
 /* ---- what the transmitter sends, parsed and validated without I/O (the HTTP functions below
  * use these; tests/fuzz/fuzz-stream.c feeds them arbitrary bytes) ---------------------------- */
@@ -77,7 +77,7 @@ int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *
  * when present, contains c->audience, or without c->audience whose (first) string is taken
  * (else -EPROTO). min_verification_interval and inactivity_timeout: positive integers up to a
  * year, else 0. events_delivered and other members are kept in t->stream, not interpreted. */
-int stream_adopt(const Config *c, Transmitter *t, json_t *s);
+int stream_adopt(const TransmitterConfig *c, Transmitter *t, json_t *s);
 /* The stream status object (SSF §8.1.2.1): "status" is "enabled", "paused" or "disabled" (else
  * -EBADMSG); "reason" is kept when it is a string of at most 256 bytes without line breaks or
  * tabs. New strings in *ret_status and *ret_reason (NULL when none). */
@@ -90,7 +90,10 @@ int stream_parse_status(json_t *o, char **ret_status, char **ret_reason);
 int stream_id_url(const char *endpoint, const char *id, char **ret);
 
 /* GET the metadata and validate it (stream_parse_metadata()). */
-int stream_discover(HttpClient *http, const Config *c, Transmitter *t);
+int stream_discover(HttpClient *http, const TransmitterConfig *c, Transmitter *t);
+/* stream = none: t as the configuration says it (issuer, jwks_uri, audience, push_url as
+ * the endpoint), without a stream API. Returns 0 or -ENOMEM/-EINVAL. */
+int stream_static(const TransmitterConfig *c, Transmitter *t);
 /* GET jwks_uri (not held back by a Retry-After, see http_get_unheld()) and replace t->jwks;
  * the attempt is noted in t->jwks_attempt_usec whatever its outcome. */
 int stream_fetch_jwks(HttpClient *http, Transmitter *t);
@@ -101,7 +104,7 @@ int stream_fetch_jwks(HttpClient *http, Transmitter *t);
  * does not show push delivery to push_url with exactly this value is updated (PATCH), and
  * one that cannot be is replaced by a new stream (unless stream_id is configured). */
 typedef struct Link Link;
-int stream_ensure(HttpClient *http, Link *link, const Config *c, Transmitter *t,
+int stream_ensure(HttpClient *http, Link *link, const TransmitterConfig *c, Transmitter *t,
                   const char *push_authorization);
 /* POST verification_endpoint {stream_id, state}. */
 int stream_request_verification(HttpClient *http, const Transmitter *t, const char *state);

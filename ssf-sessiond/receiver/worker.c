@@ -22,6 +22,7 @@
 #include "privsep.h"
 #include "push.h"
 #include "sandbox.h"
+#include "secret.h"
 #include "stream.h"
 #include "worker.h"
 
@@ -58,11 +59,12 @@ static int drop_privileges(void) {
         return 0;
 }
 
-int worker_main(const char *config_path) {
-        _cleanup_erase_free_ char *authorization = NULL;
+int worker_main(const char *config_path, const char *transmitter_name) {
+        _cleanup_erase_free_ char *authorization = NULL, *push_authorization = NULL;
         _cleanup_(oauth2_client_freep) OAuth2Client *oauth2 = NULL;
         HttpClient *http = NULL;
         PushServer *push = NULL;
+        const TransmitterConfig *tc = NULL;
         Config *config = NULL;
         Link *link = NULL;
         int type = 0, r;
@@ -88,25 +90,41 @@ int worker_main(const char *config_path) {
         }
         if (r < 0)
                 return 1;
-        r = stream_load_authorization(config, &authorization);
-        if (r >= 0 && config->auth == AUTH_OAUTH2)
-                r = oauth2_client_new(config, &oauth2); /* reads the client secret */
+        /* Root names the transmitter this worker serves; without a name, the only one. */
+        tc = transmitter_name ? config_transmitter(config, transmitter_name)
+                              : config_transmitter_main(config);
+        if (!tc) {
+                log_error("No transmitter named '%s' (or several and none named default) in %s",
+                          transmitter_name ? transmitter_name : "(none)",
+                          config_path);
+                config_free(config);
+                return 1;
+        }
+        if (tc->stream == STREAM_NONE)
+                /* No stream API: no credentials for one; the exact Authorization the
+                 * transmitter's pushes carry instead. */
+                r = secret_read_header_file(tc->push_authorization_file, "push authorization file",
+                                            &push_authorization);
+        else
+                r = stream_load_authorization(tc, &authorization);
+        if (r >= 0 && tc->stream != STREAM_NONE && tc->auth == AUTH_OAUTH2)
+                r = oauth2_client_new(tc, &oauth2); /* reads the client secret */
         if (r >= 0) {
-                r = http_client_new(config->ca_file, &http); /* reads ca_file */
+                r = http_client_new(tc->ca_file, &http); /* reads ca_file */
                 if (r < 0)
                         log_error_errno(r, "Cannot create the HTTPS client: %m");
         }
-        if (r >= 0 && config->tls_client_cert && config->tls_client_key)
+        if (r >= 0 && tc->tls_client_cert && tc->tls_client_key)
                 /* reads the client certificate and key (logs its errors) */
-                r = http_client_set_client_cert(http, config->tls_client_cert, config->tls_client_key);
+                r = http_client_set_client_cert(http, tc->tls_client_cert, tc->tls_client_key);
         if (r >= 0) {
-                r = http_client_set_proxy(http, config->proxy);
+                r = http_client_set_proxy(http, tc->proxy);
                 if (r < 0)
-                        log_error_errno(r, "Cannot use the proxy '%s': %m", config->proxy);
+                        log_error_errno(r, "Cannot use the proxy '%s': %m", tc->proxy);
         }
-        if (r >= 0 && config->delivery == DELIVERY_PUSH) {
+        if (r >= 0 && tc->delivery == DELIVERY_PUSH) {
                 /* reads push_cert and push_key, binds push_listen (ports < 1024 work) */
-                r = push_server_new(config, &push);
+                r = push_server_new(tc, &push);
                 if (r < 0)
                         log_error_errno(r, "Cannot set up the push listener: %m");
         }
@@ -126,7 +144,7 @@ int worker_main(const char *config_path) {
                 return 1;
         }
 
-        r = link_new(LINK_FD, config, &link); /* takes config */
+        r = link_new(LINK_FD, config, tc, &link); /* takes config */
         if (r < 0) {
                 log_error_errno(r, "Cannot set up the channel to the daemon: %m");
                 push_server_free(push);
@@ -135,7 +153,8 @@ int worker_main(const char *config_path) {
                 return 1;
         }
         if (push)
-                r = push_run(link, http, authorization, oauth2, push); /* takes http, push */
+                r = push_run(link, http, authorization, oauth2, push,
+                             push_authorization); /* takes http, push */
         else
                 r = poller_run(link, http, authorization, oauth2); /* takes http */
         link_free(link);

@@ -12,5 +12,7 @@
  * unprivileged. The daemon receives validated IngestRequests and applies them.
  */
 
-/* The worker process's main(). Returns the exit status. */
-int worker_main(const char *config_path);
+/* The worker process's main(): serves the transmitter named transmitter_name (root passes it
+ * as "--transmitter=NAME"; NULL: the only one, or "default"). One worker per transmitter.
+ * Returns the exit status. */
+int worker_main(const char *config_path, const char *transmitter_name);

@@ -81,6 +81,7 @@ typedef enum SectionKind {
         SECTION_HOOKS,
         SECTION_DAEMON,
         SECTION_DETECTION, /* [detection NAME] */
+        SECTION_PUSH,
         SECTION_BAD, /* an invalid header was reported; ignore its keys */
         _SECTION_MAX,
 } SectionKind;
@@ -94,6 +95,7 @@ static const char *const section_names[_SECTION_MAX] = {
         [SECTION_HOOKS] = "hooks",
         [SECTION_DAEMON] = "daemon",
         [SECTION_DETECTION] = "detection",
+        [SECTION_PUSH] = "push",
 };
 
 typedef struct ParseState ParseState;
@@ -118,6 +120,7 @@ static int parse_https_url(ParseState *s, const ConfigItem *item, const char *va
 static int parse_auth(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_delivery(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_subjects_mode(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_stream_mode(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_listen(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_events(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_unsigned(ParseState *s, const ConfigItem *item, const char *value, void *data);
@@ -136,40 +139,45 @@ static int parse_workflow(ParseState *s, const ConfigItem *item, const char *val
 static int parse_device_scope(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_oauth2_client_auth(ParseState *s, const ConfigItem *item, const char *value, void *data);
 static int parse_proxy(ParseState *s, const ConfigItem *item, const char *value, void *data);
+static int parse_transmitter_names(ParseState *s, const ConfigItem *item, const char *value, void *data);
 
 #define C(f) offsetof(Config, f)
 #define R(f) offsetof(Rule, f)
+#define T(f) offsetof(TransmitterConfig, f)
 
 /* Every key of ssf-sessiond.conf. tests/check-man-keys.sh reads this table: keep one entry per
  * line, in this form. */
 static const ConfigItem config_items[] = {
-        { SECTION_TRANSMITTER, "issuer", parse_https_url, C(issuer), 0, 0 },
-        { SECTION_TRANSMITTER, "config_url", parse_https_url, C(config_url), 0, 0 },
-        { SECTION_TRANSMITTER, "audience", parse_string, C(audience), 0, 0 },
-        { SECTION_TRANSMITTER, "auth", parse_auth, C(auth), 0, 0 },
-        { SECTION_TRANSMITTER, "token_file", parse_path, C(token_file), 0, 0 },
-        { SECTION_TRANSMITTER, "oauth2_token_url", parse_https_url, C(oauth2_token_url), 0, 0 },
-        { SECTION_TRANSMITTER, "oauth2_client_id", parse_string, C(oauth2_client_id), 0, 0 },
-        { SECTION_TRANSMITTER, "oauth2_client_secret_file", parse_path, C(oauth2_client_secret_file), 0, 0 },
-        { SECTION_TRANSMITTER, "oauth2_scope", parse_string, C(oauth2_scope), 0, 0 },
-        { SECTION_TRANSMITTER, "oauth2_client_auth", parse_oauth2_client_auth, C(oauth2_client_auth), 0, 0 },
-        { SECTION_TRANSMITTER, "oauth2_private_key", parse_path, C(oauth2_private_key), 0, 0 },
-        { SECTION_TRANSMITTER, "oauth2_key_id", parse_string, C(oauth2_key_id), 0, 0 },
-        { SECTION_TRANSMITTER, "tls_client_cert", parse_path, C(tls_client_cert), 0, 0 },
-        { SECTION_TRANSMITTER, "tls_client_key", parse_path, C(tls_client_key), 0, 0 },
-        { SECTION_TRANSMITTER, "proxy", parse_proxy, C(proxy), 0, 0 },
-        { SECTION_TRANSMITTER, "ca_file", parse_path, C(ca_file), 0, 0 },
-        { SECTION_TRANSMITTER, "delivery", parse_delivery, C(delivery), 0, 0 },
-        { SECTION_TRANSMITTER, "push_listen", parse_listen, C(push_listen), 0, 0 },
-        { SECTION_TRANSMITTER, "push_url", parse_https_url, C(push_url), 0, 0 },
-        { SECTION_TRANSMITTER, "push_cert", parse_path, C(push_cert), 0, 0 },
-        { SECTION_TRANSMITTER, "push_key", parse_path, C(push_key), 0, 0 },
-        { SECTION_TRANSMITTER, "stream_id", parse_string, C(stream_id), 0, 0 },
-        { SECTION_TRANSMITTER, "subjects", parse_subjects_mode, C(subjects_local), 0, 0 },
-        { SECTION_TRANSMITTER, "events", parse_events, C(events), 0, 0 },
-        { SECTION_TRANSMITTER, "poll_max_events", parse_unsigned, C(poll_max_events), 1, 1000 },
-        { SECTION_TRANSMITTER, "poll_wait", parse_duration, C(poll_wait_usec), 0, USEC_PER_HOUR },
-        { SECTION_TRANSMITTER, "verify_interval", parse_duration, C(verify_interval_usec), 0, USEC_PER_YEAR },
+        { SECTION_TRANSMITTER, "issuer", parse_https_url, T(issuer), 0, 0 },
+        { SECTION_TRANSMITTER, "config_url", parse_https_url, T(config_url), 0, 0 },
+        { SECTION_TRANSMITTER, "audience", parse_string, T(audience), 0, 0 },
+        { SECTION_TRANSMITTER, "stream", parse_stream_mode, T(stream), 0, 0 },
+        { SECTION_TRANSMITTER, "jwks_uri", parse_https_url, T(jwks_uri), 0, 0 },
+        { SECTION_TRANSMITTER, "push_authorization_file", parse_path, T(push_authorization_file), 0, 0 },
+        { SECTION_TRANSMITTER, "auth", parse_auth, T(auth), 0, 0 },
+        { SECTION_TRANSMITTER, "token_file", parse_path, T(token_file), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_token_url", parse_https_url, T(oauth2_token_url), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_client_id", parse_string, T(oauth2_client_id), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_client_secret_file", parse_path, T(oauth2_client_secret_file), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_scope", parse_string, T(oauth2_scope), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_client_auth", parse_oauth2_client_auth, T(oauth2_client_auth), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_private_key", parse_path, T(oauth2_private_key), 0, 0 },
+        { SECTION_TRANSMITTER, "oauth2_key_id", parse_string, T(oauth2_key_id), 0, 0 },
+        { SECTION_TRANSMITTER, "tls_client_cert", parse_path, T(tls_client_cert), 0, 0 },
+        { SECTION_TRANSMITTER, "tls_client_key", parse_path, T(tls_client_key), 0, 0 },
+        { SECTION_TRANSMITTER, "proxy", parse_proxy, T(proxy), 0, 0 },
+        { SECTION_TRANSMITTER, "ca_file", parse_path, T(ca_file), 0, 0 },
+        { SECTION_TRANSMITTER, "delivery", parse_delivery, T(delivery), 0, 0 },
+        { SECTION_TRANSMITTER, "push_listen", parse_listen, T(push_listen), 0, 0 },
+        { SECTION_TRANSMITTER, "push_url", parse_https_url, T(push_url), 0, 0 },
+        { SECTION_TRANSMITTER, "push_cert", parse_path, T(push_cert), 0, 0 },
+        { SECTION_TRANSMITTER, "push_key", parse_path, T(push_key), 0, 0 },
+        { SECTION_TRANSMITTER, "stream_id", parse_string, T(stream_id), 0, 0 },
+        { SECTION_TRANSMITTER, "subjects", parse_subjects_mode, T(subjects_local), 0, 0 },
+        { SECTION_TRANSMITTER, "events", parse_events, T(events), 0, 0 },
+        { SECTION_TRANSMITTER, "poll_max_events", parse_unsigned, T(poll_max_events), 1, 1000 },
+        { SECTION_TRANSMITTER, "poll_wait", parse_duration, T(poll_wait_usec), 0, USEC_PER_HOUR },
+        { SECTION_TRANSMITTER, "verify_interval", parse_duration, T(verify_interval_usec), 0, USEC_PER_YEAR },
         { SECTION_SUBJECTS, "map", parse_map, C(map), 0, 0 },
         { SECTION_SUBJECTS, "domains", parse_domains, C(domains), 0, 0 },
         { SECTION_SUBJECTS, "map_file", parse_path, C(map_file), 0, 0 },
@@ -188,6 +196,7 @@ static const ConfigItem config_items[] = {
         { SECTION_RULE, "reset", parse_bool, R(reset), 0, 0 },
         { SECTION_RULE, "workflow", parse_workflow, R(workflow), 0, 0 },
         { SECTION_RULE, "warn", parse_duration, R(warn_usec), 0, USEC_PER_HOUR },
+        { SECTION_RULE, "transmitters", parse_transmitter_names, R(transmitters), 0, 0 },
         { SECTION_HOOKS, "dir", parse_path_required, C(hooks_dir), 0, 0 },
         { SECTION_HOOKS, "timeout", parse_duration, C(hooks_timeout_usec), USEC_PER_SEC, USEC_PER_HOUR },
         { SECTION_HOOKS, "user", parse_user, C(hooks_user), 0, 0 },
@@ -199,10 +208,14 @@ static const ConfigItem config_items[] = {
         { SECTION_DAEMON, "history_max_rows", parse_unsigned, C(history_max_rows), 10, UINT32_MAX - 1 },
         { SECTION_DAEMON, "replay_cache_max", parse_unsigned, C(replay_cache_max), 10, UINT32_MAX - 1 },
         { SECTION_DAEMON, "dry_run", parse_bool, C(dry_run), 0, 0 },
+        { SECTION_PUSH, "push_listen", parse_listen, C(push_listen), 0, 0 },
+        { SECTION_PUSH, "push_cert", parse_path, C(push_cert), 0, 0 },
+        { SECTION_PUSH, "push_key", parse_path, C(push_key), 0, 0 },
 };
 
 #undef C
 #undef R
+#undef T
 
 #define N_ITEMS ARRAY_SIZE(config_items)
 
@@ -211,6 +224,15 @@ typedef struct RuleMeta {
         Loc keys[N_ITEMS];
         bool bad[N_ITEMS]; /* an invalid value was reported: skip dependent checks */
 } RuleMeta;
+
+/* Per [transmitter NAME]: where its keys were set, parallel to config->transmitters. */
+typedef struct TransmitterMeta {
+        Loc section;
+        Loc keys[N_ITEMS];
+        bool bad[N_ITEMS];
+        Loc last;            /* its latest header */
+        bool unnamed, named; /* "default" was spelled [transmitter] / [transmitter default] */
+} TransmitterMeta;
 
 struct ParseState {
         Config *config;
@@ -224,6 +246,7 @@ struct ParseState {
         Loc sections[_SECTION_MAX]; /* first header of each section kind */
         Loc main_file;         /* line 0 of the main file */
         RuleMeta *rule_meta;   /* parallel to config->rules */
+        TransmitterMeta *transmitter_meta; /* parallel to config->transmitters */
         Loc *detection_locs;   /* parallel to config->detection_levels */
         struct DetectionDefMeta *def_meta; /* parallel to config->detection_defs */
 
@@ -233,6 +256,7 @@ struct ParseState {
         SectionKind section;
         size_t rule;           /* index of the current rule when section == SECTION_RULE */
         size_t def;            /* index of the current [detection NAME] (SECTION_DETECTION) */
+        size_t transmitter;    /* ... of the current transmitter when SECTION_TRANSMITTER */
 };
 
 static Loc current_loc(const ParseState *s) {
@@ -384,6 +408,11 @@ static const char *const auth_names[] = {
         [AUTH_NONE] = "none",
 };
 
+static const char *const stream_mode_names[] = {
+        [STREAM_MANAGED] = "managed",
+        [STREAM_NONE] = "none",
+};
+
 static const char *const delivery_names[] = {
         [DELIVERY_POLL] = "poll",
         [DELIVERY_PUSH] = "push",
@@ -438,6 +467,11 @@ static int parse_enum(ParseState *s, const ConfigItem *item, const char *value, 
 static int parse_auth(ParseState *s, const ConfigItem *item, const char *value, void *data) {
         return parse_enum(s, item, value, data, auth_names, ARRAY_SIZE(auth_names),
                           "bearer, oauth2 or none");
+}
+
+static int parse_stream_mode(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        return parse_enum(s, item, value, data, stream_mode_names, ARRAY_SIZE(stream_mode_names),
+                          "managed or none");
 }
 
 static int parse_delivery(ParseState *s, const ConfigItem *item, const char *value, void *data) {
@@ -1051,6 +1085,17 @@ static bool detection_name_valid(const char *n) {
         return true;
 }
 
+bool config_transmitter_name_valid(const char *n) {
+        size_t len = n ? strlen(n) : 0;
+
+        if (len == 0 || len > TRANSMITTER_NAME_MAX)
+                return false;
+        for (const char *c = n; *c; c++)
+                if (!(*c >= 'a' && *c <= 'z') && !(*c >= '0' && *c <= '9') && *c != '-')
+                        return false;
+        return true;
+}
+
 static int start_detection_def(ParseState *s, const char *name) {
         Config *c = s->config;
         Loc l = current_loc(s);
@@ -1329,12 +1374,150 @@ const DetectionDef *config_detection_def(const Config *c, const char *name) {
         return NULL;
 }
 
+/* "*" (any transmitter, stored as NULL) or names; whether they exist is checked once every
+ * file is read. */
+static int parse_transmitter_names(ParseState *s, const ConfigItem *item, const char *value, void *data) {
+        _cleanup_strv_free_ char **l = NULL;
+        Loc loc = current_loc(s);
+        char ***field = data;
+        int r;
+
+        r = split_list(s, item, value, &l);
+        if (r < 0)
+                return r;
+        if (!l[0])
+                return config_error(s, &loc, "'%s' must not be empty (use '*')", item->key);
+        if (strv_contains(l, "*")) {
+                if (l[1])
+                        return config_error(s, &loc, "'%s': '*' stands alone (every transmitter)",
+                                            item->key);
+                *field = strv_free(*field);
+                return 0;
+        }
+        for (char **n = l; *n; n++)
+                if (!config_transmitter_name_valid(*n))
+                        return config_error(s, &loc, "'%s': invalid transmitter name '%s'", item->key,
+                                            *n);
+        strv_free(*field);
+        *field = TAKE_PTR(l);
+        return 0;
+}
+
 /* ---- sections and lines ------------------------------------------------------------------- */
+
+static void transmitter_done(TransmitterConfig *t) {
+        free(t->name);
+        free(t->issuer);
+        free(t->config_url);
+        free(t->audience);
+        free(t->jwks_uri);
+        free(t->push_authorization_file);
+        free(t->token_file);
+        free(t->oauth2_token_url);
+        free(t->oauth2_client_id);
+        free(t->oauth2_client_secret_file);
+        free(t->oauth2_scope);
+        free(t->oauth2_private_key);
+        free(t->oauth2_key_id);
+        free(t->tls_client_cert);
+        free(t->tls_client_key);
+        free(t->proxy);
+        free(t->ca_file);
+        free(t->push_listen);
+        free(t->push_url);
+        free(t->push_cert);
+        free(t->push_key);
+        free(t->stream_id);
+        strv_free(t->events);
+        *t = (TransmitterConfig){};
+}
+
+static int transmitter_init(TransmitterConfig *t, const char *name) {
+        *t = (TransmitterConfig){
+                .auth = AUTH_BEARER,
+                .delivery = DELIVERY_POLL,
+                .poll_max_events = 64,
+                .poll_wait_usec = 30 * USEC_PER_SEC,
+                .verify_interval_usec = USEC_PER_HOUR,
+        };
+        t->name = strdup(name);
+        t->oauth2_scope = strdup("ssf.read ssf.manage");
+        if (!t->name || !t->oauth2_scope) {
+                transmitter_done(t);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* [transmitter] (unnamed: "default") or [transmitter NAME]. A later file's section of the same
+ * name sets keys of the same transmitter (as the unnamed one always did); a name given twice in
+ * one file, or "default" spelled both ways, is an error. */
+static int start_transmitter(ParseState *s, const char *name, bool unnamed) {
+        Config *c = s->config;
+        Loc l = current_loc(s);
+        TransmitterMeta *m;
+        size_t i;
+        int r;
+
+        if (!config_transmitter_name_valid(name)) {
+                s->section = SECTION_BAD;
+                return config_error(s, &l, "Invalid transmitter name '%s' (a-z, 0-9, '-', at most %u)",
+                                    name, TRANSMITTER_NAME_MAX);
+        }
+        for (i = 0; i < c->n_transmitters; i++)
+                if (streq(c->transmitters[i].name, name))
+                        break;
+        if (i == c->n_transmitters) {
+                TransmitterConfig *nt;
+                TransmitterMeta *nm;
+
+                if (c->n_transmitters >= TRANSMITTERS_MAX) {
+                        s->section = SECTION_BAD;
+                        return config_error(s, &l, "Too many transmitters (at most %u)", TRANSMITTERS_MAX);
+                }
+                nt = reallocarray(c->transmitters, c->n_transmitters + 1, sizeof(TransmitterConfig));
+                if (!nt)
+                        return -ENOMEM;
+                c->transmitters = nt;
+                nm = reallocarray(s->transmitter_meta, c->n_transmitters + 1, sizeof(TransmitterMeta));
+                if (!nm)
+                        return -ENOMEM;
+                s->transmitter_meta = nm;
+                r = transmitter_init(&nt[i], name);
+                if (r < 0)
+                        return r;
+                nm[i] = (TransmitterMeta){ .section = l };
+                c->n_transmitters++;
+        }
+        m = &s->transmitter_meta[i];
+        s->section = SECTION_TRANSMITTER;
+        s->transmitter = i;
+        if ((unnamed && m->named) || (!unnamed && m->unnamed)) {
+                r = config_error(s, &l, "[transmitter] is the transmitter named 'default': use either "
+                                 "[transmitter] or [transmitter default] (first at %s:%u)",
+                                 m->section.file, m->section.line);
+                s->section = SECTION_BAD;
+                return r;
+        }
+        if (!unnamed && m->named && m->last.file == s->file) {
+                r = config_error(s, &l, "Transmitter '%s' is defined twice in this file (first at line %u)",
+                                 name, m->last.line);
+                s->section = SECTION_BAD;
+                return r;
+        }
+        if (unnamed)
+                m->unnamed = true;
+        else
+                m->named = true;
+        m->last = l;
+        return 0;
+}
 
 static void rule_done(Rule *r) {
         free(r->name);
         strv_free(r->groups);
         strv_free(r->detections);
+        strv_free(r->transmitters);
         free(r->workflow);
         free(r->file);
         *r = (Rule){};
@@ -1428,6 +1611,14 @@ static int parse_section(ParseState *s, const char *name) {
         Loc l = current_loc(s);
         const char *rn;
 
+        rn = startswith(name, "transmitter");
+        if (rn && (*rn == ' ' || *rn == '\t' || *rn == '\0')) {
+                rn += strspn(rn, " \t");
+                if (!s->sections[SECTION_TRANSMITTER].file)
+                        s->sections[SECTION_TRANSMITTER] = l;
+                return start_transmitter(s, *rn ? rn : "default", *rn == '\0');
+        }
+
         rn = startswith(name, "rule");
         if (rn && (*rn == ' ' || *rn == '\t' || *rn == '\0')) {
                 rn += strspn(rn, " \t");
@@ -1446,7 +1637,7 @@ static int parse_section(ParseState *s, const char *name) {
 
         for (int k = 0; k < _SECTION_MAX; k++)
                 if (section_names[k] && k != SECTION_RULE && k != SECTION_DETECTION &&
-                    streq(section_names[k], name)) {
+                    k != SECTION_TRANSMITTER && streq(section_names[k], name)) {
                         s->section = (SectionKind) k;
                         if (!s->sections[k].file)
                                 s->sections[k] = l;
@@ -1531,6 +1722,10 @@ static int parse_assignment(ParseState *s, const char *key, const char *value) {
                 seen = &s->rule_meta[s->rule].keys[idx];
                 bad = &s->rule_meta[s->rule].bad[idx];
                 base = &s->config->rules[s->rule];
+        } else if (s->section == SECTION_TRANSMITTER) {
+                seen = &s->transmitter_meta[s->transmitter].keys[idx];
+                bad = &s->transmitter_meta[s->transmitter].bad[idx];
+                base = &s->config->transmitters[s->transmitter];
         } else {
                 seen = &s->keys[idx];
                 bad = &s->bad[idx];
@@ -1872,23 +2067,22 @@ static void check_dirs_searchable(ParseState *s, const Loc *l, const char *what,
 
 /* secret: not readable by others either; public: readable by others (the unprivileged network
  * worker reads it while running). */
-static void check_file_perms(ParseState *s, size_t idx, const char *path, bool secret,
-                             bool public) {
+static void check_file_perms_at(ParseState *s, Loc l, bool bad, const char *key, const char *path,
+                                bool secret, bool public) {
         _cleanup_close_ int fd = -EBADF;
-        Loc l = key_loc(s, idx);
         struct stat st;
 
-        if (!path || !s->check_perms || s->bad[idx])
+        if (!path || !s->check_perms || bad)
                 return;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
         if (fd < 0) {
                 if (errno == ENOENT)
-                        (void) config_error(s, &l, "%s '%s' does not exist", config_items[idx].key, path);
+                        (void) config_error(s, &l, "%s '%s' does not exist", key, path);
                 else if (errno == ELOOP)
                         (void) config_error(s, &l, "%s '%s' is a symbolic link, refusing",
-                                            config_items[idx].key, path);
+                                            key, path);
                 else
-                        (void) config_error(s, &l, "Cannot open %s '%s': %s", config_items[idx].key, path,
+                        (void) config_error(s, &l, "Cannot open %s '%s': %s", key, path,
                                             strerror(errno));
                 return;
         }
@@ -1896,16 +2090,16 @@ static void check_file_perms(ParseState *s, size_t idx, const char *path, bool s
                 (void) config_error(s, &l, "Cannot stat '%s': %s", path, strerror(errno));
                 return;
         }
-        if (check_stat(s, &l, config_items[idx].key, path, &st, false, secret, false) < 0 ||
+        if (check_stat(s, &l, key, path, &st, false, secret, false) < 0 ||
             !public)
                 return;
         if (!(st.st_mode & S_IROTH)) {
                 (void) config_error(s, &l, "%s '%s' must be readable by others (mode 0644): the "
                                     "network worker reads it without privileges",
-                                    config_items[idx].key, path);
+                                    key, path);
                 return;
         }
-        check_dirs_searchable(s, &l, config_items[idx].key, path);
+        check_dirs_searchable(s, &l, key, path);
 }
 
 static size_t idx_of(SectionKind section, const char *key) {
@@ -1915,6 +2109,27 @@ static size_t idx_of(SectionKind section, const char *key) {
 }
 
 #define IDX(section, key) idx_of(section, key)
+
+static void check_file_perms(ParseState *s, size_t idx, const char *path, bool secret, bool public) {
+        check_file_perms_at(s, key_loc(s, idx), s->bad[idx], config_items[idx].key, path, secret,
+                            public);
+}
+
+/* Where transmitter ti's key was set, else its section header. */
+static Loc tkey_loc(const ParseState *s, size_t ti, const char *key) {
+        const TransmitterMeta *m = &s->transmitter_meta[ti];
+        size_t idx = IDX(SECTION_TRANSMITTER, key);
+
+        return m->keys[idx].file ? m->keys[idx] : m->section;
+}
+
+static bool tkey_bad(const ParseState *s, size_t ti, const char *key) {
+        return s->transmitter_meta[ti].bad[IDX(SECTION_TRANSMITTER, key)];
+}
+
+static void tcheck_file_perms(ParseState *s, size_t ti, const char *key, const char *path, bool secret) {
+        check_file_perms_at(s, tkey_loc(s, ti, key), tkey_bad(s, ti, key), key, path, secret, false);
+}
 
 static void check_hooks(ParseState *s) {
         Config *c = s->config;
@@ -1997,74 +2212,74 @@ static bool key_bad(const ParseState *s, SectionKind section, const char *key) {
         return s->bad[IDX(section, key)];
 }
 
-/* "needs" checks: report a missing key unless the key or the one requiring it had a bad value
- * (already reported). */
-static void require(ParseState *s, const char *need_key, const char *have, const char *because_key,
-                    const char *because) {
+/* "needs" checks of transmitter ti: report a missing key unless the key or the one requiring
+ * it had a bad value (already reported). */
+static void require(ParseState *s, size_t ti, const char *need_key, const char *have,
+                    const char *because_key, const char *because) {
         Loc l;
 
-        if (have || key_bad(s, SECTION_TRANSMITTER, need_key) ||
-            key_bad(s, SECTION_TRANSMITTER, because_key))
+        if (have || tkey_bad(s, ti, need_key) || tkey_bad(s, ti, because_key))
                 return;
-        l = key_loc(s, IDX(SECTION_TRANSMITTER, because_key));
+        l = tkey_loc(s, ti, because_key);
         (void) config_error(s, &l, "%s needs '%s'", because, need_key);
 }
 
-/* auth = oauth2: what each oauth2_client_auth method needs. */
-static void validate_client_auth(ParseState *s) {
-        Config *c = s->config;
-        size_t mi = IDX(SECTION_TRANSMITTER, "oauth2_client_auth");
-        /* Where the method was chosen, else where auth = oauth2 was. */
-        Loc ml = key_loc(s, s->keys[mi].file ? mi : IDX(SECTION_TRANSMITTER, "auth"));
+/* Whether transmitter ti's key was set in a file. */
+static bool tkey_set(const ParseState *s, size_t ti, const char *key) {
+        return s->transmitter_meta[ti].keys[IDX(SECTION_TRANSMITTER, key)].file != NULL;
+}
 
-        if (s->bad[mi] || key_bad(s, SECTION_TRANSMITTER, "auth"))
+/* auth = oauth2: what each oauth2_client_auth method of transmitter ti needs. */
+static void validate_client_auth(ParseState *s, size_t ti) {
+        TransmitterConfig *c = &s->config->transmitters[ti];
+        /* Where the method was chosen, else where auth = oauth2 was. */
+        Loc ml = tkey_loc(s, ti, tkey_set(s, ti, "oauth2_client_auth") ? "oauth2_client_auth" : "auth");
+
+        if (tkey_bad(s, ti, "oauth2_client_auth") || tkey_bad(s, ti, "auth"))
                 return;
         if (c->oauth2_client_auth == OAUTH2_CLIENT_AUTH_PRIVATE_KEY_JWT) {
-                if (!c->oauth2_private_key && !key_bad(s, SECTION_TRANSMITTER, "oauth2_private_key"))
+                if (!c->oauth2_private_key && !tkey_bad(s, ti, "oauth2_private_key"))
                         (void) config_error(s, &ml, "oauth2_client_auth = private_key_jwt needs "
                                             "'oauth2_private_key'");
-                check_file_perms(s, IDX(SECTION_TRANSMITTER, "oauth2_private_key"),
-                                 c->oauth2_private_key, true, false);
+                tcheck_file_perms(s, ti, "oauth2_private_key", c->oauth2_private_key, true);
                 if (c->oauth2_client_secret_file) {
-                        Loc l = key_loc(s, IDX(SECTION_TRANSMITTER, "oauth2_client_secret_file"));
+                        Loc l = tkey_loc(s, ti, "oauth2_client_secret_file");
                         config_warning(s, &l, "oauth2_client_secret_file is not used with "
                                        "oauth2_client_auth = private_key_jwt");
                 }
                 return;
         }
-        if (!c->oauth2_client_secret_file && !key_bad(s, SECTION_TRANSMITTER, "oauth2_client_secret_file"))
+        if (!c->oauth2_client_secret_file && !tkey_bad(s, ti, "oauth2_client_secret_file"))
                 (void) config_error(s, &ml, "auth = oauth2 with oauth2_client_auth = %s needs "
                                     "'oauth2_client_secret_file'",
                                     oauth2_client_auth_to_string(c->oauth2_client_auth));
-        check_file_perms(s, IDX(SECTION_TRANSMITTER, "oauth2_client_secret_file"),
-                         c->oauth2_client_secret_file, true, false);
+        tcheck_file_perms(s, ti, "oauth2_client_secret_file", c->oauth2_client_secret_file, true);
         for (size_t i = 0; i < 2; i++) {
                 const char *key = i == 0 ? "oauth2_private_key" : "oauth2_key_id";
-                size_t ki = IDX(SECTION_TRANSMITTER, key);
-                Loc kl = key_loc(s, ki);
+                Loc kl = tkey_loc(s, ti, key);
 
-                if (s->keys[ki].file && !s->bad[ki] && (i == 0 ? c->oauth2_private_key : c->oauth2_key_id))
+                if (tkey_set(s, ti, key) && !tkey_bad(s, ti, key) &&
+                    (i == 0 ? c->oauth2_private_key : c->oauth2_key_id))
                         (void) config_error(s, &kl, "'%s' is only used with oauth2_client_auth = "
                                             "private_key_jwt", key);
         }
 }
 
 /* tls_client_cert and tls_client_key come together (any auth). */
-static void validate_tls_client(ParseState *s) {
-        Config *c = s->config;
-        size_t ci = IDX(SECTION_TRANSMITTER, "tls_client_cert"), ki = IDX(SECTION_TRANSMITTER, "tls_client_key");
+static void validate_tls_client(ParseState *s, size_t ti) {
+        TransmitterConfig *c = &s->config->transmitters[ti];
 
-        if (s->bad[ci] || s->bad[ki])
+        if (tkey_bad(s, ti, "tls_client_cert") || tkey_bad(s, ti, "tls_client_key"))
                 return;
         if (c->tls_client_cert && !c->tls_client_key) {
-                Loc l = key_loc(s, ci);
+                Loc l = tkey_loc(s, ti, "tls_client_cert");
                 (void) config_error(s, &l, "tls_client_cert needs 'tls_client_key'");
         } else if (c->tls_client_key && !c->tls_client_cert) {
-                Loc l = key_loc(s, ki);
+                Loc l = tkey_loc(s, ti, "tls_client_key");
                 (void) config_error(s, &l, "tls_client_key needs 'tls_client_cert'");
         }
-        check_file_perms(s, ci, c->tls_client_cert, false, false);
-        check_file_perms(s, ki, c->tls_client_key, true, false);
+        tcheck_file_perms(s, ti, "tls_client_cert", c->tls_client_cert, false);
+        tcheck_file_perms(s, ti, "tls_client_key", c->tls_client_key, true);
 }
 
 /* warn = DURATION: only a logout warns (a lock ends nothing, a workflow has no terminal). */
@@ -2076,40 +2291,176 @@ static void check_rule_warn(ParseState *s, const Rule *r, const RuleMeta *m) {
                                     r->name);
 }
 
-static void validate(ParseState *s) {
+/* The path of an https URL ("/" when it has none), without query or fragment, into buf. */
+static const char *url_path(const char *url, char *buf, size_t size) {
+        const char *p = startswith(url, "https://");
+        size_t n;
+
+        p = p ? p + strcspn(p, "/?#") : url;
+        n = strcspn(p, "?#");
+        if (n == 0 || *p != '/')
+                (void) snprintf(buf, size, "/");
+        else
+                (void) snprintf(buf, size, "%.*s", (int) MIN(n, size - 1), p);
+        return buf;
+}
+
+/* The one push listener: [push], else the first push transmitter's keys; other push
+ * transmitters may repeat them but not differ. Each push transmitter gets the listener's
+ * values (the network worker reads them there). */
+static void validate_push(ParseState *s) {
+        static const char *const keys[] = { "push_listen", "push_cert", "push_key" };
         Config *c = s->config;
-        Loc tl = s->sections[SECTION_TRANSMITTER].file ? s->sections[SECTION_TRANSMITTER] : s->main_file;
+        char **global[] = { &c->push_listen, &c->push_cert, &c->push_key };
+        ssize_t first = -1;
 
-        if (!c->issuer && !c->config_url && !key_bad(s, SECTION_TRANSMITTER, "issuer") &&
-            !key_bad(s, SECTION_TRANSMITTER, "config_url"))
-                (void) config_error(s, &tl, "[transmitter] needs 'issuer' or 'config_url'");
+        for (size_t i = 0; i < c->n_transmitters; i++) {
+                TransmitterConfig *t = &c->transmitters[i];
+                char **own[] = { &t->push_listen, &t->push_cert, &t->push_key };
 
+                for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+                        Loc l = tkey_loc(s, i, keys[k]);
+
+                        if (!*own[k] || t->delivery != DELIVERY_PUSH)
+                                continue;
+                        if (!*global[k]) {
+                                if (first >= 0 && (size_t) first != i)
+                                        (void) config_error(s, &l, "[transmitter %s] '%s': the one push "
+                                                            "listener's keys go in [push] or the first "
+                                                            "push transmitter ([transmitter %s])",
+                                                            t->name, keys[k], c->transmitters[first].name);
+                                else if (set_string(global[k], *own[k]) < 0)
+                                        s->n_errors++;
+                                continue;
+                        }
+                        if (!streq(*global[k], *own[k]))
+                                (void) config_error(s, &l, "[transmitter %s] '%s' differs from the "
+                                                    "one push listener's ('%s'): give it once, in "
+                                                    "[push] or the first push transmitter",
+                                                    t->name, keys[k], *global[k]);
+                }
+                if (t->delivery != DELIVERY_PUSH)
+                        continue;
+                if (first < 0)
+                        first = (ssize_t) i;
+                else if (!tkey_bad(s, i, "delivery")) {
+                        /* The shared listener routing by path is not built yet: one push
+                         * transmitter per host, any number of poll transmitters. */
+                        Loc l = tkey_loc(s, i, "delivery");
+                        (void) config_error(s, &l, "[transmitter %s] delivery = push: only one "
+                                            "transmitter may use push ([transmitter %s] does); "
+                                            "use delivery = poll", t->name,
+                                            c->transmitters[first].name);
+                }
+        }
+        if (first < 0)
+                return;
+
+        for (size_t i = 0; i < c->n_transmitters; i++) {
+                TransmitterConfig *t = &c->transmitters[i];
+                char **own[] = { &t->push_listen, &t->push_cert, &t->push_key };
+                char pi[512], pj[512];
+
+                if (t->delivery != DELIVERY_PUSH)
+                        continue;
+                for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+                        if (!*global[k]) {
+                                if (!tkey_bad(s, i, keys[k]) && !key_bad(s, SECTION_PUSH, keys[k]) &&
+                                    !tkey_bad(s, i, "delivery")) {
+                                        Loc l = tkey_loc(s, i, "delivery");
+                                        (void) config_error(s, &l, "delivery = push needs '%s'", keys[k]);
+                                }
+                                continue;
+                        }
+                        if (!*own[k] && set_string(own[k], *global[k]) < 0)
+                                s->n_errors++;
+                }
+                require(s, i, "push_url", t->push_url, "delivery", "delivery = push");
+                for (size_t j = 0; t->push_url && j < i; j++) {
+                        const TransmitterConfig *o = &c->transmitters[j];
+
+                        if (o->delivery != DELIVERY_PUSH || !o->push_url ||
+                            !streq(url_path(t->push_url, pi, sizeof(pi)),
+                                   url_path(o->push_url, pj, sizeof(pj))))
+                                continue;
+                        Loc l = tkey_loc(s, i, "push_url");
+                        (void) config_error(s, &l, "[transmitter %s] push_url has the path '%s' of "
+                                            "[transmitter %s]: each push transmitter needs its own path",
+                                            t->name, pi, o->name);
+                }
+        }
+        if (c->push_cert) {
+                size_t ci = IDX(SECTION_PUSH, "push_cert");
+                Loc l = s->keys[ci].file ? s->keys[ci] : tkey_loc(s, (size_t) first, "push_cert");
+                check_file_perms_at(s, l, s->bad[ci], "push_cert", c->push_cert, false, false);
+        }
+        if (c->push_key) {
+                size_t ki = IDX(SECTION_PUSH, "push_key");
+                Loc l = s->keys[ki].file ? s->keys[ki] : tkey_loc(s, (size_t) first, "push_key");
+                check_file_perms_at(s, l, s->bad[ki], "push_key", c->push_key, true, false);
+        }
+}
+
+static void validate_transmitter(ParseState *s, size_t ti) {
+        TransmitterConfig *c = &s->config->transmitters[ti];
+        Loc tl = s->transmitter_meta[ti].section;
+
+        if (!c->issuer && !c->config_url && !tkey_bad(s, ti, "issuer") && !tkey_bad(s, ti, "config_url")) {
+                if (streq(c->name, "default") && !s->transmitter_meta[ti].named)
+                        (void) config_error(s, &tl, "[transmitter] needs 'issuer' or 'config_url'");
+                else
+                        (void) config_error(s, &tl, "[transmitter %s] needs 'issuer' or 'config_url'",
+                                            c->name);
+        }
+
+        if (c->stream == STREAM_NONE) {
+                /* No stream API: nothing to discover or learn from; auth is not used. */
+                require(s, ti, "issuer", c->issuer, "stream", "stream = none");
+                require(s, ti, "jwks_uri", c->jwks_uri, "stream", "stream = none");
+                require(s, ti, "audience", c->audience, "stream", "stream = none");
+                require(s, ti, "push_authorization_file", c->push_authorization_file, "stream",
+                        "stream = none");
+                if (c->delivery != DELIVERY_PUSH && !tkey_bad(s, ti, "delivery") &&
+                    !tkey_bad(s, ti, "stream")) {
+                        Loc l = tkey_loc(s, ti, "stream");
+                        (void) config_error(s, &l, "stream = none needs 'delivery = push'");
+                }
+                tcheck_file_perms(s, ti, "push_authorization_file", c->push_authorization_file, true);
+                tcheck_file_perms(s, ti, "ca_file", c->ca_file, false);
+                return;
+        }
+        if (c->jwks_uri || c->push_authorization_file) {
+                Loc l = tkey_loc(s, ti, c->jwks_uri ? "jwks_uri" : "push_authorization_file");
+                (void) config_error(s, &l, "'%s' is only valid with stream = none",
+                                    c->jwks_uri ? "jwks_uri" : "push_authorization_file");
+        }
+
+        validate_tls_client(s, ti);
         switch (c->auth) {
         case AUTH_BEARER:
-                require(s, "token_file", c->token_file, "auth", "auth = bearer");
-                if (!key_bad(s, SECTION_TRANSMITTER, "auth"))
-                        check_file_perms(s, IDX(SECTION_TRANSMITTER, "token_file"), c->token_file, true,
-                                         false);
+                require(s, ti, "token_file", c->token_file, "auth", "auth = bearer");
+                if (!tkey_bad(s, ti, "auth"))
+                        tcheck_file_perms(s, ti, "token_file", c->token_file, true);
                 break;
         case AUTH_OAUTH2:
-                require(s, "oauth2_token_url", c->oauth2_token_url, "auth", "auth = oauth2");
-                require(s, "oauth2_client_id", c->oauth2_client_id, "auth", "auth = oauth2");
-                validate_client_auth(s);
+                require(s, ti, "oauth2_token_url", c->oauth2_token_url, "auth", "auth = oauth2");
+                require(s, ti, "oauth2_client_id", c->oauth2_client_id, "auth", "auth = oauth2");
+                validate_client_auth(s, ti);
                 break;
         case AUTH_NONE:
                 break;
         }
+        tcheck_file_perms(s, ti, "ca_file", c->ca_file, false);
+}
 
-        if (c->delivery == DELIVERY_PUSH) {
-                require(s, "push_listen", c->push_listen, "delivery", "delivery = push");
-                require(s, "push_url", c->push_url, "delivery", "delivery = push");
-                require(s, "push_cert", c->push_cert, "delivery", "delivery = push");
-                require(s, "push_key", c->push_key, "delivery", "delivery = push");
-                check_file_perms(s, IDX(SECTION_TRANSMITTER, "push_cert"), c->push_cert, false, false);
-                check_file_perms(s, IDX(SECTION_TRANSMITTER, "push_key"), c->push_key, true, false);
-        }
-        check_file_perms(s, IDX(SECTION_TRANSMITTER, "ca_file"), c->ca_file, false, false);
-        validate_tls_client(s);
+static void validate(ParseState *s) {
+        Config *c = s->config;
+
+        if (c->n_transmitters == 0)
+                (void) config_error(s, &s->main_file, "[transmitter] needs 'issuer' or 'config_url'");
+        for (size_t i = 0; i < c->n_transmitters; i++)
+                validate_transmitter(s, i);
+        validate_push(s);
 
         if (c->map == SUBJECT_MAP_FILE && !c->map_file && !key_bad(s, SECTION_SUBJECTS, "map_file")) {
                 Loc ml = key_loc(s, IDX(SECTION_SUBJECTS, "map"));
@@ -2165,6 +2516,11 @@ static void validate(ParseState *s) {
                         (void) config_error(s, sl,
                                             "Rule '%s': 'sessions' is only valid with action = logout "
                                             "or lock", r->name);
+                for (char **n = r->transmitters; n && *n; n++)
+                        if (!config_transmitter(c, *n))
+                                (void) config_error(s, &m->keys[IDX(SECTION_RULE, "transmitters")],
+                                                    "Rule '%s': no transmitter is named '%s'",
+                                                    r->name, *n);
                 if (r->action == ACTION_NONE && rl->file && r->reset)
                         (void) config_error(s, rl,
                                             "Rule '%s': 'reset = yes' is not valid with action = none",
@@ -2213,11 +2569,6 @@ static int config_new_defaults(Config **ret) {
         if (!c)
                 return -ENOMEM;
         *c = (Config){
-                .auth = AUTH_BEARER,
-                .delivery = DELIVERY_POLL,
-                .poll_max_events = 64,
-                .poll_wait_usec = 30 * USEC_PER_SEC,
-                .verify_interval_usec = USEC_PER_HOUR,
                 .map = SUBJECT_MAP_EMAIL_LOCALPART,
                 .ttl_usec = 24 * USEC_PER_HOUR,
                 .max_clock_skew_usec = 5 * USEC_PER_MINUTE,
@@ -2232,13 +2583,12 @@ static int config_new_defaults(Config **ret) {
         login_defs_uid_range(&c->min_uid, &c->max_uid);
         if (strv_extend(&c->protect, "root") < 0)
                 return -ENOMEM;
-        c->oauth2_scope = strdup("ssf.read ssf.manage");
         c->hooks_dir = strdup("/etc/ssf/hooks.d");
         c->hooks_user = strdup("root");
         c->state_dir = strdup("/var/lib/ssf-sessiond");
         c->socket_path = strdup("/run/ssf-sessiond/socket");
         c->snapshot_path = strdup("/var/lib/ssf-sessiond/pam-snapshot");
-        if (!c->oauth2_scope || !c->hooks_dir || !c->hooks_user || !c->state_dir || !c->socket_path ||
+        if (!c->hooks_dir || !c->hooks_user || !c->state_dir || !c->socket_path ||
             !c->snapshot_path)
                 return -ENOMEM;
         *ret = TAKE_PTR(c);
@@ -2249,6 +2599,7 @@ static void parse_state_done(ParseState *s) {
         config_free(s->config);
         strv_free(s->files);
         free(s->rule_meta);
+        free(s->transmitter_meta);
         free(s->detection_locs);
         free(s->def_meta);
 }
@@ -2323,26 +2674,12 @@ int config_load_buffer(const char *name, const char *data, size_t size, Config *
 Config *config_free(Config *c) {
         if (!c)
                 return NULL;
-        free(c->issuer);
-        free(c->config_url);
-        free(c->audience);
-        free(c->token_file);
-        free(c->oauth2_token_url);
-        free(c->oauth2_client_id);
-        free(c->oauth2_client_secret_file);
-        free(c->oauth2_scope);
-        free(c->oauth2_private_key);
-        free(c->oauth2_key_id);
-        free(c->tls_client_cert);
-        free(c->tls_client_key);
-        free(c->proxy);
-        free(c->ca_file);
+        for (size_t i = 0; i < c->n_transmitters; i++)
+                transmitter_done(&c->transmitters[i]);
+        free(c->transmitters);
         free(c->push_listen);
-        free(c->push_url);
         free(c->push_cert);
         free(c->push_key);
-        free(c->stream_id);
-        strv_free(c->events);
         strv_free(c->domains);
         strv_free(c->protect);
         free(c->map_file);
@@ -2380,4 +2717,25 @@ RiskLevel config_detection_level(const Config *c, const char *detection) {
                                 family = c->detection_levels[j].level;
                 }
         return family != _RISK_INVALID ? family : e->level;
+}
+
+const TransmitterConfig *config_transmitter(const Config *c, const char *name) {
+        if (!c || !name)
+                return NULL;
+        for (size_t i = 0; i < c->n_transmitters; i++)
+                if (streq(c->transmitters[i].name, name))
+                        return &c->transmitters[i];
+        return NULL;
+}
+
+const TransmitterConfig *config_transmitter_main(const Config *c) {
+        const TransmitterConfig *t = config_transmitter(c, "default");
+
+        if (t)
+                return t;
+        return c && c->n_transmitters == 1 ? &c->transmitters[0] : NULL;
+}
+
+bool rule_matches_transmitter(const Rule *r, const char *transmitter) {
+        return !r->transmitters || strv_contains(r->transmitters, strempty(transmitter));
 }

@@ -23,6 +23,9 @@ typedef enum OAuth2ClientAuth {
         OAUTH2_CLIENT_AUTH_PRIVATE_KEY_JWT, /* RFC 7523 client assertion signed with a key */
         _OAUTH2_CLIENT_AUTH_MAX,
 } OAuth2ClientAuth;
+/* managed: discover, create or reuse, verify and keep the stream active; none: push-only,
+ * without a stream API (the admin registers the push URL at the transmitter). */
+typedef enum StreamMode { STREAM_MANAGED, STREAM_NONE } StreamMode;
 typedef enum SubjectMap {
         SUBJECT_MAP_EMAIL_LOCALPART,
         SUBJECT_MAP_EMAIL,
@@ -51,6 +54,7 @@ typedef struct Rule {
         bool reset;
         uint64_t warn_usec; /* logout only: warn the sessions' terminals this long before */
         char *workflow;
+        char **transmitters; /* names; NULL: any ("*") */
         char *file; /* where it was defined, for messages */
         unsigned line;
 } Rule;
@@ -80,11 +84,18 @@ typedef struct DetectionDef {
         unsigned line;
 } DetectionDef;
 
-typedef struct Config {
-        /* [transmitter] */
+#define TRANSMITTER_NAME_MAX 32U
+#define TRANSMITTERS_MAX 64U
+
+/* One [transmitter NAME] section; the unnamed [transmitter] is the one named "default". */
+typedef struct TransmitterConfig {
+        char *name;
         char *issuer;
         char *config_url;
         char *audience;
+        StreamMode stream;
+        char *jwks_uri;                /* stream = none: where the keys are */
+        char *push_authorization_file; /* stream = none: the exact Authorization value */
         AuthMode auth;
         char *token_file;
         char *oauth2_token_url, *oauth2_client_id, *oauth2_client_secret_file, *oauth2_scope;
@@ -104,6 +115,16 @@ typedef struct Config {
         unsigned poll_max_events; /* 1..1000 */
         uint64_t poll_wait_usec;  /* 0 = returnImmediately */
         uint64_t verify_interval_usec;
+} TransmitterConfig;
+
+typedef struct Config {
+        /* [transmitter] and [transmitter NAME], in order of first appearance */
+        TransmitterConfig *transmitters;
+        size_t n_transmitters;
+
+        /* [push], else the first push transmitter's: the one listener of every push
+         * transmitter (NULL without push transmitters) */
+        char *push_listen, *push_cert, *push_key;
 
         /* [subjects] */
         SubjectMap map;
@@ -160,6 +181,16 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free)
 /* Parses one configuration held in memory (no drop-ins, no permission checks), e.g. for the
  * fuzzer and tests. name is used in messages. Same return values as config_load(). */
 int config_load_buffer(const char *name, const char *data, size_t size, Config **ret);
+
+/* The transmitter named name, or NULL. */
+const TransmitterConfig *config_transmitter(const Config *c, const char *name);
+/* The transmitter a single-transmitter view describes: "default", else the only one; NULL
+ * when there are several and none is named "default". */
+const TransmitterConfig *config_transmitter_main(const Config *c);
+/* Whether name is a valid transmitter name: [a-z0-9-], 1..TRANSMITTER_NAME_MAX. */
+bool config_transmitter_name_valid(const char *name);
+/* Whether rule r applies to SETs from transmitter (its transmitters = list). */
+bool rule_matches_transmitter(const Rule *r, const char *transmitter);
 
 /* Whether name is a detection of PRODUCT.md's vocabulary (the event URI's last segment). */
 bool config_detection_is_known(const char *name);

@@ -55,6 +55,9 @@ typedef struct IngestRequest {
         char *state;           /* verification state, or NULL */
         char *status, *reason; /* stream-updated */
         char *claims_json;     /* the SET's claims (compact JSON text), for hooks */
+        /* Root only, never serialised: the transmitter whose worker's channel the record
+         * arrived on (borrowed). */
+        const char *transmitter;
 } IngestRequest;
 
 /* Serialisation for the worker channel. ingest_from_json validates every member and returns

@@ -83,8 +83,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         /* As the daemon starts, short of its event loop: config, state dir, store. */
         if (manager_new("fuzz-broker.conf", c, &manager) < 0)
                 abort();
-        manager->state.stream.verify_state = strdup(VERIFY_STATE); /* as after `ssfctl verify` */
-        if (!manager->state.stream.verify_state)
+        /* as after `ssfctl verify` */
+        state_transmitter(&manager->state, "default")->stream.verify_state = strdup(VERIFY_STATE);
+        if (!state_transmitter(&manager->state, "default")->stream.verify_state)
                 abort();
         return 0;
 }
@@ -141,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!json_is_object(msg) || !type)
                 abort();
 
-        r = broker_handle_message(&manager->state, msg, &answer);
+        r = broker_handle_message(&manager->state, "default", msg, &answer);
         if (r < 0) {
                 /* A protocol violation (the caller kills the worker): nothing to answer. */
                 if ((r != -EPROTO && r != -ENOMEM) || answer)
@@ -187,7 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_decref(msg);
 
         pthread_mutex_lock(&manager->state.lock);
-        check_facts(&manager->state.stream);
+        check_facts(&state_transmitter(&manager->state, "default")->stream);
         /* Whatever the worker sends, root (protected, and outside min_uid) is never at risk
          * and never has an action queued. */
         {

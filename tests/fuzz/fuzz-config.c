@@ -22,10 +22,26 @@ static void check(const Config *c, json_t *event) {
         static const char *const dets[] = { "session-revoked", "risk-level-change", "opt-in", "nope", NULL };
         char *groups[] = { (char *) (uintptr_t) "users", (char *) (uintptr_t) "wheel", NULL };
 
-        if (!c->issuer && !c->config_url)
+        if (c->n_transmitters == 0 || c->n_transmitters > TRANSMITTERS_MAX)
                 abort();
-        if (c->poll_max_events < 1 || c->poll_max_events > 1000)
-                abort();
+        for (size_t i = 0; i < c->n_transmitters; i++) {
+                const TransmitterConfig *t = &c->transmitters[i];
+
+                if (!config_transmitter_name_valid(t->name) || config_transmitter(c, t->name) != t)
+                        abort();
+                if (!t->issuer && !t->config_url)
+                        abort();
+                if (t->poll_max_events < 1 || t->poll_max_events > 1000)
+                        abort();
+                if (t->delivery == DELIVERY_PUSH &&
+                    (!t->push_url || !t->push_listen || !c->push_listen ||
+                     strcmp(t->push_listen, c->push_listen)))
+                        abort();
+        }
+        for (size_t i = 0; i < c->n_rules; i++)
+                for (char **n = c->rules[i].transmitters; n && *n; n++)
+                        if (!config_transmitter(c, *n))
+                                abort();
         if (!c->hooks_dir || !c->hooks_user || !c->state_dir || !c->socket_path || !c->snapshot_path)
                 abort();
         for (size_t i = 0; i < c->n_rules; i++) {
@@ -68,7 +84,8 @@ static void check(const Config *c, json_t *event) {
                                 abort(); /* an undefined name is a configuration error */
         for (const char *const *d = dets; *d; d++)
                 for (int l = RISK_NONE; l < _RISK_MAX; l++) {
-                        const Rule *r = policy_match(c, "fuzz", groups, *d, (RiskLevel) l);
+                        const Rule *r = policy_match(c, c->transmitters[0].name, "fuzz", groups, *d,
+                                                     (RiskLevel) l);
                         if (r && (r < c->rules || r >= c->rules + c->n_rules))
                                 abort();
                 }

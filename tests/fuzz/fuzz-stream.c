@@ -37,7 +37,7 @@ static const char *const ISSUERS[] = {
 #define RP_AUDIENCE "https://rp.example.com"
 #define RP_PUSH_URL "https://rp.example.com/ssf/push"
 
-static const Config CONFIGS[] = {
+static const TransmitterConfig CONFIGS[] = {
         { .delivery = DELIVERY_POLL },
         { .delivery = DELIVERY_POLL, .audience = UNCONST(RP_AUDIENCE) },
         { .delivery = DELIVERY_PUSH, .audience = UNCONST(RP_AUDIENCE), .push_url = UNCONST(RP_PUSH_URL) },
@@ -97,7 +97,7 @@ static void check_metadata(const uint8_t *body, size_t len, const char *expected
 }
 
 /* One stream configuration, as stream_ensure() adopts it. */
-static void check_stream(json_t *s, const Config *c, const char *issuer) {
+static void check_stream(json_t *s, const TransmitterConfig *c, const char *issuer) {
         Transmitter t = {};
         const char *id;
         int r;
@@ -129,7 +129,7 @@ static void check_stream(json_t *s, const Config *c, const char *issuer) {
         transmitter_done(&t);
 }
 
-static void check_streams(const uint8_t *body, size_t len, bool list, const Config *c,
+static void check_streams(const uint8_t *body, size_t len, bool list, const TransmitterConfig *c,
                           const char *issuer) {
         json_t *j = NULL, *v;
         size_t i;

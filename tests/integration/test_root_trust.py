@@ -26,9 +26,14 @@ def users(tmp_path):
     return support.NssUsers(str(tmp_path / "nss"), users=support.DEFAULT_USERS + extra).write()
 
 
+# Stands for the daemon's configured issuer in records (hostile_daemon() substitutes it): root
+# refuses a record whose iss is not that of the transmitter whose channel it came on.
+CONFIGURED_ISS = "https://configured-issuer.invalid"
+
+
 def record(jti, uri, subject, event=None, iat=None, event_time=None, **extra):
     now = int(time.time())
-    r = {"kind": "subject", "jti": jti, "iss": "https://ignored.example", "txn": None,
+    r = {"kind": "subject", "jti": jti, "iss": CONFIGURED_ISS, "txn": None,
          "event_uri": uri, "iat": now if iat is None else iat,
          "event_time": now if event_time is None else event_time, "stream_id": None,
          "state": None, "status": None, "reason": None, "claims": "{}",
@@ -45,13 +50,13 @@ def hostile_daemon(daemon_factory, build_dir, tmp_path, frames, **kw):
     """The real root daemon (test build) with hostile_worker.py as its network worker, which
     sends frames once ./go exists. Returns (daemon, script path)."""
     script = str(tmp_path / "hostile.json")
-    with open(script, "w") as f:
-        json.dump(frames, f)
     binary = os.path.join(build_dir, "helpers", "ssf-sessiond-test")
     if not os.path.exists(binary):
         pytest.fail(f"{binary} is missing: make tests builds it")
     env = {"SSF_TEST_WORKER": HOSTILE, "SSF_TEST_SCRIPT": script}
     d = daemon_factory(env=env, start=False, **kw)
+    with open(script, "w") as f:
+        f.write(json.dumps(frames).replace(CONFIGURED_ISS, d.transmitter.issuer))
     d.binary = binary
     d.start()
     return d, script

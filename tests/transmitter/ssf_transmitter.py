@@ -40,6 +40,10 @@ count, retry_after}: answer that many requests with that status and Retry-After 
 /control/rotate-key publishes a new signing key; /control/acks lists every request it
 served outside /control/ with the time it arrived and was answered (time.monotonic() of
 the transmitter's process) and, for polls, what they carried.
+/control/static-push {endpoint_url, authorization_header} is the stream-less push mode: a
+"stream" registered by the admin, whose SETs are POSTed to that URL with that Authorization.
+Several instances (each its own DIR and port) are several transmitters: distinct issuers,
+keys and tokens.
 
 Once listening it writes DIR/ready.json: {"issuer", "port", "ca_file", "token_file",
 "control_url", "origin", "audience", "pid"}, and DIR/oauth2.json: {"token_url",
@@ -1666,6 +1670,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self.send_json(200, t.control_oauth2())
         if path == "/control/jwks" and method == "GET":
             return self.send_json(200, t.jwks())
+        if path == "/control/static-push" and method == "POST":
+            # Stream-less push (Okta's model): the admin registers the receiver's push URL
+            # and the Authorization value at the transmitter; the receiver never calls the
+            # stream API. The SETs of this "stream" go to that URL with that header.
+            b = self.json_body()
+            if not isinstance(b.get("endpoint_url"), str) or \
+                    not isinstance(b.get("authorization_header"), str):
+                raise RequestError(400, "invalid_request",
+                                   "endpoint_url and authorization_header (strings) are required")
+            return self.send_json(200, t.create_stream({"delivery": {
+                "method": PUSH, "endpoint_url": b["endpoint_url"],
+                "authorization_header": b["authorization_header"]}}))
         raise RequestError(404, "not_found", f"no control route {method} {path}")
 
 

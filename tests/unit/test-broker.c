@@ -53,7 +53,7 @@ static json_t *handle_r(Fixture *f, const char *text, int *ret_r) {
         int r;
 
         assert_int_equal(link_parse(text, strlen(text), &msg), 0);
-        r = broker_handle_message(&f->m->state, msg, &answer);
+        r = broker_handle_message(&f->m->state, "default", msg, &answer);
         json_decref(msg);
         if (ret_r)
                 *ret_r = r;
@@ -218,7 +218,7 @@ static void test_ingest(void **state) {
 
 static void test_facts(void **state) {
         Fixture *f = *state;
-        StreamFacts *s = &f->m->state.stream;
+        StreamFacts *s = &state_transmitter(&f->m->state, "default")->stream;
 
         expect_no_reply(f, "{\"type\":\"facts\",\"stream\":{\"stream_id\":\"s-1\",\"issuer\":\"" ISS "\","
                            "\"endpoint_url\":\"" ISS "/poll\",\"delivery\":\"urn:ietf:rfc:8936\","
@@ -265,7 +265,7 @@ static void test_facts(void **state) {
 
 static void test_verify_result(void **state) {
         Fixture *f = *state;
-        StreamFacts *s = &f->m->state.stream;
+        StreamFacts *s = &state_transmitter(&f->m->state, "default")->stream;
 
         /* Nothing asked for: ignored. */
         expect_no_reply(f, "{\"type\":\"verify-result\",\"state\":\"" STATE "\",\"result\":\"requested\"}");

@@ -20,6 +20,9 @@
 #include "macro.h"
 #include "strv.h"
 
+/* The transmitter single-transmitter configurations describe. */
+#define DT(c) config_transmitter_main(c)
+
 #define USEC_PER_SEC UINT64_C(1000000)
 
 static char tmpdir[128];
@@ -111,20 +114,159 @@ static const char *minimal = "[subjects]\ndomains = example.com\n"
 
 /* ---- tests ------------------------------------------------------------------------------- */
 
+/* [transmitter NAME] sections: each its own keys and defaults; the unnamed one is "default";
+ * names are checked; a name twice in one file, or both spellings of default, are errors; the
+ * push listener is given once; rules name existing transmitters. */
+static void test_named_transmitters(void **state) {
+        _cleanup_(config_freep) Config *c = NULL;
+        const TransmitterConfig *a, *b;
+        char *err = NULL;
+
+        assert_int_equal(load_text("named.conf",
+                                   "[subjects]\ndomains = example.com\n"
+                                   "[transmitter]\nissuer = https://idp.example.com\nauth = none\n"
+                                   "[transmitter mdm-1]\nissuer = https://mdm.example.com\n"
+                                   "auth = none\npoll_max_events = 7\n"
+                                   "[rule r]\ntransmitters = mdm-1 default\naction = none\n"
+                                   "[rule any]\ntransmitters = *\naction = none\n",
+                                   &c, &err), 0);
+        free(err);
+        assert_int_equal(c->n_transmitters, 2);
+        a = config_transmitter(c, "default");
+        b = config_transmitter(c, "mdm-1");
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_ptr_equal(config_transmitter_main(c), a);
+        assert_string_equal(a->issuer, "https://idp.example.com");
+        assert_string_equal(b->issuer, "https://mdm.example.com");
+        assert_int_equal(a->poll_max_events, 64);
+        assert_int_equal(b->poll_max_events, 7);
+        assert_string_equal(b->oauth2_scope, "ssf.read ssf.manage");
+        assert_null(config_transmitter(c, "other"));
+        assert_true(rule_matches_transmitter(&c->rules[0], "mdm-1"));
+        assert_true(rule_matches_transmitter(&c->rules[0], "default"));
+        assert_true(rule_matches_transmitter(&c->rules[1], "anything"));
+        c = config_free(c);
+
+        /* Several, none named default: no single main one. */
+        assert_int_equal(load_text("named2.conf",
+                                   "[subjects]\ndomains = example.com\n"
+                                   "[transmitter x]\nissuer = https://x.example.com\nauth = none\n"
+                                   "[transmitter y]\nissuer = https://y.example.com\nauth = none\n",
+                                   &c, &err), 0);
+        free(err);
+        assert_null(config_transmitter_main(c));
+        c = config_free(c);
+
+        static const struct {
+                const char *text, *message;
+        } bad[] = {
+                { "[transmitter Okta]\nissuer = https://a.example\nauth = none\n",
+                  "Invalid transmitter name 'Okta'" },
+                { "[transmitter abcdefghijabcdefghijabcdefghijabc]\nissuer = https://a.example\nauth = none\n",
+                  "Invalid transmitter name" },
+                { "[transmitter a]\nissuer = https://a.example\nauth = none\n"
+                  "[transmitter a]\nauth = none\n",
+                  "Transmitter 'a' is defined twice in this file (first at line 3)" },
+                { "[transmitter]\nissuer = https://a.example\nauth = none\n"
+                  "[transmitter default]\nauth = none\n",
+                  "use either [transmitter] or [transmitter default]" },
+                { "[transmitter a]\nauth = none\n",
+                  "[transmitter a] needs 'issuer' or 'config_url'" },
+                { "[transmitter a]\nissuer = https://a.example\nauth = bearer\n",
+                  "auth = bearer needs 'token_file'" },
+                { "[transmitter a]\nissuer = https://a.example\nauth = none\n"
+                  "[rule r]\ntransmitters = b\naction = none\n",
+                  "Rule 'r': no transmitter is named 'b'" },
+                { "[transmitter a]\nissuer = https://a.example\nauth = none\n"
+                  "[rule r]\ntransmitters = a *\naction = none\n",
+                  "'*' stands alone" },
+                { "[transmitter a]\nissuer = https://a.example\nauth = none\ndelivery = push\n"
+                  "push_url = https://h.example/a\n",
+                  "delivery = push needs 'push_listen'" },
+                { "[push]\npush_listen = 127.0.0.1:8443\npush_cert = /c\npush_key = /k\n"
+                  "[transmitter a]\nissuer = https://a.example\nauth = none\ndelivery = push\n"
+                  "push_url = https://h.example/ssf\n"
+                  "[transmitter b]\nissuer = https://b.example\nauth = none\ndelivery = push\n"
+                  "push_url = https://h.example/ssf?x=1\n",
+                  "[transmitter b] delivery = push: only one transmitter may use push" },
+                { "[transmitter a]\nissuer = https://a.example\nstream = none\n",
+                  "stream = none needs 'jwks_uri'" },
+                { "[transmitter a]\nissuer = https://a.example\nstream = none\n"
+                  "jwks_uri = https://a.example/k\naudience = x\npush_authorization_file = /f\n",
+                  "stream = none needs 'delivery = push'" },
+                { "[transmitter a]\nissuer = https://a.example\nauth = none\n"
+                  "jwks_uri = https://a.example/k\n",
+                  "'jwks_uri' is only valid with stream = none" },
+                { "[transmitter a]\nissuer = https://a.example\nstream = some\n",
+                  "Invalid value for 'stream': 'some' (expected managed or none)" },
+                { "[transmitter a]\nissuer = https://a.example\nauth = none\ndelivery = push\n"
+                  "push_url = https://h.example/a\npush_listen = 127.0.0.1:8443\npush_cert = /c\n"
+                  "push_key = /k\n"
+                  "[transmitter b]\nissuer = https://b.example\nauth = none\ndelivery = push\n"
+                  "push_url = https://h.example/b\npush_listen = 127.0.0.1:9443\n",
+                  "[transmitter b] 'push_listen' differs from the one push listener's" },
+                { "[transmitter]\nissuer = https://a.example\nauth = none\ndelivery = poll\n"
+                  "push_listen = 127.0.0.1:8443\n"
+                  "[transmitter b]\nissuer = https://b.example\nauth = none\ndelivery = push\n"
+                  "push_url = https://h.example/b\n",
+                  "delivery = push needs 'push_listen'" },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                char text[2048];
+
+                (void) snprintf(text, sizeof(text), "[subjects]\ndomains = example.com\n%s", bad[i].text);
+                assert_int_equal(load_text("bad.conf", text, &c, &err), -EINVAL);
+                if (!strstr(err, bad[i].message))
+                        fail_msg("case %zu: expected '%s' in: %s", i, bad[i].message, err);
+                free(err);
+                assert_null(c);
+        }
+
+        /* stream = none: push-only, its keys and the Authorization value configured. */
+        assert_int_equal(load_text("none.conf",
+                                   "[subjects]\ndomains = example.com\n"
+                                   "[transmitter okta]\nissuer = https://okta.example\nstream = none\n"
+                                   "jwks_uri = https://okta.example/keys\naudience = host1\n"
+                                   "delivery = push\npush_url = https://h.example/okta\n"
+                                   "push_authorization_file = /etc/ssf/okta-push-auth\n"
+                                   "push_listen = 127.0.0.1:8443\npush_cert = /c\npush_key = /k\n",
+                                   &c, &err), 0);
+        free(err);
+        assert_int_equal(config_transmitter(c, "okta")->stream, STREAM_NONE);
+        assert_string_equal(config_transmitter(c, "okta")->jwks_uri, "https://okta.example/keys");
+        c = config_free(c);
+
+        /* The listener in [push], for the push transmitter; a poll transmitter beside it. */
+        assert_int_equal(load_text("push2.conf",
+                                   "[subjects]\ndomains = example.com\n"
+                                   "[push]\npush_listen = 127.0.0.1:8443\npush_cert = /c\npush_key = /k\n"
+                                   "[transmitter a]\nissuer = https://a.example\nauth = none\n"
+                                   "delivery = push\npush_url = https://h.example/a\n"
+                                   "[transmitter b]\nissuer = https://b.example\nauth = none\n",
+                                   &c, &err), 0);
+        free(err);
+        assert_string_equal(c->push_listen, "127.0.0.1:8443");
+        assert_string_equal(config_transmitter(c, "a")->push_listen, "127.0.0.1:8443");
+        assert_string_equal(config_transmitter(c, "a")->push_key, "/k");
+        assert_null(config_transmitter(c, "b")->push_listen);
+        c = config_free(c);
+}
+
 static void test_defaults(void **state) {
         Config *c = NULL;
 
         assert_int_equal(config_load_buffer("mem", minimal, strlen(minimal), &c), 0);
         assert_non_null(c);
-        assert_string_equal(c->issuer, "https://idp.example.com");
-        assert_null(c->config_url);
-        assert_int_equal(c->auth, AUTH_NONE);
-        assert_int_equal(c->delivery, DELIVERY_POLL);
-        assert_int_equal(c->poll_max_events, 64);
-        assert_true(c->poll_wait_usec == 30 * USEC_PER_SEC);
-        assert_true(c->verify_interval_usec == 3600 * USEC_PER_SEC);
+        assert_string_equal(DT(c)->issuer, "https://idp.example.com");
+        assert_null(DT(c)->config_url);
+        assert_int_equal(DT(c)->auth, AUTH_NONE);
+        assert_int_equal(DT(c)->delivery, DELIVERY_POLL);
+        assert_int_equal(DT(c)->poll_max_events, 64);
+        assert_true(DT(c)->poll_wait_usec == 30 * USEC_PER_SEC);
+        assert_true(DT(c)->verify_interval_usec == 3600 * USEC_PER_SEC);
         assert_int_equal(c->map, SUBJECT_MAP_EMAIL_LOCALPART);
-        assert_null(c->events);
+        assert_null(DT(c)->events);
         assert_string_equal(c->domains[0], "example.com"); /* required with the email maps */
         assert_null(c->domains[1]);
         assert_int_equal(c->min_uid, 1000);   /* UID_MIN of login.defs, or the default */
@@ -138,7 +280,7 @@ static void test_defaults(void **state) {
         assert_string_equal(c->state_dir, "/var/lib/ssf-sessiond");
         assert_string_equal(c->socket_path, "/run/ssf-sessiond/socket");
         assert_string_equal(c->snapshot_path, "/var/lib/ssf-sessiond/pam-snapshot");
-        assert_string_equal(c->oauth2_scope, "ssf.read ssf.manage");
+        assert_string_equal(DT(c)->oauth2_scope, "ssf.read ssf.manage");
         assert_int_equal(c->n_rules, 0);
         assert_int_equal(c->n_detection_levels, 0);
         config_free(c);
@@ -148,7 +290,7 @@ static void test_defaults(void **state) {
                 const char *t = "[transmitter]\nissuer = https://idp.example.com\ntoken_file = /etc/ssf/token\n"
                                 "[subjects]\ndomains = *\n";
                 assert_int_equal(config_load_buffer("mem", t, strlen(t), &c), 0);
-                assert_int_equal(c->auth, AUTH_BEARER);
+                assert_int_equal(DT(c)->auth, AUTH_BEARER);
                 config_free(c);
         }
 }
@@ -214,28 +356,28 @@ static void test_every_key(void **state) {
         Config *c = NULL;
 
         assert_int_equal(config_load_buffer("full", full, strlen(full), &c), 0);
-        assert_string_equal(c->issuer, "https://idp.example.com/tenant");
-        assert_string_equal(c->config_url, "https://idp.example.com/.well-known/ssf-configuration/tenant");
-        assert_string_equal(c->audience, "https://host1.example.com/ssf");
-        assert_int_equal(c->auth, AUTH_OAUTH2);
-        assert_string_equal(c->token_file, "/etc/ssf/token");
-        assert_string_equal(c->oauth2_token_url, "https://idp.example.com/oauth2/token");
-        assert_string_equal(c->oauth2_client_id, "host1");
-        assert_string_equal(c->oauth2_client_secret_file, "/etc/ssf/client-secret");
-        assert_string_equal(c->oauth2_scope, "ssf.read");
-        assert_string_equal(c->ca_file, "/etc/ssf/ca.pem");
-        assert_int_equal(c->delivery, DELIVERY_PUSH);
+        assert_string_equal(DT(c)->issuer, "https://idp.example.com/tenant");
+        assert_string_equal(DT(c)->config_url, "https://idp.example.com/.well-known/ssf-configuration/tenant");
+        assert_string_equal(DT(c)->audience, "https://host1.example.com/ssf");
+        assert_int_equal(DT(c)->auth, AUTH_OAUTH2);
+        assert_string_equal(DT(c)->token_file, "/etc/ssf/token");
+        assert_string_equal(DT(c)->oauth2_token_url, "https://idp.example.com/oauth2/token");
+        assert_string_equal(DT(c)->oauth2_client_id, "host1");
+        assert_string_equal(DT(c)->oauth2_client_secret_file, "/etc/ssf/client-secret");
+        assert_string_equal(DT(c)->oauth2_scope, "ssf.read");
+        assert_string_equal(DT(c)->ca_file, "/etc/ssf/ca.pem");
+        assert_int_equal(DT(c)->delivery, DELIVERY_PUSH);
         assert_string_equal(c->push_listen, "[::1]:8443");
-        assert_string_equal(c->push_url, "https://host1.example.com:8443/ssf/events");
+        assert_string_equal(DT(c)->push_url, "https://host1.example.com:8443/ssf/events");
         assert_string_equal(c->push_cert, "/etc/ssf/push-cert.pem");
         assert_string_equal(c->push_key, "/etc/ssf/push-key.pem");
-        assert_string_equal(c->stream_id, "f67e39a0a4d34d56b3aa1bc4cff0069f");
-        assert_int_equal(strv_length(c->events), 3);
-        assert_string_equal(c->events[0], "session-revoked");
-        assert_string_equal(c->events[2], "device-compliance-change");
-        assert_int_equal(c->poll_max_events, 1000);
-        assert_true(c->poll_wait_usec == 0);
-        assert_true(c->verify_interval_usec == 7200 * USEC_PER_SEC);
+        assert_string_equal(DT(c)->stream_id, "f67e39a0a4d34d56b3aa1bc4cff0069f");
+        assert_int_equal(strv_length(DT(c)->events), 3);
+        assert_string_equal(DT(c)->events[0], "session-revoked");
+        assert_string_equal(DT(c)->events[2], "device-compliance-change");
+        assert_int_equal(DT(c)->poll_max_events, 1000);
+        assert_true(DT(c)->poll_wait_usec == 0);
+        assert_true(DT(c)->verify_interval_usec == 7200 * USEC_PER_SEC);
         assert_int_equal(c->map, SUBJECT_MAP_FILE);
         assert_int_equal(strv_length(c->domains), 2);
         assert_string_equal(c->domains[0], "example.com");
@@ -289,17 +431,17 @@ static void test_product_example(void **state) {
         snprintf(path, sizeof(path), "%.*s/../data/config/product-example.conf", (int) (slash - __FILE__),
                  __FILE__);
         assert_int_equal(config_load(path, false, &c), 0);
-        assert_string_equal(c->issuer, "https://idp.example.com");
-        assert_null(c->config_url);
-        assert_string_equal(c->audience, "https://host1.example.com/ssf");
-        assert_int_equal(c->auth, AUTH_BEARER);
-        assert_string_equal(c->token_file, "/etc/ssf/token");
-        assert_string_equal(c->ca_file, "/etc/ssf/transmitter-ca.pem");
-        assert_int_equal(c->delivery, DELIVERY_POLL);
-        assert_null(c->stream_id);
-        assert_null(c->events);
-        assert_int_equal(c->poll_max_events, 64);
-        assert_true(c->poll_wait_usec == 30 * USEC_PER_SEC);
+        assert_string_equal(DT(c)->issuer, "https://idp.example.com");
+        assert_null(DT(c)->config_url);
+        assert_string_equal(DT(c)->audience, "https://host1.example.com/ssf");
+        assert_int_equal(DT(c)->auth, AUTH_BEARER);
+        assert_string_equal(DT(c)->token_file, "/etc/ssf/token");
+        assert_string_equal(DT(c)->ca_file, "/etc/ssf/transmitter-ca.pem");
+        assert_int_equal(DT(c)->delivery, DELIVERY_POLL);
+        assert_null(DT(c)->stream_id);
+        assert_null(DT(c)->events);
+        assert_int_equal(DT(c)->poll_max_events, 64);
+        assert_true(DT(c)->poll_wait_usec == 30 * USEC_PER_SEC);
         assert_int_equal(c->map, SUBJECT_MAP_EMAIL_LOCALPART);
         assert_string_equal(c->domains[0], "example.com");
         assert_string_equal(c->map_file, "/etc/ssf/users.map");
@@ -328,13 +470,35 @@ static void test_installed_example(void **state) {
         assert_non_null(slash);
         snprintf(path, sizeof(path), "%.*s/../../conf/ssf-sessiond.conf", (int) (slash - __FILE__), __FILE__);
         assert_int_equal(config_load(path, false, &c), 0);
-        assert_string_equal(c->issuer, "https://idp.example.com");
-        assert_int_equal(c->auth, AUTH_BEARER);
+        assert_string_equal(DT(c)->issuer, "https://idp.example.com");
+        assert_int_equal(DT(c)->auth, AUTH_BEARER);
         assert_int_equal(c->n_rules, 2);
         assert_string_equal(c->rules[0].name, "logout-high");
         assert_int_equal(c->rules[0].action, ACTION_LOGOUT);
         assert_string_equal(c->rules[1].workflow, "notify-admin");
         assert_true(c->ttl_usec == 24 * 3600 * USEC_PER_SEC);
+        config_free(c);
+}
+
+/* The Okta + Omnissa example parses: two transmitters, rules naming them. */
+static void test_pair_example(void **state) {
+        Config *c = NULL;
+        char path[512];
+        const char *slash = strrchr(__FILE__, '/');
+
+        assert_non_null(slash);
+        snprintf(path, sizeof(path), "%.*s/../../conf/ssf-sessiond-okta-omnissa.conf",
+                 (int) (slash - __FILE__), __FILE__);
+        assert_int_equal(config_load(path, false, &c), 0);
+        assert_int_equal(c->n_transmitters, 2);
+        assert_string_equal(c->transmitters[0].name, "okta");
+        assert_int_equal(c->transmitters[0].stream, STREAM_NONE);
+        assert_string_equal(c->transmitters[0].push_listen, "0.0.0.0:8443");
+        assert_int_equal(c->transmitters[1].delivery, DELIVERY_POLL);
+        assert_string_equal(c->transmitters[1].name, "omnissa");
+        assert_null(config_transmitter_main(c));
+        assert_true(rule_matches_transmitter(&c->rules[0], "omnissa"));
+        assert_false(rule_matches_transmitter(&c->rules[0], "okta"));
         config_free(c);
 }
 
@@ -600,11 +764,11 @@ static void test_syntax(void **state) {
                                    "oauth2_scope = a b\n",
                                    &c, &err),
                          0);
-        assert_string_equal(c->issuer, "https://idp.example.com/a#frag");
-        assert_int_equal(c->auth, AUTH_NONE);
-        assert_string_equal(c->audience, "https://h/ssf ; quoted");
-        assert_null(c->stream_id);
-        assert_string_equal(c->oauth2_scope, "a b");
+        assert_string_equal(DT(c)->issuer, "https://idp.example.com/a#frag");
+        assert_int_equal(DT(c)->auth, AUTH_NONE);
+        assert_string_equal(DT(c)->audience, "https://h/ssf ; quoted");
+        assert_null(DT(c)->stream_id);
+        assert_string_equal(DT(c)->oauth2_scope, "a b");
         config_free(c);
 }
 
@@ -633,8 +797,8 @@ static void test_dropins(void **state) {
         capture_begin();
         assert_int_equal(config_load(path, false, &c), 0);
         err = capture_end();
-        assert_true(c->poll_wait_usec == 2 * USEC_PER_SEC);
-        assert_int_equal(c->poll_max_events, 7);
+        assert_true(DT(c)->poll_wait_usec == 2 * USEC_PER_SEC);
+        assert_int_equal(DT(c)->poll_max_events, 7);
         assert_int_equal(config_detection_level(c, "opt-in"), RISK_HIGH);
         assert_int_equal(c->n_detection_levels, 1);
         assert_int_equal(c->n_rules, 3);
@@ -1059,6 +1223,8 @@ int main(void) {
                 cmocka_unit_test(test_limits),
                 cmocka_unit_test(test_perms),
                 cmocka_unit_test(test_client_auth_keys),
+                cmocka_unit_test(test_named_transmitters),
+                cmocka_unit_test(test_pair_example),
         };
 
         return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);

@@ -157,6 +157,12 @@ static void test_parse_usage_errors(void **state) {
         expect_usage_error("too many arguments for history", "history", "a", "b", NULL);
         expect_usage_error("too many arguments", "history", "a", "b", "c", "d", "e", NULL);
         expect_usage_error("empty user name", "risk", "", NULL);
+        expect_usage_error("option --transmitter is not valid with status", "status", "--transmitter",
+                           "okta", NULL);
+        expect_usage_error("option --transmitter needs a NAME", "stream", "--transmitter", NULL);
+        expect_usage_error("invalid transmitter name 'Okta'", "stream", "--transmitter", "Okta", NULL);
+        expect_usage_error("invalid transmitter name", "verify", "--transmitter",
+                           "abcdefghijabcdefghijabcdefghijabc", NULL);
 
         expect_usage_error("set-risk needs a USER and a LEVEL", "set-risk", NULL);
         expect_usage_error("set-risk needs a USER and a LEVEL", "set-risk", "alice", NULL);
@@ -237,6 +243,10 @@ static void test_build_request(void **state) {
         expect_request("{\"user\": \"alice\", \"level\": \"high\", \"reason\": \"seen on a paste site\"}",
                        "set-risk", "alice", "high", "--reason", "seen on a paste site", NULL);
         expect_request("{\"timeout_ms\": 30000}", "verify", NULL);
+        expect_request("{}", "transmitters", NULL);
+        expect_request("{\"transmitter\": \"okta\"}", "stream", "--transmitter", "okta", NULL);
+        expect_request("{\"timeout_ms\": 30000, \"transmitter\": \"mdm-2\"}", "--transmitter=mdm-2",
+                       "verify", NULL);
 
         assert_string_equal(ctl_verb_to_string(CTL_VERB_SET_RISK), "set-risk");
         assert_int_equal(ctl_verb_from_string("set-risk"), CTL_VERB_SET_RISK);
@@ -434,6 +444,47 @@ static void test_format_stream(void **state) {
                     "status: enabled\n");
 }
 
+/* ssfctl transmitters, and the stream of one transmitter (its new shape). */
+static void test_format_transmitters(void **state) {
+        expect_text(CTL_VERB_TRANSMITTERS, false,
+                    "{\"transmitters\": [{\"name\": \"default\", \"issuer\": \"https://idp\", "
+                    "\"delivery\": \"urn:ietf:rfc:8936\", \"stream_id\": \"s-1\", \"status\": \"enabled\", "
+                    "\"counters\": {\"sets_received\": 3}}, {\"name\": \"mdm\", \"issuer\": \"https://mdm\", "
+                    "\"delivery\": \"urn:ietf:rfc:8935\", \"stream_id\": null, \"status\": \"error\", "
+                    "\"counters\": {\"sets_received\": 0}}]}",
+                    0,
+                    "transmitter.default.issuer: https://idp\n"
+                    "transmitter.default.delivery: urn:ietf:rfc:8936\n"
+                    "transmitter.default.stream_id: s-1\n"
+                    "transmitter.default.status: enabled\n"
+                    "transmitter.default.counters.sets_received: 3\n"
+                    "transmitter.mdm.issuer: https://mdm\n"
+                    "transmitter.mdm.delivery: urn:ietf:rfc:8935\n"
+                    "transmitter.mdm.stream_id: -\n"
+                    "transmitter.mdm.status: error\n"
+                    "transmitter.mdm.counters.sets_received: 0\n");
+        expect_text(CTL_VERB_STREAM, false,
+                    "{\"transmitter\": \"okta\", \"stream_id\": \"s-1\", \"status\": \"paused\", "
+                    "\"configuration\": {\"iss\": \"https://okta\"}}",
+                    0,
+                    "transmitter: okta\n"
+                    "stream_id: s-1\n"
+                    "status: paused\n"
+                    "configuration.iss: https://okta\n");
+        /* status with several transmitters and none named default: no single stream. */
+        expect_text(CTL_VERB_STATUS, false,
+                    "{\"stream\": null, \"transmitters\": [{\"name\": \"a\", \"status\": \"enabled\", "
+                    "\"counters\": {\"polls\": 2}}], \"counters\": {\"sets_received\": 1}, "
+                    "\"version\": \"1\"}",
+                    0,
+                    "version: 1\n"
+                    "sets_received: 1\n"
+                    "transmitter.a.status: enabled\n"
+                    "transmitter.a.counters.polls: 2\n");
+        expect_bad(CTL_VERB_TRANSMITTERS, false, "{\"transmitters\": [{\"issuer\": \"x\"}]}");
+        expect_bad(CTL_VERB_TRANSMITTERS, false, "{\"transmitters\": {}}");
+}
+
 static void test_format_metrics(void **state) {
         const char body[] = "{\"text\": \"# TYPE ssf_sets_received_total counter\\nssf_sets_received_total 12\\n\"}";
         const char expected[] = "# TYPE ssf_sets_received_total counter\nssf_sets_received_total 12\n";
@@ -603,6 +654,7 @@ int main(void) {
                 cmocka_unit_test(test_format_change),
                 cmocka_unit_test(test_format_verify),
                 cmocka_unit_test(test_format_stream),
+                cmocka_unit_test(test_format_transmitters),
                 cmocka_unit_test(test_format_metrics),
                 cmocka_unit_test(test_format_bad_bodies),
                 cmocka_unit_test(test_format_error),

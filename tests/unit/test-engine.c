@@ -34,12 +34,17 @@
 
 typedef ManagerFixture Fixture;
 
+/* When set, the transmitter the records "arrive from" whatever their iss. */
+static const char *force_transmitter;
+
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(Fixture));
 
         if (!f || manager_fixture_new(f, ISS, "[rule logout-high]\nlevels = high\naction = logout\nsessions = all\n\n"
                                     "[rule notify-medium]\nlevels = medium\naction = workflow\n"
-                                    "workflow = notify-admin\n") < 0)
+                                    "workflow = notify-admin\n"
+                                    "[transmitter other]\nissuer = https://other.example.com\n"
+                                    "auth = none\n") < 0)
                 return -1;
         *state = f;
         return 0;
@@ -82,6 +87,8 @@ static int apply_full(Fixture *f, const char *iss, const char *jti, const char *
         if (json_is_null(r.subject))
                 r.subject = (json_decref(r.subject), NULL);
         assert_non_null(r.event);
+        /* As the broker says it: the transmitter whose worker's channel it came on. */
+        r.transmitter = force_transmitter ? force_transmitter : streq(iss, ISS) ? "default" : "other";
         k = engine_apply(&f->m->state, &r, err);
         ingest_request_done(&r);
         return k;
@@ -478,9 +485,44 @@ static void test_replay_cache_bound(void **state) {
         assert_true(store_jti_count(s) == 1);
 }
 
+/* Root knows a record's transmitter by its channel: an iss that is not that transmitter's is
+ * refused (invalid_issuer), however valid the SET, and nothing is recorded. */
+static void test_issuer_of_channel(void **state) {
+        Fixture *f = *state;
+        SetError err = {};
+
+        force_transmitter = "other";
+        assert_int_equal(apply_full(f, ISS, "x1", NULL, CAEP "session-revoked", NULL, "alice",
+                                    (uint64_t) time(NULL), 0, &err), -EBADMSG);
+        assert_string_equal(err.err, "invalid_issuer");
+        err = (SetError){};
+        force_transmitter = "default";
+        assert_int_equal(apply_full(f, "https://other.example.com", "x2", NULL, CAEP "session-revoked",
+                                    NULL, "alice", (uint64_t) time(NULL), 0, &err), -EBADMSG);
+        assert_string_equal(err.err, "invalid_issuer");
+        err = (SetError){};
+        force_transmitter = "nosuch";
+        assert_int_equal(apply_full(f, ISS, "x3", NULL, CAEP "session-revoked", NULL, "alice",
+                                    (uint64_t) time(NULL), 0, &err), -EBADMSG);
+        force_transmitter = NULL;
+        assert_int_equal(store_jti_count(f->m->state.store), 0);
+        /* Its own issuer, from its own channel: applied. */
+        err = (SetError){};
+        assert_int_equal(apply_full(f, "https://other.example.com", "x4", NULL, CAEP "session-revoked",
+                                    NULL, "alice", (uint64_t) time(NULL), 0, &err), 0);
+        assert_int_equal(store_jti_count(f->m->state.store), 1);
+        /* Delivered again: counted as a duplicate of that transmitter's, not default's. */
+        err = (SetError){};
+        assert_int_equal(apply_full(f, "https://other.example.com", "x4", NULL, CAEP "session-revoked",
+                                    NULL, "alice", (uint64_t) time(NULL), 0, &err), -EALREADY);
+        assert_true(state_transmitter(&f->m->state, "other")->counters.sets_duplicate == 1);
+        assert_true(state_transmitter(&f->m->state, "default")->counters.sets_duplicate == 0);
+}
+
 int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_same_txn_logout_once, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_issuer_of_channel, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_other_txn_or_none_acts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_different_actions_in_one_txn, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_action_is_not_done, setup, teardown),

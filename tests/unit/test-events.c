@@ -14,6 +14,9 @@
 #include "events.h"
 #include "policy.h"
 
+/* The transmitter single-transmitter configurations describe. */
+#define DT(c) config_transmitter_main(c)
+
 static Config *load(const char *extra) {
         char text[4096];
         Config *c = NULL;
@@ -99,11 +102,11 @@ static void test_rules_and_events(void **state) {
         char *g[] = { NULL };
         const Rule *r;
 
-        assert_non_null(c->events);
-        r = policy_match(c, "nosuchuser-ssf-test", g, "opt-out-effective", RISK_NONE);
+        assert_non_null(DT(c)->events);
+        r = policy_match(c, NULL, "nosuchuser-ssf-test", g, "opt-out-effective", RISK_NONE);
         assert_non_null(r);
         assert_string_equal(r->name, "leaving");
-        r = policy_match(c, "nosuchuser-ssf-test", g, "opt-in", RISK_NONE);
+        r = policy_match(c, NULL, "nosuchuser-ssf-test", g, "opt-in", RISK_NONE);
         assert_non_null(r);
         assert_string_equal(r->name, "other");
         config_free(c);

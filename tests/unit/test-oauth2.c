@@ -343,6 +343,18 @@ static void test_secret_file(void **state) {
         /* Not one secret on one line. */
         write_file(f->path, "two words\n", 10, 0600);
         assert_int_equal(secret_read_file(f->path, "test secret", &s), -EINVAL);
+        /* An Authorization value (push_authorization_file): single spaces inside only. */
+        assert_int_equal(secret_read_header_file(f->path, "test header", &s), 0);
+        assert_string_equal(s, "two words");
+        s = erase_and_free(s);
+        write_file(f->path, "two  words\n", 11, 0600);
+        assert_int_equal(secret_read_header_file(f->path, "test header", &s), -EINVAL);
+        write_file(f->path, " lead\n", 6, 0600);
+        assert_int_equal(secret_read_header_file(f->path, "test header", &s), -EINVAL);
+        write_file(f->path, "a\tb\n", 4, 0600);
+        assert_int_equal(secret_read_header_file(f->path, "test header", &s), -EINVAL);
+        write_file(f->path, "a\x01b\n", 4, 0600);
+        assert_int_equal(secret_read_header_file(f->path, "test header", &s), -EINVAL);
         write_file(f->path, "line1\nline2\n", 12, 0600);
         assert_int_equal(secret_read_file(f->path, "test secret", &s), -EINVAL);
         write_file(f->path, " \n", 2, 0600);
@@ -376,7 +388,7 @@ static void test_secret_file(void **state) {
 static void test_client_new(void **state) {
         Fixture *f = *state;
         OAuth2Client *o = NULL;
-        Config c = {
+        TransmitterConfig c = {
                 .auth = AUTH_OAUTH2,
                 .oauth2_token_url = UNCONST("https://idp.example.com/oauth2/token"),
                 .oauth2_client_id = UNCONST("host1"),

@@ -28,7 +28,7 @@ static Config *load(const char *rules) {
 }
 
 static const char *match(const Config *c, char *const *groups, const char *det, RiskLevel l) {
-        const Rule *r = policy_match(c, "nosuchuser-ssf-test", groups, det, l);
+        const Rule *r = policy_match(c, NULL, "nosuchuser-ssf-test", groups, det, l);
         return r ? r->name : NULL;
 }
 
@@ -50,7 +50,7 @@ static void test_first_match_wins(void **state) {
         c = load("");
         assert_null(match(c, g, "session-revoked", RISK_HIGH));
         config_free(c);
-        assert_null(policy_match(NULL, "x", g, "session-revoked", RISK_HIGH));
+        assert_null(policy_match(NULL, NULL, "x", g, "session-revoked", RISK_HIGH));
 }
 
 static void test_levels(void **state) {
@@ -137,19 +137,43 @@ static void test_user_groups_lookup(void **state) {
         /* Looked up from the group database when no groups are passed. */
         c = load("[rule not-root]\ngroups = !root\naction = logout\n"
                  "[rule root]\ngroups = ro?t\naction = none\n");
-        r = policy_match(c, "root", NULL, "session-revoked", RISK_HIGH);
+        r = policy_match(c, NULL, "root", NULL, "session-revoked", RISK_HIGH);
         assert_non_null(r);
         assert_string_equal(r->name, "root");
         /* An unknown user is in no group: excluded by nothing, included by no pattern. */
-        r = policy_match(c, "nosuchuser-ssf-test", NULL, "session-revoked", RISK_HIGH);
+        r = policy_match(c, NULL, "nosuchuser-ssf-test", NULL, "session-revoked", RISK_HIGH);
         assert_non_null(r);
         assert_string_equal(r->name, "not-root");
         config_free(c);
 }
 
+/* transmitters = NAME…: a rule matches only SETs from those transmitters. */
+static void test_rule_transmitters(void **state) {
+        _cleanup_(config_freep) Config *c = NULL;
+        static const char text[] =
+                "[subjects]\ndomains = example.com\n"
+                "[transmitter]\nissuer = https://idp.example.com\nauth = none\n"
+                "[transmitter mdm]\nissuer = https://mdm.example.com\nauth = none\n"
+                "[rule from-mdm]\ntransmitters = mdm\nlevels = high\naction = logout\n"
+                "[rule any]\nlevels = high\naction = none\n";
+        char *g[] = { NULL };
+        const Rule *r;
+
+        assert_int_equal(config_load_buffer("t.conf", text, sizeof(text) - 1, &c), 0);
+        r = policy_match(c, "mdm", "nosuchuser-ssf-test", g, "session-revoked", RISK_HIGH);
+        assert_non_null(r);
+        assert_string_equal(r->name, "from-mdm");
+        r = policy_match(c, "default", "nosuchuser-ssf-test", g, "session-revoked", RISK_HIGH);
+        assert_non_null(r);
+        assert_string_equal(r->name, "any");
+        r = policy_match(c, NULL, "nosuchuser-ssf-test", g, "session-revoked", RISK_HIGH);
+        assert_string_equal(r->name, "any");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_first_match_wins),
+                cmocka_unit_test(test_rule_transmitters),
                 cmocka_unit_test(test_levels),
                 cmocka_unit_test(test_detections),
                 cmocka_unit_test(test_groups),

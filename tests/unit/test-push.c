@@ -160,6 +160,16 @@ static void test_authorized(void **state) {
         req.authorization = "Bearer c2VjcmV0";
         req.authorization_len = 15;
         assert_false(push_authorized(&req, NULL));
+
+        /* A configured value without a scheme (stream = none): exactly those bytes. */
+#define AUTH(value) (req.authorization = (value), req.authorization_len = strlen(value), \
+                     push_authorized(&req, "c2VjcmV0"))
+        assert_true(AUTH("c2VjcmV0"));
+        assert_false(AUTH("C2VjcmV0"));
+        assert_false(AUTH("c2VjcmV0 "));
+        assert_false(AUTH("Bearer c2VjcmV0"));
+        assert_false(AUTH(""));
+#undef AUTH
 }
 
 static void test_url_target(void **state) {

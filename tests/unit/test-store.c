@@ -956,6 +956,8 @@ static void test_migrate_v1(void **state) {
         assert_int_equal(n, 1);
         assert_string_equal(h[0].jti, "old-jti");
         assert_null(h[0].txn);
+        /* A SET's entry of a single-transmitter state directory is the default transmitter's. */
+        assert_string_equal(h[0].transmitter, "default");
         history_entries_free(h, n);
         assert_int_equal(store_action_list_pending(f->s, &a, &n), 0);
         assert_int_equal(n, 3);
@@ -984,7 +986,7 @@ static void test_migrate_v1(void **state) {
         assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), 6);
+        assert_int_equal(sqlite3_column_int(st, 0), 7);
         assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
         /* Schema 5: reason_user, none for the rows from before. */
         assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM detections WHERE reason_user IS NULL",

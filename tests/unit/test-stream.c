@@ -20,7 +20,7 @@
 #define PUSH_URL RP "/ssf/push"
 
 static void expect_url(const char *issuer, const char *config_url, const char *want) {
-        Config c = { .issuer = UNCONST(issuer),
+        TransmitterConfig c = { .issuer = UNCONST(issuer),
                      .config_url = UNCONST(config_url) };
         char *url = NULL;
 
@@ -43,7 +43,7 @@ static void test_discovery_url(void **state) {
 }
 
 static void test_discovery_url_needs_https(void **state) {
-        Config c = { .issuer = UNCONST("http://tr.example.com") };
+        TransmitterConfig c = { .issuer = UNCONST("http://tr.example.com") };
         char *url = NULL;
 
         assert_int_equal(stream_discovery_url(&c, &url), -EINVAL);
@@ -279,12 +279,12 @@ static void test_metadata_critical_invalid(void **state) {
 #define STREAM_HEAD "{\"stream_id\":\"f67e39a0\",\"iss\":\"" TR "\","
 #define POLL_DELIVERY "\"delivery\":{\"method\":\"urn:ietf:rfc:8936\",\"endpoint_url\":\"" TR "/poll/f67e39a0\"}"
 
-static const Config poll_any = { .delivery = DELIVERY_POLL };
-static const Config poll_rp = { .delivery = DELIVERY_POLL, .audience = UNCONST(RP) };
-static const Config push_rp = { .delivery = DELIVERY_PUSH, .audience = UNCONST(RP),
+static const TransmitterConfig poll_any = { .delivery = DELIVERY_POLL };
+static const TransmitterConfig poll_rp = { .delivery = DELIVERY_POLL, .audience = UNCONST(RP) };
+static const TransmitterConfig push_rp = { .delivery = DELIVERY_PUSH, .audience = UNCONST(RP),
                                 .push_url = UNCONST(PUSH_URL) };
 
-static int adopt(const Config *c, const char *text, Transmitter *t) {
+static int adopt(const TransmitterConfig *c, const char *text, Transmitter *t) {
         json_t *s = NULL;
         int r;
 
