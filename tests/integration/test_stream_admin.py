@@ -385,7 +385,7 @@ def test_raw_requests(daemon_factory, transmitter):
         return struct.unpack(">i", tlvs[TAG_STATUS])[0], tlvs.get(TAG_MESSAGE, b"").decode()
 
     status, msg = ctl("stream-status", {"status": "paused", "transmitter": "okta"})
-    assert status < 0 and "no such transmitter" in msg
+    assert status < 0 and "no transmitter is named 'okta'" in msg
     # The one transmitter there is has the name default.
     status, _ = ctl("stream-status", {"status": "paused", "transmitter": "default"})
     assert status == 0 and the_stream(transmitter)["status"] == "paused"
