@@ -202,7 +202,7 @@ static void log_risk(const char *user, const IngestRequest *set, const char *det
 }
 
 /* Applies det to user. *snapshot_stale is set when the user's level or its lapse time moved
- * (what the PAM snapshot holds). */
+ * (what the level table and the PAM snapshot hold). */
 static int ingest_user(State *st, const Config *c, const IngestRequest *set, const Detection *det,
                        char *const *groups, const LocalUser *lu, uint64_t now,
                        bool *snapshot_stale) {
@@ -323,6 +323,7 @@ typedef struct Target {
         const char *protected_why; /* points into why when the account is never acted upon */
         char why[200];
         char **groups;             /* for rules with groups; NULL otherwise */
+        bool stale;                /* its level or lapse time moved: PAM's copies must follow */
 } Target;
 
 /* What root derives from a subject record: the detection, from its own event table, and the
@@ -489,12 +490,31 @@ static int replay_cache_full(State *st, const Config *c, uint64_t now) {
         return -EBUSY;
 }
 
+/* After the commit: what PAM is answered from, for the targets whose level moved. */
+static int publish_changed(State *st, const Config *c, const Derived *d) {
+        _cleanup_free_ uid_t *uids = NULL;
+        size_t n = 0;
+
+        for (size_t i = 0; i < d->n_targets; i++)
+                if (d->targets[i].stale)
+                        n++;
+        if (n == 0)
+                return 0;
+        uids = calloc(n, sizeof(uid_t));
+        if (!uids)
+                return -ENOMEM;
+        n = 0;
+        for (size_t i = 0; i < d->n_targets; i++)
+                if (d->targets[i].stale)
+                        uids[n++] = d->targets[i].user.uid;
+        return state_levels_changed_locked(st, c, uids, n);
+}
+
 int engine_apply(State *st, const IngestRequest *set, SetError *err) {
         ConfigHandle *h;
         const Config *c;
         Derived d = {};
         uint64_t now = now_sec();
-        bool snapshot_stale = false;
         char f_jti[300], f_event[200], f_iss[512], msg[600];
         int r;
 
@@ -566,7 +586,7 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
                         r = d.targets[i].protected_why
                                 ? record_protected(st, set, &d.det, &d.targets[i], now)
                                 : ingest_user(st, c, set, &d.det, d.targets[i].groups,
-                                              &d.targets[i].user, now, &snapshot_stale);
+                                              &d.targets[i].user, now, &d.targets[i].stale);
         }
         if (r < 0)
                 goto out_rollback;
@@ -574,10 +594,9 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
         r = store_commit(st->store);
         if (r < 0)
                 goto out_rollback;
-        /* Rewritten in full, so only when a level or its lapse time moved: not for repeats,
-         * stream events, unmapped subjects or records without risk. */
-        if (snapshot_stale)
-                (void) state_publish_levels_locked(st, c);
+        /* Only the accounts whose level or lapse time moved: not for repeats, stream events,
+         * unmapped subjects or records without risk. */
+        (void) publish_changed(st, c, &d);
         state_kick_actions_locked(st);
         pthread_mutex_unlock(&st->lock);
         state_config_unref(st, h);
@@ -646,7 +665,7 @@ static int admin_change(State *st, const LocalUser *lu, bool reset, RiskLevel le
                 (void) store_rollback(st->store);
                 goto out;
         }
-        (void) state_publish_levels_locked(st, h->config);
+        (void) state_levels_changed_locked(st, h->config, &lu->uid, 1);
         {
                 char msg[400], f_user[300], f_lvl[64], f_prev[64], f_action[64];
                 F(msg, "Risk of '%s' %s → %s by %s", user, level_str(before), level_str(after),

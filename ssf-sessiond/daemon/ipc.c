@@ -145,8 +145,7 @@ static const char *lvl(RiskLevel l) {
 
 static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         State *st = c->server->state;
-        LevelTable *t;
-        const char *detection = NULL;
+        char detection[64] = "";
         RiskLevel level = RISK_NONE;
         char message[SSF_IPC_MAX_MESSAGE], why[200];
         SsfIpcMsg a = { .type = SSF_IPC_PAM_REPLY, .has_status = 1, .has_level = 1 };
@@ -187,15 +186,12 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         /* From memory: what the last commit published. Never the store, never the lock a
          * commit holds. */
         __atomic_add_fetch(&st->counters.pam_queries, 1, __ATOMIC_RELAXED);
-        t = state_levels_ref(st);
-        if (!t->valid && !protected_why) {
+        if (!protected_why &&
+            state_levels_lookup(st, u.uid, now_sec(), &level, detection, sizeof(detection)) < 0) {
                 /* The store could not be read yet: no answer rather than a wrong one. */
-                state_levels_unref(st, t);
                 reply_error(c, SSF_IPC_PAM_REPLY, EAGAIN, "state unavailable");
                 return;
         }
-        if (!protected_why)
-                level = level_table_lookup(t, u.uid, now_sec(), &detection);
         a.status = 0;
         a.level = (uint8_t) level;
         if (level > RISK_NONE) {
@@ -210,7 +206,6 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
                   c->cred.pid, q->user, (unsigned) u.uid, strempty(q->service), lvl(level),
                   protected_why ? ", " : "", strempty(protected_why));
         reply(c, &a);
-        state_levels_unref(st, t);
 }
 
 /* ---- ssfctl verbs ------------------------------------------------------------------------- */

@@ -109,6 +109,9 @@ int store_user_level(Store *s, uid_t uid, uint64_t now, RiskLevel *ret_level,
 /* Users with an active level above none, by uid: all of them (no bound), since PAM's level
  * table and snapshot are built from this list. */
 int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n);
+/* One user's entry as store_users_list() would list it, at level none (and nothing else set)
+ * when they are not at risk. */
+int store_user_get(Store *s, uid_t uid, uint64_t now, StoreUser *ret);
 /* Deletes detections that expired before now; returns the number deleted. */
 int store_detections_expire(Store *s, uint64_t now);
 

@@ -12,11 +12,11 @@ from support import wait_for
 RULES = support.LOGOUT_HIGH_RULES
 
 
-def pam_account(tmp_path, d, user):
+def pam_account(tmp_path, d, user, args=""):
     # A real stack: pam_ssf, then pam_permit standing in for pam_unix (a stack of only
     # PAM_IGNORE answers is a denial in libpam).
     return run_pam(tmp_path, [f"account required {{module}} socket={d.socket} "
-                              f"snapshot={d.snapshot}", "account required pam_permit.so"],
+                              f"snapshot={d.snapshot} {args}", "account required pam_permit.so"],
                    user, env=d.nss_env()).code
 
 
@@ -127,6 +127,49 @@ def test_state_and_stream_survive_restart(daemon_factory, transmitter, users, tm
     wait_for(lambda: d.ctl("status")["stream"]["stream_id"] == stream_id, 20,
              "the daemon to reuse its stream")
     assert len(transmitter.streams()) == 1
+
+
+def test_snapshot_journal_after_many_changes_and_kill(daemon_factory, transmitter, users, tmp_path):
+    # Each change is appended to the snapshot's journal before it is acknowledged: with the
+    # daemon killed (no clean shutdown, no rewrite), PAM's fallback sees the last levels.
+    d = daemon_factory(rules="[rule record]\naction = none\n")
+    final = {}
+    for i in range(40):
+        user = ("alice", "bob", "carol")[i % 3]
+        if i % 4 == 3:
+            d.ctl("reset", user)
+            final[user] = "none"
+        else:
+            d.ctl("set-risk", user, ("low", "high", "medium")[i % 3])
+            final[user] = ("low", "high", "medium")[i % 3]
+    for user, level in (("alice", "medium"), ("carol", "high"), ("bob", "none")):
+        d.ctl("reset", user) if level == "none" else d.ctl("set-risk", user, level)
+        final[user] = level
+    assert {u: d.ctl("risk", u)["level"] for u in final} == final
+    with open(d.snapshot + ".journal") as f:
+        journal = f.read()
+    assert journal.startswith("# ssf-sessiond pam-journal v1\n") and journal.count("\n") > 40
+    d.kill()
+    # With pam_ssf.so's default deny=high, carol (high) is refused, alice (medium) and bob
+    # (none) are let in; with deny=medium alice is refused too.
+    assert pam_account(tmp_path, d, "carol") == PAM_PERM_DENIED
+    assert pam_account(tmp_path, d, "alice") != PAM_PERM_DENIED
+    assert pam_account(tmp_path, d, "alice", args="deny=medium") == PAM_PERM_DENIED
+    assert pam_account(tmp_path, d, "bob", args="deny=low") != PAM_PERM_DENIED
+    # A torn last line (a crash mid-append) makes the snapshot unusable: failmode decides,
+    # never a half-read file.
+    with open(d.snapshot + ".journal", "a") as f:
+        f.write("2003 no")
+    rc = pam_account(tmp_path, d, "carol", args="failmode=open")
+    assert rc != PAM_PERM_DENIED
+    assert pam_account(tmp_path, d, "carol", args="failmode=closed") != PAM_SUCCESS
+    # At start the daemon rebuilds both files from state.db. (The killed daemon left its
+    # socket behind: start() waits for a new one.)
+    os.unlink(d.socket)
+    d.start()
+    assert d.ctl("risk", "carol")["level"] == "high"
+    d.stop()
+    assert pam_account(tmp_path, d, "carol", args="failmode=open") == PAM_PERM_DENIED
 
 
 def test_sighup_with_bad_config_keeps_running(daemon_factory, transmitter, users):

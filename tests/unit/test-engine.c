@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -23,6 +24,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "snapshot.h"
 #include "store.h"
 #include "strv.h"
 
@@ -255,30 +257,104 @@ static void test_failed_action_is_not_done(void **state) {
         assert_int_equal(n_pending(f), 1);
 }
 
-/* The PAM snapshot is rewritten in full, so only when a level (or its lapse time) moved. */
+static size_t file_size(const char *path) {
+        struct stat stt;
+
+        assert_int_equal(stat(path, &stt), 0);
+        return (size_t) stt.st_size;
+}
+
+static RiskLevel snapshot_level(const char *path, const char *uid) {
+        RiskLevel l = RISK_NONE;
+        int r = ssf_snapshot_lookup(path, uid, (uint64_t) time(NULL), (uid_t) -1, &l, NULL);
+
+        assert_true(r == 0 || r == -ENOENT);
+        return r == -ENOENT ? RISK_NONE : l;
+}
+
+/* A commit publishes only the accounts whose level (or its lapse time) moved: in the level table
+ * and as a line appended to the snapshot's journal, never by rewriting the base file. */
 static void test_snapshot_only_when_levels_move(void **state) {
         Fixture *f = *state;
-        char path[256], *text = NULL;
-        size_t len = 0;
+        char path[256], jpath[300], *text = NULL;
+        RiskLevel l;
+        size_t len = 0, before;
 
         snprintf(path, sizeof(path), "%s/pam-snapshot", f->dir);
+        snprintf(jpath, sizeof(jpath), "%s.journal", path);
         apply(f, ISS, "s1", NULL, CAEP "session-revoked", "alice");
         assert_int_equal(access(path, F_OK), 0);
+        before = file_size(jpath);
         assert_int_equal(unlink(path), 0);
 
         /* A lower detection leaves her level and its lapse time as they were. */
         apply(f, ISS, "s2", NULL, CAEP "credential-change",
               "alice");
-        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(file_size(jpath), before);
 
         apply(f, ISS, "s3", NULL, CAEP "session-revoked", "bob");
+        /* Appended to the journal; the base file is not rewritten. */
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(read_full_file(jpath, 0, (uid_t) -1, 65536, &text, &len), 0);
+        assert_true(strncmp(text, SSF_SNAPSHOT_JOURNAL_HEADER "\n",
+                            strlen(SSF_SNAPSHOT_JOURNAL_HEADER) + 1) == 0);
+        assert_non_null(strstr(text, "\n2002 high "));
+        assert_null(strstr(text, "\n2001 "));
+        free(text);
+
+        /* The level table PAM is answered from follows at once. */
+        assert_int_equal(state_levels_lookup(&f->m->state, BOB, (uint64_t) time(NULL), &l, NULL, 0), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(state_levels_lookup(&f->m->state, 4242, (uint64_t) time(NULL), &l, NULL, 0), 0);
+        assert_int_equal(l, RISK_NONE);
+
+        /* A full publish writes the base file, keyed by uid, with who is never acted upon, and
+         * starts an empty journal. */
+        pthread_mutex_lock(&f->m->state.lock);
+        assert_int_equal(state_publish_levels_locked(&f->m->state, f->m->state.config->config), 0);
+        pthread_mutex_unlock(&f->m->state.lock);
         assert_int_equal(read_full_file(path, 0, (uid_t) -1, 65536, &text, &len), 0);
-        /* Keyed by uid, with who is never acted upon. */
         assert_non_null(strstr(text, "\n2001 high "));
         assert_non_null(strstr(text, "\n2002 high "));
         assert_non_null(strstr(text, "\nmin_uid 1000\n"));
         assert_non_null(strstr(text, "\nprotect root\n"));
         free(text);
+        assert_int_equal(file_size(jpath), strlen(SSF_SNAPSHOT_JOURNAL_HEADER) + 1);
+}
+
+/* Many level changes: the journal is compacted into a new base file by the writer thread, and
+ * what pam_ssf.so reads (base file and journal) says the right level for each account at
+ * every point where the test looks. */
+static void test_snapshot_journal_compaction(void **state) {
+        Fixture *f = *state;
+        LocalUser alice, bob;
+        char path[256];
+        uint64_t c0;
+
+        snprintf(path, sizeof(path), "%s/pam-snapshot", f->dir);
+        assert_int_equal(local_user_resolve("alice", &alice), 0);
+        assert_int_equal(local_user_resolve("bob", &bob), 0);
+        c0 = state_snapshot_compactions(&f->m->state);
+        /* Past the compaction threshold (4096 journal entries). */
+        for (unsigned i = 0; i < 2200; i++) {
+                assert_int_equal(engine_set_risk(&f->m->state, &alice, RISK_HIGH, "t", NULL), 0);
+                assert_int_equal(engine_reset_user(&f->m->state, &alice, "t", NULL), 0);
+                assert_int_equal(snapshot_level(path, "2001"), RISK_NONE);
+                if (i % 500 == 0) {
+                        assert_int_equal(engine_set_risk(&f->m->state, &bob, (RiskLevel) (1 + i % 3),
+                                                         "t", NULL), 0);
+                        assert_int_equal(snapshot_level(path, "2002"), (RiskLevel) (1 + i % 3));
+                }
+        }
+        assert_int_equal(engine_set_risk(&f->m->state, &alice, RISK_MEDIUM, "t", NULL), 0);
+        /* The compaction runs on its own thread: wait for it (no clock involved). */
+        while (state_snapshot_compactions(&f->m->state) == c0)
+                usleep(1000);
+        assert_int_equal(snapshot_level(path, "2001"), RISK_MEDIUM);
+        assert_int_equal(snapshot_level(path, "2002"), RISK_HIGH); /* i = 2000: 1 + 2000 % 3 */
+        assert_int_equal(engine_reset_user(&f->m->state, &bob, "t", NULL), 0);
+        assert_int_equal(snapshot_level(path, "2002"), RISK_NONE);
+        assert_int_equal(snapshot_level(path, "2001"), RISK_MEDIUM);
 }
 
 /* Root's own conclusions: protected accounts are recorded, never acted upon. */
@@ -428,6 +504,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_failed_action_is_not_done, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_snapshot_only_when_levels_move, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_snapshot_journal_compaction, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_protected_accounts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_aliases_share_one_uid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_times_checked, setup, teardown),
