@@ -264,6 +264,7 @@ struct Store {
         sqlite3_stmt *stmt[_STMT_MAX];
         uint64_t n_jti;     /* replay-cache rows committed */
         int64_t n_jti_txn;  /* rows added (removed) by the open transaction */
+        int64_t n_jti_sp;   /* n_jti_txn when the open savepoint was taken */
 };
 
 /* A SET's claims shared by the actions of one list (store_action_list_pending()). */
@@ -580,6 +581,28 @@ int store_commit(Store *s) {
                 s->n_jti_txn = 0;
                 if (r >= 0)
                         jti_count_add(s, delta);
+        }
+        return r;
+}
+
+int store_savepoint(Store *s) {
+        s->n_jti_sp = s->n_jti_txn;
+        return exec(s, "SAVEPOINT one_set", "savepoint");
+}
+
+int store_savepoint_release(Store *s) {
+        return exec(s, "RELEASE one_set", "release savepoint");
+}
+
+int store_savepoint_rollback(Store *s) {
+        int r;
+
+        if (sqlite3_get_autocommit(s->db))
+                return -EIO; /* SQLite rolled the whole transaction back */
+        r = exec(s, "ROLLBACK TO one_set", "rollback to savepoint");
+        if (r >= 0) {
+                s->n_jti_txn = s->n_jti_sp;
+                r = exec(s, "RELEASE one_set", "release savepoint");
         }
         return r;
 }

@@ -84,6 +84,12 @@ Store *store_free(Store *s);
 int store_begin(Store *s);
 int store_commit(Store *s);
 int store_rollback(Store *s);
+/* One savepoint inside the open transaction (not nested), so that one SET of a batch can be
+ * undone without the others: release keeps its changes, rollback undoes them (and releases
+ * it). -EIO from rollback when SQLite already undid the whole transaction. */
+int store_savepoint(Store *s);
+int store_savepoint_release(Store *s);
+int store_savepoint_rollback(Store *s);
 
 /* Records a received jti. Returns 0 when new, -EALREADY when seen before. */
 int store_jti_insert(Store *s, const char *jti, const char *iss, const char *event_uri,
