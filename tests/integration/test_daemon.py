@@ -4,6 +4,7 @@ events, out-of-order delivery, restarts, reload, shutdown, --check-config."""
 
 import os
 import signal
+import time
 
 from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
 import support
@@ -203,6 +204,21 @@ def test_poll_answer_committed_as_one_batch(daemon_factory, transmitter, logind,
     status = d.ctl("status")["counters"]
     assert status["sets_duplicate"] == 0
     assert all(d.ctl("risk", u)["level"] == "high" for u in names)
+
+
+def test_logind_mock_stamps_calls_to_the_microsecond(daemon_factory, transmitter, logind, users):
+    # What bench/ times signal to logout with: the stand-in's own stamp of the call, taken as it
+    # arrives, between the SET being queued and the test seeing the session gone.
+    d = daemon_factory(rules=RULES)
+    logind.add_session("m1", users.uid("alice"), "alice")
+    t0 = time.time()
+    transmitter.send_event("session-revoked", email="alice@example.com")
+    logind.wait_terminated("m1")
+    t1 = time.time()
+    stamps = logind.call_times("TerminateSession")
+    assert [s for _, s in stamps] == ["m1"], stamps
+    assert t0 <= stamps[0][0] <= t1
+    assert d.running()
 
 
 def test_sighup_with_bad_config_keeps_running(daemon_factory, transmitter, users):
