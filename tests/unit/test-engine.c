@@ -357,6 +357,56 @@ static void test_snapshot_journal_compaction(void **state) {
         assert_int_equal(snapshot_level(path, "2001"), RISK_MEDIUM);
 }
 
+/* The level table PAM is answered from, updated in place: after many accounts are raised and
+ * a scattered part of them lowered again (removals inside probe chains), every lookup agrees
+ * with the store. */
+static void test_level_table_follows_store(void **state) {
+        Fixture *f = *state;
+        State *st = &f->m->state;
+        uint64_t now = (uint64_t) time(NULL);
+        enum { N = 5000, BASE = 100000 };
+        uid_t uids[N];
+
+        for (unsigned i = 0; i < N; i++) {
+                StoreDetection d = {
+                        .uid = BASE + i * 7, /* spread, so that probe chains mix */
+                        .detection = UNCONST("manual"),
+                        .level = (RiskLevel) (1 + i % 3),
+                        .since = now,
+                        .updated = now,
+                        .event_time = now,
+                };
+                uids[i] = d.uid;
+                pthread_mutex_lock(&st->lock);
+                assert_int_equal(store_begin(st->store), 0);
+                assert_int_equal(store_detection_put(st->store, &d), 0);
+                assert_int_equal(store_commit(st->store), 0);
+                pthread_mutex_unlock(&st->lock);
+        }
+        pthread_mutex_lock(&st->lock);
+        assert_int_equal(state_levels_changed_locked(st, st->config->config, uids, N), 0);
+        pthread_mutex_unlock(&st->lock);
+        for (unsigned round = 0; round < 3; round++) {
+                for (unsigned i = round; i < N; i += 3 + round) {
+                        pthread_mutex_lock(&st->lock);
+                        assert_int_equal(store_begin(st->store), 0);
+                        assert_int_equal(store_user_reset(st->store, uids[i]), 0);
+                        assert_int_equal(store_commit(st->store), 0);
+                        assert_int_equal(state_levels_changed_locked(st, st->config->config, &uids[i], 1), 0);
+                        pthread_mutex_unlock(&st->lock);
+                }
+                for (unsigned i = 0; i < N; i++) {
+                        RiskLevel want, got;
+
+                        assert_int_equal(store_user_level(st->store, uids[i], now, &want, NULL), 0);
+                        assert_int_equal(state_levels_lookup(st, uids[i], now, &got, NULL, 0), 0);
+                        assert_int_equal(got, want);
+                        assert_int_equal(state_levels_lookup(st, uids[i] + 1, now, &got, NULL, 0), 0);
+                        assert_int_equal(got, RISK_NONE);
+                }
+        }
+}
+
 /* Root's own conclusions: protected accounts are recorded, never acted upon. */
 static void test_protected_accounts(void **state) {
         Fixture *f = *state;
@@ -505,6 +555,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_snapshot_only_when_levels_move, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_snapshot_journal_compaction, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_level_table_follows_store, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_protected_accounts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_aliases_share_one_uid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_times_checked, setup, teardown),
