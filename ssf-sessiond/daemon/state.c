@@ -262,6 +262,8 @@ int state_levels_lookup(State *st, uid_t uid, uint64_t now, RiskLevel *ret_level
 /* Threshold of journal entries past which it is compacted: proportional to the accounts at risk,
  * so that the compactions' cost per change stays constant. */
 #define JOURNAL_COMPACT_MIN_LINES 4096u
+/* "UID LEVEL UNTIL\n": at most 10 + 1 + 6 + 1 + 20 + 1 bytes. */
+#define JOURNAL_LINE_MAX 64u
 /* A journal is never let grow near the reader's limit. */
 #define JOURNAL_MAX_BYTES (SSF_SNAPSHOT_MAX_SIZE / 2)
 
@@ -513,7 +515,7 @@ int state_levels_changed_locked(State *st, const Config *c, const uid_t *uids, s
         if (n == 0)
                 return 0;
         u = calloc(n, sizeof(*u));
-        lines = malloc(n * (SSF_SNAPSHOT_MAX_LINE + 2));
+        lines = malloc(n * JOURNAL_LINE_MAX);
         if (!u || !lines)
                 return log_warning_errno(-ENOMEM, "Cannot publish level changes: %m");
         for (size_t i = 0; i < n; i++) {
@@ -526,7 +528,7 @@ int state_levels_changed_locked(State *st, const Config *c, const uid_t *uids, s
                                                  (unsigned) uids[i]);
                 (void) snprintf(key, sizeof(key), "%u", (unsigned) uids[i]);
                 k = ssf_snapshot_journal_line(&(SsfSnapshotEntry){ key, u[i].level, u[i].until },
-                                              lines + len, SSF_SNAPSHOT_MAX_LINE + 2);
+                                              lines + len, JOURNAL_LINE_MAX);
                 if (k < 0)
                         return log_warning_errno(k, "Cannot format a snapshot journal line: %m");
                 len += (size_t) k;
