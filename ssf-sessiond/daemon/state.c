@@ -99,6 +99,9 @@ void state_done(State *st) {
         safe_close(st->snap.journal_fd);
         free(st->snap.path);
         free(st->levels.slots);
+        for (size_t i = 0; i < st->n_detection_names; i++)
+                free(st->detection_names[i]);
+        free(st->detection_names);
         pthread_cond_destroy(&st->snap.cond);
         pthread_mutex_destroy(&st->snap.lock);
         pthread_mutex_destroy(&st->snap.base_lock);
@@ -216,9 +219,35 @@ static void table_remove(LevelTable *t, LevelEntry *e) {
         }
 }
 
-/* Sets u's entry in t (removes it when u is not at risk). Call with levels_lock held, after
+/* Bounds the names kept: past it (never in practice) an entry names no detection. */
+#define DETECTION_NAMES_MAX 4096u
+
+/* name, kept once in st for the life of the daemon; NULL when empty or it cannot be kept. Call
+ * with lock held. */
+static const char *detection_name(State *st, const char *name) {
+        char **v;
+
+        if (isempty(name))
+                return NULL;
+        for (size_t i = 0; i < st->n_detection_names; i++)
+                if (streq(st->detection_names[i], name))
+                        return st->detection_names[i];
+        if (st->n_detection_names >= DETECTION_NAMES_MAX)
+                return NULL;
+        v = reallocarray(st->detection_names, st->n_detection_names + 1, sizeof(char *));
+        if (!v)
+                return NULL;
+        st->detection_names = v;
+        v[st->n_detection_names] = strndup(name, 63);
+        if (!v[st->n_detection_names])
+                return NULL;
+        return v[st->n_detection_names++];
+}
+
+/* Sets u's entry in t (removes it when u is not at risk), its detection name kept in st. Call
+ * with lock held (and levels_lock when t is the published table), after
  * table_reserve(t, t->n + 1). */
-static void table_put(LevelTable *t, const StoreUser *u) {
+static void table_put(State *st, LevelTable *t, const StoreUser *u) {
         LevelEntry *e = table_probe(t, u->uid);
 
         if (u->level <= RISK_NONE) {
@@ -228,9 +257,8 @@ static void table_put(LevelTable *t, const StoreUser *u) {
         }
         if (!e->used)
                 t->n++;
-        *e = (LevelEntry){ .uid = u->uid, .used = true, .level = u->level, .until = u->until };
-        memcpy(e->detection, u->detection, sizeof(e->detection));
-        e->detection[sizeof(e->detection) - 1] = 0;
+        *e = (LevelEntry){ .uid = u->uid, .used = true, .level = u->level, .until = u->until,
+                           .detection = detection_name(st, u->detection) };
 }
 
 int state_levels_lookup(State *st, uid_t uid, uint64_t now, RiskLevel *ret_level,
@@ -250,7 +278,7 @@ int state_levels_lookup(State *st, uid_t uid, uint64_t now, RiskLevel *ret_level
         if (e && e->used && (e->until == 0 || e->until > now)) {
                 level = e->level;
                 if (detection && size > 0)
-                        (void) snprintf(detection, size, "%s", e->detection);
+                        (void) snprintf(detection, size, "%s", strempty(e->detection));
         }
         pthread_mutex_unlock(&st->levels_lock);
         *ret_level = level;
@@ -459,7 +487,7 @@ int state_publish_levels_locked(State *st, const Config *c) {
                 return log_warning_errno(r, "Cannot publish the level table: %m");
         }
         for (size_t i = 0; i < n; i++)
-                table_put(&t, &users[i]);
+                table_put(st, &t, &users[i]);
         store_users_free(users, n);
 
         if (!w->thread_started) {
@@ -539,7 +567,7 @@ int state_levels_changed_locked(State *st, const Config *c, const uid_t *uids, s
         r = table_reserve(&st->levels, st->levels.n + n);
         if (r >= 0)
                 for (size_t i = 0; i < n; i++)
-                        table_put(&st->levels, &u[i]);
+                        table_put(st, &st->levels, &u[i]);
         pthread_mutex_unlock(&st->levels_lock);
         if (r < 0) {
                 /* Not in memory: then everything is read again from the store. */

@@ -34,8 +34,8 @@ typedef struct LevelEntry {
         uid_t uid;
         bool used;
         RiskLevel level;
-        uint64_t until;      /* when the level lapses unless renewed (0: never) */
-        char detection[64];  /* the detection PAM names */
+        uint64_t until;        /* when the level lapses unless renewed (0: never) */
+        const char *detection; /* the detection PAM names: in State.detection_names, or NULL */
 } LevelEntry;
 
 typedef struct LevelTable {
@@ -109,6 +109,11 @@ typedef struct State {
         pthread_mutex_t levels_lock;
         ConfigHandle *config;       /* current; guarded by config_lock */
         LevelTable levels;          /* guarded by levels_lock */
+        /* The detection names level entries point to, each once (there are few: root's own
+         * event table and the configuration name them). Added to under lock, never changed or
+         * freed before state_done(), so a lookup may read them under levels_lock alone. */
+        char **detection_names;
+        size_t n_detection_names;
         SnapshotWriter snap;
         Store *store;               /* guarded by lock */
         Counters counters;          /* guarded by lock */
