@@ -21,6 +21,13 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
   4. history    the daemon is stopped, 100,000 history rows are written into its state.db with
                 sqlite3, it is restarted, idle PAM is sampled again, then `ssfctl history -n
                 100000` runs in a loop while PAM latency is sampled: p99 / that idle p99;
+  3b. logout   signal to logout over long polling: for each of N users (one at a time, the
+                daemon idle in its long poll) a logind session is added and a session-revoked SET
+                queued; the time from the transmitter's control call returning (the SET is
+                available) to the logind stand-in receiving TerminateSession (its call stamps,
+                time.time() to the microsecond), p50/p99, next to the bare HTTPS round trip of
+                the same poll request (returnImmediately, maxEvents 0, a kept-alive connection)
+                to the same transmitter in the same run;
   5. 100k users the daemon is stopped, 100,000 users at high (detections) with a history row
                 each are written into state.db; time from exec to the first answered PAM query
                 (bench-ipc --wait-ready), then RSS of both processes, then PAM p99 / the idle
@@ -65,7 +72,14 @@ LONG_POLL_MAX = 2
 HISTORY_ROWS = 100000
 BIG_USERS = 100000
 # Only the ingestion is measured: a high level matches a rule that does nothing.
-RULES = """[rule bench-high]
+# session-revoked (the signal-to-logout part only) ends the user's sessions; the catch-up's
+# device-compliance SETs only record.
+RULES = """[rule bench-logout]
+detections = session-revoked
+action = logout
+sessions = all
+
+[rule bench-high]
 levels = high
 action = none
 """
@@ -361,6 +375,9 @@ class Bench:
               f"{p['samples']:.0f} logins; p99 ratio {r['pam_p99_ingesting_ratio']}, p50 ratio "
               f"{r['pam_p50_ingesting_ratio']}", flush=True)
 
+        # 3b. signal to logout (poll), on the running daemon
+        self.signal_to_logout(100 if self.args.quick else 1000)
+
         # 4. PAM while `ssfctl history -n 100000` runs
         self.stop_daemon()
         self.fill_store(history=HISTORY_ROWS)
@@ -403,6 +420,60 @@ class Bench:
               f"{p['p99_us']:.0f} µs ({r['pam_p99_100k_ratio']} × the empty store's)", flush=True)
         if not self.d.running():
             raise SystemExit("bench-load: ssf-sessiond died:\n" + self.d.log()[-3000:])
+
+    def poll_rtt(self, n):
+        """ms of the bare HTTPS round trip of a poll request (returnImmediately, no events
+        asked for, nothing acknowledged) to the daemon's stream, on one kept-alive connection."""
+        import http.client
+        import ssl
+        sid = self.tx.streams()[0]["stream_id"]
+        ctx = ssl.create_default_context(cafile=self.tx.ca_file)
+        host = self.tx.origin.split("://", 1)[1]
+        conn = http.client.HTTPSConnection(host, context=ctx, timeout=10)
+        body = json.dumps({"maxEvents": 0, "returnImmediately": True})
+        hdrs = {"Authorization": "Bearer " + self.tx.token, "Content-Type": "application/json"}
+        out = []
+        for _ in range(n + 10):
+            t = time.perf_counter()
+            conn.request("POST", f"/ssf/poll/{sid}", body, hdrs)
+            resp = conn.getresponse()
+            resp.read()
+            out.append((time.perf_counter() - t) * 1e3)
+            if resp.status != 200:
+                raise SystemExit(f"bench-load: poll round trip answered {resp.status}")
+        conn.close()
+        return out[10:]
+
+    def signal_to_logout(self, n):
+        r = self.results
+        lat = []
+        for i in range(n):
+            user = f"u{i % N_USERS:04d}"
+            sid = f"stl{i}"
+            self.logind.add_session(sid, 10000 + i % N_USERS, user)
+            self.tx.send_event("session-revoked", email=f"{user}@example.com", wait_stream=0)
+            t_avail = time.time()
+
+            def stamped():
+                for t, s in self.logind.call_times("TerminateSession"):
+                    if s == sid:
+                        return t
+                return None
+            t_term = support.wait_for(stamped, 30, f"TerminateSession({sid})", interval=0.005)
+            lat.append((t_term - t_avail) * 1e3)
+            # The user goes back to none, so that the next SET for them raises again.
+            self.d.ctl("reset", user)
+        rtt = self.poll_rtt(n)
+        q = lambda v, p: statistics.quantiles(v, n=100, method="inclusive")[p - 1]
+        r["poll_signal_to_logout_p50_ms"] = round(statistics.median(lat), 2)
+        r["poll_signal_to_logout_p99_ms"] = round(q(lat, 99), 2)
+        r["poll_rtt_p50_ms"] = round(statistics.median(rtt), 2)
+        r["poll_rtt_p99_ms"] = round(q(rtt, 99), 2)
+        r["poll_signal_to_logout_p99_over_rtt_ms"] = round(q(lat, 99) - q(rtt, 99), 2)
+        print(f"Signal to logout (long poll, {n} events): p50 {r['poll_signal_to_logout_p50_ms']} "
+              f"ms, p99 {r['poll_signal_to_logout_p99_ms']} ms; bare HTTPS poll round trip p50 "
+              f"{r['poll_rtt_p50_ms']} ms, p99 {r['poll_rtt_p99_ms']} ms; p99 over it "
+              f"{r['poll_signal_to_logout_p99_over_rtt_ms']} ms", flush=True)
 
     def stop(self):
         for p in reversed(self.procs):

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <libgen.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -178,12 +179,18 @@ typedef struct LookupState {
         SsfSnapshotPolicy policy;
         const char *user;
         uint64_t now_sec;
-        unsigned lineno;
         bool found;
         RiskLevel level;
+        /* the file being read */
+        bool journal;        /* the journal: entries only, the last one for a user wins */
+        unsigned lineno;
+        size_t total, line_len;
+        bool overlong;
+        char line[SSF_SNAPSHOT_MAX_LINE + 1];
 } LookupState;
 
 static int lookup_line(LookupState *s, const char *line, size_t len) {
+        const char *header = s->journal ? SSF_SNAPSHOT_JOURNAL_HEADER : SSF_SNAPSHOT_HEADER;
         char buf[SSF_SNAPSHOT_MAX_LINE + 1];
         SsfSnapshotEntry e;
         RiskLevel l;
@@ -192,89 +199,192 @@ static int lookup_line(LookupState *s, const char *line, size_t len) {
         s->lineno++;
         if (s->lineno == 1) {
                 /* The header says which format this is; anything else is not ours. */
-                if (len != strlen(SSF_SNAPSHOT_HEADER) || memcmp(line, SSF_SNAPSHOT_HEADER, len) != 0)
+                if (len != strlen(header) || memcmp(line, header, len) != 0)
                         return -EBADMSG;
                 return 0;
         }
 
-        r = ssf_snapshot_parse_line_policy(line, len, buf, &e, &s->policy);
+        r = ssf_snapshot_parse_line_policy(line, len, buf, &e, s->journal ? NULL : &s->policy);
+        if (r == 2 && s->journal)
+                return -EBADMSG; /* the policy is the base file's alone */
         if (r <= 0 || r == 2)
                 return r < 0 ? r : 0;
         if (!streq(e.user, s->user))
                 return 0;
 
         l = (e.until != 0 && e.until <= s->now_sec) ? RISK_NONE : e.level;
-        /* Should a user appear twice, the higher level wins. */
+        if (s->journal) {
+                /* Each journal line is the user's state as of that change: the last one is
+                 * current, whatever the base file or earlier lines said. "none" removes. */
+                s->level = l;
+                s->found = e.level > RISK_NONE;
+                return 0;
+        }
+        /* Should a user appear twice in the base file, the higher level wins. */
         if (!s->found || l > s->level)
                 s->level = l;
         s->found = true;
         return 0;
 }
 
-int ssf_snapshot_lookup(const char *path, const char *user, uint64_t now_sec, uid_t owner_uid,
-                        RiskLevel *ret_level, SsfSnapshotPolicy *ret_policy) {
-        _cleanup_close_ int fd = -EBADF;
-        LookupState s = { .user = user, .now_sec = now_sec };
-        char chunk[4096], line[SSF_SNAPSHOT_MAX_LINE + 1];
-        size_t line_len = 0, total = 0;
-        bool overlong = false;
+static void lookup_begin(LookupState *s, bool journal) {
+        s->journal = journal;
+        s->lineno = 0;
+        s->total = s->line_len = 0;
+        s->overlong = false;
+}
+
+/* Feeds the next n bytes of the file being read. */
+static int lookup_feed(LookupState *s, const char *p, size_t n) {
         int r;
 
-        if (isempty(path) || isempty(user) || !ret_level)
+        s->total += n;
+        if (s->total > SSF_SNAPSHOT_MAX_SIZE)
+                return -EFBIG;
+        for (size_t i = 0; i < n; i++) {
+                if (p[i] != '\n') {
+                        if (s->line_len >= SSF_SNAPSHOT_MAX_LINE)
+                                s->overlong = true;
+                        else
+                                s->line[s->line_len++] = p[i];
+                        continue;
+                }
+                if (s->overlong)
+                        return -EBADMSG;
+                r = lookup_line(s, s->line, s->line_len);
+                if (r < 0)
+                        return r;
+                s->line_len = 0;
+        }
+        return 0;
+}
+
+/* The end of the file being read. */
+static int lookup_end(LookupState *s) {
+        int r;
+
+        if (s->overlong)
+                return -EBADMSG;
+        if (s->line_len > 0) {
+                /* The journal is appended to line by line: a last line without its newline is
+                 * a torn write, and what it said is unknown. */
+                if (s->journal)
+                        return -EBADMSG;
+                /* A base file's last line without its newline. */
+                r = lookup_line(s, s->line, s->line_len);
+                if (r < 0)
+                        return r;
+        }
+        if (s->lineno == 0)
+                return -EBADMSG; /* empty: not even the header */
+        return 0;
+}
+
+static int lookup_result(const LookupState *s, RiskLevel *ret_level, SsfSnapshotPolicy *ret_policy) {
+        if (ret_policy)
+                *ret_policy = s->policy;
+        if (!s->found)
+                return -ENOENT;
+        *ret_level = s->level;
+        return 0;
+}
+
+int ssf_snapshot_lookup_buffers(const char *base, size_t base_len, const char *journal,
+                                size_t journal_len, const char *user, uint64_t now_sec,
+                                RiskLevel *ret_level, SsfSnapshotPolicy *ret_policy) {
+        _cleanup_free_ LookupState *s = NULL;
+        int r;
+
+        if ((!base && base_len > 0) || (!journal && journal_len > 0) || isempty(user) || !ret_level)
                 return -EINVAL;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->user = user;
+        s->now_sec = now_sec;
+        lookup_begin(s, false);
+        r = lookup_feed(s, base, base_len);
+        if (r >= 0)
+                r = lookup_end(s);
+        if (r >= 0 && journal) {
+                lookup_begin(s, true);
+                r = lookup_feed(s, journal, journal_len);
+                if (r >= 0)
+                        r = lookup_end(s);
+        }
+        if (r < 0)
+                return r;
+        return lookup_result(s, ret_level, ret_policy);
+}
 
-        /* A trusted file: no symlink, regular, owned by root or owner_uid, not group/world-writable,
-         * not larger than the maximum. O_NONBLOCK so that a FIFO planted in the path cannot block
-         * us. */
-        fd = open_checked(path, FILE_NOFOLLOW | FILE_NONBLOCK | FILE_REGULAR | FILE_OWNER | FILE_NO_WRITE,
-                          owner_uid, SSF_SNAPSHOT_MAX_SIZE);
-        if (fd < 0)
-                return fd;
+static int lookup_fd(LookupState *s, int fd, bool journal) {
+        char chunk[4096];
 
+        lookup_begin(s, journal);
         for (;;) {
                 ssize_t n = read_eintr(fd, chunk, sizeof(chunk));
+                int r;
+
                 if (n < 0)
                         return (int) n;
                 if (n == 0)
                         break;
-                total += (size_t) n;
-                if (total > SSF_SNAPSHOT_MAX_SIZE)
-                        return -EFBIG; /* it grew after fstat() */
-
-                for (size_t i = 0; i < (size_t) n; i++) {
-                        if (chunk[i] != '\n') {
-                                if (line_len >= SSF_SNAPSHOT_MAX_LINE)
-                                        overlong = true;
-                                else
-                                        line[line_len++] = chunk[i];
-                                continue;
-                        }
-                        if (overlong)
-                                return -EBADMSG;
-                        r = lookup_line(&s, line, line_len);
-                        if (r < 0)
-                                return r;
-                        line_len = 0;
-                }
-        }
-
-        if (overlong)
-                return -EBADMSG;
-        if (line_len > 0) {
-                /* A last line without its newline. */
-                r = lookup_line(&s, line, line_len);
+                r = lookup_feed(s, chunk, (size_t) n); /* -EFBIG: it grew after fstat() */
                 if (r < 0)
                         return r;
         }
-        if (s.lineno == 0)
-                return -EBADMSG; /* empty: not even the header */
+        return lookup_end(s);
+}
 
-        if (ret_policy)
-                *ret_policy = s.policy;
-        if (!s.found)
-                return -ENOENT;
-        *ret_level = s.level;
+int ssf_snapshot_journal_path(const char *path, char *buf, size_t size) {
+        int k;
+
+        if (isempty(path) || !buf)
+                return -EINVAL;
+        k = snprintf(buf, size, "%s%s", path, SSF_SNAPSHOT_JOURNAL_SUFFIX);
+        if (k < 0 || (size_t) k >= size)
+                return -ENAMETOOLONG;
         return 0;
+}
+
+int ssf_snapshot_lookup(const char *path, const char *user, uint64_t now_sec, uid_t owner_uid,
+                        RiskLevel *ret_level, SsfSnapshotPolicy *ret_policy) {
+        /* A trusted file: no symlink, regular, owned by root or owner_uid, not group/world-writable,
+         * not larger than the maximum. O_NONBLOCK so that a FIFO planted in the path cannot block
+         * us. */
+        const FileFlags flags = FILE_NOFOLLOW | FILE_NONBLOCK | FILE_REGULAR | FILE_OWNER | FILE_NO_WRITE;
+        _cleanup_close_ int fd = -EBADF, jfd = -EBADF;
+        _cleanup_free_ LookupState *s = NULL;
+        char jpath[PATH_MAX];
+        int r;
+
+        if (isempty(path) || isempty(user) || !ret_level)
+                return -EINVAL;
+        r = ssf_snapshot_journal_path(path, jpath, sizeof(jpath));
+        if (r < 0)
+                return r;
+
+        /* The journal first, then the base file: the daemon installs a new journal only after
+         * the base file that covers everything the old one said, so the pair read this way
+         * never misses a change (snapshot.h). */
+        jfd = open_checked(jpath, flags, owner_uid, SSF_SNAPSHOT_MAX_SIZE);
+        if (jfd < 0 && jfd != -ENOENT)
+                return jfd;
+        fd = open_checked(path, flags, owner_uid, SSF_SNAPSHOT_MAX_SIZE);
+        if (fd < 0)
+                return fd;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->user = user;
+        s->now_sec = now_sec;
+        r = lookup_fd(s, fd, false);
+        if (r >= 0 && jfd >= 0)
+                r = lookup_fd(s, jfd, true);
+        if (r < 0)
+                return r;
+        return lookup_result(s, ret_level, ret_policy);
 }
 
 bool ssf_snapshot_policy_protects(const SsfSnapshotPolicy *policy, uid_t uid, const char *name) {
@@ -393,4 +503,73 @@ int ssf_snapshot_write(const char *path, const SsfSnapshotPolicy *policy,
 fail:
         (void) unlink(tmp);
         return r;
+}
+
+int ssf_snapshot_journal_line(const SsfSnapshotEntry *e, char *buf, size_t size) {
+        const char *name;
+        int k;
+
+        if (!e || !buf || !e->user || !user_valid(e->user, strlen(e->user)))
+                return -EINVAL;
+        name = risk_level_to_string(e->level);
+        if (!name)
+                return -EINVAL;
+        k = snprintf(buf, size, "%s %s %" PRIu64 "\n", e->user, name, e->until);
+        if (k < 0 || (size_t) k >= size || (size_t) k > SSF_SNAPSHOT_MAX_LINE + 1)
+                return -EINVAL;
+        return k;
+}
+
+int ssf_snapshot_journal_install(const char *path, const char *tail, size_t tail_len) {
+        _cleanup_free_ char *tmp = NULL, *dircopy = NULL;
+        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+        char jpath[PATH_MAX];
+        int r;
+
+        if (!tail && tail_len > 0)
+                return -EINVAL;
+        if (tail_len > 0 && tail[tail_len - 1] != '\n')
+                return -EINVAL; /* whole lines only */
+        r = ssf_snapshot_journal_path(path, jpath, sizeof(jpath));
+        if (r < 0)
+                return r;
+        if (asprintf(&tmp, "%s.XXXXXX", jpath) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, 0600) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        r = write_all(fd, SSF_SNAPSHOT_JOURNAL_HEADER "\n", strlen(SSF_SNAPSHOT_JOURNAL_HEADER) + 1);
+        if (r >= 0 && tail_len > 0)
+                r = write_all(fd, tail, tail_len);
+        if (r < 0)
+                goto fail;
+        if (fsync(fd) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (rename(tmp, jpath) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        dircopy = strdup(jpath);
+        if (dircopy) {
+                dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd >= 0)
+                        (void) fsync(dfd);
+        }
+        return TAKE_FD(fd);
+
+fail:
+        (void) unlink(tmp);
+        return r;
+}
+
+int ssf_snapshot_journal_append(int fd, const char *lines, size_t len) {
+        if (fd < 0 || (!lines && len > 0))
+                return -EINVAL;
+        return write_all(fd, lines, len);
 }

@@ -17,6 +17,24 @@
  * are the daemon's [subjects] settings: pam_ssf.so admits the accounts they protect on its own
  * when the daemon is unreachable. Lines are at most SSF_SNAPSHOT_MAX_LINE bytes; the file at
  * most SSF_SNAPSHOT_MAX_SIZE.
+ *
+ * The journal, PATH.journal next to the base file PATH (same ownership and mode rules), holds
+ * the changes since the base file was written, one line per change, appended as they commit:
+ *
+ *   # ssf-sessiond pam-journal v1
+ *   UID LEVEL UNTIL
+ *
+ * Each line is the account's whole state after that change (LEVEL none: no longer at risk), so
+ * the last line for a uid wins over earlier lines and over the base file. A journal line that
+ * is malformed, a policy line, or a last line without its newline (a torn append) makes the
+ * whole snapshot unusable, like a malformed base file. No journal: the base file alone.
+ *
+ * So that a change is never missed, the daemon (1) writes every change to the journal before
+ * it is acknowledged, (2) replaces the journal (with the lines the new base file does not
+ * cover) only after renaming in a base file that covers everything the old journal said, and
+ * the reader (3) opens the journal before the base file. Each line records a whole state, so
+ * a base file newer than some journal lines is still read right: those lines are followed by
+ * the user's later ones.
  */
 
 #include <stdbool.h>
@@ -29,6 +47,8 @@
 #define SSF_SNAPSHOT_HEADER "# ssf-sessiond pam-snapshot v2"
 #define SSF_SNAPSHOT_MAX_LINE 512u
 #define SSF_SNAPSHOT_MAX_SIZE (8u * 1024u * 1024u)
+#define SSF_SNAPSHOT_JOURNAL_HEADER "# ssf-sessiond pam-journal v1"
+#define SSF_SNAPSHOT_JOURNAL_SUFFIX ".journal"
 
 typedef struct SsfSnapshotEntry {
         const char *user;    /* the key: the account's uid in decimal */
@@ -60,6 +80,15 @@ int ssf_snapshot_parse_line(const char *line, size_t len, char *linebuf, SsfSnap
 int ssf_snapshot_lookup(const char *path, const char *user, uint64_t now_sec, uid_t owner_uid,
                         RiskLevel *ret_level, SsfSnapshotPolicy *ret_policy);
 
+/* The same over the contents of a base file and of its journal (may be NULL: none), in
+ * memory. Pure; for tests and fuzzing. */
+int ssf_snapshot_lookup_buffers(const char *base, size_t base_len, const char *journal,
+                                size_t journal_len, const char *user, uint64_t now_sec,
+                                RiskLevel *ret_level, SsfSnapshotPolicy *ret_policy);
+
+/* The journal's path for the base file at path, into buf. Returns 0 or -ENAMETOOLONG. */
+int ssf_snapshot_journal_path(const char *path, char *buf, size_t size);
+
 /* Whether policy protects the account uid, whose name is name: a uid outside min_uid…max_uid,
  * or name itself in protect. (A name in protect that is an alias of uid is the caller's to
  * resolve: the module does it through PAM's NSS helpers.) */
@@ -69,3 +98,12 @@ bool ssf_snapshot_policy_protects(const SsfSnapshotPolicy *policy, uid_t uid, co
  * -errno. */
 int ssf_snapshot_write(const char *path, const SsfSnapshotPolicy *policy,
                        const SsfSnapshotEntry *entries, size_t n);
+
+/* Formats e as one journal line (with its newline) into buf. Returns its length or -EINVAL. */
+int ssf_snapshot_journal_line(const SsfSnapshotEntry *e, char *buf, size_t size);
+/* Installs a new journal for the base file at path (atomically, mode 0600, synced): the header,
+ * then tail (whole lines, may be empty). Returns a descriptor open for appending to it, or
+ * -errno. */
+int ssf_snapshot_journal_install(const char *path, const char *tail, size_t tail_len);
+/* Appends len bytes of whole lines to the journal at fd in one write. Returns 0 or -errno. */
+int ssf_snapshot_journal_append(int fd, const char *lines, size_t len);

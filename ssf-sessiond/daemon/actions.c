@@ -339,12 +339,10 @@ static void warn_terminals(State *st, sd_bus **bus, const PendingAction *a, char
         if (gethostname(host, sizeof(host) - 1) < 0)
                 host[0] = '\0';
         {
-                LevelTable *t = state_levels_ref(st);
-                const LevelEntry *e = level_table_find(t, a->uid, realtime_usec() / 1000000u);
+                RiskLevel level;
 
-                if (e && e->reason_user)
-                        (void) snprintf(reason_user, sizeof(reason_user), "%s", e->reason_user);
-                state_levels_unref(st, t);
+                (void) state_levels_lookup(st, a->uid, realtime_usec() / 1000000u, &level, NULL, 0,
+                                           reason_user, sizeof(reason_user));
         }
         len = ttywarn_format(msg, sizeof(msg), host, realtime_usec(), a->detection, a->warn_usec,
                              reason_user[0] ? reason_user : NULL);

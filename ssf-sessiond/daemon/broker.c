@@ -573,6 +573,107 @@ static int msg_ingest(State *st, const char *transmitter, json_t *msg, json_t *i
         return 0;
 }
 
+static void ingest_request_array_free(IngestRequest *v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                ingest_request_done(&v[i]);
+        free(v);
+}
+
+/* Many SETs in one transaction: one synced commit, then one answer with every result. */
+static int msg_ingest_batch(State *st, const char *transmitter, json_t *msg, json_t *id,
+                            json_t **ret) {
+        json_t *requests = json_object_get(msg, "requests"), *results, *rq;
+        IngestRequest *reqs = NULL;
+        const IngestRequest **ptrs = NULL;
+        SetError *errs = NULL;
+        int *rs = NULL, r = 0;
+        size_t n, i, k = 0;
+
+        n = json_array_size(requests);
+        if (!json_is_array(requests) || n == 0 || n > LINK_BATCH_MAX)
+                return -EPROTO;
+        reqs = calloc(n, sizeof(*reqs));
+        ptrs = calloc(n, sizeof(*ptrs));
+        errs = calloc(n, sizeof(*errs));
+        rs = calloc(n, sizeof(*rs));
+        if (!reqs || !ptrs || !errs || !rs) {
+                r = -ENOMEM;
+                goto out;
+        }
+        /* Records past root's bounds are refused one by one; a malformed one is a protocol
+         * violation, as for a single ingest. */
+        json_array_foreach(requests, i, rq) {
+                r = ingest_from_json(rq, &reqs[i]);
+                if (r == -E2BIG) {
+                        rs[i] = -EBADMSG;
+                        errs[i].err = "invalid_request";
+                        (void) snprintf(errs[i].description, sizeof(errs[i].description),
+                                        "the event or its subject is too large");
+                        log_warning("Network worker handed over a record past its bounds, "
+                                    "refusing the SET");
+                        r = 0;
+                        continue;
+                }
+                if (r < 0) {
+                        r = r == -ENOMEM ? r : -EPROTO;
+                        goto out;
+                }
+                /* Which transmitter: root's to say, from the channel. */
+                reqs[i].transmitter = transmitter;
+                ptrs[k] = &reqs[i];
+                k++;
+        }
+        {
+                _cleanup_free_ SetError *kerr = calloc(MAX(k, (size_t) 1), sizeof(SetError));
+                _cleanup_free_ int *kr = calloc(MAX(k, (size_t) 1), sizeof(int));
+
+                if (!kerr || !kr) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                engine_apply_batch(st, ptrs, k, kerr, kr);
+                /* Back in the order of the request. */
+                for (i = 0, k = 0; i < n; i++) {
+                        if (rs[i] == -EBADMSG && errs[i].err)
+                                continue;
+                        rs[i] = kr[k];
+                        errs[i] = kerr[k];
+                        k++;
+                }
+        }
+        *ret = make_reply(id, 0, NULL, NULL);
+        results = json_array();
+        if (!*ret || !results) {
+                json_decref(results);
+                r = -ENOMEM;
+                goto out;
+        }
+        for (i = 0; i < n; i++) {
+                json_t *one = json_pack("{s:i}", "status", rs[i]);
+
+                if (one && errs[i].err) {
+                        json_object_set_new(one, "err", json_string(errs[i].err));
+                        json_object_set_new(one, "description", json_string(errs[i].description));
+                }
+                if (!one || json_array_append_new(results, one) < 0) {
+                        json_decref(results);
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        json_object_set_new(*ret, "results", results);
+out:
+        if (r < 0) {
+                json_decref(*ret);
+                *ret = NULL;
+        }
+        ingest_request_array_free(reqs, n);
+        free(ptrs);
+        free(errs);
+        free(rs);
+        return r;
+}
+
 static int msg_kv_get(State *st, const char *transmitter, json_t *msg, json_t *id, json_t **ret) {
         const char *key = json_string_value(json_object_get(msg, "key"));
         _cleanup_free_ char *value = NULL;
@@ -629,6 +730,7 @@ static const struct {
         { "admin-result", false, msg_admin_result },
         { "local-subjects", true, msg_local_subjects },
         { "ingest", true, msg_ingest },
+        { "ingest-batch", true, msg_ingest_batch },
         { "kv-get", true, msg_kv_get },
         { "kv-set", true, msg_kv_set },
 };

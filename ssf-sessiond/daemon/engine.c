@@ -303,7 +303,7 @@ static void log_risk(const char *user, const IngestRequest *set, const char *det
 }
 
 /* Applies det to user. *snapshot_stale is set when the user's level or its lapse time moved
- * (what the PAM snapshot holds). */
+ * (what the level table and the PAM snapshot hold). */
 static int ingest_user(State *st, const Config *c, const IngestRequest *set, const Detection *det,
                        const char *reason_user, char *const *groups, const LocalUser *lu,
                        uint64_t now, bool *snapshot_stale) {
@@ -444,6 +444,7 @@ typedef struct Target {
         const char *protected_why; /* points into why when the account is never acted upon */
         char why[200];
         char **groups;             /* for rules with groups; NULL otherwise */
+        bool stale;                /* its level or lapse time moved: PAM's copies must follow */
 } Target;
 
 /* What root derives from a subject record: the detection, from its own event table, and the
@@ -650,12 +651,32 @@ static int replay_cache_full(State *st, const Config *c, uint64_t now) {
         return -EBUSY;
 }
 
-int engine_apply(State *st, const IngestRequest *set, SetError *err) {
-        ConfigHandle *h;
-        const Config *c;
-        Derived d = {};
-        uint64_t now = now_sec();
-        bool snapshot_stale = false;
+/* After the commit: what PAM is answered from, for the targets whose level moved. */
+static int publish_changed(State *st, const Config *c, const Derived *d, size_t n_d) {
+        _cleanup_free_ uid_t *uids = NULL;
+        size_t n = 0;
+
+        for (size_t k = 0; k < n_d; k++)
+                for (size_t i = 0; i < d[k].n_targets; i++)
+                        if (d[k].targets[i].stale)
+                                n++;
+        if (n == 0)
+                return 0;
+        uids = calloc(n, sizeof(uid_t));
+        if (!uids)
+                return -ENOMEM;
+        n = 0;
+        for (size_t k = 0; k < n_d; k++)
+                for (size_t i = 0; i < d[k].n_targets; i++)
+                        if (d[k].targets[i].stale)
+                                uids[n++] = d[k].targets[i].user.uid;
+        return state_levels_changed_locked(st, c, uids, n);
+}
+
+/* The checks and derivations done before taking the lock: logs the SET's arrival. Returns 0 with
+ * *d filled (for a subject SET), or the error engine_apply() returns. */
+static int prepare(State *st, const Config *c, const IngestRequest *set, uint64_t now, Derived *d,
+                   SetError *err) {
         char f_jti[300], f_event[200], f_iss[512], msg[600];
         int r;
 
@@ -666,27 +687,23 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
           set->iss);
         log_struct(LOG_INFO, SSF_MESSAGE_SET_RECEIVED, msg, f_jti, f_event, f_iss, NULL);
 
-        h = state_config_ref(st);
-        c = h->config;
-
-        bool stream_event = set->kind != INGEST_SUBJECT;
-
         r = check_transmitter(st, c, set, err);
         if (r >= 0)
                 r = check_times(c, set, now, err);
-        if (r >= 0 && !stream_event)
-                r = derive(c, set, &d, err);
-        if (r < 0) {
-                if (r == -EBADMSG)
-                        log_warning("SET '%s' refused: %s", set->jti, err->description);
-                state_config_unref(st, h);
-                return r;
-        }
+        if (r >= 0 && set->kind == INGEST_SUBJECT)
+                r = derive(c, set, d, err);
+        if (r == -EBADMSG)
+                log_warning("SET '%s' refused: %s", set->jti, err->description);
+        return r;
+}
 
-        pthread_mutex_lock(&st->lock);
-        r = store_begin(st->store);
-        if (r < 0)
-                goto out_unlock;
+/* Everything one SET changes in the open transaction. On failure the caller undoes it. Call
+ * with lock held. */
+static int apply_locked(State *st, const Config *c, const IngestRequest *set, Derived *d,
+                        uint64_t now, SetError *err) {
+        bool stream_event = set->kind != INGEST_SUBJECT;
+        int r;
+
         r = store_jti_insert(st->store, set->jti, set->iss, set->event_uri, set->iat, now);
         if (r == -EALREADY) {
                 st->counters.sets_duplicate++;
@@ -696,17 +713,17 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
                                 ts->counters.sets_duplicate++;
                 }
                 log_info("SET '%s' was received before, acknowledging it again", set->jti);
-                goto out_rollback;
+                return r;
         }
         if (r < 0)
-                goto out_rollback;
+                return r;
         r = replay_cache_full(st, c, now);
         if (r < 0)
-                goto out_rollback;
+                return r;
 
         if (stream_event)
-                r = ingest_stream_event(st, set, err);
-        else if (d.det.effect == DETECTION_IGNORE) {
+                return ingest_stream_event(st, set, err);
+        if (d->det.effect == DETECTION_IGNORE) {
                 HistoryEntry hh = {
                         .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
                         .transmitter = UNCONST(set->transmitter),
@@ -714,55 +731,114 @@ int engine_apply(State *st, const IngestRequest *set, SetError *err) {
                         .action = UNCONST("none"), .result = UNCONST("ignored: not a risk signal"),
                         .duration_ms = -1, .uid = -1,
                 };
-                r = store_history_add(st->store, &hh, NULL);
-        } else if (d.n_targets == 0) {
+                return store_history_add(st->store, &hh, NULL);
+        }
+        if (d->n_targets == 0) {
                 char res[512];
                 HistoryEntry hh = {
                         .time = now, .jti = UNCONST(set->jti), .txn = set_txn(set),
                         .transmitter = UNCONST(set->transmitter),
                         .event = UNCONST(event_short_name(set->event_uri)),
-                        .detection = UNCONST(d.det.name), .action = UNCONST("none"), .result = res,
+                        .detection = UNCONST(d->det.name), .action = UNCONST("none"), .result = res,
                         .duration_ms = -1, .uid = -1,
                 };
 
-                F(res, "unmapped: %s", d.subject_desc ? d.subject_desc : "no subject");
+                F(res, "unmapped: %s", d->subject_desc ? d->subject_desc : "no subject");
                 st->counters.subjects_unmapped++;
                 log_info("SET '%s' names no local user (%s), recorded only", set->jti,
-                         d.subject_desc ? d.subject_desc : "no subject");
-                r = store_history_add(st->store, &hh, NULL);
-        } else {
-                r = 0;
-                for (size_t i = 0; i < d.n_targets && r >= 0; i++)
-                        r = d.targets[i].protected_why
-                                ? record_protected(st, set, &d.det, &d.targets[i], now)
-                                : d.not_here
-                                ? record_not_here(st, set, &d.det, &d.targets[i], d.not_here, now)
-                                : ingest_user(st, c, set, &d.det, d.reason_user, d.targets[i].groups,
-                                              &d.targets[i].user, now, &snapshot_stale);
+                         d->subject_desc ? d->subject_desc : "no subject");
+                return store_history_add(st->store, &hh, NULL);
         }
-        if (r < 0)
-                goto out_rollback;
-
-        r = store_commit(st->store);
-        if (r < 0)
-                goto out_rollback;
-        /* Rewritten in full, so only when a level or its lapse time moved: not for repeats,
-         * stream events, unmapped subjects or records without risk. */
-        if (snapshot_stale)
-                (void) state_publish_levels_locked(st, c);
-        state_kick_actions_locked(st);
-        pthread_mutex_unlock(&st->lock);
-        state_config_unref(st, h);
-        derived_done(&d);
-        return 0;
-
-out_rollback:
-        (void) store_rollback(st->store);
-out_unlock:
-        pthread_mutex_unlock(&st->lock);
-        state_config_unref(st, h);
-        derived_done(&d);
+        r = 0;
+        for (size_t i = 0; i < d->n_targets && r >= 0; i++)
+                r = d->targets[i].protected_why
+                        ? record_protected(st, set, &d->det, &d->targets[i], now)
+                        : d->not_here
+                        ? record_not_here(st, set, &d->det, &d->targets[i], d->not_here, now)
+                        : ingest_user(st, c, set, &d->det, d->reason_user, d->targets[i].groups,
+                                      &d->targets[i].user, now, &d->targets[i].stale);
         return r;
+}
+
+int engine_apply(State *st, const IngestRequest *set, SetError *err) {
+        int r;
+
+        engine_apply_batch(st, &set, 1, err, &r);
+        return r;
+}
+
+void engine_apply_batch(State *st, const IngestRequest *const *sets, size_t n, SetError *errs,
+                        int *ret) {
+        ConfigHandle *h;
+        const Config *c;
+        _cleanup_free_ Derived *d = NULL;
+        uint64_t now = now_sec();
+        size_t pending = 0;
+        int r;
+
+        if (n == 0)
+                return;
+        h = state_config_ref(st);
+        c = h->config;
+        d = calloc(n, sizeof(Derived));
+        for (size_t i = 0; i < n; i++) {
+                memset(&errs[i], 0, sizeof(errs[i]));
+                ret[i] = d ? prepare(st, c, sets[i], now, &d[i], &errs[i]) : -ENOMEM;
+                if (ret[i] >= 0) {
+                        ret[i] = 1; /* to be applied */
+                        pending++;
+                }
+        }
+        if (pending == 0)
+                goto out;
+
+        /* One transaction, so one synced commit, for the whole batch; each SET in a savepoint of
+         * its own, so that one that fails leaves the others. None is acknowledged before the
+         * commit: the caller answers after this returns. */
+        pthread_mutex_lock(&st->lock);
+        r = store_begin(st->store);
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                int k;
+
+                if (ret[i] != 1)
+                        continue;
+                r = n > 1 ? store_savepoint(st->store) : 0;
+                if (r < 0)
+                        break;
+                k = apply_locked(st, c, sets[i], &d[i], now, &errs[i]);
+                if (k < 0 && n > 1)
+                        r = store_savepoint_rollback(st->store);
+                else if (n > 1)
+                        r = store_savepoint_release(st->store);
+                ret[i] = k < 0 ? k : 2; /* 2: committed with the batch */
+                if (k < 0)
+                        for (size_t j = 0; j < d[i].n_targets; j++)
+                                d[i].targets[j].stale = false;
+        }
+        if (r >= 0 && n == 1 && ret[0] < 0)
+                r = ret[0]; /* a single SET: nothing to commit */
+        if (r >= 0)
+                r = store_commit(st->store);
+        if (r < 0) {
+                (void) store_rollback(st->store);
+                for (size_t i = 0; i < n; i++)
+                        if (ret[i] == 1 || ret[i] == 2)
+                                ret[i] = r;
+        } else {
+                /* Only the accounts whose level or lapse time moved: not for repeats, stream
+                 * events, unmapped subjects or records without risk. */
+                (void) publish_changed(st, c, d, n);
+                state_kick_actions_locked(st);
+        }
+        pthread_mutex_unlock(&st->lock);
+        for (size_t i = 0; i < n; i++)
+                if (ret[i] == 1 || ret[i] == 2)
+                        ret[i] = 0;
+
+out:
+        for (size_t i = 0; d && i < n; i++)
+                derived_done(&d[i]);
+        state_config_unref(st, h);
 }
 
 static int admin_change(State *st, const LocalUser *lu, bool reset, RiskLevel level,
@@ -818,7 +894,7 @@ static int admin_change(State *st, const LocalUser *lu, bool reset, RiskLevel le
                 (void) store_rollback(st->store);
                 goto out;
         }
-        (void) state_publish_levels_locked(st, h->config);
+        (void) state_levels_changed_locked(st, h->config, &lu->uid, 1);
         {
                 char msg[400], f_user[300], f_lvl[64], f_prev[64], f_action[64];
                 F(msg, "Risk of '%s' %s → %s by %s", user, level_str(before), level_str(after),

@@ -17,6 +17,11 @@
  * local failure (neither acknowledge nor report: the transmitter redelivers it). Takes
  * st->lock. */
 int engine_apply(State *st, const IngestRequest *set, SetError *err);
+/* The same for n SETs at once, in one transaction (one synced commit) with a savepoint per
+ * SET: ret[i] and errs[i] are what engine_apply() would have returned for sets[i] (a failed
+ * commit fails every SET that was to be committed with it). Acknowledge after it returns. */
+void engine_apply_batch(State *st, const IngestRequest *const *sets, size_t n, SetError *errs,
+                        int *ret);
 
 /* Admin operations (ssfctl reset / set-risk), recorded in the history. Take st->lock. */
 int engine_reset_user(State *st, const LocalUser *user, const char *why, RiskLevel *ret_before);

@@ -30,6 +30,7 @@
 #include "users.h"
 #include "log.h"
 #include "macro.h"
+#include "reason-user.h"
 #include "ssf-ipc.h"
 
 /* Connections one unprivileged uid may hold at once; all of them together get at most half
@@ -150,8 +151,7 @@ static const char *lvl(RiskLevel l) {
 
 static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         State *st = c->server->state;
-        LevelTable *t;
-        const char *detection = NULL;
+        char detection[64] = "", reason_user[SSF_REASON_USER_SIZE] = "";
         RiskLevel level = RISK_NONE;
         char message[SSF_IPC_MAX_MESSAGE], why[200];
         SsfIpcMsg a = { .type = SSF_IPC_PAM_REPLY, .has_status = 1, .has_level = 1 };
@@ -192,25 +192,17 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         /* From memory: what the last commit published. Never the store, never the lock a
          * commit holds. */
         __atomic_add_fetch(&st->counters.pam_queries, 1, __ATOMIC_RELAXED);
-        t = state_levels_ref(st);
-        if (!t->valid && !protected_why) {
+        if (!protected_why &&
+            state_levels_lookup(st, u.uid, now_sec(), &level, detection, sizeof(detection),
+                                reason_user, sizeof(reason_user)) < 0) {
                 /* The store could not be read yet: no answer rather than a wrong one. */
-                state_levels_unref(st, t);
                 reply_error(c, SSF_IPC_PAM_REPLY, EAGAIN, "state unavailable");
                 return;
         }
-        if (!protected_why) {
-                const LevelEntry *e = level_table_find(t, u.uid, now_sec());
-
-                if (e) {
-                        level = e->level;
-                        detection = e->detection;
-                        /* Sanitised when stored (at most 800 bytes); never a reply the
-                         * protocol cannot carry. */
-                        if (e->reason_user && strlen(e->reason_user) <= SSF_IPC_MAX_SHORT)
-                                a.reason_user = UNCONST(e->reason_user);
-                }
-        }
+        /* Sanitised when stored (at most 800 bytes); never a reply the protocol cannot
+         * carry. */
+        if (reason_user[0] && strlen(reason_user) <= SSF_IPC_MAX_SHORT)
+                a.reason_user = reason_user;
         a.status = 0;
         a.level = (uint8_t) level;
         if (level > RISK_NONE) {
@@ -225,7 +217,6 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
                   c->cred.pid, q->user, (unsigned) u.uid, strempty(q->service), lvl(level),
                   protected_why ? ", " : "", strempty(protected_why));
         reply(c, &a);
-        state_levels_unref(st, t);
 }
 
 /* ---- ssfctl verbs ------------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The root daemon's shared state (state.h): its set-up and tear-down, the reference-counted
- * configuration, the PAM snapshot writer and the wake-ups between the daemon's threads. Runs in
+ * configuration, the level table PAM is answered from, the PAM snapshot writer (journal and
+ * compaction thread) and the wake-ups between the daemon's threads. Runs in
  * the root daemon.
  */
 #include <errno.h>
@@ -9,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
 
 #include "log.h"
 #include "macro.h"
@@ -111,17 +114,15 @@ int state_init(State *st, Config *config) {
         pthread_mutex_init(&st->lock, NULL);
         pthread_mutex_init(&st->config_lock, NULL);
         pthread_mutex_init(&st->levels_lock, NULL);
-        st->levels = calloc(1, sizeof(LevelTable));
-        if (!st->levels) {
-                config_free(config);
-                return -ENOMEM;
-        }
-        st->levels->n_ref = 1;
+        pthread_mutex_init(&st->snap.base_lock, NULL);
+        pthread_mutex_init(&st->snap.lock, NULL);
+        st->snap.journal_fd = -EBADF;
         /* Waits are measured on CLOCK_MONOTONIC: a wall clock stepped back must not stall
          * the poll and action threads. */
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&st->action_cond, &ca);
+        pthread_cond_init(&st->snap.cond, &ca);
         pthread_condattr_destroy(&ca);
         st->started = now_sec();
         st->actions_kick = 1; /* run what a previous instance left pending */
@@ -138,14 +139,37 @@ int state_init(State *st, Config *config) {
         return 0;
 }
 
+static void snapshot_writer_stop(State *st) {
+        SnapshotWriter *w = &st->snap;
+
+        if (!w->thread_started)
+                return;
+        pthread_mutex_lock(&w->lock);
+        w->stop = true;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+        (void) pthread_join(w->thread, NULL);
+        w->thread_started = false;
+}
+
+static void table_free(LevelTable *t);
+
 void state_done(State *st) {
+        snapshot_writer_stop(st);
+        safe_close(st->snap.journal_fd);
+        free(st->snap.path);
+        table_free(&st->levels);
+        for (size_t i = 0; i < st->n_detection_names; i++)
+                free(st->detection_names[i]);
+        free(st->detection_names);
+        pthread_cond_destroy(&st->snap.cond);
+        pthread_mutex_destroy(&st->snap.lock);
+        pthread_mutex_destroy(&st->snap.base_lock);
         safe_close(st->wake_fd);
         safe_close(st->cancel_fd);
         store_free(st->store);
         if (st->config)
                 config_handle_unref_locked(st->config);
-        if (st->levels && --st->levels->n_ref == 0)
-                free(st->levels);
         for (size_t i = 0; i < st->n_transmitters; i++)
                 stream_facts_done(&st->transmitters[i].stream);
         free(st->transmitters);
@@ -154,6 +178,7 @@ void state_done(State *st) {
         pthread_mutex_destroy(&st->config_lock);
         pthread_mutex_destroy(&st->levels_lock);
         *st = (State){ .wake_fd = -EBADF, .cancel_fd = -EBADF };
+        st->snap.journal_fd = -EBADF;
 }
 
 ConfigHandle *state_config_ref(State *st) {
@@ -186,92 +211,311 @@ int state_config_replace(State *st, Config *c) {
         return 0;
 }
 
-LevelTable *state_levels_ref(State *st) {
-        LevelTable *t;
+/* ---- the level table ------------------------------------------------------------------- */
 
-        pthread_mutex_lock(&st->levels_lock);
-        t = st->levels;
-        t->n_ref++;
-        pthread_mutex_unlock(&st->levels_lock);
-        return t;
+static size_t slot_of(uid_t uid, size_t cap) {
+        return (size_t) (((uint64_t) uid * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (cap - 1);
 }
 
-void state_levels_unref(State *st, LevelTable *t) {
-        bool last;
-
-        if (!t)
-                return;
-        pthread_mutex_lock(&st->levels_lock);
-        last = --t->n_ref == 0;
-        pthread_mutex_unlock(&st->levels_lock);
-        if (last)
-                free(t);
+/* The slot holding uid, or the free slot where it would go. cap must be above n. */
+static LevelEntry *table_probe(const LevelTable *t, uid_t uid) {
+        for (size_t i = slot_of(uid, t->cap);; i = (i + 1) & (t->cap - 1))
+                if (!t->slots[i].used || t->slots[i].uid == uid)
+                        return &t->slots[i];
 }
 
-const LevelEntry *level_table_find(const LevelTable *t, uid_t uid, uint64_t now) {
-        size_t lo = 0, hi = t ? t->n : 0;
+/* Makes room for n entries: a load factor of at most 3/4 keeps probes short and the table of
+ * 100,000 accounts at risk near 11 MiB. */
+static int table_reserve(LevelTable *t, size_t n) {
+        LevelEntry *slots;
+        size_t cap = t->cap ? t->cap : 64;
 
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                const LevelEntry *e = &t->entries[mid];
-
-                if (e->uid == uid) {
-                        if (e->until != 0 && e->until <= now)
-                                break; /* lapsed: as the store would answer after expiry */
-                        return e;
-                }
-                if (e->uid < uid)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return NULL;
-}
-
-RiskLevel level_table_lookup(const LevelTable *t, uid_t uid, uint64_t now,
-                             const char **ret_detection) {
-        const LevelEntry *e = level_table_find(t, uid, now);
-
-        if (ret_detection)
-                *ret_detection = e ? e->detection : NULL;
-        return e ? e->level : RISK_NONE;
-}
-
-/* Makes a table of users (sorted by uid, as store_users_list() returns them) current. */
-static int publish_levels(State *st, const StoreUser *users, size_t n) {
-        size_t texts = 0;
-        LevelTable *t, *old;
-        char *p;
-
-        /* One allocation: the entries, then the reason_user texts they point to. */
-        for (size_t i = 0; i < n; i++)
-                if (users[i].reason_user)
-                        texts += strlen(users[i].reason_user) + 1;
-        t = malloc(sizeof(LevelTable) + n * sizeof(LevelEntry) + texts);
-        if (!t)
+        while (cap / 4 * 3 < n)
+                cap *= 2;
+        if (cap == t->cap)
+                return 0;
+        slots = calloc(cap, sizeof(LevelEntry));
+        if (!slots)
                 return -ENOMEM;
-        t->n_ref = 1;
-        t->valid = true;
-        t->n = n;
-        p = (char *) &t->entries[n];
-        for (size_t i = 0; i < n; i++) {
-                t->entries[i] = (LevelEntry){ .uid = users[i].uid, .level = users[i].level,
-                                              .until = users[i].until };
-                memcpy(t->entries[i].detection, users[i].detection, sizeof(t->entries[i].detection));
-                if (users[i].reason_user) {
-                        size_t l = strlen(users[i].reason_user) + 1;
-
-                        memcpy(p, users[i].reason_user, l);
-                        t->entries[i].reason_user = p;
-                        p += l;
+        for (size_t i = 0; i < t->cap; i++)
+                if (t->slots[i].used) {
+                        LevelTable nt = { .cap = cap, .slots = slots };
+                        *table_probe(&nt, t->slots[i].uid) = t->slots[i];
                 }
-        }
-        pthread_mutex_lock(&st->levels_lock);
-        old = st->levels;
-        st->levels = t;
-        pthread_mutex_unlock(&st->levels_lock);
-        state_levels_unref(st, old);
+        free(t->slots);
+        t->slots = slots;
+        t->cap = cap;
         return 0;
+}
+
+/* Removes the entry in slot e, shifting back the ones after it that probed past it. */
+static void table_remove(LevelTable *t, LevelEntry *e) {
+        size_t i = (size_t) (e - t->slots), j = i;
+
+        t->slots[i].reason_user = mfree(t->slots[i].reason_user);
+        t->slots[i].used = false;
+        t->n--;
+        for (;;) {
+                size_t k;
+
+                j = (j + 1) & (t->cap - 1);
+                if (!t->slots[j].used)
+                        return;
+                k = slot_of(t->slots[j].uid, t->cap);
+                /* Leave it when its home slot k lies cyclically in (i, j]. */
+                if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+                        continue;
+                t->slots[i] = t->slots[j];
+                t->slots[j] = (LevelEntry){}; /* moved, its text too */
+                i = j;
+        }
+}
+
+/* Frees t's slots and the texts they own. */
+static void table_free(LevelTable *t) {
+        for (size_t i = 0; i < t->cap; i++)
+                if (t->slots[i].used)
+                        free(t->slots[i].reason_user);
+        free(t->slots);
+        t->slots = NULL;
+        t->cap = t->n = 0;
+}
+
+/* Bounds the names kept: past it (never in practice) an entry names no detection. */
+#define DETECTION_NAMES_MAX 4096u
+
+/* name, kept once in st for the life of the daemon; NULL when empty or it cannot be kept. Call
+ * with lock held. */
+static const char *detection_name(State *st, const char *name) {
+        char **v;
+
+        if (isempty(name))
+                return NULL;
+        for (size_t i = 0; i < st->n_detection_names; i++)
+                if (streq(st->detection_names[i], name))
+                        return st->detection_names[i];
+        if (st->n_detection_names >= DETECTION_NAMES_MAX)
+                return NULL;
+        v = reallocarray(st->detection_names, st->n_detection_names + 1, sizeof(char *));
+        if (!v)
+                return NULL;
+        st->detection_names = v;
+        v[st->n_detection_names] = strndup(name, 63);
+        if (!v[st->n_detection_names])
+                return NULL;
+        return v[st->n_detection_names++];
+}
+
+/* Sets u's entry in t (removes it when u is not at risk), its detection name kept in st. Call
+ * with lock held (and levels_lock when t is the published table), after
+ * table_reserve(t, t->n + 1). */
+static void table_put(State *st, LevelTable *t, const StoreUser *u) {
+        LevelEntry *e = table_probe(t, u->uid);
+
+        if (u->level <= RISK_NONE) {
+                if (e->used)
+                        table_remove(t, e);
+                return;
+        }
+        if (e->used)
+                free(e->reason_user);
+        else
+                t->n++;
+        /* Without memory for the text the level still holds; the message only lacks it. */
+        *e = (LevelEntry){ .uid = u->uid, .used = true, .level = u->level, .until = u->until,
+                           .detection = detection_name(st, u->detection),
+                           .reason_user = u->reason_user ? strdup(u->reason_user) : NULL };
+}
+
+int state_levels_lookup(State *st, uid_t uid, uint64_t now, RiskLevel *ret_level,
+                        char *detection, size_t size, char *reason_user, size_t reason_size) {
+        RiskLevel level = RISK_NONE;
+        const LevelEntry *e;
+
+        if (detection && size > 0)
+                detection[0] = 0;
+        if (reason_user && reason_size > 0)
+                reason_user[0] = 0;
+        pthread_mutex_lock(&st->levels_lock);
+        if (!st->levels.valid) {
+                pthread_mutex_unlock(&st->levels_lock);
+                return -EAGAIN;
+        }
+        e = st->levels.cap > 0 ? table_probe(&st->levels, uid) : NULL;
+        /* A lapsed level is none, as the store would answer after expiry. */
+        if (e && e->used && (e->until == 0 || e->until > now)) {
+                level = e->level;
+                if (detection && size > 0)
+                        (void) snprintf(detection, size, "%s", strempty(e->detection));
+                if (reason_user && reason_size > 0)
+                        (void) snprintf(reason_user, reason_size, "%s", strempty(e->reason_user));
+        }
+        pthread_mutex_unlock(&st->levels_lock);
+        *ret_level = level;
+        return 0;
+}
+
+/* ---- the snapshot: base file, journal, compaction --------------------------------------- */
+
+/* Threshold of journal entries past which it is compacted: proportional to the accounts at risk,
+ * so that the compactions' cost per change stays constant. */
+#define JOURNAL_COMPACT_MIN_LINES 4096u
+/* "UID LEVEL UNTIL\n": at most 10 + 1 + 6 + 1 + 20 + 1 bytes. */
+#define JOURNAL_LINE_MAX 64u
+/* A journal is never let grow near the reader's limit. */
+#define JOURNAL_MAX_BYTES (SSF_SNAPSHOT_MAX_SIZE / 2)
+
+typedef struct BaseCopy {
+        SsfSnapshotEntry *e;
+        char (*keys)[16];
+        size_t n;
+} BaseCopy;
+
+static void base_copy_done(BaseCopy *b) {
+        free(b->e);
+        free(b->keys);
+        *b = (BaseCopy){};
+}
+
+/* A copy of the level table as base file entries. Call with levels_lock held. */
+static int base_copy_table(const LevelTable *t, BaseCopy *ret) {
+        BaseCopy b = {};
+
+        b.e = calloc(MAX(t->n, (size_t) 1), sizeof(*b.e));
+        b.keys = calloc(MAX(t->n, (size_t) 1), sizeof(*b.keys));
+        if (!b.e || !b.keys) {
+                base_copy_done(&b);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < t->cap; i++) {
+                const LevelEntry *le = &t->slots[i];
+
+                if (!le->used)
+                        continue;
+                (void) snprintf(b.keys[b.n], sizeof(b.keys[b.n]), "%u", (unsigned) le->uid);
+                b.e[b.n] = (SsfSnapshotEntry){ b.keys[b.n], le->level, le->until };
+                b.n++;
+        }
+        *ret = b;
+        return 0;
+}
+
+static int journal_tail(int fd, size_t from, size_t to, char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = to - from, o = 0;
+
+        buf = malloc(MAX(n, (size_t) 1));
+        if (!buf)
+                return -ENOMEM;
+        while (o < n) {
+                ssize_t k = pread(fd, buf + o, n - o, (off_t) (from + o));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EIO;
+                o += (size_t) k;
+        }
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* The writer thread: when the journal has grown past its threshold, writes a new base file from
+ * a copy of the level table, then replaces the journal with the lines appended since that copy
+ * (snapshot.h says why readers never miss a change). Commits go on appending meanwhile; only
+ * the copy of the table and the swap of the journal take the locks they take. */
+static void compact(State *st) {
+        SnapshotWriter *w = &st->snap;
+        BaseCopy b = {};
+        SsfSnapshotPolicy policy;
+        _cleanup_free_ char *path = NULL, *tail = NULL;
+        size_t from, lines_from, n_tail;
+        int r, fd;
+
+        pthread_mutex_lock(&w->base_lock);
+        pthread_mutex_lock(&w->lock);
+        w->compact = false;
+        path = w->path ? strdup(w->path) : NULL;
+        policy = w->policy;
+        from = w->journal_bytes;
+        lines_from = w->journal_lines;
+        pthread_mutex_lock(&st->levels_lock);
+        r = path ? base_copy_table(&st->levels, &b) : -ENOMEM;
+        pthread_mutex_unlock(&st->levels_lock);
+        pthread_mutex_unlock(&w->lock);
+        if (r < 0)
+                goto out;
+
+        r = ssf_snapshot_write(path, &policy, b.e, b.n);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot compact the PAM snapshot '%s': %m", path);
+                goto out;
+        }
+
+        pthread_mutex_lock(&w->lock);
+        if (!streq_ptr(path, w->path)) {
+                /* Published in full meanwhile (a reload that moved it): nothing to swap. */
+                pthread_mutex_unlock(&w->lock);
+                goto out;
+        }
+        r = 0;
+        n_tail = 0;
+        if (w->journal_fd >= 0 && w->journal_bytes > from)
+                r = journal_tail(w->journal_fd, from, w->journal_bytes, &tail);
+        if (r >= 0) {
+                n_tail = w->journal_fd >= 0 ? w->journal_bytes - from : 0;
+                fd = ssf_snapshot_journal_install(path, tail, n_tail);
+                r = fd;
+        }
+        if (r >= 0) {
+                safe_close(w->journal_fd);
+                w->journal_fd = fd;
+                w->journal_bytes = strlen(SSF_SNAPSHOT_JOURNAL_HEADER) + 1 + n_tail;
+                w->journal_lines -= MIN(lines_from, w->journal_lines);
+                w->compactions++;
+        }
+        pthread_mutex_unlock(&w->lock);
+        if (r < 0)
+                log_warning_errno(r, "Cannot install a new PAM snapshot journal: %m");
+        else
+                log_debug("Compacted the PAM snapshot: %zu account(s) at risk, %zu change(s) "
+                          "left in the journal", b.n, w->journal_lines);
+out:
+        pthread_mutex_unlock(&w->base_lock);
+        base_copy_done(&b);
+}
+
+/* The compaction is background work: it yields the CPU to logins (this thread only; Linux
+ * setpriority() on a thread id). */
+#define SNAPSHOT_NICE 10
+
+static void *snapshot_thread(void *userdata) {
+        State *st = userdata;
+        SnapshotWriter *w = &st->snap;
+
+        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), SNAPSHOT_NICE);
+        for (;;) {
+                pthread_mutex_lock(&w->lock);
+                while (!w->compact && !w->stop)
+                        pthread_cond_wait(&w->cond, &w->lock);
+                if (w->stop) {
+                        pthread_mutex_unlock(&w->lock);
+                        return NULL;
+                }
+                pthread_mutex_unlock(&w->lock);
+                compact(st);
+        }
+}
+
+uint64_t state_snapshot_compactions(State *st) {
+        uint64_t n;
+
+        pthread_mutex_lock(&st->snap.lock);
+        n = st->snap.compactions;
+        pthread_mutex_unlock(&st->snap.lock);
+        return n;
 }
 
 void state_kick_actions_locked(State *st) {
@@ -286,12 +530,13 @@ void state_wake(State *st) {
 }
 
 int state_publish_levels_locked(State *st, const Config *c) {
+        SnapshotWriter *w = &st->snap;
         StoreUser *users = NULL;
-        SsfSnapshotEntry *e = NULL;
+        LevelTable t = { .valid = true };
+        BaseCopy b = {};
         SsfSnapshotPolicy policy = { .min_uid = c->min_uid, .max_uid = c->max_uid };
-        char (*keys)[24] = NULL;
         size_t n = 0, o = 0;
-        int r;
+        int r, fd;
 
         /* Who is never acted upon goes along, so that pam_ssf.so admits them on its own. */
         for (char **p = c->protect; p && *p; p++) {
@@ -306,29 +551,133 @@ int state_publish_levels_locked(State *st, const Config *c) {
         r = store_users_list(st->store, now_sec(), &users, &n);
         if (r < 0)
                 return log_warning_errno(r, "Cannot list users for the PAM snapshot: %m");
-        /* First what PAM is answered from, then the file for when the daemon is down. */
-        r = publish_levels(st, users, n);
+        r = table_reserve(&t, n + 1);
         if (r < 0) {
                 store_users_free(users, n);
                 return log_warning_errno(r, "Cannot publish the level table: %m");
         }
-        e = calloc(MAX(n, (size_t) 1), sizeof(*e));
-        keys = calloc(MAX(n, (size_t) 1), sizeof(*keys));
-        if (!e || !keys) {
-                free(e);
-                free(keys);
-                store_users_free(users, n);
-                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                table_put(st, &t, &users[i]);
+        store_users_free(users, n);
+
+        if (!w->thread_started) {
+                r = pthread_create(&w->thread, NULL, snapshot_thread, st);
+                if (r != 0) {
+                        table_free(&t);
+                        return log_warning_errno(-r, "Cannot start the PAM snapshot writer: %m");
+                }
+                w->thread_started = true;
         }
-        for (size_t i = 0; i < n; i++) {
-                (void) snprintf(keys[i], sizeof(keys[i]), "%u", (unsigned) users[i].uid);
-                e[i] = (SsfSnapshotEntry){ keys[i], users[i].level, users[i].until };
-        }
-        r = ssf_snapshot_write(c->snapshot_path, &policy, e, n);
+
+        /* A compaction in progress finishes first; commits cannot append meanwhile (they hold
+         * lock, as the caller does). */
+        pthread_mutex_lock(&w->base_lock);
+        pthread_mutex_lock(&w->lock);
+        /* First what PAM is answered from, then the files for when the daemon is down. */
+        pthread_mutex_lock(&st->levels_lock);
+        table_free(&st->levels);
+        st->levels = t;
+        r = base_copy_table(&st->levels, &b);
+        pthread_mutex_unlock(&st->levels_lock);
+        if (r >= 0)
+                r = ssf_snapshot_write(c->snapshot_path, &policy, b.e, b.n);
         if (r < 0)
                 log_warning_errno(r, "Cannot write the PAM snapshot '%s': %m", c->snapshot_path);
-        free(e);
-        free(keys);
-        store_users_free(users, n);
+        /* The base file now covers everything: then an empty journal. */
+        fd = r >= 0 ? ssf_snapshot_journal_install(c->snapshot_path, NULL, 0) : r;
+        if (r >= 0 && fd < 0)
+                log_warning_errno(fd, "Cannot create the PAM snapshot journal: %m");
+        safe_close(w->journal_fd);
+        w->journal_fd = fd >= 0 ? fd : -EBADF;
+        w->journal_bytes = strlen(SSF_SNAPSHOT_JOURNAL_HEADER) + 1;
+        w->journal_lines = 0;
+        w->compact = false;
+        w->policy = policy;
+        free(w->path);
+        w->path = strdup(c->snapshot_path);
+        pthread_mutex_unlock(&w->lock);
+        pthread_mutex_unlock(&w->base_lock);
+        base_copy_done(&b);
+        return r < 0 ? r : fd < 0 ? fd : 0;
+}
+
+static int levels_changed(State *st, const Config *c, const uid_t *uids, size_t n, StoreUser *u);
+
+int state_levels_changed_locked(State *st, const Config *c, const uid_t *uids, size_t n) {
+        StoreUser *u;
+        int r;
+
+        if (n == 0)
+                return 0;
+        u = calloc(n, sizeof(*u));
+        if (!u)
+                return log_warning_errno(-ENOMEM, "Cannot publish level changes: %m");
+        r = levels_changed(st, c, uids, n, u);
+        store_users_free(u, n); /* and the reason_user texts store_user_get() gave */
         return r;
+}
+
+static int levels_changed(State *st, const Config *c, const uid_t *uids, size_t n, StoreUser *u) {
+        SnapshotWriter *w = &st->snap;
+        _cleanup_free_ char *lines = NULL;
+        uint64_t now = now_sec();
+        size_t len = 0;
+        bool full = false;
+        int r = 0;
+
+        lines = malloc(n * JOURNAL_LINE_MAX);
+        if (!lines)
+                return log_warning_errno(-ENOMEM, "Cannot publish level changes: %m");
+        for (size_t i = 0; i < n; i++) {
+                char key[16];
+                int k;
+
+                r = store_user_get(st->store, uids[i], now, &u[i]);
+                if (r < 0)
+                        return log_warning_errno(r, "Cannot read the level of uid %u: %m",
+                                                 (unsigned) uids[i]);
+                (void) snprintf(key, sizeof(key), "%u", (unsigned) uids[i]);
+                k = ssf_snapshot_journal_line(&(SsfSnapshotEntry){ key, u[i].level, u[i].until },
+                                              lines + len, JOURNAL_LINE_MAX);
+                if (k < 0)
+                        return log_warning_errno(k, "Cannot format a snapshot journal line: %m");
+                len += (size_t) k;
+        }
+
+        pthread_mutex_lock(&w->lock);
+        pthread_mutex_lock(&st->levels_lock);
+        r = table_reserve(&st->levels, st->levels.n + n);
+        if (r >= 0)
+                for (size_t i = 0; i < n; i++)
+                        table_put(st, &st->levels, &u[i]);
+        pthread_mutex_unlock(&st->levels_lock);
+        if (r < 0) {
+                /* Not in memory: then everything is read again from the store. */
+                pthread_mutex_unlock(&w->lock);
+                log_warning_errno(r, "Cannot update the level table: %m");
+                return state_publish_levels_locked(st, c);
+        }
+        if (w->journal_fd < 0 || !streq_ptr(w->path, c->snapshot_path) ||
+            w->journal_bytes + len > JOURNAL_MAX_BYTES)
+                full = true; /* no usable journal, or the writer fell behind */
+        else {
+                r = ssf_snapshot_journal_append(w->journal_fd, lines, len);
+                if (r < 0) {
+                        /* A partial line would make the snapshot unusable: start over. */
+                        log_warning_errno(r, "Cannot append to the PAM snapshot journal: %m");
+                        full = true;
+                } else {
+                        w->journal_bytes += len;
+                        w->journal_lines += n;
+                        if (w->journal_lines >= MAX((size_t) JOURNAL_COMPACT_MIN_LINES, st->levels.n) ||
+                            w->journal_bytes >= JOURNAL_MAX_BYTES / 2) {
+                                w->compact = true;
+                                pthread_cond_signal(&w->cond);
+                        }
+                }
+        }
+        pthread_mutex_unlock(&w->lock);
+        if (full)
+                return state_publish_levels_locked(st, c);
+        return 0;
 }

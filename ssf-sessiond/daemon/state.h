@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "snapshot.h"
 #include "store.h"
 
 typedef struct ConfigHandle {
@@ -25,21 +26,41 @@ typedef struct ConfigHandle {
 } ConfigHandle;
 
 /* What PAM is answered from: every account whose level is above none, by uid, as the last
- * commit left them (a copy, never the store). Immutable once published; replaced whole. */
+ * commit left them (a copy, never the store). A hash table (open addressing by uid) updated in
+ * place after each commit for the accounts it changed, so that the cost of a commit does not
+ * grow with the number of accounts at risk; guarded by State.levels_lock, which a lookup holds
+ * only for the probe and the copy of the answer. */
 typedef struct LevelEntry {
         uid_t uid;
+        bool used;
         RiskLevel level;
-        uint64_t until;      /* when the level lapses unless renewed (0: never) */
-        char detection[64];  /* the detection PAM names */
-        const char *reason_user; /* its CAEP reason_user (sanitised), or NULL; in the table */
+        uint64_t until;        /* when the level lapses unless renewed (0: never) */
+        const char *detection; /* the detection PAM names: in State.detection_names, or NULL */
+        char *reason_user;     /* its CAEP reason_user (sanitised, owned), or NULL */
 } LevelEntry;
 
 typedef struct LevelTable {
-        unsigned n_ref;      /* guarded by State.levels_lock */
         bool valid;          /* false until the store was read once: PAM then gets an error */
-        size_t n;
-        LevelEntry entries[]; /* sorted by uid; the reason_user texts follow them */
+        size_t n;            /* entries in use */
+        size_t cap;          /* slots: 0 or a power of two */
+        LevelEntry *slots;
 } LevelTable;
+
+/* The PAM snapshot's writer (common/snapshot.h): the journal that each commit appends its
+ * changes to, and the thread that compacts it into a new base file off the commit path. */
+typedef struct SnapshotWriter {
+        pthread_mutex_t base_lock;  /* serialises base file writers: compaction, full publish */
+        pthread_mutex_t lock;       /* the fields below; taken before levels_lock */
+        pthread_cond_t cond;
+        pthread_t thread;
+        bool thread_started, stop, compact;
+        char *path;                 /* the base file the journal belongs to */
+        SsfSnapshotPolicy policy;   /* what it was written with */
+        int journal_fd;             /* -EBADF: no usable journal, a compaction is due */
+        size_t journal_bytes;       /* its size */
+        size_t journal_lines;       /* entries in it */
+        uint64_t compactions;       /* how many ran (for tests and debug logs) */
+} SnapshotWriter;
 
 typedef struct Counters {
         uint64_t sets_received;
@@ -110,7 +131,13 @@ typedef struct State {
         pthread_mutex_t config_lock;
         pthread_mutex_t levels_lock;
         ConfigHandle *config;       /* current; guarded by config_lock */
-        LevelTable *levels;         /* current; guarded by levels_lock */
+        LevelTable levels;          /* guarded by levels_lock */
+        /* The detection names level entries point to, each once (there are few: root's own
+         * event table and the configuration name them). Added to under lock, never changed or
+         * freed before state_done(), so a lookup may read them under levels_lock alone. */
+        char **detection_names;
+        size_t n_detection_names;
+        SnapshotWriter snap;
         Store *store;               /* guarded by lock */
         Counters counters;          /* guarded by lock; the SET counters summed over transmitters */
         TransmitterState *transmitters; /* guarded by lock; one per configured transmitter, in
@@ -148,20 +175,26 @@ TransmitterState *state_transmitter(State *st, const char *name);
  * there are several and none is named "default". */
 TransmitterState *state_transmitter_main(State *st);
 
-/* Publishes what PAM is answered from: the in-memory level table and the snapshot file, both
- * from the store. Call with lock held, after a commit. */
+/* Publishes what PAM is answered from in full: the in-memory level table and the snapshot
+ * (a new base file and an empty journal), both from the store. For start-up, a configuration
+ * reload and expiry; its cost grows with the accounts at risk. Call with lock held. */
 int state_publish_levels_locked(State *st, const Config *c);
+/* Publishes the levels of the n accounts uids after a commit that changed them: the level
+ * table at once, then one line each appended to the snapshot's journal (written, not synced:
+ * what PAM falls back to when the daemon dies is current before the commit is acknowledged;
+ * after a host crash the daemon rebuilds both from the store at start). Its cost does not grow
+ * with the accounts at risk; the journal is compacted off this path. Call with lock held,
+ * after the commit. Returns 0 or -errno (logged; the store stays the truth). */
+int state_levels_changed_locked(State *st, const Config *c, const uid_t *uids, size_t n);
 
-/* The current level table (a new reference; never NULL after state_init), and its release.
- * Takes only levels_lock. */
-LevelTable *state_levels_ref(State *st);
-void state_levels_unref(State *st, LevelTable *t);
-/* uid's level in t at now (none when absent or lapsed); *ret_detection (may be NULL) points
- * into t. Pure. */
-RiskLevel level_table_lookup(const LevelTable *t, uid_t uid, uint64_t now,
-                             const char **ret_detection);
-/* uid's entry in t at now, NULL when absent or lapsed (level none). Pure. */
-const LevelEntry *level_table_find(const LevelTable *t, uid_t uid, uint64_t now);
+/* uid's level at now (none when absent or lapsed), the detection PAM names (into
+ * detection, size bytes; may be NULL) and the CAEP reason_user of the SET that set it (into
+ * reason_user, reason_size bytes, "" when none; may be NULL). Returns 0, or -EAGAIN before
+ * the store was read once. Takes only levels_lock. */
+int state_levels_lookup(State *st, uid_t uid, uint64_t now, RiskLevel *ret_level,
+                        char *detection, size_t size, char *reason_user, size_t reason_size);
+/* How many times the snapshot writer compacted the journal into a new base file. */
+uint64_t state_snapshot_compactions(State *st);
 /* Wakes the actions' lanes (call with lock held). */
 void state_kick_actions_locked(State *st);
 /* Wakes the main loop (thread-safe), e.g. so it answers a waiting `ssfctl verify`. */

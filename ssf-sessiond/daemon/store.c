@@ -38,6 +38,7 @@ enum {
         STMT_DET_LIST,
         STMT_USER_LEVEL,
         STMT_USERS_LIST,
+        STMT_USER_GET,
         STMT_DET_EXPIRE,
         STMT_HIST_ADD,
         STMT_HIST_UPDATE,
@@ -91,6 +92,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
         /* One pass over the active detections, grouped by user in store_users_list(). */
         [STMT_USERS_LIST] = "SELECT uid, level, expires, updated, detection, reason_user FROM detections "
                             "WHERE expires = 0 OR expires > ?1 ORDER BY uid",
+        /* The same for one user, after a commit that changed their level. */
+        [STMT_USER_GET] = "SELECT uid, level, expires, updated, detection, reason_user FROM detections "
+                          "WHERE uid = ?1 AND (expires = 0 OR expires > ?2)",
         [STMT_DET_EXPIRE] = "DELETE FROM detections WHERE expires != 0 AND expires <= ?1",
         [STMT_HIST_ADD] = "INSERT INTO history (time, user, jti, event, detection, level_before, "
                           "level_after, rule, action, result, duration_ms, txn, uid, transmitter) "
@@ -277,6 +281,7 @@ struct Store {
         sqlite3_stmt *stmt[_STMT_MAX];
         uint64_t n_jti;     /* replay-cache rows committed */
         int64_t n_jti_txn;  /* rows added (removed) by the open transaction */
+        int64_t n_jti_sp;   /* n_jti_txn when the open savepoint was taken */
 };
 
 /* A SET's claims shared by the actions of one list (store_action_list_pending()). */
@@ -593,6 +598,28 @@ int store_commit(Store *s) {
                 s->n_jti_txn = 0;
                 if (r >= 0)
                         jti_count_add(s, delta);
+        }
+        return r;
+}
+
+int store_savepoint(Store *s) {
+        s->n_jti_sp = s->n_jti_txn;
+        return exec(s, "SAVEPOINT one_set", "savepoint");
+}
+
+int store_savepoint_release(Store *s) {
+        return exec(s, "RELEASE one_set", "release savepoint");
+}
+
+int store_savepoint_rollback(Store *s) {
+        int r;
+
+        if (sqlite3_get_autocommit(s->db))
+                return -EIO; /* SQLite rolled the whole transaction back */
+        r = exec(s, "ROLLBACK TO one_set", "rollback to savepoint");
+        if (r >= 0) {
+                s->n_jti_txn = s->n_jti_sp;
+                r = exec(s, "RELEASE one_set", "release savepoint");
         }
         return r;
 }
@@ -942,6 +969,45 @@ int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
         }
         *ret = list;
         *ret_n = n;
+        return 0;
+}
+
+int store_user_get(Store *s, uid_t uid, uint64_t now, StoreUser *ret) {
+        StoreUser cur = { .uid = uid, .level = RISK_NONE };
+        bool forever = false, any = false;
+        sqlite3_stmt *st;
+        int rc, r;
+
+        if (!s || !ret)
+                return -EINVAL;
+        st = stmt_get(s, STMT_USER_GET);
+        (void) bind_i64(st, 1, uid);
+        (void) bind_u64(st, 2, now);
+        r = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (!any)
+                        cur.level = _RISK_INVALID; /* the first row sets it, as in the list */
+                any = true;
+                r = user_fold(&cur, &forever, col_level(st, 1), col_u64(st, 2), col_u64(st, 3),
+                              (const char *) sqlite3_column_text(st, 4),
+                              (const char *) sqlite3_column_text(st, 5));
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0)
+                r = rc == SQLITE_DONE ? 0 : map_rc(s, rc, "user get");
+        (void) sqlite3_reset(st);
+        if (r < 0) {
+                free(cur.reason_user);
+                return r;
+        }
+        if (!any || cur.level <= RISK_NONE) {
+                free(cur.reason_user);
+                cur = (StoreUser) { .uid = uid, .level = RISK_NONE };
+        }
+        else if (forever)
+                cur.until = 0;
+        *ret = cur;
         return 0;
 }
 

@@ -90,6 +90,12 @@ Store *store_free(Store *s);
 int store_begin(Store *s);
 int store_commit(Store *s);
 int store_rollback(Store *s);
+/* One savepoint inside the open transaction (not nested), so that one SET of a batch can be
+ * undone without the others: release keeps its changes, rollback undoes them (and releases
+ * it). -EIO from rollback when SQLite already undid the whole transaction. */
+int store_savepoint(Store *s);
+int store_savepoint_release(Store *s);
+int store_savepoint_rollback(Store *s);
 
 /* Records a received jti. Returns 0 when new, -EALREADY when seen before. */
 int store_jti_insert(Store *s, const char *jti, const char *iss, const char *event_uri,
@@ -115,6 +121,9 @@ int store_user_level(Store *s, uid_t uid, uint64_t now, RiskLevel *ret_level,
 /* Users with an active level above none, by uid: all of them (no bound), since PAM's level
  * table and snapshot are built from this list. */
 int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n);
+/* One user's entry as store_users_list() would list it, at level none (and nothing else set)
+ * when they are not at risk. */
+int store_user_get(Store *s, uid_t uid, uint64_t now, StoreUser *ret);
 /* Deletes detections that expired before now; returns the number deleted. */
 int store_detections_expire(Store *s, uint64_t now);
 

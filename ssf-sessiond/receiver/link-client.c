@@ -268,6 +268,23 @@ static int link_request(Link *l, json_t *msg, json_t **ret_reply) {
         return reply_status(reply);
 }
 
+/* A reply's err and description into *err, when err is one that setErrs knows. */
+static void reply_set_error(json_t *reply, SetError *err) {
+        const char *e = json_string_value(json_object_get(reply, "err"));
+        const char *d = json_string_value(json_object_get(reply, "description"));
+        static const char *const codes[] = { "invalid_request", "invalid_key",
+                                             "invalid_issuer", "invalid_audience",
+                                             "authentication_failed", "access_denied",
+                                             "invalid_state" };
+
+        for (size_t i = 0; e && i < ARRAY_SIZE(codes); i++)
+                if (streq(e, codes[i])) {
+                        err->err = codes[i];
+                        (void) snprintf(err->description, sizeof(err->description), "%s",
+                                        strempty(d));
+                }
+}
+
 int link_ingest(Link *l, const IngestRequest *req, SetError *err) {
         json_t *reply = NULL, *body;
         int r;
@@ -276,22 +293,40 @@ int link_ingest(Link *l, const IngestRequest *req, SetError *err) {
         if (!body)
                 return -ENOMEM;
         r = link_request(l, json_pack("{s:s, s:o}", "type", "ingest", "request", body), &reply);
-        if (r < 0 && reply) {
-                const char *e = json_string_value(json_object_get(reply, "err"));
-                const char *d = json_string_value(json_object_get(reply, "description"));
-                static const char *const codes[] = { "invalid_request", "invalid_key",
-                                                     "invalid_issuer", "invalid_audience",
-                                                     "authentication_failed", "access_denied",
-                                                     "invalid_state" };
-                for (size_t i = 0; e && i < ARRAY_SIZE(codes); i++)
-                        if (streq(e, codes[i])) {
-                                err->err = codes[i];
-                                (void) snprintf(err->description, sizeof(err->description), "%s",
-                                                strempty(d));
-                        }
-        }
+        if (r < 0 && reply)
+                reply_set_error(reply, err);
         json_decref(reply);
         return r;
+}
+
+int link_ingest_batch(Link *l, json_t *requests, SetError *errs, int *ret) {
+        json_t *reply = NULL, *results;
+        size_t n = json_array_size(requests);
+        int r;
+
+        if (n == 0 || n > LINK_BATCH_MAX)
+                return -EINVAL;
+        r = link_request(l, json_pack("{s:s, s:O}", "type", "ingest-batch", "requests", requests),
+                         &reply);
+        if (r < 0) {
+                json_decref(reply);
+                return r;
+        }
+        results = json_object_get(reply, "results");
+        if (json_array_size(results) != n) {
+                json_decref(reply);
+                return -EBADMSG;
+        }
+        for (size_t i = 0; i < n; i++) {
+                json_t *one = json_array_get(results, i);
+
+                memset(&errs[i], 0, sizeof(errs[i]));
+                ret[i] = reply_status(one);
+                if (ret[i] < 0)
+                        reply_set_error(one, &errs[i]);
+        }
+        json_decref(reply);
+        return 0;
 }
 
 int link_kv_get(Link *l, const char *key, char **ret) {

@@ -29,6 +29,11 @@ const TransmitterConfig *link_transmitter(Link *l);
 
 /* Requests answered by the daemon (blocking, bounded). */
 int link_ingest(Link *l, const IngestRequest *req, SetError *err);
+/* Hands over the records in requests (a JSON array of ingest_to_json() objects, 1 to
+ * LINK_BATCH_MAX, at most LINK_MAX_FRAME bytes in all), which root commits in one transaction.
+ * Returns 0 with ret[i] and errs[i] as link_ingest() would have said for each, or -errno when
+ * none is known to be applied. */
+int link_ingest_batch(Link *l, json_t *requests, SetError *errs, int *ret);
 int link_kv_get(Link *l, const char *key, char **ret);
 int link_kv_set(Link *l, const char *key, const char *value);
 

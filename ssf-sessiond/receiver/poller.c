@@ -12,6 +12,7 @@
 
 #include "http.h"
 #include "jws.h"
+#include "ingest.h"
 #include "link-client.h"
 #include "log.h"
 #include "macro.h"
@@ -159,12 +160,62 @@ static Outcome poller_settle(Poller *p, const char *jti, int r, const SetError *
         return OUTCOME_FAILED;
 }
 
-/* Verifies one delivered SET, has the daemon apply it, and adds its jti to acks or errs, or
- * keeps it for later when it cannot be checked yet. */
-static Outcome poller_handle(Poller *p, const char *jti, json_t *value) {
+/* Verified SETs of one poll answer waiting to be handed to root together: root commits them in
+ * one transaction, and the poller acknowledges them after it answered. */
+#define BATCH_MAX_BYTES (LINK_MAX_FRAME - 4096u)
+
+typedef struct Batch {
+        json_t *requests;            /* ingest_to_json() objects */
+        char *jtis[LINK_BATCH_MAX];  /* the jtis they were delivered under */
+        size_t n, bytes;
+} Batch;
+
+static void batch_clear(Batch *b) {
+        for (size_t i = 0; i < b->n; i++)
+                b->jtis[i] = mfree(b->jtis[i]);
+        json_array_clear(b->requests);
+        b->n = b->bytes = 0;
+}
+
+/* Hands the batch to root and settles each of its SETs. Returns how many failed locally (they
+ * come again). */
+static size_t poller_flush_batch(Poller *p, Batch *b) {
+        _cleanup_free_ SetError *errs = NULL;
+        _cleanup_free_ int *rs = NULL;
+        size_t failed = 0;
+        int r;
+
+        if (b->n == 0)
+                return 0;
+        errs = calloc(b->n, sizeof(SetError));
+        rs = calloc(b->n, sizeof(int));
+        r = errs && rs ? link_ingest_batch(p->rx.link, b->requests, errs, rs) : -ENOMEM;
+        if (r < 0) {
+                log_error_errno(r, "Could not record %zu SET(s), they will be delivered again: %m",
+                                b->n);
+                failed = b->n;
+        } else
+                for (size_t i = 0; i < b->n; i++) {
+                        int k = receive_outcome(b->jtis[i], rs[i], &errs[i]);
+
+                        if (poller_settle(p, b->jtis[i], k, &errs[i]) == OUTCOME_FAILED)
+                                failed++;
+                }
+        batch_clear(b);
+        return failed;
+}
+
+/* Verifies one delivered SET and adds it to the batch for root (OUTCOME_SETTLED: it is taken,
+ * the batch settles it), settles it at once when it is refused, or keeps it for later when it
+ * cannot be checked yet. A full batch is handed over first; *failed counts the SETs of batches
+ * handed over that root did not take. */
+static Outcome poller_handle(Poller *p, Batch *b, const char *jti, json_t *value, size_t *failed) {
+        _cleanup_(ingest_request_done) IngestRequest req = {};
         SetError err = {};
         const char *why = NULL;
         uint64_t retry = 0, now = ssf_now_usec();
+        json_t *rq = NULL;
+        size_t size;
         Outcome o;
         int r;
 
@@ -177,8 +228,28 @@ static Outcome poller_handle(Poller *p, const char *jti, json_t *value) {
                 (void) snprintf(err.description, sizeof(err.description), "%s", why);
                 receive_log_rejected(jti, &err);
         } else
-                r = receive_set(p->rx.link, p->rx.http, &p->rx.t, json_string_value(value),
-                                json_string_length(value), jti, now, &err, &retry);
+                r = receive_prepare(p->rx.link, p->rx.http, &p->rx.t, json_string_value(value),
+                                    json_string_length(value), jti, now, &req, &err, &retry);
+        if (r >= 0) {
+                rq = ingest_to_json(&req);
+                size = rq ? json_dumpb(rq, NULL, 0, JSON_COMPACT) : 0;
+                if (!rq || size + 16 > BATCH_MAX_BYTES) {
+                        /* Alone in a frame of its own (or out of memory: root says). */
+                        json_decref(rq);
+                        r = receive_outcome(jti, link_ingest(p->rx.link, &req, &err), &err);
+                } else {
+                        if (b->n == LINK_BATCH_MAX || b->bytes + size + 1 > BATCH_MAX_BYTES)
+                                *failed += poller_flush_batch(p, b);
+                        b->jtis[b->n] = strdup(jti);
+                        if (!b->jtis[b->n] || json_array_append_new(b->requests, rq) < 0) {
+                                b->jtis[b->n] = mfree(b->jtis[b->n]);
+                                return OUTCOME_FAILED;
+                        }
+                        b->n++;
+                        b->bytes += size + 1;
+                        return OUTCOME_SETTLED;
+                }
+        }
 
         o = poller_settle(p, jti, r, &err);
         if (o == OUTCOME_DEFERRED && p->n_deferred < POLLER_DEFERRED_MAX) {
@@ -244,6 +315,7 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         uint64_t wait = p->rx.c->poll_wait_usec, timeout, next;
         bool immediately = drain || wait == 0, stalled = false;
         size_t n_acks, n_errs, n_new = 0, n_sets = 0;
+        Batch batch = {};
         const char *jti;
         json_t *v;
         int r;
@@ -326,26 +398,34 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
                 log_warning("Poll response is not a JSON object with a \"sets\" object");
                 return -EBADMSG;
         }
+        batch.requests = json_array();
+        if (!batch.requests)
+                return -ENOMEM;
         json_object_foreach(pr.sets, jti, v) {
+                size_t failed = 0;
                 Outcome o;
 
                 if (link_stopping(p->rx.link))
                         break;
-                if (json_array_size(p->acks) + json_object_size(p->errs) >= MAX_PENDING) {
+                if (json_array_size(p->acks) + json_object_size(p->errs) + batch.n >= MAX_PENDING) {
                         stalled = true;
                         break;
                 }
                 n_sets++;
-                o = poller_handle(p, jti, v);
+                o = poller_handle(p, &batch, jti, v, &failed);
                 if (o != OUTCOME_SKIPPED)
                         n_new++;
-                if (o == OUTCOME_FAILED) {
+                if (o == OUTCOME_FAILED || failed > 0) {
                         /* The daemon did not take it: the rest would fare no better. They are
                          * neither acknowledged nor reported, so they come again. */
                         stalled = true;
                         break;
                 }
         }
+        /* What is verified goes to root (one transaction), even when a SET after it failed. */
+        if (poller_flush_batch(p, &batch) > 0)
+                stalled = true;
+        json_decref(batch.requests);
         *ret_new = n_new > 0;
         *ret_more = !stalled && (pr.more || (n_sets > 0 && n_sets >= p->rx.c->poll_max_events));
         /* Nothing taken at all (the daemon busy or unreachable): back off before the next

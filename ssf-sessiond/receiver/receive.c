@@ -537,13 +537,12 @@ static int receive_refresh_jwks(HttpClient *http, Transmitter *t, const char *na
         return 0;
 }
 
-int receive_set(Link *link, HttpClient *http, Transmitter *t, const char *token, size_t len,
-                const char *delivered_jti, uint64_t seen_usec, SetError *err,
-                uint64_t *ret_retry_usec) {
+int receive_prepare(Link *link, HttpClient *http, Transmitter *t, const char *token, size_t len,
+                    const char *delivered_jti, uint64_t seen_usec, IngestRequest *ret_req,
+                    SetError *err, uint64_t *ret_retry_usec) {
         _cleanup_(ssf_set_freep) SsfSet *set = NULL;
         const Config *c = link_config(link);
         const char *name = delivered_jti ? delivered_jti : "(pushed)";
-        IngestRequest req = {};
         SetExpect expect = {
                 .issuer = t->issuer,
                 .audience = t->audience,
@@ -553,6 +552,7 @@ int receive_set(Link *link, HttpClient *http, Transmitter *t, const char *token,
         int r;
 
         memset(err, 0, sizeof(*err));
+        *ret_req = (IngestRequest){};
         r = set_verify(token, len, t->jwks, &expect, delivered_jti, &set, err);
         if (r == -ENOKEY) {
                 uint64_t retry = 0;
@@ -571,20 +571,36 @@ int receive_set(Link *link, HttpClient *http, Transmitter *t, const char *token,
         }
         if (r >= 0) {
                 memset(err, 0, sizeof(*err));
-                r = ingest_prepare(c, t->critical_subject_members, set, &req, err);
+                r = ingest_prepare(c, t->critical_subject_members, set, ret_req, err);
         }
-        if (r >= 0) {
-                r = link_ingest(link, &req, err);
-                ingest_request_done(&req);
-        }
+        if (r >= 0)
+                return 0;
+        return receive_outcome(delivered_jti ? delivered_jti : set ? set->jti : NULL, r, err);
+}
+
+int receive_outcome(const char *jti, int r, const SetError *err) {
         if (r >= 0 || r == -EALREADY)
                 return r;
         if (err->err) {
                 /* Only a verified SET's jti is worth logging as its name. */
-                receive_log_rejected(delivered_jti ? delivered_jti : set ? set->jti : NULL, err);
+                receive_log_rejected(jti, err);
                 return r;
         }
         log_error_errno(r, "Could not record SET '%s', it will be delivered again: %m",
-                        delivered_jti ? delivered_jti : set ? set->jti : "(unknown)");
-        return r == -EAGAIN ? -EIO : r; /* -EAGAIN means deferred, above */
+                        jti ? jti : "(unknown)");
+        return r == -EAGAIN ? -EIO : r; /* -EAGAIN means deferred, in receive_prepare() */
+}
+
+int receive_set(Link *link, HttpClient *http, Transmitter *t, const char *token, size_t len,
+                const char *delivered_jti, uint64_t seen_usec, SetError *err,
+                uint64_t *ret_retry_usec) {
+        _cleanup_(ingest_request_done) IngestRequest req = {};
+        int r;
+
+        r = receive_prepare(link, http, t, token, len, delivered_jti, seen_usec, &req, err,
+                            ret_retry_usec);
+        if (r < 0)
+                return r;
+        r = link_ingest(link, &req, err);
+        return receive_outcome(delivered_jti ? delivered_jti : req.jti, r, err);
 }

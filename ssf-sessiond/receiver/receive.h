@@ -125,5 +125,14 @@ int receive_set(Link *link, HttpClient *http, Transmitter *t, const char *token,
                 const char *delivered_jti, uint64_t seen_usec, SetError *err,
                 uint64_t *ret_retry_usec);
 
+/* receive_set() in two steps, so that the poller hands many SETs to root at once: verifies
+ * and prepares the record (*ret_req, to be released with ingest_request_done()) and returns 0,
+ * or what receive_set() would have returned (logged); then, with what root said of the record,
+ * receive_outcome() logs and returns what receive_set() would have. */
+int receive_prepare(Link *link, HttpClient *http, Transmitter *t, const char *token, size_t len,
+                    const char *delivered_jti, uint64_t seen_usec, IngestRequest *ret_req,
+                    SetError *err, uint64_t *ret_retry_usec);
+int receive_outcome(const char *jti, int r, const SetError *err);
+
 /* The structured "Rejected a security event token" record. jti may be NULL (unknown). */
 void receive_log_rejected(const char *jti, const SetError *err);

@@ -7,6 +7,9 @@
  * one JSON object per datagram, at most LINK_MAX_FRAME bytes, parsed strictly on both sides.
  *
  *   worker → daemon   {"type":"ingest","id":N,"request":{…}}   → {"type":"reply","id":N,…}
+ *                     {"type":"ingest-batch","id":N,"requests":[{…},…]}
+ *                                                   → {"type":"reply","id":N,"status":0,
+ *                                                      "results":[{"status":S,…},…]}
  *                     {"type":"kv-get","id":N,"key":K}          → {"type":"reply","id":N,"value":V}
  *                     {"type":"kv-set","id":N,"key":K,"value":V}→ {"type":"reply","id":N}
  *                     {"type":"facts", "stream":{…}, "counters":{name: increment}}
@@ -22,7 +25,9 @@
  *                     (an optional "transmitter":NAME is reserved for several transmitters)
  *
  * A reply carries "status": 0 or a negative errno, and for ingest "err"/"description" when
- * the SET is to be reported in setErrs.
+ * the SET is to be reported in setErrs. An ingest-batch (1 to LINK_BATCH_MAX records, committed
+ * in one transaction) is answered with one result per record, in order, each as an ingest
+ * reply would have it; its "status" is not 0 only when none was applied.
  *
  * The framing is here, in code both processes link; the worker's end of the channel is
  * receiver/link-client.c, root's the worker supervision in daemon/broker.c.
@@ -35,6 +40,7 @@
 #include <jansson.h>
 
 #define LINK_MAX_FRAME (256u * 1024u)
+#define LINK_BATCH_MAX 256u
 #define LINK_FD 3 /* the worker's end, as passed by the daemon */
 
 /* Framing (both sides). send: 0 or -errno. recv: 0 with a new object, -EAGAIN when nothing is

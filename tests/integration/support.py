@@ -391,6 +391,21 @@ _TERMINATE_SESSION = _REMOVE_SESSION + """
 _ssf_remove_session(self, args[0])
 """
 
+
+# dbusmock's own call log stamps calls to the second; this one keeps time.time() as the call
+# arrives, to the microsecond, so that a benchmark can time signal to logout.
+def _call_time(method):
+    return f"""
+import time as _ssf_time
+globals().setdefault('_ssf_call_times', []).append(
+    (_ssf_time.time(), '{method}', str(args[0]) if len(args) > 0 else ''))
+"""
+
+
+_CALL_TIMES = """
+ret = dbus.Array(globals().get('_ssf_call_times', []), signature='(dss)')
+"""
+
 _SESSIONS_OF_UID = """
 _ssf_victims = []
 for _ssf_k in list(objects.keys()):
@@ -452,13 +467,20 @@ class LogindMock:
             return self._conn.name_has_owner(LOGIN1)
         wait_for(owned, timeout, "the logind mock to own org.freedesktop.login1")
         mock = self.mock()
-        mock.AddMethod(MANAGER_IFACE, "TerminateSession", "s", "", _TERMINATE_SESSION)
-        mock.AddMethod(MANAGER_IFACE, "TerminateUser", "u", "", _REMOVE_SESSION + _SESSIONS_OF_UID)
-        mock.AddMethod(MANAGER_IFACE, "KillSession", "ssi", "", _TERMINATE_SESSION)
-        mock.AddMethod(MANAGER_IFACE, "KillUser", "ui", "", _REMOVE_SESSION + _SESSIONS_OF_UID)
+        mock.AddMethod(MANAGER_IFACE, "TerminateSession", "s", "",
+                       _call_time("TerminateSession") + _TERMINATE_SESSION)
+        mock.AddMethod(MANAGER_IFACE, "TerminateUser", "u", "",
+                       _call_time("TerminateUser") + _REMOVE_SESSION + _SESSIONS_OF_UID)
+        mock.AddMethod(MANAGER_IFACE, "KillSession", "ssi", "",
+                       _call_time("KillSession") + _TERMINATE_SESSION)
+        mock.AddMethod(MANAGER_IFACE, "KillUser", "ui", "",
+                       _call_time("KillUser") + _REMOVE_SESSION + _SESSIONS_OF_UID)
         mock.AddMethod(MANAGER_IFACE, "GetSession", "s", "o", _GET_SESSION)
         mock.AddMethod(MANAGER_IFACE, "GetSessionByPID", "u", "o", _GET_SESSION_BY_PID)
-        mock.AddMethod(MANAGER_IFACE, "LockSession", "s", "", _LOCK_SESSION)
+        mock.AddMethod(MANAGER_IFACE, "LockSession", "s", "",
+                       _call_time("LockSession") + _LOCK_SESSION)
+        # Not logind's: the mock's own record of when each call above arrived.
+        mock.AddMethod(MANAGER_IFACE, "SsfCallTimes", "", "a(dss)", _CALL_TIMES)
         return self
 
     def stop(self):
@@ -527,6 +549,16 @@ class LogindMock:
     def calls(self, method):
         """Arguments of each recorded call to a Manager method, oldest first."""
         return [[_plain(a) for a in c[1]] for c in self.mock().GetMethodCalls(method)]
+
+    def call_times(self, method):
+        """[(time.time() when the call arrived, first argument as a string)] of each call to a
+        Manager method the daemon acts with (TerminateSession, TerminateUser, KillSession,
+        KillUser, LockSession), oldest first: microsecond stamps, unlike calls()."""
+        out = []
+        for t, m, arg in self.manager().SsfCallTimes():
+            if str(m) == method:
+                out.append((float(t), str(arg)))
+        return out
 
     def terminated(self):
         """Session ids TerminateSession was called with, oldest first."""

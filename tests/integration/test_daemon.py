@@ -4,6 +4,7 @@ events, out-of-order delivery, restarts, reload, shutdown, --check-config."""
 
 import os
 import signal
+import time
 
 from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
 import support
@@ -12,11 +13,11 @@ from support import wait_for
 RULES = support.LOGOUT_HIGH_RULES
 
 
-def pam_account(tmp_path, d, user):
+def pam_account(tmp_path, d, user, args=""):
     # A real stack: pam_ssf, then pam_permit standing in for pam_unix (a stack of only
     # PAM_IGNORE answers is a denial in libpam).
     return run_pam(tmp_path, [f"account required {{module}} socket={d.socket} "
-                              f"snapshot={d.snapshot}", "account required pam_permit.so"],
+                              f"snapshot={d.snapshot} {args}", "account required pam_permit.so"],
                    user, env=d.nss_env()).code
 
 
@@ -127,6 +128,97 @@ def test_state_and_stream_survive_restart(daemon_factory, transmitter, users, tm
     wait_for(lambda: d.ctl("status")["stream"]["stream_id"] == stream_id, 20,
              "the daemon to reuse its stream")
     assert len(transmitter.streams()) == 1
+
+
+def test_snapshot_journal_after_many_changes_and_kill(daemon_factory, transmitter, users, tmp_path):
+    # Each change is appended to the snapshot's journal before it is acknowledged: with the
+    # daemon killed (no clean shutdown, no rewrite), PAM's fallback sees the last levels.
+    d = daemon_factory(rules="[rule record]\naction = none\n")
+    final = {}
+    for i in range(40):
+        user = ("alice", "bob", "carol")[i % 3]
+        if i % 4 == 3:
+            d.ctl("reset", user)
+            final[user] = "none"
+        else:
+            d.ctl("set-risk", user, ("low", "high", "medium")[i % 3])
+            final[user] = ("low", "high", "medium")[i % 3]
+    for user, level in (("alice", "medium"), ("carol", "high"), ("bob", "none")):
+        d.ctl("reset", user) if level == "none" else d.ctl("set-risk", user, level)
+        final[user] = level
+    assert {u: d.ctl("risk", u)["level"] for u in final} == final
+    with open(d.snapshot + ".journal") as f:
+        journal = f.read()
+    assert journal.startswith("# ssf-sessiond pam-journal v1\n") and journal.count("\n") > 40
+    d.kill()
+    # With pam_ssf.so's default deny=high, carol (high) is refused, alice (medium) and bob
+    # (none) are let in; with deny=medium alice is refused too.
+    assert pam_account(tmp_path, d, "carol") == PAM_PERM_DENIED
+    assert pam_account(tmp_path, d, "alice") != PAM_PERM_DENIED
+    assert pam_account(tmp_path, d, "alice", args="deny=medium") == PAM_PERM_DENIED
+    assert pam_account(tmp_path, d, "bob", args="deny=low") != PAM_PERM_DENIED
+    # A torn last line (a crash mid-append) makes the snapshot unusable: failmode decides,
+    # never a half-read file.
+    with open(d.snapshot + ".journal", "a") as f:
+        f.write("2003 no")
+    rc = pam_account(tmp_path, d, "carol", args="failmode=open")
+    assert rc != PAM_PERM_DENIED
+    assert pam_account(tmp_path, d, "carol", args="failmode=closed") != PAM_SUCCESS
+    # At start the daemon rebuilds both files from state.db. (The killed daemon left its
+    # socket behind: start() waits for a new one.)
+    os.unlink(d.socket)
+    d.start()
+    assert d.ctl("risk", "carol")["level"] == "high"
+    d.stop()
+    assert pam_account(tmp_path, d, "carol", args="failmode=open") == PAM_PERM_DENIED
+
+
+def test_poll_answer_committed_as_one_batch(daemon_factory, transmitter, logind, users):
+    # 50 SETs waiting when the daemon starts come in one poll answer: all are applied (in one
+    # transaction) and acknowledged together in the next request, each exactly once.
+    d = daemon_factory(rules="[rule record]\naction = none\n")
+    transmitter.wait_acked(transmitter.send_event("session-revoked", email="carol@example.com"))
+    assert d.stop() == 0  # its stream is kept: the SETs below wait on it
+    names = ("alice", "bob", "carol")
+    jtis = {}
+    for i in range(50):
+        user = names[i % 3]
+        jtis[transmitter.send_event("session-revoked", email=f"{user}@example.com")] = user
+    d.start()
+    for jti in jtis:
+        transmitter.wait_acked(jti)
+    a = transmitter.acks()
+    polls = [r for r in a["requests"] if r["path"].startswith("/ssf/poll/")]
+    # (The long poll the stopped daemon left may have taken the first SET; the transmitter
+    # delivers it again.)
+    big = max(r.get("sets", 0) for r in polls)
+    assert big >= 49, [(r.get("sets"), r.get("acks")) for r in polls]
+    assert any(r.get("acks") == big for r in polls), [(r.get("sets"), r.get("acks")) for r in polls]
+    assert sorted(j for j in a["acked"] if j in jtis) == sorted(jtis)
+    entries = d.ctl("history", "-n", "1000")["entries"]
+    by_jti = {}
+    for e in entries:
+        by_jti.setdefault(e["jti"], []).append(e)
+    for jti, user in jtis.items():
+        assert len(by_jti.get(jti, [])) == 1 and by_jti[jti][0]["user"] == user, (jti, by_jti.get(jti))
+    status = d.ctl("status")["counters"]
+    assert status["sets_duplicate"] == 0
+    assert all(d.ctl("risk", u)["level"] == "high" for u in names)
+
+
+def test_logind_mock_stamps_calls_to_the_microsecond(daemon_factory, transmitter, logind, users):
+    # What bench/ times signal to logout with: the stand-in's own stamp of the call, taken as it
+    # arrives, between the SET being queued and the test seeing the session gone.
+    d = daemon_factory(rules=RULES)
+    logind.add_session("m1", users.uid("alice"), "alice")
+    t0 = time.time()
+    transmitter.send_event("session-revoked", email="alice@example.com")
+    logind.wait_terminated("m1")
+    t1 = time.time()
+    stamps = logind.call_times("TerminateSession")
+    assert [s for _, s in stamps] == ["m1"], stamps
+    assert t0 <= stamps[0][0] <= t1
+    assert d.running()
 
 
 def test_sighup_with_bad_config_keeps_running(daemon_factory, transmitter, users):

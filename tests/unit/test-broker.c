@@ -216,6 +216,74 @@ static void test_ingest(void **state) {
         assert_int_equal(l, RISK_NONE);
 }
 
+#define BATCH_ITEM                                                                                 \
+        "{\"kind\":\"subject\",\"jti\":\"%s\",\"iss\":\"" ISS "\",\"event_uri\":"                      \
+        "\"https://schemas.openid.net/secevent/caep/event-type/session-revoked\",\"iat\":%lld,"     \
+        "\"event_time\":%lld,\"claims\":\"{}\",\"event\":{},\"subject\":{\"format\":\"email\","     \
+        "\"email\":\"%s\"},\"critical\":[]}"
+
+/* An ingest-batch: one transaction, one result per record in order; a duplicate inside the batch
+ * and a refused record leave the others committed; malformed batches are violations. */
+static void test_ingest_batch(void **state) {
+        Fixture *f = *state;
+        long long now = (long long) time(NULL);
+        char a[1024], b[1024], c[1024], d[1024], text[8192];
+        json_t *answer, *results;
+        HistoryEntry *h = NULL;
+        size_t n = 0;
+        RiskLevel l;
+
+        snprintf(a, sizeof(a), BATCH_ITEM, "b1", now, now, "alice@example.com");
+        snprintf(b, sizeof(b), BATCH_ITEM, "b2", now, now, "bob@example.com");
+        snprintf(c, sizeof(c), BATCH_ITEM, "b1", now, now, "alice@example.com");  /* again */
+        snprintf(d, sizeof(d), BATCH_ITEM, "b3", now + 86400, now, "carol@example.com"); /* future */
+        snprintf(text, sizeof(text), "{\"type\":\"ingest-batch\",\"id\":9,\"requests\":[%s,%s,%s,%s]}",
+                 a, b, c, d);
+        answer = handle(f, text);
+        assert_non_null(answer);
+        assert_int_equal(json_integer_value(json_object_get(answer, "id")), 9);
+        assert_int_equal(json_integer_value(json_object_get(answer, "status")), 0);
+        results = json_object_get(answer, "results");
+        assert_int_equal(json_array_size(results), 4);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(results, 0), "status")), 0);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(results, 1), "status")), 0);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(results, 2), "status")),
+                         -EALREADY);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(results, 3), "status")),
+                         -EBADMSG);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(results, 3), "err")),
+                            "invalid_request");
+        json_decref(answer);
+
+        assert_int_equal(store_user_level(f->m->state.store, 2001, 1, &l, NULL), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(store_user_level(f->m->state.store, 2002, 1, &l, NULL), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(store_user_level(f->m->state.store, 2003, 1, &l, NULL), 0);
+        assert_int_equal(l, RISK_NONE);
+        /* Applied once: one history row for alice, one for bob. */
+        assert_int_equal(store_history_list(f->m->state.store, 2001, 10, &h, &n), 0);
+        assert_int_equal(n, 1);
+        history_entries_free(h, n);
+        /* PAM's level table follows the batch. */
+        assert_int_equal(state_levels_lookup(&f->m->state, 2002, (uint64_t) now, &l, NULL, 0, NULL, 0), 0);
+        assert_int_equal(l, RISK_HIGH);
+
+        /* The same batch again: every record a duplicate, nothing applied twice. */
+        answer = handle(f, text);
+        results = json_object_get(answer, "results");
+        for (size_t i = 0; i < 3; i++)
+                assert_int_equal(json_integer_value(json_object_get(json_array_get(results, i), "status")),
+                                 -EALREADY);
+        json_decref(answer);
+
+        expect_violation(f, "{\"type\":\"ingest-batch\",\"id\":10,\"requests\":[]}");
+        expect_violation(f, "{\"type\":\"ingest-batch\",\"id\":11,\"requests\":{}}");
+        expect_violation(f, "{\"type\":\"ingest-batch\",\"id\":12}");
+        expect_violation(f, "{\"type\":\"ingest-batch\",\"requests\":[{}]}");
+        expect_violation(f, "{\"type\":\"ingest-batch\",\"id\":13,\"requests\":[{\"kind\":\"subject\"}]}");
+}
+
 static void test_facts(void **state) {
         Fixture *f = *state;
         StreamFacts *s = &state_transmitter(&f->m->state, "default")->stream;
@@ -291,6 +359,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_kv, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_violations, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ingest, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ingest_batch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_facts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verify_result, setup, teardown),
         };

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -23,6 +24,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "snapshot.h"
 #include "store.h"
 #include "strv.h"
 
@@ -262,44 +264,165 @@ static void test_failed_action_is_not_done(void **state) {
         assert_int_equal(n_pending(f), 1);
 }
 
-/* The PAM snapshot is rewritten in full, so only when a level (or its lapse time) moved. */
+static size_t file_size(const char *path) {
+        struct stat stt;
+
+        assert_int_equal(stat(path, &stt), 0);
+        return (size_t) stt.st_size;
+}
+
+static RiskLevel snapshot_level(const char *path, const char *uid) {
+        RiskLevel l = RISK_NONE;
+        int r = ssf_snapshot_lookup(path, uid, (uint64_t) time(NULL), (uid_t) -1, &l, NULL);
+
+        assert_true(r == 0 || r == -ENOENT);
+        return r == -ENOENT ? RISK_NONE : l;
+}
+
+/* A commit publishes only the accounts whose level (or its lapse time) moved: in the level table
+ * and as a line appended to the snapshot's journal, never by rewriting the base file. */
 static void test_snapshot_only_when_levels_move(void **state) {
         Fixture *f = *state;
-        char path[256], *text = NULL;
-        size_t len = 0;
+        char path[256], jpath[300], *text = NULL;
+        RiskLevel l;
+        size_t len = 0, before;
 
         snprintf(path, sizeof(path), "%s/pam-snapshot", f->dir);
+        snprintf(jpath, sizeof(jpath), "%s.journal", path);
         apply(f, ISS, "s1", NULL, CAEP "session-revoked", "alice");
         assert_int_equal(access(path, F_OK), 0);
+        before = file_size(jpath);
         assert_int_equal(unlink(path), 0);
 
         /* A lower detection leaves her level and its lapse time as they were. */
         apply(f, ISS, "s2", NULL, CAEP "credential-change",
               "alice");
-        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(file_size(jpath), before);
 
         apply(f, ISS, "s3", NULL, CAEP "session-revoked", "bob");
+        /* Appended to the journal; the base file is not rewritten. */
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(read_full_file(jpath, 0, (uid_t) -1, 65536, &text, &len), 0);
+        assert_true(strncmp(text, SSF_SNAPSHOT_JOURNAL_HEADER "\n",
+                            strlen(SSF_SNAPSHOT_JOURNAL_HEADER) + 1) == 0);
+        assert_non_null(strstr(text, "\n2002 high "));
+        assert_null(strstr(text, "\n2001 "));
+        free(text);
+
+        /* The level table PAM is answered from follows at once. */
+        assert_int_equal(state_levels_lookup(&f->m->state, BOB, (uint64_t) time(NULL), &l, NULL, 0,
+                                             NULL, 0), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(state_levels_lookup(&f->m->state, 4242, (uint64_t) time(NULL), &l, NULL, 0,
+                                             NULL, 0), 0);
+        assert_int_equal(l, RISK_NONE);
+
+        /* A full publish writes the base file, keyed by uid, with who is never acted upon, and
+         * starts an empty journal. */
+        pthread_mutex_lock(&f->m->state.lock);
+        assert_int_equal(state_publish_levels_locked(&f->m->state, f->m->state.config->config), 0);
+        pthread_mutex_unlock(&f->m->state.lock);
         assert_int_equal(read_full_file(path, 0, (uid_t) -1, 65536, &text, &len), 0);
-        /* Keyed by uid, with who is never acted upon. */
         assert_non_null(strstr(text, "\n2001 high "));
         assert_non_null(strstr(text, "\n2002 high "));
         assert_non_null(strstr(text, "\nmin_uid 1000\n"));
         assert_non_null(strstr(text, "\nprotect root\n"));
         free(text);
+        assert_int_equal(file_size(jpath), strlen(SSF_SNAPSHOT_JOURNAL_HEADER) + 1);
+}
+
+/* Many level changes: the journal is compacted into a new base file by the writer thread, and
+ * what pam_ssf.so reads (base file and journal) says the right level for each account at
+ * every point where the test looks. */
+static void test_snapshot_journal_compaction(void **state) {
+        Fixture *f = *state;
+        LocalUser alice, bob;
+        char path[256];
+        uint64_t c0;
+
+        snprintf(path, sizeof(path), "%s/pam-snapshot", f->dir);
+        assert_int_equal(local_user_resolve("alice", &alice), 0);
+        assert_int_equal(local_user_resolve("bob", &bob), 0);
+        c0 = state_snapshot_compactions(&f->m->state);
+        /* Past the compaction threshold (4096 journal entries). */
+        for (unsigned i = 0; i < 2200; i++) {
+                assert_int_equal(engine_set_risk(&f->m->state, &alice, RISK_HIGH, "t", NULL), 0);
+                assert_int_equal(engine_reset_user(&f->m->state, &alice, "t", NULL), 0);
+                assert_int_equal(snapshot_level(path, "2001"), RISK_NONE);
+                if (i % 500 == 0) {
+                        assert_int_equal(engine_set_risk(&f->m->state, &bob, (RiskLevel) (1 + i % 3),
+                                                         "t", NULL), 0);
+                        assert_int_equal(snapshot_level(path, "2002"), (RiskLevel) (1 + i % 3));
+                }
+        }
+        assert_int_equal(engine_set_risk(&f->m->state, &alice, RISK_MEDIUM, "t", NULL), 0);
+        /* The compaction runs on its own thread: wait for it (no clock involved). */
+        while (state_snapshot_compactions(&f->m->state) == c0)
+                usleep(1000);
+        assert_int_equal(snapshot_level(path, "2001"), RISK_MEDIUM);
+        assert_int_equal(snapshot_level(path, "2002"), RISK_HIGH); /* i = 2000: 1 + 2000 % 3 */
+        assert_int_equal(engine_reset_user(&f->m->state, &bob, "t", NULL), 0);
+        assert_int_equal(snapshot_level(path, "2002"), RISK_NONE);
+        assert_int_equal(snapshot_level(path, "2001"), RISK_MEDIUM);
+}
+
+/* The level table PAM is answered from, updated in place: after many accounts are raised and
+ * a scattered part of them lowered again (removals inside probe chains), every lookup agrees
+ * with the store. */
+static void test_level_table_follows_store(void **state) {
+        Fixture *f = *state;
+        State *st = &f->m->state;
+        uint64_t now = (uint64_t) time(NULL);
+        enum { N = 5000, BASE = 100000 };
+        uid_t uids[N];
+
+        for (unsigned i = 0; i < N; i++) {
+                StoreDetection d = {
+                        .uid = BASE + i * 7, /* spread, so that probe chains mix */
+                        .detection = UNCONST("manual"),
+                        .level = (RiskLevel) (1 + i % 3),
+                        .since = now,
+                        .updated = now,
+                        .event_time = now,
+                };
+                uids[i] = d.uid;
+                pthread_mutex_lock(&st->lock);
+                assert_int_equal(store_begin(st->store), 0);
+                assert_int_equal(store_detection_put(st->store, &d), 0);
+                assert_int_equal(store_commit(st->store), 0);
+                pthread_mutex_unlock(&st->lock);
+        }
+        pthread_mutex_lock(&st->lock);
+        assert_int_equal(state_levels_changed_locked(st, st->config->config, uids, N), 0);
+        pthread_mutex_unlock(&st->lock);
+        for (unsigned round = 0; round < 3; round++) {
+                for (unsigned i = round; i < N; i += 3 + round) {
+                        pthread_mutex_lock(&st->lock);
+                        assert_int_equal(store_begin(st->store), 0);
+                        assert_int_equal(store_user_reset(st->store, uids[i]), 0);
+                        assert_int_equal(store_commit(st->store), 0);
+                        assert_int_equal(state_levels_changed_locked(st, st->config->config, &uids[i], 1), 0);
+                        pthread_mutex_unlock(&st->lock);
+                }
+                for (unsigned i = 0; i < N; i++) {
+                        RiskLevel want, got;
+
+                        assert_int_equal(store_user_level(st->store, uids[i], now, &want, NULL), 0);
+                        assert_int_equal(state_levels_lookup(st, uids[i], now, &got, NULL, 0, NULL, 0), 0);
+                        assert_int_equal(got, want);
+                        assert_int_equal(state_levels_lookup(st, uids[i] + 1, now, &got, NULL, 0, NULL, 0), 0);
+                        assert_int_equal(got, RISK_NONE);
+                }
+        }
 }
 
 /* alice's reason_user in the published level table (what PAM is answered from), or NULL. */
 static const char *published_reason_user(Fixture *f, uid_t uid, char *buf, size_t size) {
-        LevelTable *t = state_levels_ref(&f->m->state);
-        const LevelEntry *e = level_table_find(t, uid, (uint64_t) time(NULL));
-        const char *r = NULL;
+        RiskLevel level;
 
-        if (e && e->reason_user) {
-                snprintf(buf, size, "%s", e->reason_user);
-                r = buf;
-        }
-        state_levels_unref(&f->m->state, t);
-        return r;
+        assert_int_equal(state_levels_lookup(&f->m->state, uid, (uint64_t) time(NULL), &level, NULL,
+                                             0, buf, size), 0);
+        return buf[0] ? buf : NULL;
 }
 
 static void rlc(Fixture *f, const char *jti, const char *level, const char *reason_user_json) {
@@ -529,6 +652,8 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_snapshot_only_when_levels_move, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_reason_user, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_snapshot_journal_compaction, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_level_table_follows_store, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_protected_accounts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_aliases_share_one_uid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_times_checked, setup, teardown),

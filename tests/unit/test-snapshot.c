@@ -297,6 +297,105 @@ static void test_lookup_untrusted_file(void **state) {
 
 /* ---- write ---- */
 
+#define BASE SSF_SNAPSHOT_HEADER "\nmin_uid 1000\nmax_uid 60000\nprotect root\n1000 high 0\n1001 low 0\n"
+#define JHEAD SSF_SNAPSHOT_JOURNAL_HEADER "\n"
+
+static int jlookup(const char *journal, const char *user, RiskLevel *l) {
+        return ssf_snapshot_lookup_buffers(BASE, strlen(BASE), journal, journal ? strlen(journal) : 0,
+                                           user, NOW, l, NULL);
+}
+
+/* The journal's lines override the base file, the last one for a user wins, "none" removes;
+ * anything malformed, a policy line or a torn last line makes the whole snapshot unusable. */
+static void test_journal(void **state) {
+        SsfSnapshotPolicy pol = {};
+        RiskLevel l = RISK_NONE;
+
+        assert_int_equal(jlookup(NULL, "1000", &l), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(jlookup(JHEAD, "1000", &l), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(jlookup(JHEAD "1000 low 0\n1001 high 0\n1000 medium 0\n", "1000", &l), 0);
+        assert_int_equal(l, RISK_MEDIUM);
+        assert_int_equal(jlookup(JHEAD "1000 low 0\n1001 high 0\n1000 medium 0\n", "1001", &l), 0);
+        assert_int_equal(l, RISK_HIGH);
+        /* Lowered to none: no longer listed, as if absent from the base file. */
+        assert_int_equal(jlookup(JHEAD "1000 none 0\n", "1000", &l), -ENOENT);
+        assert_int_equal(jlookup(JHEAD "1000 none 0\n1000 low 0\n", "1000", &l), 0);
+        assert_int_equal(l, RISK_LOW);
+        /* A new account at risk, and one whose level lapsed. */
+        assert_int_equal(jlookup(JHEAD "1002 high 0\n", "1002", &l), 0);
+        assert_int_equal(l, RISK_HIGH);
+        assert_int_equal(jlookup(JHEAD "1000 high 1699999999\n", "1000", &l), 0);
+        assert_int_equal(l, RISK_NONE);
+        /* The policy comes from the base file. */
+        assert_int_equal(ssf_snapshot_lookup_buffers(BASE, strlen(BASE), JHEAD, strlen(JHEAD), "1000",
+                                                     NOW, &l, &pol), 0);
+        assert_true(pol.have_min && pol.min_uid == 1000 && streq(pol.protect, "root"));
+
+        /* Rejected: a torn last line, even a complete-looking one; an empty journal; a wrong
+         * header; a policy line; a malformed or overlong entry. */
+        assert_int_equal(jlookup(JHEAD "1000 none 0", "1000", &l), -EBADMSG);
+        assert_int_equal(jlookup(JHEAD "1000 no", "1001", &l), -EBADMSG);
+        assert_int_equal(jlookup("", "1000", &l), -EBADMSG);
+        assert_int_equal(jlookup(SSF_SNAPSHOT_HEADER "\n1000 none 0\n", "1000", &l), -EBADMSG);
+        assert_int_equal(jlookup(JHEAD "protect 1000\n", "1000", &l), -EBADMSG);
+        assert_int_equal(jlookup(JHEAD "min_uid 0\n", "1000", &l), -EBADMSG);
+        assert_int_equal(jlookup(JHEAD "1000 severe 0\n", "1001", &l), -EBADMSG);
+        assert_int_equal(jlookup(JHEAD "1000 high 0 extra\n", "1001", &l), -EBADMSG);
+        {
+                char big[SSF_SNAPSHOT_MAX_LINE + 64];
+
+                snprintf(big, sizeof(big), JHEAD "%0*d high 0\n", (int) SSF_SNAPSHOT_MAX_LINE, 1);
+                assert_int_equal(jlookup(big, "1001", &l), -EBADMSG);
+        }
+}
+
+/* The files as the daemon writes them: a journal installed next to the base file and appended
+ * to is read with it; no journal is the base file alone; a journal that cannot be trusted (mode)
+ * makes the snapshot unusable. */
+static void test_journal_files(void **state) {
+        Dir *d = *state;
+        const SsfSnapshotEntry e[] = { { "1000", RISK_HIGH, 0 } };
+        uid_t owner = geteuid() == 0 ? (uid_t) -1 : geteuid();
+        char jpath[PATH_MAX], line[64];
+        RiskLevel l;
+        int fd, k;
+
+        assert_int_equal(ssf_snapshot_journal_path(d->file, jpath, sizeof(jpath)), 0);
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, e, 1), 0);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "1000", NOW, owner, &l, NULL), 0);
+        assert_int_equal(l, RISK_HIGH);
+
+        fd = ssf_snapshot_journal_install(d->file, "1001 medium 0\n", 14);
+        assert_true(fd >= 0);
+        k = ssf_snapshot_journal_line(&(SsfSnapshotEntry){ "1000", RISK_NONE, 0 }, line, sizeof(line));
+        assert_int_equal(k, 12);
+        assert_string_equal(line, "1000 none 0\n");
+        assert_int_equal(ssf_snapshot_journal_append(fd, line, (size_t) k), 0);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "1000", NOW, owner, &l, NULL), -ENOENT);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "1001", NOW, owner, &l, NULL), 0);
+        assert_int_equal(l, RISK_MEDIUM);
+        /* A torn append. */
+        assert_int_equal(ssf_snapshot_journal_append(fd, "1002 hi", 7), 0);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "1001", NOW, owner, &l, NULL), -EBADMSG);
+        close(fd);
+        assert_int_equal(ssf_snapshot_journal_install(d->file, "no newline", 10), -EINVAL);
+        assert_int_equal(ssf_snapshot_journal_line(&(SsfSnapshotEntry){ "a b", RISK_LOW, 0 }, line,
+                                                   sizeof(line)), -EINVAL);
+
+        /* Group-writable: not trusted, like the base file. */
+        fd = ssf_snapshot_journal_install(d->file, NULL, 0);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "1000", NOW, owner, &l, NULL), 0);
+        assert_int_equal(chmod(jpath, 0620), 0);
+        assert_true(ssf_snapshot_lookup(d->file, "1000", NOW, owner, &l, NULL) < 0);
+        assert_int_equal(unlink(jpath), 0);
+        assert_int_equal(ssf_snapshot_lookup(d->file, "1000", NOW, owner, &l, NULL), 0);
+        assert_int_equal(l, RISK_HIGH);
+}
+
 static void test_write(void **state) {
         Dir *d = *state;
         const SsfSnapshotEntry e[] = {
@@ -431,6 +530,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_lookup_untrusted_file, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_write, dir_setup, dir_teardown),
                 cmocka_unit_test(test_policy),
+                cmocka_unit_test(test_journal),
+                cmocka_unit_test_setup_teardown(test_journal_files, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_policy_roundtrip, dir_setup, dir_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
