@@ -290,7 +290,9 @@ def test_push_delivery_under_the_unit(system):
     assert st["stream_id"] == stream["stream_id"], st
     plain = c.run(["ssfctl", "status"]).stdout.splitlines()
     assert f"delivery: {PUSH_DELIVERY}" in plain and f"endpoint_url: {PUSH_URL}" in plain, plain
-    cfg = ssfctl(c, "stream")
+    shown = ssfctl(c, "stream")
+    assert (shown["transmitter"], shown["stream_id"]) == ("default", stream["stream_id"]), shown
+    cfg = shown["configuration"]
     assert cfg["delivery"]["method"] == PUSH_DELIVERY, cfg
     assert cfg["delivery"]["endpoint_url"] == PUSH_URL, cfg
 
@@ -469,13 +471,15 @@ def test_daemon_stopped_failmode_and_snapshot(system):
     ssfctl(c, "set-risk", "alice", "high", "--reason", "e2e snapshot test")
     # Keyed by uid, with who is never acted upon (the module resolves names itself).
     uid = c.run("id -u alice").stdout.strip()
+    # A change is appended to the snapshot's journal (compacted into the base file later).
     wait_for("the PAM snapshot to list alice",
-             lambda: f"\n{uid} high " in c.run("cat /var/lib/ssf-sessiond/pam-snapshot",
+             lambda: f"\n{uid} high " in c.run("cat /var/lib/ssf-sessiond/pam-snapshot "
+                                               "/var/lib/ssf-sessiond/pam-snapshot.journal",
                                                check=False).stdout, 20)
     snap = c.run("cat /var/lib/ssf-sessiond/pam-snapshot").stdout
     assert "\nprotect root\n" in snap and "\nmin_uid " in snap, snap
-    assert c.run("stat -c '%a %U' /var/lib/ssf-sessiond/pam-snapshot").stdout.strip() \
-        == "600 root"
+    for f in ("pam-snapshot", "pam-snapshot.journal"):
+        assert c.run(f"stat -c '%a %U' /var/lib/ssf-sessiond/{f}").stdout.strip() == "600 root"
 
     c.systemctl("stop", "ssf-sessiond.socket", "ssf-sessiond.service")
     assert not c.exists("/run/ssf-sessiond/socket")
