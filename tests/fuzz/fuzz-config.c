@@ -72,7 +72,7 @@ static void check(const Config *c, json_t *event) {
                 /* The matcher on a typical event, and the rules a level-none detection runs. */
                 (void) risk_claims_match(d, event);
                 for (int l = RISK_NONE; l < _RISK_MAX; l++) {
-                        const Rule *r = policy_match_named(c, "fuzz", groups, d->name, (RiskLevel) l);
+                        const Rule *r = policy_match_named(c, "default", "fuzz", groups, d->name, (RiskLevel) l);
                         if (r && (r < c->rules || r >= c->rules + c->n_rules ||
                                   !strv_contains(r->detections, d->name)))
                                 abort();

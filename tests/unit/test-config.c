@@ -973,10 +973,10 @@ static void test_client_auth_keys(void **state) {
 
         /* Defaults: basic, nothing else. */
         assert_int_equal(load_text("ca.conf", minimal, &c, &err), 0);
-        assert_int_equal(c->oauth2_client_auth, OAUTH2_CLIENT_AUTH_BASIC);
-        assert_null(c->oauth2_private_key);
-        assert_null(c->proxy);
-        assert_null(c->tls_client_cert);
+        assert_int_equal(c->transmitters[0].oauth2_client_auth, OAUTH2_CLIENT_AUTH_BASIC);
+        assert_null(c->transmitters[0].oauth2_private_key);
+        assert_null(c->transmitters[0].proxy);
+        assert_null(c->transmitters[0].tls_client_cert);
         c = config_free(c);
         err = mfree(err);
 
@@ -987,12 +987,12 @@ static void test_client_auth_keys(void **state) {
                  "tls_client_key = /etc/ssf/c.key\nproxy = http://proxy.example.com:3128\n", minimal);
         /* auth = none: the oauth2 keys are parsed and ignored; then auth = oauth2. */
         assert_int_equal(load_text("ca.conf", text, &c, &err), 0);
-        assert_int_equal(c->oauth2_client_auth, OAUTH2_CLIENT_AUTH_PRIVATE_KEY_JWT);
-        assert_string_equal(c->oauth2_private_key, "/etc/ssf/k.pem");
-        assert_string_equal(c->oauth2_key_id, "k1");
-        assert_string_equal(c->tls_client_cert, "/etc/ssf/c.pem");
-        assert_string_equal(c->tls_client_key, "/etc/ssf/c.key");
-        assert_string_equal(c->proxy, "http://proxy.example.com:3128");
+        assert_int_equal(c->transmitters[0].oauth2_client_auth, OAUTH2_CLIENT_AUTH_PRIVATE_KEY_JWT);
+        assert_string_equal(c->transmitters[0].oauth2_private_key, "/etc/ssf/k.pem");
+        assert_string_equal(c->transmitters[0].oauth2_key_id, "k1");
+        assert_string_equal(c->transmitters[0].tls_client_cert, "/etc/ssf/c.pem");
+        assert_string_equal(c->transmitters[0].tls_client_key, "/etc/ssf/c.key");
+        assert_string_equal(c->transmitters[0].proxy, "http://proxy.example.com:3128");
         c = config_free(c);
         err = mfree(err);
         assert_string_equal(oauth2_client_auth_to_string(OAUTH2_CLIENT_AUTH_POST), "post");
@@ -1037,7 +1037,7 @@ static void test_client_auth_keys(void **state) {
                         fail();
                 }
                 if (proxies[i].ok)
-                        assert_string_equal(c->proxy, proxies[i].proxy);
+                        assert_string_equal(c->transmitters[0].proxy, proxies[i].proxy);
                 else
                         assert_non_null(strstr(err, "must be http://HOST:PORT or https://HOST:PORT"));
                 c = config_free(c);

@@ -475,17 +475,17 @@ static void test_policy_named(void **state) {
                               "action = workflow\nworkflow = notify-admin\n",
                               &c, &err), 0);
         /* "*" and rules without detections run for every risk signal ... */
-        r = policy_match(c, "alice", groups, "mfa-enrolled", RISK_NONE);
+        r = policy_match(c, "default", "alice", groups, "mfa-enrolled", RISK_NONE);
         assert_non_null(r);
         assert_string_equal(r->name, "everything");
         /* ... but a detection at level none runs only the rules that name it, at the user's level. */
-        r = policy_match_named(c, "alice", groups, "mfa-enrolled", RISK_NONE);
+        r = policy_match_named(c, "default", "alice", groups, "mfa-enrolled", RISK_NONE);
         assert_non_null(r);
         assert_string_equal(r->name, "mfa");
-        r = policy_match_named(c, "alice", groups, "mfa-enrolled", RISK_HIGH);
+        r = policy_match_named(c, "default", "alice", groups, "mfa-enrolled", RISK_HIGH);
         assert_non_null(r);
         assert_string_equal(r->name, "high-only");
-        assert_null(policy_match_named(c, "alice", groups, "session-established", RISK_NONE));
+        assert_null(policy_match_named(c, "default", "alice", groups, "session-established", RISK_NONE));
         config_free(c);
 }
 

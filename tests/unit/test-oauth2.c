@@ -618,7 +618,7 @@ static void test_client_new_private_key_jwt(void **state) {
         EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
         _cleanup_free_ char *pem = key_pem(ec);
         OAuth2Client *o = NULL;
-        Config c = {
+        TransmitterConfig c = {
                 .auth = AUTH_OAUTH2,
                 .oauth2_token_url = UNCONST("https://idp.example.com/oauth2/token"),
                 .oauth2_client_id = UNCONST("host1"),
