@@ -224,3 +224,62 @@ def test_hanging_jwks_of_one_push_transmitter_delays_nothing(daemon_factory, tra
     j = okta.send_event("session-revoked", email="carol@example.com")
     okta.wait_acked(j, timeout=60)
     assert p.transmitter_of("carol", j) == ["okta"]
+
+
+def test_root_knows_the_transmitter_by_the_channel(daemon_factory, build_dir, transmitter,
+                                                    transmitter_factory, tmp_path):
+    """A compromised push worker (hostile_worker.py in place of the real one) serves both push
+    transmitters, a channel each. Root tags a record with the transmitter of the channel it
+    arrived on and refuses one whose iss is not that transmitter's: the worker cannot pass one
+    transmitter's record off as another's with its iss. (It could fabricate records with a
+    transmitter's own iss on that transmitter's channel: root does not verify signatures;
+    that is the trust boundary of every worker, now of the shared push worker for all the push
+    transmitters it serves.)"""
+    from test_root_trust import CAEP, HOSTILE, email, record, replies
+
+    p = TwoPush(daemon_factory, transmitter, transmitter_factory, tmp_path)
+    okta = p.okta
+    script = str(tmp_path / "hostile.json")
+    frames = [
+        # On okta's channel (1) with the default transmitter's iss: refused.
+        {"channel": 1, "type": "ingest", "id": 1,
+         "request": record("c1", CAEP + "session-revoked", email("alice@example.com"),
+                           iss=transmitter.issuer)},
+        # On okta's channel with okta's iss: applied, as okta's.
+        {"channel": 1, "type": "ingest", "id": 2,
+         "request": record("c2", CAEP + "session-revoked", email("alice@example.com"),
+                           iss=okta.issuer)},
+        # On the default transmitter's channel (0) with okta's iss: refused.
+        {"channel": 0, "type": "ingest", "id": 3,
+         "request": record("c3", CAEP + "session-revoked", email("bob@example.com"),
+                           iss=okta.issuer)},
+        # On its own channel with its own iss: applied, as default's.
+        {"channel": 0, "type": "ingest", "id": 4,
+         "request": record("c4", CAEP + "session-revoked", email("bob@example.com"),
+                           iss=transmitter.issuer)},
+    ]
+    with open(script, "w") as f:
+        json.dump(frames, f)
+    p.kw["env"] = {"SSF_TEST_WORKER": HOSTILE, "SSF_TEST_SCRIPT": script}
+    p.kw["start"] = False
+    d = p.start(wait=False)
+    d.binary = os.path.join(build_dir, "helpers", "ssf-sessiond-test")
+    d.start()
+    # One worker for both, with a channel each, in the order of its --transmitter arguments.
+    argv = wait_for(lambda: os.path.exists(script + ".argv") and open(script + ".argv").read(),
+                    30, "the worker started")
+    args = json.loads(argv.splitlines()[0])
+    assert [a for a in args if a.startswith("--transmitter=")] == \
+        ["--transmitter=default", "--transmitter=okta"], args
+    with open(script + ".go", "w"):
+        pass
+    wait_for(lambda: len(replies(script)) >= 4, 30, "all records answered")
+    r = replies(script)
+    assert r[0]["err"] == "invalid_issuer" and r[0]["status"] < 0, r
+    assert r[1]["status"] == 0, r
+    assert r[2]["err"] == "invalid_issuer" and r[2]["status"] < 0, r
+    assert r[3]["status"] == 0, r
+    assert [(e["jti"], e["transmitter"]) for e in d.ctl("history", "alice")["entries"]] == \
+        [("c2", "okta")]
+    assert [(e["jti"], e["transmitter"]) for e in d.ctl("history", "bob")["entries"]] == \
+        [("c4", "default")]
