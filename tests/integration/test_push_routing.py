@@ -283,3 +283,32 @@ def test_root_knows_the_transmitter_by_the_channel(daemon_factory, build_dir, tr
         [("c2", "okta")]
     assert [(e["jti"], e["transmitter"]) for e in d.ctl("history", "bob")["entries"]] == \
         [("c4", "default")]
+
+
+def test_shared_push_worker_restarted_for_all(daemon_factory, transmitter, transmitter_factory,
+                                              tmp_path):
+    """The push worker dies: root restarts it once, for both push transmitters together (they
+    share the listener), and both transmitters' SETs are applied again."""
+    p = TwoPush(daemon_factory, transmitter, transmitter_factory, tmp_path)
+    d = p.start()
+
+    def started():
+        return [line.split("Started network worker ")[1].split()[0]
+                for line in d.log().splitlines() if "Started network worker" in line]
+
+    first = started()
+    assert len(first) == 2 and len(set(first)) == 1, first
+    os.kill(int(first[0]), signal.SIGKILL)
+    again = wait_for(lambda: started()[2:] if len(started()) >= 4 else None, 30,
+                     "the push worker started again")
+    assert len(again) == 2 and len(set(again)) == 1 and again[0] != first[0], again
+    p.wait_ready()
+    ja = transmitter.send_event("session-revoked", email="alice@example.com")
+    jb = p.okta.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(ja, timeout=40)
+    p.okta.wait_acked(jb, timeout=40)
+    assert p.transmitter_of("alice", ja) == ["default"]
+    assert p.transmitter_of("bob", jb) == ["okta"]
+    # Started again once, not once per transmitter (a second worker could not bind the port):
+    # both restart timers (the same 1 s backoff) have fired long before both SETs applied.
+    assert len(started()) == 4, started()
