@@ -25,7 +25,8 @@ static const char *arg_config = SSF_DEFAULT_CONFIG;
 static bool arg_foreground = false;
 static bool arg_check = false;
 static bool arg_worker = false;
-static const char *arg_transmitter = NULL;
+static char *arg_transmitters[TRANSMITTERS_MAX];
+static size_t arg_n_transmitters = 0;
 
 static void help(void) {
         printf("Usage: ssf-sessiond [OPTIONS]\n\n"
@@ -81,7 +82,12 @@ static int parse_argv(int argc, char *argv[]) {
                                 fprintf(stderr, "ssf-sessiond: invalid transmitter name '%s'\n", optarg);
                                 return -EINVAL;
                         }
-                        arg_transmitter = optarg;
+                        if (arg_n_transmitters >= TRANSMITTERS_MAX) {
+                                fprintf(stderr, "ssf-sessiond: too many --transmitter\n");
+                                return -EINVAL;
+                        }
+                        /* Several: one worker serving the push transmitters, a channel each. */
+                        arg_transmitters[arg_n_transmitters++] = optarg;
                         break;
                 case ARG_VERSION:
                         printf("ssf-sessiond " SSF_VERSION "\n");
@@ -92,7 +98,7 @@ static int parse_argv(int argc, char *argv[]) {
                 default:
                         return -EINVAL;
                 }
-        if (arg_transmitter && !arg_worker) {
+        if (arg_n_transmitters > 0 && !arg_worker) {
                 fprintf(stderr, "ssf-sessiond: --transmitter is for the network worker only\n");
                 return -EINVAL;
         }
@@ -182,7 +188,7 @@ int main(int argc, char *argv[]) {
         log_setup(arg_foreground || arg_check);
         umask(0077);
         if (arg_worker)
-                return worker_main(arg_config, arg_transmitter);
+                return worker_main(arg_config, arg_transmitters, arg_n_transmitters);
 
         r = config_load(arg_config, true, &config);
         if (r >= 0)

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Supervision of the network workers (broker.h), one per transmitter: starts each, answers
- * their messages on the main loop, and restarts each with its own backoff, so that one
- * transmitter's failure never holds up another's. Runs in the root daemon.
+ * Supervision of the network workers (broker.h), one per poll transmitter and one for all push
+ * transmitters (they share the one push listener): starts each, answers their messages on the
+ * main loop, and restarts each with its own backoff, so that one poll transmitter's failure
+ * never holds up another's. Each transmitter has its own channel, also when it shares its
+ * worker: root knows the transmitter of every message by the channel it arrives on, never by
+ * the worker's word. Runs in the root daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -169,6 +172,12 @@ static bool worker_try_reap(Worker *w) {
                 else if (WIFSIGNALED(status))
                         log_info("Network worker " PID_FMT " was killed", w->pid);
         }
+        if (p == w->pid)
+                /* The other channels of the same process (push transmitters sharing one
+                 * worker): the pid is no longer theirs to signal or wait for. */
+                for (Worker *o = w->broker->workers; o; o = o->next)
+                        if (o != w && o->pid == w->pid)
+                                o->pid = 0;
         w->pid = 0; /* reaped, or not ours to wait for (ECHILD) */
         return true;
 }
@@ -799,6 +808,7 @@ static void worker_gone(Worker *w, int error, bool kill_it) {
         Supervisor *sup = w->sup;
         bool was_current = !w->retiring;
         uint64_t started = w->started;
+        pid_t pid = w->pid;
 
         if (error < 0 && error != -ECONNRESET && error != -EPROTO)
                 log_error_errno(error, "Bad message from the network worker, stopping it: %m");
@@ -815,6 +825,18 @@ static void worker_gone(Worker *w, int error, bool kill_it) {
         }
         if (!was_current)
                 return;
+        /* One process serving several push transmitters: when one channel is over, so are the
+         * others (the process is killed or exits), and all start again together. w may be
+         * freed: only its copied fields are used from here on. */
+        for (bool again = pid > 0; again;) {
+                again = false;
+                for (Worker *o = b->workers; o; o = o->next)
+                        if (o->pid == pid && !o->retiring) {
+                                worker_gone(o, -ECONNRESET, kill_it);
+                                again = true; /* the list may have changed */
+                                break;
+                        }
+        }
         /* A worker that ran well for a while earns a fresh start: the delay grows only while
          * workers keep dying young. */
         if (started > 0 && mono_usec() - started >= RESTART_MAX_USEC)
@@ -896,75 +918,136 @@ static const char *worker_program(void) {
         return "/proc/self/exe";
 }
 
+/* Whether sup's transmitter uses push delivery (in the configuration in force). */
+static bool sup_is_push(Supervisor *sup) {
+        ConfigHandle *h = state_config_ref(sup->broker->state);
+        const TransmitterConfig *t = config_transmitter(h->config, sup->name);
+        bool push = t && t->delivery == DELIVERY_PUSH;
+
+        state_config_unref(sup->broker->state, h);
+        return push;
+}
+
+/* Starts the worker of sup: a poll transmitter's alone; a push transmitter's is the one worker
+ * of every push transmitter without a current worker (they share the one listener, which
+ * routes by path), with a channel each, so that every message still names its transmitter by
+ * the channel it arrives on. */
 static int broker_spawn(Supervisor *sup) {
         Broker *b = sup->broker;
-        char level[16], tname[32 + TRANSMITTER_NAME_MAX], *argv[9];
-        int sv[2], buf = LINK_BUFFER, r;
+        Supervisor *group[TRANSMITTERS_MAX];
+        Worker *ws[TRANSMITTERS_MAX] = {};
+        int ours[TRANSMITTERS_MAX], theirs[TRANSMITTERS_MAX];
+        char level[16], tnames[TRANSMITTERS_MAX][32 + TRANSMITTER_NAME_MAX];
+        char *argv[8 + TRANSMITTERS_MAX];
+        int buf = LINK_BUFFER, r = 0;
         char **envp = NULL;
-        size_t n = 0;
-        Worker *w;
+        size_t n = 0, k = 0, a = 0;
+        uid_t uid;
         pid_t pid;
 
-        w = calloc(1, sizeof(*w));
-        if (!w)
-                return -ENOMEM;
-        w->broker = b;
-        w->sup = sup;
-        w->fd = -EBADF;
-        w->pidfd = -EBADF;
+        group[n++] = sup;
+        if (sup_is_push(sup))
+                for (size_t i = 0; i < b->n_sups && n < TRANSMITTERS_MAX; i++) {
+                        Supervisor *o = b->sups[i];
+
+                        if (o != sup && !o->removed && !current(o) && sup_is_push(o))
+                                group[n++] = o;
+                }
         {
                 gid_t gid;
 
-                if (geteuid() != 0 || worker_user(&w->uid, &gid) < 0)
-                        w->uid = geteuid();
+                if (geteuid() != 0 || worker_user(&uid, &gid) < 0)
+                        uid = geteuid();
         }
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
-                free(w);
-                return log_error_errno(errno, "socketpair: %m");
+        for (k = 0; k < n; k++) {
+                int sv[2];
+
+                if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+                        r = log_error_errno(errno, "socketpair: %m");
+                        break;
+                }
+                for (int i = 0; i < 2; i++) {
+                        (void) setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+                        (void) setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+                }
+                /* The worker's end blocks; ours is non-blocking on the event loop. */
+                (void) fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) & ~O_NONBLOCK);
+                /* Above the channel numbers the child gets (LINK_FD + i), so that moving one
+                 * into place never overwrites another. */
+                if (sv[1] < LINK_FD + (int) n) {
+                        int fd = fcntl(sv[1], F_DUPFD_CLOEXEC, LINK_FD + (int) n);
+
+                        safe_close(sv[1]);
+                        sv[1] = fd;
+                        if (fd < 0) {
+                                r = -errno;
+                                safe_close(sv[0]);
+                                break;
+                        }
+                }
+                ours[k] = sv[0];
+                theirs[k] = sv[1];
         }
-        for (int i = 0; i < 2; i++) {
-                (void) setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-                (void) setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+        if (r >= 0)
+                for (size_t i = 0; i < n; i++) {
+                        ws[i] = calloc(1, sizeof(*ws[i]));
+                        if (!ws[i])
+                                r = -ENOMEM;
+                }
+        if (r >= 0) {
+                size_t m = 0;
+
+                for (char **e = environ; e && *e; e++)
+                        m++;
+                envp = calloc(m + 1, sizeof(char *));
+                if (!envp)
+                        r = -ENOMEM;
         }
-        /* The worker's end blocks; ours is non-blocking on the event loop. */
-        (void) fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) & ~O_NONBLOCK);
+        if (r < 0) {
+                for (size_t i = 0; i < k; i++) {
+                        safe_close(ours[i]);
+                        safe_close(theirs[i]);
+                }
+                for (size_t i = 0; i < n; i++)
+                        free(ws[i]);
+                return r;
+        }
 
         /* Everything the child needs is prepared before fork(): between fork and exec only
          * async-signal-safe calls. */
         (void) snprintf(level, sizeof(level), "%s", log_level_to_string(log_get_max_level()));
-        /* One argument, "--transmitter=NAME": a name can never be taken for an option. */
-        (void) snprintf(tname, sizeof(tname), "--transmitter=%s", sup->name);
-        argv[0] = UNCONST("ssf-sessiond");
-        argv[1] = UNCONST("--network-worker");
-        argv[2] = tname;
-        argv[3] = UNCONST("--config");
-        argv[4] = UNCONST(b->config_path);
-        argv[5] = UNCONST("--log-level");
-        argv[6] = level;
-        argv[7] = UNCONST(b->foreground ? "--foreground" : NULL);
-        argv[8] = NULL;
-        for (char **e = environ; e && *e; e++)
-                n++;
-        envp = calloc(n + 1, sizeof(char *));
-        if (!envp) {
-                safe_close(sv[0]);
-                safe_close(sv[1]);
-                free(w);
-                return -ENOMEM;
+        argv[a++] = UNCONST("ssf-sessiond");
+        argv[a++] = UNCONST("--network-worker");
+        for (size_t i = 0; i < n; i++) {
+                /* One argument, "--transmitter=NAME": a name can never be taken for an option.
+                 * Channel i is on LINK_FD + i. */
+                (void) snprintf(tnames[i], sizeof(tnames[i]), "--transmitter=%s", group[i]->name);
+                argv[a++] = tnames[i];
         }
-        n = 0;
-        for (char **e = environ; e && *e; e++)
-                if (!startswith(*e, "NOTIFY_SOCKET=") && !startswith(*e, "LISTEN_") &&
-                    !startswith(*e, "WATCHDOG_"))
-                        envp[n++] = *e;
+        argv[a++] = UNCONST("--config");
+        argv[a++] = UNCONST(b->config_path);
+        argv[a++] = UNCONST("--log-level");
+        argv[a++] = level;
+        argv[a++] = UNCONST(b->foreground ? "--foreground" : NULL);
+        argv[a] = NULL;
+        {
+                size_t m = 0;
+
+                for (char **e = environ; e && *e; e++)
+                        if (!startswith(*e, "NOTIFY_SOCKET=") && !startswith(*e, "LISTEN_") &&
+                            !startswith(*e, "WATCHDOG_"))
+                                envp[m++] = *e;
+        }
 
         pid = fork();
         if (pid < 0) {
                 r = -errno;
                 free(envp);
-                safe_close(sv[0]);
-                safe_close(sv[1]);
-                free(w);
+                for (size_t i = 0; i < n; i++) {
+                        safe_close(ours[i]);
+                        safe_close(theirs[i]);
+                        free(ws[i]);
+                }
                 return log_error_errno(r, "fork: %m");
         }
         if (pid == 0) {
@@ -972,40 +1055,66 @@ static int broker_spawn(Supervisor *sup) {
 
                 sigemptyset(&ss);
                 (void) sigprocmask(SIG_SETMASK, &ss, NULL);
-                if (dup2(sv[1], LINK_FD) < 0)
-                        _exit(127);
-                (void) close_range(LINK_FD + 1, ~0U, 0);
+                for (size_t i = 0; i < n; i++)
+                        if (dup2(theirs[i], LINK_FD + (int) i) < 0)
+                                _exit(127);
+                (void) close_range(LINK_FD + (unsigned) n, ~0U, 0);
                 execve(worker_program(), argv, envp);
                 _exit(127);
         }
         free(envp);
-        safe_close(sv[1]);
-        w->fd = sv[0];
-        w->pid = pid;
-        w->next = b->workers;
-        b->workers = w;
-        /* Our child, not reaped yet: the pid cannot be anyone else's. */
-        w->pidfd = pidfd_open(pid, 0);
-        if (w->pidfd < 0 && errno != ENOSYS)
-                log_debug_errno(errno, "pidfd_open: %m");
-        r = sd_event_add_io(b->event, &w->io, w->fd, EPOLLIN, on_worker_io, w);
-        if (r >= 0)
-                /* PAM and ssfctl first when both are ready. */
-                r = sd_event_source_set_priority(w->io, SD_EVENT_PRIORITY_NORMAL + 1);
-        if (r >= 0)
-                r = worker_watch_exit(w);
+        for (size_t i = 0; i < n; i++) {
+                Worker *w = ws[i];
+
+                safe_close(theirs[i]);
+                w->broker = b;
+                w->sup = group[i];
+                w->uid = uid;
+                w->fd = ours[i];
+                w->pid = pid;
+                w->next = b->workers;
+                b->workers = w;
+                /* Our child, not reaped yet: the pid cannot be anyone else's. Each channel's
+                 * Worker watches the process on its own pidfd. */
+                w->pidfd = pidfd_open(pid, 0);
+                if (w->pidfd < 0 && errno != ENOSYS)
+                        log_debug_errno(errno, "pidfd_open: %m");
+                r = sd_event_add_io(b->event, &w->io, w->fd, EPOLLIN, on_worker_io, w);
+                if (r >= 0)
+                        /* PAM and ssfctl first when both are ready. */
+                        r = sd_event_source_set_priority(w->io, SD_EVENT_PRIORITY_NORMAL + 1);
+                if (r >= 0)
+                        r = worker_watch_exit(w);
+                if (r < 0)
+                        break;
+                w->started = mono_usec();
+        }
         if (r < 0) {
                 log_error_errno(r, "Cannot watch the network worker: %m");
-                worker_close_channel(w);
-                worker_kill(w);
+                for (size_t i = 0; i < n; i++) {
+                        Worker *w = ws[i];
+
+                        if (!w->broker) { /* not linked yet */
+                                safe_close(ours[i]);
+                                safe_close(theirs[i]);
+                                free(w);
+                                continue;
+                        }
+                        worker_close_channel(w);
+                        worker_kill(w);
+                }
                 /* Just killed: this wait is short. */
-                (void) waitpid(w->pid, NULL, 0);
-                w->pid = 0;
-                worker_free(w);
+                (void) waitpid(pid, NULL, 0);
+                for (size_t i = 0; i < n; i++)
+                        if (ws[i]->broker) {
+                                ws[i]->pid = 0;
+                                worker_free(ws[i]);
+                        }
                 return r;
         }
-        w->started = mono_usec();
-        log_debug("Started network worker " PID_FMT " for transmitter '%s'", pid, sup->name);
+        for (size_t i = 0; i < n; i++)
+                log_debug("Started network worker " PID_FMT " for transmitter '%s'%s", pid,
+                          group[i]->name, n > 1 ? " (with the other push transmitters)" : "");
         return 0;
 }
 

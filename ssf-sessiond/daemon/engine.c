@@ -42,7 +42,12 @@ static char *set_txn(const IngestRequest *set) {
 /* The SET's iss must be that of the transmitter whose worker's channel it arrived on: its
  * configured issuer, else (discovered through config_url) the issuer its stream reported, and
  * never another transmitter's configured issuer. A record without a transmitter (not from a
- * worker channel) is refused. */
+ * worker channel) is refused.
+ * The push transmitters share one worker (the one push listener), with a channel each: the
+ * channel still names the transmitter, so a compromised push worker cannot pass one
+ * transmitter's record off as another's with its iss; it can fabricate records for any push
+ * transmitter it serves (with that one's iss, on that one's channel), as any worker can for its
+ * own transmitter: the push transmitters are one trust domain (broker.c). */
 static int check_transmitter(State *st, const Config *c, const IngestRequest *set, SetError *err) {
         const TransmitterConfig *tc = config_transmitter(c, set->transmitter);
         _cleanup_free_ char *reported = NULL;

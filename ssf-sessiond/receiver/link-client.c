@@ -437,6 +437,12 @@ void link_set_http(Link *l, HttpClient *http) {
         pthread_mutex_unlock(&l->lock);
 }
 
+void link_stop(Link *l) {
+        pthread_mutex_lock(&l->lock);
+        link_stop_locked(l);
+        pthread_mutex_unlock(&l->lock);
+}
+
 bool link_stopping(Link *l) {
         bool s;
 

@@ -59,5 +59,8 @@ char *link_take_verify(Link *l);
 /* The HTTP client a stop or verify request should interrupt (may be NULL). */
 void link_set_http(Link *l, HttpClient *http);
 bool link_stopping(Link *l);
+/* Stops as root's "stop" does (a worker serving several transmitters stops them all when one
+ * stops: a signal reaches one channel's reader only). */
+void link_stop(Link *l);
 /* Sleeps up to usec or until stop; returns true when stopping. */
 bool link_wait_stop(Link *l, uint64_t usec);

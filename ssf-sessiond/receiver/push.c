@@ -389,7 +389,6 @@ bool push_log_limit_allow(PushLogLimit *l, uint64_t now, unsigned *ret_suppresse
 struct PushServer {
         int fd;
         SSL_CTX *ctx;
-        char *path;   /* origin-form of push_url */
 };
 
 static int log_ssl_error(const char *what) {
@@ -408,7 +407,6 @@ PushServer *push_server_free(PushServer *s) {
                 return NULL;
         safe_close(s->fd);
         SSL_CTX_free(s->ctx);
-        free(s->path);
         free(s);
         return NULL;
 }
@@ -473,19 +471,16 @@ static int push_listen_socket(const char *listen_on, int *ret) {
         return 0;
 }
 
-int push_server_new(const TransmitterConfig *c, PushServer **ret) {
+int push_server_new(const Config *c, PushServer **ret) {
         _cleanup_(push_server_freep) PushServer *s = NULL;
         int r;
 
-        if (!c->push_listen || !c->push_url || !c->push_cert || !c->push_key)
+        if (!c->push_listen || !c->push_cert || !c->push_key)
                 return -EINVAL;
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
         s->fd = -EBADF;
-        r = push_url_target(c->push_url, &s->path);
-        if (r < 0)
-                return log_error_errno(r, "Cannot use push_url '%s': %m", c->push_url);
 
         ERR_clear_error();
         s->ctx = SSL_CTX_new(TLS_server_method());
@@ -546,6 +541,7 @@ typedef enum ConnState {
 } ConnState;
 
 typedef struct PushJob PushJob;
+typedef struct PushTx PushTx;
 
 typedef struct Conn {
         int fd;
@@ -570,6 +566,7 @@ typedef struct Conn {
 /* A SET handed from the listener thread to the ingest thread, and its outcome back. */
 struct PushJob {
         PushJob *next;
+        PushTx *tx;          /* whose SET it is */
         Conn *conn;          /* NULL: the listener stopped waiting for it (answered 503) */
         bool started;        /* the ingest thread took it */
         char *token;
@@ -604,14 +601,34 @@ static const struct {
         [PUSH_LOG_EVICTED] = { LOG_INFO, "push connections evicted or refused when full" },
 };
 
+/* The listener, shared by every push transmitter of this worker: one thread accepts, reads and
+ * parses requests, and hands each SET to the transmitter whose push_url path the request names
+ * (PushTx). Nothing here waits for the network or for a transmitter. */
 typedef struct Push {
-        Receiver rx;
         PushServer *server;
-        char *push_authorization; /* "Bearer <secret>": never logged; set before the threads run */
+        PushTx **txs;             /* the routes: each transmitter's path */
+        size_t n_txs;
         /* the listener thread's */
         Conn *conns[PUSH_MAX_CONNECTIONS];
         unsigned n_conns;
         PushLogLimit log_limits[_PUSH_LOG_KIND_MAX];
+        /* shared, under lock */
+        pthread_mutex_t lock;
+        PushJob *done;            /* outcomes from the transmitters' ingest threads */
+        bool quit;
+        int wake_fd;              /* eventfd: an ingest thread finished a job */
+        pthread_t listener;
+        bool listener_started;
+} Push;
+
+/* One push transmitter: its stream (the main thread of its own, push_tx_main()), its
+ * verification context (issuer, audience, JWKS fetched through its own HTTP settings) and its
+ * ingest thread, so that one transmitter's slow JWKS endpoint or slow stream API never holds up
+ * another's SETs. */
+struct PushTx {
+        Receiver rx;
+        Push *listener;
+        char *path;               /* origin-form of its push_url: its route */
         /* the ingest thread's */
         HttpClient *ingest_http;  /* JWKS refreshes */
         Transmitter vt;           /* what verifying needs (transmitter_take_verifier()) */
@@ -619,15 +636,16 @@ typedef struct Push {
         /* shared, under lock */
         pthread_mutex_t lock;
         pthread_cond_t cond;
-        PushJob *todo, **todo_tail, *done;
+        char *push_authorization; /* what pushes must carry: never logged */
+        bool serving;             /* set up once: its SETs are verified (until then they wait) */
+        PushJob *todo, **todo_tail;
         unsigned n_todo;
         Transmitter next_vt;      /* a newer verifier from the main thread, when has_next_vt */
         bool has_next_vt;
         bool quit;
-        int wake_fd;              /* eventfd: the ingest thread finished a job */
-        pthread_t listener, ingester;
-        bool threads_started;
-} Push;
+        pthread_t main, ingester;
+        bool main_started, ingester_started;
+};
 
 static void push_log_suppressed(PushLogKind kind, unsigned n) {
         if (n > 0)
@@ -730,7 +748,7 @@ static void conn_respond_retry(Push *p, Conn *c, uint64_t sec) {
 
 /* The whole request is in: hand the SET to the ingest thread, or answer 503 at once when too
  * many are waiting. */
-static void conn_handle(Push *p, Conn *c) {
+static void conn_handle(Push *p, Conn *c, PushTx *tx) {
         char *token = c->buf + c->req.head_len;
         size_t n = (size_t) c->req.content_length, ct_len = c->req.content_type_len;
         const char *semi;
@@ -765,16 +783,17 @@ static void conn_handle(Push *p, Conn *c) {
         j->len = n;
         j->seen_usec = ssf_now_usec();
         j->conn = c;
+        j->tx = tx;
 
-        pthread_mutex_lock(&p->lock);
-        full = p->n_todo >= PUSH_QUEUE_MAX;
+        pthread_mutex_lock(&tx->lock);
+        full = tx->n_todo >= PUSH_QUEUE_MAX;
         if (!full) {
-                *p->todo_tail = j;
-                p->todo_tail = &j->next;
-                p->n_todo++;
-                pthread_cond_signal(&p->cond);
+                *tx->todo_tail = j;
+                tx->todo_tail = &j->next;
+                tx->n_todo++;
+                pthread_cond_signal(&tx->cond);
         }
-        pthread_mutex_unlock(&p->lock);
+        pthread_mutex_unlock(&tx->lock);
         if (full) {
                 job_free(j);
                 log_debug("Push request from %s: %u SETs are waiting already, answering 503",
@@ -792,24 +811,26 @@ static void conn_handle(Push *p, Conn *c) {
  * drops a job it has not started and forgets the connection of one it has. */
 static void conn_abandon_job(Push *p, Conn *c) {
         PushJob *j = c->job;
+        PushTx *tx;
 
         if (!j)
                 return;
         c->job = NULL;
-        pthread_mutex_lock(&p->lock);
+        tx = j->tx;
+        pthread_mutex_lock(&tx->lock);
         if (!j->started) {
-                for (PushJob **i = &p->todo; *i; i = &(*i)->next)
+                for (PushJob **i = &tx->todo; *i; i = &(*i)->next)
                         if (*i == j) {
                                 *i = j->next;
-                                if (p->todo_tail == &j->next)
-                                        p->todo_tail = i;
-                                p->n_todo--;
+                                if (tx->todo_tail == &j->next)
+                                        tx->todo_tail = i;
+                                tx->n_todo--;
                                 break;
                         }
                 job_free(j);
         } else
                 j->conn = NULL; /* freed by the ingest thread */
-        pthread_mutex_unlock(&p->lock);
+        pthread_mutex_unlock(&tx->lock);
 }
 
 /* The ingest thread's outcome for c's SET. */
@@ -832,8 +853,23 @@ static void conn_finish_job(Push *p, Conn *c, PushJob *j) {
                 conn_respond_retry(p, c, PUSH_RETRY_AFTER_SEC);
 }
 
+/* The transmitter whose push_url has the request's target as its path (and query), or NULL.
+ * Every path is the one route of one transmitter (the configuration refuses a path twice). */
+static PushTx *push_route(Push *p, const PushRequest *req) {
+        for (size_t i = 0; i < p->n_txs; i++) {
+                PushTx *tx = p->txs[i];
+
+                if (req->target_len == strlen(tx->path) &&
+                    memcmp(req->target, tx->path, req->target_len) == 0)
+                        return tx;
+        }
+        return NULL;
+}
+
 /* Reads what is there; answers as soon as the head or the whole request allows. */
 static void conn_read(Push *p, Conn *c) {
+        PushTx *tx = c->have_head ? push_route(p, &c->req) : NULL;
+
         for (;;) {
                 size_t target = c->have_head ? c->req.head_len + (size_t) c->req.content_length
                                              : PUSH_MAX_HEAD;
@@ -847,8 +883,18 @@ static void conn_read(Push *p, Conn *c) {
                                 return;
                         }
                         if (r >= 0) {
+                                bool serving = false, authorized = false;
+
                                 c->have_head = true;
-                                status = push_check_head(&c->req, p->server->path);
+                                /* The route: the transmitter whose push_url has this path. */
+                                tx = push_route(p, &c->req);
+                                status = tx ? push_check_head(&c->req, tx->path) : 404;
+                                if (status == 0) {
+                                        pthread_mutex_lock(&tx->lock);
+                                        serving = tx->serving;
+                                        authorized = push_authorized(&c->req, tx->push_authorization);
+                                        pthread_mutex_unlock(&tx->lock);
+                                }
                                 if (status == 405)
                                         conn_respond(p, c, 405, "Allow: POST\r\n", NULL);
                                 else if (status == 400)
@@ -856,14 +902,21 @@ static void conn_read(Push *p, Conn *c) {
                                                              "Transfer-Encoding is not supported");
                                 else if (status != 0)
                                         conn_respond(p, c, status, NULL, NULL);
-                                else if (!push_authorized(&c->req, p->push_authorization)) {
+                                else if (!authorized) {
                                         if (push_log_ok(p, PUSH_LOG_UNAUTHORIZED))
-                                                log_warning("Push request from %s without the "
-                                                            "stream's authorization, refused",
-                                                            c->peer);
+                                                log_warning("Push request from %s for transmitter "
+                                                            "'%s' without the stream's "
+                                                            "authorization, refused",
+                                                            c->peer, tx->rx.c->name);
                                         conn_respond(p, c, 401, "WWW-Authenticate: Bearer\r\n",
                                                      NULL);
-                                }
+                                } else if (!serving)
+                                        /* Its stream is being set up (a transmitter may push
+                                         * as soon as it created the stream): the SET waits for
+                                         * it, at most PUSH_HANDOVER_USEC like any other. */
+                                        log_debug("Push request from %s for transmitter '%s', "
+                                                  "which is not set up yet: waiting for it",
+                                                  c->peer, tx->rx.c->name);
                                 if (c->state != CONN_READ)
                                         return;
                                 continue;
@@ -898,7 +951,11 @@ static void conn_read(Push *p, Conn *c) {
                         c->deadline = ssf_now_usec() + PUSH_IO_TIMEOUT_USEC;
                 c->len += (size_t) n; /* a head is parsed at the top of the loop */
         }
-        conn_handle(p, c);
+        if (!tx) {
+                c->state = CONN_DONE; /* cannot be: the head was routed */
+                return;
+        }
+        conn_handle(p, c, tx);
 }
 
 /* After an answer on a kept connection: what followed the request stays (a pipelined request),
@@ -1157,7 +1214,7 @@ static void push_serve(Push *p) {
         }
         if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
                 log_warning_errno(errno, "poll() on the push listener: %m");
-                (void) link_wait_stop(p->rx.link, 100000u);
+                (void) usleep(100000u);
                 return;
         }
         if (pfd[1].revents & POLLIN)
@@ -1203,127 +1260,102 @@ static void *push_listener_thread(void *userdata) {
                 pthread_mutex_lock(&p->lock);
                 quit = p->quit;
                 pthread_mutex_unlock(&p->lock);
-                if (quit || link_stopping(p->rx.link))
+                if (quit || link_stopping(p->txs[0]->rx.link))
                         break;
                 push_serve(p);
         }
         return NULL;
 }
 
-/* ---- the ingest thread: verifies pushed SETs and hands them to the daemon ------------------ */
+/* ---- the ingest threads: verify pushed SETs and hand them to the daemon -------------------- */
 
+/* One per transmitter: a JWKS refresh that hangs holds up that transmitter's SETs only. */
 static void *push_ingest_thread(void *userdata) {
-        Push *p = userdata;
+        PushTx *tx = userdata;
+        Push *p = tx->listener;
 
-        pthread_mutex_lock(&p->lock);
+        pthread_mutex_lock(&tx->lock);
         for (;;) {
                 uint64_t one = 1;
                 PushJob *j;
 
-                while (!p->quit && !p->todo)
-                        pthread_cond_wait(&p->cond, &p->lock);
-                if (p->quit)
+                /* Nothing is verified before the first setup gave the verifier. */
+                while (!tx->quit && (!tx->todo || !tx->serving))
+                        pthread_cond_wait(&tx->cond, &tx->lock);
+                if (tx->quit)
                         break;
-                j = p->todo;
-                p->todo = j->next;
-                if (!p->todo)
-                        p->todo_tail = &p->todo;
-                p->n_todo--;
+                j = tx->todo;
+                tx->todo = j->next;
+                if (!tx->todo)
+                        tx->todo_tail = &tx->todo;
+                tx->n_todo--;
                 j->next = NULL;
                 j->started = true;
-                if (p->has_next_vt) {
-                        transmitter_done(&p->vt);
-                        p->vt = p->next_vt;
-                        p->next_vt = (Transmitter) {};
-                        p->has_next_vt = false;
+                if (tx->has_next_vt) {
+                        transmitter_done(&tx->vt);
+                        tx->vt = tx->next_vt;
+                        tx->next_vt = (Transmitter) {};
+                        tx->has_next_vt = false;
                 }
-                pthread_mutex_unlock(&p->lock);
+                pthread_mutex_unlock(&tx->lock);
 
-                json_object_set_new(p->counters, "sets_received", json_integer(1));
-                j->r = receive_set(p->rx.link, p->ingest_http, &p->vt, j->token, j->len, NULL,
+                json_object_set_new(tx->counters, "sets_received", json_integer(1));
+                /* Verified against this transmitter's issuer, audience and keys only: a SET
+                 * posted to its path with another's iss is invalid_issuer. */
+                j->r = receive_set(tx->rx.link, tx->ingest_http, &tx->vt, j->token, j->len, NULL,
                                    j->seen_usec, &j->err, &j->retry_usec);
                 if (j->r >= 0 || j->r == -EALREADY)
-                        json_object_set_new(p->counters, "sets_acknowledged", json_integer(1));
+                        json_object_set_new(tx->counters, "sets_acknowledged", json_integer(1));
                 else if (j->r != -EAGAIN && j->err.err)
-                        json_object_set_new(p->counters, "sets_rejected", json_integer(1));
-                link_facts(p->rx.link, NULL, p->counters);
-                json_object_clear(p->counters);
+                        json_object_set_new(tx->counters, "sets_rejected", json_integer(1));
+                link_facts(tx->rx.link, NULL, tx->counters);
+                json_object_clear(tx->counters);
 
-                pthread_mutex_lock(&p->lock);
+                pthread_mutex_lock(&tx->lock);
                 if (j->conn) {
+                        pthread_mutex_lock(&p->lock);
                         j->next = p->done;
                         p->done = j;
                         (void) !write(p->wake_fd, &one, sizeof(one));
+                        pthread_mutex_unlock(&p->lock);
                 } else
                         job_free(j); /* answered 503 already */
         }
-        pthread_mutex_unlock(&p->lock);
+        pthread_mutex_unlock(&tx->lock);
         return NULL;
 }
 
-/* Gives the ingest thread what the last setup learnt (issuer, audience, the JWKS). */
-static int push_publish_verifier(Push *p) {
+/* Gives the ingest thread what the last setup learnt (issuer, audience, the JWKS); from now on
+ * the listener takes the transmitter's SETs. */
+static int push_publish_verifier(PushTx *tx) {
         Transmitter vt;
         int r;
 
-        r = transmitter_take_verifier(&p->rx.t, &vt);
+        r = transmitter_take_verifier(&tx->rx.t, &vt);
         if (r < 0)
                 return r;
-        pthread_mutex_lock(&p->lock);
-        if (p->has_next_vt)
-                transmitter_done(&p->next_vt);
-        p->next_vt = vt;
-        p->has_next_vt = true;
-        pthread_mutex_unlock(&p->lock);
+        pthread_mutex_lock(&tx->lock);
+        if (tx->has_next_vt)
+                transmitter_done(&tx->next_vt);
+        tx->next_vt = vt;
+        tx->has_next_vt = true;
+        tx->serving = true;
+        pthread_cond_broadcast(&tx->cond);
+        pthread_mutex_unlock(&tx->lock);
         return 0;
 }
 
-static int push_start_threads(Push *p) {
-        int r;
-
-        r = http_client_clone(p->rx.http, &p->ingest_http);
-        if (r < 0)
-                return r;
-        r = pthread_create(&p->ingester, NULL, push_ingest_thread, p);
-        if (r != 0)
-                return -r;
-        r = pthread_create(&p->listener, NULL, push_listener_thread, p);
-        if (r != 0) {
-                pthread_mutex_lock(&p->lock);
-                p->quit = true;
-                pthread_cond_broadcast(&p->cond);
-                pthread_mutex_unlock(&p->lock);
-                (void) pthread_join(p->ingester, NULL);
-                p->quit = false;
-                return -r;
-        }
-        p->threads_started = true;
-        return 0;
-}
-
-static void push_stop_threads(Push *p) {
-        if (!p->threads_started)
-                return;
-        pthread_mutex_lock(&p->lock);
-        p->quit = true;
-        pthread_cond_broadcast(&p->cond);
-        pthread_mutex_unlock(&p->lock);
-        http_client_abort(p->ingest_http); /* a JWKS refresh in progress */
-        (void) pthread_join(p->listener, NULL);
-        (void) pthread_join(p->ingester, NULL);
-        p->threads_started = false;
-}
-
-/* ---- the stream and the main loop --------------------------------------------------------- */
+/* ---- the stream and each transmitter's main loop ------------------------------------------ */
 
 /* The bearer secret: the one the daemon keeps, or a new one (32 random bytes, base64url). */
-static int push_load_secret(Push *p) {
+static int push_load_secret(PushTx *tx) {
         _cleanup_erase_free_ char *secret = NULL;
+        char *authorization = NULL;
         uint8_t raw[PUSH_SECRET_BYTES];
         bool fresh = false;
         int r;
 
-        r = link_kv_get(p->rx.link, "push_secret", &secret);
+        r = link_kv_get(tx->rx.link, "push_secret", &secret);
         if (r < 0 && r != -ENOENT)
                 return log_error_errno(r, "Cannot read the push secret from the daemon: %m");
         if (secret && strlen(secret) != (PUSH_SECRET_BYTES * 4 + 2) / 3)
@@ -1337,139 +1369,245 @@ static int push_load_secret(Push *p) {
                 explicit_bzero(raw, sizeof(raw));
                 if (r < 0)
                         return r;
-                r = link_kv_set(p->rx.link, "push_secret", secret);
+                r = link_kv_set(tx->rx.link, "push_secret", secret);
                 if (r < 0)
                         return log_error_errno(r, "Cannot keep the push secret: %m");
                 fresh = true;
         }
-        p->push_authorization = erase_and_free(p->push_authorization);
-        if (asprintf(&p->push_authorization, "Bearer %s", secret) < 0) {
-                p->push_authorization = NULL;
+        if (asprintf(&authorization, "Bearer %s", secret) < 0)
                 return -ENOMEM;
-        }
+        pthread_mutex_lock(&tx->lock);
+        erase_and_free(tx->push_authorization);
+        tx->push_authorization = authorization;
+        pthread_mutex_unlock(&tx->lock);
         if (fresh)
-                log_info("Generated a new push authorization secret");
+                log_info("Generated a new push authorization secret for transmitter '%s'",
+                         tx->rx.c->name);
         return 0;
 }
 
 /* Sets the stream up with push delivery: as the poller does, with the secret (loaded once) for
  * the stream's authorization_header. */
-static int push_setup(Push *p) {
+static int push_setup(PushTx *tx) {
+        bool have;
         int r;
 
-        r = receiver_setup_begin(&p->rx);
+        r = receiver_setup_begin(&tx->rx);
         if (r < 0)
                 return r;
-        r = receiver_setup_token(&p->rx);
-        if (r >= 0 && !p->push_authorization)
-                r = push_load_secret(p);
-        return receiver_setup_finish(&p->rx, r, p->push_authorization);
+        r = receiver_setup_token(&tx->rx);
+        pthread_mutex_lock(&tx->lock);
+        have = tx->push_authorization;
+        pthread_mutex_unlock(&tx->lock);
+        if (r >= 0 && !have)
+                r = push_load_secret(tx);
+        /* Only this thread writes it: reading it unlocked here is safe. */
+        return receiver_setup_finish(&tx->rx, r, tx->push_authorization);
 }
 
-int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Client *oauth2,
-             PushServer *server, const char *push_authorization) {
-        Push p = {
-                .server = server,
-                .wake_fd = -EBADF,
-        };
+/* Stops every transmitter of this worker: they share one process and one listener, and root
+ * restarts them together (broker.c). */
+static void push_stop_all(Push *p) {
+        for (size_t i = 0; i < p->n_txs; i++)
+                link_stop(p->txs[i]->rx.link);
+}
+
+/* A transmitter's main thread: sets its stream up, keeps it checked and answers `ssfctl verify`
+ * and stream administration; the listener and its ingest thread serve pushes meanwhile,
+ * whatever these calls wait for. */
+static void *push_tx_main(void *userdata) {
+        PushTx *tx = userdata;
+        Link *link = tx->rx.link;
         int r;
 
-        pthread_mutex_init(&p.lock, NULL);
-        pthread_cond_init(&p.cond, NULL);
-        p.todo_tail = &p.todo;
-        r = receiver_init(&p.rx, link, http, authorization, oauth2, true);
-        if (r < 0)
-                goto out;
-        if (push_authorization) {
-                p.push_authorization = strdup(push_authorization);
-                if (!p.push_authorization) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-        }
-        p.counters = json_object();
-        p.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (!p.counters || p.wake_fd < 0) {
-                r = p.counters ? -errno : -ENOMEM;
-                goto out;
-        }
-
-        /* This thread sets the stream up, keeps it checked and answers `ssfctl verify`; the
-         * listener and ingest threads serve pushes meanwhile, whatever these calls wait for. */
         while (!link_stopping(link)) {
-                uint64_t hold = http_client_hold_left(p.rx.http);
+                uint64_t hold = http_client_hold_left(tx->rx.http);
 
                 if (hold > 0) {
                         /* The transmitter said when to come back (Retry-After): no request to
                          * it until then. Pushes are still served. */
-                        receiver_maybe_verify(&p.rx); /* answered at once: held back */
-                        receiver_maybe_admin(&p.rx);  /* likewise */
+                        receiver_maybe_verify(&tx->rx); /* answered at once: held back */
+                        receiver_maybe_admin(&tx->rx);  /* likewise */
                         if (link_wait_stop(link, MIN(hold, (uint64_t) PUSH_TICK_MSEC * 1000u)))
                                 break;
                         continue;
                 }
-                if (p.rx.idle) {
+                if (tx->rx.idle) {
                         /* The stream was deleted (ssfctl): no request to the transmitter until
                          * `ssfctl stream create`. */
-                        if (receiver_idle_wait(&p.rx))
+                        if (receiver_idle_wait(&tx->rx))
                                 break;
                         continue;
                 }
                 /* Answered before a setup, which may fail again and again: a request left
                  * waiting would cut every backoff short. A create is taken up by the setup. */
-                if (!p.rx.ready)
-                        receiver_maybe_admin(&p.rx);
-                if (!p.rx.ready) {
-                        r = push_setup(&p);
+                if (!tx->rx.ready)
+                        receiver_maybe_admin(&tx->rx);
+                if (!tx->rx.ready) {
+                        r = push_setup(tx);
                         if (r >= 0)
-                                r = push_publish_verifier(&p);
-                        if (r >= 0 && !p.threads_started)
-                                r = push_start_threads(&p);
+                                r = push_publish_verifier(tx);
                         if (r < 0) {
-                                if (r == -EBUSY && http_client_hold_left(p.rx.http) > 0)
+                                if (r == -EBUSY && http_client_hold_left(tx->rx.http) > 0)
                                         continue;
-                                p.rx.ready = false;
-                                if (receiver_setup_failed(&p.rx, r))
+                                tx->rx.ready = false;
+                                if (receiver_setup_failed(&tx->rx, r))
                                         break;
                                 continue;
                         }
-                        p.rx.backoff = RECEIVER_BACKOFF_MIN_USEC;
+                        tx->rx.backoff = RECEIVER_BACKOFF_MIN_USEC;
                 }
-                receiver_maybe_verify(&p.rx); /* the verification SET arrives by push */
-                receiver_maybe_admin(&p.rx);
-                receiver_check_stream(&p.rx);
-                if (!p.rx.ready)
+                receiver_maybe_verify(&tx->rx); /* the verification SET arrives by push */
+                receiver_maybe_admin(&tx->rx);
+                receiver_check_stream(&tx->rx);
+                if (!tx->rx.ready)
                         continue;
                 if (link_wait_stop(link, (uint64_t) PUSH_TICK_MSEC * 1000u))
                         break;
         }
-        r = 0;
+        push_stop_all(tx->listener);
+        return NULL;
+}
+
+static void push_tx_free(PushTx *tx) {
+        if (!tx)
+                return;
+        if (tx->ingester_started) {
+                pthread_mutex_lock(&tx->lock);
+                tx->quit = true;
+                pthread_cond_broadcast(&tx->cond);
+                pthread_mutex_unlock(&tx->lock);
+                http_client_abort(tx->ingest_http); /* a JWKS refresh in progress */
+                (void) pthread_join(tx->ingester, NULL);
+        }
+        receiver_publish(&tx->rx, NULL, NULL, false);
+        while (tx->todo) {
+                PushJob *j = tx->todo;
+                tx->todo = j->next;
+                job_free(j);
+        }
+        transmitter_done(&tx->vt);
+        transmitter_done(&tx->next_vt);
+        http_client_free(tx->ingest_http);
+        json_decref(tx->counters);
+        receiver_done(&tx->rx);
+        free(tx->path);
+        erase_and_free(tx->push_authorization);
+        pthread_cond_destroy(&tx->cond);
+        pthread_mutex_destroy(&tx->lock);
+        free(tx);
+}
+
+static int push_tx_new(Push *p, const PushTransmitter *a, PushTx **ret) {
+        PushTx *tx;
+        int r;
+
+        tx = calloc(1, sizeof(*tx));
+        if (!tx) {
+                http_client_free(a->http);
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&tx->lock, NULL);
+        pthread_cond_init(&tx->cond, NULL);
+        tx->todo_tail = &tx->todo;
+        tx->listener = p;
+        r = receiver_init(&tx->rx, a->link, a->http, a->authorization, a->oauth2, true);
+        if (r >= 0)
+                r = push_url_target(tx->rx.c->push_url, &tx->path);
+        if (r >= 0 && a->push_authorization) {
+                tx->push_authorization = strdup(a->push_authorization);
+                if (!tx->push_authorization)
+                        r = -ENOMEM;
+        }
+        if (r >= 0) {
+                tx->counters = json_object();
+                if (!tx->counters)
+                        r = -ENOMEM;
+        }
+        if (r >= 0)
+                r = http_client_clone(tx->rx.http, &tx->ingest_http);
+        if (r >= 0) {
+                r = -pthread_create(&tx->ingester, NULL, push_ingest_thread, tx);
+                tx->ingester_started = r == 0;
+        }
+        if (r < 0) {
+                push_tx_free(tx);
+                return r;
+        }
+        *ret = tx;
+        return 0;
+}
+
+int push_run(PushServer *server, const PushTransmitter *txs, size_t n) {
+        Push p = {
+                .server = server,
+                .wake_fd = -EBADF,
+        };
+        int r = 0;
+
+        pthread_mutex_init(&p.lock, NULL);
+        p.txs = calloc(MAX(n, (size_t) 1), sizeof(PushTx *));
+        if (!p.txs) {
+                for (size_t i = 0; i < n; i++)
+                        http_client_free(txs[i].http);
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                int k = r < 0 ? -ECANCELED : push_tx_new(&p, &txs[i], &p.txs[p.n_txs]);
+
+                if (k >= 0)
+                        p.n_txs++;
+                else {
+                        if (k == -ECANCELED)
+                                http_client_free(txs[i].http);
+                        r = r < 0 ? r : k;
+                }
+        }
+        if (r >= 0 && p.n_txs == 0)
+                r = -EINVAL;
+        if (r >= 0) {
+                p.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (p.wake_fd < 0)
+                        r = -errno;
+        }
+        if (r >= 0) {
+                r = -pthread_create(&p.listener, NULL, push_listener_thread, &p);
+                p.listener_started = r == 0;
+        }
+        for (size_t i = 0; r >= 0 && i < p.n_txs; i++) {
+                r = -pthread_create(&p.txs[i]->main, NULL, push_tx_main, p.txs[i]);
+                p.txs[i]->main_started = r == 0;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Cannot start serving pushes: %m");
+                push_stop_all(&p);
+        }
+        for (size_t i = 0; i < p.n_txs; i++)
+                if (p.txs[i]->main_started)
+                        (void) pthread_join(p.txs[i]->main, NULL);
 out:
-        push_stop_threads(&p);
-        receiver_publish(&p.rx, NULL, NULL, false);
+        if (p.listener_started) {
+                pthread_mutex_lock(&p.lock);
+                p.quit = true;
+                pthread_mutex_unlock(&p.lock);
+                (void) pthread_join(p.listener, NULL);
+        }
+        /* The listener is gone: the connections (and their jobs) first, then the transmitters. */
         for (unsigned i = 0; i < p.n_conns; i++) {
                 conn_abandon_job(&p, p.conns[i]);
                 conn_free(p.conns[i]);
         }
-        while (p.todo) {
-                PushJob *j = p.todo;
-                p.todo = j->next;
-                job_free(j);
-        }
+        for (size_t i = 0; i < p.n_txs; i++)
+                push_tx_free(p.txs[i]);
         while (p.done) {
                 PushJob *j = p.done;
                 p.done = j->next;
                 job_free(j);
         }
-        transmitter_done(&p.vt);
-        transmitter_done(&p.next_vt);
-        http_client_free(p.ingest_http);
-        json_decref(p.counters);
+        free(p.txs);
         safe_close(p.wake_fd);
-        receiver_done(&p.rx);
         push_server_free(p.server);
-        erase_and_free(p.push_authorization);
-        pthread_cond_destroy(&p.cond);
         pthread_mutex_destroy(&p.lock);
-        return r;
+        return r < 0 ? r : 0;
 }

@@ -25,7 +25,8 @@
  *     400 (no chunked bodies);
  *   - Expect is ignored: the body is read without "100 Continue"; a Connection field listing
  *     "close" ends the connection after the response (see below for keep-alive).
- * Then only POST (405 with Allow: POST) to exactly the path (and query) of push_url (404).
+ * Then only POST (405 with Allow: POST) to exactly the path (and query) of a push transmitter's
+ * push_url (404): one listener serves every push transmitter, routing by that path.
  */
 
 #include <stdbool.h>
@@ -65,8 +66,8 @@
 #define PUSH_EVICT_AFTER_USEC (1u * 1000000u)
 
 /* Serving is independent of the rest of the worker: one thread accepts, reads and parses
- * requests, another verifies the SETs and hands them to the daemon, while the main thread
- * makes the stream management calls. A SET waits at most PUSH_HANDOVER_USEC for its
+ * requests, another per transmitter verifies its SETs and hands them to the daemon, while a
+ * main thread per transmitter makes its stream management calls. A SET waits at most PUSH_HANDOVER_USEC for its
  * verification and commit, and at most PUSH_QUEUE_MAX SETs wait: past either, it is answered
  * 503 with a Retry-After (the transmitter delivers it again; a SET committed after such an
  * answer is acknowledged as a duplicate then). A SET that cannot be checked yet (receive.h)
@@ -170,16 +171,35 @@ int push_format_response(unsigned status, const char *extra_headers, const char 
 /* The RFC 8935 §2.3 error body {"err":…,"description":…}, new string or NULL. */
 char *push_error_body(const SetError *err);
 
-/* The listener (made as root: it reads push_cert and push_key and binds push_listen, so that
- * ports below 1024 work and the files may be root-only). */
+/* The one listener of every push transmitter (made as root: it reads the configuration's
+ * push_cert and push_key and binds push_listen, so that ports below 1024 work and the files
+ * may be root-only). */
 typedef struct PushServer PushServer;
-int push_server_new(const TransmitterConfig *c, PushServer **ret);
+int push_server_new(const Config *c, PushServer **ret);
 PushServer *push_server_free(PushServer *s);
 
-/* Runs until the link says stop: sets the stream up with push delivery (discovery, JWKS,
- * the bearer secret kept by the daemon as "push_secret", stream.c), serves the listener,
- * answers `ssfctl verify` requests. Takes http and server (freed on return); authorization
- * and oauth2 as for poller_run(). With stream = none, push_authorization is the configured
- * Authorization value pushes must carry (no stream, no secret of ours), else NULL. */
-int push_run(Link *link, HttpClient *http, const char *authorization, OAuth2Client *oauth2,
-             PushServer *server, const char *push_authorization);
+/* One push transmitter this worker serves: its own channel to root (root knows the transmitter
+ * by the channel), its HTTPS client (its ca_file, client certificate and proxy: discovery,
+ * stream management and JWKS fetches go through it), authorization and oauth2 as for
+ * poller_run(); push_authorization: with stream = none, the configured Authorization value its
+ * pushes must carry (no stream, no secret of ours), else NULL (the stream's secret, kept by the
+ * daemon as "push_secret"). */
+typedef struct PushTransmitter {
+        Link *link;
+        HttpClient *http;
+        const char *authorization;
+        OAuth2Client *oauth2;
+        const char *push_authorization;
+} PushTransmitter;
+
+/* Serves the n push transmitters on the one listener until the links say stop (a stop of one
+ * stops all: they share this process). A POST is routed by its path to the transmitter whose
+ * push_url has it (another path: 404), must carry that transmitter's authorization (401), and
+ * its SET is verified against that transmitter's issuer, audience and keys only (another's iss:
+ * 400 invalid_issuer), then committed on that transmitter's channel. Each transmitter has its
+ * own main thread (stream setup: discovery, JWKS, the stream with push delivery; checks,
+ * `ssfctl verify`, stream administration) and ingest thread: one transmitter's slowness never
+ * delays another's SETs. Until a transmitter is first set up, its pushes wait for it (at most
+ * PUSH_HANDOVER_USEC, then 503 with Retry-After).
+ * Takes server and each http (freed on return). */
+int push_run(PushServer *server, const PushTransmitter *txs, size_t n);

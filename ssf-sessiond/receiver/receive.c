@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ingest-prepare.h"
+#include "jws.h"
 #include "log.h"
 #include "macro.h"
 #include "receive.h"
@@ -537,6 +538,26 @@ static int receive_refresh_jwks(HttpClient *http, Transmitter *t, const char *na
         return 0;
 }
 
+/* Whether token's (unverified) payload names an iss other than issuer. Only ever used to
+ * refuse: a SET whose kid is unknown and which says it is another transmitter's (pushed to
+ * this one's path, say) is invalid_issuer at once, without a JWKS fetch it could not pass. */
+static bool claims_foreign_issuer(const char *token, size_t len, const char *issuer) {
+        json_t *claims;
+        Jws *jws = NULL;
+        const char *iss;
+        bool foreign;
+
+        if (!issuer || jws_parse(token, len, &jws) < 0)
+                return false;
+        claims = json_loadb((const char *) jws->payload, jws->payload_len, JSON_REJECT_DUPLICATES,
+                            NULL);
+        jws_free(jws);
+        iss = json_string_value(json_object_get(claims, "iss"));
+        foreign = iss && !streq(iss, issuer);
+        json_decref(claims);
+        return foreign;
+}
+
 int receive_prepare(Link *link, HttpClient *http, Transmitter *t, const char *token, size_t len,
                     const char *delivered_jti, uint64_t seen_usec, IngestRequest *ret_req,
                     SetError *err, uint64_t *ret_retry_usec) {
@@ -554,6 +575,13 @@ int receive_prepare(Link *link, HttpClient *http, Transmitter *t, const char *to
         memset(err, 0, sizeof(*err));
         *ret_req = (IngestRequest){};
         r = set_verify(token, len, t->jwks, &expect, delivered_jti, &set, err);
+        if (r == -ENOKEY && claims_foreign_issuer(token, len, t->issuer)) {
+                memset(err, 0, sizeof(*err));
+                err->err = "invalid_issuer";
+                (void) snprintf(err->description, sizeof(err->description),
+                                "iss does not match the transmitter's issuer");
+                r = -EPROTO;
+        }
         if (r == -ENOKEY) {
                 uint64_t retry = 0;
                 int q = receive_refresh_jwks(http, t, name, seen_usec, &retry);

@@ -59,104 +59,144 @@ static int drop_privileges(void) {
         return 0;
 }
 
-int worker_main(const char *config_path, const char *transmitter_name) {
-        _cleanup_erase_free_ char *authorization = NULL, *push_authorization = NULL;
-        _cleanup_(oauth2_client_freep) OAuth2Client *oauth2 = NULL;
-        HttpClient *http = NULL;
-        PushServer *push = NULL;
-        const TransmitterConfig *tc = NULL;
-        Config *config = NULL;
-        Link *link = NULL;
-        int type = 0, r;
-        socklen_t len = sizeof(type);
+/* What one served transmitter needs, read as root before the drop. */
+typedef struct Served {
+        Config *config; /* its own copy: its Link takes it */
+        const TransmitterConfig *tc;
+        char *authorization, *push_authorization;
+        OAuth2Client *oauth2;
+        HttpClient *http;
+        Link *link;
+} Served;
 
-        if (getsockopt(LINK_FD, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET) {
-                log_error("--network-worker is started by ssf-sessiond itself, with its channel "
-                          "on fd %d", LINK_FD);
-                return 2;
-        }
-        (void) fcntl(LINK_FD, F_SETFD, FD_CLOEXEC);
-        if (chdir("/") < 0)
-                return log_error_errno(errno, "chdir: %m"), 1;
+static void served_done(Served *s) {
+        if (s->link)
+                link_free(s->link); /* frees config */
+        else
+                config_free(s->config);
+        http_client_free(s->http);
+        oauth2_client_free(s->oauth2);
+        erase_and_free(s->authorization);
+        erase_and_free(s->push_authorization);
+        *s = (Served) {};
+}
 
-        /* Everything that needs root happens before the drop. The daemon loaded and checked the
-         * same configuration a moment ago and logged its warnings: only errors here. */
-        {
-                int level = log_get_max_level();
+/* Loads the configuration and the transmitter's credentials and HTTPS client (its ca_file,
+ * client certificate, proxy). Returns 0 or -errno (logged). */
+static int served_load(const char *config_path, const char *name, Served *s) {
+        int level = log_get_max_level(), r;
 
-                log_set_max_level(MIN(level, LOG_ERR));
-                r = config_load(config_path, false, &config);
-                log_set_max_level(level);
-        }
+        /* The daemon loaded and checked the same configuration a moment ago and logged its
+         * warnings: only errors here. */
+        log_set_max_level(MIN(level, LOG_ERR));
+        r = config_load(config_path, false, &s->config);
+        log_set_max_level(level);
         if (r < 0)
-                return 1;
-        /* Root names the transmitter this worker serves; without a name, the only one. */
-        tc = transmitter_name ? config_transmitter(config, transmitter_name)
-                              : config_transmitter_main(config);
-        if (!tc) {
+                return r;
+        /* Root names the transmitter; without a name, the only one. */
+        s->tc = name ? config_transmitter(s->config, name) : config_transmitter_main(s->config);
+        if (!s->tc) {
                 log_error("No transmitter named '%s' (or several and none named default) in %s",
-                          transmitter_name ? transmitter_name : "(none)",
-                          config_path);
-                config_free(config);
-                return 1;
+                          name ? name : "(none)", config_path);
+                return -ENOENT;
         }
-        if (tc->stream == STREAM_NONE)
+        if (s->tc->stream == STREAM_NONE)
                 /* No stream API: no credentials for one; the exact Authorization the
                  * transmitter's pushes carry instead. */
-                r = secret_read_header_file(tc->push_authorization_file, "push authorization file",
-                                            &push_authorization);
+                r = secret_read_header_file(s->tc->push_authorization_file,
+                                            "push authorization file", &s->push_authorization);
         else
-                r = stream_load_authorization(tc, &authorization);
-        if (r >= 0 && tc->stream != STREAM_NONE && tc->auth == AUTH_OAUTH2)
-                r = oauth2_client_new(tc, &oauth2); /* reads the client secret */
+                r = stream_load_authorization(s->tc, &s->authorization);
+        if (r >= 0 && s->tc->stream != STREAM_NONE && s->tc->auth == AUTH_OAUTH2)
+                r = oauth2_client_new(s->tc, &s->oauth2); /* reads the client secret */
         if (r >= 0) {
-                r = http_client_new(tc->ca_file, &http); /* reads ca_file */
+                r = http_client_new(s->tc->ca_file, &s->http); /* reads ca_file */
                 if (r < 0)
                         log_error_errno(r, "Cannot create the HTTPS client: %m");
         }
-        if (r >= 0 && tc->tls_client_cert && tc->tls_client_key)
+        if (r >= 0 && s->tc->tls_client_cert && s->tc->tls_client_key)
                 /* reads the client certificate and key (logs its errors) */
-                r = http_client_set_client_cert(http, tc->tls_client_cert, tc->tls_client_key);
+                r = http_client_set_client_cert(s->http, s->tc->tls_client_cert,
+                                                s->tc->tls_client_key);
         if (r >= 0) {
-                r = http_client_set_proxy(http, tc->proxy);
+                r = http_client_set_proxy(s->http, s->tc->proxy);
                 if (r < 0)
-                        log_error_errno(r, "Cannot use the proxy '%s': %m", tc->proxy);
+                        log_error_errno(r, "Cannot use the proxy '%s': %m", s->tc->proxy);
         }
-        if (r >= 0 && tc->delivery == DELIVERY_PUSH) {
+        return r;
+}
+
+int worker_main(const char *config_path, char *const *names, size_t n_names) {
+        Served served[TRANSMITTERS_MAX] = {};
+        PushTransmitter pt[TRANSMITTERS_MAX];
+        PushServer *push = NULL;
+        size_t n = MAX(n_names, (size_t) 1);
+        int type = 0, r = 0;
+        socklen_t len = sizeof(type);
+
+        if (n > TRANSMITTERS_MAX)
+                return 2;
+        for (size_t i = 0; i < n; i++)
+                if (getsockopt(LINK_FD + (int) i, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+                    type != SOCK_SEQPACKET) {
+                        log_error("--network-worker is started by ssf-sessiond itself, with its "
+                                  "channels on fd %d and up, one per --transmitter", LINK_FD);
+                        return 2;
+                }
+        for (size_t i = 0; i < n; i++)
+                (void) fcntl(LINK_FD + (int) i, F_SETFD, FD_CLOEXEC);
+        if (chdir("/") < 0)
+                return log_error_errno(errno, "chdir: %m"), 1;
+
+        /* Everything that needs root happens before the drop. */
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                r = served_load(config_path, n_names > 0 ? names[i] : NULL, &served[i]);
+                /* Several transmitters in one worker: the push transmitters, sharing the one
+                 * listener. A poll transmitter has a worker of its own. */
+                if (r >= 0 && n > 1 && served[i].tc->delivery != DELIVERY_PUSH) {
+                        log_error("Transmitter '%s' does not use push: one worker serves several "
+                                  "transmitters only when they share the push listener",
+                                  served[i].tc->name);
+                        r = -EINVAL;
+                }
+        }
+        if (r >= 0 && served[0].tc->delivery == DELIVERY_PUSH) {
                 /* reads push_cert and push_key, binds push_listen (ports < 1024 work) */
-                r = push_server_new(tc, &push);
+                r = push_server_new(served[0].config, &push);
                 if (r < 0)
                         log_error_errno(r, "Cannot set up the push listener: %m");
         }
-        if (r < 0) {
-                http_client_free(http);
-                config_free(config);
-                return 1;
-        }
-        r = drop_privileges();
+        if (r >= 0)
+                r = drop_privileges();
         if (r >= 0)
                 /* From here on: no new files for writing, no programs, no processes. */
                 r = sandbox_apply();
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                r = link_new(LINK_FD + (int) i, served[i].config, served[i].tc,
+                             &served[i].link); /* takes config */
+                if (r < 0)
+                        log_error_errno(r, "Cannot set up the channel to the daemon: %m");
+        }
         if (r < 0) {
                 push_server_free(push);
-                http_client_free(http);
-                config_free(config);
+                for (size_t i = 0; i < n; i++)
+                        served_done(&served[i]);
                 return 1;
         }
-
-        r = link_new(LINK_FD, config, tc, &link); /* takes config */
-        if (r < 0) {
-                log_error_errno(r, "Cannot set up the channel to the daemon: %m");
-                push_server_free(push);
-                http_client_free(http);
-                config_free(config);
-                return 1;
-        }
-        if (push)
-                r = push_run(link, http, authorization, oauth2, push,
-                             push_authorization); /* takes http, push */
-        else
-                r = poller_run(link, http, authorization, oauth2); /* takes http */
-        link_free(link);
+        if (push) {
+                for (size_t i = 0; i < n; i++)
+                        pt[i] = (PushTransmitter) {
+                                .link = served[i].link,
+                                .http = TAKE_PTR(served[i].http),
+                                .authorization = served[i].authorization,
+                                .oauth2 = served[i].oauth2,
+                                .push_authorization = served[i].push_authorization,
+                        };
+                r = push_run(push, pt, n); /* takes push and each http */
+        } else
+                r = poller_run(served[0].link, TAKE_PTR(served[0].http), served[0].authorization,
+                               served[0].oauth2); /* takes http */
+        for (size_t i = 0; i < n; i++)
+                served_done(&served[i]);
         return r < 0 ? 1 : 0;
 }

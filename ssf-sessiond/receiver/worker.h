@@ -12,7 +12,9 @@
  * unprivileged. The daemon receives validated IngestRequests and applies them.
  */
 
-/* The worker process's main(): serves the transmitter named transmitter_name (root passes it
- * as "--transmitter=NAME"; NULL: the only one, or "default"). One worker per transmitter.
+/* The worker process's main(): serves the transmitters named in names (root passes each as
+ * "--transmitter=NAME", with its channel on fd LINK_FD + i in that order; none: the only one,
+ * or "default"). A poll transmitter has a worker of its own; the push transmitters share one
+ * worker, which owns the one push listener and routes each request by its path (push.h).
  * Returns the exit status. */
-int worker_main(const char *config_path, const char *transmitter_name);
+int worker_main(const char *config_path, char *const *names, size_t n_names);

@@ -2339,19 +2339,10 @@ static void validate_push(ParseState *s) {
                                                     "[push] or the first push transmitter",
                                                     t->name, keys[k], *global[k]);
                 }
-                if (t->delivery != DELIVERY_PUSH)
-                        continue;
-                if (first < 0)
+                /* Any number of push transmitters: they share the one listener, which routes
+                 * each request by its path (each push_url has its own, below). */
+                if (t->delivery == DELIVERY_PUSH && first < 0)
                         first = (ssize_t) i;
-                else if (!tkey_bad(s, i, "delivery")) {
-                        /* The shared listener routing by path is not built yet: one push
-                         * transmitter per host, any number of poll transmitters. */
-                        Loc l = tkey_loc(s, i, "delivery");
-                        (void) config_error(s, &l, "[transmitter %s] delivery = push: only one "
-                                            "transmitter may use push ([transmitter %s] does); "
-                                            "use delivery = poll", t->name,
-                                            c->transmitters[first].name);
-                }
         }
         if (first < 0)
                 return;

@@ -3,10 +3,11 @@
 """A compromised network worker, for the tests only: the root daemon built for tests
 (build/helpers/ssf-sessiond-test) runs this instead of its real worker when SSF_TEST_WORKER
 names it. It appends its pid to $SSF_TEST_SCRIPT.starts. Once $SSF_TEST_SCRIPT.go exists it
-sends the frames listed in the JSON file $SSF_TEST_SCRIPT on the channel (fd 3), one by one,
+sends the frames listed in the JSON file $SSF_TEST_SCRIPT on the channel (fd 3, or the one a
+frame's "channel" index names), one by one,
 and appends each reply root sends back to $SSF_TEST_SCRIPT.replies (one JSON object per line,
 null when root closed the channel). It does so once: started again (root restarts a worker it
-killed), it only lingers.
+killed), it only lingers. Its arguments go to $SSF_TEST_SCRIPT.argv (a JSON list a line).
 
 The script is either that list of frames, or an object {"frames": [...], "mode": M, "count": N}
 where M says what it does after the frames (first start only), writing $SSF_TEST_SCRIPT.M when
@@ -50,12 +51,30 @@ def linger(ch, read=True):
             break
 
 
+CHANNELS = {}
+
+
+def channel(ch, frame):
+    """The channel a frame goes on: fd 3, or fd 3 + frame["channel"] (a worker that serves
+    several push transmitters has a channel each, in the order of its --transmitter
+    arguments); "channel" itself is not sent."""
+    i = frame.pop("channel", 0)
+    if i == 0:
+        return ch
+    if i not in CHANNELS:
+        CHANNELS[i] = socket.socket(fileno=LINK_FD + i)
+        CHANNELS[i].settimeout(10)
+    return CHANNELS[i]
+
+
 def send_frames(ch, frames, out):
     for frame in frames:
-        ch.send(json.dumps(frame, separators=(",", ":")).encode())
+        frame = dict(frame)
+        c = channel(ch, frame)
+        c.send(json.dumps(frame, separators=(",", ":")).encode())
         if "id" in frame:
             try:
-                data = ch.recv(1 << 20)
+                data = c.recv(1 << 20)
             except (socket.timeout, OSError):
                 data = b""
             out.write((data.decode(errors="replace") or "null") + "\n")
@@ -73,6 +92,8 @@ def main():
     frames, mode, count = spec.get("frames", []), spec.get("mode"), spec.get("count", 0)
     with open(script + ".starts", "a") as f:
         f.write(f"{os.getpid()}\n")
+    with open(script + ".argv", "a") as f:
+        f.write(json.dumps(sys.argv[1:]) + "\n")
     ch = socket.socket(fileno=LINK_FD)
     ch.settimeout(10)
     done = os.path.exists(script + ".replies")

@@ -189,7 +189,15 @@ static void test_named_transmitters(void **state) {
                   "push_url = https://h.example/ssf\n"
                   "[transmitter b]\nissuer = https://b.example\nauth = none\ndelivery = push\n"
                   "push_url = https://h.example/ssf?x=1\n",
-                  "[transmitter b] delivery = push: only one transmitter may use push" },
+                  "[transmitter b] push_url has the path '/ssf' of [transmitter a]: each push "
+                  "transmitter needs its own path" },
+                /* The listener's keys in a push transmitter other than the first. */
+                { "[transmitter a]\nissuer = https://a.example\nauth = none\ndelivery = push\n"
+                  "push_url = https://h.example/a\npush_listen = 127.0.0.1:8443\n"
+                  "[transmitter b]\nissuer = https://b.example\nauth = none\ndelivery = push\n"
+                  "push_url = https://h.example/b\npush_cert = /c\npush_key = /k\n",
+                  "[transmitter b] 'push_cert': the one push listener's keys go in [push] or the "
+                  "first push transmitter ([transmitter a])" },
                 { "[transmitter a]\nissuer = https://a.example\nstream = none\n",
                   "stream = none needs 'jwks_uri'" },
                 { "[transmitter a]\nissuer = https://a.example\nstream = none\n"
@@ -250,6 +258,46 @@ static void test_named_transmitters(void **state) {
         assert_string_equal(config_transmitter(c, "a")->push_listen, "127.0.0.1:8443");
         assert_string_equal(config_transmitter(c, "a")->push_key, "/k");
         assert_null(config_transmitter(c, "b")->push_listen);
+        c = config_free(c);
+
+        /* Several push transmitters on the one listener, each with its own path: the listener
+         * given in the first push transmitter (a later one may repeat it), a managed stream
+         * and a stream = none side by side. */
+        assert_int_equal(load_text("push3.conf",
+                                   "[subjects]\ndomains = example.com\n"
+                                   "[transmitter p]\nissuer = https://p.example\nauth = none\n"
+                                   "[transmitter a]\nissuer = https://a.example\nauth = none\n"
+                                   "delivery = push\npush_url = https://h.example/ssf/a\n"
+                                   "push_listen = 127.0.0.1:8443\npush_cert = /c\npush_key = /k\n"
+                                   "[transmitter okta]\nissuer = https://okta.example\nstream = none\n"
+                                   "jwks_uri = https://okta.example/keys\naudience = host1\n"
+                                   "delivery = push\npush_url = https://h.example/ssf/okta\n"
+                                   "push_authorization_file = /etc/ssf/okta-push-auth\n"
+                                   "push_listen = 127.0.0.1:8443\n",
+                                   &c, &err), 0);
+        free(err);
+        assert_string_equal(c->push_listen, "127.0.0.1:8443");
+        assert_string_equal(c->push_cert, "/c");
+        assert_string_equal(config_transmitter(c, "okta")->push_listen, "127.0.0.1:8443");
+        assert_string_equal(config_transmitter(c, "okta")->push_key, "/k");
+        assert_string_equal(config_transmitter(c, "okta")->push_url, "https://h.example/ssf/okta");
+        assert_string_equal(config_transmitter(c, "a")->push_url, "https://h.example/ssf/a");
+        assert_null(config_transmitter(c, "p")->push_listen);
+        c = config_free(c);
+
+        /* The same with the listener in [push]: then no push transmitter needs its keys. */
+        assert_int_equal(load_text("push4.conf",
+                                   "[subjects]\ndomains = example.com\n"
+                                   "[push]\npush_listen = [::1]:8443\npush_cert = /c\npush_key = /k\n"
+                                   "[transmitter a]\nissuer = https://a.example\nauth = none\n"
+                                   "delivery = push\npush_url = https://h.example/a\n"
+                                   "[transmitter b]\nissuer = https://b.example\nauth = none\n"
+                                   "delivery = push\npush_url = https://h.example/b\n",
+                                   &c, &err), 0);
+        free(err);
+        assert_string_equal(config_transmitter(c, "a")->push_listen, "[::1]:8443");
+        assert_string_equal(config_transmitter(c, "b")->push_listen, "[::1]:8443");
+        assert_string_equal(config_transmitter(c, "b")->push_cert, "/c");
         c = config_free(c);
 }
 
