@@ -864,6 +864,8 @@ int stream_request_verification(HttpClient *http, const Transmitter *t, const ch
                 return r;
         if (resp.status == 429)
                 return -EBUSY;
+        if (resp.status == 401 || resp.status == 403)
+                return -EACCES;
         if (resp.status != 204 && resp.status != 200 && resp.status != 202)
                 return -EPROTO;
         return 0;
