@@ -281,6 +281,7 @@ static void receiver_admin(Receiver *rx, json_t *m) {
         const char *op = json_string_value(json_object_get(m, "op"));
         _cleanup_free_ char *now = NULL;
         char msg[512] = "";
+        bool retried = false;
         int r;
 
         if (streq(op, "create")) {
@@ -308,6 +309,7 @@ static void receiver_admin(Receiver *rx, json_t *m) {
         if (r < 0)
                 log_debug_errno(r, "Cannot refresh the access token, using the current one: %m");
 
+again:
         if (streq(op, "status")) {
                 const char *status = json_string_value(json_object_get(m, "status"));
                 json_t *jr = json_object_get(m, "reason");
@@ -375,8 +377,23 @@ static void receiver_admin(Receiver *rx, json_t *m) {
                 link_admin_result(rx->link, id, -EOPNOTSUPP, "unknown request", NULL);
                 return;
         }
-        if (r == -EACCES && rx->oauth2)
-                oauth2_client_invalidate(rx->oauth2); /* a new token next time */
+        if (r == -EACCES && rx->oauth2) {
+                /* The token may have expired before the expires_in it came with (RFC 6750
+                 * §3.1 invalid_token): a new one, and the request once more with it. */
+                oauth2_client_invalidate(rx->oauth2);
+                if (!retried) {
+                        int q = RETRY_CANCELLED(rx, receiver_refresh_token(rx));
+
+                        retried = true;
+                        if (q >= 0) {
+                                log_info("Stream '%s': %s refused with our access token, "
+                                         "retrying with a new one", strempty(rx->t.stream_id), op);
+                                msg[0] = 0;
+                                now = mfree(now);
+                                goto again;
+                        }
+                }
+        }
         log_warning("Stream '%s': %s failed: %s", strempty(rx->t.stream_id), op, msg);
         link_admin_result(rx->link, id, r, msg, NULL);
 }
@@ -482,6 +499,12 @@ void receiver_maybe_verify(Receiver *rx) {
         r = stream_request_verification(rx->http, &rx->t, state);
         if (r == -ECANCELED && !link_stopping(rx->link))
                 r = stream_request_verification(rx->http, &rx->t, state);
+        if (r == -EACCES && rx->oauth2) {
+                /* The access token expired early (RFC 6750 §3.1): a new one, then once more. */
+                oauth2_client_invalidate(rx->oauth2);
+                if (RETRY_CANCELLED(rx, receiver_refresh_token(rx)) >= 0)
+                        r = RETRY_CANCELLED(rx, stream_request_verification(rx->http, &rx->t, state));
+        }
         if (r < 0)
                 (void) snprintf(buf, sizeof(buf), "verification request failed: %s",
                                 r == -EBUSY ? "rate limited (429)"

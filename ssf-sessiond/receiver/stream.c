@@ -711,6 +711,24 @@ static int update_stream(HttpClient *http, const TransmitterConfig *c, const Tra
         return 0;
 }
 
+/* The stream we just created answered with a configuration we refuse (stream_adopt()): it is
+ * deleted, so that retrying the setup does not leave one unused stream behind per attempt (a
+ * transmitter may cap the streams per client). Best effort; s is the create answer. */
+static void stream_delete_refused(HttpClient *http, const Transmitter *t, json_t *s) {
+        _cleanup_(http_response_done) HttpResponse resp = {};
+        _cleanup_free_ char *url = NULL;
+        const char *id = json_string_value(json_object_get(s, "stream_id"));
+
+        if (isempty(id) || strlen(id) > 256 || stream_id_url(t->configuration_endpoint, id, &url) < 0)
+                return;
+        if (mgmt_call(http, t, "DELETE", url, NULL, &resp) < 0 ||
+            (resp.status != 200 && resp.status != 202 && resp.status != 204))
+                log_warning("Could not delete the refused stream at the transmitter (HTTP %ld)",
+                            resp.status);
+        else
+                log_notice("Deleted the refused stream at the transmitter");
+}
+
 int stream_ensure(HttpClient *http, Link *m, const TransmitterConfig *c, Transmitter *t,
                   const char *push_authorization) {
         _cleanup_free_ char *remembered = NULL;
@@ -843,8 +861,10 @@ int stream_ensure(HttpClient *http, Link *m, const TransmitterConfig *c, Transmi
         if (r < 0)
                 return log_error_errno(r, "Stream creation answer is not a JSON object");
         r = stream_adopt(c, t, s);
-        if (r < 0)
+        if (r < 0) {
+                stream_delete_refused(http, t, s);
                 return r;
+        }
         log_info("Created stream '%s' (%s endpoint '%s')", t->stream_id, how, t->endpoint_url);
         return remember_stream(m, t->stream_id);
 }
@@ -864,6 +884,8 @@ int stream_request_verification(HttpClient *http, const Transmitter *t, const ch
                 return r;
         if (resp.status == 429)
                 return -EBUSY;
+        if (resp.status == 401 || resp.status == 403)
+                return -EACCES;
         if (resp.status != 204 && resp.status != 200 && resp.status != 202)
                 return -EPROTO;
         return 0;

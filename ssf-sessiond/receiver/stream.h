@@ -106,7 +106,7 @@ int stream_fetch_jwks(HttpClient *http, Transmitter *t);
 typedef struct Link Link;
 int stream_ensure(HttpClient *http, Link *link, const TransmitterConfig *c, Transmitter *t,
                   const char *push_authorization);
-/* POST verification_endpoint {stream_id, state}. */
+/* POST verification_endpoint {stream_id, state}: 0, -EBUSY (429), -EACCES (401/403), -EPROTO. */
 int stream_request_verification(HttpClient *http, const Transmitter *t, const char *state);
 /* GET status_endpoint (SSF §8.1.2.1): "enabled", "paused" or "disabled" and the reason (may be
  * NULL) as new strings. -EOPNOTSUPP when the transmitter publishes no status endpoint. */

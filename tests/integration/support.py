@@ -248,8 +248,12 @@ class TransmitterProcess:
         opts.update(extra)
         return opts
 
-    def set_stream_status(self, status, reason=None, stream_id=None):
+    def set_stream_status(self, status, reason=None, stream_id=None, after_ack=False):
+        """Transmitter-initiated status change (a stream-updated SET is queued first);
+        after_ack: the status changes only once that SET was acknowledged."""
         body = {"status": status}
+        if after_ack:
+            body["after_ack"] = True
         if reason:
             body["reason"] = reason
         if stream_id:

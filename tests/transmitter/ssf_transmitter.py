@@ -40,6 +40,13 @@ count, retry_after}: answer that many requests with that status and Retry-After 
 /control/rotate-key publishes a new signing key; /control/acks lists every request it
 served outside /control/ with the time it arrived and was answered (time.monotonic() of
 the transmitter's process) and, for polls, what they carried.
+For the conformance tests, /control/config also takes "stream_iss_override" (the "iss" of
+the stream configurations the stream API answers with, discovery unchanged), "hold_delivery"
+(true: nothing is polled or pushed, SETs stay queued in order) and "next_verification"
+({"state": S} and/or {"subject_id": ID}: the SET answering the next verification request
+carries that state / sub_id instead, once); /control/stream-status with "after_ack": true
+changes the status only once the stream-updated SET announcing it was acknowledged (SSF
+8.1.5: the event is sent before the stream stops).
 /control/static-push {endpoint_url, authorization_header} is the stream-less push mode: a
 "stream" registered by the admin, whose SETs are POSTed to that URL with that Authorization.
 Several instances (each its own DIR and port) are several transmitters: distinct issuers,
@@ -354,6 +361,10 @@ class Transmitter:
         # subjects added with add_subject (SSF 8.1.3.2) (/control/config)
         self.default_subjects = "ALL"
         self.patch_unsupported = False  # control: PATCH of a stream answers 405 (PUT works)
+        self.stream_iss_override = None  # control: "iss" of stream configurations only
+        self.hold_delivery = False       # control: deliver nothing (poll or push) while set
+        self.next_verification = None    # control: {"state", "subject_id"} for the next one
+        self.status_after_ack = {}       # jti of a stream-updated SET -> (stream id, status, reason)
         self._reset_records()
 
     # -- records ---------------------------------------------------------------------------
@@ -659,6 +670,11 @@ class Transmitter:
             e = st.queue.get(jti)
             if e is not None:
                 e["state"] = "acked"
+        change = self.status_after_ack.pop(jti, None)
+        if change is not None and change[0] in self.streams:
+            st = self.streams[change[0]]
+            st.status, st.reason = change[1], change[2]
+            self.log(f"stream {st.id} {change[1]} after the announcement {jti} was acknowledged")
 
     def record_set_err(self, jti, err):
         if jti in self.acked_set:
@@ -730,7 +746,8 @@ class Transmitter:
 
     def _config(self, stream_id, body, old=None):
         req = self._events_requested(body)
-        cfg = {"stream_id": stream_id, "iss": self.current_issuer(), "aud": self.audience,
+        cfg = {"stream_id": stream_id, "iss": self.stream_iss_override or self.current_issuer(),
+               "aud": self.audience,
                "events_supported": list(SUPPORTED_EVENTS)}
         if req is not None:
             cfg["events_requested"] = req
@@ -796,7 +813,13 @@ class Transmitter:
                 raise RequestError(429, "too_many_requests", "verification requested too often")
             st.last_verification = now
             payload = {"state": state} if state is not None else {}
-            jti, token, _ = self.build_set("verification", subject={"format": "opaque", "id": st.id},
+            subject_id = st.id
+            odd, self.next_verification = self.next_verification, None
+            if odd:
+                if "state" in odd:
+                    payload = {"state": odd["state"]}
+                subject_id = odd.get("subject_id", subject_id)
+            jti, token, _ = self.build_set("verification", subject={"format": "opaque", "id": subject_id},
                                            payload=payload, stream=st)
             self.enqueue(jti, token, uri=SSF + "verification", stream_id=st.id,
                          delay=self.verification_delay)
@@ -850,6 +873,12 @@ class Transmitter:
         while True:
             if self.stopping:
                 return {"sets": {}}
+            if self.hold_delivery:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return {"sets": {}, "moreAvailable": False}
+                self.cond.wait(remaining)
+                continue
             if st.id not in self.streams:
                 raise RequestError(404, "not_found", f"no stream {st.id}")
             if st.config["delivery"]["method"] != POLL:
@@ -901,7 +930,7 @@ class Transmitter:
                 wait = 1.0
                 for st in self.streams.values():
                     d = st.config["delivery"]
-                    if d["method"] != PUSH or st.status != "enabled":
+                    if d["method"] != PUSH or st.status != "enabled" or self.hold_delivery:
                         continue
                     for e in st.queue.values():
                         if e["state"] != "pending":
@@ -1187,6 +1216,10 @@ class Transmitter:
             self.issuer_override = None
             self.fail_requests = []
             self.status_delay = 0.0
+            self.stream_iss_override = None
+            self.hold_delivery = False
+            self.next_verification = None
+            self.status_after_ack = {}
             self.cond.notify_all()
 
     def control_config(self, body):
@@ -1239,6 +1272,15 @@ class Transmitter:
                 self.default_subjects = str(body["default_subjects"])
             if "patch_unsupported" in body:
                 self.patch_unsupported = bool(body["patch_unsupported"])
+            if "stream_iss_override" in body:
+                self.stream_iss_override = body["stream_iss_override"]
+            if "hold_delivery" in body:
+                self.hold_delivery = bool(body["hold_delivery"])
+            if "next_verification" in body:
+                v = body["next_verification"]
+                if v is not None and not isinstance(v, dict):
+                    raise RequestError(400, "invalid_request", "next_verification must be an object")
+                self.next_verification = v
             if "fail" in body:
                 f = body["fail"]
                 if f is None:
@@ -1279,7 +1321,10 @@ class Transmitter:
                     payload["reason"] = body["reason"]
                 jti, token, _ = self.build_set("stream-updated", subject={"format": "opaque", "id": sid},
                                                payload=payload, stream=st)
-                if status == "enabled":
+                if body.get("after_ack"):
+                    self.status_after_ack[jti] = (sid, status, body.get("reason"))
+                    self.enqueue(jti, token, stream_id=sid)
+                elif status == "enabled":
                     st.status, st.reason = status, body.get("reason")
                     self.enqueue(jti, token, stream_id=sid)
                 else:
