@@ -424,12 +424,30 @@ static int write_all(int fd, const char *p, size_t n) {
         return 0;
 }
 
+/* Makes the file written to fd (a temporary, tmp) durable and puts it in place as path, then
+ * syncs the directory so the rename is durable too (a failure there does not undo it).
+ * Returns 0 or -errno; fd stays open. */
+static int install_synced(int fd, const char *tmp, const char *path) {
+        _cleanup_free_ char *dircopy = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+
+        if (fsync(fd) < 0 || rename(tmp, path) < 0)
+                return -errno;
+        dircopy = strdup(path);
+        if (dircopy) {
+                dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd >= 0)
+                        (void) fsync(dfd);
+        }
+        return 0;
+}
+
 int ssf_snapshot_write(const char *path, const SsfSnapshotPolicy *policy,
                        const SsfSnapshotEntry *entries, size_t n) {
         char head[SSF_SNAPSHOT_MAX_LINE * 2 + 128];
         size_t head_len;
-        _cleanup_free_ char *tmp = NULL, *dircopy = NULL;
-        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF;
         size_t total;
         int r;
 
@@ -482,22 +500,9 @@ int ssf_snapshot_write(const char *path, const SsfSnapshotPolicy *policy,
         }
         if (r < 0)
                 goto fail;
-        if (fsync(fd) < 0) {
-                r = -errno;
+        r = install_synced(fd, tmp, path);
+        if (r < 0)
                 goto fail;
-        }
-        if (rename(tmp, path) < 0) {
-                r = -errno;
-                goto fail;
-        }
-
-        /* Make the rename durable too; a failure here does not undo it. */
-        dircopy = strdup(path);
-        if (dircopy) {
-                dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd >= 0)
-                        (void) fsync(dfd);
-        }
         return 0;
 
 fail:
@@ -521,8 +526,8 @@ int ssf_snapshot_journal_line(const SsfSnapshotEntry *e, char *buf, size_t size)
 }
 
 int ssf_snapshot_journal_install(const char *path, const char *tail, size_t tail_len) {
-        _cleanup_free_ char *tmp = NULL, *dircopy = NULL;
-        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF;
         char jpath[PATH_MAX];
         int r;
 
@@ -547,20 +552,9 @@ int ssf_snapshot_journal_install(const char *path, const char *tail, size_t tail
                 r = write_all(fd, tail, tail_len);
         if (r < 0)
                 goto fail;
-        if (fsync(fd) < 0) {
-                r = -errno;
+        r = install_synced(fd, tmp, jpath);
+        if (r < 0)
                 goto fail;
-        }
-        if (rename(tmp, jpath) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        dircopy = strdup(jpath);
-        if (dircopy) {
-                dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd >= 0)
-                        (void) fsync(dfd);
-        }
         return TAKE_FD(fd);
 
 fail:
