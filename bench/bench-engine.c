@@ -336,6 +336,7 @@ static IngestRequest *build_sets(unsigned n, bool replay) {
                         .kind = INGEST_SUBJECT,
                         .jti = strdup(jti),
                         .iss = strdup(ISS),
+                        .transmitter = "default", /* root takes it from the worker's channel */
                         .event_uri = strdup(EVENT_URI),
                         .iat = now,
                         .event_time = now,
