@@ -71,6 +71,8 @@ N_USERS = 1000
 LONG_POLL_MAX = 2
 HISTORY_ROWS = 100000
 BIG_USERS = 100000
+# The CPU control of 1: as many busy loops as the machine the benchmark is made for has CPUs.
+CPU_HOGS = 2
 # Only the ingestion is measured: a high level matches a rule that does nothing.
 # session-revoked (the signal-to-logout part only) ends the user's sessions; the catch-up's
 # device-compliance SETs only record.
@@ -210,6 +212,32 @@ class Bench:
     def pam_idle(self):
         return self.pam_result(self.pam_sampler(self.idle_ms), stop=False)
 
+    def pam_controls(self, idle):
+        """The floors the ratios of 3 and 4 are read against, on the same idle daemon: a second
+        idle sample (idle against idle: the noise of the measurement itself), then PAM while
+        two busy loops at nice 0 that do no ssf work keep both CPUs busy (what any CPU load of
+        that shape does to PAM on this machine)."""
+        r = self.results
+        again = self.pam_idle()
+        r["pam_p99_idle_ratio"] = round(again["p99_us"] / idle["p99_us"], 3)
+        r["pam_p50_idle_ratio"] = round(again["p50_us"] / idle["p50_us"], 3)
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(CPU_HOGS)]
+        try:
+            time.sleep(0.3)
+            hog = self.pam_idle()
+        finally:
+            for h in hogs:
+                h.kill()
+                h.wait()
+        r["pam_p99_cpu_hog_ratio"] = round(hog["p99_us"] / idle["p99_us"], 3)
+        r["pam_p50_cpu_hog_ratio"] = round(hog["p50_us"] / idle["p50_us"], 3)
+        print(f"Idle again: PAM p50 {again['p50_us']:.0f} µs, p99 {again['p99_us']:.0f} µs (p99 "
+              f"ratio {r['pam_p99_idle_ratio']}); with {CPU_HOGS} busy loops at nice 0 and no ssf "
+              f"work: p50 {hog['p50_us']:.0f} µs, p99 {hog['p99_us']:.0f} µs, max "
+              f"{hog['max_us']:.0f} µs; p99 ratio {r['pam_p99_cpu_hog_ratio']}, p50 ratio "
+              f"{r['pam_p50_cpu_hog_ratio']}", flush=True)
+
     # -- the backlog ----------------------------------------------------------------------------
     def queue_backlog(self, n, tag, pause=False, back=False):
         """Queue n SETs (device not compliant → high; back=True: compliant again) for the 1,000
@@ -344,6 +372,7 @@ class Bench:
         print(f"Idle: RSS root {rss[0]} KiB, worker {rss[1]} KiB; PAM (pam_ssf.so, bob) "
               f"p50 {idle['p50_us']:.0f} µs, p99 {idle['p99_us']:.0f} µs over "
               f"{idle['samples']:.0f} logins", flush=True)
+        self.pam_controls(idle)
 
         # 2. catch-up, nothing else running
         rsa_bits = [len(base64.urlsafe_b64decode(k["n"] + "==")) * 8

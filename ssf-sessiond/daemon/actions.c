@@ -530,6 +530,9 @@ static void *hook_lane(void *userdata) {
         Actions *x = userdata;
         State *st = x->st;
 
+        /* Hooks are the admin's background work: below logins and logouts, as are their
+         * processes (they inherit it). */
+        state_thread_background(st, PRIO_HOOK_NICE);
         pthread_mutex_lock(&st->lock);
         while (!st->stopping) {
                 PendingAction a;

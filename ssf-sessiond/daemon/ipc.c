@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <grp.h>
 #include <pwd.h>
@@ -41,7 +42,6 @@
 #define HISTORY_SEND_USEC (5u * 1000000u)
 #define HISTORY_MAX_STREAMS 4u
 #define HISTORY_LIMIT_MAX 100000000
-#define HISTORY_NICE 10
 
 
 typedef struct IpcClient IpcClient;
@@ -327,9 +327,10 @@ static void *history_thread(void *userdata) {
         size_t part_size = 0;
         int r = part ? 0 : -ENOMEM;
 
-        /* An admin's listing yields the CPU to logins: this thread only (Linux setpriority()
-         * on a thread id), the front thread that answers PAM keeps its priority. */
-        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), HISTORY_NICE);
+        /* An admin's listing yields the CPU to logins: this thread only, the front thread
+         * that answers PAM keeps its priority. */
+        (void) prctl(PR_SET_NAME, (unsigned long) "ssf-admin", 0, 0, 0);
+        state_thread_background(st, PRIO_ADMIN_NICE);
 
         while (r >= 0 && left > 0) {
                 HistoryEntry *h = NULL;
@@ -1293,7 +1294,12 @@ static int on_stop(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 
 static void *front_thread(void *userdata) {
         IpcServer *srv = userdata;
-        int r = sd_event_loop(srv->front);
+        int r;
+
+        /* The only thread at the daemon's own priority (see state_thread_background()). */
+        (void) prctl(PR_SET_NAME, (unsigned long) "ssf-pam-front", 0, 0, 0);
+        state_thread_front(srv->state);
+        r = sd_event_loop(srv->front);
 
         if (r < 0)
                 log_error_errno(r, "The IPC front loop failed: %m");

@@ -322,6 +322,10 @@ int manager_run(Manager *m) {
         r = actions_start(&m->state, &m->actions);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the action threads: %m");
+        /* The front thread (PAM) and the action lanes exist: from here on the main loop —
+         * commits, ssfctl, supervision — runs below them, and so does the network worker it
+         * forks (nice and policy are inherited), restarts included. */
+        state_thread_background(&m->state, PRIO_MAIN_NICE);
         r = broker_start(m->broker);
         if (r < 0) {
                 pthread_mutex_lock(&m->state.lock);

@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,6 +117,10 @@ int state_init(State *st, Config *config) {
         pthread_mutex_init(&st->lock, NULL);
         pthread_mutex_init(&st->config_lock, NULL);
         pthread_mutex_init(&st->levels_lock, NULL);
+        errno = 0;
+        st->nice = getpriority(PRIO_PROCESS, 0);
+        if (st->nice == -1 && errno != 0)
+                st->nice = 0;
         pthread_mutex_init(&st->snap.base_lock, NULL);
         pthread_mutex_init(&st->snap.lock, NULL);
         st->snap.journal_fd = -EBADF;
@@ -248,11 +255,13 @@ static int table_reserve(LevelTable *t, size_t n) {
         return 0;
 }
 
-/* Removes the entry in slot e, shifting back the ones after it that probed past it. */
-static void table_remove(LevelTable *t, LevelEntry *e) {
+/* Removes the entry in slot e, shifting back the ones after it that probed past it. Returns the
+ * text the entry owned, for the caller to free (after levels_lock, when t is the published
+ * table). */
+static char *table_remove(LevelTable *t, LevelEntry *e) {
         size_t i = (size_t) (e - t->slots), j = i;
+        char *old = TAKE_PTR(t->slots[i].reason_user);
 
-        t->slots[i].reason_user = mfree(t->slots[i].reason_user);
         t->slots[i].used = false;
         t->n--;
         for (;;) {
@@ -260,7 +269,7 @@ static void table_remove(LevelTable *t, LevelEntry *e) {
 
                 j = (j + 1) & (t->cap - 1);
                 if (!t->slots[j].used)
-                        return;
+                        return old;
                 k = slot_of(t->slots[j].uid, t->cap);
                 /* Leave it when its home slot k lies cyclically in (i, j]. */
                 if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
@@ -306,25 +315,38 @@ static const char *detection_name(State *st, const char *name) {
         return v[st->n_detection_names++];
 }
 
-/* Sets u's entry in t (removes it when u is not at risk), its detection name kept in st. Call
- * with lock held (and levels_lock when t is the published table), after
- * table_reserve(t, t->n + 1). */
-static void table_put(State *st, LevelTable *t, const StoreUser *u) {
-        LevelEntry *e = table_probe(t, u->uid);
+/* What an entry of u holds besides its level: made before levels_lock is taken, so that nothing
+ * is allocated or freed while the PAM front thread may wait for that lock. Call with lock held
+ * (detection names are kept in st). Without memory for the text the level still holds; the
+ * message only lacks it. */
+typedef struct EntryText {
+        const char *detection;
+        char *reason_user;
+} EntryText;
 
-        if (u->level <= RISK_NONE) {
-                if (e->used)
-                        table_remove(t, e);
-                return;
-        }
+static EntryText entry_text(State *st, const StoreUser *u) {
+        if (u->level <= RISK_NONE)
+                return (EntryText){};
+        return (EntryText){ .detection = detection_name(st, u->detection),
+                            .reason_user = u->reason_user ? strdup(u->reason_user) : NULL };
+}
+
+/* Sets u's entry in t (removes it when u is not at risk), taking x->reason_user. Call with
+ * levels_lock held when t is the published table, after table_reserve(t, t->n + 1). Returns
+ * the text the slot held before, for the caller to free (after levels_lock). */
+static char *table_put(LevelTable *t, const StoreUser *u, EntryText *x) {
+        LevelEntry *e = table_probe(t, u->uid);
+        char *old = NULL;
+
+        if (u->level <= RISK_NONE)
+                return e->used ? table_remove(t, e) : NULL;
         if (e->used)
-                free(e->reason_user);
+                old = e->reason_user;
         else
                 t->n++;
-        /* Without memory for the text the level still holds; the message only lacks it. */
         *e = (LevelEntry){ .uid = u->uid, .used = true, .level = u->level, .until = u->until,
-                           .detection = detection_name(st, u->detection),
-                           .reason_user = u->reason_user ? strdup(u->reason_user) : NULL };
+                           .detection = x->detection, .reason_user = TAKE_PTR(x->reason_user) };
+        return old;
 }
 
 int state_levels_lookup(State *st, uid_t uid, uint64_t now, RiskLevel *ret_level,
@@ -377,7 +399,8 @@ static void base_copy_done(BaseCopy *b) {
         *b = (BaseCopy){};
 }
 
-/* A copy of the level table as base file entries. Call with levels_lock held. */
+/* A copy of the level table as base file entries. Call with nothing changing t: the snapshot
+ * writer's lock held for the published table (its writers take it before levels_lock). */
 static int base_copy_table(const LevelTable *t, BaseCopy *ret) {
         BaseCopy b = {};
 
@@ -441,9 +464,9 @@ static void compact(State *st) {
         policy = w->policy;
         from = w->journal_bytes;
         lines_from = w->journal_lines;
-        pthread_mutex_lock(&st->levels_lock);
+        /* Read without levels_lock: every change of the table is made with w->lock held, and
+         * the front thread only reads it. A copy of 100,000 entries is no wait for PAM. */
         r = path ? base_copy_table(&st->levels, &b) : -ENOMEM;
-        pthread_mutex_unlock(&st->levels_lock);
         pthread_mutex_unlock(&w->lock);
         if (r < 0)
                 goto out;
@@ -487,15 +510,14 @@ out:
         base_copy_done(&b);
 }
 
-/* The compaction is background work: it yields the CPU to logins (this thread only; Linux
- * setpriority() on a thread id). */
-#define SNAPSHOT_NICE 10
+/* The compaction is background work: it yields the CPU to logins (this thread only). */
 
 static void *snapshot_thread(void *userdata) {
         State *st = userdata;
         SnapshotWriter *w = &st->snap;
 
-        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), SNAPSHOT_NICE);
+        (void) prctl(PR_SET_NAME, (unsigned long) "ssf-snapshot", 0, 0, 0);
+        state_thread_background(st, PRIO_ADMIN_NICE);
         for (;;) {
                 pthread_mutex_lock(&w->lock);
                 while (!w->compact && !w->stop)
@@ -529,10 +551,46 @@ void state_wake(State *st) {
                 (void) !write(st->wake_fd, &one, sizeof(one));
 }
 
+/* ---- thread priorities ------------------------------------------------------------------ */
+
+void state_thread_background(const State *st, int nice_delta) {
+        struct sched_param p = {};
+
+        /* On Linux both calls act on the calling thread only (pid 0, a thread id). */
+        (void) sched_setscheduler(0, SCHED_BATCH, &p);
+        (void) setpriority(PRIO_PROCESS, (id_t) gettid(), MIN(st->nice + nice_delta, 19));
+}
+
+/* struct sched_attr of sched_setattr(2) (<linux/sched/types.h> clashes with <sched.h>). */
+typedef struct SchedAttr {
+        uint32_t size;
+        uint32_t sched_policy;
+        uint64_t sched_flags;
+        int32_t sched_nice;
+        uint32_t sched_priority;
+        uint64_t sched_runtime;
+        uint64_t sched_deadline;
+        uint64_t sched_period;
+} SchedAttr;
+
+void state_thread_front(const State *st) {
+        /* sched_runtime is the requested slice of a SCHED_OTHER thread (the kernel clamps it
+         * to 0.1–100 ms); older kernels ignore it. */
+        SchedAttr a = {
+                .size = sizeof(a),
+                .sched_policy = SCHED_OTHER,
+                .sched_nice = st->nice,
+                .sched_runtime = 100 * 1000,
+        };
+
+        if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
+                (void) setpriority(PRIO_PROCESS, (id_t) gettid(), st->nice);
+}
+
 int state_publish_levels_locked(State *st, const Config *c) {
         SnapshotWriter *w = &st->snap;
         StoreUser *users = NULL;
-        LevelTable t = { .valid = true };
+        LevelTable t = { .valid = true }, old;
         BaseCopy b = {};
         SsfSnapshotPolicy policy = { .min_uid = c->min_uid, .max_uid = c->max_uid };
         size_t n = 0, o = 0;
@@ -556,8 +614,11 @@ int state_publish_levels_locked(State *st, const Config *c) {
                 store_users_free(users, n);
                 return log_warning_errno(r, "Cannot publish the level table: %m");
         }
-        for (size_t i = 0; i < n; i++)
-                table_put(st, &t, &users[i]);
+        for (size_t i = 0; i < n; i++) {
+                EntryText x = entry_text(st, &users[i]);
+
+                free(table_put(&t, &users[i], &x));
+        }
         store_users_free(users, n);
 
         if (!w->thread_started) {
@@ -574,11 +635,14 @@ int state_publish_levels_locked(State *st, const Config *c) {
         pthread_mutex_lock(&w->base_lock);
         pthread_mutex_lock(&w->lock);
         /* First what PAM is answered from, then the files for when the daemon is down. */
+        /* The copy for the base file is made from t while it is still this thread's own; under
+         * levels_lock the tables are only swapped, the old one is freed after it. */
+        r = base_copy_table(&t, &b);
         pthread_mutex_lock(&st->levels_lock);
-        table_free(&st->levels);
+        old = st->levels;
         st->levels = t;
-        r = base_copy_table(&st->levels, &b);
         pthread_mutex_unlock(&st->levels_lock);
+        table_free(&old);
         if (r >= 0)
                 r = ssf_snapshot_write(c->snapshot_path, &policy, b.e, b.n);
         if (r < 0)
@@ -620,6 +684,7 @@ int state_levels_changed_locked(State *st, const Config *c, const uid_t *uids, s
 static int levels_changed(State *st, const Config *c, const uid_t *uids, size_t n, StoreUser *u) {
         SnapshotWriter *w = &st->snap;
         _cleanup_free_ char *lines = NULL;
+        _cleanup_free_ EntryText *x = NULL;
         uint64_t now = now_sec();
         size_t len = 0;
         bool full = false;
@@ -644,13 +709,21 @@ static int levels_changed(State *st, const Config *c, const uid_t *uids, size_t 
                 len += (size_t) k;
         }
 
+        x = calloc(n, sizeof(*x));
+        if (!x)
+                return log_warning_errno(-ENOMEM, "Cannot publish level changes: %m");
+        for (size_t i = 0; i < n; i++)
+                x[i] = entry_text(st, &u[i]);
         pthread_mutex_lock(&w->lock);
         pthread_mutex_lock(&st->levels_lock);
         r = table_reserve(&st->levels, st->levels.n + n);
         if (r >= 0)
+                /* What a slot held before goes in its place in x, freed below. */
                 for (size_t i = 0; i < n; i++)
-                        table_put(st, &st->levels, &u[i]);
+                        x[i].reason_user = table_put(&st->levels, &u[i], &x[i]);
         pthread_mutex_unlock(&st->levels_lock);
+        for (size_t i = 0; i < n; i++)
+                free(x[i].reason_user);
         if (r < 0) {
                 /* Not in memory: then everything is read again from the store. */
                 pthread_mutex_unlock(&w->lock);

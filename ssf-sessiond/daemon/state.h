@@ -130,8 +130,10 @@ typedef struct State {
          * which takes only these, never waits for a commit (which holds lock). */
         pthread_mutex_t config_lock;
         pthread_mutex_t levels_lock;
+        int nice;                   /* the daemon's own nice value, as started */
         ConfigHandle *config;       /* current; guarded by config_lock */
-        LevelTable levels;          /* guarded by levels_lock */
+        LevelTable levels;          /* changed with snap.lock and levels_lock held; read
+                                     * under either */
         /* The detection names level entries point to, each once (there are few: root's own
          * event table and the configuration name them). Added to under lock, never changed or
          * freed before state_done(), so a lookup may read them under levels_lock alone. */
@@ -199,6 +201,21 @@ uint64_t state_snapshot_compactions(State *st);
 void state_kick_actions_locked(State *st);
 /* Wakes the main loop (thread-safe), e.g. so it answers a waiting `ssfctl verify`. */
 void state_wake(State *st);
+
+/* CPU priorities of the daemon's threads, as nice values above the one the daemon was started
+ * with (Linux: nice and scheduling policy are per thread). Only the PAM front thread runs at
+ * the daemon's own priority; the rest is background work for the scheduler (SCHED_BATCH: it
+ * does not preempt on wake-up), so that a login's query does not wait for a CPU behind it. */
+#define PRIO_MAIN_NICE 5         /* main loop: commits, ssfctl, supervision; so the worker */
+#define PRIO_HOOK_NICE 5         /* the hook lanes, so the hooks they run */
+#define PRIO_ADMIN_NICE 10       /* streamed admin queries (history), snapshot compaction */
+/* The calling thread (and what it later creates or forks) at the daemon's priority plus
+ * nice_delta, SCHED_BATCH. Best effort: a failure leaves the priority as it was. */
+void state_thread_background(const State *st, int nice_delta);
+/* The calling thread at the daemon's own priority, SCHED_OTHER, with a short time slice (Linux
+ * 6.12+; ignored before): woken by a login, it gets the CPU ahead of longer-running work of
+ * the same priority without a larger share of it. */
+void state_thread_front(const State *st);
 
 uint64_t now_sec(void);
 /* RFC 3339 UTC ("2026-11-28T15:00:00Z") into buf (at least 32 bytes); "" for 0. */

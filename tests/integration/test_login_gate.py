@@ -112,3 +112,65 @@ def test_pam_answered_from_memory_after_each_commit(daemon_factory, transmitter,
     assert pam.account(d, "alice").code == PAM_SUCCESS
     wait_for(lambda: d.ctl("status")["counters"]["pam_queries"] >= 3, 10,
              "the PAM queries to be counted")
+
+
+PRIO_RULES = """
+[rule hook-medium]
+levels = medium
+action = workflow
+workflow = prio
+"""
+
+
+def sched_of(path):
+    """(comm, nice, policy) from a /proc stat file (policy: 0 SCHED_OTHER, 3 SCHED_BATCH)."""
+    with open(path) as f:
+        stat = f.read()
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2:].split()
+    return comm, int(fields[16]), int(fields[38])
+
+
+def test_background_work_runs_below_the_pam_front_thread(daemon_factory, transmitter, users,
+                                                         tmp_path):
+    """Only the thread that answers PAM keeps the daemon's own CPU priority: the main loop
+    (commits), the network worker it forks, the snapshot compaction and the hooks run niced and
+    SCHED_BATCH, so that a login's query does not queue for a CPU behind them."""
+    out = tmp_path / "hook.stat"
+    d = daemon_factory(rules=PRIO_RULES, start=False, section_opts={"hooks": {"timeout": "30s"}})
+    d.add_hook("prio", f"#!/bin/sh\ncat /proc/self/stat > {out}.tmp && mv {out}.tmp {out}\n")
+    d.start()
+    transmitter.wait_stream()
+    base = os.getpriority(os.PRIO_PROCESS, 0)  # what the daemon was started with
+    root = d.proc.pid
+
+    def threads():
+        return {tid: sched_of(f"/proc/{root}/task/{tid}/stat")
+                for tid in os.listdir(f"/proc/{root}/task")}
+
+    def worker():
+        for tid in os.listdir("/proc"):
+            if tid.isdigit():
+                try:
+                    with open(f"/proc/{tid}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                    with open(f"/proc/{tid}/cmdline", "rb") as f:
+                        worker_cmd = b"--network-worker" in f.read()
+                except (OSError, ValueError):
+                    continue
+                if ppid == root and worker_cmd:
+                    return int(tid)
+        return None
+    t = wait_for(lambda: (lambda x: x if any(c == "ssf-snapshot" for c, _, _ in x.values())
+                          else None)(threads()), 20, "the snapshot thread")
+    front = [v for v in t.values() if v[0] == "ssf-pam-front"]
+    assert front == [("ssf-pam-front", base, 0)], t
+    assert t[str(root)][1:] == (min(base + 5, 19), 3), t
+    assert [v[1:] for v in t.values() if v[0] == "ssf-snapshot"] == [(min(base + 10, 19), 3)], t
+    assert sched_of(f"/proc/{wait_for(worker, 20, 'the network worker')}/stat")[1:] == \
+        (min(base + 5, 19), 3)
+
+    # A hook runs as its lane does.
+    transmitter.wait_acked(transmitter.send_event("credential-change", email="bob@example.com"))
+    wait_for(out.exists, 20, "the hook to record its priority")
+    assert sched_of(out)[1:] == (min(base + 5, 19), 3)
