@@ -8,7 +8,10 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
 
   1. idle       RSS of the root and worker processes once the stream is up; PAM latency
                 (bench-pam --sample-ms: pam_ssf.so in process under pam_wrapper, one account
-                check of bob after another with 1 ms between two), the baseline of 2 and 4;
+                check of bob after another with 1 ms between two), the baseline of 3 and 4;
+                then its controls: a second idle sample (idle against idle: the noise of the
+                measurement), and PAM while two busy loops at nice 0 that do no ssf work keep
+                both CPUs busy (the machine's own floor for "PAM while the CPUs are busy");
   2. catch-up   the daemon is stopped, N RS256 SETs for the 1,000 users are queued on the
                 transmitter (signed before the clock starts), the daemon is started with
                 poll_max_events = 1000 and the drain is timed from the transmitter's request

@@ -5,13 +5,16 @@
 #    output is what counts). It runs against a scratch root holding the system's own units,
 #    ours, and the programs our Exec lines name (a placeholder for ssf-sessiond, which need
 #    not be installed on this machine), so "command not executable" is checked too.
-#  * `systemd-analyze security --offline=yes` rates ssf-sessiond.service at 2.0 or better
-#    (--threshold is on the 0-100 scale: 20).
+#  * `systemd-analyze security --offline=yes` rates ssf-sessiond.service at 2.1 or better
+#    (--threshold is on the 0-100 scale: 21). It was 2.0 until the daemon lowered the CPU
+#    priority of everything but its PAM thread: that needs setpriority, sched_setscheduler and
+#    sched_setattr, which are in the @resources group (worth 0.2 in that rating however few of
+#    its calls are allowed); without CAP_SYS_NICE they can only lower a priority.
 #  * both carry ConditionPathExists=/etc/ssf/ssf-sessiond.conf.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-THRESHOLD=20
+THRESHOLD=21
 UNITS="ssf-sessiond.service ssf-sessiond.socket"
 fail=0
 
