@@ -442,13 +442,15 @@ static int install_synced(int fd, const char *tmp, const char *path) {
         return 0;
 }
 
+#define SNAPSHOT_WRITE_BUF (64u * 1024u)
+
 int ssf_snapshot_write(const char *path, const SsfSnapshotPolicy *policy,
                        const SsfSnapshotEntry *entries, size_t n) {
         char head[SSF_SNAPSHOT_MAX_LINE * 2 + 128];
         size_t head_len;
-        _cleanup_free_ char *tmp = NULL;
+        _cleanup_free_ char *tmp = NULL, *buf = NULL;
         _cleanup_close_ int fd = -EBADF;
-        size_t total;
+        size_t total, used = 0;
         int r;
 
         if (isempty(path) || (!entries && n > 0))
@@ -488,16 +490,33 @@ int ssf_snapshot_write(const char *path, const SsfSnapshotPolicy *policy,
                 goto fail;
         }
 
+        /* Lines are gathered into buf and written SNAPSHOT_WRITE_BUF bytes at a time: one
+         * write() per line cost a third of a start with 100,000 users at risk. */
+        buf = malloc(SNAPSHOT_WRITE_BUF);
+        if (!buf) {
+                r = -ENOMEM;
+                goto fail;
+        }
         r = write_all(fd, head, head_len);
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                char l[SSF_SNAPSHOT_MAX_LINE + 2];
-                int k = snprintf(l, sizeof(l), "%s %s %" PRIu64 "\n", entries[i].user,
-                                 risk_level_to_string(entries[i].level), entries[i].until);
+                int k;
+
+                if (SNAPSHOT_WRITE_BUF - used < SSF_SNAPSHOT_MAX_LINE + 2) {
+                        r = write_all(fd, buf, used);
+                        used = 0;
+                        if (r < 0)
+                                break;
+                }
+                k = snprintf(buf + used, SSF_SNAPSHOT_MAX_LINE + 2, "%s %s %" PRIu64 "\n",
+                             entries[i].user, risk_level_to_string(entries[i].level),
+                             entries[i].until);
                 if (k < 0 || (size_t) k > SSF_SNAPSHOT_MAX_LINE + 1)
                         r = -EINVAL;
                 else
-                        r = write_all(fd, l, (size_t) k);
+                        used += (size_t) k;
         }
+        if (r >= 0)
+                r = write_all(fd, buf, used);
         if (r < 0)
                 goto fail;
         r = install_synced(fd, tmp, path);

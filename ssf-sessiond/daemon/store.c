@@ -282,6 +282,7 @@ struct Store {
         uint64_t n_jti;     /* replay-cache rows committed */
         int64_t n_jti_txn;  /* rows added (removed) by the open transaction */
         int64_t n_jti_sp;   /* n_jti_txn when the open savepoint was taken */
+        bool opened;        /* store_open() done: damage found from now on is logged by map_rc() */
 };
 
 /* A SET's claims shared by the actions of one list (store_action_list_pending()). */
@@ -312,6 +313,12 @@ static int sql_error(Store *s, const char *what) {
         return -EIO;
 }
 
+static const char *db_path(Store *s) {
+        const char *p = s->db ? sqlite3_db_filename(s->db, "main") : NULL;
+
+        return p && *p ? p : "state.db";
+}
+
 static int map_rc(Store *s, int rc, const char *what) {
         switch (rc) {
         case SQLITE_OK:
@@ -330,6 +337,18 @@ static int map_rc(Store *s, int rc, const char *what) {
                           "SETs stay unacknowledged until space returns",
                           what, s->db ? sqlite3_errmsg(s->db) : "disk full");
                 return -ENOSPC;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+                if (!s->opened)
+                        return sql_error(s, what); /* open_failed() says it */
+                /* Found while running (a damaged page the start did not read): nothing of the
+                 * transaction was committed, so nothing is acknowledged; the file is never reset
+                 * (not -EBADMSG: that would refuse the SET as malformed). */
+                log_error("State database '%s' is damaged (%s: %s); it was left as it is, SETs stay "
+                          "unacknowledged. Stop ssf-sessiond, move it aside and start again (levels, "
+                          "history and pending actions are lost); see ssf-sessiond(8), DIAGNOSTICS.",
+                          db_path(s), what, s->db ? sqlite3_errmsg(s->db) : "corrupt");
+                return -EUCLEAN;
         case SQLITE_READONLY:
                 (void) sql_error(s, what);
                 return -EROFS;
@@ -559,6 +578,7 @@ int store_open(const char *path, Store **ret) {
 
         r = store_count(s, "jti", &s->n_jti);
         if (r < 0) {
+                r = open_failed(s, path, "Cannot read state database", r);
                 store_free(s);
                 return r;
         }
@@ -570,6 +590,7 @@ int store_open(const char *path, Store **ret) {
                         (void) chmod(p, 0600);
         }
 
+        s->opened = true;
         *ret = s;
         return 0;
 }

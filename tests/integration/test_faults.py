@@ -10,7 +10,8 @@
   in setErrs), the daemon says why, PAM keeps answering; once space returns they are applied
   and acknowledged, and the database passes PRAGMA integrity_check.
 * A corrupt state.db: the daemon refuses to start, names the file and the recovery, and
-  leaves the file as it was.
+  leaves the file as it was. Damage that the start does not read, found by a commit while
+  running: the SET stays unacknowledged, the same clear error, no reset.
 Real parts: the local transmitter, the daemon and its worker, the logind mock, pam_ssf.so
 under pam_wrapper, hooks.
 """
@@ -193,3 +194,82 @@ def test_corrupt_state_db_is_refused_and_kept(daemon_factory, transmitter, login
     d.start()
     assert d.ctl("risk", "bob")["level"] == "none"
     assert os.path.exists(db + ".corrupt") and digest(db + ".corrupt") == before[1]
+
+
+def test_state_db_damaged_while_running(daemon_factory, transmitter, logind, users, pam):
+    """A damaged page that the start does not read (the history table's root page) is found by
+    the next commit: the SET stays unacknowledged and out of setErrs, the daemon says the file is
+    damaged and what to do, keeps answering PAM from the levels it has, and never resets the
+    file; after the documented recovery (move it aside, start again) new SETs are applied."""
+    d = daemon_factory()
+    bob = users.uid("bob")
+    logind.add_session("b1", bob, "bob")
+    j0 = transmitter.send_event("session-revoked", email="bob@example.com")
+    transmitter.wait_acked(j0)
+    logind.wait_terminated("b1")
+    assert d.stop() == 0
+    db = os.path.join(d.state_dir, "state.db")
+    assert not os.path.exists(db + "-wal") or os.path.getsize(db + "-wal") == 0
+    con = sqlite3.connect(db)
+    try:
+        page_size = con.execute("PRAGMA page_size").fetchone()[0]
+        root = con.execute("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND "
+                           "name = 'history'").fetchone()[0]
+        detections = con.execute("SELECT uid, detection, level FROM detections").fetchall()
+    finally:
+        con.close()
+    assert root > 1 and (bob, ) in [(u, ) for u, _, _ in detections], detections
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xa5" * page_size)
+
+    d.start()
+    assert d.ctl("risk", "bob")["level"] == "high"
+    logind.add_session("c1", users.uid("carol"), "carol")
+    pending = transmitter.send_event("credential-compromise", email="carol@example.com")
+
+    def unacknowledged():
+        a = transmitter.acks()
+        assert pending not in a["acked"], "acknowledged although its commit failed"
+        assert pending not in a["set_errs"], f"reported in setErrs: {a['set_errs'][pending]}"
+        return a["deliveries"].get(pending, 0)
+    damaged = f"State database '{db}' is damaged"
+    wait_for(lambda: damaged in d.log() and "will be delivered again" in d.log(), 30,
+             "the daemon to find the damaged page and keep the SET for later")
+    log = d.log()
+    assert "SETs stay unacknowledged" in log and "ssf-sessiond(8)" in log, log[-4000:]
+    # Delivered again, and refused again the same way.
+    seen = unacknowledged()
+    wait_for(lambda: unacknowledged() > seen and d.log().count(damaged) >= 2, 30,
+             "the SET to be delivered and refused again")
+    assert d.running()
+    # PAM keeps answering from the daemon's levels; nothing was reset.
+    assert pam.account(d, "bob", "failmode=closed").code == PAM_PERM_DENIED
+    assert pam.account(d, "carol", "failmode=closed").code == PAM_SUCCESS
+    assert "c1" not in logind.terminated()
+    assert d.stop() == 0
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT uid, detection, level FROM detections").fetchall() == detections
+    finally:
+        con.close()
+
+    # The documented recovery: move the file aside with its companions, start again.
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.rename(db + suffix, db + ".corrupt" + suffix)
+    # The new database has no stream id: the daemon sets up a stream again, and what was
+    # pending on the old one stays there (ssf-sessiond(8): levels come back with new events).
+    old = {st["stream_id"] for st in transmitter.streams()}
+    d.start()
+    assert d.ctl("risk", "bob")["level"] == "none"
+    new = wait_for(lambda: [st["stream_id"] for st in transmitter.streams()
+                            if st["stream_id"] not in old], 20, "the daemon's new stream")
+    again = transmitter.send_event("credential-compromise", email="carol@example.com",
+                                   stream_id=new[0])
+    transmitter.wait_acked(again, timeout=30)
+    logind.wait_terminated("c1")
+    assert d.ctl("risk", "carol")["level"] == "high"
+    assert [e["jti"] for e in history(d)] == [again]
+    assert d.stop() == 0
+    assert integrity(db) == [("ok",)]

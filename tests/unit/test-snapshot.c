@@ -3,6 +3,7 @@
  * atomic writer. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -470,6 +471,59 @@ static void test_write(void **state) {
         assert_true(ssf_snapshot_write("/nonexistent/dir/pam-snapshot", NULL, e, 1) < 0);
 }
 
+/* Many entries: the lines are written through a buffer flushed many times; the file holds
+ * every line, in order, and each entry is found. */
+static void test_write_large(void **state) {
+        Dir *d = *state;
+        const size_t n = 20000;
+        uid_t owner = geteuid() == 0 ? (uid_t) -1 : geteuid();
+        _cleanup_free_ SsfSnapshotEntry *e = calloc(n, sizeof(*e));
+        _cleanup_free_ char *names = calloc(n, 16), *want = NULL, *got = NULL;
+        size_t want_len = 0, got_len = 0;
+        FILE *w;
+        RiskLevel l;
+        struct stat st;
+        int fd;
+
+        assert_non_null(e);
+        assert_non_null(names);
+        w = open_memstream(&want, &want_len);
+        assert_non_null(w);
+        fprintf(w, "%s\n", SSF_SNAPSHOT_HEADER);
+        for (size_t i = 0; i < n; i++) {
+                (void) snprintf(names + i * 16, 16, "%zu", 100000 + i);
+                e[i] = (SsfSnapshotEntry) { names + i * 16, i % 2 ? RISK_HIGH : RISK_MEDIUM,
+                                            i % 3 ? 0 : NOW + 1 + i };
+                fprintf(w, "%s %s %" PRIu64 "\n", e[i].user, risk_level_to_string(e[i].level),
+                        e[i].until);
+        }
+        assert_int_equal(fclose(w), 0);
+        assert_true(want_len > 4 * 64 * 1024);
+
+        assert_int_equal(ssf_snapshot_write(d->file, NULL, e, n), 0);
+        assert_int_equal(stat(d->file, &st), 0);
+        assert_int_equal((size_t) st.st_size, want_len);
+        got = malloc(want_len + 1);
+        assert_non_null(got);
+        fd = open(d->file, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        while (got_len < want_len) {
+                ssize_t k = read(fd, got + got_len, want_len + 1 - got_len);
+                assert_true(k > 0);
+                got_len += (size_t) k;
+        }
+        close(fd);
+        assert_int_equal(got_len, want_len);
+        assert_memory_equal(got, want, want_len);
+
+        for (size_t i = 0; i < n; i += 997) {
+                assert_int_equal(ssf_snapshot_lookup(d->file, e[i].user, NOW, owner, &l, NULL), 0);
+                assert_int_equal(l, e[i].level);
+        }
+        assert_int_equal(ssf_snapshot_lookup(d->file, e[n - 1].user, NOW, owner, &l, NULL), 0);
+        assert_int_equal(l, e[n - 1].level);
+}
+
 /* The policy lines: who pam_ssf.so admits on its own when the daemon is unreachable. */
 static void test_policy(void **state) {
         char buf[SSF_SNAPSHOT_MAX_LINE + 1];
@@ -529,6 +583,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_lookup_malformed, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_lookup_untrusted_file, dir_setup, dir_teardown),
                 cmocka_unit_test_setup_teardown(test_write, dir_setup, dir_teardown),
+                cmocka_unit_test_setup_teardown(test_write_large, dir_setup, dir_teardown),
                 cmocka_unit_test(test_policy),
                 cmocka_unit_test(test_journal),
                 cmocka_unit_test_setup_teardown(test_journal_files, dir_setup, dir_teardown),
