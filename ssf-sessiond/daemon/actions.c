@@ -457,11 +457,6 @@ static void *logind_lane(void *userdata) {
         uint64_t seen = 0, next_due = UINT64_MAX;
         sd_bus *bus = NULL;
 
-        /* Connected before the first logout is due, not on its path (a failure here is
-         * tried again when one is). */
-        if (logind_open(&bus) < 0)
-                bus = NULL;
-
         pthread_mutex_lock(&st->lock);
         while (!st->stopping) {
                 PendingAction *list = NULL;
