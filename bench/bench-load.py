@@ -24,20 +24,26 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
   4. history    the daemon is stopped, 100,000 history rows are written into its state.db with
                 sqlite3, it is restarted, idle PAM is sampled again, then `ssfctl history -n
                 100000` runs in a loop while PAM latency is sampled: p99 / that idle p99;
-  3b. logout   signal to logout over long polling: for each of N users (one at a time, the
+  3b. logout   signal to logout, poll then push: for each of N users (one at a time, the
                 daemon idle in its long poll) a logind session is added and a session-revoked SET
-                queued; the time from the transmitter's control call returning (the SET is
-                available) to the logind stand-in receiving TerminateSession (its call stamps,
-                time.time() to the microsecond), p50/p99, next to the bare HTTPS round trip of
-                the same poll request (returnImmediately, maxEvents 0, a kept-alive connection)
-                to the same transmitter in the same run;
+                queued; the time from the transmitter making the SET available (its own stamp,
+                "available" in the control answer) to the logind stand-in receiving
+                TerminateSession (its call stamps, time.time() to the microsecond), p50/p99,
+                next to the bare HTTPS round trip of the same poll request (the daemon's shape,
+                maxEvents 0, a kept-alive connection) to the same transmitter in the same run.
+                Push: the same on a second transmitter and a second daemon with delivery = push
+                (the transmitter pushes on a kept-alive connection), next to the bare round trip
+                of the same POST to the push listener (a SET of the same size whose signature
+                fails: 400 from the worker, nothing reaches root, the connection is kept);
   5. 100k users the daemon is stopped, 100,000 users at high (detections) with a history row
                 each are written into state.db; time from exec to the first answered PAM query
                 (bench-ipc --wait-ready), then RSS of both processes, then PAM p99 / the idle
                 p99 of 1.
 
     bench/bench-load.py --build build --bench-bin build/bench --verify-floor-us US
-                        [--quick] [--json FILE]
+                        [--quick] [--json FILE] [--only logout]
+
+--only logout runs part 3b alone (poll and push), on a fresh stack.
 
 Prints tables; with --json writes the keys it measured into FILE (a JSON object). Exits non-zero
 when a benchmark cannot run. Nothing outside a temporary directory is touched. Not pinned to a
@@ -407,8 +413,9 @@ class Bench:
               f"{p['samples']:.0f} logins; p99 ratio {r['pam_p99_ingesting_ratio']}, p50 ratio "
               f"{r['pam_p50_ingesting_ratio']}", flush=True)
 
-        # 3b. signal to logout (poll), on the running daemon
+        # 3b. signal to logout: poll on the running daemon, then push on a second stack
         self.signal_to_logout(100 if self.args.quick else 1000)
+        self.push_signal_to_logout(100 if self.args.quick else 1000)
 
         # 4. PAM while `ssfctl history -n 100000` runs
         self.stop_daemon()
@@ -453,59 +460,203 @@ class Bench:
         if not self.d.running():
             raise SystemExit("bench-load: ssf-sessiond died:\n" + self.d.log()[-3000:])
 
-    def poll_rtt(self, n):
-        """ms of the bare HTTPS round trip of a poll request (returnImmediately, no events
-        asked for, nothing acknowledged) to the daemon's stream, on one kept-alive connection."""
-        import http.client
-        import ssl
-        sid = self.tx.streams()[0]["stream_id"]
-        ctx = ssl.create_default_context(cafile=self.tx.ca_file)
-        host = self.tx.origin.split("://", 1)[1]
-        conn = http.client.HTTPSConnection(host, context=ctx, timeout=10)
-        body = json.dumps({"maxEvents": 0, "returnImmediately": True})
-        hdrs = {"Authorization": "Bearer " + self.tx.token, "Content-Type": "application/json"}
-        out = []
-        for _ in range(n + 10):
-            t = time.perf_counter()
-            conn.request("POST", f"/ssf/poll/{sid}", body, hdrs)
-            resp = conn.getresponse()
-            resp.read()
-            out.append((time.perf_counter() - t) * 1e3)
-            if resp.status != 200:
-                raise SystemExit(f"bench-load: poll round trip answered {resp.status}")
-        conn.close()
-        return out[10:]
+    @staticmethod
+    def quantiles(v):
+        q = statistics.quantiles(v, n=100, method="inclusive")
+        return statistics.median(v), q[98]
 
-    def signal_to_logout(self, n):
-        r = self.results
+    @staticmethod
+    def settle(d):
+        """Waits (at most 10 s) for d's stream verification at start-up: it interrupts the long
+        poll, and a SET the transmitter had just handed to that poll comes again only after the
+        redelivery delay (30 s here), which is not what an isolated signal costs."""
+        try:
+            support.wait_for(lambda: "Received verification" in d.log(), 10, "the verification")
+        except support.WaitTimeout:
+            pass
+
+    def logout_latencies(self, tx, d, tag, n):
+        """ms from each SET being available on tx to TerminateSession of the session it ends,
+        for n users one at a time (d idle between two); and the last SET's token."""
+        self.settle(d)
         lat = []
+        token = None
         for i in range(n):
             user = f"u{i % N_USERS:04d}"
-            sid = f"stl{i}"
+            sid = f"{tag}{i}"
             self.logind.add_session(sid, 10000 + i % N_USERS, user)
-            self.tx.send_event("session-revoked", email=f"{user}@example.com", wait_stream=0)
-            t_avail = time.time()
+            out = tx.send_event_full("session-revoked", email=f"{user}@example.com", wait_stream=0)
+            # The transmitter's own stamp of the moment a poll or its push thread could take
+            # the SET (older transmitters: the control call returning).
+            t_avail = out.get("available") or time.time()
+            token = out["token"]
 
             def stamped():
                 for t, s in self.logind.call_times("TerminateSession"):
                     if s == sid:
                         return t
                 return None
-            t_term = support.wait_for(stamped, 30, f"TerminateSession({sid})", interval=0.005)
+            # The stamp is the stand-in's: asking for it only later keeps this process, the bus
+            # and the stand-in quiet while most signals are on their way.
+            time.sleep(0.03)
+            try:
+                t_term = support.wait_for(stamped, 30, f"TerminateSession({sid})", interval=0.01)
+            except support.WaitTimeout as e:
+                raise SystemExit(f"bench-load: {e}\n--- daemon log:\n{d.log()[-4000:]}\n"
+                                 f"--- transmitter log:\n{tx.log()[-3000:]}") from None
             lat.append((t_term - t_avail) * 1e3)
-            # The user goes back to none, so that the next SET for them raises again.
-            self.d.ctl("reset", user)
+            # The user goes back to none, so that the next SET for them raises again; then the
+            # daemon finishes with this one (the acknowledgement, the action's record) before
+            # the next: each signal is an isolated one.
+            d.ctl("reset", user)
+            time.sleep(0.05)
+        return lat, token
+
+    # Requests timed on one connection before a new one is opened: fewer than the push
+    # listener serves on one (PUSH_MAX_REQUESTS_PER_CONN, 1,000), so that no timed request
+    # pays for a handshake.
+    RTT_PER_CONN = 500
+
+    @classmethod
+    def round_trips(cls, connect, n, method, path, body, hdrs, status):
+        """ms of n round trips of the same request on kept-alive connections made by connect()
+        (10 more first on each, not counted: the TLS handshake and warm-up)."""
+        out = []
+        while len(out) < n:
+            conn = connect()
+            k = min(cls.RTT_PER_CONN, n - len(out))
+            for i in range(k + 10):
+                t = time.perf_counter()
+                conn.request(method, path, body, hdrs)
+                resp = conn.getresponse()
+                resp.read()
+                if i >= 10:
+                    out.append((time.perf_counter() - t) * 1e3)
+                if resp.status != status:
+                    raise SystemExit(f"bench-load: {method} {path} answered {resp.status}, "
+                                     f"not {status}")
+                if resp.will_close:
+                    raise SystemExit(f"bench-load: {method} {path}: the connection was not kept")
+            conn.close()
+        return out
+
+    def poll_rtt(self, n):
+        """ms of the bare HTTPS round trip of a poll request to the daemon's stream (the
+        daemon's poll shape: ack and setErrs empty, maxEvents and returnImmediately; maxEvents 0
+        so that nothing is delivered) on one kept-alive connection."""
+        import http.client
+        import ssl
+        sid = self.tx.streams()[0]["stream_id"]
+        ctx = ssl.create_default_context(cafile=self.tx.ca_file)
+        host = self.tx.origin.split("://", 1)[1]
+        body = json.dumps({"ack": [], "setErrs": {}, "maxEvents": 0, "returnImmediately": True})
+        hdrs = {"Authorization": "Bearer " + self.tx.token, "Content-Type": "application/json",
+                "Accept": "application/json"}
+        return self.round_trips(lambda: http.client.HTTPSConnection(host, context=ctx, timeout=10),
+                                n, "POST", f"/ssf/poll/{sid}", body, hdrs, 200)
+
+    def signal_to_logout(self, n):
+        r = self.results
+        lat, _ = self.logout_latencies(self.tx, self.d, "stl", n)
         rtt = self.poll_rtt(n)
-        q = lambda v, p: statistics.quantiles(v, n=100, method="inclusive")[p - 1]
-        r["poll_signal_to_logout_p50_ms"] = round(statistics.median(lat), 2)
-        r["poll_signal_to_logout_p99_ms"] = round(q(lat, 99), 2)
-        r["poll_rtt_p50_ms"] = round(statistics.median(rtt), 2)
-        r["poll_rtt_p99_ms"] = round(q(rtt, 99), 2)
-        r["poll_signal_to_logout_p99_over_rtt_ms"] = round(q(lat, 99) - q(rtt, 99), 2)
+        (l50, l99), (r50, r99) = self.quantiles(lat), self.quantiles(rtt)
+        r["poll_signal_to_logout_p50_ms"] = round(l50, 2)
+        r["poll_signal_to_logout_p99_ms"] = round(l99, 2)
+        r["poll_rtt_p50_ms"] = round(r50, 2)
+        r["poll_rtt_p99_ms"] = round(r99, 2)
+        r["poll_signal_to_logout_p99_over_rtt_ms"] = round(l99 - r99, 2)
         print(f"Signal to logout (long poll, {n} events): p50 {r['poll_signal_to_logout_p50_ms']} "
               f"ms, p99 {r['poll_signal_to_logout_p99_ms']} ms; bare HTTPS poll round trip p50 "
               f"{r['poll_rtt_p50_ms']} ms, p99 {r['poll_rtt_p99_ms']} ms; p99 over it "
               f"{r['poll_signal_to_logout_p99_over_rtt_ms']} ms", flush=True)
+
+    def start_push_stack(self):
+        """A second transmitter and a second daemon with delivery = push (its listener on a
+        free loopback port, its own TLS certificate), sharing the bus, logind and the users."""
+        import socket
+        from ssf_transmitter import make_tls_files
+        tmp = self.tmp
+        tx = support.TransmitterProcess(os.path.join(tmp, "transmitter-push"),
+                                        log_path=os.path.join(tmp, "transmitter-push.log"),
+                                        redelivery_delay=30, long_poll_max=LONG_POLL_MAX).start()
+        self.procs.append(tx)
+        tls = os.path.join(tmp, "push-tls")
+        os.makedirs(tls)
+        ca, cert, key = make_tls_files(tls, hosts=("localhost",), ips=("127.0.0.1",))
+        os.chmod(key, 0o600)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        path = "/ssf/events"
+        tx.configure(push_ca=ca)
+        env = {**self.logind.env(), **self.users.env()}
+        d = support.Daemon(self.build, os.path.join(tmp, "daemon-push"), tx, env=env,
+                           rules=RULES, args=DAEMON_ARGS,
+                           transmitter_opts={"delivery": "push", "push_listen": f"127.0.0.1:{port}",
+                                             "push_url": f"https://127.0.0.1:{port}{path}",
+                                             "push_cert": cert, "push_key": key,
+                                             "poll_wait": None})
+        self.procs.append(d)
+        d.start()
+        wait_worker(d)
+
+        def stream():
+            for st in tx.streams():
+                if st["delivery"].get("method") == "urn:ietf:rfc:8935":
+                    return st
+            return None
+        st = support.wait_for(stream, 20, "a push stream on the second transmitter")
+        return tx, d, st, ca, port, path
+
+    def push_rtt(self, n, ca, port, path, auth, token):
+        """ms of the bare HTTPS round trip of the same POST the transmitter pushes (its
+        headers, a SET of the same size) to the daemon's push listener, on one kept-alive
+        connection: the SET's signature is altered, so the worker answers 400 after verifying
+        it, and nothing reaches root."""
+        import http.client
+        import ssl
+        head, payload, sig = token.split(".")
+        sig = ("B" if sig[0] == "A" else "A") + sig[1:]
+        ctx = ssl.create_default_context(cafile=ca)
+        hdrs = {"Content-Type": "application/secevent+jwt", "Accept": "application/json",
+                "Authorization": auth}
+        return self.round_trips(lambda: http.client.HTTPSConnection("127.0.0.1", port, timeout=10,
+                                                                    context=ctx),
+                                n, "POST", path, f"{head}.{payload}.{sig}".encode(), hdrs, 400)
+
+    def push_signal_to_logout(self, n):
+        r = self.results
+        tx, d, st, ca, port, path = self.start_push_stack()
+        try:
+            lat, token = self.logout_latencies(tx, d, "stp", n)
+            rtt = self.push_rtt(n, ca, port, path, st["delivery"]["authorization_header"], token)
+            pushes = tx.acks()["push_results"]
+        finally:
+            for p in (d, tx):
+                p.stop()
+                self.procs.remove(p)
+        other = [p for p in pushes if p["status"] != 202]
+        if other:
+            print(f"  ({len(other)} of {len(pushes)} pushes not answered 202, e.g. {other[-1]})")
+        (l50, l99), (r50, r99) = self.quantiles(lat), self.quantiles(rtt)
+        r["push_signal_to_logout_p50_ms"] = round(l50, 2)
+        r["push_signal_to_logout_p99_ms"] = round(l99, 2)
+        r["push_rtt_p50_ms"] = round(r50, 2)
+        r["push_rtt_p99_ms"] = round(r99, 2)
+        r["push_signal_to_logout_p99_over_rtt_ms"] = round(l99 - r99, 2)
+        print(f"Signal to logout (push, {n} events): p50 {r['push_signal_to_logout_p50_ms']} ms, "
+              f"p99 {r['push_signal_to_logout_p99_ms']} ms; bare HTTPS push round trip p50 "
+              f"{r['push_rtt_p50_ms']} ms, p99 {r['push_rtt_p99_ms']} ms; p99 over it "
+              f"{r['push_signal_to_logout_p99_over_rtt_ms']} ms", flush=True)
+
+    def run_logout(self):
+        """Part 3b alone (--only logout): poll, then push."""
+        n = 100 if self.args.quick else 1000
+        self.start_stack()
+        self.start_daemon()
+        time.sleep(1.0)
+        self.signal_to_logout(n)
+        self.push_signal_to_logout(n)
 
     def stop(self):
         for p in reversed(self.procs):
@@ -523,6 +674,8 @@ def main():
                     help="bench-jws's RS256 EVP floor (µs/op) measured in this run")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", help="write the measured keys into this file (JSON object)")
+    ap.add_argument("--only", choices=("logout",),
+                    help="logout: only part 3b, signal to logout (poll and push)")
     args = ap.parse_args()
     # SIGTERM (a stopped run) unwinds like an error: the stack is stopped, the directory removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -531,7 +684,7 @@ def main():
     os.chmod(tmp, 0o755)
     b = Bench(args, tmp)
     try:
-        b.run()
+        b.run_logout() if args.only == "logout" else b.run()
     finally:
         b.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -207,7 +207,7 @@ for n, key in ((10000, "commit_ratio_10k"), (99999, "commit_ratio_100k")):
     # the neighbours' load between the two cases cancels out.
     res[key] = round(at[1] / base[1], 3) if base and at else None
 res.update(json.load(open(os.path.join(logs, "load.json"), encoding="utf-8")))
-# Not measured by these programs (see bench/README.md).
+# Present even when benchmark 4 could not measure them (see bench/README.md).
 res.setdefault("poll_signal_to_logout_p99_over_rtt_ms", None)
 res.setdefault("push_signal_to_logout_p99_over_rtt_ms", None)
 res["quick"] = quick

@@ -2,13 +2,16 @@
 /*
  * The durable state in SQLite. Every value is bound to a prepared statement; the only SQL
  * text built at run time comes from the allow-list of store_count(). The schema version is
- * PRAGMA user_version; migrate() brings an older database up to SCHEMA_VERSION.
- * Runs in the root daemon.
+ * PRAGMA user_version; migrate() brings an older database up to SCHEMA_VERSION. The WAL is
+ * copied back into the database by a thread of its own (checkpoint_thread()), not by the commit
+ * that fills it: a commit returns once its own frames are synced. Runs in the root daemon.
  */
 #include <errno.h>
 #include <pwd.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,9 @@
 #define SCHEMA_VERSION 7
 #define BUSY_TIMEOUT_MS 5000
 #define STORE_LIST_MAX 100000U /* a bound on rows returned by one list call */
+/* WAL frames after which the checkpoint thread copies them into the database: SQLite's own
+ * auto-checkpoint threshold, which would otherwise run in the committing thread. */
+#define CHECKPOINT_FRAMES 1000
 
 enum {
         STMT_BEGIN,
@@ -276,6 +282,20 @@ static const char *const schema[SCHEMA_VERSION] = {
         "UPDATE history SET transmitter = 'default' WHERE jti IS NOT NULL;",
 };
 
+/* The checkpoints, off the commit path: the wal hook of the store's connection says when the
+ * WAL holds CHECKPOINT_FRAMES frames; the thread runs a passive checkpoint (it never blocks a
+ * writer, nor waits for one) on a connection of its own. */
+typedef struct Checkpointer {
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool started;
+        bool due;
+        bool stopping;
+        uint64_t done;      /* checkpoints that ran */
+        char *path;
+} Checkpointer;
+
 struct Store {
         sqlite3 *db;
         sqlite3_stmt *stmt[_STMT_MAX];
@@ -283,6 +303,7 @@ struct Store {
         int64_t n_jti_txn;  /* rows added (removed) by the open transaction */
         int64_t n_jti_sp;   /* n_jti_txn when the open savepoint was taken */
         bool opened;        /* store_open() done: damage found from now on is logged by map_rc() */
+        Checkpointer ckpt;
 };
 
 /* A SET's claims shared by the actions of one list (store_action_list_pending()). */
@@ -514,6 +535,107 @@ static int open_failed(Store *s, const char *path, const char *what, int r) {
         return r;
 }
 
+/* Called by SQLite in the committing thread after each commit, with the frames in the WAL;
+ * replaces SQLite's auto-checkpoint, which would checkpoint (two more fsyncs) right there. */
+static int wal_committed(void *userdata, sqlite3 *db, const char *name, int frames) {
+        Checkpointer *c = userdata;
+
+        if (frames >= CHECKPOINT_FRAMES) {
+                pthread_mutex_lock(&c->lock);
+                c->due = true;
+                pthread_cond_signal(&c->cond);
+                pthread_mutex_unlock(&c->lock);
+        }
+        return SQLITE_OK;
+}
+
+static void *checkpoint_thread(void *userdata) {
+        Checkpointer *c = userdata;
+        sqlite3 *db = NULL;
+        bool warned = false;
+
+        pthread_mutex_lock(&c->lock);
+        for (;;) {
+                int rc;
+
+                while (!c->due && !c->stopping)
+                        pthread_cond_wait(&c->cond, &c->lock);
+                if (c->stopping)
+                        break;
+                c->due = false;
+                pthread_mutex_unlock(&c->lock);
+
+                rc = SQLITE_OK;
+                if (!db) {
+                        rc = sqlite3_open_v2(c->path, &db, SQLITE_OPEN_READWRITE |
+                                             SQLITE_OPEN_FULLMUTEX, NULL);
+                        /* A first read opens the WAL (a new connection has not looked yet,
+                         * and checkpoints nothing until it has); WAL mode is persistent. */
+                        if (rc == SQLITE_OK)
+                                rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+                        if (rc != SQLITE_OK && !warned) {
+                                log_debug("Cannot open the state database '%s' to checkpoint it: %s",
+                                            c->path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                                warned = true;
+                        }
+                        if (rc != SQLITE_OK)
+                                db = (sqlite3_close_v2(db), NULL);
+                }
+                if (db) {
+                        rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+                        /* Busy: another checkpoint runs. Anything else (a full disk) is tried
+                         * again after a later commit: the WAL keeps every frame meanwhile. */
+                        if (rc != SQLITE_OK && rc != SQLITE_BUSY && !warned) {
+                                log_debug("Cannot checkpoint the state database's WAL: %s",
+                                            sqlite3_errmsg(db));
+                                warned = true;
+                        }
+                }
+
+                pthread_mutex_lock(&c->lock);
+                if (rc == SQLITE_OK) {
+                        c->done++;
+                        warned = false;
+                }
+                pthread_cond_broadcast(&c->cond);
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (db)
+                (void) sqlite3_close_v2(db);
+        return NULL;
+}
+
+static int checkpointer_start(Store *s, const char *path) {
+        Checkpointer *c = &s->ckpt;
+        int r;
+
+        sigset_t all, old;
+
+        c->path = strdup(path);
+        if (!c->path)
+                return -ENOMEM;
+        /* The store is opened before the daemon blocks the signals its event loop reads: the
+         * thread must never be the one a SIGHUP or SIGTERM is delivered to. */
+        sigfillset(&all);
+        (void) pthread_sigmask(SIG_BLOCK, &all, &old);
+        r = -pthread_create(&c->thread, NULL, checkpoint_thread, c);
+        (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the state database's checkpoint thread: %m");
+        c->started = true;
+        sqlite3_wal_hook(s->db, wal_committed, c);
+        return 0;
+}
+
+uint64_t store_checkpoints(Store *s) {
+        uint64_t n;
+
+        pthread_mutex_lock(&s->ckpt.lock);
+        n = s->ckpt.done;
+        pthread_mutex_unlock(&s->ckpt.lock);
+        return n;
+}
+
 int store_open(const char *path, Store **ret) {
         _cleanup_close_ int fd = -EBADF;
         Store *s;
@@ -539,6 +661,8 @@ int store_open(const char *path, Store **ret) {
         s = calloc(1, sizeof(Store));
         if (!s)
                 return -ENOMEM;
+        (void) pthread_mutex_init(&s->ckpt.lock, NULL);
+        (void) pthread_cond_init(&s->ckpt.cond, NULL);
 
         rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
         if (rc != SQLITE_OK) {
@@ -590,6 +714,12 @@ int store_open(const char *path, Store **ret) {
                         (void) chmod(p, 0600);
         }
 
+        r = checkpointer_start(s, path);
+        if (r < 0) {
+                store_free(s);
+                return r;
+        }
+
         s->opened = true;
         *ret = s;
         return 0;
@@ -598,10 +728,23 @@ int store_open(const char *path, Store **ret) {
 Store *store_free(Store *s) {
         if (!s)
                 return NULL;
+        if (s->ckpt.started) {
+                pthread_mutex_lock(&s->ckpt.lock);
+                s->ckpt.stopping = true;
+                pthread_cond_broadcast(&s->ckpt.cond);
+                pthread_mutex_unlock(&s->ckpt.lock);
+                (void) pthread_join(s->ckpt.thread, NULL);
+        }
+        if (s->db)
+                sqlite3_wal_hook(s->db, NULL, NULL);
         for (int i = 0; i < _STMT_MAX; i++)
                 (void) sqlite3_finalize(s->stmt[i]);
+        /* The last connection: SQLite checkpoints what is left and removes the WAL. */
         if (s->db)
                 (void) sqlite3_close_v2(s->db);
+        pthread_cond_destroy(&s->ckpt.cond);
+        pthread_mutex_destroy(&s->ckpt.lock);
+        free(s->ckpt.path);
         free(s);
         return NULL;
 }

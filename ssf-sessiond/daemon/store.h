@@ -86,6 +86,9 @@ typedef struct PendingAction {
 
 int store_open(const char *path, Store **ret);
 Store *store_free(Store *s);
+/* Checkpoints of the WAL into the database the store's checkpoint thread ran so far (they run
+ * there, not in the commit that fills the WAL). */
+uint64_t store_checkpoints(Store *s);
 
 int store_begin(Store *s);
 int store_commit(Store *s);

@@ -596,6 +596,40 @@ static void test_transactions(void **state) {
         assert_true(store_commit(f->s) < 0);
 }
 
+static off_t file_size(const char *path) {
+        struct stat st;
+
+        assert_int_equal(stat(path, &st), 0);
+        return st.st_size;
+}
+
+/* The WAL is checkpointed into the database by the store's own thread once it holds 1,000
+ * frames, while the store stays open (the commits do not wait for it), and nothing is lost. */
+static void test_checkpoint_thread(void **state) {
+        Fixture *f = *state;
+        off_t before = file_size(f->db);
+        char jti[64];
+        int t;
+
+        assert_int_equal(store_checkpoints(f->s), 0);
+        for (t = 0; t < 400 && store_checkpoints(f->s) == 0; t++) {
+                assert_int_equal(store_begin(f->s), 0);
+                for (int i = 0; i < 100; i++) {
+                        snprintf(jti, sizeof(jti), "checkpoint-%04d-%03d-%032d", t, i, 0);
+                        assert_int_equal(store_jti_insert(f->s, jti, "https://iss", "uri", 10, 1000), 0);
+                }
+                assert_int_equal(store_commit(f->s), 0);
+        }
+        /* Wait for it (bounded): the thread runs on its own. */
+        for (int i = 0; i < 2000 && store_checkpoints(f->s) == 0; i++)
+                usleep(10000);
+        assert_true(store_checkpoints(f->s) > 0);
+        assert_true(file_size(f->db) > before);
+        assert_int_equal(store_jti_count(f->s), (uint64_t) t * 100);
+        assert_int_equal(store_jti_insert(f->s, "checkpoint-0000-000-00000000000000000000000000000000",
+                                          "https://iss", "uri", 10, 1001), -EALREADY);
+}
+
 static void test_reopen(void **state) {
         Fixture *f = *state;
         HistoryEntry *h = NULL;
@@ -1111,6 +1145,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_users_list_unbounded, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_checkpoint_thread, setup, teardown),
         };
 
         nss_fixture_exec(argv);
