@@ -386,7 +386,10 @@ class SystemBus:
         def up():
             if self.proc.poll() is not None:
                 raise AssertionError("dbus-daemon exited:\n" + read_text(self.log_path))
-            return os.path.exists(self.socket)
+            # The socket file appears at bind(), before listen(): connect to know it listens.
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(self.socket)
+            return True
         wait_for(up, timeout, "the test dbus-daemon socket")
         return self
 
