@@ -8,7 +8,7 @@ build-essential pkg-config
 libpam0g-dev libcurl4-openssl-dev libjansson-dev libssl-dev libsystemd-dev libsqlite3-dev
 libinih-dev libseccomp-dev libcmocka-dev libpam-wrapper libpamtest0-dev
 clang libclang-rt-14-dev
-python3 python3-jwcrypto python3-cryptography python3-pytest python3-dbusmock python3-pypamtest libnss-wrapper
+python3 python3-jwcrypto python3-cryptography python3-pytest python3-pytest-xdist python3-dbusmock python3-pypamtest libnss-wrapper
 dbus openssl mandoc
 systemd-container debootstrap iproute2 openssh-client
 debhelper dpkg-dev lintian

@@ -65,8 +65,20 @@ if want static; then
 fi
 
 if want integration; then
-        echo "== integration tests (pytest)"
-        SSF_BUILD="$top/$B" $PY -m pytest -q -p no:cacheprovider tests/integration
+        # Each test has its own temporary directory, transmitter, bus and daemon, so the files
+        # run side by side (pytest-xdist, a file per worker: a file's tests stay in order).
+        # SSF_TEST_JOBS=1 runs them one after the other.
+        jobs=${SSF_TEST_JOBS:-3}
+        par=()
+        if [ "$jobs" -gt 1 ]; then
+                if $PY -c 'import xdist' 2>/dev/null; then
+                        par=(-n "$jobs" --dist loadfile)
+                else
+                        echo "pytest-xdist is missing (scripts/install-deps.sh): one test at a time"
+                fi
+        fi
+        echo "== integration tests (pytest${par[*]:+ ${par[*]}})"
+        SSF_BUILD="$top/$B" $PY -m pytest -q -p no:cacheprovider "${par[@]}" tests/integration
         rc=$?
         [ $rc -eq 5 ] && rc=1 # no tests collected is a failure
         record "integration" $rc

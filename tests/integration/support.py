@@ -9,7 +9,9 @@ message that says what was being waited for.
 
 import json
 import os
+import random
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -71,6 +73,47 @@ def read_text(path, limit=200000):
         return data[-limit:]
     except OSError:
         return ""
+
+
+# ----------------------------------------------------------------------------- ports, TLS
+
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing is bound to now, for a listener the daemon binds
+    itself later. Chosen at random below the kernel's ephemeral range, so that a port-0 bind
+    elsewhere (a transmitter's listener, an outgoing connection, a test run in parallel)
+    cannot be handed the same port in between; the bind here checks it is free."""
+    lo, hi = _ephemeral_range()
+    low, high = (10000, lo) if lo > 12000 else (hi + 1, 65536)
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.randrange(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free TCP port on 127.0.0.1 in {low}-{high - 1}")
+
+
+def push_tls(directory):
+    """A CA and a server certificate for 127.0.0.1/localhost (a push listener's) under
+    `directory` (created); the key is mode 0600 as the daemon requires. -> (ca, cert, key)."""
+    from ssf_transmitter import make_tls_files
+    directory = str(directory)
+    os.makedirs(directory)
+    ca, cert, key = make_tls_files(directory, hosts=("localhost",), ips=("127.0.0.1",))
+    os.chmod(key, 0o600)
+    return ca, cert, key
 
 
 # ----------------------------------------------------------------------------- transmitter
@@ -343,7 +386,10 @@ class SystemBus:
         def up():
             if self.proc.poll() is not None:
                 raise AssertionError("dbus-daemon exited:\n" + read_text(self.log_path))
-            return os.path.exists(self.socket)
+            # The socket file appears at bind(), before listen(): connect to know it listens.
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(self.socket)
+            return True
         wait_for(up, timeout, "the test dbus-daemon socket")
         return self
 
@@ -667,6 +713,9 @@ levels = high
 action = logout
 """
 
+# A rule that only records: every SET is applied to levels and history, nobody is acted on.
+RECORD_RULES = "[rule record]\naction = none\n"
+
 DEFAULT_RULES = """[rule logout-high]
 groups = *
 detections = *
@@ -883,6 +932,50 @@ class Daemon:
             raise AssertionError(f"{' '.join(cmd)} -> exit {cp.returncode}\nstdout: {cp.stdout}\n"
                                  f"stderr: {cp.stderr}\ndaemon log tail:\n{self.log()[-4000:]}")
         return parsed
+
+
+def transmitter_section(t, name, delivery="poll"):
+    """A [transmitter NAME] section for the local transmitter t (managed stream, bearer token,
+    poll_wait 2 s, every event), to go beside the unnamed [transmitter] in a configuration."""
+    return (f"[transmitter {name}]\nissuer = {t.issuer}\naudience = {t.audience}\nauth = bearer\n"
+            f"token_file = {t.token_file}\nca_file = {t.ca_file}\ndelivery = {delivery}\n"
+            f"poll_wait = 2s\nevents = all\n")
+
+
+def static_push_section(t, name, push_url, authorization_file):
+    """A [transmitter NAME] section with stream = none for the local transmitter t: it pushes
+    to push_url (on a listener configured elsewhere) with the Authorization value in
+    authorization_file; issuer, jwks_uri and audience are given, nothing is discovered."""
+    return (f"[transmitter {name}]\nissuer = {t.issuer}\nstream = none\n"
+            f"jwks_uri = {t.origin}/ssf/jwks.json\naudience = {t.audience}\n"
+            f"ca_file = {t.ca_file}\ndelivery = push\npush_url = {push_url}\n"
+            f"push_authorization_file = {authorization_file}\n")
+
+
+def write_secret(path, value):
+    """A file holding value and a newline, mode 0600 (tokens, Authorization values)."""
+    with open(path, "w") as f:
+        f.write(value + "\n")
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+def history_transmitters(daemon, user, jti):
+    """The transmitter names `ssfctl history USER` gives for the SET jti (one per entry)."""
+    return [e["transmitter"] for e in daemon.ctl("history", user)["entries"] if e["jti"] == jti]
+
+
+def each_transmitter_applies(daemon, sends, timeout=20):
+    """sends: [(transmitter, user, name)]. Each transmitter sends session-revoked for
+    USER@example.com, all at once; each SET is acknowledged, raises the user to high, and
+    history names the transmitter it came from (root's knowledge: the worker channel).
+    Returns the jtis in the order given."""
+    jtis = [t.send_event("session-revoked", email=f"{user}@example.com") for t, user, _ in sends]
+    for (t, user, name), jti in zip(sends, jtis):
+        t.wait_acked(jti, timeout=timeout)
+        assert daemon.ctl("risk", user)["level"] == "high", (name, user)
+        assert history_transmitters(daemon, user, jti) == [name], (name, user)
+    return jtis
 
 
 def find_build_dir():

@@ -415,17 +415,9 @@ def test_push_delivery_with_proxy_and_client_secret_post(daemon_factory, transmi
                                                          logind, users, tmp_path):
     """delivery = push: the transmitter pushes to the daemon's listener directly, and every
     request of the daemon's own (discovery, token, stream, keys) goes through the proxy."""
-    import socket
-    sys.path.insert(0, os.path.dirname(support.TRANSMITTER_SCRIPT))
-    from ssf_transmitter import make_tls_files
     t = transmitter
-    tls = str(tmp_path / "push-tls")
-    os.makedirs(tls)
-    ca, cert, key = make_tls_files(tls, hosts=("localhost",), ips=("127.0.0.1",))
-    os.chmod(key, 0o600)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    ca, cert, key = support.push_tls(tmp_path / "push-tls")
+    port = support.free_port()
     t.configure(push_ca=ca, oauth2_client_auth="client_secret_post")
     d = daemon_factory(rules=RULES, env=BOGUS_PROXY_ENV, transmitter_opts=t.oauth2_opts(
         oauth2_client_auth="post", proxy=proxy.url, delivery="push",

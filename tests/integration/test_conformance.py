@@ -13,15 +13,12 @@ test's docstring names the module and says what it checks; where the suite only 
 test states which outcome this receiver gives and asserts it.
 """
 
-import os
 import signal
-import socket
 import threading
 import time
 
 import pytest
 
-from ssf_transmitter import make_tls_files
 import support
 from support import wait_for
 
@@ -35,12 +32,6 @@ RULES = support.LOGOUT_HIGH_RULES
 
 DELIVERY = pytest.mark.parametrize("delivery", ["poll", "push"])
 CLIENT_AUTH = pytest.mark.parametrize("client_auth", ["basic", "post"])
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Receiver:
@@ -58,11 +49,8 @@ class Receiver:
             transmitter.configure(oauth2_client_auth=method)
             opts.update(transmitter.oauth2_opts(oauth2_client_auth=auth))
         if delivery == "push":
-            tls = tmp_path / "push-tls"
-            tls.mkdir()
-            ca, cert, key = make_tls_files(str(tls), hosts=("localhost",), ips=("127.0.0.1",))
-            os.chmod(key, 0o600)
-            port = free_port()
+            ca, cert, key = support.push_tls(tmp_path / "push-tls")
+            port = support.free_port()
             self.push_url = f"https://127.0.0.1:{port}{PUSH_PATH}"
             transmitter.configure(push_ca=ca)
             opts.update({"delivery": "push", "push_listen": f"127.0.0.1:{port}",
@@ -72,6 +60,14 @@ class Receiver:
         self.d = daemon_factory(rules=kw.pop("rules", RULES), transmitter_opts=opts, **kw)
         if wait:
             self.wait_enabled()
+            self.wait_verified()
+
+    def wait_verified(self):
+        """The daemon verifies a stream it has set up (the first of verify_interval's): wait
+        until that verification has arrived, so that what a module then asks of the transmitter
+        (its own verification request, a changed next verification event) meets the module's
+        requests, not this one."""
+        wait_for(lambda: self.status()["last_verified"], 30, "the stream verified after setup")
 
     def wait_enabled(self):
         self.stream = wait_for(self._stream, 20, "the daemon's stream at the transmitter")
@@ -330,6 +326,26 @@ def verify_in_background(r):
     return th, out
 
 
+def refused_verification(r, next_verification, what):
+    """The transmitter answers the receiver's next verification request with an event changed
+    by `next_verification`; `ssfctl verify` runs meanwhile. Waits until that event is
+    rejected (push: a 400 and nothing else), checks that it was never acknowledged and that
+    `ssfctl verify` did not report it received; returns its setErrs entry."""
+    r.t.configure(next_verification=next_verification)
+    th, out = verify_in_background(r)
+    errs = wait_for(lambda: r.t.acks()["set_errs"], 40, f"the {what} verification event to be "
+                    "rejected")
+    (jti, err), = errs.items()
+    if r.delivery == "push":
+        assert r.push_statuses(jti) == [400]
+    assert jti not in r.t.acks()["acked"]
+    th.join(100)
+    assert not th.is_alive()
+    rc, res, _ = out["r"]
+    assert rc != 0 or res.get("received") is not True, out
+    return err
+
+
 @DELIVERY
 def test_verification_wrong_state(daemon_factory, transmitter, tmp_path, delivery):
     """openid-ssf-receiver-verification-wrong-state: the verification event answering the
@@ -337,19 +353,8 @@ def test_verification_wrong_state(daemon_factory, transmitter, tmp_path, deliver
     err invalid_state (SSF 8.1.4.1; push 400, poll setErrs) and does not count the stream as
     verified; a second request is then answered normally and accepted."""
     r = Receiver(daemon_factory, transmitter, tmp_path, delivery)
-    transmitter.configure(next_verification={"state": "not-the-state-you-sent"})
-    th, out = verify_in_background(r)
-    jti = wait_for(lambda: transmitter.acks()["set_errs"], 40,
-                   "the wrong-state verification event to be rejected")
-    (jti, err), = jti.items()
+    err = refused_verification(r, {"state": "not-the-state-you-sent"}, "wrong-state")
     assert err["err"] == "invalid_state", err
-    if delivery == "push":
-        assert r.push_statuses(jti) == [400]
-    assert jti not in transmitter.acks()["acked"]
-    th.join(100)
-    assert not th.is_alive()
-    rc, res, _ = out["r"]
-    assert rc != 0 or res.get("received") is not True, out
     verify(r)
     r.delete_stream()
 
@@ -361,18 +366,8 @@ def test_verification_wrong_subject(daemon_factory, transmitter, tmp_path, deliv
     being verified); the receiver rejects it (push 400, poll setErrs; the suite expects no
     particular err, this receiver says invalid_request), then verifies normally."""
     r = Receiver(daemon_factory, transmitter, tmp_path, delivery)
-    transmitter.configure(next_verification={"subject_id": "some-other-stream"})
-    th, out = verify_in_background(r)
-    errs = wait_for(lambda: transmitter.acks()["set_errs"], 40,
-                    "the wrong-subject verification event to be rejected")
-    (jti, err), = errs.items()
+    err = refused_verification(r, {"subject_id": "some-other-stream"}, "wrong-subject")
     assert err["err"] == "invalid_request" and err.get("description"), err
-    if delivery == "push":
-        assert r.push_statuses(jti) == [400]
-    th.join(100)
-    assert not th.is_alive()
-    rc, res, _ = out["r"]
-    assert rc != 0 or res.get("received") is not True, out
     verify(r)
     r.delete_stream()
 
@@ -436,6 +431,7 @@ def test_verification_behind_queued_events(daemon_factory, transmitter, tmp_path
     depend on the verification being delivered synchronously or in order); the receiver
     acknowledges all four and still reports the verification received."""
     r = Receiver(daemon_factory, transmitter, tmp_path, delivery)
+    before = set(transmitter.acks()["acked"])
     transmitter.configure(hold_delivery=True)
     queued = [transmitter.send_event("credential-change", email=f"{u}@example.com")
               for u in ("alice", "bob", "carol")]
@@ -448,8 +444,8 @@ def test_verification_behind_queued_events(daemon_factory, transmitter, tmp_path
     assert not th.is_alive()
     rc, res, err = out["r"]
     assert rc == 0 and res["received"] is True, out
-    acked = transmitter.acks()["acked"]
-    assert set(queued) <= set(acked) and len(acked) == 4, acked
+    acked = set(transmitter.acks()["acked"]) - before
+    assert set(queued) <= acked and len(acked) == 4, acked
     r.delete_stream()
 
 
@@ -496,6 +492,11 @@ def test_removed_subject_event(daemon_factory, transmitter, logind, users, tmp_p
     r.delete_stream()
 
 
+def tokens_expired(transmitter, what):
+    """Wait until no token the authorization server issued is still valid (by its clock)."""
+    wait_for(lambda: transmitter.oauth2_state()["active"] == 0, 20, what, interval=0.1)
+
+
 @CLIENT_AUTH
 @DELIVERY
 def test_access_token_expiry(daemon_factory, transmitter, tmp_path, delivery, client_auth):
@@ -507,11 +508,11 @@ def test_access_token_expiry(daemon_factory, transmitter, tmp_path, delivery, cl
     transmitter.configure(oauth2_token_lifetime=3)
     r = Receiver(daemon_factory, transmitter, tmp_path, delivery, auth=client_auth)
     first = len(transmitter.oauth2_state()["issued"])
-    time.sleep(4)  # the first token has expired
+    tokens_expired(transmitter, "the first token to expire")
     verify(r)
     jti = transmitter.send_event("session-revoked", email="bob@example.com")
     r.accepted(jti)
-    time.sleep(4)
+    tokens_expired(transmitter, "the token used so far to expire")
     r.delete_stream()
     st = transmitter.oauth2_state()
     assert len(st["issued"]) > first, st

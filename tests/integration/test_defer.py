@@ -145,13 +145,23 @@ def test_retry_after_http_date_on_a_503(daemon_factory, transmitter, users):
 def test_set_right_after_a_delivery_is_not_paused(daemon_factory, transmitter, users):
     """The poll that carries the acknowledgements is already the next long poll (the
     transmitter said no more was waiting), so a SET that arrives meanwhile is delivered by
-    it, not after an anti-spin pause."""
+    it, not after an anti-spin pause. The transmitter holds a long poll 3 s (not 10 s): the
+    poll after a delivery is recorded only once answered, and the long poll the start-up
+    verification interrupts (its answer goes nowhere; a SET it took would come again 2 s
+    later, in another poll) ends sooner; the SETs below are sent once it has."""
+    transmitter.configure(long_poll_max=3)
     d = daemon_factory(rules=RULES)
     transmitter.wait_stream()
     # The daemon asks for a verification SET at start (which interrupts a long poll): let
     # that settle first.
     wait_for(lambda: requests(transmitter, "/ssf/verify"), 20, "the start-up verification")
     wait_for(lambda: not transmitter.acks()["pending"], 20, "the verification SET acknowledged")
+
+    def one_poll_open():
+        a = transmitter.acks()
+        answered = [r for r in a["requests"] if r["path"].startswith("/ssf/poll/")]
+        return a["polls"] - len(answered) <= 1  # polls arrived, less those answered
+    wait_for(one_poll_open, 20, "the interrupted long poll to end")
     first = transmitter.send_event("session-established", email="carol@example.com")
     transmitter.wait_acked(first)
     mark = len(requests(transmitter))

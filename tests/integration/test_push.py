@@ -14,7 +14,6 @@ import ssl
 import time
 
 from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
-from ssf_transmitter import make_tls_files
 import support
 from support import wait_for
 
@@ -27,22 +26,13 @@ LOG_BURST = 10        # PUSH_LOG_BURST (per PUSH_LOG_INTERVAL_USEC, 10 s)
 RULES = support.LOGOUT_HIGH_RULES
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Push:
     """A daemon with delivery = push on 127.0.0.1:<port>, and a client for its listener."""
 
     def __init__(self, daemon_factory, transmitter, tmp_path, rules=RULES):
-        tls = tmp_path / "push-tls"
-        tls.mkdir()
-        self.ca, cert, key = make_tls_files(str(tls), hosts=("localhost",), ips=("127.0.0.1",))
-        os.chmod(key, 0o600)
+        self.ca, cert, key = support.push_tls(tmp_path / "push-tls")
         self.key = key
-        self.port = free_port()
+        self.port = support.free_port()
         self.url = f"https://127.0.0.1:{self.port}{PATH}"
         transmitter.configure(push_ca=self.ca)
         self.transmitter = transmitter
@@ -378,10 +368,8 @@ def test_poll_stream_is_switched_to_push(daemon_factory, transmitter, users, tmp
     (poll_stream,) = transmitter.wait_stream()
     wait_for(lambda: "Created stream" in d.log(), 20, "the poll stream to be remembered")
     d.stop()
-    tls = tmp_path / "push-tls"
-    tls.mkdir()
-    ca, cert, key = make_tls_files(str(tls), hosts=("localhost",), ips=("127.0.0.1",))
-    port = free_port()
+    ca, cert, key = support.push_tls(tmp_path / "push-tls")
+    port = support.free_port()
     url = f"https://127.0.0.1:{port}{PATH}"
     transmitter.configure(push_ca=ca)
     d.write_config(d.config_text.replace(

@@ -10,23 +10,16 @@ import http.client
 import json
 import os
 import signal
-import socket
 import ssl
 import threading
 import time
 
-from ssf_transmitter import make_tls_files
+import support
 from support import wait_for
 
 PUSH = "urn:ietf:rfc:8935"
 OKTA_AUTH = "SSWS s3cret-value-of-the-admin"
 JWKS_REFRESH_MIN_SEC = 30  # JWKS_REFRESH_MIN_USEC: one JWKS fetch per transmitter per 30 s
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class TwoPush:
@@ -35,26 +28,18 @@ class TwoPush:
 
     def __init__(self, daemon_factory, transmitter, transmitter_factory, tmp_path):
         self.okta = okta = transmitter_factory("okta")
-        tls = tmp_path / "push-tls"
-        tls.mkdir()
-        self.ca, cert, key = make_tls_files(str(tls), hosts=("localhost",), ips=("127.0.0.1",))
-        os.chmod(key, 0o600)
-        self.port = free_port()
+        self.ca, cert, key = support.push_tls(tmp_path / "push-tls")
+        self.port = support.free_port()
         self.url_a = f"https://127.0.0.1:{self.port}/ssf/default"
         self.url_b = f"https://127.0.0.1:{self.port}/ssf/okta"
-        auth_file = tmp_path / "okta-push-auth"
-        auth_file.write_text(OKTA_AUTH + "\n")
-        os.chmod(auth_file, 0o600)
+        auth_file = support.write_secret(tmp_path / "okta-push-auth", OKTA_AUTH)
         transmitter.configure(push_ca=self.ca)
         okta.configure(push_ca=self.ca)
         self.transmitter = transmitter
         # okta names only what is its own: the listener is the first push transmitter's.
-        section = (f"[transmitter okta]\nissuer = {okta.issuer}\nstream = none\n"
-                   f"jwks_uri = {okta.origin}/ssf/jwks.json\naudience = {okta.audience}\n"
-                   f"ca_file = {okta.ca_file}\ndelivery = push\npush_url = {self.url_b}\n"
-                   f"push_authorization_file = {auth_file}\n")
+        section = support.static_push_section(okta, "okta", self.url_b, auth_file)
         self.daemon_factory = daemon_factory
-        self.kw = dict(rules="[rule record]\naction = none\n", extra=section, transmitter_opts={
+        self.kw = dict(rules=support.RECORD_RULES, extra=section, transmitter_opts={
             "delivery": "push", "push_listen": f"127.0.0.1:{self.port}", "push_url": self.url_a,
             "push_cert": cert, "push_key": key, "poll_wait": None})
         self.daemon = None
@@ -92,8 +77,7 @@ class TwoPush:
             conn.close()
 
     def transmitter_of(self, user, jti):
-        return [e["transmitter"] for e in self.daemon.ctl("history", user)["entries"]
-                if e["jti"] == jti]
+        return support.history_transmitters(self.daemon, user, jti)
 
 
 def b64(obj):
@@ -113,14 +97,8 @@ def test_two_push_transmitters_routed_by_path(daemon_factory, transmitter, trans
     assert len(pids) == 1, workers
 
     # Each transmitter's SET, delivered to its own path, applies with its own name in history.
-    ja = transmitter.send_event("session-revoked", email="alice@example.com")
-    jb = okta.send_event("session-revoked", email="bob@example.com")
-    transmitter.wait_acked(ja)
-    okta.wait_acked(jb)
-    assert d.ctl("risk", "alice")["level"] == "high"
-    assert d.ctl("risk", "bob")["level"] == "high"
-    assert p.transmitter_of("alice", ja) == ["default"]
-    assert p.transmitter_of("bob", jb) == ["okta"]
+    ja, jb = support.each_transmitter_applies(d, [(transmitter, "alice", "default"),
+                                                  (okta, "bob", "okta")])
     assert [r["status"] for r in transmitter.acks()["push_results"] if r["jti"] == ja] == [202]
     assert [r["status"] for r in okta.acks()["push_results"] if r["jti"] == jb] == [202]
 
@@ -191,8 +169,11 @@ def test_hanging_jwks_of_one_push_transmitter_delays_nothing(daemon_factory, tra
     assert jwks_fetches >= 1
 
     # okta set up: a SET naming a kid okta's JWKS lacks makes okta's ingest thread fetch the
-    # JWKS again (allowed once the refresh interval has passed), and that fetch hangs.
-    time.sleep(JWKS_REFRESH_MIN_SEC + 1)
+    # JWKS again (allowed once the refresh interval has passed since its last fetch, which
+    # okta's clock stamped a little after the daemon made it), and that fetch hangs.
+    last = [r for r in okta.acks()["requests"] if r["path"] == "/ssf/jwks.json"][-1]["time"]
+    wait_for(lambda: okta.acks()["now"] >= last + JWKS_REFRESH_MIN_SEC + 0.5,
+             JWKS_REFRESH_MIN_SEC + 30, "the JWKS refresh interval to pass", interval=0.2)
     iat = int(time.time())
     token = (b64({"alg": "RS256", "kid": "no-such-kid", "typ": "secevent+jwt"}) + "." +
              b64({"iss": okta.issuer, "aud": okta.audience, "iat": iat, "jti": "unknown-kid-1",
@@ -303,12 +284,8 @@ def test_shared_push_worker_restarted_for_all(daemon_factory, transmitter, trans
                      "the push worker started again")
     assert len(again) == 2 and len(set(again)) == 1 and again[0] != first[0], again
     p.wait_ready()
-    ja = transmitter.send_event("session-revoked", email="alice@example.com")
-    jb = p.okta.send_event("session-revoked", email="bob@example.com")
-    transmitter.wait_acked(ja, timeout=40)
-    p.okta.wait_acked(jb, timeout=40)
-    assert p.transmitter_of("alice", ja) == ["default"]
-    assert p.transmitter_of("bob", jb) == ["okta"]
+    support.each_transmitter_applies(d, [(transmitter, "alice", "default"),
+                                         (p.okta, "bob", "okta")], timeout=40)
     # Started again once, not once per transmitter (a second worker could not bind the port):
     # both restart timers (the same 1 s backoff) have fired long before both SETs applied.
     assert len(started()) == 4, started()

@@ -7,8 +7,11 @@ and network worker; root knows which transmitter a SET came from by the worker's
 import json
 import signal
 
+import support
 from pam_support import PAM_PERM_DENIED, PAM_SUCCESS, run_pam
 from support import wait_for
+
+RECORD = support.RECORD_RULES
 
 
 def pam_account(tmp_path, d, user):
@@ -18,32 +21,22 @@ def pam_account(tmp_path, d, user):
                    user, env=d.nss_env()).code
 
 
-def second_section(t, name="mdm"):
-    """A [transmitter NAME] section for the local transmitter t (poll, bearer)."""
-    return (f"[transmitter {name}]\nissuer = {t.issuer}\naudience = {t.audience}\nauth = bearer\n"
-            f"token_file = {t.token_file}\nca_file = {t.ca_file}\ndelivery = poll\n"
-            f"poll_wait = 2s\nevents = all\n")
+def with_mdm(daemon_factory, transmitter, mdm, rules=RECORD):
+    """A daemon with the unnamed transmitter and mdm (both polled), once both streams exist."""
+    d = daemon_factory(rules=rules, extra=support.transmitter_section(mdm, "mdm"))
+    transmitter.wait_stream()
+    mdm.wait_stream()
+    return d
 
 
 def test_two_transmitters_one_down(daemon_factory, transmitter, transmitter_factory):
     mdm = transmitter_factory("mdm")
     assert mdm.issuer != transmitter.issuer
-    d = daemon_factory(rules="[rule record]\naction = none\n", extra=second_section(mdm))
-    transmitter.wait_stream()
-    mdm.wait_stream()
+    d = with_mdm(daemon_factory, transmitter, mdm)
 
-    # Each transmitter's SET applies, through its own stream.
-    j1 = transmitter.send_event("session-revoked", email="alice@example.com")
-    j2 = mdm.send_event("session-revoked", email="bob@example.com")
-    transmitter.wait_acked(j1)
-    mdm.wait_acked(j2)
-    assert d.ctl("risk", "alice")["level"] == "high"
-    assert d.ctl("risk", "bob")["level"] == "high"
-    # History records which transmitter each SET came from (root's knowledge: the channel).
-    assert [e["transmitter"] for e in d.ctl("history", "alice")["entries"] if e["jti"] == j1] == \
-        ["default"]
-    assert [e["transmitter"] for e in d.ctl("history", "bob")["entries"] if e["jti"] == j2] == \
-        ["mdm"]
+    # Each transmitter's SET applies, through its own stream, and history records which
+    # transmitter each came from (root's knowledge: the channel).
+    support.each_transmitter_applies(d, [(transmitter, "alice", "default"), (mdm, "bob", "mdm")])
 
     # `ssfctl transmitters`: both, in configuration order, with their own streams and counters.
     def listed():
@@ -89,9 +82,7 @@ def test_two_transmitters_one_down(daemon_factory, transmitter, transmitter_fact
 def test_one_transmitters_keys_never_verify_anothers(daemon_factory, transmitter,
                                                       transmitter_factory):
     mdm = transmitter_factory("mdm")
-    d = daemon_factory(rules="[rule record]\naction = none\n", extra=second_section(mdm))
-    transmitter.wait_stream()
-    mdm.wait_stream()
+    d = with_mdm(daemon_factory, transmitter, mdm)
 
     # mdm's key, default's iss, on mdm's stream: refused (not mdm's issuer).
     out = mdm.send_event_full("session-revoked", email="alice@example.com",
@@ -118,11 +109,9 @@ def test_rule_transmitters(daemon_factory, transmitter, transmitter_factory, log
     mdm = transmitter_factory("mdm")
     rules = ("[rule device]\ntransmitters = mdm\nlevels = high\naction = logout\n"
              "sessions = all\n\n[rule record]\naction = none\n")
-    d = daemon_factory(rules=rules, extra=second_section(mdm))
+    d = with_mdm(daemon_factory, transmitter, mdm, rules=rules)
     logind.add_session("c1", users.uid("alice"), "alice")
     logind.add_session("c2", users.uid("bob"), "bob")
-    transmitter.wait_stream()
-    mdm.wait_stream()
 
     j = transmitter.send_event("session-revoked", email="alice@example.com")
     transmitter.wait_acked(j)
@@ -140,14 +129,14 @@ def test_unnamed_section_is_default_and_state_carries_over(daemon_factory, trans
                                                            transmitter_factory):
     """An existing single-transmitter state directory: adding a named transmitter keeps the
     unnamed one's stream (it is default's)."""
-    d = daemon_factory(rules="[rule record]\naction = none\n")
+    d = daemon_factory(rules=RECORD)
     stream_id = wait_for(lambda: d.ctl("status")["stream"]["stream_id"], 20, "the stream")
     assert [t["name"] for t in d.ctl("transmitters")["transmitters"]] == ["default"]
     assert d.ctl("stream")["transmitter"] == "default"
     assert d.stop() == 0
 
     mdm = transmitter_factory("mdm")
-    d.write_config(d.config_text + "\n" + second_section(mdm))
+    d.write_config(d.config_text + "\n" + support.transmitter_section(mdm, "mdm"))
     d.start()
     ts = wait_for(lambda: (lambda t: t if all(x["stream_id"] for x in t) else None)(
         d.ctl("transmitters")["transmitters"]), 20, "both streams")
@@ -161,9 +150,7 @@ def test_hung_transmitter_delays_nothing(daemon_factory, transmitter, transmitte
     """A transmitter that stops answering (SIGSTOP: connections are accepted by the kernel,
     nothing is ever answered) holds up neither the other's SETs nor the login gate."""
     mdm = transmitter_factory("mdm")
-    d = daemon_factory(rules="[rule record]\naction = none\n", extra=second_section(mdm))
-    transmitter.wait_stream()
-    mdm.wait_stream()
+    d = with_mdm(daemon_factory, transmitter, mdm)
     mdm.proc.send_signal(signal.SIGSTOP)
     try:
         for user in ("alice", "bob"):
@@ -185,29 +172,14 @@ def test_stream_none_push_only(daemon_factory, transmitter, transmitter_factory,
     """stream = none: issuer, jwks_uri, audience and the exact Authorization value configured;
     no discovery and no stream API call; a push with another Authorization gets 401 and
     nothing is applied. Beside it, the unnamed transmitter polls as before."""
-    import os
-    import socket
-
-    from ssf_transmitter import make_tls_files
-
     okta = transmitter_factory("okta")
-    tls = tmp_path / "push-tls"
-    tls.mkdir()
-    ca, cert, key = make_tls_files(str(tls), hosts=("localhost",), ips=("127.0.0.1",))
-    os.chmod(key, 0o600)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    ca, cert, key = support.push_tls(tmp_path / "push-tls")
+    port = support.free_port()
     url = f"https://127.0.0.1:{port}/ssf/okta"
-    auth_file = tmp_path / "okta-push-auth"
-    auth_file.write_text("SSWS s3cret-value-of-the-admin\n")
-    os.chmod(auth_file, 0o600)
+    auth_file = support.write_secret(tmp_path / "okta-push-auth", "SSWS s3cret-value-of-the-admin")
     section = (f"[push]\npush_listen = 127.0.0.1:{port}\npush_cert = {cert}\npush_key = {key}\n\n"
-               f"[transmitter okta]\nissuer = {okta.issuer}\nstream = none\n"
-               f"jwks_uri = {okta.origin}/ssf/jwks.json\naudience = {okta.audience}\n"
-               f"ca_file = {okta.ca_file}\ndelivery = push\npush_url = {url}\n"
-               f"push_authorization_file = {auth_file}\n")
-    d = daemon_factory(rules="[rule record]\naction = none\n", extra=section)
+               + support.static_push_section(okta, "okta", url, auth_file))
+    d = daemon_factory(rules=RECORD, extra=section)
     okta.configure(push_ca=ca)
     transmitter.wait_stream()
     wait_for(lambda: d.ctl("transmitters")["transmitters"][1]["status"] == "enabled", 20,
@@ -219,8 +191,7 @@ def test_stream_none_push_only(daemon_factory, transmitter, transmitter_factory,
     j = okta.send_event("session-revoked", email="alice@example.com")
     okta.wait_acked(j)
     assert d.ctl("risk", "alice")["level"] == "high"
-    entry = [e for e in d.ctl("history", "alice")["entries"] if e["jti"] == j][0]
-    assert entry["transmitter"] == "okta"
+    assert support.history_transmitters(d, "alice", j) == ["okta"]
 
     # The receiver never used a stream API or discovery at this transmitter; only its JWKS.
     counters = okta.acks()["counters"]
@@ -254,7 +225,7 @@ def test_root_refuses_an_iss_not_the_channels(daemon_factory, build_dir, tmp_pat
                "request": record("w2", CAEP + "session-revoked", email("alice@example.com"),
                                  iss=CONFIGURED_ISS)}]
     d, script = hostile_daemon(daemon_factory, build_dir, tmp_path,
-                               frames, rules="[rule record]\naction = none\n")
+                               frames, rules=RECORD)
     with open(script + ".go", "w"):
         pass
     wait_for(lambda: len(replies(script)) >= 2, 30, "both records answered")

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "stderr-capture.h"
 #include "strv.h"
 
 /* The transmitter single-transmitter configurations describe. */
@@ -26,8 +27,6 @@
 #define USEC_PER_SEC UINT64_C(1000000)
 
 static char tmpdir[128];
-static int saved_stderr = -1;
-static char capture_path[192];
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
@@ -58,36 +57,6 @@ static void write_file(const char *name, mode_t mode, const char *text) {
         assert_int_equal(close(fd), 0);
 }
 
-static void capture_begin(void) {
-        int fd;
-
-        fflush(stderr);
-        snprintf(capture_path, sizeof(capture_path), "%s/stderr.txt", tmpdir);
-        fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(fd >= 0);
-        saved_stderr = dup(STDERR_FILENO);
-        assert_true(saved_stderr >= 0);
-        assert_true(dup2(fd, STDERR_FILENO) >= 0);
-        close(fd);
-}
-
-/* Returns what was written to stderr since capture_begin(). */
-static char *capture_end(void) {
-        char *buf = calloc(1, 65536);
-        FILE *f;
-
-        fflush(stderr);
-        assert_true(dup2(saved_stderr, STDERR_FILENO) >= 0);
-        close(saved_stderr);
-        saved_stderr = -1;
-        assert_non_null(buf);
-        f = fopen(capture_path, "re");
-        assert_non_null(f);
-        buf[fread(buf, 1, 65535, f)] = '\0';
-        fclose(f);
-        return buf;
-}
-
 static size_t count_lines(const char *s, const char *needle) {
         size_t n = 0;
         for (const char *p = s; (p = strstr(p, needle)); p++)
@@ -103,7 +72,7 @@ static int load_text(const char *name, const char *text, Config **ret, char **re
 
         write_file(name, 0644, text);
         pathf(path, sizeof(path), name);
-        capture_begin();
+        capture_begin(tmpdir);
         r = config_load(path, false, ret);
         *ret_err = capture_end();
         return r;
@@ -842,7 +811,7 @@ static void test_dropins(void **state) {
         write_file("main.conf.d/.hidden.conf", 0644, "this is not read either\n");
 
         pathf(path, sizeof(path), "main.conf");
-        capture_begin();
+        capture_begin(tmpdir);
         assert_int_equal(config_load(path, false, &c), 0);
         err = capture_end();
         assert_true(DT(c)->poll_wait_usec == 2 * USEC_PER_SEC);
@@ -864,7 +833,7 @@ static void test_dropins(void **state) {
         /* An error in a drop-in is reported with the drop-in's name and line. */
         write_file("main.conf.d/40-bad.conf", 0644, "[transmitter]\n\nverify_interval = sometimes\n");
         free(err);
-        capture_begin();
+        capture_begin(tmpdir);
         assert_int_equal(config_load(path, false, &c), -EINVAL);
         err = capture_end();
         assert_non_null(strstr(err, "main.conf.d/40-bad.conf:3: Invalid duration"));
@@ -879,7 +848,7 @@ static void test_missing_file(void **state) {
         Config *c = NULL;
 
         pathf(path, sizeof(path), "does-not-exist.conf");
-        capture_begin();
+        capture_begin(tmpdir);
         assert_int_equal(config_load(path, false, &c), -ENOENT);
         err = capture_end();
         assert_non_null(strstr(err, "does not exist"));
@@ -972,7 +941,7 @@ static int load_perms(const char *name, char **ret_err) {
         int r;
 
         pathf(path, sizeof(path), name);
-        capture_begin();
+        capture_begin(tmpdir);
         r = config_load(path, true, &c);
         *ret_err = capture_end();
         config_free(c);

@@ -26,19 +26,17 @@
 #include "pattern.h"
 #include "policy.h"
 #include "risk.h"
+#include "stderr-capture.h"
 #include "subject.h"
 
 #define HEAD "[transmitter]\nissuer = https://x\nauth = none\n[subjects]\ndomains = example.com\n"
 #define HEAD_LINES 5
 
 static char tmpdir[64] = "/tmp/test-detections-XXXXXX";
-static char capture_path[128];
-static int saved_stderr = -1;
 
 static int setup(void **state) {
         if (!mkdtemp(tmpdir))
                 return -1;
-        snprintf(capture_path, sizeof capture_path, "%s/stderr.txt", tmpdir);
         return 0;
 }
 
@@ -48,38 +46,10 @@ static int teardown(void **state) {
         return system(cmd) == 0 ? 0 : -1;
 }
 
-static void capture_begin(void) {
-        int fd;
-
-        fflush(stderr);
-        fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(fd >= 0);
-        saved_stderr = dup(STDERR_FILENO);
-        assert_true(saved_stderr >= 0);
-        assert_true(dup2(fd, STDERR_FILENO) >= 0);
-        close(fd);
-}
-
-static char *capture_end(void) {
-        char *buf = calloc(1, 65536);
-        FILE *f;
-
-        fflush(stderr);
-        assert_true(dup2(saved_stderr, STDERR_FILENO) >= 0);
-        close(saved_stderr);
-        saved_stderr = -1;
-        assert_non_null(buf);
-        f = fopen(capture_path, "re");
-        assert_non_null(f);
-        buf[fread(buf, 1, 65535, f)] = '\0';
-        fclose(f);
-        return buf;
-}
-
 static int load(const char *text, Config **ret, char **ret_err) {
         int r;
 
-        capture_begin();
+        capture_begin(tmpdir);
         r = config_load_buffer("mem", text, strlen(text), ret);
         *ret_err = capture_end();
         return r;
@@ -272,7 +242,7 @@ static void test_config_dropins(void **state) {
               "[detection b]\nevent = opt-in\nclaims = y=2\nlevel = none\n", f);
         fclose(f);
         snprintf(path, sizeof path, "%s/main.conf", tmpdir);
-        capture_begin();
+        capture_begin(tmpdir);
         r = config_load(path, false, &c);
         err = capture_end();
         if (r < 0)
