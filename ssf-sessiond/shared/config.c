@@ -1096,9 +1096,99 @@ bool config_transmitter_name_valid(const char *n) {
         return true;
 }
 
+/* Where the entries of one kind of named section ([rule NAME], [detection NAME], [transmitter
+ * NAME]) are kept: an array of the Config, whose elements have a char *name at name_offset, and the
+ * ParseState's parallel array of where their keys were set. */
+typedef struct NamedSections {
+        const char *noun;        /* "rule", as the errors name one */
+        const char *charset;     /* the valid names, as the error describes them */
+        const char *plural;      /* "Too many <plural> (at most <max>)" */
+        unsigned name_max, max;
+        bool (*valid)(const char *name);
+        bool (*reserved)(const char *name); /* optional: names that are not the admin's to take */
+        void **items;
+        size_t *n_items;
+        size_t item_size, name_offset;
+        void **meta;
+        size_t meta_size;
+} NamedSections;
+
+/* The bookkeeping every named section header shares: checks the name (at l), then looks it up.
+ * Returns 1 with *ret its index when an entry of that name exists; 0 with *ret = *a->n_items when
+ * there is none and both arrays have room for one more (its metadata zeroed): the caller
+ * initialises the item and counts it; or -errno after reporting the error (a bad name, too many:
+ * the section is then SECTION_BAD). */
+static int named_section_lookup(ParseState *s, const NamedSections *a, const char *name, const Loc *l,
+                                size_t *ret) {
+        size_t n = *a->n_items, i;
+        void *p;
+
+        if (!a->valid(name)) {
+                s->section = SECTION_BAD;
+                return config_error(s, l, "Invalid %s name '%s' (%s, at most %u)", a->noun, name,
+                                    a->charset, a->name_max);
+        }
+        if (a->reserved && a->reserved(name)) {
+                s->section = SECTION_BAD;
+                return config_error(s, l, "[%s %s]: '%s' is a built-in %s name", a->noun, name, name,
+                                    a->noun);
+        }
+        for (i = 0; i < n; i++) {
+                const char *const *in = (const char *const *) ((const char *) *a->items +
+                                                               i * a->item_size + a->name_offset);
+
+                if (streq(*in, name)) {
+                        *ret = i;
+                        return 1;
+                }
+        }
+        if (n >= a->max) {
+                s->section = SECTION_BAD;
+                return config_error(s, l, "Too many %s (at most %u)", a->plural, a->max);
+        }
+        p = reallocarray(*a->items, n + 1, a->item_size);
+        if (!p)
+                return -ENOMEM;
+        *a->items = p;
+        p = reallocarray(*a->meta, n + 1, a->meta_size);
+        if (!p)
+                return -ENOMEM;
+        *a->meta = p;
+        memset((char *) p + n * a->meta_size, 0, a->meta_size);
+        *ret = n;
+        return 0;
+}
+
+/* A name given to two sections of one file: the error, with the line of the first. */
+static int named_section_twice(ParseState *s, const Loc *l, const char *what, const char *name,
+                               unsigned first_line) {
+        return config_error(s, l, "%s '%s' is defined twice in this file (first at line %u)", what, name,
+                            first_line);
+}
+
+static bool detection_name_reserved(const char *name) {
+        /* "manual" is what ssfctl set-risk records. */
+        return config_detection_is_known(name) || streq(name, "manual");
+}
+
 static int start_detection_def(ParseState *s, const char *name) {
         Config *c = s->config;
         Loc l = current_loc(s);
+        const NamedSections a = {
+                .noun = "detection",
+                .charset = "letters, digits, '-_.', starting with a letter or digit",
+                .plural = "[detection NAME] sections",
+                .name_max = DETECTION_NAME_MAX,
+                .max = DETECTION_DEFS_MAX,
+                .valid = detection_name_valid,
+                .reserved = detection_name_reserved,
+                .items = (void **) &c->detection_defs,
+                .n_items = &c->n_detection_defs,
+                .item_size = sizeof(DetectionDef),
+                .name_offset = offsetof(DetectionDef, name),
+                .meta = (void **) &s->def_meta,
+                .meta_size = sizeof(DetectionDefMeta),
+        };
         size_t i;
         int r;
 
@@ -1106,51 +1196,20 @@ static int start_detection_def(ParseState *s, const char *name) {
                 s->section = SECTION_BAD;
                 return config_error(s, &l, "Detection section without a name: use [detection NAME]");
         }
-        if (!detection_name_valid(name)) {
-                s->section = SECTION_BAD;
-                return config_error(s, &l,
-                                    "Invalid detection name '%s' (letters, digits, '-_.', starting "
-                                    "with a letter or digit, at most %u)", name, DETECTION_NAME_MAX);
-        }
-        /* "manual" is what ssfctl set-risk records. */
-        if (config_detection_is_known(name) || streq(name, "manual")) {
-                s->section = SECTION_BAD;
-                return config_error(s, &l, "[detection %s]: '%s' is a built-in detection name", name,
-                                    name);
-        }
-
-        for (i = 0; i < c->n_detection_defs; i++)
-                if (streq(c->detection_defs[i].name, name))
-                        break;
-        if (i < c->n_detection_defs) {
+        r = named_section_lookup(s, &a, name, &l, &i);
+        if (r < 0)
+                return r;
+        if (r > 0) {
                 if (s->def_meta[i].section.file == s->file) {
                         s->section = SECTION_DETECTION;
                         s->def = i;
-                        return config_error(s, &l,
-                                            "Detection '%s' is defined twice in this file (first at "
-                                            "line %u)", name, s->def_meta[i].section.line);
+                        return named_section_twice(s, &l, "Detection", name, s->def_meta[i].section.line);
                 }
                 detection_def_done(&c->detection_defs[i]);
                 r = detection_def_init(&c->detection_defs[i], name, &l);
                 if (r < 0)
                         return r;
         } else {
-                DetectionDef *nd;
-                DetectionDefMeta *nm;
-
-                if (c->n_detection_defs >= DETECTION_DEFS_MAX) {
-                        s->section = SECTION_BAD;
-                        return config_error(s, &l, "Too many [detection NAME] sections (at most %u)",
-                                            DETECTION_DEFS_MAX);
-                }
-                nd = reallocarray(c->detection_defs, c->n_detection_defs + 1, sizeof(DetectionDef));
-                if (!nd)
-                        return -ENOMEM;
-                c->detection_defs = nd;
-                nm = reallocarray(s->def_meta, c->n_detection_defs + 1, sizeof(DetectionDefMeta));
-                if (!nm)
-                        return -ENOMEM;
-                s->def_meta = nm;
                 r = detection_def_init(&c->detection_defs[i], name, &l);
                 if (r < 0)
                         return r;
@@ -1455,38 +1514,32 @@ static int transmitter_init(TransmitterConfig *t, const char *name) {
 static int start_transmitter(ParseState *s, const char *name, bool unnamed) {
         Config *c = s->config;
         Loc l = current_loc(s);
+        const NamedSections a = {
+                .noun = "transmitter",
+                .charset = "a-z, 0-9, '-'",
+                .plural = "transmitters",
+                .name_max = TRANSMITTER_NAME_MAX,
+                .max = TRANSMITTERS_MAX,
+                .valid = config_transmitter_name_valid,
+                .items = (void **) &c->transmitters,
+                .n_items = &c->n_transmitters,
+                .item_size = sizeof(TransmitterConfig),
+                .name_offset = offsetof(TransmitterConfig, name),
+                .meta = (void **) &s->transmitter_meta,
+                .meta_size = sizeof(TransmitterMeta),
+        };
         TransmitterMeta *m;
         size_t i;
         int r;
 
-        if (!config_transmitter_name_valid(name)) {
-                s->section = SECTION_BAD;
-                return config_error(s, &l, "Invalid transmitter name '%s' (a-z, 0-9, '-', at most %u)",
-                                    name, TRANSMITTER_NAME_MAX);
-        }
-        for (i = 0; i < c->n_transmitters; i++)
-                if (streq(c->transmitters[i].name, name))
-                        break;
-        if (i == c->n_transmitters) {
-                TransmitterConfig *nt;
-                TransmitterMeta *nm;
-
-                if (c->n_transmitters >= TRANSMITTERS_MAX) {
-                        s->section = SECTION_BAD;
-                        return config_error(s, &l, "Too many transmitters (at most %u)", TRANSMITTERS_MAX);
-                }
-                nt = reallocarray(c->transmitters, c->n_transmitters + 1, sizeof(TransmitterConfig));
-                if (!nt)
-                        return -ENOMEM;
-                c->transmitters = nt;
-                nm = reallocarray(s->transmitter_meta, c->n_transmitters + 1, sizeof(TransmitterMeta));
-                if (!nm)
-                        return -ENOMEM;
-                s->transmitter_meta = nm;
-                r = transmitter_init(&nt[i], name);
+        r = named_section_lookup(s, &a, name, &l, &i);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                r = transmitter_init(&c->transmitters[i], name);
                 if (r < 0)
                         return r;
-                nm[i] = (TransmitterMeta){ .section = l };
+                s->transmitter_meta[i] = (TransmitterMeta){ .section = l };
                 c->n_transmitters++;
         }
         m = &s->transmitter_meta[i];
@@ -1500,8 +1553,7 @@ static int start_transmitter(ParseState *s, const char *name, bool unnamed) {
                 return r;
         }
         if (!unnamed && m->named && m->last.file == s->file) {
-                r = config_error(s, &l, "Transmitter '%s' is defined twice in this file (first at line %u)",
-                                 name, m->last.line);
+                r = named_section_twice(s, &l, "Transmitter", name, m->last.line);
                 s->section = SECTION_BAD;
                 return r;
         }
@@ -1553,27 +1605,32 @@ static bool rule_name_valid(const char *n) {
 static int start_rule(ParseState *s, const char *name) {
         Config *c = s->config;
         Loc l = current_loc(s);
+        const NamedSections a = {
+                .noun = "rule",
+                .charset = "letters, digits, '._-:@'",
+                .plural = "rules",
+                .name_max = RULE_NAME_MAX,
+                .max = CONFIG_RULES_MAX,
+                .valid = rule_name_valid,
+                .items = (void **) &c->rules,
+                .n_items = &c->n_rules,
+                .item_size = sizeof(Rule),
+                .name_offset = offsetof(Rule, name),
+                .meta = (void **) &s->rule_meta,
+                .meta_size = sizeof(RuleMeta),
+        };
         size_t i;
         int r;
 
-        if (!rule_name_valid(name)) {
-                s->section = SECTION_BAD;
-                return config_error(s, &l, "Invalid rule name '%s' (letters, digits, '._-:@', at most %u)",
-                                    name, RULE_NAME_MAX);
-        }
-
-        for (i = 0; i < c->n_rules; i++)
-                if (streq(c->rules[i].name, name))
-                        break;
-
-        if (i < c->n_rules) {
+        r = named_section_lookup(s, &a, name, &l, &i);
+        if (r < 0)
+                return r;
+        if (r > 0) {
                 if (s->rule_meta[i].section.file == s->file) {
                         /* Same file: keep filling it; repeated keys are reported as duplicates. */
                         s->section = SECTION_RULE;
                         s->rule = i;
-                        return config_error(s, &l,
-                                            "Rule '%s' is defined twice in this file (first at line %u)",
-                                            name, s->rule_meta[i].section.line);
+                        return named_section_twice(s, &l, "Rule", name, s->rule_meta[i].section.line);
                 }
                 /* A later file redefines the rule in place. */
                 rule_done(&c->rules[i]);
@@ -1581,21 +1638,6 @@ static int start_rule(ParseState *s, const char *name) {
                 if (r < 0)
                         return r;
         } else {
-                Rule *nr;
-                RuleMeta *nm;
-
-                if (c->n_rules >= CONFIG_RULES_MAX) {
-                        s->section = SECTION_BAD;
-                        return config_error(s, &l, "Too many rules (at most %u)", CONFIG_RULES_MAX);
-                }
-                nr = reallocarray(c->rules, c->n_rules + 1, sizeof(Rule));
-                if (!nr)
-                        return -ENOMEM;
-                c->rules = nr;
-                nm = reallocarray(s->rule_meta, c->n_rules + 1, sizeof(RuleMeta));
-                if (!nm)
-                        return -ENOMEM;
-                s->rule_meta = nm;
                 r = rule_init(&c->rules[i], name, &l);
                 if (r < 0)
                         return r;
