@@ -1036,6 +1036,10 @@ typedef struct DetectionDefMeta {
         bool bad[N_DETECTION_ITEMS];
 } DetectionDefMeta;
 
+/* named_section_start() finds a section's Loc at the start of its metadata. */
+_Static_assert(offsetof(RuleMeta, section) == 0, "RuleMeta begins with its section");
+_Static_assert(offsetof(DetectionDefMeta, section) == 0, "DetectionDefMeta begins with its section");
+
 static const char *const device_scope_names[] = {
         [DEVICE_SCOPE_ANY] = "any",
         [DEVICE_SCOPE_THIS_HOST] = "this-host",
@@ -1111,6 +1115,12 @@ typedef struct NamedSections {
         size_t item_size, name_offset;
         void **meta;
         size_t meta_size;
+        /* [rule NAME] and [detection NAME] only (named_section_start()): */
+        const char *What;        /* "Rule", as an error begins with one */
+        SectionKind kind;
+        size_t *current;         /* where the index of the section being read goes */
+        int (*init)(void *item, const char *name, const Loc *l);
+        void (*done)(void *item);
 } NamedSections;
 
 /* The bookkeeping every named section header shares: checks the name (at l), then looks it up.
@@ -1166,14 +1176,58 @@ static int named_section_twice(ParseState *s, const Loc *l, const char *what, co
                             first_line);
 }
 
+/* The header of a [rule NAME] or [detection NAME] section: a new name adds an entry; a name an
+ * earlier file defined is defined again in place, from scratch; a name this file already used
+ * is an error, and the keys that follow go on filling that entry (so that a key given in both
+ * is reported as a duplicate). The metadata of each kind begins with its section's Loc. */
+static int named_section_start(ParseState *s, const NamedSections *a, const char *name) {
+        Loc l = current_loc(s), *meta;
+        void *item;
+        size_t i;
+        bool found;
+        int r;
+
+        r = named_section_lookup(s, a, name, &l, &i);
+        if (r < 0)
+                return r;
+        found = r > 0;
+        item = (char *) *a->items + i * a->item_size;
+        meta = (Loc *) (void *) ((char *) *a->meta + i * a->meta_size);
+        if (found) {
+                if (meta->file == s->file) {
+                        s->section = a->kind;
+                        *a->current = i;
+                        return named_section_twice(s, &l, a->What, name, meta->line);
+                }
+                a->done(item);
+        }
+        r = a->init(item, name, &l);
+        if (r < 0)
+                return r;
+        if (!found)
+                (*a->n_items)++;
+        memset(meta, 0, a->meta_size);
+        *meta = l;
+        s->section = a->kind;
+        *a->current = i;
+        return 0;
+}
+
 static bool detection_name_reserved(const char *name) {
         /* "manual" is what ssfctl set-risk records. */
         return config_detection_is_known(name) || streq(name, "manual");
 }
 
+static int detection_def_init_item(void *d, const char *name, const Loc *l) {
+        return detection_def_init(d, name, l);
+}
+
+static void detection_def_done_item(void *d) {
+        detection_def_done(d);
+}
+
 static int start_detection_def(ParseState *s, const char *name) {
         Config *c = s->config;
-        Loc l = current_loc(s);
         const NamedSections a = {
                 .noun = "detection",
                 .charset = "letters, digits, '-_.', starting with a letter or digit",
@@ -1188,37 +1242,20 @@ static int start_detection_def(ParseState *s, const char *name) {
                 .name_offset = offsetof(DetectionDef, name),
                 .meta = (void **) &s->def_meta,
                 .meta_size = sizeof(DetectionDefMeta),
+                .What = "Detection",
+                .kind = SECTION_DETECTION,
+                .current = &s->def,
+                .init = detection_def_init_item,
+                .done = detection_def_done_item,
         };
-        size_t i;
-        int r;
 
         if (*name == '\0') {
+                Loc l = current_loc(s);
+
                 s->section = SECTION_BAD;
                 return config_error(s, &l, "Detection section without a name: use [detection NAME]");
         }
-        r = named_section_lookup(s, &a, name, &l, &i);
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                if (s->def_meta[i].section.file == s->file) {
-                        s->section = SECTION_DETECTION;
-                        s->def = i;
-                        return named_section_twice(s, &l, "Detection", name, s->def_meta[i].section.line);
-                }
-                detection_def_done(&c->detection_defs[i]);
-                r = detection_def_init(&c->detection_defs[i], name, &l);
-                if (r < 0)
-                        return r;
-        } else {
-                r = detection_def_init(&c->detection_defs[i], name, &l);
-                if (r < 0)
-                        return r;
-                c->n_detection_defs++;
-        }
-        s->def_meta[i] = (DetectionDefMeta){ .section = l };
-        s->section = SECTION_DETECTION;
-        s->def = i;
-        return 0;
+        return named_section_start(s, &a, name);
 }
 
 static int parse_detection_event(ParseState *s, const ConfigItem *item, const char *value, void *data) {
@@ -1602,9 +1639,16 @@ static bool rule_name_valid(const char *n) {
         return true;
 }
 
+static int rule_init_item(void *r, const char *name, const Loc *l) {
+        return rule_init(r, name, l);
+}
+
+static void rule_done_item(void *r) {
+        rule_done(r);
+}
+
 static int start_rule(ParseState *s, const char *name) {
         Config *c = s->config;
-        Loc l = current_loc(s);
         const NamedSections a = {
                 .noun = "rule",
                 .charset = "letters, digits, '._-:@'",
@@ -1618,35 +1662,14 @@ static int start_rule(ParseState *s, const char *name) {
                 .name_offset = offsetof(Rule, name),
                 .meta = (void **) &s->rule_meta,
                 .meta_size = sizeof(RuleMeta),
+                .What = "Rule",
+                .kind = SECTION_RULE,
+                .current = &s->rule,
+                .init = rule_init_item,
+                .done = rule_done_item,
         };
-        size_t i;
-        int r;
 
-        r = named_section_lookup(s, &a, name, &l, &i);
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                if (s->rule_meta[i].section.file == s->file) {
-                        /* Same file: keep filling it; repeated keys are reported as duplicates. */
-                        s->section = SECTION_RULE;
-                        s->rule = i;
-                        return named_section_twice(s, &l, "Rule", name, s->rule_meta[i].section.line);
-                }
-                /* A later file redefines the rule in place. */
-                rule_done(&c->rules[i]);
-                r = rule_init(&c->rules[i], name, &l);
-                if (r < 0)
-                        return r;
-        } else {
-                r = rule_init(&c->rules[i], name, &l);
-                if (r < 0)
-                        return r;
-                c->n_rules++;
-        }
-        s->rule_meta[i] = (RuleMeta){ .section = l };
-        s->section = SECTION_RULE;
-        s->rule = i;
-        return 0;
+        return named_section_start(s, &a, name);
 }
 
 static int parse_section(ParseState *s, const char *name) {
