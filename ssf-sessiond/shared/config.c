@@ -2468,6 +2468,16 @@ static void validate_transmitter(ParseState *s, size_t ti) {
                         (void) config_error(s, &tl, "[transmitter %s] needs 'issuer' or 'config_url'",
                                             c->name);
         }
+        if (!c->issuer && c->config_url && !tkey_bad(s, ti, "issuer") && !tkey_bad(s, ti, "config_url")) {
+                _cleanup_free_ char *issuer = NULL;
+                Loc ul = tkey_loc(s, ti, "config_url");
+
+                if (config_url_issuer(c->config_url, &issuer) == -EADDRNOTAVAIL)
+                        (void) config_error(s, &ul, "'config_url' %s is not the SSF well-known URL of "
+                                            "an issuer (https://HOST/.well-known/ssf-configuration"
+                                            "[/PATH]): set 'issuer' to the transmitter's issuer",
+                                            c->config_url);
+        }
 
         if (c->stream == STREAM_NONE) {
                 /* No stream API: nothing to discover or learn from; auth is not used. */
@@ -2773,6 +2783,38 @@ RiskLevel config_detection_level(const Config *c, const char *detection) {
                                 family = c->detection_levels[j].level;
                 }
         return family != _RISK_INVALID ? family : e->level;
+}
+
+int config_url_issuer(const char *config_url, char **ret) {
+        const char *host, *slash, *path;
+        char *issuer;
+
+        host = config_url ? startswith(config_url, "https://") : NULL;
+        if (!host || strpbrk(config_url, "?#"))
+                return -EADDRNOTAVAIL;
+        slash = strchr(host, '/');
+        if (!slash || slash == host)
+                return -EADDRNOTAVAIL;
+        path = startswith(slash, "/.well-known/ssf-configuration");
+        /* Nothing more, or a path that a terminating '/' was not left on. */
+        if (!path || (*path && (path[0] != '/' || path[strlen(path) - 1] == '/')))
+                return -EADDRNOTAVAIL;
+        if (asprintf(&issuer, "%.*s%s", (int) (slash - config_url), config_url, path) < 0)
+                return -ENOMEM;
+        *ret = issuer;
+        return 0;
+}
+
+int config_transmitter_issuer(const TransmitterConfig *t, char **ret) {
+        char *issuer;
+
+        if (!t->issuer)
+                return config_url_issuer(t->config_url, ret);
+        issuer = strdup(t->issuer);
+        if (!issuer)
+                return -ENOMEM;
+        *ret = issuer;
+        return 0;
 }
 
 const TransmitterConfig *config_transmitter(const Config *c, const char *name) {

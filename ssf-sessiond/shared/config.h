@@ -187,6 +187,17 @@ const TransmitterConfig *config_transmitter(const Config *c, const char *name);
 /* The transmitter a single-transmitter view describes: "default", else the only one; NULL
  * when there are several and none is named "default". */
 const TransmitterConfig *config_transmitter_main(const Config *c);
+/* The issuer a transmitter configuration URL stands for, by the SSF well-known rule (SSF 1.0
+ * §7.2): the URL is the issuer, its terminating '/' removed, with "/.well-known/ssf-configuration"
+ * inserted between the host and the path. So https://h/.well-known/ssf-configuration is
+ * https://h, and https://h/.well-known/ssf-configuration/p is https://h/p. Returns 0 with *ret a
+ * new string; -EADDRNOTAVAIL when config_url does not have that form (another well-known name, a
+ * query or fragment, a path ending in '/'), whose transmitter needs its issuer configured;
+ * -ENOMEM. */
+int config_url_issuer(const char *config_url, char **ret);
+/* The one issuer transmitter t's metadata and SETs must name: its configured issuer, else the one
+ * its config_url stands for (config_url_issuer()). Same return values. */
+int config_transmitter_issuer(const TransmitterConfig *t, char **ret);
 /* Whether name is a valid transmitter name: [a-z0-9-], 1..TRANSMITTER_NAME_MAX. */
 bool config_transmitter_name_valid(const char *name);
 /* Whether rule r applies to SETs from transmitter (its transmitters = list). */

@@ -262,3 +262,52 @@ def test_root_refuses_an_iss_not_the_channels(daemon_factory, build_dir, tmp_pat
     assert r[0]["err"] == "invalid_issuer" and r[0]["status"] < 0, r
     assert r[1]["status"] == 0, r
     assert [e["jti"] for e in d.ctl("history", "alice")["entries"]] == ["w2"]
+
+
+def test_root_derives_the_issuer_from_config_url(daemon_factory, build_dir, tmp_path,
+                                                  transmitter):
+    """A transmitter configured with config_url alone: root takes its issuer from the URL by
+    the SSF well-known rule, not from its worker. A compromised worker (hostile_worker.py)
+    that reports a stream with another issuer and hands over records with it is refused
+    (invalid_issuer); the one issuer config_url stands for applies."""
+    from test_root_trust import CAEP, email, hostile_daemon, record, replies
+
+    url = "https://wk.invalid/.well-known/ssf-configuration/tenant1"
+    reported = "https://reported.invalid"
+    frames = [{"type": "facts", "stream": {"issuer": reported, "status": "enabled"}},
+              {"type": "ingest", "id": 1,
+               "request": record("r1", CAEP + "session-revoked", email("alice@example.com"),
+                                 iss=reported)},
+              {"type": "ingest", "id": 2,
+               "request": record("r2", CAEP + "session-revoked", email("alice@example.com"),
+                                 iss="https://wk.invalid/tenant1/")},
+              {"type": "ingest", "id": 3,
+               "request": record("r3", CAEP + "session-revoked", email("alice@example.com"),
+                                 iss="https://wk.invalid/tenant1")}]
+    d, script = hostile_daemon(daemon_factory, build_dir, tmp_path, frames,
+                               rules="[rule record]\naction = none\n",
+                               transmitter_opts={"issuer": None, "config_url": url})
+    with open(script + ".go", "w"):
+        pass
+    wait_for(lambda: len(replies(script)) >= 3, 30, "the three records answered")
+    r = replies(script)
+    assert r[0]["err"] == "invalid_issuer" and r[0]["status"] < 0, r
+    assert r[1]["err"] == "invalid_issuer" and r[1]["status"] < 0, r
+    assert r[2]["status"] == 0, r
+    assert [e["jti"] for e in d.ctl("history", "alice")["entries"]] == ["r3"]
+
+
+def test_config_url_that_stands_for_no_issuer_needs_issuer(daemon_factory, transmitter):
+    """Without issuer, a config_url that is not an issuer's SSF well-known URL is a
+    configuration error that says to set issuer; with issuer set, it is accepted."""
+    url = "https://idp.invalid/.well-known/risc-configuration"
+    d = daemon_factory(rules="[rule record]\naction = none\n", start=False,
+                       transmitter_opts={"issuer": None, "config_url": url})
+    cp = d.check_config()
+    assert cp.returncode == 1, cp
+    assert (f"'config_url' {url} is not the SSF well-known URL of an issuer" in cp.stderr
+            and "set 'issuer'" in cp.stderr), cp.stderr
+    d.write_config(d.config_text.replace(f"config_url = {url}",
+                                         f"config_url = {url}\nissuer = https://idp.invalid/"))
+    cp = d.check_config()
+    assert cp.returncode == 0, cp.stderr

@@ -599,6 +599,12 @@ static const struct {
         { "[transmitter]\nissuer = http://x\nauth = none\n", 2, "must be an https:// URL" },
         { "[transmitter]\nconfig_url = ftp://x/\nauth = none\n", 2, "must be an https:// URL" },
         { "[transmitter]\nauth = none\n", 1, "needs 'issuer' or 'config_url'" },
+        /* Without issuer, config_url must be an issuer's SSF well-known URL: root derives the
+         * issuer from it. */
+        { "[transmitter]\nconfig_url = https://x/ssf/configuration\nauth = none\n", 2,
+          "'config_url' https://x/ssf/configuration is not the SSF well-known URL of an issuer" },
+        { "[transmitter]\nauth = none\nconfig_url = https://x/.well-known/risc-configuration\n", 3,
+          "set 'issuer' to the transmitter's issuer" },
         { "[transmitter]\nissuer = https://x\n\nauth = bearer\n", 4, "needs 'token_file'" },
         { "[transmitter]\nissuer = https://x\nauth = oauth2\n", 3, "needs 'oauth2_token_url'" },
         { "[transmitter]\nissuer = https://x\nauth = oauth2\n", 3, "needs 'oauth2_client_id'" },
@@ -670,6 +676,76 @@ static const struct {
         { "[transmitter]\nissuer = https://x\nauth = none\nke y = 1\n", 4, "Invalid key name" },
         { "[transmitter]\nissuer = https://x\nauth = none\naudience = a\x01\n", 4, "control characters" },
 };
+
+/* The issuer a config_url stands for (SSF 1.0 §7.2): the well-known name taken out from between
+ * the host and the path; any other form stands for no issuer. */
+static void test_config_url_issuer(void **state) {
+        static const struct {
+                const char *url, *issuer;
+        } ok[] = {
+                { "https://tr.example.com/.well-known/ssf-configuration", "https://tr.example.com" },
+                { "https://tr.example.com/.well-known/ssf-configuration/issuer1",
+                  "https://tr.example.com/issuer1" },
+                { "https://tr.example.com:8443/.well-known/ssf-configuration/a/b",
+                  "https://tr.example.com:8443/a/b" },
+        };
+        static const char *const bad[] = {
+                "https://tr.example.com/ssf-configuration",
+                "https://tr.example.com/.well-known/risc-configuration",
+                "https://tr.example.com/.well-known/ssf-configuration/",
+                "https://tr.example.com/.well-known/ssf-configuration/a/",
+                "https://tr.example.com/.well-known/ssf-configurationx",
+                "https://tr.example.com/.well-known/ssf-configuration?tenant=a",
+                "https://tr.example.com/.well-known/ssf-configuration#a",
+                "https://tr.example.com/tenant/.well-known/ssf-configuration",
+                "https://tr.example.com",
+                "http://tr.example.com/.well-known/ssf-configuration",
+                "https:///.well-known/ssf-configuration",
+                "",
+        };
+        TransmitterConfig t = {};
+        char *issuer;
+
+        for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+                issuer = NULL;
+                assert_int_equal(config_url_issuer(ok[i].url, &issuer), 0);
+                assert_string_equal(issuer, ok[i].issuer);
+                free(issuer);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                issuer = NULL;
+                if (config_url_issuer(bad[i], &issuer) != -EADDRNOTAVAIL) {
+                        print_error("'%s' stands for '%s'\n", bad[i], strempty(issuer));
+                        fail();
+                }
+                assert_null(issuer);
+        }
+        assert_int_equal(config_url_issuer(NULL, &issuer), -EADDRNOTAVAIL);
+
+        /* A configured issuer is the one, whatever config_url says. */
+        t.issuer = UNCONST("https://idp.example.com/");
+        t.config_url = UNCONST("https://idp.example.com/.well-known/risc-configuration");
+        assert_int_equal(config_transmitter_issuer(&t, &issuer), 0);
+        assert_string_equal(issuer, "https://idp.example.com/");
+        free(issuer);
+        t.issuer = NULL;
+        assert_int_equal(config_transmitter_issuer(&t, &issuer), -EADDRNOTAVAIL);
+        t.config_url = UNCONST("https://idp.example.com/.well-known/ssf-configuration/t");
+        assert_int_equal(config_transmitter_issuer(&t, &issuer), 0);
+        assert_string_equal(issuer, "https://idp.example.com/t");
+        free(issuer);
+
+        /* Such a config_url with issuer set is the admin's word: accepted. */
+        {
+                const char *text = "[transmitter]\nissuer = https://accounts.example.com/\n"
+                                   "config_url = https://accounts.example.com/.well-known/risc-configuration\n"
+                                   "auth = none\n[subjects]\ndomains = example.com\n";
+                Config *c = NULL;
+
+                assert_int_equal(config_load_buffer("mem", text, strlen(text), &c), 0);
+                config_free(c);
+        }
+}
 
 static void test_errors(void **state) {
         for (size_t i = 0; i < ARRAY_SIZE(errors); i++) {
@@ -1261,6 +1337,7 @@ int main(void) {
                 cmocka_unit_test(test_installed_example),
                 cmocka_unit_test(test_durations),
                 cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_config_url_issuer),
                 cmocka_unit_test(test_all_errors_reported),
                 cmocka_unit_test(test_rule_warn),
                 cmocka_unit_test(test_syntax),
