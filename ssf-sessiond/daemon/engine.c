@@ -39,20 +39,23 @@ static char *set_txn(const IngestRequest *set) {
         return isempty(set->txn) ? NULL : UNCONST(set->txn);
 }
 
-/* The SET's iss must be that of the transmitter whose worker's channel it arrived on: its
- * configured issuer, else the one issuer its config_url stands for by the SSF well-known rule
- * (config_url_issuer()), and never another transmitter's configured issuer. Root derives it
- * itself: what the worker reports from discovery (the metadata's or the stream's issuer) is not
- * believed, so a compromised worker can claim that one issuer and no other. A config_url
- * without that form needs the issuer configured (config checking says so); should one come
- * here, every SET is refused. A record without a transmitter (not from a worker channel) is
- * refused.
+/* The SET's iss must be that of the transmitter whose worker's channel it arrived on, and never
+ * another transmitter's configured issuer:
+ * - its configured issuer, exactly;
+ * - else the issuer its config_url stands for by the SSF well-known rule (config_url_issuer()),
+ *   spelt I or I + "/" (the rule removes a terminating '/', so which one the issuer is cannot be
+ *   told from the URL). Root derives it itself and does not believe the issuer the worker
+ *   reports, so a compromised worker can claim those two spellings of that one issuer only;
+ * - else (a vendor's own well-known URL, standing for no issuer) the issuer the worker reported
+ *   from discovery for this transmitter; every SET is refused until it has reported one (it
+ *   reports the stream, issuer included, before it receives SETs: receiver_setup_finish()).
+ * A record without a transmitter (not from a worker channel) is refused.
  * The push transmitters share one worker (the one push listener), with a channel each: the
  * channel still names the transmitter, so a compromised push worker cannot pass one
  * transmitter's record off as another's with its iss; it can fabricate records for any push
  * transmitter it serves (with that one's iss, on that one's channel), as any worker can for its
  * own transmitter: the push transmitters are one trust domain (broker.c). */
-static int check_transmitter(const Config *c, const IngestRequest *set, SetError *err) {
+static int check_transmitter(State *st, const Config *c, const IngestRequest *set, SetError *err) {
         const TransmitterConfig *tc = config_transmitter(c, set->transmitter);
         _cleanup_free_ char *issuer = NULL;
         int r;
@@ -62,15 +65,32 @@ static int check_transmitter(const Config *c, const IngestRequest *set, SetError
                 F(err->description, "the SET came from no configured transmitter");
                 return -EBADMSG;
         }
-        r = config_transmitter_issuer(tc, &issuer);
+        if (tc->issuer) {
+                if (streq_ptr(set->iss, tc->issuer))
+                        return 0;
+                goto refuse;
+        }
+        r = config_url_issuer(tc->config_url, &issuer);
         if (r == -ENOMEM)
                 return r;
-        if (r < 0 || !streq_ptr(set->iss, issuer))
-                goto refuse;
-        if (!tc->issuer)
-                for (size_t i = 0; i < c->n_transmitters; i++)
-                        if (&c->transmitters[i] != tc && streq_ptr(c->transmitters[i].issuer, set->iss))
-                                goto refuse;
+        if (r >= 0) {
+                if (!config_issuer_spelling(issuer, set->iss))
+                        goto refuse;
+        } else {
+                bool match;
+
+                pthread_mutex_lock(&st->lock);
+                {
+                        TransmitterState *ts = state_transmitter(st, tc->name);
+                        match = ts && ts->stream.issuer && streq_ptr(set->iss, ts->stream.issuer);
+                }
+                pthread_mutex_unlock(&st->lock);
+                if (!match)
+                        goto refuse;
+        }
+        for (size_t i = 0; i < c->n_transmitters; i++)
+                if (&c->transmitters[i] != tc && streq_ptr(c->transmitters[i].issuer, set->iss))
+                        goto refuse;
         return 0;
 refuse:
         err->err = "invalid_issuer";
@@ -678,7 +698,7 @@ static int publish_changed(State *st, const Config *c, const Derived *d, size_t 
 
 /* The checks and derivations done before taking the lock: logs the SET's arrival. Returns 0 with
  * *d filled (for a subject SET), or the error engine_apply() returns. */
-static int prepare(const Config *c, const IngestRequest *set, uint64_t now, Derived *d,
+static int prepare(State *st, const Config *c, const IngestRequest *set, uint64_t now, Derived *d,
                    SetError *err) {
         char f_jti[300], f_event[200], f_iss[512], msg[600];
         int r;
@@ -690,7 +710,7 @@ static int prepare(const Config *c, const IngestRequest *set, uint64_t now, Deri
           set->iss);
         log_struct(LOG_INFO, SSF_MESSAGE_SET_RECEIVED, msg, f_jti, f_event, f_iss, NULL);
 
-        r = check_transmitter(c, set, err);
+        r = check_transmitter(st, c, set, err);
         if (r >= 0)
                 r = check_times(c, set, now, err);
         if (r >= 0 && set->kind == INGEST_SUBJECT)
@@ -786,7 +806,7 @@ void engine_apply_batch(State *st, const IngestRequest *const *sets, size_t n, S
         d = calloc(n, sizeof(Derived));
         for (size_t i = 0; i < n; i++) {
                 memset(&errs[i], 0, sizeof(errs[i]));
-                ret[i] = d ? prepare(c, sets[i], now, &d[i], &errs[i]) : -ENOMEM;
+                ret[i] = d ? prepare(st, c, sets[i], now, &d[i], &errs[i]) : -ENOMEM;
                 if (ret[i] >= 0) {
                         ret[i] = 1; /* to be applied */
                         pending++;

@@ -328,13 +328,27 @@ int stream_discover(HttpClient *http, const TransmitterConfig *c, Transmitter *t
                 return log_error_errno(r, "Transmitter metadata from '%s' is not a JSON object",
                                        url);
         /* Root accepts no other issuer than the configured one or the one config_url stands for
-         * (config_transmitter_issuer()): neither does the worker. */
+         * (config_transmitter_issuer(): I, or I + "/", SSF §7.2.4): neither does the worker. A
+         * config_url of a vendor's own form stands for no issuer: the metadata's is taken. */
         r = config_transmitter_issuer(c, &issuer);
         if (r == -ENOMEM)
                 return r;
-        if (r < 0)
-                return log_error_errno(r, "config_url '%s' is not an issuer's SSF well-known URL and "
-                                       "no issuer is configured", strempty(c->config_url));
+        if (r >= 0 && !c->issuer) {
+                const char *iss = json_string_value(json_object_get(md, "issuer"));
+
+                if (iss && !config_issuer_spelling(issuer, iss)) {
+                        log_error("Transmitter metadata issuer '%s' is neither '%s' nor '%s/', the "
+                                  "issuer config_url '%s' stands for, refusing", iss, issuer, issuer,
+                                  c->config_url);
+                        return -EPROTO;
+                }
+                if (iss && !streq(iss, issuer)) {
+                        free(issuer);
+                        issuer = strdup(iss);
+                        if (!issuer)
+                                return -ENOMEM;
+                }
+        }
         r = stream_parse_metadata(md, issuer, t);
         if (r == -ENOMEM)
                 return r;

@@ -2472,11 +2472,13 @@ static void validate_transmitter(ParseState *s, size_t ti) {
                 _cleanup_free_ char *issuer = NULL;
                 Loc ul = tkey_loc(s, ti, "config_url");
 
+                /* A vendor's own well-known URL: the issuer can only come from the metadata. */
                 if (config_url_issuer(c->config_url, &issuer) == -EADDRNOTAVAIL)
-                        (void) config_error(s, &ul, "'config_url' %s is not the SSF well-known URL of "
-                                            "an issuer (https://HOST/.well-known/ssf-configuration"
-                                            "[/PATH]): set 'issuer' to the transmitter's issuer",
-                                            c->config_url);
+                        config_warning(s, &ul, "'config_url' %s is not the SSF well-known URL of an "
+                                       "issuer (https://HOST/.well-known/ssf-configuration[/PATH]): "
+                                       "the issuer will be taken from the transmitter's metadata; "
+                                       "setting 'issuer' to the transmitter's issuer is recommended",
+                                       c->config_url);
         }
 
         if (c->stream == STREAM_NONE) {
@@ -2803,6 +2805,12 @@ int config_url_issuer(const char *config_url, char **ret) {
                 return -ENOMEM;
         *ret = issuer;
         return 0;
+}
+
+bool config_issuer_spelling(const char *issuer, const char *iss) {
+        const char *rest = issuer && iss ? startswith(iss, issuer) : NULL;
+
+        return rest && (rest[0] == 0 || streq(rest, "/"));
 }
 
 int config_transmitter_issuer(const TransmitterConfig *t, char **ret) {

@@ -599,12 +599,6 @@ static const struct {
         { "[transmitter]\nissuer = http://x\nauth = none\n", 2, "must be an https:// URL" },
         { "[transmitter]\nconfig_url = ftp://x/\nauth = none\n", 2, "must be an https:// URL" },
         { "[transmitter]\nauth = none\n", 1, "needs 'issuer' or 'config_url'" },
-        /* Without issuer, config_url must be an issuer's SSF well-known URL: root derives the
-         * issuer from it. */
-        { "[transmitter]\nconfig_url = https://x/ssf/configuration\nauth = none\n", 2,
-          "'config_url' https://x/ssf/configuration is not the SSF well-known URL of an issuer" },
-        { "[transmitter]\nauth = none\nconfig_url = https://x/.well-known/risc-configuration\n", 3,
-          "set 'issuer' to the transmitter's issuer" },
         { "[transmitter]\nissuer = https://x\n\nauth = bearer\n", 4, "needs 'token_file'" },
         { "[transmitter]\nissuer = https://x\nauth = oauth2\n", 3, "needs 'oauth2_token_url'" },
         { "[transmitter]\nissuer = https://x\nauth = oauth2\n", 3, "needs 'oauth2_client_id'" },
@@ -678,7 +672,9 @@ static const struct {
 };
 
 /* The issuer a config_url stands for (SSF 1.0 §7.2): the well-known name taken out from between
- * the host and the path; any other form stands for no issuer. */
+ * the host and the path, spelt with or without a terminating '/'; any other form stands for no
+ * issuer, and such a config_url alone is accepted with a warning (the issuer comes from the
+ * transmitter's metadata). */
 static void test_config_url_issuer(void **state) {
         static const struct {
                 const char *url, *issuer;
@@ -734,6 +730,54 @@ static void test_config_url_issuer(void **state) {
         assert_int_equal(config_transmitter_issuer(&t, &issuer), 0);
         assert_string_equal(issuer, "https://idp.example.com/t");
         free(issuer);
+
+        /* The two spellings of the issuer a config_url stands for, and nothing else. */
+        assert_true(config_issuer_spelling("https://h/p", "https://h/p"));
+        assert_true(config_issuer_spelling("https://h/p", "https://h/p/"));
+        assert_true(config_issuer_spelling("https://h", "https://h/"));
+        assert_false(config_issuer_spelling("https://h/p", "https://h/p//"));
+        assert_false(config_issuer_spelling("https://h/p", "https://h/px"));
+        assert_false(config_issuer_spelling("https://h/p", "https://h/p/q"));
+        assert_false(config_issuer_spelling("https://h/p", "https://h"));
+        assert_false(config_issuer_spelling("https://h/p", "https://h/p?"));
+        assert_false(config_issuer_spelling("https://h/p", NULL));
+        assert_false(config_issuer_spelling(NULL, "https://h/p"));
+
+        /* A config_url of another form (a vendor's SSF Well-Known URL) alone: not an error, a
+         * warning that says where the issuer will come from and recommends issuer. */
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                _cleanup_free_ char *err = NULL, *text = NULL;
+                char want[512], path[256];
+                Config *c = NULL;
+
+                if (!startswith(bad[i], "https://") || streq(bad[i], "https:///.well-known/ssf-configuration"))
+                        continue; /* not an https URL with a host: an error of its own */
+                assert_true(asprintf(&text, "[subjects]\ndomains = example.com\n[transmitter]\n"
+                                     "auth = none\nconfig_url = %s\n", bad[i]) > 0);
+                assert_int_equal(load_text("w.conf", text, &c, &err), 0);
+                assert_non_null(c);
+                assert_null(c->transmitters[0].issuer);
+                pathf(path, sizeof(path), "w.conf");
+                snprintf(want, sizeof(want), "%s:5: 'config_url' %s is not the SSF well-known URL", path,
+                         bad[i]);
+                if (!strstr(err, want) || !strstr(err, "the issuer will be taken from the transmitter's "
+                                                       "metadata; setting 'issuer'")) {
+                        print_error("'%s': wanted '%s', got:\n%s\n", bad[i], want, err);
+                        fail();
+                }
+                config_free(c);
+        }
+        /* The SSF form gives no warning. */
+        {
+                _cleanup_free_ char *err = NULL;
+                const char *text = "[subjects]\ndomains = example.com\n[transmitter]\nauth = none\n"
+                                   "config_url = https://tr.example.com/.well-known/ssf-configuration/t\n";
+                Config *c = NULL;
+
+                assert_int_equal(load_text("w.conf", text, &c, &err), 0);
+                assert_null(strstr(err, "config_url"));
+                config_free(c);
+        }
 
         /* Such a config_url with issuer set is the admin's word: accepted. */
         {
