@@ -10,58 +10,12 @@
 #include <string.h>
 
 #include "reason-user.h"
-
-#define INVALID UINT32_C(0xffffffff)
+#include "utf8.h"
 
 #define ESC 0x1b
 #define BEL 0x07
 #define CAN 0x18
 #define SUB 0x1a
-
-/* Decodes one UTF-8 sequence at p (n > 0 bytes available) strictly: no overlong forms, no
- * surrogates, nothing above U+10FFFF. Returns the bytes consumed (1 for an invalid byte, with
- * *ret INVALID). */
-static size_t utf8_decode(const uint8_t *p, size_t n, uint32_t *ret) {
-        uint8_t c = p[0];
-        uint32_t cp;
-        size_t l;
-        uint8_t lo = 0x80, hi = 0xbf; /* the range of the second byte */
-
-        *ret = INVALID;
-        if (c < 0x80) {
-                *ret = c;
-                return 1;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-                l = 2;
-                cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-                l = 3;
-                cp = c & 0x0f;
-                if (c == 0xe0)
-                        lo = 0xa0; /* overlong */
-                else if (c == 0xed)
-                        hi = 0x9f; /* surrogates */
-        } else if (c >= 0xf0 && c <= 0xf4) {
-                l = 4;
-                cp = c & 0x07;
-                if (c == 0xf0)
-                        lo = 0x90; /* overlong */
-                else if (c == 0xf4)
-                        hi = 0x8f; /* above U+10FFFF */
-        } else
-                return 1; /* a continuation byte, C0/C1 (overlong) or F5..FF */
-
-        if (n < l || p[1] < lo || p[1] > hi)
-                return 1;
-        for (size_t i = 1; i < l; i++) {
-                if (i > 1 && (p[i] & 0xc0) != 0x80)
-                        return 1;
-                cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        *ret = cp;
-        return l;
-}
 
 /* After the introducer of a control string (OSC, DCS, SOS, PM, APC) at i: the index after its
  * terminator (BEL, ESC \, U+009C ST; CAN and SUB abort it), or n when it never ends. */
@@ -142,9 +96,9 @@ size_t ssf_reason_user_sanitize(const char *s, size_t len, char *out, size_t siz
                 size_t start = i, l;
                 uint32_t cp;
 
-                l = utf8_decode(p + i, n - i, &cp);
+                l = ssf_utf8_decode(p + i, n - i, &cp);
                 i += l;
-                if (cp == INVALID)
+                if (cp == SSF_UTF8_INVALID)
                         continue;
                 if (cp == ESC) {
                         i = skip_escape(p, n, i);

@@ -39,10 +39,17 @@ static char *set_txn(const IngestRequest *set) {
         return isempty(set->txn) ? NULL : UNCONST(set->txn);
 }
 
-/* The SET's iss must be that of the transmitter whose worker's channel it arrived on: its
- * configured issuer, else (discovered through config_url) the issuer its stream reported, and
- * never another transmitter's configured issuer. A record without a transmitter (not from a
- * worker channel) is refused.
+/* The SET's iss must be that of the transmitter whose worker's channel it arrived on, and never
+ * another transmitter's configured issuer:
+ * - its configured issuer, exactly;
+ * - else the issuer its config_url stands for by the SSF well-known rule (config_url_issuer()),
+ *   spelt I or I + "/" (the rule removes a terminating '/', so which one the issuer is cannot be
+ *   told from the URL). Root derives it itself and does not believe the issuer the worker
+ *   reports, so a compromised worker can claim those two spellings of that one issuer only;
+ * - else (a vendor's own well-known URL, standing for no issuer) the issuer the worker reported
+ *   from discovery for this transmitter; every SET is refused until it has reported one (it
+ *   reports the stream, issuer included, before it receives SETs: receiver_setup_finish()).
+ * A record without a transmitter (not from a worker channel) is refused.
  * The push transmitters share one worker (the one push listener), with a channel each: the
  * channel still names the transmitter, so a compromised push worker cannot pass one
  * transmitter's record off as another's with its iss; it can fabricate records for any push
@@ -50,7 +57,8 @@ static char *set_txn(const IngestRequest *set) {
  * own transmitter: the push transmitters are one trust domain (broker.c). */
 static int check_transmitter(State *st, const Config *c, const IngestRequest *set, SetError *err) {
         const TransmitterConfig *tc = config_transmitter(c, set->transmitter);
-        _cleanup_free_ char *reported = NULL;
+        _cleanup_free_ char *issuer = NULL;
+        int r;
 
         if (!tc) {
                 err->err = "invalid_request";
@@ -62,18 +70,28 @@ static int check_transmitter(State *st, const Config *c, const IngestRequest *se
                         return 0;
                 goto refuse;
         }
+        r = config_url_issuer(tc->config_url, &issuer);
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0) {
+                if (!config_issuer_spelling(issuer, set->iss))
+                        goto refuse;
+        } else {
+                bool match;
+
+                pthread_mutex_lock(&st->lock);
+                {
+                        TransmitterState *ts = state_transmitter(st, tc->name);
+                        match = ts && ts->stream.issuer && streq_ptr(set->iss, ts->stream.issuer);
+                }
+                pthread_mutex_unlock(&st->lock);
+                if (!match)
+                        goto refuse;
+        }
         for (size_t i = 0; i < c->n_transmitters; i++)
                 if (&c->transmitters[i] != tc && streq_ptr(c->transmitters[i].issuer, set->iss))
                         goto refuse;
-        pthread_mutex_lock(&st->lock);
-        {
-                TransmitterState *ts = state_transmitter(st, tc->name);
-                if (ts && ts->stream.issuer)
-                        reported = strdup(ts->stream.issuer);
-        }
-        pthread_mutex_unlock(&st->lock);
-        if (!reported || streq_ptr(set->iss, reported))
-                return 0;
+        return 0;
 refuse:
         err->err = "invalid_issuer";
         F(err->description, "the SET's issuer is not transmitter '%s''s", tc->name);

@@ -30,6 +30,7 @@
 #include "killas.h"
 #include "log.h"
 #include "macro.h"
+#include "utf8.h"
 
 #define HOOK_PATH_ENV "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 #define HOOK_DEFAULT_TIMEOUT_USEC (30ULL * 1000000ULL)
@@ -387,42 +388,11 @@ static void sanitize_output(char *s, size_t n) {
         size_t i = 0;
 
         while (i < n) {
-                unsigned char c = (unsigned char) s[i];
-                size_t len = 0;
+                uint32_t cp;
+                size_t len = ssf_utf8_decode((const uint8_t *) s + i, n - i, &cp);
 
-                if (c < 0x80) {
-                        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
-                                s[i] = '?';
-                        i++;
-                        continue;
-                }
-                if (c >= 0xc2 && c <= 0xdf)
-                        len = 2;
-                else if (c >= 0xe0 && c <= 0xef)
-                        len = 3;
-                else if (c >= 0xf0 && c <= 0xf4)
-                        len = 4;
-                if (len == 0 || i + len > n) {
-                        s[i++] = '?';
-                        continue;
-                }
-                bool ok = true;
-                for (size_t k = 1; k < len; k++)
-                        if (((unsigned char) s[i + k] & 0xc0) != 0x80)
-                                ok = false;
-                /* Overlong 3/4-byte forms, surrogates, > U+10FFFF. */
-                if (ok && c == 0xe0 && (unsigned char) s[i + 1] < 0xa0)
-                        ok = false;
-                if (ok && c == 0xed && (unsigned char) s[i + 1] >= 0xa0)
-                        ok = false;
-                if (ok && c == 0xf0 && (unsigned char) s[i + 1] < 0x90)
-                        ok = false;
-                if (ok && c == 0xf4 && (unsigned char) s[i + 1] >= 0x90)
-                        ok = false;
-                if (!ok) {
-                        s[i++] = '?';
-                        continue;
-                }
+                if (cp == SSF_UTF8_INVALID || (cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7f)
+                        s[i] = '?';
                 i += len;
         }
 }

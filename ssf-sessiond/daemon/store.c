@@ -382,6 +382,63 @@ static int map_rc(Store *s, int rc, const char *what) {
 }
 
 /* Returns the statement, reset and with its bindings cleared. */
+/* Makes room for element n of the array *list of *alloc elements of size elem, doubling it (first
+ * elements at first). Returns 0, or -ENOMEM with the array as it was. */
+static int list_grow(void **list, size_t *alloc, size_t n, size_t elem, size_t first) {
+        size_t na;
+        void *nl;
+
+        if (n < *alloc)
+                return 0;
+        na = *alloc ? *alloc * 2 : first;
+        nl = reallocarray(*list, na, elem);
+        if (!nl)
+                return -ENOMEM;
+        *list = nl;
+        *alloc = na;
+        return 0;
+}
+
+/* How read_rows() reads one kind of row. */
+typedef struct RowReader {
+        size_t elem, first;      /* the size of an element; how many the array first holds */
+        const char *what;        /* the statement, for the error */
+        /* One row into elem. On failure elem holds nothing that needs freeing. */
+        int (*read)(Store *s, sqlite3_stmt *st, void *elem, void *userdata);
+        void (*free_list)(void *list, size_t n);
+} RowReader;
+
+/* The rows st returns, at most STORE_LIST_MAX of them, read by rr into a new array. Resets st.
+ * Returns 0 with *ret (NULL when there are none) and *ret_n, or -errno. */
+static int read_rows(Store *s, sqlite3_stmt *st, const RowReader *rr, void *userdata, void **ret,
+                     size_t *ret_n) {
+        void *list = NULL;
+        size_t n = 0, alloc = 0;
+        int rc, r = 0;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n >= STORE_LIST_MAX)
+                        break;
+                r = list_grow(&list, &alloc, n, rr->elem, rr->first);
+                if (r < 0)
+                        break;
+                r = rr->read(s, st, (char *) list + n * rr->elem, userdata);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+                r = map_rc(s, rc, rr->what);
+        (void) sqlite3_reset(st);
+        if (r < 0) {
+                rr->free_list(list, n);
+                return r;
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
 static sqlite3_stmt *stmt_get(Store *s, int id) {
         sqlite3_stmt *st = s->stmt[id];
 
@@ -940,46 +997,28 @@ int store_user_reset(Store *s, uid_t uid) {
         return step_done(s, st, "user reset");
 }
 
+static int read_detection_row(Store *s, sqlite3_stmt *st, void *elem, void *userdata) {
+        return read_detection(st, elem);
+}
+
+static void detections_free_list(void *list, size_t n) {
+        store_detections_free(list, n);
+}
+
 int store_detections_list(Store *s, uid_t uid, uint64_t now, StoreDetection **ret,
                           size_t *ret_n) {
-        StoreDetection *list = NULL;
-        size_t n = 0, alloc = 0;
+        static const RowReader rr = {
+                .elem = sizeof(StoreDetection), .first = 8, .what = "detections list",
+                .read = read_detection_row, .free_list = detections_free_list,
+        };
         sqlite3_stmt *st;
-        int rc, r = 0;
 
         if (!s || !ret || !ret_n)
                 return -EINVAL;
         st = stmt_get(s, STMT_DET_LIST);
         (void) bind_i64(st, 1, uid);
         (void) bind_u64(st, 2, now);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n >= STORE_LIST_MAX)
-                        break;
-                if (n == alloc) {
-                        size_t na = alloc ? alloc * 2 : 8;
-                        StoreDetection *nl = reallocarray(list, na, sizeof(StoreDetection));
-                        if (!nl) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        list = nl;
-                        alloc = na;
-                }
-                r = read_detection(st, &list[n]);
-                if (r < 0)
-                        break;
-                n++;
-        }
-        if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-                r = map_rc(s, rc, "detections list");
-        (void) sqlite3_reset(st);
-        if (r < 0) {
-                store_detections_free(list, n);
-                return r;
-        }
-        *ret = list;
-        *ret_n = n;
-        return 0;
+        return read_rows(s, st, &rr, NULL, (void **) ret, ret_n);
 }
 
 int store_user_level(Store *s, uid_t uid, uint64_t now, RiskLevel *ret_level,
@@ -1092,16 +1131,10 @@ int store_users_list(Store *s, uint64_t now, StoreUser **ret, size_t *ret_n) {
                         /* Every user at risk, whatever their number: PAM is answered from
                          * this list, and one left out would be let in. */
                         if (cur.level > RISK_NONE) {
-                                if (n == alloc) {
-                                        size_t na = alloc ? alloc * 2 : 8;
-                                        StoreUser *nl = reallocarray(list, na, sizeof(StoreUser));
-                                        if (!nl) {
-                                                free(cur.reason_user);
-                                                r = -ENOMEM;
-                                                break;
-                                        }
-                                        list = nl;
-                                        alloc = na;
+                                r = list_grow((void **) &list, &alloc, n, sizeof(StoreUser), 8);
+                                if (r < 0) {
+                                        free(cur.reason_user);
+                                        break;
                                 }
                                 list[n++] = cur;
                         } else
@@ -1281,38 +1314,23 @@ static int read_history(sqlite3_stmt *st, HistoryEntry *ret) {
         return 0;
 }
 
-/* The rows st returns, into a new array (the statement's LIMIT bounds them). */
-static int read_history_rows(Store *s, sqlite3_stmt *st, HistoryEntry **ret, size_t *ret_n) {
-        HistoryEntry *list = NULL;
-        size_t n = 0, alloc = 0;
-        int rc, r = 0;
+static int read_history_row(Store *s, sqlite3_stmt *st, void *elem, void *userdata) {
+        return read_history(st, elem);
+}
 
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == alloc) {
-                        size_t na = alloc ? alloc * 2 : 16;
-                        HistoryEntry *nl = reallocarray(list, na, sizeof(HistoryEntry));
-                        if (!nl) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        list = nl;
-                        alloc = na;
-                }
-                r = read_history(st, &list[n]);
-                if (r < 0)
-                        break;
-                n++;
-        }
-        if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-                r = map_rc(s, rc, "history page");
-        (void) sqlite3_reset(st);
-        if (r < 0) {
-                history_entries_free(list, n);
-                return r;
-        }
-        *ret = list;
-        *ret_n = n;
-        return 0;
+static void history_free_list(void *list, size_t n) {
+        history_entries_free(list, n);
+}
+
+/* The rows st returns, into a new array (the statement's LIMIT, at most STORE_LIST_MAX, bounds
+ * them). */
+static int read_history_rows(Store *s, sqlite3_stmt *st, HistoryEntry **ret, size_t *ret_n) {
+        static const RowReader rr = {
+                .elem = sizeof(HistoryEntry), .first = 16, .what = "history page",
+                .read = read_history_row, .free_list = history_free_list,
+        };
+
+        return read_rows(s, st, &rr, NULL, (void **) ret, ret_n);
 }
 
 int store_history_page(Store *s, int64_t uid, uint64_t since, int64_t before_id, size_t limit,
@@ -1509,52 +1527,42 @@ static int action_claims(Store *s, int64_t id, int64_t *last_id, SharedClaims **
         return 0;
 }
 
+/* The claims the previous pending action was given, for the next one of the same SET. */
+typedef struct LastClaims {
+        int64_t id;
+        SharedClaims *claims;
+} LastClaims;
+
+static int read_action_row(Store *s, sqlite3_stmt *st, void *elem, void *userdata) {
+        LastClaims *last = userdata;
+        int r;
+
+        r = read_action(st, elem);
+        if (r < 0 || sqlite3_column_type(st, 15) == SQLITE_NULL)
+                return r;
+        r = action_claims(s, sqlite3_column_int64(st, 15), &last->id, &last->claims, elem);
+        if (r < 0)
+                pending_action_done(elem);
+        return r;
+}
+
+static void actions_free_list(void *list, size_t n) {
+        pending_actions_free(list, n);
+}
+
 int store_action_list_pending(Store *s, PendingAction **ret, size_t *ret_n) {
-        PendingAction *list = NULL;
-        SharedClaims *last = NULL;
-        int64_t last_id = 0;
-        size_t n = 0, alloc = 0;
-        sqlite3_stmt *st;
-        int rc, r = 0;
+        static const RowReader rr = {
+                .elem = sizeof(PendingAction), .first = 8, .what = "actions list",
+                .read = read_action_row, .free_list = actions_free_list,
+        };
+        LastClaims last = {};
+        int r;
 
         if (!s || !ret || !ret_n)
                 return -EINVAL;
-        st = stmt_get(s, STMT_ACTION_PENDING);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n >= STORE_LIST_MAX)
-                        break;
-                if (n == alloc) {
-                        size_t na = alloc ? alloc * 2 : 8;
-                        PendingAction *nl = reallocarray(list, na, sizeof(PendingAction));
-                        if (!nl) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        list = nl;
-                        alloc = na;
-                }
-                r = read_action(st, &list[n]);
-                if (r < 0)
-                        break;
-                n++;
-                if (sqlite3_column_type(st, 15) != SQLITE_NULL) {
-                        r = action_claims(s, sqlite3_column_int64(st, 15), &last_id, &last,
-                                          &list[n - 1]);
-                        if (r < 0)
-                                break;
-                }
-        }
-        if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-                r = map_rc(s, rc, "actions list");
-        (void) sqlite3_reset(st);
-        shared_claims_unref(last);
-        if (r < 0) {
-                pending_actions_free(list, n);
-                return r;
-        }
-        *ret = list;
-        *ret_n = n;
-        return 0;
+        r = read_rows(s, stmt_get(s, STMT_ACTION_PENDING), &rr, &last, (void **) ret, ret_n);
+        shared_claims_unref(last.claims);
+        return r;
 }
 
 int store_action_set_due(Store *s, int64_t id, uint64_t due_usec) {

@@ -138,11 +138,51 @@ static bool email_equal(const char *a, const char *b) {
                strcasecmp(at_a, at_b) == 0;
 }
 
+/* Calls f(key, user, userdata) for each mapping line of map, "KEY USER [# comment]", in order;
+ * blank lines, comments and malformed lines are skipped (config checking reports those). map is cut
+ * up in place. Returns f's first negative return, else 0. */
+static int map_foreach(char *map, int (*f)(const char *key, const char *user, void *userdata),
+                       void *userdata) {
+        char *line, *save = NULL;
+        int k;
+
+        for (line = strtok_r(map, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *key, *user, *extra, *p = NULL;
+
+                key = strtok_r(line, " \t\r", &p);
+                if (!key || key[0] == '#')
+                        continue;
+                user = strtok_r(NULL, " \t\r", &p);
+                extra = strtok_r(NULL, " \t\r", &p);
+                if (!user || (extra && extra[0] != '#'))
+                        continue;
+                k = f(key, user, userdata);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}
+
+typedef struct MapLookup {
+        Resolver *r;
+        const char *value;
+        bool is_email;
+        bool matched;
+} MapLookup;
+
+static int map_lookup_line(const char *key, const char *user, void *userdata) {
+        MapLookup *m = userdata;
+
+        if (!(m->is_email ? email_equal(key, m->value) : streq(key, m->value)))
+                return 0;
+        m->matched = true;
+        return add_user(m->r, user, true);
+}
+
 /* Looks value up in map_file. Returns 1 when at least one line names it (its users, if they
  * exist, are added), 0 when none does, or -errno. */
 static int map_file_lookup(Resolver *r, const char *value, bool is_email) {
-        bool matched = false;
-        char *line, *save = NULL;
+        MapLookup m = { .r = r, .value = value, .is_email = is_email };
         int k;
 
         if (!r->c->map_file)
@@ -157,24 +197,10 @@ static int map_file_lookup(Resolver *r, const char *value, bool is_email) {
         _cleanup_free_ char *copy = strdup(r->map);
         if (!copy)
                 return -ENOMEM;
-        for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char *key, *user, *extra, *p = NULL;
-
-                key = strtok_r(line, " \t\r", &p);
-                if (!key || key[0] == '#')
-                        continue;
-                user = strtok_r(NULL, " \t\r", &p);
-                extra = strtok_r(NULL, " \t\r", &p);
-                if (!user || (extra && extra[0] != '#'))
-                        continue; /* malformed line: config checking reports those */
-                if (!(is_email ? email_equal(key, value) : streq(key, value)))
-                        continue;
-                matched = true;
-                k = add_user(r, user, true);
-                if (k < 0)
-                        return k;
-        }
-        return matched;
+        k = map_foreach(copy, map_lookup_line, &m);
+        if (k < 0)
+                return k;
+        return m.matched;
 }
 
 static bool domain_allowed(const Config *c, const char *domain) {
@@ -574,36 +600,42 @@ static int append_unique(json_t *a, json_t *v) {
         return json_array_append_new(a, v) < 0 ? -ENOMEM : 0;
 }
 
+typedef struct MapSubjects {
+        const LocalUser *u;
+        const char *given;
+        json_t *a;
+        int n;
+} MapSubjects;
+
+static int map_subjects_line(const char *key, const char *user, void *userdata) {
+        MapSubjects *m = userdata;
+        int k;
+
+        if (!streq(user, m->u->name) && !streq(user, m->given))
+                return 0;
+        k = append_unique(m->a, subject_for_value(key));
+        if (k < 0)
+                return k;
+        m->n++;
+        return 0;
+}
+
 /* map_file lines naming user (or its canonical name) as subjects appended to a. Returns the
  * number appended, or -errno. */
 static int map_file_subjects(const Config *c, const LocalUser *u, const char *given, json_t *a) {
         _cleanup_free_ char *map = NULL;
-        char *line, *save = NULL;
-        int k, n = 0;
+        MapSubjects m = { .u = u, .given = given, .a = a };
+        int k;
 
         if (!c->map_file)
                 return 0;
         k = map_file_read(c->map_file, &map);
         if (k < 0)
                 return k;
-        for (line = strtok_r(map, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char *key, *user, *extra, *p = NULL;
-
-                key = strtok_r(line, " \t\r", &p);
-                if (!key || key[0] == '#')
-                        continue;
-                user = strtok_r(NULL, " \t\r", &p);
-                extra = strtok_r(NULL, " \t\r", &p);
-                if (!user || (extra && extra[0] != '#'))
-                        continue;
-                if (!streq(user, u->name) && !streq(user, given))
-                        continue;
-                k = append_unique(a, subject_for_value(key));
-                if (k < 0)
-                        return k;
-                n++;
-        }
-        return n;
+        k = map_foreach(map, map_subjects_line, &m);
+        if (k < 0)
+                return k;
+        return m.n;
 }
 
 int subject_for_user(const Config *c, const LocalUser *u, const char *given, json_t *subjects,

@@ -19,6 +19,7 @@
 
 #include "macro.h"
 #include "ttywarn.h"
+#include "utf8.h"
 
 /* The group the terminal is opened with: the overflow group ("nogroup"), which owns no
  * terminal. */
@@ -176,63 +177,29 @@ int ttywarn_write(const char *tty, uid_t owner, const char *msg, size_t len, uin
  * become '?', so no escape sequence reaches the terminal; at most max_chars characters, then
  * "...". Always leaves buf NUL-terminated. */
 static void append_printable(char *buf, size_t size, size_t *pos, const char *src, size_t max_chars) {
-        const unsigned char *s = (const unsigned char *) strempty(src);
-        size_t chars = 0;
+        const uint8_t *s = (const uint8_t *) strempty(src);
+        size_t n = strlen((const char *) s), chars = 0;
 
-        while (*s && *pos + 1 < size) {
-                unsigned char c = *s;
-                size_t len = 0;
-                bool ok = true;
+        while (n > 0 && *pos + 1 < size) {
+                uint32_t cp;
+                size_t len;
 
                 if (chars == max_chars) {
                         for (const char *e = "..."; *e && *pos + 1 < size; e++)
                                 buf[(*pos)++] = *e;
                         break;
                 }
-                if (c < 0x80) {
-                        buf[(*pos)++] = (c < 0x20 || c == 0x7f) ? '?' : (char) c;
-                        s++;
-                        chars++;
-                        continue;
-                }
-                if (c >= 0xc2 && c <= 0xdf)
-                        len = 2;
-                else if (c >= 0xe0 && c <= 0xef)
-                        len = 3;
-                else if (c >= 0xf0 && c <= 0xf4)
-                        len = 4;
-                else
-                        ok = false;
-                for (size_t k = 1; ok && k < len; k++)
-                        if ((s[k] & 0xc0) != 0x80)
-                                ok = false;
-                /* A C1 control (U+0080..U+009F: 0xc2 0x80..0x9f, CSI among them) is one '?'. */
-                if (ok && c == 0xc2 && s[1] < 0xa0) {
+                len = ssf_utf8_decode(s, n, &cp);
+                if (cp == SSF_UTF8_INVALID || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
                         buf[(*pos)++] = '?';
-                        s += 2;
-                        chars++;
-                        continue;
-                }
-                /* Overlong forms, surrogates, beyond U+10FFFF. */
-                if (ok && c == 0xe0 && s[1] < 0xa0)
-                        ok = false;
-                if (ok && c == 0xed && s[1] >= 0xa0)
-                        ok = false;
-                if (ok && c == 0xf0 && s[1] < 0x90)
-                        ok = false;
-                if (ok && c == 0xf4 && s[1] >= 0x90)
-                        ok = false;
-                if (!ok) {
-                        buf[(*pos)++] = '?';
-                        s++;
-                        chars++;
-                        continue;
-                }
-                if (*pos + len + 1 > size)
+                else if (*pos + len + 1 > size)
                         break;
-                memcpy(buf + *pos, s, len);
-                *pos += len;
+                else {
+                        memcpy(buf + *pos, s, len);
+                        *pos += len;
+                }
                 s += len;
+                n -= len;
                 chars++;
         }
         buf[*pos] = '\0';

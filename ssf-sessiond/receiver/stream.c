@@ -241,8 +241,8 @@ int stream_parse_metadata(json_t *md, const char *expected_issuer, Transmitter *
         }
         /* SSF §7.2.4: the issuer must be identical to the one we used. */
         if (expected_issuer && !streq(iss, expected_issuer)) {
-                log_error("Transmitter metadata issuer '%s' differs from the configured issuer "
-                          "'%s', refusing", iss, expected_issuer);
+                log_error("Transmitter metadata issuer '%s' differs from the issuer '%s' (configured, "
+                          "or the one config_url stands for), refusing", iss, expected_issuer);
                 return -EPROTO;
         }
         issuer = strdup(iss);
@@ -304,7 +304,7 @@ int stream_static(const TransmitterConfig *c, Transmitter *t) {
 }
 
 int stream_discover(HttpClient *http, const TransmitterConfig *c, Transmitter *t) {
-        _cleanup_free_ char *url = NULL;
+        _cleanup_free_ char *url = NULL, *issuer = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
         _cleanup_(json_decrefp) json_t *md = NULL;
         int r;
@@ -327,7 +327,29 @@ int stream_discover(HttpClient *http, const TransmitterConfig *c, Transmitter *t
         if (r < 0)
                 return log_error_errno(r, "Transmitter metadata from '%s' is not a JSON object",
                                        url);
-        r = stream_parse_metadata(md, c->issuer, t);
+        /* Root accepts no other issuer than the configured one or the one config_url stands for
+         * (config_transmitter_issuer(): I, or I + "/", SSF §7.2.4): neither does the worker. A
+         * config_url of a vendor's own form stands for no issuer: the metadata's is taken. */
+        r = config_transmitter_issuer(c, &issuer);
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0 && !c->issuer) {
+                const char *iss = json_string_value(json_object_get(md, "issuer"));
+
+                if (iss && !config_issuer_spelling(issuer, iss)) {
+                        log_error("Transmitter metadata issuer '%s' is neither '%s' nor '%s/', the "
+                                  "issuer config_url '%s' stands for, refusing", iss, issuer, issuer,
+                                  c->config_url);
+                        return -EPROTO;
+                }
+                if (iss && !streq(iss, issuer)) {
+                        free(issuer);
+                        issuer = strdup(iss);
+                        if (!issuer)
+                                return -ENOMEM;
+                }
+        }
+        r = stream_parse_metadata(md, issuer, t);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)

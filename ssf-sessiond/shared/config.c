@@ -1036,6 +1036,10 @@ typedef struct DetectionDefMeta {
         bool bad[N_DETECTION_ITEMS];
 } DetectionDefMeta;
 
+/* named_section_start() finds a section's Loc at the start of its metadata. */
+_Static_assert(offsetof(RuleMeta, section) == 0, "RuleMeta begins with its section");
+_Static_assert(offsetof(DetectionDefMeta, section) == 0, "DetectionDefMeta begins with its section");
+
 static const char *const device_scope_names[] = {
         [DEVICE_SCOPE_ANY] = "any",
         [DEVICE_SCOPE_THIS_HOST] = "this-host",
@@ -1096,70 +1100,162 @@ bool config_transmitter_name_valid(const char *n) {
         return true;
 }
 
-static int start_detection_def(ParseState *s, const char *name) {
-        Config *c = s->config;
-        Loc l = current_loc(s);
+/* Where the entries of one kind of named section ([rule NAME], [detection NAME], [transmitter
+ * NAME]) are kept: an array of the Config, whose elements have a char *name at name_offset, and the
+ * ParseState's parallel array of where their keys were set. */
+typedef struct NamedSections {
+        const char *noun;        /* "rule", as the errors name one */
+        const char *charset;     /* the valid names, as the error describes them */
+        const char *plural;      /* "Too many <plural> (at most <max>)" */
+        unsigned name_max, max;
+        bool (*valid)(const char *name);
+        bool (*reserved)(const char *name); /* optional: names that are not the admin's to take */
+        void **items;
+        size_t *n_items;
+        size_t item_size, name_offset;
+        void **meta;
+        size_t meta_size;
+        /* [rule NAME] and [detection NAME] only (named_section_start()): */
+        const char *What;        /* "Rule", as an error begins with one */
+        SectionKind kind;
+        size_t *current;         /* where the index of the section being read goes */
+        int (*init)(void *item, const char *name, const Loc *l);
+        void (*done)(void *item);
+} NamedSections;
+
+/* The bookkeeping every named section header shares: checks the name (at l), then looks it up.
+ * Returns 1 with *ret its index when an entry of that name exists; 0 with *ret = *a->n_items when
+ * there is none and both arrays have room for one more (its metadata zeroed): the caller
+ * initialises the item and counts it; or -errno after reporting the error (a bad name, too many:
+ * the section is then SECTION_BAD). */
+static int named_section_lookup(ParseState *s, const NamedSections *a, const char *name, const Loc *l,
+                                size_t *ret) {
+        size_t n = *a->n_items, i;
+        void *p;
+
+        if (!a->valid(name)) {
+                s->section = SECTION_BAD;
+                return config_error(s, l, "Invalid %s name '%s' (%s, at most %u)", a->noun, name,
+                                    a->charset, a->name_max);
+        }
+        if (a->reserved && a->reserved(name)) {
+                s->section = SECTION_BAD;
+                return config_error(s, l, "[%s %s]: '%s' is a built-in %s name", a->noun, name, name,
+                                    a->noun);
+        }
+        for (i = 0; i < n; i++) {
+                const char *const *in = (const char *const *) ((const char *) *a->items +
+                                                               i * a->item_size + a->name_offset);
+
+                if (streq(*in, name)) {
+                        *ret = i;
+                        return 1;
+                }
+        }
+        if (n >= a->max) {
+                s->section = SECTION_BAD;
+                return config_error(s, l, "Too many %s (at most %u)", a->plural, a->max);
+        }
+        p = reallocarray(*a->items, n + 1, a->item_size);
+        if (!p)
+                return -ENOMEM;
+        *a->items = p;
+        p = reallocarray(*a->meta, n + 1, a->meta_size);
+        if (!p)
+                return -ENOMEM;
+        *a->meta = p;
+        memset((char *) p + n * a->meta_size, 0, a->meta_size);
+        *ret = n;
+        return 0;
+}
+
+/* A name given to two sections of one file: the error, with the line of the first. */
+static int named_section_twice(ParseState *s, const Loc *l, const char *what, const char *name,
+                               unsigned first_line) {
+        return config_error(s, l, "%s '%s' is defined twice in this file (first at line %u)", what, name,
+                            first_line);
+}
+
+/* The header of a [rule NAME] or [detection NAME] section: a new name adds an entry; a name an
+ * earlier file defined is defined again in place, from scratch; a name this file already used
+ * is an error, and the keys that follow go on filling that entry (so that a key given in both
+ * is reported as a duplicate). The metadata of each kind begins with its section's Loc. */
+static int named_section_start(ParseState *s, const NamedSections *a, const char *name) {
+        Loc l = current_loc(s), *meta;
+        void *item;
         size_t i;
+        bool found;
         int r;
 
+        r = named_section_lookup(s, a, name, &l, &i);
+        if (r < 0)
+                return r;
+        found = r > 0;
+        item = (char *) *a->items + i * a->item_size;
+        meta = (Loc *) (void *) ((char *) *a->meta + i * a->meta_size);
+        if (found) {
+                if (meta->file == s->file) {
+                        s->section = a->kind;
+                        *a->current = i;
+                        return named_section_twice(s, &l, a->What, name, meta->line);
+                }
+                a->done(item);
+        }
+        r = a->init(item, name, &l);
+        if (r < 0)
+                return r;
+        if (!found)
+                (*a->n_items)++;
+        memset(meta, 0, a->meta_size);
+        *meta = l;
+        s->section = a->kind;
+        *a->current = i;
+        return 0;
+}
+
+static bool detection_name_reserved(const char *name) {
+        /* "manual" is what ssfctl set-risk records. */
+        return config_detection_is_known(name) || streq(name, "manual");
+}
+
+static int detection_def_init_item(void *d, const char *name, const Loc *l) {
+        return detection_def_init(d, name, l);
+}
+
+static void detection_def_done_item(void *d) {
+        detection_def_done(d);
+}
+
+static int start_detection_def(ParseState *s, const char *name) {
+        Config *c = s->config;
+        const NamedSections a = {
+                .noun = "detection",
+                .charset = "letters, digits, '-_.', starting with a letter or digit",
+                .plural = "[detection NAME] sections",
+                .name_max = DETECTION_NAME_MAX,
+                .max = DETECTION_DEFS_MAX,
+                .valid = detection_name_valid,
+                .reserved = detection_name_reserved,
+                .items = (void **) &c->detection_defs,
+                .n_items = &c->n_detection_defs,
+                .item_size = sizeof(DetectionDef),
+                .name_offset = offsetof(DetectionDef, name),
+                .meta = (void **) &s->def_meta,
+                .meta_size = sizeof(DetectionDefMeta),
+                .What = "Detection",
+                .kind = SECTION_DETECTION,
+                .current = &s->def,
+                .init = detection_def_init_item,
+                .done = detection_def_done_item,
+        };
+
         if (*name == '\0') {
+                Loc l = current_loc(s);
+
                 s->section = SECTION_BAD;
                 return config_error(s, &l, "Detection section without a name: use [detection NAME]");
         }
-        if (!detection_name_valid(name)) {
-                s->section = SECTION_BAD;
-                return config_error(s, &l,
-                                    "Invalid detection name '%s' (letters, digits, '-_.', starting "
-                                    "with a letter or digit, at most %u)", name, DETECTION_NAME_MAX);
-        }
-        /* "manual" is what ssfctl set-risk records. */
-        if (config_detection_is_known(name) || streq(name, "manual")) {
-                s->section = SECTION_BAD;
-                return config_error(s, &l, "[detection %s]: '%s' is a built-in detection name", name,
-                                    name);
-        }
-
-        for (i = 0; i < c->n_detection_defs; i++)
-                if (streq(c->detection_defs[i].name, name))
-                        break;
-        if (i < c->n_detection_defs) {
-                if (s->def_meta[i].section.file == s->file) {
-                        s->section = SECTION_DETECTION;
-                        s->def = i;
-                        return config_error(s, &l,
-                                            "Detection '%s' is defined twice in this file (first at "
-                                            "line %u)", name, s->def_meta[i].section.line);
-                }
-                detection_def_done(&c->detection_defs[i]);
-                r = detection_def_init(&c->detection_defs[i], name, &l);
-                if (r < 0)
-                        return r;
-        } else {
-                DetectionDef *nd;
-                DetectionDefMeta *nm;
-
-                if (c->n_detection_defs >= DETECTION_DEFS_MAX) {
-                        s->section = SECTION_BAD;
-                        return config_error(s, &l, "Too many [detection NAME] sections (at most %u)",
-                                            DETECTION_DEFS_MAX);
-                }
-                nd = reallocarray(c->detection_defs, c->n_detection_defs + 1, sizeof(DetectionDef));
-                if (!nd)
-                        return -ENOMEM;
-                c->detection_defs = nd;
-                nm = reallocarray(s->def_meta, c->n_detection_defs + 1, sizeof(DetectionDefMeta));
-                if (!nm)
-                        return -ENOMEM;
-                s->def_meta = nm;
-                r = detection_def_init(&c->detection_defs[i], name, &l);
-                if (r < 0)
-                        return r;
-                c->n_detection_defs++;
-        }
-        s->def_meta[i] = (DetectionDefMeta){ .section = l };
-        s->section = SECTION_DETECTION;
-        s->def = i;
-        return 0;
+        return named_section_start(s, &a, name);
 }
 
 static int parse_detection_event(ParseState *s, const ConfigItem *item, const char *value, void *data) {
@@ -1455,38 +1551,32 @@ static int transmitter_init(TransmitterConfig *t, const char *name) {
 static int start_transmitter(ParseState *s, const char *name, bool unnamed) {
         Config *c = s->config;
         Loc l = current_loc(s);
+        const NamedSections a = {
+                .noun = "transmitter",
+                .charset = "a-z, 0-9, '-'",
+                .plural = "transmitters",
+                .name_max = TRANSMITTER_NAME_MAX,
+                .max = TRANSMITTERS_MAX,
+                .valid = config_transmitter_name_valid,
+                .items = (void **) &c->transmitters,
+                .n_items = &c->n_transmitters,
+                .item_size = sizeof(TransmitterConfig),
+                .name_offset = offsetof(TransmitterConfig, name),
+                .meta = (void **) &s->transmitter_meta,
+                .meta_size = sizeof(TransmitterMeta),
+        };
         TransmitterMeta *m;
         size_t i;
         int r;
 
-        if (!config_transmitter_name_valid(name)) {
-                s->section = SECTION_BAD;
-                return config_error(s, &l, "Invalid transmitter name '%s' (a-z, 0-9, '-', at most %u)",
-                                    name, TRANSMITTER_NAME_MAX);
-        }
-        for (i = 0; i < c->n_transmitters; i++)
-                if (streq(c->transmitters[i].name, name))
-                        break;
-        if (i == c->n_transmitters) {
-                TransmitterConfig *nt;
-                TransmitterMeta *nm;
-
-                if (c->n_transmitters >= TRANSMITTERS_MAX) {
-                        s->section = SECTION_BAD;
-                        return config_error(s, &l, "Too many transmitters (at most %u)", TRANSMITTERS_MAX);
-                }
-                nt = reallocarray(c->transmitters, c->n_transmitters + 1, sizeof(TransmitterConfig));
-                if (!nt)
-                        return -ENOMEM;
-                c->transmitters = nt;
-                nm = reallocarray(s->transmitter_meta, c->n_transmitters + 1, sizeof(TransmitterMeta));
-                if (!nm)
-                        return -ENOMEM;
-                s->transmitter_meta = nm;
-                r = transmitter_init(&nt[i], name);
+        r = named_section_lookup(s, &a, name, &l, &i);
+        if (r < 0)
+                return r;
+        if (r == 0) {
+                r = transmitter_init(&c->transmitters[i], name);
                 if (r < 0)
                         return r;
-                nm[i] = (TransmitterMeta){ .section = l };
+                s->transmitter_meta[i] = (TransmitterMeta){ .section = l };
                 c->n_transmitters++;
         }
         m = &s->transmitter_meta[i];
@@ -1500,8 +1590,7 @@ static int start_transmitter(ParseState *s, const char *name, bool unnamed) {
                 return r;
         }
         if (!unnamed && m->named && m->last.file == s->file) {
-                r = config_error(s, &l, "Transmitter '%s' is defined twice in this file (first at line %u)",
-                                 name, m->last.line);
+                r = named_section_twice(s, &l, "Transmitter", name, m->last.line);
                 s->section = SECTION_BAD;
                 return r;
         }
@@ -1550,61 +1639,37 @@ static bool rule_name_valid(const char *n) {
         return true;
 }
 
+static int rule_init_item(void *r, const char *name, const Loc *l) {
+        return rule_init(r, name, l);
+}
+
+static void rule_done_item(void *r) {
+        rule_done(r);
+}
+
 static int start_rule(ParseState *s, const char *name) {
         Config *c = s->config;
-        Loc l = current_loc(s);
-        size_t i;
-        int r;
+        const NamedSections a = {
+                .noun = "rule",
+                .charset = "letters, digits, '._-:@'",
+                .plural = "rules",
+                .name_max = RULE_NAME_MAX,
+                .max = CONFIG_RULES_MAX,
+                .valid = rule_name_valid,
+                .items = (void **) &c->rules,
+                .n_items = &c->n_rules,
+                .item_size = sizeof(Rule),
+                .name_offset = offsetof(Rule, name),
+                .meta = (void **) &s->rule_meta,
+                .meta_size = sizeof(RuleMeta),
+                .What = "Rule",
+                .kind = SECTION_RULE,
+                .current = &s->rule,
+                .init = rule_init_item,
+                .done = rule_done_item,
+        };
 
-        if (!rule_name_valid(name)) {
-                s->section = SECTION_BAD;
-                return config_error(s, &l, "Invalid rule name '%s' (letters, digits, '._-:@', at most %u)",
-                                    name, RULE_NAME_MAX);
-        }
-
-        for (i = 0; i < c->n_rules; i++)
-                if (streq(c->rules[i].name, name))
-                        break;
-
-        if (i < c->n_rules) {
-                if (s->rule_meta[i].section.file == s->file) {
-                        /* Same file: keep filling it; repeated keys are reported as duplicates. */
-                        s->section = SECTION_RULE;
-                        s->rule = i;
-                        return config_error(s, &l,
-                                            "Rule '%s' is defined twice in this file (first at line %u)",
-                                            name, s->rule_meta[i].section.line);
-                }
-                /* A later file redefines the rule in place. */
-                rule_done(&c->rules[i]);
-                r = rule_init(&c->rules[i], name, &l);
-                if (r < 0)
-                        return r;
-        } else {
-                Rule *nr;
-                RuleMeta *nm;
-
-                if (c->n_rules >= CONFIG_RULES_MAX) {
-                        s->section = SECTION_BAD;
-                        return config_error(s, &l, "Too many rules (at most %u)", CONFIG_RULES_MAX);
-                }
-                nr = reallocarray(c->rules, c->n_rules + 1, sizeof(Rule));
-                if (!nr)
-                        return -ENOMEM;
-                c->rules = nr;
-                nm = reallocarray(s->rule_meta, c->n_rules + 1, sizeof(RuleMeta));
-                if (!nm)
-                        return -ENOMEM;
-                s->rule_meta = nm;
-                r = rule_init(&c->rules[i], name, &l);
-                if (r < 0)
-                        return r;
-                c->n_rules++;
-        }
-        s->rule_meta[i] = (RuleMeta){ .section = l };
-        s->section = SECTION_RULE;
-        s->rule = i;
-        return 0;
+        return named_section_start(s, &a, name);
 }
 
 static int parse_section(ParseState *s, const char *name) {
@@ -2403,6 +2468,18 @@ static void validate_transmitter(ParseState *s, size_t ti) {
                         (void) config_error(s, &tl, "[transmitter %s] needs 'issuer' or 'config_url'",
                                             c->name);
         }
+        if (!c->issuer && c->config_url && !tkey_bad(s, ti, "issuer") && !tkey_bad(s, ti, "config_url")) {
+                _cleanup_free_ char *issuer = NULL;
+                Loc ul = tkey_loc(s, ti, "config_url");
+
+                /* A vendor's own well-known URL: the issuer can only come from the metadata. */
+                if (config_url_issuer(c->config_url, &issuer) == -EADDRNOTAVAIL)
+                        config_warning(s, &ul, "'config_url' %s is not the SSF well-known URL of an "
+                                       "issuer (https://HOST/.well-known/ssf-configuration[/PATH]): "
+                                       "the issuer will be taken from the transmitter's metadata; "
+                                       "setting 'issuer' to the transmitter's issuer is recommended",
+                                       c->config_url);
+        }
 
         if (c->stream == STREAM_NONE) {
                 /* No stream API: nothing to discover or learn from; auth is not used. */
@@ -2708,6 +2785,44 @@ RiskLevel config_detection_level(const Config *c, const char *detection) {
                                 family = c->detection_levels[j].level;
                 }
         return family != _RISK_INVALID ? family : e->level;
+}
+
+int config_url_issuer(const char *config_url, char **ret) {
+        const char *host, *slash, *path;
+        char *issuer;
+
+        host = config_url ? startswith(config_url, "https://") : NULL;
+        if (!host || strpbrk(config_url, "?#"))
+                return -EADDRNOTAVAIL;
+        slash = strchr(host, '/');
+        if (!slash || slash == host)
+                return -EADDRNOTAVAIL;
+        path = startswith(slash, "/.well-known/ssf-configuration");
+        /* Nothing more, or a path that a terminating '/' was not left on. */
+        if (!path || (*path && (path[0] != '/' || path[strlen(path) - 1] == '/')))
+                return -EADDRNOTAVAIL;
+        if (asprintf(&issuer, "%.*s%s", (int) (slash - config_url), config_url, path) < 0)
+                return -ENOMEM;
+        *ret = issuer;
+        return 0;
+}
+
+bool config_issuer_spelling(const char *issuer, const char *iss) {
+        const char *rest = issuer && iss ? startswith(iss, issuer) : NULL;
+
+        return rest && (rest[0] == 0 || streq(rest, "/"));
+}
+
+int config_transmitter_issuer(const TransmitterConfig *t, char **ret) {
+        char *issuer;
+
+        if (!t->issuer)
+                return config_url_issuer(t->config_url, ret);
+        issuer = strdup(t->issuer);
+        if (!issuer)
+                return -ENOMEM;
+        *ret = issuer;
+        return 0;
 }
 
 const TransmitterConfig *config_transmitter(const Config *c, const char *name) {

@@ -187,6 +187,22 @@ const TransmitterConfig *config_transmitter(const Config *c, const char *name);
 /* The transmitter a single-transmitter view describes: "default", else the only one; NULL
  * when there are several and none is named "default". */
 const TransmitterConfig *config_transmitter_main(const Config *c);
+/* The issuer a transmitter configuration URL stands for, by the SSF well-known rule (SSF 1.0
+ * §7.2): the URL is the issuer, its terminating '/' removed, with "/.well-known/ssf-configuration"
+ * inserted between the host and the path. So https://h/.well-known/ssf-configuration is
+ * https://h, and https://h/.well-known/ssf-configuration/p is https://h/p; since a terminating
+ * '/' was removed, the issuer may as well be that plus "/" (config_issuer_spelling()). Returns 0
+ * with *ret a new string; -EADDRNOTAVAIL when config_url does not have that form (a vendor's
+ * well-known name, a query or fragment, a path ending in '/'): the URL stands for no issuer, and
+ * without a configured one the transmitter's is the one its metadata names (config checking
+ * warns); -ENOMEM. */
+int config_url_issuer(const char *config_url, char **ret);
+/* Whether iss is one of the two spellings of the issuer a config_url stands for: issuer itself,
+ * or issuer + "/". */
+bool config_issuer_spelling(const char *issuer, const char *iss);
+/* The issuer transmitter t's metadata and SETs must name: its configured issuer, else the one
+ * its config_url stands for (config_url_issuer(), either spelling). Same return values. */
+int config_transmitter_issuer(const TransmitterConfig *t, char **ret);
 /* Whether name is a valid transmitter name: [a-z0-9-], 1..TRANSMITTER_NAME_MAX. */
 bool config_transmitter_name_valid(const char *name);
 /* Whether rule r applies to SETs from transmitter (its transmitters = list). */

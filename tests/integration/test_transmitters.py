@@ -233,3 +233,131 @@ def test_root_refuses_an_iss_not_the_channels(daemon_factory, build_dir, tmp_pat
     assert r[0]["err"] == "invalid_issuer" and r[0]["status"] < 0, r
     assert r[1]["status"] == 0, r
     assert [e["jti"] for e in d.ctl("history", "alice")["entries"]] == ["w2"]
+
+
+def test_root_derives_the_issuer_from_config_url(daemon_factory, build_dir, tmp_path,
+                                                  transmitter):
+    """A transmitter configured with config_url alone: root takes its issuer from the URL by
+    the SSF well-known rule, not from its worker. A compromised worker (hostile_worker.py)
+    that reports a stream with another issuer and hands over records with it is refused
+    (invalid_issuer); the one issuer config_url stands for applies, spelt with or without a
+    terminating '/'."""
+    from test_root_trust import CAEP, email, hostile_daemon, record, replies
+
+    url = "https://wk.invalid/.well-known/ssf-configuration/tenant1"
+    reported = "https://reported.invalid"
+    frames = [{"type": "facts", "stream": {"issuer": reported, "status": "enabled"}},
+              {"type": "ingest", "id": 1,
+               "request": record("r1", CAEP + "session-revoked", email("alice@example.com"),
+                                 iss=reported)},
+              {"type": "ingest", "id": 2,
+               "request": record("r2", CAEP + "session-revoked", email("alice@example.com"),
+                                 iss="https://wk.invalid/tenant1x")},
+              {"type": "ingest", "id": 3,
+               "request": record("r3", CAEP + "session-revoked", email("alice@example.com"),
+                                 iss="https://wk.invalid/tenant1")},
+              {"type": "ingest", "id": 4,
+               "request": record("r4", CAEP + "session-revoked", email("bob@example.com"),
+                                 iss="https://wk.invalid/tenant1/")}]
+    d, script = hostile_daemon(daemon_factory, build_dir, tmp_path, frames,
+                               rules="[rule record]\naction = none\n",
+                               transmitter_opts={"issuer": None, "config_url": url})
+    with open(script + ".go", "w"):
+        pass
+    wait_for(lambda: len(replies(script)) >= 4, 30, "the four records answered")
+    r = replies(script)
+    assert r[0]["err"] == "invalid_issuer" and r[0]["status"] < 0, r
+    assert r[1]["err"] == "invalid_issuer" and r[1]["status"] < 0, r
+    assert r[2]["status"] == 0, r
+    assert r[3]["status"] == 0, r
+    assert [e["jti"] for e in d.ctl("history", "alice")["entries"]] == ["r3"]
+    assert [e["jti"] for e in d.ctl("history", "bob")["entries"]] == ["r4"]
+
+
+def test_vendor_config_url_takes_the_issuer_from_the_metadata(daemon_factory, transmitter):
+    """A vendor's "SSF Well-Known URL" of its own form (here with a query) stands for no issuer:
+    --check-config accepts it alone with a warning recommending issuer, and the daemon takes
+    the issuer from the transmitter's metadata; its SETs apply end to end, one with another
+    iss is refused."""
+    url = transmitter.origin + "/.well-known/ssf-configuration?tenant=acme"
+    d = daemon_factory(rules="[rule record]\naction = none\n", start=False,
+                       transmitter_opts={"issuer": None, "config_url": url})
+    cp = d.check_config()
+    assert cp.returncode == 0, cp.stderr
+    assert (f"'config_url' {url} is not the SSF well-known URL of an issuer" in cp.stderr
+            and "the issuer will be taken from the transmitter's metadata" in cp.stderr
+            and "setting 'issuer'" in cp.stderr), cp.stderr
+    d.start()
+    transmitter.wait_stream()
+    jti = transmitter.send_event("session-revoked", email="alice@example.com")
+    transmitter.wait_acked(jti)
+    assert d.ctl("risk", "alice")["level"] == "high"
+    assert wait_for(lambda: d.ctl("status")["stream"]["issuer"] == transmitter.issuer, 20,
+                    "the discovered issuer reported")
+    out = transmitter.send_event_full("session-revoked", email="bob@example.com",
+                                      claims={"iss": "https://elsewhere.invalid"})
+    err = transmitter.wait_set_err(out["jti"])
+    assert err["err"] == "invalid_issuer", err
+    assert d.ctl("risk", "bob")["level"] == "none"
+
+
+def test_vendor_config_url_root_takes_only_the_reported_issuer(daemon_factory, build_dir,
+                                                                tmp_path, transmitter):
+    """For a config_url that stands for no issuer, root takes the issuer the worker reported
+    from discovery: before any is reported every record is refused, then only that issuer
+    applies (hostile_worker.py)."""
+    from test_root_trust import CAEP, email, hostile_daemon, record, replies
+
+    url = "https://idp.invalid/.well-known/risc-configuration"
+    reported = "https://idp.invalid/"
+    frames = [{"type": "ingest", "id": 1,
+               "request": record("r1", CAEP + "session-revoked", email("alice@example.com"),
+                                 iss=reported)},
+              {"type": "facts", "stream": {"issuer": reported, "status": "enabled"}},
+              {"type": "ingest", "id": 2,
+               "request": record("r2", CAEP + "session-revoked", email("alice@example.com"),
+                                 iss="https://other.invalid")},
+              {"type": "ingest", "id": 3,
+               "request": record("r3", CAEP + "session-revoked", email("alice@example.com"),
+                                 iss=reported)}]
+    d, script = hostile_daemon(daemon_factory, build_dir, tmp_path, frames,
+                               rules="[rule record]\naction = none\n",
+                               transmitter_opts={"issuer": None, "config_url": url})
+    with open(script + ".go", "w"):
+        pass
+    wait_for(lambda: len(replies(script)) >= 3, 30, "the three records answered")
+    r = replies(script)
+    assert r[0]["err"] == "invalid_issuer" and r[0]["status"] < 0, r
+    assert r[1]["err"] == "invalid_issuer" and r[1]["status"] < 0, r
+    assert r[2]["status"] == 0, r
+    assert [e["jti"] for e in d.ctl("history", "alice")["entries"]] == ["r3"]
+
+
+def test_ssf_config_url_issuer_with_a_terminating_slash(daemon_factory, transmitter):
+    """config_url of the SSF form https://HOST/.well-known/ssf-configuration stands for
+    https://HOST, or https://HOST/ (the rule removed a terminating '/'): a transmitter whose
+    metadata, stream and SETs name https://HOST/ works end to end."""
+    slashed = transmitter.origin + "/"
+    transmitter.configure(issuer_override=slashed)
+    d = daemon_factory(rules="[rule record]\naction = none\n",
+                       transmitter_opts={"issuer": None,
+                                         "config_url": transmitter.origin +
+                                         "/.well-known/ssf-configuration"})
+    transmitter.wait_stream()
+    jti = transmitter.send_event("session-revoked", email="alice@example.com")
+    transmitter.wait_acked(jti)
+    assert d.ctl("risk", "alice")["level"] == "high"
+    assert d.ctl("status")["stream"]["issuer"] == slashed
+
+
+def test_ssf_config_url_metadata_of_another_issuer_is_refused(daemon_factory, transmitter):
+    """The worker refuses transmitter metadata whose issuer is neither spelling of the one its
+    SSF-form config_url stands for, and says which two it expected; no stream is created."""
+    transmitter.configure(issuer_override="https://elsewhere.invalid")
+    want = transmitter.origin
+    d = daemon_factory(rules="[rule record]\naction = none\n",
+                       transmitter_opts={"issuer": None,
+                                         "config_url": want + "/.well-known/ssf-configuration"})
+    wait_for(lambda: (f"'https://elsewhere.invalid' is neither '{want}' nor '{want}/'"
+                      in d.log()), 30, "the metadata refused, both spellings named")
+    assert transmitter.streams() == []

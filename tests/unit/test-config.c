@@ -640,6 +640,126 @@ static const struct {
         { "[transmitter]\nissuer = https://x\nauth = none\naudience = a\x01\n", 4, "control characters" },
 };
 
+/* The issuer a config_url stands for (SSF 1.0 §7.2): the well-known name taken out from between
+ * the host and the path, spelt with or without a terminating '/'; any other form stands for no
+ * issuer, and such a config_url alone is accepted with a warning (the issuer comes from the
+ * transmitter's metadata). */
+static void test_config_url_issuer(void **state) {
+        static const struct {
+                const char *url, *issuer;
+        } ok[] = {
+                { "https://tr.example.com/.well-known/ssf-configuration", "https://tr.example.com" },
+                { "https://tr.example.com/.well-known/ssf-configuration/issuer1",
+                  "https://tr.example.com/issuer1" },
+                { "https://tr.example.com:8443/.well-known/ssf-configuration/a/b",
+                  "https://tr.example.com:8443/a/b" },
+        };
+        static const char *const bad[] = {
+                "https://tr.example.com/ssf-configuration",
+                "https://tr.example.com/.well-known/risc-configuration",
+                "https://tr.example.com/.well-known/ssf-configuration/",
+                "https://tr.example.com/.well-known/ssf-configuration/a/",
+                "https://tr.example.com/.well-known/ssf-configurationx",
+                "https://tr.example.com/.well-known/ssf-configuration?tenant=a",
+                "https://tr.example.com/.well-known/ssf-configuration#a",
+                "https://tr.example.com/tenant/.well-known/ssf-configuration",
+                "https://tr.example.com",
+                "http://tr.example.com/.well-known/ssf-configuration",
+                "https:///.well-known/ssf-configuration",
+                "",
+        };
+        TransmitterConfig t = {};
+        char *issuer;
+
+        for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+                issuer = NULL;
+                assert_int_equal(config_url_issuer(ok[i].url, &issuer), 0);
+                assert_string_equal(issuer, ok[i].issuer);
+                free(issuer);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                issuer = NULL;
+                if (config_url_issuer(bad[i], &issuer) != -EADDRNOTAVAIL) {
+                        print_error("'%s' stands for '%s'\n", bad[i], strempty(issuer));
+                        fail();
+                }
+                assert_null(issuer);
+        }
+        assert_int_equal(config_url_issuer(NULL, &issuer), -EADDRNOTAVAIL);
+
+        /* A configured issuer is the one, whatever config_url says. */
+        t.issuer = UNCONST("https://idp.example.com/");
+        t.config_url = UNCONST("https://idp.example.com/.well-known/risc-configuration");
+        assert_int_equal(config_transmitter_issuer(&t, &issuer), 0);
+        assert_string_equal(issuer, "https://idp.example.com/");
+        free(issuer);
+        t.issuer = NULL;
+        assert_int_equal(config_transmitter_issuer(&t, &issuer), -EADDRNOTAVAIL);
+        t.config_url = UNCONST("https://idp.example.com/.well-known/ssf-configuration/t");
+        assert_int_equal(config_transmitter_issuer(&t, &issuer), 0);
+        assert_string_equal(issuer, "https://idp.example.com/t");
+        free(issuer);
+
+        /* The two spellings of the issuer a config_url stands for, and nothing else. */
+        assert_true(config_issuer_spelling("https://h/p", "https://h/p"));
+        assert_true(config_issuer_spelling("https://h/p", "https://h/p/"));
+        assert_true(config_issuer_spelling("https://h", "https://h/"));
+        assert_false(config_issuer_spelling("https://h/p", "https://h/p//"));
+        assert_false(config_issuer_spelling("https://h/p", "https://h/px"));
+        assert_false(config_issuer_spelling("https://h/p", "https://h/p/q"));
+        assert_false(config_issuer_spelling("https://h/p", "https://h"));
+        assert_false(config_issuer_spelling("https://h/p", "https://h/p?"));
+        assert_false(config_issuer_spelling("https://h/p", NULL));
+        assert_false(config_issuer_spelling(NULL, "https://h/p"));
+
+        /* A config_url of another form (a vendor's SSF Well-Known URL) alone: not an error, a
+         * warning that says where the issuer will come from and recommends issuer. */
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                _cleanup_free_ char *err = NULL, *text = NULL;
+                char want[512], path[256];
+                Config *c = NULL;
+
+                if (!startswith(bad[i], "https://") || streq(bad[i], "https:///.well-known/ssf-configuration"))
+                        continue; /* not an https URL with a host: an error of its own */
+                assert_true(asprintf(&text, "[subjects]\ndomains = example.com\n[transmitter]\n"
+                                     "auth = none\nconfig_url = %s\n", bad[i]) > 0);
+                assert_int_equal(load_text("w.conf", text, &c, &err), 0);
+                assert_non_null(c);
+                assert_null(c->transmitters[0].issuer);
+                pathf(path, sizeof(path), "w.conf");
+                snprintf(want, sizeof(want), "%s:5: 'config_url' %s is not the SSF well-known URL", path,
+                         bad[i]);
+                if (!strstr(err, want) || !strstr(err, "the issuer will be taken from the transmitter's "
+                                                       "metadata; setting 'issuer'")) {
+                        print_error("'%s': wanted '%s', got:\n%s\n", bad[i], want, err);
+                        fail();
+                }
+                config_free(c);
+        }
+        /* The SSF form gives no warning. */
+        {
+                _cleanup_free_ char *err = NULL;
+                const char *text = "[subjects]\ndomains = example.com\n[transmitter]\nauth = none\n"
+                                   "config_url = https://tr.example.com/.well-known/ssf-configuration/t\n";
+                Config *c = NULL;
+
+                assert_int_equal(load_text("w.conf", text, &c, &err), 0);
+                assert_null(strstr(err, "config_url"));
+                config_free(c);
+        }
+
+        /* Such a config_url with issuer set is the admin's word: accepted. */
+        {
+                const char *text = "[transmitter]\nissuer = https://accounts.example.com/\n"
+                                   "config_url = https://accounts.example.com/.well-known/risc-configuration\n"
+                                   "auth = none\n[subjects]\ndomains = example.com\n";
+                Config *c = NULL;
+
+                assert_int_equal(config_load_buffer("mem", text, strlen(text), &c), 0);
+                config_free(c);
+        }
+}
+
 static void test_errors(void **state) {
         for (size_t i = 0; i < ARRAY_SIZE(errors); i++) {
                 _cleanup_free_ char *err = NULL;
@@ -1230,6 +1350,7 @@ int main(void) {
                 cmocka_unit_test(test_installed_example),
                 cmocka_unit_test(test_durations),
                 cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_config_url_issuer),
                 cmocka_unit_test(test_all_errors_reported),
                 cmocka_unit_test(test_rule_warn),
                 cmocka_unit_test(test_syntax),

@@ -643,10 +643,140 @@ static void test_issuer_of_channel(void **state) {
         assert_true(state_transmitter(&f->m->state, "default")->counters.sets_duplicate == 0);
 }
 
+/* A transmitter configured with config_url alone: root derives its issuer from the URL (the
+ * SSF well-known rule) and believes no issuer its worker reports, so a compromised worker can
+ * claim that one issuer and no other. */
+static int setup_config_url(void **state) {
+        Fixture *f = calloc(1, sizeof(Fixture));
+
+        if (!f || manager_fixture_new(f, ISS, "[rule logout-high]\nlevels = high\naction = logout\n"
+                                    "[transmitter wk]\n"
+                                    "config_url = https://wk.example.com/.well-known/ssf-configuration/t1\n"
+                                    "auth = none\n") < 0)
+                return -1;
+        *state = f;
+        return 0;
+}
+
+static void test_issuer_from_config_url(void **state) {
+        static const char *const refused[] = {
+                "https://reported.example.com",   /* what the worker says discovery gave */
+                "https://wk.example.com/t1//",    /* not a spelling of the one issuer */
+                "https://wk.example.com/t1x",
+                "https://wk.example.com",
+                "https://wk.example.com/.well-known/ssf-configuration/t1",
+                ISS,                              /* another transmitter's */
+        };
+        Fixture *f = *state;
+        TransmitterState *ts = state_transmitter(&f->m->state, "wk");
+        SetError err;
+        char jti[32];
+
+        /* The worker reported a stream whose issuer is another: not believed. */
+        assert_non_null(ts);
+        free(ts->stream.issuer);
+        ts->stream.issuer = strdup("https://reported.example.com");
+        assert_non_null(ts->stream.issuer);
+
+        force_transmitter = "wk";
+        for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+                err = (SetError){};
+                snprintf(jti, sizeof(jti), "r%zu", i);
+                assert_int_equal(apply_full(f, refused[i], jti, NULL, CAEP "session-revoked", NULL,
+                                            "alice", (uint64_t) time(NULL), 0, &err), -EBADMSG);
+                assert_string_equal(err.err, "invalid_issuer");
+        }
+        assert_int_equal(store_jti_count(f->m->state.store), 0);
+
+        err = (SetError){};
+        assert_int_equal(apply_full(f, "https://wk.example.com/t1", "ok1", NULL, CAEP "session-revoked",
+                                    NULL, "alice", (uint64_t) time(NULL), 0, &err), 0);
+        assert_int_equal(store_jti_count(f->m->state.store), 1);
+        assert_int_equal(level_of(f, ALICE), RISK_HIGH);
+        /* The other spelling: the rule removed a terminating '/', if there was one. */
+        err = (SetError){};
+        assert_int_equal(apply_full(f, "https://wk.example.com/t1/", "ok2", NULL, CAEP "session-revoked",
+                                    NULL, "bob", (uint64_t) time(NULL), 0, &err), 0);
+        assert_int_equal(store_jti_count(f->m->state.store), 2);
+
+        /* Nothing reported at all (before the stream is set up): still only that issuer. */
+        free(ts->stream.issuer);
+        ts->stream.issuer = NULL;
+        err = (SetError){};
+        assert_int_equal(apply_full(f, "https://anything.example.com", "r-none", NULL,
+                                    CAEP "session-revoked", NULL, "bob", (uint64_t) time(NULL), 0, &err),
+                         -EBADMSG);
+        assert_string_equal(err.err, "invalid_issuer");
+        force_transmitter = NULL;
+}
+
+/* A transmitter configured with a vendor's own well-known URL alone (it stands for no issuer):
+ * root takes the issuer the worker reported from discovery, refuses every SET until one is
+ * reported, and never accepts another transmitter's configured issuer. */
+static int setup_vendor_url(void **state) {
+        Fixture *f = calloc(1, sizeof(Fixture));
+
+        if (!f || manager_fixture_new(f, ISS, "[rule logout-high]\nlevels = high\naction = logout\n"
+                                    "[transmitter risc]\n"
+                                    "config_url = https://risc.example.com/.well-known/risc-configuration\n"
+                                    "auth = none\n") < 0)
+                return -1;
+        *state = f;
+        return 0;
+}
+
+static void test_issuer_reported_for_vendor_url(void **state) {
+        Fixture *f = *state;
+        TransmitterState *ts = state_transmitter(&f->m->state, "risc");
+        SetError err;
+
+        assert_non_null(ts);
+        force_transmitter = "risc";
+        /* Nothing reported yet: refused, whatever the iss. */
+        free(ts->stream.issuer);
+        ts->stream.issuer = NULL;
+        err = (SetError){};
+        assert_int_equal(apply_full(f, "https://risc.example.com/", "n1", NULL, CAEP "session-revoked",
+                                    NULL, "alice", (uint64_t) time(NULL), 0, &err), -EBADMSG);
+        assert_string_equal(err.err, "invalid_issuer");
+
+        ts->stream.issuer = strdup("https://risc.example.com/");
+        assert_non_null(ts->stream.issuer);
+        err = (SetError){};
+        assert_int_equal(apply_full(f, "https://risc.example.com", "n2", NULL, CAEP "session-revoked",
+                                    NULL, "alice", (uint64_t) time(NULL), 0, &err), -EBADMSG);
+        assert_string_equal(err.err, "invalid_issuer");
+        err = (SetError){};
+        assert_int_equal(apply_full(f, ISS, "n3", NULL, CAEP "session-revoked", NULL, "alice",
+                                    (uint64_t) time(NULL), 0, &err), -EBADMSG);
+        assert_string_equal(err.err, "invalid_issuer");
+        assert_int_equal(store_jti_count(f->m->state.store), 0);
+
+        err = (SetError){};
+        assert_int_equal(apply_full(f, "https://risc.example.com/", "ok1", NULL, CAEP "session-revoked",
+                                    NULL, "alice", (uint64_t) time(NULL), 0, &err), 0);
+        assert_int_equal(store_jti_count(f->m->state.store), 1);
+        assert_int_equal(level_of(f, ALICE), RISK_HIGH);
+
+        /* A worker that reports another transmitter's configured issuer gains nothing. */
+        free(ts->stream.issuer);
+        ts->stream.issuer = strdup(ISS);
+        assert_non_null(ts->stream.issuer);
+        err = (SetError){};
+        assert_int_equal(apply_full(f, ISS, "n4", NULL, CAEP "session-revoked", NULL, "bob",
+                                    (uint64_t) time(NULL), 0, &err), -EBADMSG);
+        assert_string_equal(err.err, "invalid_issuer");
+        assert_int_equal(store_jti_count(f->m->state.store), 1);
+        force_transmitter = NULL;
+}
+
 int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_same_txn_logout_once, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_issuer_of_channel, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_issuer_from_config_url, setup_config_url, teardown),
+                cmocka_unit_test_setup_teardown(test_issuer_reported_for_vendor_url, setup_vendor_url,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_other_txn_or_none_acts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_different_actions_in_one_txn, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_action_is_not_done, setup, teardown),
