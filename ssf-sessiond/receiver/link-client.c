@@ -38,6 +38,9 @@ struct Link {
         pthread_mutex_t request_lock;
         int64_t next_id, waiting_id;
         json_t *reply;
+        /* and at most one ingest-batch sent ahead (link_ingest_batch_send()) */
+        int64_t batch_id;
+        json_t *batch_reply;
 };
 
 const Config *link_config(Link *l) {
@@ -99,6 +102,10 @@ static void *reader_thread(void *userdata) {
                         if (json_is_integer(id) && json_integer_value(id) == l->waiting_id &&
                             !l->reply) {
                                 l->reply = json_incref(msg); /* new reference, taken by waiter */
+                                pthread_cond_broadcast(&l->cond);
+                        } else if (json_is_integer(id) && l->batch_id != 0 &&
+                                   json_integer_value(id) == l->batch_id && !l->batch_reply) {
+                                l->batch_reply = json_incref(msg);
                                 pthread_cond_broadcast(&l->cond);
                         }
                 } else if (streq(type, "verify")) {
@@ -193,6 +200,7 @@ Link *link_free(Link *l) {
         safe_close(l->fd);
         safe_close(l->sig_fd);
         json_decref(l->reply);
+        json_decref(l->batch_reply);
         free(l->verify_state);
         json_decref(l->admin);
         config_free(l->config);
@@ -299,15 +307,11 @@ int link_ingest(Link *l, const IngestRequest *req, SetError *err) {
         return r;
 }
 
-int link_ingest_batch(Link *l, json_t *requests, SetError *errs, int *ret) {
-        json_t *reply = NULL, *results;
-        size_t n = json_array_size(requests);
-        int r;
+/* The results of an ingest-batch reply (taken) into errs and ret. */
+static int batch_results(json_t *reply, size_t n, SetError *errs, int *ret) {
+        json_t *results;
+        int r = reply_status(reply);
 
-        if (n == 0 || n > LINK_BATCH_MAX)
-                return -EINVAL;
-        r = link_request(l, json_pack("{s:s, s:O}", "type", "ingest-batch", "requests", requests),
-                         &reply);
         if (r < 0) {
                 json_decref(reply);
                 return r;
@@ -327,6 +331,84 @@ int link_ingest_batch(Link *l, json_t *requests, SetError *errs, int *ret) {
         }
         json_decref(reply);
         return 0;
+}
+
+int link_ingest_batch(Link *l, json_t *requests, SetError *errs, int *ret) {
+        json_t *reply = NULL;
+        size_t n = json_array_size(requests);
+        int r;
+
+        if (n == 0 || n > LINK_BATCH_MAX)
+                return -EINVAL;
+        r = link_request(l, json_pack("{s:s, s:O}", "type", "ingest-batch", "requests", requests),
+                         &reply);
+        if (r < 0) {
+                json_decref(reply);
+                return r;
+        }
+        return batch_results(reply, n, errs, ret);
+}
+
+int link_ingest_batch_send(Link *l, json_t *requests) {
+        _cleanup_(json_decrefp) json_t *msg = NULL;
+        size_t n = json_array_size(requests);
+        int64_t id;
+        int r;
+
+        if (n == 0 || n > LINK_BATCH_MAX)
+                return -EINVAL;
+        msg = json_pack("{s:s, s:O}", "type", "ingest-batch", "requests", requests);
+        if (!msg)
+                return -ENOMEM;
+        pthread_mutex_lock(&l->request_lock);
+        pthread_mutex_lock(&l->lock);
+        if (l->batch_id != 0) {
+                pthread_mutex_unlock(&l->lock);
+                pthread_mutex_unlock(&l->request_lock);
+                return -EBUSY;
+        }
+        id = ++l->next_id;
+        l->batch_id = id;
+        json_decref(l->batch_reply);
+        l->batch_reply = NULL;
+        pthread_mutex_unlock(&l->lock);
+        json_object_set_new(msg, "id", json_integer(id));
+        r = link_send(l->fd, msg);
+        if (r < 0) {
+                pthread_mutex_lock(&l->lock);
+                l->batch_id = 0;
+                pthread_mutex_unlock(&l->lock);
+        }
+        pthread_mutex_unlock(&l->request_lock);
+        return r;
+}
+
+int link_ingest_batch_wait(Link *l, size_t n, SetError *errs, int *ret) {
+        json_t *reply = NULL;
+        struct timespec ts;
+        int r = 0;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += REPLY_TIMEOUT_SEC;
+        pthread_mutex_lock(&l->lock);
+        if (l->batch_id == 0)
+                r = -ENOENT;
+        /* Even when stopping: the answer says what we may acknowledge. */
+        while (r == 0 && !l->batch_reply) {
+                if (l->dead)
+                        r = -ECONNRESET;
+                else if (pthread_cond_timedwait(&l->cond, &l->lock, &ts) == ETIMEDOUT)
+                        r = -ETIMEDOUT;
+        }
+        if (l->batch_reply) {
+                reply = TAKE_PTR(l->batch_reply);
+                r = 0;
+        }
+        l->batch_id = 0;
+        pthread_mutex_unlock(&l->lock);
+        if (r < 0)
+                return r;
+        return batch_results(reply, n, errs, ret);
 }
 
 int link_kv_get(Link *l, const char *key, char **ret) {

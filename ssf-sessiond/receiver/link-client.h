@@ -34,6 +34,13 @@ int link_ingest(Link *l, const IngestRequest *req, SetError *err);
  * Returns 0 with ret[i] and errs[i] as link_ingest() would have said for each, or -errno when
  * none is known to be applied. */
 int link_ingest_batch(Link *l, json_t *requests, SetError *errs, int *ret);
+/* The same in two steps, so that the worker verifies the next SETs while root commits these:
+ * _send hands the batch over and returns at once (at most one such batch outstanding: -EBUSY
+ * otherwise); _wait then waits for root's answer (other requests may be made in between) and
+ * returns as link_ingest_batch() does, n being the number of records sent. A batch sent is
+ * always waited for: until root answered, none of its SETs is known to be committed. */
+int link_ingest_batch_send(Link *l, json_t *requests);
+int link_ingest_batch_wait(Link *l, size_t n, SetError *errs, int *ret);
 int link_kv_get(Link *l, const char *key, char **ret);
 int link_kv_set(Link *l, const char *key, const char *value);
 

@@ -27,7 +27,9 @@
  * A reply carries "status": 0 or a negative errno, and for ingest "err"/"description" when
  * the SET is to be reported in setErrs. An ingest-batch (1 to LINK_BATCH_MAX records, committed
  * in one transaction) is answered with one result per record, in order, each as an ingest
- * reply would have it; its "status" is not 0 only when none was applied.
+ * reply would have it; its "status" is not 0 only when none was applied. The worker may send
+ * one ingest-batch ahead, before the previous one's reply (it verifies the next SETs while root
+ * commits), and other requests while it is outstanding; root answers each in the order read.
  *
  * The framing is here, in code both processes link; the worker's end of the channel is
  * receiver/link-client.c, root's the worker supervision in daemon/broker.c.
