@@ -5,6 +5,7 @@
  * makes. Runs in the unprivileged network worker.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -333,32 +334,20 @@ static int batch_results(json_t *reply, size_t n, SetError *errs, int *ret) {
         return 0;
 }
 
-int link_ingest_batch(Link *l, json_t *requests, SetError *errs, int *ret) {
-        json_t *reply = NULL;
-        size_t n = json_array_size(requests);
-        int r;
-
-        if (n == 0 || n > LINK_BATCH_MAX)
-                return -EINVAL;
-        r = link_request(l, json_pack("{s:s, s:O}", "type", "ingest-batch", "requests", requests),
-                         &reply);
-        if (r < 0) {
-                json_decref(reply);
-                return r;
-        }
-        return batch_results(reply, n, errs, ret);
-}
-
-int link_ingest_batch_send(Link *l, json_t *requests) {
-        _cleanup_(json_decrefp) json_t *msg = NULL;
-        size_t n = json_array_size(requests);
+int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n) {
+        static const char head[] = "{\"type\":\"ingest-batch\",\"requests\":[";
+        _cleanup_free_ char *frame = NULL;
         int64_t id;
+        size_t m;
         int r;
 
-        if (n == 0 || n > LINK_BATCH_MAX)
+        if (n == 0 || n > LINK_BATCH_MAX || len == 0)
                 return -EINVAL;
-        msg = json_pack("{s:s, s:O}", "type", "ingest-batch", "requests", requests);
-        if (!msg)
+        /* head, records, "],"id":" and at most 20 digits and "}" */
+        if (len > LINK_MAX_FRAME)
+                return -EMSGSIZE;
+        frame = malloc(sizeof(head) + len + 32);
+        if (!frame)
                 return -ENOMEM;
         pthread_mutex_lock(&l->request_lock);
         pthread_mutex_lock(&l->lock);
@@ -372,8 +361,11 @@ int link_ingest_batch_send(Link *l, json_t *requests) {
         json_decref(l->batch_reply);
         l->batch_reply = NULL;
         pthread_mutex_unlock(&l->lock);
-        json_object_set_new(msg, "id", json_integer(id));
-        r = link_send(l->fd, msg);
+        memcpy(frame, head, sizeof(head) - 1);
+        memcpy(frame + sizeof(head) - 1, records, len);
+        m = sizeof(head) - 1 + len;
+        m += (size_t) snprintf(frame + m, 32, "],\"id\":%" PRId64 "}", id);
+        r = link_send_text(l->fd, frame, m);
         if (r < 0) {
                 pthread_mutex_lock(&l->lock);
                 l->batch_id = 0;

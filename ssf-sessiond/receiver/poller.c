@@ -49,9 +49,9 @@ typedef struct Deferred {
 #define BATCH_MAX_BYTES (LINK_MAX_FRAME - 4096u)
 
 typedef struct Batch {
-        json_t *requests;            /* ingest_to_json() objects */
+        char *records;               /* ingest_to_json() objects, serialised, comma-joined */
         char *jtis[LINK_BATCH_MAX];  /* the jtis they were delivered under */
-        size_t n, bytes;
+        size_t n, bytes;             /* bytes: of records, BATCH_MAX_BYTES allocated */
 } Batch;
 
 typedef struct Poller {
@@ -176,7 +176,6 @@ static Outcome poller_settle(Poller *p, const char *jti, int r, const SetError *
 static void batch_clear(Batch *b) {
         for (size_t i = 0; i < b->n; i++)
                 b->jtis[i] = mfree(b->jtis[i]);
-        json_array_clear(b->requests);
         b->n = b->bytes = 0;
 }
 
@@ -223,7 +222,7 @@ static size_t poller_flush_batch(Poller *p, Batch *b) {
 
         if (b->n == 0)
                 return failed;
-        r = link_ingest_batch_send(p->rx.link, b->requests);
+        r = link_ingest_batch_send(p->rx.link, b->records, b->bytes, b->n);
         if (r < 0) {
                 log_error_errno(r, "Could not record %zu SET(s), they will be delivered again: %m",
                                 b->n);
@@ -235,8 +234,7 @@ static size_t poller_flush_batch(Poller *p, Batch *b) {
         t = p->inflight;
         p->inflight = *b;
         *b = t;
-        json_array_clear(p->inflight.requests);
-        p->inflight.bytes = 0;
+        p->inflight.bytes = 0; /* sent: only the jtis are needed now */
         return failed;
 }
 
@@ -266,22 +264,27 @@ static Outcome poller_handle(Poller *p, Batch *b, const char *jti, json_t *value
                 r = receive_prepare(p->rx.link, p->rx.http, &p->rx.t, json_string_value(value),
                                     json_string_length(value), jti, now, &req, &err, &retry);
         if (r >= 0) {
+                _cleanup_free_ char *text = NULL;
+
+                /* Serialised once, here: the frame is made around the texts. */
                 rq = ingest_to_json(&req);
-                size = rq ? json_dumpb(rq, NULL, 0, JSON_COMPACT) : 0;
-                if (!rq || size + 16 > BATCH_MAX_BYTES) {
+                text = rq ? json_dumps(rq, JSON_COMPACT) : NULL;
+                json_decref(rq);
+                size = text ? strlen(text) : 0;
+                if (!text || !b->records || size + 1 > BATCH_MAX_BYTES) {
                         /* Alone in a frame of its own (or out of memory: root says). */
-                        json_decref(rq);
                         r = receive_outcome(jti, link_ingest(p->rx.link, &req, &err), &err);
                 } else {
                         if (b->n == LINK_BATCH_MAX || b->bytes + size + 1 > BATCH_MAX_BYTES)
                                 *failed += poller_flush_batch(p, b);
                         b->jtis[b->n] = strdup(jti);
-                        if (!b->jtis[b->n] || json_array_append_new(b->requests, rq) < 0) {
-                                b->jtis[b->n] = mfree(b->jtis[b->n]);
+                        if (!b->jtis[b->n])
                                 return OUTCOME_FAILED;
-                        }
+                        if (b->n > 0)
+                                b->records[b->bytes++] = ',';
+                        memcpy(b->records + b->bytes, text, size);
+                        b->bytes += size;
                         b->n++;
-                        b->bytes += size + 1;
                         return OUTCOME_SETTLED;
                 }
         }
@@ -437,8 +440,8 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
                 log_warning("Poll response is not a JSON object with a \"sets\" object");
                 return -EBADMSG;
         }
-        batch.requests = json_array();
-        if (!batch.requests)
+        batch.records = malloc(BATCH_MAX_BYTES);
+        if (!batch.records)
                 return -ENOMEM;
         json_object_foreach(pr.sets, jti, v) {
                 size_t failed = 0;
@@ -465,7 +468,7 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         /* What is verified goes to root (one transaction), even when a SET after it failed. */
         if (poller_flush_batch(p, &batch) > 0)
                 stalled = true;
-        json_decref(batch.requests);
+        free(batch.records);
         *ret_new = n_new > 0;
         *ret_more = !stalled && (pr.more || (n_sets > 0 && n_sets >= p->rx.c->poll_max_events));
         /* The last batch stays with root while the next drain poll is fetched; before anything
@@ -518,8 +521,8 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
         r = receiver_init(&p.rx, link, http, authorization, oauth2, false);
         p.acks = json_array();
         p.errs = json_object();
-        p.inflight.requests = json_array();
-        if (r < 0 || !p.acks || !p.errs || !p.inflight.requests) {
+        p.inflight.records = malloc(BATCH_MAX_BYTES);
+        if (r < 0 || !p.acks || !p.errs || !p.inflight.records) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -648,7 +651,7 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
 out:
         receiver_done(&p.rx);
         batch_clear(&p.inflight);
-        json_decref(p.inflight.requests);
+        free(p.inflight.records);
         json_decref(p.acks);
         json_decref(p.errs);
         for (size_t i = 0; i < p.n_deferred; i++) {

@@ -48,6 +48,9 @@
 /* Framing (both sides). send: 0 or -errno. recv: 0 with a new object, -EAGAIN when nothing is
  * there (non-blocking fds), -ECONNRESET at EOF, -EBADMSG/-EMSGSIZE for a bad datagram. */
 int link_send(int fd, json_t *msg);
+/* The same with a frame already serialised (len bytes of one JSON object, as the sender made
+ * it): the receiver parses it as strictly as any other. */
+int link_send_text(int fd, const char *text, size_t len);
 int link_recv(int fd, json_t **ret);
 /* link_recv() into buf, at least LINK_MAX_FRAME + 1 bytes (root reuses one buffer). */
 int link_recv_buf(int fd, char *buf, json_t **ret);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The network worker's end of the channel (link-client.h), against a real SOCK_SEQPACKET
- * socketpair with this test playing root: an ingest-batch sent ahead (link_ingest_batch_send())
- * is answered while other requests are made, its answer is taken only by
+ * socketpair with this test playing root: an ingest-batch sent ahead (link_ingest_batch_send(),
+ * the frame made around records serialised once) is read by root as any frame, is answered while other requests are made, its answer is taken only by
  * link_ingest_batch_wait() and mapped back record by record, a second one is refused while the
  * first is outstanding, and a channel that closes before the answer says so (nothing is known
  * committed). */
@@ -39,13 +39,9 @@ static Link *new_link(int *ret_root_fd) {
         return l;
 }
 
-static json_t *records(size_t n) {
-        json_t *a = json_array();
-
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(a, json_pack("{s:s, s:i}", "jti", "j", "i", (int) i));
-        return a;
-}
+/* n records as the poller hands them over: serialised, comma-joined. */
+static const char *RECS3 = "{\"jti\":\"a\",\"i\":0},{\"jti\":\"b\",\"i\":1},{\"jti\":\"c\"}";
+static const char *RECS2 = "{\"jti\":\"a\"},{\"jti\":\"b\"}";
 
 /* Root's side: the next message, of the expected type. */
 static json_t *root_recv(int fd, const char *type) {
@@ -70,7 +66,7 @@ static void *kv_get(void *userdata) {
 }
 
 static void test_batch_sent_ahead(void **state) {
-        _cleanup_(json_decrefp) json_t *recs = records(3), *batch = NULL, *kv = NULL;
+        _cleanup_(json_decrefp) json_t *batch = NULL, *kv = NULL;
         SetError errs[3] = {};
         int rs[3] = { 99, 99, 99 }, fd;
         Link *l = new_link(&fd);
@@ -79,11 +75,18 @@ static void test_batch_sent_ahead(void **state) {
         json_t *reply;
 
         (void) state;
-        assert_int_equal(link_ingest_batch_send(l, recs), 0);
+        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), 0);
         /* Only one ahead. */
-        assert_int_equal(link_ingest_batch_send(l, recs), -EBUSY);
+        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), -EBUSY);
+        assert_int_equal(link_ingest_batch_send(l, RECS3, LINK_MAX_FRAME + 1, 3), -EMSGSIZE);
+        /* Root reads a frame as any other: the records, in order, and the id. */
         batch = root_recv(fd, "ingest-batch");
         assert_int_equal(json_array_size(json_object_get(batch, "requests")), 3);
+        assert_string_equal(json_string_value(json_object_get(
+                json_array_get(json_object_get(batch, "requests"), 2), "jti")), "c");
+        assert_true(json_is_integer(json_object_get(batch, "id")));
+        /* Nothing to send, or a frame past the bound: refused, nothing outstanding. */
+        assert_int_equal(link_ingest_batch_send(l, RECS3, 0, 0), -EINVAL);
 
         /* Another request while root commits: answered first, the batch's answer kept. */
         assert_int_equal(pthread_create(&t, NULL, kv_get, &k), 0);
@@ -113,7 +116,7 @@ static void test_batch_sent_ahead(void **state) {
 
         /* Taken: nothing outstanding any more, and a new batch may go. */
         assert_int_equal(link_ingest_batch_wait(l, 3, errs, rs), -ENOENT);
-        assert_int_equal(link_ingest_batch_send(l, recs), 0);
+        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), 0);
         json_decref(root_recv(fd, "ingest-batch"));
         close(fd);
         /* Root gone before answering: none of them is known to be committed. */
@@ -122,14 +125,14 @@ static void test_batch_sent_ahead(void **state) {
 }
 
 static void test_batch_answer_mismatch(void **state) {
-        _cleanup_(json_decrefp) json_t *recs = records(2), *batch = NULL;
+        _cleanup_(json_decrefp) json_t *batch = NULL;
         SetError errs[2] = {};
         int rs[2], fd;
         Link *l = new_link(&fd);
         json_t *reply;
 
         (void) state;
-        assert_int_equal(link_ingest_batch_send(l, recs), 0);
+        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
         batch = root_recv(fd, "ingest-batch");
         /* A reply with another id is not this batch's answer; one result for two records is
          * no answer at all. */
@@ -144,7 +147,7 @@ static void test_batch_answer_mismatch(void **state) {
         json_decref(reply);
         assert_int_equal(link_ingest_batch_wait(l, 2, errs, rs), -EBADMSG);
         /* A failed batch as a whole (root applied none). */
-        assert_int_equal(link_ingest_batch_send(l, recs), 0);
+        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
         json_decref(batch);
         batch = root_recv(fd, "ingest-batch");
         reply = json_pack("{s:s, s:O, s:i}", "type", "reply", "id", json_object_get(batch, "id"),
