@@ -400,6 +400,10 @@ int link_ingest_batch_wait(Link *l, size_t n, SetError *errs, int *ret) {
         pthread_mutex_unlock(&l->lock);
         if (r < 0)
                 return r;
+        if (!errs || !ret) {
+                json_decref(reply); /* taken, so that the next batch may go; nothing known */
+                return -ENOMEM;
+        }
         return batch_results(reply, n, errs, ret);
 }
 

@@ -38,7 +38,8 @@ int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n);
 /* Waits for root's answer to the batch sent (other requests may be made in between). Returns 0
  * with ret[i] and errs[i] as link_ingest() would have said for each of its n records, or -errno
  * when none is known to be applied. A batch sent is always waited for: until root answered,
- * none of its SETs is known to be committed. */
+ * none of its SETs is known to be committed. errs or ret NULL (no memory for them): the answer
+ * is taken and -ENOMEM returned. */
 int link_ingest_batch_wait(Link *l, size_t n, SetError *errs, int *ret);
 int link_kv_get(Link *l, const char *key, char **ret);
 int link_kv_set(Link *l, const char *key, const char *value);

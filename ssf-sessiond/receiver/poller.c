@@ -194,9 +194,7 @@ static size_t poller_collect(Poller *p) {
         rs = calloc(b->n, sizeof(int));
         /* Without memory for the results, still take the answer: the next batch needs the
          * slot, and none of these is acknowledged. */
-        r = link_ingest_batch_wait(p->rx.link, b->n, errs ?: &(SetError) {}, rs ?: &(int) {0});
-        if (r >= 0 && (!errs || !rs))
-                r = -ENOMEM;
+        r = link_ingest_batch_wait(p->rx.link, b->n, errs, rs);
         if (r < 0) {
                 log_error_errno(r, "Could not record %zu SET(s), they will be delivered again: %m",
                                 b->n);

@@ -155,6 +155,17 @@ static void test_batch_answer_mismatch(void **state) {
         assert_int_equal(link_send(fd, reply), 0);
         json_decref(reply);
         assert_int_equal(link_ingest_batch_wait(l, 2, errs, rs), -EIO);
+        /* No memory for the results: the answer is still taken, nothing is said applied. */
+        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
+        json_decref(batch);
+        batch = root_recv(fd, "ingest-batch");
+        reply = json_pack("{s:s, s:O, s:i, s:[{s:i}, {s:i}]}", "type", "reply", "id",
+                          json_object_get(batch, "id"), "status", 0, "results", "status", 0,
+                          "status", 0);
+        assert_int_equal(link_send(fd, reply), 0);
+        json_decref(reply);
+        assert_int_equal(link_ingest_batch_wait(l, 2, NULL, NULL), -ENOMEM);
+        assert_int_equal(link_ingest_batch_wait(l, 2, errs, rs), -ENOENT);
         close(fd);
         link_free(l);
 }
