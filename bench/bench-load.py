@@ -17,7 +17,8 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
                 poll_max_events = 1000 and the drain is timed from the transmitter's request
                 log (first poll that delivered a SET to the poll that carried the last
                 acknowledgement); the transmitter's serving rate (SETs delivered per second
-                of its time spent answering those polls) is printed alongside; the raw verify
+                of its time spent answering those polls) and the CPU time per SET of root and
+                of the worker are printed alongside; the raw verify
                 rate is 1e6 / the EVP floor of RS256 that bench-jws measured in this run
                 (--verify-floor-us), for a key of the same size (checked: 2048 bits);
   3. ingesting  the same again with N fresh SETs while PAM latency is sampled: p99 / idle p99;
@@ -41,9 +42,10 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
                 p99 of 1.
 
     bench/bench-load.py --build build --bench-bin build/bench --verify-floor-us US
-                        [--quick] [--json FILE] [--only logout]
+                        [--quick] [--json FILE] [--only logout] [--sets N] [--catch-up-only]
 
---only logout runs part 3b alone (poll and push), on a fresh stack.
+--only logout runs part 3b alone (poll and push), on a fresh stack; --catch-up-only stops after
+parts 1 and 2.
 
 Prints tables; with --json writes the keys it measured into FILE (a JSON object). Exits non-zero
 when a benchmark cannot run. Nothing outside a temporary directory is touched. Not pinned to a
@@ -158,7 +160,7 @@ class Bench:
         self.results = {}
         q = args.quick
         self.idle_ms = 1500 if q else 4000
-        self.n_sets = 1000 if q else 5000
+        self.n_sets = args.sets or (1000 if q else 5000)
         self.history_runs = 1 if q else 3
 
     # -- stack --------------------------------------------------------------------------------
@@ -300,11 +302,27 @@ class Bench:
         pam = self.pam_result(sampler) if sampler else None
         tick = os.sysconf("SC_CLK_TCK")
         wall = time.monotonic() - c0[2]
-        cpu = ((cpu_ticks(root) - c0[0]) / tick / wall, (cpu_ticks(worker) - c0[1]) / tick / wall)
+        cpu_s = ((cpu_ticks(root) - c0[0]) / tick, (cpu_ticks(worker) - c0[1]) / tick)
+        cpu = (cpu_s[0] / wall, cpu_s[1] / wall)
         # A restarted daemon's polls arrive after t_start; a running one's long poll may have
         # been waiting since before, and is answered after it.
-        polls = [r for r in a["requests"] if r["path"].startswith("/ssf/poll/") and "sets" in r
-                 and (r["time"] if restart else r["done"]) >= t_start]
+        def logged(a):
+            return [r for r in a["requests"] if r["path"].startswith("/ssf/poll/") and "sets" in r
+                    and (r["time"] if restart else r["done"]) >= t_start]
+        polls = logged(a)
+        if restart:
+            # The transmitter logs a request when it answers it: the poll that carried the last
+            # acknowledgements may be a long poll still held. Its arrival is the end of the
+            # catch-up; wait until it is logged.
+            def all_logged():
+                b = self.tx.acks()
+                return b if sum(r["acks"] for r in logged(b)) >= len(want) else None
+            try:
+                a = support.wait_for(all_logged, LONG_POLL_MAX + 10, "the last acknowledgements",
+                                     interval=0.1)
+                polls = logged(a)
+            except support.WaitTimeout:
+                pass
         delivering = [r for r in polls if r["sets"] > 0]
         if not delivering:
             raise SystemExit("bench-load: no poll delivered a SET")
@@ -328,7 +346,7 @@ class Bench:
         return {"rate": len(want) / (t1 - t0), "seconds": t1 - t0, "polls": len(delivering),
                 "again": again, "acks": acks,
                 "tx_rate": sum(r["sets"] for r in busy) / served if served > 0 else float("nan"),
-                "delivered": delivered, "cpu": cpu, "pam": pam}
+                "delivered": delivered, "cpu": cpu, "cpu_s": cpu_s, "pam": pam}
 
     # -- the store ------------------------------------------------------------------------------
     def fill_store(self, history=0, users=0):
@@ -395,11 +413,20 @@ class Bench:
         r["catch_up_sets_per_s"] = round(c["rate"], 1)
         raw = 1e6 / self.args.verify_floor_us if self.args.verify_floor_us else None
         r["catch_up_ratio"] = round(c["rate"] / raw, 4) if raw and rsa_bits == [2048] else None
+        # CPU time per SET of each process over the whole drain: what the code costs, which the
+        # neighbours' load moves much less than the wall clock.
+        r["catch_up_root_cpu_us_per_set"] = round(c["cpu_s"][0] / len(jtis) * 1e6, 1)
+        r["catch_up_worker_cpu_us_per_set"] = round(c["cpu_s"][1] / len(jtis) * 1e6, 1)
+        r["catch_up_tx_sets_per_s"] = round(c["tx_rate"]) if c["tx_rate"] == c["tx_rate"] else None
         print(f"Catch-up: {len(jtis)} SETs in {c['seconds']:.2f} s = {c['rate']:.0f} SETs/s "
               f"({c['polls']} polls); raw RS256 verify (EVP floor, one core) "
               f"{raw or 0:.0f}/s → ratio {r['catch_up_ratio']}; transmitter serving rate "
               f"{c['tx_rate']:.0f} SETs/s of its own time; CPU root {c['cpu'][0]:.0%}, "
-              f"worker {c['cpu'][1]:.0%}", flush=True)
+              f"worker {c['cpu'][1]:.0%}; CPU per SET root "
+              f"{r['catch_up_root_cpu_us_per_set']} µs, worker "
+              f"{r['catch_up_worker_cpu_us_per_set']} µs", flush=True)
+        if self.args.catch_up_only:
+            return
 
         # 3. PAM while ingesting (the devices are compliant again: levels go back down), on the
         # daemon that caught up
@@ -673,6 +700,9 @@ def main():
     ap.add_argument("--verify-floor-us", type=float, default=0,
                     help="bench-jws's RS256 EVP floor (µs/op) measured in this run")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--catch-up-only", action="store_true",
+                    help="stop after the catch-up (1 and 2): to compare two builds quickly")
+    ap.add_argument("--sets", type=int, default=0, help="N of the catch-up (and ingesting)")
     ap.add_argument("--json", help="write the measured keys into this file (JSON object)")
     ap.add_argument("--only", choices=("logout",),
                     help="logout: only part 3b, signal to logout (poll and push)")

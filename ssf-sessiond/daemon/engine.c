@@ -804,6 +804,9 @@ void engine_apply_batch(State *st, const IngestRequest *const *sets, size_t n, S
         h = state_config_ref(st);
         c = h->config;
         d = calloc(n, sizeof(Derived));
+        /* The batch is one moment of the passwd database: each account NSS is asked about once
+         * (subject mapping, target, protect list), not once per SET and step. */
+        local_user_cache_begin();
         for (size_t i = 0; i < n; i++) {
                 memset(&errs[i], 0, sizeof(errs[i]));
                 ret[i] = d ? prepare(st, c, sets[i], now, &d[i], &errs[i]) : -ENOMEM;
@@ -812,6 +815,7 @@ void engine_apply_batch(State *st, const IngestRequest *const *sets, size_t n, S
                         pending++;
                 }
         }
+        local_user_cache_end();
         if (pending == 0)
                 goto out;
 

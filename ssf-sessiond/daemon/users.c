@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <pwd.h>
+#include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +29,156 @@ bool local_user_name_ok(const char *name) {
         return true;
 }
 
-/* getpwnam_r (name) or getpwuid_r (else uid), growing the buffer. Returns 0 with the uid and
- * name filled, -ESRCH when there is no such account, or -errno. */
+/* The answers NSS gave while root applied batches of SETs (local_user_cache_begin()): open
+ * addressing on the name (or the uid), on the thread that applies the batches only. A backlog
+ * names the same accounts again and again (the subject's mapping, then the target, then the
+ * protect list, in SET after SET), and each NSS lookup may read /etc/passwd or ask sssd or LDAP.
+ * Within one batch every answer is kept (an account, or none; a failure of NSS is asked again);
+ * an account found is kept for the next batches too, until USER_CACHE_TTL_USEC after the
+ * table was started (nscd keeps one for 10 minutes), "no such account" for the batch only, so that an account
+ * created meanwhile is found by the next batch. Outside a batch, NSS is asked. */
+#define USER_CACHE_SLOTS 16384u
+#define USER_CACHE_MAX (USER_CACHE_SLOTS / 2)
+#define USER_CACHE_TTL_USEC (5u * 1000u * 1000u)
+
+typedef struct UserCacheEntry {
+        bool by_name;
+        uid_t uid;      /* the key when !by_name */
+        char *name;     /* the key when by_name */
+        int r;          /* 0 or -ESRCH or -EINVAL */
+        LocalUser u;
+} UserCacheEntry;
+
+static __thread UserCacheEntry **user_cache; /* slots; an entry is allocated when used */
+static __thread size_t user_cache_n;
+static __thread uint64_t user_cache_born;
+static __thread bool user_cache_on;
+
+static UserCacheEntry **user_cache_slot_of(const char *name, uid_t uid);
+
+static uint64_t user_cache_now(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static void user_cache_free(void) {
+        for (size_t i = 0; user_cache && i < USER_CACHE_SLOTS; i++)
+                if (user_cache[i]) {
+                        free(user_cache[i]->name);
+                        free(user_cache[i]);
+                }
+        user_cache = mfree(user_cache);
+        user_cache_n = 0;
+}
+
+void local_user_cache_begin(void) {
+        uint64_t now = user_cache_now();
+
+        if (user_cache && now - user_cache_born >= USER_CACHE_TTL_USEC)
+                user_cache_free();
+        if (!user_cache) {
+                user_cache = calloc(USER_CACHE_SLOTS, sizeof(UserCacheEntry *)); /* none: no cache */
+                user_cache_born = now;
+        }
+        user_cache_on = true;
+}
+
+void local_user_cache_end(void) {
+        UserCacheEntry **old = user_cache;
+        size_t slots = USER_CACHE_SLOTS;
+
+        user_cache_on = false;
+        if (!old)
+                return;
+        if (user_cache_now() - user_cache_born >= USER_CACHE_TTL_USEC) {
+                user_cache_free();
+                return;
+        }
+        /* What stays: the accounts found. The table is rebuilt without the rest (a hole in an
+         * open-addressing chain would hide what lies past it). */
+        user_cache = calloc(slots, sizeof(UserCacheEntry *));
+        user_cache_n = 0;
+        if (!user_cache) {
+                user_cache = old;
+                user_cache_free();
+                return;
+        }
+        for (size_t i = 0; i < slots; i++) {
+                UserCacheEntry *e = old[i];
+
+                if (!e)
+                        continue;
+                if (e->r < 0) {
+                        free(e->name);
+                        free(e);
+                        continue;
+                }
+                *user_cache_slot_of(e->by_name ? e->name : NULL, e->uid) = e;
+                user_cache_n++;
+        }
+        free(old);
+}
+
+static uint32_t user_cache_hash(const char *name, uid_t uid) {
+        uint32_t h = 2166136261u; /* FNV-1a */
+
+        if (!name)
+                return ((uint32_t) uid * 2654435761u) ^ 0x5bd1e995u;
+        for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+                h = (h ^ *p) * 16777619u;
+        return h;
+}
+
+/* The slot holding the key, or the free slot where it goes (NULL: no cache). */
+static UserCacheEntry **user_cache_slot_of(const char *name, uid_t uid) {
+        if (!user_cache)
+                return NULL;
+        for (uint32_t i = user_cache_hash(name, uid) & (USER_CACHE_SLOTS - 1);;
+             i = (i + 1) & (USER_CACHE_SLOTS - 1)) {
+                UserCacheEntry *e = user_cache[i];
+
+                if (!e || (name ? e->by_name && streq(e->name, name)
+                                : !e->by_name && e->uid == uid))
+                        return &user_cache[i];
+        }
+}
+
+static int lookup_nss(const char *name, uid_t uid, LocalUser *ret);
+
+/* getpwnam_r (name) or getpwuid_r (else uid), from the batch's cache when it has the answer.
+ * Returns 0 with the uid and name filled, -ESRCH when there is no such account, or -errno. */
 static int lookup(const char *name, uid_t uid, LocalUser *ret) {
+        UserCacheEntry **slot = user_cache_on ? user_cache_slot_of(name, uid) : NULL, *e;
+        LocalUser u = {};
+        int r;
+
+        if (slot && *slot) {
+                if ((*slot)->r >= 0)
+                        *ret = (*slot)->u;
+                return (*slot)->r;
+        }
+        r = lookup_nss(name, uid, &u);
+        if (r >= 0)
+                *ret = u;
+        if (slot && user_cache_n < USER_CACHE_MAX && (r >= 0 || r == -ESRCH || r == -EINVAL)) {
+                e = malloc(sizeof(*e));
+                if (e) {
+                        *e = (UserCacheEntry) { .by_name = !!name, .uid = uid,
+                                                .name = name ? strdup(name) : NULL, .r = r, .u = u };
+                        if (name && !e->name)
+                                e = mfree(e);
+                }
+                if (e) {
+                        *slot = e;
+                        user_cache_n++;
+                }
+        }
+        return r;
+}
+
+static int lookup_nss(const char *name, uid_t uid, LocalUser *ret) {
         long sz = sysconf(_SC_GETPW_R_SIZE_MAX);
         size_t bufsize = sz > 0 ? (size_t) sz : 4096;
 

@@ -30,6 +30,16 @@ bool local_user_name_ok(const char *name);
  * -errno when NSS failed (then nothing is known). */
 int local_user_resolve(const char *name, LocalUser *ret);
 
+/* From local_user_cache_begin() to local_user_cache_end(), on the calling thread only, the
+ * lookups of this file answer a name or uid asked before from memory: root applies a batch of
+ * SETs between the two. Within a batch every answer is kept (an account, or none; NSS failures
+ * are asked again); an account found is also answered in the batches that begin within 5
+ * seconds of the table's first answer (nscd keeps one for 10 minutes). Other threads (the PAM
+ * front), and this one outside a batch, always ask NSS. Without memory for it, every lookup goes
+ * to NSS. */
+void local_user_cache_begin(void);
+void local_user_cache_end(void);
+
 /* The canonical name of uid into ret (getpwuid_r); with no such account, the decimal uid. */
 int local_user_from_uid(uid_t uid, LocalUser *ret);
 

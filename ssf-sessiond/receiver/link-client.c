@@ -5,6 +5,7 @@
  * makes. Runs in the unprivileged network worker.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,6 +39,9 @@ struct Link {
         pthread_mutex_t request_lock;
         int64_t next_id, waiting_id;
         json_t *reply;
+        /* and at most one ingest-batch sent ahead (link_ingest_batch_send()) */
+        int64_t batch_id;
+        json_t *batch_reply;
 };
 
 const Config *link_config(Link *l) {
@@ -99,6 +103,10 @@ static void *reader_thread(void *userdata) {
                         if (json_is_integer(id) && json_integer_value(id) == l->waiting_id &&
                             !l->reply) {
                                 l->reply = json_incref(msg); /* new reference, taken by waiter */
+                                pthread_cond_broadcast(&l->cond);
+                        } else if (json_is_integer(id) && l->batch_id != 0 &&
+                                   json_integer_value(id) == l->batch_id && !l->batch_reply) {
+                                l->batch_reply = json_incref(msg);
                                 pthread_cond_broadcast(&l->cond);
                         }
                 } else if (streq(type, "verify")) {
@@ -193,6 +201,7 @@ Link *link_free(Link *l) {
         safe_close(l->fd);
         safe_close(l->sig_fd);
         json_decref(l->reply);
+        json_decref(l->batch_reply);
         free(l->verify_state);
         json_decref(l->admin);
         config_free(l->config);
@@ -299,15 +308,11 @@ int link_ingest(Link *l, const IngestRequest *req, SetError *err) {
         return r;
 }
 
-int link_ingest_batch(Link *l, json_t *requests, SetError *errs, int *ret) {
-        json_t *reply = NULL, *results;
-        size_t n = json_array_size(requests);
-        int r;
+/* The results of an ingest-batch reply (taken) into errs and ret. */
+static int batch_results(json_t *reply, size_t n, SetError *errs, int *ret) {
+        json_t *results;
+        int r = reply_status(reply);
 
-        if (n == 0 || n > LINK_BATCH_MAX)
-                return -EINVAL;
-        r = link_request(l, json_pack("{s:s, s:O}", "type", "ingest-batch", "requests", requests),
-                         &reply);
         if (r < 0) {
                 json_decref(reply);
                 return r;
@@ -327,6 +332,79 @@ int link_ingest_batch(Link *l, json_t *requests, SetError *errs, int *ret) {
         }
         json_decref(reply);
         return 0;
+}
+
+int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n) {
+        static const char head[] = "{\"type\":\"ingest-batch\",\"requests\":[";
+        _cleanup_free_ char *frame = NULL;
+        int64_t id;
+        size_t m;
+        int r;
+
+        if (n == 0 || n > LINK_BATCH_MAX || len == 0)
+                return -EINVAL;
+        /* head, records, "],"id":" and at most 20 digits and "}" */
+        if (len > LINK_MAX_FRAME)
+                return -EMSGSIZE;
+        frame = malloc(sizeof(head) + len + 32);
+        if (!frame)
+                return -ENOMEM;
+        pthread_mutex_lock(&l->request_lock);
+        pthread_mutex_lock(&l->lock);
+        if (l->batch_id != 0) {
+                pthread_mutex_unlock(&l->lock);
+                pthread_mutex_unlock(&l->request_lock);
+                return -EBUSY;
+        }
+        id = ++l->next_id;
+        l->batch_id = id;
+        json_decref(l->batch_reply);
+        l->batch_reply = NULL;
+        pthread_mutex_unlock(&l->lock);
+        memcpy(frame, head, sizeof(head) - 1);
+        memcpy(frame + sizeof(head) - 1, records, len);
+        m = sizeof(head) - 1 + len;
+        m += (size_t) snprintf(frame + m, 32, "],\"id\":%" PRId64 "}", id);
+        r = link_send_text(l->fd, frame, m);
+        if (r < 0) {
+                pthread_mutex_lock(&l->lock);
+                l->batch_id = 0;
+                pthread_mutex_unlock(&l->lock);
+        }
+        pthread_mutex_unlock(&l->request_lock);
+        return r;
+}
+
+int link_ingest_batch_wait(Link *l, size_t n, SetError *errs, int *ret) {
+        json_t *reply = NULL;
+        struct timespec ts;
+        int r = 0;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += REPLY_TIMEOUT_SEC;
+        pthread_mutex_lock(&l->lock);
+        if (l->batch_id == 0)
+                r = -ENOENT;
+        /* Even when stopping: the answer says what we may acknowledge. */
+        while (r == 0 && !l->batch_reply) {
+                if (l->dead)
+                        r = -ECONNRESET;
+                else if (pthread_cond_timedwait(&l->cond, &l->lock, &ts) == ETIMEDOUT)
+                        r = -ETIMEDOUT;
+        }
+        if (l->batch_reply) {
+                reply = TAKE_PTR(l->batch_reply);
+                r = 0;
+        }
+        l->batch_id = 0;
+        pthread_mutex_unlock(&l->lock);
+        if (r < 0)
+                return r;
+        if (!errs || !ret) {
+                json_decref(reply); /* taken, so that the next batch may go; nothing known */
+                return -ENOMEM;
+        }
+        return batch_results(reply, n, errs, ret);
 }
 
 int link_kv_get(Link *l, const char *key, char **ret) {

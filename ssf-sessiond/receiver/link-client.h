@@ -29,11 +29,18 @@ const TransmitterConfig *link_transmitter(Link *l);
 
 /* Requests answered by the daemon (blocking, bounded). */
 int link_ingest(Link *l, const IngestRequest *req, SetError *err);
-/* Hands over the records in requests (a JSON array of ingest_to_json() objects, 1 to
- * LINK_BATCH_MAX, at most LINK_MAX_FRAME bytes in all), which root commits in one transaction.
- * Returns 0 with ret[i] and errs[i] as link_ingest() would have said for each, or -errno when
- * none is known to be applied. */
-int link_ingest_batch(Link *l, json_t *requests, SetError *errs, int *ret);
+/* Hands over n records (1 to LINK_BATCH_MAX ingest_to_json() objects, serialised compactly and
+ * joined by commas in records, len bytes: the frame is made around them without parsing or
+ * serialising them again), which root commits in one transaction, and returns at once: the
+ * worker verifies the next SETs while root commits these. At most one batch is outstanding
+ * (-EBUSY otherwise); -EMSGSIZE when the frame would pass LINK_MAX_FRAME. */
+int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n);
+/* Waits for root's answer to the batch sent (other requests may be made in between). Returns 0
+ * with ret[i] and errs[i] as link_ingest() would have said for each of its n records, or -errno
+ * when none is known to be applied. A batch sent is always waited for: until root answered,
+ * none of its SETs is known to be committed. errs or ret NULL (no memory for them): the answer
+ * is taken and -ENOMEM returned. */
+int link_ingest_batch_wait(Link *l, size_t n, SetError *errs, int *ret);
 int link_kv_get(Link *l, const char *key, char **ret);
 int link_kv_set(Link *l, const char *key, const char *value);
 

@@ -42,8 +42,21 @@ typedef struct Deferred {
         uint64_t retry_usec;
 } Deferred;
 
+/* Verified SETs waiting to be handed to root together: root commits them in one transaction,
+ * and the poller acknowledges them after it answered. One batch may be with root (in flight)
+ * while the next is verified and, when the transmitter has more, while the next poll is
+ * fetched: its acknowledgements then go with the poll after that. */
+#define BATCH_MAX_BYTES (LINK_MAX_FRAME - 4096u)
+
+typedef struct Batch {
+        char *records;               /* ingest_to_json() objects, serialised, comma-joined */
+        char *jtis[LINK_BATCH_MAX];  /* the jtis they were delivered under */
+        size_t n, bytes;             /* bytes: of records, BATCH_MAX_BYTES allocated */
+} Batch;
+
 typedef struct Poller {
         Receiver rx;
+        Batch inflight;    /* sent to root (link_ingest_batch_send()), answer not taken yet */
         bool auth_retried; /* a 401 made us fetch a new token; the next one backs off */
         json_t *acks;      /* array of jti */
         json_t *errs;      /* object jti -> {err, description} */
@@ -160,28 +173,18 @@ static Outcome poller_settle(Poller *p, const char *jti, int r, const SetError *
         return OUTCOME_FAILED;
 }
 
-/* Verified SETs of one poll answer waiting to be handed to root together: root commits them in
- * one transaction, and the poller acknowledges them after it answered. */
-#define BATCH_MAX_BYTES (LINK_MAX_FRAME - 4096u)
-
-typedef struct Batch {
-        json_t *requests;            /* ingest_to_json() objects */
-        char *jtis[LINK_BATCH_MAX];  /* the jtis they were delivered under */
-        size_t n, bytes;
-} Batch;
-
 static void batch_clear(Batch *b) {
         for (size_t i = 0; i < b->n; i++)
                 b->jtis[i] = mfree(b->jtis[i]);
-        json_array_clear(b->requests);
         b->n = b->bytes = 0;
 }
 
-/* Hands the batch to root and settles each of its SETs. Returns how many failed locally (they
- * come again). */
-static size_t poller_flush_batch(Poller *p, Batch *b) {
+/* Waits for root's answer to the batch in flight and settles each of its SETs: acknowledged
+ * only now, after root committed them. Returns how many failed locally (they come again). */
+static size_t poller_collect(Poller *p) {
         _cleanup_free_ SetError *errs = NULL;
         _cleanup_free_ int *rs = NULL;
+        Batch *b = &p->inflight;
         size_t failed = 0;
         int r;
 
@@ -189,7 +192,9 @@ static size_t poller_flush_batch(Poller *p, Batch *b) {
                 return 0;
         errs = calloc(b->n, sizeof(SetError));
         rs = calloc(b->n, sizeof(int));
-        r = errs && rs ? link_ingest_batch(p->rx.link, b->requests, errs, rs) : -ENOMEM;
+        /* Without memory for the results, still take the answer: the next batch needs the
+         * slot, and none of these is acknowledged. */
+        r = link_ingest_batch_wait(p->rx.link, b->n, errs, rs);
         if (r < 0) {
                 log_error_errno(r, "Could not record %zu SET(s), they will be delivered again: %m",
                                 b->n);
@@ -202,6 +207,32 @@ static size_t poller_flush_batch(Poller *p, Batch *b) {
                                 failed++;
                 }
         batch_clear(b);
+        return failed;
+}
+
+/* Settles the batch in flight, then hands b to root without waiting for its answer (b is empty
+ * afterwards; poller_collect() settles it). Returns how many SETs failed locally (they come
+ * again). */
+static size_t poller_flush_batch(Poller *p, Batch *b) {
+        size_t failed = poller_collect(p);
+        Batch t;
+        int r;
+
+        if (b->n == 0)
+                return failed;
+        r = link_ingest_batch_send(p->rx.link, b->records, b->bytes, b->n);
+        if (r < 0) {
+                log_error_errno(r, "Could not record %zu SET(s), they will be delivered again: %m",
+                                b->n);
+                failed += b->n;
+                batch_clear(b);
+                return failed;
+        }
+        /* b's records are sent: b becomes the batch in flight, the empty one is b now. */
+        t = p->inflight;
+        p->inflight = *b;
+        *b = t;
+        p->inflight.bytes = 0; /* sent: only the jtis are needed now */
         return failed;
 }
 
@@ -231,22 +262,27 @@ static Outcome poller_handle(Poller *p, Batch *b, const char *jti, json_t *value
                 r = receive_prepare(p->rx.link, p->rx.http, &p->rx.t, json_string_value(value),
                                     json_string_length(value), jti, now, &req, &err, &retry);
         if (r >= 0) {
+                _cleanup_free_ char *text = NULL;
+
+                /* Serialised once, here: the frame is made around the texts. */
                 rq = ingest_to_json(&req);
-                size = rq ? json_dumpb(rq, NULL, 0, JSON_COMPACT) : 0;
-                if (!rq || size + 16 > BATCH_MAX_BYTES) {
+                text = rq ? json_dumps(rq, JSON_COMPACT) : NULL;
+                json_decref(rq);
+                size = text ? strlen(text) : 0;
+                if (!text || !b->records || size + 1 > BATCH_MAX_BYTES) {
                         /* Alone in a frame of its own (or out of memory: root says). */
-                        json_decref(rq);
                         r = receive_outcome(jti, link_ingest(p->rx.link, &req, &err), &err);
                 } else {
                         if (b->n == LINK_BATCH_MAX || b->bytes + size + 1 > BATCH_MAX_BYTES)
                                 *failed += poller_flush_batch(p, b);
                         b->jtis[b->n] = strdup(jti);
-                        if (!b->jtis[b->n] || json_array_append_new(b->requests, rq) < 0) {
-                                b->jtis[b->n] = mfree(b->jtis[b->n]);
+                        if (!b->jtis[b->n])
                                 return OUTCOME_FAILED;
-                        }
+                        if (b->n > 0)
+                                b->records[b->bytes++] = ',';
+                        memcpy(b->records + b->bytes, text, size);
+                        b->bytes += size;
                         b->n++;
-                        b->bytes += size + 1;
                         return OUTCOME_SETTLED;
                 }
         }
@@ -331,6 +367,10 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
                 timeout = MIN(timeout, MAX(until, (uint64_t) POLLER_SPIN_USEC));
         }
 
+        /* A long poll may take a while: root's answer to the batch in flight first, so that
+         * its acknowledgements go with it. A drain poll goes out at once, while root commits. */
+        if (!immediately)
+                (void) poller_collect(p);
         *ret_new = false;
         n_acks = json_array_size(p->acks);
         n_errs = json_object_size(p->errs);
@@ -398,8 +438,8 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
                 log_warning("Poll response is not a JSON object with a \"sets\" object");
                 return -EBADMSG;
         }
-        batch.requests = json_array();
-        if (!batch.requests)
+        batch.records = malloc(BATCH_MAX_BYTES);
+        if (!batch.records)
                 return -ENOMEM;
         json_object_foreach(pr.sets, jti, v) {
                 size_t failed = 0;
@@ -407,7 +447,8 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
 
                 if (link_stopping(p->rx.link))
                         break;
-                if (json_array_size(p->acks) + json_object_size(p->errs) + batch.n >= MAX_PENDING) {
+                if (json_array_size(p->acks) + json_object_size(p->errs) + batch.n +
+                    p->inflight.n >= MAX_PENDING) {
                         stalled = true;
                         break;
                 }
@@ -425,9 +466,13 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         /* What is verified goes to root (one transaction), even when a SET after it failed. */
         if (poller_flush_batch(p, &batch) > 0)
                 stalled = true;
-        json_decref(batch.requests);
+        free(batch.records);
         *ret_new = n_new > 0;
         *ret_more = !stalled && (pr.more || (n_sets > 0 && n_sets >= p->rx.c->poll_max_events));
+        /* The last batch stays with root while the next drain poll is fetched; before anything
+         * else, its answer is taken (and a failure in it counts as a stall). */
+        if (!*ret_more && poller_collect(p) > 0)
+                stalled = true;
         /* Nothing taken at all (the daemon busy or unreachable): back off before the next
          * poll, which would bring the same SETs again. */
         return stalled && n_new > 0 && json_array_size(p->acks) + json_object_size(p->errs) == 0
@@ -474,7 +519,8 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
         r = receiver_init(&p.rx, link, http, authorization, oauth2, false);
         p.acks = json_array();
         p.errs = json_object();
-        if (r < 0 || !p.acks || !p.errs) {
+        p.inflight.records = malloc(BATCH_MAX_BYTES);
+        if (r < 0 || !p.acks || !p.errs || !p.inflight.records) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -482,6 +528,10 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
         while (!link_stopping(link)) {
                 uint64_t started, hold;
                 bool fresh = false, drain;
+
+                /* Only a drain poll goes out with a batch still with root (poller_poll()). */
+                if (!more)
+                        (void) poller_collect(&p);
 
                 /* The transmitter said when to come back (Retry-After): no request to it until
                  * then. Deferred SETs need only the JWKS and the daemon, so they go on. */
@@ -593,10 +643,13 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
                         break;
         }
         r = 0;
+        (void) poller_collect(&p); /* committed or not: root says, then we may acknowledge */
         poller_flush(&p);
         receiver_publish(&p.rx, NULL, NULL, false);
 out:
         receiver_done(&p.rx);
+        batch_clear(&p.inflight);
+        free(p.inflight.records);
         json_decref(p.acks);
         json_decref(p.errs);
         for (size_t i = 0; i < p.n_deferred; i++) {

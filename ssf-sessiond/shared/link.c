@@ -14,11 +14,13 @@
 
 int link_send(int fd, json_t *msg) {
         _cleanup_free_ char *text = json_dumps(msg, JSON_COMPACT);
-        size_t len;
 
         if (!text)
                 return -ENOMEM;
-        len = strlen(text);
+        return link_send_text(fd, text, strlen(text));
+}
+
+int link_send_text(int fd, const char *text, size_t len) {
         if (len > LINK_MAX_FRAME)
                 return -EMSGSIZE;
         for (;;) {

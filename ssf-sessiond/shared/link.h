@@ -27,7 +27,9 @@
  * A reply carries "status": 0 or a negative errno, and for ingest "err"/"description" when
  * the SET is to be reported in setErrs. An ingest-batch (1 to LINK_BATCH_MAX records, committed
  * in one transaction) is answered with one result per record, in order, each as an ingest
- * reply would have it; its "status" is not 0 only when none was applied.
+ * reply would have it; its "status" is not 0 only when none was applied. The worker may send
+ * one ingest-batch ahead, before the previous one's reply (it verifies the next SETs while root
+ * commits), and other requests while it is outstanding; root answers each in the order read.
  *
  * The framing is here, in code both processes link; the worker's end of the channel is
  * receiver/link-client.c, root's the worker supervision in daemon/broker.c.
@@ -46,6 +48,9 @@
 /* Framing (both sides). send: 0 or -errno. recv: 0 with a new object, -EAGAIN when nothing is
  * there (non-blocking fds), -ECONNRESET at EOF, -EBADMSG/-EMSGSIZE for a bad datagram. */
 int link_send(int fd, json_t *msg);
+/* The same with a frame already serialised (len bytes of one JSON object, as the sender made
+ * it): the receiver parses it as strictly as any other. */
+int link_send_text(int fd, const char *text, size_t len);
 int link_recv(int fd, json_t **ret);
 /* link_recv() into buf, at least LINK_MAX_FRAME + 1 bytes (root reuses one buffer). */
 int link_recv_buf(int fd, char *buf, json_t **ret);

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* The network worker's end of the channel (link-client.h), against a real SOCK_SEQPACKET
+ * socketpair with this test playing root: an ingest-batch sent ahead (link_ingest_batch_send(),
+ * the frame made around records serialised once) is read by root as any frame, is answered while other requests are made, its answer is taken only by
+ * link_ingest_batch_wait() and mapped back record by record, a second one is refused while the
+ * first is outstanding, and a channel that closes before the answer says so (nothing is known
+ * committed). */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "link-client.h"
+#include "link.h"
+#include "macro.h"
+
+static const char *CONF = "[transmitter]\nissuer = https://idp.example.com\nauth = none\n"
+                          "[subjects]\ndomains = example.com\n";
+
+static Link *new_link(int *ret_root_fd) {
+        Config *c = NULL;
+        Link *l = NULL;
+        int sv[2];
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(config_load_buffer("mem", CONF, strlen(CONF), &c), 0);
+        assert_int_equal(link_new(sv[1], c, NULL, &l), 0);
+        *ret_root_fd = sv[0];
+        return l;
+}
+
+/* n records as the poller hands them over: serialised, comma-joined. */
+static const char *RECS3 = "{\"jti\":\"a\",\"i\":0},{\"jti\":\"b\",\"i\":1},{\"jti\":\"c\"}";
+static const char *RECS2 = "{\"jti\":\"a\"},{\"jti\":\"b\"}";
+
+/* Root's side: the next message, of the expected type. */
+static json_t *root_recv(int fd, const char *type) {
+        json_t *m = NULL;
+
+        assert_int_equal(link_recv(fd, &m), 0);
+        assert_string_equal(json_string_value(json_object_get(m, "type")), type);
+        return m;
+}
+
+typedef struct KvCall {
+        Link *link;
+        char *value;
+        int r;
+} KvCall;
+
+static void *kv_get(void *userdata) {
+        KvCall *k = userdata;
+
+        k->r = link_kv_get(k->link, "stream_id", &k->value);
+        return NULL;
+}
+
+static void test_batch_sent_ahead(void **state) {
+        _cleanup_(json_decrefp) json_t *batch = NULL, *kv = NULL;
+        SetError errs[3] = {};
+        int rs[3] = { 99, 99, 99 }, fd;
+        Link *l = new_link(&fd);
+        KvCall k = { .link = l };
+        pthread_t t;
+        json_t *reply;
+
+        (void) state;
+        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), 0);
+        /* Only one ahead. */
+        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), -EBUSY);
+        assert_int_equal(link_ingest_batch_send(l, RECS3, LINK_MAX_FRAME + 1, 3), -EMSGSIZE);
+        /* Root reads a frame as any other: the records, in order, and the id. */
+        batch = root_recv(fd, "ingest-batch");
+        assert_int_equal(json_array_size(json_object_get(batch, "requests")), 3);
+        assert_string_equal(json_string_value(json_object_get(
+                json_array_get(json_object_get(batch, "requests"), 2), "jti")), "c");
+        assert_true(json_is_integer(json_object_get(batch, "id")));
+        /* Nothing to send, or a frame past the bound: refused, nothing outstanding. */
+        assert_int_equal(link_ingest_batch_send(l, RECS3, 0, 0), -EINVAL);
+
+        /* Another request while root commits: answered first, the batch's answer kept. */
+        assert_int_equal(pthread_create(&t, NULL, kv_get, &k), 0);
+        kv = root_recv(fd, "kv-get");
+        reply = json_pack("{s:s, s:O, s:i, s:s}", "type", "reply", "id",
+                          json_object_get(kv, "id"), "status", 0, "value", "s-1");
+        assert_int_equal(link_send(fd, reply), 0);
+        json_decref(reply);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(k.r, 0);
+        assert_string_equal(k.value, "s-1");
+        free(k.value);
+
+        reply = json_pack("{s:s, s:O, s:i, s:[{s:i}, {s:i, s:s, s:s}, {s:i}]}", "type", "reply",
+                          "id", json_object_get(batch, "id"), "status", 0, "results",
+                          "status", 0, "status", -EBADMSG, "err", "invalid_request",
+                          "description", "too large", "status", -EALREADY);
+        assert_int_equal(link_send(fd, reply), 0);
+        json_decref(reply);
+        assert_int_equal(link_ingest_batch_wait(l, 3, errs, rs), 0);
+        assert_int_equal(rs[0], 0);
+        assert_int_equal(rs[1], -EBADMSG);
+        assert_string_equal(errs[1].err, "invalid_request");
+        assert_string_equal(errs[1].description, "too large");
+        assert_int_equal(rs[2], -EALREADY);
+        assert_null(errs[2].err);
+
+        /* Taken: nothing outstanding any more, and a new batch may go. */
+        assert_int_equal(link_ingest_batch_wait(l, 3, errs, rs), -ENOENT);
+        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), 0);
+        json_decref(root_recv(fd, "ingest-batch"));
+        close(fd);
+        /* Root gone before answering: none of them is known to be committed. */
+        assert_int_equal(link_ingest_batch_wait(l, 3, errs, rs), -ECONNRESET);
+        link_free(l);
+}
+
+static void test_batch_answer_mismatch(void **state) {
+        _cleanup_(json_decrefp) json_t *batch = NULL;
+        SetError errs[2] = {};
+        int rs[2], fd;
+        Link *l = new_link(&fd);
+        json_t *reply;
+
+        (void) state;
+        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
+        batch = root_recv(fd, "ingest-batch");
+        /* A reply with another id is not this batch's answer; one result for two records is
+         * no answer at all. */
+        reply = json_pack("{s:s, s:I, s:i, s:[]}", "type", "reply", "id",
+                          json_integer_value(json_object_get(batch, "id")) + 100, "status", 0,
+                          "results");
+        assert_int_equal(link_send(fd, reply), 0);
+        json_decref(reply);
+        reply = json_pack("{s:s, s:O, s:i, s:[{s:i}]}", "type", "reply", "id",
+                          json_object_get(batch, "id"), "status", 0, "results", "status", 0);
+        assert_int_equal(link_send(fd, reply), 0);
+        json_decref(reply);
+        assert_int_equal(link_ingest_batch_wait(l, 2, errs, rs), -EBADMSG);
+        /* A failed batch as a whole (root applied none). */
+        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
+        json_decref(batch);
+        batch = root_recv(fd, "ingest-batch");
+        reply = json_pack("{s:s, s:O, s:i}", "type", "reply", "id", json_object_get(batch, "id"),
+                          "status", -EIO);
+        assert_int_equal(link_send(fd, reply), 0);
+        json_decref(reply);
+        assert_int_equal(link_ingest_batch_wait(l, 2, errs, rs), -EIO);
+        /* No memory for the results: the answer is still taken, nothing is said applied. */
+        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
+        json_decref(batch);
+        batch = root_recv(fd, "ingest-batch");
+        reply = json_pack("{s:s, s:O, s:i, s:[{s:i}, {s:i}]}", "type", "reply", "id",
+                          json_object_get(batch, "id"), "status", 0, "results", "status", 0,
+                          "status", 0);
+        assert_int_equal(link_send(fd, reply), 0);
+        json_decref(reply);
+        assert_int_equal(link_ingest_batch_wait(l, 2, NULL, NULL), -ENOMEM);
+        assert_int_equal(link_ingest_batch_wait(l, 2, errs, rs), -ENOENT);
+        close(fd);
+        link_free(l);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_batch_sent_ahead),
+                cmocka_unit_test(test_batch_answer_mismatch),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
