@@ -43,6 +43,9 @@ struct HttpClient {
         size_t key_blob_len;
         char *proxy;     /* "http://host:port" / "https://host:port", or NULL: no proxy */
         atomic_bool abort;
+        /* http_client_interrupt(): abort unless the answer has begun to arrive. */
+        atomic_bool interrupt;
+        atomic_bool answering;
         uint64_t hold_until_usec; /* CLOCK_MONOTONIC: the Retry-After hold ends */
 };
 
@@ -56,6 +59,7 @@ typedef struct HttpTransfer {
         char *www_authenticate;
         char *retry_after;
 } HttpTransfer;
+
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(HttpClient *, http_client_free);
 
@@ -192,6 +196,9 @@ static size_t http_header_cb(char *buffer, size_t size, size_t nitems, void *use
         size_t n = size * nitems;
 
         if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0) {
+                /* The answer is coming (a proxy's answer to CONNECT is not passed here:
+                 * CURLOPT_SUPPRESS_CONNECT_HEADERS): an interruption no longer throws it away. */
+                atomic_store(&t->client->answering, true);
                 /* A new response (e.g. after "100 Continue"): forget the previous headers. */
                 free(t->content_type);
                 free(t->www_authenticate);
@@ -216,6 +223,8 @@ static int http_xferinfo_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
                             curl_off_t ulnow) {
         HttpTransfer *t = clientp;
 
+        /* An interruption is looked at between two curl_multi_perform() calls (http_perform()),
+         * once what had arrived was read. */
         return atomic_load(&t->client->abort) ? 1 : 0;
 }
 
@@ -353,6 +362,8 @@ int http_client_new(const char *ca_file, HttpClient **ret) {
         if (!c)
                 return -ENOMEM;
         atomic_init(&c->abort, false);
+        atomic_init(&c->interrupt, false);
+        atomic_init(&c->answering, false);
 
         if (ca_file) {
                 int r;
@@ -399,6 +410,14 @@ void http_client_abort(HttpClient *c) {
         atomic_store(&c->abort, true);
         if (c->multi)
                 (void) curl_multi_wakeup(c->multi); /* thread-safe by contract */
+}
+
+void http_client_interrupt(HttpClient *c) {
+        if (!c)
+                return;
+        atomic_store(&c->interrupt, true);
+        if (c->multi)
+                (void) curl_multi_wakeup(c->multi);
 }
 
 void http_response_done(HttpResponse *r) {
@@ -477,6 +496,8 @@ static int http_setup(HttpClient *c, HttpTransfer *t, const char *method, const 
          * configured proxy or none, and no host is exempt from it. */
         if (c->proxy) {
                 SETOPT(h, CURLOPT_PROXY, c->proxy);
+                /* The header callback sees the server's answer only, not the proxy's to CONNECT. */
+                SETOPT(h, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
                 SETOPT(h, CURLOPT_NOPROXY, "");
                 SETOPT(h, CURLOPT_HTTPPROXYTUNNEL, 1L); /* CONNECT: TLS end to end */
                 /* Our headers (Authorization) go to the transmitter only, never to the proxy. */
@@ -531,7 +552,7 @@ static int http_setup(HttpClient *c, HttpTransfer *t, const char *method, const 
  * it at once with curl_multi_wakeup(). Returns the transfer's CURLcode. */
 static CURLcode http_perform(HttpClient *c) {
         CURLcode result = CURLE_OK;
-        bool done = false;
+        bool done = false, looked = false;
         CURLMcode mc;
 
         mc = curl_multi_add_handle(c->multi, c->easy);
@@ -560,6 +581,18 @@ static CURLcode http_perform(HttpClient *c) {
                         }
                 if (done)
                         break;
+                /* Interrupted: abort unless the answer has begun to arrive. What is already
+                 * in the socket counts: curl reads only what its last poll saw, so the first time
+                 * one more poll (not waiting) and one more perform go first. */
+                if (atomic_load(&c->interrupt) && !atomic_load(&c->answering)) {
+                        if (!looked) {
+                                looked = true;
+                                (void) curl_multi_poll(c->multi, NULL, 0, 0, NULL);
+                                continue;
+                        }
+                        result = CURLE_ABORTED_BY_CALLBACK;
+                        break;
+                }
                 if (running == 0) {
                         /* Nothing running and no completion message: should not happen. */
                         result = CURLE_FAILED_INIT;
@@ -653,8 +686,8 @@ static int http_request_internal(HttpClient *c, const char *method, const char *
         if (content_type && (isempty(content_type) || !http_header_value_safe(content_type)))
                 return -EINVAL;
 
-        /* An abort requested while no request ran applies to this one. */
-        if (atomic_exchange(&c->abort, false))
+        /* An abort or interruption requested while no request ran applies to this one. */
+        if (atomic_exchange(&c->abort, false) | atomic_exchange(&c->interrupt, false))
                 return -ECANCELED;
         if (held && http_client_hold_left(c) > 0) {
                 log_debug("HTTP %s %s held back: the transmitter asked us to retry later", method,
@@ -707,7 +740,11 @@ static int http_request_internal(HttpClient *c, const char *method, const char *
         if (r < 0)
                 return r;
 
+        atomic_store(&c->answering, false);
         code = http_perform(c);
+        /* An interruption that came while the answer arrived was for this request too: the
+         * caller looks at what it was for once this returns. */
+        atomic_store(&c->interrupt, false);
 
         /* Don't keep pointers to our stack and list in the handle beyond this call. */
         (void) curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, NULL);

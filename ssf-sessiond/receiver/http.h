@@ -82,4 +82,8 @@ uint64_t http_client_hold_left(const HttpClient *c);
 
 /* Makes a running or the next http_request() of c return -ECANCELED soon (thread-safe). */
 void http_client_abort(HttpClient *c);
+/* The same, except that a running request whose answer's body has begun to arrive is read to
+ * its end and returned as usual: gets the caller's attention sooner than a long poll would end,
+ * without throwing away SETs the transmitter already handed to it (thread-safe). */
+void http_client_interrupt(HttpClient *c);
 void http_response_done(HttpResponse *r);

@@ -115,7 +115,7 @@ static void *reader_thread(void *userdata) {
                                 free(l->verify_state);
                                 l->verify_state = strdup(state);
                                 if (l->http)
-                                        http_client_abort(l->http); /* ask now, not after the long poll */
+                                        http_client_interrupt(l->http); /* ask now, not after the long poll */
                         }
                 } else if (streq(type, "admin")) {
                         json_t *id = json_object_get(msg, "id");
@@ -127,7 +127,7 @@ static void *reader_thread(void *userdata) {
                             json_array_append(l->admin, msg) >= 0) {
                                 pthread_cond_broadcast(&l->cond);
                                 if (l->http)
-                                        http_client_abort(l->http); /* now, not after the poll */
+                                        http_client_interrupt(l->http); /* now, not after the poll */
                         }
                 } else if (streq(type, "stop"))
                         link_stop_locked(l);

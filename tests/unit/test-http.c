@@ -71,6 +71,17 @@ static const char server_py[] =
         "            self.reply(204, b'', ctype='text/plain')\n"
         "        elif p == '/redirect':\n"
         "            self.reply(302, b'', extra=[('Location', '/json')])\n"
+        "        elif p.startswith('/slowbody/'):\n"
+        "            body = b'z' * 20000\n"
+        "            self.send_response(200)\n"
+        "            self.send_header('Content-Type', 'application/json')\n"
+        "            self.send_header('Content-Length', str(len(body)))\n"
+        "            self.end_headers()\n"
+        "            self.wfile.write(body[:10000])\n"
+        "            self.wfile.flush()\n"
+        "            open(p[len('/slowbody'):], 'w').close()\n"
+        "            time.sleep(3)\n"
+        "            self.wfile.write(body[10000:])\n"
         "        elif p == '/hang':\n"
         "            time.sleep(3600)\n"
         "        else:\n"
@@ -545,6 +556,7 @@ typedef struct AbortArgs {
         HttpClient *client;
         const char *url;
         int result;
+        size_t body_len;
 } AbortArgs;
 
 static void *abort_thread(void *p) {
@@ -552,6 +564,7 @@ static void *abort_thread(void *p) {
         HttpResponse r = {};
 
         a->result = http_request(a->client, "GET", a->url, NULL, NULL, 60 * USEC_PER_SEC, 0, &r);
+        a->body_len = r.body_len;
         http_response_done(&r);
         return NULL;
 }
@@ -583,6 +596,58 @@ static void test_abort(void **state) {
         assert_int_equal(http_request(c, "GET", ok, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), 0);
         http_response_done(&r);
 
+        http_client_free(c);
+}
+
+static void test_interrupt(void **state) {
+        HttpClient *c = trusting_client();
+        _cleanup_free_ char *hang = url("localhost", "/hang");
+        _cleanup_free_ char *ok = url("localhost", "/json");
+        _cleanup_free_ char *sent = NULL, *slow = NULL;
+        AbortArgs a = { .client = c, .url = hang, .result = 1 };
+        HttpResponse r = {};
+        pthread_t t;
+
+        /* No answer yet: an interruption cancels the request, as an abort does. */
+        assert_int_equal(pthread_create(&t, NULL, abort_thread, &a), 0);
+        (void) usleep(200 * 1000);
+        http_client_interrupt(c);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(a.result, -ECANCELED);
+
+        /* While idle: the next request is cancelled, once. */
+        http_client_interrupt(c);
+        assert_int_equal(http_request(c, "GET", ok, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), -ECANCELED);
+
+        /* The answer has begun to arrive (the server made the file once its headers and half
+         * its body were sent): it is read to its end and returned, and the interruption is
+         * spent. */
+        assert_true(asprintf(&sent, "%s/slowbody-sent", tmpdir) > 0);
+        (void) unlink(sent);
+        slow = url("localhost", "/slowbody");
+        assert_non_null(slow);
+        {
+                _cleanup_free_ char *full = NULL;
+
+                assert_true(asprintf(&full, "%s%s", slow, sent) > 0);
+                a = (AbortArgs) { .client = c, .url = full, .result = 1 };
+                assert_int_equal(pthread_create(&t, NULL, abort_thread, &a), 0);
+                for (int i = 0; i < 3000 && access(sent, F_OK) < 0; i++)
+                        (void) usleep(10 * 1000);
+                assert_int_equal(access(sent, F_OK), 0);
+                /* The file is made once the server's write returned; the client thread reads
+                 * the answer when it is next scheduled: give it a moment (the server sends the
+                 * rest 3 s after the file). */
+                (void) usleep(1000 * 1000);
+                http_client_interrupt(c);
+                assert_int_equal(pthread_join(t, NULL), 0);
+                assert_int_equal(a.result, 0);
+                assert_int_equal(a.body_len, 20000);
+        }
+        assert_int_equal(http_request(c, "GET", ok, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        http_response_done(&r);
+        (void) unlink(sent);
         http_client_free(c);
 }
 
@@ -692,6 +757,7 @@ int main(void) {
                 cmocka_unit_test(test_connection_refused),
                 cmocka_unit_test(test_timeout),
                 cmocka_unit_test(test_abort),
+                cmocka_unit_test(test_interrupt),
                 cmocka_unit_test(test_proxy),
                 cmocka_unit_test(test_client_cert_files),
                 cmocka_unit_test(test_free_null),
