@@ -66,8 +66,12 @@ class Receiver:
         """The daemon verifies a stream it has set up (the first of verify_interval's): wait
         until that verification has arrived, so that what a module then asks of the transmitter
         (its own verification request, a changed next verification event) meets the module's
-        requests, not this one."""
+        requests, not this one. Root records it before the transmitter hears of it (push: the
+        202 follows the commit): wait for the acknowledgement too, so that a module counting the
+        acknowledgements it caused does not count this one."""
         wait_for(lambda: self.status()["last_verified"], 30, "the stream verified after setup")
+        wait_for(lambda: not self.t.acks()["pending"], 30,
+                 "the transmitter to record the verification's acknowledgement")
 
     def wait_enabled(self):
         self.stream = wait_for(self._stream, 20, "the daemon's stream at the transmitter")
