@@ -466,6 +466,13 @@ for _ssf_sid in _ssf_victims:
     _ssf_remove_session(self, _ssf_sid)
 """
 
+_ADD_SESSION = """
+_ssf_path = self.AddSession(args[0], args[1], args[2], args[3], args[4])
+objects[_ssf_path].UpdateProperties('org.freedesktop.login1.Session', args[5])
+objects[_ssf_path].AddMethod('org.freedesktop.login1.Session', 'Terminate', '', '', args[6])
+ret = _ssf_path
+"""
+
 _GET_SESSION = """
 if '/org/freedesktop/login1/session/' + args[0] not in objects:
     raise dbus.exceptions.DBusException('No session ' + args[0],
@@ -531,6 +538,8 @@ class LogindMock:
                        _call_time("LockSession") + _LOCK_SESSION)
         # Not logind's: the mock's own record of when each call above arrived.
         mock.AddMethod(MANAGER_IFACE, "SsfCallTimes", "", "a(dss)", _CALL_TIMES)
+        # Not logind's: a session made whole (properties, Terminate) inside one call.
+        mock.AddMethod(MANAGER_IFACE, "SsfAddSession", "ssusba{sv}s", "s", _ADD_SESSION)
         return self
 
     def stop(self):
@@ -566,7 +575,6 @@ class LogindMock:
         """Add a session; returns its object path."""
         import dbus
         session_id = str(session_id)
-        path = str(self.mock().AddSession(session_id, seat, dbus.UInt32(uid), user, active))
         props = {
             "Remote": dbus.Boolean(remote),
             "Service": service,
@@ -576,10 +584,13 @@ class LogindMock:
             "Class": klass,
             "Leader": dbus.UInt32(leader if leader is not None else 1000 + len(self.sessions())),
         }
-        self.set_session_properties(session_id, **props)
-        self.mock(path).AddMethod(SESSION_IFACE, "Terminate", "", "",
-                                  _REMOVE_SESSION + "_ssf_remove_session(objects['"
-                                  + LOGIN1_PATH + "'], '" + session_id + "')\n")
+        # One call, so the session is never seen half made: a daemon that ends it between
+        # creation and its Terminate method would otherwise race the test.
+        path = str(self.manager().SsfAddSession(
+            session_id, seat, dbus.UInt32(uid), user, dbus.Boolean(active),
+            dbus.Dictionary(props, signature="sv"),
+            _REMOVE_SESSION + "_ssf_remove_session(objects['" + LOGIN1_PATH + "'], '"
+            + session_id + "')\n"))
         return path
 
     def set_session_properties(self, session_id, **props):
