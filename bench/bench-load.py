@@ -22,6 +22,8 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
                 rate is 1e6 / the EVP floor of RS256 that bench-jws measured in this run
                 (--verify-floor-us), for a key of the same size (checked: 2048 bits);
   3. ingesting  the same again with N fresh SETs while PAM latency is sampled: p99 / idle p99;
+                its control: N more SETs sampled with pam_permit.so logins (the daemon is not
+                on their path), over their idle p99: the machine's share of the ratio (4 too);
   4. history    the daemon is stopped, 100,000 history rows are written into its state.db with
                 sqlite3, it is restarted, idle PAM is sampled again, then `ssfctl history -n
                 100000` runs in a loop while PAM latency is sampled: p99 / that idle p99;
@@ -189,6 +191,8 @@ class Bench:
         self.procs.append(self.d)
         line = f"account required {{module}} socket={self.d.socket} snapshot={self.d.snapshot}"
         svc_dir = pam_support.write_service(os.path.join(tmp, "pam.d"), "bench-ssf", [line])
+        # The controls' stack: the same logins without pam_ssf.so, no daemon on their path.
+        pam_support.write_service(svc_dir, "bench-permit", ["account required pam_permit.so"])
         self.penv = dict(os.environ)
         self.penv.update({"LD_PRELOAD": pam_support.pam_wrapper_lib(), "PAM_WRAPPER": "1",
                           "PAM_WRAPPER_SERVICE_DIR": str(svc_dir)})
@@ -204,9 +208,9 @@ class Bench:
         self.d.stop()
         time.sleep(LONG_POLL_MAX + 0.5)  # the stopped worker's long poll is over
 
-    def pam_sampler(self, max_ms):
+    def pam_sampler(self, max_ms, service="bench-ssf"):
         return subprocess.Popen([os.path.join(self.args.bench_bin, "bench-pam"), "--ssf",
-                                 "bench-ssf", "--user", "bob", "--sample-ms", str(max_ms)],
+                                 service, "--user", "bob", "--sample-ms", str(max_ms)],
                                 env=self.penv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
 
@@ -220,8 +224,8 @@ class Bench:
         f = out.split()
         return {f[i]: float(f[i + 1]) for i in range(0, len(f) - 1, 2)}
 
-    def pam_idle(self):
-        return self.pam_result(self.pam_sampler(self.idle_ms), stop=False)
+    def pam_idle(self, service="bench-ssf"):
+        return self.pam_result(self.pam_sampler(self.idle_ms, service), stop=False)
 
     def pam_controls(self, idle):
         """The floors the ratios of 3 and 4 are read against, on the same idle daemon: a second
@@ -249,6 +253,21 @@ class Bench:
               f"{hog['max_us']:.0f} µs; p99 ratio {r['pam_p99_cpu_hog_ratio']}, p50 ratio "
               f"{r['pam_p50_cpu_hog_ratio']}", flush=True)
 
+    def permit_control(self, name, loaded):
+        """pam_p99_<name>_permit_ratio: PAM p99 of pam_permit.so logins (no daemon on their
+        path) while loaded() runs the same load again (it returns the sampler's figures), over
+        their idle p99 just before: the part of the pam_ssf.so ratio that is the machine's."""
+        r = self.results
+        idle = self.pam_idle("bench-permit")
+        p = loaded()
+        r[f"pam_p99_{name}_permit_ratio"] = round(p["p99_us"] / idle["p99_us"], 3)
+        r[f"pam_p50_{name}_permit_ratio"] = round(p["p50_us"] / idle["p50_us"], 3)
+        print(f"  control, pam_permit.so logins under the same load: idle p99 "
+              f"{idle['p99_us']:.0f} µs; during p50 {p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} "
+              f"µs over {p['samples']:.0f} logins; p99 ratio "
+              f"{r[f'pam_p99_{name}_permit_ratio']}, p50 ratio "
+              f"{r[f'pam_p50_{name}_permit_ratio']}", flush=True)
+
     # -- the backlog ----------------------------------------------------------------------------
     def queue_backlog(self, n, tag, pause=False, back=False):
         """Queue n SETs (device not compliant → high; back=True: compliant again) for the 1,000
@@ -266,13 +285,13 @@ class Bench:
         with concurrent.futures.ThreadPoolExecutor(4) as ex:
             return list(ex.map(one, range(n)))
 
-    def drain(self, jtis, sampler_ms=None):
+    def drain(self, jtis, sampler_ms=None, service="bench-ssf"):
         """Returns the drain figures of a queued backlog (and PAM latency during it when
         sampler_ms is set): a stopped daemon is started on it; a running one is fed by enabling
         the paused stream (queue_backlog(pause=True)) once the PAM sampler runs."""
         want = set(jtis)
         t_start = self.tx.acks()["now"]
-        sampler = self.pam_sampler(sampler_ms) if sampler_ms else None
+        sampler = self.pam_sampler(sampler_ms, service) if sampler_ms else None
         restart = not self.d.running()
         if not restart:
             time.sleep(0.3)  # the sampler's warm-up
@@ -439,6 +458,13 @@ class Bench:
               f"{p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs, max {p['max_us']:.0f} µs over "
               f"{p['samples']:.0f} logins; p99 ratio {r['pam_p99_ingesting_ratio']}, p50 ratio "
               f"{r['pam_p50_ingesting_ratio']}", flush=True)
+        # Its control: the same ingestion (levels up again) sampled with pam_permit.so logins,
+        # which never reach the daemon: what that load alone does to any login on this machine.
+        # Then the levels go back down untimed, so that 3b starts where it did.
+        self.permit_control("ingesting", lambda: self.drain(
+            self.queue_backlog(self.n_sets, "ingest-permit", pause=True), sampler_ms=600000,
+            service="bench-permit")["pam"])
+        self.drain(self.queue_backlog(self.n_sets, "ingest-reset", pause=True, back=True))
 
         # 3b. signal to logout: poll on the running daemon, then push on a second stack
         self.signal_to_logout(100 if self.args.quick else 1000)
@@ -461,6 +487,12 @@ class Bench:
               f"µs; during p50 {p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs, max "
               f"{p['max_us']:.0f} µs over {p['samples']:.0f} logins; p99 ratio "
               f"{r['pam_p99_history_ratio']}, p50 ratio {r['pam_p50_history_ratio']}", flush=True)
+
+        def permit_history():
+            sampler = self.pam_sampler(600000, "bench-permit")
+            self.history_load(self.history_runs)
+            return self.pam_result(sampler)
+        self.permit_control("history", permit_history)
 
         # 5. 100,000 users at risk with history
         self.stop_daemon()
