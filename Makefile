@@ -107,7 +107,10 @@ all: $(PAM_MODULE) $(DAEMON) $(SSFCTL)
 # named by $SSF_TEST_WORKER as its worker (daemon/broker.c, SSF_TEST_BUILD). Never installed.
 TEST_DAEMON := $(B)/helpers/ssf-sessiond-test
 
-tests: all $(UNIT_BINS) $(FUZZ_BINS) $(HELPER_BINS) $(TEST_DAEMON)
+# An NSS module for nss_wrapper whose lookups of one name wait for a file: a slow user database.
+NSS_GATE := $(B)/helpers/libnss_ssfgate.so
+
+tests: all $(UNIT_BINS) $(FUZZ_BINS) $(HELPER_BINS) $(TEST_DAEMON) $(NSS_GATE)
 
 # One compile rule; each folder sets which headers it sees (INC) and whether the daemon's
 # libraries' headers are visible at all (XCFLAGS): the PAM module and common/ must not see them.
@@ -181,6 +184,11 @@ $(B)/helpers/%: $(O)/tests/helpers/%.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpam -lpam_misc $(shell $(PKG_CONFIG) --libs libpamtest 2>/dev/null)
+
+$(NSS_GATE): tests/helpers/nss/nss-gate.c
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -fvisibility=default -Wno-unused-parameter -shared $(LDFLAGS) -o $@ $<
 
 # ---------------------------------------------------------------------------------------------
 deps:

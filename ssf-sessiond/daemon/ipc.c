@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The server side of the local IPC socket (ipc.h): answers pam_ssf.so and ssfctl, deciding
- * what each caller may ask from SO_PEERCRED. Runs in the root daemon, on two threads: the front
- * thread accepts every connection and answers PAM at once, from memory (the level table the
- * engine publishes after each commit), taking no lock a commit holds; an ssfctl request is
- * handed to the main loop, which may be busy committing SETs.
+ * what each caller may ask from SO_PEERCRED. Runs in the root daemon: IPC_FRONT_THREADS front
+ * threads accept the connections and answer PAM at once, from memory (the level table the
+ * engine publishes after each commit), taking no lock a commit holds; each has its own loop, so
+ * that a query whose user database lookup is slow (NSS: LDAP, sssd) holds up only its own
+ * thread. An ssfctl request is handed to the main loop, which may be busy committing SETs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,9 @@
 /* Connections one unprivileged uid may hold at once; all of them together get at most half
  * of IPC_MAX_CLIENTS. */
 #define IPC_MAX_CLIENTS_PER_UID 16u
+
+/* Threads that accept and answer PAM, each on its own loop and all on the listening socket. */
+#define IPC_FRONT_THREADS 4u
 /* `ssfctl history`: rows read per page, frames' send timeout, listings at once, and N's bound. */
 #define HISTORY_PAGE 256u
 #define HISTORY_SEND_USEC (5u * 1000000u)
@@ -46,17 +50,21 @@
 
 typedef struct IpcClient IpcClient;
 
+typedef struct IpcFront {
+        IpcServer *server;
+        sd_event *event;                /* this thread's loop: accept, answer PAM */
+        pthread_t thread;
+        bool started;
+} IpcFront;
+
 struct IpcServer {
         State *state;
         Broker *broker;
         int fd;
         bool activated;
         char *path;
-        sd_event *front;                /* the front thread's loop: accept, answer PAM */
-        sd_event_source *source;        /* the listening socket, on front */
-        int stop_fd;                    /* eventfd: ends the front thread */
-        pthread_t thread;
-        bool thread_started;
+        IpcFront front[IPC_FRONT_THREADS];
+        int stop_fd;                    /* eventfd: ends the front threads (never read) */
         sd_event_source *handoff_source; /* on the main loop */
         int handoff_fd;                 /* eventfd: ssfctl requests are queued */
 
@@ -160,13 +168,20 @@ static void handle_pam(IpcClient *c, const SsfIpcMsg *q) {
         LocalUser u;
         int r;
 
-        /* The name as PAM gave it; the answer is about the account NSS resolves it to. */
-        r = local_user_resolve(q->user, &u);
-        if (r == -ESRCH || r == -EINVAL) {
-                if (c->cred.uid != 0) {
+        /* An unprivileged caller may only ask about its own account, by the name its uid has
+         * (alias names are root's): its uid is looked up, never a name it chose, so that it
+         * cannot keep this thread waiting on a slow user database with names of its making. */
+        if (c->cred.uid != 0) {
+                (void) local_user_from_uid(c->cred.uid, &u);
+                if (!q->user || !streq(u.name, q->user)) {
                         reply_error(c, SSF_IPC_PAM_REPLY, EPERM, "may only ask about oneself");
                         return;
                 }
+                r = 0;
+        } else
+                /* The name as PAM gave it; the answer is about the account NSS resolves it to. */
+                r = local_user_resolve(q->user, &u);
+        if (r == -ESRCH || r == -EINVAL) {
                 log_info("PAM query from pid " PID_FMT " for unknown user '%s' (service '%s'): "
                          "no such account, level none", c->cred.pid, q->user,
                          strempty(q->service));
@@ -1165,7 +1180,7 @@ static void handle_ctl(IpcClient *c, const SsfIpcMsg *q) {
         client_reply_body(c, body);
 }
 
-/* ---- the front thread: accept, read the request, answer PAM, hand ssfctl over ------------- */
+/* ---- the front threads: accept, read the request, answer PAM, hand ssfctl over ------------ */
 
 static int on_client_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         IpcClient *c = userdata;
@@ -1293,13 +1308,13 @@ static int on_stop(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 }
 
 static void *front_thread(void *userdata) {
-        IpcServer *srv = userdata;
+        IpcFront *f = userdata;
         int r;
 
-        /* The only thread at the daemon's own priority (see state_thread_background()). */
+        /* The only threads at the daemon's own priority (see state_thread_background()). */
         (void) prctl(PR_SET_NAME, (unsigned long) "ssf-pam-front", 0, 0, 0);
-        state_thread_front(srv->state);
-        r = sd_event_loop(srv->front);
+        state_thread_front(f->server->state);
+        r = sd_event_loop(f->event);
 
         if (r < 0)
                 log_error_errno(r, "The IPC front loop failed: %m");
@@ -1456,23 +1471,32 @@ int ipc_server_new(State *st, sd_event *event, Broker *broker, const char *path,
                 return log_error_errno(r, "eventfd: %m");
         }
         r = sd_event_add_io(event, &s->handoff_source, s->handoff_fd, EPOLLIN, on_handoff, s);
-        /* The front thread's own loop: the listening socket and the PAM clients. */
-        if (r >= 0)
-                r = sd_event_new(&s->front);
-        if (r >= 0)
-                r = sd_event_add_io(s->front, &s->source, s->fd, EPOLLIN, on_accept, s);
-        if (r >= 0)
-                r = sd_event_add_io(s->front, NULL, s->stop_fd, EPOLLIN, on_stop, s);
+        /* Each front thread's own loop: the listening socket (non-blocking: the threads that
+         * lose the race for a connection get EAGAIN), its PAM clients, the stop signal. */
+        for (unsigned i = 0; r >= 0 && i < IPC_FRONT_THREADS; i++) {
+                IpcFront *f = &s->front[i];
+
+                f->server = s;
+                r = sd_event_new(&f->event);
+                if (r >= 0)
+                        r = sd_event_add_io(f->event, NULL, s->fd, EPOLLIN, on_accept, s);
+                if (r >= 0)
+                        r = sd_event_add_io(f->event, NULL, s->stop_fd, EPOLLIN, on_stop, s);
+        }
         if (r < 0) {
                 ipc_server_free(s);
                 return log_error_errno(r, "Cannot watch the IPC socket: %m");
         }
-        r = pthread_create(&s->thread, NULL, front_thread, s);
-        if (r != 0) {
-                ipc_server_free(s);
-                return log_error_errno(r, "Cannot start the IPC thread: %m");
+        for (unsigned i = 0; i < IPC_FRONT_THREADS; i++) {
+                IpcFront *f = &s->front[i];
+
+                r = pthread_create(&f->thread, NULL, front_thread, f);
+                if (r != 0) {
+                        ipc_server_free(s);
+                        return log_error_errno(r, "Cannot start the IPC threads: %m");
+                }
+                f->started = true;
         }
-        s->thread_started = true;
         *ret = s;
         return 0;
 }
@@ -1480,12 +1504,15 @@ int ipc_server_new(State *st, sd_event *event, Broker *broker, const char *path,
 IpcServer *ipc_server_free(IpcServer *s) {
         if (!s)
                 return NULL;
-        if (s->thread_started) {
+        if (s->stop_fd >= 0) {
                 uint64_t one = 1;
 
+                /* Level-triggered and never read: every front loop sees it. */
                 (void) !write(s->stop_fd, &one, sizeof(one));
-                (void) pthread_join(s->thread, NULL);
         }
+        for (unsigned i = 0; i < IPC_FRONT_THREADS; i++)
+                if (s->front[i].started)
+                        (void) pthread_join(s->front[i].thread, NULL);
         /* History listings still running are cut short, and waited for. */
         pthread_mutex_lock(&s->lock);
         for (IpcClient *c = s->clients; c; c = c->next)
@@ -1505,12 +1532,12 @@ IpcServer *ipc_server_free(IpcServer *s) {
                 return NULL; /* the process exits: the thread still uses s */
         }
         pthread_mutex_unlock(&s->lock);
-        /* Both threads are the main one's now: the front loop is over. */
+        /* Every client is the main thread's now: the front loops are over. */
         while (s->clients)
                 client_free(s->clients);
-        sd_event_source_disable_unref(s->source);
         sd_event_source_disable_unref(s->handoff_source);
-        sd_event_unref(s->front);
+        for (unsigned i = 0; i < IPC_FRONT_THREADS; i++)
+                sd_event_unref(s->front[i].event);
         safe_close(s->stop_fd);
         safe_close(s->handoff_fd);
         safe_close(s->fd);

@@ -215,6 +215,51 @@ def test_unprivileged_client_may_only_ask_about_itself(daemon_factory, sockdir):
     assert d.stop(timeout=5) == 0
 
 
+def nss_gate_env(build_dir, gate):
+    """nss_wrapper's files plus an NSS module whose lookup of the name slowpoke waits until the
+    file gate exists (tests/helpers/nss/nss-gate.c): a slow user database on demand."""
+    return {"NSS_WRAPPER_MODULE_SO_PATH": os.path.join(build_dir, "helpers", "libnss_ssfgate.so"),
+            "NSS_WRAPPER_MODULE_FN_PREFIX": "ssfgate",
+            "SSF_NSS_GATE_NAME": "slowpoke", "SSF_NSS_GATE_FILE": gate}
+
+
+def test_slow_user_database_holds_up_only_its_own_query(daemon_factory, sockdir, users,
+                                                        build_dir):
+    """A PAM query whose account lookup waits on a slow user database (a directory server
+    down) holds up its own answer only: the next logins are answered meanwhile, by the daemon
+    (not the module's snapshot fallback). An unprivileged caller cannot start such a lookup:
+    it may only name its own account, which is looked up by its uid."""
+    gate = os.path.join(sockdir, "nss-gate")
+    d = start(daemon_factory, sockdir, rules=RULES, env=nss_gate_env(build_dir, gate))
+    assert ctl(d.socket, "set-risk", {"user": "alice", "level": "high"})[0] == 0
+    alice = users.uid("alice")
+    assert pam_answer(d.socket, "slowpoke", uid=alice)[0] == -EPERM
+    assert pam_answer(d.socket, "bob", uid=alice)[0] == -EPERM
+    assert pam_answer(d.socket, "alice", uid=alice)[:2] == (0, 3)
+    assert not os.path.exists(gate + ".waiting"), "an unprivileged caller's name was looked up"
+
+    # Root (sshd) asks about slowpoke: the daemon's lookup waits in the user database ...
+    slow = connect(d.socket, timeout=90)
+    slow.send(pam_query("slowpoke", service="ssf-test"))
+    wait_for(lambda: os.path.exists(gate + ".waiting"), 20, "the daemon's lookup of slowpoke")
+    # ... and the logins after it are answered, more of them than there are front threads.
+    for _ in range(8):
+        assert pam_answer(d.socket, "bob")[:2] == (0, 0)
+        assert pam_answer(d.socket, "alice")[:2] == (0, 3)
+    slow.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        slow.recv(70000)
+    # The directory answers (no such user): so does the daemon.
+    open(gate, "w").close()
+    slow.settimeout(30)
+    msg_type, tlvs = decode_frame(slow.recv(70000))
+    slow.close()
+    assert msg_type == PAM_REPLY
+    assert (struct.unpack(">i", tlvs[TAG_STATUS])[0], tlvs[TAG_LEVEL][0]) == (0, 0)
+    assert_alive(d)
+    assert d.stop(timeout=5) == 0
+
+
 def test_many_idle_unprivileged_clients_do_not_lock_out_pam(daemon_factory, sockdir):
     d = start(daemon_factory, sockdir, rules=RULES)
     before = fds(d)

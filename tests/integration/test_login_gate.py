@@ -164,7 +164,7 @@ def test_background_work_runs_below_the_pam_front_thread(daemon_factory, transmi
     t = wait_for(lambda: (lambda x: x if any(c == "ssf-snapshot" for c, _, _ in x.values())
                           else None)(threads()), 20, "the snapshot thread")
     front = [v for v in t.values() if v[0] == "ssf-pam-front"]
-    assert front == [("ssf-pam-front", base, 0)], t
+    assert front == [("ssf-pam-front", base, 0)] * 4, t
     assert t[str(root)][1:] == (min(base + 5, 19), 3), t
     assert [v[1:] for v in t.values() if v[0] == "ssf-snapshot"] == [(min(base + 10, 19), 3)], t
     assert sched_of(f"/proc/{wait_for(worker, 20, 'the network worker')}/stat")[1:] == \
