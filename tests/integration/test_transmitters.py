@@ -301,6 +301,35 @@ def test_vendor_config_url_takes_the_issuer_from_the_metadata(daemon_factory, tr
     assert d.ctl("risk", "bob")["level"] == "none"
 
 
+def test_vendor_config_url_warning_once_across_reloads(daemon_factory, transmitter):
+    """The warning about a config_url that stands for no issuer is logged once for a
+    transmitter and its config_url: not again at reloads that keep them, again when the
+    config_url changes."""
+    url = transmitter.origin + "/.well-known/ssf-configuration?tenant=acme"
+    d = daemon_factory(rules="[rule record]\naction = none\n",
+                       transmitter_opts={"issuer": None, "config_url": url})
+    transmitter.wait_stream()
+
+    def warnings(u):
+        return d.log().count(f"'config_url' {u} is not the SSF well-known URL of an issuer")
+
+    def reload(n):
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: d.log().count("Configuration reloaded") == n, 20, f"reload {n}")
+
+    assert warnings(url) == 1
+    reload(1)
+    reload(2)
+    assert warnings(url) == 1
+
+    other = transmitter.origin + "/.well-known/ssf-configuration?tenant=other"
+    d.write_config(d.config_text.replace(url, other))
+    reload(3)
+    reload(4)
+    assert warnings(other) == 1
+    assert warnings(url) == 1
+
+
 def test_vendor_config_url_root_takes_only_the_reported_issuer(daemon_factory, build_dir,
                                                                 tmp_path, transmitter):
     """For a config_url that stands for no issuer, root takes the issuer the worker reported
