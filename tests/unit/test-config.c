@@ -748,6 +748,52 @@ static void test_config_url_issuer(void **state) {
                 config_free(c);
         }
 
+        /* At a reload, not again for the running configuration's transmitter and config_url;
+         * again when the config_url changes, or when the running one had an issuer. */
+        {
+                const char *head = "[subjects]\ndomains = example.com\n[transmitter]\nauth = none\n";
+                _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL, *err = NULL;
+                _cleanup_(config_freep) Config *c1 = NULL, *c3 = NULL;
+                Config *c = NULL;
+                char path[256];
+
+                assert_true(asprintf(&t1, "%sconfig_url = https://v.example.com/.well-known/ssf-configuration?t=a\n",
+                                     head) > 0);
+                assert_true(asprintf(&t2, "%sconfig_url = https://v.example.com/.well-known/ssf-configuration?t=b\n",
+                                     head) > 0);
+                assert_true(asprintf(&t3, "%sissuer = https://v.example.com/\n"
+                                     "config_url = https://v.example.com/.well-known/ssf-configuration?t=a\n",
+                                     head) > 0);
+                assert_int_equal(load_text("r.conf", t1, &c1, &err), 0);
+                assert_non_null(strstr(err, "?t=a is not the SSF well-known URL"));
+                err = mfree(err);
+                pathf(path, sizeof(path), "r.conf");
+
+                capture_begin(tmpdir);
+                assert_int_equal(config_reload(path, false, c1, &c), 0);
+                err = capture_end();
+                assert_null(strstr(err, "config_url"));
+                c = config_free(c);
+                err = mfree(err);
+
+                write_file("r.conf", 0644, t2);
+                capture_begin(tmpdir);
+                assert_int_equal(config_reload(path, false, c1, &c), 0);
+                err = capture_end();
+                assert_non_null(strstr(err, "?t=b is not the SSF well-known URL"));
+                c = config_free(c);
+                err = mfree(err);
+
+                assert_int_equal(load_text("r3.conf", t3, &c3, &err), 0);
+                err = mfree(err);
+                write_file("r.conf", 0644, t1);
+                capture_begin(tmpdir);
+                assert_int_equal(config_reload(path, false, c3, &c), 0);
+                err = capture_end();
+                assert_non_null(strstr(err, "?t=a is not the SSF well-known URL"));
+                config_free(c);
+        }
+
         /* Such a config_url with issuer set is the admin's word: accepted. */
         {
                 const char *text = "[transmitter]\nissuer = https://accounts.example.com/\n"
