@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define CTL_HISTORY_LIMIT_DEFAULT 20u
 #define CTL_HISTORY_LIMIT_MAX 100000000u /* any N: the answer is streamed */
@@ -112,3 +113,13 @@ int ctl_parse_since(const char *s, long long now, long long *ret);
  * -EBADMSG for a body that is not a JSON object or a later part without "entries". */
 typedef struct json_t json_t;
 int ctl_join_parts(json_t **joined, const char *body);
+
+/* `history` without --json, frame by frame: each CTL_REPLY body's entries become the rows of
+ * the table at once (no joined answer to print, parse again and hold), and the table is printed
+ * at the end as ctl_format_reply() prints it. ctl_history_add() returns 0, -EBADMSG for a body
+ * that is not an object with an "entries" array of objects, or -ENOMEM. */
+typedef struct CtlHistory CtlHistory;
+CtlHistory *ctl_history_new(void);
+CtlHistory *ctl_history_free(CtlHistory *h);
+int ctl_history_add(CtlHistory *h, const char *body);
+void ctl_history_put(const CtlHistory *h, FILE *f);

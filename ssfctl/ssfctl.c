@@ -23,8 +23,11 @@ static int print_error(int status, const char *message) {
         return EXIT_FAILURE;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(CtlHistory *, ctl_history_free)
+
 static int run(const CtlArgs *a) {
         _cleanup_(json_decrefp) json_t *joined = NULL;
+        _cleanup_(ctl_history_freep) CtlHistory *history = NULL;
         _cleanup_free_ char *args = NULL, *text = NULL, *verb = NULL, *body = NULL;
         bool more;
         _cleanup_close_ int fd = -EBADF;
@@ -42,6 +45,14 @@ static int run(const CtlArgs *a) {
         deadline = ssf_now_usec() +
                    (a->verb == CTL_VERB_VERIFY ? CTL_VERIFY_DEADLINE_USEC
                     : ctl_verb_is_admin(a->verb) ? CTL_ADMIN_DEADLINE_USEC : CTL_DEADLINE_USEC);
+
+        /* A history table is made as its frames arrive (up to 100,000,000 rows): not joined,
+         * printed again as JSON and parsed again first. */
+        if (a->verb == CTL_VERB_HISTORY && !a->json) {
+                history = ctl_history_new();
+                if (!history)
+                        return print_error(-ENOMEM, NULL);
+        }
 
         fd = ssf_ipc_connect(a->socket, (uid_t) -1, deadline);
         if (fd < 0) {
@@ -81,9 +92,11 @@ static int run(const CtlArgs *a) {
                         ssf_ipc_msg_done(&part);
                         return r;
                 }
-                r = ctl_join_parts(&joined, part.body);
+                r = history ? ctl_history_add(history, part.body) : ctl_join_parts(&joined, part.body);
                 more = part.more;
                 ssf_ipc_msg_done(&part);
+                if (r == -ENOMEM)
+                        return print_error(r, NULL);
                 if (r < 0) {
                         fprintf(stderr, "ssfctl: invalid reply from ssf-sessiond at %s\n", a->socket);
                         return EXIT_FAILURE;
@@ -91,6 +104,14 @@ static int run(const CtlArgs *a) {
                 if (!more)
                         break;
                 deadline = ssf_now_usec() + CTL_DEADLINE_USEC;
+        }
+        if (history) {
+                ctl_history_put(history, stdout);
+                if (fflush(stdout) != 0 || ferror(stdout)) {
+                        fprintf(stderr, "ssfctl: cannot write output: %m\n");
+                        return EXIT_FAILURE;
+                }
+                return EXIT_SUCCESS;
         }
         body = joined ? json_dumps(joined, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (joined && !body)

@@ -304,16 +304,65 @@ typedef struct HistoryJob {
         uint64_t limit;
 } HistoryJob;
 
-static int send_part(IpcClient *c, json_t *entries, bool more) {
-        _cleanup_(json_decrefp) json_t *body = json_pack("{s:O}", "entries", entries);
-        _cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        SsfIpcMsg a = { .type = SSF_IPC_CTL_REPLY, .has_status = 1, .more = more };
+/* One CTL_REPLY frame of a listing: {"entries":[...]}, its entries' JSON written straight into
+ * the frame's text, each once. */
+typedef struct HistoryFrame {
+        char text[SSF_IPC_MAX_JSON];
+        size_t len;
+        size_t n;        /* entries in it */
+} HistoryFrame;
 
-        if (!text)
-                return -ENOMEM;
-        a.body = text;
+#define HISTORY_FRAME_HEAD "{\"entries\":["
+#define HISTORY_FRAME_TAIL "]}"
+
+static void history_frame_reset(HistoryFrame *f) {
+        f->len = strlen(HISTORY_FRAME_HEAD);
+        memcpy(f->text, HISTORY_FRAME_HEAD, f->len);
+        f->n = 0;
+}
+
+static int send_part(IpcClient *c, HistoryFrame *f, bool more) {
+        SsfIpcMsg a = { .type = SSF_IPC_CTL_REPLY, .has_status = 1, .more = more, .body = f->text };
+        int r;
+
+        memcpy(f->text + f->len, HISTORY_FRAME_TAIL, sizeof(HISTORY_FRAME_TAIL)); /* with its NUL */
         /* A client that does not read gets HISTORY_SEND_USEC per frame, then is dropped. */
-        return ssf_ipc_send(c->fd, &a, ssf_now_usec() + HISTORY_SEND_USEC);
+        r = ssf_ipc_send(c->fd, &a, ssf_now_usec() + HISTORY_SEND_USEC);
+        history_frame_reset(f);
+        return r;
+}
+
+/* Adds entry h to the frame, after sending the frame first when h does not fit in it any more.
+ * The room kept free is what the old code kept (256 bytes). */
+static int history_frame_add(IpcClient *c, HistoryFrame *f, const HistoryEntry *h) {
+        _cleanup_(json_decrefp) json_t *e = history_json(h);
+        const size_t room = SSF_IPC_MAX_JSON - 256 - sizeof(HISTORY_FRAME_TAIL);
+        size_t n;
+        int r;
+
+        if (!e)
+                return -ENOMEM;
+        for (;;) {
+                size_t sep = f->n > 0 ? 1 : 0;
+
+                if (f->len + sep < room) {
+                        n = json_dumpb(e, f->text + f->len + sep, room - f->len - sep, JSON_COMPACT);
+                        if (n == 0)
+                                return -ENOMEM;
+                        if (f->len + sep + n <= room) {
+                                if (sep)
+                                        f->text[f->len] = ',';
+                                f->len += sep + n;
+                                f->n++;
+                                return 0;
+                        }
+                }
+                if (f->n == 0)
+                        return -E2BIG; /* one entry larger than a frame */
+                r = send_part(c, f, true);
+                if (r < 0)
+                        return r;
+        }
 }
 
 static void *history_thread(void *userdata) {
@@ -321,16 +370,17 @@ static void *history_thread(void *userdata) {
         IpcClient *c = job->client;
         IpcServer *srv = c->server;
         State *st = srv->state;
-        _cleanup_(json_decrefp) json_t *part = json_array();
+        _cleanup_free_ HistoryFrame *frame = malloc(sizeof(HistoryFrame));
         int64_t before = INT64_MAX;
         uint64_t left = job->limit;
-        size_t part_size = 0;
-        int r = part ? 0 : -ENOMEM;
+        int r = frame ? 0 : -ENOMEM;
 
         /* An admin's listing yields the CPU to logins: this thread only, the front thread
          * that answers PAM keeps its priority. */
         (void) prctl(PR_SET_NAME, (unsigned long) "ssf-admin", 0, 0, 0);
         state_thread_background(st, PRIO_ADMIN_NICE);
+        if (frame)
+                history_frame_reset(frame);
 
         while (r >= 0 && left > 0) {
                 HistoryEntry *h = NULL;
@@ -342,24 +392,8 @@ static void *history_thread(void *userdata) {
                 pthread_mutex_unlock(&st->lock);
                 if (r < 0)
                         break;
-                for (size_t i = 0; i < n && r >= 0; i++) {
-                        json_t *e = history_json(&h[i]);
-                        size_t sz = e ? json_dumpb(e, NULL, 0, JSON_COMPACT) + 1 : 0;
-
-                        if (!e) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        /* A frame is full: send it, start the next. */
-                        if (part_size + sz > SSF_IPC_MAX_JSON - 256) {
-                                r = send_part(c, part, true);
-                                json_array_clear(part);
-                                part_size = 0;
-                        }
-                        if (r >= 0 && json_array_append_new(part, e) < 0)
-                                r = -ENOMEM;
-                        part_size += sz;
-                }
+                for (size_t i = 0; i < n && r >= 0; i++)
+                        r = history_frame_add(c, frame, &h[i]);
                 left -= MIN(left, (uint64_t) n);
                 if (n > 0)
                         before = h[n - 1].id;
@@ -368,7 +402,7 @@ static void *history_thread(void *userdata) {
                         break; /* no more rows */
         }
         if (r >= 0)
-                r = send_part(c, part, false);
+                r = send_part(c, frame, false);
         else if (r != -ETIMEDOUT && r != -EPIPE && r != -ECONNRESET)
                 reply_error(c, SSF_IPC_CTL_REPLY, -r, "cannot read the history");
         if (r < 0)

@@ -99,6 +99,12 @@ def test_history_of_any_length_while_pam_answers(daemon_factory, transmitter, us
     # The text output streams the same rows.
     cp = d.ctl("history", "alice", "-n", "3", json=False)
     assert cp.returncode == 0 and cp.stdout.count("ok: row ") == 3, cp.stdout
+    # Every frame's rows make one table: a header, then all of them, newest first.
+    cp = d.ctl("history", "alice", "-n", str(n + 10), json=False, timeout=120)
+    lines = cp.stdout.splitlines()
+    assert cp.returncode == 0 and lines[0].startswith("TIME ") and len(lines) == n + 1, cp.stderr
+    assert all("ok: row " in x for x in lines[1:])
+    assert len({x.index("alice") for x in lines[1:]}) == 1  # one width for every row
 
 
 def test_pam_answered_from_memory_after_each_commit(daemon_factory, transmitter, users, pam):

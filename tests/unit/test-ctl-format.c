@@ -640,12 +640,68 @@ static void test_join_parts(void **state) {
         assert_null(j);
 }
 
+/* history's table made frame by frame is the one ctl_format_reply() makes of the joined answer:
+ * widths over every frame's rows, control characters replaced, "No history." for none. */
+static void test_history_frames(void **state) {
+        static const char *const parts[] = {
+                "{\"entries\":[{\"time\":\"2025-03-01T10:00:05Z\",\"user\":\"alice\",\"jti\":\"j2\","
+                "\"event\":\"https://schemas.openid.net/secevent/caep/event-type/session-revoked\","
+                "\"detection\":\"session-revoked\",\"level_before\":\"none\",\"level_after\":\"high\","
+                "\"rule\":\"r\",\"action\":\"logout\",\"result\":\"ok: \\u001b[2J\\u009b1m\",\"duration_ms\":4}]}",
+                "{\"entries\":[]}",
+                "{\"entries\":[{\"time\":\"2025-03-01T09:00:00Z\",\"user\":\"a-much-longer-name\",\"jti\":null,"
+                "\"event\":null,\"detection\":\"manual\",\"level_before\":\"low\",\"level_after\":\"medium\","
+                "\"rule\":null,\"action\":\"none\",\"result\":null,\"duration_ms\":7}]}",
+        };
+        _cleanup_free_ char *joined_text = NULL, *want = NULL, *got = NULL;
+        json_t *joined = NULL;
+        CtlHistory *h = ctl_history_new();
+        size_t len = 0;
+        FILE *f;
+
+        assert_non_null(h);
+        for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+                assert_int_equal(ctl_join_parts(&joined, parts[i]), 0);
+                assert_int_equal(ctl_history_add(h, parts[i]), 0);
+        }
+        joined_text = json_dumps(joined, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(joined);
+        assert_int_equal(ctl_format_reply(CTL_VERB_HISTORY, false, joined_text, &want), 0);
+        f = open_memstream(&got, &len);
+        assert_non_null(f);
+        ctl_history_put(h, f);
+        assert_int_equal(fclose(f), 0);
+        assert_string_equal(got, want);
+        assert_non_null(strstr(got, "a-much-longer-name  -      "));
+        assert_non_null(strstr(got, "ok: ?[2J?1m\n"));
+
+        /* Bad frames. */
+        assert_int_equal(ctl_history_add(h, NULL), -EBADMSG);
+        assert_int_equal(ctl_history_add(h, "[1]"), -EBADMSG);
+        assert_int_equal(ctl_history_add(h, "{}"), -EBADMSG);
+        assert_int_equal(ctl_history_add(h, "{\"entries\":[\"x\"]}"), -EBADMSG);
+        h = ctl_history_free(h);
+
+        h = ctl_history_new();
+        assert_non_null(h);
+        assert_int_equal(ctl_history_add(h, "{\"entries\":[]}"), 0);
+        free(got);
+        got = NULL;
+        f = open_memstream(&got, &len);
+        assert_non_null(f);
+        ctl_history_put(h, f);
+        assert_int_equal(fclose(f), 0);
+        assert_string_equal(got, "No history.\n");
+        ctl_history_free(h);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_good),
                 cmocka_unit_test(test_parse_usage_errors),
                 cmocka_unit_test(test_history_since),
                 cmocka_unit_test(test_join_parts),
+                cmocka_unit_test(test_history_frames),
                 cmocka_unit_test(test_build_request),
                 cmocka_unit_test(test_format_status),
                 cmocka_unit_test(test_format_risk),
