@@ -989,7 +989,11 @@ static const char *const history_header[] = {
 };
 
 struct CtlHistory {
-        CtlTable table;
+        bool json;
+        CtlTable table;  /* without json */
+        FILE *text;      /* with json: the entries printed so far */
+        char *buf;
+        size_t len, n;
 };
 
 /* Adds the rows of the array entries. */
@@ -1040,35 +1044,85 @@ static int format_history(FILE *f, json_t *body) {
         return r;
 }
 
-CtlHistory *ctl_history_new(void) {
+CtlHistory *ctl_history_new(bool json) {
         CtlHistory *h = calloc(1, sizeof(*h));
 
-        if (h)
-                table_init(&h->table, history_header, ARRAY_SIZE(history_header));
+        if (!h)
+                return NULL;
+        h->json = json;
+        table_init(&h->table, history_header, ARRAY_SIZE(history_header));
+        if (json) {
+                h->text = open_memstream(&h->buf, &h->len);
+                if (!h->text)
+                        return mfree(h);
+        }
         return h;
 }
 
 CtlHistory *ctl_history_free(CtlHistory *h) {
         if (h) {
                 table_done(&h->table);
+                if (h->text)
+                        fclose(h->text);
+                free(h->buf);
                 free(h);
         }
         return NULL;
 }
 
+/* With json: each entry as ctl_format_reply() prints it inside the joined answer (JSON_INDENT(2)
+ * at depth 2: each of its lines 4 columns further in). */
+static int history_add_json(CtlHistory *h, json_t *entries) {
+        size_t i;
+        json_t *e;
+
+        json_array_foreach(entries, i, e) {
+                _cleanup_free_ char *s = json_dumps(e, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+
+                if (!s)
+                        return -ENOMEM;
+                fputs(h->n++ > 0 ? ",\n    " : "\n    ", h->text);
+                for (const char *p = s, *nl; *p; p = nl + 1) {
+                        nl = strchrnul(p, '\n');
+                        (void) fwrite(p, 1, (size_t) (nl - p), h->text);
+                        if (!*nl)
+                                break;
+                        fputs("\n    ", h->text);
+                }
+        }
+        return ferror(h->text) ? -ENOMEM : 0;
+}
+
 int ctl_history_add(CtlHistory *h, const char *body) {
         _cleanup_(json_decrefp) json_t *part = NULL;
+        json_t *entries;
 
         if (!h || !body)
                 return -EBADMSG;
         part = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
         if (!json_is_object(part))
                 return -EBADMSG;
-        return history_add_entries(&h->table, json_object_get(part, "entries"));
+        entries = json_object_get(part, "entries");
+        if (h->json)
+                return json_is_array(entries) ? history_add_json(h, entries) : -EBADMSG;
+        return history_add_entries(&h->table, entries);
 }
 
-void ctl_history_put(const CtlHistory *h, FILE *f) {
-        history_put(f, &h->table);
+int ctl_history_put(CtlHistory *h, FILE *f) {
+        if (!h->json) {
+                history_put(f, &h->table);
+                return 0;
+        }
+        if (fflush(h->text) != 0)
+                return -ENOMEM;
+        if (h->n == 0)
+                fputs("{\n  \"entries\": []\n}\n", f);
+        else {
+                fputs("{\n  \"entries\": [", f);
+                (void) fwrite(h->buf, 1, h->len, f);
+                fputs("\n  ]\n}\n", f);
+        }
+        return 0;
 }
 
 static void users_row(json_t *u, char **row) {

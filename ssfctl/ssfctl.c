@@ -46,10 +46,10 @@ static int run(const CtlArgs *a) {
                    (a->verb == CTL_VERB_VERIFY ? CTL_VERIFY_DEADLINE_USEC
                     : ctl_verb_is_admin(a->verb) ? CTL_ADMIN_DEADLINE_USEC : CTL_DEADLINE_USEC);
 
-        /* A history table is made as its frames arrive (up to 100,000,000 rows): not joined,
-         * printed again as JSON and parsed again first. */
-        if (a->verb == CTL_VERB_HISTORY && !a->json) {
-                history = ctl_history_new();
+        /* A history listing is taken as its frames arrive (up to 100,000,000 rows): not
+         * joined, printed again as JSON and parsed again first. */
+        if (a->verb == CTL_VERB_HISTORY) {
+                history = ctl_history_new(a->json);
                 if (!history)
                         return print_error(-ENOMEM, NULL);
         }
@@ -106,7 +106,9 @@ static int run(const CtlArgs *a) {
                 deadline = ssf_now_usec() + CTL_DEADLINE_USEC;
         }
         if (history) {
-                ctl_history_put(history, stdout);
+                r = ctl_history_put(history, stdout);
+                if (r < 0)
+                        return print_error(r, NULL);
                 if (fflush(stdout) != 0 || ferror(stdout)) {
                         fprintf(stderr, "ssfctl: cannot write output: %m\n");
                         return EXIT_FAILURE;
