@@ -2,6 +2,7 @@
 /* ssfctl: the admin CLI of ssf-sessiond. One CTL_REQUEST, one CTL_REPLY over the daemon's socket.
  * Exit status: 0 success, 1 error, 2 usage. Runs in ssfctl. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,9 @@ static int run(const CtlArgs *a) {
         /* A history listing is taken as its frames arrive (up to 100,000,000 rows): not
          * joined, printed again as JSON and parsed again first. */
         if (a->verb == CTL_VERB_HISTORY) {
+                /* Each frame's JSON is freed before the next is parsed into the same memory:
+                 * keep it rather than give it back to the kernel and fault it in again. */
+                (void) mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
                 history = ctl_history_new(a->json);
                 if (!history)
                         return print_error(-ENOMEM, NULL);

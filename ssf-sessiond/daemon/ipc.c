@@ -33,6 +33,7 @@
 #include "macro.h"
 #include "reason-user.h"
 #include "ssf-ipc.h"
+#include "utf8.h"
 
 /* Connections one unprivileged uid may hold at once; all of them together get at most half
  * of IPC_MAX_CLIENTS. */
@@ -276,24 +277,6 @@ static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err)
         return *ret ? 0 : -ENOMEM;
 }
 
-static json_t *history_json(const HistoryEntry *h) {
-        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
-                         "time", jtime(h->time),
-                         "user", jstr(h->user),
-                         "jti", jstr(h->jti),
-                         "txn", jstr(h->txn),
-                         "transmitter", jstr(h->transmitter),
-                         "event", jstr(h->event),
-                         "detection", jstr(h->detection),
-                         "level_before", lvl(h->level_before),
-                         "level_after", lvl(h->level_after),
-                         "rule", jstr(h->rule),
-                         "action", jstr(h->action),
-                         "result", jstr(h->result),
-                         "duration_ms", h->duration_ms >= 0 ? json_integer(h->duration_ms)
-                                                            : json_null());
-}
-
 /* `ssfctl history` streams: a thread of its own reads the store a page at a time (the state
  * lock is held for one page only) and sends as many CTL_REPLY frames as the answer needs, all
  * but the last with MORE. Neither PAM (front thread) nor ingestion (main loop) waits for it. */
@@ -332,30 +315,117 @@ static int send_part(IpcClient *c, HistoryFrame *f, bool more) {
         return r;
 }
 
+/* Writes into out[*len..size) without ever passing size; *len goes on counting, so that
+ * *len > size afterwards says it did not fit. */
+static void put_bytes(char *out, size_t size, size_t *len, const char *s, size_t n) {
+        if (*len < size)
+                memcpy(out + *len, s, MIN(n, size - *len));
+        *len += n;
+}
+
+/* s as a JSON string (null for NULL): quotes, backslashes and control characters escaped,
+ * bytes that are not UTF-8 as U+FFFD (the store's text is the network's: a row is never lost
+ * to one bad byte). */
+static void put_json_string(char *out, size_t size, size_t *len, const char *s) {
+        const uint8_t *p = (const uint8_t *) s;
+        size_t n, run = 0;
+
+        if (!s) {
+                put_bytes(out, size, len, "null", 4);
+                return;
+        }
+        n = strlen(s);
+        put_bytes(out, size, len, "\"", 1);
+        for (size_t i = 0; i < n;) {
+                uint32_t cp = 0;
+                size_t l = p[i] < 0x80 ? 1 : ssf_utf8_decode(p + i, n - i, &cp);
+                char esc[8];
+
+                if (p[i] >= 0x20 && p[i] != '"' && p[i] != '\\' && (p[i] < 0x80 || cp != SSF_UTF8_INVALID)) {
+                        i += l;
+                        continue;
+                }
+                put_bytes(out, size, len, s + run, i - run);
+                if (p[i] == '"' || p[i] == '\\') {
+                        esc[0] = '\\';
+                        esc[1] = (char) p[i];
+                        put_bytes(out, size, len, esc, 2);
+                } else if (p[i] < 0x20) {
+                        (void) snprintf(esc, sizeof(esc), "\\u%04x", p[i]);
+                        put_bytes(out, size, len, esc, 6);
+                } else
+                        put_bytes(out, size, len, "\\ufffd", 6);
+                i += l;
+                run = i;
+        }
+        put_bytes(out, size, len, s + run, n - run);
+        put_bytes(out, size, len, "\"", 1);
+}
+
+/* ,"key": */
+static void put_key(char *out, size_t size, size_t *len, const char *key, bool first) {
+        if (!first)
+                put_bytes(out, size, len, ",", 1);
+        put_json_string(out, size, len, key);
+        put_bytes(out, size, len, ":", 1);
+}
+
+/* Entry h as a JSON object (the keys of `ssfctl history --json`), written straight into
+ * out[*len..size): no JSON object built and printed per row. */
+static void put_history_entry(char *out, size_t size, size_t *len, const HistoryEntry *h) {
+        char t[64], d[32];
+
+        put_bytes(out, size, len, "{", 1);
+        put_key(out, size, len, "time", true);
+        put_json_string(out, size, len, h->time ? format_rfc3339(h->time, t, sizeof(t)) : NULL);
+        put_key(out, size, len, "user", false);
+        put_json_string(out, size, len, h->user);
+        put_key(out, size, len, "jti", false);
+        put_json_string(out, size, len, h->jti);
+        put_key(out, size, len, "txn", false);
+        put_json_string(out, size, len, h->txn);
+        put_key(out, size, len, "transmitter", false);
+        put_json_string(out, size, len, h->transmitter);
+        put_key(out, size, len, "event", false);
+        put_json_string(out, size, len, h->event);
+        put_key(out, size, len, "detection", false);
+        put_json_string(out, size, len, h->detection);
+        put_key(out, size, len, "level_before", false);
+        put_json_string(out, size, len, lvl(h->level_before));
+        put_key(out, size, len, "level_after", false);
+        put_json_string(out, size, len, lvl(h->level_after));
+        put_key(out, size, len, "rule", false);
+        put_json_string(out, size, len, h->rule);
+        put_key(out, size, len, "action", false);
+        put_json_string(out, size, len, h->action);
+        put_key(out, size, len, "result", false);
+        put_json_string(out, size, len, h->result);
+        put_key(out, size, len, "duration_ms", false);
+        if (h->duration_ms >= 0) {
+                int k = snprintf(d, sizeof(d), "%" PRIi64, h->duration_ms);
+
+                put_bytes(out, size, len, d, (size_t) k);
+        } else
+                put_bytes(out, size, len, "null", 4);
+        put_bytes(out, size, len, "}", 1);
+}
+
 /* Adds entry h to the frame, after sending the frame first when h does not fit in it any more.
  * The room kept free is what the old code kept (256 bytes). */
 static int history_frame_add(IpcClient *c, HistoryFrame *f, const HistoryEntry *h) {
-        _cleanup_(json_decrefp) json_t *e = history_json(h);
         const size_t room = SSF_IPC_MAX_JSON - 256 - sizeof(HISTORY_FRAME_TAIL);
-        size_t n;
         int r;
 
-        if (!e)
-                return -ENOMEM;
         for (;;) {
-                size_t sep = f->n > 0 ? 1 : 0;
+                size_t len = f->len;
 
-                if (f->len + sep < room) {
-                        n = json_dumpb(e, f->text + f->len + sep, room - f->len - sep, JSON_COMPACT);
-                        if (n == 0)
-                                return -ENOMEM;
-                        if (f->len + sep + n <= room) {
-                                if (sep)
-                                        f->text[f->len] = ',';
-                                f->len += sep + n;
-                                f->n++;
-                                return 0;
-                        }
+                if (f->n > 0)
+                        put_bytes(f->text, room, &len, ",", 1);
+                put_history_entry(f->text, room, &len, h);
+                if (len <= room) {
+                        f->len = len;
+                        f->n++;
+                        return 0;
                 }
                 if (f->n == 0)
                         return -E2BIG; /* one entry larger than a frame */
