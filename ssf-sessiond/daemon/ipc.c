@@ -362,45 +362,34 @@ static void put_json_string(char *out, size_t size, size_t *len, const char *s) 
         put_bytes(out, size, len, "\"", 1);
 }
 
-/* ,"key": */
-static void put_key(char *out, size_t size, size_t *len, const char *key, bool first) {
-        if (!first)
-                put_bytes(out, size, len, ",", 1);
-        put_json_string(out, size, len, key);
-        put_bytes(out, size, len, ":", 1);
-}
-
 /* Entry h as a JSON object (the keys of `ssfctl history --json`), written straight into
  * out[*len..size): no JSON object built and printed per row. */
 static void put_history_entry(char *out, size_t size, size_t *len, const HistoryEntry *h) {
         char t[64], d[32];
+        const struct {
+                const char *key, *value;
+        } fields[] = {
+                { "time", h->time ? format_rfc3339(h->time, t, sizeof(t)) : NULL },
+                { "user", h->user },
+                { "jti", h->jti },
+                { "txn", h->txn },
+                { "transmitter", h->transmitter },
+                { "event", h->event },
+                { "detection", h->detection },
+                { "level_before", lvl(h->level_before) },
+                { "level_after", lvl(h->level_after) },
+                { "rule", h->rule },
+                { "action", h->action },
+                { "result", h->result },
+        };
 
-        put_bytes(out, size, len, "{", 1);
-        put_key(out, size, len, "time", true);
-        put_json_string(out, size, len, h->time ? format_rfc3339(h->time, t, sizeof(t)) : NULL);
-        put_key(out, size, len, "user", false);
-        put_json_string(out, size, len, h->user);
-        put_key(out, size, len, "jti", false);
-        put_json_string(out, size, len, h->jti);
-        put_key(out, size, len, "txn", false);
-        put_json_string(out, size, len, h->txn);
-        put_key(out, size, len, "transmitter", false);
-        put_json_string(out, size, len, h->transmitter);
-        put_key(out, size, len, "event", false);
-        put_json_string(out, size, len, h->event);
-        put_key(out, size, len, "detection", false);
-        put_json_string(out, size, len, h->detection);
-        put_key(out, size, len, "level_before", false);
-        put_json_string(out, size, len, lvl(h->level_before));
-        put_key(out, size, len, "level_after", false);
-        put_json_string(out, size, len, lvl(h->level_after));
-        put_key(out, size, len, "rule", false);
-        put_json_string(out, size, len, h->rule);
-        put_key(out, size, len, "action", false);
-        put_json_string(out, size, len, h->action);
-        put_key(out, size, len, "result", false);
-        put_json_string(out, size, len, h->result);
-        put_key(out, size, len, "duration_ms", false);
+        for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+                put_bytes(out, size, len, i == 0 ? "{" : ",", 1);
+                put_json_string(out, size, len, fields[i].key);
+                put_bytes(out, size, len, ":", 1);
+                put_json_string(out, size, len, fields[i].value);
+        }
+        put_bytes(out, size, len, ",\"duration_ms\":", strlen(",\"duration_ms\":"));
         if (h->duration_ms >= 0) {
                 int k = snprintf(d, sizeof(d), "%" PRIi64, h->duration_ms);
 
