@@ -1077,7 +1077,8 @@ static int history_add_json(CtlHistory *h, json_t *entries) {
         json_t *e;
 
         json_array_foreach(entries, i, e) {
-                _cleanup_free_ char *s = json_dumps(e, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+                _cleanup_free_ char *s = json_dumps(e, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                                               JSON_ENCODE_ANY);
 
                 if (!s)
                         return -ENOMEM;

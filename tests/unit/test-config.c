@@ -764,18 +764,15 @@ static void test_config_url_issuer(void **state) {
         /* At a reload, not again for the running configuration's transmitter and config_url;
          * again when the config_url changes, or when the running one had an issuer. */
         {
-                const char *head = "[subjects]\ndomains = example.com\n[transmitter]\nauth = none\n";
+                const char *head = "[subjects]\ndomains = example.com\n[transmitter]\nauth = none\n"
+                                   "config_url = https://v.example.com/.well-known/ssf-configuration";
                 _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL, *err = NULL;
                 _cleanup_(config_freep) Config *c1 = NULL, *c3 = NULL;
                 Config *c = NULL;
 
-                assert_true(asprintf(&t1, "%sconfig_url = https://v.example.com/.well-known/ssf-configuration?t=a\n",
-                                     head) > 0);
-                assert_true(asprintf(&t2, "%sconfig_url = https://v.example.com/.well-known/ssf-configuration?t=b\n",
-                                     head) > 0);
-                assert_true(asprintf(&t3, "%sissuer = https://v.example.com/\n"
-                                     "config_url = https://v.example.com/.well-known/ssf-configuration?t=a\n",
-                                     head) > 0);
+                assert_true(asprintf(&t1, "%s?t=a\n", head) > 0);
+                assert_true(asprintf(&t2, "%s?t=b\n", head) > 0);
+                assert_true(asprintf(&t3, "%s?t=a\nissuer = https://v.example.com/\n", head) > 0);
                 assert_int_equal(load_text("r.conf", t1, &c1, &err), 0);
                 assert_non_null(strstr(err, "?t=a is not the SSF well-known URL"));
                 err = mfree(err);

@@ -79,13 +79,15 @@ static void test_invalid_utf8(void **state) {
         /* A sequence cut short, in the middle and at the end. */
         assert_string_equal(P("a\xe2\x82" "b\xf0\x9f\x98"), "a??b???");
         /* Valid multi-byte text stays as it is. */
-        assert_string_equal(P("\xe2\x82\xac \xf0\x9f\x98\x80 \xe4\xb8\xad"), "\xe2\x82\xac \xf0\x9f\x98\x80 \xe4\xb8\xad");
+        assert_string_equal(P("\xe2\x82\xac \xf0\x9f\x98\x80 \xe4\xb8\xad"),
+                            "\xe2\x82\xac \xf0\x9f\x98\x80 \xe4\xb8\xad");
 }
 
 static void test_bidi_and_invisible(void **state) {
         /* RLO, LRE, PDF, LRI, PDI, RLM, ZWSP, BOM, a tag character: one '?' each. */
-        assert_string_equal(P("evil\xe2\x80\xae" "txt.exe\xe2\x80\xaa" "a\xe2\x80\xac" "b\xe2\x81\xa6" "c\xe2\x81\xa9"
-                              "d\xe2\x80\x8f" "e\xe2\x80\x8b" "f\xef\xbb\xbf" "g\xf3\xa0\x81\x81"),
+        assert_string_equal(P("evil\xe2\x80\xae" "txt.exe\xe2\x80\xaa" "a\xe2\x80\xac" "b\xe2\x81\xa6"
+                              "c\xe2\x81\xa9" "d\xe2\x80\x8f" "e\xe2\x80\x8b" "f\xef\xbb\xbf"
+                              "g\xf3\xa0\x81\x81"),
                             "evil?txt.exe?a?b?c?d?e?f?g?");
 }
 
