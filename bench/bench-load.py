@@ -614,20 +614,26 @@ class Bench:
         return self.round_trips(lambda: http.client.HTTPSConnection(host, context=ctx, timeout=10),
                                 n, "POST", f"/ssf/poll/{sid}", body, hdrs, 200)
 
-    def signal_to_logout(self, n):
+    def report_signal_to_logout(self, kind, what, n, lat, rtt):
+        """Records and prints the quantiles of n signal-to-logout latencies lat (ms) and of the
+        bare HTTPS round trips rtt (ms) of the same delivery; kind ("poll", "push") names the
+        keys, what the delivery in the line printed."""
         r = self.results
+        (l50, l99), (r50, r99) = self.quantiles(lat), self.quantiles(rtt)
+        r[f"{kind}_signal_to_logout_p50_ms"] = round(l50, 2)
+        r[f"{kind}_signal_to_logout_p99_ms"] = round(l99, 2)
+        r[f"{kind}_rtt_p50_ms"] = round(r50, 2)
+        r[f"{kind}_rtt_p99_ms"] = round(r99, 2)
+        r[f"{kind}_signal_to_logout_p99_over_rtt_ms"] = round(l99 - r99, 2)
+        print(f"Signal to logout ({what}, {n} events): p50 {r[f'{kind}_signal_to_logout_p50_ms']} "
+              f"ms, p99 {r[f'{kind}_signal_to_logout_p99_ms']} ms; bare HTTPS {kind} round trip p50 "
+              f"{r[f'{kind}_rtt_p50_ms']} ms, p99 {r[f'{kind}_rtt_p99_ms']} ms; p99 over it "
+              f"{r[f'{kind}_signal_to_logout_p99_over_rtt_ms']} ms", flush=True)
+
+    def signal_to_logout(self, n):
         lat, _ = self.logout_latencies(self.tx, self.d, "stl", n)
         rtt = self.poll_rtt(n)
-        (l50, l99), (r50, r99) = self.quantiles(lat), self.quantiles(rtt)
-        r["poll_signal_to_logout_p50_ms"] = round(l50, 2)
-        r["poll_signal_to_logout_p99_ms"] = round(l99, 2)
-        r["poll_rtt_p50_ms"] = round(r50, 2)
-        r["poll_rtt_p99_ms"] = round(r99, 2)
-        r["poll_signal_to_logout_p99_over_rtt_ms"] = round(l99 - r99, 2)
-        print(f"Signal to logout (long poll, {n} events): p50 {r['poll_signal_to_logout_p50_ms']} "
-              f"ms, p99 {r['poll_signal_to_logout_p99_ms']} ms; bare HTTPS poll round trip p50 "
-              f"{r['poll_rtt_p50_ms']} ms, p99 {r['poll_rtt_p99_ms']} ms; p99 over it "
-              f"{r['poll_signal_to_logout_p99_over_rtt_ms']} ms", flush=True)
+        self.report_signal_to_logout("poll", "long poll", n, lat, rtt)
 
     def start_push_stack(self):
         """A second transmitter and a second daemon with delivery = push (its listener on a
@@ -684,7 +690,6 @@ class Bench:
                                 n, "POST", path, f"{head}.{payload}.{sig}".encode(), hdrs, 400)
 
     def push_signal_to_logout(self, n):
-        r = self.results
         tx, d, st, ca, port, path = self.start_push_stack()
         try:
             lat, token = self.logout_latencies(tx, d, "stp", n)
@@ -697,16 +702,7 @@ class Bench:
         other = [p for p in pushes if p["status"] != 202]
         if other:
             print(f"  ({len(other)} of {len(pushes)} pushes not answered 202, e.g. {other[-1]})")
-        (l50, l99), (r50, r99) = self.quantiles(lat), self.quantiles(rtt)
-        r["push_signal_to_logout_p50_ms"] = round(l50, 2)
-        r["push_signal_to_logout_p99_ms"] = round(l99, 2)
-        r["push_rtt_p50_ms"] = round(r50, 2)
-        r["push_rtt_p99_ms"] = round(r99, 2)
-        r["push_signal_to_logout_p99_over_rtt_ms"] = round(l99 - r99, 2)
-        print(f"Signal to logout (push, {n} events): p50 {r['push_signal_to_logout_p50_ms']} ms, "
-              f"p99 {r['push_signal_to_logout_p99_ms']} ms; bare HTTPS push round trip p50 "
-              f"{r['push_rtt_p50_ms']} ms, p99 {r['push_rtt_p99_ms']} ms; p99 over it "
-              f"{r['push_signal_to_logout_p99_over_rtt_ms']} ms", flush=True)
+        self.report_signal_to_logout("push", "push", n, lat, rtt)
 
     def run_logout(self):
         """Part 3b alone (--only logout): poll, then push."""

@@ -71,15 +71,6 @@ static bool is_space(uint32_t cp) {
                cp == 0x2029;
 }
 
-/* Characters that print nothing but may reorder, hide or smuggle text: bidirectional controls,
- * zero-width and other format characters, tag characters, noncharacters. */
-static bool is_invisible(uint32_t cp) {
-        return cp == 0x061c || cp == 0x180e || cp == 0x200b || cp == 0x200e || cp == 0x200f ||
-               (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
-               (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f) ||
-               (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe;
-}
-
 size_t ssf_reason_user_sanitize(const char *s, size_t len, char *out, size_t size) {
         const uint8_t *p = (const uint8_t *) s;
         size_t o = 0, chars = 0, i = 0, n;
@@ -116,7 +107,7 @@ size_t ssf_reason_user_sanitize(const char *s, size_t len, char *out, size_t siz
                         space = o > 0; /* none leading; collapsed; trailing ones are never written */
                         continue;
                 }
-                if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || is_invisible(cp))
+                if (ssf_utf8_unsafe(cp))
                         continue;
 
                 if (space) {

@@ -3,6 +3,8 @@
  * Strict UTF-8 decoding (utf8.h) for the sanitisers of hostile text. Every read is bounded by
  * the length given. Linked into pam_ssf.so, ssf-sessiond (both processes) and ssfctl.
  */
+#include <string.h>
+
 #include "utf8.h"
 
 size_t ssf_utf8_decode(const uint8_t *p, size_t n, uint32_t *ret) {
@@ -45,4 +47,38 @@ size_t ssf_utf8_decode(const uint8_t *p, size_t n, uint32_t *ret) {
         }
         *ret = cp;
         return l;
+}
+
+/* Characters that print nothing but may reorder, hide or smuggle text: bidirectional controls,
+ * zero-width and other format characters, tag characters, noncharacters. */
+static bool is_invisible(uint32_t cp) {
+        return cp == 0x061c || cp == 0x180e || cp == 0x200b || cp == 0x200e || cp == 0x200f ||
+               (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
+               (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f) ||
+               (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe;
+}
+
+bool ssf_utf8_unsafe(uint32_t cp) {
+        return cp == SSF_UTF8_INVALID || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || is_invisible(cp);
+}
+
+size_t ssf_utf8_make_printable(char *s, size_t n, const char *keep) {
+        size_t i = 0, o = 0;
+
+        if (!s)
+                return 0;
+        while (i < n) {
+                uint32_t cp;
+                size_t len = ssf_utf8_decode((const uint8_t *) s + i, n - i, &cp);
+
+                if (ssf_utf8_unsafe(cp) && !(cp > 0 && cp < 0x80 && keep && strchr(keep, (int) cp)))
+                        s[o++] = '?';
+                else {
+                        memmove(s + o, s + i, len);
+                        o += len;
+                }
+                i += len;
+        }
+        s[o] = 0;
+        return o;
 }

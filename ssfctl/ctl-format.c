@@ -547,17 +547,22 @@ int ctl_build_request(const CtlArgs *a, char **ret_args) {
 
 /* Writes s with terminal control characters (C0 except those in keep, DEL, and the C1 range
  * U+0080..U+009F in UTF-8) replaced by '?', so that data from the network cannot drive the
- * terminal. */
+ * terminal. The runs between them go out in one write each. */
 static void put_clean(FILE *f, const char *s, const char *keep) {
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-                if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+        const unsigned char *p = (const unsigned char *) s, *run = p;
+
+        for (; *p; p++) {
+                bool c1 = *p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+
+                if (c1 || (*p < 0x20 && !(keep && strchr(keep, *p))) || *p == 0x7f) {
+                        (void) fwrite(run, 1, (size_t) (p - run), f);
                         fputc('?', f);
-                        p++;
-                } else if ((*p < 0x20 && !(keep && strchr(keep, *p))) || *p == 0x7f)
-                        fputc('?', f);
-                else
-                        fputc(*p, f);
+                        if (c1)
+                                p++;
+                        run = p + 1;
+                }
         }
+        (void) fwrite(run, 1, (size_t) (p - run), f);
 }
 
 /* Columns taken by a UTF-8 string (one per code point; good enough for names and times). */
@@ -570,10 +575,21 @@ static size_t utf8_width(const char *s) {
         return w;
 }
 
+static void put_spaces(FILE *f, size_t n) {
+        static const char spaces[] = "                                                                ";
+
+        for (size_t k; n > 0; n -= k) {
+                k = MIN(n, sizeof(spaces) - 1);
+                (void) fwrite(spaces, 1, k, f);
+        }
+}
+
 static void put_padded(FILE *f, const char *s, size_t width) {
+        size_t w = utf8_width(s);
+
         put_clean(f, s, NULL);
-        for (size_t w = utf8_width(s); w < width; w++)
-                fputc(' ', f);
+        if (w < width)
+                put_spaces(f, width - w);
 }
 
 /* The last path segment of an event type URI ("…/caep/event-type/session-revoked"). */
@@ -828,14 +844,6 @@ static void free_cells(char **cells, size_t n) {
         free(cells);
 }
 
-static char *level_change_text(json_t *o) {
-        char *s = NULL;
-
-        if (asprintf(&s, "%s→%s", string_or_dash(o, "level_before"), string_or_dash(o, "level_after")) < 0)
-                return NULL;
-        return s;
-}
-
 /* Prints the array rows as a table under header, one row per object, whose n_cols cells fill()
  * makes (NULL where out of memory); empty is printed instead when there are none. */
 static int format_table(FILE *f, json_t *rows, const char *const *header, size_t n_cols, const char *empty,
@@ -874,24 +882,248 @@ static int format_table(FILE *f, json_t *rows, const char *const *header, size_t
         return 0;
 }
 
-static void history_row(json_t *e, char **row) {
-        row[0] = value_text(json_object_get(e, "time"), false);
-        row[1] = value_text(json_object_get(e, "user"), false);
-        row[2] = value_text(json_object_get(e, "event"), true);
-        row[3] = value_text(json_object_get(e, "detection"), false);
-        row[4] = level_change_text(e);
-        row[5] = value_text(json_object_get(e, "rule"), false);
-        row[6] = value_text(json_object_get(e, "action"), false);
-        row[7] = value_text(json_object_get(e, "result"), false);
+/* The rows of a table collected before it is printed (its widths need every row): the cells'
+ * strings one after another in one buffer, their offsets in another; no allocation per cell. */
+#define CTL_TABLE_MAX_COLS 16u
+
+typedef struct CtlTable {
+        const char *const *header;
+        size_t n_cols, n_rows, n_cells;
+        char *text;        /* the cells' strings, each NUL-terminated */
+        size_t text_len, text_size;
+        size_t *cell;      /* n_rows * n_cols offsets into text */
+        size_t cell_size;  /* offsets allocated */
+        size_t width[CTL_TABLE_MAX_COLS];
+} CtlTable;
+
+static void table_init(CtlTable *t, const char *const *header, size_t n_cols) {
+        assert(n_cols <= CTL_TABLE_MAX_COLS);
+        *t = (CtlTable) { .header = header, .n_cols = n_cols };
+        for (size_t c = 0; c < n_cols; c++)
+                t->width[c] = utf8_width(header[c]);
+}
+
+static void table_done(CtlTable *t) {
+        free(t->text);
+        free(t->cell);
+        *t = (CtlTable) {};
+}
+
+/* Grows *buf (of *size elements of elsize bytes) to hold at least need of them. */
+static int grow(void **buf, size_t *size, size_t need, size_t elsize) {
+        size_t n = MAX(*size, (size_t) 1024);
+        void *p;
+
+        if (need <= *size)
+                return 0;
+        while (n < need) {
+                if (n > SIZE_MAX / 2 / elsize)
+                        return -ENOMEM;
+                n *= 2;
+        }
+        p = realloc(*buf, n * elsize);
+        if (!p)
+                return -ENOMEM;
+        *buf = p;
+        *size = n;
+        return 0;
+}
+
+/* Appends the next cell: the concatenation of the n strings parts (NULL ones skipped). */
+static int table_add_cell(CtlTable *t, const char *const *parts, size_t n) {
+        size_t len = 0, start = t->text_len, col = t->n_cells % t->n_cols;
+
+        for (size_t i = 0; i < n; i++)
+                len += parts[i] ? strlen(parts[i]) : 0;
+        if (grow((void **) &t->text, &t->text_size, start + len + 1, 1) < 0 ||
+            grow((void **) &t->cell, &t->cell_size, t->n_cells + 1, sizeof(size_t)) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (parts[i]) {
+                        size_t l = strlen(parts[i]);
+
+                        memcpy(t->text + t->text_len, parts[i], l);
+                        t->text_len += l;
+                }
+        t->text[t->text_len++] = 0;
+        t->cell[t->n_cells++] = start;
+        t->width[col] = MAX(t->width[col], utf8_width(t->text + start));
+        if (col + 1 == t->n_cols)
+                t->n_rows++;
+        return 0;
+}
+
+/* A cell holding value_text(v): strings as they are, without a copy of their own. */
+static int table_add_value(CtlTable *t, json_t *v, bool shorten_uris) {
+        _cleanup_free_ char *s = NULL;
+        const char *text;
+
+        if (json_is_string(v))
+                text = shorten_uris ? short_event_name(json_string_value(v)) : json_string_value(v);
+        else {
+                s = value_text(v, shorten_uris);
+                if (!s)
+                        return -ENOMEM;
+                text = s;
+        }
+        return table_add_cell(t, &text, 1);
+}
+
+static void table_put(FILE *f, const CtlTable *t) {
+        for (size_t r = 0; r <= t->n_rows; r++) {
+                for (size_t c = 0; c < t->n_cols; c++) {
+                        const char *s = r == 0 ? t->header[c] : t->text + t->cell[(r - 1) * t->n_cols + c];
+
+                        if (c + 1 < t->n_cols) {
+                                put_padded(f, s, t->width[c]);
+                                fputs("  ", f);
+                        } else
+                                put_clean(f, s, NULL);
+                }
+                fputc('\n', f);
+        }
+}
+
+static const char *const history_header[] = {
+        "TIME", "USER", "EVENT", "DETECTION", "LEVEL", "RULE", "ACTION", "RESULT",
+};
+
+struct CtlHistory {
+        bool json;
+        CtlTable table;  /* without json */
+        FILE *text;      /* with json: the entries printed so far */
+        char *buf;
+        size_t len, n;
+};
+
+/* Adds the rows of the array entries. */
+static int history_add_entries(CtlTable *t, json_t *entries) {
+        size_t i;
+        json_t *e;
+        int r = 0;
+
+        if (!json_is_array(entries))
+                return -EBADMSG;
+        json_array_foreach(entries, i, e) {
+                const char *level[3];
+
+                if (!json_is_object(e))
+                        return -EBADMSG;
+                level[0] = string_or_dash(e, "level_before");
+                level[1] = "→";
+                level[2] = string_or_dash(e, "level_after");
+                if ((r = table_add_value(t, json_object_get(e, "time"), false)) < 0 ||
+                    (r = table_add_value(t, json_object_get(e, "user"), false)) < 0 ||
+                    (r = table_add_value(t, json_object_get(e, "event"), true)) < 0 ||
+                    (r = table_add_value(t, json_object_get(e, "detection"), false)) < 0 ||
+                    (r = table_add_cell(t, level, ARRAY_SIZE(level))) < 0 ||
+                    (r = table_add_value(t, json_object_get(e, "rule"), false)) < 0 ||
+                    (r = table_add_value(t, json_object_get(e, "action"), false)) < 0 ||
+                    (r = table_add_value(t, json_object_get(e, "result"), false)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void history_put(FILE *f, const CtlTable *t) {
+        if (t->n_rows == 0)
+                fputs("No history.\n", f);
+        else
+                table_put(f, t);
 }
 
 static int format_history(FILE *f, json_t *body) {
-        static const char *const header[] = {
-                "TIME", "USER", "EVENT", "DETECTION", "LEVEL", "RULE", "ACTION", "RESULT",
-        };
+        CtlTable t;
+        int r;
 
-        return format_table(f, json_object_get(body, "entries"), header, ARRAY_SIZE(header), "No history.\n",
-                            history_row);
+        table_init(&t, history_header, ARRAY_SIZE(history_header));
+        r = history_add_entries(&t, json_object_get(body, "entries"));
+        if (r >= 0)
+                history_put(f, &t);
+        table_done(&t);
+        return r;
+}
+
+CtlHistory *ctl_history_new(bool json) {
+        CtlHistory *h = calloc(1, sizeof(*h));
+
+        if (!h)
+                return NULL;
+        h->json = json;
+        table_init(&h->table, history_header, ARRAY_SIZE(history_header));
+        if (json) {
+                h->text = open_memstream(&h->buf, &h->len);
+                if (!h->text)
+                        return mfree(h);
+        }
+        return h;
+}
+
+CtlHistory *ctl_history_free(CtlHistory *h) {
+        if (h) {
+                table_done(&h->table);
+                if (h->text)
+                        fclose(h->text);
+                free(h->buf);
+                free(h);
+        }
+        return NULL;
+}
+
+/* With json: each entry as ctl_format_reply() prints it inside the joined answer (JSON_INDENT(2)
+ * at depth 2: each of its lines 4 columns further in). */
+static int history_add_json(CtlHistory *h, json_t *entries) {
+        size_t i;
+        json_t *e;
+
+        json_array_foreach(entries, i, e) {
+                _cleanup_free_ char *s = json_dumps(e, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                                               JSON_ENCODE_ANY);
+
+                if (!s)
+                        return -ENOMEM;
+                fputs(h->n++ > 0 ? ",\n    " : "\n    ", h->text);
+                for (const char *p = s, *nl; *p; p = nl + 1) {
+                        nl = strchrnul(p, '\n');
+                        (void) fwrite(p, 1, (size_t) (nl - p), h->text);
+                        if (!*nl)
+                                break;
+                        fputs("\n    ", h->text);
+                }
+        }
+        return ferror(h->text) ? -ENOMEM : 0;
+}
+
+int ctl_history_add(CtlHistory *h, const char *body) {
+        _cleanup_(json_decrefp) json_t *part = NULL;
+        json_t *entries;
+
+        if (!h || !body)
+                return -EBADMSG;
+        part = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(part))
+                return -EBADMSG;
+        entries = json_object_get(part, "entries");
+        if (h->json)
+                return json_is_array(entries) ? history_add_json(h, entries) : -EBADMSG;
+        return history_add_entries(&h->table, entries);
+}
+
+int ctl_history_put(CtlHistory *h, FILE *f) {
+        if (!h->json) {
+                history_put(f, &h->table);
+                return 0;
+        }
+        if (fflush(h->text) != 0)
+                return -ENOMEM;
+        if (h->n == 0)
+                fputs("{\n  \"entries\": []\n}\n", f);
+        else {
+                fputs("{\n  \"entries\": [", f);
+                (void) fwrite(h->buf, 1, h->len, f);
+                fputs("\n  ]\n}\n", f);
+        }
+        return 0;
 }
 
 static void users_row(json_t *u, char **row) {

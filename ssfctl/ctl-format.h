@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define CTL_HISTORY_LIMIT_DEFAULT 20u
 #define CTL_HISTORY_LIMIT_MAX 100000000u /* any N: the answer is streamed */
@@ -112,3 +113,14 @@ int ctl_parse_since(const char *s, long long now, long long *ret);
  * -EBADMSG for a body that is not a JSON object or a later part without "entries". */
 typedef struct json_t json_t;
 int ctl_join_parts(json_t **joined, const char *body);
+
+/* `history`, frame by frame: each CTL_REPLY body's entries are taken as the frame arrives (no
+ * joined answer to print, parse again and hold as JSON objects), and ctl_history_put() prints
+ * what ctl_format_reply() prints for the joined answer: the table, or with json the answer
+ * pretty-printed. ctl_history_add() returns 0, -EBADMSG for a body that is not an object with an
+ * "entries" array (of objects, for the table), or -ENOMEM; ctl_history_put() 0 or -ENOMEM. */
+typedef struct CtlHistory CtlHistory;
+CtlHistory *ctl_history_new(bool json);
+CtlHistory *ctl_history_free(CtlHistory *h);
+int ctl_history_add(CtlHistory *h, const char *body);
+int ctl_history_put(CtlHistory *h, FILE *f);

@@ -2,6 +2,7 @@
 /* ssfctl: the admin CLI of ssf-sessiond. One CTL_REQUEST, one CTL_REPLY over the daemon's socket.
  * Exit status: 0 success, 1 error, 2 usage. Runs in ssfctl. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,11 @@ static int print_error(int status, const char *message) {
         return EXIT_FAILURE;
 }
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(CtlHistory *, ctl_history_free)
+
 static int run(const CtlArgs *a) {
         _cleanup_(json_decrefp) json_t *joined = NULL;
+        _cleanup_(ctl_history_freep) CtlHistory *history = NULL;
         _cleanup_free_ char *args = NULL, *text = NULL, *verb = NULL, *body = NULL;
         bool more;
         _cleanup_close_ int fd = -EBADF;
@@ -42,6 +46,17 @@ static int run(const CtlArgs *a) {
         deadline = ssf_now_usec() +
                    (a->verb == CTL_VERB_VERIFY ? CTL_VERIFY_DEADLINE_USEC
                     : ctl_verb_is_admin(a->verb) ? CTL_ADMIN_DEADLINE_USEC : CTL_DEADLINE_USEC);
+
+        /* A history listing is taken as its frames arrive (up to 100,000,000 rows): not
+         * joined, printed again as JSON and parsed again first. */
+        if (a->verb == CTL_VERB_HISTORY) {
+                /* Each frame's JSON is freed before the next is parsed into the same memory:
+                 * keep it rather than give it back to the kernel and fault it in again. */
+                (void) mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+                history = ctl_history_new(a->json);
+                if (!history)
+                        return print_error(-ENOMEM, NULL);
+        }
 
         fd = ssf_ipc_connect(a->socket, (uid_t) -1, deadline);
         if (fd < 0) {
@@ -81,9 +96,11 @@ static int run(const CtlArgs *a) {
                         ssf_ipc_msg_done(&part);
                         return r;
                 }
-                r = ctl_join_parts(&joined, part.body);
+                r = history ? ctl_history_add(history, part.body) : ctl_join_parts(&joined, part.body);
                 more = part.more;
                 ssf_ipc_msg_done(&part);
+                if (r == -ENOMEM)
+                        return print_error(r, NULL);
                 if (r < 0) {
                         fprintf(stderr, "ssfctl: invalid reply from ssf-sessiond at %s\n", a->socket);
                         return EXIT_FAILURE;
@@ -91,6 +108,16 @@ static int run(const CtlArgs *a) {
                 if (!more)
                         break;
                 deadline = ssf_now_usec() + CTL_DEADLINE_USEC;
+        }
+        if (history) {
+                r = ctl_history_put(history, stdout);
+                if (r < 0)
+                        return print_error(r, NULL);
+                if (fflush(stdout) != 0 || ferror(stdout)) {
+                        fprintf(stderr, "ssfctl: cannot write output: %m\n");
+                        return EXIT_FAILURE;
+                }
+                return EXIT_SUCCESS;
         }
         body = joined ? json_dumps(joined, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (joined && !body)

@@ -382,21 +382,6 @@ static void set_nonblock(int fd) {
                 (void) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* Keeps output printable and valid UTF-8 for the journal and the history: invalid bytes and
- * control characters other than newline and tab become '?'. */
-static void sanitize_output(char *s, size_t n) {
-        size_t i = 0;
-
-        while (i < n) {
-                uint32_t cp;
-                size_t len = ssf_utf8_decode((const uint8_t *) s + i, n - i, &cp);
-
-                if (cp == SSF_UTF8_INVALID || (cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7f)
-                        s[i] = '?';
-                i += len;
-        }
-}
-
 static void format_summary(HookResult *r, int wstatus) {
         char first[256] = "";
         const char *nl;
@@ -408,7 +393,10 @@ static void format_summary(HookResult *r, int wstatus) {
                 nl = strchr(p, '\n');
                 l = nl ? (size_t) (nl - p) : strlen(p);
                 if (l > 0) {
-                        l = MIN(l, sizeof(first) - 1);
+                        /* Cut on a character boundary: the output is valid UTF-8. */
+                        if (l > sizeof(first) - 1)
+                                for (l = sizeof(first) - 1; l > 0 && ((uint8_t) p[l] & 0xc0) == 0x80; l--)
+                                        ;
                         memcpy(first, p, l);
                         first[l] = 0;
                         break;
@@ -591,8 +579,9 @@ static int supervise(HookTree *t, int pidfd, int in_fd, int out_fd, int cancel_f
 
         res->exit_status = status == -1 ? -1 : status_to_exit(status);
         res->duration_ms = (int64_t) ((now_usec() - start) / 1000);
-        res->output[kept] = 0;
-        sanitize_output(res->output, kept);
+        /* Printable and valid UTF-8 for the journal and the history, by the rule of terminal
+         * warnings and reason_user; newlines and tabs stay. */
+        (void) ssf_utf8_make_printable(res->output, kept, "\n\t");
         safe_close(in_fd);
         return status;
 }

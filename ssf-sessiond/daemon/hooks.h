@@ -26,8 +26,11 @@
  * (strings, "" when NULL), plus "claims": the SET's claims object (null when claims_json is
  * NULL, not JSON, or over 1 MiB). A hook need not read it.
  *
- * Standard output and error: one pipe; the first 1023 bytes are kept (control bytes other
- * than newline/tab and invalid UTF-8 replaced by '?'), the rest is read and discarded.
+ * Standard output and error: one pipe; the first 1023 bytes are kept, the rest is read and
+ * discarded. What is kept goes to the journal and the history, so it is made printable by the
+ * rule of terminal warnings and reason_user (ssf_utf8_make_printable()): invalid UTF-8, C0
+ * controls other than newline and tab, DEL, C1 controls, bidirectional and invisible
+ * characters each become one '?'.
  * Runs in the root daemon. */
 
 #include <stddef.h>

@@ -34,6 +34,7 @@
 #include "macro.h"
 #include "reason-user.h"
 #include "ssf-ipc.h"
+#include "utf8.h"
 
 /* Connections one unprivileged uid may hold at once; all of them together get at most half
  * of IPC_MAX_CLIENTS. */
@@ -291,24 +292,6 @@ static int verb_risk(IpcClient *c, json_t *args, json_t **ret, const char **err)
         return *ret ? 0 : -ENOMEM;
 }
 
-static json_t *history_json(const HistoryEntry *h) {
-        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
-                         "time", jtime(h->time),
-                         "user", jstr(h->user),
-                         "jti", jstr(h->jti),
-                         "txn", jstr(h->txn),
-                         "transmitter", jstr(h->transmitter),
-                         "event", jstr(h->event),
-                         "detection", jstr(h->detection),
-                         "level_before", lvl(h->level_before),
-                         "level_after", lvl(h->level_after),
-                         "rule", jstr(h->rule),
-                         "action", jstr(h->action),
-                         "result", jstr(h->result),
-                         "duration_ms", h->duration_ms >= 0 ? json_integer(h->duration_ms)
-                                                            : json_null());
-}
-
 /* `ssfctl history` streams: a thread of its own reads the store a page at a time (the state
  * lock is held for one page only) and sends as many CTL_REPLY frames as the answer needs, all
  * but the last with MORE. Neither PAM (front thread) nor ingestion (main loop) waits for it. */
@@ -319,16 +302,141 @@ typedef struct HistoryJob {
         uint64_t limit;
 } HistoryJob;
 
-static int send_part(IpcClient *c, json_t *entries, bool more) {
-        _cleanup_(json_decrefp) json_t *body = json_pack("{s:O}", "entries", entries);
-        _cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        SsfIpcMsg a = { .type = SSF_IPC_CTL_REPLY, .has_status = 1, .more = more };
+/* One CTL_REPLY frame of a listing: {"entries":[...]}, its entries' JSON written straight into
+ * the frame's text, each once. */
+typedef struct HistoryFrame {
+        char text[SSF_IPC_MAX_JSON];
+        size_t len;
+        size_t n;        /* entries in it */
+} HistoryFrame;
 
-        if (!text)
-                return -ENOMEM;
-        a.body = text;
+#define HISTORY_FRAME_HEAD "{\"entries\":["
+#define HISTORY_FRAME_TAIL "]}"
+
+static void history_frame_reset(HistoryFrame *f) {
+        f->len = strlen(HISTORY_FRAME_HEAD);
+        memcpy(f->text, HISTORY_FRAME_HEAD, f->len);
+        f->n = 0;
+}
+
+static int send_part(IpcClient *c, HistoryFrame *f, bool more) {
+        SsfIpcMsg a = { .type = SSF_IPC_CTL_REPLY, .has_status = 1, .more = more, .body = f->text };
+        int r;
+
+        memcpy(f->text + f->len, HISTORY_FRAME_TAIL, sizeof(HISTORY_FRAME_TAIL)); /* with its NUL */
         /* A client that does not read gets HISTORY_SEND_USEC per frame, then is dropped. */
-        return ssf_ipc_send(c->fd, &a, ssf_now_usec() + HISTORY_SEND_USEC);
+        r = ssf_ipc_send(c->fd, &a, ssf_now_usec() + HISTORY_SEND_USEC);
+        history_frame_reset(f);
+        return r;
+}
+
+/* Writes into out[*len..size) without ever passing size; *len goes on counting, so that
+ * *len > size afterwards says it did not fit. */
+static void put_bytes(char *out, size_t size, size_t *len, const char *s, size_t n) {
+        if (*len < size)
+                memcpy(out + *len, s, MIN(n, size - *len));
+        *len += n;
+}
+
+/* s as a JSON string (null for NULL): quotes, backslashes and control characters escaped,
+ * bytes that are not UTF-8 as U+FFFD (the store's text is the network's: a row is never lost
+ * to one bad byte). */
+static void put_json_string(char *out, size_t size, size_t *len, const char *s) {
+        const uint8_t *p = (const uint8_t *) s;
+        size_t n, run = 0;
+
+        if (!s) {
+                put_bytes(out, size, len, "null", 4);
+                return;
+        }
+        n = strlen(s);
+        put_bytes(out, size, len, "\"", 1);
+        for (size_t i = 0; i < n;) {
+                uint32_t cp = 0;
+                size_t l = p[i] < 0x80 ? 1 : ssf_utf8_decode(p + i, n - i, &cp);
+                char esc[8];
+
+                if (p[i] >= 0x20 && p[i] != '"' && p[i] != '\\' && (p[i] < 0x80 || cp != SSF_UTF8_INVALID)) {
+                        i += l;
+                        continue;
+                }
+                put_bytes(out, size, len, s + run, i - run);
+                if (p[i] == '"' || p[i] == '\\') {
+                        esc[0] = '\\';
+                        esc[1] = (char) p[i];
+                        put_bytes(out, size, len, esc, 2);
+                } else if (p[i] < 0x20) {
+                        (void) snprintf(esc, sizeof(esc), "\\u%04x", p[i]);
+                        put_bytes(out, size, len, esc, 6);
+                } else
+                        put_bytes(out, size, len, "\\ufffd", 6);
+                i += l;
+                run = i;
+        }
+        put_bytes(out, size, len, s + run, n - run);
+        put_bytes(out, size, len, "\"", 1);
+}
+
+/* Entry h as a JSON object (the keys of `ssfctl history --json`), written straight into
+ * out[*len..size): no JSON object built and printed per row. */
+static void put_history_entry(char *out, size_t size, size_t *len, const HistoryEntry *h) {
+        char t[64], d[32];
+        const struct {
+                const char *key, *value;
+        } fields[] = {
+                { "time", h->time ? format_rfc3339(h->time, t, sizeof(t)) : NULL },
+                { "user", h->user },
+                { "jti", h->jti },
+                { "txn", h->txn },
+                { "transmitter", h->transmitter },
+                { "event", h->event },
+                { "detection", h->detection },
+                { "level_before", lvl(h->level_before) },
+                { "level_after", lvl(h->level_after) },
+                { "rule", h->rule },
+                { "action", h->action },
+                { "result", h->result },
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+                put_bytes(out, size, len, i == 0 ? "{" : ",", 1);
+                put_json_string(out, size, len, fields[i].key);
+                put_bytes(out, size, len, ":", 1);
+                put_json_string(out, size, len, fields[i].value);
+        }
+        put_bytes(out, size, len, ",\"duration_ms\":", strlen(",\"duration_ms\":"));
+        if (h->duration_ms >= 0) {
+                int k = snprintf(d, sizeof(d), "%" PRIi64, h->duration_ms);
+
+                put_bytes(out, size, len, d, (size_t) k);
+        } else
+                put_bytes(out, size, len, "null", 4);
+        put_bytes(out, size, len, "}", 1);
+}
+
+/* Adds entry h to the frame, after sending the frame first when h does not fit in it any more.
+ * The room kept free is what the old code kept (256 bytes). */
+static int history_frame_add(IpcClient *c, HistoryFrame *f, const HistoryEntry *h) {
+        const size_t room = SSF_IPC_MAX_JSON - 256 - sizeof(HISTORY_FRAME_TAIL);
+        int r;
+
+        for (;;) {
+                size_t len = f->len;
+
+                if (f->n > 0)
+                        put_bytes(f->text, room, &len, ",", 1);
+                put_history_entry(f->text, room, &len, h);
+                if (len <= room) {
+                        f->len = len;
+                        f->n++;
+                        return 0;
+                }
+                if (f->n == 0)
+                        return -E2BIG; /* one entry larger than a frame */
+                r = send_part(c, f, true);
+                if (r < 0)
+                        return r;
+        }
 }
 
 static void *history_thread(void *userdata) {
@@ -336,16 +444,17 @@ static void *history_thread(void *userdata) {
         IpcClient *c = job->client;
         IpcServer *srv = c->server;
         State *st = srv->state;
-        _cleanup_(json_decrefp) json_t *part = json_array();
+        _cleanup_free_ HistoryFrame *frame = malloc(sizeof(HistoryFrame));
         int64_t before = INT64_MAX;
         uint64_t left = job->limit;
-        size_t part_size = 0;
-        int r = part ? 0 : -ENOMEM;
+        int r = frame ? 0 : -ENOMEM;
 
         /* An admin's listing yields the CPU to logins: this thread only, the front thread
          * that answers PAM keeps its priority. */
         (void) prctl(PR_SET_NAME, (unsigned long) "ssf-admin", 0, 0, 0);
         state_thread_background(st, PRIO_ADMIN_NICE);
+        if (frame)
+                history_frame_reset(frame);
 
         while (r >= 0 && left > 0) {
                 HistoryEntry *h = NULL;
@@ -357,24 +466,8 @@ static void *history_thread(void *userdata) {
                 pthread_mutex_unlock(&st->lock);
                 if (r < 0)
                         break;
-                for (size_t i = 0; i < n && r >= 0; i++) {
-                        json_t *e = history_json(&h[i]);
-                        size_t sz = e ? json_dumpb(e, NULL, 0, JSON_COMPACT) + 1 : 0;
-
-                        if (!e) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        /* A frame is full: send it, start the next. */
-                        if (part_size + sz > SSF_IPC_MAX_JSON - 256) {
-                                r = send_part(c, part, true);
-                                json_array_clear(part);
-                                part_size = 0;
-                        }
-                        if (r >= 0 && json_array_append_new(part, e) < 0)
-                                r = -ENOMEM;
-                        part_size += sz;
-                }
+                for (size_t i = 0; i < n && r >= 0; i++)
+                        r = history_frame_add(c, frame, &h[i]);
                 left -= MIN(left, (uint64_t) n);
                 if (n > 0)
                         before = h[n - 1].id;
@@ -383,7 +476,7 @@ static void *history_thread(void *userdata) {
                         break; /* no more rows */
         }
         if (r >= 0)
-                r = send_part(c, part, false);
+                r = send_part(c, frame, false);
         else if (r != -ETIMEDOUT && r != -EPIPE && r != -ECONNRESET)
                 reply_error(c, SSF_IPC_CTL_REPLY, -r, "cannot read the history");
         if (r < 0)

@@ -150,20 +150,21 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 
         (void) sd_notify(false, "RELOADING=1");
         log_info("Reloading configuration from '%s'", m->config_path);
-        r = config_load(m->config_path, true, &c);
+        {
+                ConfigHandle *oh = state_config_ref(&m->state);
+
+                /* The running configuration: what it was already warned about is not again. */
+                old = oh->config;
+                r = config_reload(m->config_path, true, old, &c);
+                if (r >= 0 && (!streq_ptr(old->socket_path, c->socket_path) ||
+                               !streq_ptr(old->state_dir, c->state_dir)))
+                        log_warning("socket and state_dir changes take effect after a restart");
+                state_config_unref(&m->state, oh);
+        }
         if (r < 0) {
                 log_error("New configuration is invalid, keeping the running one");
                 (void) sd_notify(false, "READY=1\nSTATUS=Reload failed, running configuration kept");
                 return 0;
-        }
-        {
-                ConfigHandle *oh = state_config_ref(&m->state);
-
-                old = oh->config;
-                if (!streq_ptr(old->socket_path, c->socket_path) ||
-                    !streq_ptr(old->state_dir, c->state_dir))
-                        log_warning("socket and state_dir changes take effect after a restart");
-                state_config_unref(&m->state, oh);
         }
         r = state_config_replace(&m->state, c);
         if (r >= 0) {

@@ -173,8 +173,9 @@ int ttywarn_write(const char *tty, uid_t owner, const char *msg, size_t len, uin
         return 0;
 }
 
-/* Appends src to buf[*pos..size), printable only: C0 and C1 controls, DEL and invalid UTF-8
- * become '?', so no escape sequence reaches the terminal; at most max_chars characters, then
+/* Appends src to buf[*pos..size), printable only: invalid UTF-8 and every unsafe character
+ * (ssf_utf8_unsafe(): C0 and C1 controls, DEL, bidirectional and invisible ones) become '?', so
+ * no escape sequence reaches the terminal; at most max_chars characters, then
  * "...". Always leaves buf NUL-terminated. */
 static void append_printable(char *buf, size_t size, size_t *pos, const char *src, size_t max_chars) {
         const uint8_t *s = (const uint8_t *) strempty(src);
@@ -190,7 +191,7 @@ static void append_printable(char *buf, size_t size, size_t *pos, const char *sr
                         break;
                 }
                 len = ssf_utf8_decode(s, n, &cp);
-                if (cp == SSF_UTF8_INVALID || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+                if (ssf_utf8_unsafe(cp))
                         buf[(*pos)++] = '?';
                 else if (*pos + len + 1 > size)
                         break;

@@ -238,6 +238,7 @@ struct ParseState {
         Config *config;
         bool check_perms;
         bool warn_only;        /* report problems as warnings (workflow hooks) */
+        const Config *running; /* at a reload, the configuration in force (config_reload()) */
         unsigned n_errors;
 
         char **files;          /* names of the files read; Loc.file points into it */
@@ -2457,6 +2458,16 @@ static void validate_push(ParseState *s) {
         }
 }
 
+/* Whether the running configuration (at a reload) already had transmitter c's name take its
+ * issuer from the metadata of the same config_url, so the warning about it was given. */
+static bool issuer_from_metadata_before(const ParseState *s, const TransmitterConfig *c) {
+        const TransmitterConfig *o = s->running ? config_transmitter(s->running, c->name) : NULL;
+        _cleanup_free_ char *issuer = NULL;
+
+        return o && !o->issuer && streq_ptr(o->config_url, c->config_url) &&
+               config_url_issuer(o->config_url, &issuer) == -EADDRNOTAVAIL;
+}
+
 static void validate_transmitter(ParseState *s, size_t ti) {
         TransmitterConfig *c = &s->config->transmitters[ti];
         Loc tl = s->transmitter_meta[ti].section;
@@ -2472,8 +2483,10 @@ static void validate_transmitter(ParseState *s, size_t ti) {
                 _cleanup_free_ char *issuer = NULL;
                 Loc ul = tkey_loc(s, ti, "config_url");
 
-                /* A vendor's own well-known URL: the issuer can only come from the metadata. */
-                if (config_url_issuer(c->config_url, &issuer) == -EADDRNOTAVAIL)
+                /* A vendor's own well-known URL: the issuer can only come from the metadata.
+                 * Said once: not again at a reload that keeps it (see config_reload()). */
+                if (config_url_issuer(c->config_url, &issuer) == -EADDRNOTAVAIL &&
+                    !issuer_from_metadata_before(s, c))
                         config_warning(s, &ul, "'config_url' %s is not the SSF well-known URL of an "
                                        "issuer (https://HOST/.well-known/ssf-configuration[/PATH]): "
                                        "the issuer will be taken from the transmitter's metadata; "
@@ -2684,7 +2697,11 @@ static int finish(ParseState *s, int r, Config **ret) {
 }
 
 int config_load(const char *path, bool check_perms, Config **ret) {
-        ParseState s = { .check_perms = check_perms };
+        return config_reload(path, check_perms, NULL, ret);
+}
+
+int config_reload(const char *path, bool check_perms, const Config *running, Config **ret) {
+        ParseState s = { .check_perms = check_perms, .running = running };
         int r;
 
         if (!path)

@@ -175,6 +175,12 @@ typedef struct Config {
  * file are reported before failing. Returns 0 and a new Config, or -EINVAL (bad config) /
  * -errno. */
 int config_load(const char *path, bool check_perms, Config **ret);
+/* config_load() at a reload, with running the configuration in force (or NULL): warnings that
+ * stand for a state rather than a mistake are not repeated for what running already had. So far
+ * one: a transmitter whose issuer comes from the metadata because its config_url is not of the
+ * SSF form is warned about once per transmitter name and config_url, and again only when that
+ * changes. */
+int config_reload(const char *path, bool check_perms, const Config *running, Config **ret);
 Config *config_free(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free)
 

@@ -234,3 +234,39 @@ def test_hook_descendants_die_at_timeout_cgroup(daemon_factory, transmitter, tmp
     wait_for(lambda: not [n for n in os.listdir(delegated_cgroup) if n.startswith("hook-")], 10,
              "the hook's cgroup to be removed")
     assert d.stop() == 0
+
+
+# C0 (ESC, BEL), DEL, C1 as UTF-8 (U+009B CSI, U+009D OSC), a bidi override (U+202E RLO) and
+# invalid UTF-8 (a stray byte, an overlong '/'), on standard output and standard error.
+HOSTILE_OUTPUT_HOOK = r"""#!/bin/sh
+printf 'mark\033[2J\302\2331m\302\2350;t\007\177x\342\200\256gpj.exe\377\300\257end\n'
+printf 'second\302\205line\n' >&2
+"""
+HOSTILE_CLEAN = "mark?[2J?1m?0;t??x?gpj.exe???end"
+UNSAFE = [chr(c) for c in range(0x20) if c not in (0x09, 0x0a)] + \
+         [chr(c) for c in range(0x7f, 0xa0)] + [chr(c) for c in range(0x202a, 0x202f)]
+
+
+def test_hook_output_is_neutralised_in_history_and_journal(daemon_factory, transmitter):
+    d = daemon_factory(rules=SLOW_RULES, start=False)
+    d.add_hook("slow", HOSTILE_OUTPUT_HOOK)
+    d.start()
+    transmitter.wait_stream()
+    jti = transmitter.send_event("credential-change", email="bob@example.com")
+    transmitter.wait_acked(jti)
+    e = wait_for(lambda: result_of(d, "bob", jti), 30, "the hook's result")
+
+    # The history: the first line, each unsafe character one '?'.
+    assert e["result"].startswith("ok: exit 0 in "), e
+    assert e["result"].endswith(": " + HOSTILE_CLEAN), e
+    assert not any(c in e["result"] for c in UNSAFE), e
+
+    # The journal (the daemon's log here): the same line, valid UTF-8, nothing unsafe.
+    with open(d.log_path, "rb") as f:
+        raw = f.read()
+    lines = [x for x in raw.split(b"\n") if b"mark" in x]
+    assert lines, raw[-2000:]
+    for x in lines:
+        text = x.decode("utf-8")  # raises on invalid UTF-8
+        assert HOSTILE_CLEAN in text, text
+        assert not any(c in text for c in UNSAFE), text

@@ -99,6 +99,37 @@ def test_history_of_any_length_while_pam_answers(daemon_factory, transmitter, us
     # The text output streams the same rows.
     cp = d.ctl("history", "alice", "-n", "3", json=False)
     assert cp.returncode == 0 and cp.stdout.count("ok: row ") == 3, cp.stdout
+    # Every frame's rows make one table: a header, then all of them, newest first.
+    cp = d.ctl("history", "alice", "-n", str(n + 10), json=False, timeout=120)
+    lines = cp.stdout.splitlines()
+    assert cp.returncode == 0 and lines[0].startswith("TIME ") and len(lines) == n + 1, cp.stderr
+    assert all("ok: row " in x for x in lines[1:])
+    assert len({x.index("alice") for x in lines[1:]}) == 1  # one width for every row
+
+
+def test_history_rows_of_any_bytes_are_listed(daemon_factory, transmitter, users):
+    """Root writes each row's JSON itself: quotes, backslashes and control characters are
+    escaped, text that is not UTF-8 comes as U+FFFD, and no row is lost to one bad byte; the
+    table shows control characters as '?'."""
+    d = daemon_factory(rules=support.LOGOUT_HIGH_RULES)
+    transmitter.wait_stream()
+    assert d.stop() == 0
+    hostile = 'q"b\\s/\x01\n\t\x1b[2J\x7f\u009b\u00e9\u202e\U0001f600'
+    db = sqlite3.connect(os.path.join(d.state_dir, "state.db"))
+    db.execute("INSERT INTO history (time, user, uid, jti, event, detection, level_before, "
+               "level_after, rule, action, result, duration_ms, txn) "
+               "VALUES (?, ?, ?, ?, ?, ?, 0, 3, ?, ?, ?, ?, ?)",
+               (int(time.time()), "alice", users.uid("alice"), hostile, "session-revoked",
+                "session-revoked", "r", "logout", b"ok \xff\xc0\xaf \xe2\x82 end", 5, None))
+    db.commit()
+    db.close()
+    d.start()
+    e = d.ctl("history", "alice")["entries"][0]
+    assert e["jti"] == hostile
+    assert e["result"] == "ok \ufffd\ufffd\ufffd \ufffd\ufffd end"
+    assert e["txn"] is None and e["duration_ms"] == 5 and e["level_after"] == "high"
+    out = d.ctl("history", "alice", json=False).stdout
+    assert "ok \ufffd\ufffd\ufffd \ufffd\ufffd end" in out and "\x1b" not in out, out
 
 
 def test_pam_answered_from_memory_after_each_commit(daemon_factory, transmitter, users, pam):

@@ -235,6 +235,28 @@ def test_root_refuses_an_iss_not_the_channels(daemon_factory, build_dir, tmp_pat
     assert [e["jti"] for e in d.ctl("history", "alice")["entries"]] == ["w2"]
 
 
+def revoked(i, jti, address, iss):
+    """A hostile worker's ingest frame i: a session-revoked record for address from iss."""
+    from test_root_trust import CAEP, email, record
+    return {"type": "ingest", "id": i,
+            "request": record(jti, CAEP + "session-revoked", email(address), iss=iss)}
+
+
+def run_config_url_only(daemon_factory, build_dir, tmp_path, url, frames):
+    """A daemon whose transmitter has config_url alone, under a compromised worker
+    (hostile_worker.py) that sends frames; returns (the daemon, root's replies to the records),
+    once every record is answered."""
+    from test_root_trust import hostile_daemon, replies
+    d, script = hostile_daemon(daemon_factory, build_dir, tmp_path, frames,
+                               rules="[rule record]\naction = none\n",
+                               transmitter_opts={"issuer": None, "config_url": url})
+    with open(script + ".go", "w"):
+        pass
+    n = sum(f["type"] == "ingest" for f in frames)
+    wait_for(lambda: len(replies(script)) >= n, 30, f"the {n} records answered")
+    return d, replies(script)
+
+
 def test_root_derives_the_issuer_from_config_url(daemon_factory, build_dir, tmp_path,
                                                   transmitter):
     """A transmitter configured with config_url alone: root takes its issuer from the URL by
@@ -242,30 +264,14 @@ def test_root_derives_the_issuer_from_config_url(daemon_factory, build_dir, tmp_
     that reports a stream with another issuer and hands over records with it is refused
     (invalid_issuer); the one issuer config_url stands for applies, spelt with or without a
     terminating '/'."""
-    from test_root_trust import CAEP, email, hostile_daemon, record, replies
-
     url = "https://wk.invalid/.well-known/ssf-configuration/tenant1"
     reported = "https://reported.invalid"
     frames = [{"type": "facts", "stream": {"issuer": reported, "status": "enabled"}},
-              {"type": "ingest", "id": 1,
-               "request": record("r1", CAEP + "session-revoked", email("alice@example.com"),
-                                 iss=reported)},
-              {"type": "ingest", "id": 2,
-               "request": record("r2", CAEP + "session-revoked", email("alice@example.com"),
-                                 iss="https://wk.invalid/tenant1x")},
-              {"type": "ingest", "id": 3,
-               "request": record("r3", CAEP + "session-revoked", email("alice@example.com"),
-                                 iss="https://wk.invalid/tenant1")},
-              {"type": "ingest", "id": 4,
-               "request": record("r4", CAEP + "session-revoked", email("bob@example.com"),
-                                 iss="https://wk.invalid/tenant1/")}]
-    d, script = hostile_daemon(daemon_factory, build_dir, tmp_path, frames,
-                               rules="[rule record]\naction = none\n",
-                               transmitter_opts={"issuer": None, "config_url": url})
-    with open(script + ".go", "w"):
-        pass
-    wait_for(lambda: len(replies(script)) >= 4, 30, "the four records answered")
-    r = replies(script)
+              revoked(1, "r1", "alice@example.com", reported),
+              revoked(2, "r2", "alice@example.com", "https://wk.invalid/tenant1x"),
+              revoked(3, "r3", "alice@example.com", "https://wk.invalid/tenant1"),
+              revoked(4, "r4", "bob@example.com", "https://wk.invalid/tenant1/")]
+    d, r = run_config_url_only(daemon_factory, build_dir, tmp_path, url, frames)
     assert r[0]["err"] == "invalid_issuer" and r[0]["status"] < 0, r
     assert r[1]["err"] == "invalid_issuer" and r[1]["status"] < 0, r
     assert r[2]["status"] == 0, r
@@ -301,32 +307,47 @@ def test_vendor_config_url_takes_the_issuer_from_the_metadata(daemon_factory, tr
     assert d.ctl("risk", "bob")["level"] == "none"
 
 
+def test_vendor_config_url_warning_once_across_reloads(daemon_factory, transmitter):
+    """The warning about a config_url that stands for no issuer is logged once for a
+    transmitter and its config_url: not again at reloads that keep them, again when the
+    config_url changes."""
+    url = transmitter.origin + "/.well-known/ssf-configuration?tenant=acme"
+    d = daemon_factory(rules="[rule record]\naction = none\n",
+                       transmitter_opts={"issuer": None, "config_url": url})
+    transmitter.wait_stream()
+
+    def warnings(u):
+        return d.log().count(f"'config_url' {u} is not the SSF well-known URL of an issuer")
+
+    def reload(n):
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: d.log().count("Configuration reloaded") == n, 20, f"reload {n}")
+
+    assert warnings(url) == 1
+    reload(1)
+    reload(2)
+    assert warnings(url) == 1
+
+    other = transmitter.origin + "/.well-known/ssf-configuration?tenant=other"
+    d.write_config(d.config_text.replace(url, other))
+    reload(3)
+    reload(4)
+    assert warnings(other) == 1
+    assert warnings(url) == 1
+
+
 def test_vendor_config_url_root_takes_only_the_reported_issuer(daemon_factory, build_dir,
                                                                 tmp_path, transmitter):
     """For a config_url that stands for no issuer, root takes the issuer the worker reported
     from discovery: before any is reported every record is refused, then only that issuer
     applies (hostile_worker.py)."""
-    from test_root_trust import CAEP, email, hostile_daemon, record, replies
-
     url = "https://idp.invalid/.well-known/risc-configuration"
     reported = "https://idp.invalid/"
-    frames = [{"type": "ingest", "id": 1,
-               "request": record("r1", CAEP + "session-revoked", email("alice@example.com"),
-                                 iss=reported)},
+    frames = [revoked(1, "r1", "alice@example.com", reported),
               {"type": "facts", "stream": {"issuer": reported, "status": "enabled"}},
-              {"type": "ingest", "id": 2,
-               "request": record("r2", CAEP + "session-revoked", email("alice@example.com"),
-                                 iss="https://other.invalid")},
-              {"type": "ingest", "id": 3,
-               "request": record("r3", CAEP + "session-revoked", email("alice@example.com"),
-                                 iss=reported)}]
-    d, script = hostile_daemon(daemon_factory, build_dir, tmp_path, frames,
-                               rules="[rule record]\naction = none\n",
-                               transmitter_opts={"issuer": None, "config_url": url})
-    with open(script + ".go", "w"):
-        pass
-    wait_for(lambda: len(replies(script)) >= 3, 30, "the three records answered")
-    r = replies(script)
+              revoked(2, "r2", "alice@example.com", "https://other.invalid"),
+              revoked(3, "r3", "alice@example.com", reported)]
+    d, r = run_config_url_only(daemon_factory, build_dir, tmp_path, url, frames)
     assert r[0]["err"] == "invalid_issuer" and r[0]["status"] < 0, r
     assert r[1]["err"] == "invalid_issuer" and r[1]["status"] < 0, r
     assert r[2]["status"] == 0, r

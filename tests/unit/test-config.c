@@ -78,6 +78,19 @@ static int load_text(const char *name, const char *text, Config **ret, char **re
         return r;
 }
 
+/* config_reload() of the file NAME in the temp dir (written before) with running in force;
+ * returns r and the captured stderr. */
+static int reload_file(const char *name, const Config *running, Config **ret, char **ret_err) {
+        char path[256];
+        int r;
+
+        pathf(path, sizeof(path), name);
+        capture_begin(tmpdir);
+        r = config_reload(path, false, running, ret);
+        *ret_err = capture_end();
+        return r;
+}
+
 static const char *minimal = "[subjects]\ndomains = example.com\n"
                              "[transmitter]\nissuer = https://idp.example.com\nauth = none\n";
 
@@ -745,6 +758,41 @@ static void test_config_url_issuer(void **state) {
 
                 assert_int_equal(load_text("w.conf", text, &c, &err), 0);
                 assert_null(strstr(err, "config_url"));
+                config_free(c);
+        }
+
+        /* At a reload, not again for the running configuration's transmitter and config_url;
+         * again when the config_url changes, or when the running one had an issuer. */
+        {
+                const char *head = "[subjects]\ndomains = example.com\n[transmitter]\nauth = none\n"
+                                   "config_url = https://v.example.com/.well-known/ssf-configuration";
+                _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL, *err = NULL;
+                _cleanup_(config_freep) Config *c1 = NULL, *c3 = NULL;
+                Config *c = NULL;
+
+                assert_true(asprintf(&t1, "%s?t=a\n", head) > 0);
+                assert_true(asprintf(&t2, "%s?t=b\n", head) > 0);
+                assert_true(asprintf(&t3, "%s?t=a\nissuer = https://v.example.com/\n", head) > 0);
+                assert_int_equal(load_text("r.conf", t1, &c1, &err), 0);
+                assert_non_null(strstr(err, "?t=a is not the SSF well-known URL"));
+                err = mfree(err);
+
+                assert_int_equal(reload_file("r.conf", c1, &c, &err), 0);
+                assert_null(strstr(err, "config_url"));
+                c = config_free(c);
+                err = mfree(err);
+
+                write_file("r.conf", 0644, t2);
+                assert_int_equal(reload_file("r.conf", c1, &c, &err), 0);
+                assert_non_null(strstr(err, "?t=b is not the SSF well-known URL"));
+                c = config_free(c);
+                err = mfree(err);
+
+                assert_int_equal(load_text("r3.conf", t3, &c3, &err), 0);
+                err = mfree(err);
+                write_file("r.conf", 0644, t1);
+                assert_int_equal(reload_file("r.conf", c3, &c, &err), 0);
+                assert_non_null(strstr(err, "?t=a is not the SSF well-known URL"));
                 config_free(c);
         }
 

@@ -640,12 +640,106 @@ static void test_join_parts(void **state) {
         assert_null(j);
 }
 
+static const char *const history_parts[] = {
+        "{\"entries\":[{\"time\":\"2025-03-01T10:00:05Z\",\"user\":\"alice\",\"jti\":\"j2\","
+        "\"event\":\"https://schemas.openid.net/secevent/caep/event-type/session-revoked\","
+        "\"detection\":\"session-revoked\",\"level_before\":\"none\",\"level_after\":\"high\","
+        "\"rule\":\"r\",\"action\":\"logout\",\"result\":\"ok: \\u001b[2J\\u009b1m\",\"duration_ms\":4}]}",
+        "{\"entries\":[]}",
+        "{\"entries\":[{\"time\":\"2025-03-01T09:00:00Z\",\"user\":\"a-much-longer-name\",\"jti\":null,"
+        "\"event\":null,\"detection\":\"manual\",\"level_before\":\"low\",\"level_after\":\"medium\","
+        "\"rule\":null,\"action\":\"none\",\"result\":null,\"duration_ms\":7},"
+        "{\"time\":\"2025-03-01T08:00:00Z\",\"user\":\"bob\",\"jti\":\"j0\",\"event\":null,"
+        "\"detection\":\"manual\",\"level_before\":\"high\",\"level_after\":\"none\",\"rule\":null,"
+        "\"action\":\"none\",\"result\":\"a\\nb\",\"duration_ms\":null}]}",
+};
+
+/* What ctl_history_put() prints after the frames parts[0..n). */
+static char *history_put_text(bool json, const char *const *parts, size_t n) {
+        CtlHistory *h = ctl_history_new(json);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        assert_non_null(h);
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(ctl_history_add(h, parts[i]), 0);
+        f = open_memstream(&text, &len);
+        assert_non_null(f);
+        assert_int_equal(ctl_history_put(h, f), 0);
+        assert_int_equal(fclose(f), 0);
+        ctl_history_free(h);
+        return text;
+}
+
+/* What ctl_format_reply() prints for the frames parts[0..n) joined. */
+static char *history_joined_text(bool json, const char *const *parts, size_t n) {
+        _cleanup_free_ char *joined_text = NULL;
+        json_t *joined = NULL;
+        char *text = NULL;
+
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(ctl_join_parts(&joined, parts[i]), 0);
+        joined_text = json_dumps(joined, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(joined);
+        assert_int_equal(ctl_format_reply(CTL_VERB_HISTORY, json, joined_text, &text), 0);
+        return text;
+}
+
+/* history made frame by frame is what ctl_format_reply() makes of the joined answer, as a table
+ * (widths over every frame's rows, control characters replaced, "No history." for none) and
+ * as JSON. */
+static void test_history_frames(void **state) {
+        for (int json = 0; json <= 1; json++)
+                for (size_t n = 1; n <= ARRAY_SIZE(history_parts); n++) {
+                        _cleanup_free_ char *got = history_put_text(json, history_parts, n);
+                        _cleanup_free_ char *want = history_joined_text(json, history_parts, n);
+
+                        assert_string_equal(got, want);
+                }
+        {
+                _cleanup_free_ char *t = history_put_text(false, history_parts, 3);
+
+                assert_non_null(strstr(t, "a-much-longer-name  -      "));
+                assert_non_null(strstr(t, "ok: ?[2J?1m\n"));
+                assert_non_null(strstr(t, "a?b\n"));
+        }
+        {
+                _cleanup_free_ char *t = history_put_text(false, history_parts + 1, 1);
+                _cleanup_free_ char *j = history_put_text(true, history_parts + 1, 1);
+
+                assert_string_equal(t, "No history.\n");
+                assert_string_equal(j, "{\n  \"entries\": []\n}\n");
+        }
+
+        /* Bad frames. */
+        for (int json = 0; json <= 1; json++) {
+                CtlHistory *h = ctl_history_new(json);
+
+                assert_non_null(h);
+                assert_int_equal(ctl_history_add(h, NULL), -EBADMSG);
+                assert_int_equal(ctl_history_add(h, "[1]"), -EBADMSG);
+                assert_int_equal(ctl_history_add(h, "{}"), -EBADMSG);
+                assert_int_equal(ctl_history_add(h, "{\"entries\":{}}"), -EBADMSG);
+                assert_int_equal(ctl_history_add(h, "not json"), -EBADMSG);
+                ctl_history_free(h);
+        }
+        {
+                CtlHistory *h = ctl_history_new(false);
+
+                assert_non_null(h);
+                assert_int_equal(ctl_history_add(h, "{\"entries\":[\"x\"]}"), -EBADMSG);
+                ctl_history_free(h);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_good),
                 cmocka_unit_test(test_parse_usage_errors),
                 cmocka_unit_test(test_history_since),
                 cmocka_unit_test(test_join_parts),
+                cmocka_unit_test(test_history_frames),
                 cmocka_unit_test(test_build_request),
                 cmocka_unit_test(test_format_status),
                 cmocka_unit_test(test_format_risk),

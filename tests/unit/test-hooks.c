@@ -316,6 +316,39 @@ static void test_exit_status_and_output(void **state) {
         write_hook(f, "binary", 0755, "#!/bin/sh\nprintf 'a\\033[31mb\\377c\\n'\n");
         assert_int_equal(hooks_run(f->dir, "binary", "root", 10 * 1000000ULL, &facts, &res), 0);
         assert_string_equal(res.output, "a?[31mb?c\n");
+
+        /* Nor do C1 controls (U+009B CSI, U+009D OSC as UTF-8), DEL, bidirectional overrides
+         * (U+202E RLO) or invalid UTF-8, on stdout and stderr, in the output and its summary. */
+        write_hook(f, "hostile", 0755,
+                   "#!/bin/sh\nprintf 'x\\302\\23331my\\302\\2350;t\\007\\177z\\342\\200\\256gpj.exe\\300\\257\\n'\n"
+                   "printf 'err\\001\\302\\205\\342\\201\\246\\r\\n' >&2\n");
+        assert_int_equal(hooks_run(f->dir, "hostile", "root", 10 * 1000000ULL, &facts, &res), 0);
+        assert_string_equal(res.output, "x?31my?0;t??z?gpj.exe??\nerr????\n");
+        assert_non_null(strstr(res.summary, " ms: x?31my?0;t??z?gpj.exe??"));
+}
+
+static void test_summary_cut_on_character(void **state) {
+        Fixture *f = *state;
+        HookFacts facts = sample_facts();
+        HookResult res;
+        const char *colon;
+        size_t l;
+
+        if (!f)
+                skip();
+        /* A first line of 2-byte characters, longer than the summary keeps of it (255 bytes):
+         * the cut falls inside a character unless it is made on a boundary. */
+        write_hook(f, "long", 0755,
+                   "#!/bin/sh\ni=0; while [ $i -lt 300 ]; do printf '\\303\\251'; i=$((i+1)); done; echo\n");
+        assert_int_equal(hooks_run(f->dir, "long", "root", 10 * 1000000ULL, &facts, &res), 0);
+        colon = strstr(res.summary, ": \xc3");
+        assert_non_null(colon);
+        l = strlen(colon + 2);
+        assert_true(l > 200);
+        /* Whole characters only. */
+        assert_int_equal(l % 2, 0);
+        for (size_t i = 2; i < 2 + l; i += 2)
+                assert_memory_equal(colon + i, "\xc3\xa9", 2);
 }
 
 static void test_output_flood(void **state) {
@@ -757,6 +790,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stdin_json, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exit_status_and_output, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_summary_cut_on_character, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_output_flood, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stdin_not_read, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_timeout_kills, setup, teardown),

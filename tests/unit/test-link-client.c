@@ -52,6 +52,21 @@ static json_t *root_recv(int fd, const char *type) {
         return m;
 }
 
+/* Root's side: sends reply (made by the caller, owned here). */
+static void root_send(int fd, json_t *reply) {
+        assert_non_null(reply);
+        assert_int_equal(link_send(fd, reply), 0);
+        json_decref(reply);
+}
+
+/* The worker sends RECS2's two records as a batch; root reads it into *batch (replacing what
+ * was there). */
+static void next_batch(Link *l, int fd, json_t **batch) {
+        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
+        json_decref(*batch);
+        *batch = root_recv(fd, "ingest-batch");
+}
+
 typedef struct KvCall {
         Link *link;
         char *value;
@@ -72,7 +87,6 @@ static void test_batch_sent_ahead(void **state) {
         Link *l = new_link(&fd);
         KvCall k = { .link = l };
         pthread_t t;
-        json_t *reply;
 
         (void) state;
         assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), 0);
@@ -91,21 +105,17 @@ static void test_batch_sent_ahead(void **state) {
         /* Another request while root commits: answered first, the batch's answer kept. */
         assert_int_equal(pthread_create(&t, NULL, kv_get, &k), 0);
         kv = root_recv(fd, "kv-get");
-        reply = json_pack("{s:s, s:O, s:i, s:s}", "type", "reply", "id",
-                          json_object_get(kv, "id"), "status", 0, "value", "s-1");
-        assert_int_equal(link_send(fd, reply), 0);
-        json_decref(reply);
+        root_send(fd, json_pack("{s:s, s:O, s:i, s:s}", "type", "reply", "id",
+                                json_object_get(kv, "id"), "status", 0, "value", "s-1"));
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(k.r, 0);
         assert_string_equal(k.value, "s-1");
         free(k.value);
 
-        reply = json_pack("{s:s, s:O, s:i, s:[{s:i}, {s:i, s:s, s:s}, {s:i}]}", "type", "reply",
-                          "id", json_object_get(batch, "id"), "status", 0, "results",
-                          "status", 0, "status", -EBADMSG, "err", "invalid_request",
-                          "description", "too large", "status", -EALREADY);
-        assert_int_equal(link_send(fd, reply), 0);
-        json_decref(reply);
+        root_send(fd, json_pack("{s:s, s:O, s:i, s:[{s:i}, {s:i, s:s, s:s}, {s:i}]}", "type", "reply",
+                                "id", json_object_get(batch, "id"), "status", 0, "results",
+                                "status", 0, "status", -EBADMSG, "err", "invalid_request",
+                                "description", "too large", "status", -EALREADY));
         assert_int_equal(link_ingest_batch_wait(l, 3, errs, rs), 0);
         assert_int_equal(rs[0], 0);
         assert_int_equal(rs[1], -EBADMSG);
@@ -129,41 +139,27 @@ static void test_batch_answer_mismatch(void **state) {
         SetError errs[2] = {};
         int rs[2], fd;
         Link *l = new_link(&fd);
-        json_t *reply;
 
         (void) state;
-        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
-        batch = root_recv(fd, "ingest-batch");
+        next_batch(l, fd, &batch);
         /* A reply with another id is not this batch's answer; one result for two records is
          * no answer at all. */
-        reply = json_pack("{s:s, s:I, s:i, s:[]}", "type", "reply", "id",
-                          json_integer_value(json_object_get(batch, "id")) + 100, "status", 0,
-                          "results");
-        assert_int_equal(link_send(fd, reply), 0);
-        json_decref(reply);
-        reply = json_pack("{s:s, s:O, s:i, s:[{s:i}]}", "type", "reply", "id",
-                          json_object_get(batch, "id"), "status", 0, "results", "status", 0);
-        assert_int_equal(link_send(fd, reply), 0);
-        json_decref(reply);
+        root_send(fd, json_pack("{s:s, s:I, s:i, s:[]}", "type", "reply", "id",
+                                json_integer_value(json_object_get(batch, "id")) + 100, "status", 0,
+                                "results"));
+        root_send(fd, json_pack("{s:s, s:O, s:i, s:[{s:i}]}", "type", "reply", "id",
+                                json_object_get(batch, "id"), "status", 0, "results", "status", 0));
         assert_int_equal(link_ingest_batch_wait(l, 2, errs, rs), -EBADMSG);
         /* A failed batch as a whole (root applied none). */
-        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
-        json_decref(batch);
-        batch = root_recv(fd, "ingest-batch");
-        reply = json_pack("{s:s, s:O, s:i}", "type", "reply", "id", json_object_get(batch, "id"),
-                          "status", -EIO);
-        assert_int_equal(link_send(fd, reply), 0);
-        json_decref(reply);
+        next_batch(l, fd, &batch);
+        root_send(fd, json_pack("{s:s, s:O, s:i}", "type", "reply", "id", json_object_get(batch, "id"),
+                                "status", -EIO));
         assert_int_equal(link_ingest_batch_wait(l, 2, errs, rs), -EIO);
         /* No memory for the results: the answer is still taken, nothing is said applied. */
-        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
-        json_decref(batch);
-        batch = root_recv(fd, "ingest-batch");
-        reply = json_pack("{s:s, s:O, s:i, s:[{s:i}, {s:i}]}", "type", "reply", "id",
-                          json_object_get(batch, "id"), "status", 0, "results", "status", 0,
-                          "status", 0);
-        assert_int_equal(link_send(fd, reply), 0);
-        json_decref(reply);
+        next_batch(l, fd, &batch);
+        root_send(fd, json_pack("{s:s, s:O, s:i, s:[{s:i}, {s:i}]}", "type", "reply", "id",
+                                json_object_get(batch, "id"), "status", 0, "results", "status", 0,
+                                "status", 0));
         assert_int_equal(link_ingest_batch_wait(l, 2, NULL, NULL), -ENOMEM);
         assert_int_equal(link_ingest_batch_wait(l, 2, errs, rs), -ENOENT);
         close(fd);

@@ -111,10 +111,69 @@ static void test_many_names(void **state) {
         assert_int_equal(local_user_resolve("-bad", &u), -EINVAL);
 }
 
+/* "No such account" expires with its batch, without a rebuild of the table: its slot stays a
+ * tombstone the next batches ask through and reuse. A batch fills the table with such answers;
+ * in the next, a name asked then is asked again, and names never asked are kept (only if the
+ * stale slots are reused: the table is full of them). */
+static void test_negative_answers_expire_with_their_batch(void **state) {
+        LocalUser u = {};
+        char name[32];
+
+        (void) state;
+        write_passwd(BASE);
+        local_user_cache_begin();
+        for (int i = 0; i < 8192; i++) {
+                snprintf(name, sizeof(name), "ghost%d", i);
+                assert_int_equal(local_user_resolve(name, &u), -ESRCH);
+        }
+        local_user_cache_end();
+
+        write_passwd("root:x:0:0:root:/root:/bin/sh\n"
+                     "ghost17:x:3017:3017::/:/bin/sh\n"
+                     "carol:x:2003:2003::/:/bin/sh\n");
+        local_user_cache_begin();
+        /* The last batch's "none" is not answered any more. */
+        assert_int_equal(local_user_resolve("ghost17", &u), 0);
+        assert_int_equal(u.uid, 3017);
+        assert_int_equal(local_user_resolve("ghost4000", &u), -ESRCH);
+        assert_int_equal(local_user_resolve("carol", &u), 0);
+        assert_int_equal(u.uid, 2003);
+        write_passwd(BASE);
+        /* This batch's answers are kept, in the stale slots they took. */
+        assert_int_equal(local_user_resolve("ghost17", &u), 0);
+        assert_int_equal(u.uid, 3017);
+        assert_int_equal(local_user_resolve("carol", &u), 0);
+        assert_int_equal(u.uid, 2003);
+        assert_int_equal(local_user_resolve("ghost4000", &u), -ESRCH);
+        /* Names past the tombstones on their chains are still found: all the stale ones are
+         * asked again, and every answer is right. */
+        for (int i = 0; i < 8192; i += 7) {
+                snprintf(name, sizeof(name), "ghost%d", i);
+                assert_int_equal(local_user_resolve(name, &u), -ESRCH);
+        }
+        assert_int_equal(local_user_resolve("bob", &u), 0);
+        assert_int_equal(u.uid, 2002);
+        local_user_cache_end();
+
+        /* A "none" answered in a slot it took is kept for its batch only, too. */
+        local_user_cache_begin();
+        assert_int_equal(local_user_resolve("ghost4000", &u), -ESRCH);
+        write_passwd("root:x:0:0:root:/root:/bin/sh\n"
+                     "ghost4000:x:3400:3400::/:/bin/sh\n");
+        assert_int_equal(local_user_resolve("ghost4000", &u), -ESRCH); /* this batch's answer */
+        local_user_cache_end();
+        local_user_cache_begin();
+        assert_int_equal(local_user_resolve("ghost4000", &u), 0);
+        assert_int_equal(u.uid, 3400);
+        local_user_cache_end();
+        write_passwd(BASE);
+}
+
 int main(int argc, char **argv) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_batch_answers),
                 cmocka_unit_test(test_many_names),
+                cmocka_unit_test(test_negative_answers_expire_with_their_batch),
         };
 
         (void) argc;
