@@ -45,6 +45,7 @@ struct HttpClient {
         atomic_bool abort;
         /* http_client_interrupt(): abort unless the answer has begun to arrive. */
         atomic_bool interrupt;
+        bool interruptible;     /* the running request may be interrupted (its thread's) */
         atomic_bool answering;
         uint64_t hold_until_usec; /* CLOCK_MONOTONIC: the Retry-After hold ends */
 };
@@ -584,7 +585,8 @@ static CURLcode http_perform(HttpClient *c) {
                 /* Interrupted: abort unless the answer has begun to arrive. What is already
                  * in the socket counts: curl reads only what its last poll saw, so the first time
                  * one more poll (not waiting) and one more perform go first. */
-                if (atomic_load(&c->interrupt) && !atomic_load(&c->answering)) {
+                if (c->interruptible && atomic_load(&c->interrupt) &&
+                    !atomic_load(&c->answering)) {
                         if (!looked) {
                                 looked = true;
                                 (void) curl_multi_poll(c->multi, NULL, 0, 0, NULL);
@@ -641,31 +643,38 @@ static void http_maybe_hold(HttpClient *c, const char *url, long status, const c
 static int http_request_internal(HttpClient *c, const char *method, const char *url,
                                  const char *authorization, const char *body,
                                  const char *content_type, uint64_t timeout_usec, size_t max_body,
-                                 bool held, HttpResponse *ret);
+                                 bool held, bool interruptible, HttpResponse *ret);
 
 int http_request(HttpClient *c, const char *method, const char *url, const char *authorization,
                  const char *body, uint64_t timeout_usec, size_t max_body, HttpResponse *ret) {
         return http_request_internal(c, method, url, authorization, body, NULL, timeout_usec,
-                                     max_body, true, ret);
+                                     max_body, true, false, ret);
+}
+
+int http_request_interruptible(HttpClient *c, const char *method, const char *url,
+                               const char *authorization, const char *body, uint64_t timeout_usec,
+                               size_t max_body, HttpResponse *ret) {
+        return http_request_internal(c, method, url, authorization, body, NULL, timeout_usec,
+                                     max_body, true, true, ret);
 }
 
 int http_request_full(HttpClient *c, const char *method, const char *url, const char *authorization,
                       const char *body, const char *content_type, uint64_t timeout_usec,
                       size_t max_body, HttpResponse *ret) {
         return http_request_internal(c, method, url, authorization, body, content_type,
-                                     timeout_usec, max_body, true, ret);
+                                     timeout_usec, max_body, true, false, ret);
 }
 
 int http_get_unheld(HttpClient *c, const char *url, uint64_t timeout_usec, size_t max_body,
                     HttpResponse *ret) {
         return http_request_internal(c, "GET", url, NULL, NULL, NULL, timeout_usec, max_body,
-                                     false, ret);
+                                     false, false, ret);
 }
 
 static int http_request_internal(HttpClient *c, const char *method, const char *url,
                                  const char *authorization, const char *body,
                                  const char *content_type, uint64_t timeout_usec, size_t max_body,
-                                 bool held, HttpResponse *ret) {
+                                 bool held, bool interruptible, HttpResponse *ret) {
         _cleanup_(curl_slist_free_erasep) struct curl_slist *headers = NULL;
         _cleanup_(http_transfer_done) HttpTransfer t = {};
         char errbuf[CURL_ERROR_SIZE] = "";
@@ -686,8 +695,10 @@ static int http_request_internal(HttpClient *c, const char *method, const char *
         if (content_type && (isempty(content_type) || !http_header_value_safe(content_type)))
                 return -EINVAL;
 
-        /* An abort or interruption requested while no request ran applies to this one. */
-        if (atomic_exchange(&c->abort, false) | atomic_exchange(&c->interrupt, false))
+        /* An abort requested while no request ran applies to this one; so does an interruption,
+         * to an interruptible one: any other leaves it for the next that is. */
+        if (atomic_exchange(&c->abort, false) ||
+            (interruptible && atomic_exchange(&c->interrupt, false)))
                 return -ECANCELED;
         if (held && http_client_hold_left(c) > 0) {
                 log_debug("HTTP %s %s held back: the transmitter asked us to retry later", method,
@@ -741,10 +752,13 @@ static int http_request_internal(HttpClient *c, const char *method, const char *
                 return r;
 
         atomic_store(&c->answering, false);
+        c->interruptible = interruptible;
         code = http_perform(c);
+        c->interruptible = false;
         /* An interruption that came while the answer arrived was for this request too: the
          * caller looks at what it was for once this returns. */
-        atomic_store(&c->interrupt, false);
+        if (interruptible)
+                atomic_store(&c->interrupt, false);
 
         /* Don't keep pointers to our stack and list in the handle beyond this call. */
         (void) curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, NULL);

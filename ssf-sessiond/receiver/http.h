@@ -61,6 +61,10 @@ HttpClient *http_client_free(HttpClient *c);
  * http_client_abort(). */
 int http_request(HttpClient *c, const char *method, const char *url, const char *authorization,
                  const char *body, uint64_t timeout_usec, size_t max_body, HttpResponse *ret);
+/* Like http_request(), but http_client_interrupt() may end it (a long poll). */
+int http_request_interruptible(HttpClient *c, const char *method, const char *url,
+                               const char *authorization, const char *body, uint64_t timeout_usec,
+                               size_t max_body, HttpResponse *ret);
 /* Like http_request(), but body is sent with the given Content-Type value (e.g.
  * "application/x-www-form-urlencoded"; NULL: application/json). content_type must be non-empty
  * and free of CR/LF (-EINVAL otherwise); it is ignored when body is NULL. */
@@ -82,8 +86,11 @@ uint64_t http_client_hold_left(const HttpClient *c);
 
 /* Makes a running or the next http_request() of c return -ECANCELED soon (thread-safe). */
 void http_client_abort(HttpClient *c);
-/* The same, except that a running request whose answer's body has begun to arrive is read to
- * its end and returned as usual: gets the caller's attention sooner than a long poll would end,
- * without throwing away SETs the transmitter already handed to it (thread-safe). */
+/* The same for a request made with http_request_interruptible() (a long poll), except that one
+ * whose answer's body has begun to arrive is read to its end and returned as usual: gets the
+ * caller's attention sooner than a long poll would end, without throwing away SETs the
+ * transmitter already handed to it. Any other request (a management call, a JWKS fetch) runs
+ * to its end, and the interruption waits for the next interruptible one, which it cancels
+ * before it starts (thread-safe). */
 void http_client_interrupt(HttpClient *c);
 void http_response_done(HttpResponse *r);

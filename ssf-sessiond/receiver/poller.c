@@ -386,8 +386,9 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         if (!body)
                 return -ENOMEM;
 
-        r = http_request(p->rx.http, "POST", p->rx.t.endpoint_url, p->rx.t.authorization, body,
-                         timeout, POLLER_RESPONSE_MAX, &resp);
+        r = http_request_interruptible(p->rx.http, "POST", p->rx.t.endpoint_url,
+                                       p->rx.t.authorization, body, timeout, POLLER_RESPONSE_MAX,
+                                       &resp);
         if (r == -EBUSY)
                 return r; /* held back by a Retry-After: no request was made */
         receiver_count(&p->rx, "polls", 1);

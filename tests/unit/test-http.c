@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* http.c against a real local HTTPS server (Python's http.server + ssl, cert made at start). */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -82,6 +83,10 @@ static const char server_py[] =
         "            open(p[len('/slowbody'):], 'w').close()\n"
         "            time.sleep(3)\n"
         "            self.wfile.write(body[10000:])\n"
+        "        elif p.startswith('/late/'):\n"
+        "            open(p[len('/late'):], 'w').close()\n"
+        "            time.sleep(1)\n"
+        "            self.reply(200, b'{}')\n"
         "        elif p == '/hang':\n"
         "            time.sleep(3600)\n"
         "        else:\n"
@@ -557,13 +562,15 @@ typedef struct AbortArgs {
         const char *url;
         int result;
         size_t body_len;
+        bool interruptible;
 } AbortArgs;
 
 static void *abort_thread(void *p) {
         AbortArgs *a = p;
         HttpResponse r = {};
 
-        a->result = http_request(a->client, "GET", a->url, NULL, NULL, 60 * USEC_PER_SEC, 0, &r);
+        a->result = (a->interruptible ? http_request_interruptible : http_request)(
+                a->client, "GET", a->url, NULL, NULL, 60 * USEC_PER_SEC, 0, &r);
         a->body_len = r.body_len;
         http_response_done(&r);
         return NULL;
@@ -604,7 +611,7 @@ static void test_interrupt(void **state) {
         _cleanup_free_ char *hang = url("localhost", "/hang");
         _cleanup_free_ char *ok = url("localhost", "/json");
         _cleanup_free_ char *sent = NULL, *slow = NULL;
-        AbortArgs a = { .client = c, .url = hang, .result = 1 };
+        AbortArgs a = { .client = c, .url = hang, .result = 1, .interruptible = true };
         HttpResponse r = {};
         pthread_t t;
 
@@ -615,9 +622,36 @@ static void test_interrupt(void **state) {
         assert_int_equal(pthread_join(t, NULL), 0);
         assert_int_equal(a.result, -ECANCELED);
 
-        /* While idle: the next request is cancelled, once. */
+        /* While idle: the next interruptible request is cancelled, once; another request (a
+         * management call) is not, and leaves the interruption for it. */
         http_client_interrupt(c);
-        assert_int_equal(http_request(c, "GET", ok, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), -ECANCELED);
+        assert_int_equal(http_request(c, "GET", ok, NULL, NULL, 10 * USEC_PER_SEC, 0, &r), 0);
+        http_response_done(&r);
+        assert_int_equal(http_request_interruptible(c, "GET", ok, NULL, NULL, 10 * USEC_PER_SEC, 0,
+                                                    &r), -ECANCELED);
+        assert_int_equal(http_request_interruptible(c, "GET", ok, NULL, NULL, 10 * USEC_PER_SEC, 0,
+                                                    &r), 0);
+        http_response_done(&r);
+
+        /* A request that is not interruptible runs to its answer while one comes. */
+        {
+                _cleanup_free_ char *arrived = NULL, *late = NULL;
+
+                assert_true(asprintf(&arrived, "%s/late-arrived", tmpdir) > 0);
+                (void) unlink(arrived);
+                assert_true(asprintf(&late, "https://localhost:%d/late%s", server_port, arrived) > 0);
+                a = (AbortArgs) { .client = c, .url = late, .result = 1 };
+                assert_int_equal(pthread_create(&t, NULL, abort_thread, &a), 0);
+                for (int i = 0; i < 3000 && access(arrived, F_OK) < 0; i++)
+                        (void) usleep(10 * 1000);
+                assert_int_equal(access(arrived, F_OK), 0);
+                http_client_interrupt(c);
+                assert_int_equal(pthread_join(t, NULL), 0);
+                assert_int_equal(a.result, 0);
+                assert_int_equal(http_request_interruptible(c, "GET", ok, NULL, NULL,
+                                                            10 * USEC_PER_SEC, 0, &r), -ECANCELED);
+                (void) unlink(arrived);
+        }
 
         /* The answer has begun to arrive (the server made the file once its headers and half
          * its body were sent): it is read to its end and returned, and the interruption is
@@ -630,7 +664,7 @@ static void test_interrupt(void **state) {
                 _cleanup_free_ char *full = NULL;
 
                 assert_true(asprintf(&full, "%s%s", slow, sent) > 0);
-                a = (AbortArgs) { .client = c, .url = full, .result = 1 };
+                a = (AbortArgs) { .client = c, .url = full, .result = 1, .interruptible = true };
                 assert_int_equal(pthread_create(&t, NULL, abort_thread, &a), 0);
                 for (int i = 0; i < 3000 && access(sent, F_OK) < 0; i++)
                         (void) usleep(10 * 1000);
