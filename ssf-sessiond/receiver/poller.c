@@ -265,7 +265,7 @@ static Outcome poller_handle(Poller *p, Batch *b, const char *jti, json_t *value
                 _cleanup_free_ char *text = NULL;
 
                 /* Serialised once, here: the frame is made around the texts. */
-                rq = ingest_to_json(&req);
+                rq = req.record ? json_incref(req.record) : ingest_to_json(&req);
                 text = rq ? json_dumps(rq, JSON_COMPACT) : NULL;
                 json_decref(rq);
                 size = text ? strlen(text) : 0;

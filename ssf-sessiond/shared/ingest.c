@@ -27,6 +27,7 @@ void ingest_request_done(IngestRequest *r) {
         free(r->status);
         free(r->reason);
         free(r->claims_json);
+        json_decref(r->record);
         memset(r, 0, sizeof(*r));
 }
 
