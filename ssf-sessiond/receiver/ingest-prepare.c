@@ -61,7 +61,10 @@ int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, In
                 goto oom;
         r.iat = set->iat;
         r.event_time = set->event_time;
-        r.claims_json = json_dumps(set->claims, JSON_COMPACT);
+        /* The text that was signed, when the claims are still what it says; else they were
+         * rewritten (set.c) and are serialised as they are now. */
+        r.claims_json = set->claims_text ? strdup(set->claims_text)
+                                         : json_dumps(set->claims, JSON_COMPACT);
         if (!r.claims_json)
                 goto oom;
 
