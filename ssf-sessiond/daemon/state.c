@@ -688,26 +688,33 @@ static int levels_changed(State *st, const Config *c, const uid_t *uids, size_t 
         uint64_t now = now_sec();
         size_t len = 0;
         bool full = false;
-        int r = 0;
+        int r = 0, began;
 
         lines = malloc(n * JOURNAL_LINE_MAX);
         if (!lines)
                 return log_warning_errno(-ENOMEM, "Cannot publish level changes: %m");
+        /* One read transaction for them all, not one per account. */
+        began = store_read_begin(st->store);
         for (size_t i = 0; i < n; i++) {
                 char key[16];
                 int k;
 
                 r = store_user_get(st->store, uids[i], now, &u[i]);
-                if (r < 0)
+                if (r < 0) {
+                        store_read_end(st->store, began);
                         return log_warning_errno(r, "Cannot read the level of uid %u: %m",
                                                  (unsigned) uids[i]);
+                }
                 (void) snprintf(key, sizeof(key), "%u", (unsigned) uids[i]);
                 k = ssf_snapshot_journal_line(&(SsfSnapshotEntry){ key, u[i].level, u[i].until },
                                               lines + len, JOURNAL_LINE_MAX);
-                if (k < 0)
+                if (k < 0) {
+                        store_read_end(st->store, began);
                         return log_warning_errno(k, "Cannot format a snapshot journal line: %m");
+                }
                 len += (size_t) k;
         }
+        store_read_end(st->store, began);
 
         x = calloc(n, sizeof(*x));
         if (!x)

@@ -35,6 +35,10 @@ enum {
         STMT_BEGIN,
         STMT_COMMIT,
         STMT_ROLLBACK,
+        STMT_BEGIN_READ,
+        STMT_SAVEPOINT,
+        STMT_RELEASE,
+        STMT_ROLLBACK_TO,
         STMT_JTI_INSERT,
         STMT_JTI_PRUNE,
         STMT_DET_GET,
@@ -83,6 +87,10 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_BEGIN] = "BEGIN IMMEDIATE",
         [STMT_COMMIT] = "COMMIT",
         [STMT_ROLLBACK] = "ROLLBACK",
+        [STMT_BEGIN_READ] = "BEGIN DEFERRED",
+        [STMT_SAVEPOINT] = "SAVEPOINT one_set",
+        [STMT_RELEASE] = "RELEASE one_set",
+        [STMT_ROLLBACK_TO] = "ROLLBACK TO one_set",
         [STMT_JTI_INSERT] = "INSERT OR IGNORE INTO jti (iss, jti, event_uri, iat, received) "
                             "VALUES (?1, ?2, ?3, ?4, ?5)",
         [STMT_JTI_PRUNE] = "DELETE FROM jti WHERE received < ?1 AND iat < ?1",
@@ -693,7 +701,25 @@ uint64_t store_checkpoints(Store *s) {
         return n;
 }
 
+/* Each SET of a batch is applied in a savepoint of its own (engine.c), so every page it changes
+ * is first copied into the transaction's statement journal. SQLite keeps that journal in memory
+ * only up to 64 KiB by default, then writes it to a temporary file for the rest of the
+ * transaction: two pwrite()s per page and SET. A SET changes a dozen pages or so; the journal of
+ * a released savepoint is emptied when it is in memory, so a bound of a few hundred pages keeps
+ * it there, and a SET that changes more (a host-wide event) still goes to a file. A process-wide
+ * setting that SQLite takes only before its first use: the first store_open() sets it. */
+#define STMT_JOURNAL_SPILL (1024 * 1024)
+
+static void stmt_journal_setup(void) {
+        int rc = sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_SPILL);
+
+        if (rc != SQLITE_OK)
+                log_debug("SQLite is in use already, statement journals keep its default: %s",
+                          sqlite3_errstr(rc));
+}
+
 int store_open(const char *path, Store **ret) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
         _cleanup_close_ int fd = -EBADF;
         Store *s;
         struct stat st;
@@ -701,6 +727,7 @@ int store_open(const char *path, Store **ret) {
 
         if (!path || !ret)
                 return -EINVAL;
+        (void) pthread_once(&once, stmt_journal_setup);
 
         /* Create the file with mode 0600 ourselves, so SQLite never creates it with the umask. */
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
@@ -825,11 +852,11 @@ int store_commit(Store *s) {
 
 int store_savepoint(Store *s) {
         s->n_jti_sp = s->n_jti_txn;
-        return exec(s, "SAVEPOINT one_set", "savepoint");
+        return step_done(s, stmt_get(s, STMT_SAVEPOINT), "savepoint");
 }
 
 int store_savepoint_release(Store *s) {
-        return exec(s, "RELEASE one_set", "release savepoint");
+        return step_done(s, stmt_get(s, STMT_RELEASE), "release savepoint");
 }
 
 int store_savepoint_rollback(Store *s) {
@@ -837,10 +864,10 @@ int store_savepoint_rollback(Store *s) {
 
         if (sqlite3_get_autocommit(s->db))
                 return -EIO; /* SQLite rolled the whole transaction back */
-        r = exec(s, "ROLLBACK TO one_set", "rollback to savepoint");
+        r = step_done(s, stmt_get(s, STMT_ROLLBACK_TO), "rollback to savepoint");
         if (r >= 0) {
                 s->n_jti_txn = s->n_jti_sp;
-                r = exec(s, "RELEASE one_set", "release savepoint");
+                r = step_done(s, stmt_get(s, STMT_RELEASE), "release savepoint");
         }
         return r;
 }
@@ -850,6 +877,23 @@ int store_rollback(Store *s) {
         if (sqlite3_get_autocommit(s->db))
                 return 0; /* nothing open (SQLite may have rolled back already) */
         return step_done(s, stmt_get(s, STMT_ROLLBACK), "rollback");
+}
+
+int store_read_begin(Store *s) {
+        int r;
+
+        if (!sqlite3_get_autocommit(s->db))
+                return 0; /* in a transaction already: its reads are consistent */
+        r = step_done(s, stmt_get(s, STMT_BEGIN_READ), "begin read");
+        return r < 0 ? r : 1;
+}
+
+void store_read_end(Store *s, int began) {
+        if (began <= 0 || sqlite3_get_autocommit(s->db))
+                return;
+        /* Nothing was written: the end of a read transaction cannot lose anything. */
+        if (step_done(s, stmt_get(s, STMT_COMMIT), "end read") < 0)
+                (void) step_done(s, stmt_get(s, STMT_ROLLBACK), "rollback read");
 }
 
 /* ---- replay cache ------------------------------------------------------------------------- */

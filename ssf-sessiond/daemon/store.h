@@ -93,6 +93,11 @@ uint64_t store_checkpoints(Store *s);
 int store_begin(Store *s);
 int store_commit(Store *s);
 int store_rollback(Store *s);
+/* Many reads as one read transaction (one snapshot, one WAL read lock instead of one per
+ * statement): returns 1 when one was begun, 0 when a transaction is open already (then nothing
+ * is begun), or -errno; store_read_end() takes what it returned. */
+int store_read_begin(Store *s);
+void store_read_end(Store *s, int began);
 /* One savepoint inside the open transaction (not nested), so that one SET of a batch can be
  * undone without the others: release keeps its changes, rollback undoes them (and releases
  * it). -EIO from rollback when SQLite already undid the whole transaction. */

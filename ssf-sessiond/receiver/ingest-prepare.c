@@ -12,8 +12,9 @@
 #include "macro.h"
 #include "strv.h"
 
-/* Whether the daemon's ingest_from_json() takes r: 0, -EBADMSG, -E2BIG, or -ENOMEM. */
-static int ingest_check(const IngestRequest *r) {
+/* Whether the daemon's ingest_from_json() takes r: 0 (r->record is then the JSON form that was
+ * checked, what the channel carries), -EBADMSG, -E2BIG, or -ENOMEM. */
+static int ingest_check(IngestRequest *r) {
         _cleanup_(json_decrefp) json_t *j = ingest_to_json(r);
         IngestRequest back = {};
         int k;
@@ -22,6 +23,10 @@ static int ingest_check(const IngestRequest *r) {
                 return -ENOMEM;
         k = ingest_from_json(j, &back);
         ingest_request_done(&back);
+        if (k >= 0) {
+                json_decref(r->record);
+                r->record = TAKE_PTR(j);
+        }
         return k;
 }
 
@@ -56,7 +61,10 @@ int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, In
                 goto oom;
         r.iat = set->iat;
         r.event_time = set->event_time;
-        r.claims_json = json_dumps(set->claims, JSON_COMPACT);
+        /* The text that was signed, when the claims are still what it says; else they were
+         * rewritten (set.c) and are serialised as they are now. */
+        r.claims_json = set->claims_text ? strdup(set->claims_text)
+                                         : json_dumps(set->claims, JSON_COMPACT);
         if (!r.claims_json)
                 goto oom;
 

@@ -28,23 +28,33 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ECDSA_SIG *, ECDSA_SIG_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
 
+/* The value of each base64url character (RFC 4648 §5), -1 for any other byte. */
+static const int8_t b64url_values[256] = {
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+        52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+        -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+        15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+        -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+        41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
 static int b64url_value(unsigned char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '-')
-                return 62;
-        if (c == '_')
-                return 63;
-        return -1;
+        return b64url_values[c];
 }
 
 int base64url_decode(const char *in, size_t len, uint8_t **ret, size_t *ret_len) {
         uint8_t *out;
-        size_t o = 0;
+        size_t o = 0, i = 0;
         uint32_t acc = 0;
         unsigned bits = 0;
 
@@ -59,7 +69,23 @@ int base64url_decode(const char *in, size_t len, uint8_t **ret, size_t *ret_len)
         if (!out)
                 return -ENOMEM;
 
-        for (size_t i = 0; i < len; i++) {
+        /* Four characters, three bytes at a time; the rest (two or three) bit by bit. */
+        for (; len - i >= 4; i += 4) {
+                const unsigned char *q = (const unsigned char *) in + i;
+                int a = b64url_value(q[0]), b = b64url_value(q[1]), c = b64url_value(q[2]),
+                    d = b64url_value(q[3]);
+                uint32_t x;
+
+                if ((a | b | c | d) < 0) {
+                        free(out);
+                        return -EBADMSG;
+                }
+                x = (uint32_t) a << 18 | (uint32_t) b << 12 | (uint32_t) c << 6 | (uint32_t) d;
+                out[o++] = (uint8_t) (x >> 16);
+                out[o++] = (uint8_t) (x >> 8);
+                out[o++] = (uint8_t) x;
+        }
+        for (; i < len; i++) {
                 int v = b64url_value((unsigned char) in[i]);
                 if (v < 0) {
                         free(out);

@@ -34,6 +34,9 @@ typedef struct PollResponse {
  * duplicate member names, whose "sets" member is an object. 0 and *ret filled, or -EBADMSG
  * (-EFBIG when too large) and *ret untouched. */
 int poller_parse_response(const char *body, size_t len, PollResponse *ret);
+/* The same by json_loadb() alone: what poller_parse_response() must answer on every input (it
+ * reads the common shape itself, see poller.c). */
+int poller_parse_response_general(const char *body, size_t len, PollResponse *ret);
 void poll_response_done(PollResponse *r);
 /* One member of "sets": 0 when jti (1..SET_MAX_JTI bytes, no control characters) names a JSON
  * string of at most JWS_MAX_SIZE bytes, the SET to verify; else -EBADMSG and *ret_why says why,

@@ -61,6 +61,7 @@ SsfSet *ssf_set_free(SsfSet *s) {
         if (!s)
                 return NULL;
         json_decref(s->claims);
+        free(s->claims_text);
         free(s);
         return NULL;
 }
@@ -132,7 +133,7 @@ static bool aud_well_formed(json_t *aud) {
 /* Google's RISC transmitter says "subject_type" where RFC 9493 says "format", and older drafts
  * used "iss-sub", "jwt-id", "saml-assertion-id" and "phone". Rewrite them in place (the claims
  * are ours) so that everything downstream, hooks included, sees one spelling. */
-static void normalise_subject(json_t *s, unsigned depth) {
+static void normalise_subject(json_t *s, unsigned depth, bool *changed) {
         static const struct {
                 const char *old, *current;
         } formats[] = {
@@ -148,14 +149,17 @@ static void normalise_subject(json_t *s, unsigned depth) {
                 return;
 
         st = json_object_get(s, "subject_type");
-        if (!json_object_get(s, "format") && json_is_string(st))
+        if (!json_object_get(s, "format") && json_is_string(st)) {
                 (void) json_object_set(s, "format", st); /* set takes its own reference */
+                *changed = true;
+        }
 
         v = json_object_get(s, "format");
         if (json_is_string(v))
                 for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
                         if (streq(json_string_value(v), formats[i].old)) {
                                 (void) json_object_set_new(s, "format", json_string(formats[i].current));
+                                *changed = true;
                                 break;
                         }
 
@@ -164,11 +168,11 @@ static void normalise_subject(json_t *s, unsigned depth) {
                 size_t i;
                 json_t *e;
                 json_array_foreach(v, i, e)
-                        normalise_subject(e, depth + 1);
+                        normalise_subject(e, depth + 1, changed);
         }
         json_object_foreach(s, key, v)
                 if (json_is_object(v))
-                        normalise_subject(v, depth + 1);
+                        normalise_subject(v, depth + 1, changed);
 }
 
 /* Picks the one logical event. Several members are allowed only when at most one of them is a
@@ -226,6 +230,7 @@ int set_validate_claims(const char *payload, size_t len, const SetExpect *expect
         _cleanup_(ssf_set_freep) SsfSet *s = NULL;
         json_error_t jerr;
         json_t *v, *events;
+        bool normalised = false;
         uint64_t t;
         int r;
 
@@ -310,7 +315,15 @@ int set_validate_claims(const char *payload, size_t len, const SetExpect *expect
                         return fail_invalid(err, "event subject is not a JSON object");
                 s->subject = v;
         }
-        normalise_subject(s->subject, 0);
+        normalise_subject(s->subject, 0, &normalised);
+        /* Claims as they came, unless rewritten: what ingest_prepare() hands on for hooks, so
+         * that they need not be serialised again (a copy only without a NUL byte, which
+         * jansson would have refused anyway). */
+        if (!normalised) {
+                s->claims_text = strndup(payload, len);
+                if (s->claims_text && strlen(s->claims_text) != len)
+                        s->claims_text = mfree(s->claims_text);
+        }
 
         /* When it happened: event_timestamp (seconds; milliseconds above 1e11, as Okta sends),
          * else toe, else iat. An event cannot have happened after its SET was issued, so later

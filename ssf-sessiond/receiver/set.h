@@ -27,6 +27,8 @@ typedef struct SetExpect {
 /* A validated SET. Strings point into claims (borrowed, valid while the SsfSet lives). */
 typedef struct SsfSet {
         json_t *claims;        /* whole payload (owned) */
+        char *claims_text;     /* the payload's text when the claims are as it says (nothing
+                                  rewritten, see normalise_subject()), else NULL (owned) */
         const char *jti, *iss, *txn;
         uint64_t iat;
         /* The single logical event: its URI (canonicalised: legacy URIs mapped to current

@@ -27,6 +27,7 @@ void ingest_request_done(IngestRequest *r) {
         free(r->status);
         free(r->reason);
         free(r->claims_json);
+        json_decref(r->record);
         memset(r, 0, sizeof(*r));
 }
 
@@ -44,8 +45,19 @@ static const char *const kind_names[] = {
         [INGEST_VERIFICATION] = "verification",
         [INGEST_STREAM_UPDATED] = "stream-updated",
 };
-static json_t *jstr_or_null(const char *s) {
-        return s ? json_string(s) : json_null();
+/* An optional member: left out when NULL (ingest_from_json() reads a missing one as null), so
+ * that root parses no more than the record says. 0, or -ENOMEM (or not UTF-8). */
+static int set_optional(json_t *j, const char *key, const char *s) {
+        json_t *v;
+
+        if (!s)
+                return 0;
+        v = json_string(s);
+        return v ? json_object_set_new(j, key, v) : -ENOMEM;
+}
+
+static int set_optional_object(json_t *j, const char *key, json_t *v) {
+        return v ? json_object_set(j, key, v) : 0;
 }
 
 json_t *ingest_to_json(const IngestRequest *r) {
@@ -56,23 +68,25 @@ json_t *ingest_to_json(const IngestRequest *r) {
                 return NULL;
         for (char **c = r->critical; c && *c; c++)
                 json_array_append_new(critical, json_string(*c));
-        j = json_pack("{s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:O?, s:O?, "
-                      "s:o}",
+        j = json_pack("{s:s, s:s?, s:s?, s:s?, s:I, s:I, s:o}",
                       "kind", kind_names[r->kind],
-                      "jti", jstr_or_null(r->jti),
-                      "iss", jstr_or_null(r->iss),
-                      "txn", jstr_or_null(r->txn),
-                      "event_uri", jstr_or_null(r->event_uri),
+                      "jti", r->jti,
+                      "iss", r->iss,
+                      "event_uri", r->event_uri,
                       "iat", (json_int_t) r->iat,
                       "event_time", (json_int_t) r->event_time,
-                      "stream_id", jstr_or_null(r->stream_id),
-                      "state", jstr_or_null(r->state),
-                      "status", jstr_or_null(r->status),
-                      "reason", jstr_or_null(r->reason),
-                      "claims", jstr_or_null(r->claims_json),
-                      "event", r->event,
-                      "subject", r->subject,
                       "critical", critical);
+        if (!j)
+                return NULL;
+        if (set_optional(j, "txn", r->txn) < 0 || set_optional(j, "stream_id", r->stream_id) < 0 ||
+            set_optional(j, "state", r->state) < 0 || set_optional(j, "status", r->status) < 0 ||
+            set_optional(j, "reason", r->reason) < 0 ||
+            set_optional(j, "claims", r->claims_json) < 0 ||
+            set_optional_object(j, "event", r->event) < 0 ||
+            set_optional_object(j, "subject", r->subject) < 0) {
+                json_decref(j);
+                return NULL;
+        }
         return j;
 }
 

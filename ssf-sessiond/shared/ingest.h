@@ -58,6 +58,9 @@ typedef struct IngestRequest {
         /* Root only, never serialised: the transmitter whose worker's channel the record
          * arrived on (borrowed). */
         const char *transmitter;
+        /* Worker only: the record's JSON form (ingest_to_json()) as ingest_prepare() checked
+         * it, kept so that it is not built again for the channel (owned), or NULL. */
+        json_t *record;
 } IngestRequest;
 
 /* Serialisation for the worker channel. ingest_from_json validates every member and returns

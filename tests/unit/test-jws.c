@@ -259,6 +259,69 @@ static void test_base64url(void **state) {
         free(out);
 }
 
+/* The decoder one character at a time, as RFC 4648 describes it: what base64url_decode(),
+ * which takes four at a time, must agree with on every input. */
+static int b64url_reference(const char *in, size_t len, uint8_t *out, size_t *ret_len) {
+        static const char alphabet[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        uint32_t acc = 0;
+        unsigned bits = 0;
+        size_t o = 0;
+
+        if (len % 4 == 1)
+                return -EBADMSG;
+        for (size_t i = 0; i < len; i++) {
+                const char *p = in[i] ? memchr(alphabet, in[i], 64) : NULL;
+
+                if (!p)
+                        return -EBADMSG;
+                acc = (acc << 6) | (uint32_t) (p - alphabet);
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        out[o++] = (uint8_t) (acc >> bits);
+                        acc &= (1u << bits) - 1;
+                }
+        }
+        if (acc != 0)
+                return -EBADMSG;
+        *ret_len = o;
+        return 0;
+}
+
+static void test_base64url_reference(void **state) {
+        uint32_t seed = 12345;
+        char in[16];
+        uint8_t want[16];
+
+        /* Every byte value at every position of short strings, then random strings mostly
+         * of the alphabet. */
+        for (unsigned round = 0; round < 200000; round++) {
+                size_t len = round % 13, want_len = 0, out_len = 0;
+                uint8_t *out = NULL;
+                int r, k;
+
+                for (size_t i = 0; i < len; i++) {
+                        seed = seed * 1103515245u + 12345u;
+                        in[i] = (seed >> 16) % 8 == 0 ? (char) (seed >> 8)
+                                : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                                        [(seed >> 16) % 64];
+                }
+                if (len > 0 && round < 256 * 13)
+                        in[round % len] = (char) (round / 13);
+                k = b64url_reference(in, len, want, &want_len);
+                r = base64url_decode(in, len, &out, &out_len);
+                assert_int_equal(r, k);
+                if (r == 0) {
+                        assert_int_equal(out_len, want_len);
+                        assert_memory_equal(out, want, want_len);
+                        assert_int_equal(out[out_len], 0);
+                } else
+                        assert_null(out);
+                free(out);
+        }
+}
+
 /* Builds "b64(header).b64(payload).b64(sig)" from plain header JSON. */
 static char *make_token(const char *header, const char *payload, const char *sig) {
         _cleanup_free_ char *h = NULL, *p = NULL, *s = NULL;
@@ -359,6 +422,7 @@ int main(void) {
                 cmocka_unit_test(test_kid),
                 cmocka_unit_test(test_rsa_1024_rejected),
                 cmocka_unit_test(test_base64url),
+                cmocka_unit_test(test_base64url_reference),
                 cmocka_unit_test(test_header_rules),
                 cmocka_unit_test(test_structure),
         };

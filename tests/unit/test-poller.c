@@ -86,6 +86,55 @@ static void test_parse_response_refused(void **state) {
         free(big);
 }
 
+/* The common shape is read without jansson's lexer (poller.c); every answer must be the one
+ * json_loadb() gives. */
+static void test_parse_response_same_as_jansson(void **state) {
+        static const char *const texts[] = {
+                "{\"sets\":{\"a1\":\"" TOKEN "\",\"a2\":\"" TOKEN "\"},\"moreAvailable\":true}",
+                " {\r\n \"moreAvailable\" : false ,\t\"sets\" : { \"a1\" : \"" TOKEN "\" } }\n",
+                "{\"sets\":{}}",
+                "{\"sets\":{\"a\":\"x\\u0062\"}}",      /* an escape: jansson's */
+                "{\"sets\":{\"a\":\"x\xc3\xa9\"}}",     /* UTF-8: jansson's */
+                "{\"sets\":{\"a\":\"x\xc3\"}}",          /* not UTF-8 */
+                "{\"sets\":{\"a\":\"x\"},\"moreAvailable\":truex}",
+                "{\"sets\":{\"a\":\"x\"}} x",
+                "{\"sets\":{\"a\":\"x\"},\"sets\":{}}",
+                "{\"sets\":{\"a\":\"x\",\"a\":\"y\"}}",
+                "{\"sets\":{\"a\":\"x\",}}",
+                "{\"sets\":{\"a\" \"x\"}}",
+                "{\"sets\":{\"a\":\"x",
+                "{\"sets\":{\"a\":\"x\"},\"moreAvailable\":1}",
+                "{\"sets\":{\"a\":\"x\"},\"moreAvailable\":true,\"moreAvailable\":false}",
+                "{\"sets\":{\"a\":\"x\\ty\"}}",
+                "{\"sets\":{\"a\":\"x\ty\"}}",
+                "{\"sets\":{\"\":\"x\"}}",
+                "{\"sets\":{\"a\":\"x\"},\"other\":null}",
+                "{}",
+        };
+
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+                PollResponse a = {}, b = {};
+                int r = parse(texts[i], &a);
+
+                assert_int_equal(r, poller_parse_response_general(texts[i], strlen(texts[i]), &b));
+                if (r >= 0) {
+                        assert_true(json_equal(a.root, b.root));
+                        assert_true(a.more == b.more);
+                        assert_ptr_equal(json_object_get(a.root, "sets"), a.sets);
+                }
+                poll_response_done(&a);
+                poll_response_done(&b);
+        }
+        /* An escaped SET is decoded (by jansson), as before. */
+        {
+                PollResponse pr = {};
+
+                assert_int_equal(parse("{\"sets\":{\"a\":\"x\\u0062\"}}", &pr), 0);
+                assert_string_equal(json_string_value(json_object_get(pr.sets, "a")), "xb");
+                poll_response_done(&pr);
+        }
+}
+
 static void expect_refused(const char *jti, json_t *v, const char *why_contains) {
         const char *why = NULL;
 
@@ -142,6 +191,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_response),
                 cmocka_unit_test(test_parse_response_refused),
+                cmocka_unit_test(test_parse_response_same_as_jansson),
                 cmocka_unit_test(test_check_entry),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

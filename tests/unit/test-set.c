@@ -287,6 +287,39 @@ static int claims(const char *json, SetError *err) {
         return r;
 }
 
+/* The claims' text goes on (for hooks) as the transmitter signed it, unless a subject in them
+ * was rewritten: then as they are now. */
+static void test_claims_text(void **state) {
+        static const char plain[] =
+                "{ \"iss\": \"" ISS "\", \"aud\": \"" AUD "\", \"jti\": \"j\", \"iat\": 1700000000,"
+                " \"sub_id\": {\"format\": \"email\", \"email\": \"a@example.com\"},"
+                " \"events\": {\"" CAEP "session-revoked\": {}} }";
+        static const char legacy[] =
+                "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"jti\":\"j\",\"iat\":1700000000,"
+                "\"sub_id\":{\"subject_type\":\"email\",\"email\":\"a@example.com\"},"
+                "\"events\":{\"" CAEP "session-revoked\":{}}}";
+        _cleanup_free_ char *text = NULL;
+        SsfSet *s = NULL;
+        SetError err;
+        json_t *back;
+
+        assert_int_equal(set_validate_claims(plain, strlen(plain), &expect, &s, &err), 0);
+        assert_non_null(s->claims_text);
+        assert_string_equal(s->claims_text, plain);
+        ssf_set_free(s);
+        s = NULL;
+
+        assert_int_equal(set_validate_claims(legacy, strlen(legacy), &expect, &s, &err), 0);
+        assert_null(s->claims_text);
+        /* What is handed on then is the rewritten form. */
+        text = json_dumps(s->claims, JSON_COMPACT);
+        back = json_loads(text, 0, NULL);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(back, "sub_id"),
+                                                              "format")), "email");
+        json_decref(back);
+        ssf_set_free(s);
+}
+
 static void test_claims_direct(void **state) {
         SetError err;
 
@@ -337,6 +370,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ok_algorithms),
                 cmocka_unit_test(test_extraction),
+                cmocka_unit_test(test_claims_text),
                 cmocka_unit_test(test_delivered_jti),
                 cmocka_unit_test(test_header_failures),
                 cmocka_unit_test(test_claim_failures),
