@@ -456,9 +456,19 @@ static bool run_early_lane_locked(State *st, sd_bus **bus) {
         size_t i, k = 0;
         int r;
 
-        for (i = 0; i < st->n_early; i++)
-                if (st->early[i].outcome != EARLY_ABORTED)
-                        st->early[k++] = st->early[i];
+        for (i = 0; i < st->n_early; i++) {
+                const EarlyAction *e = &st->early[i];
+
+                if (e->outcome != EARLY_ABORTED) {
+                        st->early[k++] = *e;
+                        continue;
+                }
+                /* Rare (a full or damaged disk): said here, since nothing records it. */
+                if (e->ran)
+                        log_notice("The %s of uid %u was asked of logind before its commit "
+                                   "failed (%s); it is asked again when its SET comes again",
+                                   e->lock ? "lock" : "logout", (unsigned) e->uid, e->result);
+        }
         st->n_early = k;
         for (i = 0; i < st->n_early; i++)
                 if (!st->early[i].ran)

@@ -135,6 +135,9 @@ def test_disk_full_keeps_sets_pending(daemon_factory, transmitter, logind, users
     # its commit syncs, here before the commit failed (ssf-sessiond(8), "Actions"). It is asked
     # again when her SET comes again and commits; her level is not recorded meanwhile.
     assert d.ctl("risk", "carol")["level"] == "none"
+    if "c1" in logind.terminated():
+        assert f"The logout of uid {carol} was asked of logind before its commit failed" \
+            in d.log(), d.log()[-4000:]
 
     # Space returns: both are applied and acknowledged, their actions run.
     os.unlink(filler)
