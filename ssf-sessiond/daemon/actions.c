@@ -57,11 +57,11 @@ static void summary_after_warning(char *result, size_t size, const PendingAction
                                 (a->warn_usec + 999999u) / 1000000u);
 }
 
-/* logout: TerminateSession; lock: LockSession (ends nothing). */
-static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t size) {
-        bool lock = streq_ptr(a->action, "lock");
+/* logout: TerminateSession; lock: LockSession (ends nothing); the sessions of uid in scope.
+ * Writes "ok: …" or "failed: …" into result. */
+static int ask_logind(sd_bus **bus, uid_t uid, bool lock, SessionScope scope, char *result,
+                      size_t size) {
         LogoutResult lr = {};
-        uid_t uid = a->uid; /* the account root resolved when it committed the action */
         int r;
 
         if (!*bus) {
@@ -72,8 +72,7 @@ static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t
                         return r;
                 }
         }
-        r = (lock ? logind_lock_user : logind_logout_user)(*bus, uid, scope_from_string(a->sessions),
-                                                         &lr);
+        r = (lock ? logind_lock_user : logind_logout_user)(*bus, uid, scope, &lr);
         if (r < 0) {
                 snprintf(result, size, "failed: %s", lr.summary[0] ? lr.summary : strerror(-r));
                 /* A broken connection is reopened next time. */
@@ -81,9 +80,17 @@ static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t
                 return r;
         }
         snprintf(result, size, "ok: %s", lr.summary);
-        if (a->due_usec > 0)
-                summary_after_warning(result, size, a);
         return 0;
+}
+
+static int run_logout(sd_bus **bus, const PendingAction *a, char *result, size_t size) {
+        /* uid: the account root resolved when it committed the action. */
+        int r = ask_logind(bus, a->uid, streq_ptr(a->action, "lock"), scope_from_string(a->sessions),
+                           result, size);
+
+        if (r >= 0 && a->due_usec > 0)
+                summary_after_warning(result, size, a);
+        return r;
 }
 
 static int run_workflow(State *st, const PendingAction *a, char *result, size_t size) {
@@ -251,14 +258,19 @@ static int load_pending_locked(Actions *x, bool hooks, PendingAction **ret, size
         return 0;
 }
 
-static void run_one(Actions *x, sd_bus **bus, const PendingAction *a) {
+/* Runs a and records its result; with early (the logind lane asked logind for a while its
+ * commit synced), records that result instead of running it again. */
+static void run_one(Actions *x, sd_bus **bus, const PendingAction *a, const EarlyAction *early) {
         State *st = x->st;
         char result[1500];
         uint64_t start = mono_msec();
         int64_t duration;
         int r;
 
-        if (is_hook_action(a))
+        if (early) {
+                snprintf(result, sizeof(result), "%s", early->result);
+                r = early->r;
+        } else if (is_hook_action(a))
                 r = run_workflow(st, a, result, sizeof(result));
         else if (streq_ptr(a->action, "logout") || streq_ptr(a->action, "lock"))
                 r = run_logout(bus, a, result, sizeof(result));
@@ -270,7 +282,7 @@ static void run_one(Actions *x, sd_bus **bus, const PendingAction *a) {
         if (r == -ECANCELED)
                 return; /* stays pending: it runs again, whole, at the next start */
 
-        duration = (int64_t) (mono_msec() - start);
+        duration = early ? early->duration_ms : (int64_t) (mono_msec() - start);
         pthread_mutex_lock(&st->lock);
         if (record_locked(st, a->id, a->history_id, result, duration) < 0) {
                 Unrecorded *u = reallocarray(x->unrecorded, x->n_unrecorded + 1, sizeof(Unrecorded));
@@ -426,18 +438,6 @@ static int warn_before_logout(Actions *x, sd_bus **bus, PendingAction *a) {
         return 0;
 }
 
-/* Waits on action_cond until deadline (CLOCK_MONOTONIC µs, the clock of action_cond); sets
- * *ret_timed_out when it passed. */
-static void wait_until_locked(State *st, uint64_t deadline, bool *ret_timed_out) {
-        struct timespec ts = {
-                .tv_sec = (time_t) (deadline / 1000000u),
-                .tv_nsec = (long) (deadline % 1000000u) * 1000,
-        };
-
-        if (pthread_cond_timedwait(&st->action_cond, &st->lock, &ts) == ETIMEDOUT && ret_timed_out)
-                *ret_timed_out = true;
-}
-
 static void timed_wait_locked(State *st, unsigned sec, bool *ret_timed_out) {
         struct timespec ts;
 
@@ -447,45 +447,158 @@ static void timed_wait_locked(State *st, unsigned sec, bool *ret_timed_out) {
                 *ret_timed_out = true;
 }
 
+/* Asks logind for the first immediate action handed over whose commit did not fail and that
+ * was not asked for yet, and drops those whose commit failed (with lane_lock held; dropped
+ * while asking). Returns whether there was one. */
+static bool run_early_lane_locked(State *st, sd_bus **bus) {
+        EarlyAction a;
+        uint64_t start;
+        size_t i, k = 0;
+        int r;
+
+        for (i = 0; i < st->n_early; i++) {
+                const EarlyAction *e = &st->early[i];
+
+                if (e->outcome != EARLY_ABORTED) {
+                        st->early[k++] = *e;
+                        continue;
+                }
+                /* Rare (a full or damaged disk): said here, since nothing records it. */
+                if (e->ran)
+                        log_notice("The %s of uid %u was asked of logind before its commit "
+                                   "failed (%s); it is asked again when its SET comes again",
+                                   e->lock ? "lock" : "logout", (unsigned) e->uid, e->result);
+        }
+        st->n_early = k;
+        for (i = 0; i < st->n_early; i++)
+                if (!st->early[i].ran)
+                        break;
+        if (i == st->n_early)
+                return false;
+        a = st->early[i];
+        pthread_mutex_unlock(&st->lane_lock);
+
+        start = mono_msec();
+        r = ask_logind(bus, a.uid, a.lock, a.scope, a.result, sizeof(a.result));
+
+        pthread_mutex_lock(&st->lane_lock);
+        /* Only this thread removes entries; meanwhile the engine may have appended some and
+         * settled outcomes: the first one not run with this id is the one asked for. */
+        for (i = 0; i < st->n_early; i++)
+                if (!st->early[i].ran && st->early[i].id == a.id && st->early[i].uid == a.uid)
+                        break;
+        if (i < st->n_early) {
+                EarlyAction *e = &st->early[i];
+
+                e->ran = true;
+                e->r = r;
+                e->duration_ms = (int64_t) (mono_msec() - start);
+                memcpy(e->result, a.result, sizeof(e->result));
+        }
+        return true;
+}
+
+/* The immediate action committed as action id for uid (with lane_lock held): taken out of the
+ * list into *ret (ret->ran: logind was asked already). Returns false when there is none. */
+static bool take_early_locked(State *st, int64_t id, uid_t uid, EarlyAction *ret) {
+        for (size_t i = 0; i < st->n_early; i++) {
+                EarlyAction *e = &st->early[i];
+
+                if (e->outcome != EARLY_COMMITTED || e->id != id || e->uid != uid)
+                        continue;
+                *ret = *e;
+                memmove(e, e + 1, (st->n_early - i - 1) * sizeof(*e));
+                st->n_early--;
+                return true;
+        }
+        return false;
+}
+
+/* Waits on lane_cond (with lane_lock) until deadline (CLOCK_MONOTONIC µs); sets *ret_timed_out
+ * when it passed. */
+static void lane_wait_until_locked(State *st, uint64_t deadline, bool *ret_timed_out) {
+        struct timespec ts = {
+                .tv_sec = (time_t) (deadline / 1000000u),
+                .tv_nsec = (long) (deadline % 1000000u) * 1000,
+        };
+
+        if (pthread_cond_timedwait(&st->lane_cond, &st->lane_lock, &ts) == ETIMEDOUT && ret_timed_out)
+                *ret_timed_out = true;
+}
+
+/* Whether the lane has something to do now (with lane_lock held): an immediate action handed
+ * over and not asked for yet, one whose commit failed (to drop), or a kick. */
+static bool lane_has_work_locked(const State *st, uint64_t seen) {
+        if (st->lane_kick != seen)
+                return true;
+        for (size_t i = 0; i < st->n_early; i++)
+                if (!st->early[i].ran || st->early[i].outcome == EARLY_ABORTED)
+                        return true;
+        return false;
+}
+
 /* The logind lane: every pending action that is not a hook, in commit order. A logout with
  * warn = DURATION warns its terminals when first taken and runs once due; meanwhile the lane
  * goes on with the others and wakes for the earliest due time (the store keeps it, so a
- * restart keeps it too). */
+ * restart keeps it too). An immediate logout or lock is handed to the lane before its commit
+ * syncs (state.h, EarlyAction): the lane asks logind at once, ahead of what is pending, and
+ * records the result once the commit is durable and the action is pending in the store. */
 static void *logind_lane(void *userdata) {
         Actions *x = userdata;
         State *st = x->st;
         uint64_t seen = 0, next_due = UINT64_MAX;
         sd_bus *bus = NULL;
 
-        pthread_mutex_lock(&st->lock);
+        pthread_mutex_lock(&st->lane_lock);
         while (!st->stopping) {
                 PendingAction *list = NULL;
                 size_t n = 0;
                 bool retry = false;
                 uint64_t wait_usec = 30 * 1000000ULL, now = realtime_usec(); /* also retries now and then */
+                int r;
 
+                if (run_early_lane_locked(st, &bus))
+                        continue;
                 if (next_due != UINT64_MAX)
                         wait_usec = next_due > now ? MIN(next_due - now, wait_usec) : 0;
                 if (wait_usec == 0)
                         retry = true;
                 else {
                         uint64_t deadline = mono_msec() * 1000u + wait_usec;
-                        while (st->actions_kick == seen && !st->stopping && !retry)
-                                wait_until_locked(st, deadline, &retry);
+                        while (!lane_has_work_locked(st, seen) && !st->stopping && !retry)
+                                lane_wait_until_locked(st, deadline, &retry);
                 }
                 if (st->stopping)
                         break;
-                seen = st->actions_kick;
-                if (load_pending_locked(x, false, &list, &n) < 0) {
+                if (st->lane_kick == seen && !retry)
+                        continue; /* an immediate action to ask for (or to drop) first */
+                seen = st->lane_kick;
+                pthread_mutex_unlock(&st->lane_lock);
+
+                pthread_mutex_lock(&st->lock);
+                r = load_pending_locked(x, false, &list, &n);
+                pthread_mutex_unlock(&st->lock);
+                if (r < 0) {
                         next_due = realtime_usec() + 5 * 1000000ULL; /* the store: again soon */
+                        pthread_mutex_lock(&st->lane_lock);
                         continue;
                 }
-                pthread_mutex_unlock(&st->lock);
 
                 next_due = UINT64_MAX;
                 for (size_t i = 0; i < n && !st->stopping; i++) {
                         PendingAction *a = &list[i];
+                        EarlyAction early;
+                        bool taken;
 
+                        pthread_mutex_lock(&st->lane_lock);
+                        taken = take_early_locked(st, a->id, a->uid, &early);
+                        pthread_mutex_unlock(&st->lane_lock);
+                        if (taken) {
+                                /* Asked for already, or handed over after this lane last
+                                 * looked: then it runs here, as any pending action. */
+                                run_one(x, &bus, a, early.ran ? &early : NULL);
+                                continue;
+                        }
                         if (needs_warning(a) && warn_before_logout(x, &bus, a) < 0) {
                                 next_due = MIN(next_due, realtime_usec() + 5 * 1000000ULL);
                                 continue;
@@ -494,12 +607,12 @@ static void *logind_lane(void *userdata) {
                                 next_due = MIN(next_due, a->due_usec);
                                 continue; /* not due yet: the others go ahead */
                         }
-                        run_one(x, &bus, a);
+                        run_one(x, &bus, a, NULL);
                 }
                 pending_actions_free(list, n);
-                pthread_mutex_lock(&st->lock);
+                pthread_mutex_lock(&st->lane_lock);
         }
-        pthread_mutex_unlock(&st->lock);
+        pthread_mutex_unlock(&st->lane_lock);
         sd_bus_flush_close_unref(bus);
         return NULL;
 }
@@ -573,7 +686,7 @@ static void *hook_lane(void *userdata) {
                 slot->user = a.user;
                 pthread_mutex_unlock(&st->lock);
 
-                run_one(x, NULL, &a);
+                run_one(x, NULL, &a, NULL);
 
                 pthread_mutex_lock(&st->lock);
                 slot->busy = false;
@@ -609,8 +722,7 @@ int actions_start(State *st, Actions **ret) {
         return 0;
 fail:
         pthread_mutex_lock(&st->lock);
-        st->stopping = 1;
-        pthread_cond_broadcast(&st->action_cond);
+        state_stop_actions_locked(st);
         pthread_mutex_unlock(&st->lock);
         if (x->logind_started)
                 (void) pthread_join(x->logind_thread, NULL);

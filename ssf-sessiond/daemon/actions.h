@@ -6,7 +6,14 @@
  * recorded. Two lanes, so that a logout never waits behind a hook:
  *
  *   logind lane   one thread runs every action that is not a workflow, in commit order. It
- *                 talks to logind only (bounded by D-Bus call timeouts).
+ *                 talks to logind only (bounded by D-Bus call timeouts). An immediate logout
+ *                 or lock (a rule without warn) is handed to it by the engine before the
+ *                 commit's sync (state.h, EarlyAction): it asks logind at once, ahead of what
+ *                 is pending, while the commit syncs, and records the result once the commit
+ *                 is durable and the action pending in the store; when the commit fails, the
+ *                 result is dropped (asked for or not) and the SET, left unacknowledged, comes
+ *                 again: a repeated logout finds nothing left to end. A commit wakes only the
+ *                 lanes it gave work to.
  *   hook lane     ACTIONS_HOOK_WORKERS threads run workflow hooks: several at once, but for
  *                 one user one at a time and in commit order (a user's next hook waits until
  *                 the previous one finished; other users' hooks go ahead).

@@ -325,11 +325,19 @@ static void log_risk(const char *user, const IngestRequest *set, const char *det
                    isempty(set->txn) ? NULL : f_txn, NULL);
 }
 
+/* What the SETs of a batch enqueued: which lanes of the actions to wake after the commit, and
+ * the immediate logind actions handed to the logind lane before it (state.h). */
+typedef struct Enqueued {
+        bool logind, hooks;
+        EarlyAction early[EARLY_ACTIONS_MAX];
+        size_t n_early;
+} Enqueued;
+
 /* Applies det to user. *snapshot_stale is set when the user's level or its lapse time moved
  * (what the level table and the PAM snapshot hold). */
 static int ingest_user(State *st, const Config *c, const IngestRequest *set, const Detection *det,
                        const char *reason_user, char *const *groups, const LocalUser *lu,
-                       uint64_t now, bool *snapshot_stale) {
+                       uint64_t now, bool *snapshot_stale, Enqueued *q) {
         const char *user = lu->name;
         RiskLevel before, after;
         uint64_t until_before, until_after;
@@ -434,9 +442,24 @@ static int ingest_user(State *st, const Config *c, const IngestRequest *set, con
                         .warn_usec = rule->action == ACTION_LOGOUT ? rule->warn_usec : 0,
                 };
 
-                r = store_action_add(st->store, &a, NULL);
+                int64_t id;
+
+                r = store_action_add(st->store, &a, &id);
                 if (r < 0)
                         return r;
+                if (rule->action == ACTION_WORKFLOW)
+                        q->hooks = true;
+                else
+                        q->logind = true;
+                /* Immediate: logind may be asked before the commit is durable. */
+                if ((rule->action == ACTION_LOGOUT || rule->action == ACTION_LOCK) &&
+                    a.warn_usec == 0 && q->n_early < EARLY_ACTIONS_MAX)
+                        q->early[q->n_early++] = (EarlyAction) {
+                                .id = id,
+                                .uid = lu->uid,
+                                .lock = rule->action == ACTION_LOCK,
+                                .scope = rule->sessions,
+                        };
         }
         log_risk(user, set, h.detection, before, after, rule, result);
         if (skip)
@@ -723,7 +746,7 @@ static int prepare(State *st, const Config *c, const IngestRequest *set, uint64_
 /* Everything one SET changes in the open transaction. On failure the caller undoes it. Call
  * with lock held. */
 static int apply_locked(State *st, const Config *c, const IngestRequest *set, Derived *d,
-                        uint64_t now, SetError *err) {
+                        uint64_t now, SetError *err, Enqueued *q) {
         bool stream_event = set->kind != INGEST_SUBJECT;
         int r;
 
@@ -779,7 +802,7 @@ static int apply_locked(State *st, const Config *c, const IngestRequest *set, De
                         : d->not_here
                         ? record_not_here(st, set, &d->det, &d->targets[i], d->not_here, now)
                         : ingest_user(st, c, set, &d->det, d->reason_user, d->targets[i].groups,
-                                      &d->targets[i].user, now, &d->targets[i].stale);
+                                      &d->targets[i].user, now, &d->targets[i].stale, q);
         return r;
 }
 
@@ -795,8 +818,9 @@ void engine_apply_batch(State *st, const IngestRequest *const *sets, size_t n, S
         ConfigHandle *h;
         const Config *c;
         _cleanup_free_ Derived *d = NULL;
+        _cleanup_free_ Enqueued *q = NULL;
         uint64_t now = now_sec();
-        size_t pending = 0;
+        size_t pending = 0, early = 0;
         int r;
 
         if (n == 0)
@@ -804,12 +828,13 @@ void engine_apply_batch(State *st, const IngestRequest *const *sets, size_t n, S
         h = state_config_ref(st);
         c = h->config;
         d = calloc(n, sizeof(Derived));
+        q = calloc(1, sizeof(Enqueued));
         /* The batch is one moment of the passwd database: each account NSS is asked about once
          * (subject mapping, target, protect list), not once per SET and step. */
         local_user_cache_begin();
         for (size_t i = 0; i < n; i++) {
                 memset(&errs[i], 0, sizeof(errs[i]));
-                ret[i] = d ? prepare(st, c, sets[i], now, &d[i], &errs[i]) : -ENOMEM;
+                ret[i] = d && q ? prepare(st, c, sets[i], now, &d[i], &errs[i]) : -ENOMEM;
                 if (ret[i] >= 0) {
                         ret[i] = 1; /* to be applied */
                         pending++;
@@ -825,6 +850,7 @@ void engine_apply_batch(State *st, const IngestRequest *const *sets, size_t n, S
         pthread_mutex_lock(&st->lock);
         r = store_begin(st->store);
         for (size_t i = 0; i < n && r >= 0; i++) {
+                size_t early_before = q->n_early;
                 int k;
 
                 if (ret[i] != 1)
@@ -832,7 +858,9 @@ void engine_apply_batch(State *st, const IngestRequest *const *sets, size_t n, S
                 r = n > 1 ? store_savepoint(st->store) : 0;
                 if (r < 0)
                         break;
-                k = apply_locked(st, c, sets[i], &d[i], now, &errs[i]);
+                k = apply_locked(st, c, sets[i], &d[i], now, &errs[i], q);
+                if (k < 0)
+                        q->n_early = early_before; /* undone with the SET */
                 if (k < 0 && n > 1)
                         r = store_savepoint_rollback(st->store);
                 else if (n > 1)
@@ -844,8 +872,14 @@ void engine_apply_batch(State *st, const IngestRequest *const *sets, size_t n, S
         }
         if (r >= 0 && n == 1 && ret[0] < 0)
                 r = ret[0]; /* a single SET: nothing to commit */
+        /* The immediate logouts go to logind while the commit syncs. Only the commit's outcome
+         * lets the lane record them: the SETs are acknowledged after it, as before. */
+        if (r >= 0)
+                early = state_early_hand_locked(st, q->early, q->n_early);
         if (r >= 0)
                 r = store_commit(st->store);
+        if (early > 0)
+                state_early_settle_locked(st, r >= 0);
         if (r < 0) {
                 (void) store_rollback(st->store);
                 for (size_t i = 0; i < n; i++)
@@ -855,7 +889,7 @@ void engine_apply_batch(State *st, const IngestRequest *const *sets, size_t n, S
                 /* Only the accounts whose level or lapse time moved: not for repeats, stream
                  * events, unmapped subjects or records without risk. */
                 (void) publish_changed(st, c, d, n);
-                state_kick_actions_locked(st);
+                state_kick_actions_locked(st, q->logind, q->hooks);
         }
         pthread_mutex_unlock(&st->lock);
         for (size_t i = 0; i < n; i++)

@@ -330,8 +330,7 @@ int manager_run(Manager *m) {
         r = broker_start(m->broker);
         if (r < 0) {
                 pthread_mutex_lock(&m->state.lock);
-                m->state.stopping = 1;
-                pthread_cond_broadcast(&m->state.action_cond);
+                state_stop_actions_locked(&m->state);
                 pthread_mutex_unlock(&m->state.lock);
                 clock_gettime(CLOCK_REALTIME, &stop_started);
                 join_threads(m, &stop_started);
@@ -346,8 +345,7 @@ int manager_run(Manager *m) {
          * learn at once, and waits for them count from here. */
         clock_gettime(CLOCK_REALTIME, &stop_started);
         pthread_mutex_lock(&m->state.lock);
-        m->state.stopping = 1;
-        pthread_cond_broadcast(&m->state.action_cond);
+        state_stop_actions_locked(&m->state);
         pthread_mutex_unlock(&m->state.lock);
         /* A running hook is stopped; its action stays pending for the next start. */
         if (m->state.cancel_fd >= 0)

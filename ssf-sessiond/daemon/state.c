@@ -129,10 +129,13 @@ int state_init(State *st, Config *config) {
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&st->action_cond, &ca);
+        pthread_cond_init(&st->lane_cond, &ca);
+        pthread_mutex_init(&st->lane_lock, NULL);
         pthread_cond_init(&st->snap.cond, &ca);
         pthread_condattr_destroy(&ca);
         st->started = now_sec();
         st->actions_kick = 1; /* run what a previous instance left pending */
+        st->lane_kick = 1;
         st->config = config_handle_new(config);
         if (!st->config) {
                 config_free(config);
@@ -181,6 +184,8 @@ void state_done(State *st) {
                 stream_facts_done(&st->transmitters[i].stream);
         free(st->transmitters);
         pthread_cond_destroy(&st->action_cond);
+        pthread_cond_destroy(&st->lane_cond);
+        pthread_mutex_destroy(&st->lane_lock);
         pthread_mutex_destroy(&st->lock);
         pthread_mutex_destroy(&st->config_lock);
         pthread_mutex_destroy(&st->levels_lock);
@@ -540,9 +545,55 @@ uint64_t state_snapshot_compactions(State *st) {
         return n;
 }
 
-void state_kick_actions_locked(State *st) {
-        st->actions_kick++;
+void state_kick_actions_locked(State *st, bool logind, bool hooks) {
+        if (hooks) {
+                st->actions_kick++;
+                pthread_cond_broadcast(&st->action_cond);
+        }
+        if (logind) {
+                pthread_mutex_lock(&st->lane_lock);
+                st->lane_kick++;
+                pthread_cond_signal(&st->lane_cond);
+                pthread_mutex_unlock(&st->lane_lock);
+        }
+}
+
+void state_stop_actions_locked(State *st) {
+        st->stopping = 1;
         pthread_cond_broadcast(&st->action_cond);
+        pthread_mutex_lock(&st->lane_lock);
+        pthread_cond_broadcast(&st->lane_cond);
+        pthread_mutex_unlock(&st->lane_lock);
+}
+
+size_t state_early_hand_locked(State *st, const EarlyAction *a, size_t n) {
+        size_t k;
+
+        pthread_mutex_lock(&st->lane_lock);
+        k = MIN(n, EARLY_ACTIONS_MAX - st->n_early);
+        for (size_t i = 0; i < k; i++) {
+                EarlyAction *e = &st->early[st->n_early++];
+
+                *e = a[i];
+                e->outcome = EARLY_COMMITTING;
+                e->ran = false;
+                e->r = 0;
+                e->result[0] = '\0';
+        }
+        if (k > 0)
+                pthread_cond_signal(&st->lane_cond);
+        pthread_mutex_unlock(&st->lane_lock);
+        return k;
+}
+
+void state_early_settle_locked(State *st, bool committed) {
+        pthread_mutex_lock(&st->lane_lock);
+        /* Commits are made one at a time (lock): the ones still committing are these. */
+        for (size_t i = 0; i < st->n_early; i++)
+                if (st->early[i].outcome == EARLY_COMMITTING)
+                        st->early[i].outcome = committed ? EARLY_COMMITTED : EARLY_ABORTED;
+        pthread_cond_signal(&st->lane_cond);
+        pthread_mutex_unlock(&st->lane_lock);
 }
 
 void state_wake(State *st) {

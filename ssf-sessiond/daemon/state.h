@@ -122,9 +122,45 @@ typedef struct TransmitterState {
         Counters counters;
 } TransmitterState;
 
+/* An immediate logout or lock (a rule without warn) that the commit in progress enqueued.
+ * The engine hands it to the logind lane before the commit's sync, so that logind is asked
+ * while the disk syncs; the lane records its result only once the commit is durable, and
+ * forgets it when the commit fails (the SET then stays unacknowledged and comes again: a
+ * repeated logout finds nothing to end). See actions.h. */
+#define EARLY_ACTIONS_MAX 64u
+
+typedef enum EarlyOutcome {
+        EARLY_COMMITTING,    /* its commit has not finished */
+        EARLY_COMMITTED,     /* its commit is durable: the action's row exists */
+        EARLY_ABORTED,       /* its commit failed: there is no such action */
+} EarlyOutcome;
+
+typedef struct EarlyAction {
+        int64_t id;          /* the action's row, in the transaction being committed */
+        uid_t uid;
+        bool lock;           /* LockSession rather than TerminateSession */
+        SessionScope scope;
+        /* Guarded by lane_lock: */
+        EarlyOutcome outcome;
+        bool ran;            /* the lane asked logind; r and result say how it went */
+        int r;
+        int64_t duration_ms;
+        char result[600];
+} EarlyAction;
+
 typedef struct State {
         pthread_mutex_t lock;
-        pthread_cond_t action_cond;
+        pthread_cond_t action_cond;  /* the hook lane's wake-up, with lock */
+
+        /* The logind lane's wake-up. It has a lock of its own, taken after lock and never
+         * before it, held for nothing slow: the engine hands it immediate actions while lock is
+         * held for the commit's sync. */
+        pthread_mutex_t lane_lock;
+        pthread_cond_t lane_cond;
+        uint64_t lane_kick;          /* guarded by lane_lock: the logind lane loads what is
+                                      * pending when it changed */
+        EarlyAction early[EARLY_ACTIONS_MAX]; /* guarded by lane_lock, in commit order */
+        size_t n_early;
 
         /* Short locks of their own, never held across anything slow, so that the PAM path,
          * which takes only these, never waits for a commit (which holds lock). */
@@ -197,8 +233,18 @@ int state_levels_lookup(State *st, uid_t uid, uint64_t now, RiskLevel *ret_level
                         char *detection, size_t size, char *reason_user, size_t reason_size);
 /* How many times the snapshot writer compacted the journal into a new base file. */
 uint64_t state_snapshot_compactions(State *st);
-/* Wakes the actions' lanes (call with lock held). */
-void state_kick_actions_locked(State *st);
+/* After a commit: wakes the lanes of the actions (actions.h) it enqueued, logind's (logout,
+ * lock) and the hooks' (workflow). Call with lock held. */
+void state_kick_actions_locked(State *st, bool logind, bool hooks);
+/* Sets stopping and wakes every lane of the actions. Call with lock held. */
+void state_stop_actions_locked(State *st);
+/* Hands the n immediate actions of the commit about to be made to the logind lane (with lock
+ * held, before the commit); as many as it has room for. Returns how many it took: those are
+ * the ones state_early_settle_locked() settles. */
+size_t state_early_hand_locked(State *st, const EarlyAction *a, size_t n);
+/* After that commit: the actions handed are durable (committed) or never were (with lock
+ * held). */
+void state_early_settle_locked(State *st, bool committed);
 /* Wakes the main loop (thread-safe), e.g. so it answers a waiting `ssfctl verify`. */
 void state_wake(State *st);
 

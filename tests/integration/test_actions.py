@@ -3,6 +3,9 @@
 the local transmitter and polled, logouts through the logind mock, hooks from the hooks dir.
 
 * A slow hook never holds up a logout that is due (the logind lane runs beside the hook lane).
+* An immediate logout goes to logind while its commit syncs; the SET is acknowledged and the
+  result recorded only once the commit is durable (the state directory on a file system whose
+  syncs the test holds back).
 * Hooks of one user run one at a time, in commit order; other users' hooks go ahead meanwhile.
 * A hook's descendants, even one that left its session with setsid(), do not survive its
   timeout: under the intermediate subreaper (the daemon run directly, as here), and in a cgroup
@@ -11,6 +14,7 @@ the local transmitter and polled, logouts through the logind mock, hooks from th
 Ordering is asserted through what the hooks and the mock recorded, never through timing."""
 
 import os
+import subprocess
 
 import pytest
 
@@ -86,6 +90,86 @@ def test_logout_does_not_wait_for_a_slow_hook(daemon_factory, transmitter, login
     assert [x["result"] for x in history(d, "bob") if x["jti"] == j_bob] == ["pending"]
     assert d.stop() == 0
     assert not finished.exists()
+
+
+@pytest.fixture
+def held_sync_fs(tmp_path):
+    """(mount point, hold, release): an ext4 file system whose syncs can be held back. Its image
+    lies on a second ext4 file system, both loop-mounted: freezing the outer one (fsfreeze)
+    leaves the inner one taking writes into its page cache (SQLite's BEGIN, its pages) but holds
+    every write-back of it, so an fsync/fdatasync there waits until the outer one is thawed."""
+    outer, inner = tmp_path / "outer", tmp_path / "inner"
+    outer.mkdir()
+    inner.mkdir()
+    mounted, frozen = [], []
+
+    def run(*cmd):
+        cp = subprocess.run(cmd, capture_output=True, text=True)
+        if cp.returncode != 0:
+            pytest.fail(f"{' '.join(map(str, cmd))} failed (the integration tests run as root): "
+                        f"{cp.stderr}")
+
+    def make_fs(image, size, mnt):
+        with open(image, "wb") as f:
+            f.truncate(size)
+        run("mkfs.ext4", "-q", "-F", str(image))
+        run("mount", "-o", "loop", str(image), str(mnt))
+        mounted.append(mnt)
+
+    def hold():
+        run("fsfreeze", "--freeze", str(outer))
+        frozen.append(outer)
+
+    def release():
+        run("fsfreeze", "--unfreeze", str(outer))
+        frozen.remove(outer)
+
+    try:
+        make_fs(tmp_path / "outer.img", 64 << 20, outer)
+        make_fs(outer / "inner.img", 32 << 20, inner)
+        state = inner / "state"
+        state.mkdir(mode=0o700)
+        yield str(state), hold, release
+    finally:
+        for m in frozen:
+            subprocess.run(["fsfreeze", "--unfreeze", str(m)], capture_output=True)
+        for m in reversed(mounted):
+            # Lazily: on a failure the daemon may still have files open there.
+            subprocess.run(["umount", "-l", str(m)], capture_output=True)
+
+
+def test_logout_goes_out_while_its_commit_syncs(daemon_factory, transmitter, logind, users,
+                                                held_sync_fs):
+    state, hold, release = held_sync_fs
+    d = daemon_factory(section_opts={"daemon": {"state_dir": state,
+                                                "snapshot": os.path.join(state, "pam-snapshot")}})
+    bob, carol = users.uid("bob"), users.uid("carol")
+    logind.add_session("c1", carol, "carol")
+    logind.add_session("b1", bob, "bob", remote=True, service="sshd")
+    # A first logout with nothing held (the lane connects to the bus).
+    j0 = transmitter.send_event("session-revoked", email="carol@example.com")
+    transmitter.wait_acked(j0)
+    logind.wait_terminated("c1")
+
+    hold()
+    j1 = transmitter.send_event("session-revoked", email="bob@example.com")
+    # Bob's session ends while the commit of his SET cannot finish...
+    logind.wait_terminated("b1")
+    # ...which is not acknowledged before it has: root has not answered the worker.
+    a = transmitter.acks()
+    assert j1 not in a["acked"] and j1 not in a["set_errs"], a
+    assert a["deliveries"].get(j1) == 1, a
+    assert d.running()
+
+    release()
+    transmitter.wait_acked(j1)
+    e = wait_for(lambda: result_of(d, "bob", j1), 20, "bob's logout result")
+    assert e["action"] == "logout" and e["level_after"] == "high", e
+    assert e["result"].startswith("ok: terminated 1 of 1 session: b1 (sshd"), e
+    # Asked once: the result recorded is the one logind gave while the commit synced.
+    assert logind.terminated().count("b1") == 1
+    assert d.ctl("risk", "bob")["level"] == "high"
+    assert d.stop() == 0
 
 
 ORDER_HOOK = """#!/bin/sh

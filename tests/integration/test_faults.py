@@ -131,7 +131,13 @@ def test_disk_full_keeps_sets_pending(daemon_factory, transmitter, logind, users
     assert pam.account(d, "alice", "failmode=closed").code == PAM_SUCCESS
     assert d.ctl("risk", "bob")["level"] == "high"
     assert [e["jti"] for e in history(d) if e["jti"] in pending] == []
-    assert "c1" not in logind.terminated()
+    # carol's logout may have been asked of logind already: an immediate logout goes out while
+    # its commit syncs, here before the commit failed (ssf-sessiond(8), "Actions"). It is asked
+    # again when her SET comes again and commits; her level is not recorded meanwhile.
+    assert d.ctl("risk", "carol")["level"] == "none"
+    if "c1" in logind.terminated():
+        assert f"The logout of uid {carol} was asked of logind before its commit failed" \
+            in d.log(), d.log()[-4000:]
 
     # Space returns: both are applied and acknowledged, their actions run.
     os.unlink(filler)
