@@ -9,7 +9,7 @@ libpam0g-dev libcurl4-openssl-dev libjansson-dev libssl-dev libsystemd-dev libsq
 libinih-dev libseccomp-dev libcmocka-dev libpam-wrapper libpamtest0-dev
 clang libclang-rt-14-dev
 python3 python3-jwcrypto python3-cryptography python3-pytest python3-pytest-xdist python3-dbusmock python3-pypamtest libnss-wrapper
-dbus openssl mandoc
+dbus openssl mandoc e2fsprogs util-linux mount
 systemd-container debootstrap iproute2 openssh-client
 debhelper dpkg-dev lintian
 "
