@@ -14,8 +14,8 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
                 both CPUs busy (the machine's own floor for "PAM while the CPUs are busy");
   2. catch-up   the daemon is stopped, N RS256 SETs for the 1,000 users are queued on the
                 transmitter (signed before the clock starts), the daemon is started with
-                poll_max_events = 1000 and the drain is timed from the transmitter's request
-                log (first poll that delivered a SET to the poll that carried the last
+                poll_max_events = 1000 and the drain is timed by the transmitter (from its
+                answer to the first poll that delivered SETs to its receipt of the last
                 acknowledgement); the transmitter's serving rate (SETs delivered per second
                 of its time spent answering those polls) and the CPU time per SET of root and
                 of the worker are printed alongside; the raw verify
@@ -347,8 +347,9 @@ class Bench:
             raise SystemExit("bench-load: no poll delivered a SET")
         # From the first SETs handed over (a long poll may have been waiting since before)
         t0 = delivering[0]["done"]
-        # The poll that carried the last acknowledgement: after it there is nothing left to ack.
-        t1 = max(r["time"] for r in polls if r["acks"] > 0)
+        # The transmitter's receipt of the last acknowledgement (an acknowledgement sent again,
+        # after a long poll the worker ended early, changes nothing).
+        t1 = max(a["acked_at"][j] for j in want)
         acks = sum(r["acks"] for r in polls)
         delivered = sum(r["sets"] for r in delivering)
         again = sum(1 for j in want if a["deliveries"].get(j, 0) > 1)

@@ -379,6 +379,7 @@ class Transmitter:
     def _reset_records(self):
         self.acked = []
         self.acked_set = set()
+        self.acked_at = {}  # jti -> time.monotonic() of its first acknowledgement
         self.set_errs = {}
         self.violations = []
         self.polls = 0
@@ -674,6 +675,7 @@ class Transmitter:
         if jti not in self.acked_set:
             self.acked_set.add(jti)
             self.acked.append(jti)
+            self.acked_at[jti] = time.monotonic()
         else:
             self.count("duplicate_acks")
         for st in self.streams.values():
@@ -1236,7 +1238,8 @@ class Transmitter:
     # -- control ------------------------------------------------------------------------------
     def control_acks(self):
         with self.lock:
-            return {"acked": list(self.acked), "set_errs": dict(self.set_errs),
+            return {"acked": list(self.acked), "acked_at": dict(self.acked_at),
+                    "set_errs": dict(self.set_errs),
                     "pending": self.pending_jtis(), "polls": self.polls,
                     "last_poll_body": self.last_poll_body, "violations": list(self.violations),
                     "deliveries": dict(self.deliveries), "push_results": list(self.push_results),
