@@ -12,7 +12,8 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
                 then its controls: a second idle sample (idle against idle: the noise of the
                 measurement), and PAM while two busy loops at nice 0 that do no ssf work keep
                 both CPUs busy (the machine's own floor for "PAM while the CPUs are busy");
-  2. catch-up   the daemon is stopped, N RS256 SETs for the 1,000 users are queued on the
+  2. catch-up   the daemon is stopped, N RS256 SETs for the 1,000 users (N = 100,000; --quick
+                1,000; --sets N) are queued on the
                 transmitter (signed before the clock starts), the daemon is started with
                 poll_max_events = 1000 and the drain is timed by the transmitter (from its
                 answer to the first poll that delivered SETs to its receipt of the last
@@ -21,7 +22,8 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
                 of the worker are printed alongside; the raw verify
                 rate is 1e6 / the EVP floor of RS256 that bench-jws measured in this run
                 (--verify-floor-us), for a key of the same size (checked: 2048 bits);
-  3. ingesting  the same again with N fresh SETs while PAM latency is sampled: p99 / idle p99;
+  3. ingesting  the same again with 5,000 fresh SETs (--quick, or --sets below that: that N)
+                while PAM latency is sampled: p99 / idle p99;
                 its control: N more SETs sampled with pam_permit.so logins (the daemon is not
                 on their path), over their idle p99: the machine's share of the ratio (4 too);
   4. history    the daemon is stopped, 100,000 history rows are written into its state.db with
@@ -44,10 +46,12 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
                 p99 of 1.
 
     bench/bench-load.py --build build --bench-bin build/bench --verify-floor-us US
-                        [--quick] [--json FILE] [--only logout] [--sets N] [--catch-up-only]
+                        [--quick] [--json FILE] [--only logout|ingesting] [--sets N]
+                        [--catch-up-only]
 
---only logout runs part 3b alone (poll and push), on a fresh stack; --catch-up-only stops after
-parts 1 and 2.
+--only logout runs part 3b alone (poll and push), on a fresh stack; --only ingesting runs idle
+PAM and part 3 alone (the SETs raise the levels, its control's bring them down);
+--catch-up-only stops after parts 1 and 2.
 
 Prints tables; with --json writes the keys it measured into FILE (a JSON object). Exits non-zero
 when a benchmark cannot run. Nothing outside a temporary directory is touched. Not pinned to a
@@ -78,6 +82,7 @@ import support  # noqa: E402
 
 DAEMON_ARGS = ("--log-level", "info")
 N_USERS = 1000
+QUEUE_CHUNK = 500        # SETs per request when a backlog is queued
 # The transmitter holds a long poll at most this long: after the daemon stops, a poll it left
 # behind is answered (to nobody) within it, so nothing is queued before that (a SET handed to
 # a dead connection waits for its redelivery).
@@ -162,7 +167,10 @@ class Bench:
         self.results = {}
         q = args.quick
         self.idle_ms = 1500 if q else 4000
-        self.n_sets = args.sets or (1000 if q else 5000)
+        # The catch-up drains a large backlog (the figure is its steady rate); the ingestion
+        # under PAM sampling needs only to outlast enough logins.
+        self.catch_up_sets = args.sets or (1000 if q else 100000)
+        self.n_sets = min(args.sets or 5000, 1000 if q else 5000)
         self.history_runs = 1 if q else 3
 
     # -- stack --------------------------------------------------------------------------------
@@ -275,22 +283,32 @@ class Bench:
         was, now = ("not-compliant", "compliant") if back else ("compliant", "not-compliant")
         if pause:
             self.tx.set_stream_status("paused")
-        def one(i):
-            return self.tx.send_event("device-compliance-change",
-                                      email=f"u{i % N_USERS:04d}@example.com",
-                                      payload={"previous_status": was,
-                                               "current_status": now,
-                                               "reason_admin": {"en": f"{tag} {i}"}},
-                                      wait_stream=0)
-        with concurrent.futures.ThreadPoolExecutor(4) as ex:
-            return list(ex.map(one, range(n)))
+        def chunk(lo):
+            events = [{"event": "device-compliance-change",
+                       "email": f"u{i % N_USERS:04d}@example.com",
+                       "payload": {"previous_status": was, "current_status": now,
+                                   "reason_admin": {"en": f"{tag} {i}"}}}
+                      for i in range(lo, min(lo + QUEUE_CHUNK, n))]
+            out = self.tx.control("POST", "events", {"events": events})["events"]
+            if not all(o["streams"] for o in out):
+                raise SystemExit("bench-load: a SET of the backlog was queued on no stream")
+            return [o["jti"] for o in out]
+        # Many SETs per request (the transmitter signs each, with jwcrypto): 100,000 are
+        # queued in about a minute rather than several.
+        with concurrent.futures.ThreadPoolExecutor(2) as ex:
+            return [j for part in ex.map(chunk, range(0, n, QUEUE_CHUNK)) for j in part]
 
     def drain(self, jtis, sampler_ms=None, service="bench-ssf"):
         """Returns the drain figures of a queued backlog (and PAM latency during it when
         sampler_ms is set): a stopped daemon is started on it; a running one is fed by enabling
         the paused stream (queue_backlog(pause=True)) once the PAM sampler runs."""
         want = set(jtis)
-        t_start = self.tx.acks()["now"]
+        # Acknowledged at the end: as many more as were queued (each jti is new). Until then
+        # the transmitter is asked for counts only: its full record is megabytes of JSON,
+        # made under its lock, which would hold up its polls and load the CPU being measured.
+        before = self.tx.ack_count()
+        t_start = before["now"]
+        acked0 = before["acked"]
         sampler = self.pam_sampler(sampler_ms, service) if sampler_ms else None
         restart = not self.d.running()
         if not restart:
@@ -302,6 +320,9 @@ class Bench:
         c0 = (cpu_ticks(root), cpu_ticks(worker), time.monotonic())
 
         def done():
+            n = self.tx.ack_count()
+            if n["acked"] < acked0 + len(want) and n["set_errs"] == before["set_errs"]:
+                return None
             a = self.tx.acks()
             bad = want & set(a["set_errs"])
             if bad:
@@ -426,7 +447,7 @@ class Bench:
                     for k in self.tx.jwks()["keys"] if k.get("kty") == "RSA"]
         self.stop_daemon()
         t = time.monotonic()
-        jtis = self.queue_backlog(self.n_sets, "catch-up")
+        jtis = self.queue_backlog(self.catch_up_sets, "catch-up")
         print(f"Queued {len(jtis)} RS256 SETs for {N_USERS} users in {time.monotonic() - t:.1f} s "
               f"(signing, not measured)", flush=True)
         c = self.drain(jtis)
@@ -714,6 +735,26 @@ class Bench:
         self.signal_to_logout(n)
         self.push_signal_to_logout(n)
 
+    def run_ingesting(self):
+        """Part 3 alone (--only ingesting): idle PAM, then PAM while N SETs raise the levels of
+        the 1,000 users, then its pam_permit.so control while N more bring them down."""
+        r = self.results
+        self.start_stack()
+        self.start_daemon()
+        time.sleep(1.0)
+        idle = self.pam_idle()
+        jtis = self.queue_backlog(self.n_sets, "ingest", pause=True)
+        p = self.drain(jtis, sampler_ms=600000)["pam"]
+        r["pam_p99_ingesting_ratio"] = round(p["p99_us"] / idle["p99_us"], 3)
+        r["pam_p50_ingesting_ratio"] = round(p["p50_us"] / idle["p50_us"], 3)
+        print(f"PAM idle p50 {idle['p50_us']:.0f} µs, p99 {idle['p99_us']:.0f} µs; while "
+              f"{len(jtis)} SETs are ingested: p50 {p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs, "
+              f"max {p['max_us']:.0f} µs over {p['samples']:.0f} logins; p99 ratio "
+              f"{r['pam_p99_ingesting_ratio']}", flush=True)
+        self.permit_control("ingesting", lambda: self.drain(
+            self.queue_backlog(self.n_sets, "ingest-permit", pause=True, back=True),
+            sampler_ms=600000, service="bench-permit")["pam"])
+
     def stop(self):
         for p in reversed(self.procs):
             try:
@@ -731,10 +772,12 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--catch-up-only", action="store_true",
                     help="stop after the catch-up (1 and 2): to compare two builds quickly")
-    ap.add_argument("--sets", type=int, default=0, help="N of the catch-up (and ingesting)")
+    ap.add_argument("--sets", type=int, default=0,
+                    help="N of the catch-up (default 100,000) and, up to 5,000, of the ingesting")
     ap.add_argument("--json", help="write the measured keys into this file (JSON object)")
-    ap.add_argument("--only", choices=("logout",),
-                    help="logout: only part 3b, signal to logout (poll and push)")
+    ap.add_argument("--only", choices=("logout", "ingesting"),
+                    help="logout: only part 3b, signal to logout (poll and push); ingesting: only "
+                         "part 3, PAM while ingesting, and its control")
     args = ap.parse_args()
     # SIGTERM (a stopped run) unwinds like an error: the stack is stopped, the directory removed.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -743,7 +786,7 @@ def main():
     os.chmod(tmp, 0o755)
     b = Bench(args, tmp)
     try:
-        b.run_logout() if args.only == "logout" else b.run()
+        {"logout": b.run_logout, "ingesting": b.run_ingesting}.get(args.only, b.run)()
     finally:
         b.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -259,6 +259,9 @@ class TransmitterProcess:
     def acks(self):
         return self.control("GET", "acks")
 
+    def ack_count(self):
+        return self.control("GET", "ack-count")
+
     def streams(self):
         return self.control("GET", "streams")
 

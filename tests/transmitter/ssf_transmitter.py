@@ -37,7 +37,10 @@ Usable in-process (class Transmitter, start()/stop()) or as a command:
 Tests can also make it misbehave through /control/config: "fail" ({path_prefix, status,
 count, retry_after}: answer that many requests with that status and Retry-After value),
 "status_delay" (seconds the stream status endpoint waits before answering);
-/control/rotate-key publishes a new signing key; /control/acks lists every request it
+/control/events with {"events": [...]} signs and queues many SETs in one request (each item
+as the body of a single one); /control/rotate-key publishes a new signing key;
+/control/ack-count answers only how many
+acknowledgements and setErrs entries it holds; /control/acks lists every request it
 served outside /control/ with the time it arrived and was answered (time.monotonic() of
 the transmitter's process) and, for polls, what they carried.
 For the conformance tests, /control/config also takes "stream_iss_override" (the "iss" of
@@ -295,10 +298,15 @@ class Stream:
         self.status = "enabled"
         self.reason = None
         self.queue = {}          # jti -> entry (dict), insertion order = delivery order
+        self.pending = {}        # the entries of queue still "pending", in the same order
         self.subjects = []
         self.last_verification = 0.0
         self.last_activity = time.monotonic()  # the receiver's last call about this stream
         self.polls_open = 0                    # long polls being held (activity too)
+
+    def clear_queue(self):
+        self.queue = {}
+        self.pending = {}
 
 
 class Transmitter:
@@ -652,9 +660,10 @@ class Transmitter:
                         and not any(self.subject_matches(a, subject) for a in st.subjects)):
                     self.count("filtered_by_subject")
                     continue
-                st.queue[jti] = {"jti": jti, "token": token, "state": "pending",
-                                 "not_before": time.time() + delay if delay else 0.0,
-                                 "attempts": 0}
+                e = {"jti": jti, "token": token, "state": "pending",
+                     "not_before": time.time() + delay if delay else 0.0, "attempts": 0}
+                st.queue[jti] = e
+                st.pending[jti] = e
                 queued.append(st.id)
             self.sent.append(jti)
             self.cond.notify_all()
@@ -662,12 +671,10 @@ class Transmitter:
 
     def pending_jtis(self):
         with self.lock:
-            out = []
+            out = {}
             for st in self.streams.values():
-                for jti, e in st.queue.items():
-                    if e["state"] == "pending" and jti not in out:
-                        out.append(jti)
-            return out
+                out.update(dict.fromkeys(st.pending))
+            return list(out)
 
     def record_ack(self, jti):
         if jti in self.set_errs:
@@ -682,6 +689,7 @@ class Transmitter:
             e = st.queue.get(jti)
             if e is not None:
                 e["state"] = "acked"
+                st.pending.pop(jti, None)
         change = self.status_after_ack.pop(jti, None)
         if change is not None and change[0] in self.streams:
             st = self.streams[change[0]]
@@ -696,6 +704,7 @@ class Transmitter:
             e = st.queue.get(jti)
             if e is not None:
                 e["state"] = "error"
+                st.pending.pop(jti, None)
 
     # -- streams ---------------------------------------------------------------------------
     def _stream(self, stream_id, receiver=True):
@@ -871,7 +880,7 @@ class Transmitter:
             if ack or errs:
                 self.cond.notify_all()
             if max_events == 0:
-                return {"sets": {}, "moreAvailable": bool(self._deliverable(st, time.time()))}
+                return {"sets": {}, "moreAvailable": bool(self._deliverable(st, time.time(), 0))}
             deadline = time.monotonic() + (0 if ret_imm else self.long_poll_max)
             st.polls_open += 1
             try:
@@ -896,7 +905,7 @@ class Transmitter:
             if st.config["delivery"]["method"] != POLL:
                 raise RequestError(400, "invalid_request", "stream is not a poll stream")
             now = time.time()
-            ready = self._deliverable(st, now) if st.status == "enabled" else []
+            ready = self._deliverable(st, now, max_events) if st.status == "enabled" else []
             if ready:
                 break
             remaining = deadline - time.monotonic()
@@ -917,12 +926,21 @@ class Transmitter:
         return {"sets": sets, "moreAvailable": len(ready) > len(chosen)}
 
     @staticmethod
-    def _deliverable(st, now):
-        return [e for e in st.queue.values() if e["state"] == "pending" and e["not_before"] <= now]
+    def _deliverable(st, now, limit=None):
+        """The pending entries deliverable now, in order; with a limit, at most limit + 1 of
+        them (enough to tell whether more are available): a poll of a large backlog costs
+        what it takes, not the size of the queue."""
+        out = []
+        for e in st.pending.values():
+            if e["not_before"] <= now:
+                out.append(e)
+                if limit is not None and len(out) > limit:
+                    break
+        return out
 
     @staticmethod
     def _next_redelivery(st):
-        times = [e["not_before"] for e in st.queue.values() if e["state"] == "pending"]
+        times = [e["not_before"] for e in st.pending.values()]
         return min(times) if times else None
 
     # -- push -------------------------------------------------------------------------------
@@ -944,9 +962,7 @@ class Transmitter:
                     d = st.config["delivery"]
                     if d["method"] != PUSH or st.status != "enabled" or self.hold_delivery:
                         continue
-                    for e in st.queue.values():
-                        if e["state"] != "pending":
-                            continue
+                    for e in st.pending.values():
                         if e["not_before"] <= now:
                             e["not_before"] = now + self.redelivery_delay
                             work.append((st.id, dict(d), e["jti"], e["token"]))
@@ -1246,6 +1262,13 @@ class Transmitter:
                     "counters": dict(self.counters), "sent": list(self.sent),
                     "requests": list(self.requests), "now": time.monotonic()}
 
+    def control_ack_count(self):
+        """The counts only, for a caller that polls while SETs flow (a benchmark): cheap to
+        make and to read, and the lock is held only for len()."""
+        with self.lock:
+            return {"acked": len(self.acked), "set_errs": len(self.set_errs),
+                    "now": time.monotonic()}
+
     def control_streams(self):
         with self.lock:
             out = []
@@ -1267,7 +1290,7 @@ class Transmitter:
                 self.streams = {}
             else:
                 for st in self.streams.values():
-                    st.queue = {}
+                    st.clear_queue()
             self.issuer_override = None
             self.fail_requests = []
             self.status_delay = 0.0
@@ -1658,7 +1681,7 @@ class _Handler(BaseHTTPRequestHandler):
                     st.status = status
                     st.reason = body.get("reason")
                     if status == "disabled":
-                        st.queue = {}
+                        st.clear_queue()
                     t.cond.notify_all()
                     out = {"stream_id": st.id, "status": st.status}
                     if st.reason:
@@ -1720,41 +1743,52 @@ class _Handler(BaseHTTPRequestHandler):
             return self.send_empty(204)
         raise RequestError(405, "invalid_request", f"{method} not allowed")
 
+    @staticmethod
+    def control_event(t, b):
+        """One SET of /control/events (b: its request body, or one item of its "events")."""
+        if not isinstance(b, dict) or not isinstance(b.get("event"), str):
+            raise RequestError(400, "invalid_request", "event is required")
+        for k in ("subject", "payload", "claims", "header"):
+            if b.get(k) is not None and not isinstance(b[k], dict):
+                raise RequestError(400, "invalid_request", f"{k} must be an object")
+        try:
+            uri = event_uri(b["event"])
+        except ValueError as e:
+            raise RequestError(400, "invalid_request", str(e)) from None
+        with t.cond:
+            if not t.streams and not b.get("allow_no_stream"):
+                raise RequestError(409, "no_stream", "no stream exists yet")
+            sid = b.get("stream_id")
+            st = t._stream(sid, receiver=False) if sid else None
+            if st is None and t.streams:
+                st = next(iter(t.streams.values()))
+            jti, token, claims = t.build_set(
+                b["event"], email=b.get("email"), subject=b.get("subject"),
+                payload=b.get("payload"), claims=b.get("claims"), tamper=b.get("tamper"),
+                sign_alg=b.get("sign_alg"), header=b.get("header"), stream=st)
+            if not isinstance(jti, str) or not jti:
+                # no usable jti in the SET (a test of the receiver's checks): queue it
+                # under a key of our own, which the receiver cannot know
+                jti = "no-jti-" + secrets.token_hex(8)
+            queued = t.enqueue(jti, token, uri=uri, stream_id=sid, force=bool(b.get("force")),
+                               subject=(claims or {}).get("sub_id"))
+        # When a poll or the push thread can take it (the lock is released): benchmarks
+        # time the signal from here.
+        available = time.time()
+        t.log(f"event {short_name(uri)} jti={jti} queued on {queued}")
+        return {"jti": jti, "token": token, "claims": claims, "streams": queued,
+                "available": available}
+
     def control(self, t, method, path):
         if path == "/control/events" and method == "POST":
             b = self.json_body()
-            if not isinstance(b.get("event"), str):
-                raise RequestError(400, "invalid_request", "event is required")
-            for k in ("subject", "payload", "claims", "header"):
-                if b.get(k) is not None and not isinstance(b[k], dict):
-                    raise RequestError(400, "invalid_request", f"{k} must be an object")
-            try:
-                uri = event_uri(b["event"])
-            except ValueError as e:
-                raise RequestError(400, "invalid_request", str(e)) from None
-            with t.cond:
-                if not t.streams and not b.get("allow_no_stream"):
-                    raise RequestError(409, "no_stream", "no stream exists yet")
-                sid = b.get("stream_id")
-                st = t._stream(sid, receiver=False) if sid else None
-                if st is None and t.streams:
-                    st = next(iter(t.streams.values()))
-                jti, token, claims = t.build_set(
-                    b["event"], email=b.get("email"), subject=b.get("subject"),
-                    payload=b.get("payload"), claims=b.get("claims"), tamper=b.get("tamper"),
-                    sign_alg=b.get("sign_alg"), header=b.get("header"), stream=st)
-                if not isinstance(jti, str) or not jti:
-                    # no usable jti in the SET (a test of the receiver's checks): queue it
-                    # under a key of our own, which the receiver cannot know
-                    jti = "no-jti-" + secrets.token_hex(8)
-                queued = t.enqueue(jti, token, uri=uri, stream_id=sid, force=bool(b.get("force")),
-                                   subject=(claims or {}).get("sub_id"))
-            # When a poll or the push thread can take it (the lock is released): benchmarks
-            # time the signal from here.
-            available = time.time()
-            t.log(f"event {short_name(uri)} jti={jti} queued on {queued}")
-            return self.send_json(200, {"jti": jti, "token": token, "claims": claims,
-                                        "streams": queued, "available": available})
+            if isinstance(b.get("events"), list):
+                # Many at once (a benchmark's backlog): each signed and queued in turn, the
+                # lock released between two; answers their jtis and streams, in order.
+                out = [self.control_event(t, e) for e in b["events"]]
+                return self.send_json(200, {"events": [{"jti": o["jti"], "streams": o["streams"]}
+                                                       for o in out]})
+            return self.send_json(200, self.control_event(t, b))
         if path == "/control/raw" and method == "POST":
             b = self.json_body()
             if not isinstance(b.get("jti"), str) or not isinstance(b.get("token"), str):
@@ -1763,6 +1797,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"jti": b["jti"], "streams": queued})
         if path == "/control/acks" and method == "GET":
             return self.send_json(200, t.control_acks())
+        if path == "/control/ack-count" and method == "GET":
+            return self.send_json(200, t.control_ack_count())
         if path == "/control/reset" and method == "POST":
             t.control_reset(self.json_body(required=False))
             return self.send_json(200, {})
