@@ -589,19 +589,28 @@ static void ingest_request_array_free(IngestRequest *v, size_t n) {
         free(v);
 }
 
-/* Many SETs in one transaction: one synced commit, then one answer with every result. */
-static int msg_ingest_batch(State *st, const char *transmitter, json_t *msg, json_t *id,
-                            json_t **ret) {
-        json_t *requests = json_object_get(msg, "requests"), *results, *rq;
+/* The ingest-batch frames msgs[0..n) (consecutive on the channel) in one transaction: one synced
+ * commit, then one answer for each frame with every result of its records, into replies[]. A
+ * malformed frame is a protocol violation (-EPROTO), and then none is applied. */
+int broker_ingest_batches(State *st, const char *transmitter, json_t *const *msgs, size_t n_msgs,
+                          json_t **replies) {
         IngestRequest *reqs = NULL;
         const IngestRequest **ptrs = NULL;
         SetError *errs = NULL;
         int *rs = NULL, r = 0;
-        size_t n, i, k = 0;
+        size_t n = 0, i, k = 0, f, at;
+        json_t *rq;
 
-        n = json_array_size(requests);
-        if (!json_is_array(requests) || n == 0 || n > LINK_BATCH_MAX)
-                return -EPROTO;
+        for (f = 0; f < n_msgs; f++) {
+                json_t *requests = json_object_get(msgs[f], "requests");
+                size_t m = json_array_size(requests);
+
+                replies[f] = NULL;
+                if (!json_is_integer(json_object_get(msgs[f], "id")) || !json_is_array(requests) ||
+                    m == 0 || m > LINK_BATCH_MAX)
+                        return -EPROTO;
+                n += m;
+        }
         reqs = calloc(n, sizeof(*reqs));
         ptrs = calloc(n, sizeof(*ptrs));
         errs = calloc(n, sizeof(*errs));
@@ -612,27 +621,31 @@ static int msg_ingest_batch(State *st, const char *transmitter, json_t *msg, jso
         }
         /* Records past root's bounds are refused one by one; a malformed one is a protocol
          * violation, as for a single ingest. */
-        json_array_foreach(requests, i, rq) {
-                r = ingest_from_json(rq, &reqs[i]);
-                if (r == -E2BIG) {
-                        rs[i] = -EBADMSG;
-                        errs[i].err = "invalid_request";
-                        (void) snprintf(errs[i].description, sizeof(errs[i].description),
-                                        "the event or its subject is too large");
-                        log_warning("Network worker handed over a record past its bounds, "
-                                    "refusing the SET");
-                        r = 0;
-                        continue;
+        for (f = 0, at = 0; f < n_msgs; f++)
+                json_array_foreach(json_object_get(msgs[f], "requests"), i, rq) {
+                        IngestRequest *q = &reqs[at];
+
+                        r = ingest_from_json(rq, q);
+                        if (r == -E2BIG) {
+                                rs[at] = -EBADMSG;
+                                errs[at].err = "invalid_request";
+                                (void) snprintf(errs[at].description, sizeof(errs[at].description),
+                                                "the event or its subject is too large");
+                                log_warning("Network worker handed over a record past its "
+                                            "bounds, refusing the SET");
+                                r = 0;
+                                at++;
+                                continue;
+                        }
+                        if (r < 0) {
+                                r = r == -ENOMEM ? r : -EPROTO;
+                                goto out;
+                        }
+                        /* Which transmitter: root's to say, from the channel. */
+                        q->transmitter = transmitter;
+                        ptrs[k++] = q;
+                        at++;
                 }
-                if (r < 0) {
-                        r = r == -ENOMEM ? r : -EPROTO;
-                        goto out;
-                }
-                /* Which transmitter: root's to say, from the channel. */
-                reqs[i].transmitter = transmitter;
-                ptrs[k] = &reqs[i];
-                k++;
-        }
         {
                 _cleanup_free_ SetError *kerr = calloc(MAX(k, (size_t) 1), sizeof(SetError));
                 _cleanup_free_ int *kr = calloc(MAX(k, (size_t) 1), sizeof(int));
@@ -642,7 +655,7 @@ static int msg_ingest_batch(State *st, const char *transmitter, json_t *msg, jso
                         goto out;
                 }
                 engine_apply_batch(st, ptrs, k, kerr, kr);
-                /* Back in the order of the request. */
+                /* Back in the order of the frames and their records. */
                 for (i = 0, k = 0; i < n; i++) {
                         if (rs[i] == -EBADMSG && errs[i].err)
                                 continue;
@@ -651,37 +664,49 @@ static int msg_ingest_batch(State *st, const char *transmitter, json_t *msg, jso
                         k++;
                 }
         }
-        *ret = make_reply(id, 0, NULL, NULL);
-        results = json_array();
-        if (!*ret || !results) {
-                json_decref(results);
-                r = -ENOMEM;
-                goto out;
-        }
-        for (i = 0; i < n; i++) {
-                json_t *one = json_pack("{s:i}", "status", rs[i]);
+        for (f = 0, at = 0; f < n_msgs; f++) {
+                size_t m = json_array_size(json_object_get(msgs[f], "requests"));
+                json_t *results = json_array();
 
-                if (one && errs[i].err) {
-                        json_object_set_new(one, "err", json_string(errs[i].err));
-                        json_object_set_new(one, "description", json_string(errs[i].description));
-                }
-                if (!one || json_array_append_new(results, one) < 0) {
+                replies[f] = make_reply(json_object_get(msgs[f], "id"), 0, NULL, NULL);
+                if (!replies[f] || !results) {
                         json_decref(results);
                         r = -ENOMEM;
                         goto out;
                 }
+                for (i = at; i < at + m; i++) {
+                        json_t *one = json_pack("{s:i}", "status", rs[i]);
+
+                        if (one && errs[i].err) {
+                                json_object_set_new(one, "err", json_string(errs[i].err));
+                                json_object_set_new(one, "description",
+                                                    json_string(errs[i].description));
+                        }
+                        if (!one || json_array_append_new(results, one) < 0) {
+                                json_decref(results);
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                }
+                json_object_set_new(replies[f], "results", results);
+                at += m;
         }
-        json_object_set_new(*ret, "results", results);
 out:
-        if (r < 0) {
-                json_decref(*ret);
-                *ret = NULL;
-        }
+        if (r < 0)
+                for (f = 0; f < n_msgs; f++) {
+                        json_decref(replies[f]);
+                        replies[f] = NULL;
+                }
         ingest_request_array_free(reqs, n);
         free(ptrs);
         free(errs);
         free(rs);
         return r;
+}
+
+static int msg_ingest_batch(State *st, const char *transmitter, json_t *msg, json_t *id,
+                            json_t **ret) {
+        return broker_ingest_batches(st, transmitter, &msg, 1, ret);
 }
 
 static int msg_kv_get(State *st, const char *transmitter, json_t *msg, json_t *id, json_t **ret) {
@@ -854,30 +879,103 @@ static void worker_gone(Worker *w, int error, bool kill_it) {
         schedule_restart(sup);
 }
 
-/* Reads at most BATCH messages: the event loop serves everything else before the next ones
- * (the channel stays readable, so it is dispatched again). */
-static void worker_read(Worker *w) {
-        for (unsigned i = 0; i < BATCH; i++) {
-                json_t *msg = NULL;
-                int r = link_recv_buf(w->fd, w->broker->buf, &msg);
+/* One message of the channel into *ret: 0, -EAGAIN when none is waiting, or < 0 when the worker
+ * was stopped for it (w may be freed then). */
+static int worker_read_one(Worker *w, json_t **ret) {
+        int r = link_recv_buf(w->fd, w->broker->buf, ret);
 
-                if (r == -EAGAIN)
-                        return;
-                if (r < 0) {
-                        worker_gone(w, r, r != -ECONNRESET);
-                        return;
+        if (r == -EAGAIN)
+                return r;
+        if (r < 0) {
+                worker_gone(w, r, r != -ECONNRESET);
+                return r;
+        }
+        if (link_rate_exceeded(&w->rate, mono_usec(), MAX_MESSAGES_PER_SEC)) {
+                json_decref(*ret);
+                *ret = NULL;
+                log_error("Network worker " PID_FMT " floods its channel (more than %u "
+                          "messages a second): killing it", w->pid, MAX_MESSAGES_PER_SEC);
+                worker_gone(w, -EPROTO, true);
+                return -EPROTO;
+        }
+        return 0;
+}
+
+static bool is_ingest_batch(json_t *msg) {
+        return streq_ptr(json_string_value(json_object_get(msg, "type")), "ingest-batch");
+}
+
+/* The ingest-batch frames msgs[0..n) in one transaction, each answered in order. Returns 0, or
+ * < 0 when the worker was stopped for them (w may be freed then). */
+static int handle_batches(Worker *w, json_t *const *msgs, size_t n) {
+        json_t *replies[LINK_BATCH_AHEAD] = {};
+        int r = broker_ingest_batches(w->broker->state, w->sup->name, msgs, n, replies);
+
+        if (r == -EPROTO) {
+                log_error("Network worker " PID_FMT " broke the protocol (a malformed "
+                          "'ingest-batch' message): killing it", w->pid);
+                worker_gone(w, -EPROTO, true);
+                return -EPROTO;
+        }
+        for (size_t i = 0; i < n; i++) {
+                int q = replies[i] && r >= 0 ? worker_send(w, replies[i]) : 0;
+
+                json_decref(replies[i]);
+                if (q < 0 && q != -EMSGSIZE && q != -ENOMEM) {
+                        for (size_t j = i + 1; j < n; j++)
+                                json_decref(replies[j]);
+                        return q;
                 }
-                if (link_rate_exceeded(&w->rate, mono_usec(), MAX_MESSAGES_PER_SEC)) {
+        }
+        return 0;
+}
+
+/* Reads at most BATCH messages: the event loop serves everything else before the next ones
+ * (the channel stays readable, so it is dispatched again). ingest-batch frames waiting one
+ * after the other (up to LINK_BATCH_AHEAD) are committed together. */
+static void worker_read(Worker *w) {
+        json_t *next = NULL;
+
+        for (unsigned i = 0; i < BATCH; i++) {
+                json_t *msg = TAKE_PTR(next), *batches[LINK_BATCH_AHEAD];
+                size_t n = 0;
+                int r;
+
+                if (!msg && worker_read_one(w, &msg) < 0)
+                        return; /* nothing waiting, or w is stopped, maybe freed */
+                if (!is_ingest_batch(msg)) {
+                        r = handle(w, msg);
                         json_decref(msg);
-                        log_error("Network worker " PID_FMT " floods its channel (more than %u "
-                                  "messages a second): killing it", w->pid, MAX_MESSAGES_PER_SEC);
-                        worker_gone(w, -EPROTO, true);
-                        return;
+                        if (r < 0)
+                                return; /* w is stopped, maybe freed */
+                        continue;
                 }
-                r = handle(w, msg);
-                json_decref(msg);
-                if (r < 0)
+                batches[n++] = msg;
+                while (n < LINK_BATCH_AHEAD) {
+                        r = worker_read_one(w, &next);
+                        if (r == -EAGAIN)
+                                break;
+                        if (r < 0) {
+                                while (n > 0)
+                                        json_decref(batches[--n]);
+                                return; /* w is stopped, maybe freed */
+                        }
+                        if (!is_ingest_batch(next))
+                                break; /* handled next, after these */
+                        batches[n++] = TAKE_PTR(next);
+                }
+                r = handle_batches(w, batches, n);
+                while (n > 0)
+                        json_decref(batches[--n]);
+                if (r < 0) {
+                        json_decref(next);
                         return; /* w is stopped, maybe freed */
+                }
+        }
+        if (next) {
+                /* Read while gathering frames: never dropped. */
+                (void) handle(w, next);
+                json_decref(next);
         }
 }
 

@@ -58,3 +58,8 @@ Broker *broker_free(Broker *b);
  * or -ENOMEM. A compromised
  * worker controls msg entirely (tests/fuzz/fuzz-broker.c). */
 int broker_handle_message(State *st, const char *transmitter, json_t *msg, json_t **ret_reply);
+/* n_msgs (1 to LINK_BATCH_AHEAD) ingest-batch frames read one after the other, committed in one
+ * transaction: replies[i] is frame i's answer (as broker_handle_message() would make it for that
+ * frame alone). -EPROTO for a malformed frame (nothing applied), -ENOMEM. */
+int broker_ingest_batches(State *st, const char *transmitter, json_t *const *msgs, size_t n_msgs,
+                          json_t **replies);

@@ -39,9 +39,11 @@ struct Link {
         pthread_mutex_t request_lock;
         int64_t next_id, waiting_id;
         json_t *reply;
-        /* and at most one ingest-batch sent ahead (link_ingest_batch_send()) */
-        int64_t batch_id;
-        json_t *batch_reply;
+        /* and at most LINK_BATCH_AHEAD ingest-batches sent ahead (link_ingest_batch_send()):
+         * a ring, the oldest at batch_head */
+        int64_t batch_id[LINK_BATCH_AHEAD];
+        json_t *batch_reply[LINK_BATCH_AHEAD];
+        size_t batch_head, batch_n;
 };
 
 const Config *link_config(Link *l) {
@@ -104,11 +106,17 @@ static void *reader_thread(void *userdata) {
                             !l->reply) {
                                 l->reply = json_incref(msg); /* new reference, taken by waiter */
                                 pthread_cond_broadcast(&l->cond);
-                        } else if (json_is_integer(id) && l->batch_id != 0 &&
-                                   json_integer_value(id) == l->batch_id && !l->batch_reply) {
-                                l->batch_reply = json_incref(msg);
-                                pthread_cond_broadcast(&l->cond);
-                        }
+                        } else if (json_is_integer(id))
+                                for (size_t i = 0; i < l->batch_n; i++) {
+                                        size_t k = (l->batch_head + i) % LINK_BATCH_AHEAD;
+
+                                        if (json_integer_value(id) != l->batch_id[k] ||
+                                            l->batch_reply[k])
+                                                continue;
+                                        l->batch_reply[k] = json_incref(msg);
+                                        pthread_cond_broadcast(&l->cond);
+                                        break;
+                                }
                 } else if (streq(type, "verify")) {
                         const char *state = json_string_value(json_object_get(msg, "state"));
                         if (state && strlen(state) <= 256) {
@@ -201,7 +209,8 @@ Link *link_free(Link *l) {
         safe_close(l->fd);
         safe_close(l->sig_fd);
         json_decref(l->reply);
-        json_decref(l->batch_reply);
+        for (size_t i = 0; i < LINK_BATCH_AHEAD; i++)
+                json_decref(l->batch_reply[i]);
         free(l->verify_state);
         json_decref(l->admin);
         config_free(l->config);
@@ -338,7 +347,7 @@ int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n) {
         static const char head[] = "{\"type\":\"ingest-batch\",\"requests\":[";
         _cleanup_free_ char *frame = NULL;
         int64_t id;
-        size_t m;
+        size_t m, k;
         int r;
 
         if (n == 0 || n > LINK_BATCH_MAX || len == 0)
@@ -351,15 +360,16 @@ int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n) {
                 return -ENOMEM;
         pthread_mutex_lock(&l->request_lock);
         pthread_mutex_lock(&l->lock);
-        if (l->batch_id != 0) {
+        if (l->batch_n == LINK_BATCH_AHEAD) {
                 pthread_mutex_unlock(&l->lock);
                 pthread_mutex_unlock(&l->request_lock);
                 return -EBUSY;
         }
         id = ++l->next_id;
-        l->batch_id = id;
-        json_decref(l->batch_reply);
-        l->batch_reply = NULL;
+        k = (l->batch_head + l->batch_n++) % LINK_BATCH_AHEAD;
+        l->batch_id[k] = id;
+        json_decref(l->batch_reply[k]);
+        l->batch_reply[k] = NULL;
         pthread_mutex_unlock(&l->lock);
         memcpy(frame, head, sizeof(head) - 1);
         memcpy(frame + sizeof(head) - 1, records, len);
@@ -367,8 +377,10 @@ int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n) {
         m += (size_t) snprintf(frame + m, 32, "],\"id\":%" PRId64 "}", id);
         r = link_send_text(l->fd, frame, m);
         if (r < 0) {
+                /* Never sent: the slot is the newest (request_lock: no other send between). */
                 pthread_mutex_lock(&l->lock);
-                l->batch_id = 0;
+                l->batch_id[k] = 0;
+                l->batch_n--;
                 pthread_mutex_unlock(&l->lock);
         }
         pthread_mutex_unlock(&l->request_lock);
@@ -378,25 +390,32 @@ int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n) {
 int link_ingest_batch_wait(Link *l, size_t n, SetError *errs, int *ret) {
         json_t *reply = NULL;
         struct timespec ts;
+        size_t k;
         int r = 0;
 
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += REPLY_TIMEOUT_SEC;
         pthread_mutex_lock(&l->lock);
-        if (l->batch_id == 0)
+        k = l->batch_head;
+        if (l->batch_n == 0)
                 r = -ENOENT;
         /* Even when stopping: the answer says what we may acknowledge. */
-        while (r == 0 && !l->batch_reply) {
+        while (r == 0 && !l->batch_reply[k]) {
                 if (l->dead)
                         r = -ECONNRESET;
                 else if (pthread_cond_timedwait(&l->cond, &l->lock, &ts) == ETIMEDOUT)
                         r = -ETIMEDOUT;
         }
-        if (l->batch_reply) {
-                reply = TAKE_PTR(l->batch_reply);
-                r = 0;
+        if (l->batch_n > 0) {
+                /* Taken, answered or not: the next batch is the oldest now. */
+                if (l->batch_reply[k]) {
+                        reply = TAKE_PTR(l->batch_reply[k]);
+                        r = 0;
+                }
+                l->batch_id[k] = 0;
+                l->batch_head = (k + 1) % LINK_BATCH_AHEAD;
+                l->batch_n--;
         }
-        l->batch_id = 0;
         pthread_mutex_unlock(&l->lock);
         if (r < 0)
                 return r;

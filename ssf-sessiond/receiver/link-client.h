@@ -32,10 +32,11 @@ int link_ingest(Link *l, const IngestRequest *req, SetError *err);
 /* Hands over n records (1 to LINK_BATCH_MAX ingest_to_json() objects, serialised compactly and
  * joined by commas in records, len bytes: the frame is made around them without parsing or
  * serialising them again), which root commits in one transaction, and returns at once: the
- * worker verifies the next SETs while root commits these. At most one batch is outstanding
- * (-EBUSY otherwise); -EMSGSIZE when the frame would pass LINK_MAX_FRAME. */
+ * worker verifies the next SETs while root commits these. At most LINK_BATCH_AHEAD batches are
+ * outstanding (-EBUSY otherwise); -EMSGSIZE when the frame would pass LINK_MAX_FRAME. */
 int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n);
-/* Waits for root's answer to the batch sent (other requests may be made in between). Returns 0
+/* Waits for root's answer to the oldest batch outstanding (other requests may be made in
+ * between; n is that batch's number of records). Returns 0
  * with ret[i] and errs[i] as link_ingest() would have said for each of its n records, or -errno
  * when none is known to be applied. A batch sent is always waited for: until root answered,
  * none of its SETs is known to be committed. errs or ret NULL (no memory for them): the answer

@@ -43,9 +43,9 @@ typedef struct Deferred {
 } Deferred;
 
 /* Verified SETs waiting to be handed to root together: root commits them in one transaction,
- * and the poller acknowledges them after it answered. One batch may be with root (in flight)
- * while the next is verified and, when the transmitter has more, while the next poll is
- * fetched: its acknowledgements then go with the poll after that. */
+ * and the poller acknowledges them after it answered. Up to LINK_BATCH_AHEAD batches may be
+ * with root (in flight) while the next is verified and, when the transmitter has more, while
+ * the next poll is fetched: their acknowledgements then go with the poll after that. */
 #define BATCH_MAX_BYTES (LINK_MAX_FRAME - 4096u)
 
 typedef struct Batch {
@@ -56,7 +56,10 @@ typedef struct Batch {
 
 typedef struct Poller {
         Receiver rx;
-        Batch inflight;    /* sent to root (link_ingest_batch_send()), answer not taken yet */
+        /* sent to root (link_ingest_batch_send()), answers not taken yet: a ring, the oldest
+         * at in_head; every slot keeps a records buffer (swapped with the batch being filled) */
+        Batch inflight[LINK_BATCH_AHEAD];
+        size_t in_head, in_n;
         bool auth_retried; /* a 401 made us fetch a new token; the next one backs off */
         json_t *acks;      /* array of jti */
         json_t *errs;      /* object jti -> {err, description} */
@@ -343,17 +346,29 @@ static void batch_clear(Batch *b) {
         b->n = b->bytes = 0;
 }
 
-/* Waits for root's answer to the batch in flight and settles each of its SETs: acknowledged
- * only now, after root committed them. Returns how many failed locally (they come again). */
-static size_t poller_collect(Poller *p) {
+/* The SETs with root, answer not taken. */
+static size_t poller_inflight_sets(const Poller *p) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < p->in_n; i++)
+                n += p->inflight[(p->in_head + i) % LINK_BATCH_AHEAD].n;
+        return n;
+}
+
+/* Waits for root's answer to the oldest batch in flight and settles each of its SETs:
+ * acknowledged only now, after root committed them. Returns how many failed locally (they come
+ * again). */
+static size_t poller_collect_one(Poller *p) {
         _cleanup_free_ SetError *errs = NULL;
         _cleanup_free_ int *rs = NULL;
-        Batch *b = &p->inflight;
+        Batch *b = &p->inflight[p->in_head];
         size_t failed = 0;
         int r;
 
-        if (b->n == 0)
+        if (p->in_n == 0)
                 return 0;
+        p->in_head = (p->in_head + 1) % LINK_BATCH_AHEAD;
+        p->in_n--;
         errs = calloc(b->n, sizeof(SetError));
         rs = calloc(b->n, sizeof(int));
         /* Without memory for the results, still take the answer: the next batch needs the
@@ -374,16 +389,27 @@ static size_t poller_collect(Poller *p) {
         return failed;
 }
 
-/* Settles the batch in flight, then hands b to root without waiting for its answer (b is empty
- * afterwards; poller_collect() settles it). Returns how many SETs failed locally (they come
- * again). */
+/* poller_collect_one() for every batch in flight, oldest first. */
+static size_t poller_collect(Poller *p) {
+        size_t failed = 0;
+
+        while (p->in_n > 0)
+                failed += poller_collect_one(p);
+        return failed;
+}
+
+/* Hands b to root without waiting for its answer, after settling the oldest batch in flight
+ * when LINK_BATCH_AHEAD are (b is empty afterwards; poller_collect() settles it). Returns how
+ * many SETs failed locally (they come again). */
 static size_t poller_flush_batch(Poller *p, Batch *b) {
-        size_t failed = poller_collect(p);
+        size_t failed = 0, slot;
         Batch t;
         int r;
 
         if (b->n == 0)
-                return failed;
+                return 0;
+        if (p->in_n == LINK_BATCH_AHEAD)
+                failed = poller_collect_one(p);
         r = link_ingest_batch_send(p->rx.link, b->records, b->bytes, b->n);
         if (r < 0) {
                 log_error_errno(r, "Could not record %zu SET(s), they will be delivered again: %m",
@@ -392,11 +418,13 @@ static size_t poller_flush_batch(Poller *p, Batch *b) {
                 batch_clear(b);
                 return failed;
         }
-        /* b's records are sent: b becomes the batch in flight, the empty one is b now. */
-        t = p->inflight;
-        p->inflight = *b;
+        /* b's records are sent: b becomes the newest batch in flight, the free slot's empty
+         * one is b now. */
+        slot = (p->in_head + p->in_n++) % LINK_BATCH_AHEAD;
+        t = p->inflight[slot];
+        p->inflight[slot] = *b;
         *b = t;
-        p->inflight.bytes = 0; /* sent: only the jtis are needed now */
+        p->inflight[slot].bytes = 0; /* sent: only the jtis are needed now */
         return failed;
 }
 
@@ -613,7 +641,7 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
                 if (link_stopping(p->rx.link))
                         break;
                 if (json_array_size(p->acks) + json_object_size(p->errs) + batch.n +
-                    p->inflight.n >= MAX_PENDING) {
+                    poller_inflight_sets(p) >= MAX_PENDING) {
                         stalled = true;
                         break;
                 }
@@ -684,8 +712,10 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
         r = receiver_init(&p.rx, link, http, authorization, oauth2, false);
         p.acks = json_array();
         p.errs = json_object();
-        p.inflight.records = malloc(BATCH_MAX_BYTES);
-        if (r < 0 || !p.acks || !p.errs || !p.inflight.records) {
+        for (size_t i = 0; i < LINK_BATCH_AHEAD; i++)
+                if (!(p.inflight[i].records = malloc(BATCH_MAX_BYTES)))
+                        r = -ENOMEM;
+        if (r < 0 || !p.acks || !p.errs) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -813,8 +843,10 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
         receiver_publish(&p.rx, NULL, NULL, false);
 out:
         receiver_done(&p.rx);
-        batch_clear(&p.inflight);
-        free(p.inflight.records);
+        for (size_t i = 0; i < LINK_BATCH_AHEAD; i++) {
+                batch_clear(&p.inflight[i]);
+                free(p.inflight[i].records);
+        }
         json_decref(p.acks);
         json_decref(p.errs);
         for (size_t i = 0; i < p.n_deferred; i++) {

@@ -28,8 +28,10 @@
  * the SET is to be reported in setErrs. An ingest-batch (1 to LINK_BATCH_MAX records, committed
  * in one transaction) is answered with one result per record, in order, each as an ingest
  * reply would have it; its "status" is not 0 only when none was applied. The worker may send
- * one ingest-batch ahead, before the previous one's reply (it verifies the next SETs while root
- * commits), and other requests while it is outstanding; root answers each in the order read.
+ * up to LINK_BATCH_AHEAD ingest-batches before the first one's reply (it verifies the next SETs
+ * while root commits), and other requests while they are outstanding; root answers each in
+ * the order read, and commits consecutive ingest-batches it has read together in one
+ * transaction (each still gets its own reply).
  *
  * The framing is here, in code both processes link; the worker's end of the channel is
  * receiver/link-client.c, root's the worker supervision in daemon/broker.c.
@@ -43,6 +45,10 @@
 
 #define LINK_MAX_FRAME (256u * 1024u)
 #define LINK_BATCH_MAX 256u
+/* ingest-batch frames the worker may have with root before it waits for the oldest answer:
+ * root commits the ones it finds waiting together, so a backlog pays one synced commit for
+ * several frames. Bounds what the worker can make root hold (with LINK_MAX_FRAME). */
+#define LINK_BATCH_AHEAD 3u
 #define LINK_FD 3 /* the worker's end, as passed by the daemon */
 
 /* Framing (both sides). send: 0 or -errno. recv: 0 with a new object, -EAGAIN when nothing is

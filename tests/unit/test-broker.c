@@ -284,6 +284,69 @@ static void test_ingest_batch(void **state) {
         expect_violation(f, "{\"type\":\"ingest-batch\",\"id\":13,\"requests\":[{\"kind\":\"subject\"}]}");
 }
 
+/* Frames read one after the other from the channel as broker.c reads them. */
+static int ingest_frames(Fixture *f, const char *const *texts, size_t n, json_t **replies) {
+        json_t *msgs[LINK_BATCH_AHEAD] = {};
+        int r;
+
+        assert_true(n <= LINK_BATCH_AHEAD);
+        for (size_t i = 0; i < n; i++)
+                assert_int_equal(link_parse(texts[i], strlen(texts[i]), &msgs[i]), 0);
+        r = broker_ingest_batches(&f->m->state, "default", msgs, n, replies);
+        for (size_t i = 0; i < n; i++)
+                json_decref(msgs[i]);
+        return r;
+}
+
+static json_int_t result_status(json_t *reply, size_t i) {
+        return json_integer_value(json_object_get(json_array_get(json_object_get(reply, "results"), i),
+                                                  "status"));
+}
+
+/* ingest-batch frames waiting together are committed together: each frame gets its own answer
+ * (its id, its records' results in order; a duplicate across frames is one); one malformed
+ * frame among them breaks the protocol and none of them is applied. */
+static void test_ingest_batches_together(void **state) {
+        Fixture *f = *state;
+        long long now = (long long) time(NULL);
+        char a[1024], b[1024], c[1024], d[1024], f1[4096], f2[4096];
+        const char *texts[2] = { f1, f2 }, *bad[2] = { f1, "{\"type\":\"ingest-batch\",\"id\":32,"
+                                                                "\"requests\":[{\"kind\":1}]}" };
+        json_t *replies[LINK_BATCH_AHEAD] = {};
+        RiskLevel l;
+
+        snprintf(a, sizeof(a), BATCH_ITEM, "m1", now, now, "alice@example.com");
+        snprintf(b, sizeof(b), BATCH_ITEM, "m2", now, now, "bob@example.com");
+        snprintf(c, sizeof(c), BATCH_ITEM, "m1", now, now, "alice@example.com"); /* again */
+        snprintf(d, sizeof(d), BATCH_ITEM, "m3", now, now, "carol@example.com");
+
+        /* A malformed second frame: nothing of the first is applied either. */
+        snprintf(f1, sizeof(f1), "{\"type\":\"ingest-batch\",\"id\":31,\"requests\":[%s]}", d);
+        assert_int_equal(ingest_frames(f, bad, 2, replies), -EPROTO);
+        assert_null(replies[0]);
+        assert_null(replies[1]);
+        assert_int_equal(store_user_level(f->m->state.store, 2003, 1, &l, NULL), 0);
+        assert_int_equal(l, RISK_NONE);
+
+        snprintf(f1, sizeof(f1), "{\"type\":\"ingest-batch\",\"id\":21,\"requests\":[%s,%s]}", a, b);
+        snprintf(f2, sizeof(f2), "{\"type\":\"ingest-batch\",\"id\":22,\"requests\":[%s,%s]}", c, d);
+        assert_int_equal(ingest_frames(f, texts, 2, replies), 0);
+        assert_int_equal(json_integer_value(json_object_get(replies[0], "id")), 21);
+        assert_int_equal(json_integer_value(json_object_get(replies[1], "id")), 22);
+        assert_int_equal(json_array_size(json_object_get(replies[0], "results")), 2);
+        assert_int_equal(json_array_size(json_object_get(replies[1], "results")), 2);
+        assert_int_equal(result_status(replies[0], 0), 0);
+        assert_int_equal(result_status(replies[0], 1), 0);
+        assert_int_equal(result_status(replies[1], 0), -EALREADY);
+        assert_int_equal(result_status(replies[1], 1), 0);
+        json_decref(replies[0]);
+        json_decref(replies[1]);
+        for (uid_t u = 2001; u <= 2003; u++) {
+                assert_int_equal(store_user_level(f->m->state.store, u, 1, &l, NULL), 0);
+                assert_int_equal(l, RISK_HIGH);
+        }
+}
+
 static void test_facts(void **state) {
         Fixture *f = *state;
         StreamFacts *s = &state_transmitter(&f->m->state, "default")->stream;
@@ -360,6 +423,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_violations, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ingest, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ingest_batch, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ingest_batches_together, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_facts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verify_result, setup, teardown),
         };

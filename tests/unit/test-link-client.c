@@ -2,8 +2,9 @@
 /* The network worker's end of the channel (link-client.h), against a real SOCK_SEQPACKET
  * socketpair with this test playing root: an ingest-batch sent ahead (link_ingest_batch_send(),
  * the frame made around records serialised once) is read by root as any frame, is answered while other requests are made, its answer is taken only by
- * link_ingest_batch_wait() and mapped back record by record, a second one is refused while the
- * first is outstanding, and a channel that closes before the answer says so (nothing is known
+ * link_ingest_batch_wait() and mapped back record by record, up to LINK_BATCH_AHEAD may be
+ * outstanding (one more is refused) and their answers, matched by id whatever their order, are
+ * taken oldest first, and a channel that closes before the answer says so (nothing is known
  * committed). */
 #include <errno.h>
 #include <pthread.h>
@@ -82,6 +83,7 @@ static void *kv_get(void *userdata) {
 
 static void test_batch_sent_ahead(void **state) {
         _cleanup_(json_decrefp) json_t *batch = NULL, *kv = NULL;
+        json_t *later[LINK_BATCH_AHEAD] = {};
         SetError errs[3] = {};
         int rs[3] = { 99, 99, 99 }, fd;
         Link *l = new_link(&fd);
@@ -90,7 +92,9 @@ static void test_batch_sent_ahead(void **state) {
 
         (void) state;
         assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), 0);
-        /* Only one ahead. */
+        for (size_t i = 1; i < LINK_BATCH_AHEAD; i++)
+                assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
+        /* No more than LINK_BATCH_AHEAD ahead. */
         assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), -EBUSY);
         assert_int_equal(link_ingest_batch_send(l, RECS3, LINK_MAX_FRAME + 1, 3), -EMSGSIZE);
         /* Root reads a frame as any other: the records, in order, and the id. */
@@ -99,6 +103,8 @@ static void test_batch_sent_ahead(void **state) {
         assert_string_equal(json_string_value(json_object_get(
                 json_array_get(json_object_get(batch, "requests"), 2), "jti")), "c");
         assert_true(json_is_integer(json_object_get(batch, "id")));
+        for (size_t i = 1; i < LINK_BATCH_AHEAD; i++)
+                later[i] = root_recv(fd, "ingest-batch");
         /* Nothing to send, or a frame past the bound: refused, nothing outstanding. */
         assert_int_equal(link_ingest_batch_send(l, RECS3, 0, 0), -EINVAL);
 
@@ -112,6 +118,11 @@ static void test_batch_sent_ahead(void **state) {
         assert_string_equal(k.value, "s-1");
         free(k.value);
 
+        /* The later batches' answers first (newest first): each is kept for its batch. */
+        for (size_t i = LINK_BATCH_AHEAD - 1; i >= 1; i--)
+                root_send(fd, json_pack("{s:s, s:O, s:i, s:[{s:i}, {s:i}]}", "type", "reply", "id",
+                                        json_object_get(later[i], "id"), "status", 0, "results",
+                                        "status", 0, "status", (int) -i));
         root_send(fd, json_pack("{s:s, s:O, s:i, s:[{s:i}, {s:i, s:s, s:s}, {s:i}]}", "type", "reply",
                                 "id", json_object_get(batch, "id"), "status", 0, "results",
                                 "status", 0, "status", -EBADMSG, "err", "invalid_request",
@@ -123,6 +134,13 @@ static void test_batch_sent_ahead(void **state) {
         assert_string_equal(errs[1].description, "too large");
         assert_int_equal(rs[2], -EALREADY);
         assert_null(errs[2].err);
+        /* Then the later ones, oldest first, each with its own answer. */
+        for (size_t i = 1; i < LINK_BATCH_AHEAD; i++) {
+                assert_int_equal(link_ingest_batch_wait(l, 2, errs, rs), 0);
+                assert_int_equal(rs[0], 0);
+                assert_int_equal(rs[1], (int) -i);
+                json_decref(later[i]);
+        }
 
         /* Taken: nothing outstanding any more, and a new batch may go. */
         assert_int_equal(link_ingest_batch_wait(l, 3, errs, rs), -ENOENT);
