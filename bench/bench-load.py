@@ -379,7 +379,9 @@ class Bench:
             with open(self.d.log_path, encoding="utf-8", errors="replace") as f:
                 log = f.read()
             print(f"  ({again} SETs were delivered more than once; daemon log lines naming the "
-                  f"first: {[ln for ln in log.splitlines() if missed[0] in ln][:4]})")
+                  f"first: {[ln for ln in log.splitlines() if missed[0] in ln][:4]}; its "
+                  f"warnings and errors: "
+                  f"{[ln for ln in log.splitlines() if ': warning: ' in ln or ': error: ' in ln][:8]})")
         # The transmitter's own time per full batch: a poll answered with poll_max_events SETs
         # did not wait for any (a long poll returns as soon as anything is ready).
         busy = [r for r in delivering if r["sets"] >= 1000]

@@ -35,7 +35,8 @@
 /* Messages handled per wake-up; then the loop serves everything else before the next batch. */
 #define BATCH 16u
 /* More messages a second than this is a flood: the real worker waits for each request's reply
- * (a commit, well under 10000 a second; at most one ingest-batch is sent ahead of its answer)
+ * (a commit, well under 10000 a second; at most LINK_BATCH_AHEAD ingest-batches are sent ahead
+ * of their answers)
  * and sends one "facts" per poll or pushed SET. */
 #define MAX_MESSAGES_PER_SEC 20000u
 /* A worker that closed its channel has this long to exit before it is killed. */

@@ -578,9 +578,13 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         if (!body)
                 return -ENOMEM;
 
-        r = http_request_interruptible(p->rx.http, "POST", p->rx.t.endpoint_url,
-                                       p->rx.t.authorization, body, timeout, POLLER_RESPONSE_MAX,
-                                       &resp);
+        /* Only a long poll may be interrupted (ssfctl verify, an administration request): one
+         * that returns at once gains nothing from it, and an interruption after the transmitter
+         * took SETs for the answer, before its body arrived, would leave them to its
+         * redelivery. */
+        r = (immediately ? http_request : http_request_interruptible)(
+                p->rx.http, "POST", p->rx.t.endpoint_url, p->rx.t.authorization, body, timeout,
+                POLLER_RESPONSE_MAX, &resp);
         if (r == -EBUSY)
                 return r; /* held back by a Retry-After: no request was made */
         receiver_count(&p->rx, "polls", 1);
@@ -706,7 +710,10 @@ static void poller_flush(Poller *p) {
 
 int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Client *oauth2) {
         Poller p = {};
-        bool more = false;
+        /* The first poll returns at once: what was queued while we were away comes in a request
+         * that nothing interrupts (a long poll may be cut short by the stream verification that
+         * follows a start, after the transmitter took SETs for it). */
+        bool more = true;
         int r;
 
         r = receiver_init(&p.rx, link, http, authorization, oauth2, false);
