@@ -472,22 +472,9 @@ class Bench:
             return
 
         # 3. PAM while ingesting (the devices are compliant again: levels go back down), on the
-        # daemon that caught up
-        jtis = self.queue_backlog(self.n_sets, "ingest", pause=True, back=True)
-        c = self.drain(jtis, sampler_ms=600000)
-        p = c["pam"]
-        r["pam_p99_ingesting_ratio"] = round(p["p99_us"] / idle["p99_us"], 3)
-        r["pam_p50_ingesting_ratio"] = round(p["p50_us"] / idle["p50_us"], 3)
-        print(f"PAM while {len(jtis)} SETs are ingested ({c['rate']:.0f} SETs/s): p50 "
-              f"{p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs, max {p['max_us']:.0f} µs over "
-              f"{p['samples']:.0f} logins; p99 ratio {r['pam_p99_ingesting_ratio']}, p50 ratio "
-              f"{r['pam_p50_ingesting_ratio']}", flush=True)
-        # Its control: the same ingestion (levels up again) sampled with pam_permit.so logins,
-        # which never reach the daemon: what that load alone does to any login on this machine.
-        # Then the levels go back down untimed, so that 3b starts where it did.
-        self.permit_control("ingesting", lambda: self.drain(
-            self.queue_backlog(self.n_sets, "ingest-permit", pause=True), sampler_ms=600000,
-            service="bench-permit")["pam"])
+        # daemon that caught up; then the levels go back down untimed, so that 3b starts where
+        # it did.
+        self.ingesting(idle, back=True)
         self.drain(self.queue_backlog(self.n_sets, "ingest-reset", pause=True, back=True))
 
         # 3b. signal to logout: poll on the running daemon, then push on a second stack
@@ -740,21 +727,31 @@ class Bench:
     def run_ingesting(self):
         """Part 3 alone (--only ingesting): idle PAM, then PAM while N SETs raise the levels of
         the 1,000 users, then its pam_permit.so control while N more bring them down."""
-        r = self.results
         self.start_stack()
         self.start_daemon()
         time.sleep(1.0)
         idle = self.pam_idle()
-        jtis = self.queue_backlog(self.n_sets, "ingest", pause=True)
-        p = self.drain(jtis, sampler_ms=600000)["pam"]
+        print(f"Idle: PAM (pam_ssf.so, bob) p50 {idle['p50_us']:.0f} µs, p99 "
+              f"{idle['p99_us']:.0f} µs over {idle['samples']:.0f} logins", flush=True)
+        self.ingesting(idle, back=False)
+
+    def ingesting(self, idle, back):
+        """Part 3: PAM while N SETs are ingested (back: they bring the levels down, else up),
+        over idle; then its control, the same ingestion the other way sampled with
+        pam_permit.so logins, which never reach the daemon: what that load alone does to any
+        login on this machine."""
+        r = self.results
+        jtis = self.queue_backlog(self.n_sets, "ingest", pause=True, back=back)
+        c = self.drain(jtis, sampler_ms=600000)
+        p = c["pam"]
         r["pam_p99_ingesting_ratio"] = round(p["p99_us"] / idle["p99_us"], 3)
         r["pam_p50_ingesting_ratio"] = round(p["p50_us"] / idle["p50_us"], 3)
-        print(f"PAM idle p50 {idle['p50_us']:.0f} µs, p99 {idle['p99_us']:.0f} µs; while "
-              f"{len(jtis)} SETs are ingested: p50 {p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs, "
-              f"max {p['max_us']:.0f} µs over {p['samples']:.0f} logins; p99 ratio "
-              f"{r['pam_p99_ingesting_ratio']}", flush=True)
+        print(f"PAM while {len(jtis)} SETs are ingested ({c['rate']:.0f} SETs/s): p50 "
+              f"{p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs, max {p['max_us']:.0f} µs over "
+              f"{p['samples']:.0f} logins; p99 ratio {r['pam_p99_ingesting_ratio']}, p50 ratio "
+              f"{r['pam_p50_ingesting_ratio']}", flush=True)
         self.permit_control("ingesting", lambda: self.drain(
-            self.queue_backlog(self.n_sets, "ingest-permit", pause=True, back=True),
+            self.queue_backlog(self.n_sets, "ingest-permit", pause=True, back=not back),
             sampler_ms=600000, service="bench-permit")["pam"])
 
     def stop(self):
