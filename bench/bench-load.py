@@ -22,8 +22,8 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
                 of the worker are printed alongside; the raw verify
                 rate is 1e6 / the EVP floor of RS256 that bench-jws measured in this run
                 (--verify-floor-us), for a key of the same size (checked: 2048 bits);
-  3. ingesting  the same again with 5,000 fresh SETs (--quick, or --sets below that: that N)
-                while PAM latency is sampled: p99 / idle p99;
+  3. ingesting  the same again with 5,000 fresh SETs (--quick: 1,000; --sets N below 5,000:
+                N) while PAM latency is sampled: p99 / idle p99;
                 its control: N more SETs sampled with pam_permit.so logins (the daemon is not
                 on their path), over their idle p99: the machine's share of the ratio (4 too);
   4. history    the daemon is stopped, 100,000 history rows are written into its state.db with
