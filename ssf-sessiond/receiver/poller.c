@@ -123,6 +123,19 @@ static bool simple_string(const char **p, const char *e, const char **ret_s, siz
         return true;
 }
 
+/* A member's name and its colon (with the blanks around), *p then at the value. */
+static bool member_name(const char **p, const char *e, const char **ret_k, size_t *ret_len) {
+        const char *q = *p;
+
+        if (!simple_string(&q, e, ret_k, ret_len))
+                return false;
+        q = skip_ws(q, e);
+        if (q >= e || *q++ != ':')
+                return false;
+        *p = skip_ws(q, e);
+        return true;
+}
+
 /* "sets": an object of simple strings, into sets. 1 done (*p past it), 0 another shape,
  * -ENOMEM. */
 static int parse_sets_fast(const char **p, const char *e, json_t *sets) {
@@ -140,13 +153,7 @@ static int parse_sets_fast(const char **p, const char *e, json_t *sets) {
                 size_t kl, vl;
                 json_t *s;
 
-                if (!simple_string(&q, e, &k, &kl))
-                        return 0;
-                q = skip_ws(q, e);
-                if (q >= e || *q++ != ':')
-                        return 0;
-                q = skip_ws(q, e);
-                if (!simple_string(&q, e, &v, &vl))
+                if (!member_name(&q, e, &k, &kl) || !simple_string(&q, e, &v, &vl))
                         return 0;
                 if (json_object_getn(sets, k, kl))
                         return 0; /* a duplicate jti: refused by jansson */
@@ -180,12 +187,8 @@ static int parse_response_fast(const char *body, size_t len, PollResponse *ret) 
         if (p >= e || *p++ != '{')
                 return 0;
         for (p = skip_ws(p, e);;) {
-                if (!simple_string(&p, e, &k, &kl))
+                if (!member_name(&p, e, &k, &kl))
                         return 0;
-                p = skip_ws(p, e);
-                if (p >= e || *p++ != ':')
-                        return 0;
-                p = skip_ws(p, e);
                 if (kl == 4 && memcmp(k, "sets", 4) == 0 && !sets) {
                         sets = json_object();
                         if (!sets || json_object_set_new(root, "sets", sets) < 0)
