@@ -593,21 +593,18 @@ static void *logind_lane(void *userdata) {
                         pthread_mutex_lock(&st->lane_lock);
                         taken = take_early_locked(st, a->id, a->uid, &early);
                         pthread_mutex_unlock(&st->lane_lock);
-                        if (taken) {
-                                /* Asked for already, or handed over after this lane last
-                                 * looked: then it runs here, as any pending action. */
-                                run_one(x, &bus, a, early.ran ? &early : NULL);
-                                continue;
-                        }
-                        if (needs_warning(a) && warn_before_logout(x, &bus, a) < 0) {
+                        /* An immediate action (no warning, due now) was asked for already, or
+                         * was handed over after this lane last looked: then it runs here, as
+                         * any pending action. */
+                        if (!taken && needs_warning(a) && warn_before_logout(x, &bus, a) < 0) {
                                 next_due = MIN(next_due, realtime_usec() + 5 * 1000000ULL);
                                 continue;
                         }
-                        if (a->due_usec > realtime_usec()) {
+                        if (!taken && a->due_usec > realtime_usec()) {
                                 next_due = MIN(next_due, a->due_usec);
                                 continue; /* not due yet: the others go ahead */
                         }
-                        run_one(x, &bus, a, NULL);
+                        run_one(x, &bus, a, taken && early.ran ? &early : NULL);
                 }
                 pending_actions_free(list, n);
                 pthread_mutex_lock(&st->lane_lock);
