@@ -373,6 +373,20 @@ static int import_key(json_t *jwk, size_t idx, JwksEntry *e) {
                 .key = { .kid = kid_copy, .pkey = TAKE_PTR(pkey), .alg = alg },
                 .kind = kind,
         };
+        /* An RSA key verifies SETs of one alg, RS256 unless it says otherwise (the SSF and
+         * RISC profiles' alg): its context is set up here once, not for every SET. Without it
+         * (out of memory) each SET sets one up. */
+        if (kind == KEY_RSA) {
+                JwsAlg ready = alg >= 0 ? alg : JWS_ALG_RS256;
+
+                e->key.ready = EVP_MD_CTX_new();
+                if (e->key.ready && jws_verify_init(e->key.ready, e->key.pkey, ready) < 0) {
+                        EVP_MD_CTX_free(e->key.ready);
+                        e->key.ready = NULL;
+                        ERR_clear_error();
+                }
+                e->key.ready_alg = ready;
+        }
         return 1;
 }
 
@@ -422,6 +436,7 @@ int jwks_parse(const char *json, size_t len, Jwks **ret) {
                         continue;
                 if (j->n_entries >= JWKS_MAX_KEYS) {
                         free(e.key.kid);
+                        EVP_MD_CTX_free(e.key.ready);
                         EVP_PKEY_free(e.key.pkey);
                         jwks_free(j);
                         return -E2BIG;
@@ -443,6 +458,7 @@ Jwks *jwks_free(Jwks *j) {
                 return NULL;
         for (size_t i = 0; i < j->n_entries; i++) {
                 free(j->entries[i].key.kid);
+                EVP_MD_CTX_free(j->entries[i].key.ready);
                 EVP_PKEY_free(j->entries[i].key.pkey);
         }
         free(j->entries);

@@ -38,6 +38,10 @@ typedef struct JwksKey {
         char *kid;          /* may be NULL */
         EVP_PKEY *pkey;
         JwsAlg alg;         /* the key's "alg" member, or _JWS_ALG_INVALID when absent */
+        /* A verification context set up once for ready_alg (RS256 for an RSA key without
+         * "alg"), which jws_verify() copies for each SET; NULL for other kinds of keys. */
+        EVP_MD_CTX *ready;
+        JwsAlg ready_alg;
 } JwksKey;
 
 /* Parses a JWKS document (at most JWKS_MAX_SIZE bytes, JWKS_MAX_KEYS usable keys). Returns 0

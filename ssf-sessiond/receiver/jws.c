@@ -340,10 +340,38 @@ static int ecdsa_raw_to_der(const uint8_t *sig, size_t sig_len, size_t coord, ui
         return 0;
 }
 
+int jws_verify_init(EVP_MD_CTX *md_ctx, EVP_PKEY *pkey, JwsAlg alg) {
+        EVP_PKEY_CTX *pctx = NULL; /* owned by md_ctx */
+
+        if (EVP_DigestVerifyInit(md_ctx, &pctx, alg_md(alg), NULL, pkey) != 1)
+                return -EKEYREJECTED;
+        switch (alg) {
+        case JWS_ALG_RS256:
+        case JWS_ALG_RS384:
+        case JWS_ALG_RS512:
+                if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)
+                        return -EKEYREJECTED;
+                break;
+        case JWS_ALG_PS256:
+        case JWS_ALG_PS384:
+        case JWS_ALG_PS512:
+                /* RFC 7518 §3.5: MGF1 with the same hash, salt length = hash length. */
+                if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+                    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0 ||
+                    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, alg_md(alg)) <= 0)
+                        return -EKEYREJECTED;
+                break;
+        default:
+                break;
+        }
+        /* The context is used once: its final step need not work on a copy of itself. */
+        EVP_MD_CTX_set_flags(md_ctx, EVP_MD_CTX_FLAG_FINALISE);
+        return 0;
+}
+
 int jws_verify(const Jws *jws, const Jwks *keys) {
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md_ctx = NULL;
         const JwksKey *key;
-        EVP_PKEY_CTX *pctx = NULL; /* owned by md_ctx */
         const uint8_t *sig;
         size_t sig_len;
         uint8_t *der = NULL;
@@ -383,28 +411,13 @@ int jws_verify(const Jws *jws, const Jwks *keys) {
                 r = -ENOMEM;
                 goto out;
         }
-        if (EVP_DigestVerifyInit(md_ctx, &pctx, alg_md(jws->alg), NULL, key->pkey) != 1)
+        /* A copy of the key's prepared context, when it has one for this alg: the same state
+         * as a new setup, without looking up the algorithm's implementation again. */
+        if (key->ready && key->ready_alg == jws->alg) {
+                if (EVP_MD_CTX_copy_ex(md_ctx, key->ready) != 1)
+                        goto fail;
+        } else if (jws_verify_init(md_ctx, key->pkey, jws->alg) < 0)
                 goto fail;
-
-        switch (jws->alg) {
-        case JWS_ALG_RS256:
-        case JWS_ALG_RS384:
-        case JWS_ALG_RS512:
-                if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)
-                        goto fail;
-                break;
-        case JWS_ALG_PS256:
-        case JWS_ALG_PS384:
-        case JWS_ALG_PS512:
-                /* RFC 7518 §3.5: MGF1 with the same hash, salt length = hash length. */
-                if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
-                    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0 ||
-                    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, alg_md(jws->alg)) <= 0)
-                        goto fail;
-                break;
-        default:
-                break;
-        }
 
         ok = EVP_DigestVerify(md_ctx, sig, sig_len, (const unsigned char *) jws->signing_input,
                               jws->signing_input_len);

@@ -38,6 +38,11 @@ Jws *jws_free(Jws *j);
  * -ENOKEY (no usable key for kid/alg), -EKEYREJECTED (bad signature). */
 int jws_verify(const Jws *jws, const Jwks *keys);
 
+/* Sets md_ctx up to verify one alg signature with pkey (the hash, and the padding of RSA
+ * algs): what jws_verify() does per SET, or copies from the key's prepared context
+ * (JwksKey.ready). Returns 0 or -EKEYREJECTED. */
+int jws_verify_init(EVP_MD_CTX *md_ctx, EVP_PKEY *pkey, JwsAlg alg);
+
 /* base64url without padding (RFC 7515 §2). decode rejects '=', '+', '/', whitespace and
  * non-canonical trailing bits. Return 0 or -EBADMSG/-ENOMEM; *ret is NUL-terminated. */
 int base64url_decode(const char *in, size_t len, uint8_t **ret, size_t *ret_len);

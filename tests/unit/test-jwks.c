@@ -63,6 +63,8 @@ static void test_transmitter_jwks(void **state) {
         assert_non_null(k);
         assert_string_equal(k->kid, "rsa1");
         assert_int_equal(k->alg, _JWS_ALG_INVALID);
+        assert_non_null(k->ready); /* set up for RS256 once, copied per SET */
+        assert_int_equal(k->ready_alg, JWS_ALG_RS256);
         assert_ptr_equal(jwks_find(j, "rsa1", JWS_ALG_PS512), k);
         assert_null(jwks_find(j, "rsa1", JWS_ALG_ES256));
         assert_null(jwks_find(j, "rsa1", JWS_ALG_EDDSA));
@@ -71,11 +73,14 @@ static void test_transmitter_jwks(void **state) {
         k = jwks_find(j, "rsa-ps", JWS_ALG_PS256);
         assert_non_null(k);
         assert_int_equal(k->alg, JWS_ALG_PS256);
+        assert_non_null(k->ready);
+        assert_int_equal(k->ready_alg, JWS_ALG_PS256);
         assert_null(jwks_find(j, "rsa-ps", JWS_ALG_RS256));
         assert_null(jwks_find(j, "rsa-ps", JWS_ALG_PS384));
 
         /* Curves fit exactly one alg. */
         assert_non_null(jwks_find(j, "ec1", JWS_ALG_ES256));
+        assert_null(jwks_find(j, "ec1", JWS_ALG_ES256)->ready);
         assert_null(jwks_find(j, "ec1", JWS_ALG_ES384));
         assert_non_null(jwks_find(j, "ec384", JWS_ALG_ES384));
         assert_null(jwks_find(j, "ec384", JWS_ALG_ES512));

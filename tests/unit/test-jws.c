@@ -129,6 +129,42 @@ static void test_rfc7520_rs256_tampered(void **state) {
         assert_int_equal(parse_and_verify(sig, RSA_JWKS), -EKEYREJECTED);
 }
 
+static int verify_with(const char *token, const Jwks *keys) {
+        Jws *jws = NULL;
+        int r = jws_parse(token, strlen(token), &jws);
+
+        if (r == 0)
+                r = jws_verify(jws, keys);
+        jws_free(jws);
+        return r;
+}
+
+/* An RSA key's context is set up once (RS256 for a key without "alg") and copied for each
+ * SET: one verification leaves it as it was, whatever its outcome, and another alg still
+ * sets up a context of its own. */
+static void test_prepared_context(void **state) {
+        const char *dot = strchr(rs256_41, '.');
+        _cleanup_free_ char *sig = tamper(rs256_41, strlen(rs256_41) - 20);
+        _cleanup_free_ char *payload = tamper(rs256_41, (size_t) (dot - rs256_41) + 10);
+        Jwks *keys = load_jwks(RSA_JWKS);
+        const JwksKey *k = jwks_find(keys, RFC7520_KID, JWS_ALG_RS256);
+
+        assert_non_null(k);
+        assert_non_null(k->ready);
+        assert_int_equal(k->ready_alg, JWS_ALG_RS256);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(verify_with(rs256_41, keys), 0);
+                assert_int_equal(verify_with(sig, keys), -EKEYREJECTED);
+                assert_int_equal(verify_with(payload, keys), -EKEYREJECTED);
+                assert_int_equal(verify_with(ps384_42, keys), 0);
+        }
+        jwks_free(keys);
+
+        keys = load_jwks(EC_JWKS);
+        assert_null(jwks_find(keys, RFC7520_KID, JWS_ALG_ES512)->ready);
+        jwks_free(keys);
+}
+
 static void test_rfc7520_ps384(void **state) {
         assert_int_equal(parse_and_verify(ps384_42, RSA_JWKS), 0);
         /* The same key pinned to another alg must not verify it. */
@@ -413,6 +449,7 @@ int main(void) {
                 cmocka_unit_test(test_rfc7520_rs256),
                 cmocka_unit_test(test_rfc7520_rs256_tampered),
                 cmocka_unit_test(test_rfc7520_ps384),
+                cmocka_unit_test(test_prepared_context),
                 cmocka_unit_test(test_rfc7520_es512),
                 cmocka_unit_test(test_rfc7520_hs256_rejected),
                 cmocka_unit_test(test_alg_none_rejected),
