@@ -622,11 +622,16 @@ int broker_ingest_batches(State *st, const char *transmitter, json_t *const *msg
         }
         /* Records past root's bounds are refused one by one; a malformed one is a protocol
          * violation, as for a single ingest. */
-        for (f = 0, at = 0; f < n_msgs; f++)
+        for (f = 0, at = 0; f < n_msgs; f++) {
+                /* The claims its records take, one after the other, all of them. */
+                json_t *a = json_object_get(msgs[f], LINK_ATTACHMENT);
+                const char *att = json_string_value(a);
+                size_t att_left = json_string_length(a);
+
                 json_array_foreach(json_object_get(msgs[f], "requests"), i, rq) {
                         IngestRequest *q = &reqs[at];
 
-                        r = ingest_from_json(rq, q);
+                        r = ingest_from_json_attached(rq, &att, &att_left, q);
                         if (r == -E2BIG) {
                                 rs[at] = -EBADMSG;
                                 errs[at].err = "invalid_request";
@@ -647,6 +652,11 @@ int broker_ingest_batches(State *st, const char *transmitter, json_t *const *msg
                         ptrs[k++] = q;
                         at++;
                 }
+                if (att_left > 0) {
+                        r = -EPROTO;
+                        goto out;
+                }
+        }
         {
                 _cleanup_free_ SetError *kerr = calloc(MAX(k, (size_t) 1), sizeof(SetError));
                 _cleanup_free_ int *kr = calloc(MAX(k, (size_t) 1), sizeof(int));

@@ -33,8 +33,11 @@ int link_ingest(Link *l, const IngestRequest *req, SetError *err);
  * joined by commas in records, len bytes: the frame is made around them without parsing or
  * serialising them again), which root commits in one transaction, and returns at once: the
  * worker verifies the next SETs while root commits these. At most LINK_BATCH_AHEAD batches are
- * outstanding (-EBUSY otherwise); -EMSGSIZE when the frame would pass LINK_MAX_FRAME. */
-int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n);
+ * outstanding (-EBUSY otherwise); -EMSGSIZE when the frame would pass LINK_MAX_FRAME. att:
+ * att_len bytes of the claims of the records that have "claims_len" (link.h), in their order,
+ * sent as the frame's attachment when att_len > 0. */
+int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n, const char *att,
+                           size_t att_len);
 /* Waits for root's answer to the oldest batch outstanding (other requests may be made in
  * between; n is that batch's number of records). Returns 0
  * with ret[i] and errs[i] as link_ingest() would have said for each of its n records, or -errno

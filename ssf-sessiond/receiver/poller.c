@@ -49,10 +49,18 @@ typedef struct Deferred {
 #define BATCH_MAX_BYTES (LINK_MAX_FRAME - 4096u)
 
 typedef struct Batch {
-        char *records;               /* ingest_to_json() objects, serialised, comma-joined */
+        /* ingest_to_json() objects, serialised, comma-joined; from BATCH_MAX_BYTES on, the
+         * frame's attachment: their claims (batch_att()). BATCH_BUFFER bytes. */
+        char *records;
         char *jtis[LINK_BATCH_MAX];  /* the jtis they were delivered under */
-        size_t n, bytes;             /* bytes: of records, BATCH_MAX_BYTES allocated */
+        size_t n, bytes, att_bytes;  /* bytes + att_bytes <= BATCH_MAX_BYTES */
 } Batch;
+
+#define BATCH_BUFFER (2 * BATCH_MAX_BYTES)
+
+static char *batch_att(const Batch *b) {
+        return b->records + BATCH_MAX_BYTES;
+}
 
 typedef struct Poller {
         Receiver rx;
@@ -346,7 +354,7 @@ static Outcome poller_settle(Poller *p, const char *jti, int r, const SetError *
 static void batch_clear(Batch *b) {
         for (size_t i = 0; i < b->n; i++)
                 b->jtis[i] = mfree(b->jtis[i]);
-        b->n = b->bytes = 0;
+        b->n = b->bytes = b->att_bytes = 0;
 }
 
 /* The SETs with root, answer not taken. */
@@ -413,7 +421,8 @@ static size_t poller_flush_batch(Poller *p, Batch *b) {
                 return 0;
         if (p->in_n == LINK_BATCH_AHEAD)
                 failed = poller_collect_one(p);
-        r = link_ingest_batch_send(p->rx.link, b->records, b->bytes, b->n);
+        r = link_ingest_batch_send(p->rx.link, b->records, b->bytes, b->n, batch_att(b),
+                                   b->att_bytes);
         if (r < 0) {
                 log_error_errno(r, "Could not record %zu SET(s), they will be delivered again: %m",
                                 b->n);
@@ -427,7 +436,7 @@ static size_t poller_flush_batch(Poller *p, Batch *b) {
         t = p->inflight[slot];
         p->inflight[slot] = *b;
         *b = t;
-        p->inflight[slot].bytes = 0; /* sent: only the jtis are needed now */
+        p->inflight[slot].bytes = p->inflight[slot].att_bytes = 0; /* sent: the jtis stay */
         return failed;
 }
 
@@ -458,26 +467,51 @@ static Outcome poller_handle(Poller *p, Batch *b, const char *jti, json_t *value
                                     json_string_length(value), jti, now, &req, &err, &retry);
         if (r >= 0) {
                 _cleanup_free_ char *text = NULL;
+                json_t *claims = NULL;
+                size_t claims_len = 0;
 
-                /* Serialised once, here: the frame is made around the texts. */
+                /* Serialised once, here: the frame is made around the texts. The claims go in
+                 * the frame's attachment as they are (link.h), not escaped into the record,
+                 * which says how many bytes they take. */
                 rq = req.record ? json_incref(req.record) : ingest_to_json(&req);
+                claims = json_incref(json_object_get(rq, "claims"));
+                claims_len = json_string_length(claims);
+                if (claims_len > 0 && json_object_set_new(rq, "claims_len",
+                                                          json_integer((json_int_t) claims_len)) == 0)
+                        json_object_del(rq, "claims");
+                else
+                        claims_len = 0;
                 text = rq ? json_dumps(rq, JSON_COMPACT) : NULL;
+                if (claims_len > 0) {
+                        /* The record as it was (a frame of its own sends it whole). */
+                        json_object_del(rq, "claims_len");
+                        json_object_set(rq, "claims", claims);
+                }
                 json_decref(rq);
                 size = text ? strlen(text) : 0;
-                if (!text || !b->records || size + 1 > BATCH_MAX_BYTES) {
+                if (!text || !b->records || size + 1 + claims_len > BATCH_MAX_BYTES) {
                         /* Alone in a frame of its own (or out of memory: root says). */
+                        json_decref(claims);
                         r = receive_outcome(jti, link_ingest(p->rx.link, &req, &err), &err);
                 } else {
-                        if (b->n == LINK_BATCH_MAX || b->bytes + size + 1 > BATCH_MAX_BYTES)
+                        if (b->n == LINK_BATCH_MAX ||
+                            b->bytes + size + 1 + b->att_bytes + claims_len > BATCH_MAX_BYTES)
                                 *failed += poller_flush_batch(p, b);
                         b->jtis[b->n] = strdup(jti);
-                        if (!b->jtis[b->n])
+                        if (!b->jtis[b->n]) {
+                                json_decref(claims);
                                 return OUTCOME_FAILED;
+                        }
                         if (b->n > 0)
                                 b->records[b->bytes++] = ',';
                         memcpy(b->records + b->bytes, text, size);
                         b->bytes += size;
+                        if (claims_len > 0)
+                                memcpy(batch_att(b) + b->att_bytes, json_string_value(claims),
+                                       claims_len);
+                        b->att_bytes += claims_len;
                         b->n++;
+                        json_decref(claims);
                         return OUTCOME_SETTLED;
                 }
         }
@@ -638,7 +672,7 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
                 log_warning("Poll response is not a JSON object with a \"sets\" object");
                 return -EBADMSG;
         }
-        batch.records = malloc(BATCH_MAX_BYTES);
+        batch.records = malloc(BATCH_BUFFER);
         if (!batch.records)
                 return -ENOMEM;
         json_object_foreach(pr.sets, jti, v) {
@@ -723,7 +757,7 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
         p.acks = json_array();
         p.errs = json_object();
         for (size_t i = 0; i < LINK_BATCH_AHEAD; i++)
-                if (!(p.inflight[i].records = malloc(BATCH_MAX_BYTES)))
+                if (!(p.inflight[i].records = malloc(BATCH_BUFFER)))
                         r = -ENOMEM;
         if (r < 0 || !p.acks || !p.errs) {
                 r = -ENOMEM;

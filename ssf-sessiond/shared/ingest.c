@@ -11,6 +11,51 @@
 #include "log.h"
 #include "macro.h"
 #include "strv.h"
+#include "utf8.h"
+
+int ingest_from_json_attached(json_t *j, const char **att, size_t *att_left, IngestRequest *ret) {
+        IngestRequest r = {};
+        json_t *len = json_object_get(j, "claims_len");
+        json_int_t l;
+        int k;
+
+        /* A record refused for its bounds (-E2BIG) still uses its bytes of the attachment:
+         * the next record's follow. */
+        k = ingest_from_json(j, &r);
+        if ((k < 0 && k != -E2BIG) || !len)
+                goto done;
+        l = json_integer_value(len);
+        if (!json_is_integer(len) || r.claims_json || json_object_get(j, "claims") || !*att ||
+            l <= 0 || (uint64_t) l > INGEST_MAX_CLAIMS || (uint64_t) l > *att_left) {
+                k = -EBADMSG;
+                goto done;
+        }
+        /* What get_str() takes of a "claims" string: UTF-8, no NUL. */
+        for (size_t i = 0; i < (size_t) l;) {
+                uint32_t cp;
+
+                i += ssf_utf8_decode((const uint8_t *) *att + i, (size_t) l - i, &cp);
+                if (cp == SSF_UTF8_INVALID || cp == 0) {
+                        k = -EBADMSG;
+                        goto done;
+                }
+        }
+        if (k >= 0) {
+                r.claims_json = strndup(*att, (size_t) l);
+                if (!r.claims_json) {
+                        k = -ENOMEM;
+                        goto done;
+                }
+        }
+        *att += l;
+        *att_left -= (size_t) l;
+done:
+        if (k < 0)
+                ingest_request_done(&r);
+        else
+                *ret = r;
+        return k;
+}
 
 void ingest_request_done(IngestRequest *r) {
         if (!r)
@@ -90,10 +135,44 @@ json_t *ingest_to_json(const IngestRequest *r) {
         return j;
 }
 
-/* The compact size of v, or SIZE_MAX when it cannot be serialised. */
-static size_t json_size(json_t *v) {
-        size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
-        return n == 0 ? SIZE_MAX : n;
+/* At least the compact size of v (a string's byte may take 6 escaped), counted up to past max
+ * only: cheaper than serialising v, which json_size() does only when this says it may be
+ * more than max. */
+static size_t json_size_bound(json_t *v, size_t max) {
+        const char *key;
+        json_t *e;
+        size_t n = 2, i;
+
+        switch (json_typeof(v)) {
+        case JSON_OBJECT:
+                json_object_foreach(v, key, e) {
+                        n += 6 * strlen(key) + 4 + json_size_bound(e, max);
+                        if (n > max)
+                                return n;
+                }
+                return n;
+        case JSON_ARRAY:
+                json_array_foreach(v, i, e) {
+                        n += 1 + json_size_bound(e, max);
+                        if (n > max)
+                                return n;
+                }
+                return n;
+        case JSON_STRING:
+                return 2 + 6 * json_string_length(v);
+        default:
+                return 32; /* a number, true, false or null */
+        }
+}
+
+/* Whether the compact size of v is more than max (or it cannot be serialised). */
+static bool json_larger(json_t *v, size_t max) {
+        size_t n;
+
+        if (json_size_bound(v, max) <= max)
+                return false;
+        n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+        return n == 0 || n > max;
 }
 
 /* A string member: required or optional (JSON null), at most max bytes, no control chars
@@ -178,8 +257,8 @@ int ingest_from_json(json_t *j, IngestRequest *ret) {
                         k = -EBADMSG;
                         goto fail;
                 }
-                if (json_size(ev) > INGEST_MAX_EVENT ||
-                    (json_is_object(sub) && json_size(sub) > INGEST_MAX_SUBJECT)) {
+                if (json_larger(ev, INGEST_MAX_EVENT) ||
+                    (json_is_object(sub) && json_larger(sub, INGEST_MAX_SUBJECT))) {
                         k = -E2BIG;
                         goto fail;
                 }

@@ -68,6 +68,11 @@ typedef struct IngestRequest {
  * violation), or -E2BIG for members past their bounds (the SET is refused as invalid_request). */
 json_t *ingest_to_json(const IngestRequest *r);
 int ingest_from_json(json_t *j, IngestRequest *ret);
+/* ingest_from_json() for a record of an ingest-batch frame, whose claims may be in the frame's
+ * attachment (link.h): a record with "claims_len": L (and no "claims") takes the next L bytes
+ * of *att (*att_left of them remain; at least 1 and at most INGEST_MAX_CLAIMS, UTF-8 without
+ * NUL, else -EBADMSG), and *att and *att_left move past them. */
+int ingest_from_json_attached(json_t *j, const char **att, size_t *att_left, IngestRequest *ret);
 
 void ingest_request_done(IngestRequest *r);
 

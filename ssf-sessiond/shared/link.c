@@ -40,18 +40,31 @@ int link_send_text(int fd, const char *text, size_t len) {
 }
 
 int link_parse(const char *buf, size_t len, json_t **ret) {
-        json_t *j;
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        const char *nul;
+        size_t text;
 
         if (len > LINK_MAX_FRAME)
                 return -EMSGSIZE;
         if (!buf || len == 0)
                 return -EBADMSG;
-        j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
-        if (!json_is_object(j) || !json_is_string(json_object_get(j, "type"))) {
-                json_decref(j);
+        /* JSON text never holds a NUL byte: the first one ends the object. */
+        nul = memchr(buf, '\0', len);
+        text = nul ? (size_t) (nul - buf) : len;
+        j = json_loadb(buf, text, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(j) || !json_is_string(json_object_get(j, "type")) ||
+            json_object_get(j, LINK_ATTACHMENT))
                 return -EBADMSG;
+        if (nul) {
+                json_t *a;
+
+                if (!streq(json_string_value(json_object_get(j, "type")), "ingest-batch"))
+                        return -EBADMSG;
+                a = json_stringn_nocheck(nul + 1, len - text - 1);
+                if (!a || json_object_set_new(j, LINK_ATTACHMENT, a) < 0)
+                        return -ENOMEM;
         }
-        *ret = j;
+        *ret = TAKE_PTR(j);
         return 0;
 }
 

@@ -7,7 +7,7 @@
  * one JSON object per datagram, at most LINK_MAX_FRAME bytes, parsed strictly on both sides.
  *
  *   worker → daemon   {"type":"ingest","id":N,"request":{…}}   → {"type":"reply","id":N,…}
- *                     {"type":"ingest-batch","id":N,"requests":[{…},…]}
+ *                     {"type":"ingest-batch","id":N,"requests":[{…},…]} [NUL claims…]
  *                                                   → {"type":"reply","id":N,"status":0,
  *                                                      "results":[{"status":S,…},…]}
  *                     {"type":"kv-get","id":N,"key":K}          → {"type":"reply","id":N,"value":V}
@@ -32,6 +32,12 @@
  * while root commits), and other requests while they are outstanding; root answers each in
  * the order read, and commits consecutive ingest-batches it has read together in one
  * transaction (each still gets its own reply).
+ *
+ * An ingest-batch frame alone may carry an attachment: after the object, one NUL byte, then
+ * the claims of its records back to back, unescaped. A record with "claims_len": L (instead of
+ * "claims") has the next L bytes (UTF-8, no NUL); the records must use the attachment up
+ * exactly. The SETs' claims are most of a record: carried as JSON strings they would be
+ * escaped by the worker and unescaped by root for every SET, and root only stores them.
  *
  * The framing is here, in code both processes link; the worker's end of the channel is
  * receiver/link-client.c, root's the worker supervision in daemon/broker.c.
@@ -62,7 +68,11 @@ int link_recv(int fd, json_t **ret);
 int link_recv_buf(int fd, char *buf, json_t **ret);
 /* What link_recv() does with the datagram's len bytes (no I/O): -EMSGSIZE above
  * LINK_MAX_FRAME; -EBADMSG unless a JSON object (duplicate names refused) with a string
- * "type"; else 0 and a new reference in *ret. */
+ * "type"; else 0 and a new reference in *ret. The attachment of an ingest-batch frame (the
+ * bytes after a NUL) is the object's LINK_ATTACHMENT member, a string of those bytes as they
+ * are (json_string_length(); it may hold a NUL); a frame of another type with a NUL, or whose
+ * object names LINK_ATTACHMENT itself, is -EBADMSG. */
+#define LINK_ATTACHMENT "attachment"
 int link_parse(const char *buf, size_t len, json_t **ret);
 
 /*

@@ -170,7 +170,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (strcmp(type, "local-subjects") == 0 &&
                     (status != -EPERM || json_object_get(answer, "subjects")))
                         abort();
-                if (strcmp(type, "ingest") != 0 && strcmp(type, "kv-get") != 0 &&
+                if (strcmp(type, "ingest") != 0 && strcmp(type, "ingest-batch") != 0 &&
+                    strcmp(type, "kv-get") != 0 &&
                     strcmp(type, "kv-set") != 0 && strcmp(type, "local-subjects") != 0)
                         abort(); /* any other type is a violation, never answered */
                 /* Something the worker can send back through link_recv(). */

@@ -347,6 +347,83 @@ static void test_ingest_batches_together(void **state) {
         }
 }
 
+#define ATT_ITEM                                                                                   \
+        "{\"kind\":\"subject\",\"jti\":\"%s\",\"iss\":\"" ISS "\",\"event_uri\":"                      \
+        "\"https://schemas.openid.net/secevent/caep/event-type/session-revoked\",\"iat\":%lld,"     \
+        "\"event_time\":%lld,\"claims_len\":%d,\"event\":{},\"subject\":{\"format\":\"email\","    \
+        "\"email\":\"%s\"},\"critical\":[]}"
+
+/* One ingest-batch frame of len bytes (it may hold a NUL) as link_recv() frames it and broker.c
+ * handles it. */
+static int ingest_frame(Fixture *f, const char *text, size_t len, json_t **reply) {
+        json_t *msg = NULL;
+        int r;
+
+        assert_int_equal(link_parse(text, len, &msg), 0);
+        *reply = NULL;
+        r = broker_ingest_batches(&f->m->state, "default", &msg, 1, reply);
+        json_decref(msg);
+        return r;
+}
+
+/* An ingest-batch whose claims travel in its attachment (link.h): each record takes its bytes in
+ * order, and an attachment not used up exactly, or claims that are not UTF-8 without NUL, break
+ * the protocol; an attachment on another frame, or an object naming it, is malformed. */
+static void test_ingest_batch_attachment(void **state) {
+        Fixture *f = *state;
+        long long now = (long long) time(NULL);
+        char a[1024], b[1024], frame[4096];
+        json_t *reply = NULL, *msg = NULL;
+        RiskLevel l;
+        size_t n;
+        static const struct {
+                int len_a, len_b;
+                const char *att;
+                size_t att_len;
+        } bad[] = {
+                { 9, 2, "{\"x\":\"1\"}{}!", 12 },   /* a byte left over */
+                { 9, 4, "{\"x\":\"1\"}{}", 11 },    /* past the end */
+                { 9, 2, "{\"x\":\"\0\"}{}", 11 },  /* a NUL */
+                { 9, 2, "{\"x\":\"\xc0\"}{}", 11 }, /* not UTF-8 */
+                { 0, 11, "{\"x\":\"1\"}{}", 11 },   /* none */
+        };
+
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                snprintf(a, sizeof(a), ATT_ITEM, "t1", now, now, bad[i].len_a, "alice@example.com");
+                snprintf(b, sizeof(b), ATT_ITEM, "t2", now, now, bad[i].len_b, "bob@example.com");
+                n = (size_t) snprintf(frame, sizeof(frame),
+                                      "{\"type\":\"ingest-batch\",\"id\":41,\"requests\":[%s,%s]}", a, b);
+                memcpy(frame + n + 1, bad[i].att, bad[i].att_len);
+                assert_int_equal(ingest_frame(f, frame, n + 1 + bad[i].att_len, &reply), -EPROTO);
+                assert_null(reply);
+        }
+        assert_int_equal(store_user_level(f->m->state.store, 2001, 1, &l, NULL), 0);
+        assert_int_equal(l, RISK_NONE);
+
+        snprintf(a, sizeof(a), ATT_ITEM, "t1", now, now, 9, "alice@example.com");
+        snprintf(b, sizeof(b), ATT_ITEM, "t2", now, now, 2, "bob@example.com");
+        n = (size_t) snprintf(frame, sizeof(frame),
+                              "{\"type\":\"ingest-batch\",\"id\":42,\"requests\":[%s,%s]}", a, b);
+        memcpy(frame + n + 1, "{\"x\":\"1\"}{}", 11);
+        assert_int_equal(ingest_frame(f, frame, n + 12, &reply), 0);
+        assert_int_equal(json_integer_value(json_object_get(reply, "id")), 42);
+        assert_int_equal(result_status(reply, 0), 0);
+        assert_int_equal(result_status(reply, 1), 0);
+        json_decref(reply);
+        for (uid_t u = 2001; u <= 2002; u++) {
+                assert_int_equal(store_user_level(f->m->state.store, u, 1, &l, NULL), 0);
+                assert_int_equal(l, RISK_HIGH);
+        }
+
+        /* Only an ingest-batch has an attachment; no frame names it itself. */
+        assert_int_equal(link_parse("{\"type\":\"ingest\"}\0{}", 20, &msg), -EBADMSG);
+        static const char named[] = "{\"type\":\"ingest-batch\",\"attachment\":\"\"}";
+        assert_int_equal(link_parse(named, strlen(named), &msg), -EBADMSG);
+        assert_int_equal(link_parse("{\"type\":\"ingest-batch\"}\0", 24, &msg), 0);
+        assert_int_equal(json_string_length(json_object_get(msg, LINK_ATTACHMENT)), 0);
+        json_decref(msg);
+}
+
 static void test_facts(void **state) {
         Fixture *f = *state;
         StreamFacts *s = &state_transmitter(&f->m->state, "default")->stream;
@@ -424,6 +501,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_ingest, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ingest_batch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ingest_batches_together, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ingest_batch_attachment, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_facts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verify_result, setup, teardown),
         };

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -56,6 +57,82 @@ static void test_round_trip(void **state) {
         ingest_request_done(&b);
 }
 
+/* A record whose claims are in its frame's attachment (link.h): it takes its "claims_len" bytes,
+ * the cursor moves past them, also for a record refused for its bounds; what the bytes or the
+ * length may not be. */
+static json_t *attached(const char *claims, json_int_t len) {
+        IngestRequest a;
+        json_t *j;
+
+        fill(&a);
+        j = ingest_to_json(&a);
+        assert_non_null(j);
+        json_object_del(j, "claims");
+        if (len >= 0)
+                json_object_set_new(j, "claims_len", json_integer(len));
+        if (claims)
+                json_object_set_new(j, "claims", json_string(claims));
+        ingest_request_done(&a);
+        return j;
+}
+
+static int take(json_t *j, const char *att, size_t att_len, size_t *ret_left, IngestRequest *r) {
+        const char *p = att;
+        size_t left = att_len;
+        int k;
+
+        memset(r, 0, sizeof(*r));
+        k = ingest_from_json_attached(j, att ? &p : &att, &left, r);
+        assert_ptr_equal(p, att ? att + (att_len - left) : NULL);
+        *ret_left = left;
+        json_decref(j);
+        return k;
+}
+
+static void test_attached_claims(void **state) {
+        static const char att[] = "{\"a\":\"\u00e9\"}{\"b\":2}\0{\"c\":\xff}";
+        IngestRequest r;
+        json_t *big;
+        size_t left;
+
+        /* Two records, one after the other. */
+        assert_int_equal(take(attached(NULL, 10), att, 18, &left, &r), 0);
+        assert_string_equal(r.claims_json, "{\"a\":\"\u00e9\"}");
+        assert_int_equal(left, 8);
+        ingest_request_done(&r);
+        assert_int_equal(take(attached(NULL, 7), att + 10, 8, &left, &r), 0);
+        assert_string_equal(r.claims_json, "{\"b\":2}");
+        assert_int_equal(left, 1);
+        ingest_request_done(&r);
+        /* Without claims_len the record's own "claims" (or none); the attachment is untouched. */
+        assert_int_equal(take(attached("{}", -1), att, 18, &left, &r), 0);
+        assert_string_equal(r.claims_json, "{}");
+        assert_int_equal(left, 18);
+        ingest_request_done(&r);
+
+        /* Refused for its bounds, it still takes its bytes. */
+        static char pad[INGEST_MAX_EVENT + 1];
+        big = attached(NULL, 10);
+        memset(pad, 'x', INGEST_MAX_EVENT);
+        json_object_set_new(json_object_get(big, "event"), "pad", json_string(pad));
+        assert_int_equal(take(big, att, 18, &left, &r), -E2BIG);
+        assert_int_equal(left, 8);
+
+        /* Malformed: past the end, empty, both forms, no attachment, a NUL, not UTF-8, not an
+         * integer, past INGEST_MAX_CLAIMS. */
+        assert_int_equal(take(attached(NULL, 19), att, 18, &left, &r), -EBADMSG);
+        assert_int_equal(take(attached(NULL, 0), att, 18, &left, &r), -EBADMSG);
+        assert_int_equal(take(attached("{}", 10), att, 18, &left, &r), -EBADMSG);
+        assert_int_equal(take(attached(NULL, 2), NULL, 0, &left, &r), -EBADMSG);
+        assert_int_equal(take(attached(NULL, 9), att + 10, 9, &left, &r), -EBADMSG);
+        assert_int_equal(take(attached(NULL, 7), att + 19, 7, &left, &r), -EBADMSG);
+        big = attached(NULL, -1);
+        json_object_set_new(big, "claims_len", json_string("7"));
+        assert_int_equal(take(big, att + 10, 8, &left, &r), -EBADMSG);
+        assert_int_equal(take(attached(NULL, INGEST_MAX_CLAIMS + 1), att, 18, &left, &r),
+                         -EBADMSG);
+}
+
 /* Mutates one member of a valid record and expects code (-EBADMSG: malformed; -E2BIG: past
  * root's bounds). */
 static void expect_code(const char *key, json_t *value, const char *sub, int code) {
@@ -72,6 +149,7 @@ static void expect_code(const char *key, json_t *value, const char *sub, int cod
         assert_int_equal(ingest_from_json(j, &b), code);
         json_decref(j);
         ingest_request_done(&a);
+        ingest_request_done(&b);
 }
 
 static void expect_rejected(const char *key, json_t *value, const char *sub) {
@@ -118,6 +196,17 @@ static void test_rejects(void **state) {
         big[sizeof(big) - 1] = 0;
         expect_code("event", json_pack("{s:s}", "reason_admin", big), NULL, -E2BIG);
         expect_code("subject", json_pack("{s:s, s:s}", "format", "opaque", "id", big), NULL, -E2BIG);
+        /* At the bound exactly, by the compact form: {"reason_admin":"…"} is 19 bytes more than
+         * its text; one more byte is past it. Escapes count as written. */
+        big[INGEST_MAX_EVENT - 19] = 0;
+        expect_code("event", json_pack("{s:s}", "reason_admin", big), NULL, 0);
+        big[INGEST_MAX_EVENT - 19] = 'x';
+        big[INGEST_MAX_EVENT - 18] = 0;
+        expect_code("event", json_pack("{s:s}", "reason_admin", big), NULL, -E2BIG);
+        big[0] = '\n'; /* written \n: one more byte */
+        big[INGEST_MAX_EVENT - 19] = 0;
+        expect_code("event", json_pack("{s:s}", "reason_admin", big), NULL, -E2BIG);
+        memset(big, 'x', sizeof(big) - 1);
         crit = json_array();
         for (unsigned i = 0; i <= INGEST_MAX_CRITICAL; i++)
                 json_array_append_new(crit, json_string("m"));
@@ -199,6 +288,7 @@ static void test_prepare_refuses_what_the_daemon_would(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_attached_claims),
                 cmocka_unit_test(test_rejects),
                 cmocka_unit_test(test_stream_updated_needs_status),
                 cmocka_unit_test(test_prepare_refuses_what_the_daemon_would),

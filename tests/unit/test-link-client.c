@@ -63,7 +63,7 @@ static void root_send(int fd, json_t *reply) {
 /* The worker sends RECS2's two records as a batch; root reads it into *batch (replacing what
  * was there). */
 static void next_batch(Link *l, int fd, json_t **batch) {
-        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
+        assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2, NULL, 0), 0);
         json_decref(*batch);
         *batch = root_recv(fd, "ingest-batch");
 }
@@ -91,22 +91,31 @@ static void test_batch_sent_ahead(void **state) {
         pthread_t t;
 
         (void) state;
-        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), 0);
+        /* The first with an attachment: the claims its records take (link.h). */
+        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3, "{\"x\":1}\n\"", 9),
+                         0);
         for (size_t i = 1; i < LINK_BATCH_AHEAD; i++)
-                assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2), 0);
+                assert_int_equal(link_ingest_batch_send(l, RECS2, strlen(RECS2), 2, NULL, 0), 0);
         /* No more than LINK_BATCH_AHEAD ahead. */
-        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), -EBUSY);
-        assert_int_equal(link_ingest_batch_send(l, RECS3, LINK_MAX_FRAME + 1, 3), -EMSGSIZE);
+        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3, NULL, 0), -EBUSY);
+        assert_int_equal(link_ingest_batch_send(l, RECS3, LINK_MAX_FRAME + 1, 3, NULL, 0), -EMSGSIZE);
+        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3, RECS3, LINK_MAX_FRAME),
+                         -EMSGSIZE);
         /* Root reads a frame as any other: the records, in order, and the id. */
         batch = root_recv(fd, "ingest-batch");
         assert_int_equal(json_array_size(json_object_get(batch, "requests")), 3);
         assert_string_equal(json_string_value(json_object_get(
                 json_array_get(json_object_get(batch, "requests"), 2), "jti")), "c");
         assert_true(json_is_integer(json_object_get(batch, "id")));
-        for (size_t i = 1; i < LINK_BATCH_AHEAD; i++)
+        assert_int_equal(json_string_length(json_object_get(batch, LINK_ATTACHMENT)), 9);
+        assert_memory_equal(json_string_value(json_object_get(batch, LINK_ATTACHMENT)),
+                            "{\"x\":1}\n\"", 9);
+        for (size_t i = 1; i < LINK_BATCH_AHEAD; i++) {
                 later[i] = root_recv(fd, "ingest-batch");
+                assert_null(json_object_get(later[i], LINK_ATTACHMENT));
+        }
         /* Nothing to send, or a frame past the bound: refused, nothing outstanding. */
-        assert_int_equal(link_ingest_batch_send(l, RECS3, 0, 0), -EINVAL);
+        assert_int_equal(link_ingest_batch_send(l, RECS3, 0, 0, NULL, 0), -EINVAL);
 
         /* Another request while root commits: answered first, the batch's answer kept. */
         assert_int_equal(pthread_create(&t, NULL, kv_get, &k), 0);
@@ -144,7 +153,7 @@ static void test_batch_sent_ahead(void **state) {
 
         /* Taken: nothing outstanding any more, and a new batch may go. */
         assert_int_equal(link_ingest_batch_wait(l, 3, errs, rs), -ENOENT);
-        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3), 0);
+        assert_int_equal(link_ingest_batch_send(l, RECS3, strlen(RECS3), 3, NULL, 0), 0);
         json_decref(root_recv(fd, "ingest-batch"));
         close(fd);
         /* Root gone before answering: none of them is known to be committed. */
