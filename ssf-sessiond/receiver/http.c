@@ -625,6 +625,11 @@ uint64_t http_client_hold_left(const HttpClient *c) {
         return c && c->hold_until_usec > now ? c->hold_until_usec - now : 0;
 }
 
+void http_client_hold_merge(HttpClient *c, const HttpClient *other) {
+        if (c && other)
+                c->hold_until_usec = MAX(c->hold_until_usec, other->hold_until_usec);
+}
+
 /* A 429 or 503 with a usable Retry-After starts the hold. */
 static void http_maybe_hold(HttpClient *c, const char *url, long status, const char *retry_after) {
         uint64_t sec;

@@ -83,6 +83,9 @@ int http_get_unheld(HttpClient *c, const char *url, uint64_t timeout_usec, size_
  * response itself is returned as usual). One client talks to one transmitter, so this is
  * "no request to that transmitter until then". The time left, in microseconds (0: none). */
 uint64_t http_client_hold_left(const HttpClient *c);
+/* Takes other's hold when it ends later: two clients of one transmitter (a clone that made a
+ * request for c) keep one hold. */
+void http_client_hold_merge(HttpClient *c, const HttpClient *other);
 
 /* Makes a running or the next http_request() of c return -ECANCELED soon (thread-safe). */
 void http_client_abort(HttpClient *c);

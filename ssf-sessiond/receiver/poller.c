@@ -5,8 +5,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -62,8 +65,32 @@ static char *batch_att(const Batch *b) {
         return b->records + BATCH_MAX_BYTES;
 }
 
+/* The next drain poll, made by a thread of its own while the poller verifies the SETs of the
+ * last one: the transmitter serves it meanwhile, instead of the poller waiting for it after
+ * each batch. Only when the last answer said there is more (a backlog); one poll request at a
+ * time still, only sent sooner. It acknowledges what was committed when it went out; the
+ * acknowledgements that follow go with the poll after it. */
+typedef struct Prefetch {
+        pthread_t thread;
+        bool running;            /* the thread exists */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        HttpClient *http;        /* a clone of the receiver's client, for this thread only */
+        /* the request (set by the poller while !busy), and what it carried */
+        char *url, *authorization, *body;
+        uint64_t timeout;
+        size_t n_acks;           /* the first n_acks of Poller.acks */
+        json_t *errs;            /* the Poller.errs entries it reported */
+        bool busy;               /* a request is given, its answer not taken */
+        bool done;               /* the answer is here */
+        bool quit;
+        int r;
+        HttpResponse resp;
+} Prefetch;
+
 typedef struct Poller {
         Receiver rx;
+        Prefetch pf;
         /* sent to root (link_ingest_batch_send()), answers not taken yet: a ring, the oldest
          * at in_head; every slot keeps a records buffer (swapped with the batch being filled) */
         Batch inflight[LINK_BATCH_AHEAD];
@@ -567,19 +594,179 @@ static size_t poller_retry_deferred(Poller *p) {
         return settled;
 }
 
+static void *prefetch_thread(void *userdata) {
+        Prefetch *f = userdata;
+
+        pthread_mutex_lock(&f->lock);
+        for (;;) {
+                HttpResponse resp = {};
+                int r;
+
+                while (!f->quit && (!f->busy || f->done))
+                        pthread_cond_wait(&f->cond, &f->lock);
+                if (f->quit)
+                        break;
+                pthread_mutex_unlock(&f->lock);
+                r = http_request(f->http, "POST", f->url, f->authorization, f->body, f->timeout,
+                                 POLLER_RESPONSE_MAX, &resp);
+                pthread_mutex_lock(&f->lock);
+                f->r = r;
+                f->resp = resp;
+                f->done = true;
+                pthread_cond_broadcast(&f->cond);
+        }
+        pthread_mutex_unlock(&f->lock);
+        return NULL;
+}
+
+/* Starts the thread with a clone of http. A failure only means polls are not sent ahead. */
+static void prefetch_init(Prefetch *f, const HttpClient *http) {
+        if (http_client_clone(http, &f->http) < 0)
+                return;
+        (void) pthread_mutex_init(&f->lock, NULL);
+        (void) pthread_cond_init(&f->cond, NULL);
+        f->running = pthread_create(&f->thread, NULL, prefetch_thread, f) == 0;
+        if (!f->running)
+                f->http = http_client_free(f->http);
+}
+
+/* Frees the request's strings (the thread is idle, or done with them). */
+static void prefetch_clear(Prefetch *f) {
+        f->url = mfree(f->url);
+        f->authorization = erase_and_free(f->authorization); /* a bearer token */
+        f->body = mfree(f->body);
+        json_decref(f->errs);
+        f->errs = NULL;
+        f->n_acks = 0;
+}
+
+static void prefetch_done(Prefetch *f) {
+        if (!f->running)
+                return;
+        http_client_abort(f->http);
+        pthread_mutex_lock(&f->lock);
+        f->quit = true;
+        pthread_cond_broadcast(&f->cond);
+        pthread_mutex_unlock(&f->lock);
+        (void) pthread_join(f->thread, NULL);
+        http_response_done(&f->resp);
+        prefetch_clear(f);
+        f->http = http_client_free(f->http);
+        pthread_cond_destroy(&f->cond);
+        pthread_mutex_destroy(&f->lock);
+        f->running = false;
+}
+
+/* The drain poll's request body: what to acknowledge and report, as the poll goes out now. */
+static char *poll_body(Poller *p, bool immediately) {
+        _cleanup_(json_decrefp) json_t *req = json_pack(
+                "{s:I, s:b}", "maxEvents", (json_int_t) p->rx.c->poll_max_events,
+                "returnImmediately", immediately);
+
+        if (!req)
+                return NULL;
+        if (json_array_size(p->acks) > 0)
+                json_object_set(req, "ack", p->acks);
+        if (json_object_size(p->errs) > 0)
+                json_object_set(req, "setErrs", p->errs);
+        return json_dumps(req, JSON_COMPACT);
+}
+
+/* Hands the next drain poll to the prefetch thread. Returns whether it went. */
+static bool prefetch_start(Poller *p) {
+        Prefetch *f = &p->pf;
+
+        if (!f->running || f->busy || link_stopping(p->rx.link) ||
+            http_client_hold_left(p->rx.http) > 0)
+                return false;
+        http_client_hold_merge(f->http, p->rx.http);
+        f->url = strdup(p->rx.t.endpoint_url);
+        f->authorization = p->rx.t.authorization ? strdup(p->rx.t.authorization) : NULL;
+        f->body = poll_body(p, true);
+        f->errs = json_copy(p->errs);
+        if (!f->url || (p->rx.t.authorization && !f->authorization) || !f->body || !f->errs) {
+                prefetch_clear(f);
+                return false;
+        }
+        f->n_acks = json_array_size(p->acks);
+        f->timeout = POLL_MARGIN_USEC + 5000000u;
+        pthread_mutex_lock(&f->lock);
+        f->busy = true;
+        pthread_cond_broadcast(&f->cond);
+        pthread_mutex_unlock(&f->lock);
+        return true;
+}
+
+/* Waits for the prefetched poll's answer (stopping ends it soon). Returns what http_request()
+ * returned, with *ret its response. */
+static int prefetch_take(Poller *p, HttpResponse *ret) {
+        Prefetch *f = &p->pf;
+        int r;
+
+        pthread_mutex_lock(&f->lock);
+        while (!f->done) {
+                struct timespec ts;
+
+                if (link_stopping(p->rx.link))
+                        http_client_abort(f->http);
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 50 * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                (void) pthread_cond_timedwait(&f->cond, &f->lock, &ts);
+        }
+        r = f->r;
+        *ret = f->resp;
+        f->resp = (HttpResponse) {};
+        f->busy = f->done = false;
+        pthread_mutex_unlock(&f->lock);
+        prefetch_clear(f); /* the request's strings: the thread is done with them */
+        /* A Retry-After it was answered with holds the poller back too. */
+        http_client_hold_merge(p->rx.http, f->http);
+        return r;
+}
+
+/* The transmitter has the acknowledgements and errors a poll carried: they are not sent again.
+ * n_acks: the first n_acks of p->acks; errs: those entries of p->errs (NULL: all of them). */
+static void poller_forget_sent(Poller *p, size_t n_acks, json_t *errs) {
+        const char *key;
+        json_t *v;
+
+        if (n_acks >= json_array_size(p->acks))
+                json_array_clear(p->acks);
+        else if (n_acks > 0) {
+                json_t *rest = json_array();
+
+                for (size_t i = n_acks; rest && i < json_array_size(p->acks); i++)
+                        json_array_append(rest, json_array_get(p->acks, i));
+                if (rest) {
+                        json_decref(p->acks);
+                        p->acks = rest;
+                }
+        }
+        if (!errs)
+                json_object_clear(p->errs);
+        else
+                json_object_foreach(errs, key, v)
+                        json_object_del(p->errs, key);
+}
+
 /* One poll. drain: ask for what is queued without waiting (the last answer said there is
  * more). *ret_more: there is more to fetch at once; *ret_new: the answer brought a SET we had
  * not seen (or one was deferred here), i.e. it was not empty. Returns 0, or -errno when the
  * poll failed (-EBUSY: 429 or 503; -EACCES, -ENOENT, -EPROTO, -EBADMSG, or the transport's),
  * or -EAGAIN when the daemon took none of the SETs it brought. */
 static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
-        _cleanup_(json_decrefp) json_t *req = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
         _cleanup_(poll_response_done) PollResponse pr = {};
+        _cleanup_(json_decrefp) json_t *sent_errs = NULL;
         _cleanup_free_ char *body = NULL;
         uint64_t wait = p->rx.c->poll_wait_usec, timeout, next;
-        bool immediately = drain || wait == 0, stalled = false;
-        size_t n_acks, n_errs, n_new = 0, n_sets = 0;
+        bool prefetched = p->pf.busy, immediately = prefetched || drain || wait == 0,
+             stalled = false;
+        size_t n_acks, n_new = 0, n_sets = 0;
         Batch batch = {};
         const char *jti;
         json_t *v;
@@ -601,27 +788,24 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         if (!immediately)
                 (void) poller_collect(p);
         *ret_new = false;
-        n_acks = json_array_size(p->acks);
-        n_errs = json_object_size(p->errs);
-        req = json_pack("{s:I, s:b}", "maxEvents", (json_int_t) p->rx.c->poll_max_events,
-                        "returnImmediately", immediately);
-        if (!req)
-                return -ENOMEM;
-        if (n_acks)
-                json_object_set(req, "ack", p->acks);
-        if (n_errs)
-                json_object_set(req, "setErrs", p->errs);
-        body = json_dumps(req, JSON_COMPACT);
-        if (!body)
-                return -ENOMEM;
-
-        /* Only a long poll may be interrupted (ssfctl verify, an administration request): one
-         * that returns at once gains nothing from it, and an interruption after the transmitter
-         * took SETs for the answer, before its body arrived, would leave them to its
-         * redelivery. */
-        r = (immediately ? http_request : http_request_interruptible)(
-                p->rx.http, "POST", p->rx.t.endpoint_url, p->rx.t.authorization, body, timeout,
-                POLLER_RESPONSE_MAX, &resp);
+        if (prefetched) {
+                /* Sent while the last answer's SETs were verified (prefetch_start()). */
+                n_acks = p->pf.n_acks;
+                sent_errs = TAKE_PTR(p->pf.errs);
+                r = prefetch_take(p, &resp);
+        } else {
+                n_acks = json_array_size(p->acks);
+                body = poll_body(p, immediately);
+                if (!body)
+                        return -ENOMEM;
+                /* Only a long poll may be interrupted (ssfctl verify, an administration
+                 * request): one that returns at once gains nothing from it, and an
+                 * interruption after the transmitter took SETs for the answer, before its
+                 * body arrived, would leave them to its redelivery. */
+                r = (immediately ? http_request : http_request_interruptible)(
+                        p->rx.http, "POST", p->rx.t.endpoint_url, p->rx.t.authorization, body,
+                        timeout, POLLER_RESPONSE_MAX, &resp);
+        }
         if (r == -EBUSY)
                 return r; /* held back by a Retry-After: no request was made */
         receiver_count(&p->rx, "polls", 1);
@@ -664,8 +848,7 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         receiver_count(&p->rx, "sets_acknowledged", n_acks);
         if (n_acks)
                 log_debug("Acknowledged %zu SET(s)", n_acks);
-        json_array_clear(p->acks);
-        json_object_clear(p->errs);
+        poller_forget_sent(p, n_acks, prefetched ? sent_errs : NULL);
 
         r = poller_parse_response(resp.body, resp.body_len, &pr);
         if (r < 0) {
@@ -675,6 +858,10 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         batch.records = malloc(BATCH_BUFFER);
         if (!batch.records)
                 return -ENOMEM;
+        /* A backlog: the next poll goes out now, and the transmitter serves it while these are
+         * verified. */
+        if (pr.more || json_object_size(pr.sets) >= p->rx.c->poll_max_events)
+                (void) prefetch_start(p);
         json_object_foreach(pr.sets, jti, v) {
                 size_t failed = 0;
                 Outcome o;
@@ -754,6 +941,8 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
         int r;
 
         r = receiver_init(&p.rx, link, http, authorization, oauth2, false);
+        if (r >= 0)
+                prefetch_init(&p.pf, http);
         p.acks = json_array();
         p.errs = json_object();
         for (size_t i = 0; i < LINK_BATCH_AHEAD; i++)
@@ -886,6 +1075,8 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
         poller_flush(&p);
         receiver_publish(&p.rx, NULL, NULL, false);
 out:
+        /* A poll sent ahead and not taken: its SETs come again (not acknowledged). */
+        prefetch_done(&p.pf);
         receiver_done(&p.rx);
         for (size_t i = 0; i < LINK_BATCH_AHEAD; i++) {
                 batch_clear(&p.inflight[i]);

@@ -218,6 +218,53 @@ def test_poll_answer_committed_as_one_batch(daemon_factory, transmitter, logind,
     assert all(d.ctl("risk", u)["level"] == "high" for u in names)
 
 
+def test_next_poll_is_sent_while_a_backlog_is_verified(daemon_factory, transmitter, logind,
+                                                        users):
+    # A backlog: as soon as an answer says there is more, the next poll goes out, and the
+    # transmitter serves it while the worker verifies the SETs of the answer. That poll
+    # acknowledges what was committed when it went out, so never a SET of the answer just
+    # before it (a poll made after them would: with 1,000 SETs an answer fills four hand-overs
+    # to root, and the fourth waits for root's answer to the first). Nothing is lost or
+    # acknowledged before its commit, nothing applied twice.
+    d = daemon_factory(rules="[rule record]\naction = none\n",
+                       transmitter_opts={"poll_max_events": 1000})
+    transmitter.wait_acked(transmitter.send_event("session-revoked", email="carol@example.com"))
+    assert d.stop() == 0  # its stream is kept: the SETs below wait on it
+    transmitter.configure(log_jtis=True)
+    names = ("alice", "bob", "carol")
+    events = [{"event": "session-revoked", "email": f"{names[i % 3]}@example.com"}
+              for i in range(2600)]
+    jtis = [o["jti"] for o in transmitter.control("POST", "events", {"events": events})["events"]]
+    started = transmitter.acks()["now"]
+    d.start()
+    want = set(jtis)
+
+    def polls_of(a):
+        # (The long poll the stopped daemon left may have taken SETs: delivered again later.)
+        return [r for r in a["requests"] if r["path"].startswith("/ssf/poll/")
+                and "sets_jtis" in r and r["time"] >= started]
+
+    def drained():
+        # Acknowledged, and the polls that delivered them logged (once answered).
+        a = transmitter.acks()
+        delivered = {j for r in polls_of(a) for j in r["sets_jtis"]}
+        return a if want <= set(a["acked"]) and want <= delivered else None
+    a = wait_for(drained, 60, "the backlog to be acknowledged", interval=0.2)
+    polls = polls_of(a)
+    full = [(p, q) for p, q in zip(polls, polls[1:]) if len(p["sets_jtis"]) == 1000]
+    assert len(full) >= 2, [(r["sets"], r["acks"]) for r in polls]
+    for p, q in full:
+        assert not set(q["acked_jtis"]) & set(p["sets_jtis"]), \
+            [(r["sets"], r["acks"]) for r in polls]
+    delivered = [j for r in polls for j in r["sets_jtis"] if j in want]
+    assert sorted(delivered) == sorted(want)  # each delivered once: none left to redelivery
+    assert want <= set(a["acked"])
+    status = d.ctl("status")["counters"]
+    assert status["sets_duplicate"] == 0
+    history = d.ctl("history", "-n", "5000")["entries"]
+    assert sorted(e["jti"] for e in history if e["jti"] in want) == sorted(want)
+
+
 def test_logind_mock_stamps_calls_to_the_microsecond(daemon_factory, transmitter, logind, users):
     # What bench/ times signal to logout with: the stand-in's own stamp of the call, taken as it
     # arrives, between the SET being queued and the test seeing the session gone.

@@ -36,7 +36,9 @@ Usable in-process (class Transmitter, start()/stop()) or as a command:
 
 Tests can also make it misbehave through /control/config: "fail" ({path_prefix, status,
 count, retry_after}: answer that many requests with that status and Retry-After value),
-"status_delay" (seconds the stream status endpoint waits before answering);
+"status_delay" (seconds the stream status endpoint waits before answering), "log_jtis"
+(true: /control/acks lists for each poll the jtis it acknowledged and delivered, "acked_jtis"
+and "sets_jtis", beside their numbers);
 /control/events with {"events": [...]} signs and queues many SETs in one request (each item
 as the body of a single one); /control/rotate-key publishes a new signing key;
 /control/ack-count answers only how many
@@ -379,6 +381,7 @@ class Transmitter:
         self.patch_unsupported = False  # control: PATCH of a stream answers 405 (PUT works)
         self.stream_iss_override = None  # control: "iss" of stream configurations only
         self.hold_delivery = False       # control: deliver nothing (poll or push) while set
+        self.log_jtis = False            # control: polls' jtis in the request log
         self.next_verification = None    # control: {"state", "subject_id"} for the next one
         self.status_after_ack = {}       # jti of a stream-updated SET -> (stream id, status, reason)
         self._reset_records()
@@ -1296,6 +1299,7 @@ class Transmitter:
             self.status_delay = 0.0
             self.stream_iss_override = None
             self.hold_delivery = False
+            self.log_jtis = False
             self.next_verification = None
             self.status_after_ack = {}
             self.cond.notify_all()
@@ -1354,6 +1358,8 @@ class Transmitter:
                 self.stream_iss_override = body["stream_iss_override"]
             if "hold_delivery" in body:
                 self.hold_delivery = bool(body["hold_delivery"])
+            if "log_jtis" in body:
+                self.log_jtis = bool(body["log_jtis"])
             if "next_verification" in body:
                 v = body["next_verification"]
                 if v is not None and not isinstance(v, dict):
@@ -1713,6 +1719,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.note = {"return_immediately": body.get("returnImmediately", False),
                              "acks": len(body.get("ack") or []),
                              "sets": len(out.get("sets") or {})}
+                if t.log_jtis:
+                    self.note["acked_jtis"] = list(body.get("ack") or [])
+                    self.note["sets_jtis"] = list(out.get("sets") or {})
             return self.send_json(200, out)
         if path.startswith("/control/"):
             return self.control(t, method, path)

@@ -352,6 +352,17 @@ static void test_retry_after_hold(void **state) {
         assert_int_equal(http_request(clone, "GET", ujson, NULL, NULL, 10 * USEC_PER_SEC, 0, &r),
                          -EBUSY);
         http_client_free(clone);
+        /* A client that made its request for another (the poll sent ahead) hands its hold
+         * over: merged, the later of the two. */
+        clone = trusting_client();
+        assert_int_equal(http_client_hold_left(clone), 0);
+        http_client_hold_merge(c, clone); /* an earlier end changes nothing */
+        assert_true(http_client_hold_left(c) > 60 * USEC_PER_SEC);
+        http_client_hold_merge(clone, c);
+        assert_true(http_client_hold_left(clone) > 60 * USEC_PER_SEC);
+        assert_int_equal(http_request(clone, "GET", ujson, NULL, NULL, 10 * USEC_PER_SEC, 0, &r),
+                         -EBUSY);
+        http_client_free(clone);
         http_client_free(c);
 
         /* An HTTP date far ahead: capped at 5 minutes. */
