@@ -608,7 +608,7 @@ static off_t file_size(const char *path) {
 static void test_checkpoint_thread(void **state) {
         Fixture *f = *state;
         off_t before = file_size(f->db);
-        char jti[64];
+        char jti[80];
         int t;
 
         assert_int_equal(store_checkpoints(f->s), 0);
