@@ -797,6 +797,15 @@ int broker_handle_message(State *st, const char *transmitter, json_t *msg, json_
 }
 
 /* Returns 0, or < 0 when the worker was stopped for msg (w may be freed then). */
+/* Sends answer (taken; NULL: none). An answer too large or without memory for it is dropped
+ * (the worker's wait for it times out); returns 0, or < 0 when the worker was stopped. */
+static int send_answer(Worker *w, json_t *answer) {
+        int r = answer ? worker_send(w, answer) : 0;
+
+        json_decref(answer);
+        return r == -EMSGSIZE || r == -ENOMEM ? 0 : r;
+}
+
 static int handle(Worker *w, json_t *msg) {
         json_t *answer = NULL;
         int r = broker_handle_message(w->broker->state, w->sup->name, msg, &answer);
@@ -809,9 +818,7 @@ static int handle(Worker *w, json_t *msg) {
                 worker_gone(w, -EPROTO, true);
                 return -EPROTO;
         }
-        r = answer ? worker_send(w, answer) : 0;
-        json_decref(answer);
-        return r == -EMSGSIZE || r == -ENOMEM ? 0 : r;
+        return send_answer(w, answer);
 }
 
 static int broker_spawn(Supervisor *sup);
@@ -928,11 +935,11 @@ static int handle_batches(Worker *w, json_t *const *msgs, size_t n) {
                 worker_gone(w, -EPROTO, true);
                 return -EPROTO;
         }
+        /* On failure there are none (broker_ingest_batches()). */
         for (size_t i = 0; i < n; i++) {
-                int q = replies[i] && r >= 0 ? worker_send(w, replies[i]) : 0;
+                int q = send_answer(w, TAKE_PTR(replies[i]));
 
-                json_decref(replies[i]);
-                if (q < 0 && q != -EMSGSIZE && q != -ENOMEM) {
+                if (q < 0) {
                         for (size_t j = i + 1; j < n; j++)
                                 json_decref(replies[j]);
                         return q;

@@ -26,6 +26,9 @@
 #include "stream.h"
 
 #define POLL_MARGIN_USEC (10u * 1000000u)
+/* A poll that asks the transmitter to return at once (a drain poll) waits for its answer this
+ * long. */
+#define POLL_IMMEDIATE_TIMEOUT_USEC (POLL_MARGIN_USEC + 5u * 1000000u)
 #define MAX_PENDING 4096u
 /* SETs kept to be checked again later (receive_set() said -EAGAIN): at most this many; more
  * are left to the transmitter's redelivery. */
@@ -78,7 +81,6 @@ typedef struct Prefetch {
         HttpClient *http;        /* a clone of the receiver's client, for this thread only */
         /* the request (set by the poller while !busy), and what it carried */
         char *url, *authorization, *body;
-        uint64_t timeout;
         size_t n_acks;           /* the first n_acks of Poller.acks */
         json_t *errs;            /* the Poller.errs entries it reported */
         bool busy;               /* a request is given, its answer not taken */
@@ -607,8 +609,8 @@ static void *prefetch_thread(void *userdata) {
                 if (f->quit)
                         break;
                 pthread_mutex_unlock(&f->lock);
-                r = http_request(f->http, "POST", f->url, f->authorization, f->body, f->timeout,
-                                 POLLER_RESPONSE_MAX, &resp);
+                r = http_request(f->http, "POST", f->url, f->authorization, f->body,
+                                 POLL_IMMEDIATE_TIMEOUT_USEC, POLLER_RESPONSE_MAX, &resp);
                 pthread_mutex_lock(&f->lock);
                 f->r = r;
                 f->resp = resp;
@@ -689,7 +691,6 @@ static bool prefetch_start(Poller *p) {
                 return false;
         }
         f->n_acks = json_array_size(p->acks);
-        f->timeout = POLL_MARGIN_USEC + 5000000u;
         pthread_mutex_lock(&f->lock);
         f->busy = true;
         pthread_cond_broadcast(&f->cond);
@@ -772,7 +773,7 @@ static int poller_poll(Poller *p, bool drain, bool *ret_more, bool *ret_new) {
         json_t *v;
         int r;
 
-        timeout = immediately ? POLL_MARGIN_USEC + 5000000u : wait + POLL_MARGIN_USEC;
+        timeout = immediately ? POLL_IMMEDIATE_TIMEOUT_USEC : wait + POLL_MARGIN_USEC;
         next = poller_next_retry(p);
         if (!immediately && next > 0) {
                 /* A deferred SET is due before the long poll would end: come back for it

@@ -136,7 +136,7 @@ json_t *ingest_to_json(const IngestRequest *r) {
 }
 
 /* At least the compact size of v (a string's byte may take 6 escaped), counted up to past max
- * only: cheaper than serialising v, which json_size() does only when this says it may be
+ * only: cheaper than serialising v, which json_larger() does only when this says it may be
  * more than max. */
 static size_t json_size_bound(json_t *v, size_t max) {
         const char *key;
