@@ -209,7 +209,7 @@ static void fexec(const char *sql) {
 static void setup_floor(void) {
         static const char *const sql[_F_MAX] = {
                 [F_BEGIN] = "BEGIN IMMEDIATE",
-                [F_JTI] = "INSERT OR IGNORE INTO jti (iss, jti, event_uri, iat, received) "
+                [F_JTI] = "INSERT INTO jti (iss, jti, event_uri, iat, received) "
                           "VALUES (?1, ?2, ?3, ?4, ?5)",
                 [F_HIST] = "INSERT INTO history (time, user, jti, event, detection, level_before, "
                            "level_after, rule, action, result, duration_ms, txn) "
@@ -227,7 +227,7 @@ static void setup_floor(void) {
         fexec("PRAGMA foreign_keys = ON");
         /* The two tables as store.c's schema has them (indexes included). */
         fexec("CREATE TABLE jti (iss TEXT NOT NULL, jti TEXT NOT NULL, event_uri TEXT,"
-              " iat INTEGER NOT NULL DEFAULT 0, received INTEGER NOT NULL, PRIMARY KEY (iss, jti));"
+              " iat INTEGER NOT NULL DEFAULT 0, received INTEGER NOT NULL);"
               "CREATE INDEX jti_received ON jti (received);"
               "CREATE TABLE history (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
               " user TEXT, jti TEXT, event TEXT, detection TEXT, level_before INTEGER NOT NULL,"

@@ -22,9 +22,10 @@
 
 #include "log.h"
 #include "macro.h"
+#include "replay.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 #define BUSY_TIMEOUT_MS 5000
 #define STORE_LIST_MAX 100000U /* a bound on rows returned by one list call */
 /* WAL frames after which the checkpoint thread copies them into the database: SQLite's own
@@ -41,6 +42,8 @@ enum {
         STMT_ROLLBACK_TO,
         STMT_JTI_INSERT,
         STMT_JTI_PRUNE,
+        STMT_JTI_ROW,
+        STMT_JTI_ALL,
         STMT_DET_GET,
         STMT_DET_PUT,
         STMT_DET_DELETE,
@@ -91,9 +94,13 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_SAVEPOINT] = "SAVEPOINT one_set",
         [STMT_RELEASE] = "RELEASE one_set",
         [STMT_ROLLBACK_TO] = "ROLLBACK TO one_set",
-        [STMT_JTI_INSERT] = "INSERT OR IGNORE INTO jti (iss, jti, event_uri, iat, received) "
+        /* Whether the (iss, jti) was seen is asked of the replay index (replay.h) first. */
+        [STMT_JTI_INSERT] = "INSERT INTO jti (iss, jti, event_uri, iat, received) "
                             "VALUES (?1, ?2, ?3, ?4, ?5)",
-        [STMT_JTI_PRUNE] = "DELETE FROM jti WHERE received < ?1 AND iat < ?1",
+        /* Deletes from jti return what the replay index needs to drop their entries. */
+        [STMT_JTI_PRUNE] = "DELETE FROM jti WHERE received < ?1 AND iat < ?1 RETURNING rowid, iss, jti",
+        [STMT_JTI_ROW] = "SELECT iss, jti FROM jti WHERE rowid = ?1",
+        [STMT_JTI_ALL] = "SELECT rowid, iss, jti FROM jti",
         [STMT_DET_GET] = "SELECT " DET_COLUMNS " FROM detections WHERE uid = ?1 AND detection = ?2",
         [STMT_DET_PUT] = "INSERT OR REPLACE INTO detections (" DET_COLUMNS ") "
                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -163,7 +170,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         /* A jti whose SET was issued before now - max_event_age can go: the SET is refused
          * before the replay check. */
         [STMT_PRUNE_JTI] = "DELETE FROM jti WHERE rowid IN (SELECT rowid FROM jti WHERE received < ?1 "
-                           "AND iat < ?1 ORDER BY received LIMIT ?2)",
+                           "AND iat < ?1 ORDER BY received LIMIT ?2) RETURNING rowid, iss, jti",
 };
 
 /* Schema steps: schema[v] migrates version v to v + 1. Never edit a step once released: add
@@ -288,6 +295,20 @@ static const char *const schema[SCHEMA_VERSION] = {
          * now named "default" (its stream id and push secret keep their kv keys). */
         "ALTER TABLE history ADD COLUMN transmitter TEXT;"
         "UPDATE history SET transmitter = 'default' WHERE jti IS NOT NULL;",
+        /* 7 -> 8: the replay check asks an index in memory (replay.h), loaded at open: the jti
+         * table loses its (iss, jti) key, whose inserts at random places were most of what a
+         * commit wrote, and is appended to in arrival order. */
+        "CREATE TABLE jti8 ("
+        "  iss TEXT NOT NULL,"
+        "  jti TEXT NOT NULL,"
+        "  event_uri TEXT,"
+        "  iat INTEGER NOT NULL DEFAULT 0,"
+        "  received INTEGER NOT NULL);"
+        "INSERT INTO jti8 (iss, jti, event_uri, iat, received) SELECT iss, jti, event_uri, iat, received"
+        "  FROM jti ORDER BY received;"
+        "DROP TABLE jti;"
+        "ALTER TABLE jti8 RENAME TO jti;"
+        "CREATE INDEX jti_received ON jti (received);",
 };
 
 /* The checkpoints, off the commit path: the wal hook of the store's connection says when the
@@ -310,6 +331,7 @@ struct Store {
         uint64_t n_jti;     /* replay-cache rows committed */
         int64_t n_jti_txn;  /* rows added (removed) by the open transaction */
         int64_t n_jti_sp;   /* n_jti_txn when the open savepoint was taken */
+        ReplayIndex *replay; /* which rows hold an (iss, jti) */
         bool opened;        /* store_open() done: damage found from now on is logged by map_rc() */
         Checkpointer ckpt;
 };
@@ -718,6 +740,30 @@ static void stmt_journal_setup(void) {
                           sqlite3_errstr(rc));
 }
 
+/* The replay index of the rows the jti table holds. */
+static int replay_load(Store *s) {
+        sqlite3_stmt *st = stmt_get(s, STMT_JTI_ALL);
+        int rc = SQLITE_DONE, r;
+
+        r = replay_index_new(&s->replay);
+        if (r < 0)
+                return r;
+        while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *iss = (const char *) sqlite3_column_text(st, 1);
+                const char *jti = (const char *) sqlite3_column_text(st, 2);
+                uint64_t h;
+
+                r = !iss || !jti ? -ENOMEM : replay_hash(s->replay, iss, jti, &h);
+                if (r >= 0)
+                        r = replay_index_add(s->replay, h, sqlite3_column_int64(st, 0));
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = map_rc(s, rc, "jti load");
+        (void) sqlite3_reset(st);
+        replay_index_commit(s->replay);
+        return r;
+}
+
 int store_open(const char *path, Store **ret) {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         _cleanup_close_ int fd = -EBADF;
@@ -785,6 +831,8 @@ int store_open(const char *path, Store **ret) {
         }
 
         r = store_count(s, "jti", &s->n_jti);
+        if (r >= 0)
+                r = replay_load(s);
         if (r < 0) {
                 r = open_failed(s, path, "Cannot read state database", r);
                 store_free(s);
@@ -829,12 +877,14 @@ Store *store_free(Store *s) {
         pthread_cond_destroy(&s->ckpt.cond);
         pthread_mutex_destroy(&s->ckpt.lock);
         free(s->ckpt.path);
+        replay_index_free(s->replay);
         free(s);
         return NULL;
 }
 
 int store_begin(Store *s) {
         s->n_jti_txn = 0;
+        replay_index_rollback(s->replay); /* nothing is open: nothing to undo */
         return step_done(s, stmt_get(s, STMT_BEGIN), "begin");
 }
 
@@ -844,14 +894,18 @@ int store_commit(Store *s) {
 
         if (r >= 0 || sqlite3_get_autocommit(s->db)) {
                 s->n_jti_txn = 0;
-                if (r >= 0)
+                if (r >= 0) {
                         jti_count_add(s, delta);
+                        replay_index_commit(s->replay);
+                } else
+                        replay_index_rollback(s->replay); /* SQLite rolled it back */
         }
         return r;
 }
 
 int store_savepoint(Store *s) {
         s->n_jti_sp = s->n_jti_txn;
+        replay_index_savepoint(s->replay);
         return step_done(s, stmt_get(s, STMT_SAVEPOINT), "savepoint");
 }
 
@@ -867,6 +921,7 @@ int store_savepoint_rollback(Store *s) {
         r = step_done(s, stmt_get(s, STMT_ROLLBACK_TO), "rollback to savepoint");
         if (r >= 0) {
                 s->n_jti_txn = s->n_jti_sp;
+                replay_index_rollback_savepoint(s->replay);
                 r = step_done(s, stmt_get(s, STMT_RELEASE), "release savepoint");
         }
         return r;
@@ -874,6 +929,7 @@ int store_savepoint_rollback(Store *s) {
 
 int store_rollback(Store *s) {
         s->n_jti_txn = 0;
+        replay_index_rollback(s->replay);
         if (sqlite3_get_autocommit(s->db))
                 return 0; /* nothing open (SQLite may have rolled back already) */
         return step_done(s, stmt_get(s, STMT_ROLLBACK), "rollback");
@@ -898,15 +954,81 @@ void store_read_end(Store *s, int began) {
 
 /* ---- replay cache ------------------------------------------------------------------------- */
 
-int store_jti_insert(Store *s, const char *jti, const char *iss, const char *event_uri,
-                     uint64_t iat, uint64_t now) {
+/* 1 when row rowid of jti holds (iss, jti), 0 when not (a collision of the hash, or an entry left
+ * behind: see jti_delete()), or -errno. */
+static int jti_row_is(Store *s, int64_t rowid, const char *iss, const char *jti) {
+        sqlite3_stmt *st = stmt_get(s, STMT_JTI_ROW);
+        int rc, r;
+
+        (void) bind_i64(st, 1, rowid);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                const char *i = (const char *) sqlite3_column_text(st, 0);
+                const char *j = (const char *) sqlite3_column_text(st, 1);
+
+                r = !i || !j ? -ENOMEM : strcmp(i, iss) == 0 && strcmp(j, jti) == 0;
+        } else if (rc == SQLITE_DONE)
+                r = 0;
+        else
+                r = map_rc(s, rc, "jti get");
+        (void) sqlite3_reset(st);
+        return r;
+}
+
+/* Steps a DELETE FROM jti ... RETURNING rowid, iss, jti to its end, handing the rows to the
+ * replay index, which drops their entries when the transaction commits. An entry that cannot be
+ * handed over (no memory) stays behind: it names a row that is gone, or that a later insert
+ * reused, and jti_row_is() skips it, so it costs memory until the next start, never a SET.
+ * Returns the rows deleted or -errno. */
+static int jti_delete(Store *s, sqlite3_stmt *st, const char *what) {
+        int rc, n = 0;
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *iss = (const char *) sqlite3_column_text(st, 1);
+                const char *jti = (const char *) sqlite3_column_text(st, 2);
+                uint64_t h;
+
+                n++;
+                if (iss && jti && replay_hash(s->replay, iss, jti, &h) >= 0)
+                        (void) replay_index_remove_at_commit(s->replay, h, sqlite3_column_int64(st, 0));
+        }
+        (void) sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+                return map_rc(s, rc, what);
+        jti_count_add(s, -(int64_t) n);
+        return n;
+}
+
+/* The replay index follows transactions only: a call outside one runs in one of its own, which
+ * own_transaction_end() commits, or rolls back when r < 0. */
+static int own_transaction_end(Store *s, int r) {
+        int k = r < 0 ? r : store_commit(s);
+
+        if (k < 0) {
+                (void) store_rollback(s);
+                return k;
+        }
+        return r;
+}
+
+static int jti_insert(Store *s, const char *jti, const char *iss, const char *event_uri,
+                      uint64_t iat, uint64_t now) {
         sqlite3_stmt *st;
+        size_t cursor = 0;
+        int64_t rowid;
+        uint64_t h;
         int r;
 
-        if (!s || isempty(jti))
-                return -EINVAL;
+        r = replay_hash(s->replay, iss, jti, &h);
+        if (r < 0)
+                return r;
+        while (replay_index_next(s->replay, h, &cursor, &rowid)) {
+                r = jti_row_is(s, rowid, iss, jti);
+                if (r != 0)
+                        return r < 0 ? r : -EALREADY;
+        }
         st = stmt_get(s, STMT_JTI_INSERT);
-        (void) bind_text(st, 1, strempty(iss));
+        (void) bind_text(st, 1, iss);
         (void) bind_text(st, 2, jti);
         (void) bind_text(st, 3, event_uri);
         (void) bind_u64(st, 4, iat);
@@ -914,22 +1036,46 @@ int store_jti_insert(Store *s, const char *jti, const char *iss, const char *eve
         r = step_done(s, st, "jti insert");
         if (r < 0)
                 return r;
-        if (sqlite3_changes(s->db) == 0)
-                return -EALREADY;
+        /* On failure the caller rolls back, and the row goes with the transaction. */
+        r = replay_index_add(s->replay, h, sqlite3_last_insert_rowid(s->db));
+        if (r < 0)
+                return r;
         jti_count_add(s, 1);
         return 0;
 }
 
-int store_jti_prune(Store *s, uint64_t cutoff) {
-        sqlite3_stmt *st = stmt_get(s, STMT_JTI_PRUNE);
+int store_jti_insert(Store *s, const char *jti, const char *iss, const char *event_uri,
+                     uint64_t iat, uint64_t now) {
+        bool own;
         int r;
 
-        (void) bind_u64(st, 1, cutoff);
-        r = step_done(s, st, "jti prune");
-        if (r < 0)
+        if (!s || isempty(jti))
+                return -EINVAL;
+        own = sqlite3_get_autocommit(s->db);
+        if (own && (r = store_begin(s)) < 0)
                 return r;
-        jti_count_add(s, -(int64_t) sqlite3_changes(s->db));
-        return sqlite3_changes(s->db);
+        r = jti_insert(s, jti, strempty(iss), event_uri, iat, now);
+        return own ? own_transaction_end(s, r) : r;
+}
+
+static int jti_prune(Store *s, uint64_t cutoff) {
+        sqlite3_stmt *st = stmt_get(s, STMT_JTI_PRUNE);
+
+        (void) bind_u64(st, 1, cutoff);
+        return jti_delete(s, st, "jti prune");
+}
+
+int store_jti_prune(Store *s, uint64_t cutoff) {
+        bool own;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        own = sqlite3_get_autocommit(s->db);
+        if (own && (r = store_begin(s)) < 0)
+                return r;
+        r = jti_prune(s, cutoff);
+        return own ? own_transaction_end(s, r) : r;
 }
 
 uint64_t store_jti_count(Store *s) {
@@ -1678,6 +1824,8 @@ static int prune_step(Store *s, int id, bool bound, uint64_t value, size_t batch
                 (void) bind_i64(st, 2, (int64_t) batch);
         } else
                 (void) bind_i64(st, 1, (int64_t) batch);
+        if (id == STMT_PRUNE_JTI)
+                return jti_delete(s, st, "prune");
         r = step_done(s, st, "prune");
         return r < 0 ? r : sqlite3_changes(s->db);
 }
@@ -1721,8 +1869,6 @@ int store_prune(Store *s, const StorePruneLimits *l, StorePruneCounts *ret) {
                 *steps[i].count += (unsigned) k;
                 if ((size_t) k >= batch)
                         c.more = true; /* a full batch: there may be more */
-                if (steps[i].stmt == STMT_PRUNE_JTI)
-                        jti_count_add(s, -(int64_t) k);
         }
         r = store_commit(s);
         if (r < 0) {

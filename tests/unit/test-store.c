@@ -125,6 +125,54 @@ static void test_jti_replay(void **state) {
         assert_int_equal(store_jti_insert(f->s, "j1", "https://iss", "uri", 10, 3000), 0);
 }
 
+/* The replay check follows the transaction (its index is in memory, replay.h): a jti is a replay
+ * as soon as it is inserted, no longer once its insert is rolled back (whole or to the
+ * savepoint), and a pruned jti is a replay again when the prune is rolled back. */
+static void test_jti_replay_transactions(void **state) {
+        Fixture *f = *state;
+
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(store_jti_insert(f->s, "a", "i", NULL, 10, 100), 0);
+        assert_int_equal(store_jti_insert(f->s, "a", "i", NULL, 10, 100), -EALREADY);
+        assert_int_equal(store_savepoint(f->s), 0);
+        assert_int_equal(store_jti_insert(f->s, "b", "i", NULL, 10, 100), 0);
+        assert_int_equal(store_savepoint_rollback(f->s), 0);
+        assert_int_equal(store_jti_insert(f->s, "a", "i", NULL, 10, 100), -EALREADY);
+        assert_int_equal(store_jti_insert(f->s, "b", "i", NULL, 10, 100), 0);
+        assert_int_equal(store_savepoint(f->s), 0);
+        assert_int_equal(store_savepoint_release(f->s), 0);
+        assert_int_equal(store_rollback(f->s), 0);
+        assert_true(store_jti_count(f->s) == 0);
+        assert_int_equal(store_jti_insert(f->s, "a", "i", NULL, 10, 100), 0);
+        assert_int_equal(store_jti_insert(f->s, "b", "i", NULL, 10, 200), 0);
+
+        /* a prune rolled back: the rows and their replay check come back (the transaction
+         * itself sees its own deletes) */
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(store_jti_prune(f->s, 1000), 2);
+        assert_int_equal(store_jti_insert(f->s, "a", "i", NULL, 10, 100), 0);
+        assert_int_equal(store_jti_insert(f->s, "a", "i", NULL, 10, 100), -EALREADY);
+        assert_int_equal(store_rollback(f->s), 0);
+        assert_int_equal(store_jti_insert(f->s, "a", "i", NULL, 10, 100), -EALREADY);
+        assert_int_equal(store_jti_insert(f->s, "b", "i", NULL, 10, 100), -EALREADY);
+        assert_true(store_jti_count(f->s) == 2);
+
+        /* committed: gone */
+        assert_int_equal(store_begin(f->s), 0);
+        assert_int_equal(store_jti_prune(f->s, 150), 1);
+        assert_int_equal(store_commit(f->s), 0);
+        assert_int_equal(store_jti_insert(f->s, "b", "i", NULL, 10, 300), -EALREADY);
+        assert_int_equal(store_jti_insert(f->s, "a", "i", NULL, 10, 300), 0);
+
+        /* and what is kept is loaded again at the next open */
+        f->s = store_free(f->s);
+        assert_int_equal(store_open(f->db, &f->s), 0);
+        assert_true(store_jti_count(f->s) == 2);
+        assert_int_equal(store_jti_insert(f->s, "a", "i", NULL, 10, 400), -EALREADY);
+        assert_int_equal(store_jti_insert(f->s, "b", "i", NULL, 10, 400), -EALREADY);
+        assert_int_equal(store_jti_insert(f->s, "c", "i", NULL, 10, 400), 0);
+}
+
 static void test_detection_roundtrip(void **state) {
         Fixture *f = *state;
         StoreDetection d = {};
@@ -952,6 +1000,8 @@ static const char schema_v1[] =
         "  'notify', 0, 'set-b', 'https://idp', 0, 3, 1, '{\"jti\":\"set-b\"}');"
         "INSERT INTO detections VALUES ('alias', 'session-revoked', 3, 5, 5, 0, 5, 'old-jti', '');"
         "INSERT INTO detections VALUES ('ghost', 'session-revoked', 3, 5, 5, 0, 5, 'old-jti', '');"
+        "INSERT INTO jti VALUES ('https://idp', 'old-jti', 'uri', 5, 5);"
+        "INSERT INTO jti VALUES ('https://idp', 'set-a', 'uri', 6, 6);"
         "PRAGMA user_version = 1;";
 
 static void test_migrate_v1(void **state) {
@@ -1014,13 +1064,26 @@ static void test_migrate_v1(void **state) {
         find_txn(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, NULL);
         add_txn_action(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, "new-jti");
         find_txn(f->s, "https://idp", "t1", "alice", "logout", "all", NULL, "new-jti");
+        /* Schema 8: the jtis kept are still replays (the index in memory was loaded), and new
+         * ones are not. */
+        assert_true(store_jti_count(f->s) == 2);
+        assert_int_equal(store_jti_insert(f->s, "old-jti", "https://idp", "uri", 5, 100), -EALREADY);
+        assert_int_equal(store_jti_insert(f->s, "set-a", "https://idp", "uri", 6, 100), -EALREADY);
+        assert_int_equal(store_jti_insert(f->s, "set-b", "https://idp", "uri", 7, 100), 0);
         f->s = store_free(f->s);
 
         /* At the current version, and the lookup is answered from the (partial) index. */
         assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
         assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        assert_int_equal(sqlite3_column_int(st, 0), 7);
+        assert_int_equal(sqlite3_column_int(st, 0), 8);
+        assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
+        /* Schema 8: jti has no (iss, jti) index, only the one of the prune. */
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(name) FROM sqlite_master "
+                                            "WHERE type = 'index' AND tbl_name = 'jti'", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *) sqlite3_column_text(st, 0), "jti_received");
         assert_int_equal(sqlite3_finalize(st), SQLITE_OK);
         /* Schema 5: reason_user, none for the rows from before. */
         assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM detections WHERE reason_user IS NULL",
@@ -1127,6 +1190,7 @@ int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_open_mode, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_jti_replay, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_jti_replay_transactions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_detection_roundtrip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_levels_and_expiry, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_users_list, setup, teardown),
