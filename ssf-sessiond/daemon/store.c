@@ -723,20 +723,27 @@ uint64_t store_checkpoints(Store *s) {
         return n;
 }
 
-/* Each SET of a batch is applied in a savepoint of its own (engine.c), so every page it changes
+/* Process-wide settings, which SQLite takes only before its first use: the first store_open()
+ * sets them.
+ *
+ * Each SET of a batch is applied in a savepoint of its own (engine.c), so every page it changes
  * is first copied into the transaction's statement journal. SQLite keeps that journal in memory
  * only up to 64 KiB by default, then writes it to a temporary file for the rest of the
  * transaction: two pwrite()s per page and SET. A SET changes a dozen pages or so; the journal of
  * a released savepoint is emptied when it is in memory, so a bound of a few hundred pages keeps
- * it there, and a SET that changes more (a host-wide event) still goes to a file. A process-wide
- * setting that SQLite takes only before its first use: the first store_open() sets it. */
+ * it there, and a SET that changes more (a host-wide event) still goes to a file.
+ *
+ * SQLite's memory statistics (nothing here reads them) take a global mutex around every
+ * allocation: off. */
 #define STMT_JOURNAL_SPILL (1024 * 1024)
 
-static void stmt_journal_setup(void) {
+static void sqlite_setup(void) {
         int rc = sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_SPILL);
 
+        if (rc == SQLITE_OK)
+                rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
         if (rc != SQLITE_OK)
-                log_debug("SQLite is in use already, statement journals keep its default: %s",
+                log_debug("SQLite is in use already, it keeps its default settings: %s",
                           sqlite3_errstr(rc));
 }
 
@@ -773,7 +780,7 @@ int store_open(const char *path, Store **ret) {
 
         if (!path || !ret)
                 return -EINVAL;
-        (void) pthread_once(&once, stmt_journal_setup);
+        (void) pthread_once(&once, sqlite_setup);
 
         /* Create the file with mode 0600 ourselves, so SQLite never creates it with the umask. */
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
