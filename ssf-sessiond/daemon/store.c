@@ -98,7 +98,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_JTI_INSERT] = "INSERT INTO jti (iss, jti, event_uri, iat, received) "
                             "VALUES (?1, ?2, ?3, ?4, ?5)",
         /* Deletes from jti return what the replay index needs to drop their entries. */
-        [STMT_JTI_PRUNE] = "DELETE FROM jti WHERE received < ?1 AND iat < ?1 RETURNING rowid, iss, jti",
+        [STMT_JTI_PRUNE] = "DELETE FROM jti WHERE received < ?1 AND iat < ?1 "
+                           "RETURNING rowid, iss, jti",
         [STMT_JTI_ROW] = "SELECT iss, jti FROM jti WHERE rowid = ?1",
         [STMT_JTI_ALL] = "SELECT rowid, iss, jti FROM jti",
         [STMT_DET_GET] = "SELECT " DET_COLUMNS " FROM detections WHERE uid = ?1 AND detection = ?2",
@@ -891,7 +892,8 @@ Store *store_free(Store *s) {
 
 int store_begin(Store *s) {
         s->n_jti_txn = 0;
-        replay_index_rollback(s->replay); /* nothing is open: nothing to undo */
+        if (sqlite3_get_autocommit(s->db))
+                replay_index_rollback(s->replay); /* a journal left by an end not seen here */
         return step_done(s, stmt_get(s, STMT_BEGIN), "begin");
 }
 
