@@ -731,12 +731,7 @@ static int prepare(State *st, const Config *c, const IngestRequest *set, uint64_
         F(f_iss, "SSF_ISS=%s", set->iss);
         F(msg, "Received %s (jti %s) from '%s'", event_short_name(set->event_uri), set->jti,
           set->iss);
-        /* A subject SET's outcome has a line of its own (risk, refused, replay, unmapped, not
-         * here, protected, ignored), which names the jti, event and issuer too: its arrival is
-         * a debug line, so that a backlog writes one line per SET to the journal, not two
-         * (journald's rate limit would drop the rest, warnings included). */
-        log_struct(set->kind == INGEST_SUBJECT ? LOG_DEBUG : LOG_INFO, SSF_MESSAGE_SET_RECEIVED, msg,
-                   f_jti, f_event, f_iss, NULL);
+        log_struct(LOG_INFO, SSF_MESSAGE_SET_RECEIVED, msg, f_jti, f_event, f_iss, NULL);
 
         r = check_transmitter(st, c, set, err);
         if (r >= 0)
@@ -782,8 +777,6 @@ static int apply_locked(State *st, const Config *c, const IngestRequest *set, De
                         .action = UNCONST("none"), .result = UNCONST("ignored: not a risk signal"),
                         .duration_ms = -1, .uid = -1,
                 };
-                log_info("SET '%s' (%s) from '%s' is not a risk signal, recorded only", set->jti,
-                         set->event_uri, set->iss);
                 return store_history_add(st->store, &hh, NULL);
         }
         if (d->n_targets == 0) {
