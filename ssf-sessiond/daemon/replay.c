@@ -10,9 +10,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-
 #include "macro.h"
 #include "replay.h"
 
@@ -33,8 +30,7 @@ typedef struct Journal {
 } Journal;
 
 struct ReplayIndex {
-        EVP_MAC *mac;
-        EVP_MAC_CTX *ctx;
+        uint8_t key[KEY_BYTES];
         Entry *slots;
         size_t n_slots; /* a power of two */
         size_t n;
@@ -42,32 +38,106 @@ struct ReplayIndex {
         Journal removed; /* entries whose rows it deleted */
 };
 
-int replay_index_new(ReplayIndex **ret) {
-        unsigned char key[KEY_BYTES];
-        size_t out = sizeof(uint64_t);
-        OSSL_PARAM params[] = {
-                OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &out),
-                OSSL_PARAM_END,
-        };
-        ReplayIndex *r;
-        int ok;
+/* ---- SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012) ----------
+ * Here, not from OpenSSL: root links no cryptographic library (the network worker alone does). */
 
-        if (getrandom(key, sizeof(key), 0) != (ssize_t) sizeof(key))
-                return errno > 0 ? -errno : -EIO;
-        r = calloc(1, sizeof(*r));
+#define ROTL(x, b) (uint64_t) (((x) << (b)) | ((x) >> (64 - (b))))
+
+typedef struct Sip {
+        uint64_t v0, v1, v2, v3;
+        uint64_t tail;  /* bytes of the word being filled, little-endian */
+        size_t len;     /* bytes taken so far */
+} Sip;
+
+static void sip_round(Sip *s) {
+        s->v0 += s->v1;
+        s->v1 = ROTL(s->v1, 13);
+        s->v1 ^= s->v0;
+        s->v0 = ROTL(s->v0, 32);
+        s->v2 += s->v3;
+        s->v3 = ROTL(s->v3, 16);
+        s->v3 ^= s->v2;
+        s->v0 += s->v3;
+        s->v3 = ROTL(s->v3, 21);
+        s->v3 ^= s->v0;
+        s->v2 += s->v1;
+        s->v1 = ROTL(s->v1, 17);
+        s->v1 ^= s->v2;
+        s->v2 = ROTL(s->v2, 32);
+}
+
+static void sip_word(Sip *s, uint64_t m) {
+        s->v3 ^= m;
+        sip_round(s);
+        sip_round(s);
+        s->v0 ^= m;
+}
+
+static uint64_t le64(const uint8_t *p) {
+        uint64_t v = 0;
+
+        for (size_t i = 0; i < 8; i++)
+                v |= (uint64_t) p[i] << (8 * i);
+        return v;
+}
+
+static void sip_init(Sip *s, const uint8_t key[KEY_BYTES]) {
+        uint64_t k0 = le64(key), k1 = le64(key + 8);
+
+        *s = (Sip) {
+                .v0 = k0 ^ 0x736f6d6570736575ULL,
+                .v1 = k1 ^ 0x646f72616e646f6dULL,
+                .v2 = k0 ^ 0x6c7967656e657261ULL,
+                .v3 = k1 ^ 0x7465646279746573ULL,
+        };
+}
+
+static void sip_update(Sip *s, const uint8_t *p, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                s->tail |= (uint64_t) p[i] << (8 * (s->len % 8));
+                if (++s->len % 8 == 0) {
+                        sip_word(s, s->tail);
+                        s->tail = 0;
+                }
+        }
+}
+
+static uint64_t sip_final(Sip *s) {
+        sip_word(s, s->tail | (uint64_t) (s->len & 0xff) << 56);
+        s->v2 ^= 0xff;
+        for (int i = 0; i < 4; i++)
+                sip_round(s);
+        return s->v0 ^ s->v1 ^ s->v2 ^ s->v3;
+}
+
+uint64_t replay_siphash24(const uint8_t key[16], const void *a, size_t na, const void *b,
+                          size_t nb) {
+        Sip s;
+
+        sip_init(&s, key);
+        sip_update(&s, a, na);
+        sip_update(&s, b, nb);
+        return sip_final(&s);
+}
+
+/* ---- the index ----------------------------------------------------------------------------- */
+
+int replay_index_new(ReplayIndex **ret) {
+        ReplayIndex *r = calloc(1, sizeof(ReplayIndex));
+
         if (!r)
                 return -ENOMEM;
-        r->slots = calloc(MIN_SLOTS, sizeof(Entry));
-        r->n_slots = MIN_SLOTS;
-        r->mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
-        r->ctx = r->mac ? EVP_MAC_CTX_new(r->mac) : NULL;
-        ok = r->slots && r->ctx && EVP_MAC_init(r->ctx, key, sizeof(key), params);
-        explicit_bzero(key, sizeof(key));
-        if (!ok) {
-                bool oom = !r->slots;
-                replay_index_free(r);
-                return oom ? -ENOMEM : -EIO;
+        if (getrandom(r->key, sizeof(r->key), 0) != (ssize_t) sizeof(r->key)) {
+                int k = errno > 0 ? -errno : -EIO;
+                free(r);
+                return k;
         }
+        r->slots = calloc(MIN_SLOTS, sizeof(Entry));
+        if (!r->slots) {
+                free(r);
+                return -ENOMEM;
+        }
+        r->n_slots = MIN_SLOTS;
         *ret = r;
         return 0;
 }
@@ -75,8 +145,7 @@ int replay_index_new(ReplayIndex **ret) {
 ReplayIndex *replay_index_free(ReplayIndex *r) {
         if (!r)
                 return NULL;
-        EVP_MAC_CTX_free(r->ctx);
-        EVP_MAC_free(r->mac);
+        explicit_bzero(r->key, sizeof(r->key));
         free(r->slots);
         free(r->added.e);
         free(r->removed.e);
@@ -85,19 +154,9 @@ ReplayIndex *replay_index_free(ReplayIndex *r) {
 }
 
 int replay_hash(ReplayIndex *r, const char *iss, const char *jti, uint64_t *ret) {
-        static const unsigned char sep = 0; /* neither string holds a NUL */
-        unsigned char out[sizeof(uint64_t)];
-        size_t n = 0;
-
         iss = iss ? iss : "";
-        /* init without a key: again with the one given at creation */
-        if (!EVP_MAC_init(r->ctx, NULL, 0, NULL) ||
-            !EVP_MAC_update(r->ctx, (const unsigned char *) iss, strlen(iss)) ||
-            !EVP_MAC_update(r->ctx, &sep, 1) ||
-            !EVP_MAC_update(r->ctx, (const unsigned char *) jti, strlen(jti)) ||
-            !EVP_MAC_final(r->ctx, out, &n, sizeof(out)) || n != sizeof(out))
-                return -EIO;
-        memcpy(ret, out, sizeof(out));
+        /* iss with its NUL, which neither string holds: where iss ends is part of the input */
+        *ret = replay_siphash24(r->key, iss, strlen(iss) + 1, jti, strlen(jti));
         return 0;
 }
 

@@ -23,8 +23,11 @@ typedef struct ReplayIndex ReplayIndex;
 int replay_index_new(ReplayIndex **ret);
 ReplayIndex *replay_index_free(ReplayIndex *r);
 
-/* The keyed hash of (iss, jti). -EIO when OpenSSL fails. */
+/* The keyed hash of (iss, jti). */
 int replay_hash(ReplayIndex *r, const char *iss, const char *jti, uint64_t *ret);
+/* SipHash-2-4 of the bytes of a, then of b, under key (the hash replay_hash() uses). */
+uint64_t replay_siphash24(const uint8_t key[16], const void *a, size_t na, const void *b,
+                          size_t nb);
 
 /* The rows whose entries have hash h, one per call: *cursor starts at 0; returns false after the
  * last. Only valid while the index is not changed. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The replay cache's index in memory (replay.c): the keyed hash, candidates of one hash, the
- * journal of a transaction (rollback, savepoint, removals at commit), growth and shrinking, and
- * the table against a plain model under many random operations with forced collisions. */
+/* The replay cache's index in memory (replay.c): its SipHash-2-4 against the paper's vectors and
+ * OpenSSL's, the keyed hash, candidates of one hash, the journal of a transaction (rollback,
+ * savepoint, removals at commit), growth and shrinking, and the table against a plain model
+ * under many random operations with forced collisions. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,8 +12,61 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 
 #include "replay.h"
+
+static uint64_t openssl_siphash(const uint8_t key[16], const uint8_t *m, size_t n) {
+        EVP_MAC *mac = EVP_MAC_fetch(NULL, "SIPHASH", NULL);
+        EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+        size_t size = 8, out_len = 0;
+        OSSL_PARAM params[] = {
+                OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+                OSSL_PARAM_END,
+        };
+        uint8_t out[8];
+        uint64_t v = 0;
+
+        assert_non_null(ctx);
+        assert_true(EVP_MAC_init(ctx, key, 16, params));
+        assert_true(EVP_MAC_update(ctx, m, n));
+        assert_true(EVP_MAC_final(ctx, out, &out_len, sizeof(out)));
+        assert_int_equal(out_len, 8);
+        for (size_t i = 0; i < 8; i++)
+                v |= (uint64_t) out[i] << (8 * i);
+        EVP_MAC_CTX_free(ctx);
+        EVP_MAC_free(mac);
+        return v;
+}
+
+/* The paper's vectors (key 00..0f, message 00..n-1), and OpenSSL's SipHash for every length up
+ * to 100, every split of the input in two, under random keys. */
+static void test_siphash(void **state) {
+        uint8_t key[16], m[100];
+        unsigned seed = 7;
+
+        for (size_t i = 0; i < 16; i++)
+                key[i] = (uint8_t) i;
+        for (size_t i = 0; i < sizeof(m); i++)
+                m[i] = (uint8_t) i;
+        assert_true(replay_siphash24(key, m, 0, NULL, 0) == 0x726fdb47dd0e0e31ULL);
+        assert_true(replay_siphash24(key, m, 1, NULL, 0) == 0x74f839c593dc67fdULL);
+        assert_true(replay_siphash24(key, m, 15, NULL, 0) == 0xa129ca6149be45e5ULL);
+        assert_true(replay_siphash24(key, m, 8, m + 8, 7) == 0xa129ca6149be45e5ULL);
+        for (int round = 0; round < 4; round++) {
+                for (size_t n = 0; n <= sizeof(m); n++) {
+                        uint64_t want = openssl_siphash(key, m, n);
+
+                        for (size_t cut = 0; cut <= n; cut++)
+                                assert_true(replay_siphash24(key, m, cut, m + cut, n - cut) == want);
+                }
+                for (size_t i = 0; i < 16; i++)
+                        key[i] = (uint8_t) rand_r(&seed);
+                for (size_t i = 0; i < sizeof(m); i++)
+                        m[i] = (uint8_t) rand_r(&seed);
+        }
+}
 
 static size_t candidates(const ReplayIndex *r, uint64_t h, int64_t *rowids, size_t max) {
         size_t cursor = 0, n = 0;
@@ -160,6 +214,7 @@ static void test_against_model(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_siphash),
                 cmocka_unit_test(test_hash),
                 cmocka_unit_test(test_collisions_and_journal),
                 cmocka_unit_test(test_against_model),
