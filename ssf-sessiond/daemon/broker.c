@@ -796,7 +796,6 @@ int broker_handle_message(State *st, const char *transmitter, json_t *msg, json_
         return -EPROTO;
 }
 
-/* Returns 0, or < 0 when the worker was stopped for msg (w may be freed then). */
 /* Sends answer (taken; NULL: none). An answer too large or without memory for it is dropped
  * (the worker's wait for it times out); returns 0, or < 0 when the worker was stopped. */
 static int send_answer(Worker *w, json_t *answer) {
@@ -806,6 +805,7 @@ static int send_answer(Worker *w, json_t *answer) {
         return r == -EMSGSIZE || r == -ENOMEM ? 0 : r;
 }
 
+/* Returns 0, or < 0 when the worker was stopped for msg (w may be freed then). */
 static int handle(Worker *w, json_t *msg) {
         json_t *answer = NULL;
         int r = broker_handle_message(w->broker->state, w->sup->name, msg, &answer);

@@ -153,11 +153,10 @@ ReplayIndex *replay_index_free(ReplayIndex *r) {
         return NULL;
 }
 
-int replay_hash(ReplayIndex *r, const char *iss, const char *jti, uint64_t *ret) {
+uint64_t replay_hash(const ReplayIndex *r, const char *iss, const char *jti) {
         iss = iss ? iss : "";
         /* iss with its NUL, which neither string holds: where iss ends is part of the input */
-        *ret = replay_siphash24(r->key, iss, strlen(iss) + 1, jti, strlen(jti));
-        return 0;
+        return replay_siphash24(r->key, iss, strlen(iss) + 1, jti, strlen(jti));
 }
 
 static size_t home(const ReplayIndex *r, uint64_t h) {

@@ -24,7 +24,7 @@ int replay_index_new(ReplayIndex **ret);
 ReplayIndex *replay_index_free(ReplayIndex *r);
 
 /* The keyed hash of (iss, jti). */
-int replay_hash(ReplayIndex *r, const char *iss, const char *jti, uint64_t *ret);
+uint64_t replay_hash(const ReplayIndex *r, const char *iss, const char *jti);
 /* SipHash-2-4 of the bytes of a, then of b, under key (the hash replay_hash() uses). */
 uint64_t replay_siphash24(const uint8_t key[16], const void *a, size_t na, const void *b,
                           size_t nb);

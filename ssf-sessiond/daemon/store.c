@@ -759,11 +759,9 @@ static int replay_load(Store *s) {
         while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
                 const char *iss = (const char *) sqlite3_column_text(st, 1);
                 const char *jti = (const char *) sqlite3_column_text(st, 2);
-                uint64_t h;
-
-                r = !iss || !jti ? -ENOMEM : replay_hash(s->replay, iss, jti, &h);
-                if (r >= 0)
-                        r = replay_index_add(s->replay, h, sqlite3_column_int64(st, 0));
+                r = !iss || !jti ? -ENOMEM
+                                 : replay_index_add(s->replay, replay_hash(s->replay, iss, jti),
+                                                    sqlite3_column_int64(st, 0));
         }
         if (r >= 0 && rc != SQLITE_DONE)
                 r = map_rc(s, rc, "jti load");
@@ -995,11 +993,11 @@ static int jti_delete(Store *s, sqlite3_stmt *st, const char *what) {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 const char *iss = (const char *) sqlite3_column_text(st, 1);
                 const char *jti = (const char *) sqlite3_column_text(st, 2);
-                uint64_t h;
-
                 n++;
-                if (iss && jti && replay_hash(s->replay, iss, jti, &h) >= 0)
-                        (void) replay_index_remove_at_commit(s->replay, h, sqlite3_column_int64(st, 0));
+                if (iss && jti)
+                        (void) replay_index_remove_at_commit(s->replay,
+                                                             replay_hash(s->replay, iss, jti),
+                                                             sqlite3_column_int64(st, 0));
         }
         (void) sqlite3_reset(st);
         if (rc != SQLITE_DONE)
@@ -1022,15 +1020,12 @@ static int own_transaction_end(Store *s, int r) {
 
 static int jti_insert(Store *s, const char *jti, const char *iss, const char *event_uri,
                       uint64_t iat, uint64_t now) {
+        uint64_t h = replay_hash(s->replay, iss, jti);
         sqlite3_stmt *st;
         size_t cursor = 0;
         int64_t rowid;
-        uint64_t h;
         int r;
 
-        r = replay_hash(s->replay, iss, jti, &h);
-        if (r < 0)
-                return r;
         while (replay_index_next(s->replay, h, &cursor, &rowid)) {
                 r = jti_row_is(s, rowid, iss, jti);
                 if (r != 0)

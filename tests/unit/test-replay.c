@@ -95,17 +95,17 @@ static void test_hash(void **state) {
 
         assert_int_equal(replay_index_new(&a), 0);
         assert_int_equal(replay_index_new(&b), 0);
-        assert_int_equal(replay_hash(a, "https://idp", "jti-1", &h1), 0);
-        assert_int_equal(replay_hash(a, "https://idp", "jti-1", &h2), 0);
+        h1 = replay_hash(a, "https://idp", "jti-1");
+        h2 = replay_hash(a, "https://idp", "jti-1");
         assert_true(h1 == h2);
         /* where iss ends is part of the input */
-        assert_int_equal(replay_hash(a, "https://idpj", "ti-1", &h3), 0);
+        h3 = replay_hash(a, "https://idpj", "ti-1");
         assert_true(h1 != h3);
         /* each index draws its own key */
-        assert_int_equal(replay_hash(b, "https://idp", "jti-1", &h4), 0);
+        h4 = replay_hash(b, "https://idp", "jti-1");
         assert_true(h1 != h4);
-        assert_int_equal(replay_hash(a, NULL, "jti-1", &h3), 0);
-        assert_int_equal(replay_hash(a, "", "jti-1", &h4), 0);
+        h3 = replay_hash(a, NULL, "jti-1");
+        h4 = replay_hash(a, "", "jti-1");
         assert_true(h3 == h4);
         replay_index_free(a);
         assert_null(replay_index_free(b));
