@@ -924,10 +924,15 @@ static bool is_ingest_batch(json_t *msg) {
 }
 
 /* The ingest-batch frames msgs[0..n) in one transaction, each answered in order. Returns 0, or
- * < 0 when the worker was stopped for them (w may be freed then). */
+ * < 0 when the worker was stopped for them (w may be freed then). The lines the SETs log
+ * (two or three each) are written together after the commit (log_hold()). */
 static int handle_batches(Worker *w, json_t *const *msgs, size_t n) {
         json_t *replies[LINK_BATCH_AHEAD] = {};
-        int r = broker_ingest_batches(w->broker->state, w->sup->name, msgs, n, replies);
+        int r;
+
+        log_hold();
+        r = broker_ingest_batches(w->broker->state, w->sup->name, msgs, n, replies);
+        log_release();
 
         if (r == -EPROTO) {
                 log_error("Network worker " PID_FMT " broke the protocol (a malformed "

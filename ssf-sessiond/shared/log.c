@@ -22,6 +22,12 @@ static int max_level = LOG_INFO;
 static bool to_journal = false;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The lines this thread holds (log_hold()): LOG_HELD_MAX bytes while it holds, else NULL. */
+#define LOG_HELD_MAX (64u * 1024u)
+static __thread char *held;
+static __thread size_t held_len;
+static __thread unsigned held_depth;
+
 static const char *const level_names[] = {
         [LOG_EMERG] = "emerg",   [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit",
         [LOG_ERR] = "err",       [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
@@ -74,6 +80,75 @@ int log_level_from_string(const char *s) {
         return -EINVAL;
 }
 
+/* The whole of p to stderr, retried after a signal or a short write; a failure drops the rest
+ * (there is nowhere to say so). */
+static void write_all(const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(STDERR_FILENO, p, n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return;
+                p += k;
+                n -= (size_t) k;
+        }
+}
+
+static void held_flush(void) {
+        if (held_len == 0)
+                return;
+        pthread_mutex_lock(&log_lock);
+        write_all(held, held_len);
+        pthread_mutex_unlock(&log_lock);
+        held_len = 0;
+}
+
+/* "ssf-sessiond: <level>: <text>" as one line on stderr: with one write(2) of its own (under
+ * the lock, so that threads' lines never interleave), or, while this thread holds its lines,
+ * after those it holds. A warning or worse is written at once, with the lines held before it. */
+static void stderr_line(int level, const char *text) {
+        char line[4200];
+        int n = snprintf(line, sizeof(line), "ssf-sessiond: %s: %s\n", level_names[level & 7],
+                         text);
+
+        if (n < 0)
+                return;
+        if ((size_t) n >= sizeof(line)) {
+                n = (int) sizeof(line) - 1;
+                line[n - 1] = '\n';
+        }
+        if (held) {
+                if (held_len + (size_t) n > LOG_HELD_MAX)
+                        held_flush();
+                memcpy(held + held_len, line, (size_t) n);
+                held_len += (size_t) n;
+                if (level <= LOG_WARNING)
+                        held_flush();
+                return;
+        }
+        pthread_mutex_lock(&log_lock);
+        write_all(line, (size_t) n);
+        pthread_mutex_unlock(&log_lock);
+}
+
+void log_hold(void) {
+        if (held_depth++ > 0 || to_journal)
+                return;
+        held = malloc(LOG_HELD_MAX); /* without memory, each line is written at once */
+        held_len = 0;
+}
+
+void log_release(void) {
+        if (held_depth == 0 || --held_depth > 0)
+                return;
+        if (held) {
+                held_flush();
+                free(held);
+                held = NULL;
+        }
+}
+
 int log_internal(int level, int error, const char *file, int line, const char *func,
                  const char *format, ...) {
         char buf[2048];
@@ -96,11 +171,8 @@ int log_internal(int level, int error, const char *file, int line, const char *f
                                                      "PRIORITY=%i", level,
                                                      "SYSLOG_IDENTIFIER=ssf-sessiond",
                                                      error ? "ERRNO=%i" : NULL, abs(error), NULL);
-        } else {
-                pthread_mutex_lock(&log_lock);
-                fprintf(stderr, "ssf-sessiond: %s: %s\n", level_names[level & 7], buf);
-                pthread_mutex_unlock(&log_lock);
-        }
+        } else
+                stderr_line(level, buf);
         errno = saved;
         return -abs(error);
 }
@@ -124,9 +196,7 @@ void log_struct_internal(int level, const char *message_id, const char *message,
                 while ((f = va_arg(ap, const char *)) && off < sizeof(line))
                         off += (size_t) snprintf(line + off, sizeof(line) - off, " [%s]", f);
                 va_end(ap);
-                pthread_mutex_lock(&log_lock);
-                fprintf(stderr, "ssf-sessiond: %s: %s\n", level_names[level & 7], line);
-                pthread_mutex_unlock(&log_lock);
+                stderr_line(level, line);
                 return;
         }
 

@@ -25,6 +25,15 @@ int log_get_max_level(void);
 int log_level_from_string(const char *s);
 const char *log_level_to_string(int level);
 
+/* Between log_hold() and log_release() (they nest), the lines this thread writes to stderr
+ * are kept and written together at the release, with one write(2) per 64 KiB: a batch of SETs
+ * then costs one system call for its lines, not one per line. A warning or worse is written at
+ * once, with the lines held before it. Without effect on the journal (one datagram a record),
+ * on other threads, and on the order of this thread's lines. Lines held when the process dies
+ * are lost: hold only around work whose failure is logged at warning or above. */
+void log_hold(void);
+void log_release(void);
+
 /* Logs at level; when error != 0, "%m" expands to strerror(abs(error)). Returns -abs(error). */
 int log_internal(int level, int error, const char *file, int line, const char *func,
                  const char *format, ...) _printf_(6, 7);
