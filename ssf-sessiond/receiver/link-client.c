@@ -33,6 +33,7 @@ struct Link {
         bool dead;     /* the channel is closed: no reply will come */
         int sig_fd;
         HttpClient *http;
+        HttpClient *http_ahead; /* the poll sent ahead's (a stop aborts it too) */
         char *verify_state;
         json_t *admin;       /* administration requests not taken yet (an array) */
         /* one outstanding request at a time (the poll loop is sequential) */
@@ -58,6 +59,8 @@ static void link_stop_locked(Link *l) {
         l->stopping = true;
         if (l->http)
                 http_client_abort(l->http);
+        if (l->http_ahead)
+                http_client_abort(l->http_ahead);
         pthread_cond_broadcast(&l->cond);
 }
 
@@ -535,6 +538,14 @@ char *link_take_verify(Link *l) {
 void link_set_http(Link *l, HttpClient *http) {
         pthread_mutex_lock(&l->lock);
         l->http = http;
+        if (http && l->stopping)
+                http_client_abort(http);
+        pthread_mutex_unlock(&l->lock);
+}
+
+void link_set_http_ahead(Link *l, HttpClient *http) {
+        pthread_mutex_lock(&l->lock);
+        l->http_ahead = http;
         if (http && l->stopping)
                 http_client_abort(http);
         pthread_mutex_unlock(&l->lock);

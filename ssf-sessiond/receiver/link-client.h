@@ -69,6 +69,10 @@ void link_admin_result(Link *l, json_int_t id, int status, const char *message,
 char *link_take_verify(Link *l);
 /* The HTTP client a stop or verify request should interrupt (may be NULL). */
 void link_set_http(Link *l, HttpClient *http);
+/* The HTTP client of the poll sent ahead (its own thread): a stop aborts it as well, so that
+ * whoever waits for its answer learns of the stop without looking. Unset it (NULL) before
+ * freeing the client. */
+void link_set_http_ahead(Link *l, HttpClient *http);
 bool link_stopping(Link *l);
 /* Stops as root's "stop" does (a worker serving several transmitters stops them all when one
  * stops: a signal reaches one channel's reader only). */

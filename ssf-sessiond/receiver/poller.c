@@ -79,6 +79,7 @@ typedef struct Prefetch {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         HttpClient *http;        /* a clone of the receiver's client, for this thread only */
+        Link *link;              /* whose stop aborts http's request */
         /* the request (set by the poller while !busy), and what it carried */
         char *url, *authorization, *body;
         size_t n_acks;           /* the first n_acks of Poller.acks */
@@ -621,15 +622,20 @@ static void *prefetch_thread(void *userdata) {
         return NULL;
 }
 
-/* Starts the thread with a clone of http. A failure only means polls are not sent ahead. */
-static void prefetch_init(Prefetch *f, const HttpClient *http) {
+/* Starts the thread with a clone of http, which a stop of link aborts. A failure only means
+ * polls are not sent ahead. */
+static void prefetch_init(Prefetch *f, Link *link, const HttpClient *http) {
         if (http_client_clone(http, &f->http) < 0)
                 return;
         (void) pthread_mutex_init(&f->lock, NULL);
         (void) pthread_cond_init(&f->cond, NULL);
         f->running = pthread_create(&f->thread, NULL, prefetch_thread, f) == 0;
-        if (!f->running)
+        if (!f->running) {
                 f->http = http_client_free(f->http);
+                return;
+        }
+        f->link = link;
+        link_set_http_ahead(link, f->http);
 }
 
 /* Frees the request's strings (the thread is idle, or done with them). */
@@ -653,6 +659,7 @@ static void prefetch_done(Prefetch *f) {
         (void) pthread_join(f->thread, NULL);
         http_response_done(&f->resp);
         prefetch_clear(f);
+        link_set_http_ahead(f->link, NULL);
         f->http = http_client_free(f->http);
         pthread_cond_destroy(&f->cond);
         pthread_mutex_destroy(&f->lock);
@@ -698,26 +705,15 @@ static bool prefetch_start(Poller *p) {
         return true;
 }
 
-/* Waits for the prefetched poll's answer (stopping ends it soon). Returns what http_request()
- * returned, with *ret its response. */
+/* Waits for the prefetched poll's answer (a stop aborts its request: prefetch_init()).
+ * Returns what http_request() returned, with *ret its response. */
 static int prefetch_take(Poller *p, HttpResponse *ret) {
         Prefetch *f = &p->pf;
         int r;
 
         pthread_mutex_lock(&f->lock);
-        while (!f->done) {
-                struct timespec ts;
-
-                if (link_stopping(p->rx.link))
-                        http_client_abort(f->http);
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 50 * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
-                (void) pthread_cond_timedwait(&f->cond, &f->lock, &ts);
-        }
+        while (!f->done)
+                pthread_cond_wait(&f->cond, &f->lock);
         r = f->r;
         *ret = f->resp;
         f->resp = (HttpResponse) {};
@@ -943,7 +939,7 @@ int poller_run(Link *link, HttpClient *http, const char *authorization, OAuth2Cl
 
         r = receiver_init(&p.rx, link, http, authorization, oauth2, false);
         if (r >= 0)
-                prefetch_init(&p.pf, http);
+                prefetch_init(&p.pf, link, http);
         p.acks = json_array();
         p.errs = json_object();
         for (size_t i = 0; i < LINK_BATCH_AHEAD; i++)

@@ -5,7 +5,7 @@
  * link_ingest_batch_wait() and mapped back record by record, up to LINK_BATCH_AHEAD may be
  * outstanding (one more is refused) and their answers, matched by id whatever their order, are
  * taken oldest first, and a channel that closes before the answer says so (nothing is known
- * committed). */
+ * committed); a stop aborts the HTTP requests of the poll and of the poll sent ahead. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "http.h"
 #include "link-client.h"
 #include "link.h"
 #include "macro.h"
@@ -193,10 +194,63 @@ static void test_batch_answer_mismatch(void **state) {
         link_free(l);
 }
 
+/* A request on c, to a port nothing listens on: -ECANCELED when an abort was waiting for it,
+ * else the connection's own error. */
+static int try_request(HttpClient *c) {
+        HttpResponse resp = {};
+        int r = http_request(c, "GET", "https://127.0.0.1:1/", NULL, NULL, 2000000, 0, &resp);
+
+        http_response_done(&resp);
+        return r;
+}
+
+/* The stop root asks for aborts the poll's client and the one of the poll sent ahead (whose
+ * answer the poller waits for without looking for a stop), also when it was registered after
+ * the stop; a client unregistered before it is left alone. */
+static void test_stop_aborts_http(void **state) {
+        HttpClient *poll = NULL, *ahead = NULL, *gone = NULL, *late = NULL;
+        int fd, fd2;
+        Link *l = new_link(&fd), *l2 = new_link(&fd2);
+
+        (void) state;
+        assert_int_equal(http_client_new(NULL, &poll), 0);
+        assert_int_equal(http_client_new(NULL, &ahead), 0);
+        assert_int_equal(http_client_new(NULL, &gone), 0);
+        assert_int_equal(http_client_new(NULL, &late), 0);
+        link_set_http(l, poll);
+        link_set_http_ahead(l, ahead);
+        link_set_http_ahead(l2, gone);
+        link_set_http_ahead(l2, NULL);
+
+        link_stop(l);
+        link_stop(l2);
+        assert_true(link_stopping(l));
+        assert_int_equal(try_request(poll), -ECANCELED);
+        assert_int_equal(try_request(ahead), -ECANCELED);
+        assert_int_not_equal(try_request(gone), -ECANCELED);
+        link_set_http_ahead(l2, late);
+        assert_int_equal(try_request(late), -ECANCELED);
+        /* An abort is taken by one request. */
+        assert_int_not_equal(try_request(ahead), -ECANCELED);
+
+        link_set_http(l, NULL);
+        link_set_http_ahead(l, NULL);
+        link_set_http_ahead(l2, NULL);
+        http_client_free(poll);
+        http_client_free(ahead);
+        http_client_free(gone);
+        http_client_free(late);
+        close(fd);
+        close(fd2);
+        link_free(l);
+        link_free(l2);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_batch_sent_ahead),
                 cmocka_unit_test(test_batch_answer_mismatch),
+                cmocka_unit_test(test_stop_aborts_http),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
