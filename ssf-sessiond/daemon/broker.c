@@ -590,9 +590,15 @@ static void ingest_request_array_free(IngestRequest *v, size_t n) {
         free(v);
 }
 
+/* The records of an ingest-batch frame broker_ingest_batches() checked. */
+static size_t frame_records(json_t *msg) {
+        return (size_t) json_integer_value(json_object_get(msg, "records"));
+}
+
 /* The ingest-batch frames msgs[0..n) (consecutive on the channel) in one transaction: one synced
  * commit, then one answer for each frame with every result of its records, into replies[]. A
  * malformed frame is a protocol violation (-EPROTO), and then none is applied. */
+
 int broker_ingest_batches(State *st, const char *transmitter, json_t *const *msgs, size_t n_msgs,
                           json_t **replies) {
         IngestRequest *reqs = NULL;
@@ -600,17 +606,17 @@ int broker_ingest_batches(State *st, const char *transmitter, json_t *const *msg
         SetError *errs = NULL;
         int *rs = NULL, r = 0;
         size_t n = 0, i, k = 0, f, at;
-        json_t *rq;
 
         for (f = 0; f < n_msgs; f++) {
-                json_t *requests = json_object_get(msgs[f], "requests");
-                size_t m = json_array_size(requests);
+                json_t *records = json_object_get(msgs[f], "records");
+                json_int_t m = json_integer_value(records);
 
                 replies[f] = NULL;
-                if (!json_is_integer(json_object_get(msgs[f], "id")) || !json_is_array(requests) ||
-                    m == 0 || m > LINK_BATCH_MAX)
+                if (!json_is_integer(json_object_get(msgs[f], "id")) || !json_is_integer(records) ||
+                    m <= 0 || m > (json_int_t) LINK_BATCH_MAX ||
+                    !json_is_string(json_object_get(msgs[f], LINK_ATTACHMENT)))
                         return -EPROTO;
-                n += m;
+                n += (size_t) m;
         }
         reqs = calloc(n, sizeof(*reqs));
         ptrs = calloc(n, sizeof(*ptrs));
@@ -623,15 +629,15 @@ int broker_ingest_batches(State *st, const char *transmitter, json_t *const *msg
         /* Records past root's bounds are refused one by one; a malformed one is a protocol
          * violation, as for a single ingest. */
         for (f = 0, at = 0; f < n_msgs; f++) {
-                /* The claims its records take, one after the other, all of them. */
+                /* Its records, one after the other, all of them. */
                 json_t *a = json_object_get(msgs[f], LINK_ATTACHMENT);
                 const char *att = json_string_value(a);
-                size_t att_left = json_string_length(a);
+                size_t att_left = json_string_length(a), m = frame_records(msgs[f]);
 
-                json_array_foreach(json_object_get(msgs[f], "requests"), i, rq) {
+                for (i = 0; i < m; i++) {
                         IngestRequest *q = &reqs[at];
 
-                        r = ingest_from_json_attached(rq, &att, &att_left, q);
+                        r = ingest_record_take(&att, &att_left, q);
                         if (r == -E2BIG) {
                                 rs[at] = -EBADMSG;
                                 errs[at].err = "invalid_request";
@@ -676,7 +682,7 @@ int broker_ingest_batches(State *st, const char *transmitter, json_t *const *msg
                 }
         }
         for (f = 0, at = 0; f < n_msgs; f++) {
-                size_t m = json_array_size(json_object_get(msgs[f], "requests"));
+                size_t m = frame_records(msgs[f]);
                 json_t *results = json_array();
 
                 replies[f] = make_reply(json_object_get(msgs[f], "id"), 0, NULL, NULL);

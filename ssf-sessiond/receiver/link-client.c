@@ -346,9 +346,7 @@ static int batch_results(json_t *reply, size_t n, SetError *errs, int *ret) {
         return 0;
 }
 
-int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n, const char *att,
-                           size_t att_len) {
-        static const char head[] = "{\"type\":\"ingest-batch\",\"requests\":[";
+int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n) {
         _cleanup_free_ char *frame = NULL;
         int64_t id;
         size_t m, k;
@@ -356,10 +354,10 @@ int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n, c
 
         if (n == 0 || n > LINK_BATCH_MAX || len == 0)
                 return -EINVAL;
-        /* head, records, "],"id":" and at most 20 digits and "}", NUL and the attachment */
-        if (len > LINK_MAX_FRAME || att_len > LINK_MAX_FRAME - len)
+        /* the object (at most 96 bytes), a NUL and the records */
+        if (len > LINK_MAX_FRAME - 97)
                 return -EMSGSIZE;
-        frame = malloc(sizeof(head) + len + 32 + 1 + att_len);
+        frame = malloc(97 + len);
         if (!frame)
                 return -ENOMEM;
         pthread_mutex_lock(&l->request_lock);
@@ -375,15 +373,11 @@ int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n, c
         json_decref(l->batch_reply[k]);
         l->batch_reply[k] = NULL;
         pthread_mutex_unlock(&l->lock);
-        memcpy(frame, head, sizeof(head) - 1);
-        memcpy(frame + sizeof(head) - 1, records, len);
-        m = sizeof(head) - 1 + len;
-        m += (size_t) snprintf(frame + m, 32, "],\"id\":%" PRId64 "}", id);
-        if (att_len > 0) {
-                frame[m++] = '\0';
-                memcpy(frame + m, att, att_len);
-                m += att_len;
-        }
+        m = (size_t) snprintf(frame, 96, "{\"type\":\"ingest-batch\",\"id\":%" PRId64
+                              ",\"records\":%zu}", id, n);
+        frame[m++] = '\0';
+        memcpy(frame + m, records, len);
+        m += len;
         r = link_send_text(l->fd, frame, m);
         if (r < 0) {
                 /* Never sent: the slot is the newest (request_lock: no other send between). */

@@ -29,15 +29,12 @@ const TransmitterConfig *link_transmitter(Link *l);
 
 /* Requests answered by the daemon (blocking, bounded). */
 int link_ingest(Link *l, const IngestRequest *req, SetError *err);
-/* Hands over n records (1 to LINK_BATCH_MAX ingest_to_json() objects, serialised compactly and
- * joined by commas in records, len bytes: the frame is made around them without parsing or
- * serialising them again), which root commits in one transaction, and returns at once: the
- * worker verifies the next SETs while root commits these. At most LINK_BATCH_AHEAD batches are
- * outstanding (-EBUSY otherwise); -EMSGSIZE when the frame would pass LINK_MAX_FRAME. att:
- * att_len bytes of the claims of the records that have "claims_len" (link.h), in their order,
- * sent as the frame's attachment when att_len > 0. */
-int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n, const char *att,
-                           size_t att_len);
+/* Hands over n records (1 to LINK_BATCH_MAX binary records, ingest_record_put(), back to back
+ * in records, len bytes: the frame's attachment, link.h), which root commits in one
+ * transaction, and returns at once: the worker verifies the next SETs while root commits these.
+ * At most LINK_BATCH_AHEAD batches are outstanding (-EBUSY otherwise); -EMSGSIZE when the frame
+ * would pass LINK_MAX_FRAME. */
+int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n);
 /* Waits for root's answer to the oldest batch outstanding (other requests may be made in
  * between; n is that batch's number of records). Returns 0
  * with ret[i] and errs[i] as link_ingest() would have said for each of its n records, or -errno

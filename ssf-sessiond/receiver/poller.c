@@ -55,18 +55,13 @@ typedef struct Deferred {
 #define BATCH_MAX_BYTES (LINK_MAX_FRAME - 4096u)
 
 typedef struct Batch {
-        /* ingest_to_json() objects, serialised, comma-joined; from BATCH_MAX_BYTES on, the
-         * frame's attachment: their claims (batch_att()). BATCH_BUFFER bytes. */
+        /* binary records (ingest_record_put()), back to back; BATCH_BUFFER bytes */
         char *records;
         char *jtis[LINK_BATCH_MAX];  /* the jtis they were delivered under */
-        size_t n, bytes, att_bytes;  /* bytes + att_bytes <= BATCH_MAX_BYTES */
+        size_t n, bytes;             /* bytes <= BATCH_MAX_BYTES */
 } Batch;
 
-#define BATCH_BUFFER (2 * BATCH_MAX_BYTES)
-
-static char *batch_att(const Batch *b) {
-        return b->records + BATCH_MAX_BYTES;
-}
+#define BATCH_BUFFER BATCH_MAX_BYTES
 
 /* The next drain poll, made by a thread of its own while the poller verifies the SETs of the
  * last one: the transmitter serves it meanwhile, instead of the poller waiting for it after
@@ -384,7 +379,7 @@ static Outcome poller_settle(Poller *p, const char *jti, int r, const SetError *
 static void batch_clear(Batch *b) {
         for (size_t i = 0; i < b->n; i++)
                 b->jtis[i] = mfree(b->jtis[i]);
-        b->n = b->bytes = b->att_bytes = 0;
+        b->n = b->bytes = 0;
 }
 
 /* The SETs with root, answer not taken. */
@@ -451,8 +446,7 @@ static size_t poller_flush_batch(Poller *p, Batch *b) {
                 return 0;
         if (p->in_n == LINK_BATCH_AHEAD)
                 failed = poller_collect_one(p);
-        r = link_ingest_batch_send(p->rx.link, b->records, b->bytes, b->n, batch_att(b),
-                                   b->att_bytes);
+        r = link_ingest_batch_send(p->rx.link, b->records, b->bytes, b->n);
         if (r < 0) {
                 log_error_errno(r, "Could not record %zu SET(s), they will be delivered again: %m",
                                 b->n);
@@ -466,7 +460,7 @@ static size_t poller_flush_batch(Poller *p, Batch *b) {
         t = p->inflight[slot];
         p->inflight[slot] = *b;
         *b = t;
-        p->inflight[slot].bytes = p->inflight[slot].att_bytes = 0; /* sent: the jtis stay */
+        p->inflight[slot].bytes = 0; /* sent: the jtis stay */
         return failed;
 }
 
@@ -479,7 +473,6 @@ static Outcome poller_handle(Poller *p, Batch *b, const char *jti, json_t *value
         SetError err = {};
         const char *why = NULL;
         uint64_t retry = 0, now = ssf_now_usec();
-        json_t *rq = NULL;
         size_t size;
         Outcome o;
         int r;
@@ -496,52 +489,27 @@ static Outcome poller_handle(Poller *p, Batch *b, const char *jti, json_t *value
                 r = receive_prepare(p->rx.link, p->rx.http, &p->rx.t, json_string_value(value),
                                     json_string_length(value), jti, now, &req, &err, &retry);
         if (r >= 0) {
-                _cleanup_free_ char *text = NULL;
-                json_t *claims = NULL;
-                size_t claims_len = 0;
-
-                /* Serialised once, here: the frame is made around the texts. The claims go in
-                 * the frame's attachment as they are (link.h), not escaped into the record,
-                 * which says how many bytes they take. */
-                rq = req.record ? json_incref(req.record) : ingest_to_json(&req);
-                claims = json_incref(json_object_get(rq, "claims"));
-                claims_len = json_string_length(claims);
-                if (claims_len > 0 && json_object_set_new(rq, "claims_len",
-                                                          json_integer((json_int_t) claims_len)) == 0)
-                        json_object_del(rq, "claims");
-                else
-                        claims_len = 0;
-                text = rq ? json_dumps(rq, JSON_COMPACT) : NULL;
-                if (claims_len > 0) {
-                        /* The record as it was (a frame of its own sends it whole). */
-                        json_object_del(rq, "claims_len");
-                        json_object_set(rq, "claims", claims);
+                /* Written once, here, in its binary form (link.h): root reads it with no JSON
+                 * parser but for the event and the subject. A batch that cannot take it is
+                 * handed over first; a record no frame can take goes alone, as JSON. */
+                if (b->records && b->n == LINK_BATCH_MAX)
+                        *failed += poller_flush_batch(p, b);
+                r = b->records ? ingest_record_put(&req, b->records + b->bytes,
+                                                   BATCH_MAX_BYTES - b->bytes, &size)
+                               : -ENOMEM;
+                if (r == -ENOSPC && b->n > 0) {
+                        *failed += poller_flush_batch(p, b);
+                        r = ingest_record_put(&req, b->records, BATCH_MAX_BYTES, &size);
                 }
-                json_decref(rq);
-                size = text ? strlen(text) : 0;
-                if (!text || !b->records || size + 1 + claims_len > BATCH_MAX_BYTES) {
+                if (r < 0)
                         /* Alone in a frame of its own (or out of memory: root says). */
-                        json_decref(claims);
                         r = receive_outcome(jti, link_ingest(p->rx.link, &req, &err), &err);
-                } else {
-                        if (b->n == LINK_BATCH_MAX ||
-                            b->bytes + size + 1 + b->att_bytes + claims_len > BATCH_MAX_BYTES)
-                                *failed += poller_flush_batch(p, b);
+                else {
                         b->jtis[b->n] = strdup(jti);
-                        if (!b->jtis[b->n]) {
-                                json_decref(claims);
+                        if (!b->jtis[b->n])
                                 return OUTCOME_FAILED;
-                        }
-                        if (b->n > 0)
-                                b->records[b->bytes++] = ',';
-                        memcpy(b->records + b->bytes, text, size);
                         b->bytes += size;
-                        if (claims_len > 0)
-                                memcpy(batch_att(b) + b->att_bytes, json_string_value(claims),
-                                       claims_len);
-                        b->att_bytes += claims_len;
                         b->n++;
-                        json_decref(claims);
                         return OUTCOME_SETTLED;
                 }
         }

@@ -13,50 +13,6 @@
 #include "strv.h"
 #include "utf8.h"
 
-int ingest_from_json_attached(json_t *j, const char **att, size_t *att_left, IngestRequest *ret) {
-        IngestRequest r = {};
-        json_t *len = json_object_get(j, "claims_len");
-        json_int_t l;
-        int k;
-
-        /* A record refused for its bounds (-E2BIG) still uses its bytes of the attachment:
-         * the next record's follow. */
-        k = ingest_from_json(j, &r);
-        if ((k < 0 && k != -E2BIG) || !len)
-                goto done;
-        l = json_integer_value(len);
-        if (!json_is_integer(len) || r.claims_json || json_object_get(j, "claims") || !*att ||
-            l <= 0 || (uint64_t) l > INGEST_MAX_CLAIMS || (uint64_t) l > *att_left) {
-                k = -EBADMSG;
-                goto done;
-        }
-        /* What get_str() takes of a "claims" string: UTF-8, no NUL. */
-        for (size_t i = 0; i < (size_t) l;) {
-                uint32_t cp;
-
-                i += ssf_utf8_decode((const uint8_t *) *att + i, (size_t) l - i, &cp);
-                if (cp == SSF_UTF8_INVALID || cp == 0) {
-                        k = -EBADMSG;
-                        goto done;
-                }
-        }
-        if (k >= 0) {
-                r.claims_json = strndup(*att, (size_t) l);
-                if (!r.claims_json) {
-                        k = -ENOMEM;
-                        goto done;
-                }
-        }
-        *att += l;
-        *att_left -= (size_t) l;
-done:
-        if (k < 0)
-                ingest_request_done(&r);
-        else
-                *ret = r;
-        return k;
-}
-
 void ingest_request_done(IngestRequest *r) {
         if (!r)
                 return;
@@ -293,6 +249,252 @@ int ingest_from_json(json_t *j, IngestRequest *ret) {
                         goto fail;
         }
 
+        *ret = r;
+        return 0;
+fail:
+        ingest_request_done(&r);
+        return k;
+}
+
+/* ---- the binary record of an ingest-batch frame ------------------------------------------ */
+
+/* The fields of a binary record after its kind, iat and event_time, in this order. */
+enum {
+        BIN_JTI, BIN_ISS, BIN_TXN, BIN_EVENT_URI, BIN_STREAM_ID, BIN_STATE, BIN_STATUS, BIN_REASON,
+        BIN_CLAIMS, BIN_EVENT, BIN_SUBJECT, _BIN_MAX
+};
+#define BIN_ABSENT UINT32_MAX
+
+typedef struct Slice {
+        const char *p; /* NULL: absent */
+        size_t len;
+} Slice;
+
+static int put_bytes(char *buf, size_t size, size_t *at, const void *p, size_t len) {
+        if (len > size - *at)
+                return -ENOSPC;
+        memcpy(buf + *at, p, len);
+        *at += len;
+        return 0;
+}
+
+static int put_str(char *buf, size_t size, size_t *at, const char *s) {
+        uint32_t len = s ? (uint32_t) strlen(s) : BIN_ABSENT;
+
+        if (put_bytes(buf, size, at, &len, sizeof(len)) < 0)
+                return -ENOSPC;
+        return s ? put_bytes(buf, size, at, s, len) : 0;
+}
+
+/* v's compact JSON text, written in place (no copy), or absent for NULL. */
+static int put_json(char *buf, size_t size, size_t *at, json_t *v) {
+        size_t start = *at, n;
+        uint32_t len;
+
+        if (!v)
+                return put_str(buf, size, at, NULL);
+        if (sizeof(len) > size - start)
+                return -ENOSPC;
+        n = json_dumpb(v, buf + start + sizeof(len), size - start - sizeof(len), JSON_COMPACT);
+        if (n == 0)
+                return -ENOMEM;
+        if (n > size - start - sizeof(len) || n >= BIN_ABSENT)
+                return -ENOSPC;
+        len = (uint32_t) n;
+        memcpy(buf + start, &len, sizeof(len));
+        *at = start + sizeof(len) + n;
+        return 0;
+}
+
+int ingest_record_put(const IngestRequest *r, char *buf, size_t size, size_t *ret_len) {
+        const char *strs[] = {
+                [BIN_JTI] = r->jti,       [BIN_ISS] = r->iss,       [BIN_TXN] = r->txn,
+                [BIN_EVENT_URI] = r->event_uri, [BIN_STREAM_ID] = r->stream_id,
+                [BIN_STATE] = r->state,   [BIN_STATUS] = r->status, [BIN_REASON] = r->reason,
+                [BIN_CLAIMS] = r->claims_json,
+        };
+        uint8_t kind = (uint8_t) r->kind;
+        uint32_t n_critical = 0;
+        size_t at = 0;
+        int k;
+
+        for (char **c = r->critical; c && *c; c++)
+                n_critical++;
+        if ((k = put_bytes(buf, size, &at, &kind, 1)) < 0 ||
+            (k = put_bytes(buf, size, &at, &r->iat, sizeof(r->iat))) < 0 ||
+            (k = put_bytes(buf, size, &at, &r->event_time, sizeof(r->event_time))) < 0)
+                return k;
+        for (size_t i = 0; i <= BIN_CLAIMS; i++)
+                if ((k = put_str(buf, size, &at, strs[i])) < 0)
+                        return k;
+        if ((k = put_json(buf, size, &at, r->event)) < 0 ||
+            (k = put_json(buf, size, &at, r->subject)) < 0 ||
+            (k = put_bytes(buf, size, &at, &n_critical, sizeof(n_critical))) < 0)
+                return k;
+        for (char **c = r->critical; c && *c; c++)
+                if ((k = put_str(buf, size, &at, *c)) < 0)
+                        return k;
+        *ret_len = at;
+        return 0;
+}
+
+static bool take_bytes(const char **p, size_t *left, void *ret, size_t len) {
+        if (len > *left)
+                return false;
+        memcpy(ret, *p, len);
+        *p += len;
+        *left -= len;
+        return true;
+}
+
+static bool take_slice(const char **p, size_t *left, Slice *ret) {
+        uint32_t len;
+
+        if (!take_bytes(p, left, &len, sizeof(len)))
+                return false;
+        if (len == BIN_ABSENT) {
+                *ret = (Slice) {};
+                return true;
+        }
+        if (len > *left)
+                return false;
+        *ret = (Slice) { *p, len };
+        *p += len;
+        *left -= len;
+        return true;
+}
+
+/* Whether s[0..len) is UTF-8 without NUL: what a JSON string root takes may hold. */
+static bool utf8_no_nul(const char *s, size_t len) {
+        for (size_t i = 0; i < len;) {
+                uint32_t cp;
+
+                if ((unsigned char) s[i] - 1u < 0x7fu) { /* ASCII, not NUL: most of it */
+                        i++;
+                        continue;
+                }
+                i += ssf_utf8_decode((const uint8_t *) s + i, len - i, &cp);
+                if (cp == SSF_UTF8_INVALID || cp == 0)
+                        return false;
+        }
+        return true;
+}
+
+/* What get_str() takes of a JSON member, from a slice. */
+static int slice_str(Slice v, bool required, size_t max, bool any_bytes, char **ret) {
+        if (!v.p) {
+                *ret = NULL;
+                return required ? -EBADMSG : 0;
+        }
+        if (v.len > max || !utf8_no_nul(v.p, v.len))
+                return -EBADMSG;
+        *ret = strndup(v.p, v.len);
+        if (!*ret)
+                return -ENOMEM;
+        if (!any_bytes && !ingest_printable(*ret))
+                return -EBADMSG;
+        return 0;
+}
+
+/* A JSON object from a slice (absent: NULL), or -EBADMSG. */
+static int slice_object(Slice v, json_t **ret) {
+        json_t *j;
+
+        *ret = NULL;
+        if (!v.p)
+                return 0;
+        j = json_loadb(v.p, v.len, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(j)) {
+                json_decref(j);
+                return -EBADMSG;
+        }
+        *ret = j;
+        return 0;
+}
+
+int ingest_record_take(const char **p, size_t *left, IngestRequest *ret) {
+        Slice f[_BIN_MAX], critical[INGEST_MAX_CRITICAL];
+        IngestRequest r = {};
+        uint32_t n_critical;
+        uint8_t kind;
+        int k;
+
+        /* Its bytes first, all of them: a record refused for its bounds (-E2BIG) still uses
+         * them, and the next one follows. */
+        if (!take_bytes(p, left, &kind, 1) || !take_bytes(p, left, &r.iat, sizeof(r.iat)) ||
+            !take_bytes(p, left, &r.event_time, sizeof(r.event_time)))
+                return -EBADMSG;
+        for (size_t i = 0; i < _BIN_MAX; i++)
+                if (!take_slice(p, left, &f[i]))
+                        return -EBADMSG;
+        if (!take_bytes(p, left, &n_critical, sizeof(n_critical)))
+                return -EBADMSG;
+        for (uint32_t i = 0; i < n_critical; i++) {
+                Slice c;
+
+                if (!take_slice(p, left, &c) || !c.p)
+                        return -EBADMSG;
+                if (i < INGEST_MAX_CRITICAL)
+                        critical[i] = c;
+        }
+
+        /* Then what ingest_from_json() checks of the same record, in its order. */
+        if (kind >= ARRAY_SIZE(kind_names) || r.iat > INT64_MAX || r.event_time > INT64_MAX)
+                return -EBADMSG;
+        r.kind = (IngestKind) kind;
+        if ((k = slice_str(f[BIN_JTI], true, SET_MAX_JTI, false, &r.jti)) < 0 ||
+            (k = slice_str(f[BIN_ISS], true, INGEST_MAX_STRING, false, &r.iss)) < 0 ||
+            (k = slice_str(f[BIN_TXN], false, INGEST_MAX_STRING, false, &r.txn)) < 0 ||
+            (k = slice_str(f[BIN_EVENT_URI], true, INGEST_MAX_STRING, false, &r.event_uri)) < 0 ||
+            (k = slice_str(f[BIN_STREAM_ID], false, INGEST_MAX_STRING, false, &r.stream_id)) < 0 ||
+            (k = slice_str(f[BIN_STATE], false, INGEST_MAX_STRING, false, &r.state)) < 0 ||
+            (k = slice_str(f[BIN_STATUS], false, 64, false, &r.status)) < 0 ||
+            (k = slice_str(f[BIN_REASON], false, INGEST_MAX_STRING, false, &r.reason)) < 0 ||
+            (k = slice_str(f[BIN_CLAIMS], false, INGEST_MAX_CLAIMS, true, &r.claims_json)) < 0)
+                goto fail;
+        if (isempty(r.jti)) {
+                k = -EBADMSG;
+                goto fail;
+        }
+        if (r.kind == INGEST_STREAM_UPDATED &&
+            (!r.status || (!streq(r.status, "enabled") && !streq(r.status, "paused") &&
+                           !streq(r.status, "disabled")))) {
+                k = -EBADMSG;
+                goto fail;
+        }
+        if (r.kind == INGEST_SUBJECT) {
+                if (!f[BIN_EVENT].p) {
+                        k = -EBADMSG;
+                        goto fail;
+                }
+                if ((k = slice_object(f[BIN_EVENT], &r.event)) < 0 ||
+                    (k = slice_object(f[BIN_SUBJECT], &r.subject)) < 0)
+                        goto fail;
+                if (json_larger(r.event, INGEST_MAX_EVENT) ||
+                    (r.subject && json_larger(r.subject, INGEST_MAX_SUBJECT))) {
+                        k = -E2BIG;
+                        goto fail;
+                }
+        } else if (f[BIN_EVENT].p || f[BIN_SUBJECT].p) {
+                k = -EBADMSG;
+                goto fail;
+        }
+        if (n_critical > INGEST_MAX_CRITICAL) {
+                k = -E2BIG;
+                goto fail;
+        }
+        for (uint32_t i = 0; i < n_critical; i++) {
+                _cleanup_free_ char *s = NULL;
+
+                if ((k = slice_str(critical[i], true, SIZE_MAX, false, &s)) < 0)
+                        goto fail;
+                if (isempty(s) || strlen(s) > INGEST_MAX_CRITICAL_NAME) {
+                        k = -E2BIG;
+                        goto fail;
+                }
+                if ((k = strv_extend(&r.critical, s)) < 0)
+                        goto fail;
+        }
         *ret = r;
         return 0;
 fail:

@@ -68,11 +68,20 @@ typedef struct IngestRequest {
  * violation), or -E2BIG for members past their bounds (the SET is refused as invalid_request). */
 json_t *ingest_to_json(const IngestRequest *r);
 int ingest_from_json(json_t *j, IngestRequest *ret);
-/* ingest_from_json() for a record of an ingest-batch frame, whose claims may be in the frame's
- * attachment (link.h): a record with "claims_len": L (and no "claims") takes the next L bytes
- * of *att (*att_left of them remain; at least 1 and at most INGEST_MAX_CLAIMS, UTF-8 without
- * NUL, else -EBADMSG), and *att and *att_left move past them. */
-int ingest_from_json_attached(json_t *j, const char **att, size_t *att_left, IngestRequest *ret);
+/* The binary record of an ingest-batch frame (link.h), as root reads it: the worker writes it
+ * with ingest_record_put() at buf (size bytes there), *ret_len its length: 0, -ENOSPC when it
+ * does not fit, -ENOMEM. Its layout, in host byte order (both ends are the same program on the
+ * same host): kind (1 byte), iat and event_time (8 bytes each), then jti, iss, txn, event_uri,
+ * stream_id, state, status, reason, claims, event and subject (the last two compact JSON
+ * texts), each a 4-byte length (UINT32_MAX: absent) and as many bytes, then the number of
+ * critical names (4 bytes) and each as a string.
+ * ingest_record_take() reads one at *p (*left bytes remain) and moves past it, and checks it
+ * as ingest_from_json() checks a JSON record: -EBADMSG for a malformed one (cut short, a
+ * string with a NUL or not UTF-8, a wrong member…), -E2BIG for one past root's bounds (its
+ * bytes are used all the same, so the next record follows). */
+int ingest_record_put(const IngestRequest *r, char *buf, size_t size, size_t *ret_len);
+int ingest_record_take(const char **p, size_t *left, IngestRequest *ret);
+
 
 void ingest_request_done(IngestRequest *r);
 

@@ -7,7 +7,7 @@
  * one JSON object per datagram, at most LINK_MAX_FRAME bytes, parsed strictly on both sides.
  *
  *   worker → daemon   {"type":"ingest","id":N,"request":{…}}   → {"type":"reply","id":N,…}
- *                     {"type":"ingest-batch","id":N,"requests":[{…},…]} [NUL claims…]
+ *                     {"type":"ingest-batch","id":N,"records":K} NUL records…
  *                                                   → {"type":"reply","id":N,"status":0,
  *                                                      "results":[{"status":S,…},…]}
  *                     {"type":"kv-get","id":N,"key":K}          → {"type":"reply","id":N,"value":V}
@@ -33,11 +33,12 @@
  * the order read, and commits consecutive ingest-batches it has read together in one
  * transaction (each still gets its own reply).
  *
- * An ingest-batch frame alone may carry an attachment: after the object, one NUL byte, then
- * the claims of its records back to back, unescaped. A record with "claims_len": L (instead of
- * "claims") has the next L bytes (UTF-8, no NUL); the records must use the attachment up
- * exactly. The SETs' claims are most of a record: carried as JSON strings they would be
- * escaped by the worker and unescaped by root for every SET, and root only stores them.
+ * An ingest-batch frame carries its K records (1 to LINK_BATCH_MAX) in its attachment: after
+ * the object, one NUL byte, then the records back to back in their binary form
+ * (ingest_record_put() in ingest.h), which must use the attachment up exactly. Root reads them
+ * with no JSON parser but for each subject SET's event and subject: parsing records as JSON was
+ * most of what root spent on a SET after the commit itself, and the SETs' claims, most of a
+ * record's bytes, are carried as they are, neither escaped by the worker nor unescaped by root.
  *
  * The framing is here, in code both processes link; the worker's end of the channel is
  * receiver/link-client.c, root's the worker supervision in daemon/broker.c.

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* The privileged daemon's parser of what the network worker sends it: a channel datagram is
- * decoded as JSON (as link_recv() does) and its "request" member as an IngestRequest. A
- * compromised worker controls these bytes completely. */
+/* The privileged daemon's parsers of what the network worker sends it: a channel datagram is
+ * decoded as JSON (as link_recv() does) and its "request" member as an IngestRequest; the same
+ * bytes are read as the binary records of an ingest-batch frame's attachment (ingest.h), one
+ * after the other. A compromised worker controls these bytes completely. Whatever either
+ * accepts is written again and read back the same. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +17,59 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static bool same(const IngestRequest *a, const IngestRequest *b) {
+        return a->kind == b->kind && strcmp(a->jti, b->jti) == 0 && strcmp(a->iss, b->iss) == 0 &&
+               a->iat == b->iat && a->event_time == b->event_time &&
+               !a->claims_json == !b->claims_json &&
+               (!a->claims_json || strcmp(a->claims_json, b->claims_json) == 0) &&
+               !a->event == !b->event && (!a->event || json_equal(a->event, b->event)) &&
+               !a->subject == !b->subject && (!a->subject || json_equal(a->subject, b->subject));
+}
+
+static void binary_records(const uint8_t *data, size_t size) {
+        const char *p = (const char *) data;
+        size_t left = size;
+
+        while (left > 0) {
+                IngestRequest r = {}, back = {};
+                size_t before = left, len = 0;
+                int k = ingest_record_take(&p, &left, &r);
+
+                if (k != 0 && k != -E2BIG && k != -EBADMSG && k != -ENOMEM)
+                        abort();
+                if (k == 0 || k == -E2BIG) {
+                        /* It used its bytes, and nothing past them. */
+                        if (left >= before || p != (const char *) data + (size - left))
+                                abort();
+                }
+                if (k == 0) {
+                        size_t cap = 2 * before + 4096;
+                        char *buf = malloc(cap);
+                        const char *q = buf;
+                        size_t qleft;
+
+                        if (buf && ingest_record_put(&r, buf, cap, &len) == 0) {
+                                qleft = len;
+                                if (ingest_record_take(&q, &qleft, &back) != 0 || qleft != 0 ||
+                                    !same(&r, &back))
+                                        abort();
+                                ingest_request_done(&back);
+                        }
+                        free(buf);
+                        ingest_request_done(&r);
+                }
+                if (k != 0 && k != -E2BIG)
+                        return;
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         IngestRequest r = {};
         json_t *j, *again;
 
         if (size > LINK_MAX_FRAME)
                 return 0;
+        binary_records(data, size);
         j = json_loadb((const char *) data, size, JSON_REJECT_DUPLICATES, NULL);
         if (!j)
                 return 0;

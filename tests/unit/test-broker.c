@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "broker.h"
+#include "ingest.h"
 #include "manager-fixture.h"
 #include "link.h"
 #include "nss-fixture.h"
@@ -222,35 +223,85 @@ static void test_ingest(void **state) {
         "\"event_time\":%lld,\"claims\":\"{}\",\"event\":{},\"subject\":{\"format\":\"email\","     \
         "\"email\":\"%s\"},\"critical\":[]}"
 
+/* One ingest-batch frame of len bytes as link_recv() frames it and broker.c handles it. */
+static int ingest_frame(Fixture *f, const char *text, size_t len, json_t **reply) {
+        json_t *msg = NULL;
+        int r;
+
+        assert_int_equal(link_parse(text, len, &msg), 0);
+        *reply = NULL;
+        r = broker_ingest_batches(&f->m->state, "default", &msg, 1, reply);
+        json_decref(msg);
+        return r;
+}
+
+/* The binary record (ingest_record_put()) of a JSON record the worker would hand over. */
+static size_t put_item(char *buf, size_t size, const char *item) {
+        json_t *j = json_loads(item, 0, NULL);
+        IngestRequest r = {};
+        size_t len = 0;
+
+        assert_non_null(j);
+        assert_int_equal(ingest_from_json(j, &r), 0);
+        assert_int_equal(ingest_record_put(&r, buf, size, &len), 0);
+        ingest_request_done(&r);
+        json_decref(j);
+        return len;
+}
+
+/* An ingest-batch frame: the object head, a NUL, then the binary records of items[0..n).
+ * Returns its length. */
+static size_t batch_frame(char *buf, size_t size, const char *head, const char *const *items,
+                          size_t n) {
+        size_t at = (size_t) snprintf(buf, size, "%s", head) + 1;
+
+        assert_true(at < size);
+        buf[at - 1] = '\0';
+        for (size_t i = 0; i < n; i++)
+                at += put_item(buf + at, size - at, items[i]);
+        return at;
+}
+
+static void expect_batch_violation(Fixture *f, const char *text, size_t len) {
+        json_t *reply = NULL;
+
+        assert_int_equal(ingest_frame(f, text, len, &reply), -EPROTO);
+        assert_null(reply);
+}
+
+static json_int_t result_status(json_t *reply, size_t i) {
+        return json_integer_value(json_object_get(json_array_get(json_object_get(reply, "results"), i),
+                                                  "status"));
+}
+
 /* An ingest-batch: one transaction, one result per record in order; a duplicate inside the batch
  * and a refused record leave the others committed; malformed batches are violations. */
 static void test_ingest_batch(void **state) {
         Fixture *f = *state;
         long long now = (long long) time(NULL);
         char a[1024], b[1024], c[1024], d[1024], text[8192];
+        const char *items[4] = { a, b, c, d };
         json_t *answer, *results;
         HistoryEntry *h = NULL;
-        size_t n = 0;
+        size_t n = 0, len;
         RiskLevel l;
 
         snprintf(a, sizeof(a), BATCH_ITEM, "b1", now, now, "alice@example.com");
         snprintf(b, sizeof(b), BATCH_ITEM, "b2", now, now, "bob@example.com");
         snprintf(c, sizeof(c), BATCH_ITEM, "b1", now, now, "alice@example.com");  /* again */
         snprintf(d, sizeof(d), BATCH_ITEM, "b3", now + 86400, now, "carol@example.com"); /* future */
-        snprintf(text, sizeof(text), "{\"type\":\"ingest-batch\",\"id\":9,\"requests\":[%s,%s,%s,%s]}",
-                 a, b, c, d);
-        answer = handle(f, text);
+        len = batch_frame(text, sizeof(text), "{\"type\":\"ingest-batch\",\"id\":9,\"records\":4}",
+                          items, 4);
+        assert_int_equal(ingest_frame(f, text, len, &answer), 0);
         assert_non_null(answer);
         assert_int_equal(json_integer_value(json_object_get(answer, "id")), 9);
         assert_int_equal(json_integer_value(json_object_get(answer, "status")), 0);
         results = json_object_get(answer, "results");
         assert_int_equal(json_array_size(results), 4);
-        assert_int_equal(json_integer_value(json_object_get(json_array_get(results, 0), "status")), 0);
-        assert_int_equal(json_integer_value(json_object_get(json_array_get(results, 1), "status")), 0);
-        assert_int_equal(json_integer_value(json_object_get(json_array_get(results, 2), "status")),
-                         -EALREADY);
-        assert_int_equal(json_integer_value(json_object_get(json_array_get(results, 3), "status")),
-                         -EBADMSG);
+        assert_int_equal(result_status(answer, 0), 0);
+        assert_int_equal(result_status(answer, 1), 0);
+        assert_int_equal(result_status(answer, 2), -EALREADY);
+        assert_int_equal(result_status(answer, 3), -EBADMSG);
         assert_string_equal(json_string_value(json_object_get(json_array_get(results, 3), "err")),
                             "invalid_request");
         json_decref(answer);
@@ -269,38 +320,57 @@ static void test_ingest_batch(void **state) {
         assert_int_equal(state_levels_lookup(&f->m->state, 2002, (uint64_t) now, &l, NULL, 0, NULL, 0), 0);
         assert_int_equal(l, RISK_HIGH);
 
-        /* The same batch again: every record a duplicate, nothing applied twice. */
-        answer = handle(f, text);
-        results = json_object_get(answer, "results");
+        /* The same batch again, through the channel's dispatch: every record a duplicate,
+         * nothing applied twice. */
+        {
+                json_t *msg = NULL;
+
+                assert_int_equal(link_parse(text, len, &msg), 0);
+                assert_int_equal(broker_handle_message(&f->m->state, "default", msg, &answer), 0);
+                json_decref(msg);
+        }
         for (size_t i = 0; i < 3; i++)
-                assert_int_equal(json_integer_value(json_object_get(json_array_get(results, i), "status")),
-                                 -EALREADY);
+                assert_int_equal(result_status(answer, i), -EALREADY);
         json_decref(answer);
 
-        expect_violation(f, "{\"type\":\"ingest-batch\",\"id\":10,\"requests\":[]}");
-        expect_violation(f, "{\"type\":\"ingest-batch\",\"id\":11,\"requests\":{}}");
-        expect_violation(f, "{\"type\":\"ingest-batch\",\"id\":12}");
-        expect_violation(f, "{\"type\":\"ingest-batch\",\"requests\":[{}]}");
-        expect_violation(f, "{\"type\":\"ingest-batch\",\"id\":13,\"requests\":[{\"kind\":\"subject\"}]}");
+        /* Malformed frames: no records, a count that is not one, no id, no records at all, a
+         * record cut short or missing, a byte left over, more than LINK_BATCH_MAX. */
+        static const char *const heads[] = {
+                "{\"type\":\"ingest-batch\",\"id\":10,\"records\":0}",
+                "{\"type\":\"ingest-batch\",\"id\":11,\"records\":{}}",
+                "{\"type\":\"ingest-batch\",\"id\":12}",
+                "{\"type\":\"ingest-batch\",\"records\":1}",
+                "{\"type\":\"ingest-batch\",\"id\":13,\"records\":2}",
+                "{\"type\":\"ingest-batch\",\"id\":14,\"records\":-1}",
+                "{\"type\":\"ingest-batch\",\"id\":15,\"records\":257}",
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(heads); i++) {
+                len = batch_frame(text, sizeof(text), heads[i], items, 1);
+                expect_batch_violation(f, text, len);
+        }
+        len = batch_frame(text, sizeof(text), "{\"type\":\"ingest-batch\",\"id\":16,\"records\":1}",
+                          items, 1);
+        expect_batch_violation(f, text, len - 1);
+        text[len] = 'x';
+        expect_batch_violation(f, text, len + 1);
+        /* Without its records (no NUL, nothing after it). */
+        expect_violation(f, "{\"type\":\"ingest-batch\",\"id\":17,\"records\":1}");
+        assert_int_equal(store_user_level(f->m->state.store, 2001, 1, &l, NULL), 0);
 }
 
 /* Frames read one after the other from the channel as broker.c reads them. */
-static int ingest_frames(Fixture *f, const char *const *texts, size_t n, json_t **replies) {
+static int ingest_frames(Fixture *f, const char *const *texts, const size_t *lens, size_t n,
+                         json_t **replies) {
         json_t *msgs[LINK_BATCH_AHEAD] = {};
         int r;
 
         assert_true(n <= LINK_BATCH_AHEAD);
         for (size_t i = 0; i < n; i++)
-                assert_int_equal(link_parse(texts[i], strlen(texts[i]), &msgs[i]), 0);
+                assert_int_equal(link_parse(texts[i], lens[i], &msgs[i]), 0);
         r = broker_ingest_batches(&f->m->state, "default", msgs, n, replies);
         for (size_t i = 0; i < n; i++)
                 json_decref(msgs[i]);
         return r;
-}
-
-static json_int_t result_status(json_t *reply, size_t i) {
-        return json_integer_value(json_object_get(json_array_get(json_object_get(reply, "results"), i),
-                                                  "status"));
 }
 
 /* ingest-batch frames waiting together are committed together: each frame gets its own answer
@@ -310,9 +380,9 @@ static void test_ingest_batches_together(void **state) {
         Fixture *f = *state;
         long long now = (long long) time(NULL);
         char a[1024], b[1024], c[1024], d[1024], f1[4096], f2[4096];
-        const char *texts[2] = { f1, f2 }, *bad[2] = { f1, "{\"type\":\"ingest-batch\",\"id\":32,"
-                                                                "\"requests\":[{\"kind\":1}]}" };
+        const char *texts[2] = { f1, f2 }, *ab[2] = { a, b }, *cd[2] = { c, d };
         json_t *replies[LINK_BATCH_AHEAD] = {};
+        size_t lens[2], at;
         RiskLevel l;
 
         snprintf(a, sizeof(a), BATCH_ITEM, "m1", now, now, "alice@example.com");
@@ -320,17 +390,25 @@ static void test_ingest_batches_together(void **state) {
         snprintf(c, sizeof(c), BATCH_ITEM, "m1", now, now, "alice@example.com"); /* again */
         snprintf(d, sizeof(d), BATCH_ITEM, "m3", now, now, "carol@example.com");
 
-        /* A malformed second frame: nothing of the first is applied either. */
-        snprintf(f1, sizeof(f1), "{\"type\":\"ingest-batch\",\"id\":31,\"requests\":[%s]}", d);
-        assert_int_equal(ingest_frames(f, bad, 2, replies), -EPROTO);
+        /* A malformed second frame (a record of no kind there is): nothing of the first is
+         * applied either. */
+        lens[0] = batch_frame(f1, sizeof(f1), "{\"type\":\"ingest-batch\",\"id\":31,\"records\":1}",
+                              &cd[1], 1);
+        lens[1] = batch_frame(f2, sizeof(f2), "{\"type\":\"ingest-batch\",\"id\":32,\"records\":1}",
+                              &ab[0], 1);
+        at = strlen(f2) + 1;
+        f2[at] = 7; /* the record's kind */
+        assert_int_equal(ingest_frames(f, texts, lens, 2, replies), -EPROTO);
         assert_null(replies[0]);
         assert_null(replies[1]);
         assert_int_equal(store_user_level(f->m->state.store, 2003, 1, &l, NULL), 0);
         assert_int_equal(l, RISK_NONE);
 
-        snprintf(f1, sizeof(f1), "{\"type\":\"ingest-batch\",\"id\":21,\"requests\":[%s,%s]}", a, b);
-        snprintf(f2, sizeof(f2), "{\"type\":\"ingest-batch\",\"id\":22,\"requests\":[%s,%s]}", c, d);
-        assert_int_equal(ingest_frames(f, texts, 2, replies), 0);
+        lens[0] = batch_frame(f1, sizeof(f1), "{\"type\":\"ingest-batch\",\"id\":21,\"records\":2}",
+                              ab, 2);
+        lens[1] = batch_frame(f2, sizeof(f2), "{\"type\":\"ingest-batch\",\"id\":22,\"records\":2}",
+                              cd, 2);
+        assert_int_equal(ingest_frames(f, texts, lens, 2, replies), 0);
         assert_int_equal(json_integer_value(json_object_get(replies[0], "id")), 21);
         assert_int_equal(json_integer_value(json_object_get(replies[1], "id")), 22);
         assert_int_equal(json_array_size(json_object_get(replies[0], "results")), 2);
@@ -347,81 +425,132 @@ static void test_ingest_batches_together(void **state) {
         }
 }
 
-#define ATT_ITEM                                                                                   \
-        "{\"kind\":\"subject\",\"jti\":\"%s\",\"iss\":\"" ISS "\",\"event_uri\":"                      \
-        "\"https://schemas.openid.net/secevent/caep/event-type/session-revoked\",\"iat\":%lld,"     \
-        "\"event_time\":%lld,\"claims_len\":%d,\"event\":{},\"subject\":{\"format\":\"email\","    \
-        "\"email\":\"%s\"},\"critical\":[]}"
+/* A frame of one record, r, after the record good (so that what r does to the frame shows):
+ * the frame's result. */
+static int frame_with(Fixture *f, const IngestRequest *good, const IngestRequest *r,
+                      void (*mangle)(char *rec, size_t len), json_t **reply) {
+        char text[65536];
+        size_t at = (size_t) snprintf(text, sizeof(text),
+                                      "{\"type\":\"ingest-batch\",\"id\":40,\"records\":2}") + 1;
+        size_t len;
 
-/* One ingest-batch frame of len bytes (it may hold a NUL) as link_recv() frames it and broker.c
- * handles it. */
-static int ingest_frame(Fixture *f, const char *text, size_t len, json_t **reply) {
-        json_t *msg = NULL;
-        int r;
-
-        assert_int_equal(link_parse(text, len, &msg), 0);
-        *reply = NULL;
-        r = broker_ingest_batches(&f->m->state, "default", &msg, 1, reply);
-        json_decref(msg);
-        return r;
+        text[at - 1] = '\0';
+        assert_int_equal(ingest_record_put(good, text + at, sizeof(text) - at, &len), 0);
+        at += len;
+        assert_int_equal(ingest_record_put(r, text + at, sizeof(text) - at, &len), 0);
+        if (mangle)
+                mangle(text + at, len);
+        return ingest_frame(f, text, at + len, reply);
 }
 
-/* An ingest-batch whose claims travel in its attachment (link.h): each record takes its bytes in
- * order, and an attachment not used up exactly, or claims that are not UTF-8 without NUL, break
- * the protocol; an attachment on another frame, or an object naming it, is malformed. */
-static void test_ingest_batch_attachment(void **state) {
+static void nul_in_jti(char *rec, size_t len) {
+        assert_true(len > 22);
+        rec[1 + 8 + 8 + 4] = '\0'; /* kind, iat, event_time, the jti's length, then the jti */
+}
+
+static void huge_length(char *rec, size_t len) {
+        uint32_t l = UINT32_MAX - 1;
+
+        assert_true(len > 21);
+        memcpy(rec + 1 + 8 + 8, &l, sizeof(l));
+}
+
+/* The binary records (ingest.h) root reads from a frame's attachment, against what a hostile
+ * worker may write: cut short anywhere, a NUL or bytes that are not UTF-8 in a string, a
+ * control character, no event for a subject SET, an event for another kind, a length past the
+ * end: each breaks the protocol and nothing of the frame is applied. A record past root's
+ * bounds is refused alone (invalid_request) and the next one follows. */
+static void test_ingest_batch_records(void **state) {
         Fixture *f = *state;
         long long now = (long long) time(NULL);
-        char a[1024], b[1024], frame[4096];
-        json_t *reply = NULL, *msg = NULL;
+        char item[1024], text[8192];
+        const char *items[1] = { item };
+        json_t *reply = NULL, *j;
+        IngestRequest good = {}, r = {};
+        size_t len, head;
         RiskLevel l;
-        size_t n;
-        static const struct {
-                int len_a, len_b;
-                const char *att;
-                size_t att_len;
-        } bad[] = {
-                { 9, 2, "{\"x\":\"1\"}{}!", 12 },   /* a byte left over */
-                { 9, 4, "{\"x\":\"1\"}{}", 11 },    /* past the end */
-                { 9, 2, "{\"x\":\"\0\"}{}", 11 },  /* a NUL */
-                { 9, 2, "{\"x\":\"\xc0\"}{}", 11 }, /* not UTF-8 */
-                { 0, 11, "{\"x\":\"1\"}{}", 11 },   /* none */
-        };
 
-        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-                snprintf(a, sizeof(a), ATT_ITEM, "t1", now, now, bad[i].len_a, "alice@example.com");
-                snprintf(b, sizeof(b), ATT_ITEM, "t2", now, now, bad[i].len_b, "bob@example.com");
-                n = (size_t) snprintf(frame, sizeof(frame),
-                                      "{\"type\":\"ingest-batch\",\"id\":41,\"requests\":[%s,%s]}", a, b);
-                memcpy(frame + n + 1, bad[i].att, bad[i].att_len);
-                assert_int_equal(ingest_frame(f, frame, n + 1 + bad[i].att_len, &reply), -EPROTO);
-                assert_null(reply);
+        snprintf(item, sizeof(item), BATCH_ITEM, "r1", now, now, "alice@example.com");
+        len = batch_frame(text, sizeof(text), "{\"type\":\"ingest-batch\",\"id\":41,\"records\":1}",
+                          items, 1);
+        head = strlen(text) + 1;
+        for (size_t cut = head; cut < len; cut++)
+                expect_batch_violation(f, text, cut);
+
+        j = json_loads(item, 0, NULL);
+        assert_int_equal(ingest_from_json(j, &good), 0);
+        json_decref(j);
+        snprintf(item, sizeof(item), BATCH_ITEM, "r2", now, now, "bob@example.com");
+        j = json_loads(item, 0, NULL);
+        assert_int_equal(ingest_from_json(j, &r), 0);
+        json_decref(j);
+
+        assert_int_equal(frame_with(f, &good, &r, nul_in_jti, &reply), -EPROTO);
+        assert_int_equal(frame_with(f, &good, &r, huge_length, &reply), -EPROTO);
+        {
+                char *saved = r.claims_json;
+
+                r.claims_json = UNCONST("{\"x\":\"\xc0\"}"); /* not UTF-8 */
+                assert_int_equal(frame_with(f, &good, &r, NULL, &reply), -EPROTO);
+                r.claims_json = saved;
         }
+        {
+                char *saved = r.iss;
+
+                r.iss = UNCONST(ISS "\x1b[2J"); /* a control character */
+                assert_int_equal(frame_with(f, &good, &r, NULL, &reply), -EPROTO);
+                r.iss = saved;
+        }
+        {
+                json_t *saved = r.event;
+
+                r.event = NULL; /* a subject SET without its event */
+                assert_int_equal(frame_with(f, &good, &r, NULL, &reply), -EPROTO);
+                r.kind = INGEST_VERIFICATION; /* another kind with one */
+                r.event = saved;
+                assert_int_equal(frame_with(f, &good, &r, NULL, &reply), -EPROTO);
+                r.kind = INGEST_SUBJECT;
+        }
+        assert_null(reply);
         assert_int_equal(store_user_level(f->m->state.store, 2001, 1, &l, NULL), 0);
         assert_int_equal(l, RISK_NONE);
 
-        snprintf(a, sizeof(a), ATT_ITEM, "t1", now, now, 9, "alice@example.com");
-        snprintf(b, sizeof(b), ATT_ITEM, "t2", now, now, 2, "bob@example.com");
-        n = (size_t) snprintf(frame, sizeof(frame),
-                              "{\"type\":\"ingest-batch\",\"id\":42,\"requests\":[%s,%s]}", a, b);
-        memcpy(frame + n + 1, "{\"x\":\"1\"}{}", 11);
-        assert_int_equal(ingest_frame(f, frame, n + 12, &reply), 0);
-        assert_int_equal(json_integer_value(json_object_get(reply, "id")), 42);
-        assert_int_equal(result_status(reply, 0), 0);
-        assert_int_equal(result_status(reply, 1), 0);
-        json_decref(reply);
-        for (uid_t u = 2001; u <= 2002; u++) {
-                assert_int_equal(store_user_level(f->m->state.store, u, 1, &l, NULL), 0);
-                assert_int_equal(l, RISK_HIGH);
+        /* Past root's bounds (an event larger than INGEST_MAX_EVENT): refused alone. */
+        {
+                json_t *saved = r.event;
+                char *big = malloc(INGEST_MAX_EVENT + 1);
+
+                assert_non_null(big);
+                memset(big, 'x', INGEST_MAX_EVENT);
+                big[INGEST_MAX_EVENT] = '\0';
+                r.event = json_pack("{s:s}", "reason_admin", big);
+                free(big);
+                assert_int_equal(frame_with(f, &good, &r, NULL, &reply), 0);
+                assert_int_equal(result_status(reply, 0), 0);
+                assert_int_equal(result_status(reply, 1), -EBADMSG);
+                assert_string_equal(json_string_value(json_object_get(
+                        json_array_get(json_object_get(reply, "results"), 1), "err")),
+                        "invalid_request");
+                json_decref(reply);
+                json_decref(r.event);
+                r.event = saved;
         }
+        assert_int_equal(store_user_level(f->m->state.store, 2001, 1, &l, NULL), 0);
+        assert_int_equal(l, RISK_HIGH);
+        ingest_request_done(&good);
+        ingest_request_done(&r);
 
         /* Only an ingest-batch has an attachment; no frame names it itself. */
-        assert_int_equal(link_parse("{\"type\":\"ingest\"}\0{}", 20, &msg), -EBADMSG);
-        static const char named[] = "{\"type\":\"ingest-batch\",\"attachment\":\"\"}";
-        assert_int_equal(link_parse(named, strlen(named), &msg), -EBADMSG);
-        assert_int_equal(link_parse("{\"type\":\"ingest-batch\"}\0", 24, &msg), 0);
-        assert_int_equal(json_string_length(json_object_get(msg, LINK_ATTACHMENT)), 0);
-        json_decref(msg);
+        {
+                json_t *msg = NULL;
+                static const char named[] = "{\"type\":\"ingest-batch\",\"attachment\":\"\"}";
+
+                assert_int_equal(link_parse("{\"type\":\"ingest\"}\0{}", 20, &msg), -EBADMSG);
+                assert_int_equal(link_parse(named, strlen(named), &msg), -EBADMSG);
+                assert_int_equal(link_parse("{\"type\":\"ingest-batch\"}\0", 24, &msg), 0);
+                assert_int_equal(json_string_length(json_object_get(msg, LINK_ATTACHMENT)), 0);
+                json_decref(msg);
+        }
 }
 
 static void test_facts(void **state) {
@@ -501,7 +630,7 @@ int main(int argc, char *argv[]) {
                 cmocka_unit_test_setup_teardown(test_ingest, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ingest_batch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ingest_batches_together, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_ingest_batch_attachment, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ingest_batch_records, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_facts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verify_result, setup, teardown),
         };

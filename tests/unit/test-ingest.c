@@ -57,80 +57,241 @@ static void test_round_trip(void **state) {
         ingest_request_done(&b);
 }
 
-/* A record whose claims are in its frame's attachment (link.h): it takes its "claims_len" bytes,
- * the cursor moves past them, also for a record refused for its bounds; what the bytes or the
- * length may not be. */
-static json_t *attached(const char *claims, json_int_t len) {
-        IngestRequest a;
-        json_t *j;
+/* The binary record of an ingest-batch frame (ingest.h): what ingest_record_put() writes,
+ * ingest_record_take() reads back the same, for each kind, one after the other; a buffer too
+ * small is said; whatever is cut short, a NUL, bytes that are not UTF-8, a control character, a
+ * wrong kind or a member the kind does not have are malformed; past root's bounds it is -E2BIG
+ * and its bytes are used all the same. */
+static size_t put(const IngestRequest *r, char *buf, size_t size) {
+        size_t len = 0;
 
-        fill(&a);
-        j = ingest_to_json(&a);
-        assert_non_null(j);
-        json_object_del(j, "claims");
-        if (len >= 0)
-                json_object_set_new(j, "claims_len", json_integer(len));
-        if (claims)
-                json_object_set_new(j, "claims", json_string(claims));
-        ingest_request_done(&a);
-        return j;
+        assert_int_equal(ingest_record_put(r, buf, size, &len), 0);
+        assert_true(len > 0 && len <= size);
+        return len;
 }
 
-static int take(json_t *j, const char *att, size_t att_len, size_t *ret_left, IngestRequest *r) {
-        const char *p = att;
-        size_t left = att_len;
+static int take_bin(const char *buf, size_t len, size_t *ret_left, IngestRequest *r) {
+        const char *p = buf;
+        size_t left = len;
         int k;
 
         memset(r, 0, sizeof(*r));
-        k = ingest_from_json_attached(j, att ? &p : &att, &left, r);
-        assert_ptr_equal(p, att ? att + (att_len - left) : NULL);
-        *ret_left = left;
-        json_decref(j);
+        k = ingest_record_take(&p, &left, r);
+        assert_ptr_equal(p, buf + (len - left));
+        if (ret_left)
+                *ret_left = left;
         return k;
 }
 
-static void test_attached_claims(void **state) {
-        static const char att[] = "{\"a\":\"\u00e9\"}{\"b\":2}\0{\"c\":\xff}";
-        IngestRequest r;
-        json_t *big;
-        size_t left;
+static void test_binary_round_trip(void **state) {
+        static char buf[2 * INGEST_MAX_EVENT];
+        IngestRequest a, v = {}, u = {}, b;
+        size_t n1, n2, n3, left, len;
 
-        /* Two records, one after the other. */
-        assert_int_equal(take(attached(NULL, 10), att, 18, &left, &r), 0);
-        assert_string_equal(r.claims_json, "{\"a\":\"\u00e9\"}");
-        assert_int_equal(left, 8);
-        ingest_request_done(&r);
-        assert_int_equal(take(attached(NULL, 7), att + 10, 8, &left, &r), 0);
-        assert_string_equal(r.claims_json, "{\"b\":2}");
-        assert_int_equal(left, 1);
-        ingest_request_done(&r);
-        /* Without claims_len the record's own "claims" (or none); the attachment is untouched. */
-        assert_int_equal(take(attached("{}", -1), att, 18, &left, &r), 0);
-        assert_string_equal(r.claims_json, "{}");
-        assert_int_equal(left, 18);
-        ingest_request_done(&r);
+        (void) state;
+        fill(&a);
+        v.kind = INGEST_VERIFICATION;
+        v.jti = UNCONST("v-1");
+        v.iss = UNCONST("https://idp.example.com");
+        v.event_uri = UNCONST("https://schemas.openid.net/secevent/ssf/event-type/verification");
+        v.stream_id = UNCONST("s-1");
+        v.state = UNCONST("0123");
+        u = v;
+        u.kind = INGEST_STREAM_UPDATED;
+        u.state = NULL;
+        u.status = UNCONST("paused");
+        u.reason = UNCONST("maintenance");
+        u.txn = UNCONST("t-9");
+        u.claims_json = UNCONST("{}");
 
-        /* Refused for its bounds, it still takes its bytes. */
-        static char pad[INGEST_MAX_EVENT + 1];
-        big = attached(NULL, 10);
+        n1 = put(&a, buf, sizeof(buf));
+        n2 = put(&v, buf + n1, sizeof(buf) - n1);
+        n3 = put(&u, buf + n1 + n2, sizeof(buf) - n1 - n2);
+        /* Every buffer too small for one is said, nothing written past it. */
+        for (size_t size = 0; size < n1; size++)
+                assert_int_equal(ingest_record_put(&a, buf + n1 + n2 + n3, size, &len), -ENOSPC);
+
+        assert_int_equal(take_bin(buf, n1 + n2 + n3, &left, &b), 0);
+        assert_int_equal(left, n2 + n3);
+        assert_int_equal(b.kind, INGEST_SUBJECT);
+        assert_string_equal(b.jti, a.jti);
+        assert_string_equal(b.iss, a.iss);
+        assert_string_equal(b.event_uri, a.event_uri);
+        assert_null(b.txn);
+        assert_int_equal(b.iat, a.iat);
+        assert_int_equal(b.event_time, a.event_time);
+        assert_string_equal(b.claims_json, a.claims_json);
+        assert_true(json_equal(b.event, a.event));
+        assert_true(json_equal(b.subject, a.subject));
+        assert_string_equal(b.critical[0], "device");
+        assert_null(b.critical[1]);
+        ingest_request_done(&b);
+
+        assert_int_equal(take_bin(buf + n1, n2 + n3, &left, &b), 0);
+        assert_int_equal(left, n3);
+        assert_int_equal(b.kind, INGEST_VERIFICATION);
+        assert_string_equal(b.stream_id, "s-1");
+        assert_string_equal(b.state, "0123");
+        assert_null(b.event);
+        assert_null(b.subject);
+        assert_null(b.claims_json);
+        assert_null(b.critical);
+        ingest_request_done(&b);
+
+        assert_int_equal(take_bin(buf + n1 + n2, n3, &left, &b), 0);
+        assert_int_equal(left, 0);
+        assert_int_equal(b.kind, INGEST_STREAM_UPDATED);
+        assert_string_equal(b.status, "paused");
+        assert_string_equal(b.reason, "maintenance");
+        assert_string_equal(b.txn, "t-9");
+        ingest_request_done(&b);
+
+        /* Cut short anywhere: malformed, never read past the end. */
+        for (size_t cut = 0; cut < n1; cut++) {
+                char *copy = malloc(cut + 1);
+
+                assert_non_null(copy);
+                memcpy(copy, buf, cut);
+                assert_int_equal(take_bin(copy, cut, NULL, &b), -EBADMSG);
+                free(copy);
+        }
+        ingest_request_done(&a);
+}
+
+/* a with one change made by change(), written and read back: the code. */
+static int binary_with(void (*change)(IngestRequest *r), void (*mangle)(char *rec, size_t len)) {
+        static char buf[4 * INGEST_MAX_EVENT];
+        IngestRequest a, b;
+        size_t len, left;
+        int k;
+
+        fill(&a);
+        if (change)
+                change(&a);
+        len = put(&a, buf, sizeof(buf));
+        if (mangle)
+                mangle(buf, len);
+        /* A byte after it: what the next record would start with, never taken. */
+        buf[len] = 'N';
+        k = take_bin(buf, len + 1, &left, &b);
+        if (k == 0 || k == -E2BIG)
+                assert_int_equal(left, 1);
+        if (k == 0)
+                ingest_request_done(&b);
+        ingest_request_done(&a);
+        return k;
+}
+
+static void kind_7(char *rec, size_t len) {
+        (void) len;
+        rec[0] = 7;
+}
+static void iat_negative(char *rec, size_t len) {
+        (void) len;
+        rec[8] = (char) 0x80; /* the most significant byte of iat (little-endian host) */
+}
+static void nul_in_jti(char *rec, size_t len) {
+        (void) len;
+        rec[1 + 8 + 8 + 4 + 1] = '\0';
+}
+static void jti_past_end(char *rec, size_t len) {
+        uint32_t l = (uint32_t) len;
+
+        memcpy(rec + 1 + 8 + 8, &l, sizeof(l));
+}
+static void bad_utf8_claims(IngestRequest *r) {
+        free(r->claims_json);
+        r->claims_json = strdup("{\"x\":\"\xed\xa0\x80\"}"); /* a surrogate */
+}
+static void control_in_iss(IngestRequest *r) {
+        free(r->iss);
+        r->iss = strdup("https://idp.example.com/\x7f");
+}
+static void empty_jti(IngestRequest *r) {
+        free(r->jti);
+        r->jti = strdup("");
+}
+static void no_iss(IngestRequest *r) {
+        r->iss = mfree(r->iss);
+}
+static void long_jti(IngestRequest *r) {
+        free(r->jti);
+        r->jti = calloc(1, SET_MAX_JTI + 2);
+        memset(r->jti, 'j', SET_MAX_JTI + 1);
+}
+static void no_event(IngestRequest *r) {
+        json_decref(r->event);
+        r->event = NULL;
+}
+static void event_not_object(IngestRequest *r) {
+        json_decref(r->event);
+        r->event = json_array();
+}
+static void verification_with_event(IngestRequest *r) {
+        r->kind = INGEST_VERIFICATION;
+}
+static void stream_updated_bad_status(IngestRequest *r) {
+        r->kind = INGEST_STREAM_UPDATED;
+        json_decref(r->event);
+        json_decref(r->subject);
+        r->event = r->subject = NULL;
+        r->status = strdup("on");
+}
+static void big_event(IngestRequest *r) {
+        char *pad = calloc(1, INGEST_MAX_EVENT + 1);
+
         memset(pad, 'x', INGEST_MAX_EVENT);
-        json_object_set_new(json_object_get(big, "event"), "pad", json_string(pad));
-        assert_int_equal(take(big, att, 18, &left, &r), -E2BIG);
-        assert_int_equal(left, 8);
+        json_object_set_new(r->event, "pad", json_string(pad));
+        free(pad);
+}
+static void big_subject(IngestRequest *r) {
+        char *pad = calloc(1, INGEST_MAX_SUBJECT + 1);
 
-        /* Malformed: past the end, empty, both forms, no attachment, a NUL, not UTF-8, not an
-         * integer, past INGEST_MAX_CLAIMS. */
-        assert_int_equal(take(attached(NULL, 19), att, 18, &left, &r), -EBADMSG);
-        assert_int_equal(take(attached(NULL, 0), att, 18, &left, &r), -EBADMSG);
-        assert_int_equal(take(attached("{}", 10), att, 18, &left, &r), -EBADMSG);
-        assert_int_equal(take(attached(NULL, 2), NULL, 0, &left, &r), -EBADMSG);
-        assert_int_equal(take(attached(NULL, 9), att + 10, 9, &left, &r), -EBADMSG);
-        assert_int_equal(take(attached(NULL, 7), att + 19, 7, &left, &r), -EBADMSG);
-        big = attached(NULL, -1);
-        json_object_set_new(big, "claims_len", json_string("7"));
-        assert_int_equal(take(big, att + 10, 8, &left, &r), -EBADMSG);
-        assert_int_equal(take(attached(NULL, INGEST_MAX_CLAIMS + 1), att, 18, &left, &r),
-                         -EBADMSG);
+        memset(pad, 'x', INGEST_MAX_SUBJECT);
+        json_object_set_new(r->subject, "pad", json_string(pad));
+        free(pad);
+}
+static void many_critical(IngestRequest *r) {
+        for (unsigned i = 0; i < INGEST_MAX_CRITICAL; i++)
+                assert_int_equal(strv_extend(&r->critical, "x"), 0);
+}
+static void empty_critical(IngestRequest *r) {
+        assert_int_equal(strv_extend(&r->critical, ""), 0);
+}
+static void long_critical(IngestRequest *r) {
+        char name[INGEST_MAX_CRITICAL_NAME + 2];
+
+        memset(name, 'n', sizeof(name) - 1);
+        name[sizeof(name) - 1] = '\0';
+        assert_int_equal(strv_extend(&r->critical, name), 0);
+}
+static void control_critical(IngestRequest *r) {
+        assert_int_equal(strv_extend(&r->critical, "a\nb"), 0);
+}
+
+static void test_binary_rejects(void **state) {
+        (void) state;
+        assert_int_equal(binary_with(NULL, NULL), 0);
+        assert_int_equal(binary_with(NULL, kind_7), -EBADMSG);
+        assert_int_equal(binary_with(NULL, iat_negative), -EBADMSG);
+        assert_int_equal(binary_with(NULL, nul_in_jti), -EBADMSG);
+        assert_int_equal(binary_with(NULL, jti_past_end), -EBADMSG);
+        assert_int_equal(binary_with(bad_utf8_claims, NULL), -EBADMSG);
+        assert_int_equal(binary_with(control_in_iss, NULL), -EBADMSG);
+        assert_int_equal(binary_with(empty_jti, NULL), -EBADMSG);
+        assert_int_equal(binary_with(no_iss, NULL), -EBADMSG);
+        assert_int_equal(binary_with(long_jti, NULL), -EBADMSG);
+        assert_int_equal(binary_with(no_event, NULL), -EBADMSG);
+        assert_int_equal(binary_with(event_not_object, NULL), -EBADMSG);
+        assert_int_equal(binary_with(verification_with_event, NULL), -EBADMSG);
+        assert_int_equal(binary_with(stream_updated_bad_status, NULL), -EBADMSG);
+        assert_int_equal(binary_with(control_critical, NULL), -EBADMSG);
+        /* Past root's bounds: its bytes are used (binary_with() checks). */
+        assert_int_equal(binary_with(big_event, NULL), -E2BIG);
+        assert_int_equal(binary_with(big_subject, NULL), -E2BIG);
+        assert_int_equal(binary_with(many_critical, NULL), -E2BIG);
+        assert_int_equal(binary_with(empty_critical, NULL), -E2BIG);
+        assert_int_equal(binary_with(long_critical, NULL), -E2BIG);
 }
 
 /* Mutates one member of a valid record and expects code (-EBADMSG: malformed; -E2BIG: past
@@ -288,7 +449,8 @@ static void test_prepare_refuses_what_the_daemon_would(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
-                cmocka_unit_test(test_attached_claims),
+                cmocka_unit_test(test_binary_round_trip),
+                cmocka_unit_test(test_binary_rejects),
                 cmocka_unit_test(test_rejects),
                 cmocka_unit_test(test_stream_updated_needs_status),
                 cmocka_unit_test(test_prepare_refuses_what_the_daemon_would),
