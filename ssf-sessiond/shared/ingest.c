@@ -169,6 +169,25 @@ static int lookup_name(const char *const *names, size_t n, const char *s) {
         return -EBADMSG;
 }
 
+/* What both forms of a record must say, once read: a jti, and a stream-updated's status. */
+static int check_members(const IngestRequest *r) {
+        if (isempty(r->jti))
+                return -EBADMSG;
+        if (r->kind == INGEST_STREAM_UPDATED &&
+            (!r->status || (!streq(r->status, "enabled") && !streq(r->status, "paused") &&
+                            !streq(r->status, "disabled"))))
+                return -EBADMSG;
+        return 0;
+}
+
+/* One of the transmitter's critical_subject_members names (printable, checked by the caller):
+ * -E2BIG when empty or too long. */
+static int add_critical(IngestRequest *r, const char *s) {
+        if (isempty(s) || strlen(s) > INGEST_MAX_CRITICAL_NAME)
+                return -E2BIG;
+        return strv_extend(&r->critical, s);
+}
+
 int ingest_from_json(json_t *j, IngestRequest *ret) {
         IngestRequest r = {};
         json_t *critical, *c, *ev, *sub;
@@ -194,16 +213,8 @@ int ingest_from_json(json_t *j, IngestRequest *ret) {
             (k = get_str(j, "reason", false, INGEST_MAX_STRING, false, &r.reason)) < 0 ||
             (k = get_str(j, "claims", false, INGEST_MAX_CLAIMS, true, &r.claims_json)) < 0)
                 goto fail;
-        if (isempty(r.jti)) {
-                k = -EBADMSG;
+        if ((k = check_members(&r)) < 0)
                 goto fail;
-        }
-        if (r.kind == INGEST_STREAM_UPDATED &&
-            (!r.status || (!streq(r.status, "enabled") && !streq(r.status, "paused") &&
-                           !streq(r.status, "disabled")))) {
-                k = -EBADMSG;
-                goto fail;
-        }
 
         /* The event's members and the subject: objects, and only for subject events. */
         ev = json_object_get(j, "event");
@@ -241,11 +252,7 @@ int ingest_from_json(json_t *j, IngestRequest *ret) {
                         k = -EBADMSG;
                         goto fail;
                 }
-                if (isempty(s) || strlen(s) > INGEST_MAX_CRITICAL_NAME) {
-                        k = -E2BIG;
-                        goto fail;
-                }
-                if ((k = strv_extend(&r.critical, s)) < 0)
+                if ((k = add_critical(&r, s)) < 0)
                         goto fail;
         }
 
@@ -452,16 +459,8 @@ int ingest_record_take(const char **p, size_t *left, IngestRequest *ret) {
             (k = slice_str(f[BIN_REASON], false, INGEST_MAX_STRING, false, &r.reason)) < 0 ||
             (k = slice_str(f[BIN_CLAIMS], false, INGEST_MAX_CLAIMS, true, &r.claims_json)) < 0)
                 goto fail;
-        if (isempty(r.jti)) {
-                k = -EBADMSG;
+        if ((k = check_members(&r)) < 0)
                 goto fail;
-        }
-        if (r.kind == INGEST_STREAM_UPDATED &&
-            (!r.status || (!streq(r.status, "enabled") && !streq(r.status, "paused") &&
-                           !streq(r.status, "disabled")))) {
-                k = -EBADMSG;
-                goto fail;
-        }
         if (r.kind == INGEST_SUBJECT) {
                 if (!f[BIN_EVENT].p) {
                         k = -EBADMSG;
@@ -486,13 +485,8 @@ int ingest_record_take(const char **p, size_t *left, IngestRequest *ret) {
         for (uint32_t i = 0; i < n_critical; i++) {
                 _cleanup_free_ char *s = NULL;
 
-                if ((k = slice_str(critical[i], true, SIZE_MAX, false, &s)) < 0)
-                        goto fail;
-                if (isempty(s) || strlen(s) > INGEST_MAX_CRITICAL_NAME) {
-                        k = -E2BIG;
-                        goto fail;
-                }
-                if ((k = strv_extend(&r.critical, s)) < 0)
+                if ((k = slice_str(critical[i], true, SIZE_MAX, false, &s)) < 0 ||
+                    (k = add_critical(&r, s)) < 0)
                         goto fail;
         }
         *ret = r;
