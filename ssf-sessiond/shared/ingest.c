@@ -286,9 +286,10 @@ static int put_bytes(char *buf, size_t size, size_t *at, const void *p, size_t l
 }
 
 static int put_str(char *buf, size_t size, size_t *at, const char *s) {
-        uint32_t len = s ? (uint32_t) strlen(s) : BIN_ABSENT;
+        size_t l = s ? strlen(s) : 0;
+        uint32_t len = s ? (uint32_t) l : BIN_ABSENT;
 
-        if (put_bytes(buf, size, at, &len, sizeof(len)) < 0)
+        if (l >= BIN_ABSENT || put_bytes(buf, size, at, &len, sizeof(len)) < 0)
                 return -ENOSPC;
         return s ? put_bytes(buf, size, at, s, len) : 0;
 }
