@@ -598,7 +598,6 @@ static size_t frame_records(json_t *msg) {
 /* The ingest-batch frames msgs[0..n) (consecutive on the channel) in one transaction: one synced
  * commit, then one answer for each frame with every result of its records, into replies[]. A
  * malformed frame is a protocol violation (-EPROTO), and then none is applied. */
-
 int broker_ingest_batches(State *st, const char *transmitter, json_t *const *msgs, size_t n_msgs,
                           json_t **replies) {
         IngestRequest *reqs = NULL;
