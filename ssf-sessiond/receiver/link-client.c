@@ -529,20 +529,21 @@ char *link_take_verify(Link *l) {
         return s;
 }
 
-void link_set_http(Link *l, HttpClient *http) {
+/* Sets *slot, a client a stop aborts: at once when the stop came first. */
+static void set_client(Link *l, HttpClient **slot, HttpClient *http) {
         pthread_mutex_lock(&l->lock);
-        l->http = http;
+        *slot = http;
         if (http && l->stopping)
                 http_client_abort(http);
         pthread_mutex_unlock(&l->lock);
 }
 
+void link_set_http(Link *l, HttpClient *http) {
+        set_client(l, &l->http, http);
+}
+
 void link_set_http_ahead(Link *l, HttpClient *http) {
-        pthread_mutex_lock(&l->lock);
-        l->http_ahead = http;
-        if (http && l->stopping)
-                http_client_abort(http);
-        pthread_mutex_unlock(&l->lock);
+        set_client(l, &l->http_ahead, http);
 }
 
 void link_stop(Link *l) {
