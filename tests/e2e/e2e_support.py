@@ -294,3 +294,15 @@ def wait_exit(proc, timeout, what):
         return proc.wait(timeout)
     except subprocess.TimeoutExpired:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+
+
+# What OpenSSH's client prints when the server side of its connection goes away: "Connection
+# to HOST closed by remote host." when it reads the end first; "client_loop: send disconnect:
+# Broken pipe" (or a reset) when it was writing at that moment — a pty session's client may be.
+SSH_CLOSED_BY_SERVER = ("closed by remote host", "send disconnect: Broken pipe",
+                        "Connection reset by peer")
+
+
+def closed_by_server(out):
+    """True if an ssh client's output says the server ended its connection."""
+    return any(s in out for s in SSH_CLOSED_BY_SERVER)

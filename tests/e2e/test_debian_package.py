@@ -11,7 +11,8 @@ import subprocess
 import tarfile
 
 from container import wait_for
-from e2e_support import DENIAL_TEXT, PAM_DIR, RULES_TEMPLATE, TOP, user_sessions, wait_exit
+from e2e_support import (DENIAL_TEXT, PAM_DIR, RULES_TEMPLATE, TOP, closed_by_server,
+                         user_sessions, wait_exit)
 from test_e2e import (NOT_COMPLIANT, assert_refused_publickey, login_works, logout_entry,
                       open_alice_sessions)
 
@@ -192,7 +193,7 @@ def test_admin_installs_enables_removes_and_purges(deb_system):
     t.wait_acked(jti, timeout=30)
     rc = wait_exit(ssh, 30, "alice's ssh client to exit after the logout")
     out = open(ssh_out, "rb").read().decode(errors="replace")
-    assert rc == 255 and "closed by remote host" in out, f"ssh exited {rc}: {out}"
+    assert rc == 255 and closed_by_server(out), f"ssh exited {rc}: {out}"
     wait_exit(su, 30, "alice's su -l session to end")
     wait_for("alice to have no logind session left", lambda: not user_sessions(c, "alice"), 20)
     e = logout_entry(system, jti)

@@ -14,7 +14,8 @@ import time
 from container import wait_for
 from e2e_support import (DENIAL_TEXT, MESSAGE_ACTION, MESSAGE_RISK_CHANGED,
                          MESSAGE_SET_RECEIVED, MESSAGE_STREAM, PAM_DIR, PUSH_DELIVERY,
-                         RULES_TEMPLATE, journal_records, ssfctl, user_sessions, wait_exit)
+                         RULES_TEMPLATE, closed_by_server, journal_records, ssfctl, user_sessions,
+                         wait_exit)
 from ssf_transmitter import make_tls_files
 
 NOT_COMPLIANT = {"previous_status": "compliant", "current_status": "not-compliant"}
@@ -152,7 +153,7 @@ def test_universal_logout_keeps_risk(system):
     rc = wait_exit(ssh, 30, "alice's ssh client to exit after the logout")
     out = open(ssh_out, "rb").read().decode(errors="replace")
     assert rc == 255, f"ssh exited {rc}, expected 255 (connection closed): {out}"
-    assert "closed by remote host" in out, out
+    assert closed_by_server(out), out
     wait_exit(su, 30, "alice's su -l session to end")
     wait_for("alice to have no logind session left",
              lambda: not user_sessions(c, "alice"), 20)
@@ -304,7 +305,7 @@ def test_push_delivery_under_the_unit(system):
 
     rc = wait_exit(ssh, 30, "alice's ssh client to exit after the logout")
     out = open(ssh_out, "rb").read().decode(errors="replace")
-    assert rc == 255 and "closed by remote host" in out, f"ssh exited {rc}: {out}"
+    assert rc == 255 and closed_by_server(out), f"ssh exited {rc}: {out}"
     wait_exit(su, 30, "alice's su -l session to end")
     wait_for("alice to have no logind session left",
              lambda: not user_sessions(c, "alice"), 20)

@@ -12,7 +12,7 @@ import os
 import subprocess
 
 from container import wait_for
-from e2e_support import user_sessions, wait_exit
+from e2e_support import closed_by_server, user_sessions, wait_exit
 
 NOT_COMPLIANT = {"previous_status": "compliant", "current_status": "not-compliant"}
 
@@ -96,7 +96,7 @@ def test_warn_then_logout_of_a_real_ssh_session(system):
     # Then the logout: her connection closes.
     rc = wait_exit(ssh, 60, "alice's ssh client to exit after the warned logout")
     assert rc == 255, f"ssh exited {rc}: {read(out)}"
-    assert "closed by remote host" in read(out)
+    assert closed_by_server(read(out)), read(out)
     wait_for("alice to have no logind session left", lambda: not user_sessions(c, "alice"), 20)
     e = wait_for("the logout's result",
                  lambda: (alice_entry(system, jti) or {}).get("result", "").startswith("ok") and

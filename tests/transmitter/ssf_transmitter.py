@@ -1476,7 +1476,23 @@ class _Handler(BaseHTTPRequestHandler):
         except (ssl.SSLError, OSError) as e:
             self.server.transmitter.log(f"TLS handshake failed: {e}")
             self.close_connection = True
+            self._linger()
             raise
+
+    def _linger(self):
+        """A lingering close, as web servers make one: the alert the handshake wrote stays
+        readable. A TLS 1.3 client sends its request before the server has looked at its
+        certificate; closing with that request unread would send a reset, and the client's
+        kernel may drop the alert in front of it."""
+        sock = self.request
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_WR)
+            sock.settimeout(1.0)
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline and socket.socket.recv(sock, 4096):
+                pass
+        except OSError:
+            pass
 
     def handle(self):
         try:
