@@ -12,24 +12,6 @@
 #include "macro.h"
 #include "strv.h"
 
-/* Whether the daemon's ingest_from_json() takes r: 0 (r->record is then the JSON form that was
- * checked, what the channel carries), -EBADMSG, -E2BIG, or -ENOMEM. */
-static int ingest_check(IngestRequest *r) {
-        _cleanup_(json_decrefp) json_t *j = ingest_to_json(r);
-        IngestRequest back = {};
-        int k;
-
-        if (!j)
-                return -ENOMEM;
-        k = ingest_from_json(j, &back);
-        ingest_request_done(&back);
-        if (k >= 0) {
-                json_decref(r->record);
-                r->record = TAKE_PTR(j);
-        }
-        return k;
-}
-
 /* An optional, informational string (txn, a stream-updated reason) the daemon would not
  * record: left out rather than have the whole event refused. */
 static const char *recordable_or_null(const char *s, const char *what, const char *jti) {
@@ -113,7 +95,7 @@ done:
         /* What the daemon would refuse (a jti with control characters, say) is refused here,
          * as the SET's fault: else it would come back again and again. */
         k = ingest_check(&r);
-        if (k == -EBADMSG || k == -E2BIG) {
+        if (k < 0) {
                 err->err = "invalid_request";
                 (void) snprintf(err->description, sizeof(err->description),
                                 k == -E2BIG ? "the event or its subject is too large"
@@ -122,8 +104,6 @@ done:
                 ingest_request_done(&r);
                 return k;
         }
-        if (k < 0)
-                goto oom;
         *ret = r;
         return 0;
 oom:

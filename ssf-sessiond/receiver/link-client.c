@@ -310,7 +310,7 @@ int link_ingest(Link *l, const IngestRequest *req, SetError *err) {
         json_t *reply = NULL, *body;
         int r;
 
-        body = req->record ? json_incref(req->record) : ingest_to_json(req);
+        body = ingest_to_json(req);
         if (!body)
                 return -ENOMEM;
         r = link_request(l, json_pack("{s:s, s:o}", "type", "ingest", "request", body), &reply);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The record the network worker hands root for one verified SET (ingest.h): its JSON form on
- * the channel, written by the worker and read, strictly, by root. Linked by both processes.
+ * The record the network worker hands root for one verified SET (ingest.h): its JSON and
+ * binary forms on the channel, written by the worker and read, strictly, by root, and the
+ * worker's check that root will take it. Linked by both processes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,7 +29,6 @@ void ingest_request_done(IngestRequest *r) {
         free(r->status);
         free(r->reason);
         free(r->claims_json);
-        json_decref(r->record);
         memset(r, 0, sizeof(*r));
 }
 
@@ -180,10 +180,15 @@ static int check_members(const IngestRequest *r) {
         return 0;
 }
 
+/* Whether a critical_subject_members name is within root's bounds: not empty, not too long. */
+static bool critical_name_fits(const char *s) {
+        return !isempty(s) && strlen(s) <= INGEST_MAX_CRITICAL_NAME;
+}
+
 /* One of the transmitter's critical_subject_members names (printable, checked by the caller):
  * -E2BIG when empty or too long. */
 static int add_critical(IngestRequest *r, const char *s) {
-        if (isempty(s) || strlen(s) > INGEST_MAX_CRITICAL_NAME)
+        if (!critical_name_fits(s))
                 return -E2BIG;
         return strv_extend(&r->critical, s);
 }
@@ -495,4 +500,58 @@ int ingest_record_take(const char **p, size_t *left, IngestRequest *ret) {
 fail:
         ingest_request_done(&r);
         return k;
+}
+
+/* ---- the worker's check of a record before it writes it ---------------------------------- */
+
+/* A string member as the readers take it: present unless optional, at most max bytes, UTF-8,
+ * and printable unless any_bytes (a C string has no NUL). */
+static int check_str(const char *s, bool required, size_t max, bool any_bytes) {
+        size_t len;
+
+        if (!s)
+                return required ? -EBADMSG : 0;
+        len = strlen(s);
+        if (len > max || !utf8_no_nul(s, len) || (!any_bytes && !ingest_printable(s)))
+                return -EBADMSG;
+        return 0;
+}
+
+int ingest_check(const IngestRequest *r) {
+        size_t n_critical = 0;
+        int k;
+
+        if ((unsigned) r->kind >= ARRAY_SIZE(kind_names) || r->iat > INT64_MAX ||
+            r->event_time > INT64_MAX)
+                return -EBADMSG;
+        if ((k = check_str(r->jti, true, SET_MAX_JTI, false)) < 0 ||
+            (k = check_str(r->iss, true, INGEST_MAX_STRING, false)) < 0 ||
+            (k = check_str(r->txn, false, INGEST_MAX_STRING, false)) < 0 ||
+            (k = check_str(r->event_uri, true, INGEST_MAX_STRING, false)) < 0 ||
+            (k = check_str(r->stream_id, false, INGEST_MAX_STRING, false)) < 0 ||
+            (k = check_str(r->state, false, INGEST_MAX_STRING, false)) < 0 ||
+            (k = check_str(r->status, false, 64, false)) < 0 ||
+            (k = check_str(r->reason, false, INGEST_MAX_STRING, false)) < 0 ||
+            (k = check_str(r->claims_json, false, INGEST_MAX_CLAIMS, true)) < 0 ||
+            (k = check_members(r)) < 0)
+                return k;
+        if (r->kind == INGEST_SUBJECT) {
+                if (!json_is_object(r->event) || (r->subject && !json_is_object(r->subject)))
+                        return -EBADMSG;
+                if (json_larger(r->event, INGEST_MAX_EVENT) ||
+                    (r->subject && json_larger(r->subject, INGEST_MAX_SUBJECT)))
+                        return -E2BIG;
+        } else if (r->event || r->subject)
+                return -EBADMSG;
+        for (char **c = r->critical; c && *c; c++)
+                n_critical++;
+        if (n_critical > INGEST_MAX_CRITICAL)
+                return -E2BIG;
+        for (char **c = r->critical; c && *c; c++) {
+                if ((k = check_str(*c, true, SIZE_MAX, false)) < 0)
+                        return k;
+                if (!critical_name_fits(*c))
+                        return -E2BIG;
+        }
+        return 0;
 }

@@ -58,9 +58,6 @@ typedef struct IngestRequest {
         /* Root only, never serialised: the transmitter whose worker's channel the record
          * arrived on (borrowed). */
         const char *transmitter;
-        /* Worker only: the record's JSON form (ingest_to_json()) as ingest_prepare() checked
-         * it, kept so that it is not built again for the channel (owned), or NULL. */
-        json_t *record;
 } IngestRequest;
 
 /* Serialisation for the worker channel. ingest_from_json validates every member and returns
@@ -81,6 +78,10 @@ int ingest_from_json(json_t *j, IngestRequest *ret);
  * bytes are used all the same, so the next record follows). */
 int ingest_record_put(const IngestRequest *r, char *buf, size_t size, size_t *ret_len);
 int ingest_record_take(const char **p, size_t *left, IngestRequest *ret);
+/* Whether root takes r as it is, in either form: what the two readers check of a record, on
+ * the request the worker is about to write (no serialising). 0, or what they would return:
+ * -EBADMSG or -E2BIG. */
+int ingest_check(const IngestRequest *r);
 
 
 void ingest_request_done(IngestRequest *r);

@@ -3,7 +3,8 @@
  * decoded as JSON (as link_recv() does) and its "request" member as an IngestRequest; the same
  * bytes are read as the binary records of an ingest-batch frame's attachment (ingest.h), one
  * after the other. A compromised worker controls these bytes completely. Whatever either
- * accepts is written again and read back the same. */
+ * accepts is written again and read back the same, and passes the worker's own check of a
+ * record (ingest_check()), which must never refuse what root takes. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -48,6 +49,8 @@ static void binary_records(const uint8_t *data, size_t size) {
                         const char *q = buf;
                         size_t qleft;
 
+                        if (ingest_check(&r) != 0)
+                                abort();
                         if (buf && ingest_record_put(&r, buf, cap, &len) == 0) {
                                 qleft = len;
                                 if (ingest_record_take(&q, &qleft, &back) != 0 || qleft != 0 ||
@@ -76,6 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (ingest_from_json(json_object_get(j, "request"), &r) >= 0) {
                 /* Whatever was accepted serialises and parses back to the same record. */
                 IngestRequest r2 = {};
+
+                if (ingest_check(&r) != 0)
+                        abort();
                 again = ingest_to_json(&r);
                 if (!again || ingest_from_json(again, &r2) < 0)
                         abort();

@@ -158,11 +158,13 @@ static void test_binary_round_trip(void **state) {
         ingest_request_done(&a);
 }
 
-/* a with one change made by change(), written and read back: the code. */
+/* a with one change made by change(), written and read back: the code. Unless its bytes were
+ * mangled, the JSON reader and the worker's own check (ingest_check()) say the same. */
 static int binary_with(void (*change)(IngestRequest *r), void (*mangle)(char *rec, size_t len)) {
         static char buf[4 * INGEST_MAX_EVENT];
-        IngestRequest a, b;
+        IngestRequest a, b, c = {};
         size_t len, left;
+        json_t *j;
         int k;
 
         fill(&a);
@@ -178,6 +180,13 @@ static int binary_with(void (*change)(IngestRequest *r), void (*mangle)(char *re
                 assert_int_equal(left, 1);
         if (k == 0)
                 ingest_request_done(&b);
+        if (!mangle) {
+                j = ingest_to_json(&a);
+                assert_int_equal(j ? ingest_from_json(j, &c) : -EBADMSG, k);
+                assert_int_equal(ingest_check(&a), k);
+                json_decref(j);
+                ingest_request_done(&c);
+        }
         ingest_request_done(&a);
         return k;
 }
@@ -198,6 +207,9 @@ static void jti_past_end(char *rec, size_t len) {
         uint32_t l = (uint32_t) len;
 
         memcpy(rec + 1 + 8 + 8, &l, sizeof(l));
+}
+static void iat_too_large(IngestRequest *r) {
+        r->iat = (uint64_t) INT64_MAX + 1;
 }
 static void bad_utf8_claims(IngestRequest *r) {
         free(r->claims_json);
@@ -276,6 +288,7 @@ static void test_binary_rejects(void **state) {
         assert_int_equal(binary_with(NULL, iat_negative), -EBADMSG);
         assert_int_equal(binary_with(NULL, nul_in_jti), -EBADMSG);
         assert_int_equal(binary_with(NULL, jti_past_end), -EBADMSG);
+        assert_int_equal(binary_with(iat_too_large, NULL), -EBADMSG);
         assert_int_equal(binary_with(bad_utf8_claims, NULL), -EBADMSG);
         assert_int_equal(binary_with(control_in_iss, NULL), -EBADMSG);
         assert_int_equal(binary_with(empty_jti, NULL), -EBADMSG);
