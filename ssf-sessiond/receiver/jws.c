@@ -22,7 +22,6 @@
 #include "log.h"
 #include "macro.h"
 
-#define JWS_MAX_KID 256u
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ECDSA_SIG *, ECDSA_SIG_free);
@@ -149,7 +148,6 @@ int base64url_encode(const uint8_t *in, size_t len, char **ret) {
 Jws *jws_free(Jws *j) {
         if (!j)
                 return NULL;
-        json_decref(j->header);
         free(j->kid);
         free(j->typ);
         free(j->payload);
@@ -197,7 +195,7 @@ static int check_header(json_t *h, Jws *j) {
         }
         v = json_object_get(h, "typ");
         if (v) {
-                if (!json_is_string(v) || json_string_length(v) > 256)
+                if (!json_is_string(v) || json_string_length(v) > JWS_MAX_TYP)
                         return -EBADMSG;
                 j->typ = strdup(json_string_value(v));
                 if (!j->typ)
@@ -206,12 +204,71 @@ static int check_header(json_t *h, Jws *j) {
         return 0;
 }
 
-int jws_parse(const char *token, size_t len, Jws **ret) {
-        _cleanup_(jws_freep) Jws *j = NULL;
+/* The last protected header this thread took, as received (its base64url text) and as
+ * check_header() read it. A transmitter signs its SETs with one header, so a backlog's SETs
+ * carry the same bytes: they are not decoded and parsed again. Nothing but those bytes
+ * decides what the header says, and a header that was refused is never kept. */
+typedef struct HeaderSeen {
+        char text[512];
+        size_t len; /* 0: none */
+        JwsAlg alg;
+        char kid[JWS_MAX_KID + 1], typ[JWS_MAX_TYP + 1];
+        bool has_kid, has_typ;
+} HeaderSeen;
+
+static __thread HeaderSeen header_seen;
+
+static int header_from_seen(const HeaderSeen *h, Jws *j) {
+        j->alg = h->alg;
+        if ((h->has_kid && !(j->kid = strdup(h->kid))) || (h->has_typ && !(j->typ = strdup(h->typ))))
+                return -ENOMEM;
+        return 0;
+}
+
+static void header_remember(HeaderSeen *h, const char *text, size_t len, const Jws *j) {
+        h->len = 0;
+        if (len > sizeof(h->text))
+                return;
+        memcpy(h->text, text, len);
+        h->alg = j->alg;
+        h->has_kid = j->kid;
+        h->has_typ = j->typ;
+        /* check_header() bounded both. */
+        (void) snprintf(h->kid, sizeof(h->kid), "%s", strempty(j->kid));
+        (void) snprintf(h->typ, sizeof(h->typ), "%s", strempty(j->typ));
+        h->len = len;
+}
+
+/* The protected header (text, len: its base64url form): j->alg, kid and typ. */
+static int parse_header(const char *text, size_t len, Jws *j) {
+        _cleanup_(json_decrefp) json_t *h = NULL;
         _cleanup_free_ uint8_t *hdr = NULL;
-        const char *dot1, *dot2;
         json_error_t jerr;
         size_t hdr_len = 0;
+        int r;
+
+        if (header_seen.len == len && memcmp(header_seen.text, text, len) == 0)
+                return header_from_seen(&header_seen, j);
+        r = base64url_decode(text, len, &hdr, &hdr_len);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EBADMSG;
+        h = json_loadb((const char *) hdr, hdr_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!h) {
+                log_debug("JWS: header is not JSON: %s", jerr.text);
+                return -EBADMSG;
+        }
+        if (!json_is_object(h))
+                return -EBADMSG;
+        r = check_header(h, j);
+        if (r < 0)
+                return r;
+        header_remember(&header_seen, text, len, j);
+        return 0;
+}
+
+int jws_parse(const char *token, size_t len, Jws **ret) {
+        _cleanup_(jws_freep) Jws *j = NULL;
+        const char *dot1, *dot2;
         int r;
 
         if (!token || !ret)
@@ -242,17 +299,7 @@ int jws_parse(const char *token, size_t len, Jws **ret) {
                 return -ENOMEM;
         j->alg = _JWS_ALG_INVALID;
 
-        r = base64url_decode(token, h_len, &hdr, &hdr_len);
-        if (r < 0)
-                return r == -ENOMEM ? r : -EBADMSG;
-        j->header = json_loadb((const char *) hdr, hdr_len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!j->header) {
-                log_debug("JWS: header is not JSON: %s", jerr.text);
-                return -EBADMSG;
-        }
-        if (!json_is_object(j->header))
-                return -EBADMSG;
-        r = check_header(j->header, j);
+        r = parse_header(token, h_len, j);
         if (r < 0)
                 return r;
         if (s_len == 0)

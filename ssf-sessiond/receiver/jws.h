@@ -12,9 +12,10 @@
 #include "jwks.h"
 
 #define JWS_MAX_SIZE (64u * 1024u) /* a whole compact SET */
+#define JWS_MAX_KID 256u           /* the header's kid and typ, in bytes */
+#define JWS_MAX_TYP 256u
 
 typedef struct Jws {
-        json_t *header;         /* parsed protected header (new reference, owned) */
         JwsAlg alg;
         char *kid;              /* NULL when absent */
         char *typ;              /* NULL when absent */

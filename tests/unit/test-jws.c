@@ -380,6 +380,52 @@ static int parse_header(const char *header) {
         return r;
 }
 
+/* The header, parsed from token built with header: alg, kid and typ ("-" for absent). */
+static void expect_header(const char *header, JwsAlg alg, const char *kid, const char *typ) {
+        _cleanup_free_ char *t = make_token(header, "{}", "signature");
+        Jws *jws = NULL;
+
+        assert_int_equal(jws_parse(t, strlen(t), &jws), 0);
+        assert_int_equal(jws->alg, alg);
+        if (kid)
+                assert_string_equal(jws->kid, kid);
+        else
+                assert_null(jws->kid);
+        if (typ)
+                assert_string_equal(jws->typ, typ);
+        else
+                assert_null(jws->typ);
+        jws_free(jws);
+}
+
+/* A header seen before is not parsed again (jws.c keeps the last one): what it says is the
+ * same, and a header that differs by one byte, or was refused, is read for what it is. */
+static void test_header_seen(void **state) {
+        static const char a[] = "{\"alg\":\"RS256\",\"kid\":\"k1\",\"typ\":\"secevent+jwt\"}";
+        static const char b[] = "{\"alg\":\"RS256\",\"kid\":\"k2\",\"typ\":\"secevent+jwt\"}";
+        char long_kid[JWS_MAX_KID + 1], big[JWS_MAX_KID + 64];
+
+        (void) state;
+        for (int i = 0; i < 3; i++)
+                expect_header(a, JWS_ALG_RS256, "k1", "secevent+jwt");
+        expect_header(b, JWS_ALG_RS256, "k2", "secevent+jwt");
+        expect_header(a, JWS_ALG_RS256, "k1", "secevent+jwt");
+        expect_header("{\"alg\":\"ES256\"}", JWS_ALG_ES256, NULL, NULL);
+        expect_header("{\"alg\":\"ES256\"}", JWS_ALG_ES256, NULL, NULL);
+        assert_int_equal(parse_header("{\"alg\":\"ES256\",\"crit\":[]}"), -EBADMSG);
+        assert_int_equal(parse_header("{\"alg\":\"ES256\",\"crit\":[]}"), -EBADMSG);
+        assert_int_equal(parse_header("{\"alg\":\"HS256\"}"), -EPROTONOSUPPORT);
+        assert_int_equal(parse_header("{\"alg\":\"HS256\"}"), -EPROTONOSUPPORT);
+        expect_header(a, JWS_ALG_RS256, "k1", "secevent+jwt");
+        /* A header too long to be kept is parsed each time. */
+        memset(long_kid, 'k', sizeof(long_kid) - 1);
+        long_kid[sizeof(long_kid) - 1] = 0;
+        (void) snprintf(big, sizeof(big), "{\"alg\":\"PS256\",\"kid\":\"%s\"}", long_kid);
+        expect_header(big, JWS_ALG_PS256, long_kid, NULL);
+        expect_header(big, JWS_ALG_PS256, long_kid, NULL);
+        expect_header(a, JWS_ALG_RS256, "k1", "secevent+jwt");
+}
+
 static void test_header_rules(void **state) {
         assert_int_equal(parse_header("{\"alg\":\"RS256\",\"typ\":\"secevent+jwt\"}"), 0);
         assert_int_equal(parse_header("{\"alg\":\"Ed25519\"}"), 0);
@@ -461,6 +507,7 @@ int main(void) {
                 cmocka_unit_test(test_base64url),
                 cmocka_unit_test(test_base64url_reference),
                 cmocka_unit_test(test_header_rules),
+                cmocka_unit_test(test_header_seen),
                 cmocka_unit_test(test_structure),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
