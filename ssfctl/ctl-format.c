@@ -20,6 +20,7 @@
 #include "level.h"
 #include "macro.h"
 #include "ssf-ipc.h"
+#include "utf8.h"
 
 static const char *const verb_names[_CTL_VERB_MAX] = {
         [CTL_VERB_STATUS] = "status",
@@ -545,22 +546,28 @@ int ctl_build_request(const CtlArgs *a, char **ret_args) {
 /* ------------------------------------------------------------------------------------------ */
 /* Reply formatting */
 
-/* Writes s with terminal control characters (C0 except those in keep, DEL, and the C1 range
- * U+0080..U+009F in UTF-8) replaced by '?', so that data from the network cannot drive the
- * terminal. The runs between them go out in one write each. */
+/* Writes s with what must not reach a terminal as it is (ssf_utf8_unsafe(): controls but those
+ * of keep, C1, bidirectional and other invisible format characters, invalid bytes) replaced by
+ * one '?' each, so that data from the network can neither drive the terminal nor disguise
+ * itself. The runs between them go out in one write each. */
 static void put_clean(FILE *f, const char *s, const char *keep) {
-        const unsigned char *p = (const unsigned char *) s, *run = p;
+        const uint8_t *p = (const uint8_t *) s, *run = p, *end = p + strlen(s);
 
-        for (; *p; p++) {
-                bool c1 = *p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+        while (p < end) {
+                uint32_t cp;
+                size_t len;
 
-                if (c1 || (*p < 0x20 && !(keep && strchr(keep, *p))) || *p == 0x7f) {
+                if (*p >= 0x20 && *p < 0x7f) { /* printable ASCII: most of it */
+                        p++;
+                        continue;
+                }
+                len = ssf_utf8_decode(p, (size_t) (end - p), &cp);
+                if (ssf_utf8_unsafe(cp) && !(cp < 0x80 && keep && strchr(keep, (int) cp))) {
                         (void) fwrite(run, 1, (size_t) (p - run), f);
                         fputc('?', f);
-                        if (c1)
-                                p++;
-                        run = p + 1;
+                        run = p + len;
                 }
+                p += len;
         }
         (void) fwrite(run, 1, (size_t) (p - run), f);
 }

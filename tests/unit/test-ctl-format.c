@@ -344,13 +344,21 @@ static void test_format_risk(void **state) {
                     "  \"detections\": []\n"
                     "}\n");
 
-        /* Network-supplied strings cannot drive the terminal (C0, DEL, C1 controls). */
+        /* Network-supplied strings cannot drive the terminal (C0, DEL, C1 controls) nor
+         * disguise themselves (a bidi override, a zero-width space); other text stays. */
         expect_text(CTL_VERB_RISK, false,
                     "{\"user\": \"eve\", \"level\": \"low\", \"detections\": [{\"detection\": \"opt-in\","
                     " \"level\": \"low\", \"since\": null, \"expires\": null, \"jti\": \"x\\u001b[31my\\u007f\\u009bz\"}]}",
                     0,
                     "eve: low\n"
                     "  opt-in  low  since -  expires -  jti x?[31my??z\n");
+        expect_text(CTL_VERB_RISK, false,
+                    "{\"user\": \"eve\", \"level\": \"low\", \"detections\": [{\"detection\": \"opt-in\","
+                    " \"level\": \"low\", \"since\": null, \"expires\": null,"
+                    " \"jti\": \"exe.\\u202etxt\\u200b\u00e9\u4e2d\"}]}",
+                    0,
+                    "eve: low\n"
+                    "  opt-in  low  since -  expires -  jti exe.?txt?\u00e9\u4e2d\n");
 
         expect_bad(CTL_VERB_RISK, false, "{\"level\": \"high\"}");
         expect_bad(CTL_VERB_RISK, false, "{\"user\": \"a\", \"level\": \"high\", \"detections\": {}}");
