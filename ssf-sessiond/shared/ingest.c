@@ -5,6 +5,7 @@
  * worker's check that root will take it. Linked by both processes.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -131,6 +132,33 @@ static bool json_larger(json_t *v, size_t max) {
         return n == 0 || n > max;
 }
 
+/* Whether v nests more than levels objects and arrays deep (v itself is one). */
+static bool json_deeper(json_t *v, unsigned levels) {
+        const char *key;
+        json_t *e;
+        size_t i;
+
+        if (!json_is_object(v) && !json_is_array(v))
+                return false;
+        if (levels == 0)
+                return true;
+        if (json_is_object(v)) {
+                json_object_foreach(v, key, e)
+                        if (json_deeper(e, levels - 1))
+                                return true;
+        } else
+                json_array_foreach(v, i, e)
+                        if (json_deeper(e, levels - 1))
+                                return true;
+        return false;
+}
+
+/* Whether the event's members or the subject (v) are past root's bounds: max bytes of compact
+ * JSON, INGEST_MAX_DEPTH levels. */
+static bool json_past_bounds(json_t *v, size_t max) {
+        return json_larger(v, max) || json_deeper(v, INGEST_MAX_DEPTH);
+}
+
 /* A string member: required or optional (JSON null), at most max bytes, no control chars
  * unless any_bytes. */
 static int get_str(json_t *j, const char *key, bool required, size_t max, bool any_bytes,
@@ -229,8 +257,8 @@ int ingest_from_json(json_t *j, IngestRequest *ret) {
                         k = -EBADMSG;
                         goto fail;
                 }
-                if (json_larger(ev, INGEST_MAX_EVENT) ||
-                    (json_is_object(sub) && json_larger(sub, INGEST_MAX_SUBJECT))) {
+                if (json_past_bounds(ev, INGEST_MAX_EVENT) ||
+                    (json_is_object(sub) && json_past_bounds(sub, INGEST_MAX_SUBJECT))) {
                         k = -E2BIG;
                         goto fail;
                 }
@@ -299,23 +327,104 @@ static int put_str(char *buf, size_t size, size_t *at, const char *s) {
         return s ? put_bytes(buf, size, at, s, len) : 0;
 }
 
-/* v's compact JSON text, written in place (no copy), or absent for NULL. */
-static int put_json(char *buf, size_t size, size_t *at, json_t *v) {
-        size_t start = *at, n;
+/* The tags of a JSON value in a binary record (put_value()). */
+enum {
+        TAG_OBJECT = 'o', /* u32 count, then each member: u32 key length, key, value */
+        TAG_ARRAY = 'a',  /* u32 count, then each value */
+        TAG_STRING = 's', /* u32 length, bytes */
+        TAG_INTEGER = 'i', /* int64 */
+        TAG_REAL = 'r',   /* double */
+        TAG_TRUE = 't',
+        TAG_FALSE = 'f',
+        TAG_NULL = 'n',
+};
+
+static int put_tag(char *buf, size_t size, size_t *at, uint8_t tag) {
+        return put_bytes(buf, size, at, &tag, 1);
+}
+
+static int put_count(char *buf, size_t size, size_t *at, size_t n) {
+        uint32_t u = (uint32_t) n;
+
+        return n >= BIN_ABSENT ? -ENOSPC : put_bytes(buf, size, at, &u, sizeof(u));
+}
+
+/* v as a tagged value: what root builds the same value from without a JSON parser. -E2BIG
+ * past INGEST_MAX_DEPTH levels (ingest_check() refuses those before). */
+static int put_value(char *buf, size_t size, size_t *at, json_t *v, unsigned levels) {
+        const char *key;
+        json_t *e;
+        size_t i;
+        int k;
+
+        switch (json_typeof(v)) {
+        case JSON_OBJECT:
+                if (levels == 0)
+                        return -E2BIG;
+                if ((k = put_tag(buf, size, at, TAG_OBJECT)) < 0 ||
+                    (k = put_count(buf, size, at, json_object_size(v))) < 0)
+                        return k;
+                json_object_foreach(v, key, e)
+                        if ((k = put_str(buf, size, at, key)) < 0 ||
+                            (k = put_value(buf, size, at, e, levels - 1)) < 0)
+                                return k;
+                return 0;
+        case JSON_ARRAY:
+                if (levels == 0)
+                        return -E2BIG;
+                if ((k = put_tag(buf, size, at, TAG_ARRAY)) < 0 ||
+                    (k = put_count(buf, size, at, json_array_size(v))) < 0)
+                        return k;
+                json_array_foreach(v, i, e)
+                        if ((k = put_value(buf, size, at, e, levels - 1)) < 0)
+                                return k;
+                return 0;
+        case JSON_STRING:
+                if ((k = put_tag(buf, size, at, TAG_STRING)) < 0 ||
+                    (k = put_count(buf, size, at, json_string_length(v))) < 0)
+                        return k;
+                return put_bytes(buf, size, at, json_string_value(v), json_string_length(v));
+        case JSON_INTEGER: {
+                int64_t n = json_integer_value(v);
+
+                if ((k = put_tag(buf, size, at, TAG_INTEGER)) < 0)
+                        return k;
+                return put_bytes(buf, size, at, &n, sizeof(n));
+        }
+        case JSON_REAL: {
+                double d = json_real_value(v);
+
+                if ((k = put_tag(buf, size, at, TAG_REAL)) < 0)
+                        return k;
+                return put_bytes(buf, size, at, &d, sizeof(d));
+        }
+        case JSON_TRUE:
+                return put_tag(buf, size, at, TAG_TRUE);
+        case JSON_FALSE:
+                return put_tag(buf, size, at, TAG_FALSE);
+        default:
+                return put_tag(buf, size, at, TAG_NULL);
+        }
+}
+
+/* v as a slice holding one tagged value, or absent for NULL. */
+static int put_object(char *buf, size_t size, size_t *at, json_t *v) {
+        size_t start = *at;
         uint32_t len;
+        int k;
 
         if (!v)
                 return put_str(buf, size, at, NULL);
         if (sizeof(len) > size - start)
                 return -ENOSPC;
-        n = json_dumpb(v, buf + start + sizeof(len), size - start - sizeof(len), JSON_COMPACT);
-        if (n == 0)
-                return -ENOMEM;
-        if (n > size - start - sizeof(len) || n >= BIN_ABSENT)
-                return -ENOSPC;
-        len = (uint32_t) n;
+        *at += sizeof(len);
+        k = put_value(buf, size, at, v, INGEST_MAX_DEPTH);
+        if (k < 0 || *at - start - sizeof(len) >= BIN_ABSENT) {
+                *at = start;
+                return k < 0 ? k : -ENOSPC;
+        }
+        len = (uint32_t) (*at - start - sizeof(len));
         memcpy(buf + start, &len, sizeof(len));
-        *at = start + sizeof(len) + n;
         return 0;
 }
 
@@ -340,8 +449,8 @@ int ingest_record_put(const IngestRequest *r, char *buf, size_t size, size_t *re
         for (size_t i = 0; i <= BIN_CLAIMS; i++)
                 if ((k = put_str(buf, size, &at, strs[i])) < 0)
                         return k;
-        if ((k = put_json(buf, size, &at, r->event)) < 0 ||
-            (k = put_json(buf, size, &at, r->subject)) < 0 ||
+        if ((k = put_object(buf, size, &at, r->event)) < 0 ||
+            (k = put_object(buf, size, &at, r->subject)) < 0 ||
             (k = put_bytes(buf, size, &at, &n_critical, sizeof(n_critical))) < 0)
                 return k;
         for (char **c = r->critical; c && *c; c++)
@@ -409,15 +518,104 @@ static int slice_str(Slice v, bool required, size_t max, bool any_bytes, char **
         return 0;
 }
 
-/* A JSON object from a slice (absent: NULL), or -EBADMSG. */
+/* One tagged value (put_value()) at *p, built with no JSON parser but held to what json_loadb()
+ * would take of its JSON text: UTF-8 strings and keys without NUL, no key twice in an object,
+ * finite numbers. -EBADMSG, -E2BIG past levels of nesting, -ENOMEM. */
+static int take_value(const char **p, size_t *left, unsigned levels, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *v = NULL;
+        uint8_t tag;
+        uint32_t n;
+        int k;
+
+        *ret = NULL;
+        if (!take_bytes(p, left, &tag, 1))
+                return -EBADMSG;
+        switch (tag) {
+        case TAG_OBJECT:
+        case TAG_ARRAY:
+                if (levels == 0)
+                        return -E2BIG;
+                if (!take_bytes(p, left, &n, sizeof(n)))
+                        return -EBADMSG;
+                v = tag == TAG_OBJECT ? json_object() : json_array();
+                if (!v)
+                        return -ENOMEM;
+                for (uint32_t i = 0; i < n; i++) {
+                        Slice key = {};
+                        json_t *e;
+
+                        if (tag == TAG_OBJECT &&
+                            (!take_slice(p, left, &key) || !key.p || !utf8_no_nul(key.p, key.len) ||
+                             json_object_getn(v, key.p, key.len)))
+                                return -EBADMSG;
+                        if ((k = take_value(p, left, levels - 1, &e)) < 0)
+                                return k;
+                        if ((tag == TAG_OBJECT ? json_object_setn_new_nocheck(v, key.p, key.len, e)
+                                               : json_array_append_new(v, e)) < 0)
+                                return -ENOMEM;
+                }
+                break;
+        case TAG_STRING: {
+                Slice s;
+
+                if (!take_bytes(p, left, &n, sizeof(n)) || n > *left)
+                        return -EBADMSG;
+                s = (Slice) { *p, n };
+                *p += n;
+                *left -= n;
+                if (!utf8_no_nul(s.p, s.len))
+                        return -EBADMSG;
+                v = json_stringn_nocheck(s.p, s.len);
+                break;
+        }
+        case TAG_INTEGER: {
+                int64_t i;
+
+                if (!take_bytes(p, left, &i, sizeof(i)))
+                        return -EBADMSG;
+                v = json_integer(i);
+                break;
+        }
+        case TAG_REAL: {
+                double d;
+
+                if (!take_bytes(p, left, &d, sizeof(d)) || !isfinite(d))
+                        return -EBADMSG;
+                v = json_real(d);
+                break;
+        }
+        case TAG_TRUE:
+                v = json_true();
+                break;
+        case TAG_FALSE:
+                v = json_false();
+                break;
+        case TAG_NULL:
+                v = json_null();
+                break;
+        default:
+                return -EBADMSG;
+        }
+        if (!v)
+                return -ENOMEM;
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+/* A JSON object from a slice holding one tagged value and nothing more (absent: NULL). */
 static int slice_object(Slice v, json_t **ret) {
+        const char *p = v.p;
+        size_t left = v.len;
         json_t *j;
+        int k;
 
         *ret = NULL;
         if (!v.p)
                 return 0;
-        j = json_loadb(v.p, v.len, JSON_REJECT_DUPLICATES, NULL);
-        if (!json_is_object(j)) {
+        k = take_value(&p, &left, INGEST_MAX_DEPTH, &j);
+        if (k < 0)
+                return k;
+        if (left != 0 || !json_is_object(j)) {
                 json_decref(j);
                 return -EBADMSG;
         }
@@ -475,8 +673,8 @@ int ingest_record_take(const char **p, size_t *left, IngestRequest *ret) {
                 if ((k = slice_object(f[BIN_EVENT], &r.event)) < 0 ||
                     (k = slice_object(f[BIN_SUBJECT], &r.subject)) < 0)
                         goto fail;
-                if (json_larger(r.event, INGEST_MAX_EVENT) ||
-                    (r.subject && json_larger(r.subject, INGEST_MAX_SUBJECT))) {
+                if (json_past_bounds(r.event, INGEST_MAX_EVENT) ||
+                    (r.subject && json_past_bounds(r.subject, INGEST_MAX_SUBJECT))) {
                         k = -E2BIG;
                         goto fail;
                 }
@@ -538,8 +736,8 @@ int ingest_check(const IngestRequest *r) {
         if (r->kind == INGEST_SUBJECT) {
                 if (!json_is_object(r->event) || (r->subject && !json_is_object(r->subject)))
                         return -EBADMSG;
-                if (json_larger(r->event, INGEST_MAX_EVENT) ||
-                    (r->subject && json_larger(r->subject, INGEST_MAX_SUBJECT)))
+                if (json_past_bounds(r->event, INGEST_MAX_EVENT) ||
+                    (r->subject && json_past_bounds(r->subject, INGEST_MAX_SUBJECT)))
                         return -E2BIG;
         } else if (r->event || r->subject)
                 return -EBADMSG;

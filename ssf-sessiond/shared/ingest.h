@@ -25,6 +25,7 @@
 #define INGEST_MAX_CLAIMS SET_MAX_PAYLOAD
 #define INGEST_MAX_EVENT (16u * 1024u)   /* the event's members, as compact JSON */
 #define INGEST_MAX_SUBJECT (4u * 1024u)  /* the subject identifier, as compact JSON */
+#define INGEST_MAX_DEPTH 32u             /* levels of objects and arrays in each of the two */
 #define INGEST_MAX_CRITICAL 32u          /* critical_subject_members names */
 #define INGEST_MAX_CRITICAL_NAME 64u
 
@@ -69,12 +70,15 @@ int ingest_from_json(json_t *j, IngestRequest *ret);
  * with ingest_record_put() at buf (size bytes there), *ret_len its length: 0, -ENOSPC when it
  * does not fit, -ENOMEM. Its layout, in host byte order (both ends are the same program on the
  * same host): kind (1 byte), iat and event_time (8 bytes each), then jti, iss, txn, event_uri,
- * stream_id, state, status, reason, claims, event and subject (the last two compact JSON
- * texts), each a 4-byte length (UINT32_MAX: absent) and as many bytes, then the number of
- * critical names (4 bytes) and each as a string.
+ * stream_id, state, status, reason, claims, event and subject, each a 4-byte length
+ * (UINT32_MAX: absent) and as many bytes, then the number of critical names (4 bytes) and
+ * each as a string. The event and the subject are JSON values, tagged (ingest.c): a byte for
+ * the type, then an object's or array's 4-byte count and members (a key as a string), a
+ * string's length and bytes, an integer's or a real's 8 bytes; root builds them without a
+ * JSON parser.
  * ingest_record_take() reads one at *p (*left bytes remain) and moves past it, and checks it
  * as ingest_from_json() checks a JSON record: -EBADMSG for a malformed one (cut short, a
- * string with a NUL or not UTF-8, a wrong member…), -E2BIG for one past root's bounds (its
+ * string with a NUL or not UTF-8, a key twice in an object, a wrong member…), -E2BIG for one past root's bounds (its
  * bytes are used all the same, so the next record follows). */
 int ingest_record_put(const IngestRequest *r, char *buf, size_t size, size_t *ret_len);
 int ingest_record_take(const char **p, size_t *left, IngestRequest *ret);

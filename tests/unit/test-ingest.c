@@ -307,6 +307,147 @@ static void test_binary_rejects(void **state) {
         assert_int_equal(binary_with(long_critical, NULL), -E2BIG);
 }
 
+/* The event's members and the subject as tagged values (ingest.c): every JSON type comes back
+ * the same, nested to the bound, and what json_loadb() would not take of the same JSON text is
+ * malformed. */
+static json_t *nested(unsigned levels) {
+        json_t *v = json_string("core");
+
+        for (unsigned i = 1; i < levels; i++)
+                v = i % 2 ? json_pack("[o]", v) : json_pack("{s:o}", "k", v);
+        return json_pack("{s:o}", "deep", v);
+}
+
+static void expect_event(json_t *event, int code) {
+        static char buf[4 * INGEST_MAX_EVENT];
+        IngestRequest a, b;
+        size_t len, left;
+
+        fill(&a);
+        json_decref(a.event);
+        a.event = event;
+        if (code == -E2BIG) {
+                /* The worker refuses it before: its check, its writer and the JSON reader. */
+                json_t *j = ingest_to_json(&a);
+
+                assert_int_equal(ingest_check(&a), -E2BIG);
+                assert_int_equal(ingest_record_put(&a, buf, sizeof(buf), &len), -E2BIG);
+                assert_int_equal(ingest_from_json(j, &b), -E2BIG);
+                json_decref(j);
+                ingest_request_done(&a);
+                return;
+        }
+        len = put(&a, buf, sizeof(buf));
+        buf[len] = 'N';
+        assert_int_equal(take_bin(buf, len + 1, &left, &b), code);
+        if (code == 0 || code == -E2BIG)
+                assert_int_equal(left, 1);
+        if (code == 0) {
+                assert_true(json_equal(b.event, a.event));
+                assert_true(json_equal(b.subject, a.subject));
+                ingest_request_done(&b);
+        }
+        ingest_request_done(&a);
+}
+
+/* A record of fill()'s whose event slice holds the bytes v (len of them): the code. */
+static int event_bytes(const void *v, size_t len) {
+        static char buf[4096];
+        IngestRequest a, b;
+        size_t n, at, left;
+        uint32_t l = (uint32_t) len, absent = UINT32_MAX, none = 0;
+        int k;
+
+        fill(&a);
+        json_decref(a.event);
+        json_decref(a.subject);
+        a.event = a.subject = NULL;
+        a.critical = strv_free(a.critical);
+        n = put(&a, buf, sizeof(buf));
+        /* It ends with the event and subject absent and no critical names: 12 bytes. */
+        at = n - 12;
+        memcpy(buf + at, &l, 4);
+        memcpy(buf + at + 4, v, len);
+        memcpy(buf + at + 4 + len, &absent, 4);
+        memcpy(buf + at + 8 + len, &none, 4);
+        n = at + 12 + len;
+        k = take_bin(buf, n, &left, &b);
+        if (k == 0 || k == -E2BIG)
+                assert_int_equal(left, 0);
+        if (k == 0)
+                ingest_request_done(&b);
+        ingest_request_done(&a);
+        return k;
+}
+
+#define TAGGED(...) ((const char[]) { __VA_ARGS__ }), sizeof((const char[]) { __VA_ARGS__ })
+
+static void test_binary_values(void **state) {
+        double nan = 0.0 / 0.0, inf = 1.0 / 0.0;
+        char real_nan[9] = { 'r' }, real_inf[9] = { 'r' }, object_real[14] = { 'o', 1, 0, 0, 0,
+                                                                                1, 0, 0, 0, 'x' };
+
+        (void) state;
+        expect_event(json_pack("{s:[i, f, b, b, n, s, {}, []], s:s, s:{s:s}, s:I}", "all", -7,
+                               2.5, 1, 0, "caf\xc3\xa9 \xe4\xb8\xad", "", "", "reason_admin",
+                               "en", "x", "big", (json_int_t) INT64_MIN),
+                     0);
+        expect_event(json_object(), 0);
+        expect_event(nested(INGEST_MAX_DEPTH), 0);
+        expect_event(nested(INGEST_MAX_DEPTH + 1), -E2BIG);
+
+        /* The control: an object {"x": "y"}, as put_value() writes it. */
+        assert_int_equal(event_bytes(TAGGED('o', 1, 0, 0, 0, 1, 0, 0, 0, 'x', 's', 1, 0, 0, 0, 'y')), 0);
+        /* A key twice, a key absent, a key or a string with a NUL or not UTF-8. */
+        assert_int_equal(event_bytes(TAGGED('o', 2, 0, 0, 0, 1, 0, 0, 0, 'x', 'n', 1, 0, 0, 0, 'x', 'n')),
+                         -EBADMSG);
+        assert_int_equal(event_bytes(TAGGED('o', 1, 0, 0, 0, -1, -1, -1, -1, 'n')), -EBADMSG);
+        assert_int_equal(event_bytes(TAGGED('o', 1, 0, 0, 0, 1, 0, 0, 0, 0, 'n')), -EBADMSG);
+        assert_int_equal(event_bytes(TAGGED('o', 1, 0, 0, 0, 1, 0, 0, 0, 'x', 's', 1, 0, 0, 0, 0)),
+                         -EBADMSG);
+        assert_int_equal(event_bytes(TAGGED('o', 1, 0, 0, 0, 1, 0, 0, 0, 'x', 's', 1, 0, 0, 0,
+                                            (char) 0xff)),
+                         -EBADMSG);
+        /* Not an object at the top, an unknown tag, bytes left after the value, cut short,
+         * more members than bytes, a string longer than what is left. */
+        assert_int_equal(event_bytes(TAGGED('a', 0, 0, 0, 0)), -EBADMSG);
+        assert_int_equal(event_bytes(TAGGED('o', 1, 0, 0, 0, 1, 0, 0, 0, 'x', '?')), -EBADMSG);
+        assert_int_equal(event_bytes(TAGGED('o', 0, 0, 0, 0, 'n')), -EBADMSG);
+        assert_int_equal(event_bytes(TAGGED('o', 0, 0)), -EBADMSG);
+        assert_int_equal(event_bytes(TAGGED('o', -1, -1, -1, -1)), -EBADMSG);
+        assert_int_equal(event_bytes(TAGGED('o', 1, 0, 0, 0, 1, 0, 0, 0, 'x', 's', 9, 0, 0, 0, 'y')),
+                         -EBADMSG);
+        assert_int_equal(event_bytes(TAGGED('o', 1, 0, 0, 0, 1, 0, 0, 0, 'x', 'i', 1, 2)), -EBADMSG);
+        /* Nested past the bound, as a worker that did not check would write it: past root's
+         * bounds (its bytes used), and at the bound exactly, taken. */
+        {
+                char deep[10 + 5 * INGEST_MAX_DEPTH + 1] = { 'o', 1, 0, 0, 0, 1, 0, 0, 0, 'k' };
+
+                for (unsigned i = 0; i < INGEST_MAX_DEPTH; i++)
+                        memcpy(deep + 10 + 5 * i, (const char[]) { 'a', 1, 0, 0, 0 }, 5);
+                deep[sizeof(deep) - 1] = 'n';
+                assert_int_equal(event_bytes(deep, sizeof(deep)), -E2BIG);
+                deep[10 + 5 * (INGEST_MAX_DEPTH - 1)] = 'n';
+                assert_int_equal(event_bytes(deep, 10 + 5 * (INGEST_MAX_DEPTH - 1) + 1), 0);
+        }
+        /* Numbers JSON cannot write. */
+        memcpy(real_nan + 1, &nan, 8);
+        memcpy(real_inf + 1, &inf, 8);
+        memcpy(object_real + 10, real_nan, 4); /* 'r' and part of it: cut short */
+        assert_int_equal(event_bytes(object_real, sizeof(object_real)), -EBADMSG);
+        {
+                char o[10 + 9] = { 'o', 1, 0, 0, 0, 1, 0, 0, 0, 'x' };
+
+                memcpy(o + 10, real_nan, 9);
+                assert_int_equal(event_bytes(o, sizeof(o)), -EBADMSG);
+                memcpy(o + 10, real_inf, 9);
+                assert_int_equal(event_bytes(o, sizeof(o)), -EBADMSG);
+                real_inf[1 + 7] = 0; /* a finite double */
+                memcpy(o + 10, real_inf, 9);
+                assert_int_equal(event_bytes(o, sizeof(o)), 0);
+        }
+}
+
 /* Mutates one member of a valid record and expects code (-EBADMSG: malformed; -E2BIG: past
  * root's bounds). */
 static void expect_code(const char *key, json_t *value, const char *sub, int code) {
@@ -464,6 +605,7 @@ int main(void) {
                 cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_binary_round_trip),
                 cmocka_unit_test(test_binary_rejects),
+                cmocka_unit_test(test_binary_values),
                 cmocka_unit_test(test_rejects),
                 cmocka_unit_test(test_stream_updated_needs_status),
                 cmocka_unit_test(test_prepare_refuses_what_the_daemon_would),
