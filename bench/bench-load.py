@@ -25,8 +25,10 @@ logind stand-in, nss_wrapper users with 1,000 extra accounts u0000..u0999, the r
   3. ingesting  the same again with 30,000 fresh SETs (--quick: 1,000; --sets N below 30,000:
                 N; 1.5-2 s here, a p99 over 1,000-1,500 logins) while PAM latency is
                 sampled: p99 / idle p99;
-                its control: N more SETs sampled with pam_permit.so logins (the daemon is not
-                on their path), over their idle p99: the machine's share of the ratio (4 too);
+                its controls: N more SETs sampled with pam_permit.so logins (the daemon is not
+                on their path), over their idle p99: the machine's share of the ratio; and N
+                more with pam_ssf.so logins answered by bench-stub (answers at once, does
+                nothing else): the share of a login that sleeps once for an answer (4 too);
   4. history    the daemon is stopped, 100,000 history rows are written into its state.db with
                 sqlite3, it is restarted, idle PAM is sampled again, then `ssfctl history -n
                 100000` runs in a loop while PAM latency is sampled: p99 / that idle p99;
@@ -202,8 +204,14 @@ class Bench:
         self.procs.append(self.d)
         line = f"account required {{module}} socket={self.d.socket} snapshot={self.d.snapshot}"
         svc_dir = pam_support.write_service(os.path.join(tmp, "pam.d"), "bench-ssf", [line])
-        # The controls' stack: the same logins without pam_ssf.so, no daemon on their path.
+        # The controls' stacks: the same logins without pam_ssf.so, no daemon on their path;
+        # and pam_ssf.so asking bench-stub, which answers at once and does nothing else.
         pam_support.write_service(svc_dir, "bench-permit", ["account required pam_permit.so"])
+        self.stub = Stub(os.path.join(self.args.bench_bin, "bench-stub"),
+                         os.path.join(tmp, "stub.sock"))
+        self.procs.append(self.stub)
+        pam_support.write_service(svc_dir, "bench-stub", [
+            f"account required {{module}} socket={self.stub.socket} snapshot={self.d.snapshot}"])
         self.penv = dict(os.environ)
         self.penv.update({"LD_PRELOAD": pam_support.pam_wrapper_lib(), "PAM_WRAPPER": "1",
                           "PAM_WRAPPER_SERVICE_DIR": str(svc_dir)})
@@ -264,20 +272,26 @@ class Bench:
               f"{hog['max_us']:.0f} µs; p99 ratio {r['pam_p99_cpu_hog_ratio']}, p50 ratio "
               f"{r['pam_p50_cpu_hog_ratio']}", flush=True)
 
-    def permit_control(self, name, loaded):
+    def permit_control(self, name, loaded, kind="permit"):
         """pam_p99_<name>_permit_ratio: PAM p99 of pam_permit.so logins (no daemon on their
-        path) while loaded() runs the same load again (it returns the sampler's figures), over
-        their idle p99 just before: the part of the pam_ssf.so ratio that is the machine's."""
+        path) while loaded(service) runs the same load again (it returns the sampler's
+        figures), over their idle p99 just before: the part of the pam_ssf.so ratio that is
+        the machine's. kind "stub": pam_p99_<name>_stub_ratio, the same with pam_ssf.so logins
+        answered by bench-stub, a process that does nothing but answer: what a login that
+        sleeps once for another process's answer pays under that load (a pam_permit.so login
+        never sleeps while it is timed)."""
         r = self.results
-        idle = self.pam_idle("bench-permit")
-        p = loaded()
-        r[f"pam_p99_{name}_permit_ratio"] = round(p["p99_us"] / idle["p99_us"], 3)
-        r[f"pam_p50_{name}_permit_ratio"] = round(p["p50_us"] / idle["p50_us"], 3)
-        print(f"  control, pam_permit.so logins under the same load: idle p99 "
+        service, what = (("bench-permit", "pam_permit.so logins") if kind == "permit" else
+                         ("bench-stub", "pam_ssf.so logins answered by bench-stub"))
+        idle = self.pam_idle(service)
+        p = loaded(service)
+        r[f"pam_p99_{name}_{kind}_ratio"] = round(p["p99_us"] / idle["p99_us"], 3)
+        r[f"pam_p50_{name}_{kind}_ratio"] = round(p["p50_us"] / idle["p50_us"], 3)
+        print(f"  control, {what} under the same load: idle p99 "
               f"{idle['p99_us']:.0f} µs; during p50 {p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} "
               f"µs over {p['samples']:.0f} logins; p99 ratio "
-              f"{r[f'pam_p99_{name}_permit_ratio']}, p50 ratio "
-              f"{r[f'pam_p50_{name}_permit_ratio']}", flush=True)
+              f"{r[f'pam_p99_{name}_{kind}_ratio']}, p50 ratio "
+              f"{r[f'pam_p50_{name}_{kind}_ratio']}", flush=True)
 
     # -- the backlog ----------------------------------------------------------------------------
     def queue_backlog(self, n, tag, pause=False, back=False):
@@ -480,10 +494,9 @@ class Bench:
             return
 
         # 3. PAM while ingesting (the devices are compliant again: levels go back down), on the
-        # daemon that caught up; then the levels go back down untimed, so that 3b starts where
-        # it did.
+        # daemon that caught up; its controls take them up and down again, so that 3b starts
+        # with the levels down.
         self.ingesting(idle, back=True)
-        self.drain(self.queue_backlog(self.n_sets, "ingest-reset", pause=True, back=True))
 
         # 3b. signal to logout: poll on the running daemon, then push on a second stack
         self.signal_to_logout(100 if self.args.quick else 1000)
@@ -507,11 +520,12 @@ class Bench:
               f"{p['max_us']:.0f} µs over {p['samples']:.0f} logins; p99 ratio "
               f"{r['pam_p99_history_ratio']}, p50 ratio {r['pam_p50_history_ratio']}", flush=True)
 
-        def permit_history():
-            sampler = self.pam_sampler(600000, "bench-permit")
+        def control_history(service):
+            sampler = self.pam_sampler(600000, service)
             self.history_load(self.history_runs)
             return self.pam_result(sampler)
-        self.permit_control("history", permit_history)
+        self.permit_control("history", control_history)
+        self.permit_control("history", control_history, "stub")
 
         # 5. 100,000 users at risk with history
         self.stop_daemon()
@@ -745,9 +759,10 @@ class Bench:
 
     def ingesting(self, idle, back):
         """Part 3: PAM while N SETs are ingested (back: they bring the levels down, else up),
-        over idle; then its control, the same ingestion the other way sampled with
-        pam_permit.so logins, which never reach the daemon: what that load alone does to any
-        login on this machine."""
+        over idle; then its controls: the same ingestion the other way sampled with
+        pam_permit.so logins, which never reach the daemon (what that load alone does to any
+        login on this machine), and once more the first way with logins that ask bench-stub
+        (what it does to a login that waits for another process's answer)."""
         r = self.results
         jtis = self.queue_backlog(self.n_sets, "ingest", pause=True, back=back)
         c = self.drain(jtis, sampler_ms=600000)
@@ -758,9 +773,12 @@ class Bench:
               f"{p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs, max {p['max_us']:.0f} µs over "
               f"{p['samples']:.0f} logins; p99 ratio {r['pam_p99_ingesting_ratio']}, p50 ratio "
               f"{r['pam_p50_ingesting_ratio']}", flush=True)
-        self.permit_control("ingesting", lambda: self.drain(
+        self.permit_control("ingesting", lambda service: self.drain(
             self.queue_backlog(self.n_sets, "ingest-permit", pause=True, back=not back),
-            sampler_ms=600000, service="bench-permit")["pam"])
+            sampler_ms=600000, service=service)["pam"])
+        self.permit_control("ingesting", lambda service: self.drain(
+            self.queue_backlog(self.n_sets, "ingest-stub", pause=True, back=back),
+            sampler_ms=600000, service=service)["pam"], "stub")
 
     def stop(self):
         for p in reversed(self.procs):
@@ -768,6 +786,20 @@ class Bench:
                 p.stop()
             except Exception:
                 pass
+
+
+class Stub:
+    """bench-stub on its socket (bench/bench-stub.c), at the priority of this script."""
+
+    def __init__(self, binary, sock):
+        self.socket = sock
+        self.p = subprocess.Popen([binary, sock], stdout=subprocess.PIPE, text=True)
+        if self.p.stdout.readline().strip() != "ready":
+            raise SystemExit("bench-load: bench-stub did not start")
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
 
 
 def main():

@@ -58,12 +58,14 @@ RECEIVER_LIBS="$B/libsessiond-receiver.a $B/libsessiond-shared.a $B/libssfcommon
 DAEMON_LIBS="$B/libsessiond-daemon.a $B/libsessiond-shared.a $B/libssfcommon.a"
 DEP_LIBS="$($PKG_CONFIG --libs libcurl jansson libcrypto libssl libsystemd sqlite3 inih) -lpthread"
 
-echo "  CC      bench/bench-jws.c bench/bench-ipc.c bench/bench-pam.c bench/bench-engine.c"
+echo "  CC      bench/bench-jws.c bench/bench-ipc.c bench/bench-pam.c bench/bench-engine.c bench/bench-stub.c"
 # shellcheck disable=SC2086
 $CC $CFLAGS_BENCH -Issf-sessiond/receiver $($PKG_CONFIG --cflags jansson libcrypto) bench/bench-jws.c \
         -o "$OUT/bench-jws" $RECEIVER_LIBS $DEP_LIBS
 # shellcheck disable=SC2086
 $CC $CFLAGS_BENCH bench/bench-ipc.c -o "$OUT/bench-ipc" "$B/libssfcommon.a" -lpthread
+# shellcheck disable=SC2086
+$CC $CFLAGS_BENCH bench/bench-stub.c -o "$OUT/bench-stub" "$B/libssfcommon.a"
 # shellcheck disable=SC2086
 $CC $CFLAGS_BENCH bench/bench-pam.c -o "$OUT/bench-pam" -lpam
 # shellcheck disable=SC2086
