@@ -10,8 +10,8 @@
 
 /* The record of set for root: its claims, the event's members, the subject and the
  * transmitter's critical_subject_members (critical, NULL: none), which root honours when it maps
- * the subject (SSF §3.6). c is not consulted for conclusions: root derives them. Returns 0, or
- * -EBADMSG or -E2BIG with *err filled when the SET is at fault (invalid_request: a stream-updated event
- * without a valid status, a member past root's bounds), or -ENOMEM. */
+ * the subject (SSF §3.6). c is not consulted for conclusions: root derives them. Returns 0,
+ * -EBADMSG or -E2BIG with *err filled when the SET is at fault (invalid_request: a
+ * stream-updated event without a valid status, a member past root's bounds), or -ENOMEM. */
 int ingest_prepare(const Config *c, char *const *critical, const SsfSet *set, IngestRequest *ret,
                    SetError *err);

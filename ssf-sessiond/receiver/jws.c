@@ -22,7 +22,6 @@
 #include "log.h"
 #include "macro.h"
 
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ECDSA_SIG *, ECDSA_SIG_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
@@ -220,7 +219,8 @@ static __thread HeaderSeen header_seen;
 
 static int header_from_seen(const HeaderSeen *h, Jws *j) {
         j->alg = h->alg;
-        if ((h->has_kid && !(j->kid = strdup(h->kid))) || (h->has_typ && !(j->typ = strdup(h->typ))))
+        if ((h->has_kid && !(j->kid = strdup(h->kid))) ||
+            (h->has_typ && !(j->typ = strdup(h->typ))))
                 return -ENOMEM;
         return 0;
 }

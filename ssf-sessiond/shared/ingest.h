@@ -68,7 +68,8 @@ json_t *ingest_to_json(const IngestRequest *r);
 int ingest_from_json(json_t *j, IngestRequest *ret);
 /* The binary record of an ingest-batch frame (link.h), as root reads it: the worker writes it
  * with ingest_record_put() at buf (size bytes there), *ret_len its length: 0, -ENOSPC when it
- * does not fit, -ENOMEM. Its layout, in host byte order (both ends are the same program on the
+ * does not fit, -E2BIG when the event or subject nest deeper than root takes (ingest_check()
+ * refuses those first), -ENOMEM. Its layout, in host byte order (both ends are the same program on the
  * same host): kind (1 byte), iat and event_time (8 bytes each), then jti, iss, txn, event_uri,
  * stream_id, state, status, reason, claims, event and subject, each a 4-byte length
  * (UINT32_MAX: absent) and as many bytes, then the number of critical names (4 bytes) and
@@ -78,8 +79,8 @@ int ingest_from_json(json_t *j, IngestRequest *ret);
  * JSON parser.
  * ingest_record_take() reads one at *p (*left bytes remain) and moves past it, and checks it
  * as ingest_from_json() checks a JSON record: -EBADMSG for a malformed one (cut short, a
- * string with a NUL or not UTF-8, a key twice in an object, a wrong member…), -E2BIG for one past root's bounds (its
- * bytes are used all the same, so the next record follows). */
+ * string with a NUL or not UTF-8, a key twice in an object, a wrong member…), -E2BIG for one
+ * past root's bounds (its bytes are used all the same, so the next record follows). */
 int ingest_record_put(const IngestRequest *r, char *buf, size_t size, size_t *ret_len);
 int ingest_record_take(const char **p, size_t *left, IngestRequest *ret);
 /* Whether root takes r as it is, in either form: what the two readers check of a record, on
