@@ -558,6 +558,13 @@ static int msg_local_subjects(State *st, const char *transmitter, json_t *msg, j
         return reply ? 0 : -ENOMEM;
 }
 
+/* A record that is well-formed but past root's bounds: its SET is refused as invalid_request. */
+static void refuse_past_bounds(SetError *err) {
+        err->err = "invalid_request";
+        (void) snprintf(err->description, sizeof(err->description), "%s", INGEST_PAST_BOUNDS);
+        log_warning("Network worker handed over a record past its bounds, refusing the SET");
+}
+
 static int msg_ingest(State *st, const char *transmitter, json_t *msg, json_t *id, json_t **ret) {
         _cleanup_(ingest_request_done) IngestRequest req = {};
         SetError err = {};
@@ -566,10 +573,7 @@ static int msg_ingest(State *st, const char *transmitter, json_t *msg, json_t *i
         r = ingest_from_json(json_object_get(msg, "request"), &req);
         if (r == -E2BIG) {
                 /* Well-formed, past root's bounds: the SET is refused, the worker may stay. */
-                err.err = "invalid_request";
-                (void) snprintf(err.description, sizeof(err.description),
-                                "the event or its subject is too large");
-                log_warning("Network worker handed over a record past its bounds, refusing the SET");
+                refuse_past_bounds(&err);
                 *ret = make_reply(id, -EBADMSG, &err, NULL);
                 return 0;
         }
@@ -639,11 +643,7 @@ int broker_ingest_batches(State *st, const char *transmitter, json_t *const *msg
                         r = ingest_record_take(&att, &att_left, q);
                         if (r == -E2BIG) {
                                 rs[at] = -EBADMSG;
-                                errs[at].err = "invalid_request";
-                                (void) snprintf(errs[at].description, sizeof(errs[at].description),
-                                                "the event or its subject is too large");
-                                log_warning("Network worker handed over a record past its "
-                                            "bounds, refusing the SET");
+                                refuse_past_bounds(&errs[at]);
                                 r = 0;
                                 at++;
                                 continue;

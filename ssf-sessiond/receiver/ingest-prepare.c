@@ -98,7 +98,7 @@ done:
         if (k < 0) {
                 err->err = "invalid_request";
                 (void) snprintf(err->description, sizeof(err->description),
-                                k == -E2BIG ? "the event or its subject is too large"
+                                k == -E2BIG ? INGEST_PAST_BOUNDS
                                             : "a claim this receiver records is too long or has "
                                               "control characters");
                 ingest_request_done(&r);

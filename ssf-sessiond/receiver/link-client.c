@@ -20,6 +20,9 @@
 #include "macro.h"
 
 #define REPLY_TIMEOUT_SEC 60
+/* An ingest-batch frame's object, {"type":"ingest-batch","id":N,"records":K} with N and K of
+ * at most 20 digits each, and the NUL after it: at most this many bytes. */
+#define BATCH_HEAD_MAX 96u
 
 struct Link {
         int fd;
@@ -354,10 +357,10 @@ int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n) {
 
         if (n == 0 || n > LINK_BATCH_MAX || len == 0)
                 return -EINVAL;
-        /* the object (at most 96 bytes), a NUL and the records */
-        if (len > LINK_MAX_FRAME - 97)
+        /* the object, a NUL and the records */
+        if (len > LINK_MAX_FRAME - BATCH_HEAD_MAX - 1)
                 return -EMSGSIZE;
-        frame = malloc(97 + len);
+        frame = malloc(BATCH_HEAD_MAX + 1 + len);
         if (!frame)
                 return -ENOMEM;
         pthread_mutex_lock(&l->request_lock);
@@ -373,7 +376,7 @@ int link_ingest_batch_send(Link *l, const char *records, size_t len, size_t n) {
         json_decref(l->batch_reply[k]);
         l->batch_reply[k] = NULL;
         pthread_mutex_unlock(&l->lock);
-        m = (size_t) snprintf(frame, 96, "{\"type\":\"ingest-batch\",\"id\":%" PRId64
+        m = (size_t) snprintf(frame, BATCH_HEAD_MAX, "{\"type\":\"ingest-batch\",\"id\":%" PRId64
                               ",\"records\":%zu}", id, n);
         frame[m++] = '\0';
         memcpy(frame + m, records, len);

@@ -490,8 +490,8 @@ static Outcome poller_handle(Poller *p, Batch *b, const char *jti, json_t *value
                                     json_string_length(value), jti, now, &req, &err, &retry);
         if (r >= 0) {
                 /* Written once, here, in its binary form (link.h): root reads it with no JSON
-                 * parser but for the event and the subject. A batch that cannot take it is
-                 * handed over first; a record no frame can take goes alone, as JSON. */
+                 * parser. A batch that cannot take it is handed over first; a record no frame
+                 * can take goes alone, as JSON. */
                 if (b->records && b->n == LINK_BATCH_MAX)
                         *failed += poller_flush_batch(p, b);
                 r = b->records ? ingest_record_put(&req, b->records + b->bytes,

@@ -558,12 +558,7 @@ static int take_value(const char **p, size_t *left, unsigned levels, json_t **re
         case TAG_STRING: {
                 Slice s;
 
-                if (!take_bytes(p, left, &n, sizeof(n)) || n > *left)
-                        return -EBADMSG;
-                s = (Slice) { *p, n };
-                *p += n;
-                *left -= n;
-                if (!utf8_no_nul(s.p, s.len))
+                if (!take_slice(p, left, &s) || !s.p || !utf8_no_nul(s.p, s.len))
                         return -EBADMSG;
                 v = json_stringn_nocheck(s.p, s.len);
                 break;

@@ -83,6 +83,9 @@ int ingest_from_json(json_t *j, IngestRequest *ret);
  * past root's bounds (its bytes are used all the same, so the next record follows). */
 int ingest_record_put(const IngestRequest *r, char *buf, size_t size, size_t *ret_len);
 int ingest_record_take(const char **p, size_t *left, IngestRequest *ret);
+/* The description of the invalid_request a SET gets when its record is past root's bounds
+ * (-E2BIG), in the worker's check and in root's readers alike. */
+#define INGEST_PAST_BOUNDS "the event or its subject is too large or nested too deep"
 /* Whether root takes r as it is, in either form: what the two readers check of a record, on
  * the request the worker is about to write (no serialising). 0, or what they would return:
  * -EBADMSG or -E2BIG. */

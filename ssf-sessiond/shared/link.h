@@ -36,9 +36,9 @@
  * An ingest-batch frame carries its K records (1 to LINK_BATCH_MAX) in its attachment: after
  * the object, one NUL byte, then the records back to back in their binary form
  * (ingest_record_put() in ingest.h), which must use the attachment up exactly. Root reads them
- * with no JSON parser but for each subject SET's event and subject (parsing whole records as
- * JSON took it ~7 µs a SET, a fifth of its work in a catch-up), and the SETs' claims, most of a
- * record's bytes, are carried as they are, neither escaped by the worker nor unescaped by root.
+ * with no JSON parser, the event and subject included (parsing whole records as JSON took it
+ * ~7 µs a SET, a fifth of its work in a catch-up), and the SETs' claims, most of a record's
+ * bytes, are carried as they are, neither escaped by the worker nor unescaped by root.
  *
  * The framing is here, in code both processes link; the worker's end of the channel is
  * receiver/link-client.c, root's the worker supervision in daemon/broker.c.
