@@ -272,11 +272,11 @@ class Bench:
               f"{hog['max_us']:.0f} µs; p99 ratio {r['pam_p99_cpu_hog_ratio']}, p50 ratio "
               f"{r['pam_p50_cpu_hog_ratio']}", flush=True)
 
-    def permit_control(self, name, loaded, kind="permit"):
-        """pam_p99_<name>_permit_ratio: PAM p99 of pam_permit.so logins (no daemon on their
-        path) while loaded(service) runs the same load again (it returns the sampler's
-        figures), over their idle p99 just before: the part of the pam_ssf.so ratio that is
-        the machine's. kind "stub": pam_p99_<name>_stub_ratio, the same with pam_ssf.so logins
+    def load_control(self, name, loaded, kind="permit"):
+        """A control of pam_p99_<name>_ratio. kind "permit": pam_p99_<name>_permit_ratio, PAM
+        p99 of pam_permit.so logins (no daemon on their path) while loaded(service) runs the
+        same load again (it returns the sampler's figures), over their idle p99 just before:
+        the part of the pam_ssf.so ratio that is the machine's. kind "stub": pam_p99_<name>_stub_ratio, the same with pam_ssf.so logins
         answered by bench-stub, a process that does nothing but answer: what a login that
         sleeps once for another process's answer pays under that load (a pam_permit.so login
         never sleeps while it is timed)."""
@@ -524,8 +524,8 @@ class Bench:
             sampler = self.pam_sampler(600000, service)
             self.history_load(self.history_runs)
             return self.pam_result(sampler)
-        self.permit_control("history", control_history)
-        self.permit_control("history", control_history, "stub")
+        self.load_control("history", control_history)
+        self.load_control("history", control_history, "stub")
 
         # 5. 100,000 users at risk with history
         self.stop_daemon()
@@ -773,10 +773,10 @@ class Bench:
               f"{p['p50_us']:.0f} µs, p99 {p['p99_us']:.0f} µs, max {p['max_us']:.0f} µs over "
               f"{p['samples']:.0f} logins; p99 ratio {r['pam_p99_ingesting_ratio']}, p50 ratio "
               f"{r['pam_p50_ingesting_ratio']}", flush=True)
-        self.permit_control("ingesting", lambda service: self.drain(
+        self.load_control("ingesting", lambda service: self.drain(
             self.queue_backlog(self.n_sets, "ingest-permit", pause=True, back=not back),
             sampler_ms=600000, service=service)["pam"])
-        self.permit_control("ingesting", lambda service: self.drain(
+        self.load_control("ingesting", lambda service: self.drain(
             self.queue_backlog(self.n_sets, "ingest-stub", pause=True, back=back),
             sampler_ms=600000, service=service)["pam"], "stub")
 
